@@ -1,0 +1,125 @@
+"""Which framework an array belongs to, and how configuration follows it.
+
+``array_namespace`` from array-api-compat covers NumPy, PyTorch, JAX, CuPy and
+array-api-strict without importing any of them. TensorFlow is not covered, so
+:mod:`wxent._tf_namespace` maps the handful of standard names the core uses onto
+TensorFlow; it is imported only when a TensorFlow tensor is seen.
+
+Nothing here imports a framework: a module is looked up in ``sys.modules``, which
+holds it only if the caller already imported it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+Array = Any
+Namespace = Any
+
+
+def is_tensorflow(x: object) -> bool:
+    """Whether ``x`` is a TensorFlow tensor or variable (without importing TensorFlow)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return False
+    return isinstance(x, (tf.Tensor, tf.Variable))
+
+
+def is_array(x: object) -> bool:
+    """Whether ``x`` is an array of a supported framework."""
+    return is_tensorflow(x) or array_api_compat.is_array_api_obj(x)
+
+
+def namespace(*arrays: Array) -> Namespace:
+    """The array namespace shared by ``arrays`` (``None`` entries are skipped)."""
+    present = [a for a in arrays if a is not None]
+    if any(is_tensorflow(a) for a in present):
+        from wxent import _tf_namespace
+
+        return _tf_namespace
+    return array_api_compat.array_namespace(*present)
+
+
+def is_numpy_namespace(xp: Namespace) -> bool:
+    """Whether ``xp`` is NumPy's namespace (through array-api-compat)."""
+    return array_api_compat.is_numpy_namespace(xp)
+
+
+def is_torch_namespace(xp: Namespace) -> bool:
+    """Whether ``xp`` is PyTorch's namespace (through array-api-compat)."""
+    return array_api_compat.is_torch_namespace(xp)
+
+
+def is_jax_namespace(xp: Namespace) -> bool:
+    """Whether ``xp`` is JAX's namespace."""
+    return array_api_compat.is_jax_namespace(xp)
+
+
+def is_tf_namespace(xp: Namespace) -> bool:
+    """Whether ``xp`` is wxent's TensorFlow shim."""
+    return getattr(xp, "__name__", "") == "wxent._tf_namespace"
+
+
+def device(x: Array) -> Any:
+    """The device of ``x`` (``None`` for TensorFlow, where placement follows the tensor)."""
+    if is_tensorflow(x):
+        return None
+    return array_api_compat.device(x)
+
+
+def is_concrete(x: Array) -> bool:
+    """Whether the values of ``x`` can be read now.
+
+    False for JAX tracers (``jit``, ``grad`` of a traced function, ``vmap``), symbolic
+    TensorFlow tensors inside ``tf.function``, and PyTorch tensors while
+    ``torch.compile`` traces or on the meta device. Data-dependent checks only run
+    on concrete arrays.
+    """
+    if x is None:
+        return True
+    if is_tensorflow(x):
+        tf = sys.modules["tensorflow"]
+        return bool(tf.executing_eagerly()) and hasattr(x, "numpy")
+    if array_api_compat.is_torch_array(x):
+        torch = sys.modules["torch"]
+        compiler = getattr(torch, "compiler", None)
+        if compiler is not None and compiler.is_compiling():
+            return False
+        return not (torch.jit.is_tracing() or x.device.type == "meta")
+    return not array_api_compat.is_lazy_array(x)
+
+
+def to_numpy(x: Array) -> np.ndarray:
+    """Copy a concrete array of any supported framework to NumPy (for checks only)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if is_tensorflow(x):
+        return np.asarray(x.numpy())
+    if array_api_compat.is_torch_array(x):
+        t = x.detach()
+        if t.dtype.is_floating_point and t.dtype not in (
+            sys.modules["torch"].float32,
+            sys.modules["torch"].float64,
+        ):
+            t = t.float()
+        return t.cpu().numpy()
+    if array_api_compat.is_jax_array(x):
+        return np.asarray(x)
+    # array-api-strict and other standard arrays: go through DLPack or the buffer.
+    try:
+        return np.from_dlpack(x)
+    except Exception:  # pragma: no cover - depends on the array library
+        return np.asarray(x)
+
+
+def float_dtype_name(xp: Namespace, dtype: Any) -> str | None:
+    """``"float16"``, ``"bfloat16"``, ``"float32"``, ``"float64"`` or ``None`` for others."""
+    for name in ("float32", "float64", "float16", "bfloat16"):
+        candidate = getattr(xp, name, None)
+        if candidate is not None and dtype == candidate:
+            return name
+    return None

@@ -1,0 +1,388 @@
+"""Shared steps of the delegation layer: arguments in, core-ready arrays out.
+
+Every public loss runs the same five steps — validate the static arguments, find the
+namespace, move weights onto the logits' framework/device/dtype, call the core, reduce —
+and this module holds the steps so that each loss is a short composition of them.
+
+* :func:`sigmoid_inputs` / :func:`softmax_inputs` check and prepare logits and labels
+  of the two families (class axis, label forms, ignore masks, value checks).
+* :func:`per_class` / :func:`sample_weight` / :func:`config_array` move configuration.
+* :func:`finish` masks, reduces and casts back to the input dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from wxent import _namespace as ns
+from wxent import _reduction
+from wxent import _validation as v
+
+Array = Any
+
+
+@dataclass
+class Inputs:
+    """Logits and labels ready for the core.
+
+    Attributes:
+        xp: the array namespace of ``logits``.
+        logits: the logits in the compute dtype (float32 for 16-bit inputs).
+        out_dtype: the dtype of the result (the logits' own dtype).
+        axis: the class axis, non-negative.
+        num_classes: ``C`` (``None`` if unknown while tracing).
+        validate: whether value checks on arrays run (``validate=True`` and concrete).
+        labels: for the sigmoid family the float labels with ignored entries set to 0;
+            for the softmax family the integer indices with ignored entries set to 0
+            (``indices=True``) or the float probabilities.
+        valid: boolean mask of valid elements in the loss shape, or ``None``.
+        indices: softmax family only — whether labels are class indices.
+        loss_shape: the static shape of the per-element loss.
+        check_config: whether host configuration (numbers, lists, NumPy) is checked
+            (``validate=True``, also under ``jit``).
+    """
+
+    xp: Any
+    logits: Array
+    out_dtype: Any
+    axis: int
+    num_classes: int | None
+    validate: bool
+    labels: Array
+    valid: Array | None
+    indices: bool
+    loss_shape: tuple[int | None, ...]
+    check_config: bool = True
+
+    @property
+    def dtype(self) -> Any:
+        """The compute dtype."""
+        return self.logits.dtype
+
+
+def _compute_dtype(xp: Any, dtype: Any) -> Any:
+    name = ns.float_dtype_name(xp, dtype)
+    if name in ("float32", "float64"):
+        return dtype
+    return xp.float32
+
+
+def _begin(
+    logits: Array, labels: Array, class_axis: Any, reduction: Any, validate: Any
+) -> tuple[Any, int, bool, bool]:
+    xp = v.check_logits(logits)
+    v.check_labels_array(labels, logits)
+    v.check_reduction(reduction)
+    validate = v.check_bool("validate", validate)
+    axis = v.check_class_axis(class_axis, len(logits.shape))
+    concrete = validate and ns.is_concrete(logits) and ns.is_concrete(labels)
+    return xp, axis, concrete, validate
+
+
+def _check_logit_values(logits: Array) -> None:
+    v.check_no_nan("logits", ns.to_numpy(logits))
+
+
+def sigmoid_inputs(
+    logits: Array,
+    labels: Array,
+    *,
+    class_axis: Any,
+    ignore_label: Any,
+    label_smoothing: Any,
+    reduction: Any,
+    validate: Any,
+) -> Inputs:
+    """Check and prepare the inputs of a sigmoid-family loss.
+
+    Labels have the logits' shape, any real or boolean dtype, values in ``[0, 1]`` or
+    equal to ``ignore_label``. Ignored elements become label 0 and leave the mask.
+    Label smoothing ``z * (1 - eps) + eps / 2`` is *not* applied here (the weights
+    are computed from the unsmoothed labels): see :func:`smooth_binary`.
+    """
+    xp, axis, concrete, check = _begin(logits, labels, class_axis, reduction, validate)
+    v.check_fraction("label_smoothing", label_smoothing)
+    ignore = v.check_optional_label_value("ignore_label", ignore_label)
+    shape = v.static_shape(logits)
+    if not v.shapes_match(v.static_shape(labels), shape):
+        raise v.value_error(
+            "labels",
+            f"the shape of `logits` {v.shape_str(shape)} for a sigmoid loss",
+            f"labels of shape {v.shape_str(v.static_shape(labels))}",
+        )
+    if not (
+        v.is_floating(xp, labels.dtype)
+        or v.is_integer(xp, labels.dtype)
+        or v.is_bool(xp, labels.dtype)
+    ):
+        raise v.type_error(
+            "labels", "a real or boolean dtype", f"labels with dtype {v.dtype_name(labels.dtype)}"
+        )
+    if concrete:
+        _check_logit_values(logits)
+        v.check_unit_interval_labels(ns.to_numpy(labels).astype(np.float64, copy=False), ignore)
+    out_dtype = logits.dtype
+    dtype = _compute_dtype(xp, logits.dtype)
+    x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
+    z = xp.astype(labels, dtype)
+    valid = None
+    if ignore is not None:
+        valid = z != ignore
+        z = xp.where(valid, z, xp.zeros_like(z))
+    return Inputs(
+        xp=xp,
+        logits=x,
+        out_dtype=out_dtype,
+        axis=axis,
+        num_classes=shape[axis],
+        validate=concrete,
+        labels=z,
+        valid=valid,
+        indices=False,
+        loss_shape=shape,
+        check_config=check,
+    )
+
+
+def smooth_binary(z: Array, label_smoothing: float) -> Array:
+    """``z * (1 - eps) + eps / 2``."""
+    if label_smoothing == 0.0:
+        return z
+    return z * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+
+def softmax_inputs(
+    logits: Array,
+    labels: Array,
+    *,
+    class_axis: Any,
+    ignore_index: Any,
+    label_smoothing: Any,
+    reduction: Any,
+    validate: Any,
+) -> Inputs:
+    """Check and prepare the inputs of a softmax-family loss.
+
+    Integer labels are class indices, shape of ``logits`` without the class axis;
+    floating labels are probabilities, shape of ``logits``. Ignored indices become 0
+    and leave the mask; ``ignore_index`` does not apply to probability labels.
+    """
+    xp, axis, concrete, check = _begin(logits, labels, class_axis, reduction, validate)
+    v.check_fraction("label_smoothing", label_smoothing)
+    ignore = v.check_optional_int("ignore_index", ignore_index)
+    shape = v.static_shape(logits)
+    sample_shape = shape[:axis] + shape[axis + 1 :]
+    label_shape = v.static_shape(labels)
+    num_classes = shape[axis]
+    out_dtype = logits.dtype
+    dtype = _compute_dtype(xp, logits.dtype)
+    x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
+    if v.is_integer(xp, labels.dtype):
+        if not v.shapes_match(label_shape, sample_shape):
+            hint = ""
+            if v.shapes_match(label_shape, shape):
+                hint = " (one-hot or probability labels must have a floating dtype)"
+            raise v.value_error(
+                "labels",
+                f"integer class indices of shape {v.shape_str(sample_shape)} (the shape of "
+                f"`logits` {v.shape_str(shape)} without class_axis={axis}) or floating "
+                f"probabilities of shape {v.shape_str(shape)}{hint}",
+                f"integer labels of shape {v.shape_str(label_shape)}",
+            )
+        if concrete:
+            _check_logit_values(logits)
+            if num_classes is not None:
+                v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore)
+        idx = labels
+        if ns.is_torch_namespace(xp) and v.dtype_name(labels.dtype) != "int64":
+            idx = xp.astype(labels, xp.int64)
+        valid = None
+        if ignore is not None:
+            valid = idx != ignore
+            idx = xp.where(valid, idx, xp.zeros_like(idx))
+        return Inputs(
+            xp, x, out_dtype, axis, num_classes, concrete, idx, valid, True, sample_shape, check
+        )
+    if v.is_floating(xp, labels.dtype):
+        if not v.shapes_match(label_shape, shape):
+            raise v.value_error(
+                "labels",
+                f"floating probabilities of shape {v.shape_str(shape)} (the shape of `logits`) "
+                f"or integer class indices of shape {v.shape_str(sample_shape)}",
+                f"floating labels of shape {v.shape_str(label_shape)}",
+            )
+        if concrete:
+            _check_logit_values(logits)
+            v.check_probability_labels(ns.to_numpy(labels).astype(np.float64, copy=False))
+        y = xp.astype(labels, dtype)
+        return Inputs(
+            xp, x, out_dtype, axis, num_classes, concrete, y, None, False, sample_shape, check
+        )
+    raise v.type_error(
+        "labels",
+        "integer class indices or floating probabilities",
+        f"labels with dtype {v.dtype_name(labels.dtype)}",
+    )
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+def config_array(name: str, value: Any, inp: Inputs, *, check_values: bool = True) -> Array:
+    """Move a weight, cost or prior onto the logits' framework, device and dtype.
+
+    Python numbers, lists and NumPy arrays are converted (and, when validation is on,
+    checked to be finite and non-negative). Arrays of the logits' framework are cast
+    to the compute dtype and moved to the logits' device; they are checked when
+    concrete.
+    """
+    xp = inp.xp
+    if ns.is_array(value) and not isinstance(value, np.ndarray):
+        if not _same_framework(value, xp):
+            if not ns.is_concrete(value):
+                raise v.type_error(
+                    name,
+                    "an array of the same framework as `logits`, a NumPy array or numbers",
+                    f"{name} of type {type(value).__name__}",
+                )
+            value = ns.to_numpy(value)
+        else:
+            if not v.is_floating(xp, value.dtype) and not v.is_integer(xp, value.dtype):
+                raise v.type_error(
+                    name, "a real dtype", f"{name} with dtype {v.dtype_name(value.dtype)}"
+                )
+            if check_values and inp.validate and ns.is_concrete(value):
+                v.check_finite_nonnegative(name, ns.to_numpy(value).astype(np.float64))
+            arr = xp.astype(value, inp.dtype)
+            if ns.is_torch_namespace(xp) and arr.device != inp.logits.device:
+                arr = arr.to(inp.logits.device)
+            return arr
+    try:
+        host = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise v.type_error(
+            name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
+        ) from None
+    if check_values and inp.check_config:
+        v.check_finite_nonnegative(name, host)
+    if ns.is_tf_namespace(xp):
+        return xp.asarray(host, dtype=inp.dtype)
+    return xp.asarray(host, dtype=inp.dtype, device=ns.device(inp.logits))
+
+
+def _same_framework(value: Array, xp: Any) -> bool:
+    if ns.is_tensorflow(value):
+        return ns.is_tf_namespace(xp)
+    if ns.is_tf_namespace(xp):
+        return False
+    return bool(ns.namespace(value).__name__ == xp.__name__)
+
+
+def per_class(name: str, value: Any, inp: Inputs, *, broadcast: bool = True) -> Array | None:
+    """A scalar or one value per class, moved onto the logits.
+
+    Args:
+        name: the argument's name, for messages.
+        value: ``None``, a number, or a ``(C,)`` vector.
+        inp: the prepared inputs.
+        broadcast: reshape a vector so that it lies along the class axis of the logits
+            (``(C, 1, 1)`` for ``class_axis=1`` on 4-D logits); otherwise keep ``(C,)``.
+
+    Returns:
+        ``None`` when ``value`` is ``None``, else the array (0-d for a scalar).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise v.type_error(
+            name, f"a number or one value per class ({inp.num_classes})", repr(value)
+        )
+    shape = tuple(getattr(value, "shape", np.shape(value)))
+    ndim = len(inp.logits.shape)
+    if len(shape) == 0:
+        return config_array(name, value, inp)
+    if len(shape) != 1 or (inp.num_classes is not None and shape[0] != inp.num_classes):
+        raise v.value_error(
+            name,
+            f"a scalar or one value per class, shape ({inp.num_classes},) along "
+            f"class_axis={inp.axis}",
+            f"{name} of shape {v.shape_str(shape)}",
+        )
+    arr = config_array(name, value, inp)
+    if broadcast and inp.axis != ndim - 1:
+        target = [1] * ndim
+        target[inp.axis] = -1
+        arr = inp.xp.reshape(arr, tuple(target))
+    return arr
+
+
+def sample_weight(value: Any, inp: Inputs, *, per_sample: bool) -> Array | None:
+    """The ``sample_weight`` argument, checked against the allowed shapes.
+
+    Allowed: a scalar; the loss shape; and when ``per_sample`` (sigmoid family) the
+    logits' shape without the class axis, which is expanded to weight every label of
+    the sample. Anything else is an error — nothing is silently broadcast.
+    """
+    if value is None:
+        return None
+    shape = tuple(getattr(value, "shape", np.shape(value)))
+    shape = tuple(None if d is None else int(d) for d in shape)
+    if len(shape) == 0:
+        return config_array("sample_weight", value, inp)
+    full = inp.loss_shape
+    sample_shape = inp.loss_shape[: inp.axis] + inp.loss_shape[inp.axis + 1 :]
+    if v.shapes_match(shape, full) and len(shape) == len(full):
+        return config_array("sample_weight", value, inp)
+    if per_sample and v.shapes_match(shape, sample_shape):
+        arr = config_array("sample_weight", value, inp)
+        return inp.xp.expand_dims(arr, axis=inp.axis)
+    allowed = f"a scalar or the loss shape {v.shape_str(full)}"
+    if per_sample:
+        allowed += (
+            f", or one weight per sample {v.shape_str(sample_shape)} (the shape of `logits` "
+            f"without class_axis={inp.axis})"
+        )
+    raise v.value_error("sample_weight", allowed, f"sample_weight of shape {v.shape_str(shape)}")
+
+
+def multiply(a: Array | None, b: Array | None) -> Array | None:
+    """Product of optional weights (``None`` means 1)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a * b
+
+
+def finish(
+    inp: Inputs, values: Array, weights: Array | None, reduction: Any
+) -> Array | _reduction.LossTerms:
+    """Mask, reduce and cast back to the input dtype.
+
+    Args:
+        inp: the prepared inputs.
+        values: the weighted per-element losses ``w * l`` (the loss shape).
+        weights: the effective weights ``w`` (broadcastable; the denominator of
+            ``"weighted_mean"``), or ``None`` for 1.
+        reduction: the reduction name or a terms request.
+
+    Returns:
+        The reduced loss (or per-element ``w * l``, 0 where ignored), in the logits'
+        dtype; :class:`~wxent.LossTerms` for a terms request.
+    """
+    xp = inp.xp
+    if inp.valid is not None:
+        values = xp.where(inp.valid, values, xp.zeros_like(values))
+    result = _reduction.reduce(xp, values, weights, inp.valid, reduction)
+    if isinstance(result, _reduction.LossTerms):
+        return _reduction.LossTerms(
+            _cast(xp, result.numerator, inp.out_dtype), _cast(xp, result.denominator, inp.out_dtype)
+        )
+    return _cast(xp, result, inp.out_dtype)
+
+
+def _cast(xp: Any, x: Array, dtype: Any) -> Array:
+    return x if x.dtype == dtype else xp.astype(x, dtype)

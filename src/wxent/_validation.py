@@ -1,0 +1,297 @@
+"""Every check wxent makes on its inputs, and every message it raises.
+
+All messages have one form: name the argument, say what was expected, show what was
+received::
+
+    Invalid value for argument `label_smoothing`. Expected a float in [0, 1].
+    Received: label_smoothing=1.5
+
+``TypeError`` is raised for wrong types and dtypes, ``ValueError`` for wrong shapes and
+values. Static checks (types, dtypes, shapes, options) always run, also under
+``jax.jit`` and ``tf.function``. Checks on values run only on concrete arrays and can be
+switched off with ``validate=False``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from wxent import _namespace as ns
+
+REDUCTIONS = ("none", "sum", "mean", "weighted_mean")
+
+
+def _short(value: Any) -> str:
+    """A short, readable rendering of a received value."""
+    if ns.is_array(value) or isinstance(value, np.ndarray):
+        shape = tuple(value.shape)
+        return f"array of shape {shape} and dtype {dtype_name(value.dtype)}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def dtype_name(dtype: Any) -> str:
+    """The plain name of a dtype of any framework (``float32``, ``int64``, ...)."""
+    name = getattr(dtype, "name", None)
+    if isinstance(name, str):
+        return name
+    return str(dtype).rsplit(".", 1)[-1]
+
+
+def value_error(name: str, expected: str, received: str) -> ValueError:
+    """A ``ValueError`` in wxent's wording."""
+    return ValueError(
+        f"Invalid value for argument `{name}`. Expected {expected}. Received: {received}"
+    )
+
+
+def type_error(name: str, expected: str, received: str) -> TypeError:
+    """A ``TypeError`` in wxent's wording."""
+    return TypeError(
+        f"Invalid type for argument `{name}`. Expected {expected}. Received: {received}"
+    )
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def check_reduction(reduction: Any) -> None:
+    """``reduction`` is one of :data:`REDUCTIONS` (or a terms request, see ``_reduction``)."""
+    from wxent._reduction import Terms
+
+    inner = reduction.reduction if isinstance(reduction, Terms) else reduction
+    if not isinstance(inner, str) or inner not in REDUCTIONS:
+        expected = "one of " + ", ".join(f'"{r}"' for r in REDUCTIONS)
+        raise value_error("reduction", expected, f"reduction={inner!r}")
+    if isinstance(reduction, Terms) and inner == "none":
+        raise value_error(
+            "reduction", 'a reducing reduction for loss terms, not "none"', "reduction='none'"
+        )
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """A float in ``[0, 1]`` (label smoothing, clip margins)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise type_error(name, "a float in [0, 1]", f"{name}={value!r}")
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise value_error(name, "a float in [0, 1]", f"{name}={value!r}")
+    return value
+
+
+def check_nonnegative_float(name: str, value: Any) -> float:
+    """A finite float ``>= 0`` (focal ``gamma``, cost weight)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise type_error(name, "a finite float >= 0", f"{name}={value!r}")
+    value = float(value)
+    if not (np.isfinite(value) and value >= 0.0):
+        raise value_error(name, "a finite float >= 0", f"{name}={value!r}")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A Python bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise type_error(name, "a bool", f"{name}={value!r}")
+    return bool(value)
+
+
+def check_optional_int(name: str, value: Any) -> int | None:
+    """``None`` or a Python integer."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise type_error(name, "an integer or None", f"{name}={value!r}")
+    return int(value)
+
+
+def check_optional_label_value(name: str, value: Any) -> float | None:
+    """``None`` or a finite real number (the sigmoid family's ignore marker)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise type_error(name, "a number or None", f"{name}={value!r}")
+    if not np.isfinite(float(value)):
+        raise value_error(name, "a finite number or None", f"{name}={value!r}")
+    if 0.0 <= float(value) <= 1.0:
+        raise value_error(
+            name,
+            "a value outside [0, 1] (such as -1), so no real label is ignored",
+            f"{name}={value!r}",
+        )
+    return float(value)
+
+
+def check_class_axis(class_axis: Any, ndim: int) -> int:
+    """A valid axis of the logits, returned non-negative."""
+    if isinstance(class_axis, bool) or not isinstance(class_axis, numbers.Integral):
+        raise type_error("class_axis", "an integer axis of `logits`", f"class_axis={class_axis!r}")
+    class_axis = int(class_axis)
+    if not -ndim <= class_axis < ndim:
+        raise value_error(
+            "class_axis",
+            f"an axis of `logits` in [{-ndim}, {ndim - 1}] (logits have {ndim} dimensions)",
+            f"class_axis={class_axis}",
+        )
+    return class_axis % ndim
+
+
+# ----------------------------------------------------------------------------- arrays
+
+
+def check_logits(logits: Any, name: str = "logits") -> Any:
+    """A floating array of a supported framework with at least one dimension."""
+    if not ns.is_array(logits):
+        raise type_error(
+            name,
+            "an array of NumPy, PyTorch, JAX or TensorFlow",
+            f"{name} of type {type(logits).__name__}",
+        )
+    xp = ns.namespace(logits)
+    if ns.float_dtype_name(xp, logits.dtype) is None and not _is_bfloat16(logits.dtype):
+        raise type_error(
+            name,
+            "a floating dtype (float16, bfloat16, float32 or float64)",
+            f"{name} with dtype {dtype_name(logits.dtype)}",
+        )
+    if len(logits.shape) == 0:
+        raise value_error(name, "an array with at least one dimension", f"{name} of shape ()")
+    return xp
+
+
+def _is_bfloat16(dtype: Any) -> bool:
+    return dtype_name(dtype) == "bfloat16"
+
+
+def is_floating(xp: Any, dtype: Any) -> bool:
+    """Whether ``dtype`` is a real floating dtype (bfloat16 included)."""
+    return ns.float_dtype_name(xp, dtype) is not None or _is_bfloat16(dtype)
+
+
+def is_integer(xp: Any, dtype: Any) -> bool:
+    """Whether ``dtype`` is a signed or unsigned integer dtype."""
+    if ns.is_tf_namespace(xp):
+        return bool(getattr(dtype, "is_integer", False))
+    return bool(xp.isdtype(dtype, "integral"))
+
+
+def is_bool(xp: Any, dtype: Any) -> bool:
+    """Whether ``dtype`` is boolean."""
+    if ns.is_tf_namespace(xp):
+        return bool(getattr(dtype, "is_bool", False))
+    return bool(xp.isdtype(dtype, "bool"))
+
+
+def check_labels_array(labels: Any, logits: Any) -> None:
+    """``labels`` is an array of the same framework as ``logits``."""
+    if not ns.is_array(labels):
+        raise type_error(
+            "labels",
+            "an array of the same framework as `logits`",
+            f"labels of type {type(labels).__name__}",
+        )
+    if ns.is_tensorflow(labels) != ns.is_tensorflow(logits):
+        raise type_error(
+            "labels",
+            f"an array of the same framework as `logits` ({type(logits).__name__})",
+            f"labels of type {type(labels).__name__}",
+        )
+
+
+def shapes_match(a: Sequence[int | None], b: Sequence[int | None]) -> bool:
+    """Shape equality where an unknown (``None``) dimension matches anything."""
+    if len(a) != len(b):
+        return False
+    return all(x is None or y is None or x == y for x, y in zip(a, b, strict=True))
+
+
+def shape_str(shape: Sequence[int | None]) -> str:
+    """``(4, 3)`` for a shape, with ``None`` for unknown dimensions."""
+    dims = tuple(None if d is None else int(d) for d in shape)
+    return str(dims)
+
+
+def static_shape(x: Any) -> tuple[int | None, ...]:
+    """The static shape of an array, ``None`` where a dimension is unknown."""
+    shape = x.shape
+    dims = getattr(shape, "dims", None)  # TensorFlow TensorShape
+    if dims is None and hasattr(shape, "as_list"):
+        return ()
+    if hasattr(shape, "as_list"):
+        return tuple(shape.as_list())
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def check_finite_nonnegative(name: str, values: np.ndarray) -> None:
+    """All entries finite and ``>= 0`` (weights, costs)."""
+    bad_nan = np.isnan(values)
+    if bad_nan.any():
+        raise value_error(
+            name, "finite non-negative values", f"{int(bad_nan.sum())} NaN value(s) in `{name}`"
+        )
+    if not np.isfinite(values).all():
+        raise value_error(name, "finite non-negative values", f"an infinite value in `{name}`")
+    if (values < 0).any():
+        raise value_error(
+            name,
+            "finite non-negative values",
+            f"negative value {values[values < 0].min()!r} in `{name}`",
+        )
+
+
+def check_no_nan(name: str, values: np.ndarray) -> None:
+    """No NaN entries (logits may be infinite, never NaN)."""
+    n = int(np.isnan(values).sum())
+    if n:
+        raise value_error(name, "numbers without NaN", f"{n} NaN value(s) in `{name}`")
+
+
+def check_class_indices(labels: np.ndarray, num_classes: int, ignore_index: int | None) -> None:
+    """Integer labels in ``[0, C)`` or equal to ``ignore_index``."""
+    bad = (labels < 0) | (labels >= num_classes)
+    if ignore_index is not None:
+        bad &= labels != ignore_index
+    if bad.any():
+        first = labels[bad].ravel()[0]
+        hint = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+        raise value_error(
+            "labels",
+            f"class indices in [0, {num_classes}){hint}",
+            f"label value {int(first)} ({int(bad.sum())} out-of-range label(s))",
+        )
+
+
+def check_unit_interval_labels(labels: np.ndarray, ignore_label: float | None) -> None:
+    """Sigmoid labels in ``[0, 1]`` or equal to ``ignore_label``."""
+    with np.errstate(invalid="ignore"):
+        bad = ~((labels >= 0) & (labels <= 1))
+    if ignore_label is not None:
+        bad &= labels != ignore_label
+    if bad.any():
+        first = labels[bad].ravel()[0]
+        hint = "" if ignore_label is None else f" or ignore_label={ignore_label:g}"
+        raise value_error(
+            "labels",
+            f"values in [0, 1]{hint}",
+            f"label value {float(first)!r} ({int(bad.sum())} such label(s))",
+        )
+
+
+def check_probability_labels(labels: np.ndarray) -> None:
+    """Softmax probability labels: finite and non-negative."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(labels) & (labels >= 0))
+    if bad.any():
+        first = labels[bad].ravel()[0]
+        raise value_error(
+            "labels",
+            "finite non-negative probabilities",
+            f"label value {float(first)!r} ({int(bad.sum())} such label(s))",
+        )

@@ -1,0 +1,211 @@
+"""The Backend fixture: every value test runs on each framework, named in the test id.
+
+Backends: ``numpy``, ``strict`` (array-api-strict, which fails on any non-standard
+call), ``torch``, ``jax`` (eager), ``jax-jit`` (the loss traced by ``jax.jit``),
+``tf`` (eager) and ``tf-function`` (traced by ``tf.function``).
+
+A backend whose framework is missing is an error, not a skip: CI must run them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import array_api_strict
+import jax
+import jax.numpy as jnp
+import tensorflow as tf
+import torch
+
+Array = Any
+
+
+class Backend:
+    """How one framework creates arrays, reads them back and differentiates."""
+
+    name = "?"
+    autodiff = True
+    traced = False  # the loss runs under a tracer: value checks cannot run
+
+    def asarray(self, a: Any) -> Array:
+        raise NotImplementedError
+
+    def numpy(self, x: Array) -> np.ndarray:
+        raise NotImplementedError
+
+    def call(self, f: Callable[..., Array], *arrays: np.ndarray) -> np.ndarray:
+        """``f(*framework arrays)`` evaluated (traced where the backend traces)."""
+        return self.numpy(f(*[self.asarray(a) for a in arrays]))
+
+    def value_and_grad(
+        self, f: Callable[..., Array], x: np.ndarray, *rest: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Value of the scalar ``f(x, *rest)`` and its gradient with respect to ``x``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    autodiff = False
+
+    def asarray(self, a: Any) -> Array:
+        return np.asarray(a)
+
+    def numpy(self, x: Array) -> np.ndarray:
+        return np.asarray(x)
+
+
+class StrictBackend(Backend):
+    name = "strict"
+    autodiff = False
+
+    def asarray(self, a: Any) -> Array:
+        return array_api_strict.asarray(np.asarray(a))
+
+    def numpy(self, x: Array) -> np.ndarray:
+        return np.asarray(np.from_dlpack(x))
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def asarray(self, a: Any) -> Array:
+        return torch.from_numpy(np.array(a, copy=True))
+
+    def numpy(self, x: Array) -> np.ndarray:
+        x = x.detach()
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
+        return x.cpu().numpy()
+
+    def value_and_grad(self, f, x, *rest):
+        xt = self.asarray(x).requires_grad_(True)
+        out = f(xt, *[self.asarray(r) for r in rest])
+        (grad,) = torch.autograd.grad(out, xt, allow_unused=False)
+        return self.numpy(out), self.numpy(grad)
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    jit = False
+
+    def asarray(self, a: Any) -> Array:
+        a = np.asarray(a)
+        if a.dtype == np.float64:
+            a = a.astype(np.float32)
+        if a.dtype == np.int64:
+            a = a.astype(np.int32)
+        return jnp.asarray(a)
+
+    def numpy(self, x: Array) -> np.ndarray:
+        x = np.asarray(x)
+        return x.astype(np.float32) if x.dtype.name == "bfloat16" else x
+
+    def call(self, f, *arrays):
+        g = jax.jit(f) if self.jit else f
+        return self.numpy(g(*[self.asarray(a) for a in arrays]))
+
+    def value_and_grad(self, f, x, *rest):
+        g = jax.value_and_grad(f)
+        if self.jit:
+            g = jax.jit(g)
+        value, grad = g(self.asarray(x), *[self.asarray(r) for r in rest])
+        return self.numpy(value), self.numpy(grad)
+
+
+class JaxJitBackend(JaxBackend):
+    name = "jax-jit"
+    jit = True
+    traced = True
+
+
+class TFBackend(Backend):
+    name = "tf"
+    function = False
+
+    def asarray(self, a: Any) -> Array:
+        return tf.constant(np.asarray(a))
+
+    def numpy(self, x: Array) -> np.ndarray:
+        x = tf.convert_to_tensor(x)
+        if x.dtype in (tf.float16, tf.bfloat16):
+            x = tf.cast(x, tf.float32)
+        return x.numpy()
+
+    def call(self, f, *arrays):
+        g = tf.function(f) if self.function else f
+        return self.numpy(g(*[self.asarray(a) for a in arrays]))
+
+    def value_and_grad(self, f, x, *rest):
+        def vg(xt, *others):
+            with tf.GradientTape() as tape:
+                tape.watch(xt)
+                out = f(xt, *others)
+            return out, tape.gradient(out, xt)
+
+        g = tf.function(vg) if self.function else vg
+        value, grad = g(self.asarray(x), *[self.asarray(r) for r in rest])
+        return self.numpy(value), self.numpy(grad)
+
+
+class TFFunctionBackend(TFBackend):
+    name = "tf-function"
+    function = True
+    traced = True
+
+
+ALL_BACKENDS = [
+    NumpyBackend(),
+    StrictBackend(),
+    TorchBackend(),
+    JaxBackend(),
+    JaxJitBackend(),
+    TFBackend(),
+    TFFunctionBackend(),
+]
+AUTODIFF_BACKENDS = [b for b in ALL_BACKENDS if b.autodiff]
+EAGER_BACKENDS = [b for b in ALL_BACKENDS if not b.traced]
+
+
+@pytest.fixture(params=ALL_BACKENDS, ids=lambda b: b.name)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Every backend, the eager and the traced ones."""
+    return request.param
+
+
+@pytest.fixture(params=AUTODIFF_BACKENDS, ids=lambda b: b.name)
+def ad_backend(request: pytest.FixtureRequest) -> Backend:
+    """Backends with autodiff (torch, JAX, JAX under jit, TF, TF under tf.function)."""
+    return request.param
+
+
+@pytest.fixture(params=EAGER_BACKENDS, ids=lambda b: b.name)
+def eager_backend(request: pytest.FixtureRequest) -> Backend:
+    """Backends that run eagerly, where value checks (``validate``) apply."""
+    return request.param
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def assert_close(actual: Any, expected: Any, *, rtol: float = 2e-5, atol: float = 2e-5) -> None:
+    """Compare with tolerances suited to float32 against a float64 reference."""
+    np.testing.assert_allclose(
+        np.asarray(actual, dtype=np.float64),
+        np.asarray(expected, dtype=np.float64),
+        rtol=rtol,
+        atol=atol,
+    )
