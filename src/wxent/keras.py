@@ -87,7 +87,9 @@ def _host(name: str, value: Any) -> Any:
     if isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "shape"):
         try:
             host = np.asarray(
-                value if isinstance(value, (list, tuple, np.ndarray)) else ops.convert_to_numpy(value),
+                value
+                if isinstance(value, (list, tuple, np.ndarray))
+                else ops.convert_to_numpy(value),
                 dtype=np.float64,
             )
         except (TypeError, ValueError):
@@ -131,7 +133,9 @@ class WxentLoss(keras.losses.Loss):
             expected = "one of " + ", ".join(repr(r) for r in _REDUCTIONS)
             raise v.value_error("reduction", expected, f"reduction={reduction!r}")
         keras_reduction = "sum_over_batch_size" if reduction == "weighted_mean" else reduction
-        super().__init__(name=name, reduction=keras_reduction, dtype=dtype)
+        super().__init__(
+            name=name or type(self).function.__name__, reduction=keras_reduction, dtype=dtype
+        )
         self._wxent_reduction = _REDUCTIONS[reduction]
         self._reduction_arg = reduction
         signature = inspect.signature(type(self).function)
@@ -203,8 +207,9 @@ class WxentLoss(keras.losses.Loss):
                 w = ops.broadcast_to(w, sample_shape)
             weights.append(w)
         if len(weights) == 2 and len(weights[0].shape) != len(weights[1].shape):
-            weights = [ops.broadcast_to(w, sample_shape) if len(w.shape) == 0 else w
-                       for w in weights]
+            weights = [
+                ops.broadcast_to(w, sample_shape) if len(w.shape) == 0 else w for w in weights
+            ]
         result = weights[0]
         for w in weights[1:]:
             result = result * w
@@ -213,7 +218,7 @@ class WxentLoss(keras.losses.Loss):
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         """The loss of a batch, reduced by wxent (see the module docstring)."""
         mask = getattr(y_pred, "_keras_mask", None)
-        with ops.name_scope(self.name):
+        with keras.name_scope(self.name):
             logits, labels, axis = self._prepare(y_true, y_pred)
             weights = self._sample_weight(sample_weight, mask, logits, axis)
             return self._wxent(logits, labels, weights, self._wxent_reduction)
@@ -293,6 +298,16 @@ def _broadcast_weight(sample_weight: Any, like: Any) -> Any:
 class _ConfusionMetric(keras.metrics.Metric):
     """Stateful true-positive / false-positive / false-negative counts of sigmoid outputs."""
 
+    _default_name = "confusion"
+    from_logits: bool
+    threshold: float
+    average: str | None
+    num_classes: int | None
+    class_axis: int
+    true_positives: Any
+    false_positives: Any
+    false_negatives: Any
+
     def __init__(
         self,
         threshold: float | None = None,
@@ -304,7 +319,7 @@ class _ConfusionMetric(keras.metrics.Metric):
         name: str | None = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(name=name or self._default_name, dtype=dtype)
         self.from_logits = _check_from_logits(from_logits)
         if threshold is None:
             threshold = 0.0 if from_logits else 0.5
@@ -314,9 +329,7 @@ class _ConfusionMetric(keras.metrics.Metric):
             raise v.value_error("threshold", "a finite number", f"threshold={threshold!r}")
         self.threshold = float(threshold)
         if average not in ("micro", "macro", None):
-            raise v.value_error(
-                "average", 'one of "micro", "macro", None', f"average={average!r}"
-            )
+            raise v.value_error("average", 'one of "micro", "macro", None', f"average={average!r}")
         self.average = average
         if num_classes is not None and (
             isinstance(num_classes, bool)
@@ -373,8 +386,9 @@ class _ConfusionMetric(keras.metrics.Metric):
         tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
         if self.average == "micro":
             return self._score(ops.sum(tp), ops.sum(fp), ops.sum(fn))
-        scores = self._score(ops.convert_to_tensor(tp), ops.convert_to_tensor(fp),
-                             ops.convert_to_tensor(fn))
+        scores = self._score(
+            ops.convert_to_tensor(tp), ops.convert_to_tensor(fp), ops.convert_to_tensor(fn)
+        )
         return ops.mean(scores) if self.average == "macro" else scores
 
     def reset_state(self) -> None:
@@ -408,7 +422,7 @@ class Recall(_ConfusionMetric):
             ``num_classes``.
         num_classes: the number of labels along ``class_axis`` (for per-label counts).
         class_axis: the label axis (``-1``).
-        name: the metric's name.
+        name: the metric's name (default: the class name in snake case).
         dtype: the dtype of the counts.
 
     Example:
@@ -418,6 +432,8 @@ class Recall(_ConfusionMetric):
         >>> float(m.result())
         0.5
     """
+
+    _default_name = "recall"
 
     def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
         return ops.divide_no_nan(tp, tp + fn)
@@ -436,6 +452,8 @@ class Precision(_ConfusionMetric):
         >>> float(m.result())
         0.5
     """
+
+    _default_name = "precision"
 
     def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
         return ops.divide_no_nan(tp, tp + fp)
@@ -457,6 +475,10 @@ class FBetaScore(_ConfusionMetric):
         >>> float(m.result())
         0.5
     """
+
+    _default_name = "fbeta_score"
+
+    beta: float
 
     def __init__(self, beta: float = 1.0, threshold: float | None = None, **kwargs: Any) -> None:
         if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
@@ -490,7 +512,7 @@ class ExpectedCost(keras.metrics.Metric):
         costs: ``(C, C)`` non-negative cost matrix, ``costs[true, predicted]``.
         from_logits: whether ``y_pred`` holds logits (the default) or probabilities.
         class_axis: the class axis of ``y_pred`` (``-1``).
-        name: the metric's name.
+        name: the metric's name (default: the class name in snake case).
         dtype: the dtype of the accumulators.
 
     Labels are integer class indices (a trailing axis of size 1 is squeezed) or
@@ -504,6 +526,12 @@ class ExpectedCost(keras.metrics.Metric):
         0.0
     """
 
+    costs: np.ndarray
+    from_logits: bool
+    class_axis: int
+    total_cost: Any
+    count: Any
+
     def __init__(
         self,
         costs: Any,
@@ -513,7 +541,7 @@ class ExpectedCost(keras.metrics.Metric):
         name: str | None = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(name=name or "expected_cost", dtype=dtype)
         host = _host("costs", costs)
         if not isinstance(host, np.ndarray) or host.ndim != 2 or host.shape[0] != host.shape[1]:
             shape = np.shape(host)

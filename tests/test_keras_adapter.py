@@ -1,0 +1,384 @@
+"""wxent.keras: each loss equals its function; configs round-trip; models save, load and fit
+on the TensorFlow, JAX and PyTorch Keras backends (one subprocess per backend)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import wxent
+import wxent.keras as wk
+from conftest import assert_close
+
+C = 3
+COSTS = [[0.0, 1.0, 1.0], [1.0, 0.0, 1.2], [1.0, 1.0, 0.0]]
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+# class name -> (label family, positional config, options). Every class must have a case.
+CASES: dict[str, tuple[str, tuple[Any, ...], dict[str, Any]]] = {
+    "SigmoidCrossEntropy": ("sigmoid", (), {"pos_weight": [1.0, 4.0, 2.0], "neg_weight": 0.5}),
+    "SoftmaxCrossEntropy": (
+        "softmax",
+        (),
+        {"class_weight": [1.0, 2.0, 0.5], "label_smoothing": 0.1},
+    ),
+    "SigmoidFocalLoss": ("sigmoid", (), {"gamma": 2.0, "alpha": [0.25, 0.5, 0.75]}),
+    "SoftmaxFocalLoss": ("softmax", (), {"gamma": 2.0, "class_weight": [1.0, 2.0, 0.5]}),
+    "AsymmetricLoss": ("sigmoid", (), {"gamma_neg": 4.0, "clip": 0.05}),
+    "LogitAdjustedCrossEntropy": ("softmax", ([0.6, 0.3, 0.1],), {"tau": 1.0}),
+    "ExpectedCostLoss": ("softmax", (COSTS,), {}),
+    "CostSensitiveCrossEntropy": ("softmax", (COSTS,), {"cost_weight": 0.5}),
+    "ConfusionWeightedCrossEntropy": ("softmax", (COSTS,), {}),
+}
+LOSSES = [n for n in wk.__all__ if n in CASES]
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
+
+
+def _data(family: str, shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(scale=2.0, size=shape).astype(np.float32)
+    if family == "sigmoid":
+        return logits, (rng.random(shape) < 0.3).astype(np.float32)
+    return logits, rng.integers(0, shape[-1], size=shape[:-1])
+
+
+def _loss(cls_name: str, **extra: Any) -> wk.WxentLoss:
+    _, args, options = CASES[cls_name]
+    return getattr(wk, cls_name)(*args, **options, **extra)
+
+
+def _function(name: str, logits: Any, labels: Any, **extra: Any) -> Any:
+    _, args, options = CASES[name]
+    return getattr(wxent, _snake(name))(logits, labels, *args, **options, **extra)
+
+
+def test_every_loss_class_has_a_case() -> None:
+    assert "SigmoidCrossEntropy" in LOSSES and "SoftmaxCrossEntropy" in LOSSES
+    for name in wk.__all__:
+        if name in ("WxentLoss", "Recall", "Precision", "FBetaScore", "ExpectedCost"):
+            continue
+        assert name in CASES
+        assert getattr(wk, name).function is getattr(wxent, _snake(name))
+    for name in CASES:
+        if hasattr(wxent, _snake(name)):
+            assert name in LOSSES
+
+
+@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("shape", [(6, C), (2, 4, C)], ids=["2d", "3d"])
+def test_loss_equals_function(name: str, shape: tuple[int, ...]) -> None:
+    family = CASES[name][0]
+    logits, labels = _data(family, shape)
+    loss = _loss(name)
+    got = loss(tf.constant(labels), tf.constant(logits))
+    assert_close(got, _function(name, logits, labels), rtol=1e-5, atol=1e-6)
+    # per-sample Keras weights, broadcast over the remaining sample axes
+    sw = np.random.default_rng(1).random(shape[0]).astype(np.float32)
+    sample_shape = shape[:-1]
+    full = np.broadcast_to(sw.reshape((-1,) + (1,) * (len(sample_shape) - 1)), sample_shape)
+    got = loss(labels, logits, sample_weight=sw)
+    assert_close(got, _function(name, logits, labels, sample_weight=full), rtol=1e-5, atol=1e-6)
+    # gradients through Keras' call path
+    x = tf.Variable(logits)
+    with tf.GradientTape(persistent=True) as tape:
+        ours = loss(labels, x)
+        theirs = _function(name, x, tf.constant(labels))
+    assert_close(tape.gradient(ours, x), tape.gradient(theirs, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("reduction", "wxent_reduction"),
+    [
+        ("sum_over_batch_size", "mean"),
+        ("mean", "mean"),
+        ("sum", "sum"),
+        (None, "none"),
+        ("none", "none"),
+        ("mean_with_sample_weight", "weighted_mean"),
+        ("weighted_mean", "weighted_mean"),
+    ],
+)
+def test_reductions_map_onto_wxent(reduction: str | None, wxent_reduction: str) -> None:
+    logits, labels = _data("softmax", (7, C))
+    loss = wk.SoftmaxCrossEntropy(class_weight=[1.0, 3.0, 0.5], reduction=reduction)
+    got = loss(labels, logits)
+    want = wxent.softmax_cross_entropy(
+        logits, labels, class_weight=[1.0, 3.0, 0.5], reduction=wxent_reduction
+    )
+    assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert wk.SoftmaxCrossEntropy.from_config(loss.get_config()).get_config() == loss.get_config()
+
+
+def test_default_equals_wxent_mean_with_ignored_labels() -> None:
+    logits, labels = _data("sigmoid", (5, C))
+    labels[0, 1] = -1.0
+    labels[3, 2] = -1.0
+    loss = wk.SigmoidCrossEntropy(pos_weight=2.0, ignore_label=-1.0)
+    want = wxent.sigmoid_cross_entropy(logits, labels, pos_weight=2.0, ignore_label=-1.0)
+    assert_close(loss(labels, logits), want, rtol=1e-6, atol=1e-7)
+    # the mean divides by the 13 valid elements, not by 15
+    total = wxent.sigmoid_cross_entropy(
+        logits, labels, pos_weight=2.0, ignore_label=-1.0, reduction="sum"
+    )
+    assert_close(loss(labels, logits), float(total) / 13, rtol=1e-6, atol=1e-7)
+
+
+def test_keras_mask_multiplies_the_weights() -> None:
+    logits, labels = _data("softmax", (2, 4, C))
+    mask = np.array([[True, True, False, False], [True, True, True, False]])
+    x = tf.constant(logits)
+    x._keras_mask = tf.constant(mask)
+    got = wk.SoftmaxCrossEntropy(reduction="sum")(labels, x)
+    want = wxent.softmax_cross_entropy(
+        logits, labels, sample_weight=mask.astype(np.float32), reduction="sum"
+    )
+    assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_float_and_trailing_axis_indices() -> None:
+    logits, labels = _data("softmax", (6, C))
+    loss = wk.SoftmaxCrossEntropy()
+    want = wxent.softmax_cross_entropy(logits, labels)
+    assert_close(loss(labels.astype(np.float32), logits), want, rtol=1e-6, atol=1e-7)
+    assert_close(loss(labels[:, None], logits), want, rtol=1e-6, atol=1e-7)
+    one_hot = np.eye(C, dtype=np.float32)[labels]
+    assert_close(loss(one_hot, logits), want, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_get_config_round_trip(name: str) -> None:
+    loss = _loss(name, reduction="sum", name="my_loss")
+    config = loss.get_config()
+    assert config["name"] == "my_loss" and config["reduction"] == "sum"
+    clone = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert type(clone) is type(loss)
+    assert clone.get_config() == config
+    logits, labels = _data(CASES[name][0], (4, C))
+    assert_close(clone(labels, logits), loss(labels, logits), rtol=1e-6, atol=1e-7)
+
+
+def test_loss_errors() -> None:
+    with pytest.raises(
+        ValueError, match=r"Invalid value for argument `reduction`. Expected one of"
+    ):
+        wk.SigmoidCrossEntropy(reduction="average")
+    with pytest.raises(TypeError, match=r"SigmoidCrossEntropy: got an unexpected keyword"):
+        wk.SigmoidCrossEntropy(class_weight=[1.0])
+    with pytest.raises(ValueError, match=r"Invalid value for argument `pos_weight`. Expected"):
+        wk.SigmoidCrossEntropy(pos_weight=[1.0, -1.0])
+    with pytest.raises(
+        TypeError, match=r"Invalid type for argument `pos_weight`. Expected numbers"
+    ):
+        wk.SigmoidCrossEntropy(pos_weight=np.array(["a"]))
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def _counts(labels: np.ndarray, logits: np.ndarray, threshold: float, axis: int = 0) -> Any:
+    valid = (labels >= 0) & (labels <= 1)
+    pos = (labels >= 0.5) & valid
+    neg = valid & ~pos
+    pred = logits > threshold
+    return ((pred & pos).sum(axis), (pred & neg).sum(axis), (~pred & pos).sum(axis))
+
+
+def test_confusion_metrics_match_counts() -> None:
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(40, 4)).astype(np.float32)
+    labels = (rng.random((40, 4)) < 0.4).astype(np.float32)
+    labels[0, 0] = -1.0  # unknown: ignored
+    metrics = {
+        "recall": wk.Recall(),
+        "precision": wk.Precision(threshold=0.5),
+        "f2": wk.FBetaScore(beta=2.0),
+        "recall_per_label": wk.Recall(average=None, num_classes=4),
+        "precision_macro": wk.Precision(average="macro", num_classes=4),
+        "recall_prob": wk.Recall(from_logits=False),
+    }
+    probs = 1 / (1 + np.exp(-logits))
+    for key, m in metrics.items():
+        y_pred = probs if key == "recall_prob" else logits
+        m.update_state(labels[:20], y_pred[:20])
+        m.update_state(labels[20:], y_pred[20:])
+    tp, fp, fn = _counts(labels, logits, 0.0, axis=None)
+    assert_close(metrics["recall"].result(), tp / (tp + fn))
+    tp5, fp5, _ = _counts(labels, logits, 0.5, axis=None)
+    assert_close(metrics["precision"].result(), tp5 / (tp5 + fp5))
+    assert_close(metrics["f2"].result(), 5 * tp / (5 * tp + 4 * fn + fp))
+    tpc, fpc, fnc = _counts(labels, logits, 0.0)
+    assert_close(metrics["recall_per_label"].result(), tpc / (tpc + fnc))
+    assert_close(metrics["precision_macro"].result(), np.mean(tpc / (tpc + fpc)))
+    tpp, _, fnp = _counts(labels, probs, 0.5, axis=None)
+    assert_close(metrics["recall_prob"].result(), tpp / (tpp + fnp))
+    assert_close(metrics["recall_prob"].result(), metrics["recall"].result())
+    for m in metrics.values():
+        m.reset_state()
+        assert float(np.sum(np.asarray(m.result()))) == 0.0
+
+
+def test_confusion_metric_sample_weight() -> None:
+    labels = np.array([[1.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    logits = np.array([[1.0, -1.0], [-1.0, 1.0]], dtype=np.float32)
+    m = wk.Recall()
+    m.update_state(labels, logits, sample_weight=np.array([3.0, 1.0]))
+    assert_close(m.result(), 3.0 / 7.0)  # tp = 3, fn = 3 + 1
+
+
+def test_expected_cost_metric() -> None:
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(30, C)).astype(np.float32)
+    labels = rng.integers(0, C, size=30)
+    costs = np.array(COSTS) * np.array([[1.0], [3.0], [1.0]])
+    m = wk.ExpectedCost(costs)
+    m.update_state(labels[:10], logits[:10])
+    m.update_state(np.eye(C, dtype=np.float32)[labels[10:]], logits[10:])
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    decision = np.argmin(p @ costs, axis=-1)
+    assert_close(m.result(), costs[labels, decision].mean(), rtol=1e-6)
+    # the Bayes decision is never worse on average than argmax under the model
+    m.reset_state()
+    assert float(m.result()) == 0.0
+    m.update_state(labels[:, None], logits, sample_weight=np.arange(30.0))
+    w = np.arange(30.0)
+    assert_close(m.result(), (w * costs[labels, decision]).sum() / w.sum(), rtol=1e-6)
+
+
+def test_metric_configs_round_trip() -> None:
+    metrics = [
+        wk.Recall(threshold=1.0, name="r"),
+        wk.Precision(from_logits=False),
+        wk.FBetaScore(beta=0.5, average="macro", num_classes=3),
+        wk.ExpectedCost(COSTS, from_logits=False),
+    ]
+    for m in metrics:
+        clone = keras.metrics.deserialize(keras.metrics.serialize(m))
+        assert type(clone) is type(m)
+        assert clone.get_config() == m.get_config()
+
+
+def test_metric_errors() -> None:
+    with pytest.raises(ValueError, match=r"Invalid value for argument `average`. Expected one of"):
+        wk.Recall(average="weighted")
+    with pytest.raises(ValueError, match=r"Invalid value for argument `num_classes`. Expected the"):
+        wk.Recall(average=None)
+    with pytest.raises(ValueError, match=r"Invalid value for argument `num_classes`. Expected a"):
+        wk.Recall(num_classes=0)
+    with pytest.raises(
+        TypeError, match=r"Invalid type for argument `from_logits`. Expected a bool"
+    ):
+        wk.Precision(from_logits="yes")
+    with pytest.raises(
+        TypeError, match=r"Invalid type for argument `threshold`. Expected a number"
+    ):
+        wk.Precision(threshold="0.5")
+    with pytest.raises(ValueError, match=r"Invalid value for argument `threshold`. Expected a fin"):
+        wk.Precision(threshold=float("inf"))
+    with pytest.raises(ValueError, match=r"Invalid value for argument `beta`. Expected a positive"):
+        wk.FBetaScore(beta=0.0)
+    with pytest.raises(TypeError, match=r"Invalid type for argument `class_axis`. Expected an int"):
+        wk.Recall(class_axis=1.0)
+    with pytest.raises(ValueError, match=r"Invalid value for argument `costs`. Expected a square"):
+        wk.ExpectedCost([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"Invalid value for argument `costs`. Expected finite"):
+        wk.ExpectedCost([[0.0, -1.0], [1.0, 0.0]])
+    m = wk.ExpectedCost(COSTS)
+    with pytest.raises(
+        ValueError, match=r"Invalid value for argument `y_pred`. Expected 3 classes"
+    ):
+        m.update_state(np.array([0]), np.zeros((1, 2), dtype=np.float32))
+
+
+def test_saved_model_with_wxent_loss_and_metric_loads(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x[:, :3] + rng.normal(size=(64, 3)) > 1.0).astype(np.float32)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)]
+    )
+    model.compile(
+        optimizer="adam",
+        loss=wk.SigmoidCrossEntropy(pos_weight=[2.0, 3.0, 4.0]),
+        metrics=[wk.Recall(), wk.FBetaScore(beta=2.0)],
+    )
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded.loss, wk.SigmoidCrossEntropy)
+    assert loaded.loss.get_config() == model.loss.get_config()
+    assert_close(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    before = model.evaluate(x, y, verbose=0, return_dict=True)
+    after = loaded.evaluate(x, y, verbose=0, return_dict=True)
+    assert set(after) == set(before) == {"loss", "recall", "fbeta_score"}
+    for key in before:
+        assert_close(after[key], before[key], rtol=1e-5, atol=1e-6)
+    logits = model.predict(x, verbose=0)
+    assert_close(
+        before["loss"],
+        wxent.sigmoid_cross_entropy(logits, y, pos_weight=[2, 3, 4]),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+FIT_SCRIPT = textwrap.dedent(
+    """
+    import keras, numpy as np, wxent, wxent.keras as wk
+    assert keras.backend.backend() == BACKEND, keras.backend.backend()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 4)).astype("float32")
+    y = (x[:, :3] + rng.normal(size=(96, 3)) > 1.2).astype("float32")
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    m.compile(optimizer=keras.optimizers.Adam(0.05),
+              loss=wk.SigmoidCrossEntropy(pos_weight=[3.0, 3.0, 3.0]),
+              metrics=[wk.Recall(from_logits=True), wk.Precision()])
+    hist = m.fit(x, y, epochs=3, batch_size=32, verbose=0).history
+    assert hist["loss"][-1] < hist["loss"][0], hist
+    res = m.evaluate(x, y, verbose=0, return_dict=True)
+    z = keras.ops.convert_to_numpy(m.predict(x, verbose=0))
+    want = float(wxent.sigmoid_cross_entropy(z, y, pos_weight=3.0))
+    assert abs(res["loss"] - want) < 1e-4 * max(1.0, want), (res, want)
+    pred, pos = z > 0, y > 0.5
+    assert abs(res["recall"] - (pred & pos).sum() / pos.sum()) < 1e-6, res
+    # multi-class with a cost matrix: softmax loss on integer targets, ExpectedCost metric
+    costs = [[0, 1, 1], [1, 0, 1.2], [1, 1, 0]]
+    labels = np.argmax(x[:, :3], axis=1)
+    s = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    s.compile(optimizer="adam", loss=wk.SoftmaxCrossEntropy(class_weight=[1.0, 2.0, 1.0]),
+              metrics=[wk.ExpectedCost(costs)])
+    s.fit(x, labels, epochs=1, batch_size=32, verbose=0)
+    r = s.evaluate(x, labels, verbose=0, return_dict=True)
+    z = keras.ops.convert_to_numpy(s.predict(x, verbose=0))
+    p = np.exp(z - z.max(1, keepdims=True)); p /= p.sum(1, keepdims=True)
+    cost = np.asarray(costs)[labels, np.argmin(p @ np.asarray(costs), 1)].mean()
+    assert abs(r["expected_cost"] - cost) < 1e-5, (r, cost)
+    want = float(wxent.softmax_cross_entropy(z, labels, class_weight=[1.0, 2.0, 1.0]))
+    assert abs(r["loss"] - want) < 1e-4 * max(1.0, want), (r, want)
+    print("OK", BACKEND)
+    """
+)
+
+
+@pytest.mark.parametrize("keras_backend", ["tensorflow", "jax", "torch"])
+def test_fit_on_each_keras_backend(keras_backend: str) -> None:
+    env = dict(os.environ, KERAS_BACKEND=keras_backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    script = f"BACKEND = {keras_backend!r}\n" + FIT_SCRIPT
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"OK {keras_backend}" in proc.stdout
