@@ -5,20 +5,38 @@ framework and get the loss back in that framework, with gradients through its ow
 autodiff. ``import wxent`` imports no framework.
 """
 
+from wxent._imbalance import (
+    adjust_logits,
+    asymmetric_loss,
+    logit_adjusted_cross_entropy,
+    sigmoid_focal_loss,
+    softmax_focal_loss,
+)
 from wxent._losses import (
     loss_terms,
     sigmoid_cross_entropy,
     softmax_cross_entropy,
 )
 from wxent._reduction import LossTerms, safe_divide
+from wxent.weights import LabelCounter, class_prior, class_weights, label_counts, pos_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LabelCounter",
     "LossTerms",
     "__version__",
+    "adjust_logits",
+    "asymmetric_loss",
+    "class_prior",
+    "class_weights",
+    "label_counts",
+    "logit_adjusted_cross_entropy",
     "loss_terms",
+    "pos_weights",
     "safe_divide",
     "sigmoid_cross_entropy",
+    "sigmoid_focal_loss",
     "softmax_cross_entropy",
+    "softmax_focal_loss",
 ]

@@ -295,3 +295,104 @@ def check_probability_labels(labels: np.ndarray) -> None:
             "finite non-negative probabilities",
             f"label value {float(first)!r} ({int(bad.sum())} such label(s))",
         )
+
+
+# ----------------------------------------------------------------------------- weights from data
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """One of ``choices`` (strings or ``None``)."""
+    if not any(value is c or (isinstance(value, str) and value == c) for c in choices):
+        expected = "one of " + ", ".join("None" if c is None else f'"{c}"' for c in choices)
+        raise value_error(name, expected, f"{name}={value!r}")
+    return value
+
+
+def check_unit_open_float(name: str, value: Any) -> float:
+    """A float in ``[0, 1)`` (the ``beta`` of the effective number of samples)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise type_error(name, "a float in [0, 1)", f"{name}={value!r}")
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise value_error(name, "a float in [0, 1)", f"{name}={value!r}")
+    return value
+
+
+def check_optional_positive_float(name: str, value: Any) -> float | None:
+    """``None`` or a finite float ``> 0`` (a cap such as ``max_weight``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise type_error(name, "a finite float > 0 or None", f"{name}={value!r}")
+    value = float(value)
+    if not (np.isfinite(value) and value > 0.0):
+        raise value_error(name, "a finite float > 0 or None", f"{name}={value!r}")
+    return value
+
+
+def check_num_classes(value: Any, name: str = "num_classes") -> int | None:
+    """``None`` or a positive Python integer."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise type_error(name, "a positive integer or None", f"{name}={value!r}")
+    if int(value) < 1:
+        raise value_error(name, "a positive integer or None", f"{name}={value!r}")
+    return int(value)
+
+
+def check_positive_values(name: str, values: np.ndarray) -> None:
+    """All entries finite and ``> 0`` (class priors, whose log is taken)."""
+    check_finite_nonnegative(name, values)
+    if (values == 0).any():
+        where = np.flatnonzero(np.atleast_1d(values) == 0).tolist()
+        raise value_error(
+            name,
+            "finite positive values (the log of a zero prior is -inf; see "
+            'class_prior(zero_count="min")',
+            f"zero at class(es) {where} in `{name}`",
+        )
+
+
+def check_at_most_one(name: str, values: np.ndarray) -> None:
+    """All entries ``<= 1`` (focal ``alpha``: ``1 - alpha`` weighs the negatives)."""
+    if (values > 1).any():
+        raise value_error(
+            name,
+            "values in [0, 1] (alpha weighs positives and 1 - alpha negatives)",
+            f"value {values[values > 1].max()!r} in `{name}`",
+        )
+
+
+def check_class_labels_for_counting(
+    labels: np.ndarray, num_classes: int | None, ignore_index: int | None
+) -> None:
+    """Integer labels to count: non-negative, below ``num_classes``, or ``ignore_index``."""
+    kept = labels if ignore_index is None else labels[labels != ignore_index]
+    hint = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+    if kept.size and kept.min() < 0:
+        raise value_error(
+            "labels",
+            f"non-negative class indices{hint}",
+            f"label value {int(kept.min())} ({int((kept < 0).sum())} negative label(s))",
+        )
+    if num_classes is not None and kept.size and kept.max() >= num_classes:
+        raise value_error(
+            "labels",
+            f"class indices in [0, {num_classes}){hint}",
+            f"label value {int(kept.max())} ({int((kept >= num_classes).sum())} out-of-range "
+            "label(s))",
+        )
+
+
+def zero_count_error(
+    name: str, what: str, missing: Sequence[int], total: int, policies: str = '"zero" or "max"'
+) -> ValueError:
+    """A class (or label) without samples under ``zero_count="raise"``."""
+    shown = list(missing)[:20]
+    more = "" if len(missing) <= 20 else f" and {len(missing) - 20} more"
+    return value_error(
+        name,
+        f"at least one {what} for every class, or another policy (zero_count={policies})",
+        f"no {what} for class(es) {shown}{more} of {total}",
+    )
