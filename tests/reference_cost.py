@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from reference import reduce
 
 

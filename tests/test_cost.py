@@ -8,13 +8,13 @@ import warnings
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
-import reference_cost as ref
-from conftest import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import numeric_grad
 
+import reference_cost as ref
 import wxent
+from conftest import assert_close
+from reference import numeric_grad
 from wxent.costs import CostMatrixWarning, check_cost_matrix, dominated_columns
 
 C = 4
@@ -295,7 +295,8 @@ def test_cost_matrix_shape_errors(rng, kind):
     with pytest.raises(
         ValueError,
         match=_msg(
-            f"Invalid value for argument `{name}`. Expected a square matrix of shape (4, 4), one row and column per class. Received: {name} of shape (3, 3)"
+            f"Invalid value for argument `{name}`. Expected a square matrix of shape (4, 4), "
+            f"one row and column per class. Received: {name} of shape (3, 3)"
         ),
     ):
         loss(logits, labels, 1 - np.eye(3))
@@ -321,7 +322,10 @@ def test_cost_matrix_value_errors(eager_backend, rng, kind):
     for text, value in BAD_VALUES.items():
         costs = 1 - np.eye(C)
         costs[0, 1] = value
-        expected = f"Invalid value for argument `{name}`. Expected finite non-negative values. Received: {text}"
+        expected = (
+            f"Invalid value for argument `{name}`. Expected finite non-negative values. "
+            f"Received: {text}"
+        )
         with pytest.raises(ValueError, match=_msg(expected)):
             eager_backend.call(lambda x, y, c=costs: loss(x, y, c), logits, labels)
 
@@ -357,7 +361,8 @@ def test_cost_weight_errors(rng):
     with pytest.raises(
         ValueError,
         match=_msg(
-            "Invalid value for argument `cost_weight`. Expected a finite float >= 0. Received: cost_weight=-1.0"
+            "Invalid value for argument `cost_weight`. Expected a finite float >= 0. "
+            "Received: cost_weight=-1.0"
         ),
     ):
         wxent.cost_sensitive_cross_entropy(logits, labels, costs, cost_weight=-1.0)
@@ -427,7 +432,8 @@ def test_cost_matrix_errors():
     with pytest.raises(
         ValueError,
         match=_msg(
-            "Invalid value for argument `costs`. Expected class names from ['A', 'B']. Received: unknown class 'Z'"
+            "Invalid value for argument `costs`. Expected class names from ['A', 'B']. "
+            "Received: unknown class 'Z'"
         ),
     ):
         wxent.cost_matrix(["A", "B"], costs={("A", "Z"): 1.0})
@@ -450,7 +456,8 @@ def test_cost_matrix_errors():
     with pytest.raises(
         ValueError,
         match=_msg(
-            "Invalid value for argument `default`. Expected a finite number >= 0. Received: default=inf"
+            "Invalid value for argument `default`. Expected a finite number >= 0. "
+            "Received: default=inf"
         ),
     ):
         wxent.cost_matrix(2, default=float("inf"))
