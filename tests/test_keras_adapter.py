@@ -33,7 +33,11 @@ CASES: dict[str, tuple[str, tuple[Any, ...], dict[str, Any]]] = {
     ),
     "SigmoidFocalLoss": ("sigmoid", (), {"gamma": 2.0, "alpha": [0.25, 0.5, 0.75]}),
     "SoftmaxFocalLoss": ("softmax", (), {"gamma": 2.0, "class_weight": [1.0, 2.0, 0.5]}),
-    "AsymmetricLoss": ("sigmoid", (), {"gamma_neg": 4.0, "clip": 0.05}),
+    "AsymmetricLoss": (
+        "sigmoid",
+        (),
+        {"gamma_neg": 4.0, "clip": 0.05, "pos_weight": [2.0, 1.0, 3.0]},
+    ),
     "LogitAdjustedCrossEntropy": ("softmax", ([0.6, 0.3, 0.1],), {"tau": 1.0}),
     "ExpectedCostLoss": ("softmax", (COSTS,), {}),
     "CostSensitiveCrossEntropy": ("softmax", (COSTS,), {"cost_weight": 0.5}),

@@ -271,9 +271,8 @@ def _build(function_name: str) -> type[WxentLoss]:
 
 
 for _function_name in _LOSSES:
-    if hasattr(wxent, _function_name):  # losses land in wxent one family at a time
-        globals()[_camel(_function_name)] = _build(_function_name)
-        __all__.append(_camel(_function_name))
+    globals()[_camel(_function_name)] = _build(_function_name)
+    __all__.append(_camel(_function_name))
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -184,6 +184,5 @@ def _build(function_name: str, tensor_options: tuple[str, ...]) -> type[WxentLos
 
 
 for _function_name, _tensor_options in _LOSSES:
-    if hasattr(wxent, _function_name):  # losses land in wxent one family at a time
-        globals()[_camel(_function_name)] = _build(_function_name, _tensor_options)
-        __all__.append(_camel(_function_name))
+    globals()[_camel(_function_name)] = _build(_function_name, _tensor_options)
+    __all__.append(_camel(_function_name))
