@@ -215,10 +215,7 @@ def _weights(args: argparse.Namespace) -> int:
             f"unsupported file type {path.suffix or '(none)'!r} for {path}: expected .csv, "
             ".tsv, .parquet or .npy"
         )
-    if args.multi_label:
-        report = _multi_label_report(path, args)
-    else:
-        report = _class_report(path, args)
+    report = _multi_label_report(path, args) if args.multi_label else _class_report(path, args)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
@@ -308,7 +305,9 @@ def _table(report: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [title, ""]
     for r in [header, *rows]:
-        cells = [r[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(r[1:], widths[1:])]
+        cells = [r[0].ljust(widths[0])] + [
+            cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True)
+        ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
 

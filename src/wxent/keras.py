@@ -56,7 +56,7 @@ from __future__ import annotations
 import inspect
 import numbers
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
 import numpy as np
@@ -273,6 +273,17 @@ def _build(function_name: str) -> type[WxentLoss]:
 for _function_name in _LOSSES:
     globals()[_camel(_function_name)] = _build(_function_name)
     __all__.append(_camel(_function_name))
+
+if TYPE_CHECKING:  # the classes built above, spelled out for type checkers and IDEs
+    SigmoidCrossEntropy: type[WxentLoss]
+    SoftmaxCrossEntropy: type[WxentLoss]
+    SigmoidFocalLoss: type[WxentLoss]
+    SoftmaxFocalLoss: type[WxentLoss]
+    AsymmetricLoss: type[WxentLoss]
+    LogitAdjustedCrossEntropy: type[WxentLoss]
+    ExpectedCostLoss: type[WxentLoss]
+    CostSensitiveCrossEntropy: type[WxentLoss]
+    ConfusionWeightedCrossEntropy: type[WxentLoss]
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -186,3 +186,14 @@ def _build(function_name: str, tensor_options: tuple[str, ...]) -> type[WxentLos
 for _function_name, _tensor_options in _LOSSES:
     globals()[_camel(_function_name)] = _build(_function_name, _tensor_options)
     __all__.append(_camel(_function_name))
+
+if TYPE_CHECKING:  # the classes built above, spelled out for type checkers and IDEs
+    SigmoidCrossEntropy: type[WxentLoss]
+    SoftmaxCrossEntropy: type[WxentLoss]
+    SigmoidFocalLoss: type[WxentLoss]
+    SoftmaxFocalLoss: type[WxentLoss]
+    AsymmetricLoss: type[WxentLoss]
+    LogitAdjustedCrossEntropy: type[WxentLoss]
+    ExpectedCostLoss: type[WxentLoss]
+    CostSensitiveCrossEntropy: type[WxentLoss]
+    ConfusionWeightedCrossEntropy: type[WxentLoss]
