@@ -155,7 +155,7 @@ def _integers(array: np.ndarray, where: str) -> np.ndarray:
     if array.dtype.kind == "f":
         bad = ~np.isfinite(array) | (array != np.round(array))
         if bad.any():
-            raise CliError(f"non-integer label {array[bad][0]!r} {where}")
+            raise CliError(f"non-integer label {array[bad][0].item()!r} {where}")
         return array.astype(np.int64)
     raise CliError(f"non-integer labels of dtype {array.dtype} {where}")
 
@@ -332,7 +332,7 @@ def _demo(args: argparse.Namespace) -> int:
         hidden=args.hidden,
         seed=args.seed,
         plot=None if args.no_plot else args.plot,
-        progress=not args.json,
+        progress=True,  # on stderr: stdout stays clean for --json
     )
     if args.json:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,307 @@
+"""The wxent command line: weights tables and JSON, every error path, the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.utils.class_weight import compute_class_weight
+
+import wxent
+from wxent import cli
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("wxent: error: ")
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def labels() -> np.ndarray:
+    return np.array([0, 1, 1, 2, 2, 2, 2, 0, 2, 1, 2, 2])
+
+
+@pytest.fixture
+def multi_hot() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    m = (rng.random((40, 4)) < [0.5, 0.1, 0.25, 0.05]).astype(np.int64)
+    m[0] = 1  # every label has a positive
+    return m
+
+
+def _csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    path.write_text("\n".join(",".join(map(str, r)) for r in [header, *rows]) + "\n")
+    return path
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def test_weights_csv_json_matches_class_weights(
+    tmp_path: Path, labels: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = _csv(tmp_path / "y.csv", ["id", "y"], [[i, y] for i, y in enumerate(labels)])
+    code, out, err = run(["weights", str(f), "--column", "y", "--json"], capsys)
+    assert code == 0 and err == ""
+    report = json.loads(out)
+    assert report["counts"] == [2, 3, 7]
+    assert report["samples"] == labels.size
+    np.testing.assert_allclose(report["frequencies"], np.array([2, 3, 7]) / 12)
+    assert set(report["weights"]) == {
+        "balanced",
+        "inverse",
+        "inverse_sqrt",
+        "effective_number",
+        "median_frequency",
+    }
+    for scheme, weights in report["weights"].items():
+        np.testing.assert_allclose(weights, wxent.class_weights(labels, scheme=scheme))
+    # scikit-learn's "balanced" is the same formula
+    np.testing.assert_allclose(
+        report["weights"]["balanced"],
+        compute_class_weight("balanced", classes=np.arange(3), y=labels),
+    )
+
+
+def test_weights_table_is_aligned(
+    tmp_path: Path, labels: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = _csv(tmp_path / "y.csv", ["label"], [[y] for y in labels])
+    code, out, _ = run(["weights", str(f)], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("class"))
+    table = lines[header : header + 4]
+    assert len({len(line) for line in table}) == 1  # right-aligned columns end together
+    assert table[0].split() == [
+        "class",
+        "count",
+        "frequency",
+        "balanced",
+        "inverse",
+        "inverse_sqrt",
+        "effective_number",
+        "median_frequency",
+    ]
+    assert table[3].split()[:2] == ["2", "7"]
+
+
+def test_weights_normalize_option(
+    tmp_path: Path, labels: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    np.save(tmp_path / "y.npy", labels)
+    code, out, _ = run(["weights", str(tmp_path / "y.npy"), "--normalize", "sum", "--json"], capsys)
+    assert code == 0
+    for weights in json.loads(out)["weights"].values():
+        assert sum(weights) == pytest.approx(1.0)
+
+
+def test_weights_parquet_and_npy_agree(
+    tmp_path: Path, labels: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pq.write_table(pa.table({"y": labels, "other": labels * 0.5}), tmp_path / "y.parquet")
+    np.save(tmp_path / "y.npy", labels)
+    _, from_parquet, _ = run(
+        ["weights", str(tmp_path / "y.parquet"), "--column", "y", "--json"], capsys
+    )
+    _, from_npy, _ = run(["weights", str(tmp_path / "y.npy"), "--json"], capsys)
+    a, b = json.loads(from_parquet), json.loads(from_npy)
+    assert a["counts"] == b["counts"] == [2, 3, 7]
+    assert a["weights"] == b["weights"]
+
+
+def test_weights_multi_label(
+    tmp_path: Path, multi_hot: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = ["a", "b", "c", "d"]
+    f = _csv(tmp_path / "m.csv", names, multi_hot.tolist())
+    code, out, _ = run(["weights", str(f), "--multi-label", "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["labels"] == names
+    assert report["positives"] == multi_hot.sum(0).tolist()
+    assert report["negatives"] == (1 - multi_hot).sum(0).tolist()
+    np.testing.assert_allclose(report["weights"]["pos_weight"], wxent.pos_weights(multi_hot))
+    np.save(tmp_path / "m.npy", multi_hot.astype(np.float32))
+    code, out, _ = run(["weights", str(tmp_path / "m.npy"), "--multi-label"], capsys)
+    assert code == 0 and "pos_weight" in out
+    # a subset of the label columns
+    code, out, _ = run(
+        ["weights", str(f), "--multi-label", "--column", "b", "--column", "d", "--json"], capsys
+    )
+    assert json.loads(out)["labels"] == ["b", "d"]
+    # --max-weight caps
+    code, out, _ = run(["weights", str(f), "--multi-label", "--max-weight", "2", "--json"], capsys)
+    assert max(json.loads(out)["weights"]["pos_weight"]) <= 2.0
+
+
+def test_zero_count_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    np.save(tmp_path / "gap.npy", np.array([0, 0, 2, 2, 2]))
+    code, _, err = run(["weights", str(tmp_path / "gap.npy")], capsys)
+    assert_one_line_error(code, err, "zero_count")
+    code, out, _ = run(
+        ["weights", str(tmp_path / "gap.npy"), "--zero-count", "zero", "--json"], capsys
+    )
+    assert code == 0
+    report = json.loads(out)
+    assert report["counts"] == [2, 0, 3]
+    assert report["weights"]["inverse"][1] == 0.0
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_error_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = _csv(tmp_path / "good.csv", ["y", "x"], [[0, 1.0], [1, 2.0]])
+    bad_text = _csv(tmp_path / "text.csv", ["y"], [["cat"], ["dog"]])
+    bad_float = _csv(tmp_path / "float.csv", ["y"], [[0], [1.5]])
+    negative = _csv(tmp_path / "neg.csv", ["y"], [[0], [-1]])
+    missing_value = _csv(tmp_path / "hole.csv", ["y", "x"], [[0, 1], ["", 2]])
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("y,x\n0,1\n1\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    header_only = _csv(tmp_path / "header.csv", ["y"], [])
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81garbage")
+    broken_parquet = tmp_path / "broken.parquet"
+    broken_parquet.write_bytes(b"not a parquet file")
+    broken_npy = tmp_path / "broken.npy"
+    broken_npy.write_bytes(b"not an npy file")
+    float_npy = tmp_path / "float.npy"
+    np.save(float_npy, np.array([0.0, 0.5]))
+    matrix_npy = tmp_path / "matrix.npy"
+    np.save(matrix_npy, np.eye(3))
+    vector_npy = tmp_path / "vector.npy"
+    np.save(vector_npy, np.array([0, 1, 1]))
+    pickled = tmp_path / "obj.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    pq.write_table(pa.table({"y": ["a", "b"]}), tmp_path / "strings.parquet")
+    cases = [
+        (["weights", str(tmp_path / "nope.csv")], "no such file"),
+        (["weights", str(tmp_path)], "is a directory"),
+        (["weights", str(tmp_path / "labels.xlsx")], "no such file"),
+        (["weights", str(good), "--column", "z"], "no column 'z'"),
+        (["weights", str(good)], "choose the label column with --column"),
+        (["weights", str(bad_text)], "non-integer label 'cat'"),
+        (["weights", str(bad_float)], "non-integer label '1.5'"),
+        (["weights", str(negative)], "negative class label -1"),
+        (["weights", str(missing_value), "--column", "y"], "missing label"),
+        (["weights", str(ragged), "--column", "y"], "line 3"),
+        (["weights", str(empty)], "is empty"),
+        (["weights", str(header_only)], "holds no labels"),
+        (["weights", str(binary)], "not UTF-8"),
+        (["weights", str(broken_parquet)], "cannot read"),
+        (["weights", str(broken_npy)], "cannot read"),
+        (["weights", str(pickled)], "cannot read"),
+        (["weights", str(float_npy)], "non-integer label 0.5"),
+        (["weights", str(matrix_npy)], "--multi-label"),
+        (["weights", str(vector_npy), "--multi-label"], "expected (N, L)"),
+        (["weights", str(vector_npy), "--column", "y"], "--column applies to CSV"),
+        (["weights", str(good), "--multi-label"], "is not 0 or 1"),
+        (["weights", str(tmp_path / "strings.parquet")], "non-integer label 'a'"),
+        (["weights", str(good), "--column", "y", "--normalize", "max"], "invalid choice"),
+        (["weights", str(good), "--column", "y", "--beta", "2"], "beta"),
+        (["weights", str(good), "--bogus"], "unrecognized arguments"),
+        (["weights"], "required: file"),
+        ([], "choose a command"),
+        (["frobnicate"], "invalid choice"),
+        (["demo", "--epochs", "0"], "--epochs must be a positive integer"),
+        (["demo", "--samples", "ten"], "invalid int value"),
+    ]
+    (tmp_path / "labels.xlsx").write_bytes(b"")
+    cases[2] = (["weights", str(tmp_path / "labels.xlsx")], "unsupported file type '.xlsx'")
+    for argv, fragment in cases:
+        code, out, err = run(argv, capsys)
+        assert out == "", argv
+        assert_one_line_error(code, err, fragment)
+
+
+def test_module_entry_point_error_has_no_traceback(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(
+        [sys.executable, "-m", "wxent", "weights", str(tmp_path / "missing.parquet")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"wxent: error: no such file: {tmp_path / 'missing.parquet'}"
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "wxent", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and wxent.__version__ in proc.stdout
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+def test_demo_weighting_lifts_recall(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "demo.png"
+    code, out, err = run(
+        ["demo", "--samples", "8000", "--epochs", "5", "--json", "--plot", str(png)], capsys
+    )
+    assert code == 0
+    results = json.loads(out)
+    models = results["models"]
+    plain = models["plain sigmoid cross-entropy"]
+    weighted = models["pos_weight = negatives/positives"]
+    moved = next(v for k, v in models.items() if "cost_threshold" in k)
+    assert plain["recall"] < 0.2
+    assert weighted["recall"] > 0.5 and weighted["recall"] > 4 * plain["recall"]
+    # the price of the recall: most positive predictions are wrong (plain makes few or none)
+    assert weighted["precision"] < 0.3
+    assert plain["precision"] == 0.0 or plain["precision"] > weighted["precision"]
+    assert moved["recall"] > 0.5 and moved["threshold"] < 0
+    assert moved["threshold"] == pytest.approx(results["setup"]["cost_threshold"])
+    assert any(k.startswith("focal") for k in models)
+    assert any(k.startswith("asymmetric") for k in models)
+    assert 25 < results["setup"]["mean_pos_weight"] < 35
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "trained plain sigmoid cross-entropy" in err  # progress on stderr
+
+
+def test_demo_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["demo", "--samples", "600", "--epochs", "1", "--no-plot"], capsys)
+    assert code == 0
+    header = next(line for line in out.splitlines() if line.startswith("model"))
+    assert header.split() == ["model", "recall", "precision", "F1"]
+    for name in (
+        "plain sigmoid cross-entropy",
+        "pos_weight",
+        "focal",
+        "asymmetric",
+        "cost_threshold",
+    ):
+        assert name in out
+    assert "plot:" not in out
