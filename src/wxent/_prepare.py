@@ -197,7 +197,10 @@ def softmax_inputs(
             if num_classes is not None:
                 v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore)
         idx = labels
-        if ns.is_torch_namespace(xp) and v.dtype_name(labels.dtype) != "int64":
+        # torch gathers with int64 only; TensorFlow with int32/int64 only.
+        if (ns.is_torch_namespace(xp) and v.dtype_name(labels.dtype) != "int64") or (
+            ns.is_tf_namespace(xp) and v.dtype_name(labels.dtype) not in ("int32", "int64")
+        ):
             idx = xp.astype(labels, xp.int64)
         valid = None
         if ignore is not None:
