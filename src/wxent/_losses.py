@@ -225,8 +225,8 @@ def loss_terms(loss: Any, logits: Array, labels: Array, *args: Any, **options: A
         logits: as for ``loss``.
         labels: as for ``loss``.
         *args: further positional arguments of ``loss`` (costs, priors).
-        **options: the loss's options; ``reduction`` must not be ``"none"`` (default
-            ``"mean"``).
+        **options: the loss's options; ``reduction`` is ``"mean"`` (default) or
+            ``"weighted_mean"`` (a ``"sum"`` needs no denominator: sum the losses).
 
     Returns:
         ``LossTerms(numerator, denominator)``, two 0-d arrays.

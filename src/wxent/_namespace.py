@@ -90,6 +90,9 @@ def is_concrete(x: Array) -> bool:
         if compiler is not None and compiler.is_compiling():
             return False
         return not (torch.jit.is_tracing() or x.device.type == "meta")
+    if array_api_compat.is_jax_array(x):
+        jax = sys.modules["jax"]
+        return not isinstance(x, jax.core.Tracer)
     return not array_api_compat.is_lazy_array(x)
 
 
