@@ -1,4 +1,4 @@
-"""The namespaces: every xp.<name> the core uses exists everywhere; import wxent loads no framework."""
+"""Namespaces: every xp.<name> the core uses exists everywhere; no framework on import."""
 
 from __future__ import annotations
 
