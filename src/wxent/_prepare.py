@@ -269,7 +269,7 @@ def config_array(name: str, value: Any, inp: Inputs, *, check_values: bool = Tru
         raise v.type_error(
             name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
         ) from None
-    if check_values and inp.check_config:
+    if check_values and inp.check_config and not ns.torch_is_compiling():
         v.check_finite_nonnegative(name, host)
     if ns.is_tf_namespace(xp):
         return xp.asarray(host, dtype=inp.dtype)
