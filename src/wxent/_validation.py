@@ -67,9 +67,11 @@ def check_reduction(reduction: Any) -> None:
     if not isinstance(inner, str) or inner not in REDUCTIONS:
         expected = "one of " + ", ".join(f'"{r}"' for r in REDUCTIONS)
         raise value_error("reduction", expected, f"reduction={inner!r}")
-    if isinstance(reduction, Terms) and inner == "none":
+    if isinstance(reduction, Terms) and inner not in ("mean", "weighted_mean"):
         raise value_error(
-            "reduction", 'a reducing reduction for loss terms, not "none"', "reduction='none'"
+            "reduction",
+            '"mean" or "weighted_mean" for loss terms (for "sum", sum the losses themselves)',
+            f"reduction={inner!r}",
         )
 
 
@@ -242,7 +244,7 @@ def check_finite_nonnegative(name: str, values: np.ndarray) -> None:
         raise value_error(
             name,
             "finite non-negative values",
-            f"negative value {values[values < 0].min()!r} in `{name}`",
+            f"negative value {float(values[values < 0].min())!r} in `{name}`",
         )
 
 
