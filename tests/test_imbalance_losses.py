@@ -414,14 +414,14 @@ def test_prior_from_class_prior_feeds_both(rng):
     ],
     ids=["sigmoid_focal", "asl"],
 )
-@pytest.mark.parametrize("reduction", ["sum", "mean", "weighted_mean"])
+@pytest.mark.parametrize("reduction", ["mean", "weighted_mean"])
 def test_loss_terms_binary(loss, reduction, rng):
     x, z = _binary_case(rng)
     num, den = wxent.loss_terms(loss, x, z, ignore_label=-1.0, reduction=reduction)
     assert_close(wxent.safe_divide(num, den), loss(x, z, ignore_label=-1.0, reduction=reduction))
 
 
-@pytest.mark.parametrize("reduction", ["sum", "mean", "weighted_mean"])
+@pytest.mark.parametrize("reduction", ["mean", "weighted_mean"])
 def test_loss_terms_softmax(reduction, rng):
     x, y = _softmax_case(rng)
     opts = dict(class_weight=[1.0, 2.0, 3.0, 4.0], ignore_index=-100, reduction=reduction)

@@ -28,7 +28,8 @@ def _alpha(alpha: Any, inp: prep.Inputs) -> tuple[Array | None, Array | None]:
     """``alpha`` (scalar or per class) and ``1 - alpha`` on the logits, or ``(None, None)``."""
     if alpha is None:
         return None, None
-    if inp.check_config and not ns.is_array(alpha) and not isinstance(alpha, bool):
+    host_check = inp.check_config and not ns.torch_is_compiling()
+    if host_check and not ns.is_array(alpha) and not isinstance(alpha, bool):
         try:
             host = np.asarray(alpha, dtype=np.float64)
         except (TypeError, ValueError):
@@ -320,7 +321,7 @@ def _log_prior(class_prior: Any, inp: prep.Inputs) -> Array:
     if ns.is_array(class_prior) and not isinstance(class_prior, np.ndarray):
         if inp.validate and ns.is_concrete(class_prior):
             v.check_positive_values("class_prior", ns.to_numpy(class_prior).astype(np.float64))
-    elif inp.check_config and not isinstance(class_prior, bool):
+    elif inp.check_config and not ns.torch_is_compiling() and not isinstance(class_prior, bool):
         try:
             host = np.asarray(class_prior, dtype=np.float64)
         except (TypeError, ValueError):
