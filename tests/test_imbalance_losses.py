@@ -466,6 +466,8 @@ def test_errors():
         wxent.sigmoid_focal_loss(x, z, gamma=-1.0)
     with pytest.raises(TypeError, match=r"`gamma`. Expected a finite float >= 0"):
         wxent.softmax_focal_loss(x, y, gamma="2")
+    with pytest.raises(ValueError, match=r"`gamma`. Expected a finite float >= 0.*gamma=nan"):
+        wxent.softmax_focal_loss(x, y, gamma=float("nan"))
     with pytest.raises(ValueError, match=r"`alpha`. Expected values in \[0, 1\]"):
         wxent.sigmoid_focal_loss(x, z, alpha=1.5)
     with pytest.raises(ValueError, match=r"`alpha`. Expected values in \[0, 1\]"):
@@ -517,3 +519,33 @@ def test_traced_config_skips_value_checks_only():
     assert np.isfinite(f(x, z, jnp.array([0.1, 0.2, 0.3])))
     with pytest.raises(ValueError, match=r"`alpha`. Expected a scalar or one value per class"):
         f(x, z, jnp.array([0.1, 0.2]))
+    # Host configuration (numbers, lists, NumPy) is checked also under jit.
+    g = jax.jit(lambda a, b: wxent.sigmoid_focal_loss(a, b, alpha=np.array([0.1, 0.2, 1.3])))
+    with pytest.raises(ValueError, match=r"`alpha`. Expected values in \[0, 1\]"):
+        g(x, z)
+
+
+def test_torch_compile_fullgraph(rng):
+    x = rng.normal(size=(6, 4)).astype(np.float32)
+    y = rng.integers(0, 4, size=(6,))
+    z = (rng.random((6, 4)) < 0.3).astype(np.float32)
+    prior = [0.4, 0.3, 0.2, 0.1]
+
+    def step(a, b, c):
+        return (
+            wxent.softmax_focal_loss(a, b, gamma=0.5, class_weight=[1.0, 2.0, 3.0, 4.0])
+            + wxent.sigmoid_focal_loss(a, c, alpha=[0.25, 0.5, 0.5, 0.75])
+            + wxent.asymmetric_loss(a, c)
+            + wxent.logit_adjusted_cross_entropy(a, b, prior, label_smoothing=0.1)
+            + wxent.adjust_logits(a, prior).sum()
+        )
+
+    compiled = torch.compile(step, backend="aot_eager", fullgraph=True)
+    xt = torch.tensor(x, requires_grad=True)
+    out = compiled(xt, torch.tensor(y), torch.tensor(z))
+    out.backward()
+    xe = torch.tensor(x, requires_grad=True)
+    expected = step(xe, torch.tensor(y), torch.tensor(z))
+    expected.backward()
+    assert_close(out.detach(), expected.detach())
+    assert_close(xt.grad, xe.grad)

@@ -398,3 +398,17 @@ def zero_count_error(
         f"at least one {what} for every class, or another policy (zero_count={policies})",
         f"no {what} for class(es) {shown}{more} of {total}",
     )
+
+
+def check_nonnegative_number(name: str, value: Any) -> float:
+    """A finite float ``>= 0`` (``gamma``, ``tau``), checked without NumPy.
+
+    Like :func:`check_nonnegative_float`, in plain Python (NaN fails ``>= 0``), which
+    ``torch.compile`` traces without a graph break.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise type_error(name, "a finite float >= 0", f"{name}={value!r}")
+    value = float(value)
+    if not (value >= 0.0 and value != float("inf")):
+        raise value_error(name, "a finite float >= 0", f"{name}={value!r}")
+    return value
