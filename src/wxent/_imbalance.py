@@ -28,7 +28,8 @@ def _alpha(alpha: Any, inp: prep.Inputs) -> tuple[Array | None, Array | None]:
     """``alpha`` (scalar or per class) and ``1 - alpha`` on the logits, or ``(None, None)``."""
     if alpha is None:
         return None, None
-    if inp.check_config and not ns.is_array(alpha) and not isinstance(alpha, bool):
+    on_host = isinstance(alpha, np.ndarray) or not ns.is_array(alpha)
+    if on_host and inp.check_config and not ns.torch_is_compiling():
         try:
             host = np.asarray(alpha, dtype=np.float64)
         except (TypeError, ValueError):
@@ -36,7 +37,7 @@ def _alpha(alpha: Any, inp: prep.Inputs) -> tuple[Array | None, Array | None]:
         if host is not None:
             v.check_finite_nonnegative("alpha", host)
             v.check_at_most_one("alpha", host)
-    elif inp.validate and ns.is_array(alpha) and ns.is_concrete(alpha):
+    elif not on_host and inp.validate and ns.is_concrete(alpha):
         v.check_at_most_one("alpha", ns.to_numpy(alpha).astype(np.float64))
     a = prep.per_class("alpha", alpha, inp)
     if a is None:  # pragma: no cover - per_class returns an array for a non-None value
@@ -110,7 +111,7 @@ def sigmoid_focal_loss(
         >>> wxent.sigmoid_focal_loss(logits, labels, alpha=0.25, reduction="none").round(2)
         array([[25.  ,  2.07]], dtype=float32)
     """
-    gamma = v.check_nonnegative_float("gamma", gamma)
+    gamma = v.check_nonnegative_number("gamma", gamma)
     inp = prep.sigmoid_inputs(
         logits,
         labels,
@@ -197,8 +198,8 @@ def asymmetric_loss(
         >>> wxent.asymmetric_loss(logits, labels, reduction="none").round(4)
         array([[0.1269, 0.    , 0.0006]], dtype=float32)
     """
-    gamma_pos = v.check_nonnegative_float("gamma_pos", gamma_pos)
-    gamma_neg = v.check_nonnegative_float("gamma_neg", gamma_neg)
+    gamma_pos = v.check_nonnegative_number("gamma_pos", gamma_pos)
+    gamma_neg = v.check_nonnegative_number("gamma_neg", gamma_neg)
     clip = v.check_fraction("clip", clip)
     inp = prep.sigmoid_inputs(
         logits,
@@ -284,7 +285,7 @@ def softmax_focal_loss(
         >>> wxent.softmax_focal_loss(logits, labels, reduction="none").round(4)
         array([0.0109, 1.7879], dtype=float32)
     """
-    gamma = v.check_nonnegative_float("gamma", gamma)
+    gamma = v.check_nonnegative_number("gamma", gamma)
     inp = prep.softmax_inputs(
         logits,
         labels,
@@ -320,7 +321,7 @@ def _log_prior(class_prior: Any, inp: prep.Inputs) -> Array:
     if ns.is_array(class_prior) and not isinstance(class_prior, np.ndarray):
         if inp.validate and ns.is_concrete(class_prior):
             v.check_positive_values("class_prior", ns.to_numpy(class_prior).astype(np.float64))
-    elif inp.check_config and not isinstance(class_prior, bool):
+    elif inp.check_config and not ns.torch_is_compiling() and not isinstance(class_prior, bool):
         try:
             host = np.asarray(class_prior, dtype=np.float64)
         except (TypeError, ValueError):
@@ -387,7 +388,7 @@ def logit_adjusted_cross_entropy(
         ...     wxent.logit_adjusted_cross_entropy(logits, np.array([0]), prior))
         True
     """
-    tau = v.check_nonnegative_float("tau", tau)
+    tau = v.check_nonnegative_number("tau", tau)
     inp = prep.softmax_inputs(
         logits,
         labels,
@@ -434,7 +435,7 @@ def adjust_logits(
         >>> wxent.adjust_logits(logits, [0.9, 0.1]).argmax(axis=-1)
         array([1])
     """
-    tau = v.check_nonnegative_float("tau", tau)
+    tau = v.check_nonnegative_number("tau", tau)
     xp = v.check_logits(logits)
     axis = v.check_class_axis(class_axis, len(logits.shape))
     shape = v.static_shape(logits)

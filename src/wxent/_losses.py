@@ -75,7 +75,7 @@ def sigmoid_cross_entropy(
         >>> logits = np.array([[0.0, 2.0], [-1.0, 0.5]], dtype=np.float32)
         >>> labels = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
         >>> round(float(wxent.sigmoid_cross_entropy(logits, labels, pos_weight=[3.0, 1.0])), 4)
-        1.2693
+        1.2484
     """
     inp = prep.sigmoid_inputs(
         logits,
@@ -162,10 +162,10 @@ def softmax_cross_entropy(
         >>> logits = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], dtype=np.float32)
         >>> labels = np.array([0, 2])
         >>> round(float(wxent.softmax_cross_entropy(logits, labels)), 4)
-        0.1852
+        0.1755
         >>> one_hot = np.eye(3, dtype=np.float32)[labels]
         >>> round(float(wxent.softmax_cross_entropy(logits, one_hot)), 4)
-        0.1852
+        0.1755
     """
     inp = prep.softmax_inputs(
         logits,
@@ -225,8 +225,8 @@ def loss_terms(loss: Any, logits: Array, labels: Array, *args: Any, **options: A
         logits: as for ``loss``.
         labels: as for ``loss``.
         *args: further positional arguments of ``loss`` (costs, priors).
-        **options: the loss's options; ``reduction`` must not be ``"none"`` (default
-            ``"mean"``).
+        **options: the loss's options; ``reduction`` is ``"mean"`` (default) or
+            ``"weighted_mean"`` (a ``"sum"`` needs no denominator: sum the losses).
 
     Returns:
         ``LossTerms(numerator, denominator)``, two 0-d arrays.

@@ -29,14 +29,32 @@ def is_tensorflow(x: object) -> bool:
     return isinstance(x, (tf.Tensor, tf.Variable))
 
 
+def is_torch(x: object) -> bool:
+    """Whether ``x`` is a PyTorch tensor (without importing PyTorch).
+
+    Checked before array-api-compat's helpers, which ``torch.compile`` would have to
+    trace through.
+    """
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def is_array(x: object) -> bool:
     """Whether ``x`` is an array of a supported framework."""
-    return is_tensorflow(x) or array_api_compat.is_array_api_obj(x)
+    if isinstance(x, np.ndarray):
+        return True
+    if x is None or isinstance(x, (list, tuple, int, float, complex, str, np.generic)):
+        return False
+    return is_torch(x) or is_tensorflow(x) or array_api_compat.is_array_api_obj(x)
 
 
 def namespace(*arrays: Array) -> Namespace:
     """The array namespace shared by ``arrays`` (``None`` entries are skipped)."""
     present = [a for a in arrays if a is not None]
+    if present and all(is_torch(a) for a in present):
+        import array_api_compat.torch as torch_namespace
+
+        return torch_namespace
     if any(is_tensorflow(a) for a in present):
         from wxent import _tf_namespace
 
@@ -44,31 +62,46 @@ def namespace(*arrays: Array) -> Namespace:
     return array_api_compat.array_namespace(*present)
 
 
+def _name(xp: Namespace) -> str:
+    return str(getattr(xp, "__name__", ""))
+
+
 def is_numpy_namespace(xp: Namespace) -> bool:
     """Whether ``xp`` is NumPy's namespace (through array-api-compat)."""
-    return array_api_compat.is_numpy_namespace(xp)
+    return _name(xp) in ("array_api_compat.numpy", "numpy")
 
 
 def is_torch_namespace(xp: Namespace) -> bool:
     """Whether ``xp`` is PyTorch's namespace (through array-api-compat)."""
-    return array_api_compat.is_torch_namespace(xp)
+    return _name(xp) in ("array_api_compat.torch", "torch")
 
 
 def is_jax_namespace(xp: Namespace) -> bool:
     """Whether ``xp`` is JAX's namespace."""
-    return array_api_compat.is_jax_namespace(xp)
+    return _name(xp).startswith("jax")
 
 
 def is_tf_namespace(xp: Namespace) -> bool:
     """Whether ``xp`` is wxent's TensorFlow shim."""
-    return getattr(xp, "__name__", "") == "wxent._tf_namespace"
+    return _name(xp) == "wxent._tf_namespace"
 
 
 def device(x: Array) -> Any:
     """The device of ``x`` (``None`` for TensorFlow, where placement follows the tensor)."""
+    if is_torch(x):
+        return x.device
     if is_tensorflow(x):
         return None
     return array_api_compat.device(x)
+
+
+def torch_is_compiling() -> bool:
+    """Whether ``torch.compile`` is tracing now (host checks would break the graph)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and compiler.is_compiling())
 
 
 def is_concrete(x: Array) -> bool:
@@ -84,12 +117,15 @@ def is_concrete(x: Array) -> bool:
     if is_tensorflow(x):
         tf = sys.modules["tensorflow"]
         return bool(tf.executing_eagerly()) and hasattr(x, "numpy")
-    if array_api_compat.is_torch_array(x):
+    if is_torch(x):
         torch = sys.modules["torch"]
         compiler = getattr(torch, "compiler", None)
         if compiler is not None and compiler.is_compiling():
             return False
         return not (torch.jit.is_tracing() or x.device.type == "meta")
+    if array_api_compat.is_jax_array(x):
+        jax = sys.modules["jax"]
+        return not isinstance(x, jax.core.Tracer)
     return not array_api_compat.is_lazy_array(x)
 
 
@@ -99,7 +135,7 @@ def to_numpy(x: Array) -> np.ndarray:
         return x
     if is_tensorflow(x):
         return np.asarray(x.numpy())
-    if array_api_compat.is_torch_array(x):
+    if is_torch(x):
         t = x.detach()
         if t.dtype.is_floating_point and t.dtype not in (
             sys.modules["torch"].float32,

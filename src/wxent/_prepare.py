@@ -197,7 +197,10 @@ def softmax_inputs(
             if num_classes is not None:
                 v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore)
         idx = labels
-        if ns.is_torch_namespace(xp) and v.dtype_name(labels.dtype) != "int64":
+        # torch gathers with int64 only; TensorFlow with int32/int64 only.
+        if (ns.is_torch_namespace(xp) and v.dtype_name(labels.dtype) != "int64") or (
+            ns.is_tf_namespace(xp) and v.dtype_name(labels.dtype) not in ("int32", "int64")
+        ):
             idx = xp.astype(labels, xp.int64)
         valid = None
         if ignore is not None:
@@ -266,7 +269,7 @@ def config_array(name: str, value: Any, inp: Inputs, *, check_values: bool = Tru
         raise v.type_error(
             name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
         ) from None
-    if check_values and inp.check_config:
+    if check_values and inp.check_config and not ns.torch_is_compiling():
         v.check_finite_nonnegative(name, host)
     if ns.is_tf_namespace(xp):
         return xp.asarray(host, dtype=inp.dtype)

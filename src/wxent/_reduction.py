@@ -33,8 +33,8 @@ class LossTerms(NamedTuple):
 
     Attributes:
         numerator: ``sum(w * l)`` over the valid elements, a 0-d array.
-        denominator: what the reduction divides by (``1`` for ``"sum"``, the count of
-            valid elements for ``"mean"``, ``sum(w)`` for ``"weighted_mean"``), a 0-d
+        denominator: what the reduction divides by (the count of valid elements for
+            ``"mean"``, ``sum(w)`` over valid elements for ``"weighted_mean"``), a 0-d
             array of the same dtype. Sum both over ranks, then :func:`safe_divide`.
     """
 

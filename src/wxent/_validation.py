@@ -67,9 +67,11 @@ def check_reduction(reduction: Any) -> None:
     if not isinstance(inner, str) or inner not in REDUCTIONS:
         expected = "one of " + ", ".join(f'"{r}"' for r in REDUCTIONS)
         raise value_error("reduction", expected, f"reduction={inner!r}")
-    if isinstance(reduction, Terms) and inner == "none":
+    if isinstance(reduction, Terms) and inner not in ("mean", "weighted_mean"):
         raise value_error(
-            "reduction", 'a reducing reduction for loss terms, not "none"', "reduction='none'"
+            "reduction",
+            '"mean" or "weighted_mean" for loss terms (for "sum", sum the losses themselves)',
+            f"reduction={inner!r}",
         )
 
 
@@ -242,7 +244,7 @@ def check_finite_nonnegative(name: str, values: np.ndarray) -> None:
         raise value_error(
             name,
             "finite non-negative values",
-            f"negative value {values[values < 0].min()!r} in `{name}`",
+            f"negative value {float(values[values < 0].min())!r} in `{name}`",
         )
 
 
@@ -396,3 +398,17 @@ def zero_count_error(
         f"at least one {what} for every class, or another policy (zero_count={policies})",
         f"no {what} for class(es) {shown}{more} of {total}",
     )
+
+
+def check_nonnegative_number(name: str, value: Any) -> float:
+    """A finite float ``>= 0`` (``gamma``, ``tau``), checked without NumPy.
+
+    Like :func:`check_nonnegative_float`, in plain Python (NaN fails ``>= 0``), which
+    ``torch.compile`` traces without a graph break.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise type_error(name, "a finite float >= 0", f"{name}={value!r}")
+    value = float(value)
+    if not (value >= 0.0 and value != float("inf")):
+        raise value_error(name, "a finite float >= 0", f"{name}={value!r}")
+    return value

@@ -21,11 +21,9 @@ stated ``zero_count`` policy and never returns ``inf`` or ``NaN``.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from typing import Any
 
-import array_api_compat
 import numpy as np
 
 from wxent import _namespace as ns
@@ -42,18 +40,10 @@ PRIOR_ZERO_COUNT = ("raise", "min", "laplace")
 # ----------------------------------------------------------------------------- host arrays
 
 
-def _is_concrete(value: Any) -> bool:
-    """Whether the values can be read now (an eager JAX array is concrete, a tracer not)."""
-    if array_api_compat.is_jax_array(value):
-        jax = sys.modules["jax"]
-        return not isinstance(value, jax.core.Tracer)
-    return ns.is_concrete(value)
-
-
 def _host(name: str, value: Any) -> np.ndarray:
     """A concrete array of any framework (or a list) as NumPy."""
     if ns.is_array(value) and not isinstance(value, np.ndarray):
-        if not _is_concrete(value):
+        if not ns.is_concrete(value):
             raise v.type_error(
                 name,
                 "concrete values (counting runs on the host, outside jit/tf.function)",
