@@ -490,3 +490,35 @@ def test_check_cost_matrix_shape():
         ValueError, match=_msg("Expected a square matrix. Received: costs of shape (2, 3)")
     ):
         check_cost_matrix(np.ones((2, 3)))
+
+
+def test_core_cost_uses_only_standard_names():
+    """Every ``xp.<name>`` of the cost core exists in each namespace, the TF shim included."""
+    import ast
+    from pathlib import Path
+
+    import array_api_compat.numpy
+    import array_api_compat.torch
+    import array_api_strict
+    import jax.numpy
+
+    from wxent import _core_cost, _tf_namespace
+
+    tree = ast.parse(Path(_core_cost.__file__).read_text())
+    names = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "xp"
+    }
+    assert {"argmin", "argmax", "matmul", "take"} <= names
+    for namespace in (
+        array_api_compat.numpy,
+        array_api_compat.torch,
+        jax.numpy,
+        array_api_strict,
+        _tf_namespace,
+    ):
+        missing = sorted(n for n in names if not hasattr(namespace, n))
+        assert not missing, (namespace.__name__, missing)
