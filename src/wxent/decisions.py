@@ -69,7 +69,7 @@ def _config_inputs(logits: Array, axis: int, validate: bool) -> prep.Inputs:
     xp = ns.namespace(logits)
     dtype = prep._compute_dtype(xp, logits.dtype)
     x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
-    concrete = validate and ns.is_concrete(logits)
+    concrete = validate and _concrete(logits)
     if concrete:
         v.check_no_nan("logits", ns.to_numpy(logits))
     shape = v.static_shape(logits)
