@@ -490,3 +490,63 @@ def test_check_cost_matrix_shape():
         ValueError, match=_msg("Expected a square matrix. Received: costs of shape (2, 3)")
     ):
         check_cost_matrix(np.ones((2, 3)))
+
+
+def test_core_cost_uses_only_standard_names():
+    """Every ``xp.<name>`` of the cost core exists in each namespace, the TF shim included."""
+    import ast
+    from pathlib import Path
+
+    import array_api_compat.numpy
+    import array_api_compat.torch
+    import array_api_strict
+    import jax.numpy
+
+    from wxent import _core_cost, _tf_namespace
+
+    tree = ast.parse(Path(_core_cost.__file__).read_text())
+    names = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "xp"
+    }
+    assert {"argmin", "argmax", "matmul", "take"} <= names
+    for namespace in (
+        array_api_compat.numpy,
+        array_api_compat.torch,
+        jax.numpy,
+        array_api_strict,
+        _tf_namespace,
+    ):
+        missing = sorted(n for n in names if not hasattr(namespace, n))
+        assert not missing, (namespace.__name__, missing)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1), shift=st.floats(-50.0, 50.0), kind=st.sampled_from(list(LOSSES))
+)
+def test_row_shift_changes_nothing(seed, shift, kind):
+    rng = np.random.default_rng(seed)
+    logits, labels, costs = _data(rng)
+    loss = LOSSES[kind]
+    base = loss(logits.astype(np.float64), labels, costs, reduction="none")
+    moved = loss(logits.astype(np.float64) + shift, labels, costs, reduction="none")
+    np.testing.assert_allclose(moved, base, rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(list(LOSSES)))
+def test_ignoring_equals_dropping(seed, kind):
+    rng = np.random.default_rng(seed)
+    logits, labels, costs = _data(rng, n=8)
+    drop = rng.random(8) < 0.4
+    ignored = np.where(drop, -1, labels)
+    cw = rng.uniform(0.5, 2.0, size=C)
+    loss = LOSSES[kind]
+    for reduction in ("sum", "mean", "weighted_mean"):
+        kept = loss(logits[~drop], labels[~drop], costs, class_weight=cw, reduction=reduction)
+        out = loss(logits, ignored, costs, class_weight=cw, ignore_index=-1, reduction=reduction)
+        np.testing.assert_allclose(out, kept, rtol=1e-5, atol=1e-6)

@@ -65,7 +65,7 @@ def dominated_columns(costs: Any) -> list[tuple[int, int]]:
     return pairs
 
 
-def _warn_dominated(name: str, costs: np.ndarray) -> None:
+def _warn_dominated(name: str, costs: np.ndarray, stacklevel: int = 3) -> None:
     pairs = dominated_columns(costs)
     if pairs:
         text = ", ".join(f"predicting {k} is never better than predicting {j}" for k, j in pairs)
@@ -74,7 +74,7 @@ def _warn_dominated(name: str, costs: np.ndarray) -> None:
             f"never predicts {', '.join(str(k) for k, _ in pairs)}. Check the orientation: "
             f"wxent reads {name}[true, predicted].",
             CostMatrixWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
@@ -148,7 +148,7 @@ def matrix_for(name: str, value: Any, inp: prep.Inputs, *, warn: bool = True) ->
     if warn:
         host_config = not ns.is_array(value) or isinstance(value, np.ndarray)
         if (host_config and inp.check_config) or (inp.validate and ns.is_concrete(value)):
-            _warn_dominated(name, _to_host(name, value))
+            _warn_dominated(name, _to_host(name, value), stacklevel=4)
     return arr
 
 

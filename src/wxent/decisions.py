@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,7 @@ def _config_inputs(logits: Array, axis: int, validate: bool) -> prep.Inputs:
     xp = ns.namespace(logits)
     dtype = prep._compute_dtype(xp, logits.dtype)
     x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
-    concrete = validate and ns.is_concrete(logits)
+    concrete = validate and _concrete(logits)
     if concrete:
         v.check_no_nan("logits", ns.to_numpy(logits))
     shape = v.static_shape(logits)
@@ -196,9 +197,9 @@ def cost_threshold(
             "(cost_fp >= cost_tn or cost_fn >= cost_tp); are the arguments swapped?",
             received,
         )
-    if a <= 0:
+    if a <= 0 <= b:
         return -math.inf
-    if b <= 0:
+    if b <= 0 <= a:
         return math.inf
     return math.log(a) - math.log(b)
 
@@ -218,8 +219,15 @@ class _Counts:
     matrix: np.ndarray
 
 
+def _concrete(x: Any) -> bool:
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(x, jax.Array):
+        return not isinstance(x, jax.core.Tracer)
+    return ns.is_concrete(x)
+
+
 def _host(name: str, x: Any) -> np.ndarray:
-    if not ns.is_concrete(x):
+    if not _concrete(x):
         raise v.type_error(
             name,
             "a concrete array (metrics count on the host; inside jax.jit or tf.function "
@@ -383,8 +391,8 @@ def _softmax_decisions(
         )
     ignore = v.check_optional_int("ignore_index", ignore_index)
     num_classes = int(shape[axis])  # type: ignore[arg-type]
-    y = _host("labels", labels).astype(np.int64)
     x = _host("logits", logits)
+    y = _host("labels", labels).astype(np.int64)
     if validate:
         v.check_no_nan("logits", x)
         v.check_class_indices(y, num_classes, ignore)
