@@ -231,6 +231,7 @@ def test_error_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         (["frobnicate"], "invalid choice"),
         (["demo", "--epochs", "0"], "--epochs must be a positive integer"),
         (["demo", "--samples", "ten"], "invalid int value"),
+        (["demo", "--plot", str(tmp_path / "no" / "dir.png")], "no such directory"),
     ]
     (tmp_path / "labels.xlsx").write_bytes(b"")
     cases[2] = (["weights", str(tmp_path / "labels.xlsx")], "unsupported file type '.xlsx'")
@@ -305,3 +306,15 @@ def test_demo_table(capsys: pytest.CaptureFixture[str]) -> None:
     ):
         assert name in out
     assert "plot:" not in out
+
+
+def test_demo_without_torch_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(
+        cli.importlib.util, "find_spec", lambda name: None if name == "torch" else real(name)
+    )
+    code, out, err = run(["demo"], capsys)
+    assert out == ""
+    assert_one_line_error(code, err, "the demo needs torch", "pip install")

@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 import wxent
-import wxent.torch as wt
+
+if TYPE_CHECKING:
+    import torch
+
+# PyTorch is imported when the demo runs, not when this module is imported: importing any
+# wxent module other than the adapters must not load a framework.
 
 NUM_LABELS = 30
 SIGNAL = 1.5
@@ -42,6 +46,8 @@ def make_data(samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mlp(hidden: int) -> torch.nn.Module:
+    import torch
+
     return torch.nn.Sequential(
         torch.nn.Linear(NUM_LABELS, hidden),
         torch.nn.ReLU(),
@@ -62,6 +68,8 @@ def _train(
     label: str,
     progress: bool,
 ) -> torch.nn.Module:
+    import torch
+
     torch.manual_seed(seed)
     model = _mlp(hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -125,6 +133,8 @@ def run(
         ``{"setup": {...}, "models": {name: {"recall", "precision", "f1",
         "threshold"}}, "plot": path or None}``.
     """
+    import torch
+
     # A tiny MLP: one thread is faster than several competing for two cores.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -139,6 +149,10 @@ def run(
 def _run(
     *, samples: int, epochs: int, hidden: int, seed: int, plot: str | None, progress: bool
 ) -> dict[str, Any]:
+    import torch
+
+    import wxent.torch as wt
+
     x_train, y_train = make_data(samples, seed)
     x_test, y_test = make_data(max(1, samples // 2), seed + 1)
     pos_weight = wxent.pos_weights(y_train, zero_count="max")

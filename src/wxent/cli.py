@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import math
 import sys
@@ -316,13 +317,14 @@ def _table(report: dict[str, Any]) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    try:
-        from wxent import _demo
-    except ImportError as error:  # torch or matplotlib missing
-        raise CliError(
-            f"the demo needs PyTorch and matplotlib ({_one_line(error)}): "
-            "pip install 'wxent[torch,cli]'"
-        ) from None
+    needed = ["torch"] if args.no_plot else ["torch", "matplotlib"]
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise CliError(f"the demo needs {' and '.join(missing)}: pip install 'wxent[torch,cli]'")
+    if not args.no_plot and not Path(args.plot).resolve().parent.is_dir():
+        raise CliError(f"cannot write the plot {args.plot}: no such directory")
+    from wxent import _demo
+
     for name in ("samples", "epochs", "hidden"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name} must be a positive integer, got {getattr(args, name)}")
