@@ -5,6 +5,11 @@ framework and get the loss back in that framework, with gradients through its ow
 autodiff. ``import wxent`` imports no framework.
 """
 
+from wxent._cost import (
+    confusion_weighted_cross_entropy,
+    cost_sensitive_cross_entropy,
+    expected_cost_loss,
+)
 from wxent._imbalance import (
     adjust_logits,
     asymmetric_loss,
@@ -18,22 +23,44 @@ from wxent._losses import (
     softmax_cross_entropy,
 )
 from wxent._reduction import LossTerms, safe_divide
+from wxent.costs import CostMatrixWarning, cost_matrix
+from wxent.decisions import (
+    bayes_decision,
+    confusion_matrix,
+    cost_threshold,
+    expected_cost,
+    fbeta_score,
+    precision,
+    recall,
+)
 from wxent.weights import LabelCounter, class_prior, class_weights, label_counts, pos_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CostMatrixWarning",
     "LabelCounter",
     "LossTerms",
     "__version__",
     "adjust_logits",
     "asymmetric_loss",
+    "bayes_decision",
     "class_prior",
     "class_weights",
+    "confusion_matrix",
+    "confusion_weighted_cross_entropy",
+    "cost_matrix",
+    "cost_sensitive_cross_entropy",
+    "cost_threshold",
+    "expected_cost",
+    "expected_cost_loss",
+    "fbeta_score",
     "label_counts",
     "logit_adjusted_cross_entropy",
     "loss_terms",
     "pos_weights",
+    "precision",
+    "recall",
     "safe_divide",
     "sigmoid_cross_entropy",
     "sigmoid_focal_loss",

@@ -1,0 +1,126 @@
+"""The math of cost-sensitive losses and decisions, written once against the Array API.
+
+Pure functions ``f(..., *, xp)``: no validation, no reduction, no in-place writes, the
+class axis passed explicitly. Cost matrices are ``costs[true, predicted]``, shape
+``(C, C)``, already on the logits' framework, device and dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wxent._core import take_classes
+from wxent._numerics import log_softmax
+
+Array = Any
+
+
+def _to_last(x: Array, axis: int, *, xp: Any) -> Array:
+    """Move ``axis`` to the end (a no-op when it is already last)."""
+    ndim = len(x.shape)
+    return x if axis == ndim - 1 else xp.moveaxis(x, axis, -1)
+
+
+def softmax(logits: Array, *, axis: int, xp: Any) -> Array:
+    """``exp(log_softmax(x))`` along ``axis``: exact zeros for ``-inf`` logits."""
+    return xp.exp(log_softmax(logits, axis=axis, xp=xp))
+
+
+def _rows_matmul(a: Array, matrix: Array, *, xp: Any) -> Array:
+    """``a @ matrix`` for ``a`` of shape ``(..., C)`` and a ``(C, K)`` matrix."""
+    if len(a.shape) == 2:
+        return xp.matmul(a, matrix)
+    lead = a.shape[:-1]
+    flat = xp.reshape(a, (-1, a.shape[-1]))
+    return xp.reshape(xp.matmul(flat, matrix), (*lead, matrix.shape[-1]))
+
+
+def label_cost_rows(labels: Array, costs: Array, *, indices: bool, axis: int, xp: Any) -> Array:
+    """The cost of each prediction given the labels, shape ``(..., C)`` (classes last).
+
+    Integer labels ``y``: ``costs[y, :]``. Probability labels ``y``:
+    ``sum_c y_c * costs[c, :]``.
+    """
+    num_classes = costs.shape[0]
+    if indices:
+        flat = xp.reshape(labels, (-1,))
+        rows = xp.take(costs, flat, axis=0)
+        return xp.reshape(rows, (*labels.shape, num_classes))
+    return _rows_matmul(_to_last(labels, axis, xp=xp), costs, xp=xp)
+
+
+def expected_cost(
+    logits: Array, labels: Array, costs: Array, *, indices: bool, axis: int, xp: Any
+) -> Array:
+    """Per-sample expected cost under the softmax of the logits.
+
+    ``l = sum_j costs[y, j] * softmax(x)_j`` for integer labels, and
+    ``l = sum_c y_c * sum_j costs[c, j] * softmax(x)_j`` for probability labels.
+    With ``costs = 1 - I`` and integer labels it equals ``1 - softmax(x)_y``.
+
+    Args:
+        logits: ``x``, floating, classes along ``axis``.
+        labels: integer class indices (shape of ``logits`` without ``axis``, every entry
+            valid) or probabilities (shape of ``logits``).
+        costs: ``(C, C)``, ``costs[true, predicted]``.
+        indices: whether ``labels`` are class indices.
+        axis: the class axis (non-negative).
+        xp: the array namespace.
+
+    Returns:
+        The per-sample expected cost, shape of ``logits`` without ``axis``.
+    """
+    p = _to_last(softmax(logits, axis=axis, xp=xp), axis, xp=xp)
+    rows = label_cost_rows(labels, costs, indices=indices, axis=axis, xp=xp)
+    return xp.sum(rows * p, axis=-1)
+
+
+def prediction_risk(logits: Array, costs: Array, *, axis: int, xp: Any) -> Array:
+    """The expected cost of predicting each class: ``r_k = sum_j softmax(x)_j costs[j, k]``.
+
+    Args:
+        logits: ``x``, floating, classes along ``axis``.
+        costs: ``(C, C)``, ``costs[true, predicted]``.
+        axis: the class axis (non-negative).
+        xp: the array namespace.
+
+    Returns:
+        ``r``, shape of ``logits`` with the classes moved last.
+    """
+    p = _to_last(softmax(logits, axis=axis, xp=xp), axis, xp=xp)
+    return _rows_matmul(p, costs, xp=xp)
+
+
+def bayes_decision(logits: Array, costs: Array, *, axis: int, xp: Any) -> Array:
+    """``argmin_k sum_j softmax(x)_j * costs[j, k]`` along ``axis`` (first index on ties)."""
+    return xp.argmin(prediction_risk(logits, costs, axis=axis, xp=xp), axis=-1)
+
+
+def confusion_weight(
+    logits: Array, labels: Array, weights: Array, *, indices: bool, axis: int, xp: Any
+) -> Array:
+    """``weights[y, argmax(x)]`` per sample (``sum_c y_c weights[c, argmax(x)]`` for soft y).
+
+    ``argmax`` returns integers, which carry no gradient in any framework, so the result
+    is a constant for autodiff with respect to ``logits`` (the Keras recipe's weight),
+    without a framework-specific ``stop_gradient``.
+
+    Args:
+        logits: ``x``, floating, classes along ``axis``.
+        labels: integer class indices or probabilities, as for :func:`expected_cost`.
+        weights: ``(C, C)``, ``weights[true, predicted]``.
+        indices: whether ``labels`` are class indices.
+        axis: the class axis (non-negative).
+        xp: the array namespace.
+
+    Returns:
+        The per-sample weight, shape of ``logits`` without ``axis``.
+    """
+    num_classes = weights.shape[0]
+    predicted = xp.argmax(logits, axis=axis)
+    if indices:
+        flat_index = xp.astype(labels, predicted.dtype) * num_classes + predicted
+        return take_classes(xp.reshape(weights, (-1,)), flat_index, xp=xp)
+    # Column argmax(x) of the weights for every sample, then dotted with the labels.
+    columns = label_cost_rows(predicted, xp.matrix_transpose(weights), indices=True, axis=0, xp=xp)
+    return xp.sum(_to_last(labels, axis, xp=xp) * columns, axis=-1)

@@ -1,0 +1,253 @@
+"""Cost-sensitive softmax losses: expected cost, cross-entropy plus cost, confusion weights.
+
+Each public function follows the five steps of :mod:`wxent._losses`: prepare logits and
+labels (:func:`wxent._prepare.softmax_inputs`), move the cost matrix and the weights onto
+the logits' framework, call the core (:mod:`wxent._core_cost`), reduce through
+:func:`wxent._prepare.finish` (so :func:`wxent.loss_terms` works with every loss here).
+
+Cost and weight matrices are ``[true, predicted]``: row ``i`` is the true class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wxent import _core_cost
+from wxent import _prepare as prep
+from wxent import _validation as v
+from wxent._losses import softmax_losses, softmax_sample_weight
+from wxent.costs import matrix_for
+
+Array = Any
+
+
+def expected_cost_loss(
+    logits: Array,
+    labels: Array,
+    costs: Any,
+    *,
+    class_weight: Any = None,
+    sample_weight: Any = None,
+    ignore_index: int | None = None,
+    class_axis: int = -1,
+    reduction: str = "mean",
+    validate: bool = True,
+) -> Array:
+    """The expected misclassification cost under ``softmax(logits)``, differentiable.
+
+    Per sample, with ``p = softmax(x)`` and ``w = sample_weight * class_weight[y]``::
+
+        l = w * sum_j costs[y, j] * p_j                      (integer labels)
+        l = w * sum_c y_c * sum_j costs[c, j] * p_j           (probability labels)
+
+    With ``costs = 1 - I`` this is ``1 - p_y``, the expected 0-1 error. The loss is
+    bounded (by the largest cost), so on its own it gives weak gradients to badly wrong
+    samples; :func:`cost_sensitive_cross_entropy` adds cross-entropy for that.
+    Label smoothing is not offered: on an expected cost it only rescales the gradient.
+
+    Args:
+        logits: floating array, classes along ``class_axis``.
+        labels: integer class indices (the logits' shape without ``class_axis``) or
+            floating probabilities (the logits' shape).
+        costs: the ``(C, C)`` cost matrix ``costs[true, predicted]``: finite and
+            non-negative; a number list, a NumPy array or an array of the logits'
+            framework (see :func:`wxent.cost_matrix`).
+        class_weight: one non-negative weight per class ``(C,)`` (or a scalar).
+        sample_weight: a scalar or one weight per sample (the loss shape).
+        ignore_index: an integer label to ignore: ignored samples contribute 0 and are
+            not counted in any denominator.
+        class_axis: the class axis.
+        reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
+        validate: check label, weight and cost values on concrete data (a
+            :class:`~wxent.CostMatrixWarning` is issued for dominated columns).
+
+    Returns:
+        The loss in the logits' framework and dtype: 0-d, or per sample for
+        ``reduction="none"``.
+
+    Raises:
+        TypeError: for wrong types or dtypes.
+        ValueError: for wrong shapes or values (a cost matrix that is not ``C x C``,
+            negative or non-finite costs).
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
+        >>> labels = np.array([0, 1])
+        >>> costs = 1.0 - np.eye(3)
+        >>> loss = wxent.expected_cost_loss(logits, labels, costs, reduction="none")
+        >>> [round(float(value), 4) for value in loss]  # 1 - p_true
+        [0.213, 0.6667]
+    """
+    inp = _inputs(logits, labels, ignore_index, 0.0, class_axis, reduction, validate)
+    c = matrix_for("costs", costs, inp)
+    losses = _core_cost.expected_cost(
+        inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+    )
+    weights = softmax_sample_weight(inp, class_weight, sample_weight)
+    return prep.finish(inp, prep.multiply(weights, losses), weights, reduction)
+
+
+def cost_sensitive_cross_entropy(
+    logits: Array,
+    labels: Array,
+    costs: Any,
+    *,
+    cost_weight: float = 1.0,
+    class_weight: Any = None,
+    sample_weight: Any = None,
+    label_smoothing: float = 0.0,
+    ignore_index: int | None = None,
+    class_axis: int = -1,
+    reduction: str = "mean",
+    validate: bool = True,
+) -> Array:
+    """Softmax cross-entropy plus ``cost_weight`` times the expected cost.
+
+    Per sample, with ``t`` the (smoothed) target and ``w = sample_weight * class_weight[y]``::
+
+        l = w * (-sum_c t_c log softmax(x)_c + cost_weight * sum_j costs[y, j] softmax(x)_j)
+
+    Cross-entropy keeps the probabilities calibrated and its gradient strong for badly
+    wrong samples; the expected-cost term moves probability away from the expensive
+    mistakes. ``cost_weight=0`` is :func:`wxent.softmax_cross_entropy`. Label smoothing
+    applies to the cross-entropy term only; the cost term uses the true labels (for
+    probability labels, ``sum_c y_c sum_j costs[c, j] p_j``).
+
+    Args:
+        logits: floating array, classes along ``class_axis``.
+        labels: integer class indices or floating probabilities, as for
+            :func:`wxent.softmax_cross_entropy`.
+        costs: the ``(C, C)`` cost matrix ``costs[true, predicted]``.
+        cost_weight: finite, ``>= 0``: the weight of the expected-cost term.
+        class_weight: one non-negative weight per class ``(C,)`` (or a scalar).
+        sample_weight: a scalar or one weight per sample (the loss shape).
+        label_smoothing: ``eps`` in ``[0, 1]`` for the cross-entropy term.
+        ignore_index: an integer label to ignore.
+        class_axis: the class axis.
+        reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
+        validate: check label, weight and cost values on concrete data.
+
+    Returns:
+        The loss in the logits' framework and dtype.
+
+    Raises:
+        TypeError: for wrong types or dtypes.
+        ValueError: for wrong shapes or values.
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> logits = np.array([[2.0, 0.5, -1.0]], dtype=np.float32)
+        >>> labels = np.array([0])
+        >>> costs = wxent.cost_matrix(3, costs={(0, 1): 5.0})
+        >>> ce = wxent.softmax_cross_entropy(logits, labels)
+        >>> ec = wxent.expected_cost_loss(logits, labels, costs)
+        >>> total = wxent.cost_sensitive_cross_entropy(logits, labels, costs, cost_weight=0.5)
+        >>> bool(np.isclose(total, ce + 0.5 * ec))
+        True
+    """
+    cost_weight = v.check_nonnegative_float("cost_weight", cost_weight)
+    inp = _inputs(logits, labels, ignore_index, label_smoothing, class_axis, reduction, validate)
+    c = matrix_for("costs", costs, inp)
+    losses = softmax_losses(inp, float(label_smoothing))
+    if cost_weight != 0.0:
+        cost = _core_cost.expected_cost(
+            inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+        )
+        losses = losses + cost_weight * cost
+    weights = softmax_sample_weight(inp, class_weight, sample_weight)
+    return prep.finish(inp, prep.multiply(weights, losses), weights, reduction)
+
+
+def confusion_weighted_cross_entropy(
+    logits: Array,
+    labels: Array,
+    weights: Any,
+    *,
+    class_weight: Any = None,
+    sample_weight: Any = None,
+    label_smoothing: float = 0.0,
+    ignore_index: int | None = None,
+    class_axis: int = -1,
+    reduction: str = "mean",
+    validate: bool = True,
+) -> Array:
+    """Cross-entropy of each sample times ``weights[true, argmax(logits)]``.
+
+    The widely copied Keras recipe, with the orientation made explicit (rows are true
+    classes, columns predicted classes) and the weight treated as a constant::
+
+        l = w * weights[y, argmax(x)] * -sum_c t_c log softmax(x)_c
+
+    (``sum_c y_c weights[c, argmax(x)]`` for probability labels), with
+    ``w = sample_weight * class_weight[y]``. The argmax is piecewise constant and returns
+    integers, so no gradient flows through it in any framework: the gradient is the
+    cross-entropy's gradient scaled by the weight, on every backend, without a
+    framework-specific ``stop_gradient``. On an exact tie the first maximal class is
+    used by NumPy, PyTorch and JAX; TensorFlow does not document its tie rule.
+
+    The weight only changes how hard a sample pushes, after the model already made the
+    mistake; it does not make the model's decisions cost-aware. Prefer
+    :func:`cost_sensitive_cross_entropy` with :func:`wxent.bayes_decision`.
+
+    The effective weight (the ``"weighted_mean"`` denominator) includes the confusion
+    weight: ``w * weights[y, argmax(x)]``.
+
+    Args:
+        logits: floating array, classes along ``class_axis``.
+        labels: integer class indices or floating probabilities.
+        weights: the ``(C, C)`` matrix ``weights[true, predicted]``, finite and
+            non-negative (typically 1 on the diagonal and more for expensive mistakes).
+        class_weight: one non-negative weight per class ``(C,)`` (or a scalar).
+        sample_weight: a scalar or one weight per sample (the loss shape).
+        label_smoothing: ``eps`` in ``[0, 1]``.
+        ignore_index: an integer label to ignore.
+        class_axis: the class axis.
+        reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
+        validate: check label and weight values on concrete data.
+
+    Returns:
+        The loss in the logits' framework and dtype.
+
+    Raises:
+        TypeError: for wrong types or dtypes.
+        ValueError: for wrong shapes or values.
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> logits = np.array([[2.0, 0.0], [2.0, 0.0]], dtype=np.float32)
+        >>> labels = np.array([0, 1])
+        >>> weights = [[1.0, 1.0], [3.0, 1.0]]  # true 1 predicted 0 weighs 3
+        >>> ce = wxent.softmax_cross_entropy(logits, labels, reduction="none")
+        >>> cw = wxent.confusion_weighted_cross_entropy(logits, labels, weights, reduction="none")
+        >>> np.allclose(cw, ce * np.array([1.0, 3.0]))
+        True
+    """
+    inp = _inputs(logits, labels, ignore_index, label_smoothing, class_axis, reduction, validate)
+    m = matrix_for("weights", weights, inp, warn=False)
+    losses = softmax_losses(inp, float(label_smoothing))
+    confusion = _core_cost.confusion_weight(
+        inp.logits, inp.labels, m, indices=inp.indices, axis=inp.axis, xp=inp.xp
+    )
+    sample = prep.multiply(softmax_sample_weight(inp, class_weight, sample_weight), confusion)
+    return prep.finish(inp, prep.multiply(sample, losses), sample, reduction)
+
+
+def _inputs(
+    logits: Array,
+    labels: Array,
+    ignore_index: Any,
+    label_smoothing: Any,
+    class_axis: Any,
+    reduction: Any,
+    validate: Any,
+) -> prep.Inputs:
+    return prep.softmax_inputs(
+        logits,
+        labels,
+        class_axis=class_axis,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        validate=validate,
+    )

@@ -1,0 +1,251 @@
+"""Cost matrices: building them, checking them, moving them onto the logits.
+
+A cost matrix is everywhere ``costs[true, predicted]``: row ``i`` holds what each
+prediction costs when the true class is ``i`` (scikit-learn's confusion-matrix layout).
+The diagonal holds the cost of correct decisions, usually 0.
+
+A cost matrix is valid when it is square ``C x C`` with ``C`` the number of classes of
+the logits, and every entry is finite and non-negative. A *dominated column* is allowed
+but warned about with :class:`CostMatrixWarning`: when predicting class ``k`` costs at
+least as much as predicting some other class ``j`` whatever the true class is (and more
+for some true class), no decision that minimises expected cost ever predicts ``k``, which
+is usually a mistake in the matrix (often a swapped orientation). Equal columns, and the
+usual ``1 - I`` matrix, are not dominated.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from wxent import _namespace as ns
+from wxent import _prepare as prep
+from wxent import _validation as v
+
+Array = Any
+
+__all__ = ["CostMatrixWarning", "check_cost_matrix", "cost_matrix", "dominated_columns"]
+
+
+class CostMatrixWarning(UserWarning):
+    """A cost matrix is valid but suspicious (a prediction is never worth making)."""
+
+
+def dominated_columns(costs: Any) -> list[tuple[int, int]]:
+    """The columns ``k`` of a cost matrix where predicting ``k`` is never worth it.
+
+    Column ``k`` is dominated by column ``j`` when ``costs[:, k] >= costs[:, j]`` for every
+    true class and ``costs[:, k] > costs[:, j]`` for at least one. Equal columns are not
+    dominated.
+
+    Args:
+        costs: a ``C x C`` cost matrix (anything NumPy converts), ``costs[true, predicted]``.
+
+    Returns:
+        ``(k, j)`` for every dominated column ``k``, with ``j`` the first column that
+        dominates it, in increasing ``k``.
+
+    Example:
+        >>> dominated_columns([[0.0, 1.0, 2.0], [1.0, 0.0, 2.0], [1.0, 1.0, 1.0]])
+        [(2, 0)]
+        >>> dominated_columns(1 - np.eye(3))
+        []
+    """
+    c = np.asarray(costs, dtype=np.float64)
+    pairs = []
+    for k in range(c.shape[1]):
+        for j in range(c.shape[1]):
+            if j != k and np.all(c[:, k] >= c[:, j]) and np.any(c[:, k] > c[:, j]):
+                pairs.append((k, j))
+                break
+    return pairs
+
+
+def _warn_dominated(name: str, costs: np.ndarray, stacklevel: int = 3) -> None:
+    pairs = dominated_columns(costs)
+    if pairs:
+        text = ", ".join(f"predicting {k} is never better than predicting {j}" for k, j in pairs)
+        warnings.warn(
+            f"`{name}` has dominated columns ({text}): a decision minimising expected cost "
+            f"never predicts {', '.join(str(k) for k, _ in pairs)}. Check the orientation: "
+            f"wxent reads {name}[true, predicted].",
+            CostMatrixWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def _check_shape(name: str, shape: Sequence[int | None], num_classes: int | None) -> None:
+    square = len(shape) == 2 and v.shapes_match(shape[:1], shape[1:])
+    if not square or (num_classes is not None and not v.shapes_match(shape, (num_classes,) * 2)):
+        expected = "a square matrix"
+        if num_classes is not None:
+            expected += f" of shape ({num_classes}, {num_classes}), one row and column per class"
+        raise v.value_error(name, expected, f"{name} of shape {v.shape_str(shape)}")
+
+
+def check_cost_matrix(
+    costs: Any, *, num_classes: int | None = None, name: str = "costs", warn: bool = True
+) -> np.ndarray:
+    """Check a cost matrix on the host and return it as a float64 NumPy array.
+
+    Args:
+        costs: ``costs[true, predicted]`` as nested lists, a NumPy array or a concrete
+            array of any supported framework.
+        num_classes: the expected ``C`` (``None`` accepts any square matrix).
+        name: the argument's name, for messages.
+        warn: issue a :class:`CostMatrixWarning` for dominated columns.
+
+    Returns:
+        The matrix, ``float64``, shape ``(C, C)``.
+
+    Raises:
+        TypeError: if ``costs`` is not numeric.
+        ValueError: if it is not ``C x C`` or has negative, NaN or infinite entries.
+
+    Example:
+        >>> check_cost_matrix([[0, 1], [5, 0]]).tolist()
+        [[0.0, 1.0], [5.0, 0.0]]
+    """
+    host = _to_host(name, costs)
+    _check_shape(name, host.shape, num_classes)
+    v.check_finite_nonnegative(name, host)
+    if warn:
+        _warn_dominated(name, host)
+    return host
+
+
+def _to_host(name: str, value: Any) -> np.ndarray:
+    if ns.is_array(value) and not isinstance(value, np.ndarray):
+        value = ns.to_numpy(value)
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
+        raise v.type_error(name, "a matrix of numbers", f"{name} with dtype {value.dtype}")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise v.type_error(name, "a matrix of numbers", f"{name}={v._short(value)}") from None
+
+
+def matrix_for(name: str, value: Any, inp: prep.Inputs, *, warn: bool = True) -> Array:
+    """Check a ``C x C`` matrix and move it onto the logits' framework, device and dtype.
+
+    The shape is checked always (also while tracing); values (finite, non-negative) and
+    dominated columns are checked when ``inp`` says so: host configuration is checked
+    whenever ``validate=True``, arrays of the logits' framework only when concrete.
+    """
+    if value is None or isinstance(value, (bool, numbers.Number, str)):
+        raise v.type_error(
+            name,
+            f"a ({inp.num_classes}, {inp.num_classes}) matrix, {name}[true, predicted]",
+            f"{name}={value!r}",
+        )
+    shape = v.static_shape(value) if ns.is_array(value) else _to_host(name, value).shape
+    _check_shape(name, shape, inp.num_classes)
+    arr = prep.config_array(name, value, inp)
+    if warn:
+        host_config = not ns.is_array(value) or isinstance(value, np.ndarray)
+        if (host_config and inp.check_config) or (inp.validate and ns.is_concrete(value)):
+            _warn_dominated(name, _to_host(name, value), stacklevel=4)
+    return arr
+
+
+def cost_matrix(
+    classes: int | Sequence[Hashable],
+    *,
+    default: float = 1.0,
+    costs: Mapping[tuple[Any, Any], float] | None = None,
+    diagonal: float = 0.0,
+) -> np.ndarray:
+    """Build a cost matrix ``costs[true, predicted]`` from a default and a few exceptions.
+
+    Every mistake costs ``default``, every correct decision ``diagonal``, except the pairs
+    listed in ``costs``: ``{(true, predicted): cost}``, with classes given by index or,
+    when ``classes`` is a list of names, by name. A pair on the diagonal overrides
+    ``diagonal``.
+
+    Args:
+        classes: the number of classes ``C``, or the ``C`` class names (any hashable
+            values, e.g. strings), in the order of the logits' classes.
+        default: the cost of every mistake not listed.
+        costs: ``{(true, predicted): cost}`` exceptions.
+        diagonal: the cost of a correct decision.
+
+    Returns:
+        A ``float64`` NumPy array of shape ``(C, C)``; a :class:`CostMatrixWarning` is
+        issued if a column is dominated (see :func:`dominated_columns`).
+
+    Raises:
+        TypeError: for a non-integer class count or a non-numeric cost.
+        ValueError: for unknown classes, duplicate names, or costs that are negative or
+            not finite.
+
+    Example:
+        >>> cost_matrix(["A", "B", "C"], costs={("B", "C"): 1.2}).tolist()
+        [[0.0, 1.0, 1.0], [1.0, 0.0, 1.2], [1.0, 1.0, 0.0]]
+        >>> cost_matrix(2, costs={(1, 0): 10.0}).tolist()
+        [[0.0, 1.0], [10.0, 0.0]]
+    """
+    names: list[Hashable] | None
+    if isinstance(classes, numbers.Integral) and not isinstance(classes, bool):
+        n = int(classes)
+        if n < 1:
+            raise v.value_error("classes", "a number of classes >= 1", f"classes={n}")
+        names = None
+    elif isinstance(classes, Sequence) and not isinstance(classes, (str, bytes)):
+        names = list(classes)
+        n = len(names)
+        if n < 1:
+            raise v.value_error("classes", "at least one class name", "classes=[]")
+        seen: set[Hashable] = set()
+        for name in names:
+            if name in seen:
+                raise v.value_error("classes", "distinct class names", f"class name {name!r} twice")
+            seen.add(name)
+    else:
+        raise v.type_error(
+            "classes", "a number of classes or a list of class names", f"classes={classes!r}"
+        )
+    for label, value in (("default", default), ("diagonal", diagonal)):
+        _check_cost_value(label, value, label)
+    matrix = np.full((n, n), float(default))
+    np.fill_diagonal(matrix, float(diagonal))
+    if costs is not None:
+        if not isinstance(costs, Mapping):
+            raise v.type_error(
+                "costs", "a mapping {(true, predicted): cost}", f"costs={v._short(costs)}"
+            )
+        for key, value in costs.items():
+            if not isinstance(key, tuple) or len(key) != 2:
+                raise v.value_error(
+                    "costs", "keys that are (true, predicted) pairs", f"key {key!r}"
+                )
+            i = _class_index(key[0], names, n)
+            j = _class_index(key[1], names, n)
+            _check_cost_value("costs", value, f"costs[{key!r}]")
+            matrix[i, j] = float(value)
+    _warn_dominated("costs", matrix)
+    return matrix
+
+
+def _check_cost_value(name: str, value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise v.type_error(name, "a finite number >= 0", f"{where}={value!r}")
+    if not (np.isfinite(float(value)) and float(value) >= 0):
+        raise v.value_error(name, "a finite number >= 0", f"{where}={value!r}")
+
+
+def _class_index(key: Any, names: list[Hashable] | None, n: int) -> int:
+    if names is not None:
+        try:
+            return names.index(key)
+        except ValueError:
+            pass
+        except TypeError:  # pragma: no cover - unhashable keys cannot be in a tuple key
+            pass
+        raise v.value_error("costs", f"class names from {names!r}", f"unknown class {key!r}")
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool) and 0 <= int(key) < n:
+        return int(key)
+    raise v.value_error("costs", f"class indices in [0, {n})", f"class {key!r}")
