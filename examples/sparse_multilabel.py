@@ -40,11 +40,10 @@ def train(x: torch.Tensor, y: torch.Tensor, pos_weight: np.ndarray | None) -> to
 
 def scores(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     pred = (logits > 0).float()  # a logit threshold: logit 0 is probability 0.5
-    tp = float((pred * y).sum())
     return {
         "accuracy": float((pred == y).float().mean()),
-        "recall": tp / max(float(y.sum()), 1.0),
-        "precision": tp / max(float(pred.sum()), 1.0),
+        "recall": wxent.recall(logits, y),  # metrics read logits (threshold=0.0, a logit)
+        "precision": wxent.precision(logits, y),
     }
 
 

@@ -174,6 +174,19 @@ def test_softmax_focal_finite_at_extreme_logits(ad_backend, gamma, smoothing):
     assert_close(value, ref.softmax_focal(EXTREME, y, gamma=gamma, label_smoothing=smoothing))
 
 
+def test_softmax_focal_tied_maxima(ad_backend):
+    x = np.array([[5.0, 5.0, -1e4], [1e4, 1e4, -1e4], [2.0, 2.0, 2.0]], dtype=np.float32)
+    y = np.array([0, 1, 2])
+    opts = dict(gamma=0.5, label_smoothing=0.2, reduction="sum")
+    value, grad = ad_backend.value_and_grad(
+        lambda a, b: wxent.softmax_focal_loss(a, b, **opts), x, y
+    )
+    assert_close(value, ref.softmax_focal(x, y, **opts), rtol=1e-5)
+    assert np.isfinite(grad).all()
+    expected = numeric_grad(lambda a: ref.softmax_focal(a, y[[0, 2]], **opts), x[[0, 2]])
+    assert_close(grad[[0, 2]], expected, rtol=1e-3, atol=1e-5)
+
+
 def test_softmax_focal_single_class_is_zero(ad_backend):
     x = np.array([[3.0], [-2.0]], dtype=np.float32)
     value, grad = ad_backend.value_and_grad(

@@ -166,6 +166,7 @@ def test_counter_multi_label_and_weights(rng):
         counter.update(labels[i : i + 5], sample_weight=sw[i : i + 5])
     assert_close(counter.counts, wxent.label_counts(labels, multi_label=True, sample_weight=sw))
     assert_close(wxent.pos_weights(counts=counter), wxent.pos_weights(labels, sample_weight=sw))
+    assert_close(wxent.pos_weights(counter), wxent.pos_weights(counts=counter))
     assert wxent.LabelCounter(multi_label=True).counts.shape == (2, 0)
     assert wxent.LabelCounter(3, multi_label=True).counts.shape == (2, 3)
     assert "LabelCounter(num_classes=None" in repr(counter)

@@ -128,10 +128,10 @@ def asymmetric_loss(
 def log1m_softmax(logits: Array, *, axis: int, xp: Any) -> Array:
     """``log(1 - softmax(x))`` along ``axis``, accurate even where ``softmax(x) -> 1``.
 
-    For every class but the row's largest, ``p_c <= 1/2`` and ``log1p(-p_c)`` is
-    accurate. For the largest class, ``1 - p_c`` may round to 0 (logits ``1e4`` apart),
-    so it is computed as ``logsumexp(x_j, j != c) - logsumexp(x)``. A row with a
-    single finite logit gives ``-inf`` there, with finite gradients.
+    For every class but the row's unique largest, ``p_c <= 1/2`` and ``log1p(-p_c)``
+    is accurate. For the unique largest class, ``1 - p_c`` may round to 0 (logits
+    ``1e4`` apart), so it is computed as ``logsumexp(x_j, j != c) - logsumexp(x)``. A
+    row with a single finite logit gives ``-inf`` there, with finite gradients.
 
     Args:
         logits: ``x``, floating, classes along ``axis`` (non-negative).
@@ -143,12 +143,10 @@ def log1m_softmax(logits: Array, *, axis: int, xp: Any) -> Array:
     """
     lse = logsumexp(logits, axis=axis, xp=xp)
     log_p = logits - lse
-    num_classes = logits.shape[axis]
-    shape = [1] * len(logits.shape)
-    shape[axis] = num_classes
-    classes = xp.reshape(xp.arange(num_classes), tuple(shape))
-    top = xp.argmax(logits, axis=axis, keepdims=True)
-    is_top = classes == top
+    # The unique maximum of the row; with tied maxima every p_c <= 1/2 and log1p is exact.
+    is_max = logits == xp.max(logits, axis=axis, keepdims=True)
+    n_max = xp.sum(xp.astype(is_max, logits.dtype), axis=axis, keepdims=True)
+    is_top = xp.logical_and(is_max, n_max == 1)
     safe_log_p = xp.where(is_top, xp.full_like(log_p, -1.0), log_p)
     rest = xp.log1p(-xp.exp(safe_log_p))
     others = xp.where(is_top, xp.full_like(logits, -math.inf), logits)

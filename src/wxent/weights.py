@@ -15,6 +15,9 @@ are returned as NumPy ``float64`` arrays** — always floats, because counts wei
 * :func:`class_prior` turns class counts into frequencies (``class_prior`` of
   :func:`wxent.logit_adjusted_cross_entropy` and :func:`wxent.adjust_logits`).
 
+The weight functions take ``labels`` or ``counts=`` (an array of counts or a
+:class:`LabelCounter`; a counter passed as ``labels`` is used as counts).
+
 A class that never occurs cannot get a weight from its count. Each function follows a
 stated ``zero_count`` policy and never returns ``inf`` or ``NaN``.
 """
@@ -367,6 +370,8 @@ def _counts_from(
     sample_weight: Any,
 ) -> tuple[np.ndarray, str]:
     """The counts and the name of the argument they came from."""
+    if isinstance(labels, LabelCounter) and counts is None:  # class_weights(counter)
+        labels, counts = None, labels
     if (labels is None) == (counts is None):
         raise v.value_error(
             "labels",
