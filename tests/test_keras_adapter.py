@@ -233,6 +233,53 @@ def test_confusion_metrics_match_counts() -> None:
         assert float(np.sum(np.asarray(m.result()))) == 0.0
 
 
+def test_metrics_equal_wxent_decision_functions() -> None:
+    rng = np.random.default_rng(6)
+    logits = rng.normal(size=(50, 5)).astype(np.float32)
+    labels = (rng.random((50, 5)) < 0.3).astype(np.float32)
+    for metric, function in [
+        (wk.Recall(threshold=0.3), wxent.recall),
+        (wk.Precision(threshold=0.3), wxent.precision),
+        (wk.FBetaScore(beta=2.0, threshold=0.3), wxent.fbeta_score),
+    ]:
+        metric.update_state(labels, logits)
+        kwargs = {"beta": 2.0} if isinstance(metric, wk.FBetaScore) else {}
+        assert_close(metric.result(), function(logits, labels, threshold=0.3, **kwargs))
+    for average in ("macro", None):
+        metric = wk.Recall(average=average, num_classes=5)
+        metric.update_state(labels, logits)
+        assert_close(metric.result(), wxent.recall(logits, labels, average=average))
+    classes = rng.integers(0, 5, size=50)
+    costs = rng.random((5, 5)) * (1 - np.eye(5))
+    metric = wk.ExpectedCost(costs)
+    metric.update_state(classes, logits)
+    assert_close(metric.result(), wxent.expected_cost(logits, classes, costs), rtol=1e-5)
+
+
+def test_multi_output_and_3d_targets_fit() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(32, 6, 4)).astype(np.float32)
+    tags = (rng.random((32, 6, 3)) < 0.1).astype(np.float32)  # (B, T, L) multi-label
+    kind = rng.integers(0, 3, size=(32,))
+    inputs = keras.Input((6, 4))
+    per_step = keras.layers.Dense(3, name="tags")(inputs)
+    pooled = keras.layers.Dense(3, name="kind")(keras.layers.GlobalAveragePooling1D()(inputs))
+    model = keras.Model(inputs, {"tags": per_step, "kind": pooled})
+    model.compile(
+        optimizer="adam",
+        loss={
+            "tags": wk.SigmoidCrossEntropy(pos_weight=[9.0, 9.0, 9.0]),
+            "kind": wk.SoftmaxCrossEntropy(class_weight=[1.0, 2.0, 3.0]),
+        },
+    )
+    model.fit(x, {"tags": tags, "kind": kind}, epochs=1, batch_size=16, verbose=0)
+    result = model.evaluate(x, {"tags": tags, "kind": kind}, verbose=0, return_dict=True)
+    out = model.predict(x, verbose=0)
+    want_tags = wxent.sigmoid_cross_entropy(out["tags"], tags, pos_weight=9.0)
+    want_kind = wxent.softmax_cross_entropy(out["kind"], kind, class_weight=[1.0, 2.0, 3.0])
+    assert_close(result["loss"], float(want_tags) + float(want_kind), rtol=1e-4, atol=1e-5)
+
+
 def test_confusion_metric_sample_weight() -> None:
     labels = np.array([[1.0, 1.0], [1.0, 0.0]], dtype=np.float32)
     logits = np.array([[1.0, -1.0], [-1.0, 1.0]], dtype=np.float32)

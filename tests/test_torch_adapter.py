@@ -172,8 +172,11 @@ def test_state_dict_round_trip(name: str) -> None:
     assert torch.equal(source(logits, labels), target(logits, labels))
 
 
+# One module per kind: plain sigmoid/softmax, an option-heavy loss, a positional buffer.
 @COMPILE_WARNINGS
-@pytest.mark.parametrize("name", ["SigmoidCrossEntropy", "SoftmaxCrossEntropy"])
+@pytest.mark.parametrize(
+    "name", ["SigmoidCrossEntropy", "SoftmaxCrossEntropy", "SigmoidFocalLoss", "ExpectedCostLoss"]
+)
 def test_torch_compile(name: str) -> None:
     torch._dynamo.reset()
     family = CASES[name][0]
