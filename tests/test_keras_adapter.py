@@ -186,6 +186,8 @@ def test_loss_errors() -> None:
         TypeError, match=r"Invalid type for argument `pos_weight`. Expected numbers"
     ):
         wk.SigmoidCrossEntropy(pos_weight=np.array(["a"]))
+    with pytest.raises(TypeError, match=r"Invalid type for argument `class_axis`. Expected an int"):
+        wk.SoftmaxCrossEntropy(class_axis="last")
 
 
 # ----------------------------------------------------------------------------- metrics

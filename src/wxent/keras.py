@@ -155,8 +155,12 @@ class WxentLoss(keras.losses.Loss):
         )
         self._options = {k: _host(k, val) for k, val in given.items()}
         self._softmax_family = "ignore_index" in params
-        axis = self._options.get("class_axis", params["class_axis"].default)
-        self._class_axis = int(axis) if "class_axis" in params else -1
+        self._class_axis = -1
+        if "class_axis" in params:
+            axis = self._options.get("class_axis", params["class_axis"].default)
+            if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+                raise v.type_error("class_axis", "an integer", f"class_axis={axis!r}")
+            self._class_axis = int(axis)
 
     # ------------------------------------------------------------------ computation
 
