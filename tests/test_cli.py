@@ -109,6 +109,16 @@ def test_weights_table_is_aligned(
     assert table[3].split()[:2] == ["2", "7"]
 
 
+def test_weights_csv_with_byte_order_mark_and_crlf(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "excel.csv"
+    f.write_bytes(b"\xef\xbb\xbflabel,x\r\n1,0.5\r\n0,0.1\r\n1,0.2\r\n")
+    code, out, _ = run(["weights", str(f), "--column", "label", "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["counts"] == [1, 2]
+
+
 def test_weights_normalize_option(
     tmp_path: Path, labels: np.ndarray, capsys: pytest.CaptureFixture[str]
 ) -> None:

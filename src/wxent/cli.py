@@ -75,7 +75,7 @@ def _read_columns(path: Path, columns: list[str] | None) -> tuple[list[str], lis
         return names, [table.column(n).to_pylist() for n in names]
     delimiter = "\t" if suffix == ".tsv" else ","
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle, delimiter=delimiter))
     except UnicodeDecodeError:
         raise CliError(f"cannot read {path} as CSV: it is not UTF-8 text") from None
