@@ -5,6 +5,7 @@ framework and get the loss back in that framework, with gradients through its ow
 autodiff. ``import wxent`` imports no framework.
 """
 
+from wxent._linear import linear_cross_entropy
 from wxent._losses import (
     loss_terms,
     sigmoid_cross_entropy,
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LossTerms",
     "__version__",
+    "linear_cross_entropy",
     "loss_terms",
     "safe_divide",
     "sigmoid_cross_entropy",
