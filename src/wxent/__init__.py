@@ -12,6 +12,7 @@ from wxent._losses import (
     softmax_cross_entropy,
 )
 from wxent._reduction import LossTerms, safe_divide
+from wxent._sampled import sampled_softmax_cross_entropy
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,7 @@ __all__ = [
     "linear_cross_entropy",
     "loss_terms",
     "safe_divide",
+    "sampled_softmax_cross_entropy",
     "sigmoid_cross_entropy",
     "softmax_cross_entropy",
 ]
