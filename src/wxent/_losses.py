@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wxent import _core
+from wxent import _core, _fastpaths
 from wxent import _prepare as prep
 from wxent._reduction import LossTerms, Terms
 
@@ -184,6 +184,10 @@ def softmax_cross_entropy(
 
 def softmax_losses(inp: prep.Inputs, label_smoothing: float) -> Array:
     """Unweighted per-sample softmax cross-entropy for prepared inputs."""
+    # Fast path (see _fastpaths and BENCHMARKS.md): same per-sample losses, faster.
+    fast = _fastpaths.softmax_losses(inp, label_smoothing)
+    if fast is not None:
+        return fast
     if inp.indices:
         return _core.softmax_cross_entropy_indices(
             inp.logits, inp.labels, axis=inp.axis, label_smoothing=label_smoothing, xp=inp.xp

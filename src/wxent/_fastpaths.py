@@ -1,0 +1,212 @@
+"""Fast paths beside the generic Array API path, each justified by a benchmark.
+
+The generic core (:mod:`wxent._core`) builds the softmax cross-entropy out of standard
+array operations; every one of them is a full pass over the ``(N, C)`` logits, and
+autodiff keeps several ``(N, C)`` intermediates alive for the backward pass. For the
+hot case — integer labels, classes on the last axis — this module computes the same
+*unweighted per-sample* losses
+
+    ``l = (1 - eps) * (lse(x) - x[y]) + eps * (lse(x) - mean_c x_c)``
+
+faster and leaner; weights, masks and reductions stay in the generic code, so the
+semantics cannot drift. ``softmax_losses`` returns ``None`` where no fast path
+applies and the caller falls back to the generic core. Parity with the generic path
+is tested in ``tests/test_fastpaths.py``; the measurements are in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from wxent import _namespace as ns
+
+Array = Any
+
+#: Rows per block of the NumPy kernel: about 2**16 logits (256 KiB in float32), which
+#: keeps a block in the L2 cache while it is shifted, exponentiated and summed.
+BLOCK_ELEMENTS = 2**16
+
+#: Rows per block of the PyTorch kernel: 2**20 logits (4 MiB in float32). Smaller
+#: blocks cost more in per-op overhead (and OpenMP synchronisation) than they gain.
+TORCH_BLOCK_ELEMENTS = 2**20
+
+#: Set to ``False`` to force the generic path everywhere (benchmarks and tests).
+ENABLED = True
+
+
+def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
+    """Unweighted per-sample softmax CE for prepared integer-label inputs, or ``None``.
+
+    Applies to integer labels with the classes on the last axis, float32/float64
+    compute dtype, on NumPy and PyTorch (not while ``torch.compile`` traces: the
+    compiler fuses the generic path itself).
+    """
+    if not ENABLED or not inp.indices:
+        return None
+    x = inp.logits
+    ndim = len(x.shape)
+    if ndim == 0 or inp.axis != ndim - 1 or any(d is None for d in x.shape):
+        return None
+    xp = inp.xp
+    if ns.is_numpy_namespace(xp) and isinstance(x, np.ndarray):
+        if x.dtype not in (np.float32, np.float64):
+            return None
+        flat = x.reshape(-1, x.shape[-1])
+        losses = numpy_softmax_losses(flat, np.asarray(inp.labels).reshape(-1), label_smoothing)
+        return losses.reshape(x.shape[:-1])
+    if ns.is_torch_namespace(xp):
+        import torch
+
+        if x.dtype not in (torch.float32, torch.float64) or x.shape[-1] == 0:
+            return None
+        if torch.compiler.is_compiling() or torch.jit.is_tracing():
+            return None
+        flat = x.reshape(-1, x.shape[-1])
+        labels = inp.labels.reshape(-1)
+        losses = _torch_softmax_function().apply(flat, labels, float(label_smoothing))
+        return losses.reshape(x.shape[:-1])
+    if ns.is_jax_namespace(xp):
+        import jax.numpy as jnp
+
+        if x.dtype not in (jnp.float32, jnp.float64) or x.shape[-1] == 0:
+            return None
+        rows = jnp.reshape(x, (-1, x.shape[-1]))
+        losses = _jax_softmax_function()(rows, jnp.reshape(inp.labels, (-1,)), label_smoothing)
+        return jnp.reshape(losses, x.shape[:-1])
+    return None
+
+
+def _block_rows(num_classes: int, elements: int | None = None) -> int:
+    budget = BLOCK_ELEMENTS if elements is None else elements
+    return max(1, budget // max(1, num_classes))
+
+
+# ----------------------------------------------------------------------------- NumPy
+
+
+def numpy_softmax_losses(x: np.ndarray, labels: np.ndarray, label_smoothing: float) -> np.ndarray:
+    """Row-blocked softmax CE on NumPy: one ``exp`` per logit, in place within a block.
+
+    The straightforward version makes four passes over freshly allocated ``(N, C)``
+    arrays (``x - max``, ``exp``, ``sum``, gather); here each block of rows is
+    shifted, exponentiated and summed while it is in cache, in one scratch buffer.
+    """
+    n, num_classes = x.shape
+    out = np.empty(n, dtype=x.dtype)
+    rows = _block_rows(num_classes)
+    buf = np.empty((min(rows, n), num_classes), dtype=x.dtype)
+    ones = np.ones(num_classes, dtype=x.dtype)  # row sums as a BLAS mat-vec: faster than sum
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
+            block = x[start:stop]
+            scratch = buf[: stop - start]
+            m = block.max(axis=1)
+            m[~np.isfinite(m)] = 0.0
+            np.subtract(block, m[:, None], out=scratch)
+            np.exp(scratch, out=scratch)
+            lse = np.log(scratch @ ones) + m
+            target = block[np.arange(stop - start), labels[start:stop]]
+            loss = lse - target
+            if label_smoothing:
+                loss = (1.0 - label_smoothing) * loss + label_smoothing * (
+                    lse - (block @ ones) / num_classes
+                )
+            out[start:stop] = loss
+    return out
+
+
+# ----------------------------------------------------------------------------- PyTorch
+
+
+@functools.cache
+def _torch_softmax_function() -> Any:
+    import torch
+
+    class SoftmaxCrossEntropy(torch.autograd.Function):
+        """Saves only the logits (already alive) and the per-row log-sum-exp.
+
+        Forward and backward run over blocks of rows, so no ``(N, C)`` temporary
+        exists besides the gradient itself; torch's native ``cross_entropy`` keeps the
+        ``(N, C)`` log-softmax for the backward pass and allocates two more.
+        """
+
+        @staticmethod
+        def forward(ctx: Any, x: Any, labels: Any, eps: float) -> Any:
+            n, num_classes = x.shape
+            rows = _block_rows(num_classes, TORCH_BLOCK_ELEMENTS)
+            lse = torch.empty(n, dtype=x.dtype, device=x.device)
+            for start in range(0, n, rows):
+                stop = min(start + rows, n)
+                torch.logsumexp(x[start:stop], dim=1, out=lse[start:stop])
+            target = x.gather(1, labels[:, None]).squeeze(1)
+            loss = lse - target
+            if eps:
+                loss = (1.0 - eps) * loss + eps * (lse - x.mean(dim=1))
+            ctx.save_for_backward(x, labels, lse)
+            ctx.eps = eps
+            return loss
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> Any:
+            x, labels, lse = ctx.saved_tensors
+            eps = ctx.eps
+            n, num_classes = x.shape
+            rows = _block_rows(num_classes, TORCH_BLOCK_ELEMENTS)
+            grad = torch.empty_like(x, memory_format=torch.contiguous_format)
+            for start in range(0, n, rows):
+                stop = min(start + rows, n)
+                block = grad[start:stop]
+                torch.sub(x[start:stop], lse[start:stop, None], out=block)
+                block.exp_()
+                gc = g[start:stop, None]
+                block.mul_(gc)
+                if eps:
+                    block.sub_(gc * (eps / num_classes))
+            grad.scatter_add_(1, labels[:, None], g[:, None] * -(1.0 - eps))
+            return grad, None, None
+
+    return SoftmaxCrossEntropy
+
+
+# ----------------------------------------------------------------------------- JAX
+
+
+@functools.cache
+def _jax_softmax_function() -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    def forward(x: Any, labels: Any, eps: float) -> tuple[Any, Any]:
+        m = jnp.max(x, axis=1)
+        m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+        lse = jnp.log(jnp.sum(jnp.exp(x - m[:, None]), axis=1)) + m
+        target = jnp.take_along_axis(x, labels[:, None], axis=1)[:, 0]
+        loss = lse - target
+        if eps:
+            loss = (1.0 - eps) * loss + eps * (lse - jnp.mean(x, axis=1))
+        return loss, lse
+
+    # Autodiff of the generic path keeps exp(x - m) and differentiates through the
+    # max and the where; this vjp recomputes softmax = exp(x - lse) once, fused by XLA.
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+    def softmax_ce(x: Any, labels: Any, eps: float) -> Any:
+        return forward(x, labels, eps)[0]
+
+    def fwd(x: Any, labels: Any, eps: float) -> Any:
+        loss, lse = forward(x, labels, eps)
+        return loss, (x, labels, lse)
+
+    def bwd(eps: float, res: Any, g: Any) -> Any:
+        x, labels, lse = res
+        num_classes = x.shape[1]
+        classes = jax.lax.broadcasted_iota(labels.dtype, x.shape, 1)
+        target = jnp.where(classes == labels[:, None], 1.0 - eps, 0.0) + eps / num_classes
+        grad = (jnp.exp(x - lse[:, None]) - target.astype(x.dtype)) * g[:, None]
+        return grad, None
+
+    softmax_ce.defvjp(fwd, bwd)
+    return softmax_ce
