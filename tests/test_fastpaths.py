@@ -177,3 +177,17 @@ def test_generic_path_is_kept_for_other_layouts(monkeypatch):
     assert seen == []
     wxent.softmax_cross_entropy(x, np.zeros((2, 4), np.int64))
     assert seen == [1]
+
+
+def test_jax_rule_supports_forward_mode_and_hessians(monkeypatch):
+    x, y, cw, _ = _data((3, 4), seed=5)
+    y = np.where(y < 0, 0, y)
+
+    def f(a):
+        return wxent.softmax_cross_entropy(a, jnp.asarray(y), class_weight=cw, label_smoothing=0.1)
+
+    (fh, fj), (gh, gj) = _both(
+        monkeypatch, lambda: (jax.hessian(f)(jnp.asarray(x)), jax.jacfwd(f)(jnp.asarray(x)))
+    )
+    assert_close(fh, gh, rtol=1e-5, atol=1e-6)
+    assert_close(fj, gj, rtol=1e-5, atol=1e-7)

@@ -9,8 +9,11 @@ hot case — integer labels, classes on the last axis — this module computes t
     ``l = (1 - eps) * (lse(x) - x[y]) + eps * (lse(x) - mean_c x_c)``
 
 faster and leaner; weights, masks and reductions stay in the generic code, so the
-semantics cannot drift. ``softmax_losses`` returns ``None`` where no fast path
-applies and the caller falls back to the generic core. Parity with the generic path
+semantics cannot drift. The PyTorch path is differentiable once (no double backward:
+set ``wxent._fastpaths.ENABLED = False`` for gradient penalties); the JAX rule is a
+``custom_jvp`` and supports forward mode and higher orders. ``softmax_losses``
+returns ``None`` where no fast path applies and the caller falls back to the generic
+core. Parity with the generic path
 is tested in ``tests/test_fastpaths.py``; the measurements are in BENCHMARKS.md.
 """
 
@@ -151,6 +154,7 @@ def _torch_softmax_function() -> Any:
             return loss
 
         @staticmethod
+        @torch.autograd.function.once_differentiable
         def backward(ctx: Any, g: Any) -> Any:
             x, labels, lse = ctx.saved_tensors
             eps = ctx.eps
@@ -190,23 +194,22 @@ def _jax_softmax_function() -> Any:
             loss = (1.0 - eps) * loss + eps * (lse - jnp.mean(x, axis=1))
         return loss, lse
 
-    # Autodiff of the generic path keeps exp(x - m) and differentiates through the
-    # max and the where; this vjp recomputes softmax = exp(x - lse) once, fused by XLA.
-    @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+    # Autodiff of the generic path differentiates through the max, the where and the
+    # exp separately; this rule gives the tangent from softmax = exp(x - lse) in one
+    # fused pass. A custom_jvp (not a vjp) keeps forward mode and Hessians working;
+    # reverse mode transposes the linear rule.
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
     def softmax_ce(x: Any, labels: Any, eps: float) -> Any:
         return forward(x, labels, eps)[0]
 
-    def fwd(x: Any, labels: Any, eps: float) -> Any:
+    @softmax_ce.defjvp
+    def jvp(eps: float, primals: Any, tangents: Any) -> Any:
+        x, labels = primals
+        x_dot = tangents[0]
         loss, lse = forward(x, labels, eps)
-        return loss, (x, labels, lse)
-
-    def bwd(eps: float, res: Any, g: Any) -> Any:
-        x, labels, lse = res
-        num_classes = x.shape[1]
         classes = jax.lax.broadcasted_iota(labels.dtype, x.shape, 1)
-        target = jnp.where(classes == labels[:, None], 1.0 - eps, 0.0) + eps / num_classes
-        grad = (jnp.exp(x - lse[:, None]) - target.astype(x.dtype)) * g[:, None]
-        return grad, None
+        target = jnp.where(classes == labels[:, None], 1.0 - eps, 0.0) + eps / x.shape[1]
+        slope = jnp.exp(x - lse[:, None]) - target.astype(x.dtype)
+        return loss, jnp.sum(slope * x_dot, axis=1)
 
-    softmax_ce.defvjp(fwd, bwd)
     return softmax_ce
