@@ -9,12 +9,10 @@ hot case — integer labels, classes on the last axis — this module computes t
     ``l = (1 - eps) * (lse(x) - x[y]) + eps * (lse(x) - mean_c x_c)``
 
 faster and leaner; weights, masks and reductions stay in the generic code, so the
-semantics cannot drift. The PyTorch path is differentiable once (no double backward:
-set ``wxent._fastpaths.ENABLED = False`` for gradient penalties); the JAX rule is a
-``custom_jvp`` and supports forward mode and higher orders. ``softmax_losses``
-returns ``None`` where no fast path applies and the caller falls back to the generic
-core. Parity with the generic path
-is tested in ``tests/test_fastpaths.py``; the measurements are in BENCHMARKS.md.
+semantics cannot drift. The JAX rule is a ``custom_jvp``: forward mode and higher
+orders keep working. ``softmax_losses`` returns ``None`` where no fast path applies
+and the caller falls back to the generic core. Parity with the generic path is tested
+in ``tests/test_fastpaths.py``; the measurements are in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -32,10 +30,6 @@ Array = Any
 #: keeps a block in the L2 cache while it is shifted, exponentiated and summed.
 BLOCK_ELEMENTS = 2**16
 
-#: Rows per block of the PyTorch kernel: 2**20 logits (4 MiB in float32). Smaller
-#: blocks cost more in per-op overhead (and OpenMP synchronisation) than they gain.
-TORCH_BLOCK_ELEMENTS = 2**20
-
 #: Set to ``False`` to force the generic path everywhere (benchmarks and tests).
 ENABLED = True
 
@@ -43,9 +37,9 @@ ENABLED = True
 def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
     """Unweighted per-sample softmax CE for prepared integer-label inputs, or ``None``.
 
-    Applies to integer labels with the classes on the last axis, float32/float64
-    compute dtype, on NumPy and PyTorch (not while ``torch.compile`` traces: the
-    compiler fuses the generic path itself).
+    Applies to integer labels with the classes on the last axis and a float32/float64
+    compute dtype, on NumPy (blocked kernel), PyTorch (the native
+    ``F.cross_entropy(reduction="none")``) and JAX (a ``custom_jvp``).
     """
     if not ENABLED or not inp.indices:
         return None
@@ -58,18 +52,20 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
         if x.dtype not in (np.float32, np.float64):
             return None
         flat = x.reshape(-1, x.shape[-1])
-        losses = numpy_softmax_losses(flat, np.asarray(inp.labels).reshape(-1), label_smoothing)
-        return losses.reshape(x.shape[:-1])
+        per_row = numpy_softmax_losses(flat, np.asarray(inp.labels).reshape(-1), label_smoothing)
+        return per_row.reshape(x.shape[:-1])
     if ns.is_torch_namespace(xp):
         import torch
+        import torch.nn.functional as F
 
         if x.dtype not in (torch.float32, torch.float64) or x.shape[-1] == 0:
             return None
-        if torch.compiler.is_compiling() or torch.jit.is_tracing():
-            return None
-        flat = x.reshape(-1, x.shape[-1])
-        labels = inp.labels.reshape(-1)
-        losses = _torch_softmax_function().apply(flat, labels, float(label_smoothing))
+        # torch's native kernel, unweighted and per sample, is exactly these losses
+        # (with weights torch's smoothing term differs, so weights stay outside).
+        rows = x.reshape(-1, x.shape[-1])
+        losses = F.cross_entropy(
+            rows, inp.labels.reshape(-1), reduction="none", label_smoothing=label_smoothing
+        )
         return losses.reshape(x.shape[:-1])
     if ns.is_jax_namespace(xp):
         import jax.numpy as jnp
@@ -120,60 +116,6 @@ def numpy_softmax_losses(x: np.ndarray, labels: np.ndarray, label_smoothing: flo
                 )
             out[start:stop] = loss
     return out
-
-
-# ----------------------------------------------------------------------------- PyTorch
-
-
-@functools.cache
-def _torch_softmax_function() -> Any:
-    import torch
-
-    class SoftmaxCrossEntropy(torch.autograd.Function):
-        """Saves only the logits (already alive) and the per-row log-sum-exp.
-
-        Forward and backward run over blocks of rows, so no ``(N, C)`` temporary
-        exists besides the gradient itself; torch's native ``cross_entropy`` keeps the
-        ``(N, C)`` log-softmax for the backward pass and allocates two more.
-        """
-
-        @staticmethod
-        def forward(ctx: Any, x: Any, labels: Any, eps: float) -> Any:
-            n, num_classes = x.shape
-            rows = _block_rows(num_classes, TORCH_BLOCK_ELEMENTS)
-            lse = torch.empty(n, dtype=x.dtype, device=x.device)
-            for start in range(0, n, rows):
-                stop = min(start + rows, n)
-                torch.logsumexp(x[start:stop], dim=1, out=lse[start:stop])
-            target = x.gather(1, labels[:, None]).squeeze(1)
-            loss = lse - target
-            if eps:
-                loss = (1.0 - eps) * loss + eps * (lse - x.mean(dim=1))
-            ctx.save_for_backward(x, labels, lse)
-            ctx.eps = eps
-            return loss
-
-        @staticmethod
-        @torch.autograd.function.once_differentiable
-        def backward(ctx: Any, g: Any) -> Any:
-            x, labels, lse = ctx.saved_tensors
-            eps = ctx.eps
-            n, num_classes = x.shape
-            rows = _block_rows(num_classes, TORCH_BLOCK_ELEMENTS)
-            grad = torch.empty_like(x, memory_format=torch.contiguous_format)
-            for start in range(0, n, rows):
-                stop = min(start + rows, n)
-                block = grad[start:stop]
-                torch.sub(x[start:stop], lse[start:stop, None], out=block)
-                block.exp_()
-                gc = g[start:stop, None]
-                block.mul_(gc)
-                if eps:
-                    block.sub_(gc * (eps / num_classes))
-            grad.scatter_add_(1, labels[:, None], g[:, None] * -(1.0 - eps))
-            return grad, None, None
-
-    return SoftmaxCrossEntropy
 
 
 # ----------------------------------------------------------------------------- JAX
