@@ -199,3 +199,91 @@ def test_jax_rule_supports_forward_mode_and_hessians(monkeypatch):
     )
     assert_close(fh, gh, rtol=1e-5, atol=1e-6)
     assert_close(fj, gj, rtol=1e-5, atol=1e-7)
+
+
+def _soft(shape, seed):
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(size=shape) ** 3
+    t[..., 0] = 0.0  # zero targets, where 0 * log p must be 0
+    return (t / t.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+@pytest.mark.parametrize("shape", [(6, 9), (2, 3, 7)])
+def test_numpy_probability_kernel_matches_generic(monkeypatch, shape, eps):
+    x = _data(shape, seed=6)[0]
+    x.reshape(-1, shape[-1])[2, 0] = -np.inf  # zero target at -inf: costs nothing
+    t = _soft(shape, 7)
+    cw = np.linspace(0.5, 2.0, shape[-1])
+    monkeypatch.setattr(_fastpaths, "BLOCK_ELEMENTS", 20)
+    kw = {"class_weight": cw, "label_smoothing": eps, "reduction": "none"}
+    fast, generic = _both(monkeypatch, lambda: wxent.softmax_cross_entropy(x, t, **kw))
+    assert_close(fast, generic, rtol=1e-5, atol=1e-6)
+    finite = np.where(np.isinf(x), -1e30, x)
+    if eps == 0.0:
+        assert_close(fast, softmax_ce(finite, t, **kw), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_torch_probability_labels_match_generic(monkeypatch, eps):
+    x = _data((6, 9), seed=8)[0]
+    t = _soft((6, 9), 9)
+    kw = {"class_weight": np.linspace(0.5, 2.0, 9), "label_smoothing": eps}
+
+    def run():
+        xt = torch.tensor(x, requires_grad=True)
+        out = wxent.softmax_cross_entropy(xt, torch.tensor(t), **kw)
+        out.backward()
+        return out.detach().numpy(), xt.grad.numpy(), _graph_names(out)
+
+    (fv, fg, fn), (gv, gg, gn) = _both(monkeypatch, run)
+    assert_close(fv, gv, rtol=1e-6, atol=1e-6)
+    assert_close(fg, gg, rtol=1e-5, atol=1e-7)
+    assert any("LogSoftmax" in n for n in fn) and not any("LogSoftmax" in n for n in gn)
+
+
+SIGMOID_CASES = [
+    ({"pos_weight": "q"}, -1),
+    ({"pos_weight": "q", "label_smoothing": 0.2, "reduction": "weighted_mean"}, -1),
+    ({"pos_weight": 3.0, "sample_weight": "s", "ignore_label": -1.0, "reduction": "sum"}, -1),
+    ({"pos_weight": "q", "ignore_label": -1.0, "reduction": "none"}, 1),
+    ({}, -1),
+]
+
+
+@pytest.mark.parametrize(("case", "axis"), SIGMOID_CASES)
+def test_torch_sigmoid_native_kernel_matches_generic(monkeypatch, case, axis):
+    rng = np.random.default_rng(10)
+    shape = (4, 5) if axis == -1 else (3, 5, 2, 2)
+    x = (3 * rng.normal(size=shape)).astype(np.float32)
+    z = (rng.uniform(size=shape) < 0.3).astype(np.float32)
+    if "ignore_label" in case:
+        z.reshape(-1)[[1, 6]] = -1.0
+    kw = dict(case, class_axis=axis)
+    if kw.get("pos_weight") == "q":
+        kw["pos_weight"] = rng.uniform(1.0, 5.0, 5)
+    if kw.get("sample_weight") == "s":
+        kw["sample_weight"] = rng.uniform(0.0, 2.0, shape)
+
+    def run():
+        xt = torch.tensor(x, requires_grad=True)
+        out = wxent.sigmoid_cross_entropy(xt, torch.tensor(z), **kw)
+        out.sum().backward()
+        return out.detach().numpy(), xt.grad.numpy(), _graph_names(out)
+
+    (fv, fg, fn), (gv, gg, _) = _both(monkeypatch, run)
+    assert_close(fv, gv, rtol=1e-6, atol=1e-6)
+    assert_close(fg, gg, rtol=1e-5, atol=1e-7)
+    assert any("BinaryCrossEntropyWithLogits" in n for n in fn)
+
+
+def test_torch_sigmoid_falls_back_for_infinite_logits_and_neg_weight():
+    x = torch.tensor([[-np.inf, np.inf, 0.5]], requires_grad=True)
+    z = torch.tensor([[0.0, 1.0, 1.0]])
+    out = wxent.sigmoid_cross_entropy(x, z, pos_weight=2.0, reduction="sum")
+    out.backward()
+    assert torch.isfinite(out) and torch.isfinite(x.grad).all()
+    assert not any("BinaryCrossEntropyWithLogits" in n for n in _graph_names(out))
+    finite = torch.tensor([[0.2, 1.0, 0.5]], requires_grad=True)
+    out = wxent.sigmoid_cross_entropy(finite, z, neg_weight=2.0)
+    assert not any("BinaryCrossEntropyWithLogits" in n for n in _graph_names(out))

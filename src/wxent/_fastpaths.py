@@ -37,12 +37,15 @@ ENABLED = True
 def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
     """Unweighted per-sample softmax CE for prepared integer-label inputs, or ``None``.
 
-    Applies to integer labels with the classes on the last axis and a float32/float64
-    compute dtype, on NumPy (blocked kernel), PyTorch (the native
-    ``F.cross_entropy(reduction="none")``) and JAX (a ``custom_jvp``).
+    Applies to classes on the last axis and a float32/float64 compute dtype. Integer
+    labels: NumPy (blocked kernel), PyTorch (the native
+    ``F.cross_entropy(reduction="none")``) and JAX (a ``custom_jvp``). Probability
+    labels: NumPy (blocked kernel) and PyTorch on finite logits (native kernel).
     """
-    if not ENABLED or not inp.indices:
+    if not ENABLED:
         return None
+    if not inp.indices:
+        return _softmax_probability_losses(inp, label_smoothing)
     x = inp.logits
     ndim = len(x.shape)
     if ndim == 0 or inp.axis != ndim - 1 or any(d is None for d in x.shape):
@@ -76,6 +79,63 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
         losses = _jax_softmax_function()(rows, jnp.reshape(inp.labels, (-1,)), label_smoothing)
         return jnp.reshape(losses, x.shape[:-1])
     return None
+
+
+def _softmax_probability_losses(inp: Any, label_smoothing: float) -> Array | None:
+    """Probability labels: NumPy blocked kernel; torch's native kernel on finite logits."""
+    x = inp.logits
+    ndim = len(x.shape)
+    if ndim == 0 or inp.axis != ndim - 1 or any(d is None for d in x.shape):
+        return None
+    xp = inp.xp
+    if ns.is_numpy_namespace(xp) and isinstance(x, np.ndarray):
+        if x.dtype not in (np.float32, np.float64):
+            return None
+        rows = x.reshape(-1, x.shape[-1])
+        t = np.asarray(inp.labels, dtype=x.dtype).reshape(rows.shape)
+        return numpy_softmax_probability_losses(rows, t, label_smoothing).reshape(x.shape[:-1])
+    if ns.is_torch_namespace(xp) and _torch_finite(x):
+        import torch.nn.functional as F
+
+        # Identical to ours for finite logits (torch's 0 * log 0 is NaN at -inf logits).
+        rows = x.reshape(-1, x.shape[-1])
+        t = inp.labels.reshape(rows.shape)
+        losses = F.cross_entropy(rows, t, reduction="none", label_smoothing=label_smoothing)
+        return losses.reshape(x.shape[:-1])
+    return None
+
+
+def sigmoid_losses(
+    inp: Any, label_smoothing: float, pos_weight: Array | None, neg_weight: Array | None
+) -> Array | None:
+    """Per-element sigmoid CE ``q*t*softplus(-x) + (1-t)*softplus(x)``, or ``None``.
+
+    PyTorch only: the native ``binary_cross_entropy_with_logits(pos_weight=q)`` is this
+    formula for finite logits (it gives NaN at infinite ones, where wxent gives the
+    limit), without ``neg_weight``. The smoothed target is ``z*(1-eps) + eps/2``.
+    """
+    if not ENABLED or neg_weight is not None or not ns.is_torch_namespace(inp.xp):
+        return None
+    x = inp.logits
+    if not _torch_finite(x):
+        return None
+    import torch.nn.functional as F
+
+    t = inp.labels
+    if label_smoothing:
+        t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if pos_weight is not None and tuple(pos_weight.shape) != tuple(x.shape):
+        pos_weight = pos_weight.expand(x.shape) if pos_weight.ndim else pos_weight
+    return F.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight, reduction="none")
+
+
+def _torch_finite(x: Array) -> bool:
+    """float32/64 torch logits whose values are all finite (read now: not under compile)."""
+    import torch
+
+    if x.dtype not in (torch.float32, torch.float64) or not ns.is_concrete(x):
+        return False
+    return bool(torch.isfinite(x).all())
 
 
 def _block_rows(num_classes: int, elements: int | None = None) -> int:
@@ -115,6 +175,40 @@ def numpy_softmax_losses(x: np.ndarray, labels: np.ndarray, label_smoothing: flo
                     lse - (block @ ones) / num_classes
                 )
             out[start:stop] = loss
+    return out
+
+
+def numpy_softmax_probability_losses(
+    x: np.ndarray, t: np.ndarray, label_smoothing: float
+) -> np.ndarray:
+    """Row-blocked ``-sum_c t'_c log_softmax(x)_c`` with ``t' = t (1 - eps) + eps / C``.
+
+    Uses ``-sum t' (x - lse) = lse * sum(t') - sum(t' x)``: one ``exp`` per logit, and
+    ``t * x`` is 0 where ``t == 0`` (also at ``x = -inf``).
+    """
+    n, num_classes = x.shape
+    out = np.empty(n, dtype=x.dtype)
+    rows = _block_rows(num_classes)
+    buf = np.empty((min(rows, n), num_classes), dtype=x.dtype)
+    ones = np.ones(num_classes, dtype=x.dtype)
+    eps = label_smoothing
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
+            block, tb = x[start:stop], t[start:stop]
+            scratch = buf[: stop - start]
+            m = block.max(axis=1)
+            m[~np.isfinite(m)] = 0.0
+            np.subtract(block, m[:, None], out=scratch)
+            np.exp(scratch, out=scratch)
+            lse = np.log(scratch @ ones) + m
+            np.multiply(tb, block, out=scratch)
+            np.copyto(scratch, 0.0, where=tb == 0)
+            t_sum, tx_sum = tb @ ones, scratch @ ones
+            if eps:
+                t_sum = (1.0 - eps) * t_sum + eps
+                tx_sum = (1.0 - eps) * tx_sum + (eps / num_classes) * (block @ ones)
+            out[start:stop] = lse * t_sum - tx_sum
     return out
 
 

@@ -90,13 +90,16 @@ def sigmoid_cross_entropy(
     r = prep.per_class("neg_weight", neg_weight, inp)
     s = prep.sample_weight(sample_weight, inp, per_sample=True)
     z = inp.labels
-    losses = _core.sigmoid_cross_entropy(
-        inp.logits,
-        prep.smooth_binary(z, float(label_smoothing)),
-        pos_weight=q,
-        neg_weight=r,
-        xp=inp.xp,
-    )
+    # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
+    losses = _fastpaths.sigmoid_losses(inp, float(label_smoothing), q, r)
+    if losses is None:
+        losses = _core.sigmoid_cross_entropy(
+            inp.logits,
+            prep.smooth_binary(z, float(label_smoothing)),
+            pos_weight=q,
+            neg_weight=r,
+            xp=inp.xp,
+        )
     values = prep.multiply(s, losses)
     weights = binary_element_weight(z, q, r, s)
     return prep.finish(inp, values, weights, reduction)
