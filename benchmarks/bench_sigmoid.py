@@ -4,7 +4,8 @@ Multi-hot labels (~3% positives), ``pos_weight`` per class, ``reduction="mean"``
 (over all elements, as torch's ``mean``): torch
 ``F.binary_cross_entropy_with_logits(pos_weight=)``, ``tf.nn.weighted_cross_entropy_with_logits``,
 the same formula with ``jax.nn.softplus`` (Optax's ``sigmoid_binary_cross_entropy`` has
-no ``pos_weight``), and a straightforward NumPy version. Generic path only.
+no ``pos_weight``), and a straightforward NumPy version. "wxent (generic path)" is
+wxent with its fast paths off (PyTorch has one: the native kernel on finite logits).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import common
 import numpy as np
-from frameworks import asarray, contenders
+from frameworks import asarray, contenders, generic
 
 
 def reference(x: np.ndarray, z: np.ndarray, q: np.ndarray) -> float:
@@ -29,15 +30,11 @@ def build(fw, x, z, q):
     import wxent
 
     zf = asarray(fw, z)
-    out = {
-        "ours": contenders(
-            fw,
-            "wxent",
-            lambda a: wxent.sigmoid_cross_entropy(a, zf, pos_weight=q, validate=False),
-            x,
-            ours=True,
-        )
-    }
+
+    def ours(a):
+        return wxent.sigmoid_cross_entropy(a, zf, pos_weight=q, validate=False)
+
+    out = {"ours": contenders(fw, "wxent", ours, x, ours=True)}
     q32 = q.astype(np.float32)
     if fw == "numpy":
 
@@ -75,6 +72,8 @@ def build(fw, x, z, q):
             return tf.reduce_mean(tf.nn.weighted_cross_entropy_with_logits(zf, a, qt))
 
         name = "tf.nn.weighted_cross_entropy_with_logits"
+    if fw in ("torch",):
+        out["generic"] = contenders(fw, "wxent (generic path)", generic(ours), x, ours=True)
     out["peer"] = contenders(fw, name, peer, x)
     return out
 

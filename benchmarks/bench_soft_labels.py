@@ -3,7 +3,7 @@
 Probability labels, ``reduction="mean"`` (``sum(l) / N``, which every peer computes
 the same way without weights): torch ``F.cross_entropy`` with probability targets,
 Optax ``softmax_cross_entropy``, ``tf.nn.softmax_cross_entropy_with_logits``, and a
-straightforward NumPy version. No fast path: this is the generic Array API path.
+straightforward NumPy version. "wxent (generic path)" is wxent with its fast paths off.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import common
 import numpy as np
-from frameworks import asarray, contenders
+from frameworks import asarray, contenders, generic
 
 
 def reference(x: np.ndarray, p: np.ndarray) -> float:
@@ -30,15 +30,11 @@ def build(fw, x, p):
     import wxent
 
     pf = asarray(fw, p)
-    out = {
-        "ours": contenders(
-            fw,
-            "wxent",
-            lambda a: wxent.softmax_cross_entropy(a, pf, validate=False),
-            x,
-            ours=True,
-        )
-    }
+
+    def ours(a):
+        return wxent.softmax_cross_entropy(a, pf, validate=False)
+
+    out = {"ours": contenders(fw, "wxent", ours, x, ours=True)}
     if fw == "numpy":
 
         def peer(a):
@@ -69,6 +65,8 @@ def build(fw, x, p):
             return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=pf, logits=a))
 
         name = "tf.nn.softmax_cross_entropy_with_logits"
+    if fw in ("numpy", "torch"):
+        out["generic"] = contenders(fw, "wxent (generic path)", generic(ours), x, ours=True)
     out["peer"] = contenders(fw, name, peer, x)
     return out
 
