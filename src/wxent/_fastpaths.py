@@ -243,9 +243,12 @@ def _jax_softmax_function() -> Any:
         x, labels = primals
         x_dot = tangents[0]
         loss, lse = forward(x, labels, eps)
-        classes = jax.lax.broadcasted_iota(labels.dtype, x.shape, 1)
-        target = jnp.where(classes == labels[:, None], 1.0 - eps, 0.0) + eps / x.shape[1]
-        slope = jnp.exp(x - lse[:, None]) - target.astype(x.dtype)
-        return loss, jnp.sum(slope * x_dot, axis=1)
+        # d loss = sum(softmax * dx) - (1 - eps) * dx[y] - eps * mean(dx); reverse mode
+        # transposes the gather into a scatter of N values, as Optax's autodiff does.
+        tangent = jnp.sum(jnp.exp(x - lse[:, None]) * x_dot, axis=1)
+        tangent = tangent - (1.0 - eps) * jnp.take_along_axis(x_dot, labels[:, None], axis=1)[:, 0]
+        if eps:
+            tangent = tangent - eps * jnp.mean(x_dot, axis=1)
+        return loss, tangent
 
     return softmax_ce
