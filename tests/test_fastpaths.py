@@ -287,3 +287,41 @@ def test_torch_sigmoid_falls_back_for_infinite_logits_and_neg_weight():
     finite = torch.tensor([[0.2, 1.0, 0.5]], requires_grad=True)
     out = wxent.sigmoid_cross_entropy(finite, z, neg_weight=2.0)
     assert not any("BinaryCrossEntropyWithLogits" in n for n in _graph_names(out))
+
+
+@pytest.mark.parametrize(
+    ("case", "axis"),
+    [*SIGMOID_CASES, ({"pos_weight": "q", "neg_weight": 0.5, "label_smoothing": 0.1}, -1)],
+)
+def test_numpy_sigmoid_kernel_matches_generic(monkeypatch, case, axis):
+    rng = np.random.default_rng(11)
+    shape = (7, 5) if axis == -1 else (3, 5, 2, 2)
+    x = (3 * rng.normal(size=shape)).astype(np.float32)
+    z = (rng.uniform(size=shape) < 0.3).astype(np.float32)
+    if "ignore_label" in case:
+        z.reshape(-1)[[1, 6]] = -1.0
+    kw = dict(case, class_axis=axis)
+    if kw.get("pos_weight") == "q":
+        kw["pos_weight"] = rng.uniform(1.0, 5.0, 5)
+    if kw.get("sample_weight") == "s":
+        kw["sample_weight"] = rng.uniform(0.0, 2.0, shape)
+    monkeypatch.setattr(_fastpaths, "BLOCK_ELEMENTS", 12)
+    fast, generic = _both(monkeypatch, lambda: wxent.sigmoid_cross_entropy(x, z, **kw))
+    assert_close(fast, generic, rtol=1e-6, atol=1e-6)
+
+
+def test_numpy_sigmoid_kernel_one_exp_per_logit_and_infinite_fallback(monkeypatch):
+    x = np.array([[-np.inf, np.inf, 0.5]], dtype=np.float32)
+    z = np.array([[0.0, 1.0, 1.0]], dtype=np.float32)
+    assert float(wxent.sigmoid_cross_entropy(x[:, :2], z[:, :2], pos_weight=2.0)) == 0.0
+    calls = []
+    real_exp = np.exp
+
+    def counting_exp(a, *args, **kwargs):
+        calls.append(np.size(a))
+        return real_exp(a, *args, **kwargs)
+
+    monkeypatch.setattr(_fastpaths.np, "exp", counting_exp)
+    finite = np.ones((4, 6), np.float32)
+    _fastpaths.numpy_sigmoid_losses(finite, np.zeros_like(finite), None, None)
+    assert sum(calls) == finite.size

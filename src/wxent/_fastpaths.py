@@ -108,16 +108,19 @@ def _softmax_probability_losses(inp: Any, label_smoothing: float) -> Array | Non
 def sigmoid_losses(
     inp: Any, label_smoothing: float, pos_weight: Array | None, neg_weight: Array | None
 ) -> Array | None:
-    """Per-element sigmoid CE ``q*t*softplus(-x) + (1-t)*softplus(x)``, or ``None``.
+    """Per-element sigmoid CE ``q*t*softplus(-x) + r*(1-t)*softplus(x)``, or ``None``.
 
-    PyTorch only: the native ``binary_cross_entropy_with_logits(pos_weight=q)`` is this
-    formula for finite logits (it gives NaN at infinite ones, where wxent gives the
-    limit), without ``neg_weight``. The smoothed target is ``z*(1-eps) + eps/2``.
+    On finite logits only (at infinite ones the generic path gives the limits). PyTorch:
+    the native ``binary_cross_entropy_with_logits(pos_weight=q)``, which is this formula
+    without ``neg_weight``. NumPy: a row-blocked kernel. The smoothed target is
+    ``z*(1-eps) + eps/2``.
     """
-    if not ENABLED or neg_weight is not None or not ns.is_torch_namespace(inp.xp):
+    if not ENABLED:
         return None
     x = inp.logits
-    if not _torch_finite(x):
+    if isinstance(x, np.ndarray) and ns.is_numpy_namespace(inp.xp):
+        return _numpy_sigmoid(inp, label_smoothing, pos_weight, neg_weight)
+    if neg_weight is not None or not ns.is_torch_namespace(inp.xp) or not _torch_finite(x):
         return None
     import torch.nn.functional as F
 
@@ -127,6 +130,60 @@ def sigmoid_losses(
     if pos_weight is not None and tuple(pos_weight.shape) != tuple(x.shape):
         pos_weight = pos_weight.expand(x.shape) if pos_weight.ndim else pos_weight
     return F.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight, reduction="none")
+
+
+def _numpy_sigmoid(
+    inp: Any, label_smoothing: float, q: Array | None, r: Array | None
+) -> Array | None:
+    x = inp.logits
+    ndim = x.ndim
+    if x.dtype not in (np.float32, np.float64) or ndim == 0 or 0 in x.shape:
+        return None
+    for w in (q, r):  # per-class vectors must lie on the last axis
+        if w is not None and np.ndim(w) not in (0, 1):
+            return None
+    if inp.axis != ndim - 1 and any(w is not None and np.ndim(w) == 1 for w in (q, r)):
+        return None
+    if not np.isfinite(x).all():
+        return None  # the generic path gives the limits at infinite logits
+    t = np.asarray(inp.labels, dtype=x.dtype)
+    if label_smoothing:
+        t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    rows = x.reshape(-1, x.shape[-1])
+    out = numpy_sigmoid_losses(rows, t.reshape(rows.shape), q, r)
+    return out.reshape(x.shape)
+
+
+def numpy_sigmoid_losses(
+    x: np.ndarray, t: np.ndarray, q: Array | None, r: Array | None
+) -> np.ndarray:
+    """Row-blocked ``q*t*softplus(-x) + r*(1-t)*softplus(x)`` for finite ``x``.
+
+    With ``sp = softplus(x) = max(x, 0) + log1p(exp(-|x|))`` (one ``exp`` per logit) and
+    ``softplus(-x) = sp - x``, computed block by block in the output buffer.
+    """
+    n, num_classes = x.shape
+    out = np.empty_like(x)
+    rows = _block_rows(num_classes)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        xb, tb, ob = x[start:stop], t[start:stop], out[start:stop]
+        np.abs(xb, out=ob)
+        np.negative(ob, out=ob)
+        np.exp(ob, out=ob)
+        np.log1p(ob, out=ob)
+        ob += np.maximum(xb, 0.0)  # ob = softplus(x)
+        if q is None and r is None:
+            ob -= tb * xb  # t * (sp - x) + (1 - t) * sp
+            continue
+        pos = tb * (ob - xb)
+        if q is not None:
+            pos *= q
+        ob *= 1.0 - tb
+        if r is not None:
+            ob *= r
+        ob += pos
+    return out
 
 
 def _torch_finite(x: Array) -> bool:
