@@ -17,12 +17,14 @@ from wxent._imbalance import (
     sigmoid_focal_loss,
     softmax_focal_loss,
 )
+from wxent._linear import linear_cross_entropy
 from wxent._losses import (
     loss_terms,
     sigmoid_cross_entropy,
     softmax_cross_entropy,
 )
 from wxent._reduction import LossTerms, safe_divide
+from wxent._sampled import sampled_softmax_cross_entropy
 from wxent.costs import CostMatrixWarning, cost_matrix
 from wxent.decisions import (
     bayes_decision,
@@ -56,12 +58,14 @@ __all__ = [
     "expected_cost_loss",
     "fbeta_score",
     "label_counts",
+    "linear_cross_entropy",
     "logit_adjusted_cross_entropy",
     "loss_terms",
     "pos_weights",
     "precision",
     "recall",
     "safe_divide",
+    "sampled_softmax_cross_entropy",
     "sigmoid_cross_entropy",
     "sigmoid_focal_loss",
     "softmax_cross_entropy",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wxent import _core
+from wxent import _core, _fastpaths
 from wxent import _prepare as prep
 from wxent._reduction import LossTerms, Terms
 
@@ -90,13 +90,16 @@ def sigmoid_cross_entropy(
     r = prep.per_class("neg_weight", neg_weight, inp)
     s = prep.sample_weight(sample_weight, inp, per_sample=True)
     z = inp.labels
-    losses = _core.sigmoid_cross_entropy(
-        inp.logits,
-        prep.smooth_binary(z, float(label_smoothing)),
-        pos_weight=q,
-        neg_weight=r,
-        xp=inp.xp,
-    )
+    # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
+    losses = _fastpaths.sigmoid_losses(inp, float(label_smoothing), q, r)
+    if losses is None:
+        losses = _core.sigmoid_cross_entropy(
+            inp.logits,
+            prep.smooth_binary(z, float(label_smoothing)),
+            pos_weight=q,
+            neg_weight=r,
+            xp=inp.xp,
+        )
     values = prep.multiply(s, losses)
     weights = binary_element_weight(z, q, r, s)
     return prep.finish(inp, values, weights, reduction)
@@ -184,6 +187,10 @@ def softmax_cross_entropy(
 
 def softmax_losses(inp: prep.Inputs, label_smoothing: float) -> Array:
     """Unweighted per-sample softmax cross-entropy for prepared inputs."""
+    # Fast path (see _fastpaths and BENCHMARKS.md): same per-sample losses, faster.
+    fast = _fastpaths.softmax_losses(inp, label_smoothing)
+    if fast is not None:
+        return fast
     if inp.indices:
         return _core.softmax_cross_entropy_indices(
             inp.logits, inp.labels, axis=inp.axis, label_smoothing=label_smoothing, xp=inp.xp

@@ -75,6 +75,11 @@ def log(x: Array, /) -> Array:
     return tf.math.log(x)
 
 
+def expm1(x: Array, /) -> Array:
+    """Elementwise ``expm1``."""
+    return tf.math.expm1(x)
+
+
 def log1p(x: Array, /) -> Array:
     """Elementwise ``log1p``."""
     return tf.math.log1p(x)

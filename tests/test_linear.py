@@ -1,0 +1,212 @@
+"""linear_cross_entropy: the projection fused with softmax CE, chunked over rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import wxent
+from conftest import assert_close
+from reference import softmax_ce
+from wxent import _namespace as ns
+
+N, D, V = 9, 5, 13
+
+OPTIONS = [
+    {},
+    {"reduction": "sum"},
+    {"class_weight": "cw", "reduction": "weighted_mean"},
+    {"class_weight": "cw", "label_smoothing": 0.2, "ignore_index": -1, "reduction": "mean"},
+    {
+        "class_weight": "cw",
+        "sample_weight": "sw",
+        "label_smoothing": 0.1,
+        "ignore_index": -1,
+        "reduction": "weighted_mean",
+    },
+    {"label_smoothing": 0.3, "ignore_index": -1, "reduction": "none"},
+]
+
+
+def _data(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    h = rng.normal(size=(N, D)).astype(np.float32)
+    w = rng.normal(size=(V, D)).astype(np.float32)
+    b = rng.normal(size=V).astype(np.float32)
+    y = rng.integers(0, V, N)
+    y[[2, 5]] = -1
+    cw = rng.uniform(0.2, 3.0, V)
+    sw = rng.uniform(0.0, 2.0, N)
+    return h, w, b, y, cw, sw
+
+
+def _options(opts, cw, sw):
+    out = dict(opts)
+    if out.get("class_weight") == "cw":
+        out["class_weight"] = cw
+    if out.get("sample_weight") == "sw":
+        out["sample_weight"] = sw
+    return out
+
+
+def _labels(y, opts):
+    return y if "ignore_index" in opts else np.where(y < 0, 0, y)
+
+
+def _materialised(h, w, y, *, bias, **kw):
+    xp = ns.namespace(h)
+    logits = xp.matmul(h, xp.matrix_transpose(w)) + bias
+    return wxent.softmax_cross_entropy(logits, y, **kw)
+
+
+@pytest.mark.parametrize(
+    ("opts", "chunk_size"), list(zip(OPTIONS, [1, 4, None, 4, 2, 9], strict=True))
+)
+def test_values_match_softmax_ce_reference(backend, opts, chunk_size):
+    h, w, b, y, cw, sw = _data()
+    kw = _options(opts, cw, sw)
+    y = _labels(y, opts)
+    got = backend.call(
+        lambda h_, w_, y_, b_: wxent.linear_cross_entropy(
+            h_, w_, y_, bias=b_, chunk_size=chunk_size, **kw
+        ),
+        h,
+        w,
+        y,
+        b,
+    )
+    logits = h.astype(np.float64) @ w.T.astype(np.float64) + b
+    assert_close(got, softmax_ce(logits, y, **kw), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("wrt", ["inputs", "weight", "bias"])
+@pytest.mark.parametrize("opts", OPTIONS[2:5])
+def test_gradients_match_materialised_logits(ad_backend, opts, wrt):
+    h, w, b, y, cw, sw = _data(1)
+    kw = _options(opts, cw, sw)
+    y = _labels(y, opts)
+    order = {"inputs": (0, 1, 2), "weight": (1, 0, 2), "bias": (2, 0, 1)}[wrt]
+
+    def wrap(loss):
+        def f(first, second, third, labels):
+            args = [None, None, None]
+            for pos, value in zip(order, (first, second, third), strict=True):
+                args[pos] = value
+            return loss(args[0], args[1], labels, bias=args[2], **kw)
+
+        return f
+
+    arrays = [(h, w, b)[i] for i in order]
+
+    def fused(h_, w_, y_, bias, **k):
+        return wxent.linear_cross_entropy(h_, w_, y_, bias=bias, chunk_size=4, **k)
+
+    value, grad = ad_backend.value_and_grad(wrap(fused), *arrays, y)
+    ref_value, ref_grad = ad_backend.value_and_grad(wrap(_materialised), *arrays, y)
+    assert_close(value, ref_value, rtol=1e-5, atol=1e-6)
+    assert_close(grad, ref_grad, rtol=1e-4, atol=1e-6)
+    assert np.abs(grad).max() > 0
+
+
+def test_torch_gradients_without_bias_and_frozen_weight():
+    h, w, _, y, cw, _ = _data(2)
+    y = np.where(y < 0, 0, y)
+    ht = torch.tensor(h, requires_grad=True)
+    wt = torch.tensor(w)  # frozen: no gradient requested
+    wxent.linear_cross_entropy(ht, wt, torch.tensor(y), class_weight=cw, chunk_size=2).backward()
+    h2 = torch.tensor(h, requires_grad=True)
+    wxent.softmax_cross_entropy(h2 @ wt.T, torch.tensor(y), class_weight=cw).backward()
+    assert wt.grad is None
+    assert_close(ht.grad, h2.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_ignored_rows_have_zero_gradient_and_count_nowhere():
+    h, w, b, y, *_ = _data(3)
+    ht = torch.tensor(h, requires_grad=True)
+    loss = wxent.linear_cross_entropy(
+        ht, torch.tensor(w), torch.tensor(y), bias=torch.tensor(b), ignore_index=-1, chunk_size=3
+    )
+    loss.backward()
+    ignored = y == -1
+    assert np.all(ht.grad.numpy()[ignored] == 0)
+    keep = ~ignored
+    dropped = wxent.linear_cross_entropy(h[keep], w, y[keep], bias=b)
+    assert_close(loss.detach().numpy(), dropped, rtol=1e-5)
+
+
+def test_loss_terms_give_the_loss():
+    h, w, b, y, cw, _ = _data(4)
+    kw = {"bias": b, "class_weight": cw, "ignore_index": -1, "reduction": "weighted_mean"}
+    num, den = wxent.loss_terms(wxent.linear_cross_entropy, h, w, y, **kw)
+    assert_close(wxent.safe_divide(num, den), wxent.linear_cross_entropy(h, w, y, **kw))
+    assert_close(den, cw[y[y >= 0]].sum(), rtol=1e-6)
+
+
+def test_half_precision_computes_in_float32():
+    h, w, _, y, *_ = _data(5)
+    y = np.where(y < 0, 0, y)
+    half = torch.tensor(h).half(), torch.tensor(w).half()
+    out = wxent.linear_cross_entropy(*half, torch.tensor(y))
+    assert out.dtype == torch.float16
+    ref = softmax_ce(h.astype(np.float16).astype(np.float64) @ w.astype(np.float16).T, y)
+    assert_close(out.float().numpy(), ref, rtol=2e-3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    chunk=st.integers(1, 15),
+    eps=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_chunk_size_does_not_change_the_result(n, chunk, eps, seed):
+    rng = np.random.default_rng(seed)
+    h = rng.normal(size=(n, 3))
+    w = rng.normal(size=(7, 3))
+    y = rng.integers(0, 7, n)
+    kw = {"label_smoothing": eps, "reduction": "none"}
+    assert_close(
+        wxent.linear_cross_entropy(h, w, y, chunk_size=chunk, **kw),
+        wxent.linear_cross_entropy(h, w, y, chunk_size=n, **kw),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"inputs": np.zeros((2, 3, 1), np.float32)}, ValueError, r"`inputs`. Expected a 2-D"),
+        ({"inputs": np.zeros((2, 3), np.int32)}, TypeError, r"`inputs`. Expected a floating"),
+        ({"weight": np.zeros((4, 2), np.float32)}, ValueError, r"`weight`. Expected a 2-D .*D=3"),
+        ({"weight": torch.zeros(4, 3)}, TypeError, r"`weight`. Expected an array of the same"),
+        ({"labels": np.zeros(2, np.float32)}, TypeError, r"`labels`. Expected integer class"),
+        ({"labels": np.zeros(3, np.int64)}, ValueError, r"`labels`. Expected integer .*\(2,\)"),
+        ({"labels": np.array([0, 4])}, ValueError, r"class indices in \[0, 4\)"),
+        ({"bias": np.zeros(3, np.float32)}, ValueError, r"`bias`. Expected one value per class"),
+        ({"chunk_size": 0}, ValueError, r"`chunk_size`. Expected a positive integer"),
+        ({"chunk_size": 1.5}, TypeError, r"`chunk_size`. Expected a positive integer"),
+        ({"class_weight": [1.0, 2.0]}, ValueError, r"`class_weight`. Expected a scalar or one"),
+        ({"sample_weight": np.ones(3)}, ValueError, r"`sample_weight`. Expected a scalar"),
+        ({"reduction": "avg"}, ValueError, r"`reduction`. Expected one of"),
+        ({"label_smoothing": 2.0}, ValueError, r"`label_smoothing`. Expected a float in"),
+        (
+            {"inputs": np.array([[np.nan, 0, 0], [0, 0, 0]], np.float32)},
+            ValueError,
+            r"`inputs`",
+        ),
+    ],
+)
+def test_errors(kwargs, error, match):
+    args = {
+        "inputs": np.zeros((2, 3), np.float32),
+        "weight": np.zeros((4, 3), np.float32),
+        "labels": np.array([0, 3]),
+    }
+    options = {k: val for k, val in kwargs.items() if k not in args}
+    args.update({k: val for k, val in kwargs.items() if k in args})
+    with pytest.raises(error, match=match):
+        wxent.linear_cross_entropy(args["inputs"], args["weight"], args["labels"], **options)
