@@ -8,6 +8,7 @@ its table to the output. Each script runs in its own process with
     python benchmarks/run.py                  # 4096 x 32768 float32 (slow on small CPUs)
     python benchmarks/run.py --quick          # small sizes, a smoke test
     python benchmarks/run.py --rows 1024 --classes 32768 --output BENCHMARKS.md
+    python benchmarks/run.py --only bench_sigmoid --frameworks numpy,torch,jax
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int)
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--only", default="", help="comma-separated script names")
+    parser.add_argument("--frameworks", help="comma-separated subset of numpy,torch,jax,tf")
     parser.add_argument("--output", type=Path, default=HERE.parent / "BENCHMARKS.md")
     args = parser.parse_args()
     import common
@@ -55,7 +57,7 @@ def main() -> None:
     extra = []
     if args.quick:
         extra.append("--quick")
-    for name in ("rows", "classes", "rounds"):
+    for name in ("rows", "classes", "rounds", "frameworks"):
         if getattr(args, name) is not None:
             extra += [f"--{name}", str(getattr(args, name))]
     rows = args.rows or (256 if args.quick else 4096)
