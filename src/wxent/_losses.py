@@ -101,7 +101,8 @@ def sigmoid_cross_entropy(
             xp=inp.xp,
         )
     values = prep.multiply(s, losses)
-    weights = binary_element_weight(z, q, r, s)
+    # The element weights are only the denominator of "weighted_mean": skip them otherwise.
+    weights = binary_element_weight(z, q, r, s) if prep.needs_weights(reduction) else None
     return prep.finish(inp, values, weights, reduction)
 
 

@@ -127,7 +127,7 @@ def sigmoid_inputs(
     out_dtype = logits.dtype
     dtype = _compute_dtype(xp, logits.dtype)
     x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
-    z = xp.astype(labels, dtype)
+    z = _cast(xp, labels, dtype)
     valid = None
     if ignore is not None:
         valid = z != ignore
@@ -220,7 +220,7 @@ def softmax_inputs(
         if concrete:
             _check_logit_values(logits)
             v.check_probability_labels(ns.to_numpy(labels).astype(np.float64, copy=False))
-        y = xp.astype(labels, dtype)
+        y = _cast(xp, labels, dtype)
         return Inputs(
             xp, x, out_dtype, axis, num_classes, concrete, y, None, False, sample_shape, check
         )
@@ -349,6 +349,12 @@ def sample_weight(value: Any, inp: Inputs, *, per_sample: bool) -> Array | None:
             f"without class_axis={inp.axis})"
         )
     raise v.value_error("sample_weight", allowed, f"sample_weight of shape {v.shape_str(shape)}")
+
+
+def needs_weights(reduction: Any) -> bool:
+    """Whether ``reduction`` divides by the sum of the weights (``"weighted_mean"``)."""
+    name = reduction.reduction if isinstance(reduction, _reduction.Terms) else reduction
+    return bool(name == "weighted_mean")
 
 
 def multiply(a: Array | None, b: Array | None) -> Array | None:
