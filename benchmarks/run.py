@@ -24,7 +24,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-SCRIPTS = ["bench_sparse_softmax.py", "bench_soft_labels.py", "bench_sigmoid.py", "bench_linear.py"]
+SCRIPTS = [
+    "bench_sparse_softmax.py",
+    "bench_soft_labels.py",
+    "bench_sigmoid.py",
+    "bench_linear.py",
+    "bench_expected_cost.py",
+]
 
 HEADER = """# Benchmarks
 
