@@ -259,7 +259,7 @@ def config_array(name: str, value: Any, inp: Inputs, *, check_values: bool = Tru
                 )
             if check_values and inp.validate and ns.is_concrete(value):
                 v.check_finite_nonnegative(name, ns.to_numpy(value).astype(np.float64))
-            arr = xp.astype(value, inp.dtype)
+            arr = _cast(xp, value, inp.dtype)
             if ns.is_torch_namespace(xp) and arr.device != inp.logits.device:
                 arr = arr.to(inp.logits.device)
             return arr

@@ -15,6 +15,7 @@ usual ``1 - I`` matrix, are not dominated.
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
@@ -55,14 +56,27 @@ def dominated_columns(costs: Any) -> list[tuple[int, int]]:
         >>> dominated_columns(1 - np.eye(3))
         []
     """
-    c = np.asarray(costs, dtype=np.float64)
+    c = np.ascontiguousarray(costs, dtype=np.float64)
+    key = (c.shape, hashlib.blake2b(c.tobytes(), digest_size=16).digest())
+    cached = _DOMINATED_CACHE.get(key)
+    if cached is not None:
+        return list(cached)
     pairs = []
     for k in range(c.shape[1]):
-        for j in range(c.shape[1]):
-            if j != k and np.all(c[:, k] >= c[:, j]) and np.any(c[:, k] > c[:, j]):
-                pairs.append((k, j))
-                break
+        column = c[:, k : k + 1]
+        # j dominates k: column k >= column j everywhere and > somewhere (j != k)
+        ge = np.all(column >= c, axis=0)
+        gt = np.any(column > c, axis=0)
+        candidates = np.flatnonzero(ge & gt)
+        if candidates.size:
+            pairs.append((k, int(candidates[0])))
+    if len(_DOMINATED_CACHE) >= 32:  # a loss called in a loop sees the same matrix
+        _DOMINATED_CACHE.pop(next(iter(_DOMINATED_CACHE)))
+    _DOMINATED_CACHE[key] = tuple(pairs)
     return pairs
+
+
+_DOMINATED_CACHE: dict[tuple[Any, bytes], tuple[tuple[int, int], ...]] = {}
 
 
 def _warn_dominated(name: str, costs: np.ndarray, stacklevel: int = 3) -> None:
