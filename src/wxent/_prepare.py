@@ -264,7 +264,12 @@ def config_array(name: str, value: Any, inp: Inputs, *, check_values: bool = Tru
                 arr = arr.to(inp.logits.device)
             return arr
     try:
-        host = np.asarray(value, dtype=np.float64)
+        if ns.torch_is_compiling():  # the compiler cannot read an ndarray's dtype
+            host = np.asarray(value, dtype=np.float64)
+        else:  # keep the caller's numeric dtype: no float64 round trip per call
+            host = np.asarray(value)
+            if host.dtype.kind not in "iuf":
+                host = host.astype(np.float64)
     except (TypeError, ValueError):
         raise v.type_error(
             name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
