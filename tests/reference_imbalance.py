@@ -12,32 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from reference import log_sigmoid, reduce
+
 
 def sigmoid(x: float) -> float:
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
     return e / (1.0 + e)
-
-
-def log_sigmoid(x: float) -> float:
-    if x >= 0:
-        return -math.log1p(math.exp(-x))
-    return x - math.log1p(math.exp(x))
-
-
-def reduce(values: np.ndarray, weights: np.ndarray, valid: np.ndarray, reduction: str) -> Any:
-    values = np.where(valid, values, 0.0)
-    if reduction == "none":
-        return values
-    total = float(values.sum())
-    if reduction == "sum":
-        return total
-    if reduction == "mean":
-        n = int(valid.sum())
-        return 0.0 if n == 0 else total / n
-    w = float(np.where(valid, weights, 0.0).sum())
-    return 0.0 if w == 0 else total / w
 
 
 def _per_class(value: Any, n: int) -> np.ndarray:
