@@ -210,3 +210,25 @@ def test_errors(kwargs, error, match):
     args.update({k: val for k, val in kwargs.items() if k in args})
     with pytest.raises(error, match=match):
         wxent.linear_cross_entropy(args["inputs"], args["weight"], args["labels"], **options)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32])
+def test_narrow_integer_labels(backend, dtype):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    w = rng.normal(size=(6, 4)).astype(np.float32)
+    y = rng.integers(0, 6, size=(5,))
+    got = backend.call(
+        lambda a, b, c: wxent.linear_cross_entropy(a, b, c, class_weight=[1, 2, 3, 1, 2, 3]),
+        x,
+        w,
+        y.astype(dtype),
+    )
+    assert_close(got, softmax_ce(x @ w.T, y, class_weight=[1, 2, 3, 1, 2, 3]))
+    got = backend.call(
+        lambda a, b, c: wxent.sampled_softmax_cross_entropy(a, b, c, num_sampled=6, seed=0),
+        x,
+        w,
+        y.astype(dtype),
+    )
+    assert np.isfinite(got).all()

@@ -154,6 +154,62 @@ def smooth_binary(z: Array, label_smoothing: float) -> Array:
     return z * (1.0 - label_smoothing) + 0.5 * label_smoothing
 
 
+def class_indices(xp: Any, labels: Array, ignore: int | None) -> tuple[Array, Array | None]:
+    """Integer labels ready to gather with, and the mask of the ones not ignored.
+
+    Ignored entries become index 0 (their loss is masked later). torch gathers with int64
+    only and TensorFlow with int32/int64 only, so other integer dtypes are cast.
+    """
+    idx = labels
+    if (ns.is_torch_namespace(xp) and v.dtype_name(labels.dtype) != "int64") or (
+        ns.is_tf_namespace(xp) and v.dtype_name(labels.dtype) not in ("int32", "int64")
+    ):
+        idx = xp.astype(labels, xp.int64)
+    valid = None
+    if ignore is not None:
+        valid = idx != ignore
+        idx = xp.where(valid, idx, xp.zeros_like(idx))
+    return idx, valid
+
+
+def projection_inputs(
+    xp: Any,
+    inputs: Array,
+    weight: Array,
+    labels: Array,
+    bias: Any,
+    *,
+    num_classes: int | None,
+    ignore: int | None,
+    concrete: bool,
+    validate: bool,
+) -> tuple[Inputs, Array, Array, Array | None]:
+    """Prepare ``inputs (N, D)``, ``weight (V, D)``, labels and bias of a projecting loss.
+
+    The losses that project onto the classes themselves (linear and sampled softmax
+    cross-entropy) share this step; their shapes are checked by the caller.
+
+    Returns:
+        ``(inp, x, w, b)``: the prepared :class:`Inputs` (class axis 1, integer labels),
+        inputs and weight in the compute dtype, and the bias (``None`` if not given).
+    """
+    dtype = _compute_dtype(xp, inputs.dtype)
+    x = _cast(xp, inputs, dtype)
+    w = _cast(xp, weight, dtype)
+    idx, valid = class_indices(xp, labels, ignore)
+    n_rows = v.static_shape(inputs)[:1]
+    inp = Inputs(xp, x, inputs.dtype, 1, num_classes, concrete, idx, valid, True, n_rows, validate)
+    b = None
+    if bias is not None:
+        b_shape = tuple(None if d is None else int(d) for d in getattr(bias, "shape", ()))
+        if len(b_shape) != 1 or not v.shapes_match(b_shape, (num_classes,)):
+            raise v.value_error(
+                "bias", f"one value per class, shape ({num_classes},)", f"bias of shape {b_shape}"
+            )
+        b = config_array("bias", bias, inp, check_values=False)
+    return inp, x, w, b
+
+
 def softmax_inputs(
     logits: Array,
     labels: Array,
@@ -196,16 +252,7 @@ def softmax_inputs(
             _check_logit_values(logits)
             if num_classes is not None:
                 v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore)
-        idx = labels
-        # torch gathers with int64 only; TensorFlow with int32/int64 only.
-        if (ns.is_torch_namespace(xp) and v.dtype_name(labels.dtype) != "int64") or (
-            ns.is_tf_namespace(xp) and v.dtype_name(labels.dtype) not in ("int32", "int64")
-        ):
-            idx = xp.astype(labels, xp.int64)
-        valid = None
-        if ignore is not None:
-            valid = idx != ignore
-            idx = xp.where(valid, idx, xp.zeros_like(idx))
+        idx, valid = class_indices(xp, labels, ignore)
         return Inputs(
             xp, x, out_dtype, axis, num_classes, concrete, idx, valid, True, sample_shape, check
         )

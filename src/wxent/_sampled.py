@@ -195,28 +195,18 @@ def sampled_softmax_cross_entropy(
         v.check_no_nan("inputs", ns.to_numpy(inputs))
         v.check_class_indices(ns.to_numpy(labels), num_classes, ignore)
 
-    out_dtype = inputs.dtype
-    dtype = prep._compute_dtype(xp, inputs.dtype)
-    x = xp.astype(inputs, dtype) if inputs.dtype != dtype else inputs
-    w = xp.astype(weight, dtype) if weight.dtype != dtype else weight
-    idx = labels
-    if ns.is_torch_namespace(xp) and v.dtype_name(labels.dtype) != "int64":
-        idx = xp.astype(labels, xp.int64)
-    valid = None
-    if ignore is not None:
-        valid = idx != ignore
-        idx = xp.where(valid, idx, xp.zeros_like(idx))
-    inp = prep.Inputs(
-        xp, x, out_dtype, 1, num_classes, concrete, idx, valid, True, in_shape[:1], validate
+    inp, x, w, b = prep.projection_inputs(
+        xp,
+        inputs,
+        weight,
+        labels,
+        bias,
+        num_classes=num_classes,
+        ignore=ignore,
+        concrete=concrete,
+        validate=validate,
     )
-    b = None
-    if bias is not None:
-        b_shape = tuple(None if d is None else int(d) for d in getattr(bias, "shape", ()))
-        if len(b_shape) != 1 or not v.shapes_match(b_shape, (num_classes,)):
-            raise v.value_error(
-                "bias", f"one value per class, shape ({num_classes},)", f"bias of shape {b_shape}"
-            )
-        b = prep.config_array("bias", bias, inp, check_values=False)
+    idx = inp.labels
 
     sampled, log_q_true, log_q_sampled = _candidates(
         inp, sampled_values, num_sampled, num_classes, seed, in_shape[0]
