@@ -13,11 +13,6 @@ import wxent
 import wxent.torch as wt
 from conftest import assert_close
 
-COMPILE_WARNINGS = pytest.mark.filterwarnings(
-    # Dynamo notes that it traces through array-api-compat's lru_cache helpers.
-    "ignore:Dynamo detected a call to a `functools.lru_cache`:UserWarning"
-)
-
 C = 3
 COSTS = [[0.0, 1.0, 1.0], [1.0, 0.0, 1.2], [1.0, 1.0, 0.0]]
 
@@ -173,7 +168,6 @@ def test_state_dict_round_trip(name: str) -> None:
 
 
 # One module per kind: plain sigmoid/softmax, an option-heavy loss, a positional buffer.
-@COMPILE_WARNINGS
 @pytest.mark.parametrize(
     "name", ["SigmoidCrossEntropy", "SoftmaxCrossEntropy", "SigmoidFocalLoss", "ExpectedCostLoss"]
 )
