@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import wxent
 from conftest import assert_close
-from wxent._sampled import expected_count, log_uniform_probability, log_uniform_sample
+from wxent._sampler import expected_count, log_uniform_probability, log_uniform_sample
 
 N, D, V, S = 7, 4, 40, 9
 

@@ -17,14 +17,13 @@ from wxent._imbalance import (
     sigmoid_focal_loss,
     softmax_focal_loss,
 )
-from wxent._linear import linear_cross_entropy
 from wxent._losses import (
     loss_terms,
     sigmoid_cross_entropy,
     softmax_cross_entropy,
 )
+from wxent._projection import linear_cross_entropy, sampled_softmax_cross_entropy
 from wxent._reduction import LossTerms, safe_divide
-from wxent._sampled import sampled_softmax_cross_entropy
 from wxent.costs import CostMatrixWarning, cost_matrix
 from wxent.decisions import (
     bayes_decision,

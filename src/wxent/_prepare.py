@@ -172,44 +172,6 @@ def class_indices(xp: Any, labels: Array, ignore: int | None) -> tuple[Array, Ar
     return idx, valid
 
 
-def projection_inputs(
-    xp: Any,
-    inputs: Array,
-    weight: Array,
-    labels: Array,
-    bias: Any,
-    *,
-    num_classes: int | None,
-    ignore: int | None,
-    concrete: bool,
-    validate: bool,
-) -> tuple[Inputs, Array, Array, Array | None]:
-    """Prepare ``inputs (N, D)``, ``weight (V, D)``, labels and bias of a projecting loss.
-
-    The losses that project onto the classes themselves (linear and sampled softmax
-    cross-entropy) share this step; their shapes are checked by the caller.
-
-    Returns:
-        ``(inp, x, w, b)``: the prepared :class:`Inputs` (class axis 1, integer labels),
-        inputs and weight in the compute dtype, and the bias (``None`` if not given).
-    """
-    dtype = _compute_dtype(xp, inputs.dtype)
-    x = _cast(xp, inputs, dtype)
-    w = _cast(xp, weight, dtype)
-    idx, valid = class_indices(xp, labels, ignore)
-    n_rows = v.static_shape(inputs)[:1]
-    inp = Inputs(xp, x, inputs.dtype, 1, num_classes, concrete, idx, valid, True, n_rows, validate)
-    b = None
-    if bias is not None:
-        b_shape = tuple(None if d is None else int(d) for d in getattr(bias, "shape", ()))
-        if len(b_shape) != 1 or not v.shapes_match(b_shape, (num_classes,)):
-            raise v.value_error(
-                "bias", f"one value per class, shape ({num_classes},)", f"bias of shape {b_shape}"
-            )
-        b = config_array("bias", bias, inp, check_values=False)
-    return inp, x, w, b
-
-
 def softmax_inputs(
     logits: Array,
     labels: Array,
