@@ -9,6 +9,7 @@ A backend whose framework is missing is an error, not a skip: CI must run them a
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+# triton imported after TensorFlow can abort the interpreter (an LLVM option clash)
+with contextlib.suppress(ImportError):  # platforms without triton
+    import triton  # noqa: F401
 
 import array_api_strict
 import jax

@@ -232,3 +232,101 @@ def test_narrow_integer_labels(backend, dtype):
         y.astype(dtype),
     )
     assert np.isfinite(got).all()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "weighted_mean", "none"])
+def test_empty_inputs_give_zero(backend, reduction):
+    def f(h_, w_, y_):
+        return wxent.linear_cross_entropy(
+            h_, w_, y_, class_weight=[1.0, 2.0, 3.0], reduction=reduction
+        )
+
+    got = backend.call(
+        f, np.zeros((0, 5), np.float32), np.ones((3, 5), np.float32), np.zeros(0, int)
+    )
+    assert got.shape == ((0,) if reduction == "none" else ())
+    assert np.all(got == 0)
+    got = backend.call(
+        lambda h_, w_, y_: wxent.sampled_softmax_cross_entropy(
+            h_, w_, y_, num_sampled=2, seed=0, reduction=reduction
+        ),
+        np.zeros((0, 5), np.float32),
+        np.ones((3, 5), np.float32),
+        np.zeros(0, int),
+    )
+    assert got.shape == ((0,) if reduction == "none" else ())
+    assert np.all(got == 0)
+
+
+@pytest.mark.parametrize("loss", ["linear", "sampled"])
+def test_empty_inputs_have_a_zero_gradient(ad_backend, loss):
+    def f(w_, h_, y_):
+        if loss == "linear":
+            return wxent.linear_cross_entropy(h_, w_, y_, label_smoothing=0.1)
+        return wxent.sampled_softmax_cross_entropy(h_, w_, y_, num_sampled=2, seed=0)
+
+    value, grad = ad_backend.value_and_grad(
+        f, np.ones((3, 5), np.float32), np.zeros((0, 5), np.float32), np.zeros(0, int)
+    )
+    assert value == 0
+    assert grad.shape == (3, 5) and np.all(grad == 0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none", "weighted_mean", "sum"])
+def test_double_backward_gives_the_hessian_vector_product_of_the_materialised_loss(reduction):
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(7, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    w = torch.randn(9, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    b = torch.randn(9, dtype=torch.float64, generator=gen, requires_grad=True)
+    y = torch.tensor([0, 3, 8, -1, 2, 2, 5])
+    kw = {
+        "class_weight": torch.linspace(0.5, 2.0, 9, dtype=torch.float64),
+        "ignore_index": -1,
+        "label_smoothing": 0.1,
+        "reduction": reduction,
+    }
+    vh, vw = torch.randn(7, 4, dtype=torch.float64), torch.randn(9, 4, dtype=torch.float64)
+    results = []
+    for loss in (
+        lambda: wxent.linear_cross_entropy(h, w, y, bias=b, chunk_size=3, **kw),
+        lambda: wxent.softmax_cross_entropy(h @ w.T + b, y, **kw),
+    ):
+        out = loss()
+        if reduction == "none":
+            out = (out * torch.arange(7.0, dtype=torch.float64)).sum()
+        gh, gw = torch.autograd.grad(out, (h, w), create_graph=True)
+        hvp = torch.autograd.grad((gh * vh).sum() + (gw * vw).sum(), (h, w, b))
+        results.append([t.detach().numpy() for t in (gh, gw, *hvp)])
+    for ours, theirs in zip(*results, strict=True):
+        assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
+    assert np.abs(results[0][2]).max() > 0
+
+
+def test_nan_weight_is_rejected_by_both_losses(eager_backend):
+    h, w, _, y, *_ = _data(6)
+    y = np.where(y < 0, 0, y)
+    w = w.copy()
+    w[y[0], 1] = np.nan
+    for loss in (
+        lambda h_, w_, y_: wxent.linear_cross_entropy(h_, w_, y_),
+        lambda h_, w_, y_: wxent.sampled_softmax_cross_entropy(h_, w_, y_, num_sampled=3, seed=0),
+    ):
+        with pytest.raises(ValueError, match=r"`weight`. Expected numbers without NaN.*1 NaN"):
+            eager_backend.call(loss, h, w, y)
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_bad_labels_raise_after_a_memory_safe_gather(framework):
+    h, w, _, y, *_ = _data(7)
+    y = np.where(y < 0, 0, y)
+    y[[1, 4]] = [V + 3, -2]
+    arrays = (h, w, y)
+    if framework == "torch":
+        arrays = tuple(torch.tensor(a) for a in arrays)
+    else:
+        import jax.numpy as jnp
+
+        arrays = tuple(jnp.asarray(a) for a in arrays)
+    for reduction in ("mean", "none"):
+        with pytest.raises(ValueError, match=r"label value 16 \(2 out-of-range label\(s\)\)"):
+            wxent.linear_cross_entropy(*arrays, reduction=reduction)

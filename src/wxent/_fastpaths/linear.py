@@ -33,13 +33,6 @@ CPU_CHUNK_ELEMENTS = 2**23
 #: down to a multiple of 256 rows (large GEMM tiles), at least 256 rows.
 ACCELERATOR_CHUNK_BYTES = 2**30
 
-DOUBLE_BACKWARD_MESSAGE = (
-    "linear_cross_entropy computes its gradient during the forward pass and does not "
-    "support differentiating it again (create_graph=True, Hessian-vector products). "
-    "For higher-order derivatives call softmax_cross_entropy(inputs @ weight.T + bias, "
-    "labels, ...) on the materialised logits."
-)
-
 
 def default_chunk(num_classes: int, num_rows: int, *, accelerator: bool) -> int:
     """Rows per chunk: by bytes of float32 logits and the kind of device."""
@@ -141,11 +134,42 @@ def torch_sweep(
             elif wide:
                 gw = g.t() @ xc if gw is None else gw.addmm_(g.t(), xc)
             else:
-                part = g.t() @ xc
-                gw = part.to(dtype) if gw is None else gw.add_(part)
+                gw = _accumulate_16bit(gw, g.t(), xc, dtype)
+    if need_w and gw is None:  # no rows
+        gw = torch.zeros_like(w)
     if gw is not None and gw.dtype != w.dtype:
         gw = gw.to(w.dtype)
     return losses, gx, gw, gb
+
+
+def _accumulate_16bit(acc: Array | None, a: Array, b: Array, dtype: Any) -> Array:
+    """``acc + a @ b`` in ``dtype`` (float32) for 16-bit ``a`` and ``b``.
+
+    On CUDA the GEMM writes float32 itself (``out_dtype``): one rounding in all. Where a
+    16-bit GEMM can only write 16 bits (CPU), each part is rounded once before the sum.
+    """
+    import torch
+
+    if a.is_cuda and _cuda_out_dtype():
+        if acc is None:
+            return torch.mm(a, b, out_dtype=dtype)
+        return torch.addmm(acc, a, b, out_dtype=dtype)
+    part = (a @ b).to(dtype)
+    return part if acc is None else acc.add_(part)
+
+
+@functools.cache
+def _cuda_out_dtype() -> bool:
+    """Whether this PyTorch's CUDA GEMMs take ``out_dtype`` (16-bit in, float32 out)."""
+    import torch
+
+    try:
+        a = torch.ones(8, 8, device="cuda", dtype=torch.bfloat16)
+        acc = torch.zeros(8, 8, device="cuda")
+        out = torch.addmm(acc, a, a, out_dtype=torch.float32)
+        return bool(out.dtype == torch.float32)
+    except (TypeError, RuntimeError, NotImplementedError):
+        return False
 
 
 def _compute(x: Array) -> Any:
@@ -186,6 +210,32 @@ def _weighted_sum(coef: Array, losses: Array) -> Array:
     return torch.where(coef != 0, coef * losses, 0.0).sum()
 
 
+def _torch_graph_grads(
+    tensors: tuple[Any, Any, Any, Any], needs: tuple[bool, ...], y: Array, eps: float, g: Array
+) -> list[Any]:
+    """Gradients with a graph of their own, for double backward (``create_graph=True``).
+
+    Recomputes the loss from the materialised logits with differentiable operations
+    (memory of the full ``(N, V)`` logits, on this rarely used path only); ``coef`` given:
+    the gradient of ``sum(coef * l)``, else of ``l`` against the upstream vector ``g``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x, w, b, coef = tensors
+    wrt = [t for t, need in zip(tensors, needs, strict=True) if need]
+    if not wrt:
+        return [None] * 4
+    with torch.enable_grad():
+        logits = (x @ w.t()).to(g.dtype)
+        if b is not None:
+            logits = logits + b
+        losses = F.cross_entropy(logits, y, reduction="none", label_smoothing=eps)
+        out = losses if coef is None else _weighted_sum(coef, losses)
+        grads = iter(torch.autograd.grad(out, wrt, grad_outputs=g, create_graph=True))
+    return [next(grads) if need else None for need in needs]
+
+
 @functools.cache
 def _torch_functions() -> tuple[Any, Any]:
     import torch
@@ -203,16 +253,21 @@ def _torch_functions() -> tuple[Any, Any]:
         @staticmethod
         def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
             _, losses, gx, gw, gb = output
+            x, w, b, y, coef, eps, _, _ = inputs
             ctx.mark_non_differentiable(*(t for t in (losses, gx, gw, gb) if t is not None))
-            ctx.save_for_backward(losses, gx, gw, gb)
+            ctx.save_for_backward(losses, gx, gw, gb, x, w, b, y, coef)
+            ctx.eps = eps
 
         @staticmethod
         def backward(ctx: Any, g: Any, *_: Any) -> Any:
-            if torch.is_grad_enabled():
-                raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)
-            losses, gx, gw, gb = ctx.saved_tensors
+            losses, gx, gw, gb, x, w, b, y, coef = ctx.saved_tensors
             need = ctx.needs_input_grad  # x, w, b, y, coef, eps, chunk, needs
             need_x, need_w, need_b, need_c = need[0], need[1], need[2], need[4]
+            if torch.is_grad_enabled():  # create_graph=True: a differentiable recomputation
+                grads = _torch_graph_grads(
+                    (x, w, b, coef), (need_x, need_w, need_b, need_c), y, ctx.eps, g
+                )
+                return (*grads[:3], None, grads[3], None, None, None)
             return (
                 gx * g.to(gx.dtype) if need_x and gx is not None else None,
                 gw * g.to(gw.dtype) if need_w and gw is not None else None,
@@ -239,10 +294,11 @@ def _torch_functions() -> tuple[Any, Any]:
 
         @staticmethod
         def backward(ctx: Any, g: Any) -> Any:
-            if torch.is_grad_enabled():
-                raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)
             x, w, b, y = ctx.saved_tensors
             needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2])
+            if torch.is_grad_enabled():  # create_graph=True: a differentiable recomputation
+                grads = _torch_graph_grads((x, w, b, None), (*needs, False), y, ctx.eps, g)
+                return (*grads[:3], None, None, None)
             _, gx, gw, gb = torch_sweep(x, w, b, y, g, ctx.eps, ctx.chunk, needs)
             return gx, gw, gb, None, None, None
 
