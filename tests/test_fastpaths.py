@@ -12,6 +12,7 @@ import wxent
 from conftest import assert_close
 from reference import softmax_ce
 from wxent import _fastpaths
+from wxent._fastpaths import numpy as numpy_kernels
 
 CASES = [
     {"reduction": "mean"},
@@ -60,7 +61,7 @@ def test_numpy_blocked_kernel_matches_generic(monkeypatch, case, shape):
     x, y, cw, sw = _data(shape)
     y = _labels(y, case)
     kw = _kw(case, cw, sw)
-    monkeypatch.setattr(_fastpaths, "BLOCK_ELEMENTS", 20)  # several blocks, a ragged last one
+    monkeypatch.setattr(numpy_kernels, "BLOCK_ELEMENTS", 20)  # several blocks, a ragged last one
     fast, generic = _both(monkeypatch, lambda: wxent.softmax_cross_entropy(x, y, **kw))
     assert_close(fast, generic, rtol=1e-6, atol=1e-6)
     assert_close(fast, softmax_ce(x, y, **kw), rtol=1e-5, atol=1e-5)
@@ -76,8 +77,8 @@ def test_numpy_kernel_one_exp_per_logit(monkeypatch):
         calls.append(np.size(a))
         return real_exp(a, *args, **kwargs)
 
-    monkeypatch.setattr(_fastpaths.np, "exp", counting_exp)
-    _fastpaths.numpy_softmax_losses(x, y, 0.1)
+    monkeypatch.setattr(numpy_kernels.np, "exp", counting_exp)
+    numpy_kernels.numpy_softmax_losses(x, y, 0.1)
     assert sum(calls) == x.size
 
 
@@ -215,7 +216,7 @@ def test_numpy_probability_kernel_matches_generic(monkeypatch, shape, eps):
     x.reshape(-1, shape[-1])[2, 0] = -np.inf  # zero target at -inf: costs nothing
     t = _soft(shape, 7)
     cw = np.linspace(0.5, 2.0, shape[-1])
-    monkeypatch.setattr(_fastpaths, "BLOCK_ELEMENTS", 20)
+    monkeypatch.setattr(numpy_kernels, "BLOCK_ELEMENTS", 20)
     kw = {"class_weight": cw, "label_smoothing": eps, "reduction": "none"}
     fast, generic = _both(monkeypatch, lambda: wxent.softmax_cross_entropy(x, t, **kw))
     assert_close(fast, generic, rtol=1e-5, atol=1e-6)
@@ -305,7 +306,7 @@ def test_numpy_sigmoid_kernel_matches_generic(monkeypatch, case, axis):
         kw["pos_weight"] = rng.uniform(1.0, 5.0, 5)
     if kw.get("sample_weight") == "s":
         kw["sample_weight"] = rng.uniform(0.0, 2.0, shape)
-    monkeypatch.setattr(_fastpaths, "BLOCK_ELEMENTS", 12)
+    monkeypatch.setattr(numpy_kernels, "BLOCK_ELEMENTS", 12)
     fast, generic = _both(monkeypatch, lambda: wxent.sigmoid_cross_entropy(x, z, **kw))
     assert_close(fast, generic, rtol=1e-6, atol=1e-6)
 
@@ -321,7 +322,7 @@ def test_numpy_sigmoid_kernel_one_exp_per_logit_and_infinite_fallback(monkeypatc
         calls.append(np.size(a))
         return real_exp(a, *args, **kwargs)
 
-    monkeypatch.setattr(_fastpaths.np, "exp", counting_exp)
+    monkeypatch.setattr(numpy_kernels.np, "exp", counting_exp)
     finite = np.ones((4, 6), np.float32)
-    _fastpaths.numpy_sigmoid_losses(finite, np.zeros_like(finite), None, None)
+    numpy_kernels.numpy_sigmoid_losses(finite, np.zeros_like(finite), None, None)
     assert sum(calls) == finite.size

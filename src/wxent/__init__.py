@@ -5,25 +5,20 @@ framework and get the loss back in that framework, with gradients through its ow
 autodiff. ``import wxent`` imports no framework.
 """
 
-from wxent._cost import (
+from wxent._cost_losses import (
     confusion_weighted_cross_entropy,
     cost_sensitive_cross_entropy,
     expected_cost_loss,
 )
-from wxent._imbalance import (
+from wxent._projection import linear_cross_entropy, sampled_softmax_cross_entropy
+from wxent._reduction import LossTerms, loss_terms, safe_divide
+from wxent._sigmoid import asymmetric_loss, sigmoid_cross_entropy, sigmoid_focal_loss
+from wxent._softmax import (
     adjust_logits,
-    asymmetric_loss,
     logit_adjusted_cross_entropy,
-    sigmoid_focal_loss,
+    softmax_cross_entropy,
     softmax_focal_loss,
 )
-from wxent._losses import (
-    loss_terms,
-    sigmoid_cross_entropy,
-    softmax_cross_entropy,
-)
-from wxent._projection import linear_cross_entropy, sampled_softmax_cross_entropy
-from wxent._reduction import LossTerms, safe_divide
 from wxent.costs import CostMatrixWarning, cost_matrix
 from wxent.decisions import (
     bayes_decision,

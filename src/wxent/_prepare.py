@@ -367,8 +367,7 @@ def sample_weight(value: Any, inp: Inputs, *, per_sample: bool) -> Array | None:
 
 def needs_weights(reduction: Any) -> bool:
     """Whether ``reduction`` divides by the sum of the weights (``"weighted_mean"``)."""
-    name = reduction.reduction if isinstance(reduction, _reduction.Terms) else reduction
-    return bool(name == "weighted_mean")
+    return bool(reduction == "weighted_mean")
 
 
 def multiply(a: Array | None, b: Array | None) -> Array | None:
@@ -399,7 +398,8 @@ def finish(
     xp = inp.xp
     if inp.valid is not None:
         values = xp.where(inp.valid, values, xp.zeros_like(values))
-    result = _reduction.reduce(xp, values, weights, inp.valid, reduction)
+    terms = _reduction.take_terms_request()
+    result = _reduction.reduce(xp, values, weights, inp.valid, reduction, terms=terms)
     if isinstance(result, _reduction.LossTerms):
         return _reduction.LossTerms(
             _cast(xp, result.numerator, inp.out_dtype), _cast(xp, result.denominator, inp.out_dtype)

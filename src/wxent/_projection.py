@@ -19,12 +19,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from wxent import _core, _reduction
+from wxent import _reduction
+from wxent._core import softmax as core_softmax
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._fastpaths import linear as fast
-from wxent._losses import softmax_sample_weight
+from wxent._softmax import softmax_sample_weight
 from wxent._sampler import candidates
 
 Array = Any
@@ -279,17 +280,17 @@ def linear_cross_entropy(
             chunk = fast.default_chunk(p.num_classes, p.n, accelerator=accelerator)
         chunk = max(1, min(chunk, p.n))
         args = (p.x, p.w, p.b, inp.labels)
-        name = reduction.reduction if isinstance(reduction, _reduction.Terms) else reduction
-        if name == "none":
+        if reduction == "none":
             losses = (fast.torch_rows if torch_path else fast.jax_rows)(*args, eps, chunk)
             _check_values(p, losses, labels)
             return prep.finish(inp, prep.multiply(weights, losses), weights, reduction)
-        coef, den = _coefficients(inp, weights, reduction)
+        terms = _reduction.take_terms_request()
+        coef, den = _coefficients(inp, weights, reduction, terms)
         total, losses = (fast.torch_total if torch_path else fast.jax_total)(
             *args, coef, eps, chunk
         )
         _check_values(p, losses, labels)
-        if isinstance(reduction, _reduction.Terms):
+        if terms:
             return _reduction.LossTerms(
                 prep._cast(xp, total, inp.out_dtype), prep._cast(xp, den, inp.out_dtype)
             )
@@ -312,7 +313,9 @@ def _on_accelerator(x: Array, torch_path: bool) -> bool:
     return any(d.platform != "cpu" for d in x.devices())
 
 
-def _coefficients(inp: _Inputs, weights: Array | None, reduction: Any) -> tuple[Array, Array]:
+def _coefficients(
+    inp: _Inputs, weights: Array | None, reduction: Any, terms: bool
+) -> tuple[Array, Array]:
     """Per-row coefficients ``c`` with ``loss = sum(c * l)``, and the reduction's denominator.
 
     ``c = w * valid / denominator`` (the denominator of :mod:`wxent._reduction`, a zero
@@ -324,11 +327,9 @@ def _coefficients(inp: _Inputs, weights: Array | None, reduction: Any) -> tuple[
         coef = coef * weights
     if inp.valid is not None:
         coef = xp.where(inp.valid, coef, xp.zeros_like(coef))
-    terms = isinstance(reduction, _reduction.Terms)
-    name = reduction.reduction if terms else reduction
-    request = _reduction.Terms(name)
-    den = _reduction.reduce(xp, xp.zeros_like(coef), weights, inp.valid, request).denominator
-    if name != "sum" and not terms:
+    zeros = xp.zeros_like(coef)
+    den = _reduction.reduce(xp, zeros, weights, inp.valid, reduction, terms=True).denominator
+    if reduction != "sum" and not terms:
         coef = coef / xp.where(den == 0, xp.ones_like(den), den)
     return coef, den
 
@@ -358,7 +359,7 @@ def _generic_losses(
         if b is not None:
             logits = logits + b
         parts.append(
-            _core.softmax_cross_entropy_indices(
+            core_softmax.softmax_cross_entropy_indices(
                 logits, y[start:stop], axis=1, label_smoothing=eps, xp=xp
             )
         )
@@ -481,7 +482,7 @@ def sampled_softmax_cross_entropy(
         hit = xp.expand_dims(idx, axis=1) == xp.expand_dims(xp.astype(sampled, idx.dtype), axis=0)
         sampled_logits = xp.where(hit, xp.full_like(sampled_logits, -math.inf), sampled_logits)
     logits = xp.concat([xp.expand_dims(true_logits, axis=1), sampled_logits], axis=1)
-    losses = _core.softmax_cross_entropy_indices(
+    losses = core_softmax.softmax_cross_entropy_indices(
         logits, xp.zeros_like(idx), axis=1, label_smoothing=0.0, xp=xp
     )
     _check_values(p, losses, labels)

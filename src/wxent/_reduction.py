@@ -21,11 +21,13 @@ by :func:`wxent.loss_terms`; ranks all-reduce (sum) both and divide with
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from wxent import _namespace as ns
-
-Array = Any
+from wxent import _validation as v
+from wxent._types import Array
 
 
 class LossTerms(NamedTuple):
@@ -42,16 +44,23 @@ class LossTerms(NamedTuple):
     denominator: Array
 
 
-class Terms:
-    """A request, passed as ``reduction``, for the numerator and denominator separately."""
+#: Set by :func:`loss_terms` while it calls a loss: the loss's :func:`reduce` then returns
+#: the numerator and the denominator instead of their quotient. An internal entry beside
+#: the public ``reduction`` argument, which keeps its four documented values.
+_TERMS_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "wxent_terms_requested", default=False
+)
 
-    __slots__ = ("reduction",)
 
-    def __init__(self, reduction: str) -> None:
-        self.reduction = reduction
+def take_terms_request() -> bool:
+    """Whether the loss now finishing was called by :func:`loss_terms` (clears the request).
 
-    def __repr__(self) -> str:
-        return f"Terms({self.reduction!r})"
+    Cleared at the first read, so that only the outermost loss returns its terms.
+    """
+    requested = _TERMS_REQUESTED.get()
+    if requested:
+        _TERMS_REQUESTED.set(False)
+    return requested
 
 
 def safe_divide(numerator: Array, denominator: Array) -> Array:
@@ -93,7 +102,9 @@ def reduce(
     values: Array,
     weights: Array | None,
     valid: Array | None,
-    reduction: str | Terms,
+    reduction: str,
+    *,
+    terms: bool = False,
 ) -> Array | LossTerms:
     """Reduce weighted per-element losses.
 
@@ -103,13 +114,14 @@ def reduce(
         weights: the effective weight of every element, broadcastable to ``values``,
             or ``None`` when every weight is 1.
         valid: boolean mask of valid elements broadcastable to ``values``, or ``None``.
-        reduction: a name from the table above, or :class:`Terms`.
+        reduction: a name from the table above.
+        terms: return :class:`LossTerms` (numerator and denominator) instead.
 
     Returns:
         The per-element array for ``"none"``, a 0-d array otherwise, or
-        :class:`LossTerms` when ``reduction`` is a :class:`Terms` request.
+        :class:`LossTerms` when ``terms`` is set.
     """
-    name = reduction.reduction if isinstance(reduction, Terms) else reduction
+    name = reduction
     if name == "none":
         return values
     numerator = xp.sum(values)
@@ -129,8 +141,57 @@ def reduce(
             if valid is not None:
                 w = xp.where(valid, w, xp.zeros_like(w))
             denominator = xp.sum(w)
-    if isinstance(reduction, Terms):
+    if terms:
         return LossTerms(numerator, denominator)
     if name == "sum":
         return numerator
     return safe_divide(numerator, denominator)
+
+
+def loss_terms(
+    loss: Callable[..., Any], logits: Array, labels: Array, *args: Any, **options: Any
+) -> LossTerms:
+    """The numerator and denominator of a reduced loss, for data-parallel training.
+
+    ``loss(logits, labels, **options)`` equals
+    ``safe_divide(*loss_terms(loss, logits, labels, **options))``. Each rank computes
+    its terms on its shard; summing numerators and denominators over ranks (an
+    all-reduce) and dividing gives the loss of the whole batch — for ``"mean"`` and
+    ``"weighted_mean"`` alike, with ignored elements and class weights — not a mean of
+    per-rank means.
+
+    Args:
+        loss: a wxent loss function, such as :func:`wxent.softmax_cross_entropy`.
+        logits: as for ``loss``.
+        labels: as for ``loss``.
+        *args: further positional arguments of ``loss`` (costs, priors).
+        **options: the loss's options; ``reduction`` is ``"mean"`` (default) or
+            ``"weighted_mean"`` (a ``"sum"`` needs no denominator: sum the losses).
+
+    Returns:
+        ``LossTerms(numerator, denominator)``, two 0-d arrays.
+
+    Raises:
+        ValueError: for a ``reduction`` other than ``"mean"`` or ``"weighted_mean"``.
+        TypeError: if ``loss`` is not a wxent loss.
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> logits = np.array([[2.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+        >>> num, den = wxent.loss_terms(wxent.softmax_cross_entropy, logits, np.array([0, 1]),
+        ...                             class_weight=[1.0, 3.0], reduction="weighted_mean")
+        >>> float(den)
+        4.0
+    """
+    reduction = options.pop("reduction", "mean")
+    v.check_terms_reduction(reduction)
+    token = _TERMS_REQUESTED.set(True)
+    try:
+        terms = loss(logits, labels, *args, reduction=reduction, **options)
+    finally:
+        _TERMS_REQUESTED.reset(token)
+    if not isinstance(terms, LossTerms):
+        raise v.type_error(
+            "loss", "a wxent loss function", f"loss={getattr(loss, '__name__', loss)!r}"
+        )
+    return terms

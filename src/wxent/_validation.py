@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from wxent import _namespace as ns
-
-REDUCTIONS = ("none", "sum", "mean", "weighted_mean")
+from wxent._types import REDUCTIONS
 
 
 def _short(value: Any) -> str:
@@ -60,18 +59,20 @@ def type_error(name: str, expected: str, received: str) -> TypeError:
 
 
 def check_reduction(reduction: Any) -> None:
-    """``reduction`` is one of :data:`REDUCTIONS` (or a terms request, see ``_reduction``)."""
-    from wxent._reduction import Terms
-
-    inner = reduction.reduction if isinstance(reduction, Terms) else reduction
-    if not isinstance(inner, str) or inner not in REDUCTIONS:
+    """``reduction`` is one of :data:`REDUCTIONS`."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         expected = "one of " + ", ".join(f'"{r}"' for r in REDUCTIONS)
-        raise value_error("reduction", expected, f"reduction={inner!r}")
-    if isinstance(reduction, Terms) and inner not in ("mean", "weighted_mean"):
+        raise value_error("reduction", expected, f"reduction={reduction!r}")
+
+
+def check_terms_reduction(reduction: Any) -> None:
+    """``reduction`` of :func:`wxent.loss_terms`: ``"mean"`` or ``"weighted_mean"``."""
+    check_reduction(reduction)
+    if reduction not in ("mean", "weighted_mean"):
         raise value_error(
             "reduction",
             '"mean" or "weighted_mean" for loss terms (for "sum", sum the losses themselves)',
-            f"reduction={inner!r}",
+            f"reduction={reduction!r}",
         )
 
 

@@ -40,10 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from wxent import _core_cost
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
+from wxent._core import cost as core_cost
 from wxent.costs import matrix_for
 
 Array = Any
@@ -128,7 +128,7 @@ def bayes_decision(
     axis = v.check_class_axis(class_axis, len(logits.shape))
     inp = _config_inputs(logits, axis, validate)
     c = matrix_for("costs", costs, inp)
-    return _core_cost.bayes_decision(inp.logits, c, axis=axis, xp=inp.xp)
+    return core_cost.bayes_decision(inp.logits, c, axis=axis, xp=inp.xp)
 
 
 def cost_threshold(

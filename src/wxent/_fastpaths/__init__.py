@@ -17,18 +17,18 @@ in ``tests/test_fastpaths.py``; the measurements are in BENCHMARKS.md.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
 
 from wxent import _namespace as ns
-
-Array = Any
-
-#: Rows per block of the NumPy kernel: about 2**16 logits (256 KiB in float32), which
-#: keeps a block in the L2 cache while it is shifted, exponentiated and summed.
-BLOCK_ELEMENTS = 2**16
+from wxent._fastpaths.jax import jax_softmax_function
+from wxent._fastpaths.numpy import (
+    numpy_sigmoid_losses,
+    numpy_softmax_losses,
+    numpy_softmax_probability_losses,
+)
+from wxent._types import Array
 
 #: Set to ``False`` to force the generic path everywhere (benchmarks and tests).
 ENABLED = True
@@ -76,7 +76,7 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
         if x.dtype not in (jnp.float32, jnp.float64) or x.shape[-1] == 0:
             return None
         rows = jnp.reshape(x, (-1, x.shape[-1]))
-        losses = _jax_softmax_function()(rows, jnp.reshape(inp.labels, (-1,)), label_smoothing)
+        losses = jax_softmax_function()(rows, jnp.reshape(inp.labels, (-1,)), label_smoothing)
         return jnp.reshape(losses, x.shape[:-1])
     return None
 
@@ -154,38 +154,6 @@ def _numpy_sigmoid(
     return out.reshape(x.shape)
 
 
-def numpy_sigmoid_losses(
-    x: np.ndarray, t: np.ndarray, q: Array | None, r: Array | None
-) -> np.ndarray:
-    """Row-blocked ``q*t*softplus(-x) + r*(1-t)*softplus(x)`` for finite ``x``.
-
-    With ``sp = softplus(x) = max(x, 0) + log1p(exp(-|x|))`` (one ``exp`` per logit) and
-    ``softplus(-x) = sp - x``, computed block by block in the output buffer.
-    """
-    n, num_classes = x.shape
-    out = np.empty_like(x)
-    rows = _block_rows(num_classes)
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        xb, tb, ob = x[start:stop], t[start:stop], out[start:stop]
-        np.abs(xb, out=ob)
-        np.negative(ob, out=ob)
-        np.exp(ob, out=ob)
-        np.log1p(ob, out=ob)
-        ob += np.maximum(xb, 0.0)  # ob = softplus(x)
-        if q is None and r is None:
-            ob -= tb * xb  # t * (sp - x) + (1 - t) * sp
-            continue
-        pos = tb * (ob - xb)
-        if q is not None:
-            pos *= q
-        ob *= 1.0 - tb
-        if r is not None:
-            ob *= r
-        ob += pos
-    return out
-
-
 def _torch_finite(x: Array) -> bool:
     """float32/64 torch logits whose values are all finite (read now: not under compile)."""
     import torch
@@ -193,119 +161,3 @@ def _torch_finite(x: Array) -> bool:
     if x.dtype not in (torch.float32, torch.float64) or not ns.is_concrete(x):
         return False
     return bool(torch.isfinite(x).all())
-
-
-def _block_rows(num_classes: int, elements: int | None = None) -> int:
-    budget = BLOCK_ELEMENTS if elements is None else elements
-    return max(1, budget // max(1, num_classes))
-
-
-# ----------------------------------------------------------------------------- NumPy
-
-
-def numpy_softmax_losses(x: np.ndarray, labels: np.ndarray, label_smoothing: float) -> np.ndarray:
-    """Row-blocked softmax CE on NumPy: one ``exp`` per logit, in place within a block.
-
-    The straightforward version makes four passes over freshly allocated ``(N, C)``
-    arrays (``x - max``, ``exp``, ``sum``, gather); here each block of rows is
-    shifted, exponentiated and summed while it is in cache, in one scratch buffer.
-    """
-    n, num_classes = x.shape
-    out = np.empty(n, dtype=x.dtype)
-    rows = _block_rows(num_classes)
-    buf = np.empty((min(rows, n), num_classes), dtype=x.dtype)
-    ones = np.ones(num_classes, dtype=x.dtype)  # row sums as a BLAS mat-vec: faster than sum
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for start in range(0, n, rows):
-            stop = min(start + rows, n)
-            block = x[start:stop]
-            scratch = buf[: stop - start]
-            m = block.max(axis=1)
-            m[~np.isfinite(m)] = 0.0
-            np.subtract(block, m[:, None], out=scratch)
-            np.exp(scratch, out=scratch)
-            lse = np.log(scratch @ ones) + m
-            target = block[np.arange(stop - start), labels[start:stop]]
-            loss = lse - target
-            if label_smoothing:
-                loss = (1.0 - label_smoothing) * loss + label_smoothing * (
-                    lse - (block @ ones) / num_classes
-                )
-            out[start:stop] = loss
-    return out
-
-
-def numpy_softmax_probability_losses(
-    x: np.ndarray, t: np.ndarray, label_smoothing: float
-) -> np.ndarray:
-    """Row-blocked ``-sum_c t'_c log_softmax(x)_c`` with ``t' = t (1 - eps) + eps / C``.
-
-    Uses ``-sum t' (x - lse) = lse * sum(t') - sum(t' x)``: one ``exp`` per logit, and
-    ``t * x`` is 0 where ``t == 0`` (also at ``x = -inf``).
-    """
-    n, num_classes = x.shape
-    out = np.empty(n, dtype=x.dtype)
-    rows = _block_rows(num_classes)
-    buf = np.empty((min(rows, n), num_classes), dtype=x.dtype)
-    ones = np.ones(num_classes, dtype=x.dtype)
-    eps = label_smoothing
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for start in range(0, n, rows):
-            stop = min(start + rows, n)
-            block, tb = x[start:stop], t[start:stop]
-            scratch = buf[: stop - start]
-            m = block.max(axis=1)
-            m[~np.isfinite(m)] = 0.0
-            np.subtract(block, m[:, None], out=scratch)
-            np.exp(scratch, out=scratch)
-            lse = np.log(scratch @ ones) + m
-            np.multiply(tb, block, out=scratch)
-            np.copyto(scratch, 0.0, where=tb == 0)
-            t_sum, tx_sum = tb @ ones, scratch @ ones
-            if eps:
-                t_sum = (1.0 - eps) * t_sum + eps
-                tx_sum = (1.0 - eps) * tx_sum + (eps / num_classes) * (block @ ones)
-            out[start:stop] = lse * t_sum - tx_sum
-    return out
-
-
-# ----------------------------------------------------------------------------- JAX
-
-
-@functools.cache
-def _jax_softmax_function() -> Any:
-    import jax
-    import jax.numpy as jnp
-
-    def forward(x: Any, labels: Any, eps: float) -> tuple[Any, Any]:
-        m = jnp.max(x, axis=1)
-        m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
-        lse = jnp.log(jnp.sum(jnp.exp(x - m[:, None]), axis=1)) + m
-        target = jnp.take_along_axis(x, labels[:, None], axis=1)[:, 0]
-        loss = lse - target
-        if eps:
-            loss = (1.0 - eps) * loss + eps * (lse - jnp.mean(x, axis=1))
-        return loss, lse
-
-    # Autodiff of the generic path differentiates through the max, the where and the
-    # exp separately; this rule gives the tangent from softmax = exp(x - lse) in one
-    # fused pass. A custom_jvp (not a vjp) keeps forward mode and Hessians working;
-    # reverse mode transposes the linear rule.
-    @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-    def softmax_ce(x: Any, labels: Any, eps: float) -> Any:
-        return forward(x, labels, eps)[0]
-
-    @softmax_ce.defjvp
-    def jvp(eps: float, primals: Any, tangents: Any) -> Any:
-        x, labels = primals
-        x_dot = tangents[0]
-        loss, lse = forward(x, labels, eps)
-        # d loss = sum(softmax * dx) - (1 - eps) * dx[y] - eps * mean(dx); reverse mode
-        # transposes the gather into a scatter of N values, as Optax's autodiff does.
-        tangent = jnp.sum(jnp.exp(x - lse[:, None]) * x_dot, axis=1)
-        tangent = tangent - (1.0 - eps) * jnp.take_along_axis(x_dot, labels[:, None], axis=1)[:, 0]
-        if eps:
-            tangent = tangent - eps * jnp.mean(x_dot, axis=1)
-        return loss, tangent
-
-    return softmax_ce

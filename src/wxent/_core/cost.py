@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wxent._core import take_classes
-from wxent._numerics import log_softmax
+from wxent._core.numerics import log_softmax
+from wxent._core.softmax import take_classes
 
 Array = Any
 

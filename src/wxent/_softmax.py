@@ -1,10 +1,10 @@
-"""The losses built for imbalanced classes (the delegation layer).
+"""The softmax family: one class per sample (integer indices or probabilities).
 
-Focal losses (Lin et al. 2017), the asymmetric loss (Ridnik et al. 2021) and logit
-adjustment (Menon et al. 2021). Each runs the five steps of :mod:`wxent._losses`:
-prepare the inputs, move the weights, call the core (:mod:`wxent._core_imbalance`),
-reduce. All share the semantics of the cross-entropies: class axis, weights,
-smoothing, ignoring, reductions, validation, four frameworks.
+``softmax_cross_entropy``, ``softmax_focal_loss`` (Lin et al. 2017),
+``logit_adjusted_cross_entropy`` and ``adjust_logits`` (Menon et al. 2021). Each public
+function runs the same steps: prepare and check logits and labels (:mod:`wxent._prepare`),
+move weights onto the logits' framework, call the core (:mod:`wxent.core.softmax`),
+reduce and settle the value checks (:func:`wxent._prepare.finish`).
 """
 
 from __future__ import annotations
@@ -14,91 +14,54 @@ from typing import Any
 
 import numpy as np
 
-from wxent import _core
-from wxent import _core_imbalance as core
+from wxent import _fastpaths
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
-from wxent._losses import binary_element_weight, softmax_losses, softmax_sample_weight
-
-Array = Any
-
-
-def _alpha(alpha: Any, inp: prep.Inputs) -> tuple[Array | None, Array | None]:
-    """``alpha`` (scalar or per class) and ``1 - alpha`` on the logits, or ``(None, None)``."""
-    if alpha is None:
-        return None, None
-    on_host = isinstance(alpha, np.ndarray) or not ns.is_array(alpha)
-    if on_host and inp.check_config and not ns.torch_is_compiling():
-        try:
-            host = np.asarray(alpha, dtype=np.float64)
-        except (TypeError, ValueError):
-            host = None
-        if host is not None:
-            v.check_finite_nonnegative("alpha", host)
-            v.check_at_most_one("alpha", host)
-    elif not on_host and inp.validate and ns.is_concrete(alpha):
-        v.check_at_most_one("alpha", ns.to_numpy(alpha).astype(np.float64))
-    a = prep.per_class("alpha", alpha, inp)
-    if a is None:  # pragma: no cover - per_class returns an array for a non-None value
-        return None, None
-    return a, 1.0 - a
+from wxent._core import softmax as core
+from wxent._types import Array
 
 
-def sigmoid_focal_loss(
+def softmax_cross_entropy(
     logits: Array,
     labels: Array,
     *,
-    gamma: float = 2.0,
-    alpha: Any = None,
-    pos_weight: Any = None,
-    neg_weight: Any = None,
+    class_weight: Any = None,
     sample_weight: Any = None,
     label_smoothing: float = 0.0,
-    ignore_label: float | None = None,
+    ignore_index: int | None = None,
     class_axis: int = -1,
     reduction: str = "mean",
     validate: bool = True,
 ) -> Array:
-    """Sigmoid focal loss (Lin et al. 2017) from logits, for binary and multi-label data.
+    """Softmax (multi-class) cross-entropy from logits, with integer or probability labels.
 
-    Per element, with ``p = sigmoid(x)``, label ``z``, ``a = alpha``::
+    Per sample, with the smoothed target ``t = y * (1 - eps) + eps / C``::
 
-        l = s * [a * q * z * -(1 - p)**gamma * log(p)
-                 + (1 - a) * r * (1 - z) * -p**gamma * log(1 - p)]
+        l = w * -sum_c t_c * log_softmax(x)_c
 
-    For hard labels this is ``-alpha_t * (1 - p_t)**gamma * log(p_t)``, the loss of
-    torchvision's and Optax's ``sigmoid_focal_loss``. The modulating factors are computed
-    in log space (``(1 - p)**gamma = exp(-gamma * softplus(x))``), without clipping: the
-    loss and gradient are finite for every ``gamma >= 0`` (also ``gamma < 1``) and any
-    finite logits, and a positive at logit ``-100`` costs ``alpha * 100``.
-    ``gamma = 0`` gives :func:`wxent.sigmoid_cross_entropy` with
-    ``pos_weight=alpha * q``, ``neg_weight=(1 - alpha) * r``. Soft (or smoothed) labels
-    weigh the two terms, each with its own factor (Optax instead multiplies the whole
-    cross-entropy by ``(1 - p_t)**gamma``; the two agree on hard labels).
-
-    The effective weight of an element (``"weighted_mean"``) is
-    ``s * (a * q * z + (1 - a) * r * (1 - z))`` with the unsmoothed label.
+    where ``w = sample_weight * class_weight[y]`` for integer labels and
+    ``w = sample_weight * sum_c class_weight[c] * y_c`` for probability labels (the
+    class weight comes from the labels before smoothing). Integer, one-hot and soft
+    labels that carry the same information give the same loss and gradient.
 
     Args:
-        logits: floating array of any framework; labels along ``class_axis``.
-        labels: the logits' shape, values in ``[0, 1]`` or ``ignore_label``.
-        gamma: the focusing parameter ``>= 0`` (2 in the paper; 0 is cross-entropy).
-        alpha: ``None`` (weigh neither term), or a scalar or one value per class in
-            ``[0, 1]`` weighing the positive term, ``1 - alpha`` the negative term
-            (0.25 in the paper).
-        pos_weight: extra weight of the positive term, scalar or per class.
-        neg_weight: extra weight of the negative term, scalar or per class.
-        sample_weight: a scalar, the logits' shape, or one weight per sample.
-        label_smoothing: ``eps`` in ``[0, 1]``; targets ``z * (1 - eps) + eps / 2``.
-        ignore_label: a label value outside ``[0, 1]`` (e.g. ``-1``) to ignore.
-        class_axis: the axis of the labels.
-        reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
+        logits: floating array, classes along ``class_axis``.
+        labels: integer class indices with the logits' shape without ``class_axis``,
+            or floating probabilities with the logits' shape.
+        class_weight: one non-negative weight per class ``(C,)`` (or a scalar).
+        sample_weight: a scalar or one weight per sample (the loss shape).
+        label_smoothing: ``eps`` in ``[0, 1]``.
+        ignore_index: an integer label to ignore (integer labels only): ignored samples
+            contribute 0 and are not counted in any denominator.
+        class_axis: the class axis (``1`` for channels-first ``(N, C, H, W)`` data).
+        reduction: ``"none"``, ``"sum"``, ``"mean"`` (``sum(w*l) / n_valid``) or
+            ``"weighted_mean"`` (``sum(w*l) / sum(w)``, torch's weighted ``mean``).
         validate: check label and weight values on concrete arrays.
 
     Returns:
-        The loss in the logits' framework and dtype (0-d, or the logits' shape for
-        ``reduction="none"``).
+        The loss in the logits' framework and dtype: 0-d, or per sample for
+        ``reduction="none"``.
 
     Raises:
         TypeError: for wrong types or dtypes.
@@ -106,126 +69,59 @@ def sigmoid_focal_loss(
 
     Example:
         >>> import numpy as np, wxent
-        >>> logits = np.array([[-100.0, 3.0]], dtype=np.float32)
-        >>> labels = np.array([[1.0, 0.0]], dtype=np.float32)
-        >>> wxent.sigmoid_focal_loss(logits, labels, alpha=0.25, reduction="none").round(2)
-        array([[25.  ,  2.07]], dtype=float32)
+        >>> logits = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], dtype=np.float32)
+        >>> labels = np.array([0, 2])
+        >>> round(float(wxent.softmax_cross_entropy(logits, labels)), 4)
+        0.1755
+        >>> one_hot = np.eye(3, dtype=np.float32)[labels]
+        >>> round(float(wxent.softmax_cross_entropy(logits, one_hot)), 4)
+        0.1755
     """
-    gamma = v.check_nonnegative_number("gamma", gamma)
-    inp = prep.sigmoid_inputs(
+    inp = prep.softmax_inputs(
         logits,
         labels,
         class_axis=class_axis,
-        ignore_label=ignore_label,
+        ignore_index=ignore_index,
         label_smoothing=label_smoothing,
         reduction=reduction,
         validate=validate,
     )
-    a, one_minus_a = _alpha(alpha, inp)
-    q = prep.multiply(a, prep.per_class("pos_weight", pos_weight, inp))
-    r = prep.multiply(one_minus_a, prep.per_class("neg_weight", neg_weight, inp))
-    s = prep.sample_weight(sample_weight, inp, per_sample=True)
-    z = inp.labels
-    losses = core.sigmoid_focal_loss(
-        inp.logits,
-        prep.smooth_binary(z, float(label_smoothing)),
-        gamma=gamma,
-        pos_weight=q,
-        neg_weight=r,
-        xp=inp.xp,
+    losses = softmax_losses(inp, float(label_smoothing))
+    weights = softmax_sample_weight(inp, class_weight, sample_weight)
+    values = prep.multiply(weights, losses)
+    return prep.finish(inp, values, weights, reduction)
+
+
+def softmax_losses(inp: prep.Inputs, label_smoothing: float) -> Array:
+    """Unweighted per-sample softmax cross-entropy for prepared inputs."""
+    # Fast path (see _fastpaths and BENCHMARKS.md): same per-sample losses, faster.
+    fast = _fastpaths.softmax_losses(inp, label_smoothing)
+    if fast is not None:
+        return fast
+    if inp.indices:
+        return core.softmax_cross_entropy_indices(
+            inp.logits, inp.labels, axis=inp.axis, label_smoothing=label_smoothing, xp=inp.xp
+        )
+    return core.softmax_cross_entropy_probabilities(
+        inp.logits, inp.labels, axis=inp.axis, label_smoothing=label_smoothing, xp=inp.xp
     )
-    values = prep.multiply(s, losses)
-    return prep.finish(inp, values, binary_element_weight(z, q, r, s), reduction)
 
 
-def asymmetric_loss(
-    logits: Array,
-    labels: Array,
-    *,
-    gamma_pos: float = 0.0,
-    gamma_neg: float = 4.0,
-    clip: float = 0.05,
-    pos_weight: Any = None,
-    neg_weight: Any = None,
-    sample_weight: Any = None,
-    label_smoothing: float = 0.0,
-    ignore_label: float | None = None,
-    class_axis: int = -1,
-    reduction: str = "mean",
-    validate: bool = True,
-) -> Array:
-    """Asymmetric loss (ASL, Ridnik et al. 2021) for multi-label data with few positives.
-
-    Per element, with ``p = sigmoid(x)`` and the shifted probability
-    ``p_m = max(p - clip, 0)``::
-
-        l = s * [q * z * -(1 - p)**gamma_pos * log(p)
-                 + r * (1 - z) * -p_m**gamma_neg * log(1 - p_m)]
-
-    Easy negatives are down-weighted by ``p_m**gamma_neg`` and negatives with
-    ``p <= clip`` cost nothing (which also discards likely mislabelled negatives). The
-    paper's defaults are ``gamma_pos=0, gamma_neg=4, clip=0.05``. ``gamma_pos =
-    gamma_neg = clip = 0`` gives :func:`wxent.sigmoid_cross_entropy`. Computed in log
-    space without clipping the probabilities elsewhere; reduced like every other loss
-    (the reference implementation returns the sum: use ``reduction="sum"``).
-
-    Args:
-        logits: floating array of any framework; labels along ``class_axis``.
-        labels: the logits' shape, values in ``[0, 1]`` or ``ignore_label``.
-        gamma_pos: focusing parameter of the positive term, ``>= 0``.
-        gamma_neg: focusing parameter of the negative term, ``>= 0``.
-        clip: the probability margin in ``[0, 1]``.
-        pos_weight: weight of the positive term, scalar or per class.
-        neg_weight: weight of the negative term, scalar or per class.
-        sample_weight: a scalar, the logits' shape, or one weight per sample.
-        label_smoothing: ``eps`` in ``[0, 1]``; targets ``z * (1 - eps) + eps / 2``.
-        ignore_label: a label value outside ``[0, 1]`` (e.g. ``-1``) to ignore.
-        class_axis: the axis of the labels.
-        reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
-        validate: check label and weight values on concrete arrays.
-
-    Returns:
-        The loss in the logits' framework and dtype.
-
-    Raises:
-        TypeError: for wrong types or dtypes.
-        ValueError: for wrong shapes or values.
-
-    Example:
-        >>> import numpy as np, wxent
-        >>> logits = np.array([[2.0, -3.0, -1.0]], dtype=np.float32)
-        >>> labels = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
-        >>> wxent.asymmetric_loss(logits, labels, reduction="none").round(4)
-        array([[0.1269, 0.    , 0.0006]], dtype=float32)
-    """
-    gamma_pos = v.check_nonnegative_number("gamma_pos", gamma_pos)
-    gamma_neg = v.check_nonnegative_number("gamma_neg", gamma_neg)
-    clip = v.check_fraction("clip", clip)
-    inp = prep.sigmoid_inputs(
-        logits,
-        labels,
-        class_axis=class_axis,
-        ignore_label=ignore_label,
-        label_smoothing=label_smoothing,
-        reduction=reduction,
-        validate=validate,
-    )
-    q = prep.per_class("pos_weight", pos_weight, inp)
-    r = prep.per_class("neg_weight", neg_weight, inp)
-    s = prep.sample_weight(sample_weight, inp, per_sample=True)
-    z = inp.labels
-    losses = core.asymmetric_loss(
-        inp.logits,
-        prep.smooth_binary(z, float(label_smoothing)),
-        gamma_pos=gamma_pos,
-        gamma_neg=gamma_neg,
-        clip=clip,
-        pos_weight=q,
-        neg_weight=r,
-        xp=inp.xp,
-    )
-    values = prep.multiply(s, losses)
-    return prep.finish(inp, values, binary_element_weight(z, q, r, s), reduction)
+def softmax_sample_weight(inp: prep.Inputs, class_weight: Any, sample_weight: Any) -> Array | None:
+    """The effective per-sample weight ``sample_weight * class_weight[y]`` (or ``None``)."""
+    cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
+    if cw is not None and len(cw.shape) == 1:
+        if inp.indices:
+            cw = core.take_classes(cw, inp.labels, xp=inp.xp)
+        else:
+            ndim = len(inp.logits.shape)
+            if inp.axis != ndim - 1:
+                shape = [1] * ndim
+                shape[inp.axis] = -1
+                cw = inp.xp.reshape(cw, tuple(shape))
+            cw = core.class_weight_of_probabilities(cw, inp.labels, axis=inp.axis, xp=inp.xp)
+    s = prep.sample_weight(sample_weight, inp, per_sample=False)
+    return prep.multiply(s, cw)
 
 
 def softmax_focal_loss(
@@ -301,7 +197,7 @@ def softmax_focal_loss(
             inp.logits, inp.labels, axis=inp.axis, gamma=gamma, label_smoothing=eps, xp=inp.xp
         )
     else:
-        targets = _core.smooth_probabilities(
+        targets = core.smooth_probabilities(
             inp.labels, axis=inp.axis, label_smoothing=eps, xp=inp.xp
         )
         losses = core.softmax_focal_loss_probabilities(

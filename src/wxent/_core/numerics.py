@@ -1,17 +1,13 @@
-"""Stable building blocks the Array API standard lacks: softplus, log-sigmoid, logsumexp.
+"""Stable building blocks: softplus, log-sum-exp, and products where ``0 * inf = 0``.
 
-Every function takes ``xp`` as a required keyword and uses only standard names, so it
-runs on NumPy, PyTorch, JAX, array-api-strict and wxent's TensorFlow shim. Branches are
-written with the "double where" so that the branch not taken never sees an input that
-overflows: values *and* gradients stay finite for every finite input, and infinite
-inputs give the limits (``softplus(-inf) = 0``, ``softplus(inf) = inf``).
+Every function takes ``xp`` and uses only standard Array API names.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-Array = Any
+from wxent._types import Array
 
 
 def softplus(x: Array, *, xp: Any) -> Array:
@@ -24,11 +20,6 @@ def softplus(x: Array, *, xp: Any) -> Array:
     x_pos = xp.where(positive, x, zeros)
     x_neg = xp.where(positive, zeros, x)
     return xp.where(positive, x_pos + xp.log1p(xp.exp(-x_pos)), xp.log1p(xp.exp(x_neg)))
-
-
-def log_sigmoid(x: Array, *, xp: Any) -> Array:
-    """``log(sigmoid(x)) = -softplus(-x)``."""
-    return -softplus(-x, xp=xp)
 
 
 def logsumexp(x: Array, *, axis: int, xp: Any) -> Array:
@@ -52,3 +43,10 @@ def safe_mul(t: Array, v: Array, *, xp: Any) -> Array:
     zero = t == 0
     safe = xp.where(zero, xp.zeros_like(v), v)
     return xp.where(zero, xp.zeros_like(v), t * safe)
+
+
+def modulate(loss: Array, log_base: Array, gamma: float, *, xp: Any) -> Array:
+    """``loss * exp(gamma * log_base)``; ``gamma = 0`` leaves ``loss`` untouched."""
+    if gamma == 0.0:
+        return loss
+    return loss * xp.exp(gamma * log_base)

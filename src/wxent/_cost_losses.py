@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from wxent import _core_cost
 from wxent import _prepare as prep
 from wxent import _validation as v
-from wxent._losses import softmax_losses, softmax_sample_weight
+from wxent._core import cost as core_cost
+from wxent._softmax import softmax_losses, softmax_sample_weight
 from wxent.costs import matrix_for
 
 Array = Any
@@ -81,7 +81,7 @@ def expected_cost_loss(
     """
     inp = _inputs(logits, labels, ignore_index, 0.0, class_axis, reduction, validate)
     c = matrix_for("costs", costs, inp)
-    losses = _core_cost.expected_cost(
+    losses = core_cost.expected_cost(
         inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
     )
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
@@ -151,7 +151,7 @@ def cost_sensitive_cross_entropy(
     c = matrix_for("costs", costs, inp)
     losses = softmax_losses(inp, float(label_smoothing))
     if cost_weight != 0.0:
-        cost = _core_cost.expected_cost(
+        cost = core_cost.expected_cost(
             inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
         )
         losses = losses + cost_weight * cost
@@ -226,7 +226,7 @@ def confusion_weighted_cross_entropy(
     inp = _inputs(logits, labels, ignore_index, label_smoothing, class_axis, reduction, validate)
     m = matrix_for("weights", weights, inp, warn=False)
     losses = softmax_losses(inp, float(label_smoothing))
-    confusion = _core_cost.confusion_weight(
+    confusion = core_cost.confusion_weight(
         inp.logits, inp.labels, m, indices=inp.indices, axis=inp.axis, xp=inp.xp
     )
     sample = prep.multiply(softmax_sample_weight(inp, class_weight, sample_weight), confusion)

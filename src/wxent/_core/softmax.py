@@ -1,8 +1,6 @@
-"""The math of the losses for imbalanced classes, written once against the Array API.
+"""The softmax family's math: cross-entropy, focal loss, logit adjustment.
 
-Pure functions ``f(..., *, xp)`` returning per-element (sigmoid family) or per-sample
-(softmax family) losses, like :mod:`wxent._core`: no validation, no reduction, no
-in-place writes, axes explicit, only standard names on ``xp``.
+Per-sample losses of one class per sample (integer indices or probabilities).
 
 Modulating factors such as ``(1 - p)**gamma`` are computed in log space,
 ``exp(gamma * log(1 - p))``, with ``log(1 - p)`` taken from log-sigmoid or from a
@@ -16,113 +14,84 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from wxent._numerics import logsumexp, safe_mul, softplus
-
-Array = Any
-
-
-def _modulate(loss: Array, log_base: Array, gamma: float, *, xp: Any) -> Array:
-    """``loss * exp(gamma * log_base)``; ``gamma = 0`` leaves ``loss`` untouched."""
-    if gamma == 0.0:
-        return loss
-    return loss * xp.exp(gamma * log_base)
+from wxent._core.numerics import log_softmax, logsumexp, modulate, safe_mul
+from wxent._types import Array
 
 
-def sigmoid_focal_loss(
-    logits: Array,
-    labels: Array,
-    *,
-    gamma: float,
-    pos_weight: Array | None = None,
-    neg_weight: Array | None = None,
-    xp: Any,
+def softmax_cross_entropy_indices(
+    logits: Array, labels: Array, *, axis: int, label_smoothing: float, xp: Any
 ) -> Array:
-    """Per-element sigmoid focal loss.
+    """Per-sample softmax cross-entropy with class-index labels.
 
-    ``l = -q * z * (1 - p)**gamma * log(p) - r * (1 - z) * p**gamma * log(1 - p)`` with
-    ``p = sigmoid(x)``; computed as ``q * z * exp(-gamma * softplus(x)) * softplus(-x)
-    + r * (1 - z) * exp(-gamma * softplus(-x)) * softplus(x)``. For hard labels this is
-    Lin et al.'s ``-(1 - p_t)**gamma * log(p_t)``.
+    ``l = (1 - eps) * (lse(x) - x[y]) + eps * (lse(x) - mean_c x[c])``, which equals
+    ``-sum_c t_c * log_softmax(x)_c`` for the smoothed one-hot target
+    ``t = (1 - eps) * onehot(y) + eps / C``, without building the one-hot array.
 
     Args:
-        logits: ``x``, floating.
-        labels: ``z`` (possibly smoothed), same shape, in ``[0, 1]``.
-        gamma: the focusing parameter ``>= 0``.
-        pos_weight: ``q`` (``alpha`` times ``pos_weight``), broadcastable, or ``None``.
-        neg_weight: ``r`` (``1 - alpha`` times ``neg_weight``), broadcastable, or ``None``.
+        logits: ``x``, floating, classes along ``axis``.
+        labels: integer class indices, the shape of ``logits`` without ``axis``, every
+            entry a valid index (the caller replaces ignored ones).
+        axis: the class axis (non-negative).
+        label_smoothing: ``eps`` in ``[0, 1]``.
         xp: the array namespace.
 
     Returns:
-        The per-element loss, shape of ``logits``.
+        The per-sample loss, shape of ``labels``.
     """
-    minus_log_p = softplus(-logits, xp=xp)
-    minus_log_q = softplus(logits, xp=xp)
-    pos = _modulate(minus_log_p, -minus_log_q, gamma, xp=xp)
-    neg = _modulate(minus_log_q, -minus_log_p, gamma, xp=xp)
-    positive = safe_mul(labels, pos, xp=xp)
-    negative = safe_mul(1 - labels, neg, xp=xp)
-    if pos_weight is not None:
-        positive = positive * pos_weight
-    if neg_weight is not None:
-        negative = negative * neg_weight
-    return positive + negative
+    lse = logsumexp(logits, axis=axis, xp=xp)
+    index = xp.expand_dims(labels, axis=axis)
+    target = xp.take_along_axis(logits, index, axis=axis)
+    nll = xp.squeeze(lse - target, axis=axis)
+    if label_smoothing == 0.0:
+        return nll
+    smooth = xp.squeeze(lse, axis=axis) - xp.mean(logits, axis=axis)
+    return (1.0 - label_smoothing) * nll + label_smoothing * smooth
 
 
-def asymmetric_loss(
-    logits: Array,
-    labels: Array,
-    *,
-    gamma_pos: float,
-    gamma_neg: float,
-    clip: float,
-    pos_weight: Array | None = None,
-    neg_weight: Array | None = None,
-    xp: Any,
+def smooth_probabilities(labels: Array, *, axis: int, label_smoothing: float, xp: Any) -> Array:
+    """``t = y * (1 - eps) + eps / C`` along ``axis``."""
+    if label_smoothing == 0.0:
+        return labels
+    num_classes = labels.shape[axis]
+    return labels * (1.0 - label_smoothing) + label_smoothing / num_classes
+
+
+def softmax_cross_entropy_probabilities(
+    logits: Array, labels: Array, *, axis: int, label_smoothing: float, xp: Any
 ) -> Array:
-    """Per-element asymmetric loss (ASL, Ridnik et al. 2021).
+    """Per-sample softmax cross-entropy with probability labels.
 
-    ``l = -q * z * (1 - p)**gamma_pos * log(p) - r * (1 - z) * p_m**gamma_neg * log(1 - p_m)``
-    with ``p = sigmoid(x)`` and the shifted probability ``p_m = max(p - clip, 0)``.
-    ``1 - p_m = sigmoid(-x) + clip`` where ``p > clip``; a negative with ``p <= clip``
-    costs exactly 0. With ``clip = 0`` the negative term is ``p**gamma_neg *
-    softplus(x)``, in log space.
+    ``l = -sum_c t_c * log_softmax(x)_c`` with ``t = y * (1 - eps) + eps / C``; a class
+    with target 0 contributes 0 even where its logit is ``-inf``.
 
     Args:
-        logits: ``x``, floating.
-        labels: ``z`` (possibly smoothed), same shape, in ``[0, 1]``.
-        gamma_pos: focusing parameter of the positives, ``>= 0``.
-        gamma_neg: focusing parameter of the negatives, ``>= 0``.
-        clip: the probability margin ``m`` in ``[0, 1]``.
-        pos_weight: ``q``, broadcastable, or ``None``.
-        neg_weight: ``r``, broadcastable, or ``None``.
+        logits: ``x``, floating, classes along ``axis``.
+        labels: ``y``, same shape, non-negative.
+        axis: the class axis (non-negative).
+        label_smoothing: ``eps`` in ``[0, 1]``.
         xp: the array namespace.
 
     Returns:
-        The per-element loss, shape of ``logits``.
+        The per-sample loss, shape of ``logits`` without ``axis``.
     """
-    minus_log_p = softplus(-logits, xp=xp)
-    minus_log_q = softplus(logits, xp=xp)
-    pos = _modulate(minus_log_p, -minus_log_q, gamma_pos, xp=xp)
-    if clip == 0.0:
-        neg = _modulate(minus_log_q, -minus_log_p, gamma_neg, xp=xp)
-    else:
-        p = xp.exp(-minus_log_p)
-        q = xp.exp(-minus_log_q)
-        shifted = p - clip
-        active = shifted > 0
-        ones = xp.ones_like(shifted)
-        # Double where: the inactive branch never sees log(0) or a zero base.
-        p_m = xp.where(active, shifted, ones)
-        one_minus_p_m = xp.where(active, q + clip, ones)
-        term = _modulate(-xp.log(one_minus_p_m), xp.log(p_m), gamma_neg, xp=xp)
-        neg = xp.where(active, term, xp.zeros_like(term))
-    positive = safe_mul(labels, pos, xp=xp)
-    negative = safe_mul(1 - labels, neg, xp=xp)
-    if pos_weight is not None:
-        positive = positive * pos_weight
-    if neg_weight is not None:
-        negative = negative * neg_weight
-    return positive + negative
+    log_p = log_softmax(logits, axis=axis, xp=xp)
+    target = smooth_probabilities(labels, axis=axis, label_smoothing=label_smoothing, xp=xp)
+    return -xp.sum(safe_mul(target, log_p, xp=xp), axis=axis)
+
+
+def take_classes(vector: Array, indices: Array, *, xp: Any) -> Array:
+    """``vector[indices]`` for a 1-D per-class vector and integer indices of any shape."""
+    if len(indices.shape) == 1:
+        return xp.take(vector, indices, axis=0)
+    flat = xp.reshape(indices, (-1,))
+    return xp.reshape(xp.take(vector, flat, axis=0), indices.shape)
+
+
+def class_weight_of_probabilities(
+    class_weight: Array, labels: Array, *, axis: int, xp: Any
+) -> Array:
+    """``sum_c class_weight[c] * labels[c]`` along ``axis`` (``class_weight`` broadcast)."""
+    return xp.sum(class_weight * labels, axis=axis)
 
 
 def log1m_softmax(logits: Array, *, axis: int, xp: Any) -> Array:
@@ -174,7 +143,7 @@ def softmax_focal_terms(logits: Array, *, axis: int, gamma: float, xp: Any) -> A
     minus_log_p = logsumexp(logits, axis=axis, xp=xp) - logits
     if gamma == 0.0:
         return minus_log_p
-    return _modulate(minus_log_p, log1m_softmax(logits, axis=axis, xp=xp), gamma, xp=xp)
+    return modulate(minus_log_p, log1m_softmax(logits, axis=axis, xp=xp), gamma, xp=xp)
 
 
 def softmax_focal_loss_indices(

@@ -1,0 +1,119 @@
+"""NumPy kernels: row-blocked softmax and sigmoid cross-entropy.
+
+The straightforward NumPy versions make several passes over freshly allocated ``(N, C)``
+arrays; these kernels shift, exponentiate and sum each block of rows while it is in
+cache, in one scratch buffer (measured in BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wxent._types import Array
+
+#: Rows per block: about 2**16 logits (256 KiB in float32), which keeps a block in the L2
+#: cache while it is shifted, exponentiated and summed.
+BLOCK_ELEMENTS = 2**16
+
+
+def _block_rows(num_classes: int, elements: int | None = None) -> int:
+    budget = BLOCK_ELEMENTS if elements is None else elements
+    return max(1, budget // max(1, num_classes))
+
+
+def numpy_softmax_losses(x: np.ndarray, labels: np.ndarray, label_smoothing: float) -> np.ndarray:
+    """Row-blocked softmax CE on NumPy: one ``exp`` per logit, in place within a block.
+
+    The straightforward version makes four passes over freshly allocated ``(N, C)``
+    arrays (``x - max``, ``exp``, ``sum``, gather); here each block of rows is
+    shifted, exponentiated and summed while it is in cache, in one scratch buffer.
+    """
+    n, num_classes = x.shape
+    out = np.empty(n, dtype=x.dtype)
+    rows = _block_rows(num_classes)
+    buf = np.empty((min(rows, n), num_classes), dtype=x.dtype)
+    ones = np.ones(num_classes, dtype=x.dtype)  # row sums as a BLAS mat-vec: faster than sum
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
+            block = x[start:stop]
+            scratch = buf[: stop - start]
+            m = block.max(axis=1)
+            m[~np.isfinite(m)] = 0.0
+            np.subtract(block, m[:, None], out=scratch)
+            np.exp(scratch, out=scratch)
+            lse = np.log(scratch @ ones) + m
+            target = block[np.arange(stop - start), labels[start:stop]]
+            loss = lse - target
+            if label_smoothing:
+                loss = (1.0 - label_smoothing) * loss + label_smoothing * (
+                    lse - (block @ ones) / num_classes
+                )
+            out[start:stop] = loss
+    return out
+
+
+def numpy_softmax_probability_losses(
+    x: np.ndarray, t: np.ndarray, label_smoothing: float
+) -> np.ndarray:
+    """Row-blocked ``-sum_c t'_c log_softmax(x)_c`` with ``t' = t (1 - eps) + eps / C``.
+
+    Uses ``-sum t' (x - lse) = lse * sum(t') - sum(t' x)``: one ``exp`` per logit, and
+    ``t * x`` is 0 where ``t == 0`` (also at ``x = -inf``).
+    """
+    n, num_classes = x.shape
+    out = np.empty(n, dtype=x.dtype)
+    rows = _block_rows(num_classes)
+    buf = np.empty((min(rows, n), num_classes), dtype=x.dtype)
+    ones = np.ones(num_classes, dtype=x.dtype)
+    eps = label_smoothing
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
+            block, tb = x[start:stop], t[start:stop]
+            scratch = buf[: stop - start]
+            m = block.max(axis=1)
+            m[~np.isfinite(m)] = 0.0
+            np.subtract(block, m[:, None], out=scratch)
+            np.exp(scratch, out=scratch)
+            lse = np.log(scratch @ ones) + m
+            np.multiply(tb, block, out=scratch)
+            np.copyto(scratch, 0.0, where=tb == 0)
+            t_sum, tx_sum = tb @ ones, scratch @ ones
+            if eps:
+                t_sum = (1.0 - eps) * t_sum + eps
+                tx_sum = (1.0 - eps) * tx_sum + (eps / num_classes) * (block @ ones)
+            out[start:stop] = lse * t_sum - tx_sum
+    return out
+
+
+def numpy_sigmoid_losses(
+    x: np.ndarray, t: np.ndarray, q: Array | None, r: Array | None
+) -> np.ndarray:
+    """Row-blocked ``q*t*softplus(-x) + r*(1-t)*softplus(x)`` for finite ``x``.
+
+    With ``sp = softplus(x) = max(x, 0) + log1p(exp(-|x|))`` (one ``exp`` per logit) and
+    ``softplus(-x) = sp - x``, computed block by block in the output buffer.
+    """
+    n, num_classes = x.shape
+    out = np.empty_like(x)
+    rows = _block_rows(num_classes)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        xb, tb, ob = x[start:stop], t[start:stop], out[start:stop]
+        np.abs(xb, out=ob)
+        np.negative(ob, out=ob)
+        np.exp(ob, out=ob)
+        np.log1p(ob, out=ob)
+        ob += np.maximum(xb, 0.0)  # ob = softplus(x)
+        if q is None and r is None:
+            ob -= tb * xb  # t * (sp - x) + (1 - t) * sp
+            continue
+        pos = tb * (ob - xb)
+        if q is not None:
+            pos *= q
+        ob *= 1.0 - tb
+        if r is not None:
+            ob *= r
+        ob += pos
+    return out

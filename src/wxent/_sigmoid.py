@@ -1,0 +1,325 @@
+"""The sigmoid family: independent binary labels (binary and multi-label data).
+
+``sigmoid_cross_entropy``, ``sigmoid_focal_loss`` (Lin et al. 2017) and
+``asymmetric_loss`` (Ridnik et al. 2021). Each public function runs the same steps:
+prepare and check logits and labels (:mod:`wxent._prepare`), move weights onto the
+logits' framework, call the core (:mod:`wxent.core.sigmoid`), reduce and settle the
+value checks (:func:`wxent._prepare.finish`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from wxent import _fastpaths
+from wxent import _namespace as ns
+from wxent import _prepare as prep
+from wxent import _validation as v
+from wxent._core import sigmoid as core
+from wxent._types import Array
+
+
+def sigmoid_cross_entropy(
+    logits: Array,
+    labels: Array,
+    *,
+    pos_weight: Any = None,
+    neg_weight: Any = None,
+    sample_weight: Any = None,
+    label_smoothing: float = 0.0,
+    ignore_label: float | None = None,
+    class_axis: int = -1,
+    reduction: str = "mean",
+    validate: bool = True,
+) -> Array:
+    """Sigmoid (binary, multi-label) cross-entropy from logits, with per-class weights.
+
+    Per element, with ``x`` the logit, ``z`` the label, ``q = pos_weight``,
+    ``r = neg_weight`` and ``s = sample_weight``::
+
+        l = s * [q * z * -log(sigmoid(x)) + r * (1 - z) * -log(1 - sigmoid(x))]
+
+    computed stably as ``s * [q * z * softplus(-x) + r * (1 - z) * softplus(x)]``. With
+    ``r = 1`` it equals ``(1 - z) * x + (1 + (q - 1) * z) * (log1p(exp(-|x|)) + max(-x, 0))``.
+    ``q > 1`` trades precision for recall, ``q < 1`` the reverse.
+
+    The effective weight of an element (the denominator of ``"weighted_mean"``) is
+    ``s * (q * z + r * (1 - z))`` with the label before smoothing.
+
+    Args:
+        logits: floating array (NumPy, PyTorch, JAX or TensorFlow), any shape; classes
+            (labels) along ``class_axis``.
+        labels: the logits' shape; values in ``[0, 1]`` (soft labels allowed) or equal to
+            ``ignore_label``; any real or boolean dtype.
+        pos_weight: weight of the positive term, a scalar or one per class ``(C,)``.
+        neg_weight: weight of the negative term, a scalar or one per class ``(C,)``.
+        sample_weight: a scalar, the logits' shape (one weight per element), or the
+            logits' shape without ``class_axis`` (one weight per sample, for all its
+            labels).
+        label_smoothing: ``eps`` in ``[0, 1]``; targets become ``z * (1 - eps) + eps / 2``.
+        ignore_label: a label value outside ``[0, 1]`` (e.g. ``-1``) marking unknown
+            labels: they contribute 0 and are not counted in any denominator.
+        class_axis: the axis of the classes; per-class vectors apply along it.
+        reduction: ``"none"``, ``"sum"``, ``"mean"`` (``sum(w*l) / n_valid``) or
+            ``"weighted_mean"`` (``sum(w*l) / sum(w)``).
+        validate: check label and weight values (needs concrete arrays; skipped under
+            ``jax.jit`` / ``tf.function``). Static checks always run.
+
+    Returns:
+        The loss in the logits' framework and dtype: a 0-d array, or the logits' shape
+        for ``reduction="none"`` (0 where ignored).
+
+    Raises:
+        TypeError: for wrong types or dtypes.
+        ValueError: for wrong shapes or values.
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> logits = np.array([[0.0, 2.0], [-1.0, 0.5]], dtype=np.float32)
+        >>> labels = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+        >>> round(float(wxent.sigmoid_cross_entropy(logits, labels, pos_weight=[3.0, 1.0])), 4)
+        1.2484
+    """
+    inp = prep.sigmoid_inputs(
+        logits,
+        labels,
+        class_axis=class_axis,
+        ignore_label=ignore_label,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        validate=validate,
+    )
+    q = prep.per_class("pos_weight", pos_weight, inp)
+    r = prep.per_class("neg_weight", neg_weight, inp)
+    s = prep.sample_weight(sample_weight, inp, per_sample=True)
+    z = inp.labels
+    # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
+    losses = _fastpaths.sigmoid_losses(inp, float(label_smoothing), q, r)
+    if losses is None:
+        losses = core.sigmoid_cross_entropy(
+            inp.logits,
+            prep.smooth_binary(z, float(label_smoothing)),
+            pos_weight=q,
+            neg_weight=r,
+            xp=inp.xp,
+        )
+    values = prep.multiply(s, losses)
+    # The element weights are only the denominator of "weighted_mean": skip them otherwise.
+    weights = binary_element_weight(z, q, r, s) if prep.needs_weights(reduction) else None
+    return prep.finish(inp, values, weights, reduction)
+
+
+def binary_element_weight(
+    z: Array, q: Array | None, r: Array | None, s: Array | None
+) -> Array | None:
+    """The effective weight ``s * (q * z + r * (1 - z))`` of a sigmoid-family element."""
+    if q is None and r is None:
+        return s
+    label_weight = (1.0 if q is None else q) * z + (1.0 if r is None else r) * (1 - z)
+    return prep.multiply(s, label_weight)
+
+
+def _alpha(alpha: Any, inp: prep.Inputs) -> tuple[Array | None, Array | None]:
+    """``alpha`` (scalar or per class) and ``1 - alpha`` on the logits, or ``(None, None)``."""
+    if alpha is None:
+        return None, None
+    on_host = isinstance(alpha, np.ndarray) or not ns.is_array(alpha)
+    if on_host and inp.check_config and not ns.torch_is_compiling():
+        try:
+            host = np.asarray(alpha, dtype=np.float64)
+        except (TypeError, ValueError):
+            host = None
+        if host is not None:
+            v.check_finite_nonnegative("alpha", host)
+            v.check_at_most_one("alpha", host)
+    elif not on_host and inp.validate and ns.is_concrete(alpha):
+        v.check_at_most_one("alpha", ns.to_numpy(alpha).astype(np.float64))
+    a = prep.per_class("alpha", alpha, inp)
+    if a is None:  # pragma: no cover - per_class returns an array for a non-None value
+        return None, None
+    return a, 1.0 - a
+
+
+def sigmoid_focal_loss(
+    logits: Array,
+    labels: Array,
+    *,
+    gamma: float = 2.0,
+    alpha: Any = None,
+    pos_weight: Any = None,
+    neg_weight: Any = None,
+    sample_weight: Any = None,
+    label_smoothing: float = 0.0,
+    ignore_label: float | None = None,
+    class_axis: int = -1,
+    reduction: str = "mean",
+    validate: bool = True,
+) -> Array:
+    """Sigmoid focal loss (Lin et al. 2017) from logits, for binary and multi-label data.
+
+    Per element, with ``p = sigmoid(x)``, label ``z``, ``a = alpha``::
+
+        l = s * [a * q * z * -(1 - p)**gamma * log(p)
+                 + (1 - a) * r * (1 - z) * -p**gamma * log(1 - p)]
+
+    For hard labels this is ``-alpha_t * (1 - p_t)**gamma * log(p_t)``, the loss of
+    torchvision's and Optax's ``sigmoid_focal_loss``. The modulating factors are computed
+    in log space (``(1 - p)**gamma = exp(-gamma * softplus(x))``), without clipping: the
+    loss and gradient are finite for every ``gamma >= 0`` (also ``gamma < 1``) and any
+    finite logits, and a positive at logit ``-100`` costs ``alpha * 100``.
+    ``gamma = 0`` gives :func:`wxent.sigmoid_cross_entropy` with
+    ``pos_weight=alpha * q``, ``neg_weight=(1 - alpha) * r``. Soft (or smoothed) labels
+    weigh the two terms, each with its own factor (Optax instead multiplies the whole
+    cross-entropy by ``(1 - p_t)**gamma``; the two agree on hard labels).
+
+    The effective weight of an element (``"weighted_mean"``) is
+    ``s * (a * q * z + (1 - a) * r * (1 - z))`` with the unsmoothed label.
+
+    Args:
+        logits: floating array of any framework; labels along ``class_axis``.
+        labels: the logits' shape, values in ``[0, 1]`` or ``ignore_label``.
+        gamma: the focusing parameter ``>= 0`` (2 in the paper; 0 is cross-entropy).
+        alpha: ``None`` (weigh neither term), or a scalar or one value per class in
+            ``[0, 1]`` weighing the positive term, ``1 - alpha`` the negative term
+            (0.25 in the paper).
+        pos_weight: extra weight of the positive term, scalar or per class.
+        neg_weight: extra weight of the negative term, scalar or per class.
+        sample_weight: a scalar, the logits' shape, or one weight per sample.
+        label_smoothing: ``eps`` in ``[0, 1]``; targets ``z * (1 - eps) + eps / 2``.
+        ignore_label: a label value outside ``[0, 1]`` (e.g. ``-1``) to ignore.
+        class_axis: the axis of the labels.
+        reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
+        validate: check label and weight values on concrete arrays.
+
+    Returns:
+        The loss in the logits' framework and dtype (0-d, or the logits' shape for
+        ``reduction="none"``).
+
+    Raises:
+        TypeError: for wrong types or dtypes.
+        ValueError: for wrong shapes or values.
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> logits = np.array([[-100.0, 3.0]], dtype=np.float32)
+        >>> labels = np.array([[1.0, 0.0]], dtype=np.float32)
+        >>> wxent.sigmoid_focal_loss(logits, labels, alpha=0.25, reduction="none").round(2)
+        array([[25.  ,  2.07]], dtype=float32)
+    """
+    gamma = v.check_nonnegative_number("gamma", gamma)
+    inp = prep.sigmoid_inputs(
+        logits,
+        labels,
+        class_axis=class_axis,
+        ignore_label=ignore_label,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        validate=validate,
+    )
+    a, one_minus_a = _alpha(alpha, inp)
+    q = prep.multiply(a, prep.per_class("pos_weight", pos_weight, inp))
+    r = prep.multiply(one_minus_a, prep.per_class("neg_weight", neg_weight, inp))
+    s = prep.sample_weight(sample_weight, inp, per_sample=True)
+    z = inp.labels
+    losses = core.sigmoid_focal_loss(
+        inp.logits,
+        prep.smooth_binary(z, float(label_smoothing)),
+        gamma=gamma,
+        pos_weight=q,
+        neg_weight=r,
+        xp=inp.xp,
+    )
+    values = prep.multiply(s, losses)
+    return prep.finish(inp, values, binary_element_weight(z, q, r, s), reduction)
+
+
+def asymmetric_loss(
+    logits: Array,
+    labels: Array,
+    *,
+    gamma_pos: float = 0.0,
+    gamma_neg: float = 4.0,
+    clip: float = 0.05,
+    pos_weight: Any = None,
+    neg_weight: Any = None,
+    sample_weight: Any = None,
+    label_smoothing: float = 0.0,
+    ignore_label: float | None = None,
+    class_axis: int = -1,
+    reduction: str = "mean",
+    validate: bool = True,
+) -> Array:
+    """Asymmetric loss (ASL, Ridnik et al. 2021) for multi-label data with few positives.
+
+    Per element, with ``p = sigmoid(x)`` and the shifted probability
+    ``p_m = max(p - clip, 0)``::
+
+        l = s * [q * z * -(1 - p)**gamma_pos * log(p)
+                 + r * (1 - z) * -p_m**gamma_neg * log(1 - p_m)]
+
+    Easy negatives are down-weighted by ``p_m**gamma_neg`` and negatives with
+    ``p <= clip`` cost nothing (which also discards likely mislabelled negatives). The
+    paper's defaults are ``gamma_pos=0, gamma_neg=4, clip=0.05``. ``gamma_pos =
+    gamma_neg = clip = 0`` gives :func:`wxent.sigmoid_cross_entropy`. Computed in log
+    space without clipping the probabilities elsewhere; reduced like every other loss
+    (the reference implementation returns the sum: use ``reduction="sum"``).
+
+    Args:
+        logits: floating array of any framework; labels along ``class_axis``.
+        labels: the logits' shape, values in ``[0, 1]`` or ``ignore_label``.
+        gamma_pos: focusing parameter of the positive term, ``>= 0``.
+        gamma_neg: focusing parameter of the negative term, ``>= 0``.
+        clip: the probability margin in ``[0, 1]``.
+        pos_weight: weight of the positive term, scalar or per class.
+        neg_weight: weight of the negative term, scalar or per class.
+        sample_weight: a scalar, the logits' shape, or one weight per sample.
+        label_smoothing: ``eps`` in ``[0, 1]``; targets ``z * (1 - eps) + eps / 2``.
+        ignore_label: a label value outside ``[0, 1]`` (e.g. ``-1``) to ignore.
+        class_axis: the axis of the labels.
+        reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
+        validate: check label and weight values on concrete arrays.
+
+    Returns:
+        The loss in the logits' framework and dtype.
+
+    Raises:
+        TypeError: for wrong types or dtypes.
+        ValueError: for wrong shapes or values.
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> logits = np.array([[2.0, -3.0, -1.0]], dtype=np.float32)
+        >>> labels = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
+        >>> wxent.asymmetric_loss(logits, labels, reduction="none").round(4)
+        array([[0.1269, 0.    , 0.0006]], dtype=float32)
+    """
+    gamma_pos = v.check_nonnegative_number("gamma_pos", gamma_pos)
+    gamma_neg = v.check_nonnegative_number("gamma_neg", gamma_neg)
+    clip = v.check_fraction("clip", clip)
+    inp = prep.sigmoid_inputs(
+        logits,
+        labels,
+        class_axis=class_axis,
+        ignore_label=ignore_label,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        validate=validate,
+    )
+    q = prep.per_class("pos_weight", pos_weight, inp)
+    r = prep.per_class("neg_weight", neg_weight, inp)
+    s = prep.sample_weight(sample_weight, inp, per_sample=True)
+    z = inp.labels
+    losses = core.asymmetric_loss(
+        inp.logits,
+        prep.smooth_binary(z, float(label_smoothing)),
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+        pos_weight=q,
+        neg_weight=r,
+        xp=inp.xp,
+    )
+    values = prep.multiply(s, losses)
+    return prep.finish(inp, values, binary_element_weight(z, q, r, s), reduction)
