@@ -21,7 +21,6 @@ by :func:`wxent.loss_terms`; ranks all-reduce (sum) both and divide with
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -44,12 +43,11 @@ class LossTerms(NamedTuple):
     denominator: Array
 
 
-#: Set by :func:`loss_terms` while it calls a loss: the loss's :func:`reduce` then returns
-#: the numerator and the denominator instead of their quotient. An internal entry beside
-#: the public ``reduction`` argument, which keeps its four documented values.
-_TERMS_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "wxent_terms_requested", default=False
-)
+#: Pushed by :func:`loss_terms` while it calls a loss: the loss's :func:`reduce` then
+#: returns the numerator and the denominator instead of their quotient. An internal entry
+#: beside the public ``reduction`` argument, which keeps its four documented values. (A
+#: plain list, which ``torch.compile`` traces; context variables it cannot.)
+_TERMS_REQUESTS: list[bool] = []
 
 
 def take_terms_request() -> bool:
@@ -57,10 +55,10 @@ def take_terms_request() -> bool:
 
     Cleared at the first read, so that only the outermost loss returns its terms.
     """
-    requested = _TERMS_REQUESTED.get()
-    if requested:
-        _TERMS_REQUESTED.set(False)
-    return requested
+    if not _TERMS_REQUESTS or not _TERMS_REQUESTS[-1]:
+        return False
+    _TERMS_REQUESTS[-1] = False
+    return True
 
 
 def safe_divide(numerator: Array, denominator: Array) -> Array:
@@ -185,11 +183,11 @@ def loss_terms(
     """
     reduction = options.pop("reduction", "mean")
     v.check_terms_reduction(reduction)
-    token = _TERMS_REQUESTED.set(True)
+    _TERMS_REQUESTS.append(True)
     try:
         terms = loss(logits, labels, *args, reduction=reduction, **options)
     finally:
-        _TERMS_REQUESTED.reset(token)
+        _TERMS_REQUESTS.pop()
     if not isinstance(terms, LossTerms):
         raise v.type_error(
             "loss", "a wxent loss function", f"loss={getattr(loss, '__name__', loss)!r}"
