@@ -19,14 +19,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from wxent import _reduction
-from wxent._core import softmax as core_softmax
 from wxent import _namespace as ns
 from wxent import _prepare as prep
+from wxent import _reduction
 from wxent import _validation as v
+from wxent._core import softmax as core_softmax
 from wxent._fastpaths import linear as fast
-from wxent._softmax import softmax_sample_weight
 from wxent._sampler import candidates
+from wxent._softmax import softmax_sample_weight
 
 Array = Any
 
