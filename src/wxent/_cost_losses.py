@@ -149,14 +149,19 @@ def cost_sensitive_cross_entropy(
     cost_weight = v.check_nonnegative_float("cost_weight", cost_weight)
     inp = _inputs(logits, labels, ignore_index, label_smoothing, class_axis, reduction, validate)
     c = matrix_for("costs", costs, inp)
-    losses = softmax_losses(inp, float(label_smoothing))
-    if cost_weight != 0.0:
-        cost = core_cost.expected_cost(
-            inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
-        )
-        losses = losses + cost_weight * cost
+    eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    return prep.finish(inp, prep.multiply(weights, losses), weights, reduction)
+
+    def values(fast: bool) -> Array:
+        losses = softmax_losses(inp, eps, fast=fast)
+        if cost_weight != 0.0:
+            cost = core_cost.expected_cost(
+                inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+            )
+            losses = losses + cost_weight * cost
+        return prep.multiply(weights, losses)
+
+    return prep.finish(inp, values(True), weights, reduction, exact=lambda: values(False))
 
 
 def confusion_weighted_cross_entropy(
@@ -225,12 +230,18 @@ def confusion_weighted_cross_entropy(
     """
     inp = _inputs(logits, labels, ignore_index, label_smoothing, class_axis, reduction, validate)
     m = matrix_for("weights", weights, inp, warn=False)
-    losses = softmax_losses(inp, float(label_smoothing))
+    eps = float(label_smoothing)
     confusion = core_cost.confusion_weight(
         inp.logits, inp.labels, m, indices=inp.indices, axis=inp.axis, xp=inp.xp
     )
     sample = prep.multiply(softmax_sample_weight(inp, class_weight, sample_weight), confusion)
-    return prep.finish(inp, prep.multiply(sample, losses), sample, reduction)
+    return prep.finish(
+        inp,
+        prep.multiply(sample, softmax_losses(inp, eps)),
+        sample,
+        reduction,
+        exact=lambda: prep.multiply(sample, softmax_losses(inp, eps, fast=False)),
+    )
 
 
 def _inputs(

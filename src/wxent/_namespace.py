@@ -17,8 +17,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-Array = Any
-Namespace = Any
+from wxent._types import Array, Namespace
 
 
 def is_tensorflow(x: object) -> bool:
@@ -46,6 +45,24 @@ def is_array(x: object) -> bool:
     if x is None or isinstance(x, (list, tuple, int, float, complex, str, np.generic)):
         return False
     return is_torch(x) or is_tensorflow(x) or array_api_compat.is_array_api_obj(x)
+
+
+def framework(x: object) -> str | None:
+    """The framework of an array: ``"numpy"``, ``"torch"``, ``"jax"``, ``"tensorflow"``.
+
+    Another array library gives its module's name; what is not an array gives ``None``.
+    """
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    if is_torch(x):
+        return "torch"
+    if is_tensorflow(x):
+        return "tensorflow"
+    if not is_array(x):
+        return None
+    if array_api_compat.is_jax_array(x):
+        return "jax"
+    return type(x).__module__.split(".", 1)[0]
 
 
 def namespace(*arrays: Array) -> Namespace:
@@ -108,8 +125,8 @@ def is_concrete(x: Array) -> bool:
     """Whether the values of ``x`` can be read now.
 
     False for JAX tracers (``jit``, ``grad`` of a traced function, ``vmap``), symbolic
-    TensorFlow tensors inside ``tf.function``, and PyTorch tensors while
-    ``torch.compile`` traces or on the meta device. Data-dependent checks only run
+    TensorFlow tensors inside ``tf.function``, PyTorch tensors while ``torch.compile``
+    traces, inside ``torch.func`` transforms, or on the meta device. Data-dependent checks only run
     on concrete arrays.
     """
     if x is None:
@@ -122,11 +139,31 @@ def is_concrete(x: Array) -> bool:
         compiler = getattr(torch, "compiler", None)
         if compiler is not None and compiler.is_compiling():
             return False
+        if torch._C._functorch.is_functorch_wrapped_tensor(x):
+            return False  # torch.func transforms (grad, vmap, hessian): nothing to read
         return not (torch.jit.is_tracing() or x.device.type == "meta")
     if array_api_compat.is_jax_array(x):
         jax = sys.modules["jax"]
         return not isinstance(x, jax.core.Tracer)
     return not array_api_compat.is_lazy_array(x)
+
+
+def on_host(x: Array) -> bool:
+    """Whether ``x`` lives in host memory (NumPy, PyTorch CPU): reading it costs no sync."""
+    if isinstance(x, np.ndarray):
+        return True
+    if is_torch(x):
+        return bool(x.device.type == "cpu")
+    return False
+
+
+def read_flag(flag: Array) -> bool:
+    """Read a 0-d boolean of any framework on the host: the one read of a checked call."""
+    if isinstance(flag, (bool, np.bool_)):
+        return bool(flag)
+    if is_tensorflow(flag):
+        return bool(flag.numpy())
+    return bool(flag)
 
 
 def to_numpy(x: Array) -> np.ndarray:

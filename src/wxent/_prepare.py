@@ -7,11 +7,14 @@ and this module holds the steps so that each loss is a short composition of them
 * :func:`sigmoid_inputs` / :func:`softmax_inputs` check and prepare logits and labels
   of the two families (class axis, label forms, ignore masks, value checks).
 * :func:`per_class` / :func:`sample_weight` / :func:`config_array` move configuration.
-* :func:`finish` masks, reduces and casts back to the input dtype.
+* :func:`finish` masks, reduces, casts back to the input dtype and settles the value
+  checks: every check of the call is a device-side flag (:class:`~wxent._validation.PendingChecks`)
+  and ``finish`` reads them, OR-ed with "the result is NaN", as one scalar.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +23,7 @@ import numpy as np
 from wxent import _namespace as ns
 from wxent import _reduction
 from wxent import _validation as v
-
-Array = Any
+from wxent._types import Array
 
 
 @dataclass
@@ -43,6 +45,12 @@ class Inputs:
         loss_shape: the static shape of the per-element loss.
         check_config: whether host configuration (numbers, lists, NumPy) is checked
             (``validate=True``, also under ``jit``).
+        concrete: whether values can be read now (eager, not traced).
+        checks: the pending value checks (device-side flags).
+        inexact: set by a fast path whose result may be NaN at infinite logits; ``finish``
+            then reads the result's NaN flag and recomputes on the exact path.
+        softmax: softmax family (a row of only ``-inf`` logits is an error).
+        logits_name: the argument named when the scores hold a NaN.
     """
 
     xp: Any
@@ -56,11 +64,30 @@ class Inputs:
     indices: bool
     loss_shape: tuple[int | None, ...]
     check_config: bool = True
+    concrete: bool = False
+    checks: v.PendingChecks | None = None
+    inexact: bool = False
+    softmax: bool = False
+    logits_name: str = "logits"
 
     @property
     def dtype(self) -> Any:
         """The compute dtype."""
         return self.logits.dtype
+
+    def add_check(self, flag: Array, diagnose: Callable[[], None]) -> None:
+        """Record a pending value check (see :class:`~wxent._validation.PendingChecks`)."""
+        if self.checks is None:
+            self.checks = v.PendingChecks()
+        self.checks.add(flag, diagnose)
+
+    def may_fall_back(self) -> bool:
+        """Whether a fast path that is inexact at infinite logits may run.
+
+        It may where ``finish`` can read the result's NaN flag without an extra device
+        sync: when the checks are read anyway (``validate``), or on the host.
+        """
+        return self.concrete and (self.validate or ns.on_host(self.logits))
 
 
 def _compute_dtype(xp: Any, dtype: Any) -> Any:
@@ -70,20 +97,39 @@ def _compute_dtype(xp: Any, dtype: Any) -> Any:
     return xp.float32
 
 
+def labels_array(labels: Any, logits: Array) -> Array:
+    """``labels`` as an array of the logits' framework.
+
+    Python lists and tuples are converted (as weights are); arrays of another framework
+    are an error.
+    """
+    if isinstance(labels, (list, tuple)):
+        try:
+            host = np.asarray(labels)
+        except ValueError:
+            host = None
+        if host is None or host.dtype.kind not in "biuf":
+            raise v.type_error(
+                "labels", "numbers, a list of numbers or an array", f"labels={v._short(labels)}"
+            )
+        xp = ns.namespace(logits)
+        if ns.is_tf_namespace(xp):
+            return xp.asarray(host)
+        return xp.asarray(host, device=ns.device(logits))
+    v.check_labels_array(labels, logits)
+    return labels
+
+
 def _begin(
     logits: Array, labels: Array, class_axis: Any, reduction: Any, validate: Any
-) -> tuple[Any, int, bool, bool]:
+) -> tuple[Any, Array, int, bool, bool, bool]:
     xp = v.check_logits(logits)
-    v.check_labels_array(labels, logits)
+    labels = labels_array(labels, logits)
     v.check_reduction(reduction)
     validate = v.check_bool("validate", validate)
     axis = v.check_class_axis(class_axis, len(logits.shape))
-    concrete = validate and ns.is_concrete(logits) and ns.is_concrete(labels)
-    return xp, axis, concrete, validate
-
-
-def _check_logit_values(logits: Array) -> None:
-    v.check_no_nan("logits", ns.to_numpy(logits))
+    readable = ns.is_concrete(logits) and ns.is_concrete(labels)
+    return xp, labels, axis, validate and readable, validate, readable
 
 
 def sigmoid_inputs(
@@ -103,7 +149,9 @@ def sigmoid_inputs(
     Label smoothing ``z * (1 - eps) + eps / 2`` is *not* applied here (the weights
     are computed from the unsmoothed labels): see :func:`smooth_binary`.
     """
-    xp, axis, concrete, check = _begin(logits, labels, class_axis, reduction, validate)
+    xp, labels, axis, concrete, check, readable = _begin(
+        logits, labels, class_axis, reduction, validate
+    )
     v.check_fraction("label_smoothing", label_smoothing)
     ignore = v.check_optional_label_value("ignore_label", ignore_label)
     shape = v.static_shape(logits)
@@ -121,9 +169,6 @@ def sigmoid_inputs(
         raise v.type_error(
             "labels", "a real or boolean dtype", f"labels with dtype {v.dtype_name(labels.dtype)}"
         )
-    if concrete:
-        _check_logit_values(logits)
-        v.check_unit_interval_labels(ns.to_numpy(labels).astype(np.float64, copy=False), ignore)
     out_dtype = logits.dtype
     dtype = _compute_dtype(xp, logits.dtype)
     x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
@@ -132,7 +177,7 @@ def sigmoid_inputs(
     if ignore is not None:
         valid = z != ignore
         z = xp.where(valid, z, xp.zeros_like(z))
-    return Inputs(
+    inp = Inputs(
         xp=xp,
         logits=x,
         out_dtype=out_dtype,
@@ -144,7 +189,18 @@ def sigmoid_inputs(
         indices=False,
         loss_shape=shape,
         check_config=check,
+        concrete=readable,
     )
+    if concrete and not v.is_bool(xp, labels.dtype):  # booleans are always in [0, 1]
+        flag = v.outside_flag(xp, z, 0.0, 1.0)  # ignored entries are 0 here
+        if flag is not None:
+            inp.add_check(
+                flag,
+                lambda: v.check_unit_interval_labels(
+                    ns.to_numpy(labels).astype(np.float64, copy=False), ignore
+                ),
+            )
+    return inp
 
 
 def smooth_binary(z: Array, label_smoothing: float) -> Array:
@@ -166,10 +222,48 @@ def class_indices(xp: Any, labels: Array, ignore: int | None) -> tuple[Array, Ar
     ):
         idx = xp.astype(labels, xp.int64)
     valid = None
-    if ignore is not None:
+    if ignore is not None and _representable(ignore, labels.dtype):
+        # An ignore_index outside the labels' dtype range ignores nothing (comparing
+        # with it would wrap around and ignore real labels).
         valid = idx != ignore
         idx = xp.where(valid, idx, xp.zeros_like(idx))
     return idx, valid
+
+
+#: The range of each integer dtype (a plain table: traceable by ``torch.compile``).
+_INTEGER_RANGES = {
+    f"{kind}int{bits}": ((0, 2**bits - 1) if kind else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1))
+    for kind in ("", "u")
+    for bits in (8, 16, 32, 64)
+}
+
+
+def _representable(value: int, dtype: Any) -> bool:
+    low, high = _INTEGER_RANGES.get(v.dtype_name(dtype), (value, value))
+    return low <= value <= high
+
+
+def pending_index_check(
+    inp: Inputs, labels: Array, idx: Array, ignore: int | None, name: str = "labels"
+) -> Array:
+    """Record the range check of class indices, and return them clamped into ``[0, C)``.
+
+    The clamp keeps every gather memory-safe until the check raises; it is applied only
+    while checking (with ``validate=False`` the indices are trusted).
+    """
+    num_classes = inp.num_classes
+    if not inp.validate or num_classes is None:
+        return idx
+    xp = inp.xp
+    flag = v.outside_flag(xp, idx, 0, int(num_classes) - 1)  # ignored entries are 0 here
+    if flag is None:
+        return idx
+    inp.add_check(
+        flag, lambda: v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore, name)
+    )
+    return xp.clip(idx, 0, max(int(num_classes) - 1, 0))
+
+
 
 
 def softmax_inputs(
@@ -188,7 +282,9 @@ def softmax_inputs(
     floating labels are probabilities, shape of ``logits``. Ignored indices become 0
     and leave the mask; ``ignore_index`` does not apply to probability labels.
     """
-    xp, axis, concrete, check = _begin(logits, labels, class_axis, reduction, validate)
+    xp, labels, axis, concrete, check, readable = _begin(
+        logits, labels, class_axis, reduction, validate
+    )
     v.check_fraction("label_smoothing", label_smoothing)
     ignore = v.check_optional_int("ignore_index", ignore_index)
     shape = v.static_shape(logits)
@@ -210,14 +306,13 @@ def softmax_inputs(
                 f"probabilities of shape {v.shape_str(shape)}{hint}",
                 f"integer labels of shape {v.shape_str(label_shape)}",
             )
-        if concrete:
-            _check_logit_values(logits)
-            if num_classes is not None:
-                v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore)
         idx, valid = class_indices(xp, labels, ignore)
-        return Inputs(
+        inp = Inputs(
             xp, x, out_dtype, axis, num_classes, concrete, idx, valid, True, sample_shape, check
         )
+        inp.concrete, inp.softmax = readable, True
+        inp.labels = pending_index_check(inp, labels, idx, ignore)
+        return inp
     if v.is_floating(xp, labels.dtype):
         if not v.shapes_match(label_shape, shape):
             raise v.value_error(
@@ -226,18 +321,37 @@ def softmax_inputs(
                 f"or integer class indices of shape {v.shape_str(sample_shape)}",
                 f"floating labels of shape {v.shape_str(label_shape)}",
             )
-        if concrete:
-            _check_logit_values(logits)
-            v.check_probability_labels(ns.to_numpy(labels).astype(np.float64, copy=False))
         y = _cast(xp, labels, dtype)
-        return Inputs(
+        inp = Inputs(
             xp, x, out_dtype, axis, num_classes, concrete, y, None, False, sample_shape, check
         )
+        inp.concrete, inp.softmax = readable, True
+        if concrete:
+            _pending_probability_check(inp, labels)
+        return inp
     raise v.type_error(
         "labels",
         "integer class indices or floating probabilities",
         f"labels with dtype {v.dtype_name(labels.dtype)}",
     )
+
+
+def _pending_probability_check(inp: Inputs, labels: Array) -> None:
+    """Probability labels: finite, non-negative, and rows that sum to 1."""
+    xp, y = inp.xp, inp.labels
+    flag = v.nonnegative_finite_flag(xp, y)
+    if flag is None:
+        return
+    sums = xp.sum(y, axis=inp.axis)
+    tol = v.probability_sum_tolerance(labels.dtype, inp.num_classes)
+    flag = xp.logical_or(flag, xp.any(xp.abs(sums - 1.0) > tol))
+
+    def diagnose() -> None:
+        host = ns.to_numpy(labels).astype(np.float64, copy=False)
+        v.check_probability_labels(host)
+        v.check_probability_rows(host, inp.axis, tol)
+
+    inp.add_check(flag, diagnose)
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -266,11 +380,13 @@ def config_array(name: str, value: Any, inp: Inputs, *, check_values: bool = Tru
                 raise v.type_error(
                     name, "a real dtype", f"{name} with dtype {v.dtype_name(value.dtype)}"
                 )
-            if check_values and inp.validate and ns.is_concrete(value):
-                v.check_finite_nonnegative(name, ns.to_numpy(value).astype(np.float64))
             arr = _cast(xp, value, inp.dtype)
             if ns.is_torch_namespace(xp) and arr.device != inp.logits.device:
                 arr = arr.to(inp.logits.device)
+            if check_values and inp.validate and ns.is_concrete(value):
+                flag = v.nonnegative_finite_flag(xp, arr)
+                if flag is not None:
+                    inp.add_check(flag, lambda: v.check_finite_nonnegative_array(name, value))
             return arr
     try:
         if ns.torch_is_compiling():  # the compiler cannot read an ndarray's dtype
@@ -380,25 +496,67 @@ def multiply(a: Array | None, b: Array | None) -> Array | None:
 
 
 def finish(
-    inp: Inputs, values: Array, weights: Array | None, reduction: Any
+    inp: Inputs,
+    values: Array,
+    weights: Array | None,
+    reduction: Any,
+    *,
+    exact: Callable[[], Array] | None = None,
 ) -> Array | _reduction.LossTerms:
-    """Mask, reduce and cast back to the input dtype.
+    """Mask, reduce, cast back to the input dtype, and settle the value checks.
+
+    The pending checks of the call and "the result holds a NaN" are OR-ed into one flag
+    and read once. When it is set, the checks raise their messages; a NaN that no check
+    and no NaN logit explains came from a fast path at infinite logits, and the values
+    are recomputed on the exact path (``exact``).
 
     Args:
         inp: the prepared inputs.
         values: the weighted per-element losses ``w * l`` (the loss shape).
         weights: the effective weights ``w`` (broadcastable; the denominator of
             ``"weighted_mean"``), or ``None`` for 1.
-        reduction: the reduction name or a terms request.
+        reduction: the reduction name.
+        exact: recomputes ``values`` with the fast paths off (needed when a fast path
+            may have set ``inp.inexact``).
 
     Returns:
         The reduced loss (or per-element ``w * l``, 0 where ignored), in the logits'
-        dtype; :class:`~wxent.LossTerms` for a terms request.
+        dtype; :class:`~wxent.LossTerms` when :func:`wxent.loss_terms` asked.
     """
+    terms = _reduction.take_terms_request()
+    result = _reduce(inp, values, weights, reduction, terms)
+    fall_back = inp.inexact and exact is not None
+    if not (inp.validate or fall_back):
+        return result
+    xp = inp.xp
+    parts = result if isinstance(result, _reduction.LossTerms) else (result,)
+    flags = [v.nan_flag(xp, part) for part in parts]
+    if inp.validate and inp.checks is not None:
+        flags = inp.checks.flags + flags
+    flag = flags[0]
+    for other in flags[1:]:
+        flag = xp.logical_or(flag, other)
+    if not ns.read_flag(flag):  # the one host read of the call
+        return result
+    if inp.validate:
+        if inp.checks is not None:
+            inp.checks.diagnose()
+        logits = ns.to_numpy(inp.logits)
+        v.check_no_nan(inp.logits_name, logits)
+        if inp.softmax:
+            v.check_no_infinite_rows(logits, inp.axis)
+    if fall_back and exact is not None:
+        inp.inexact = False
+        return _reduce(inp, exact(), weights, reduction, terms)
+    return result
+
+
+def _reduce(
+    inp: Inputs, values: Array, weights: Array | None, reduction: Any, terms: bool
+) -> Array | _reduction.LossTerms:
     xp = inp.xp
     if inp.valid is not None:
         values = xp.where(inp.valid, values, xp.zeros_like(values))
-    terms = _reduction.take_terms_request()
     result = _reduction.reduce(xp, values, weights, inp.valid, reduction, terms=terms)
     if isinstance(result, _reduction.LossTerms):
         return _reduction.LossTerms(

@@ -95,20 +95,20 @@ def sigmoid_cross_entropy(
     r = prep.per_class("neg_weight", neg_weight, inp)
     s = prep.sample_weight(sample_weight, inp, per_sample=True)
     z = inp.labels
-    # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
-    losses = _fastpaths.sigmoid_losses(inp, float(label_smoothing), q, r)
-    if losses is None:
-        losses = core.sigmoid_cross_entropy(
-            inp.logits,
-            prep.smooth_binary(z, float(label_smoothing)),
-            pos_weight=q,
-            neg_weight=r,
-            xp=inp.xp,
-        )
-    values = prep.multiply(s, losses)
+    eps = float(label_smoothing)
+
+    def values(fast: bool) -> Array:
+        # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
+        losses = _fastpaths.sigmoid_losses(inp, eps, q, r) if fast else None
+        if losses is None:
+            losses = core.sigmoid_cross_entropy(
+                inp.logits, prep.smooth_binary(z, eps), pos_weight=q, neg_weight=r, xp=inp.xp
+            )
+        return prep.multiply(s, losses)
+
     # The element weights are only the denominator of "weighted_mean": skip them otherwise.
     weights = binary_element_weight(z, q, r, s) if prep.needs_weights(reduction) else None
-    return prep.finish(inp, values, weights, reduction)
+    return prep.finish(inp, values(True), weights, reduction, exact=lambda: values(False))
 
 
 def binary_element_weight(

@@ -86,18 +86,27 @@ def softmax_cross_entropy(
         reduction=reduction,
         validate=validate,
     )
-    losses = softmax_losses(inp, float(label_smoothing))
+    eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    values = prep.multiply(weights, losses)
-    return prep.finish(inp, values, weights, reduction)
+    values = prep.multiply(weights, softmax_losses(inp, eps))
+    return prep.finish(
+        inp,
+        values,
+        weights,
+        reduction,
+        exact=lambda: prep.multiply(weights, softmax_losses(inp, eps, fast=False)),
+    )
 
 
-def softmax_losses(inp: prep.Inputs, label_smoothing: float) -> Array:
-    """Unweighted per-sample softmax cross-entropy for prepared inputs."""
+def softmax_losses(inp: prep.Inputs, label_smoothing: float, *, fast: bool = True) -> Array:
+    """Unweighted per-sample softmax cross-entropy for prepared inputs.
+
+    ``fast=False`` skips the fast paths (the exact recomputation of :func:`prep.finish`).
+    """
     # Fast path (see _fastpaths and BENCHMARKS.md): same per-sample losses, faster.
-    fast = _fastpaths.softmax_losses(inp, label_smoothing)
-    if fast is not None:
-        return fast
+    losses = _fastpaths.softmax_losses(inp, label_smoothing) if fast else None
+    if losses is not None:
+        return losses
     if inp.indices:
         return core.softmax_cross_entropy_indices(
             inp.logits, inp.labels, axis=inp.axis, label_smoothing=label_smoothing, xp=inp.xp
@@ -296,10 +305,17 @@ def logit_adjusted_cross_entropy(
     )
     log_prior = _log_prior(class_prior, inp)
     adjusted = dataclasses.replace(inp, logits=core.adjust_logits(inp.logits, log_prior, tau=tau))
-    losses = softmax_losses(adjusted, float(label_smoothing))
+    eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    values = prep.multiply(weights, losses)
-    return prep.finish(inp, values, weights, reduction)
+    values = prep.multiply(weights, softmax_losses(adjusted, eps))
+    inp.inexact = adjusted.inexact
+    return prep.finish(
+        inp,
+        values,
+        weights,
+        reduction,
+        exact=lambda: prep.multiply(weights, softmax_losses(adjusted, eps, fast=False)),
+    )
 
 
 def adjust_logits(

@@ -7,9 +7,12 @@ received::
     Received: label_smoothing=1.5
 
 ``TypeError`` is raised for wrong types and dtypes, ``ValueError`` for wrong shapes and
-values. Static checks (types, dtypes, shapes, options) always run, also under
-``jax.jit`` and ``tf.function``. Checks on values run only on concrete arrays and can be
-switched off with ``validate=False``.
+values. Static checks (types, dtypes, shapes, options, host configuration) always run,
+also under ``jax.jit`` and ``tf.function``. Checks on the values of framework arrays run
+only on concrete arrays, can be switched off with ``validate=False``, and never copy an
+array to the host: each is a 0-d "something is wrong" flag computed in the arrays' own
+framework and device (:class:`PendingChecks`); the loss reads all of them at once, as one
+scalar, and only when it is set looks closer to raise the message below.
 """
 
 from __future__ import annotations
@@ -189,20 +192,29 @@ def is_bool(xp: Any, dtype: Any) -> bool:
     return bool(xp.isdtype(dtype, "bool"))
 
 
+def check_same_framework(name: str, value: Any, logits: Any) -> None:
+    """``value`` is an array of the same framework as ``logits``.
+
+    One message for every mix (NumPy, PyTorch, JAX, TensorFlow), raised before any
+    framework sees the other's arrays.
+    """
+    if not ns.is_array(value):
+        raise type_error(
+            name,
+            "an array of the same framework as `logits`",
+            f"{name} of type {type(value).__name__}",
+        )
+    if ns.framework(value) != ns.framework(logits):
+        raise type_error(
+            name,
+            f"an array of the same framework as `logits` ({type(logits).__name__})",
+            f"{name} of type {type(value).__name__}",
+        )
+
+
 def check_labels_array(labels: Any, logits: Any) -> None:
     """``labels`` is an array of the same framework as ``logits``."""
-    if not ns.is_array(labels):
-        raise type_error(
-            "labels",
-            "an array of the same framework as `logits`",
-            f"labels of type {type(labels).__name__}",
-        )
-    if ns.is_tensorflow(labels) != ns.is_tensorflow(logits):
-        raise type_error(
-            "labels",
-            f"an array of the same framework as `logits` ({type(logits).__name__})",
-            f"labels of type {type(labels).__name__}",
-        )
+    check_same_framework("labels", labels, logits)
 
 
 def shapes_match(a: Sequence[int | None], b: Sequence[int | None]) -> bool:
@@ -256,7 +268,9 @@ def check_no_nan(name: str, values: np.ndarray) -> None:
         raise value_error(name, "numbers without NaN", f"{n} NaN value(s) in `{name}`")
 
 
-def check_class_indices(labels: np.ndarray, num_classes: int, ignore_index: int | None) -> None:
+def check_class_indices(
+    labels: np.ndarray, num_classes: int, ignore_index: int | None, name: str = "labels"
+) -> None:
     """Integer labels in ``[0, C)`` or equal to ``ignore_index``."""
     bad = (labels < 0) | (labels >= num_classes)
     if ignore_index is not None:
@@ -265,7 +279,7 @@ def check_class_indices(labels: np.ndarray, num_classes: int, ignore_index: int 
         first = labels[bad].ravel()[0]
         hint = "" if ignore_index is None else f" or ignore_index={ignore_index}"
         raise value_error(
-            "labels",
+            name,
             f"class indices in [0, {num_classes}){hint}",
             f"label value {int(first)} ({int(bad.sum())} out-of-range label(s))",
         )
@@ -413,3 +427,113 @@ def check_nonnegative_number(name: str, value: Any) -> float:
     if not (value >= 0.0 and value != float("inf")):
         raise value_error(name, "a finite float >= 0", f"{name}={value!r}")
     return value
+
+
+# ----------------------------------------------------------------------------- pending checks
+
+
+class PendingChecks:
+    """Value checks of one call, as device-side flags read together once.
+
+    Each check adds a 0-d boolean array, in the checked array's framework and on its
+    device, that is true when something is wrong, and a ``diagnose`` callable that raises
+    the precise message (it may copy to the host: it runs on the error path only).
+    """
+
+    def __init__(self) -> None:
+        self.flags: list[Any] = []
+        self.diagnoses: list[Any] = []
+
+    def add(self, flag: Any, diagnose: Any) -> None:
+        """Record a flag and the callable that raises its message."""
+        self.flags.append(flag)
+        self.diagnoses.append(diagnose)
+
+    def diagnose(self) -> None:
+        """Raise the message of the first failing check (no-op if none fails)."""
+        for diagnose in self.diagnoses:
+            diagnose()
+
+
+def _min_max(xp: Any, x: Any) -> tuple[Any, Any]:
+    """The minimum and maximum of a non-empty array (one pass on PyTorch)."""
+    if ns.is_torch_namespace(xp):
+        import torch
+
+        if x.dtype == torch.bool:
+            x = x.to(torch.uint8)
+        return torch.aminmax(x)
+    return xp.min(x), xp.max(x)
+
+
+def _size(x: Any) -> int | None:
+    dims = static_shape(x)
+    if any(d is None for d in dims) or (not dims and len(x.shape) != 0):
+        return None
+    n = 1
+    for d in dims:
+        n *= int(d or 0)
+    return n
+
+
+def outside_flag(xp: Any, x: Any, low: float, high: float) -> Any | None:
+    """True when an entry lies outside ``[low, high]`` or is NaN (``None``: nothing to check).
+
+    Two reductions (``min`` and ``max``): NaN propagates through both and fails the
+    comparisons; nothing is allocated at the array's size.
+    """
+    if _size(x) == 0:
+        return None
+    lo, hi = _min_max(xp, x)
+    return xp.logical_not(xp.logical_and(lo >= low, hi <= high))
+
+
+def nonnegative_finite_flag(xp: Any, x: Any) -> Any | None:
+    """True when an entry is negative, infinite or NaN (``None``: nothing to check)."""
+    if _size(x) == 0:
+        return None
+    lo, hi = _min_max(xp, x)
+    return xp.logical_not(xp.logical_and(lo >= 0, hi < float("inf")))
+
+
+def probability_sum_tolerance(dtype: Any, num_classes: int | None) -> float:
+    """How far a row of probability labels may sum from 1 (rounding of the labels' dtype)."""
+    eps = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float64": 2.0**-52}.get(
+        dtype_name(dtype), 2.0**-23
+    )
+    return max(1e-3, 4.0 * eps * float(num_classes or 1))
+
+
+def check_probability_rows(labels: np.ndarray, axis: int, tol: float) -> None:
+    """Softmax probability labels: each row sums to 1 (multi-hot rows belong to sigmoid)."""
+    sums = labels.sum(axis=axis)
+    bad = np.abs(sums - 1.0) > tol
+    if bad.any():
+        raise value_error(
+            "labels",
+            "probability rows that sum to 1 along class_axis (for several positive labels "
+            "per sample — multi-hot — use wxent.sigmoid_cross_entropy)",
+            f"a row summing to {float(sums[bad].ravel()[0])!r} ({int(bad.sum())} such row(s))",
+        )
+
+
+def nan_flag(xp: Any, x: Any) -> Any:
+    """True when ``x`` holds a NaN (used on a loss result, not on the logits)."""
+    return xp.any(xp.isnan(x))
+
+
+def check_finite_nonnegative_array(name: str, value: Any) -> None:
+    """The host diagnosis of :func:`nonnegative_finite_flag` (error path)."""
+    check_finite_nonnegative(name, ns.to_numpy(value).astype(np.float64))
+
+
+def check_no_infinite_rows(logits: np.ndarray, axis: int) -> None:
+    """Every row along ``axis`` has a value above ``-inf`` (else its softmax is undefined)."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.max(logits, axis=axis) > -np.inf) if logits.shape[axis] else None
+    if bad is not None and bad.any():
+        raise value_error(
+            "logits",
+            f"at least one value above -inf in every row along class_axis={axis}",
+            f"{int(bad.sum())} row(s) of only -inf",
+        )

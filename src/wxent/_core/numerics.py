@@ -33,8 +33,23 @@ def logsumexp(x: Array, *, axis: int, xp: Any) -> Array:
     return m + xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
 
 
+def limit_logits(x: Array, *, axis: int, xp: Any) -> Array:
+    """Rows holding ``+inf`` replaced by their limit: 0 at the ``+inf`` entries, ``-inf`` elsewhere.
+
+    Softmax is shift-invariant, so shifting such a row by its infinite maximum gives the
+    limit of the softmax (uniform over the ``+inf`` entries) and of the cross-entropy
+    (``log k`` for a target among ``k`` infinite entries, ``inf`` otherwise) without
+    ``inf - inf``. Finite rows are unchanged; the gradient in a ``+inf`` row is 0.
+    """
+    m = xp.max(x, axis=axis, keepdims=True)
+    inf = xp.full_like(x, float("inf"))
+    limit = xp.where(x == inf, xp.zeros_like(x), -inf)
+    return xp.where(m == float("inf"), limit, x)
+
+
 def log_softmax(x: Array, *, axis: int, xp: Any) -> Array:
-    """``x - logsumexp(x)`` along ``axis``."""
+    """``x - logsumexp(x)`` along ``axis``, exact in rows holding ``+inf`` (their limit)."""
+    x = limit_logits(x, axis=axis, xp=xp)
     return x - logsumexp(x, axis=axis, xp=xp)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from wxent._core.numerics import log_softmax, logsumexp, modulate, safe_mul
+from wxent._core.numerics import limit_logits, log_softmax, logsumexp, modulate, safe_mul
 from wxent._types import Array
 
 
@@ -38,6 +38,7 @@ def softmax_cross_entropy_indices(
     Returns:
         The per-sample loss, shape of ``labels``.
     """
+    logits = limit_logits(logits, axis=axis, xp=xp)
     lse = logsumexp(logits, axis=axis, xp=xp)
     index = xp.expand_dims(labels, axis=axis)
     target = xp.take_along_axis(logits, index, axis=axis)

@@ -13,6 +13,12 @@ semantics cannot drift. The JAX rule is a ``custom_jvp``: forward mode and highe
 orders keep working. ``softmax_losses`` returns ``None`` where no fast path applies
 and the caller falls back to the generic core. Parity with the generic path is tested
 in ``tests/test_fastpaths.py``; the measurements are in BENCHMARKS.md.
+
+Which path runs is decided by dtype, device and static facts, never by reading values.
+The native PyTorch kernels and the NumPy kernels are not exact at infinite logits (they
+give NaN where the limit is 0 or ``inf``): they set ``inp.inexact`` and run only where
+:func:`wxent._prepare.finish` can read the result's NaN flag without a device sync (see
+:meth:`wxent._prepare.Inputs.may_fall_back`), which then recomputes on the exact path.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from wxent import _namespace as ns
+from wxent._core.numerics import limit_logits
 from wxent._fastpaths.jax import jax_softmax_function
 from wxent._fastpaths.numpy import (
     numpy_sigmoid_losses,
@@ -54,6 +61,7 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
     if ns.is_numpy_namespace(xp) and isinstance(x, np.ndarray):
         if x.dtype not in (np.float32, np.float64):
             return None
+        inp.inexact = True  # a +inf logit gives NaN here: finish recomputes exactly
         flat = x.reshape(-1, x.shape[-1])
         per_row = numpy_softmax_losses(flat, np.asarray(inp.labels).reshape(-1), label_smoothing)
         return per_row.reshape(x.shape[:-1])
@@ -61,8 +69,13 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
         import torch
         import torch.nn.functional as F
 
-        if x.dtype not in (torch.float32, torch.float64) or x.shape[-1] == 0:
+        if (
+            x.dtype not in (torch.float32, torch.float64)
+            or x.shape[-1] == 0
+            or not inp.may_fall_back()
+        ):
             return None
+        inp.inexact = True  # a +inf logit gives NaN here: finish recomputes exactly
         # torch's native kernel, unweighted and per sample, is exactly these losses
         # (with weights torch's smoothing term differs, so weights stay outside).
         rows = x.reshape(-1, x.shape[-1])
@@ -75,7 +88,8 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
 
         if x.dtype not in (jnp.float32, jnp.float64) or x.shape[-1] == 0:
             return None
-        rows = jnp.reshape(x, (-1, x.shape[-1]))
+        # Exact at +inf by construction (no flag is read on this path).
+        rows = limit_logits(jnp.reshape(x, (-1, x.shape[-1])), axis=1, xp=xp)
         losses = jax_softmax_function()(rows, jnp.reshape(inp.labels, (-1,)), label_smoothing)
         return jnp.reshape(losses, x.shape[:-1])
     return None
@@ -91,13 +105,16 @@ def _softmax_probability_losses(inp: Any, label_smoothing: float) -> Array | Non
     if ns.is_numpy_namespace(xp) and isinstance(x, np.ndarray):
         if x.dtype not in (np.float32, np.float64):
             return None
+        inp.inexact = True
         rows = x.reshape(-1, x.shape[-1])
         t = np.asarray(inp.labels, dtype=x.dtype).reshape(rows.shape)
         return numpy_softmax_probability_losses(rows, t, label_smoothing).reshape(x.shape[:-1])
-    if ns.is_torch_namespace(xp) and _torch_finite(x):
+    if ns.is_torch_namespace(xp) and _torch_float(x) and inp.may_fall_back():
         import torch.nn.functional as F
 
-        # Identical to ours for finite logits (torch's 0 * log 0 is NaN at -inf logits).
+        # Identical to ours for finite logits (torch's 0 * log 0 is NaN at -inf logits,
+        # so finish recomputes exactly when the result holds a NaN).
+        inp.inexact = True
         rows = x.reshape(-1, x.shape[-1])
         t = inp.labels.reshape(rows.shape)
         losses = F.cross_entropy(rows, t, reduction="none", label_smoothing=label_smoothing)
@@ -110,7 +127,8 @@ def sigmoid_losses(
 ) -> Array | None:
     """Per-element sigmoid CE ``q*t*softplus(-x) + r*(1-t)*softplus(x)``, or ``None``.
 
-    On finite logits only (at infinite ones the generic path gives the limits). PyTorch:
+    Inexact at infinite logits (NaN where the limit is 0 or inf): used where ``finish``
+    can read the result's NaN flag and recompute on the exact path. PyTorch:
     the native ``binary_cross_entropy_with_logits(pos_weight=q)``, which is this formula
     without ``neg_weight``. NumPy: a row-blocked kernel. The smoothed target is
     ``z*(1-eps) + eps/2``.
@@ -120,9 +138,16 @@ def sigmoid_losses(
     x = inp.logits
     if isinstance(x, np.ndarray) and ns.is_numpy_namespace(inp.xp):
         return _numpy_sigmoid(inp, label_smoothing, pos_weight, neg_weight)
-    if neg_weight is not None or not ns.is_torch_namespace(inp.xp) or not _torch_finite(x):
+    if (
+        neg_weight is not None
+        or not ns.is_torch_namespace(inp.xp)
+        or not _torch_float(x)
+        or not inp.may_fall_back()
+    ):
         return None
     import torch.nn.functional as F
+
+    inp.inexact = True  # NaN at infinite logits: finish recomputes exactly
 
     t = inp.labels
     if label_smoothing:
@@ -144,8 +169,7 @@ def _numpy_sigmoid(
             return None
     if inp.axis != ndim - 1 and any(w is not None and np.ndim(w) == 1 for w in (q, r)):
         return None
-    if not np.isfinite(x).all():
-        return None  # the generic path gives the limits at infinite logits
+    inp.inexact = True  # NaN at infinite logits: finish recomputes exactly
     t = np.asarray(inp.labels, dtype=x.dtype)
     if label_smoothing:
         t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
@@ -154,10 +178,8 @@ def _numpy_sigmoid(
     return out.reshape(x.shape)
 
 
-def _torch_finite(x: Array) -> bool:
-    """float32/64 torch logits whose values are all finite (read now: not under compile)."""
+def _torch_float(x: Array) -> bool:
+    """float32/64 torch logits (decided by dtype, never by reading values)."""
     import torch
 
-    if x.dtype not in (torch.float32, torch.float64) or not ns.is_concrete(x):
-        return False
-    return bool(torch.isfinite(x).all())
+    return x.dtype in (torch.float32, torch.float64)

@@ -90,7 +90,7 @@ def numpy_softmax_probability_losses(
 def numpy_sigmoid_losses(
     x: np.ndarray, t: np.ndarray, q: Array | None, r: Array | None
 ) -> np.ndarray:
-    """Row-blocked ``q*t*softplus(-x) + r*(1-t)*softplus(x)`` for finite ``x``.
+    """Row-blocked ``q*t*softplus(-x) + r*(1-t)*softplus(x)`` (NaN at infinite ``x``).
 
     With ``sp = softplus(x) = max(x, 0) + log1p(exp(-|x|))`` (one ``exp`` per logit) and
     ``softplus(-x) = sp - x``, computed block by block in the output buffer.
@@ -98,22 +98,24 @@ def numpy_sigmoid_losses(
     n, num_classes = x.shape
     out = np.empty_like(x)
     rows = _block_rows(num_classes)
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        xb, tb, ob = x[start:stop], t[start:stop], out[start:stop]
-        np.abs(xb, out=ob)
-        np.negative(ob, out=ob)
-        np.exp(ob, out=ob)
-        np.log1p(ob, out=ob)
-        ob += np.maximum(xb, 0.0)  # ob = softplus(x)
-        if q is None and r is None:
-            ob -= tb * xb  # t * (sp - x) + (1 - t) * sp
-            continue
-        pos = tb * (ob - xb)
-        if q is not None:
-            pos *= q
-        ob *= 1.0 - tb
-        if r is not None:
-            ob *= r
-        ob += pos
+    # Infinite logits give NaN here (inf - inf); the caller recomputes those exactly.
+    with np.errstate(invalid="ignore", over="ignore"):
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
+            xb, tb, ob = x[start:stop], t[start:stop], out[start:stop]
+            np.abs(xb, out=ob)
+            np.negative(ob, out=ob)
+            np.exp(ob, out=ob)
+            np.log1p(ob, out=ob)
+            ob += np.maximum(xb, 0.0)  # ob = softplus(x)
+            if q is None and r is None:
+                ob -= tb * xb  # t * (sp - x) + (1 - t) * sp
+                continue
+            pos = tb * (ob - xb)
+            if q is not None:
+                pos *= q
+            ob *= 1.0 - tb
+            if r is not None:
+                ob *= r
+            ob += pos
     return out
