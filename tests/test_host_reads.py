@@ -48,17 +48,11 @@ def _cases(asarray: Callable[..., Any], cost: np.ndarray) -> dict[str, Callable[
         "sigmoid_none": lambda: wxent.sigmoid_cross_entropy(x, z, reduction="none"),
         "sigmoid_focal": lambda: wxent.sigmoid_focal_loss(x, z, alpha=0.25),
         "asymmetric": lambda: wxent.asymmetric_loss(x, z, pos_weight=cw),
-        "softmax_focal": lambda: wxent.softmax_focal_loss(
-            x, y, class_weight=cw, ignore_index=-100
-        ),
-        "logit_adjusted": lambda: wxent.logit_adjusted_cross_entropy(
-            x, y_ok, [0.4, 0.3, 0.2, 0.1]
-        ),
+        "softmax_focal": lambda: wxent.softmax_focal_loss(x, y, class_weight=cw, ignore_index=-100),
+        "logit_adjusted": lambda: wxent.logit_adjusted_cross_entropy(x, y_ok, [0.4, 0.3, 0.2, 0.1]),
         "expected_cost": lambda: wxent.expected_cost_loss(x, y_ok, cost),
         "cost_sensitive": lambda: wxent.cost_sensitive_cross_entropy(x, y_ok, cost),
-        "confusion_weighted": lambda: wxent.confusion_weighted_cross_entropy(
-            x, y_ok, 1.0 + cost
-        ),
+        "confusion_weighted": lambda: wxent.confusion_weighted_cross_entropy(x, y_ok, 1.0 + cost),
         "linear": lambda: wxent.linear_cross_entropy(h, w, y, ignore_index=-100),
     }
 

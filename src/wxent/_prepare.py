@@ -264,8 +264,6 @@ def pending_index_check(
     return xp.clip(idx, 0, max(int(num_classes) - 1, 0))
 
 
-
-
 def softmax_inputs(
     logits: Array,
     labels: Array,
