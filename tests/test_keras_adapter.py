@@ -3,6 +3,7 @@ on the TensorFlow, JAX and PyTorch Keras backends (one subprocess per backend)."
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -17,67 +18,45 @@ import tensorflow as tf
 
 import wxent
 import wxent.keras as wk
+from adapter_cases import CASES, COSTS, C, data, snake
 from conftest import assert_close
 
-C = 3
-COSTS = [[0.0, 1.0, 1.0], [1.0, 0.0, 1.2], [1.0, 1.0, 0.0]]
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-
-# class name -> (label family, positional config, options). Every class must have a case.
-CASES: dict[str, tuple[str, tuple[Any, ...], dict[str, Any]]] = {
-    "SigmoidCrossEntropy": ("sigmoid", (), {"pos_weight": [1.0, 4.0, 2.0], "neg_weight": 0.5}),
-    "SoftmaxCrossEntropy": (
-        "softmax",
-        (),
-        {"class_weight": [1.0, 2.0, 0.5], "label_smoothing": 0.1},
-    ),
-    "SigmoidFocalLoss": ("sigmoid", (), {"gamma": 2.0, "alpha": [0.25, 0.5, 0.75]}),
-    "SoftmaxFocalLoss": ("softmax", (), {"gamma": 2.0, "class_weight": [1.0, 2.0, 0.5]}),
-    "AsymmetricLoss": (
-        "sigmoid",
-        (),
-        {"gamma_neg": 4.0, "clip": 0.05, "pos_weight": [2.0, 1.0, 3.0]},
-    ),
-    "LogitAdjustedCrossEntropy": ("softmax", ([0.6, 0.3, 0.1],), {"tau": 1.0}),
-    "ExpectedCostLoss": ("softmax", (COSTS,), {}),
-    "CostSensitiveCrossEntropy": ("softmax", (COSTS,), {"cost_weight": 0.5}),
-    "ConfusionWeightedCrossEntropy": ("softmax", (COSTS,), {}),
-}
 LOSSES = [n for n in wk.__all__ if n in CASES]
-
-
-def _snake(name: str) -> str:
-    return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
+METRICS = ("Recall", "Precision", "FBetaScore", "ExpectedCost")
 
 
 def _data(family: str, shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(scale=2.0, size=shape).astype(np.float32)
-    if family == "sigmoid":
-        return logits, (rng.random(shape) < 0.3).astype(np.float32)
-    return logits, rng.integers(0, shape[-1], size=shape[:-1])
+    return data(family, shape, -1, seed)
 
 
 def _loss(cls_name: str, **extra: Any) -> wk.WxentLoss:
     _, args, options = CASES[cls_name]
-    return getattr(wk, cls_name)(*args, **options, **extra)
+    return getattr(wk, cls_name)(*args, **{**options, **extra})
 
 
 def _function(name: str, logits: Any, labels: Any, **extra: Any) -> Any:
     _, args, options = CASES[name]
-    return getattr(wxent, _snake(name))(logits, labels, *args, **options, **extra)
+    return getattr(wxent, snake(name))(logits, labels, *args, **options, **extra)
 
 
-def test_every_loss_class_has_a_case() -> None:
-    assert "SigmoidCrossEntropy" in LOSSES and "SoftmaxCrossEntropy" in LOSSES
-    for name in wk.__all__:
-        if name in ("WxentLoss", "Recall", "Precision", "FBetaScore", "ExpectedCost"):
-            continue
-        assert name in CASES
-        assert getattr(wk, name).function is getattr(wxent, _snake(name))
-    for name in CASES:
-        if hasattr(wxent, _snake(name)):
-            assert name in LOSSES
+def test_every_loss_class_is_written_out_over_its_function() -> None:
+    assert sorted(LOSSES) == sorted(CASES)
+    assert sorted(set(wk.__all__) - set(LOSSES)) == sorted(
+        [*METRICS, "LogitsWarning", "WxentLoss"]
+    )
+    source = inspect.getsource(wk)
+    for name in LOSSES:
+        cls = getattr(wk, name)
+        assert f"class {name}(WxentLoss):" in source and cls.__doc__
+        assert cls.function is getattr(wxent, snake(name))
+        params = inspect.signature(cls).parameters
+        function_params = list(inspect.signature(cls.function).parameters)[2:]
+        function_params.remove("sample_weight")
+        function_params.remove("reduction")
+        assert list(params) == [*function_params, "reduction", "name", "dtype"]
+        assert params["class_axis"].default == -1
+        assert params["reduction"].default == "sum_over_batch_size"
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -178,7 +157,7 @@ def test_loss_errors() -> None:
         ValueError, match=r"Invalid value for argument `reduction`. Expected one of"
     ):
         wk.SigmoidCrossEntropy(reduction="average")
-    with pytest.raises(TypeError, match=r"SigmoidCrossEntropy: got an unexpected keyword"):
+    with pytest.raises(TypeError, match=r"SigmoidCrossEntropy.__init__\(\) got an unexpected"):
         wk.SigmoidCrossEntropy(class_weight=[1.0])
     with pytest.raises(ValueError, match=r"Invalid value for argument `pos_weight`. Expected"):
         wk.SigmoidCrossEntropy(pos_weight=[1.0, -1.0])
@@ -188,6 +167,12 @@ def test_loss_errors() -> None:
         wk.SigmoidCrossEntropy(pos_weight=np.array(["a"]))
     with pytest.raises(TypeError, match=r"Invalid type for argument `class_axis`. Expected an int"):
         wk.SoftmaxCrossEntropy(class_axis="last")
+    with pytest.raises(ValueError, match=r"Invalid value for argument `gamma`. Expected a finite"):
+        wk.SoftmaxFocalLoss(gamma=-1.0)
+    with pytest.raises(ValueError, match=r"argument `label_smoothing`. Expected a float in"):
+        wk.SigmoidCrossEntropy(label_smoothing=2.0)
+    with pytest.raises(ValueError, match=r"Invalid value for argument `costs`. Expected a square"):
+        wk.ExpectedCostLoss([[0.0, 1.0, 2.0]])
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -333,14 +318,19 @@ def test_metric_errors() -> None:
         TypeError, match=r"Invalid type for argument `from_logits`. Expected a bool"
     ):
         wk.Precision(from_logits="yes")
-    with pytest.raises(
-        TypeError, match=r"Invalid type for argument `threshold`. Expected a number"
-    ):
-        wk.Precision(threshold="0.5")
-    with pytest.raises(ValueError, match=r"Invalid value for argument `threshold`. Expected a fin"):
-        wk.Precision(threshold=float("inf"))
-    with pytest.raises(ValueError, match=r"Invalid value for argument `beta`. Expected a positive"):
-        wk.FBetaScore(beta=0.0)
+    for threshold in ("0.5", b"0.5", True, None, [0.1, "a"]):
+        if threshold is None:
+            continue
+        with pytest.raises(
+            TypeError, match=r"Invalid type for argument `threshold`. Expected a logit"
+        ):
+            wk.Precision(threshold=threshold)
+    with pytest.raises(ValueError, match=r"Invalid value for argument `threshold`. Expected a sc"):
+        wk.Recall(threshold=[0.1, 0.2], num_classes=3, average=None)
+    with pytest.raises(ValueError, match=r"Invalid value for argument `threshold`. Expected a pro"):
+        wk.Recall(threshold=1.5, from_logits=False)
+    with pytest.raises(ValueError, match=r"Invalid value for argument `beta`. Expected a finite"):
+        wk.FBetaScore(beta=-1.0)
     with pytest.raises(TypeError, match=r"Invalid type for argument `class_axis`. Expected an int"):
         wk.Recall(class_axis=1.0)
     with pytest.raises(ValueError, match=r"Invalid value for argument `costs`. Expected a square"):
@@ -352,6 +342,25 @@ def test_metric_errors() -> None:
         ValueError, match=r"Invalid value for argument `y_pred`. Expected 3 classes"
     ):
         m.update_state(np.array([0]), np.zeros((1, 2), dtype=np.float32))
+
+
+def test_metric_thresholds_as_wxent_takes_them() -> None:
+    rng = np.random.default_rng(8)
+    logits = rng.normal(size=(40, 3)).astype(np.float32)
+    labels = (rng.random((40, 3)) < 0.4).astype(np.float32)
+    per_label = [-0.5, 0.0, 1.0]
+    for threshold in (per_label, float("inf"), float("-inf")):  # cost_threshold gives +-inf
+        metric = wk.FBetaScore(threshold=threshold, average=None, num_classes=3)
+        metric.update_state(labels, logits)
+        want = wxent.fbeta_score(logits, labels, threshold=threshold, average=None)
+        assert_close(metric.result(), want)
+        clone = keras.metrics.deserialize(keras.metrics.serialize(metric))
+        assert clone.get_config() == metric.get_config()
+    # probabilities: the same decisions with the threshold as a probability
+    probs = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    metric = wk.Recall(threshold=0.7, from_logits=False)
+    metric.update_state(labels, probs)
+    assert_close(metric.result(), wxent.recall(logits, labels, threshold=np.log(0.7 / 0.3)))
 
 
 def test_saved_model_with_wxent_loss_and_metric_loads(tmp_path: Path) -> None:

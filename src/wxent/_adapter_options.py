@@ -82,30 +82,40 @@ def _length(value: Any) -> int | None:
 
 
 def check_options(function: Any, options: dict[str, Any]) -> None:
-    """Check every option by calling ``function`` once on a one-sample NumPy batch.
+    """Check every option of a loss at construction: :func:`probe` with its table entry.
 
-    The probe has as many classes as the first per-class option with a length (2 if none)
-    and ``class_axis`` where the options put it. Warnings of the probe (about a cost
-    matrix, say) are left to the real calls.
+    The probe has as many classes as the first per-class option with a length (2 if none).
 
     Raises:
         TypeError, ValueError: the function's own errors for a bad option.
     """
     spec = LOSSES[function.__name__]
-    probe = {k: _host(k, val) if k in spec.arrays else val for k, val in options.items()}
-    sizes = [n for n in (_length(probe.get(k)) for k in spec.arrays) if n is not None]
-    axis = probe.get("class_axis", -1)
-    if isinstance(axis, int) and not isinstance(axis, bool) and abs(axis) > _MAX_PROBE_RANK:
-        probe["class_axis"] = axis = -1  # a rank this high is checked by the real call
+    options = {k: _host(k, val) if k in spec.arrays else val for k, val in options.items()}
+    sizes = [n for n in (_length(options.get(k)) for k in spec.arrays) if n is not None]
+    probe(function, spec.family, sizes[0] if sizes else 2, options)
+
+
+def probe(function: Any, family: str, num_classes: int, options: dict[str, Any]) -> None:
+    """Call ``function(logits, labels, **options)`` once on a one-sample NumPy batch.
+
+    The batch has ``num_classes`` classes along ``options["class_axis"]`` (every other
+    axis has size 1); labels are zeros: 0/1 labels of the logits' shape (``"sigmoid"``)
+    or class indices (``"softmax"``). Warnings of the probe (about a cost matrix, say) are
+    left to the real calls; its errors are the function's own, word for word.
+    """
+    options = dict(options)
+    axis = options.get("class_axis", -1)
     shape = [1, 1]
     if isinstance(axis, int) and not isinstance(axis, bool):
+        if abs(axis) > _MAX_PROBE_RANK:  # a rank this high is checked by the real call
+            options["class_axis"] = axis = -1
         shape = [1] * max(2, axis + 1 if axis >= 0 else -axis)
-        shape[axis] = sizes[0] if sizes else 2
+        shape[axis] = num_classes
     logits = np.zeros(shape, dtype=np.float32)
-    if spec.family == "sigmoid":
+    if family == "sigmoid":
         labels = np.zeros(shape, dtype=np.float32)
     else:
         labels = np.zeros([1] * (len(shape) - 1), dtype=np.int64)  # the other axes: size 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        function(logits, labels, **probe)
+        function(logits, labels, **options)
