@@ -42,9 +42,7 @@ def _function(name: str, logits: Any, labels: Any, **extra: Any) -> Any:
 
 def test_every_loss_class_is_written_out_over_its_function() -> None:
     assert sorted(LOSSES) == sorted(CASES)
-    assert sorted(set(wk.__all__) - set(LOSSES)) == sorted(
-        [*METRICS, "LogitsWarning", "WxentLoss"]
-    )
+    assert sorted(set(wk.__all__) - set(LOSSES)) == sorted([*METRICS, "LogitsWarning", "WxentLoss"])
     source = inspect.getsource(wk)
     for name in LOSSES:
         cls = getattr(wk, name)
@@ -175,6 +173,88 @@ def test_loss_errors() -> None:
         wk.ExpectedCostLoss([[0.0, 1.0, 2.0]])
 
 
+def test_dense1_binary_logits_take_1d_labels() -> None:
+    rng = np.random.default_rng(9)
+    logits = rng.normal(size=(8, 1)).astype(np.float32)
+    labels = (rng.random(8) < 0.4).astype(np.float32)
+    sw = rng.random(8).astype(np.float32)
+    for name in ("SigmoidCrossEntropy", "SigmoidFocalLoss", "AsymmetricLoss"):
+        loss = getattr(wk, name)(pos_weight=3.0)
+        function = getattr(wxent, snake(name))
+        want = function(logits[:, 0], labels, pos_weight=3.0, sample_weight=sw)
+        assert_close(loss(labels, logits, sample_weight=sw), want, rtol=1e-6, atol=1e-7)
+        assert_close(
+            loss(labels[:, None], logits[:, 0]),
+            function(logits[:, 0], labels, pos_weight=3.0),
+            rtol=1e-6,
+            atol=1e-7,
+        )
+    # the peer: Keras' own binary cross-entropy takes the same set-up
+    peer = keras.losses.BinaryCrossentropy(from_logits=True)(labels, logits)
+    assert_close(wk.SigmoidCrossEntropy()(labels, logits), peer, rtol=1e-6, atol=1e-7)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss=wk.SigmoidCrossEntropy(pos_weight=2.0))
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    z = model.predict(x, verbose=0)
+    want = wxent.sigmoid_cross_entropy(z[:, 0], y, pos_weight=2.0)
+    assert_close(model.evaluate(x, y, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [0.5, 1.7, float("nan")])
+def test_non_integral_float_indices_raise(bad: float) -> None:
+    logits, labels = _data("softmax", (4, C))
+    floats = labels.astype(np.float32)
+    floats[2] = bad
+    for name in ("SoftmaxCrossEntropy", "ExpectedCostLoss"):
+        with pytest.raises(
+            ValueError,
+            match=r"Invalid value for argument `labels`. Expected class indices: whole numbers "
+            r"when given as floats. Received: label value",
+        ):
+            _loss(name)(floats, logits)
+    # validate=False reads nothing: the index is truncated as Keras' sparse losses do
+    if bad != bad:  # NaN: no index at all
+        return
+    got = wk.SoftmaxCrossEntropy(validate=False)(floats, logits)
+    labels[2] = int(bad)
+    assert_close(got, wxent.softmax_cross_entropy(logits, labels), rtol=1e-6, atol=1e-7)
+
+
+def test_logits_warning_for_activation_outputs() -> None:
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(32, 4)).astype(np.float32)
+    y = rng.integers(0, C, size=32)
+    for activation, loss, target in [
+        ("softmax", wk.SoftmaxCrossEntropy(class_weight=[1.0, 2.0, 1.0]), y),
+        ("sigmoid", wk.SigmoidCrossEntropy(), np.eye(C, dtype=np.float32)[y]),
+    ]:
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(C, activation=activation)])
+        model.compile(optimizer="adam", loss=loss)
+        with pytest.warns(wk.LogitsWarning) as record:
+            model.fit(x, target, epochs=2, batch_size=8, verbose=0)
+        messages = [str(w.message) for w in record if w.category is wk.LogitsWarning]
+        assert len(messages) == 1, messages  # once per loss, not per step
+        assert type(loss).__name__ in messages[0] and "logits" in messages[0]
+    # eager outputs of the activations are marked as well
+    probs = keras.activations.softmax(tf.constant(x[:, :C]))
+    with pytest.warns(wk.LogitsWarning, match=r"`SoftmaxFocalLoss` received the output"):
+        wk.SoftmaxFocalLoss()(y, probs)
+
+
+def test_no_logits_warning_for_logits(recwarn: pytest.WarningsRecorder) -> None:
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(32, 4)).astype(np.float32)
+    y = rng.integers(0, C, size=32)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="sigmoid")(inputs)  # not the output
+    model = keras.Model(inputs, keras.layers.Dense(C)(hidden))
+    model.compile(optimizer="adam", loss=wk.SoftmaxCrossEntropy())
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert not [w for w in recwarn if w.category is wk.LogitsWarning]
+
+
 # ----------------------------------------------------------------------------- metrics
 
 
@@ -294,6 +374,32 @@ def test_expected_cost_metric() -> None:
     assert_close(m.result(), (w * costs[labels, decision]).sum() / w.sum(), rtol=1e-6)
 
 
+def test_expected_cost_metric_checks_labels() -> None:
+    costs = 1 - np.eye(3)
+    logits = np.zeros((2, 3), dtype=np.float32)
+    for labels, message in [
+        ([0, -1], r"Expected class indices in \[0, 3\). Received: label value -1"),
+        ([0, 5], r"Expected class indices in \[0, 3\). Received: label value 5"),
+        ([0.0, 1.5], r"Expected class indices: whole numbers when given as floats"),
+    ]:
+        m = wk.ExpectedCost(costs)
+        with pytest.raises(ValueError, match=r"Invalid value for argument `labels`. " + message):
+            m.update_state(np.array(labels), logits)
+        assert float(m.count) == 0.0  # nothing was counted
+    # inside a compiled step nothing can be read: the bad samples leave the mean
+    rng = np.random.default_rng(12)
+    logits = rng.normal(size=(10, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=10)
+    bad = labels.copy()
+    bad[[1, 4, 7]] = [-1, 3, 100]
+    m = wk.ExpectedCost(costs)
+    tf.function(m.update_state)(tf.constant(bad), tf.constant(logits))
+    keep = np.ones(10, dtype=bool)
+    keep[[1, 4, 7]] = False
+    assert float(m.count) == 7.0
+    assert_close(m.result(), wxent.expected_cost(logits[keep], labels[keep], costs), rtol=1e-6)
+
+
 def test_metric_configs_round_trip() -> None:
     metrics = [
         wk.Recall(threshold=1.0, name="r"),
@@ -398,6 +504,7 @@ def test_saved_model_with_wxent_loss_and_metric_loads(tmp_path: Path) -> None:
 
 FIT_SCRIPT = textwrap.dedent(
     """
+    import warnings
     import keras, numpy as np, wxent, wxent.keras as wk
     assert keras.backend.backend() == BACKEND, keras.backend.backend()
     rng = np.random.default_rng(0)
@@ -429,6 +536,50 @@ FIT_SCRIPT = textwrap.dedent(
     assert abs(r["expected_cost"] - cost) < 1e-5, (r, cost)
     want = float(wxent.softmax_cross_entropy(z, labels, class_weight=[1.0, 2.0, 1.0]))
     assert abs(r["loss"] - want) < 1e-4 * max(1.0, want), (r, want)
+    # bad labels for ExpectedCost: eager calls raise wxent's error; compiled steps leave
+    # the sample out (PyTorch's evaluate runs eagerly: it raises)
+    for bad in ([0, -1], [0, 5], [0.0, 1.5]):
+        try:
+            wk.ExpectedCost(costs).update_state(np.array(bad), np.zeros((2, 3), "float32"))
+        except ValueError as error:
+            assert "Invalid value for argument `labels`" in str(error), error
+        else:
+            raise AssertionError(bad)
+    wrong = labels.copy()
+    wrong[:4] = [-1, 3, 7, -5]
+    e = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    e.set_weights(s.get_weights())
+    zero = lambda y_true, y_pred: keras.ops.sum(y_pred) * 0.0  # only the metric reads labels
+    e.compile(loss=zero, metrics=[wk.ExpectedCost(costs)])
+    try:
+        r = e.evaluate(x, wrong, verbose=0, return_dict=True)
+        assert BACKEND != "torch", r
+        cost = np.asarray(costs)[labels[4:], np.argmin(p[4:] @ np.asarray(costs), 1)].mean()
+        assert abs(r["expected_cost"] - cost) < 1e-5, (r, cost)
+    except ValueError as error:
+        assert BACKEND == "torch" and "class indices in [0, 3)" in str(error), error
+    try:  # non-integral float class indices: an error where values can be read
+        s.loss(np.array([0.5, 1.0]), z[:2])
+    except ValueError as error:
+        assert "whole numbers" in str(error), error
+    else:
+        raise AssertionError("0.5 taken as a class index")
+    # the standard binary set-up: Dense(1) logits, (B,) labels
+    b = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    b.compile(optimizer="adam", loss=wk.SigmoidCrossEntropy(pos_weight=2.0))
+    b.fit(x, y[:, 0], epochs=1, batch_size=32, verbose=0)
+    zb = keras.ops.convert_to_numpy(b.predict(x, verbose=0))
+    want = float(wxent.sigmoid_cross_entropy(zb[:, 0], y[:, 0], pos_weight=2.0))
+    got = b.evaluate(x, y[:, 0], verbose=0)
+    assert abs(got - want) < 1e-4 * max(1.0, want), (got, want)
+    # probabilities in: Keras marks activation outputs on TensorFlow and PyTorch, not JAX
+    a = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    a.compile(optimizer="adam", loss=wk.SoftmaxCrossEntropy())
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        a.fit(x, labels, epochs=2, batch_size=32, verbose=0)
+    found = [str(w.message) for w in record if w.category is wk.LogitsWarning]
+    assert len(found) == (0 if BACKEND == "jax" else 1), found
     print("OK", BACKEND)
     """
 )

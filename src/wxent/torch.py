@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -108,14 +109,18 @@ class WxentLoss(torch.nn.Module):
         return type(self).function(logits, labels, sample_weight=sample_weight, **arrays, **options)
 
     def extra_repr(self) -> str:
-        """The options and the shapes of the buffers, for ``repr``."""
-        parts = []
-        for name in self._arrays:
-            value = getattr(self, name)
-            parts.append(
-                f"{name}=None" if value is None else f"{name}=<tensor {tuple(value.shape)}>"
-            )
-        parts += [f"{k}={val!r}" for k, val in self._options.items()]
+        """The buffers' shapes and the options that differ from the defaults, for ``repr``."""
+        defaults = {k: p.default for k, p in inspect.signature(type(self)).parameters.items()}
+        parts = [
+            f"{name}=<tensor {tuple(value.shape)}>"
+            for name in self._arrays
+            if (value := getattr(self, name)) is not None
+        ]
+        parts += [
+            f"{k}={val!r}"
+            for k, val in self._options.items()
+            if k == "class_axis" or val != defaults[k]
+        ]
         return ", ".join(parts)
 
 
