@@ -591,7 +591,7 @@ def test_fit_on_each_keras_backend(keras_backend: str) -> None:
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
     script = f"BACKEND = {keras_backend!r}\n" + FIT_SCRIPT
     proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"OK {keras_backend}" in proc.stdout
