@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 from typing import Any
 
@@ -11,75 +12,47 @@ import torch
 
 import wxent
 import wxent.torch as wt
+from adapter_cases import CASES, C, data, snake
 from conftest import assert_close
-
-C = 3
-COSTS = [[0.0, 1.0, 1.0], [1.0, 0.0, 1.2], [1.0, 1.0, 0.0]]
-
-# class name -> (label family, positional config, options). Every class must have a case.
-CASES: dict[str, tuple[str, tuple[Any, ...], dict[str, Any]]] = {
-    "SigmoidCrossEntropy": ("sigmoid", (), {"pos_weight": [1.0, 4.0, 2.0], "neg_weight": 0.5}),
-    "SoftmaxCrossEntropy": (
-        "softmax",
-        (),
-        {"class_weight": [1.0, 2.0, 0.5], "label_smoothing": 0.1},
-    ),
-    "SigmoidFocalLoss": ("sigmoid", (), {"gamma": 2.0, "alpha": [0.25, 0.5, 0.75]}),
-    "SoftmaxFocalLoss": ("softmax", (), {"gamma": 2.0, "class_weight": [1.0, 2.0, 0.5]}),
-    "AsymmetricLoss": (
-        "sigmoid",
-        (),
-        {"gamma_neg": 4.0, "clip": 0.05, "pos_weight": [2.0, 1.0, 3.0]},
-    ),
-    "LogitAdjustedCrossEntropy": ("softmax", ([0.6, 0.3, 0.1],), {"tau": 1.0}),
-    "ExpectedCostLoss": ("softmax", (COSTS,), {}),
-    "CostSensitiveCrossEntropy": ("softmax", (COSTS,), {"cost_weight": 0.5}),
-    "ConfusionWeightedCrossEntropy": ("softmax", (COSTS,), {}),
-}
+from wxent import _adapter_options as table
 
 CLASSES = [name for name in wt.__all__ if name != "WxentLoss"]
 
 
-def _camel_to_snake(name: str) -> str:
-    out = "".join("_" + ch.lower() if ch.isupper() else ch for ch in name)
-    return out.lstrip("_")
-
-
 def _data(family: str, shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(scale=2.0, size=shape).astype(np.float32)
-    if family == "sigmoid":
-        labels = (rng.random(shape) < 0.3).astype(np.float32)
-    else:
-        labels = rng.integers(0, shape[1], size=shape[:1] + shape[2:])
-    return logits, labels
+    return data(family, shape, 1, seed)
 
 
 def _module(name: str, **extra: Any) -> wt.WxentLoss:
     _, args, options = CASES[name]
-    return getattr(wt, name)(*args, **options, **extra)
+    return getattr(wt, name)(*args, **{**options, **extra})
 
 
 def _function_value(name: str, logits: torch.Tensor, labels: torch.Tensor, **extra: Any) -> Any:
     _, args, options = CASES[name]
-    function = getattr(wxent, _camel_to_snake(name))
+    function = getattr(wxent, snake(name))
     return function(logits, labels, *args, class_axis=1, **options, **extra)
 
 
-def test_every_class_has_a_case_and_a_function() -> None:
+def test_every_class_is_written_out_over_its_function() -> None:
     assert "SigmoidCrossEntropy" in CLASSES and "SoftmaxCrossEntropy" in CLASSES
+    assert sorted(CASES) == sorted(CLASSES)
+    assert sorted(snake(name) for name in CLASSES) == sorted(table.LOSSES)
+    source = inspect.getsource(wt)
     for name in CLASSES:
-        assert name in CASES
-        assert getattr(wt, name).function is getattr(wxent, _camel_to_snake(name))
-        assert issubclass(getattr(wt, name), torch.nn.Module)
-
-
-def test_table_covers_every_available_loss() -> None:
-    wrapped = {fn for fn, _ in wt._LOSSES}
-    for name in CASES:
-        if hasattr(wxent, _camel_to_snake(name)):
-            assert _camel_to_snake(name) in wrapped
-            assert name in CLASSES
+        cls = getattr(wt, name)
+        assert f"class {name}(WxentLoss):" in source
+        assert cls.function is getattr(wxent, snake(name))
+        assert issubclass(cls, torch.nn.Module) and cls.__doc__
+        # the constructor takes exactly the function's options (sample_weight is forward's)
+        function_params = list(inspect.signature(cls.function).parameters)[2:]
+        function_params.remove("sample_weight")
+        assert list(inspect.signature(cls).parameters) == function_params
+        defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+        for k, p in inspect.signature(cls.function).parameters.items():
+            if k in defaults and k != "class_axis":
+                assert defaults[k] == p.default, (name, k)
+        assert defaults["class_axis"] == 1
 
 
 @pytest.mark.parametrize("name", CLASSES)
@@ -123,10 +96,8 @@ def test_to_moves_and_casts_buffers(name: str) -> None:
     module = _module(name)
     buffers = dict(module.named_buffers())
     _, args, options = CASES[name]
-    tensor_options = getattr(wt, name).tensor_options
-    expected = len(args) + sum(
-        isinstance(o, list) or k in tensor_options for k, o in options.items()
-    )
+    arrays = table.LOSSES[snake(name)].arrays
+    expected = len(args) + sum(k in arrays for k in options)
     assert len(buffers) == expected
     module64 = module.to(torch.float64)
     for buf in module64.buffers():
@@ -190,7 +161,6 @@ def test_torch_compile(name: str) -> None:
 
 def test_default_class_axis_is_one() -> None:
     module = wt.SoftmaxCrossEntropy()
-    assert module._options["class_axis"] == 1
     logits_np, labels_np = _data("softmax", (4, C, 5))
     logits, labels = torch.from_numpy(logits_np), torch.from_numpy(labels_np)
     assert torch.equal(
@@ -214,8 +184,12 @@ def test_scalar_weight_is_a_buffer_and_tensor_weight_is_copied() -> None:
 
 
 def test_unknown_option_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match=r"SoftmaxCrossEntropy: got an unexpected keyword argument"):
+    with pytest.raises(
+        TypeError, match=r"SoftmaxCrossEntropy.__init__\(\) got an unexpected keyword argument"
+    ):
         wt.SoftmaxCrossEntropy(pos_weight=[1.0, 2.0])
+    with pytest.raises(TypeError, match=r"missing 1 required positional argument: 'costs'"):
+        wt.ExpectedCostLoss()  # type: ignore[call-arg]
 
 
 def test_bad_weights_fail_at_construction() -> None:
@@ -227,9 +201,7 @@ def test_bad_weights_fail_at_construction() -> None:
         TypeError, match=r"Invalid type for argument `pos_weight`. Expected numbers"
     ):
         wt.SigmoidCrossEntropy(pos_weight=["a", "b"])
-    with pytest.raises(
-        TypeError, match=r"Invalid type for argument `pos_weight`. Expected numbers"
-    ):
+    with pytest.raises(TypeError, match=r"Invalid type for argument `pos_weight`. Expected a num"):
         wt.SigmoidCrossEntropy(pos_weight=True)
 
 
@@ -238,3 +210,75 @@ def test_shape_errors_come_from_the_function() -> None:
     logits = torch.zeros(4, C)
     with pytest.raises(ValueError, match=r"Invalid value for argument `class_weight`"):
         module(logits, torch.zeros(4, dtype=torch.int64))
+
+
+BAD_OPTIONS = [
+    ("reduction", "avg", ValueError, r"argument `reduction`. Expected one of"),
+    ("validate", 1, TypeError, r"argument `validate`. Expected a bool"),
+    ("class_axis", "last", TypeError, r"argument `class_axis`. Expected an integer"),
+    ("class_weight", [1.0, -2.0, 1.0], ValueError, r"`class_weight`. Expected finite non-neg"),
+    ("pos_weight", [1.0, float("nan"), 1.0], ValueError, r"`pos_weight`. Expected finite"),
+    ("label_smoothing", 2.0, ValueError, r"`label_smoothing`. Expected a float in \[0, 1\]"),
+    ("gamma", -1.0, ValueError, r"argument `gamma`. Expected a finite float >= 0"),
+    ("ignore_index", 1.5, TypeError, r"argument `ignore_index`"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "option", "value", "error", "message"),
+    [
+        (name, *bad)
+        for name in CLASSES
+        for bad in BAD_OPTIONS
+        if bad[0] in inspect.signature(getattr(wt, name)).parameters
+    ],
+)
+def test_every_option_is_checked_at_construction(
+    name: str, option: str, value: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        _module(name, **{option: value})
+
+
+def test_construction_checks_weights_against_each_other() -> None:
+    with pytest.raises(ValueError, match=r"Invalid value for argument `class_weight`"):
+        wt.ExpectedCostLoss([[0.0, 1.0], [1.0, 0.0]], class_weight=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"Invalid value for argument `tau`"):
+        wt.LogitAdjustedCrossEntropy([0.5, 0.5], tau=float("nan"))
+    # a meta tensor has no values: construction checks only its shape
+    meta = wt.SoftmaxCrossEntropy(class_weight=torch.ones(3, device="meta"))
+    assert meta.class_weight.device.type == "meta"
+
+
+@pytest.mark.parametrize("pos_weight", [None, [3.0], 3.0, "per-element"])
+def test_binary_1d_logits_work_as_bce_with_logits(pos_weight: Any) -> None:
+    rng = np.random.default_rng(2)
+    x = torch.tensor(rng.normal(size=7), requires_grad=True)
+    z = torch.tensor((rng.random(7) < 0.4).astype(np.float64))
+    if pos_weight == "per-element":
+        pos_weight = rng.random(7) + 0.5
+    weight = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float64)
+    module = wt.SigmoidCrossEntropy(pos_weight=weight).double()
+    got = module(x, z)
+    peer = torch.nn.BCEWithLogitsLoss(pos_weight=weight)(x, z)  # the same "mean" here
+    assert_close(got.detach(), peer.detach(), rtol=1e-12, atol=1e-12)
+    (g1,) = torch.autograd.grad(got, x)
+    (g2,) = torch.autograd.grad(peer, x)
+    assert_close(g1, g2, rtol=1e-12, atol=1e-12)
+    for name in ("SigmoidFocalLoss", "AsymmetricLoss"):  # the family follows the same rule
+        loss = getattr(wt, name)(pos_weight=weight).double()(x, z)
+        function = getattr(wxent, snake(name))
+        scalar = weight is not None and weight.numel() == 1 and weight.ndim == 1
+        want = function(x, z, pos_weight=weight.reshape(()) if scalar else weight)
+        assert_close(loss.detach(), want.detach(), rtol=1e-12, atol=1e-12)
+
+
+def test_unbatched_softmax_logits_take_a_0d_label() -> None:
+    x = torch.tensor([0.5, 2.0, -1.0], dtype=torch.float64)
+    label = torch.tensor(2)
+    weight = torch.tensor([1.0, 1.0, 2.0], dtype=torch.float64)
+    got = wt.SoftmaxCrossEntropy(class_weight=weight, reduction="weighted_mean")(x, label)
+    want = torch.nn.functional.cross_entropy(x, label, weight=weight)  # torch's mean
+    assert_close(got, want, rtol=1e-12, atol=1e-12)
+    summed = wt.SoftmaxCrossEntropy(class_weight=weight, class_axis=-1, reduction="sum")(x, label)
+    assert_close(summed, 2.0 * want, rtol=1e-12, atol=1e-12)

@@ -7,20 +7,23 @@ CamelCase) and takes the function's options as constructor arguments::
     loss = criterion(logits, labels)               # == wxent.sigmoid_cross_entropy(...)
     loss = criterion(logits, labels, sample_weight=w)
 
-* Weights, costs and priors (``pos_weight``, ``neg_weight``, ``class_weight``,
-  ``alpha``, ``costs``, ``class_prior``, ... and any option given as a list, an
-  array or a tensor) are registered as **buffers**: they follow ``.to(device)`` and
-  ``.double()``, and they are saved in ``state_dict``. The other options (numbers,
+* Every option is checked at construction, with the function's own errors (a reduction
+  typo, ``label_smoothing=2.0``, ``gamma=-1``, a negative weight raise there, not at the
+  first batch).
+* Weights, costs and priors (``pos_weight``, ``neg_weight``, ``alpha``, ``class_weight``,
+  ``costs``, ``class_prior``, ``weights``) are **buffers**: they follow ``.to(device)``
+  and ``.double()``, and they are saved in ``state_dict``. The other options (numbers,
   strings) are plain attributes.
-* ``class_axis=1`` by default, the PyTorch convention for ``(N, C)`` and
-  channels-first ``(N, C, H, W)`` logits (the functions default to ``-1``).
+* ``class_axis=1`` by default, the PyTorch convention for ``(N, C)`` and channels-first
+  ``(N, C, H, W)`` logits (the functions default to ``-1``). 1-D logits have no axis 1:
+  their only axis is the class axis, as for PyTorch's unbatched inputs. So softmax logits
+  ``(C,)`` take a 0-d label, and binary logits ``(N,)`` with labels ``(N,)`` work as with
+  ``BCEWithLogitsLoss``: a weight of shape ``(1,)`` (``pos_weight=torch.tensor([3.0])``)
+  applies to every element, one of shape ``(N,)`` to each.
 * ``forward(logits, labels, sample_weight=None)``: the per-batch ``sample_weight``
   is an argument of the call, not of the constructor.
 * The modules are ``torch.compile``-able: value checks run eagerly and are skipped
   while compiling (as under ``jax.jit``).
-
-All classes are built by one mechanism, :class:`WxentLoss` and the table
-``_LOSSES`` below: adding a loss to the adapter is one entry.
 
 Example:
     >>> import torch, wxent.torch
@@ -39,161 +42,282 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 import wxent
-from wxent import _validation as v
+from wxent import _adapter_options as table
 
-__all__ = ["WxentLoss"]
+__all__ = [
+    "AsymmetricLoss",
+    "ConfusionWeightedCrossEntropy",
+    "CostSensitiveCrossEntropy",
+    "ExpectedCostLoss",
+    "LogitAdjustedCrossEntropy",
+    "SigmoidCrossEntropy",
+    "SigmoidFocalLoss",
+    "SoftmaxCrossEntropy",
+    "SoftmaxFocalLoss",
+    "WxentLoss",
+]
 
-_POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
+_AXIS = table.CLASS_AXIS["torch"]
 
 
 class WxentLoss(torch.nn.Module):
     """Base class: a ``torch.nn.Module`` calling one wxent loss function.
 
-    Subclasses set :attr:`function` (the wxent loss) and :attr:`tensor_options` (the
-    option names always held as buffers). The function's extra positional arguments
-    (``costs``, ``class_prior``) become positional constructor arguments and buffers.
+    A subclass sets :attr:`function` and passes its constructor's arguments
+    (``locals()``) on; the per-class options of :mod:`wxent._adapter_options` become
+    buffers, the others attributes.
     """
 
     function: ClassVar[Callable[..., Any]]
-    tensor_options: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, *args: Any, **options: Any) -> None:
+    def __init__(self, arguments: dict[str, Any]) -> None:
         super().__init__()
-        signature = inspect.signature(type(self).function)
-        params = list(signature.parameters.values())[2:]  # after logits, labels
-        positional = [p.name for p in params if p.kind is _POSITIONAL]
-        try:
-            bound = signature.bind(None, None, *args, **options)
-        except TypeError as error:
-            raise TypeError(f"{type(self).__name__}: {error}") from None
-        given = dict(bound.arguments)
-        given.pop(next(iter(signature.parameters)))  # logits
-        given.pop(list(signature.parameters)[1])  # labels
-        if "class_axis" in signature.parameters and "class_axis" not in given:
-            given["class_axis"] = 1
-        self._positional: tuple[str, ...] = tuple(n for n in positional if n in given)
-        self._buffers_given: list[str] = []
-        self._options: dict[str, Any] = {}
-        for name, value in given.items():
-            if name in self._positional or name in self.tensor_options or _is_array(value):
-                if value is not None:
-                    value = _as_buffer(name, value)
-                self.register_buffer(name, value)
-                self._buffers_given.append(name)
-            else:
-                self._options[name] = value
+        options = table.constructor_options(arguments)
+        table.check_options(type(self).function, options)
+        spec = table.LOSSES[type(self).function.__name__]
+        self._sigmoid = spec.family == "sigmoid"
+        self._arrays = tuple(k for k in options if k in spec.arrays)
+        self._options = {k: val for k, val in options.items() if k not in spec.arrays}
+        for name in self._arrays:
+            value = options[name]
+            self.register_buffer(name, None if value is None else _as_buffer(value))
 
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor, sample_weight: Any = None) -> Any:
+    def forward(self, logits: torch.Tensor, labels: Any, sample_weight: Any = None) -> Any:
         """The loss of a batch, as ``function(logits, labels, ...)`` with the stored options.
 
         Args:
-            logits: floating tensor, classes along ``class_axis`` (1 by default).
+            logits: floating tensor, classes along ``class_axis`` (1 by default; 0 for
+                1-D logits).
             labels: as for the wrapped function.
             sample_weight: optional per-batch weights, as for the wrapped function.
 
         Returns:
             The loss tensor (0-d, or per element for ``reduction="none"``).
         """
-        args = [getattr(self, name) for name in self._positional]
-        kwargs = dict(self._options)
-        for name in self._buffers_given:
-            if name not in self._positional:
-                kwargs[name] = getattr(self, name)
-        if sample_weight is not None:
-            kwargs["sample_weight"] = sample_weight
-        return type(self).function(logits, labels, *args, **kwargs)
+        options = dict(self._options)
+        arrays = {name: getattr(self, name) for name in self._arrays}
+        if logits.ndim == 1 and options["class_axis"] == _AXIS:
+            options["class_axis"] = 0
+            if self._sigmoid:  # binary logits (N,): a (1,) weight is the one label's
+                arrays = {k: _one(a) for k, a in arrays.items()}
+        return type(self).function(logits, labels, sample_weight=sample_weight, **arrays, **options)
 
     def extra_repr(self) -> str:
-        """The options and the shapes of the buffers, for ``repr``."""
-        parts = []
-        for name in self._buffers_given:
-            value = getattr(self, name)
-            shape = None if value is None else tuple(value.shape)
-            parts.append(f"{name}=None" if shape is None else f"{name}=<tensor {shape}>")
-        parts += [f"{k}={val!r}" for k, val in self._options.items()]
+        """The buffers' shapes and the options that differ from the defaults, for ``repr``."""
+        defaults = {k: p.default for k, p in inspect.signature(type(self)).parameters.items()}
+        parts = [
+            f"{name}=<tensor {tuple(value.shape)}>"
+            for name in self._arrays
+            if (value := getattr(self, name)) is not None
+        ]
+        parts += [
+            f"{k}={val!r}"
+            for k, val in self._options.items()
+            if k == "class_axis" or val != defaults[k]
+        ]
         return ", ".join(parts)
 
 
-def _is_array(value: Any) -> bool:
-    return isinstance(value, (list, tuple, np.ndarray, torch.Tensor))
+def _one(weight: torch.Tensor | None) -> torch.Tensor | None:
+    return weight.reshape(()) if weight is not None and tuple(weight.shape) == (1,) else weight
 
 
-def _as_buffer(name: str, value: Any) -> torch.Tensor:
-    """A floating tensor for a weight/cost/prior, checked when its values are known."""
+def _as_buffer(value: Any) -> torch.Tensor:
+    """A floating tensor (a copy) for a weight, cost or prior already checked by the probe."""
     if isinstance(value, torch.Tensor):
         if value.dtype.is_floating_point:
-            tensor = value.detach().clone()
-        else:
-            tensor = value.detach().to(torch.get_default_dtype())
-    else:
-        if isinstance(value, bool):
-            raise v.type_error(name, "numbers, a list or an array of numbers", repr(value))
-        try:
-            host = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise v.type_error(
-                name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
-            ) from None
-        tensor = torch.as_tensor(host, dtype=torch.get_default_dtype())
-    if tensor.device.type != "meta":
-        v.check_finite_nonnegative(name, tensor.detach().cpu().double().numpy())
-    return tensor
+            return value.detach().clone()
+        return value.detach().to(torch.get_default_dtype())
+    host = np.asarray(value, dtype=np.float64)
+    return torch.as_tensor(host, dtype=torch.get_default_dtype())
 
 
-def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
+class SigmoidCrossEntropy(WxentLoss):
+    """Criterion for :func:`wxent.sigmoid_cross_entropy` (binary and multi-label logits).
+
+    The arguments are the function's options (``class_axis=1`` here). Like
+    ``BCEWithLogitsLoss(pos_weight=...)`` with class weights, label smoothing and ignored
+    labels; ``(N,)`` binary logits take ``(N,)`` labels.
+    """
+
+    function = staticmethod(wxent.sigmoid_cross_entropy)
+
+    def __init__(
+        self,
+        *,
+        pos_weight: Any = None,
+        neg_weight: Any = None,
+        label_smoothing: float = 0.0,
+        ignore_label: float | None = None,
+        class_axis: int = _AXIS,
+        reduction: str = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__(locals())
 
 
-# One entry per loss: (function name in wxent, options always held as buffers).
-# The class name is the function name in CamelCase.
-_LOSSES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("sigmoid_cross_entropy", ("pos_weight", "neg_weight")),
-    ("softmax_cross_entropy", ("class_weight",)),
-    ("sigmoid_focal_loss", ("alpha", "pos_weight", "neg_weight")),
-    ("softmax_focal_loss", ("class_weight",)),
-    ("asymmetric_loss", ("pos_weight", "neg_weight")),
-    ("logit_adjusted_cross_entropy", ("class_weight",)),
-    ("expected_cost_loss", ("class_weight",)),
-    ("cost_sensitive_cross_entropy", ("class_weight",)),
-    ("confusion_weighted_cross_entropy", ("class_weight",)),
-)
+class SoftmaxCrossEntropy(WxentLoss):
+    """Criterion for :func:`wxent.softmax_cross_entropy` (class indices or probabilities).
+
+    The arguments are the function's options (``class_axis=1`` here), as for
+    ``CrossEntropyLoss(weight=...)`` with wxent's reductions.
+    """
+
+    function = staticmethod(wxent.softmax_cross_entropy)
+
+    def __init__(
+        self,
+        *,
+        class_weight: Any = None,
+        label_smoothing: float = 0.0,
+        ignore_index: int | None = None,
+        class_axis: int = _AXIS,
+        reduction: str = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__(locals())
 
 
-def _build(function_name: str, tensor_options: tuple[str, ...]) -> type[WxentLoss]:
-    name = _camel(function_name)
-    doc = (
-        f"``torch.nn.Module`` for :func:`wxent.{function_name}`.\n\n"
-        f"Constructor arguments are the options of :func:`wxent.{function_name}` "
-        "(``class_axis=1`` by default); weights, costs and priors are buffers. "
-        "``forward(logits, labels, sample_weight=None)`` returns the loss.\n"
-    )
-    namespace = {
-        "function": staticmethod(getattr(wxent, function_name)),
-        "tensor_options": tensor_options,
-        "__doc__": doc,
-        "__module__": __name__,
-        "__qualname__": name,
-    }
-    return type(name, (WxentLoss,), namespace)
+class SigmoidFocalLoss(WxentLoss):
+    """Criterion for :func:`wxent.sigmoid_focal_loss`; the arguments are its options."""
+
+    function = staticmethod(wxent.sigmoid_focal_loss)
+
+    def __init__(
+        self,
+        *,
+        gamma: float = 2.0,
+        alpha: Any = None,
+        pos_weight: Any = None,
+        neg_weight: Any = None,
+        label_smoothing: float = 0.0,
+        ignore_label: float | None = None,
+        class_axis: int = _AXIS,
+        reduction: str = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__(locals())
 
 
-for _function_name, _tensor_options in _LOSSES:
-    globals()[_camel(_function_name)] = _build(_function_name, _tensor_options)
-    __all__.append(_camel(_function_name))
+class SoftmaxFocalLoss(WxentLoss):
+    """Criterion for :func:`wxent.softmax_focal_loss`; the arguments are its options."""
 
-if TYPE_CHECKING:  # the classes built above, spelled out for type checkers and IDEs
-    SigmoidCrossEntropy: type[WxentLoss]
-    SoftmaxCrossEntropy: type[WxentLoss]
-    SigmoidFocalLoss: type[WxentLoss]
-    SoftmaxFocalLoss: type[WxentLoss]
-    AsymmetricLoss: type[WxentLoss]
-    LogitAdjustedCrossEntropy: type[WxentLoss]
-    ExpectedCostLoss: type[WxentLoss]
-    CostSensitiveCrossEntropy: type[WxentLoss]
-    ConfusionWeightedCrossEntropy: type[WxentLoss]
+    function = staticmethod(wxent.softmax_focal_loss)
+
+    def __init__(
+        self,
+        *,
+        gamma: float = 2.0,
+        class_weight: Any = None,
+        label_smoothing: float = 0.0,
+        ignore_index: int | None = None,
+        class_axis: int = _AXIS,
+        reduction: str = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__(locals())
+
+
+class AsymmetricLoss(WxentLoss):
+    """Criterion for :func:`wxent.asymmetric_loss`; the arguments are its options."""
+
+    function = staticmethod(wxent.asymmetric_loss)
+
+    def __init__(
+        self,
+        *,
+        gamma_pos: float = 0.0,
+        gamma_neg: float = 4.0,
+        clip: float = 0.05,
+        pos_weight: Any = None,
+        neg_weight: Any = None,
+        label_smoothing: float = 0.0,
+        ignore_label: float | None = None,
+        class_axis: int = _AXIS,
+        reduction: str = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__(locals())
+
+
+class LogitAdjustedCrossEntropy(WxentLoss):
+    """Criterion for :func:`wxent.logit_adjusted_cross_entropy`; ``class_prior`` is a buffer."""
+
+    function = staticmethod(wxent.logit_adjusted_cross_entropy)
+
+    def __init__(
+        self,
+        class_prior: Any,
+        *,
+        tau: float = 1.0,
+        class_weight: Any = None,
+        label_smoothing: float = 0.0,
+        ignore_index: int | None = None,
+        class_axis: int = _AXIS,
+        reduction: str = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__(locals())
+
+
+class ExpectedCostLoss(WxentLoss):
+    """Criterion for :func:`wxent.expected_cost_loss`; ``costs[true, predicted]`` is a buffer."""
+
+    function = staticmethod(wxent.expected_cost_loss)
+
+    def __init__(
+        self,
+        costs: Any,
+        *,
+        class_weight: Any = None,
+        ignore_index: int | None = None,
+        class_axis: int = _AXIS,
+        reduction: str = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__(locals())
+
+
+class CostSensitiveCrossEntropy(WxentLoss):
+    """Criterion for :func:`wxent.cost_sensitive_cross_entropy`; ``costs`` is a buffer."""
+
+    function = staticmethod(wxent.cost_sensitive_cross_entropy)
+
+    def __init__(
+        self,
+        costs: Any,
+        *,
+        cost_weight: float = 1.0,
+        class_weight: Any = None,
+        label_smoothing: float = 0.0,
+        ignore_index: int | None = None,
+        class_axis: int = _AXIS,
+        reduction: str = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__(locals())
+
+
+class ConfusionWeightedCrossEntropy(WxentLoss):
+    """Criterion for :func:`wxent.confusion_weighted_cross_entropy`; ``weights`` is a buffer."""
+
+    function = staticmethod(wxent.confusion_weighted_cross_entropy)
+
+    def __init__(
+        self,
+        weights: Any,
+        *,
+        class_weight: Any = None,
+        label_smoothing: float = 0.0,
+        ignore_index: int | None = None,
+        class_axis: int = _AXIS,
+        reduction: str = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__(locals())

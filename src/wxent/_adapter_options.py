@@ -1,0 +1,121 @@
+"""What the PyTorch and Keras adapters need to know about each wxent loss, in one table.
+
+Each adapter class (:mod:`wxent.torch`, :mod:`wxent.keras`) is written out with its
+constructor signature; it hands its arguments to the shared base class, which looks the
+wrapped function up here:
+
+* ``family``: ``"sigmoid"`` (labels with the logits' shape) or ``"softmax"`` (class
+  indices), for the label handling of the Keras adapter and the probe below;
+* ``arrays``: the per-class configuration (weights, priors, cost matrices). PyTorch keeps
+  them as buffers (they follow ``.to()`` and are saved in ``state_dict``); Keras keeps them
+  as NumPy arrays, written as nested lists by ``get_config``.
+
+:func:`check_options` checks every option at construction with the function's own checks
+(so the errors are wxent's, word for word), by calling it once on a one-sample batch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from wxent import _validation as v
+
+# The adapters' defaults of ``class_axis``: PyTorch's ``(N, C, ...)`` layout, Keras' last axis.
+CLASS_AXIS = {"torch": 1, "keras": -1}
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    """How an adapter treats the options of one loss function."""
+
+    family: Literal["sigmoid", "softmax"]
+    arrays: tuple[str, ...]
+
+
+# function name -> its options. Every adapter class wraps one of these.
+LOSSES: dict[str, LossOptions] = {
+    "sigmoid_cross_entropy": LossOptions("sigmoid", ("pos_weight", "neg_weight")),
+    "softmax_cross_entropy": LossOptions("softmax", ("class_weight",)),
+    "sigmoid_focal_loss": LossOptions("sigmoid", ("alpha", "pos_weight", "neg_weight")),
+    "softmax_focal_loss": LossOptions("softmax", ("class_weight",)),
+    "asymmetric_loss": LossOptions("sigmoid", ("pos_weight", "neg_weight")),
+    "logit_adjusted_cross_entropy": LossOptions("softmax", ("class_prior", "class_weight")),
+    "expected_cost_loss": LossOptions("softmax", ("costs", "class_weight")),
+    "cost_sensitive_cross_entropy": LossOptions("softmax", ("costs", "class_weight")),
+    "confusion_weighted_cross_entropy": LossOptions("softmax", ("weights", "class_weight")),
+}
+
+_MAX_PROBE_RANK = 8
+
+
+def constructor_options(given: dict[str, Any]) -> dict[str, Any]:
+    """The constructor's arguments from its ``locals()``, without ``self`` and ``__class__``."""
+    return {k: val for k, val in given.items() if k != "self" and not k.startswith("__")}
+
+
+def _host(name: str, value: Any) -> Any:
+    """A per-class option as host data for the probe: NumPy for arrays, as given otherwise."""
+    if hasattr(value, "detach"):  # a torch tensor (on the meta device: no values to check)
+        if value.device.type == "meta":
+            return np.ones(tuple(value.shape), dtype=np.float32)
+        return value.detach().cpu().numpy()
+    if hasattr(value, "shape") and not isinstance(value, np.ndarray):
+        try:
+            return np.asarray(value)
+        except (TypeError, ValueError):
+            raise v.type_error(
+                name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
+            ) from None
+    return value
+
+
+def _length(value: Any) -> int | None:
+    try:
+        shape = np.shape(value)
+    except (TypeError, ValueError):
+        return None
+    return int(shape[0]) if len(shape) >= 1 and shape[0] > 0 else None
+
+
+def check_options(function: Any, options: dict[str, Any]) -> None:
+    """Check every option of a loss at construction: :func:`probe` with its table entry.
+
+    The probe has as many classes as the first per-class option with a length (2 if none).
+
+    Raises:
+        TypeError, ValueError: the function's own errors for a bad option.
+    """
+    spec = LOSSES[function.__name__]
+    options = {k: _host(k, val) if k in spec.arrays else val for k, val in options.items()}
+    sizes = [n for n in (_length(options.get(k)) for k in spec.arrays) if n is not None]
+    probe(function, spec.family, sizes[0] if sizes else 2, options)
+
+
+def probe(function: Any, family: str, num_classes: int, options: dict[str, Any]) -> None:
+    """Call ``function(logits, labels, **options)`` once on a one-sample NumPy batch.
+
+    The batch has ``num_classes`` classes along ``options["class_axis"]`` (every other
+    axis has size 1); labels are zeros: 0/1 labels of the logits' shape (``"sigmoid"``)
+    or class indices (``"softmax"``). Warnings of the probe (about a cost matrix, say) are
+    left to the real calls; its errors are the function's own, word for word.
+    """
+    options = dict(options)
+    axis = options.get("class_axis", -1)
+    shape = [1, 1]
+    if isinstance(axis, int) and not isinstance(axis, bool):
+        if abs(axis) > _MAX_PROBE_RANK:  # a rank this high is checked by the real call
+            options["class_axis"] = axis = -1
+        shape = [1] * max(2, axis + 1 if axis >= 0 else -axis)
+        shape[axis] = num_classes
+    logits = np.zeros(shape, dtype=np.float32)
+    if family == "sigmoid":
+        labels = np.zeros(shape, dtype=np.float32)
+    else:
+        labels = np.zeros([1] * (len(shape) - 1), dtype=np.int64)  # the other axes: size 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        function(logits, labels, **options)

@@ -1,0 +1,348 @@
+"""Keras metrics of :mod:`wxent.keras` that read logits (see its docstring).
+
+The options are checked at construction by the wxent metric functions themselves (the
+same probe as the losses', :func:`wxent._adapter_options.probe`); the decisions are
+wxent's (``logits > threshold``, :func:`wxent.bayes_decision`); the counts are Keras
+variables, so the metrics stream over batches and run inside ``fit`` on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+from keras import ops
+
+import wxent
+from wxent import _adapter_options as table
+from wxent import _namespace as ns
+from wxent import _validation as v
+
+_register = keras.saving.register_keras_serializable(package="wxent")
+
+
+def check_indices(labels: Any, num_classes: int | None = None) -> None:
+    """Eager class indices: whole numbers (floats), in ``[0, num_classes)`` when given.
+
+    One scalar is read on the host; the values only to word the error. Inside compiled
+    graphs (``tf.function``, ``jax.jit``) nothing can be read and nothing is checked.
+
+    Raises:
+        ValueError: for a non-integral float index or an index out of range.
+    """
+    if not ns.is_concrete(labels):
+        return
+    bad = ops.zeros(ops.shape(labels), dtype="bool")
+    if "float" in str(labels.dtype):
+        bad = ops.logical_not(ops.equal(labels, ops.floor(labels)))
+    if num_classes is not None:
+        bad = bad | (labels < 0) | (labels >= num_classes)
+    if not bool(ops.convert_to_numpy(ops.any(bad))):
+        return
+    host = ops.convert_to_numpy(labels)
+    first = host[ops.convert_to_numpy(bad)].ravel()[0]
+    if num_classes is not None and (first < 0 or first >= num_classes):
+        expected = f"class indices in [0, {num_classes})"
+    else:
+        expected = "class indices: whole numbers when given as floats"
+    raise v.value_error("labels", expected, f"label value {first.item()!r}")
+
+
+def _broadcast_weight(sample_weight: Any, like: Any) -> Any:
+    """A Keras-style sample weight (scalar, per sample ``(B,)``, ...) broadcast to ``like``."""
+    w = ops.cast(ops.convert_to_tensor(sample_weight), like.dtype)
+    while len(w.shape) > len(like.shape) and w.shape[-1] == 1:
+        w = ops.squeeze(w, axis=-1)
+    while 0 < len(w.shape) < len(like.shape):
+        w = ops.expand_dims(w, axis=-1)
+    return ops.broadcast_to(w, ops.shape(like))
+
+
+def _threshold(threshold: Any) -> np.ndarray:
+    t = np.asarray(threshold) if not isinstance(threshold, (str, bytes)) else np.asarray(None)
+    if t.dtype.kind not in "iuf":
+        received = f"threshold={threshold!r}"
+        raise v.type_error("threshold", "a logit (a number) or one per label", received)
+    return t.astype(np.float64)
+
+
+class _ConfusionMetric(keras.metrics.Metric):
+    """Stateful true-positive / false-positive / false-negative counts of sigmoid outputs."""
+
+    _default_name: ClassVar[str] = "confusion"
+    _function: ClassVar[Callable[..., Any]]
+
+    def __init__(
+        self,
+        threshold: Any = None,
+        *,
+        from_logits: bool = True,
+        average: str | None = "micro",
+        num_classes: int | None = None,
+        class_axis: int = -1,
+        name: str | None = None,
+        dtype: Any = None,
+        **score: Any,
+    ) -> None:
+        super().__init__(name=name or self._default_name, dtype=dtype)
+        self.from_logits = v.check_bool("from_logits", from_logits)
+        t = _threshold((0.0 if from_logits else 0.5) if threshold is None else threshold)
+        self.num_classes = v.check_num_classes(num_classes)
+        if not from_logits and not ((t >= 0) & (t <= 1)).all():
+            expected = "a probability in [0, 1] with from_logits=False"
+            raise v.value_error("threshold", expected, f"threshold={threshold!r}")
+        labels = self.num_classes or (t.shape[0] if t.ndim == 1 else 2)
+        options = {"threshold": t, "average": average, "class_axis": class_axis, **score}
+        table.probe(type(self)._function, "sigmoid", labels, options)
+        if average != "micro" and num_classes is None:
+            expected = f"the number of classes (labels) with average={average!r}"
+            raise v.value_error("num_classes", expected, "num_classes=None")
+        self.threshold = t.item() if t.ndim == 0 else t.tolist()
+        self.average, self.class_axis, self._score_options = average, class_axis, score
+        shape = () if self.num_classes is None else (self.num_classes,)
+        self.true_positives = self.add_variable(shape, "zeros", name="true_positives")
+        self.false_positives = self.add_variable(shape, "zeros", name="false_positives")
+        self.false_negatives = self.add_variable(shape, "zeros", name="false_negatives")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add the counts of a batch (labels outside ``[0, 1]`` are ignored)."""
+        y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+        y_true = ops.cast(ops.convert_to_tensor(y_true), self.dtype)
+        if len(y_true.shape) == len(y_pred.shape) - 1:  # Dense(1) logits, (B,) labels
+            y_true = ops.expand_dims(y_true, axis=-1)
+        valid = ops.cast(ops.logical_and(y_true >= 0, y_true <= 1), self.dtype)
+        positive = ops.cast(y_true >= 0.5, self.dtype) * valid
+        negative = valid - positive
+        t = np.asarray(self.threshold)
+        if t.ndim == 1:  # one threshold per label, along the label axis
+            shape = [1] * len(y_pred.shape)
+            shape[self.class_axis] = t.shape[0]
+            t = t.reshape(shape)
+        predicted = ops.cast(y_pred > ops.convert_to_tensor(t, dtype=self.dtype), self.dtype)
+        if sample_weight is not None:
+            w = _broadcast_weight(sample_weight, y_pred)
+            positive, negative = positive * w, negative * w
+        counts = (predicted * positive, predicted * negative, (1 - predicted) * positive)
+        variables = (self.true_positives, self.false_positives, self.false_negatives)
+        for variable, count in zip(variables, counts, strict=True):
+            variable.assign_add(self._sum(count))
+
+    def _sum(self, x: Any) -> Any:
+        if self.num_classes is None:
+            return ops.sum(x)
+        x = ops.moveaxis(x, self.class_axis, -1)
+        return ops.sum(ops.reshape(x, (-1, self.num_classes)), axis=0)
+
+    def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
+        raise NotImplementedError
+
+    def result(self) -> Any:
+        """The score: micro (pooled counts), macro (mean over classes) or per class."""
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        if self.average == "micro":
+            return self._score(ops.sum(tp), ops.sum(fp), ops.sum(fn))
+        scores = self._score(
+            ops.convert_to_tensor(tp), ops.convert_to_tensor(fp), ops.convert_to_tensor(fn)
+        )
+        return ops.mean(scores) if self.average == "macro" else scores
+
+    def reset_state(self) -> None:
+        """Zero the counts."""
+        for variable in (self.true_positives, self.false_positives, self.false_negatives):
+            variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments."""
+        config = super().get_config()
+        config.update(
+            threshold=self.threshold,
+            from_logits=self.from_logits,
+            average=self.average,
+            num_classes=self.num_classes,
+            class_axis=self.class_axis,
+            **self._score_options,
+        )
+        return config
+
+
+@_register
+class Recall(_ConfusionMetric):
+    """Recall ``tp / (tp + fn)`` of sigmoid outputs, thresholded in logit space.
+
+    Args:
+        threshold: predicted positive where ``y_pred > threshold``; a logit when
+            ``from_logits=True`` (default ``0.0``), a probability otherwise (``0.5``);
+            one per label (shape ``(L,)``) as :func:`wxent.recall` takes.
+        from_logits: whether ``y_pred`` holds logits (the default) or probabilities.
+        average: ``"micro"`` (pool all labels, the default), ``"macro"`` (mean over
+            labels) or ``None`` (one value per label); the last two need
+            ``num_classes``.
+        num_classes: the number of labels along ``class_axis`` (for per-label counts).
+        class_axis: the label axis (``-1``).
+        name: the metric's name (default: the class name in snake case).
+        dtype: the dtype of the counts.
+
+    Example:
+        >>> import numpy as np, wxent.keras
+        >>> m = wxent.keras.Recall()
+        >>> m.update_state(np.array([[1.0, 0.0, 1.0]]), np.array([[2.0, 1.0, -0.5]]))
+        >>> float(m.result())
+        0.5
+    """
+
+    _default_name = "recall"
+    _function = staticmethod(wxent.recall)
+
+    def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
+        return ops.divide_no_nan(tp, tp + fn)
+
+
+@_register
+class Precision(_ConfusionMetric):
+    """Precision ``tp / (tp + fp)`` of sigmoid outputs, thresholded in logit space.
+
+    Takes the arguments of :class:`Recall`.
+
+    Example:
+        >>> import numpy as np, wxent.keras
+        >>> m = wxent.keras.Precision()
+        >>> m.update_state(np.array([[1.0, 0.0, 1.0]]), np.array([[2.0, 1.0, -0.5]]))
+        >>> float(m.result())
+        0.5
+    """
+
+    _default_name = "precision"
+    _function = staticmethod(wxent.precision)
+
+    def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
+        return ops.divide_no_nan(tp, tp + fp)
+
+
+@_register
+class FBetaScore(_ConfusionMetric):
+    """F-beta score ``(1 + b^2) tp / ((1 + b^2) tp + b^2 fn + fp)`` of sigmoid outputs.
+
+    Args:
+        beta: the weight of recall relative to precision (``1.0``: F1; ``0``: precision).
+        threshold: as for :class:`Recall`.
+        **kwargs: the other arguments of :class:`Recall`.
+
+    Example:
+        >>> import numpy as np, wxent.keras
+        >>> m = wxent.keras.FBetaScore(beta=1.0)
+        >>> m.update_state(np.array([[1.0, 0.0, 1.0]]), np.array([[2.0, 1.0, -0.5]]))
+        >>> float(m.result())
+        0.5
+    """
+
+    _default_name = "fbeta_score"
+    _function = staticmethod(wxent.fbeta_score)
+
+    def __init__(self, beta: float = 1.0, threshold: Any = None, **kwargs: Any) -> None:
+        super().__init__(threshold, beta=beta, **kwargs)
+        self.beta = float(beta)
+
+    def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
+        b2 = self.beta**2
+        return ops.divide_no_nan((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp)
+
+
+@_register
+class ExpectedCost(keras.metrics.Metric):
+    """Mean cost of the Bayes decisions of softmax outputs under a cost matrix.
+
+    The decision for a sample is :func:`wxent.bayes_decision`, ``argmin_k sum_j p_j *
+    costs[j, k]`` with ``p = softmax(y_pred)`` (or ``y_pred`` itself when
+    ``from_logits=False``); its cost is ``costs[true, decision]``. The result is the
+    (sample-weighted) mean cost over every sample seen since the last ``reset_state``, as
+    :func:`wxent.expected_cost` of all of them.
+
+    Args:
+        costs: ``(C, C)`` non-negative cost matrix, ``costs[true, predicted]``.
+        from_logits: whether ``y_pred`` holds logits (the default) or probabilities.
+        class_axis: the class axis of ``y_pred`` (``-1``).
+        name: the metric's name (default: the class name in snake case).
+        dtype: the dtype of the accumulators.
+
+    Labels are integer class indices (a trailing axis of size 1 is squeezed) or
+    one-hot / probability rows (their argmax is the true class). An index outside
+    ``[0, C)`` or a float that is not a whole number raises a ``ValueError`` when the
+    values can be read (eager calls, the PyTorch backend); inside a compiled step
+    (``tf.function``, ``jax.jit``) such a sample is left out of the mean.
+
+    Example:
+        >>> import numpy as np, wxent.keras
+        >>> m = wxent.keras.ExpectedCost([[0.0, 1.0], [5.0, 0.0]])
+        >>> m.update_state(np.array([1, 0]), np.array([[0.5, 0.0], [2.0, 0.0]]))
+        >>> float(m.result())  # sample 0: p1 = 0.38, 5 * 0.38 > 0.62: predicts 1, cost 0
+        0.0
+    """
+
+    def __init__(
+        self,
+        costs: Any,
+        *,
+        from_logits: bool = True,
+        class_axis: int = -1,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name or "expected_cost", dtype=dtype)
+        if hasattr(costs, "shape") and not isinstance(costs, np.ndarray):
+            costs = ops.convert_to_numpy(costs)
+        shape = np.shape(costs) if isinstance(costs, (list, tuple, np.ndarray)) else ()
+        options = {"costs": costs, "class_axis": class_axis}
+        table.probe(wxent.expected_cost, "softmax", shape[0] if shape else 2, options)
+        self.costs = np.asarray(costs, dtype=np.float64)
+        self.from_logits = v.check_bool("from_logits", from_logits)
+        self.class_axis = class_axis
+        self.total_cost = self.add_variable((), "zeros", name="total_cost")
+        self.count = self.add_variable((), "zeros", name="count")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add the costs of a batch's Bayes decisions."""
+        num_classes = self.costs.shape[0]
+        y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+        if y_pred.shape[self.class_axis] != num_classes:
+            raise v.value_error(
+                "y_pred",
+                f"{num_classes} classes along class_axis={self.class_axis} (the size of `costs`)",
+                f"y_pred of shape {v.shape_str(tuple(y_pred.shape))}",
+            )
+        logits = y_pred if self.from_logits else ops.log(y_pred)
+        decision = wxent.bayes_decision(logits, self.costs, class_axis=self.class_axis)
+        y_true = ops.convert_to_tensor(y_true)
+        if len(y_true.shape) == len(y_pred.shape):
+            if y_true.shape[self.class_axis] == 1 and num_classes != 1:
+                y_true = ops.squeeze(y_true, axis=self.class_axis)
+            else:
+                y_true = ops.argmax(y_true, axis=self.class_axis)
+        check_indices(y_true, num_classes)
+        valid = ops.logical_and(y_true >= 0, y_true < num_classes)
+        index = ops.where(valid, ops.cast(y_true, "int32"), 0) * num_classes
+        costs = ops.convert_to_tensor(self.costs, dtype=self.dtype)
+        cost = ops.take(ops.reshape(costs, (-1,)), index + ops.cast(decision, "int32"))
+        w = ops.cast(valid, self.dtype)
+        if sample_weight is not None:
+            w = w * _broadcast_weight(sample_weight, cost)
+        self.total_cost.assign_add(ops.sum(w * cost))
+        self.count.assign_add(ops.sum(w))
+
+    def result(self) -> Any:
+        """The mean cost (0 before any sample)."""
+        return ops.divide_no_nan(self.total_cost, self.count)
+
+    def reset_state(self) -> None:
+        """Zero the accumulators."""
+        self.total_cost.assign(0.0)
+        self.count.assign(0.0)
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (``costs`` as nested lists)."""
+        config = super().get_config()
+        config.update(
+            costs=self.costs.tolist(), from_logits=self.from_logits, class_axis=self.class_axis
+        )
+        return config
