@@ -107,8 +107,10 @@ def test_label_counts_errors():
         wxent.label_counts(np.array([0, 2, -1]), num_classes=2, ignore_index=-1)
     with pytest.raises(ValueError, match=r"floating labels must hold whole numbers"):
         wxent.label_counts(np.array([0.5]))
-    with pytest.raises(TypeError, match=r"`labels`. Expected an array of numbers"):
-        wxent.label_counts(np.array(["a", "b"]))
+    with pytest.raises(TypeError, match=r"`labels`. Expected class labels of one kind"):
+        wxent.label_counts(np.array(["a", 1.5], dtype=object))
+    with pytest.raises(ValueError, match=r"`labels`. Expected a class for every entry"):
+        wxent.label_counts(np.array(["a", None], dtype=object))
     with pytest.raises(TypeError, match=r"`labels`. Expected an array or a list of numbers"):
         wxent.label_counts([[0], [1, 2]])
     with pytest.raises(TypeError, match=r"`labels`. Expected integer class indices"):
