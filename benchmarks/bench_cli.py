@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-TITLE = "## G. Command line: `wxent weights` on a single-column label CSV"
+TITLE = "## Command line: `wxent weights` on a single-column label CSV"
 NAMES = np.array(["cat", "dog", "emu", "fox", "gnu", "yak", "owl", "eel", "ant", "bee"])
 
 
@@ -119,7 +119,8 @@ def main() -> None:
                 f"{min(walls):.2f}..{max(walls):.2f} | {max(peaks):.0f} | {check} |"
             )
             print(lines[-1], flush=True)
-    lines += ["", common.machine(), ""]
+    load = os.getloadavg()[0]
+    lines += ["", f"{common.machine()} Load average during the runs: {load:.1f}.", ""]
     section = "\n".join(lines)
     text = args.output.read_text() if args.output.exists() else ""
     # Replace this script's earlier section (up to the next section), or append it.

@@ -236,78 +236,121 @@ def to_numpy(name: str, column: Any) -> np.ndarray:
 
 
 def count_column(name: str, column: Any, zero_count: str) -> Column:
-    """Class counts of one label column (integers, whole floats, bools or strings)."""
+    """Class counts of one label column (integers, whole floats, bools or strings).
+
+    The column is reduced to its distinct values and their counts first (pyarrow's
+    hash-based ``value_counts``, or NumPy), and every check runs on those: a 25M-row
+    column is never copied.
+    """
     if len(column) == 0:
         raise CliError(f"column {name!r} holds no labels")
-    if not isinstance(column, np.ndarray):
-        import pyarrow as pa
-
-        kind = column.type
-        if pa.types.is_dictionary(kind):
-            column = column.cast(kind.value_type)
-            kind = column.type
-        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            return _count_strings(name, column)
-        if not (
-            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
-        ):
-            raise CliError(f"column {name!r} holds {kind} values, not class labels")
-    values = to_numpy(name, column)
-    if values.size == 0:
-        raise CliError(f"column {name!r} holds no labels")
-    if values.dtype.kind in "US":
-        uniq, counts = np.unique(values, return_counts=True)
-        classes = [
-            str(x) if isinstance(x, str) else x.decode("utf-8", "replace") for x in uniq.tolist()
-        ]
-        return Column(name, values.size, False, classes, counts.astype(np.int64))
-    if values.dtype.kind == "b":
-        trues = int(np.count_nonzero(values))
+    values, counts = _distinct(name, column)
+    kind = values.dtype.kind
+    if kind in "USO":
+        text = [x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in values]
+        by_name = sorted(range(len(text)), key=text.__getitem__)
+        return Column(name, len(column), False, [text[i] for i in by_name], counts[by_name])
+    if kind == "b":
+        trues = int(counts[values].sum())
         return Column(
-            name, values.size, False, [False, True], np.array([values.size - trues, trues])
+            name, len(column), False, [False, True], np.array([len(column) - trues, trues])
         )
-    if values.dtype.kind not in "iuf":
-        raise CliError(f"column {name!r} holds {values.dtype} values, not class labels")
-    return _count_indices(name, _whole(name, values), zero_count)
-
-
-def _whole(name: str, values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "f":
+    if kind == "f":
         bad = ~np.isfinite(values) | (values != np.round(values))
         if bad.any():
-            raise CliError(
-                f"non-integer label {values[bad][0].item()!r} in column {name!r}, row "
-                f"{int(np.argmax(bad)) + 1}"
-            )
-        return values.astype(np.int64)
-    if values.dtype.kind == "u" and values.size and values.max() > np.iinfo(np.int64).max:
+            value = values[bad][0].item()
+            row = _first_row(column, value)
+            raise CliError(f"non-integer label {value!r} in column {name!r}, row {row}")
+    if kind == "u" and values.max() > np.iinfo(np.int64).max:
         raise CliError(f"class label {int(values.max())} in column {name!r} is too large")
-    return values.astype(np.int64, copy=False)
+    if values.min() < 0:
+        low = values.min().item()
+        raise CliError(
+            f"negative class label {low} in column {name!r}, row {_first_row(column, low)} "
+            "(labels are class indices)"
+        )
+    labels = values.astype(np.int64)
+    order = np.argsort(labels)
+    return _from_present(name, len(column), labels[order], counts[order], zero_count)
 
 
-def _count_indices(name: str, labels: np.ndarray, zero_count: str) -> Column:
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0:
-        raise CliError(f"negative class label {low} in column {name!r} (labels are class indices)")
-    if high < max(labels.size, 1 << 16):  # dense counting costs no more than the labels
-        counts = np.bincount(labels, minlength=high + 1)
-        present = np.flatnonzero(counts)
-        present_counts = counts[present]
-    else:  # sparse: a few huge labels must not allocate by value
-        present, present_counts = np.unique(labels, return_counts=True)
-        counts = None
-    size = high + 1
-    column = Column(name, labels.size, True, [], None, present, present_counts)
+def _distinct(name: str, column: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a column (no nulls) and how often each occurs."""
+    if isinstance(column, np.ndarray):
+        if column.dtype.kind not in "iufbUS":
+            raise CliError(f"column {name!r} holds {column.dtype} values, not class labels")
+        if column.dtype.kind in "iu":
+            low, high = int(column.min()), int(column.max())
+            if low >= 0 and high < max(column.size, 1 << 16):  # costs no more than the labels
+                dense = np.bincount(column, minlength=high + 1)
+                present = np.flatnonzero(dense)
+                return present, dense[present].astype(np.int64)
+        values, counts = np.unique(column, return_counts=True)  # never by label value
+        return values, counts.astype(np.int64)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+        kind = column.type
+    types = pa.types
+    if not (
+        types.is_integer(kind)
+        or types.is_floating(kind)
+        or types.is_boolean(kind)
+        or types.is_string(kind)
+        or types.is_large_string(kind)
+    ):
+        raise CliError(f"column {name!r} holds {kind} values, not class labels")
+    if column.null_count:
+        raise _missing(name, np.asarray(column.is_null().to_numpy(zero_copy_only=False)))
+    if types.is_integer(kind):
+        bounds = pc.min_max(column)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if low >= 0 and high < max(len(column), 1 << 16):  # dense, chunk by chunk, no copy
+            dense = np.zeros(high + 1, dtype=np.int64)
+            chunks = column.chunks if hasattr(column, "chunks") else [column]
+            for chunk in chunks:
+                dense += np.bincount(chunk.to_numpy(zero_copy_only=False), minlength=high + 1)
+            present = np.flatnonzero(dense)
+            return present, dense[present]
+    table = pc.value_counts(column)
+    field = table.field("values")
+    if types.is_string(kind) or types.is_large_string(kind):
+        values = np.array(field.to_pylist(), dtype=object)
+    else:
+        values = np.asarray(field.to_numpy(zero_copy_only=False))
+    return values, np.asarray(table.field("counts").to_numpy(), dtype=np.int64)
+
+
+def _first_row(column: Any, value: Any) -> int:
+    """The 1-based row where ``value`` first occurs (error messages only)."""
+    if isinstance(column, np.ndarray):
+        same = column == value if value == value else np.isnan(column)
+        return int(np.argmax(same)) + 1
+    import pyarrow.compute as pc
+
+    if value != value:
+        return int(np.argmax(np.asarray(pc.is_nan(column).to_numpy(zero_copy_only=False)))) + 1
+    return int(pc.index(column, value).as_py()) + 1
+
+
+def _from_present(
+    name: str, samples: int, present: np.ndarray, present_counts: np.ndarray, zero_count: str
+) -> Column:
+    """Class-index counts from the sorted classes present, dense only when affordable."""
+    size = int(present[-1]) + 1
+    column = Column(name, samples, True, [], None, present, present_counts)
     if present.size < size and zero_count == "raise":
         raise CliError(_zero_message(name, present, size))
     if size > MAX_CLASSES:
         raise CliError(
-            f"class label {high} in column {name!r} makes {size} classes (labels are class "
+            f"class label {size - 1} in column {name!r} makes {size} classes (labels are class "
             f"indices 0..C-1; at most {MAX_CLASSES} are supported here)"
         )
-    if counts is None:
-        counts = np.zeros(size, dtype=np.int64)
-        counts[present] = present_counts
+    counts = np.zeros(size, dtype=np.int64)
+    counts[present] = present_counts
     column.classes, column.counts = list(range(size)), counts
     return column
 
@@ -329,20 +372,6 @@ def _zero_message(name: str, present: np.ndarray, size: int) -> str:
         f"column {name!r}: no sample for class(es) {shown}{more} of {size} (labels are class "
         "indices 0..C-1): pass --zero-count zero or --zero-count max"
     )
-
-
-def _count_strings(name: str, column: Any) -> Column:
-    import pyarrow.compute as pc
-
-    if column.null_count:
-        raise _missing(name, np.asarray(column.is_null().to_numpy(zero_copy_only=False)))
-    if len(column) == 0:
-        raise CliError(f"column {name!r} holds no labels")
-    table = pc.value_counts(column)
-    values = table.field("values").to_pylist()
-    counts = np.asarray(table.field("counts").to_numpy(), dtype=np.int64)
-    order = sorted(range(len(values)), key=values.__getitem__)
-    return Column(name, len(column), False, [values[i] for i in order], counts[order])
 
 
 def multi_hot(name: str, column: Any) -> tuple[int, int, int]:
