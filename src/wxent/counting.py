@@ -114,8 +114,15 @@ def count(
     ignore_index: Any = None,
     sample_weight: Any = None,
     classes: Any = None,
+    every_class: tuple[str, str] | None = None,
 ) -> tuple[np.ndarray, list[Any] | None]:
-    """The counts and the classes (``None`` for integer class indices)."""
+    """The counts and the classes (``None`` for integer class indices).
+
+    ``every_class=(what, policies)``: the caller refuses classes without samples; when
+    the largest integer label implies many more classes than there are labels, that
+    error is raised from the labels present, before any per-class array is allocated
+    (a label ``50_000_000`` costs no 400 MB).
+    """
     multi_label = v.check_bool("multi_label", multi_label)
     num_classes = v.check_num_classes(num_classes)
     ignore_index = v.check_optional_int("ignore_index", ignore_index)
@@ -143,8 +150,33 @@ def count(
     if size is None:
         size = int(kept.max()) + 1 if kept.size else 0
     weights = None if sw is None else (sw if keep is None else sw[keep])
+    if every_class is not None and names is None and size > 2 * kept.size + (1 << 16):
+        raise _sparse_zero_count(kept.ravel(), weights, size, *every_class)
     counts = np.bincount(kept.ravel(), weights=None if weights is None else weights.ravel())
     return _finite(_pad(counts.astype(np.float64), size)), names
+
+
+def _sparse_zero_count(
+    kept: np.ndarray, weights: np.ndarray | None, size: int, what: str, policies: str
+) -> ValueError:
+    """The zero-count error of ``size`` classes, from the labels present only."""
+    uniq, inverse = np.unique(kept, return_inverse=True)
+    mass = np.bincount(inverse, weights=None if weights is None else weights.ravel())
+    present = uniq[mass > 0].tolist()
+    shown: list[int] = []
+    expected = 0
+    for value in [*present, size]:
+        shown += range(expected, min(value, expected + 20 - len(shown)))
+        if len(shown) >= 20:
+            break
+        expected = value + 1
+    missing = size - len(present)
+    more = "" if missing <= 20 else f" and {missing - 20} more"
+    return v.value_error(
+        "labels",
+        f"at least one {what} for every class, or another policy (zero_count={policies})",
+        f"no {what} for class(es) {shown}{more} of {size}",
+    )
 
 
 def _finite(counts: np.ndarray) -> np.ndarray:

@@ -50,6 +50,7 @@ def _counts_from(
     num_classes: int | None,
     sample_weight: Any,
     classes: Any,
+    every_class: tuple[str, str] | None = None,
 ) -> tuple[np.ndarray, str, list[Any] | None]:
     """The counts, the name of the argument they came from, and the class names."""
     if isinstance(labels, LabelCounter) and counts is None:  # class_weights(counter)
@@ -67,6 +68,7 @@ def _counts_from(
             multi_label=multi_label,
             sample_weight=sample_weight,
             classes=classes,
+            every_class=every_class,
         )
         return arr, "labels", found
     if sample_weight is not None:
@@ -253,6 +255,7 @@ def class_weights(
         num_classes=num_classes,
         sample_weight=sample_weight,
         classes=classes,
+        every_class=("sample", '"zero" or "max"') if zero_count == "raise" else None,
     )
     missing = n_c == 0
     if missing.all():
@@ -451,6 +454,7 @@ def class_prior(
         num_classes=num_classes,
         sample_weight=sample_weight,
         classes=classes,
+        every_class=("sample", '"min" or "laplace"') if zero_count == "raise" else None,
     )
     missing = n_c == 0
     if missing.all() and zero_count != "laplace":
