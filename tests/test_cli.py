@@ -514,3 +514,15 @@ def test_demo_plot_path_checked_before_training(
     assert_one_line_error(code, err, "--plot", fragment)  # one line: nothing was trained
     for ok in ("a.png", "a.PDF", "a.svg"):
         cli._check_plot(str(tmp_path / ok))
+
+
+def test_tsv_names_with_blanks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "y.tsv"
+    f.write_text("id\tpet\n1\t cat\n2\tdog \n3\tcat\n")
+    code, out, _ = run(["weights", str(f), "--column", "pet", "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["classes"] == ["cat", "dog"]
+    assert json.loads(out)["counts"] == [2, 1]
+    f.write_text("id\tpet\n1\tcat\n2\t  \n")
+    code, _, err = run(["weights", str(f), "--column", "pet"], capsys)
+    assert_one_line_error(code, err, "missing label (blank) in column 'pet'")

@@ -246,10 +246,15 @@ def count_column(name: str, column: Any, zero_count: str) -> Column:
         raise CliError(f"column {name!r} holds no labels")
     values, counts = _distinct(name, column)
     kind = values.dtype.kind
-    if kind in "USO":
-        text = [x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in values]
-        by_name = sorted(range(len(text)), key=text.__getitem__)
-        return Column(name, len(column), False, [text[i] for i in by_name], counts[by_name])
+    if kind in "USO":  # class names, stripped of surrounding blanks, sorted
+        merged: dict[str, int] = {}
+        for x, n in zip(values.tolist(), counts.tolist(), strict=True):
+            key = (x.decode("utf-8", "replace") if isinstance(x, bytes) else x).strip()
+            merged[key] = merged.get(key, 0) + n
+        if "" in merged:
+            raise CliError(f"missing label (blank) in column {name!r}")
+        text = sorted(merged)
+        return Column(name, len(column), False, text, np.array([merged[t] for t in text]))
     if kind == "b":
         trues = int(counts[values].sum())
         return Column(
