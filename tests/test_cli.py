@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
 import wxent
-from wxent import cli
+from wxent import _labelfile, cli
+from wxent._labelfile import CliError
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -171,7 +173,7 @@ def test_weights_multi_label(
 def test_zero_count_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     np.save(tmp_path / "gap.npy", np.array([0, 0, 2, 2, 2]))
     code, _, err = run(["weights", str(tmp_path / "gap.npy")], capsys)
-    assert_one_line_error(code, err, "zero_count")
+    assert_one_line_error(code, err, "no sample for class(es) [1] of 3", "--zero-count zero")
     code, out, _ = run(
         ["weights", str(tmp_path / "gap.npy"), "--zero-count", "zero", "--json"], capsys
     )
@@ -186,7 +188,6 @@ def test_zero_count_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_error_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = _csv(tmp_path / "good.csv", ["y", "x"], [[0, 1.0], [1, 2.0]])
-    bad_text = _csv(tmp_path / "text.csv", ["y"], [["cat"], ["dog"]])
     bad_float = _csv(tmp_path / "float.csv", ["y"], [[0], [1.5]])
     negative = _csv(tmp_path / "neg.csv", ["y"], [[0], [-1]])
     missing_value = _csv(tmp_path / "hole.csv", ["y", "x"], [[0, 1], ["", 2]])
@@ -207,6 +208,8 @@ def test_error_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     np.save(matrix_npy, np.eye(3))
     vector_npy = tmp_path / "vector.npy"
     np.save(vector_npy, np.array([0, 1, 1]))
+    tensor_npy = tmp_path / "tensor.npy"
+    np.save(tensor_npy, np.zeros((2, 2, 2)))
     pickled = tmp_path / "obj.npy"
     np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     pq.write_table(pa.table({"y": ["a", "b"]}), tmp_path / "strings.parquet")
@@ -214,10 +217,9 @@ def test_error_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         (["weights", str(tmp_path / "nope.csv")], "no such file"),
         (["weights", str(tmp_path)], "is a directory"),
         (["weights", str(tmp_path / "labels.xlsx")], "no such file"),
-        (["weights", str(good), "--column", "z"], "no column 'z'"),
-        (["weights", str(good)], "choose the label column with --column"),
-        (["weights", str(bad_text)], "non-integer label 'cat'"),
-        (["weights", str(bad_float)], "non-integer label '1.5'"),
+        (["weights", str(good), "--column", "z"], "--column 'z': no such column"),
+        (["weights", str(good)], "choose one with --column NAME"),
+        (["weights", str(bad_float)], "non-integer label 1.5 in column 'y', row 2"),
         (["weights", str(negative)], "negative class label -1"),
         (["weights", str(missing_value), "--column", "y"], "missing label"),
         (["weights", str(ragged), "--column", "y"], "line 3"),
@@ -229,10 +231,10 @@ def test_error_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         (["weights", str(pickled)], "cannot read"),
         (["weights", str(float_npy)], "non-integer label 0.5"),
         (["weights", str(matrix_npy)], "--multi-label"),
-        (["weights", str(vector_npy), "--multi-label"], "expected (N, L)"),
-        (["weights", str(vector_npy), "--column", "y"], "--column applies to CSV"),
+        (["weights", str(tensor_npy)], "expected (N,) or (N, L)"),
+        (["weights", str(vector_npy), "--column", "y"], "--column, --columns and --exclude apply"),
         (["weights", str(good), "--multi-label"], "is not 0 or 1"),
-        (["weights", str(tmp_path / "strings.parquet")], "non-integer label 'a'"),
+        (["weights", str(tmp_path / "strings.parquet"), "--multi-label"], "holds string values"),
         (["weights", str(good), "--column", "y", "--normalize", "max"], "invalid choice"),
         (["weights", str(good), "--column", "y", "--beta", "2"], "beta"),
         (["weights", str(good), "--bogus"], "unrecognized arguments"),
@@ -328,3 +330,199 @@ def test_demo_without_torch_is_a_one_line_error(
     code, out, err = run(["demo"], capsys)
     assert out == ""
     assert_one_line_error(code, err, "the demo needs torch", "pip install")
+
+
+# ----------------------------------------------------------------------------- class names
+
+
+def test_weights_string_labels_csv_parquet_npy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = ["dog", "cat", "dog", "emu", "dog", "cat"]
+    expected = wxent.class_weights(labels, as_dict=True)
+    sk = compute_class_weight("balanced", classes=np.array(["cat", "dog", "emu"]), y=labels)
+    csv_file = _csv(tmp_path / "pets.csv", ["id", "pet"], list(enumerate(labels)))
+    pq.write_table(pa.table({"pet": labels}), tmp_path / "pets.parquet")
+    pq.write_table(
+        pa.table({"pet": pa.array(labels).dictionary_encode()}), tmp_path / "cat.parquet"
+    )
+    np.save(tmp_path / "pets.npy", np.array(labels))
+    for f, extra in [
+        (csv_file, ["--column", "pet"]),
+        (tmp_path / "pets.parquet", []),
+        (tmp_path / "cat.parquet", []),
+        (tmp_path / "pets.npy", []),
+    ]:
+        code, out, err = run(["weights", str(f), *extra, "--json"], capsys)
+        assert code == 0, err
+        report = json.loads(out)
+        assert report["classes"] == ["cat", "dog", "emu"]
+        assert report["counts"] == [2, 3, 1]
+        balanced = report["weights"]["balanced"]
+        assert dict(zip(report["classes"], balanced, strict=True)) == pytest.approx(expected)
+        np.testing.assert_allclose(balanced, sk, rtol=1e-12)
+
+
+def test_weights_bool_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = _csv(tmp_path / "b.csv", ["spam"], [["true"], ["false"], ["false"], ["True"], ["false"]])
+    code, out, _ = run(["weights", str(f), "--format", "python", "--scheme", "balanced"], capsys)
+    assert code == 0
+    namespace: dict[str, object] = {}
+    exec(out, namespace)  # the output is Python you can paste
+    flags = [True, False, False, True, False]
+    assert namespace["class_weight"] == pytest.approx(wxent.class_weights(flags, as_dict=True))
+    assert list(namespace["class_weight"]) == [False, True]
+
+
+def test_weights_format_python_every_scheme(
+    tmp_path: Path, labels: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    np.save(tmp_path / "y.npy", labels)
+    code, out, _ = run(["weights", str(tmp_path / "y.npy"), "--format", "python"], capsys)
+    assert code == 0
+    namespace: dict[str, object] = {}
+    exec(out, namespace)
+    for scheme in cli.SCHEMES:
+        got = namespace[f"class_weight_{scheme}"]
+        assert got == pytest.approx(wxent.class_weights(labels, scheme=scheme, as_dict=True))
+        assert all(type(k) is int for k in got)
+
+
+def test_weights_multi_label_by_glob_and_exclude(
+    tmp_path: Path, multi_hot: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = ["tag_a", "tag_b", "tag_c", "tag_d"]
+    rows = [[i, f"note {i}", *r] for i, r in enumerate(multi_hot.tolist())]
+    f = _csv(tmp_path / "tags.csv", ["id", "text", *names], rows)
+    table = {"id": np.arange(len(rows)), **{n: multi_hot[:, i] for i, n in enumerate(names)}}
+    pq.write_table(pa.table(table), tmp_path / "tags.parquet")
+    expected = wxent.pos_weights(multi_hot).tolist()
+    for argv in (
+        [str(f), "--columns", "tag_*"],
+        [str(f), "--exclude", "id", "--exclude", "text"],
+        [str(tmp_path / "tags.parquet"), "--columns", "tag_*"],
+        [str(tmp_path / "tags.parquet"), "--exclude", "id"],
+    ):
+        code, out, err = run(["weights", *argv, "--multi-label", "--json"], capsys)
+        assert code == 0, err
+        report = json.loads(out)
+        assert report["labels"] == names
+        np.testing.assert_allclose(report["weights"]["pos_weight"], expected)
+    code, out, _ = run(["weights", str(f), "--columns", "tag_[bd]", "--multi-label"], capsys)
+    assert code == 0 and "tag_b" in out and "tag_a" not in out
+    code, out, _ = run(
+        ["weights", str(f), "--columns", "tag_*", "--multi-label", "--format", "python"], capsys
+    )
+    namespace: dict[str, object] = {}
+    exec(out, namespace)
+    assert namespace["labels"] == names
+    assert namespace["pos_weight"] == pytest.approx(expected)
+
+
+def test_bool_columns_as_multi_label(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pq.write_table(
+        pa.table({"a": [True, False, False], "b": [True, True, False]}), tmp_path / "b.pq"
+    )
+    code, out, _ = run(["weights", str(tmp_path / "b.pq"), "--multi-label", "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["weights"]["pos_weight"] == [2.0, 0.5]
+
+
+# ----------------------------------------------------------------------------- hardening
+
+
+def test_huge_label_never_allocates_by_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = np.array([0, 1, 1, 50_000_000])
+    tracemalloc.start()
+    try:
+        with pytest.raises(CliError, match=r"--zero-count zero or --zero-count max"):
+            _labelfile.count_column("y", labels, "raise")
+        with pytest.raises(CliError, match=r"makes 50000001 classes"):
+            _labelfile.count_column("y", labels, "zero")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000  # a dense count would take 400 MB
+    f = _csv(tmp_path / "big.csv", ["y"], [[y] for y in labels])
+    code, _, err = run(["weights", str(f)], capsys)
+    assert_one_line_error(
+        code, err, "no sample for class(es) [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]", "49999988 more"
+    )
+    assert "--zero-count zero" in err
+
+
+def test_errors_name_the_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    np.save(tmp_path / "y.npy", np.array([0, 1, 1]))
+    f = str(tmp_path / "y.npy")
+    for argv, fragment in [
+        ([f, "--max-weight", "0", "--multi-label"], "--max-weight must be a finite number > 0"),
+        ([f, "--beta", "1"], "--beta must be in [0, 1)"),
+        ([f, "--json", "--format", "table"], "--json and --format table disagree"),
+        ([f, "--multi-label", "--scheme", "inverse"], "--scheme applies to class labels"),
+    ]:
+        code, out, err = run(["weights", *argv], capsys)
+        assert out == ""
+        assert_one_line_error(code, err, fragment)
+    message = 'Invalid value for argument `zero_count`. Expected ... Received: zero_count="zero"'
+    assert cli._flags(message) == (
+        "Invalid value for argument --zero-count. Expected ... Received: --zero-count zero"
+    )
+    assert cli._flags("Received: max_weight=-1.0") == "Received: --max-weight -1.0"
+
+
+def test_malformed_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad_row = tmp_path / "latin1.csv"
+    bad_row.write_bytes(b"y\ncat\n\xe9t\xe9\n")
+    dup = _csv(tmp_path / "dup.csv", ["y", "y"], [[0, 1]])
+    tags = _csv(tmp_path / "tags.csv", ["tag_a", "note"], [[1, "x"], [0, "y"]])
+    dates = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"d": pa.array([1, 2], pa.date32())}), dates)
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n\n")
+    for argv, fragment in [
+        ([str(bad_row)], "column 'y' is not UTF-8 text"),
+        ([str(dup), "--column", "y"], "two columns named 'y'"),
+        ([str(tags), "--multi-label"], "label 'note' holds string values"),
+        ([str(tags), "--columns", "nope_*"], "--columns 'nope_*' matches no column"),
+        ([str(tags), "--exclude", "*"], "left after --exclude"),
+        ([str(tags), "--column", "nope"], "--column 'nope': no such column"),
+        ([str(dates)], "holds date32[day] values, not class labels"),
+        ([str(blank)], "is empty"),
+    ]:
+        code, out, err = run(["weights", *argv], capsys)
+        assert out == "", argv
+        assert_one_line_error(code, err, fragment)
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("plots", "is a directory"),
+        ("noext", "unsupported plot format '(no extension)'"),
+        ("demo.txt", "unsupported plot format '.txt'"),
+        ("missing/demo.png", "no such directory"),
+    ],
+)
+def test_demo_plot_path_checked_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, fragment: str
+) -> None:
+    (tmp_path / "plots").mkdir()
+    code, out, err = run(["demo", "--plot", str(tmp_path / name)], capsys)
+    assert out == ""
+    assert_one_line_error(code, err, "--plot", fragment)  # one line: nothing was trained
+    for ok in ("a.png", "a.PDF", "a.svg"):
+        cli._check_plot(str(tmp_path / ok))
+
+
+def test_tsv_names_with_blanks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "y.tsv"
+    f.write_text("id\tpet\n1\t cat\n2\tdog \n3\tcat\n")
+    code, out, _ = run(["weights", str(f), "--column", "pet", "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["classes"] == ["cat", "dog"]
+    assert json.loads(out)["counts"] == [2, 1]
+    f.write_text("id\tpet\n1\tcat\n2\t  \n")
+    code, _, err = run(["weights", str(f), "--column", "pet"], capsys)
+    assert_one_line_error(code, err, "missing label (blank) in column 'pet'")

@@ -7,6 +7,8 @@ Counting runs on the host: labels of every eager backend are accepted; traced on
 
 from __future__ import annotations
 
+import tracemalloc
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -107,8 +109,10 @@ def test_label_counts_errors():
         wxent.label_counts(np.array([0, 2, -1]), num_classes=2, ignore_index=-1)
     with pytest.raises(ValueError, match=r"floating labels must hold whole numbers"):
         wxent.label_counts(np.array([0.5]))
-    with pytest.raises(TypeError, match=r"`labels`. Expected an array of numbers"):
-        wxent.label_counts(np.array(["a", "b"]))
+    with pytest.raises(TypeError, match=r"`labels`. Expected class labels of one kind"):
+        wxent.label_counts(np.array(["a", 1.5], dtype=object))
+    with pytest.raises(ValueError, match=r"`labels`. Expected a class for every entry"):
+        wxent.label_counts(np.array(["a", None], dtype=object))
     with pytest.raises(TypeError, match=r"`labels`. Expected an array or a list of numbers"):
         wxent.label_counts([[0], [1, 2]])
     with pytest.raises(TypeError, match=r"`labels`. Expected integer class indices"):
@@ -456,3 +460,27 @@ def test_weights_feed_the_losses_on_every_backend(backend, rng):
         logits, labels, prior
     )
     assert_close(got, expected)
+
+
+def test_huge_label_refused_before_allocating_by_value():
+    # A stray label 50,000,000 means 49,999,998 classes without samples: reported from the
+    # labels present, with no 400 MB per-class array.
+    labels = np.array([0, 1, 1, 50_000_000])
+    tracemalloc.start()
+    try:
+        for f, policies in [
+            (wxent.class_weights, r"zero_count=\"zero\" or \"max\""),
+            (wxent.class_prior, r"zero_count=\"min\" or \"laplace\""),
+        ]:
+            with pytest.raises(
+                ValueError,
+                match=policies + r"\). Received: no sample for class\(es\) \[2, 3, .*21\] "
+                r"and 49999978 more of 50000001",
+            ):
+                f(labels)
+        with pytest.raises(ValueError, match=r"\[1, 2, 3, 4, 6, 7, .* and 49999978 more"):
+            wxent.class_weights(np.array([0, 1, 50_000_000, 5]), sample_weight=[1, 0, 1, 1])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000

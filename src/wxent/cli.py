@@ -1,26 +1,29 @@
 """The ``wxent`` command line: ``wxent weights FILE`` and ``wxent demo``.
 
-* ``wxent weights FILE [--column NAME] [--multi-label] [--json]`` reads a label file
-  (CSV with a header row, Parquet, or ``.npy``) and prints the label counts, the
-  frequencies and the weights of every scheme of :func:`wxent.class_weights` (or, with
-  ``--multi-label``, the ``pos_weight`` of every label from :func:`wxent.pos_weights`)
-  as an aligned table, or as JSON.
+* ``wxent weights FILE [--column NAME | --columns GLOB] [--exclude GLOB] [--multi-label]
+  [--format table|json|python]`` reads a label file (CSV or TSV with a header row,
+  Parquet, or ``.npy``) and prints the label counts, the frequencies and the weights of
+  every scheme of :func:`wxent.class_weights` (or, with ``--multi-label``, the
+  ``pos_weight`` of every label column from :func:`wxent.pos_weights`): an aligned
+  table, JSON, or Python you can paste (``class_weight = {...}``). Labels are integer
+  class indices, or class names (text, true/false).
 * ``wxent demo`` trains the sparse multi-label story (30 labels, one positive in 30)
   with plain, ``pos_weight``, focal and asymmetric losses in PyTorch and prints recall,
   precision and F1 side by side (see :mod:`wxent._demo`).
 
-Every error (a missing or unreadable file, a wrong column, a non-integer label, a bad
-option) prints one line on stderr, ``wxent: error: ...``, and exits with status 2 —
-never a traceback. The command line holds no math of its own: it calls wxent.
+Every error (a missing or unreadable file, a wrong column, a bad label, a bad option)
+prints one line on stderr, ``wxent: error: ...``, naming the flag at fault, and exits
+with status 2 — never a traceback. The command line holds no math of its own: files are
+read and counted by :mod:`wxent._labelfile`, weights come from wxent.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.util
 import json
 import math
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,14 +32,25 @@ from typing import Any, NoReturn
 import numpy as np
 
 import wxent
+from wxent import _labelfile as lf
+from wxent._labelfile import CliError
 
 __all__ = ["main"]
 
 SCHEMES = ("balanced", "inverse", "inverse_sqrt", "effective_number", "median_frequency")
-
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
+# The formats matplotlib writes (``FigureCanvasBase.get_supported_filetypes()``).
+PLOT_FORMATS = (
+    *(".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".webp"),
+    *(".tif", ".tiff", ".pgf", ".raw", ".rgba"),
+)
+# wxent's argument names as the flags that set them (errors name what the user typed).
+FLAGS = {
+    "zero_count": "--zero-count",
+    "max_weight": "--max-weight",
+    "normalize": "--normalize",
+    "beta": "--beta",
+    "scheme": "--scheme",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,185 +66,57 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-# ----------------------------------------------------------------------------- reading
-
-
-def _read_columns(path: Path, columns: list[str] | None) -> tuple[list[str], list[list[Any]]]:
-    """Named columns of a CSV or Parquet file (all columns when ``columns`` is None)."""
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:  # pragma: no cover - pyarrow is in the cli extra
-            raise CliError("reading Parquet needs pyarrow: pip install 'wxent[cli]'") from None
-        try:
-            schema_names = list(pq.read_schema(path).names)
-        except Exception as error:
-            raise CliError(f"cannot read {path} as Parquet: {_one_line(error)}") from None
-        names = _select(path, schema_names, columns)
-        try:
-            table = pq.read_table(path, columns=names)
-        except Exception as error:
-            raise CliError(f"cannot read {path} as Parquet: {_one_line(error)}") from None
-        return names, [table.column(n).to_pylist() for n in names]
-    delimiter = "\t" if suffix == ".tsv" else ","
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle, delimiter=delimiter))
-    except UnicodeDecodeError:
-        raise CliError(f"cannot read {path} as CSV: it is not UTF-8 text") from None
-    except csv.Error as error:
-        raise CliError(f"cannot read {path} as CSV: {_one_line(error)}") from None
-    rows = [row for row in rows if row]
-    if not rows:
-        raise CliError(f"{path} is empty (expected a header row and one label per row)")
-    header = [h.strip() for h in rows[0]]
-    names = _select(path, header, columns)
-    index = [header.index(n) for n in names]
-    data: list[list[Any]] = [[] for _ in names]
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise CliError(
-                f"{path}, line {line}: {len(row)} fields where the header has {len(header)}"
-            )
-        for values, i in zip(data, index, strict=True):
-            values.append(row[i].strip())
-    return names, data
-
-
-def _select(path: Path, available: list[str], columns: list[str] | None) -> list[str]:
-    if columns is None:
-        return available
-    for name in columns:
-        if name not in available:
-            raise CliError(
-                f"no column {name!r} in {path} (columns: {', '.join(map(repr, available))})"
-            )
-    return list(columns)
-
-
-def _integer(value: Any, where: str) -> int:
-    """A label value as an int: ints, integral floats and their text forms."""
-    if isinstance(value, bool):
-        return int(value)
-    if value is None or value == "":
-        raise CliError(f"missing label {where}")
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise CliError(f"non-integer label {value!r} {where}") from None
-    if not math.isfinite(number) or number != int(number):
-        raise CliError(f"non-integer label {value!r} {where}")
-    return int(number)
-
-
-def _class_labels(path: Path, column: list[str] | None) -> tuple[str, np.ndarray]:
-    """One column of class labels as int64."""
-    if path.suffix.lower() == ".npy":
-        array = _load_npy(path)
-        if array.ndim == 2 and array.shape[1] == 1:
-            array = array[:, 0]
-        if array.ndim != 1:
-            raise CliError(
-                f"{path} holds an array of shape {array.shape}: class labels are 1-D "
-                "(pass --multi-label for a 0/1 matrix)"
-            )
-        if column:
-            raise CliError("--column applies to CSV and Parquet files, not .npy")
-        return "labels", _integers(array, f"in {path}")
-    names, data = _read_columns(path, column)
-    if len(names) != 1:
-        raise CliError(
-            f"{path} has {len(names)} columns ({', '.join(map(repr, names))}): choose the "
-            "label column with --column NAME (or pass --multi-label for a 0/1 matrix)"
-        )
-    values = [_integer(x, f"in column {names[0]!r}, row {i + 1}") for i, x in enumerate(data[0])]
-    return names[0], np.asarray(values, dtype=np.int64)
-
-
-def _integers(array: np.ndarray, where: str) -> np.ndarray:
-    if array.dtype.kind in "iub":
-        return array.astype(np.int64)
-    if array.dtype.kind == "f":
-        bad = ~np.isfinite(array) | (array != np.round(array))
-        if bad.any():
-            raise CliError(f"non-integer label {array[bad][0].item()!r} {where}")
-        return array.astype(np.int64)
-    raise CliError(f"non-integer labels of dtype {array.dtype} {where}")
-
-
-def _multi_hot(path: Path, column: list[str] | None) -> tuple[list[str], np.ndarray]:
-    """A 0/1 matrix ``(N, L)`` and the names of its labels."""
-    if path.suffix.lower() == ".npy":
-        if column:
-            raise CliError("--column applies to CSV and Parquet files, not .npy")
-        array = _load_npy(path)
-        if array.ndim != 2:
-            raise CliError(f"{path} holds an array of shape {array.shape}: expected (N, L)")
-        matrix = _integers(array, f"in {path}")
-        names = [str(i) for i in range(matrix.shape[1])]
-    else:
-        names, data = _read_columns(path, column)
-        columns = [
-            [_integer(x, f"in column {name!r}, row {i + 1}") for i, x in enumerate(values)]
-            for name, values in zip(names, data, strict=True)
-        ]
-        matrix = np.asarray(columns, dtype=np.int64).T.reshape(-1, len(names))
-    bad = (matrix != 0) & (matrix != 1)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise CliError(
-            f"label {names[col]!r}, row {row + 1}: value {matrix[row, col]} is not 0 or 1 "
-            "(a multi-label matrix holds 0/1)"
-        )
-    return names, matrix
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as error:
-        raise CliError(f"cannot read {path} as .npy: {_one_line(error)}") from None
-    if not isinstance(array, np.ndarray):  # pragma: no cover - .npz is rejected by suffix
-        raise CliError(f"{path} does not hold a single array")
-    return array
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
+def _flags(message: str) -> str:
+    """A wxent message with argument names turned into the flags that set them."""
+    for name, flag in FLAGS.items():
+        message = re.sub(rf'{name}=("?)([\w.+-]+)\1', rf"{flag} \2", message)
+        message = message.replace(f"`{name}`", flag)
+    return message
 
 
 # ----------------------------------------------------------------------------- weights
 
 
+def _options(args: argparse.Namespace) -> None:
+    """The options wxent would refuse, refused here in the flags' words."""
+    if not (0.0 <= args.beta < 1.0):
+        raise CliError(f"--beta must be in [0, 1), got {args.beta}")
+    if args.max_weight is not None and not (math.isfinite(args.max_weight) and args.max_weight > 0):
+        raise CliError(f"--max-weight must be a finite number > 0, got {args.max_weight}")
+    if args.json and args.format not in (None, "json"):
+        raise CliError(f"--json and --format {args.format} disagree: choose one")
+    args.format = "json" if args.json else (args.format or "table")
+    if args.multi_label and (args.scheme or args.normalize):
+        flag = "--scheme" if args.scheme else "--normalize"
+        raise CliError(f"{flag} applies to class labels, not --multi-label (pos_weight)")
+
+
 def _weights(args: argparse.Namespace) -> int:
+    _options(args)
     path = Path(args.file)
-    if not path.exists():
-        raise CliError(f"no such file: {path}")
-    if path.is_dir():
-        raise CliError(f"{path} is a directory, not a label file")
-    if path.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq", ".npy"):
-        raise CliError(
-            f"unsupported file type {path.suffix or '(none)'!r} for {path}: expected .csv, "
-            ".tsv, .parquet or .npy"
-        )
-    report = _multi_label_report(path, args) if args.multi_label else _class_report(path, args)
-    if args.json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    lf.check_path(path)
+    names, columns = lf.read(path, args.column, args.columns, args.exclude)
+    if args.multi_label:
+        report = _multi_label_report(path, names, columns, args)
     else:
-        sys.stdout.write(_table(report))
+        report = _class_report(path, names, columns, args)
+    sys.stdout.write({"json": _json, "python": _python, "table": _table}[args.format](report))
     return 0
 
 
-def _class_report(path: Path, args: argparse.Namespace) -> dict[str, Any]:
-    column, labels = _class_labels(path, args.column)
-    if labels.size == 0:
-        raise CliError(f"{path} holds no labels")
-    if labels.min() < 0:
-        raise CliError(f"negative class label {int(labels.min())} in {path}")
-    counts = wxent.label_counts(labels)
+def _class_report(
+    path: Path, names: list[str], columns: list[Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    if len(names) != 1:
+        shown = ", ".join(map(repr, names[:10])) + (" ..." if len(names) > 10 else "")
+        raise CliError(
+            f"{path} has {len(names)} label columns ({shown}): choose one with --column NAME "
+            "(or pass --multi-label for 0/1 label columns)"
+        )
+    column = lf.count_column(names[0], columns[0], args.zero_count)
+    assert column.counts is not None
+    counts = column.counts.astype(np.float64)
+    schemes = (args.scheme,) if args.scheme else SCHEMES
     weights = {
         scheme: wxent.class_weights(
             counts=counts,
@@ -239,40 +125,74 @@ def _class_report(path: Path, args: argparse.Namespace) -> dict[str, Any]:
             beta=args.beta,
             zero_count=args.zero_count,
         ).tolist()
-        for scheme in SCHEMES
+        for scheme in schemes
     }
-    total = float(counts.sum())
     return {
         "file": str(path),
         "kind": "class labels",
-        "column": column,
-        "samples": int(labels.size),
-        "classes": list(range(counts.shape[0])),
-        "counts": [int(c) for c in counts],
-        "frequencies": (counts / total).tolist(),
+        "column": column.name,
+        "samples": column.samples,
+        "classes": [_plain(c) for c in column.classes],
+        "counts": [int(c) for c in column.counts],
+        "frequencies": (counts / counts.sum()).tolist(),
         "normalize": args.normalize,
         "weights": weights,
     }
 
 
-def _multi_label_report(path: Path, args: argparse.Namespace) -> dict[str, Any]:
-    names, matrix = _multi_hot(path, args.column)
-    if matrix.shape[0] == 0:
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _multi_label_report(
+    path: Path, names: list[str], columns: list[Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    stats = [lf.multi_hot(name, column) for name, column in zip(names, columns, strict=True)]
+    rows = stats[0][0] if stats else 0
+    if rows == 0:
         raise CliError(f"{path} holds no rows")
-    counts = wxent.label_counts(matrix, multi_label=True)
+    counts = np.array([[s[1] for s in stats], [s[2] for s in stats]], dtype=np.float64)
+    zero = counts[1] == 0
+    if zero.any() and args.zero_count == "raise":
+        missing = [names[i] for i in np.flatnonzero(zero)[:10]]
+        raise CliError(
+            f"no positive for label(s) {missing} of {len(names)}: pass --zero-count zero or "
+            "--zero-count max"
+        )
     pos_weight = wxent.pos_weights(
         counts=counts, max_weight=args.max_weight, zero_count=args.zero_count
     )
     return {
         "file": str(path),
         "kind": "multi-label",
-        "samples": int(matrix.shape[0]),
+        "samples": rows,
         "labels": names,
-        "negatives": [int(c) for c in counts[0]],
-        "positives": [int(c) for c in counts[1]],
-        "frequencies": (counts[1] / matrix.shape[0]).tolist(),
+        "negatives": [s[1] for s in stats],
+        "positives": [s[2] for s in stats],
+        "frequencies": (counts[1] / rows).tolist(),
         "weights": {"pos_weight": pos_weight.tolist()},
     }
+
+
+def _json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2) + "\n"
+
+
+def _python(report: dict[str, Any]) -> str:
+    """Python you can paste: ``class_weight = {...}`` (or ``pos_weight = [...]``)."""
+    if report["kind"] == "multi-label":
+        return (
+            f"# {report['file']}: {report['samples']} rows; wxent.pos_weights\n"
+            f"labels = {report['labels']!r}\n"
+            f"pos_weight = {report['weights']['pos_weight']!r}\n"
+        )
+    lines = [f"# {report['file']}, column {report['column']!r}: {report['samples']} labels"]
+    norm = f", normalize={report['normalize']!r}" if report["normalize"] else ""
+    for scheme, weights in report["weights"].items():
+        pairs = ", ".join(f"{c!r}: {w!r}" for c, w in zip(report["classes"], weights, strict=True))
+        name = "class_weight" if len(report["weights"]) == 1 else f"class_weight_{scheme}"
+        lines.append(f"{name} = {{{pairs}}}  # wxent.class_weights(scheme={scheme!r}{norm})")
+    return "\n".join(lines) + "\n"
 
 
 def _table(report: dict[str, Any]) -> str:
@@ -291,11 +211,12 @@ def _table(report: dict[str, Any]) -> str:
         ]
         title = f"{report['file']}: {report['samples']} rows, {len(rows)} labels (multi-label)"
     else:
-        header = ["class", "count", "frequency", *SCHEMES]
+        schemes = list(report["weights"])
+        header = ["class", "count", "frequency", *schemes]
         rows = []
-        for c in report["classes"]:
-            row = [str(c), str(report["counts"][c]), f"{report['frequencies'][c]:.4f}"]
-            row += [f"{report['weights'][s][c]:.4g}" for s in SCHEMES]
+        for i, c in enumerate(report["classes"]):
+            row = [str(c), str(report["counts"][i]), f"{report['frequencies'][i]:.4f}"]
+            row += [f"{report['weights'][s][i]:.4g}" for s in schemes]
             rows.append(row)
         norm = report["normalize"]
         title = (
@@ -316,18 +237,33 @@ def _table(report: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- demo
 
 
+def _check_plot(path_text: str) -> None:
+    """A plot path matplotlib can write, checked before any training."""
+    path = Path(path_text)
+    if path.is_dir():
+        raise CliError(f"--plot {path_text}: is a directory (give a file name such as demo.png)")
+    suffix = path.suffix.lower()
+    if suffix not in PLOT_FORMATS:
+        raise CliError(
+            f"--plot {path_text}: unsupported plot format {suffix or '(no extension)'!r} "
+            "(use .png, .pdf or .svg)"
+        )
+    if not path.resolve().parent.is_dir():
+        raise CliError(f"--plot {path_text}: no such directory {path.parent}")
+
+
 def _demo(args: argparse.Namespace) -> int:
+    for name in ("samples", "epochs", "hidden"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    if not args.no_plot:
+        _check_plot(args.plot)
     needed = ["torch"] if args.no_plot else ["torch", "matplotlib"]
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
         raise CliError(f"the demo needs {' and '.join(missing)}: pip install 'wxent[torch,cli]'")
-    if not args.no_plot and not Path(args.plot).resolve().parent.is_dir():
-        raise CliError(f"cannot write the plot {args.plot}: no such directory")
     from wxent import _demo
 
-    for name in ("samples", "epochs", "hidden"):
-        if getattr(args, name) < 1:
-            raise CliError(f"--{name} must be a positive integer, got {getattr(args, name)}")
     results = _demo.run(
         samples=args.samples,
         epochs=args.epochs,
@@ -346,31 +282,41 @@ def _demo(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- main
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="wxent",
-        description="Weighted and cost-sensitive cross-entropy: weights from your labels, "
-        "and a demo of what weighting buys.",
-    )
-    parser.add_argument("--version", action="version", version=f"wxent {wxent.__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+def _weights_parser(sub: Any) -> None:
     w = sub.add_parser(
         "weights",
         help="label counts and the weights of every scheme from a label file",
         description="Label counts, frequencies and the weights of every class_weights "
-        "scheme (or pos_weight with --multi-label) from a CSV, Parquet or .npy file.",
+        "scheme (or pos_weight with --multi-label) from a CSV, Parquet or .npy file. "
+        "Labels are integer class indices or class names (text, true/false).",
     )
     w.add_argument("file", help="a .csv/.tsv (header row), .parquet or .npy label file")
     w.add_argument(
         "--column",
         action="append",
         metavar="NAME",
-        help="the label column (repeat to choose the label columns with --multi-label)",
+        help="a label column (repeat to choose several label columns with --multi-label)",
     )
     w.add_argument(
-        "--multi-label", action="store_true", help="the file is a 0/1 matrix, one column a label"
+        "--columns",
+        action="append",
+        metavar="GLOB",
+        help="label columns by pattern, e.g. 'tag_*' (with --multi-label)",
     )
-    w.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    w.add_argument(
+        "--exclude", action="append", metavar="GLOB", help="leave out columns, e.g. 'id'"
+    )
+    w.add_argument(
+        "--multi-label", action="store_true", help="one 0/1 column per label: pos_weight"
+    )
+    w.add_argument(
+        "--format",
+        choices=["table", "json", "python"],
+        default=None,
+        help="table (default), json, or python to paste (class_weight = {...})",
+    )
+    w.add_argument("--json", action="store_true", help="the same as --format json")
+    w.add_argument("--scheme", choices=SCHEMES, default=None, help="only this scheme")
     w.add_argument(
         "--normalize", choices=["sum", "mean"], default=None, help="normalise class weights"
     )
@@ -383,13 +329,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     w.add_argument("--max-weight", type=float, default=None, help="cap pos_weight")
     w.set_defaults(run=_weights)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="wxent",
+        description="Weighted and cost-sensitive cross-entropy: weights from your labels, "
+        "and a demo of what weighting buys.",
+    )
+    parser.add_argument("--version", action="version", version=f"wxent {wxent.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _weights_parser(sub)
     d = sub.add_parser(
         "demo",
         help="train the sparse multi-label story with plain, pos_weight, focal and ASL",
         description="30 labels, each positive with probability 1/30, one weak feature per "
         "label: plain training predicts almost all zeros; weighting lifts recall.",
     )
-    d.add_argument("--plot", default="wxent-demo.png", help="PNG path (wxent-demo.png)")
+    d.add_argument("--plot", default="wxent-demo.png", help="plot path: .png, .pdf or .svg")
     d.add_argument("--no-plot", action="store_true", help="do not write the plot")
     d.add_argument("--json", action="store_true", help="print the results as JSON")
     d.add_argument("--seed", type=int, default=0, help="random seed (0)")
@@ -418,11 +375,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         _fail(str(error))
     except (ValueError, TypeError) as error:  # wxent's own messages name the problem
-        _fail(_one_line(error))
+        _fail(_flags(lf.one_line(error)))
+    except MemoryError:
+        _fail("out of memory")
     except OSError as error:
-        _fail(f"{error.strerror or _one_line(error)}: {error.filename or ''}".rstrip(": "))
+        _fail(f"{error.strerror or lf.one_line(error)}: {error.filename or ''}".rstrip(": "))
     except KeyboardInterrupt:
         sys.stderr.write("wxent: interrupted\n")
         return 130
     except Exception as error:  # never a traceback
-        _fail(f"{type(error).__name__}: {_one_line(error)}")
+        _fail(f"{type(error).__name__}: {lf.one_line(error)}")
