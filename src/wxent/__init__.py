@@ -34,6 +34,7 @@ from wxent.decisions import (
     precision,
     recall,
 )
+from wxent.thresholds import ThresholdWarning, predict, tune_thresholds
 from wxent.weights import LabelCounter, class_prior, class_weights, label_counts, pos_weights
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ __all__ = [
     "CostMatrixWarning",
     "LabelCounter",
     "LossTerms",
+    "ThresholdWarning",
     "__version__",
     "adjust_logits",
     "asymmetric_loss",
@@ -62,6 +64,7 @@ __all__ = [
     "loss_terms",
     "pos_weights",
     "precision",
+    "predict",
     "recall",
     "safe_divide",
     "sampled_softmax_cross_entropy",
@@ -69,4 +72,5 @@ __all__ = [
     "sigmoid_focal_loss",
     "softmax_cross_entropy",
     "softmax_focal_loss",
+    "tune_thresholds",
 ]
