@@ -24,6 +24,12 @@ from wxent._losses import (
 )
 from wxent._projection import linear_cross_entropy, sampled_softmax_cross_entropy
 from wxent._reduction import LossTerms, safe_divide
+from wxent.calibration import (
+    Calibration,
+    calibrate,
+    expected_calibration_error,
+    unweight_logits,
+)
 from wxent.costs import CostMatrixWarning, cost_matrix
 from wxent.decisions import (
     bayes_decision,
@@ -40,6 +46,7 @@ from wxent.weights import LabelCounter, class_prior, class_weights, label_counts
 __version__ = "0.1.0"
 
 __all__ = [
+    "Calibration",
     "CostMatrixWarning",
     "LabelCounter",
     "LossTerms",
@@ -48,6 +55,7 @@ __all__ = [
     "adjust_logits",
     "asymmetric_loss",
     "bayes_decision",
+    "calibrate",
     "class_prior",
     "class_weights",
     "confusion_matrix",
@@ -55,6 +63,7 @@ __all__ = [
     "cost_matrix",
     "cost_sensitive_cross_entropy",
     "cost_threshold",
+    "expected_calibration_error",
     "expected_cost",
     "expected_cost_loss",
     "fbeta_score",
@@ -73,4 +82,5 @@ __all__ = [
     "softmax_cross_entropy",
     "softmax_focal_loss",
     "tune_thresholds",
+    "unweight_logits",
 ]
