@@ -334,7 +334,8 @@ def format_results(results: dict[str, Any]) -> str:
     s = results["setup"]
     lines = [
         f"wxent demo: {s['labels']} labels, positive rate {s['positive_rate']:.4f}, "
-        f"{s['train_rows']} training rows, {s['test_rows']} test rows, {s['epochs']} epochs",
+        f"{s['train_rows']} training rows, {s['validation_rows']} validation rows, "
+        f"{s['test_rows']} test rows, {s['epochs']} epochs",
         f"features: 1.5 * label + N(0, 1); mean pos_weight {s['mean_pos_weight']:.1f}; "
         f"cost_threshold(cost_fp=1, cost_fn={s['mean_pos_weight']:.0f}) = "
         f"{s['cost_threshold']:+.2f}",

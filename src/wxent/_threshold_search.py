@@ -86,38 +86,21 @@ def _ratio(num: np.ndarray, den: np.ndarray | float) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den != 0)
 
 
-def scores_of(c: Curve, objective: str, params: dict[str, float]) -> dict[str, np.ndarray]:
-    """Precision, recall and the objective at every ``k`` (a larger objective is better).
-
-    ``expected_cost`` is returned negated under ``"objective"`` (so that larger is
-    better everywhere) and as the mean cost under ``"cost"``.
-    """
+def objective_of(c: Curve, objective: str, params: dict[str, float]) -> np.ndarray:
+    """An unconstrained objective at every ``k``, larger is better (a cost is negated)."""
     tp, fp = c.tp, c.fp
-    fn = c.pos - tp
-    tn = c.neg - fp
-    precision = _ratio(tp, tp + fp)
-    recall = _ratio(tp, c.pos)
-    out = {"precision": precision, "recall": recall}
     if objective in ("f1", "fbeta"):
-        b2 = params["beta"] ** 2
-        out["objective"] = _ratio((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp)
-    elif objective == "balanced_accuracy":
-        out["objective"] = 0.5 * (recall + _ratio(tn, c.neg))
-    elif objective == "expected_cost":
-        total = (
-            params["cost_tp"] * tp
-            + params["cost_fp"] * fp
-            + params["cost_fn"] * fn
-            + params["cost_tn"] * tn
-        )
-        cost = _ratio(total, c.pos + c.neg)
-        out["cost"] = cost
-        out["objective"] = -cost
-    elif objective == "recall_at_precision":
-        out["objective"] = recall
-    else:  # precision_at_recall
-        out["objective"] = precision
-    return out
+        b2 = params["beta"] ** 2  # (1 + b2) tp / ((1 + b2) tp + b2 fn + fp)
+        return _ratio((1 + b2) * tp, b2 * c.pos + tp + fp)
+    if objective == "balanced_accuracy":
+        return 0.5 * (_ratio(tp, c.pos) + _ratio(c.neg - fp, c.neg))
+    total = (
+        params["cost_tp"] * tp
+        + params["cost_fp"] * fp
+        + params["cost_fn"] * (c.pos - tp)
+        + params["cost_tn"] * (c.neg - fp)
+    )
+    return -_ratio(total, c.pos + c.neg)
 
 
 def _best(values: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -136,28 +119,31 @@ def select(c: Curve, objective: str, params: dict[str, float]) -> tuple[int, flo
     precision, then the smallest ``k``; unattainable, the highest precision, ties to the
     higher recall. ``precision_at_recall`` mirrors it.
     """
-    s = scores_of(c, objective, params)
-    usable = np.flatnonzero(c.usable)
-    attainable = True
+    usable = c.usable
+    if objective not in ("recall_at_precision", "precision_at_recall"):
+        values = objective_of(c, objective, params)
+        masked = values if usable[-1] else np.where(usable, values, -np.inf)
+        best = masked.max()
+        k = int(np.argmax(masked >= best - TIE_TOLERANCE * max(1.0, abs(best))))
+        value = -values[k] if objective == "expected_cost" else values[k]
+        return k, float(value), True
+    precision = _ratio(c.tp, c.tp + c.fp)
+    recall = _ratio(c.tp, c.pos)
     if objective == "recall_at_precision":
-        feasible = s["precision"] >= params["precision"] - TIE_TOLERANCE
-        keys = [s["recall"], s["precision"]]
-    elif objective == "precision_at_recall":
-        feasible = s["recall"] >= params["recall"] - TIE_TOLERANCE
-        keys = [s["precision"], s["recall"]]
+        feasible = precision >= params["precision"] - TIE_TOLERANCE
+        keys = [recall, precision]
     else:
-        feasible = np.ones_like(c.usable)
-        keys = [s["objective"]]
-    candidates = usable[feasible[usable]]
-    if candidates.size == 0:
-        attainable = False
-        candidates = usable
+        feasible = recall >= params["recall"] - TIE_TOLERANCE
+        keys = [precision, recall]
+    candidates = np.flatnonzero(usable & feasible)
+    attainable = candidates.size > 0
+    if not attainable:
+        candidates = np.flatnonzero(usable)
         keys = keys[::-1]
     for key in keys:
         candidates = _best(key, candidates)
     k = int(candidates[0])
-    value = s["cost"][k] if objective == "expected_cost" else s["objective"][k]
-    return k, float(value), attainable
+    return k, float(keys[0][k] if attainable else keys[1][k]), attainable
 
 
 # ----------------------------------------------------------------------------- thresholds
