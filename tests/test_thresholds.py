@@ -388,3 +388,26 @@ def test_label_and_logit_errors(rng):
         wxent.predict(logits, threshold=[0.0, 1.0])
     with pytest.raises(ValueError, match=_msg("`threshold`. Expected a number that is not NaN")):
         wxent.predict(logits, threshold=float("nan"))
+
+
+def test_softmax_option_errors(rng):
+    logits = rng.normal(size=(6, 3)).astype(np.float32)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    cases = [
+        ({"objective": "expected_cost", "cost_fp": 1.0}, "`cost_fp`. Expected None for softmax"),
+        ({"ignore_label": -1}, "`ignore_label`. Expected None for softmax logits"),
+        ({"max_iter": 0}, "`max_iter`. Expected a positive integer. Received: max_iter=0"),
+        ({"costs": np.ones((3, 3))}, '`costs`. Expected None unless objective="expected_cost"'),
+        ({"objective": "recall_at_precision", "precision": 0.5}, "Received: objective="),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=_msg(message)):
+            wxent.tune_thresholds(logits, labels, **kwargs)
+    inf = logits.copy()
+    inf[0, 0] = np.inf
+    with pytest.raises(ValueError, match=_msg("finite logits for per-class offsets")):
+        wxent.tune_thresholds(inf, labels)
+    with pytest.raises(ValueError, match=_msg("when `offsets` is given")):
+        wxent.predict(logits, threshold=1.0, offsets=[0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=_msg("`offsets`. Expected a logit or one per class")):
+        wxent.predict(logits, offsets=[0.0, 0.0])

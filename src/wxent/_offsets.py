@@ -217,11 +217,15 @@ def tune_softmax(
     if objective not in MULTICLASS_OBJECTIVES:
         expected = "one of " + ", ".join(f'"{o}"' for o in MULTICLASS_OBJECTIVES)
         raise v.value_error(
-            "objective", f"{expected} for softmax logits (integer labels)", repr(objective)
+            "objective",
+            f"{expected} for softmax logits (integer labels)",
+            f"objective={objective!r}",
         )
     if ignore_label is not None:
         raise v.value_error(
-            "ignore_label", "None for softmax logits; use ignore_index", repr(ignore_label)
+            "ignore_label",
+            "None for softmax logits; use ignore_index",
+            f"ignore_label={ignore_label!r}",
         )
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise v.value_error("max_iter", "a positive integer", f"max_iter={max_iter!r}")

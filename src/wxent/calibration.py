@@ -232,7 +232,9 @@ def _host_inputs(
     if sigmoid:
         if ignore_index is not None:
             raise v.value_error(
-                "ignore_index", "None for sigmoid logits (labels with the logits' shape)", "given"
+                "ignore_index",
+                "None for sigmoid logits (labels with the logits' shape)",
+                f"ignore_index={ignore_index!r}",
             )
         y = y.astype(np.float64)
         v.check_unit_interval_labels(y, None)
@@ -324,7 +326,7 @@ def calibrate(
     if not sigmoid:
         if method == "platt":
             raise v.value_error(
-                "method", '"temperature" for softmax logits (integer labels)', "method='platt'"
+                "method", '"temperature" for softmax logits (integer labels)', 'method="platt"'
             )
         return Calibration("temperature", _fit_temperature_softmax(x, y, w, max_iter), 0.0, axis)
     if not per_label or len(v.static_shape(logits)) == 1:

@@ -83,7 +83,9 @@ def _weights(sample_weight: Any, shape: tuple[int, ...], axis: int, sigmoid: boo
         return None
     sample_shape = shape if len(shape) == 1 else shape[:axis] + shape[axis + 1 :]
     if isinstance(sample_weight, bool):
-        raise v.type_error("sample_weight", "an array of numbers", repr(sample_weight))
+        raise v.type_error(
+            "sample_weight", "an array of numbers", f"sample_weight={sample_weight!r}"
+        )
     raw = _host_array("sample_weight", sample_weight) if ns.is_array(sample_weight) else None
     try:
         w = np.asarray(sample_weight if raw is None else raw, dtype=np.float64)
@@ -255,7 +257,9 @@ def tune_thresholds(
         if costs is not None or ignore_index is not None:
             name = "costs" if costs is not None else "ignore_index"
             raise v.value_error(
-                name, "None for sigmoid logits (labels with the logits' shape)", f"{name}=..."
+                name,
+                "None for sigmoid logits (labels with the logits' shape)",
+                "a cost matrix" if name == "costs" else f"ignore_index={ignore_index!r}",
             )
         result, value = _tune_sigmoid(
             x,
@@ -386,7 +390,9 @@ def predict(
     axis = v.check_class_axis(class_axis, len(shape))
     if offsets is not None and not (isinstance(threshold, numbers.Real) and threshold == 0.0):
         raise v.value_error(
-            "threshold", "the default 0.0 when `offsets` is given (softmax logits)", "both set"
+            "threshold",
+            "the default 0.0 when `offsets` is given (softmax logits)",
+            f"threshold={v._short(threshold)} with offsets",
         )
     dtype = prep._compute_dtype(xp, logits.dtype)
     x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
