@@ -12,6 +12,8 @@ global threshold) with a float64 computation from scikit-learn's curves. Target:
 
 from __future__ import annotations
 
+import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -129,8 +131,18 @@ def main() -> None:
         f"Command: `python benchmarks/bench_thresholds.py --rounds {args.rounds}`. "
         + common.machine()
     )
+    load = os.getloadavg()
+    best = cases[0].contenders[0]
+    notes = (
+        f"Load average during the run (1, 5, 15 min): {load[0]:.1f}, {load[1]:.1f}, "
+        f"{load[2]:.1f} on 2 logical CPUs shared with other jobs; the fastest of the "
+        f"{args.rounds} rounds of `{best.name}` took {min(best.times) * 1e3:.0f} ms "
+        f"(median {statistics.median(best.times) * 1e3:.0f} ms). The work is one sort per "
+        "label, single-threaded; without `MALLOC_MMAP_THRESHOLD_=65536` (which makes every "
+        "temporary above 64 KiB a fresh mapping) the per-label temporaries are reused."
+    )
     common.write_section(
-        args.output, f"G. Threshold tuning, F1, {rows}x{labels} float32", intro, cases
+        args.output, f"G. Threshold tuning, F1, {rows}x{labels} float32", intro, cases, notes
     )
     print(common.table(cases))
 

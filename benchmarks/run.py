@@ -30,6 +30,7 @@ SCRIPTS = [
     "bench_sigmoid.py",
     "bench_linear.py",
     "bench_expected_cost.py",
+    "bench_thresholds.py",
 ]
 
 HEADER = """# Benchmarks
