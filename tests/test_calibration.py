@@ -237,3 +237,21 @@ def test_errors_name_the_argument(rng):
     cal = wxent.calibrate(logits, (logits > 0).astype(float), method="platt")
     with pytest.raises(ValueError, match=_msg("3 labels along class_axis=-1")):
         cal(rng.normal(size=(4, 2)))
+
+
+def test_calibration_and_unweighting_trace_under_torch_compile(rng):
+    import torch
+
+    x = rng.normal(size=(50, 3)).astype(np.float32)
+    z = (rng.random((50, 3)) < 0.3).astype(np.float32)
+    cal = wxent.calibrate(x, z, method="platt")
+    f = torch.compile(cal, backend="eager", fullgraph=True)
+    np.testing.assert_allclose(f(torch.from_numpy(x)).numpy(), x * cal.scale + cal.bias, rtol=1e-5)
+    g = torch.compile(
+        lambda a: wxent.unweight_logits(a, pos_weight=[2.0, 3.0, 4.0]),
+        backend="eager",
+        fullgraph=True,
+    )
+    np.testing.assert_allclose(
+        g(torch.from_numpy(x)).numpy(), x - np.log([2.0, 3.0, 4.0]), rtol=1e-5
+    )

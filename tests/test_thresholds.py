@@ -411,3 +411,14 @@ def test_softmax_option_errors(rng):
         wxent.predict(logits, threshold=1.0, offsets=[0.0, 0.0, 0.0])
     with pytest.raises(ValueError, match=_msg("`offsets`. Expected a logit or one per class")):
         wxent.predict(logits, offsets=[0.0, 0.0])
+
+
+def test_predict_traces_under_torch_compile(rng):
+    import torch
+
+    logits = torch.from_numpy(rng.normal(size=(8, 3)).astype(np.float32))
+    t = np.array([0.5, -0.5, 0.0])
+    f = torch.compile(lambda x: wxent.predict(x, threshold=t), backend="eager", fullgraph=True)
+    np.testing.assert_array_equal(f(logits).numpy(), logits.numpy() > t)
+    g = torch.compile(lambda x: wxent.predict(x, offsets=t), backend="eager", fullgraph=True)
+    np.testing.assert_array_equal(g(logits).numpy(), np.argmax(logits.numpy() + t, axis=1))

@@ -63,9 +63,9 @@ def _inputs(logits: Array, axis: int) -> prep.Inputs:
 
 def _along_axis(name: str, value: Any, inp: prep.Inputs) -> Any:
     """A float, or a per-class vector moved onto the logits along the class axis."""
-    if np.ndim(value) == 0:
+    if getattr(value, "ndim", 0) == 0:  # attributes, not np.ndim: torch.compile traces it
         return float(value)
-    arr = prep.config_array(name, np.asarray(value, dtype=np.float64), inp, check_values=False)
+    arr = prep.config_array(name, value, inp, check_values=False)
     ndim = len(inp.logits.shape)
     if inp.axis != ndim - 1:
         target = [1] * ndim
@@ -111,10 +111,10 @@ class Calibration:
         axis = v.check_class_axis(self.class_axis, len(logits.shape))
         inp = _inputs(logits, axis)
         for value in (self.scale, self.bias):
-            if np.ndim(value) == 1 and inp.num_classes != np.shape(value)[0]:
+            if getattr(value, "ndim", 0) == 1 and inp.num_classes != value.shape[0]:
                 raise v.value_error(
                     "logits",
-                    f"{np.shape(value)[0]} labels along class_axis={self.class_axis}, as "
+                    f"{value.shape[0]} labels along class_axis={self.class_axis}, as "
                     "the calibration was fitted",
                     f"logits of shape {v.shape_str(v.static_shape(logits))}",
                 )
@@ -488,7 +488,7 @@ def unweight_logits(
     ):
         if value is None:
             continue
-        if not ns.is_array(value) or ns.is_concrete(value):
+        if not ns.torch_is_compiling() and (not ns.is_array(value) or ns.is_concrete(value)):
             _check_positive(name, value)
         w = prep.per_class(name, value, inp)
         out = out + sign * inp.xp.log(w)

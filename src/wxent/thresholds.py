@@ -424,7 +424,7 @@ def _decision_vector(name: str, value: Any, inp: Any) -> Any:
         if value != value:
             raise v.value_error(name, "a number that is not NaN", f"{name}={value!r}")
         return float(value)
-    if ns.is_array(value):
+    if ns.is_array(value) and not isinstance(value, np.ndarray):
         if ns.is_concrete(value) and np.isnan(ns.to_numpy(value).astype(np.float64)).any():
             raise v.value_error(name, "numbers that are not NaN", f"{name} with NaN")
     else:
@@ -432,7 +432,7 @@ def _decision_vector(name: str, value: Any, inp: Any) -> Any:
             value = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
             raise v.type_error(name, expected, f"{name}={v._short(value)}") from None
-        if np.isnan(value).any():
+        if not ns.torch_is_compiling() and np.isnan(value).any():
             raise v.value_error(name, "numbers that are not NaN", f"{name} with NaN")
     shape = tuple(v.static_shape(value))
     if len(shape) > 1 or (len(shape) == 1 and shape[0] != inp.num_classes):
