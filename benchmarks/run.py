@@ -31,6 +31,7 @@ SCRIPTS = [
     "bench_linear.py",
     "bench_expected_cost.py",
     "bench_cli.py",
+    "bench_thresholds.py",
 ]
 
 HEADER = """# Benchmarks

@@ -40,6 +40,12 @@ def test_sparse_multilabel_example():
     assert plain_acc > 0.95  # "accuracy is high" ...
     assert plain_recall < 0.3  # ... "recall near zero"
     assert weighted_recall > 0.6 and weighted_recall > 3 * plain_recall
+    f1 = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"^\s*(.+?): accuracy .* F1 ([\d.]+)$", out, re.M)
+    }
+    for name in ("plain", "pos_weight"):  # thresholds tuned on a validation split
+        assert f1[f"{name} + tuned thresholds"] > f1[name] + 0.1, name
 
 
 def test_imbalanced_multiclass_example():

@@ -19,6 +19,12 @@ from wxent._softmax import (
     softmax_cross_entropy,
     softmax_focal_loss,
 )
+from wxent.calibration import (
+    Calibration,
+    calibrate,
+    expected_calibration_error,
+    unweight_logits,
+)
 from wxent.costs import CostMatrixWarning, cost_matrix
 from wxent.decisions import (
     bayes_decision,
@@ -29,18 +35,22 @@ from wxent.decisions import (
     precision,
     recall,
 )
+from wxent.thresholds import ThresholdWarning, predict, tune_thresholds
 from wxent.weights import LabelCounter, class_prior, class_weights, label_counts, pos_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Calibration",
     "CostMatrixWarning",
     "LabelCounter",
     "LossTerms",
+    "ThresholdWarning",
     "__version__",
     "adjust_logits",
     "asymmetric_loss",
     "bayes_decision",
+    "calibrate",
     "class_prior",
     "class_weights",
     "confusion_matrix",
@@ -48,6 +58,7 @@ __all__ = [
     "cost_matrix",
     "cost_sensitive_cross_entropy",
     "cost_threshold",
+    "expected_calibration_error",
     "expected_cost",
     "expected_cost_loss",
     "fbeta_score",
@@ -57,6 +68,7 @@ __all__ = [
     "loss_terms",
     "pos_weights",
     "precision",
+    "predict",
     "recall",
     "safe_divide",
     "sampled_softmax_cross_entropy",
@@ -64,4 +76,6 @@ __all__ = [
     "sigmoid_focal_loss",
     "softmax_cross_entropy",
     "softmax_focal_loss",
+    "tune_thresholds",
+    "unweight_logits",
 ]

@@ -1,0 +1,263 @@
+"""Per-class logit offsets for softmax decisions: coordinate ascent on held-out logits.
+
+The decision is ``argmax(logits + offsets)``. With every offset but ``b_c`` fixed, sample
+``i`` is predicted ``c`` exactly when ``b_c > d_i = max_{j != c}(x_ij + b_j) - x_ic``, and
+otherwise keeps its best other class ``o_i``. Sorting ``d`` turns the objective as a
+function of ``b_c`` into cumulative sums over the samples switched to ``c``: every distinct
+value of ``b_c`` is evaluated in ``O(N log N)``, and ``b_c`` moves to the best one when it
+strictly improves the objective. Passes over the classes repeat until none moves.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from wxent import _namespace as ns
+from wxent import _validation as v
+from wxent._threshold_search import TIE_TOLERANCE
+
+MULTICLASS_OBJECTIVES = ("f1", "fbeta", "expected_cost", "balanced_accuracy")
+
+
+def _fscore(tp: np.ndarray, predicted: np.ndarray, support: np.ndarray, b2: float) -> np.ndarray:
+    """``(1 + b2) tp / ((1 + b2) tp + b2 fn + fp) = (1 + b2) tp / (b2 support + predicted)``."""
+    den = b2 * support + predicted
+    num = (1 + b2) * tp
+    return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
+
+
+class _Problem:
+    """The objective of one tuning problem (larger is better)."""
+
+    def __init__(
+        self,
+        y: np.ndarray,
+        w: np.ndarray,
+        num_classes: int,
+        objective: str,
+        costs: np.ndarray | None,
+        beta: float,
+    ) -> None:
+        self.y, self.w, self.c = y, w, num_classes
+        self.support = np.bincount(y, weights=w, minlength=num_classes)
+        self.b2 = beta * beta
+        self.kind = "f" if objective in ("f1", "fbeta") else "cost"
+        self.scale = 1.0
+        self.offset = 0.0
+        if objective == "balanced_accuracy":
+            inv = np.divide(1.0, self.support, out=np.zeros(num_classes), where=self.support > 0)
+            costs = (1.0 - np.eye(num_classes)) * inv[:, None]
+            present = int((self.support > 0).sum())
+            self.scale = 1.0 / max(present, 1)
+            self.offset = 1.0 if present else 0.0
+        elif objective == "expected_cost":
+            total = float(w.sum())
+            self.scale = 1.0 / total if total > 0 else 0.0
+        if self.kind == "cost":
+            assert costs is not None
+            self.cost_rows = w[:, None] * costs[y]  # cost of predicting j for sample i
+
+    def value(self, pred: np.ndarray) -> float:
+        """The objective of the decisions ``pred``."""
+        if self.kind == "cost":
+            total = float(self.cost_rows[np.arange(pred.shape[0]), pred].sum())
+            return self.offset - self.scale * total
+        c = self.c
+        tp = np.bincount(pred, weights=self.w * (pred == self.y), minlength=c)
+        predicted = np.bincount(pred, weights=self.w, minlength=c)
+        counted = np.bincount(pred, minlength=c)
+        present = (self.support > 0) | (counted > 0)
+        if not present.any():
+            return 0.0
+        return float(_fscore(tp, predicted, self.support, self.b2).sum() / present.sum())
+
+    def sweep(self, c: int, order: np.ndarray, ends: np.ndarray, o: np.ndarray) -> np.ndarray:
+        """The objective after switching the first ``k`` groups of ``order`` to class ``c``."""
+        if self.kind == "cost":
+            rows = np.arange(o.shape[0])
+            base = float(self.cost_rows[rows, o].sum())
+            delta = (self.cost_rows[:, c] - self.cost_rows[rows, o])[order]
+            total = base + np.concatenate([[0.0], np.cumsum(delta)[ends]])
+            return self.offset - self.scale * total
+        return self._f_sweep(c, order, ends, o)
+
+    def _f_sweep(self, c: int, order: np.ndarray, ends: np.ndarray, o: np.ndarray) -> np.ndarray:
+        y, w, b2, n = self.y[order], self.w[order], self.b2, self.support
+        os = o[order]
+        hit = w * (y == os)
+        tp0 = np.bincount(o, weights=self.w * (o == self.y), minlength=self.c)
+        pw0 = np.bincount(o, weights=self.w, minlength=self.c)
+        cnt0 = np.bincount(o, minlength=self.c)
+        # cumulative removals from each sample's previous class, in sweep order
+        by_class = np.argsort(os, kind="stable")
+        starts = np.searchsorted(os[by_class], np.arange(self.c))
+        removed = []
+        for values in (hit, w, np.ones_like(w)):
+            cum = np.cumsum(values[by_class])
+            before = np.concatenate([[0.0], cum])[starts][os[by_class]]
+            out = np.empty_like(cum)
+            out[by_class] = cum - before
+            removed.append(out)
+        rt, rp, rc = removed
+        f_after = _fscore(tp0[os] - rt, pw0[os] - rp, n[os], b2)
+        f_before = _fscore(tp0[os] - rt + hit, pw0[os] - rp + w, n[os], b2)
+        alive_after = (n[os] > 0) | (cnt0[os] - rc > 0)
+        alive_before = (n[os] > 0) | (cnt0[os] - rc + 1 > 0)
+        others = np.arange(self.c) != c
+        s0 = float(_fscore(tp0, pw0, n, b2)[others].sum())
+        d0 = int((((n > 0) | (cnt0 > 0)) & others).sum()) + int(n[c] > 0)
+        s = s0 + np.concatenate([[0.0], np.cumsum(f_after - f_before)[ends]])
+        d = d0 + np.concatenate([[0], np.cumsum(alive_after.astype(int) - alive_before)[ends]])
+        tpc = np.concatenate([[0.0], np.cumsum(w * (y == c))[ends]])
+        pwc = np.concatenate([[0.0], np.cumsum(w)[ends]])
+        s = s + _fscore(tpc, pwc, np.full_like(tpc, n[c]), b2)
+        if n[c] == 0:
+            d = d + (np.arange(d.shape[0]) > 0)
+        return np.divide(s, d, out=np.zeros_like(s), where=d > 0)
+
+
+def _candidate(values: np.ndarray, k: int) -> float:
+    """An offset strictly between the ``k``-th and ``k + 1``-th distinct ``d`` (ascending)."""
+    if k == 0:
+        return float(values[0] - max(1.0, abs(values[0])))
+    if k == values.shape[0]:
+        return float(values[-1] + max(1.0, abs(values[-1])))
+    return float(values[k - 1] / 2 + values[k] / 2)
+
+
+def tune_offsets(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    *,
+    objective: str,
+    costs: np.ndarray | None,
+    beta: float,
+    max_iter: int,
+) -> tuple[np.ndarray, float]:
+    """Coordinate ascent on the offsets; returns ``(offsets, objective of the result)``.
+
+    Args:
+        x: ``(N, C)`` float64 finite logits.
+        y: ``(N,)`` int64 labels in ``[0, C)``.
+        w: ``(N,)`` float64 sample weights.
+        objective: ``"f1"``/``"fbeta"`` (macro), ``"expected_cost"`` or
+            ``"balanced_accuracy"``.
+        costs: ``(C, C)`` float64 ``costs[true, predicted]`` for ``"expected_cost"``.
+        beta: the F-beta ``beta``.
+        max_iter: the most passes over the classes.
+
+    Returns:
+        The offsets ``(C,)`` and the objective of ``argmax(x + offsets)`` (the mean cost
+        for ``"expected_cost"``).
+    """
+    n, c = x.shape
+    problem = _Problem(y, w, c, objective, costs, beta)
+    b = np.zeros(c)
+    rows = np.arange(n)
+    current = problem.value(np.argmax(x, axis=1)) if n else 0.0
+    for _ in range(max_iter if n else 0):
+        moved = False
+        for k in range(c):
+            z = x + b
+            top1 = np.argmax(z, axis=1)
+            rest = z.copy()
+            rest[rows, top1] = -np.inf
+            top2 = np.argmax(rest, axis=1)
+            o = np.where(top1 == k, top2, top1)
+            d = z[rows, o] - x[:, k]
+            order = np.argsort(d, kind="stable")
+            ds = d[order]
+            ends = np.append(np.flatnonzero(ds[1:] != ds[:-1]), n - 1)
+            values = problem.sweep(k, order, ends, o)
+            best = values.max()
+            if best <= current + TIE_TOLERANCE * max(1.0, abs(current)):
+                continue
+            ties = np.flatnonzero(values >= best - TIE_TOLERANCE * max(1.0, abs(best)))
+            offsets = np.array([_candidate(ds[ends], int(t)) for t in ties])
+            b[k] = offsets[np.argmin(np.abs(offsets - b[k]))]
+            current = problem.value(np.argmax(x + b, axis=1))
+            moved = True
+        if not moved:
+            break
+    if objective == "expected_cost":
+        current = -current
+    return b, float(current)
+
+
+def tune_softmax(
+    x: np.ndarray,
+    labels: Any,
+    y_host: np.ndarray,
+    w: np.ndarray | None,
+    *,
+    axis: int,
+    objective: str,
+    params: dict[str, float],
+    costs: Any,
+    ignore_label: Any,
+    ignore_index: Any,
+    max_iter: Any,
+) -> tuple[np.ndarray, float]:
+    """Check the softmax inputs of :func:`wxent.tune_thresholds` and tune the offsets."""
+    shape = x.shape
+    sample_shape = shape[:axis] + shape[axis + 1 :]
+    xp = ns.namespace(labels)
+    if not v.is_integer(xp, labels.dtype) or tuple(v.static_shape(labels)) != sample_shape:
+        raise v.value_error(
+            "labels",
+            f"[0, 1] labels of the logits' shape {shape} (sigmoid logits) or integer class "
+            f"indices of shape {sample_shape} (softmax logits, class_axis={axis})",
+            f"labels of shape {v.shape_str(v.static_shape(labels))} and dtype "
+            f"{v.dtype_name(labels.dtype)}",
+        )
+    if objective not in MULTICLASS_OBJECTIVES:
+        expected = "one of " + ", ".join(f'"{o}"' for o in MULTICLASS_OBJECTIVES)
+        raise v.value_error(
+            "objective",
+            f"{expected} for softmax logits (integer labels)",
+            f"objective={objective!r}",
+        )
+    if ignore_label is not None:
+        raise v.value_error(
+            "ignore_label",
+            "None for softmax logits; use ignore_index",
+            f"ignore_label={ignore_label!r}",
+        )
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
+        raise v.value_error("max_iter", "a positive integer", f"max_iter={max_iter!r}")
+    if not np.isfinite(x).all():
+        raise v.value_error(
+            "logits", "finite logits for per-class offsets", "an infinite value in `logits`"
+        )
+    num_classes = shape[axis]
+    ignore = v.check_optional_int("ignore_index", ignore_index)
+    y = y_host.astype(np.int64)
+    v.check_class_indices(y, num_classes, ignore)
+    w = np.ones(sample_shape) if w is None else w
+    keep = np.ones(sample_shape, dtype=bool) if ignore is None else y != ignore
+    x2 = np.moveaxis(x, axis, -1)[keep].astype(np.float64)
+    matrix = None
+    if objective == "expected_cost":
+        if costs is None:
+            raise v.value_error(
+                "costs", 'a (C, C) cost matrix for objective="expected_cost"', "costs=None"
+            )
+        from wxent.costs import check_cost_matrix
+
+        matrix = check_cost_matrix(costs, num_classes=num_classes, warn=False)
+    elif costs is not None:
+        raise v.value_error("costs", 'None unless objective="expected_cost"', "a cost matrix")
+    offsets, value = tune_offsets(
+        x2,
+        y[keep],
+        w[keep],
+        objective=objective,
+        costs=matrix,
+        beta=params["beta"],
+        max_iter=int(max_iter),
+    )
+    return offsets, value

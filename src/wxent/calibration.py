@@ -1,0 +1,495 @@
+"""Calibrated probabilities after (weighted) training: fitted and exact corrections.
+
+Weighting moves logits on purpose: training sigmoid cross-entropy with ``pos_weight = w``
+makes the optimal logit ``logit(p) + log w`` (the weighted odds ``w p / (1 - p)``), and
+softmax cross-entropy with class weights ``w_c`` makes it ``log p_c + log w_c`` up to a
+constant per sample. Two ways back to probabilities:
+
+* **The exact prior correction** for a known weighting, :func:`unweight_logits`:
+  ``logits - log(pos_weight) + log(neg_weight)`` (sigmoid) or ``logits - log(class_weight)``
+  (softmax). Exact for the population optimum, nothing to fit; the same shift as
+  :func:`adjust_logits` with the weights as the "prior".
+* **Fitted calibration** on held-out logits, :func:`calibrate`: temperature scaling
+  (``logits / T``) or Platt scaling (``a * logits + b`` per label), fitted by Newton's
+  method in float64 on the host (convex one- and two-parameter problems); also corrects
+  over-confidence that no weighting explains.
+
+:func:`expected_calibration_error` measures the result; :func:`reliability_bins` gives the
+points of a reliability diagram.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from wxent import _namespace as ns
+from wxent import _prepare as prep
+from wxent import _validation as v
+from wxent.thresholds import _host_array, _rows, _weights
+
+Array = Any
+
+__all__ = [
+    "Calibration",
+    "calibrate",
+    "expected_calibration_error",
+    "reliability_bins",
+    "unweight_logits",
+]
+
+
+def _inputs(logits: Array, axis: int) -> prep.Inputs:
+    xp = ns.namespace(logits)
+    shape = v.static_shape(logits)
+    dtype = prep._compute_dtype(xp, logits.dtype)
+    x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
+    return prep.Inputs(
+        xp=xp,
+        logits=x,
+        out_dtype=logits.dtype,
+        axis=axis,
+        num_classes=shape[axis],
+        validate=ns.is_concrete(logits),
+        labels=None,
+        valid=None,
+        indices=False,
+        loss_shape=shape,
+    )
+
+
+def _along_axis(name: str, value: Any, inp: prep.Inputs) -> Any:
+    """A float, or a per-class vector moved onto the logits along the class axis."""
+    if getattr(value, "ndim", 0) == 0:  # attributes, not np.ndim: torch.compile traces it
+        return float(value)
+    arr = prep.config_array(name, value, inp, check_values=False)
+    ndim = len(inp.logits.shape)
+    if inp.axis != ndim - 1:
+        target = [1] * ndim
+        target[inp.axis] = -1
+        arr = inp.xp.reshape(arr, tuple(target))
+    return arr
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: jax.jit and tf.function take it
+class Calibration:
+    """A fitted calibration: ``calibrated = scale * logits + bias`` along ``class_axis``.
+
+    Call it on logits of any framework (also under ``jax.jit``, ``tf.function`` and
+    ``torch.compile``) to get calibrated logits of that framework and dtype; apply
+    ``sigmoid`` or ``softmax`` for probabilities.
+
+    Attributes:
+        method: ``"temperature"`` or ``"platt"``.
+        scale: ``1 / temperature`` (temperature) or Platt's slope: a float, or one per
+            label ``(L,)`` (NumPy ``float64``).
+        bias: 0 (temperature) or Platt's intercept, a float or ``(L,)``.
+        class_axis: the class (label) axis the per-label parameters lie along.
+    """
+
+    method: str
+    scale: Any
+    bias: Any
+    class_axis: int = -1
+
+    @property
+    def temperature(self) -> Any:
+        """The fitted temperature ``1 / scale`` (``None`` for Platt scaling)."""
+        if self.method != "temperature":
+            return None
+        if np.ndim(self.scale) == 0:
+            return math.inf if self.scale == 0 else 1.0 / float(self.scale)
+        with np.errstate(divide="ignore"):
+            return 1.0 / np.asarray(self.scale)
+
+    def __call__(self, logits: Array) -> Array:
+        """The calibrated logits, in the logits' framework, device and dtype."""
+        v.check_logits(logits)
+        axis = v.check_class_axis(self.class_axis, len(logits.shape))
+        inp = _inputs(logits, axis)
+        for value in (self.scale, self.bias):
+            if getattr(value, "ndim", 0) == 1 and inp.num_classes != value.shape[0]:
+                raise v.value_error(
+                    "logits",
+                    f"{value.shape[0]} labels along class_axis={self.class_axis}, as "
+                    "the calibration was fitted",
+                    f"logits of shape {v.shape_str(v.static_shape(logits))}",
+                )
+        out = inp.logits * _along_axis("scale", self.scale, inp)
+        if self.method == "platt":
+            out = out + _along_axis("bias", self.bias, inp)
+        xp = inp.xp
+        return out if out.dtype == logits.dtype else xp.astype(out, logits.dtype)
+
+
+# ----------------------------------------------------------------------------- fitting
+
+
+def _softplus(t: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, t)
+
+
+def _sigmoid(t: np.ndarray) -> np.ndarray:
+    return np.exp(-_softplus(-t))
+
+
+def _newton(
+    loss: Any, grad_hess: Any, start: np.ndarray, max_iter: int, lower: float | None
+) -> np.ndarray:
+    """Damped Newton steps with backtracking on a convex objective (1 or 2 parameters)."""
+    p = start.astype(np.float64)
+    f = loss(p)
+    for _ in range(max_iter):
+        g, h = grad_hess(p)
+        try:
+            step = np.linalg.solve(h + 1e-12 * np.eye(p.size), g)
+        except np.linalg.LinAlgError:
+            step = g
+        t = 1.0
+        while t > 1e-10:
+            trial = p - t * step
+            if (lower is None or trial[0] > lower) and loss(trial) <= f:
+                break
+            t /= 2
+        else:
+            break
+        p, f_new = trial, loss(trial)
+        if abs(f - f_new) <= 1e-15 * max(1.0, abs(f)) and np.abs(t * step).max() < 1e-10:
+            break
+        f = f_new
+    return p
+
+
+def _fit_sigmoid(
+    x: np.ndarray, z: np.ndarray, w: np.ndarray, method: str, max_iter: int
+) -> tuple[float, float]:
+    """Weighted maximum likelihood of ``sigmoid(a x + b)`` (``b = 0`` for temperature)."""
+    total = w.sum()
+    if total == 0:
+        return 1.0, 0.0
+    w = w / total
+
+    def affine(p: np.ndarray) -> np.ndarray:
+        return p[0] * x + (p[1] if p.size > 1 else 0.0)
+
+    def loss(p: np.ndarray) -> float:
+        t = affine(p)
+        return float(np.sum(w * (_softplus(t) - z * t)))
+
+    def grad_hess(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = _sigmoid(affine(p))
+        r, c = w * (s - z), w * s * (1 - s)
+        if p.size == 1:
+            return np.array([np.sum(r * x)]), np.array([[np.sum(c * x * x)]])
+        g = np.array([np.sum(r * x), np.sum(r)])
+        h = np.array([[np.sum(c * x * x), np.sum(c * x)], [np.sum(c * x), np.sum(c)]])
+        return g, h
+
+    start = np.array([1.0]) if method == "temperature" else np.array([1.0, 0.0])
+    p = _newton(loss, grad_hess, start, max_iter, 0.0 if method == "temperature" else None)
+    return float(p[0]), float(p[1]) if p.size > 1 else 0.0
+
+
+def _fit_temperature_softmax(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_iter: int) -> float:
+    """``a = 1 / T`` minimising the weighted NLL of ``softmax(a x)`` (``x``: ``(N, C)``)."""
+    total = w.sum()
+    if total == 0:
+        return 1.0
+    w = w / total
+    x = x - x.max(axis=1, keepdims=True)  # a shift per row changes nothing
+    xy = x[np.arange(x.shape[0]), y]
+
+    def loss(p: np.ndarray) -> float:
+        lse = np.log(np.exp(p[0] * x).sum(axis=1))
+        return float(np.sum(w * (lse - p[0] * xy)))
+
+    def grad_hess(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e = np.exp(p[0] * x)
+        prob = e / e.sum(axis=1, keepdims=True)
+        mean = (prob * x).sum(axis=1)
+        var = (prob * x * x).sum(axis=1) - mean**2
+        return np.array([np.sum(w * (mean - xy))]), np.array([[np.sum(w * var)]])
+
+    return float(_newton(loss, grad_hess, np.array([1.0]), max_iter, 0.0)[0])
+
+
+def _host_inputs(
+    logits: Array, labels: Array, class_axis: Any, sample_weight: Any, ignore_index: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, int]:
+    """Host float64 ``(x, y, w, sigmoid, axis)``; sigmoid arrays as ``(L, n)`` rows."""
+    v.check_logits(logits)
+    v.check_labels_array(labels, logits)
+    shape = tuple(int(d) for d in v.static_shape(logits))  # type: ignore[arg-type]
+    axis = v.check_class_axis(class_axis, len(shape))
+    x = _host_array("logits", logits).astype(np.float64)
+    y = _host_array("labels", labels)
+    v.check_no_nan("logits", x)
+    sigmoid = y.shape == x.shape
+    w = _weights(sample_weight, shape, axis, sigmoid)
+    if sigmoid:
+        if ignore_index is not None:
+            raise v.value_error(
+                "ignore_index",
+                "None for sigmoid logits (labels with the logits' shape)",
+                f"ignore_index={ignore_index!r}",
+            )
+        y = y.astype(np.float64)
+        v.check_unit_interval_labels(y, None)
+        rows = 1 if x.ndim == 1 else shape[axis]
+        w = np.ones(x.shape) if w is None else np.asarray(w)
+        return _rows(x, axis, rows), _rows(y, axis, rows), _rows(w, axis, rows), True, axis
+    sample_shape = shape[:axis] + shape[axis + 1 :]
+    if y.dtype.kind not in "iu" or y.shape != sample_shape:
+        raise v.value_error(
+            "labels",
+            f"[0, 1] labels of the logits' shape {shape} (sigmoid logits) or integer class "
+            f"indices of shape {sample_shape} (softmax logits, class_axis={axis})",
+            f"labels of shape {y.shape} and dtype {y.dtype}",
+        )
+    ignore = v.check_optional_int("ignore_index", ignore_index)
+    y = y.astype(np.int64)
+    v.check_class_indices(y, shape[axis], ignore)
+    keep = np.ones(sample_shape, dtype=bool) if ignore is None else y != ignore
+    w = np.ones(sample_shape) if w is None else w
+    return np.moveaxis(x, axis, -1)[keep], y[keep], w[keep], False, axis
+
+
+def calibrate(
+    logits: Array,
+    labels: Array,
+    *,
+    method: str = "temperature",
+    per_label: bool = True,
+    sample_weight: Any = None,
+    ignore_index: int | None = None,
+    class_axis: int = -1,
+    max_iter: int = 100,
+) -> Calibration:
+    """Fit temperature or Platt scaling on held-out logits, for logits of any framework.
+
+    Maximum likelihood on held-out data (the weighted mean negative log-likelihood):
+
+    * softmax logits (integer labels), ``method="temperature"``: one temperature ``T`` for
+      ``softmax(logits / T)`` (Guo et al. 2017);
+    * sigmoid logits (labels with the logits' shape), ``"temperature"``: ``sigmoid(logits /
+      T)``, ``"platt"``: ``sigmoid(a * logits + b)`` (Platt 1999, with the 0/1 labels as
+      targets) — one fit per label (``per_label=True``) or one for all labels.
+
+    Each fit is a convex problem in one or two parameters, solved by damped Newton steps in
+    float64 on the host (the logits are copied to NumPy once). Data where the logits
+    separate the labels perfectly have no finite optimum: the fit stops after
+    ``max_iter`` steps with a large scale. For a known weighting, :func:`unweight_logits`
+    is the exact correction without fitting.
+
+    Args:
+        logits: floating array of any supported framework (concrete, no NaN).
+        labels: ``[0, 1]`` labels of the logits' shape (sigmoid) or integer class
+            indices of the logits' shape without ``class_axis`` (softmax).
+        method: ``"temperature"`` or ``"platt"`` (sigmoid only).
+        per_label: sigmoid multi-label: one fit per label, or one for all.
+        sample_weight: one weight per sample, or for sigmoid logits one per element.
+        ignore_index: softmax only: an integer label to leave out.
+        class_axis: the class (label) axis; the result applies along it.
+        max_iter: the most Newton steps per fit.
+
+    Returns:
+        A :class:`Calibration`; call it on logits to calibrate them.
+
+    Raises:
+        TypeError: for wrong types or traced arrays.
+        ValueError: for labels that fit neither form, bad values, an unknown method.
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> rng = np.random.default_rng(0)
+        >>> truth = 2.0 * rng.normal(size=(20000, 3))  # the true log-probabilities
+        >>> p = np.exp(truth) / np.exp(truth).sum(axis=1, keepdims=True)
+        >>> labels = (rng.random((20000, 1)) > p.cumsum(axis=1)).sum(axis=1)
+        >>> cal = wxent.calibrate(3.0 * truth, labels)  # an over-confident model
+        >>> round(cal.temperature, 1)
+        3.0
+        >>> bool(np.abs(cal(3.0 * truth) - truth).max() < 0.2)
+        True
+    """
+    if method not in ("temperature", "platt"):
+        raise v.value_error("method", '"temperature" or "platt"', f"method={method!r}")
+    per_label = v.check_bool("per_label", per_label)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise v.value_error("max_iter", "a positive integer", f"max_iter={max_iter!r}")
+    x, y, w, sigmoid, _ = _host_inputs(logits, labels, class_axis, sample_weight, ignore_index)
+    axis = int(class_axis)  # as given: -1 follows the last axis of other shapes
+    if not np.isfinite(x).all():
+        raise v.value_error("logits", "finite logits to calibrate", "an infinite value in `logits`")
+    if not sigmoid:
+        if method == "platt":
+            raise v.value_error(
+                "method", '"temperature" for softmax logits (integer labels)', 'method="platt"'
+            )
+        return Calibration("temperature", _fit_temperature_softmax(x, y, w, max_iter), 0.0, axis)
+    if not per_label or len(v.static_shape(logits)) == 1:
+        x, y, w = x.reshape(1, -1), y.reshape(1, -1), w.reshape(1, -1)
+    fits = [_fit_sigmoid(x[j], y[j], w[j], method, max_iter) for j in range(x.shape[0])]
+    scales, biases = (np.array([f[i] for f in fits]) for i in (0, 1))
+    if x.shape[0] == 1:
+        return Calibration(method, float(scales[0]), float(biases[0]), axis)
+    return Calibration(method, scales, biases if method == "platt" else 0.0, axis)
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def reliability_bins(
+    logits: Array, labels: Array, *, bins: int = 15, class_axis: int = -1, sample_weight: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The points of a reliability diagram: per bin, mean probability, frequency, weight.
+
+    Softmax logits (integer labels): the confidence ``max softmax`` against the accuracy
+    of the argmax. Sigmoid logits: every element's ``sigmoid(logit)`` against its label
+    (all labels pooled). ``bins`` equal-width bins on ``[0, 1]``; a probability on an
+    edge goes to the upper bin (1 to the last).
+
+    Returns:
+        ``(mean_probability, frequency, weight)``, NumPy arrays of ``bins`` values (empty
+        bins: weight 0 and the two means 0).
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise v.value_error("bins", "a positive integer", f"bins={bins!r}")
+    x, y, w, sigmoid, _ = _host_inputs(logits, labels, class_axis, sample_weight, None)
+    if sigmoid:
+        prob, hit = _sigmoid(x).ravel(), y.ravel()
+        w = w.ravel()
+    else:
+        shifted = x - x.max(axis=1, keepdims=True)
+        p = np.exp(shifted)
+        p /= p.sum(axis=1, keepdims=True)
+        prob, hit = p.max(axis=1), (np.argmax(x, axis=1) == y).astype(np.float64)
+    index = np.minimum((prob * bins).astype(np.int64), bins - 1)
+    weight = np.bincount(index, weights=w, minlength=bins)
+    mean = np.bincount(index, weights=w * prob, minlength=bins)
+    freq = np.bincount(index, weights=w * hit, minlength=bins)
+    nonzero = weight > 0
+    mean = np.divide(mean, weight, out=np.zeros(bins), where=nonzero)
+    freq = np.divide(freq, weight, out=np.zeros(bins), where=nonzero)
+    return mean, freq, weight
+
+
+def expected_calibration_error(
+    logits: Array, labels: Array, *, bins: int = 15, class_axis: int = -1, sample_weight: Any = None
+) -> float:
+    """Expected calibration error ``sum_b (n_b / n) |frequency_b - mean probability_b|``.
+
+    Over the ``bins`` equal-width bins of :func:`reliability_bins`: the top-label
+    (confidence) ECE for softmax logits (Guo et al. 2017), the ECE of every element's
+    probability for sigmoid logits. An evaluation-time function: concrete arrays of any
+    framework, computed in float64 on the host.
+
+    Args:
+        logits: floating array of any supported framework.
+        labels: ``[0, 1]`` labels of the logits' shape or integer class indices.
+        bins: the number of equal-width probability bins.
+        class_axis: the class (label) axis.
+        sample_weight: one weight per sample, or for sigmoid logits one per element.
+
+    Returns:
+        The ECE, a Python float in ``[0, 1]``.
+
+    Raises:
+        TypeError: for wrong types or traced arrays.
+        ValueError: for labels that fit neither form, bad values.
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> logits = np.array([2.0, 2.0, -2.0, -2.0])  # probabilities 0.88 and 0.12
+        >>> labels = np.array([1, 0, 0, 0])  # frequencies 0.5 and 0.0
+        >>> round(wxent.expected_calibration_error(logits, labels), 4)  # (0.38 + 0.12) / 2
+        0.25
+    """
+    mean, freq, weight = reliability_bins(
+        logits, labels, bins=bins, class_axis=class_axis, sample_weight=sample_weight
+    )
+    total = weight.sum()
+    return 0.0 if total == 0 else float(np.sum(weight * np.abs(freq - mean)) / total)
+
+
+# ----------------------------------------------------------------------------- exact correction
+
+
+def _check_positive(name: str, value: Any) -> None:
+    host = ns.to_numpy(value) if ns.is_array(value) else value
+    try:
+        host = np.asarray(host, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise v.type_error(name, "positive numbers", f"{name}={v._short(value)}") from None
+    v.check_finite_nonnegative(name, host)
+    if (host == 0).any():
+        raise v.value_error(
+            name, "positive values (the log of a zero weight is -inf)", f"a zero in `{name}`"
+        )
+
+
+def unweight_logits(
+    logits: Array,
+    *,
+    pos_weight: Any = None,
+    neg_weight: Any = None,
+    class_weight: Any = None,
+    class_axis: int = -1,
+) -> Array:
+    """Undo the logit shift of weighted training: the logits an unweighted model would give.
+
+    Training sigmoid cross-entropy with ``pos_weight = w`` (and ``neg_weight = v``)
+    moves the optimal logit to ``logit(p) + log(w / v)``; softmax cross-entropy with
+    class weights ``w_c`` moves it to ``log p_c + log w_c`` (plus a constant per sample).
+    This returns ``logits - log(pos_weight) + log(neg_weight)``, or ``logits -
+    log(class_weight)``, whose sigmoid (softmax) estimates the unweighted probabilities —
+    exact at the optimum of a well-specified model. Decisions are another matter: for
+    a threshold, tune it (:func:`tune_thresholds`). ``sample_weight`` that depends only on
+    the class is a class weight here.
+
+    Args:
+        logits: floating array of any framework (jit-safe).
+        pos_weight: sigmoid: the positive weight, scalar or one per label, ``> 0``.
+        neg_weight: sigmoid: the negative weight, scalar or one per label, ``> 0``.
+        class_weight: softmax: one weight per class, ``> 0``.
+        class_axis: the class (label) axis.
+
+    Returns:
+        The corrected logits, the logits' framework, shape and dtype.
+
+    Raises:
+        TypeError: for wrong types.
+        ValueError: for weights that are not positive and finite, of the wrong length,
+            or for sigmoid and softmax weights together (or none).
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> weighted = np.array([[0.0, 1.0]])  # logits of a model trained with pos_weight 4
+        >>> np.round(wxent.unweight_logits(weighted, pos_weight=4.0), 4).tolist()
+        [[-1.3863, -0.3863]]
+    """
+    v.check_logits(logits)
+    axis = v.check_class_axis(class_axis, len(logits.shape))
+    sigmoid = pos_weight is not None or neg_weight is not None
+    if sigmoid == (class_weight is not None):
+        raise v.value_error(
+            "class_weight",
+            "either pos_weight/neg_weight (sigmoid logits) or class_weight (softmax logits)",
+            "both" if sigmoid else "none of them",
+        )
+    inp = _inputs(logits, axis)
+    out = inp.logits
+    for name, value, sign in (
+        ("pos_weight", pos_weight, -1.0),
+        ("neg_weight", neg_weight, 1.0),
+        ("class_weight", class_weight, -1.0),
+    ):
+        if value is None:
+            continue
+        if not ns.torch_is_compiling() and (not ns.is_array(value) or ns.is_concrete(value)):
+            _check_positive(name, value)
+        w = prep.per_class(name, value, inp)
+        out = out + sign * inp.xp.log(w)
+    return out if out.dtype == logits.dtype else inp.xp.astype(out, logits.dtype)

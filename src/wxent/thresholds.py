@@ -1,0 +1,446 @@
+"""Choosing the operating point on held-out logits: thresholds and per-class offsets.
+
+Training (with or without weights) moves a model along its precision-recall curve; the
+point on it is chosen afterwards, on validation logits. :func:`tune_thresholds` finds it
+exactly and :func:`predict` applies it in the logits' framework.
+
+**Which logits.** As in the metrics: ``labels`` with the logits' shape are **sigmoid**
+labels (binary ``(N,)`` or multi-label along ``class_axis``), values in ``[0, 1]``
+(fractional labels count as expected positives); integer ``labels`` with the logits'
+shape without ``class_axis`` are **softmax** class indices.
+
+**Exact search.** For sigmoid logits every distinct decision is considered: the scores of
+a label are sorted once (``O(N log N)``) and the objective is evaluated for every split
+"positive = the logits above ``t``" between two consecutive distinct logits. Tied logits
+are always on the same side. The returned threshold ``t`` reproduces the chosen split
+with ``logits > t`` (the metrics' rule, a *logit*): between two consecutive distinct
+logits it is their midpoint rounded to the logits' dtype (or the lower logit when the
+two are adjacent numbers of the dtype); "nothing positive" is ``u_max + max(1, |u_max|)``
+and "everything positive" ``u_min - max(1, |u_min|)``, finite for finite logits. A logit
+``-inf`` is never positive and ``+inf`` is positive unless the threshold is ``+inf``.
+
+**Ties between decisions.** Objective values within ``1e-12`` (relative) of the best are
+ties; the highest threshold among them wins (fewest positive predictions). For
+``"recall_at_precision"`` ties in recall go to the higher precision, for
+``"precision_at_recall"`` ties in precision to the higher recall.
+
+**Unattainable constraints.** When no threshold reaches the required precision (or
+recall), a :class:`ThresholdWarning` names the labels and the threshold with the highest
+precision (recall) is returned instead: the point closest to the constraint.
+
+**Multi-class.** Softmax logits get one offset per class, added before the argmax:
+``predict(logits, offsets=b) = argmax(logits + b)``. Coordinate ascent from ``b = 0``:
+each offset in turn moves to the value that best improves the objective on the held-out
+logits (every distinct value considered), until a pass moves none. The result is a local
+optimum that no single offset can improve, at least as good as the plain argmax.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+
+from wxent import _namespace as ns
+from wxent import _offsets
+from wxent import _prepare as prep
+from wxent import _threshold_search as search
+from wxent import _validation as v
+
+Array = Any
+
+OBJECTIVES = (
+    "f1",
+    "fbeta",
+    "recall_at_precision",
+    "precision_at_recall",
+    "expected_cost",
+    "balanced_accuracy",
+)
+
+__all__ = ["ThresholdWarning", "predict", "tune_thresholds"]
+
+
+class ThresholdWarning(UserWarning):
+    """A constraint of :func:`tune_thresholds` that no threshold meets on the given data."""
+
+
+def _host_array(name: str, x: Any) -> np.ndarray:
+    if not ns.is_concrete(x):
+        raise v.type_error(
+            name,
+            "a concrete array (thresholds are tuned on the host, on held-out logits)",
+            f"a traced {type(x).__name__}",
+        )
+    return ns.to_numpy(x)
+
+
+def _weights(sample_weight: Any, shape: tuple[int, ...], axis: int, sigmoid: bool) -> Any:
+    """Host float64 weights of the logits' shape (sigmoid) or the sample shape (softmax)."""
+    if sample_weight is None:
+        return None
+    sample_shape = shape if len(shape) == 1 else shape[:axis] + shape[axis + 1 :]
+    if isinstance(sample_weight, bool):
+        raise v.type_error(
+            "sample_weight", "an array of numbers", f"sample_weight={sample_weight!r}"
+        )
+    raw = _host_array("sample_weight", sample_weight) if ns.is_array(sample_weight) else None
+    try:
+        w = np.asarray(sample_weight if raw is None else raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise v.type_error(
+            "sample_weight", "an array of numbers", f"sample_weight={v._short(sample_weight)}"
+        ) from None
+    allowed = [sample_shape] + ([shape] if sigmoid and len(shape) > 1 else [])
+    if w.shape not in allowed:
+        expected = f"one weight per sample, shape {sample_shape}"
+        if sigmoid and len(shape) > 1:
+            expected += f", or one per element, the shape of `logits` {shape}"
+        raise v.value_error("sample_weight", expected, f"sample_weight of shape {w.shape}")
+    v.check_finite_nonnegative("sample_weight", w)
+    if w.shape != shape and sigmoid:
+        w = np.broadcast_to(np.expand_dims(w, axis), shape)
+    return w
+
+
+def _cost_params(objective: str, **costs: Any) -> dict[str, float]:
+    params: dict[str, float] = {}
+    for name, value in costs.items():
+        if value is None:
+            if objective == "expected_cost" and name in ("cost_fp", "cost_fn"):
+                raise v.value_error(
+                    name, 'a cost >= 0 for objective="expected_cost"', f"{name}=None"
+                )
+            value = 0.0
+        elif objective != "expected_cost":
+            raise v.value_error(name, 'None unless objective="expected_cost"', f"{name}={value!r}")
+        params[name] = v.check_nonnegative_float(name, value)
+    return params
+
+
+def _fraction(name: str, value: Any, objective: str, wanted: str) -> float:
+    if objective != wanted:
+        if value is not None:
+            raise v.value_error(name, f'None unless objective="{wanted}"', f"{name}={value!r}")
+        return 0.0
+    if value is None:
+        raise v.value_error(name, f'a float in [0, 1] for objective="{wanted}"', f"{name}=None")
+    return v.check_fraction(name, value)
+
+
+def tune_thresholds(
+    logits: Array,
+    labels: Array,
+    *,
+    objective: str = "f1",
+    per_label: bool = True,
+    beta: float = 1.0,
+    precision: float | None = None,
+    recall: float | None = None,
+    cost_fp: float | None = None,
+    cost_fn: float | None = None,
+    cost_tp: float | None = None,
+    cost_tn: float | None = None,
+    costs: Any = None,
+    sample_weight: Any = None,
+    ignore_label: float | None = None,
+    ignore_index: int | None = None,
+    class_axis: int = -1,
+    max_iter: int = 20,
+    return_objective: bool = False,
+) -> Any:
+    """The logit thresholds (or per-class offsets) that optimise an objective on held-out data.
+
+    Sigmoid logits (binary or multi-label; see :mod:`wxent.thresholds` for the search,
+    the threshold placement and the tie rules): a logit threshold per label
+    (``per_label=True``, each label's objective on its own: for F1 the macro F1), or one
+    for all labels (``per_label=False``, the objective of the pooled decisions: for F1
+    the micro F1). Objectives, with weighted counts ``tp, fp, fn, tn``:
+
+    * ``"f1"``, ``"fbeta"``: ``(1 + b^2) tp / ((1 + b^2) tp + b^2 fn + fp)``, 0 if undefined;
+    * ``"recall_at_precision"``: the largest recall with precision ``>= precision``;
+    * ``"precision_at_recall"``: the largest precision with recall ``>= recall``;
+    * ``"expected_cost"``: the smallest mean cost
+      ``(cost_tp tp + cost_fp fp + cost_fn fn + cost_tn tn) / (tp + fp + fn + tn)``;
+    * ``"balanced_accuracy"``: ``(tp / (tp + fn) + tn / (tn + fp)) / 2`` (a rate of a class
+      without samples counts 0).
+
+    Softmax logits (integer labels): per-class offsets for ``argmax(logits + offsets)``
+    that maximise the macro F-beta or the balanced accuracy, or minimise the expected
+    cost of a ``costs[true, predicted]`` matrix (as in :func:`bayes_decision`).
+
+    Tuning is a host computation on validation data: logits and labels of NumPy,
+    PyTorch, JAX or TensorFlow are copied to NumPy once and the search runs in float64.
+    Apply the result in any framework with :func:`predict`, the metrics'
+    ``threshold=`` or the Keras metrics' ``threshold``.
+
+    Args:
+        logits: floating array of any supported framework (concrete, no NaN).
+        labels: ``[0, 1]`` labels of the logits' shape (sigmoid) or integer class
+            indices of the logits' shape without ``class_axis`` (softmax).
+        objective: one of the objectives above (softmax: ``"f1"``, ``"fbeta"``,
+            ``"expected_cost"``, ``"balanced_accuracy"``).
+        per_label: sigmoid multi-label only: one threshold per label, or one in all.
+        beta: the F-beta ``beta`` (finite, ``>= 0``).
+        precision: the required precision for ``"recall_at_precision"``.
+        recall: the required recall for ``"precision_at_recall"``.
+        cost_fp: sigmoid ``"expected_cost"``: the cost of a false positive.
+        cost_fn: sigmoid ``"expected_cost"``: the cost of a false negative.
+        cost_tp: sigmoid ``"expected_cost"``: the cost of a true positive (default 0).
+        cost_tn: sigmoid ``"expected_cost"``: the cost of a true negative (default 0).
+        costs: softmax ``"expected_cost"``: the ``(C, C)`` matrix ``costs[true, predicted]``.
+        sample_weight: one weight per sample (the logits' shape without ``class_axis``),
+            or for sigmoid logits one per element; counts become sums of weights.
+        ignore_label: sigmoid only: a label value (e.g. ``-1``) to leave out.
+        ignore_index: softmax only: an integer label to leave out.
+        class_axis: the class (label) axis.
+        max_iter: softmax only: the most passes of coordinate ascent.
+        return_objective: also return the objective value(s) reached.
+
+    Returns:
+        Sigmoid: a Python float (binary logits or ``per_label=False``) or a NumPy
+        ``float64`` array ``(L,)``; softmax: NumPy ``float64`` offsets ``(C,)``. With
+        ``return_objective=True`` a pair ``(result, objective)``, the objective being a
+        float or one per label (the mean cost for ``"expected_cost"``).
+
+    Raises:
+        TypeError: for wrong types or traced arrays.
+        ValueError: for labels that fit neither form, bad values, an unknown objective,
+            a missing or misplaced objective parameter, non-finite softmax logits.
+
+    Warns:
+        ThresholdWarning: when a precision or recall constraint is unattainable.
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> logits = np.array([-2.0, -1.0, 0.5, 1.0, 2.0], dtype=np.float32)
+        >>> labels = np.array([0, 1, 0, 1, 1])
+        >>> t = wxent.tune_thresholds(logits, labels)  # the F1-best split
+        >>> t, wxent.fbeta_score(logits, labels, threshold=t)
+        (-1.5, 0.8571428571428571)
+        >>> wxent.predict(logits, threshold=t).tolist()
+        [False, True, True, True, True]
+    """
+    v.check_logits(logits)
+    v.check_labels_array(labels, logits)
+    if not isinstance(objective, str) or objective not in OBJECTIVES:
+        expected = "one of " + ", ".join(f'"{o}"' for o in OBJECTIVES)
+        raise v.value_error("objective", expected, f"objective={objective!r}")
+    per_label = v.check_bool("per_label", per_label)
+    return_objective = v.check_bool("return_objective", return_objective)
+    sigmoid = v.static_shape(labels) == v.static_shape(logits)
+    binary_costs = {"cost_fp": cost_fp, "cost_fn": cost_fn, "cost_tp": cost_tp, "cost_tn": cost_tn}
+    if sigmoid:
+        params = _cost_params(objective, **binary_costs)
+    else:
+        for name, value in binary_costs.items():
+            if value is not None:
+                raise v.value_error(
+                    name,
+                    "None for softmax logits (integer labels): give a cost matrix as `costs`",
+                    f"{name}={value!r}",
+                )
+        params = {}
+    params["beta"] = v.check_nonnegative_float("beta", beta)
+    if objective == "f1" and params["beta"] != 1.0:
+        raise v.value_error("beta", 'the default 1.0 for "f1" (use "fbeta")', f"beta={beta!r}")
+    params["precision"] = _fraction("precision", precision, objective, "recall_at_precision")
+    params["recall"] = _fraction("recall", recall, objective, "precision_at_recall")
+    shape = tuple(int(d) for d in v.static_shape(logits))  # type: ignore[arg-type]
+    axis = v.check_class_axis(class_axis, len(shape))
+    x = _host_array("logits", logits)
+    v.check_no_nan("logits", x)
+    y = _host_array("labels", labels)
+    if sigmoid:
+        if costs is not None or ignore_index is not None:
+            name = "costs" if costs is not None else "ignore_index"
+            raise v.value_error(
+                name,
+                "None for sigmoid logits (labels with the logits' shape)",
+                "a cost matrix" if name == "costs" else f"ignore_index={ignore_index!r}",
+            )
+        result, value = _tune_sigmoid(
+            x,
+            y,
+            _weights(sample_weight, shape, axis, True),
+            v.dtype_name(logits.dtype),
+            axis=axis,
+            per_label=per_label,
+            objective=objective,
+            params=params,
+            ignore=v.check_optional_label_value("ignore_label", ignore_label),
+        )
+    else:
+        result, value = _offsets.tune_softmax(
+            x,
+            labels,
+            y,
+            _weights(sample_weight, shape, axis, False),
+            axis=axis,
+            objective=objective,
+            params=params,
+            costs=costs,
+            ignore_label=ignore_label,
+            ignore_index=ignore_index,
+            max_iter=max_iter,
+        )
+    return (result, value) if return_objective else result
+
+
+def _tune_sigmoid(
+    x: np.ndarray,
+    z: np.ndarray,
+    w: np.ndarray | None,
+    dtype_name: str,
+    *,
+    axis: int,
+    per_label: bool,
+    objective: str,
+    params: dict[str, float],
+    ignore: float | None,
+) -> tuple[Any, Any]:
+    if z.dtype.kind != "f":
+        z = z.astype(np.float64)
+    v.check_unit_interval_labels(z, ignore)
+    binary_labels = (z == 0) | (z == 1)
+    exact = w is None and bool(
+        np.all(binary_labels if ignore is None else binary_labels | (z == ignore))
+    )
+    if exact and ignore is None:
+        z = z == 1  # a bool copy is cheaper to transpose
+    rows = 1 if x.ndim == 1 or not per_label else int(x.shape[axis])
+    x, z = _rows(x, axis, rows), _rows(z, axis, rows)
+    w = None if w is None else _rows(w, axis, rows)
+    thresholds, values, missed = [], [], []
+    for j in range(x.shape[0]):
+        xj, zj = x[j], z[j]
+        wj = None if w is None else w[j]
+        if ignore is not None:
+            keep = zj != ignore
+            xj, zj = xj[keep], zj[keep]
+            wj = None if wj is None else wj[keep]
+        if exact:
+            c = search.curve(xj, zj, None)
+        else:
+            wj = np.ones_like(zj) if wj is None else wj
+            c = search.curve(xj, wj * zj, wj * (1 - zj))
+        k, value, attainable = search.select(c, objective, params)
+        thresholds.append(search.threshold_between(c.values, k, dtype_name))
+        values.append(value)
+        if not attainable:
+            missed.append(j)
+    if missed:
+        required = "precision" if objective == "recall_at_precision" else "recall"
+        which = "the logits" if x.shape[0] == 1 else f"label(s) {missed[:20]}"
+        warnings.warn(
+            f"No threshold reaches {required} >= {params[required]:g} for {which}: "
+            f"returned the threshold with the highest {required} instead.",
+            ThresholdWarning,
+            stacklevel=3,
+        )
+    if x.shape[0] == 1:
+        return thresholds[0], values[0]
+    return np.asarray(thresholds, dtype=np.float64), np.asarray(values, dtype=np.float64)
+
+
+def _rows(a: np.ndarray, axis: int, rows: int) -> np.ndarray:
+    """``(rows, -1)``: one row per label (class axis first), or everything in one row."""
+    if a.ndim > 1:
+        a = np.moveaxis(a, axis, 0)
+    return np.ascontiguousarray(np.reshape(a, (rows, -1)))
+
+
+def predict(
+    logits: Array, *, threshold: Any = 0.0, offsets: Any = None, class_axis: int = -1
+) -> Array:
+    """Decisions from logits, in the logits' framework: thresholds or offset argmax.
+
+    Sigmoid logits (``offsets=None``): ``logits > threshold`` with a scalar logit or one per
+    label along ``class_axis``, a boolean array of the logits' shape. Softmax logits
+    (``offsets`` given, ``0`` for the plain argmax): ``argmax(logits + offsets)`` along
+    ``class_axis``, integer class indices (the first index wins an exact tie). Runs under
+    ``jax.jit``, ``tf.function`` and ``torch.compile``.
+
+    Args:
+        logits: floating array of NumPy, PyTorch, JAX or TensorFlow.
+        threshold: a logit or ``(L,)`` logits (numbers, NumPy or the logits' framework),
+            e.g. from :func:`tune_thresholds`.
+        offsets: a number or ``(C,)`` per-class offsets from :func:`tune_thresholds`.
+        class_axis: the class (label) axis.
+
+    Returns:
+        Booleans (thresholds) or integer class indices (offsets), on the logits' device.
+
+    Raises:
+        TypeError: for wrong types.
+        ValueError: for a vector of the wrong length, NaN, or both options set.
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> logits = np.array([[2.0, 1.5, 0.0], [0.1, 0.0, 0.2]], dtype=np.float32)
+        >>> wxent.predict(logits, offsets=[0.0, 1.0, 0.0]).tolist()
+        [1, 1]
+        >>> wxent.predict(logits, threshold=[1.0, 1.0, 0.0]).tolist()
+        [[True, True, False], [False, False, True]]
+    """
+    xp = v.check_logits(logits)
+    shape = v.static_shape(logits)
+    axis = v.check_class_axis(class_axis, len(shape))
+    if offsets is not None and not (isinstance(threshold, numbers.Real) and threshold == 0.0):
+        raise v.value_error(
+            "threshold",
+            "the default 0.0 when `offsets` is given (softmax logits)",
+            f"threshold={v._short(threshold)} with offsets",
+        )
+    dtype = prep._compute_dtype(xp, logits.dtype)
+    x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
+    inp = prep.Inputs(
+        xp=xp,
+        logits=x,
+        out_dtype=logits.dtype,
+        axis=axis,
+        num_classes=shape[axis],
+        validate=False,
+        labels=None,
+        valid=None,
+        indices=False,
+        loss_shape=shape,
+    )
+    name, value = ("threshold", threshold) if offsets is None else ("offsets", offsets)
+    vec = _decision_vector(name, value, inp)
+    if offsets is None:
+        return x > vec
+    return xp.argmax(x + vec, axis=axis)
+
+
+def _decision_vector(name: str, value: Any, inp: Any) -> Any:
+    """A scalar, or a per-class vector moved onto the logits along the class axis."""
+    expected = f"a logit or one per class, shape ({inp.num_classes},) along class_axis"
+    if isinstance(value, bool):
+        raise v.type_error(name, expected, f"{name}={value!r}")
+    if isinstance(value, numbers.Real):
+        if value != value:
+            raise v.value_error(name, "a number that is not NaN", f"{name}={value!r}")
+        return float(value)
+    if ns.is_array(value) and not isinstance(value, np.ndarray):
+        if ns.is_concrete(value) and np.isnan(ns.to_numpy(value).astype(np.float64)).any():
+            raise v.value_error(name, "numbers that are not NaN", f"{name} with NaN")
+    else:
+        try:
+            value = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise v.type_error(name, expected, f"{name}={v._short(value)}") from None
+        if not ns.torch_is_compiling() and np.isnan(value).any():
+            raise v.value_error(name, "numbers that are not NaN", f"{name} with NaN")
+    shape = tuple(v.static_shape(value))
+    if len(shape) > 1 or (len(shape) == 1 and shape[0] != inp.num_classes):
+        raise v.value_error(name, expected, f"{name} of shape {v.shape_str(shape)}")
+    arr = prep.config_array(name, value, inp, check_values=False)
+    ndim = len(inp.logits.shape)
+    if len(shape) == 1 and inp.axis != ndim - 1:
+        target = [1] * ndim
+        target[inp.axis] = -1
+        arr = inp.xp.reshape(arr, tuple(target))
+    return arr
