@@ -148,7 +148,7 @@ def _projection_inputs(
 
 
 def _check_values(p: _Projection, losses: Array, labels: Array) -> None:
-    """Out-of-range labels and NaN losses: one flag on the arrays' device, read once.
+    """Out-of-range labels and NaN losses: one flag on the arrays' device, read with the rest.
 
     A NaN in ``inputs`` or ``weight`` (or a NaN logit from them) makes the per-row loss
     NaN, so the losses are checked, not every input. Only when the flag is set are the
@@ -162,8 +162,12 @@ def _check_values(p: _Projection, losses: Array, labels: Array) -> None:
     flag = xp.any(xp.isnan(losses))
     if p.bad_labels is not None:
         flag = flag | xp.any(p.bad_labels)
-    if not bool(flag):
-        return
+    inp.add_check(flag, lambda: _diagnose(p, labels, losses))
+
+
+def _diagnose(p: _Projection, labels: Array, losses: Array) -> None:
+    """The error path of :func:`_check_values`: name the culprit (host reads allowed)."""
+    xp = p.inp.xp
     for name, arr in (("inputs", p.x), ("weight", p.w)):
         count = int(xp.sum(xp.astype(xp.isnan(arr), xp.int32)))
         if count:
@@ -290,6 +294,7 @@ def linear_cross_entropy(
             *args, coef, eps, chunk
         )
         _check_values(p, losses, labels)
+        prep.settle(inp, total)  # the one host read: every pending check and NaN in total
         if terms:
             return _reduction.LossTerms(
                 prep._cast(xp, total, inp.out_dtype), prep._cast(xp, den, inp.out_dtype)
