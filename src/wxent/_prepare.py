@@ -352,17 +352,83 @@ def _pending_probability_check(inp: Inputs, labels: Array) -> None:
     inp.add_check(flag, diagnose)
 
 
+def logits_inputs(logits: Array, *, class_axis: Any, validate: bool = True) -> Inputs:
+    """Prepared inputs of logits alone (decisions, post-hoc adjustments): no labels.
+
+    Configuration then moves onto the logits as in a loss; the loss shape is the logits'
+    shape without the class axis.
+    """
+    xp = v.check_logits(logits)
+    validate = v.check_bool("validate", validate)
+    axis = v.check_class_axis(class_axis, len(logits.shape))
+    shape = v.static_shape(logits)
+    dtype = _compute_dtype(xp, logits.dtype)
+    readable = ns.is_concrete(logits)
+    return Inputs(
+        xp=xp,
+        logits=_cast(xp, logits, dtype),
+        out_dtype=logits.dtype,
+        axis=axis,
+        num_classes=shape[axis],
+        validate=validate and readable,
+        labels=None,
+        valid=None,
+        indices=False,
+        loss_shape=shape[:axis] + shape[axis + 1 :],
+        check_config=validate,
+        concrete=readable,
+    )
+
+
+def settle(inp: Inputs, result: Array) -> Array:
+    """Settle the pending checks of a call without a loss (one read; NaN in ``result``).
+
+    A NaN in ``result`` comes from a NaN logit (or a NaN that a check explains).
+    """
+    if not inp.validate:
+        return result
+    xp = inp.xp
+    flag = v.nan_flag(xp, result)
+    if inp.checks is not None:
+        for other in inp.checks.flags:
+            flag = xp.logical_or(flag, other)
+    if ns.read_flag(flag):
+        if inp.checks is not None:
+            inp.checks.diagnose()
+        v.check_no_nan(inp.logits_name, ns.to_numpy(inp.logits))
+    return result
+
+
 # ----------------------------------------------------------------------------- configuration
 
 
-def config_array(name: str, value: Any, inp: Inputs, *, check_values: bool = True) -> Array:
+def config_array(
+    name: str,
+    value: Any,
+    inp: Inputs,
+    *,
+    check_values: bool = True,
+    positive: bool = False,
+    at_most_one: bool = False,
+) -> Array:
     """Move a weight, cost or prior onto the logits' framework, device and dtype.
 
     Python numbers, lists and NumPy arrays are converted (and, when validation is on,
     checked to be finite and non-negative). Arrays of the logits' framework are cast
-    to the compute dtype and moved to the logits' device; they are checked when
-    concrete.
+    to the compute dtype and moved to the logits' device; their check (a device-side
+    flag) joins the call's pending checks.
+
+    Every value must be finite and non-negative; ``positive`` also refuses zeros (priors,
+    whose log is taken) and ``at_most_one`` values above 1 (focal ``alpha``).
     """
+
+    def check_host(values: np.ndarray) -> None:
+        if positive:
+            v.check_positive_values(name, values)
+        v.check_finite_nonnegative(name, values)
+        if at_most_one:
+            v.check_at_most_one(name, values)
+
     xp = inp.xp
     if ns.is_array(value) and not isinstance(value, np.ndarray):
         if not _same_framework(value, xp):
@@ -382,9 +448,9 @@ def config_array(name: str, value: Any, inp: Inputs, *, check_values: bool = Tru
             if ns.is_torch_namespace(xp) and arr.device != inp.logits.device:
                 arr = arr.to(inp.logits.device)
             if check_values and inp.validate and ns.is_concrete(value):
-                flag = v.nonnegative_finite_flag(xp, arr)
+                flag = v.config_flag(xp, arr, positive=positive, at_most_one=at_most_one)
                 if flag is not None:
-                    inp.add_check(flag, lambda: v.check_finite_nonnegative_array(name, value))
+                    inp.add_check(flag, lambda: check_host(ns.to_numpy(value).astype(np.float64)))
             return arr
     try:
         if ns.torch_is_compiling():  # the compiler cannot read an ndarray's dtype
@@ -398,7 +464,7 @@ def config_array(name: str, value: Any, inp: Inputs, *, check_values: bool = Tru
             name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
         ) from None
     if check_values and inp.check_config and not ns.torch_is_compiling():
-        v.check_finite_nonnegative(name, host)
+        check_host(host.astype(np.float64, copy=False))
     if ns.is_tf_namespace(xp):
         return xp.asarray(host, dtype=inp.dtype)
     return xp.asarray(host, dtype=inp.dtype, device=ns.device(inp.logits))
@@ -412,7 +478,9 @@ def _same_framework(value: Array, xp: Any) -> bool:
     return bool(ns.namespace(value).__name__ == xp.__name__)
 
 
-def per_class(name: str, value: Any, inp: Inputs, *, broadcast: bool = True) -> Array | None:
+def per_class(
+    name: str, value: Any, inp: Inputs, *, broadcast: bool = True, **checks: bool
+) -> Array | None:
     """A scalar or one value per class, moved onto the logits.
 
     Args:
@@ -421,6 +489,7 @@ def per_class(name: str, value: Any, inp: Inputs, *, broadcast: bool = True) -> 
         inp: the prepared inputs.
         broadcast: reshape a vector so that it lies along the class axis of the logits
             (``(C, 1, 1)`` for ``class_axis=1`` on 4-D logits); otherwise keep ``(C,)``.
+        **checks: ``positive`` / ``at_most_one``, as for :func:`config_array`.
 
     Returns:
         ``None`` when ``value`` is ``None``, else the array (0-d for a scalar).
@@ -434,7 +503,7 @@ def per_class(name: str, value: Any, inp: Inputs, *, broadcast: bool = True) -> 
     shape = tuple(getattr(value, "shape", np.shape(value)))
     ndim = len(inp.logits.shape)
     if len(shape) == 0:
-        return config_array(name, value, inp)
+        return config_array(name, value, inp, **checks)
     if len(shape) != 1 or (inp.num_classes is not None and shape[0] != inp.num_classes):
         raise v.value_error(
             name,
@@ -442,7 +511,7 @@ def per_class(name: str, value: Any, inp: Inputs, *, broadcast: bool = True) -> 
             f"class_axis={inp.axis}",
             f"{name} of shape {v.shape_str(shape)}",
         )
-    arr = config_array(name, value, inp)
+    arr = config_array(name, value, inp, **checks)
     if broadcast and inp.axis != ndim - 1:
         target = [1] * ndim
         target[inp.axis] = -1

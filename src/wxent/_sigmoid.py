@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from wxent import _fastpaths
-from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import sigmoid as core
@@ -125,18 +122,7 @@ def _alpha(alpha: Any, inp: prep.Inputs) -> tuple[Array | None, Array | None]:
     """``alpha`` (scalar or per class) and ``1 - alpha`` on the logits, or ``(None, None)``."""
     if alpha is None:
         return None, None
-    on_host = isinstance(alpha, np.ndarray) or not ns.is_array(alpha)
-    if on_host and inp.check_config and not ns.torch_is_compiling():
-        try:
-            host = np.asarray(alpha, dtype=np.float64)
-        except (TypeError, ValueError):
-            host = None
-        if host is not None:
-            v.check_finite_nonnegative("alpha", host)
-            v.check_at_most_one("alpha", host)
-    elif not on_host and inp.validate and ns.is_concrete(alpha):
-        v.check_at_most_one("alpha", ns.to_numpy(alpha).astype(np.float64))
-    a = prep.per_class("alpha", alpha, inp)
+    a = prep.per_class("alpha", alpha, inp, at_most_one=True)
     if a is None:  # pragma: no cover - per_class returns an array for a non-None value
         return None, None
     return a, 1.0 - a

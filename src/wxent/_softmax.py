@@ -12,10 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import numpy as np
-
 from wxent import _fastpaths
-from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import softmax as core
@@ -223,17 +220,7 @@ def _log_prior(class_prior: Any, inp: prep.Inputs) -> Array:
         raise v.type_error(
             "class_prior", "one positive value per class, e.g. wxent.class_prior(labels)", "None"
         )
-    if ns.is_array(class_prior) and not isinstance(class_prior, np.ndarray):
-        if inp.validate and ns.is_concrete(class_prior):
-            v.check_positive_values("class_prior", ns.to_numpy(class_prior).astype(np.float64))
-    elif inp.check_config and not ns.torch_is_compiling() and not isinstance(class_prior, bool):
-        try:
-            host = np.asarray(class_prior, dtype=np.float64)
-        except (TypeError, ValueError):
-            host = None
-        if host is not None:
-            v.check_positive_values("class_prior", host)
-    prior = prep.per_class("class_prior", class_prior, inp)
+    prior = prep.per_class("class_prior", class_prior, inp, positive=True)
     return inp.xp.log(prior)
 
 
@@ -348,23 +335,7 @@ def adjust_logits(
         array([1])
     """
     tau = v.check_nonnegative_number("tau", tau)
-    xp = v.check_logits(logits)
-    axis = v.check_class_axis(class_axis, len(logits.shape))
-    shape = v.static_shape(logits)
-    dtype = logits.dtype
-    name = ns.float_dtype_name(xp, dtype)
-    x = logits if name in ("float32", "float64") else xp.astype(logits, xp.float32)
-    inp = prep.Inputs(
-        xp=xp,
-        logits=x,
-        out_dtype=dtype,
-        axis=axis,
-        num_classes=shape[axis],
-        validate=ns.is_concrete(logits),
-        labels=None,
-        valid=None,
-        indices=False,
-        loss_shape=shape,
-    )
-    out = x - tau * _log_prior(class_prior, inp)
-    return out if out.dtype == dtype else xp.astype(out, dtype)
+    inp = prep.logits_inputs(logits, class_axis=class_axis)
+    out = inp.logits - tau * _log_prior(class_prior, inp)
+    out = prep.settle(inp, out)  # NaN logits are an error here too
+    return out if out.dtype == inp.out_dtype else inp.xp.astype(out, inp.out_dtype)

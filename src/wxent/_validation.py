@@ -26,6 +26,8 @@ import numpy as np
 from wxent import _namespace as ns
 from wxent._types import REDUCTIONS
 
+inf = float("inf")
+
 
 def _short(value: Any) -> str:
     """A short, readable rendering of a received value."""
@@ -156,6 +158,13 @@ def check_logits(logits: Any, name: str = "logits") -> Any:
             name,
             "an array of NumPy, PyTorch, JAX or TensorFlow",
             f"{name} of type {type(logits).__name__}",
+        )
+    if getattr(logits.shape, "rank", 0) is None:  # TensorFlow graphs of unknown rank
+        raise value_error(
+            name,
+            "an array of known rank (number of dimensions), e.g. a TensorSpec of shape "
+            "[None, None]",
+            f"{name} of unknown rank",
         )
     xp = ns.namespace(logits)
     if ns.float_dtype_name(xp, logits.dtype) is None and not _is_bfloat16(logits.dtype):
@@ -490,10 +499,16 @@ def outside_flag(xp: Any, x: Any, low: float, high: float) -> Any | None:
 
 def nonnegative_finite_flag(xp: Any, x: Any) -> Any | None:
     """True when an entry is negative, infinite or NaN (``None``: nothing to check)."""
+    return config_flag(xp, x, positive=False, at_most_one=False)
+
+
+def config_flag(xp: Any, x: Any, *, positive: bool, at_most_one: bool) -> Any | None:
+    """True when a weight, cost or prior is NaN, infinite, negative (or 0, or above 1)."""
     if _size(x) == 0:
         return None
     lo, hi = _min_max(xp, x)
-    return xp.logical_not(xp.logical_and(lo >= 0, hi < float("inf")))
+    ok = xp.logical_and(lo > 0 if positive else lo >= 0, hi <= 1 if at_most_one else hi < inf)
+    return xp.logical_not(ok)
 
 
 def probability_sum_tolerance(dtype: Any, num_classes: int | None) -> float:

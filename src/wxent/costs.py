@@ -146,9 +146,11 @@ def _to_host(name: str, value: Any) -> np.ndarray:
 def matrix_for(name: str, value: Any, inp: prep.Inputs, *, warn: bool = True) -> Array:
     """Check a ``C x C`` matrix and move it onto the logits' framework, device and dtype.
 
-    The shape is checked always (also while tracing); values (finite, non-negative) and
-    dominated columns are checked when ``inp`` says so: host configuration is checked
-    whenever ``validate=True``, arrays of the logits' framework only when concrete.
+    The shape is checked always (also while tracing); values (finite, non-negative) are
+    checked when ``inp`` says so: host configuration whenever ``validate=True``, arrays of
+    the logits' framework when concrete (on their device, with the call's other checks).
+    Dominated columns are looked for in host matrices (numbers, lists, NumPy): a matrix of
+    the logits' framework is never copied to the host for it.
     """
     if value is None or isinstance(value, (bool, numbers.Number, str)):
         raise v.type_error(
@@ -159,10 +161,9 @@ def matrix_for(name: str, value: Any, inp: prep.Inputs, *, warn: bool = True) ->
     shape = v.static_shape(value) if ns.is_array(value) else _to_host(name, value).shape
     _check_shape(name, shape, inp.num_classes)
     arr = prep.config_array(name, value, inp)
-    if warn:
-        host_config = not ns.is_array(value) or isinstance(value, np.ndarray)
-        if (host_config and inp.check_config) or (inp.validate and ns.is_concrete(value)):
-            _warn_dominated(name, _to_host(name, value), stacklevel=4)
+    host_config = not ns.is_array(value) or isinstance(value, np.ndarray)
+    if warn and host_config and inp.check_config:
+        _warn_dominated(name, _to_host(name, value), stacklevel=4)
     return arr
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wxent._core.numerics import log_softmax
+from wxent._core.numerics import has_unknown_dims, log_softmax
 from wxent._core.softmax import take_classes
 
 Array = Any
@@ -28,8 +28,8 @@ def softmax(logits: Array, *, axis: int, xp: Any) -> Array:
 
 def _rows_matmul(a: Array, matrix: Array, *, xp: Any) -> Array:
     """``a @ matrix`` for ``a`` of shape ``(..., C)`` and a ``(C, K)`` matrix."""
-    if len(a.shape) == 2:
-        return xp.matmul(a, matrix)
+    if len(a.shape) == 2 or has_unknown_dims(a):
+        return xp.matmul(a, matrix)  # (unknown dims: TensorFlow graphs, batched matmul)
     lead = a.shape[:-1]
     flat = xp.reshape(a, (-1, a.shape[-1]))
     return xp.reshape(xp.matmul(flat, matrix), (*lead, matrix.shape[-1]))
@@ -42,6 +42,8 @@ def label_cost_rows(labels: Array, costs: Array, *, indices: bool, axis: int, xp
     ``sum_c y_c * costs[c, :]``.
     """
     num_classes = costs.shape[0]
+    if indices and has_unknown_dims(labels):
+        return xp.take(costs, labels, axis=0)  # TensorFlow graphs: an N-D gather
     if indices:
         flat = xp.reshape(labels, (-1,))
         rows = xp.take(costs, flat, axis=0)

@@ -65,3 +65,17 @@ def modulate(loss: Array, log_base: Array, gamma: float, *, xp: Any) -> Array:
     if gamma == 0.0:
         return loss
     return loss * xp.exp(gamma * log_base)
+
+
+def has_unknown_dims(x: Array) -> bool:
+    """Whether some dimension of ``x`` is unknown (TensorFlow graphs with ``None`` dims)."""
+    return any(d is None for d in tuple(x.shape))
+
+
+def class_count(x: Array, *, axis: int, xp: Any) -> Any:
+    """The number of classes along ``axis``: an int, or a 0-d array when it is unknown."""
+    count = x.shape[axis]
+    if count is not None:
+        return count
+    first = xp.sum(xp.ones_like(x), axis=axis, keepdims=True)  # unknown C: count it
+    return first

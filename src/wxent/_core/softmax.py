@@ -14,7 +14,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from wxent._core.numerics import limit_logits, log_softmax, logsumexp, modulate, safe_mul
+from wxent._core.numerics import (
+    class_count,
+    has_unknown_dims,
+    limit_logits,
+    log_softmax,
+    logsumexp,
+    modulate,
+    safe_mul,
+)
 from wxent._types import Array
 
 
@@ -53,7 +61,7 @@ def smooth_probabilities(labels: Array, *, axis: int, label_smoothing: float, xp
     """``t = y * (1 - eps) + eps / C`` along ``axis``."""
     if label_smoothing == 0.0:
         return labels
-    num_classes = labels.shape[axis]
+    num_classes = class_count(labels, axis=axis, xp=xp)
     return labels * (1.0 - label_smoothing) + label_smoothing / num_classes
 
 
@@ -82,7 +90,9 @@ def softmax_cross_entropy_probabilities(
 
 def take_classes(vector: Array, indices: Array, *, xp: Any) -> Array:
     """``vector[indices]`` for a 1-D per-class vector and integer indices of any shape."""
-    if len(indices.shape) == 1:
+    if len(indices.shape) == 1 or has_unknown_dims(indices):
+        # N-D indices with unknown dimensions exist only in TensorFlow graphs, whose
+        # take (a gather) accepts them as they are: no reshape to an unknown shape.
         return xp.take(vector, indices, axis=0)
     flat = xp.reshape(indices, (-1,))
     return xp.reshape(xp.take(vector, flat, axis=0), indices.shape)
@@ -172,7 +182,9 @@ def softmax_focal_loss_indices(
     target = xp.squeeze(xp.take_along_axis(terms, index, axis=axis), axis=axis)
     if label_smoothing == 0.0:
         return target
-    num_classes = logits.shape[axis]
+    num_classes = class_count(logits, axis=axis, xp=xp)
+    if not isinstance(num_classes, int):
+        num_classes = xp.squeeze(num_classes, axis=axis)
     spread = xp.sum(terms, axis=axis) / num_classes
     return (1.0 - label_smoothing) * target + label_smoothing * spread
 
