@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         times: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(args.rounds):
             for validate in (True, False):
-                times[validate].append(_time(lambda v=validate: case(v)))
+                times[validate].append(_time(lambda v=validate, c=case: c(v)))
         default = statistics.median(times[True]) * 1e3
         off = statistics.median(times[False]) * 1e3
         rows.append((name, default, off, default / off))
@@ -114,11 +114,11 @@ def main(argv: list[str] | None = None) -> None:
         f"medians of {args.rounds} interleaved rounds (`python benchmarks/bench_validation.py`). "
         f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}, NumPy {np.__version__}; commit {commit}. Targets: "
-        "≤ 1.05× (PyTorch forward+backward), ≤ 1.10× (NumPy forward).",
+        "≤ 1.05x (PyTorch forward+backward), ≤ 1.10x (NumPy forward).",
         "",
         "| case | default (ms) | validate=False (ms) | default / off |",
         "|---|---:|---:|---:|",
-        *[f"| {n} | {d:.1f} | {o:.1f} | {r:.3f}× |" for n, d, o, r in rows],
+        *[f"| {n} | {d:.1f} | {o:.1f} | {r:.3f}x |" for n, d, o, r in rows],
         "",
     ]
     text = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
