@@ -211,3 +211,28 @@ def test_class_name_errors():
         wxent.class_weights(["a"], as_dict="yes")
     with pytest.raises(ValueError, match=r"`labels`. Expected a class for every entry"):
         wxent.class_weights(np.array(["a", float("nan")], dtype=object))
+
+
+def test_as_dict_is_what_keras_fit_takes(rng):
+    import keras
+
+    y = np.concatenate([np.zeros(30, int), np.ones(6, int), np.full(4, 2)])
+    x = rng.normal(size=(y.size, 3)).astype("float32")
+
+    def first_loss(**weighting):
+        init = keras.initializers.RandomNormal(stddev=2.0, seed=1)
+        model = keras.Sequential(
+            [keras.Input((3,)), keras.layers.Dense(3, kernel_initializer=init)]
+        )
+        model.compile(
+            optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        )
+        history = model.fit(x, y, epochs=1, batch_size=y.size, verbose=0, **weighting)
+        return history.history["loss"][0]
+
+    # Keras weighs each sample by class_weight[y]: the same as sample_weight=w[y].
+    by_class = first_loss(class_weight=wxent.class_weights(y, as_dict=True))
+    by_sample = first_loss(sample_weight=wxent.class_weights(y)[y])
+    plain = first_loss()
+    assert by_class == pytest.approx(by_sample, rel=1e-5)
+    assert by_class != pytest.approx(plain, rel=1e-3)
