@@ -233,6 +233,12 @@ def jax_checks(case: str) -> None:
             f"| {name} | {statistics.median(times):.1f} | {peak:.2f} | {float(out[0]):.5f} |",
             flush=True,
         )
+        if name == "wxent":  # gradients against matmul + Optax, after the peak was read
+            ref = jax.jit(jax.value_and_grad(naive, argnums=(0, 1)))(h, w)
+            for label, a, b in zip(("grad h", "grad W"), out[1], ref[1], strict=True):
+                a, b = a.astype(jnp.float32), b.astype(jnp.float32)
+                diff = float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+                print(f"{label}: |wxent - optax| / |optax| = {diff:.2e}")
 
 
 if __name__ == "__main__":
