@@ -1,11 +1,11 @@
 """How much memory and time does linear_cross_entropy save over matmul + CE?
 
 ``inputs (N, D) @ weight.T (V, D)`` then softmax CE with integer labels,
-``reduction="mean"``, gradients with respect to both ``inputs`` and ``weight``.
-wxent runs with default options. Peers: the naive composition in the same framework (torch ``F.cross_entropy`` on
-``h @ W.T``; Optax ``softmax_cross_entropy_with_integer_labels`` on ``h @ W.T`` under
-``jax.jit``), which holds the ``(N, V)`` logits and their gradient. Targets: peak
-memory <= 25% of the naive, time <= 1.3x.
+``reduction="mean"``, gradients with respect to both ``inputs`` and ``weight``; wxent
+with default options. Peers: the naive composition in the same framework (torch
+``F.cross_entropy`` on ``h @ W.T``; Optax ``softmax_cross_entropy_with_integer_labels`` on
+``h @ W.T`` under ``jax.jit``), which holds the ``(N, V)`` logits and their gradient.
+Targets: peak memory <= 25% of the naive, time <= 1.3x.
 """
 
 from __future__ import annotations
