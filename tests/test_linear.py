@@ -330,3 +330,27 @@ def test_bad_labels_raise_after_a_memory_safe_gather(framework):
     for reduction in ("mean", "none"):
         with pytest.raises(ValueError, match=r"label value 16 \(2 out-of-range label\(s\)\)"):
             wxent.linear_cross_entropy(*arrays, reduction=reduction)
+
+
+@pytest.mark.parametrize("reduction", ["weighted_mean", "sum", "mean"])
+def test_torch_gradients_with_respect_to_the_weights(reduction):
+    h, w, _, y, cw, sw = (torch.tensor(a) for a in _data(8))
+
+    def grads(loss):
+        s, c = sw.clone().requires_grad_(True), cw.clone().requires_grad_(True)
+        out = loss(s, c)
+        out.backward()
+        return out.detach().numpy(), s.grad.numpy(), c.grad.numpy()
+
+    kw = {"ignore_index": -1, "reduction": reduction}
+    ours = grads(
+        lambda s, c: wxent.linear_cross_entropy(
+            h, w, y, sample_weight=s, class_weight=c, chunk_size=4, **kw
+        )
+    )
+    theirs = grads(
+        lambda s, c: wxent.softmax_cross_entropy(h @ w.T, y, sample_weight=s, class_weight=c, **kw)
+    )
+    for a, b in zip(ours, theirs, strict=True):
+        assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert np.abs(ours[2]).max() > 0

@@ -275,3 +275,37 @@ def test_a_default_call_reads_one_scalar_on_the_host(monkeypatch, framework, los
         wxent.sampled_softmax_cross_entropy(h, w, y, num_sampled=5, seed=0, **kw)
     assert len([s for s in reads.sizes if s > 30]) == 0, reads.sizes  # nothing above C
     assert reads.sizes.count(1) <= 1, reads.sizes
+
+
+# torch.compile instantiates every autograd.Function it traces and warns about it itself
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+@pytest.mark.parametrize("reduction", ["weighted_mean", "none"])
+def test_torch_compile_fullgraph_and_torch_func(reduction):
+    h, w, b, y, cw, _ = _problem(n=24, d=8, v=20, seed=5, dtype=torch.float32)
+    cw = cw.numpy()  # host class weights (framework ones: the shared configuration checks)
+
+    def loss(a, c):
+        out = wxent.linear_cross_entropy(
+            a,
+            c,
+            y,
+            bias=b,
+            class_weight=cw,
+            label_smoothing=0.1,
+            ignore_index=-100,
+            reduction=reduction,
+            chunk_size=8,
+        )
+        return out.sum()
+
+    eager = [t.clone().requires_grad_(True) for t in (h, w)]
+    loss(*eager).backward()
+    compiled = [t.clone().requires_grad_(True) for t in (h, w)]
+    out = torch.compile(loss, backend="aot_eager", fullgraph=True)(*compiled)
+    out.backward()
+    assert_close(out.detach().numpy(), loss(h, w).detach().numpy(), rtol=1e-6)
+    for a, c in zip(compiled, eager, strict=True):
+        assert_close(a.grad.numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-7)
+    grads = torch.func.grad(loss, argnums=(0, 1))(h, w)
+    for g, c in zip(grads, eager, strict=True):
+        assert_close(g.numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-7)

@@ -238,7 +238,7 @@ def linear_cross_entropy(
         label_smoothing: ``eps`` in ``[0, 1]``; targets ``y * (1 - eps) + eps / V``.
         ignore_index: an integer label to ignore (0 loss, 0 gradient, not counted).
         chunk_size: rows per chunk; ``None`` picks ``max(1, 2**23 // V)`` rows on CPUs
-            (32 MiB of float32 logits) and a multiple of 256 rows holding about 1 GiB of
+            (32 MiB of float32 logits) and a multiple of 256 rows holding about 2 GiB of
             float32 logits on accelerators.
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``, as for
             every wxent loss.
@@ -283,16 +283,14 @@ def linear_cross_entropy(
             accelerator = _on_accelerator(p.x, torch_path)
             chunk = fast.default_chunk(p.num_classes, p.n, accelerator=accelerator)
         chunk = max(1, min(chunk, p.n))
-        args = (p.x, p.w, p.b, inp.labels)
+        args = (torch_path, p.x, p.w, p.b, inp.labels)
         if reduction == "none":
-            losses = (fast.torch_rows if torch_path else fast.jax_rows)(*args, eps, chunk)
+            losses = fast.rows(*args, eps, chunk)
             _check_values(p, losses, labels)
             return prep.finish(inp, prep.multiply(weights, losses), weights, reduction)
         terms = _reduction.take_terms_request()
         coef, den = _coefficients(inp, weights, reduction, terms)
-        total, losses = (fast.torch_total if torch_path else fast.jax_total)(
-            *args, coef, eps, chunk
-        )
+        total, losses = fast.total(*args, coef, eps, chunk)
         _check_values(p, losses, labels)
         prep.settle(inp, total)  # the one host read: every pending check and NaN in total
         if terms:
