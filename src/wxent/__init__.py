@@ -24,11 +24,10 @@ from wxent._losses import (
 )
 from wxent._projection import linear_cross_entropy, sampled_softmax_cross_entropy
 from wxent._reduction import LossTerms, safe_divide
-from wxent.costs import CostMatrixWarning, cost_matrix
-from wxent.decisions import (
-    bayes_decision,
+from wxent.cost_matrix import CostMatrixWarning, cost_matrix
+from wxent.decisions import bayes_decision, cost_threshold
+from wxent.metrics import (
     confusion_matrix,
-    cost_threshold,
     expected_cost,
     fbeta_score,
     precision,

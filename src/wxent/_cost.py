@@ -16,7 +16,7 @@ from wxent import _core_cost
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._losses import softmax_losses, softmax_sample_weight
-from wxent.costs import matrix_for
+from wxent.cost_matrix import matrix_for
 
 Array = Any
 
