@@ -42,8 +42,8 @@ def scores(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     pred = (logits > 0).float()  # a logit threshold: logit 0 is probability 0.5
     return {
         "accuracy": float((pred == y).float().mean()),
-        "recall": wxent.recall(logits, y),  # metrics read logits (threshold=0.0, a logit)
-        "precision": wxent.precision(logits, y),
+        "recall": float(wxent.recall(logits, y)),  # read logits (threshold=0.0, a logit)
+        "precision": float(wxent.precision(logits, y)),
     }
 
 

@@ -27,6 +27,7 @@ from wxent._reduction import LossTerms, safe_divide
 from wxent.cost_matrix import CostMatrixWarning, cost_matrix
 from wxent.decisions import bayes_decision, cost_threshold
 from wxent.metrics import (
+    MetricAccumulator,
     confusion_matrix,
     expected_cost,
     fbeta_score,
@@ -41,6 +42,7 @@ __all__ = [
     "CostMatrixWarning",
     "LabelCounter",
     "LossTerms",
+    "MetricAccumulator",
     "__version__",
     "adjust_logits",
     "asymmetric_loss",

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from wxent import _core_cost
 from wxent import _namespace as ns
@@ -40,7 +43,7 @@ def _config_inputs(logits: Array, axis: int, validate: bool) -> prep.Inputs:
     dtype = prep._compute_dtype(xp, logits.dtype)
     x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
     concrete = validate and ns.is_concrete(logits)
-    if concrete:
+    if concrete and bool(xp.any(xp.isnan(x))):  # one scalar read; the logits stay put
         v.check_no_nan("logits", ns.to_numpy(logits))
     shape = v.static_shape(logits)
     return prep.Inputs(
@@ -59,7 +62,12 @@ def _config_inputs(logits: Array, axis: int, validate: bool) -> prep.Inputs:
 
 
 def bayes_decision(
-    logits: Array, costs: Any, *, class_axis: int = -1, validate: bool = True
+    logits: Array,
+    costs: Any,
+    *,
+    class_axis: int = -1,
+    classes: Sequence[Any] | None = None,
+    validate: bool = True,
 ) -> Array:
     """The class with the smallest expected cost under ``softmax(logits)``.
 
@@ -73,18 +81,22 @@ def bayes_decision(
         costs: the ``(C, C)`` cost matrix ``costs[true, predicted]``, finite and
             non-negative (lists, NumPy, or an array of the logits' framework).
         class_axis: the class axis.
-        validate: check cost values (host configuration always; arrays when concrete)
-            and warn about dominated columns.
+        classes: the ``C`` class names, in the order of the logits' classes (as given to
+            :func:`~wxent.cost_matrix`): return names instead of indices.
+        validate: check cost values (host configuration always; arrays when concrete),
+            NaN logits (one scalar read), and warn about dominated columns.
 
     Returns:
         Integer class indices in the logits' framework (on its device), shape of
         ``logits`` without ``class_axis``. Works under ``jax.jit``, ``tf.function`` and
-        ``torch.compile``.
+        ``torch.compile``. With ``classes``: a NumPy array of the names (on the host, so
+        only for concrete logits).
 
     Raises:
-        TypeError: for non-floating logits or a non-numeric cost matrix.
+        TypeError: for non-floating logits, a non-numeric cost matrix, or ``classes``
+            with traced logits.
         ValueError: for a cost matrix that is not ``C x C``, has negative or non-finite
-            entries, or for NaN logits.
+            entries, for NaN logits, or ``classes`` that are not ``C`` names.
 
     Example:
         >>> import numpy as np, wxent
@@ -92,13 +104,40 @@ def bayes_decision(
         >>> costs = wxent.cost_matrix(["A", "B", "C"], costs={("B", "A"): 10.0})
         >>> wxent.bayes_decision(logits, costs).tolist()  # argmax would say A
         [1]
+        >>> wxent.bayes_decision(logits, costs, classes=["A", "B", "C"]).tolist()
+        ['B']
     """
     v.check_logits(logits)
     validate = v.check_bool("validate", validate)
     axis = v.check_class_axis(class_axis, len(logits.shape))
     inp = _config_inputs(logits, axis, validate)
+    names = None if classes is None else _names(classes, inp.num_classes)
     c = matrix_for("costs", costs, inp)
-    return _core_cost.bayes_decision(inp.logits, c, axis=axis, xp=inp.xp)
+    decision = _core_cost.bayes_decision(inp.logits, c, axis=axis, xp=inp.xp)
+    if names is None:
+        return decision
+    if not ns.is_concrete(decision):
+        raise v.type_error(
+            "classes",
+            "None while tracing (jax.jit, tf.function, torch.compile): names live on the host",
+            "class names with traced logits",
+        )
+    return names[ns.to_numpy(decision)]
+
+
+def _names(classes: Any, num_classes: int | None) -> np.ndarray:
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, (Sequence, np.ndarray)):
+        raise v.type_error("classes", "a list of class names", f"classes={v._short(classes)}")
+    names = np.asarray(list(classes), dtype=object)
+    if all(isinstance(n, str) for n in classes):
+        names = np.asarray(list(classes))
+    if names.ndim != 1 or (num_classes is not None and len(names) != num_classes):
+        raise v.value_error(
+            "classes",
+            f"{num_classes} class names, one per class of `logits`",
+            f"{len(classes)} name(s)",
+        )
+    return names
 
 
 def cost_threshold(
