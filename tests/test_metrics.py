@@ -15,7 +15,9 @@ from sklearn import metrics as skm
 
 import reference_cost as ref
 import wxent
-from conftest import EAGER_BACKENDS
+from conftest import EAGER_BACKENDS, NumpyBackend
+
+NUMPY = NumpyBackend()
 
 C = 5
 AVERAGES = ["micro", "macro", None]
@@ -641,3 +643,59 @@ def test_one_scalar_read_per_call(rng, monkeypatch):
 
 def test_every_eager_backend_is_tested():
     assert {b.name for b in EAGER_BACKENDS} >= {"numpy", "strict", "torch", "jax", "tf"}
+
+
+@pytest.mark.parametrize("kind", ["binary", "multilabel", "multiclass"])
+@pytest.mark.parametrize("average", AVERAGES, ids=AVERAGE_IDS)
+def test_scores_from_confusion_equal_the_metrics(backend, rng, kind, average):
+    """What a Keras metric does: sum confusion matrices in its state, then score them."""
+    n = 40
+    weight = rng.uniform(0.1, 3.0, size=n).astype(np.float32)
+    if kind == "multiclass":
+        logits = rng.standard_normal((n, C)).astype(np.float32)
+        labels = rng.integers(0, C, size=n)
+    else:
+        shape = (n,) if kind == "binary" else (n, 4)
+        logits = rng.standard_normal(shape).astype(np.float32)
+        labels = (rng.random(shape) < 0.4).astype(np.float32)
+
+    def state_then_scores(x, y, w):
+        total = None
+        for s in _batches(n, [15, 25]):
+            m = wxent.confusion_matrix(x[s, ...], y[s, ...], sample_weight=w[s])
+            total = m if total is None else total + m
+        return tuple(
+            wxent.metrics.scores_from_confusion(
+                total, metric=metric, average=average, beta=2.0, multiclass=kind == "multiclass"
+            )
+            for metric in ("precision", "recall", "fbeta")
+        )
+
+    ours = _call(backend, state_then_scores, logits, labels, weight)
+    if backend.name != "numpy":
+        ours = tuple(backend.numpy(o) for o in ours)
+    whole = _ours(NUMPY, logits, labels, weight, average)
+    _check(ours, whole, rtol=5e-6)
+
+
+def test_scores_from_confusion_integer_counts_and_errors():
+    counts = np.array([[3, 1, 0], [0, 2, 2], [1, 0, 1]])
+    for make in (np.asarray, torch.from_numpy, jnp.asarray, tf.constant):
+        macro = wxent.metrics.scores_from_confusion(make(counts), metric="recall", average="macro")
+        assert float(macro) == pytest.approx((3 / 4 + 2 / 4 + 1 / 2) / 3)
+        two = wxent.metrics.scores_from_confusion(
+            make(np.array([[5, 1], [2, 2]])), metric="precision", average=None, multiclass=True
+        )
+        np.testing.assert_allclose(np.asarray(two), [5 / 7, 2 / 3], rtol=1e-6)
+    with pytest.raises(ValueError, match=_msg("Invalid value for argument `metric`")):
+        wxent.metrics.scores_from_confusion(counts, metric="accuracy")
+    with pytest.raises(
+        ValueError,
+        match=_msg(
+            "Invalid value for argument `confusion`. Expected counts of shape (2, 2), "
+            "(L, 2, 2) or (C, C). Received: shape (3, 2)"
+        ),
+    ):
+        wxent.metrics.scores_from_confusion(np.ones((3, 2)))
+    with pytest.raises(TypeError, match=_msg("Invalid type for argument `confusion`")):
+        wxent.metrics.scores_from_confusion([[1, 2], [3, 4]])

@@ -27,6 +27,7 @@ from wxent.cost_matrix import check_cost_matrix, matrix_for
 Array = Any
 
 AVERAGES = ("micro", "macro", None)
+METRICS = ("precision", "recall", "fbeta")
 
 
 @dataclass

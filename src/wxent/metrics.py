@@ -38,10 +38,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from wxent import _metric_counts as mc
-from wxent import _metric_inputs as mi
 from wxent import _namespace as ns
 from wxent import _validation as v
+from wxent._accumulator import MetricAccumulator
 
 __all__ = [
     "MetricAccumulator",
@@ -50,6 +52,7 @@ __all__ = [
     "fbeta_score",
     "precision",
     "recall",
+    "scores_from_confusion",
 ]
 
 
@@ -351,149 +354,67 @@ def expected_cost(
     return float(result) if counts.numpy else result
 
 
-class MetricAccumulator:
-    """Streaming metrics: update batch by batch, merge shards, compute at the end.
+def scores_from_confusion(
+    confusion: Any,
+    *,
+    metric: str = "precision",
+    average: str | None = "micro",
+    beta: float = 1.0,
+    multiclass: bool = False,
+) -> Any:
+    """Precision, recall or F-beta from (accumulated) confusion counts.
 
-    Keeps the per-class counts of every batch in the batches' framework, on their device
-    (NumPy: host counts), so an evaluation loop never copies logits to the host; unweighted
-    counts stay integers. Accumulators add (``a + b``, ``sum(...)``) like
-    :class:`~wxent.LabelCounter`: each shard counts its part, the parts merge exactly, and
-    ``compute()`` equals the metrics of all batches at once. ``update`` is eager (it keeps
-    state); the metric functions themselves trace.
+    The scores of :func:`precision`, :func:`recall` and :func:`fbeta_score`, from counts
+    summed elsewhere, e.g. in the state of a Keras metric: add the
+    :func:`confusion_matrix` of every batch, then call this. Runs in the counts'
+    framework, also while tracing.
 
     Args:
-        threshold: sigmoid logits: a logit, or one per label.
-        costs: a cost matrix: decisions are the cost-optimal ones (``bayes_decision``,
-            or the ``cost_threshold`` of a ``2 x 2`` matrix for sigmoid logits) and
-            ``compute()`` adds the expected cost.
-        ignore_index: softmax only: an integer label to leave out.
-        ignore_label: sigmoid only: a label value (e.g. ``-1``) to leave out.
-        class_axis: the class (label) axis.
-        confusion: keep the confusion matrix (``(C, C)`` for softmax logits: turn it off
-            for very many classes; precision, recall and F need only ``C`` counts).
-        validate: check every batch as the metric functions do.
+        confusion: counts of any framework: ``(2, 2)`` ``[[tn, fp], [fn, tp]]`` (binary),
+            ``(L, 2, 2)`` (multi-label), or ``(C, C)`` rows true and columns predicted
+            (softmax logits; ``multiclass=True`` for ``C = 2``).
+        metric: ``"precision"``, ``"recall"`` or ``"fbeta"``.
+        average: ``"micro"``, ``"macro"`` or ``None`` (see :mod:`wxent.metrics`).
+        beta: the ``beta`` of ``"fbeta"``, finite, ``>= 0``.
+        multiclass: read a ``(2, 2)`` matrix as two softmax classes.
+
+    Returns:
+        As the metric functions: a 0-d array of the counts' framework (a Python float for
+        NumPy), or one score per class for ``average=None``.
+
+    Raises:
+        TypeError: for counts that are not a real array.
+        ValueError: for another shape, or an unknown ``metric`` or ``average``.
 
     Example:
         >>> import numpy as np, wxent
-        >>> acc = wxent.MetricAccumulator()
-        >>> for x, y in [([[2.0, 0.0], [0.0, 1.0]], [0, 0]), ([[0.0, 3.0]], [1])]:
-        ...     _ = acc.update(np.array(x), np.array(y))
-        >>> result = acc.compute(average="macro")
-        >>> result["confusion_matrix"].tolist(), round(result["recall"], 4)
-        ([[1, 1], [0, 1]], 0.75)
+        >>> counts = np.array([[5, 1], [2, 2]])  # [[tn, fp], [fn, tp]]
+        >>> wxent.metrics.scores_from_confusion(counts, metric="recall")
+        0.5
     """
-
-    def __init__(
-        self,
-        *,
-        threshold: Any = 0.0,
-        costs: Any = None,
-        ignore_index: int | None = None,
-        ignore_label: float | None = None,
-        class_axis: int = -1,
-        confusion: bool = True,
-        validate: bool = True,
-    ) -> None:
-        self.confusion = v.check_bool("confusion", confusion)
-        self._options = dict(
-            threshold=threshold,
-            costs=costs,
-            ignore_index=ignore_index,
-            ignore_label=ignore_label,
-            class_axis=class_axis,
-            validate=v.check_bool("validate", validate),
+    v.check_choice("metric", metric, mc.METRICS)
+    mc.check_average(average)
+    beta = v.check_nonnegative_number("beta", beta)
+    multiclass = v.check_bool("multiclass", multiclass)
+    if not ns.is_array(confusion):
+        raise v.type_error("confusion", "an array of counts", v._short(confusion))
+    xp = ns.namespace(confusion)
+    shape = v.static_shape(confusion)
+    binary = shape == (2, 2) and not multiclass
+    if (len(shape) == 3 and shape[1:] == (2, 2)) or binary:
+        m = xp.reshape(confusion, (-1, 2, 2))
+        tp, fp, fn = m[:, 1, 1], m[:, 0, 1], m[:, 1, 0]
+    elif len(shape) == 2 and shape[0] == shape[1] and shape[0] is not None:
+        diagonal = xp.arange(shape[0]) * (shape[0] + 1)
+        tp = xp.take(xp.reshape(confusion, (-1,)), diagonal)
+        fp, fn = xp.sum(confusion, axis=0) - tp, xp.sum(confusion, axis=1) - tp
+    else:
+        raise v.value_error(
+            "confusion", "counts of shape (2, 2), (L, 2, 2) or (C, C)", f"shape {shape}"
         )
-        self.reset()
-
-    def reset(self) -> MetricAccumulator:
-        """Forget every batch; returns ``self``."""
-        self._first: mc.Counts | None = None
-        self._sums: dict[bool, dict[str, Any]] = {False: {}, True: {}}  # by weighted
-        return self
-
-    def update(self, logits: Any, labels: Any, sample_weight: Any = None) -> MetricAccumulator:
-        """Add the counts of one batch (arrays of the first batch's framework); ``self``."""
-        counts = mc.count(
-            logits,
-            labels,
-            sample_weight=sample_weight,
-            matrix=self.confusion,
-            need_costs=self._options["costs"] is not None,
-            **self._options,
-        )
-        self._add(counts, sample_weight is not None, mc.parts(counts, self.confusion))
-        return self
-
-    def _add(self, counts: mc.Counts, weighted: bool, parts: dict[str, Any]) -> None:
-        first = self._first
-        if first is not None and mi.framework(counts.tp) != mi.framework(first.tp):
-            raise mi.same_framework_error("logits", counts.tp, first.tp)
-        if first is not None and (
-            first.kind != counts.kind or first.tp.shape[0] != counts.tp.shape[0]
-        ):
-            raise v.value_error(
-                "labels",
-                f"{first.kind} batches with {first.tp.shape[0]} classes (labels), like the "
-                "previous ones",
-                f"{counts.kind} batches with {counts.tp.shape[0]}",
-            )
-        self._first = first or counts
-        sums = self._sums[weighted]
-        for name, value in parts.items():
-            if ns.is_torch(value) and value.device != self._first.tp.device:
-                value = value.to(self._first.tp.device)
-            sums[name] = value if name not in sums else sums[name] + value
-
-    def merge(self, other: MetricAccumulator) -> MetricAccumulator:
-        """Add the counts of another accumulator (a shard) into this one; ``self``."""
-        if not isinstance(other, MetricAccumulator):
-            raise v.type_error(
-                "other", "a MetricAccumulator", f"an object of type {type(other).__name__}"
-            )
-        if other._first is None:
-            return self
-        for weighted, parts in other._sums.items():
-            if parts:
-                self._add(other._first, weighted, parts)
-        return self
-
-    def __add__(self, other: Any) -> MetricAccumulator:
-        """A new accumulator holding the counts of both (shards merge)."""
-        if isinstance(other, int) and other == 0:  # sum() starts from 0
-            return self
-        merged = MetricAccumulator(confusion=self.confusion, **self._options)
-        return merged.merge(self).merge(other)
-
-    __radd__ = __add__
-
-    def compute(self, *, average: str | None = "micro", beta: float = 1.0) -> dict[str, Any]:
-        """The metrics of every batch so far.
-
-        Args:
-            average: ``"micro"``, ``"macro"`` or ``None``, as in :func:`precision`.
-            beta: the ``beta`` of ``"fbeta_score"``.
-
-        Returns:
-            ``{"precision", "recall", "fbeta_score"}`` (plus ``"confusion_matrix"`` when
-            kept, ``"expected_cost"`` with ``costs``), as the metric functions return them.
-
-        Raises:
-            ValueError: before the first batch.
-        """
-        mc.check_average(average)
-        beta = v.check_nonnegative_number("beta", beta)
-        first = self._first
-        if first is None:
-            raise v.value_error("update", "at least one batch before compute()", "no batch")
-        counts, total = mc.combine(first, self._sums.values())
-        out = {
-            "precision": mc.scores(counts, "precision", average),
-            "recall": mc.scores(counts, "recall", average),
-            "fbeta_score": mc.scores(counts, "fbeta", average, beta),
-        }
-        if "matrix" in total:
-            out["confusion_matrix"] = total["matrix"]
-        if "cost" in total:
-            result = mc.safe_divide(first.xp, total["cost"], total["weight"])
-            out["expected_cost"] = float(result) if first.numpy else result
-        return out
+    numpy = ns.is_numpy_namespace(xp)
+    dtype = confusion.dtype if v.is_floating(xp, confusion.dtype) else xp.float64
+    if numpy or (ns.is_jax_namespace(xp) and not v.is_floating(xp, confusion.dtype)):
+        dtype = np.float64 if numpy else xp.zeros(()).dtype  # JAX: float64 only with x64
+    kind = "binary" if binary else "counts"
+    return mc.scores(mc.Counts(xp, kind, numpy, dtype, tp, fp, fn, None), metric, average, beta)
