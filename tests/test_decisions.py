@@ -229,3 +229,29 @@ def test_bayes_decision_reads_one_scalar(rng, monkeypatch):
         monkeypatch.setattr(torch.Tensor, name, counted)
     wxent.bayes_decision(logits, 1 - np.eye(3))
     assert len(reads) == 1 and reads[0][1] == (), reads
+
+
+def test_bayes_decision_checks_framework_costs_with_one_read(rng, monkeypatch):
+    logits = torch.from_numpy(rng.standard_normal((8, 3)).astype(np.float32))
+    costs = torch.from_numpy(1 - np.eye(3, dtype=np.float32))
+    reads = []
+    original = torch.Tensor.__bool__
+
+    def counted(self):
+        reads.append(tuple(self.shape))
+        return original(self)
+
+    monkeypatch.setattr(torch.Tensor, "__bool__", counted)
+    monkeypatch.setattr(torch.Tensor, "numpy", lambda self: pytest.fail("host copy"))
+    wxent.bayes_decision(logits, costs)
+    assert reads == [()]
+    monkeypatch.undo()
+    for make in (torch.from_numpy, jnp.asarray, tf.constant):
+        with pytest.raises(
+            ValueError,
+            match=_msg(
+                "Invalid value for argument `costs`. Expected finite non-negative values. "
+                "Received: negative value -1.0 in `costs`"
+            ),
+        ):
+            wxent.bayes_decision(make(logits.numpy()), make(-np.ones((3, 3), np.float32)))

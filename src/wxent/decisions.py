@@ -28,7 +28,7 @@ from wxent import _core_cost
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
-from wxent.cost_matrix import matrix_for
+from wxent.cost_matrix import check_cost_matrix, matrix_for
 
 Array = Any
 
@@ -38,13 +38,14 @@ __all__ = ["bayes_decision", "cost_threshold"]
 
 
 def _config_inputs(logits: Array, axis: int, validate: bool) -> prep.Inputs:
-    """Minimal prepared inputs, so configuration moves onto the logits like in losses."""
+    """Minimal prepared inputs, so configuration moves onto the logits like in losses.
+
+    Arrays are not checked by the mover (``validate=False``): :func:`bayes_decision`
+    checks them on their device, in one read.
+    """
     xp = ns.namespace(logits)
     dtype = prep._compute_dtype(xp, logits.dtype)
     x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
-    concrete = validate and ns.is_concrete(logits)
-    if concrete and bool(xp.any(xp.isnan(x))):  # one scalar read; the logits stay put
-        v.check_no_nan("logits", ns.to_numpy(logits))
     shape = v.static_shape(logits)
     return prep.Inputs(
         xp=xp,
@@ -52,7 +53,7 @@ def _config_inputs(logits: Array, axis: int, validate: bool) -> prep.Inputs:
         out_dtype=logits.dtype,
         axis=axis,
         num_classes=shape[axis],
-        validate=concrete,
+        validate=False,
         labels=None,
         valid=None,
         indices=False,
@@ -83,8 +84,9 @@ def bayes_decision(
         class_axis: the class axis.
         classes: the ``C`` class names, in the order of the logits' classes (as given to
             :func:`~wxent.cost_matrix`): return names instead of indices.
-        validate: check cost values (host configuration always; arrays when concrete),
-            NaN logits (one scalar read), and warn about dominated columns.
+        validate: check cost values (host configuration always; arrays when concrete)
+            and NaN logits, reading one scalar; warn about dominated columns of host
+            cost matrices.
 
     Returns:
         Integer class indices in the logits' framework (on its device), shape of
@@ -113,7 +115,16 @@ def bayes_decision(
     inp = _config_inputs(logits, axis, validate)
     names = None if classes is None else _names(classes, inp.num_classes)
     c = matrix_for("costs", costs, inp)
-    decision = _core_cost.bayes_decision(inp.logits, c, axis=axis, xp=inp.xp)
+    xp = inp.xp
+    if validate and ns.is_concrete(logits):  # one scalar read; logits and costs stay put
+        bad = xp.any(xp.isnan(inp.logits))
+        on_device = ns.is_array(costs) and not isinstance(costs, np.ndarray)
+        if on_device:
+            bad = bad | xp.any(~(xp.isfinite(c) & (c >= 0)))
+        if bool(bad):
+            v.check_no_nan("logits", ns.to_numpy(logits))
+            check_cost_matrix(ns.to_numpy(costs), warn=False)
+    decision = _core_cost.bayes_decision(inp.logits, c, axis=axis, xp=xp)
     if names is None:
         return decision
     if not ns.is_concrete(decision):
