@@ -46,9 +46,9 @@ def scores(logits: torch.Tensor, y: torch.Tensor, threshold=0.0) -> dict[str, fl
     pred = wxent.predict(logits, threshold=threshold).float()  # logit 0 is probability 0.5
     return {
         "accuracy": float((pred == y).float().mean()),
-        "recall": wxent.recall(logits, y, threshold=threshold),  # metrics read logits
-        "precision": wxent.precision(logits, y, threshold=threshold),
-        "f1": wxent.fbeta_score(logits, y, threshold=threshold),
+        "recall": float(wxent.recall(logits, y, threshold=threshold)),  # metrics read logits
+        "precision": float(wxent.precision(logits, y, threshold=threshold)),
+        "f1": float(wxent.fbeta_score(logits, y, threshold=threshold)),
     }
 
 

@@ -15,7 +15,7 @@ import reference_cost as ref
 import wxent
 from conftest import assert_close
 from reference import numeric_grad
-from wxent.costs import CostMatrixWarning, check_cost_matrix, dominated_columns
+from wxent.cost_matrix import CostMatrixWarning, check_cost_matrix, dominated_columns
 
 C = 4
 LOSSES = {
@@ -564,7 +564,7 @@ def test_soft_labels_with_class_axis_one(rng, kind):
 
 
 def test_dominated_columns_vectorised_and_cached_by_content(rng):
-    from wxent.costs import dominated_columns
+    from wxent.cost_matrix import dominated_columns
 
     def brute(c):
         pairs = []

@@ -1,4 +1,4 @@
-"""Bayes decisions, cost thresholds and metrics from logits."""
+"""Bayes decisions and cost thresholds from logits."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import tensorflow as tf
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn import metrics as skm
 
 import reference_cost as ref
 import wxent
@@ -192,239 +191,67 @@ def test_cost_threshold_degenerate_cases():
         wxent.cost_threshold(cost_fp=1.0)  # type: ignore[call-arg]
 
 
-# ----------------------------------------------------------------------------- metrics vs sklearn
-
-AVERAGE_IDS = ["micro", "macro", "none"]
-
-
-def _sk_scores(y_true, y_pred, average, labels=None, beta=2.0):
-    kw = dict(average=average, zero_division=0, labels=labels)
-    return (
-        skm.precision_score(y_true, y_pred, **kw),
-        skm.recall_score(y_true, y_pred, **kw),
-        skm.fbeta_score(y_true, y_pred, beta=beta, **kw),
-    )
-
-
-def _ours(backend, logits, labels, average, **options):
-    x, y = backend.asarray(logits), backend.asarray(labels)
-    return (
-        wxent.precision(x, y, average=average, **options),
-        wxent.recall(x, y, average=average, **options),
-        wxent.fbeta_score(x, y, beta=2.0, average=average, **options),
-    )
-
-
-def _check(ours, theirs):
-    for a, b in zip(ours, theirs, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("average", ["micro", "macro", None], ids=AVERAGE_IDS)
-def test_binary_metrics_match_sklearn(eager_backend, rng, average):
-    logits = rng.standard_normal(50).astype(np.float32)
-    labels = rng.integers(0, 2, size=50)
-    threshold = 0.3
-    ours = _ours(eager_backend, logits, labels, average, threshold=threshold)
-    theirs = _sk_scores(labels, (logits > threshold).astype(int), "binary")
-    if average is None:
-        assert all(np.shape(o) == (1,) for o in ours)
-        theirs = tuple(np.array([t]) for t in theirs)
-    else:
-        assert all(isinstance(o, float) for o in ours)
-    _check(ours, theirs)
-    cm = wxent.confusion_matrix(eager_backend.asarray(logits), eager_backend.asarray(labels))
-    np.testing.assert_array_equal(cm, skm.confusion_matrix(labels, (logits > 0).astype(int)))
-
-
-@pytest.mark.parametrize("average", ["micro", "macro", None], ids=AVERAGE_IDS)
-def test_multilabel_metrics_match_sklearn(eager_backend, rng, average):
-    logits = rng.standard_normal((40, 6)).astype(np.float32) - 1.0
-    labels = (rng.random((40, 6)) < 0.3).astype(np.float32)
-    labels[:, 5] = 0.0
-    logits[:, 5] = -5.0  # a label with no positives and no predictions
-    threshold = np.array([0.0, -0.5, 0.5, 0.0, 1.0, 0.0])
-    pred = (logits > threshold).astype(int)
-    ours = _ours(eager_backend, logits, labels, average, threshold=threshold)
-    if average == "macro":  # over the labels present in the labels or the predictions
-        theirs = _sk_scores(labels.astype(int), pred, "macro", labels=[0, 1, 2, 3, 4])
-    else:
-        theirs = _sk_scores(labels.astype(int), pred, average)
-    _check(ours, theirs)
-    cm = wxent.confusion_matrix(
-        eager_backend.asarray(logits), eager_backend.asarray(labels), threshold=threshold
-    )
-    np.testing.assert_array_equal(cm, skm.multilabel_confusion_matrix(labels.astype(int), pred))
-
-
-@pytest.mark.parametrize("average", ["micro", "macro", None], ids=AVERAGE_IDS)
-def test_multiclass_metrics_match_sklearn(eager_backend, rng, average):
-    logits = rng.standard_normal((60, C)).astype(np.float32)
-    logits[:, 4] -= 10.0  # class 4: never predicted
-    labels = rng.integers(0, C - 1, size=60)  # ... and never true
-    pred = np.argmax(logits, -1)
-    ours = _ours(eager_backend, logits, labels, average)
-    sk_labels = None if average is not None else list(range(C))
-    _check(ours, _sk_scores(labels, pred, average, labels=sk_labels))
-    cm = wxent.confusion_matrix(eager_backend.asarray(logits), eager_backend.asarray(labels))
-    np.testing.assert_array_equal(cm, skm.confusion_matrix(labels, pred, labels=range(C)))
-
-
-def test_multiclass_micro_is_accuracy(rng):
-    logits = rng.standard_normal((30, C)).astype(np.float32)
-    labels = rng.integers(0, C, size=30)
-    accuracy = skm.accuracy_score(labels, np.argmax(logits, -1))
-    for f in (wxent.precision, wxent.recall, wxent.fbeta_score):
-        assert f(logits, labels) == pytest.approx(accuracy)
-
-
-def test_metrics_with_costs_use_bayes_decisions(eager_backend, rng):
-    logits = rng.standard_normal((50, C)).astype(np.float32)
-    labels = rng.integers(0, C, size=50)
-    costs = _random_costs(rng)
-    x, y = eager_backend.asarray(logits), eager_backend.asarray(labels)
-    decisions = eager_backend.numpy(wxent.bayes_decision(x, costs))
-    assert (decisions != np.argmax(logits, -1)).any()
-    cm = wxent.confusion_matrix(x, y, costs=costs)
-    np.testing.assert_array_equal(cm, skm.confusion_matrix(labels, decisions, labels=range(C)))
-    np.testing.assert_allclose(
-        wxent.recall(x, y, costs=costs, average="macro"),
-        skm.recall_score(labels, decisions, average="macro", zero_division=0),
-    )
-    assert wxent.expected_cost(x, y, costs) == pytest.approx(costs[labels, decisions].mean())
-
-
-def test_ignored_labels_are_left_out(rng):
-    logits = rng.standard_normal((30, C)).astype(np.float32)
-    labels = rng.integers(0, C, size=30)
-    labels[:7] = -1
-    keep = labels != -1
-    pred = np.argmax(logits, -1)
-    cm = wxent.confusion_matrix(logits, labels, ignore_index=-1)
-    np.testing.assert_array_equal(
-        cm, skm.confusion_matrix(labels[keep], pred[keep], labels=range(C))
-    )
-    ml_logits = rng.standard_normal((20, 3)).astype(np.float32)
-    ml_labels = (rng.random((20, 3)) < 0.5).astype(np.float32)
-    ml_labels[0, :] = -1
-    ml_labels[5, 1] = -1
-    ours = wxent.recall(ml_logits, ml_labels, ignore_label=-1, average=None)
-    for k in range(3):
-        keep = ml_labels[:, k] != -1
-        expected = skm.recall_score(ml_labels[keep, k], ml_logits[keep, k] > 0, zero_division=0)
-        assert ours[k] == pytest.approx(expected)
-
-
-def test_multilabel_class_axis(rng):
-    logits = rng.standard_normal((4, 3, 5)).astype(np.float32)
-    labels = (rng.random((4, 3, 5)) < 0.5).astype(np.float32)
-    moved = wxent.precision(
-        np.moveaxis(logits, 1, -1).reshape(-1, 3),
-        np.moveaxis(labels, 1, -1).reshape(-1, 3),
-        average=None,
-    )
-    np.testing.assert_allclose(wxent.precision(logits, labels, class_axis=1, average=None), moved)
-
-
-def test_zero_division_gives_zero():
-    logits = np.array([-3.0, -2.0, -1.0], dtype=np.float32)
-    assert wxent.precision(logits, np.array([1, 1, 0])) == 0.0  # nothing predicted
-    assert wxent.recall(logits, np.array([0, 0, 0])) == 0.0  # nothing to find
-    assert wxent.fbeta_score(logits, np.array([0, 0, 0]), average="macro") == 0.0
-    assert (
-        wxent.expected_cost(
-            np.zeros((2, 3), np.float32), np.array([-1, -1]), 1 - np.eye(3), ignore_index=-1
-        )
-        == 0.0
-    )
-
-
-def test_expected_cost_sigmoid(rng):
-    logits = rng.standard_normal(40).astype(np.float32)
-    labels = rng.integers(0, 2, size=40)
-    costs = [[0.0, 1.0], [4.0, 0.0]]  # [[tn, fp], [fn, tp]]
-    t = wxent.cost_threshold(cost_fp=1.0, cost_fn=4.0)
-    pred = (logits > t).astype(int)
-    expected = np.asarray(costs)[labels, pred].mean()
-    assert wxent.expected_cost(logits, labels, costs) == pytest.approx(expected)
-    # deciding at the cost threshold is no worse than at 0 on calibrated-ish data
-    assert math.isclose(t, math.log(1 / 4))
-
-
-def test_expected_cost_softmax_matches_definition(eager_backend, rng):
-    logits = rng.standard_normal((30, C)).astype(np.float32)
-    labels = rng.integers(0, C, size=30)
-    costs = _random_costs(rng)
-    decisions, _ = ref.bayes_decision(logits, costs)
-    ours = wxent.expected_cost(eager_backend.asarray(logits), eager_backend.asarray(labels), costs)
-    assert isinstance(ours, float)
-    assert ours == pytest.approx(costs[labels, decisions].mean())
-
-
-# ----------------------------------------------------------------------------- metric errors
-
-
-def test_metric_errors(rng):
-    logits = rng.standard_normal((6, 3)).astype(np.float32)
-    labels = rng.integers(0, 3, size=6)
+def test_bayes_decision_returns_class_names(rng):
+    names = ["cat", "dog", "fox"]
+    costs = wxent.cost_matrix(names, costs={("fox", "cat"): 20.0, ("dog", "fox"): 3.0})
+    logits = rng.standard_normal((12, 3)).astype(np.float32)
+    indices = wxent.bayes_decision(logits, costs)
+    for make in (np.asarray, torch.from_numpy, jnp.asarray, tf.constant):
+        out = wxent.bayes_decision(make(logits), costs, classes=names)
+        assert isinstance(out, np.ndarray)
+        assert out.tolist() == [names[i] for i in indices]
+    codes = wxent.bayes_decision(logits, costs, classes=[10, 20, 30])
+    assert codes.tolist() == [[10, 20, 30][i] for i in indices]
     with pytest.raises(
         ValueError,
         match=_msg(
-            'Invalid value for argument `average`. Expected one of "micro", "macro", None. '
-            "Received: average='weighted'"
+            "Invalid value for argument `classes`. Expected 3 class names, one per class of "
+            "`logits`. Received: 2 name(s)"
         ),
     ):
-        wxent.precision(logits, labels, average="weighted")
-    with pytest.raises(ValueError, match=_msg("Invalid value for argument `beta`")):
-        wxent.fbeta_score(logits, labels, beta=-1.0)
-    with pytest.raises(
-        ValueError,
-        match=_msg(
-            "Invalid value for argument `labels`. Expected 0/1 labels of the logits' shape "
-            "(6, 3) (sigmoid logits) or integer class indices of shape (6,) (softmax logits, "
-            "class_axis=1). Received: labels of shape (6,) and dtype float32"
-        ),
-    ):
-        wxent.recall(logits, labels.astype(np.float32))
-    with pytest.raises(ValueError, match=_msg("Received: labels of shape (3,)")):
-        wxent.recall(logits, labels[:3])
-    with pytest.raises(
-        ValueError,
-        match=_msg(
-            "Invalid value for argument `labels`. Expected 0/1 labels for sigmoid logits "
-            "(labels with the logits' shape). Received: label value 0.5 (1 such label(s))"
-        ),
-    ):
-        wxent.recall(logits, np.array([[0.5, 0, 1]] + [[0, 0, 1]] * 5, dtype=np.float32))
-    with pytest.raises(ValueError, match=_msg("Expected class indices in [0, 3)")):
-        wxent.recall(logits, np.array([0, 1, 2, 3, 0, 0]))
-    with pytest.raises(ValueError, match=_msg("Invalid value for argument `threshold`")):
-        wxent.recall(logits, labels, threshold=0.5)
-    with pytest.raises(ValueError, match=_msg("Invalid value for argument `costs`")):
-        wxent.recall(logits, (logits > 0).astype(np.float32), costs=1 - np.eye(3))
-    with pytest.raises(
-        ValueError,
-        match=_msg(
-            "Invalid value for argument `threshold`. Expected a scalar logit or one per "
-            "label, shape (3,) along class_axis. Received: threshold of shape (2,)"
-        ),
-    ):
-        wxent.recall(logits, (logits > 0).astype(np.float32), threshold=[0.0, 1.0])
-    with pytest.raises(ValueError, match=_msg("Invalid value for argument `ignore_index`")):
-        wxent.recall(logits, (logits > 0).astype(np.float32), ignore_index=-1)
-    with pytest.raises(ValueError, match=_msg("Invalid value for argument `ignore_label`")):
-        wxent.recall(logits, labels, ignore_label=-1)
-    with pytest.raises(TypeError, match=_msg("Invalid type for argument `costs`")):
-        wxent.expected_cost(logits, labels, None)
-    with pytest.raises(ValueError, match=_msg("Expected a square matrix of shape (2, 2)")):
-        wxent.expected_cost(logits[:, 0], labels % 2, 1 - np.eye(3))
+        wxent.bayes_decision(logits, costs, classes=["cat", "dog"])
+    with pytest.raises(TypeError, match=_msg("Invalid type for argument `classes`")):
+        wxent.bayes_decision(logits, costs, classes="cat")
+    with pytest.raises(TypeError, match=_msg("Expected None while tracing")):
+        jax.jit(lambda x: wxent.bayes_decision(x, costs, classes=names))(jnp.asarray(logits))
 
 
-def test_metrics_need_concrete_arrays(rng):
-    logits = jnp.asarray(rng.standard_normal((6, 3)).astype(np.float32))
-    labels = jnp.asarray(rng.integers(0, 3, size=6))
-    with pytest.raises(
-        TypeError,
-        match=_msg("Invalid type for argument `logits`. Expected a concrete array"),
-    ):
-        jax.jit(lambda x, y: wxent.recall(x, y))(logits, labels)
+def test_bayes_decision_reads_one_scalar(rng, monkeypatch):
+    logits = torch.from_numpy(rng.standard_normal((8, 3)).astype(np.float32))
+    reads = []
+    for name in ("numpy", "cpu", "item", "tolist", "__bool__", "__float__", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            reads.append((_name, tuple(self.shape)))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    wxent.bayes_decision(logits, 1 - np.eye(3))
+    assert len(reads) == 1 and reads[0][1] == (), reads
+
+
+def test_bayes_decision_checks_framework_costs_with_one_read(rng, monkeypatch):
+    logits = torch.from_numpy(rng.standard_normal((8, 3)).astype(np.float32))
+    costs = torch.from_numpy(1 - np.eye(3, dtype=np.float32))
+    reads = []
+    original = torch.Tensor.__bool__
+
+    def counted(self):
+        reads.append(tuple(self.shape))
+        return original(self)
+
+    monkeypatch.setattr(torch.Tensor, "__bool__", counted)
+    monkeypatch.setattr(torch.Tensor, "numpy", lambda self: pytest.fail("host copy"))
+    wxent.bayes_decision(logits, costs)
+    assert reads == [()]
+    monkeypatch.undo()
+    for make in (torch.from_numpy, jnp.asarray, tf.constant):
+        with pytest.raises(
+            ValueError,
+            match=_msg(
+                "Invalid value for argument `costs`. Expected finite non-negative values. "
+                "Received: negative value -1.0 in `costs`"
+            ),
+        ):
+            wxent.bayes_decision(make(logits.numpy()), make(-np.ones((3, 3), np.float32)))

@@ -25,11 +25,11 @@ from wxent.calibration import (
     expected_calibration_error,
     unweight_logits,
 )
-from wxent.costs import CostMatrixWarning, cost_matrix
-from wxent.decisions import (
-    bayes_decision,
+from wxent.cost_matrix import CostMatrixWarning, cost_matrix
+from wxent.decisions import bayes_decision, cost_threshold
+from wxent.metrics import (
+    MetricAccumulator,
     confusion_matrix,
-    cost_threshold,
     expected_cost,
     fbeta_score,
     precision,
@@ -45,6 +45,7 @@ __all__ = [
     "CostMatrixWarning",
     "LabelCounter",
     "LossTerms",
+    "MetricAccumulator",
     "ThresholdWarning",
     "__version__",
     "adjust_logits",

@@ -2,7 +2,7 @@
 
 Each public function follows the five steps of :mod:`wxent._losses`: prepare logits and
 labels (:func:`wxent._prepare.softmax_inputs`), move the cost matrix and the weights onto
-the logits' framework, call the core (:mod:`wxent._core_cost`), reduce through
+the logits' framework, call the core (:mod:`wxent._core.cost`), reduce through
 :func:`wxent._prepare.finish` (so :func:`wxent.loss_terms` works with every loss here).
 
 Cost and weight matrices are ``[true, predicted]``: row ``i`` is the true class.
@@ -16,7 +16,7 @@ from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import cost as core_cost
 from wxent._softmax import softmax_losses, softmax_sample_weight
-from wxent.costs import matrix_for
+from wxent.cost_matrix import matrix_for
 
 Array = Any
 

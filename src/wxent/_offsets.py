@@ -246,7 +246,7 @@ def tune_softmax(
             raise v.value_error(
                 "costs", 'a (C, C) cost matrix for objective="expected_cost"', "costs=None"
             )
-        from wxent.costs import check_cost_matrix
+        from wxent.cost_matrix import check_cost_matrix
 
         matrix = check_cost_matrix(costs, num_classes=num_classes, warn=False)
     elif costs is not None:

@@ -1,0 +1,160 @@
+"""The streaming accumulator of the metrics: batches in, shards merged, metrics out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wxent import _metric_counts as mc
+from wxent import _metric_inputs as mi
+from wxent import _namespace as ns
+from wxent import _validation as v
+
+__all__ = ["MetricAccumulator"]
+
+
+class MetricAccumulator:
+    """Streaming metrics: update batch by batch, merge shards, compute at the end.
+
+    Keeps the per-class counts of every batch in the batches' framework, on their device
+    (NumPy: host counts), so an evaluation loop never copies logits to the host; unweighted
+    counts stay integers. Accumulators add (``a + b``, ``sum(...)``) like
+    :class:`~wxent.LabelCounter`: each shard counts its part, the parts merge exactly, and
+    ``compute()`` equals the metrics of all batches at once. ``update`` is eager (it keeps
+    state); the metric functions themselves trace.
+
+    Args:
+        threshold: sigmoid logits: a logit, or one per label.
+        costs: a cost matrix: decisions are the cost-optimal ones (``bayes_decision``,
+            or the ``cost_threshold`` of a ``2 x 2`` matrix for sigmoid logits) and
+            ``compute()`` adds the expected cost.
+        ignore_index: softmax only: an integer label to leave out.
+        ignore_label: sigmoid only: a label value (e.g. ``-1``) to leave out.
+        class_axis: the class (label) axis.
+        confusion: keep the confusion matrix (``(C, C)`` for softmax logits: turn it off
+            for very many classes; precision, recall and F need only ``C`` counts).
+        validate: check every batch as the metric functions do.
+
+    Example:
+        >>> import numpy as np, wxent
+        >>> acc = wxent.MetricAccumulator()
+        >>> for x, y in [([[2.0, 0.0], [0.0, 1.0]], [0, 0]), ([[0.0, 3.0]], [1])]:
+        ...     _ = acc.update(np.array(x), np.array(y))
+        >>> result = acc.compute(average="macro")
+        >>> result["confusion_matrix"].tolist(), round(result["recall"], 4)
+        ([[1, 1], [0, 1]], 0.75)
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: Any = 0.0,
+        costs: Any = None,
+        ignore_index: int | None = None,
+        ignore_label: float | None = None,
+        class_axis: int = -1,
+        confusion: bool = True,
+        validate: bool = True,
+    ) -> None:
+        self.confusion = v.check_bool("confusion", confusion)
+        self._options = dict(
+            threshold=threshold,
+            costs=costs,
+            ignore_index=ignore_index,
+            ignore_label=ignore_label,
+            class_axis=class_axis,
+            validate=v.check_bool("validate", validate),
+        )
+        self.reset()
+
+    def reset(self) -> MetricAccumulator:
+        """Forget every batch; returns ``self``."""
+        self._first: mc.Counts | None = None
+        self._sums: dict[bool, dict[str, Any]] = {False: {}, True: {}}  # by weighted
+        return self
+
+    def update(self, logits: Any, labels: Any, sample_weight: Any = None) -> MetricAccumulator:
+        """Add the counts of one batch (arrays of the first batch's framework); ``self``."""
+        counts = mc.count(
+            logits,
+            labels,
+            sample_weight=sample_weight,
+            matrix=self.confusion,
+            need_costs=self._options["costs"] is not None,
+            **self._options,
+        )
+        self._add(counts, sample_weight is not None, mc.parts(counts, self.confusion))
+        return self
+
+    def _add(self, counts: mc.Counts, weighted: bool, parts: dict[str, Any]) -> None:
+        first = self._first
+        if first is not None and mi.framework(counts.tp) != mi.framework(first.tp):
+            raise mi.same_framework_error("logits", counts.tp, first.tp)
+        if first is not None and (
+            first.kind != counts.kind or first.tp.shape[0] != counts.tp.shape[0]
+        ):
+            raise v.value_error(
+                "labels",
+                f"{first.kind} batches with {first.tp.shape[0]} classes (labels), like the "
+                "previous ones",
+                f"{counts.kind} batches with {counts.tp.shape[0]}",
+            )
+        self._first = first or counts
+        sums = self._sums[weighted]
+        for name, value in parts.items():
+            if ns.is_torch(value) and value.device != self._first.tp.device:
+                value = value.to(self._first.tp.device)
+            sums[name] = value if name not in sums else sums[name] + value
+
+    def merge(self, other: MetricAccumulator) -> MetricAccumulator:
+        """Add the counts of another accumulator (a shard) into this one; ``self``."""
+        if not isinstance(other, MetricAccumulator):
+            raise v.type_error(
+                "other", "a MetricAccumulator", f"an object of type {type(other).__name__}"
+            )
+        if other._first is None:
+            return self
+        for weighted, parts in other._sums.items():
+            if parts:
+                self._add(other._first, weighted, parts)
+        return self
+
+    def __add__(self, other: Any) -> MetricAccumulator:
+        """A new accumulator holding the counts of both (shards merge)."""
+        if isinstance(other, int) and other == 0:  # sum() starts from 0
+            return self
+        merged = MetricAccumulator(confusion=self.confusion, **self._options)
+        return merged.merge(self).merge(other)
+
+    __radd__ = __add__
+
+    def compute(self, *, average: str | None = "micro", beta: float = 1.0) -> dict[str, Any]:
+        """The metrics of every batch so far.
+
+        Args:
+            average: ``"micro"``, ``"macro"`` or ``None``, as in :func:`precision`.
+            beta: the ``beta`` of ``"fbeta_score"``.
+
+        Returns:
+            ``{"precision", "recall", "fbeta_score"}`` (plus ``"confusion_matrix"`` when
+            kept, ``"expected_cost"`` with ``costs``), as the metric functions return them.
+
+        Raises:
+            ValueError: before the first batch.
+        """
+        mc.check_average(average)
+        beta = v.check_nonnegative_number("beta", beta)
+        first = self._first
+        if first is None:
+            raise v.value_error("update", "at least one batch before compute()", "no batch")
+        counts, total = mc.combine(first, self._sums.values())
+        out = {
+            "precision": mc.scores(counts, "precision", average),
+            "recall": mc.scores(counts, "recall", average),
+            "fbeta_score": mc.scores(counts, "fbeta", average, beta),
+        }
+        if "matrix" in total:
+            out["confusion_matrix"] = total["matrix"]
+        if "cost" in total:
+            result = mc.safe_divide(first.xp, total["cost"], total["weight"])
+            out["expected_cost"] = float(result) if first.numpy else result
+        return out

@@ -1,0 +1,265 @@
+"""Inputs of the metrics: labels, weights, thresholds and costs on the logits' framework.
+
+Labels and weights of another framework are refused with one message; Python lists are
+accepted. Value checks on framework arrays are collected as device-side booleans
+(:class:`Checks`) and read once per call by :mod:`wxent._metric_counts`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from wxent import _namespace as ns
+from wxent import _prepare as prep
+from wxent import _validation as v
+from wxent.cost_matrix import check_cost_matrix, matrix_for
+from wxent.decisions import cost_threshold
+
+Array = Any
+
+
+def same_framework_error(name: str, value: Any, logits: Any) -> TypeError:
+    """The one message for an array of another framework than ``logits``."""
+    return v.type_error(
+        name,
+        f"an array of the same framework as `logits` ({type(logits).__name__})",
+        f"{name} of type {type(value).__name__}",
+    )
+
+
+def framework(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    if ns.is_torch(x):
+        return "torch"
+    if ns.is_tensorflow(x):
+        return "tensorflow"
+    return str(ns.namespace(x).__name__)
+
+
+def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
+    """Labels of the logits' framework; Python lists (and JAX's NumPy inputs) converted."""
+    if isinstance(labels, (list, tuple)):
+        try:
+            host = np.asarray(labels)
+        except ValueError:
+            host = np.asarray(labels, dtype=object)
+        if host.dtype.kind not in "biuf":
+            raise v.type_error(
+                "labels", "numbers (a list of class indices or 0/1 labels)", v._short(labels)
+            )
+        if ns.is_numpy_namespace(xp):
+            return host
+        if ns.is_tf_namespace(xp):
+            return xp.asarray(host)
+        return xp.asarray(host, device=ns.device(logits))
+    if not ns.is_array(labels):
+        raise v.type_error(
+            "labels",
+            "an array of the same framework as `logits`",
+            f"labels of type {type(labels).__name__}",
+        )
+    if framework(labels) != framework(logits):
+        if isinstance(labels, np.ndarray) and ns.is_jax_namespace(xp):
+            return xp.asarray(labels)  # JAX takes NumPy inputs as its own
+        raise same_framework_error("labels", labels, logits)
+    if ns.is_torch(labels) and labels.device != logits.device:
+        labels = labels.to(logits.device)
+    return labels
+
+
+def _check_threshold(threshold: Any, k: int | None, binary: bool) -> np.ndarray:
+    if isinstance(threshold, (bool, str)):
+        raise v.type_error("threshold", "a logit (a number) or one per label", repr(threshold))
+    try:
+        t = np.asarray(threshold, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise v.type_error(
+            "threshold", "a logit (a number) or one per label", f"threshold={threshold!r}"
+        ) from None
+    check_threshold_shape(t.shape, k, binary)
+    if not ns.torch_is_compiling() and np.isnan(t).any():
+        raise v.value_error("threshold", "logits that are not NaN", f"threshold={threshold!r}")
+    return t
+
+
+def check_threshold_shape(shape: tuple[Any, ...], k: int | None, binary: bool) -> None:
+    if len(shape) > 1 or (len(shape) == 1 and (binary or not v.shapes_match(shape, (k,)))):
+        expected = "a scalar logit for binary logits"
+        if not binary:
+            expected = f"a scalar logit or one per label, shape ({k},) along class_axis"
+        raise v.value_error("threshold", expected, f"threshold of shape {v.shape_str(shape)}")
+
+
+def _below(t: np.ndarray, dtype: str | None) -> np.ndarray:
+    """The largest ``float32`` at most ``t``: ``x > t`` exactly for float32 ``x``."""
+    if dtype != "float32":
+        return t
+    low = t.astype(np.float32)
+    return np.where(low.astype(np.float64) > t, np.nextafter(low, np.float32(-np.inf)), low)
+
+
+class Checks:
+    """Device-side checks: ``(bad, raise_it)`` pairs folded into one flag read."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Array, Any]] = []
+
+    def add(self, bad: Array, raise_it: Any) -> None:
+        self.items.append((bad, raise_it))
+
+    def run(self, xp: Any) -> None:
+        """Read one scalar; on a failed check build its message on the host and raise."""
+        if not self.items:
+            return
+        flag = 0
+        for i, (bad, _) in enumerate(self.items):
+            flag = xp.astype(xp.any(bad), xp.int32) * (2**i) + flag
+        value = int(flag)
+        for i, (_, raise_it) in enumerate(self.items):
+            if value & (2**i):
+                raise_it()
+
+
+@dataclass
+class Call:
+    """One metric call: the checked options and the logits ready to count."""
+
+    xp: Any
+    logits: Array
+    x: Array  # logits in the score dtype (NumPy: as given)
+    labels: Array
+    axis: int
+    dtype: Any
+    numpy: bool
+    validate: bool
+    concrete: bool
+    checks: Checks
+    sample_weight: Any
+    threshold: Any
+    costs: Any
+    ignore_index: Any
+    ignore_label: Any
+    matrix: bool
+    need_costs: bool
+
+    def inputs(self, k: Any) -> Any:
+        """Inputs for the configuration mover: the score dtype, the logits' device."""
+        like = self.xp.astype(self.xp.reshape(self.logits, (-1,))[:0], self.dtype)
+        return prep.Inputs(
+            self.xp, like, self.dtype, self.axis, k, False, None, None, False, (), self.validate
+        )
+
+    def count_dtype(self, weighted: bool) -> Any:
+        if weighted:
+            return self.dtype
+        if self.numpy:
+            return np.int64
+        if ns.is_jax_namespace(self.xp) and not sys.modules["jax"].config.jax_enable_x64:
+            return self.xp.int32
+        return self.xp.int64
+
+
+def weights(c: Call, allowed: dict[tuple[Any, ...], Any]) -> Array | None:
+    """``sample_weight`` moved onto the logits and shaped by ``allowed[shape](w)``."""
+    value = c.sample_weight
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise v.type_error("sample_weight", "numbers or an array of numbers", repr(value))
+    foreign = ns.is_array(value) and not isinstance(value, np.ndarray)
+    if foreign and framework(value) != framework(c.logits):
+        raise same_framework_error("sample_weight", value, c.logits)
+    shape = tuple(getattr(value, "shape", np.shape(value)))
+    shape = tuple(None if d is None else int(d) for d in shape)
+    for allowed_shape, reshape in allowed.items():
+        if len(shape) == len(allowed_shape) and v.shapes_match(shape, allowed_shape):
+            w = prep.config_array("sample_weight", value, c.inputs(None))
+            if foreign and c.concrete:
+                c.checks.add(
+                    ~(c.xp.isfinite(w) & (w >= 0)),
+                    lambda: v.check_finite_nonnegative(
+                        "sample_weight", ns.to_numpy(value).astype(np.float64)
+                    ),
+                )
+            return reshape(w)
+    expected = " or ".join(v.shape_str(s) if s else "a scalar" for s in allowed)
+    raise v.value_error(
+        "sample_weight", f"one weight per sample: {expected}", f"sample_weight of shape {shape}"
+    )
+
+
+def threshold_array(c: Call, k: int, binary: bool) -> Array:
+    t = c.threshold
+    if ns.is_array(t) and not isinstance(t, np.ndarray):
+        if framework(t) != framework(c.logits):
+            raise same_framework_error("threshold", t, c.logits)
+        check_threshold_shape(v.static_shape(t), k, binary)
+        if not v.is_floating(c.xp, t.dtype) and not v.is_integer(c.xp, t.dtype):
+            raise v.type_error("threshold", "a real dtype", f"threshold of dtype {t.dtype}")
+        arr = prep.config_array("threshold", t, c.inputs(k), check_values=False)
+        if c.concrete:
+            c.checks.add(
+                c.xp.isnan(arr),
+                lambda: _raise(v.value_error, "threshold", "logits that are not NaN", v._short(t)),
+            )
+        return arr
+    host = _check_threshold(t, k, binary)
+    if c.numpy:
+        return host
+    name = ns.float_dtype_name(c.xp, c.dtype)
+    return prep.config_array("threshold", _below(host, name), c.inputs(k), check_values=False)
+
+
+def _raise(kind: Any, name: str, expected: str, received: str) -> None:
+    raise kind(name, expected, received)
+
+
+def ignore_in_dtype(ignore: int | None, labels: Array) -> int | None:
+    """``ignore_index`` outside the labels' dtype range ignores nothing (no wrapping)."""
+    if ignore is None:
+        return None
+    try:
+        info = np.iinfo(v.dtype_name(labels.dtype))
+    except (TypeError, ValueError):
+        return ignore
+    return ignore if info.min <= ignore <= info.max else None
+
+
+def binary_costs(c: Call) -> tuple[Array, Array]:
+    """The ``2 x 2`` cost matrix on the logits and its cost threshold (a logit)."""
+    xp, costs = c.xp, c.costs
+    foreign = ns.is_array(costs) and not isinstance(costs, np.ndarray)
+    if foreign and framework(costs) != framework(c.logits):
+        raise same_framework_error("costs", costs, c.logits)
+    if foreign or ns.torch_is_compiling():  # the threshold computed on the device
+        m = matrix_for("costs", costs, c.inputs(2), warn=False)
+        a, b = m[0, 1] - m[0, 0], m[1, 0] - m[1, 1]
+        inf = xp.asarray(math.inf, dtype=c.dtype) if c.numpy else xp.full_like(a, math.inf)
+        safe_a = xp.where(a > 0, a, xp.ones_like(a))
+        safe_b = xp.where(b > 0, b, xp.ones_like(b))
+        t = xp.where(a <= 0, -inf, xp.where(b <= 0, inf, xp.log(safe_a) - xp.log(safe_b)))
+        if c.concrete:
+            bad = ~(xp.isfinite(m) & (m >= 0))
+            degenerate = ((a == 0) & (b == 0)) | ((a < 0) & (b < 0))
+            c.checks.add(xp.any(bad) | degenerate, lambda: _check_binary_costs(ns.to_numpy(costs)))
+        return m, t
+    host = check_cost_matrix(costs, num_classes=2, warn=False) if c.validate else None
+    if host is None:
+        host = np.asarray(costs, dtype=np.float64)
+    t = _check_binary_costs(host)
+    m = host if c.numpy else prep.config_array("costs", host, c.inputs(2), check_values=False)
+    tt = _below(np.asarray(t, dtype=np.float64), ns.float_dtype_name(xp, c.dtype))
+    return m, tt if c.numpy else prep.config_array("threshold", tt, c.inputs(2), check_values=False)
+
+
+def _check_binary_costs(host: np.ndarray) -> float:
+    host = check_cost_matrix(host, num_classes=2, warn=False)
+    return cost_threshold(
+        cost_fp=host[0, 1], cost_fn=host[1, 0], cost_tp=host[1, 1], cost_tn=host[0, 0]
+    )
