@@ -19,6 +19,12 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The Triton kernels run under Triton's interpreter on CPU tensors (tests/test_triton.py).
+# triton must be imported before TensorFlow: both bundle LLVM, and importing triton
+# second aborts the process ("option registered more than once").
+os.environ.setdefault("TRITON_INTERPRET", "1")
+with contextlib.suppress(ImportError):  # a missing triton fails tests/test_triton.py
+    import triton  # noqa: F401
 
 # triton imported after TensorFlow can abort the interpreter (an LLVM option clash)
 with contextlib.suppress(ImportError):  # platforms without triton

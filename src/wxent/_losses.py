@@ -11,6 +11,8 @@ from typing import Any
 
 from wxent import _core, _fastpaths
 from wxent import _prepare as prep
+from wxent import _validation as v
+from wxent._fastpaths import select
 from wxent._reduction import LossTerms, Terms
 
 Array = Any
@@ -127,6 +129,7 @@ def softmax_cross_entropy(
     class_axis: int = -1,
     reduction: str = "mean",
     validate: bool = True,
+    inplace_backward: bool = False,
 ) -> Array:
     """Softmax (multi-class) cross-entropy from logits, with integer or probability labels.
 
@@ -152,6 +155,12 @@ def softmax_cross_entropy(
         reduction: ``"none"``, ``"sum"``, ``"mean"`` (``sum(w*l) / n_valid``) or
             ``"weighted_mean"`` (``sum(w*l) / sum(w)``, torch's weighted ``mean``).
         validate: check label and weight values on concrete arrays.
+        inplace_backward: let the fused kernel (PyTorch logits on a CUDA device, integer
+            labels; see ``WXENT_KERNELS`` in the README) write the gradient into the
+            logits' own storage, so that forward and backward need no memory beyond the
+            logits. The logits' values are overwritten by the call: use it only for
+            logits computed by a layer (not a leaf tensor) and read nowhere else after
+            the loss, and call ``backward`` once. Elsewhere the option has no effect.
 
     Returns:
         The loss in the logits' framework and dtype: 0-d, or per sample for
@@ -180,6 +189,17 @@ def softmax_cross_entropy(
         reduction=reduction,
         validate=validate,
     )
+    fused = select.softmax_cross_entropy(
+        logits,
+        inp,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        label_smoothing=float(label_smoothing),
+        reduction=reduction,
+        inplace_backward=v.check_bool("inplace_backward", inplace_backward),
+    )
+    if fused is not None:
+        return fused
     losses = softmax_losses(inp, float(label_smoothing))
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
     values = prep.multiply(weights, losses)
