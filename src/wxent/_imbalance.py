@@ -19,6 +19,7 @@ from wxent import _core_imbalance as core
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
+from wxent._fastpaths import select
 from wxent._losses import binary_element_weight, softmax_losses, softmax_sample_weight
 
 Array = Any
@@ -125,6 +126,21 @@ def sigmoid_focal_loss(
     q = prep.multiply(a, prep.per_class("pos_weight", pos_weight, inp))
     r = prep.multiply(one_minus_a, prep.per_class("neg_weight", neg_weight, inp))
     s = prep.sample_weight(sample_weight, inp, per_sample=True)
+    fused = select.sigmoid_family(
+        logits,
+        labels,
+        inp,
+        pos_weight=q,
+        neg_weight=r,
+        sample_weight=s,
+        ignore_label=ignore_label,
+        label_smoothing=float(label_smoothing),
+        reduction=reduction,
+        gamma_pos=gamma,
+        gamma_neg=gamma,
+    )
+    if fused is not None:
+        return fused
     z = inp.labels
     losses = core.sigmoid_focal_loss(
         inp.logits,
@@ -213,6 +229,22 @@ def asymmetric_loss(
     q = prep.per_class("pos_weight", pos_weight, inp)
     r = prep.per_class("neg_weight", neg_weight, inp)
     s = prep.sample_weight(sample_weight, inp, per_sample=True)
+    fused = select.sigmoid_family(
+        logits,
+        labels,
+        inp,
+        pos_weight=q,
+        neg_weight=r,
+        sample_weight=s,
+        ignore_label=ignore_label,
+        label_smoothing=float(label_smoothing),
+        reduction=reduction,
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+    )
+    if fused is not None:
+        return fused
     z = inp.labels
     losses = core.asymmetric_loss(
         inp.logits,

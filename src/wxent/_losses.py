@@ -91,6 +91,19 @@ def sigmoid_cross_entropy(
     q = prep.per_class("pos_weight", pos_weight, inp)
     r = prep.per_class("neg_weight", neg_weight, inp)
     s = prep.sample_weight(sample_weight, inp, per_sample=True)
+    fused = select.sigmoid_family(
+        logits,
+        labels,
+        inp,
+        pos_weight=q,
+        neg_weight=r,
+        sample_weight=s,
+        ignore_label=ignore_label,
+        label_smoothing=float(label_smoothing),
+        reduction=reduction,
+    )
+    if fused is not None:
+        return fused
     z = inp.labels
     # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
     losses = _fastpaths.sigmoid_losses(inp, float(label_smoothing), q, r)

@@ -134,3 +134,45 @@ def softmax_cross_entropy(
         reduction=reduction,
         inplace_backward=inplace_backward,
     )
+
+
+def sigmoid_family(
+    logits: Array,
+    labels: Array,
+    inp: Any,
+    *,
+    pos_weight: Any,
+    neg_weight: Any,
+    sample_weight: Any,
+    ignore_label: float | None,
+    label_smoothing: float,
+    reduction: Any,
+    gamma_pos: float = 0.0,
+    gamma_neg: float = 0.0,
+    clip: float = 0.0,
+) -> Array | None:
+    """The Triton sigmoid-family loss for prepared weights, or ``None`` (generic path).
+
+    ``pos_weight``/``neg_weight`` are the prepared ``q``/``r`` (``alpha`` folded in for
+    the focal loss), ``sample_weight`` the prepared per-element or per-sample weight;
+    ``logits`` and ``labels`` are the caller's (read in their own dtypes).
+    """
+    if inp.axis != len(inp.logits.shape) - 1:
+        return None
+    if not use_triton(logits, labels, pos_weight, neg_weight, sample_weight, reduction=reduction):
+        return None
+    from wxent._fastpaths import triton_sigmoid
+
+    return triton_sigmoid.sigmoid_family(
+        logits,
+        labels,
+        pos_weight=pos_weight,
+        neg_weight=neg_weight,
+        sample_weight=sample_weight,
+        ignore_label=ignore_label,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+    )
