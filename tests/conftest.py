@@ -26,10 +26,6 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 with contextlib.suppress(ImportError):  # a missing triton fails tests/test_triton.py
     import triton  # noqa: F401
 
-# triton imported after TensorFlow can abort the interpreter (an LLVM option clash)
-with contextlib.suppress(ImportError):  # platforms without triton
-    import triton  # noqa: F401
-
 import array_api_strict
 import jax
 import jax.numpy as jnp

@@ -196,6 +196,63 @@ def test_softmax_ce_no_grad_skips_the_gradient_pass():
     np.testing.assert_allclose(value.numpy(), expected.numpy(), rtol=1e-6)
 
 
+# ----------------------------------------------------------------------------- softmax focal
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_softmax_focal_every_option(reduction, gamma, eps):
+    x, y, cw, sw = softmax_data(seed=11)
+    check(
+        wxent.softmax_focal_loss,
+        x,
+        y,
+        gamma=gamma,
+        class_weight=cw,
+        sample_weight=torch.tensor(sw, dtype=torch.float32),
+        label_smoothing=eps,
+        ignore_index=-100,
+        reduction=reduction,
+    )
+    assert select.LAUNCHES["softmax_focal_loss"] == 1
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_softmax_focal_bf16_and_upstream_gradient(gamma):
+    x, y, cw, _ = softmax_data(shape=(2, 3, 21), seed=12)
+    y = torch.where(y < 0, 0, y)
+
+    def upstream(out):
+        return torch.linspace(-1.0, 3.0, out.numel(), dtype=out.dtype).reshape(out.shape)
+
+    check(wxent.softmax_focal_loss, x, y, gamma=gamma, class_weight=cw, bf16=True)
+    check(wxent.softmax_focal_loss, x, y, gamma=gamma, reduction="none", upstream=upstream)
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_softmax_focal_extreme_logits_stay_finite(gamma):
+    x, y, _, _ = softmax_data(seed=13)
+    y = torch.where(y < 0, 0, y)
+    yn = y.numpy()
+    x[0, yn[0]] = 200.0  # p_y rounds to 1: log(1 - p_y) from the other classes
+    x[1] = -np.inf  # a single finite logit: p_y = 1 exactly
+    x[1, yn[1]] = 1.0
+    x[2, (yn[2] + 1) % 37] = -np.inf  # a class with probability 0
+    x[3, (yn[3] + 1) % 37] = x[3, yn[3]] = 5.0  # tied maxima
+    value, grad = run(wxent.softmax_focal_loss, x, y, gamma=gamma, reduction="none")
+    assert np.isfinite(value).all() and np.isfinite(grad).all()
+    assert value[1] == 0.0 and not grad[1].any()
+    generic, generic_grad = run(
+        wxent.softmax_focal_loss, x, y, gamma=gamma, reduction="none", mode="off"
+    )
+    np.testing.assert_allclose(value, generic, rtol=2e-5, atol=1e-30)
+    rows = np.isfinite(generic_grad).all(axis=1)  # (the generic autodiff is NaN in row 1)
+    np.testing.assert_allclose(grad[rows], generic_grad[rows], rtol=2e-5, atol=2e-6)
+    smoothed, _ = run(wxent.softmax_focal_loss, x, y, gamma=gamma, label_smoothing=0.1)
+    assert smoothed == np.inf  # -inf logits cost inf under smoothing, as on the generic path
+
+
 # ----------------------------------------------------------------------------- sigmoid family
 
 SIGMOID_LOSSES = {

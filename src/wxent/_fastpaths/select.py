@@ -176,3 +176,37 @@ def sigmoid_family(
         gamma_neg=gamma_neg,
         clip=clip,
     )
+
+
+def softmax_focal_loss(
+    logits: Array,
+    inp: Any,
+    *,
+    gamma: float,
+    class_weight: Any,
+    sample_weight: Any,
+    label_smoothing: float,
+    reduction: Any,
+) -> Array | None:
+    """The Triton softmax focal loss for prepared inputs, or ``None`` (generic path).
+
+    Integer labels with the classes on the last axis, as for
+    :func:`softmax_cross_entropy`.
+    """
+    if not inp.indices or inp.axis != len(inp.logits.shape) - 1:
+        return None
+    if not use_triton(logits, class_weight, sample_weight, reduction=reduction):
+        return None
+    from wxent import _prepare as prep
+    from wxent._fastpaths import triton_softmax_focal
+
+    return triton_softmax_focal.softmax_focal_loss(
+        logits,
+        inp.labels,
+        gamma=gamma,
+        class_weight=prep.per_class("class_weight", class_weight, inp, broadcast=False),
+        sample_weight=prep.sample_weight(sample_weight, inp, per_sample=False),
+        valid=inp.valid,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+    )

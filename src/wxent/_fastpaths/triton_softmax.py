@@ -205,33 +205,21 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         return (grad.view(ctx.shape), None, None, None, None, None, None, None)
 
 
-def softmax_cross_entropy(
+def row_weights(
     logits: Array,
     labels: Array,
-    *,
     class_weight: Array | None,
     sample_weight: Array | None,
     valid: Array | None,
-    label_smoothing: float,
     reduction: str,
-    inplace_backward: bool = False,
-) -> Array:
-    """The reduced (or per-sample) weighted softmax cross-entropy, SPEC semantics.
-
-    Args:
-        logits: ``(..., C)`` float16/bfloat16/float32 torch tensor.
-        labels: integer class indices of the logits' shape without the last axis
-            (ignored entries may hold anything: ``valid`` masks them).
-        class_weight: ``(C,)`` or 0-d float32 tensor, or ``None``.
-        sample_weight: 0-d or the labels' shape, float32, or ``None``.
-        valid: boolean mask of the labels' shape, or ``None`` (all valid).
-        label_smoothing: ``eps`` in ``[0, 1]``.
-        reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
-        inplace_backward: write the gradient into the logits' storage (when the logits
-            are contiguous and not a leaf).
+) -> tuple[Array, Array | None, Array | None, Array | None]:
+    """Per-row inputs of the softmax kernels, prepared with ``N``-element torch ops.
 
     Returns:
-        The loss in the logits' dtype.
+        ``(labels, valid, w, denominator)``: flat contiguous labels; the validity mask
+        as ``uint8`` (or ``None``); the effective weight ``sample_weight *
+        class_weight[y]`` per row (or ``None`` for 1); the reduction's denominator as a
+        0-d float32 tensor (``None`` for ``"none"`` and ``"sum"``).
     """
     n = labels.numel()
     flat_labels = labels.reshape(-1)
@@ -260,10 +248,44 @@ def softmax_cross_entropy(
             weights = torch.where(flat_valid, weights, 0.0)
         denominator = weights.sum()
     valid_u8 = None if flat_valid is None else flat_valid.contiguous().view(torch.uint8)
+    return flat_labels.contiguous(), valid_u8, w, denominator
+
+
+def softmax_cross_entropy(
+    logits: Array,
+    labels: Array,
+    *,
+    class_weight: Array | None,
+    sample_weight: Array | None,
+    valid: Array | None,
+    label_smoothing: float,
+    reduction: str,
+    inplace_backward: bool = False,
+) -> Array:
+    """The reduced (or per-sample) weighted softmax cross-entropy, SPEC semantics.
+
+    Args:
+        logits: ``(..., C)`` float16/bfloat16/float32 torch tensor.
+        labels: integer class indices of the logits' shape without the last axis
+            (ignored entries may hold anything: ``valid`` masks them).
+        class_weight: ``(C,)`` or 0-d float32 tensor, or ``None``.
+        sample_weight: 0-d or the labels' shape, float32, or ``None``.
+        valid: boolean mask of the labels' shape, or ``None`` (all valid).
+        label_smoothing: ``eps`` in ``[0, 1]``.
+        reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
+        inplace_backward: write the gradient into the logits' storage (when the logits
+            are contiguous and not a leaf).
+
+    Returns:
+        The loss in the logits' dtype.
+    """
+    flat_labels, valid_u8, w, denominator = row_weights(
+        logits, labels, class_weight, sample_weight, valid, reduction
+    )
     inplace = bool(inplace_backward) and not logits.is_leaf
     return _SoftmaxCrossEntropy.apply(
         logits,
-        flat_labels.contiguous(),
+        flat_labels,
         valid_u8,
         w,
         denominator,
