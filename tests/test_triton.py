@@ -411,3 +411,32 @@ def test_compiled_losses_never_take_the_kernels():
     assert not select.LAUNCHES
     os.environ["WXENT_KERNELS"] = "off"
     np.testing.assert_allclose(value.item(), f(xt).item(), rtol=1e-6)
+
+
+def test_a_kernel_triton_cannot_run_leaves_the_call_to_the_generic_path(monkeypatch):
+    class CompileFailure(Exception):
+        pass
+
+    CompileFailure.__module__ = "triton.compiler.errors"
+
+    def broken(*args, **kwargs):
+        raise CompileFailure("no such instruction on this GPU")
+
+    monkeypatch.setattr(select, "_BROKEN", set())
+    monkeypatch.setattr(triton_softmax, "_launch", broken)
+    x, y, cw, _ = softmax_data(seed=14)
+    y = torch.where(y < 0, 0, y)
+    with pytest.warns(RuntimeWarning, match="softmax_cross_entropy"):
+        value, grad = run(wxent.softmax_cross_entropy, x, y, class_weight=cw)
+    expected = run(wxent.softmax_cross_entropy, x, y, class_weight=cw, mode="off")
+    np.testing.assert_allclose(value, expected[0], rtol=1e-6)
+    np.testing.assert_allclose(grad, expected[1], rtol=1e-6)
+    run(wxent.softmax_cross_entropy, x, y)  # no second warning: the kernel is known broken
+
+    def failing(*args, **kwargs):
+        raise MemoryError("out of memory")  # not Triton's: propagates
+
+    monkeypatch.setattr(select, "_BROKEN", set())
+    monkeypatch.setattr(triton_softmax, "_launch", failing)
+    with pytest.raises(MemoryError):
+        run(wxent.softmax_cross_entropy, x, y)

@@ -20,9 +20,11 @@ modules are imported here, on first use.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -99,6 +101,38 @@ def use_triton(logits: Array, *tensors: Any, reduction: Any = "mean") -> bool:
     return triton_available()
 
 
+def _guarded(name: str, kernel: Any, logits: Array, *args: Any, **kwargs: Any) -> Array | None:
+    """``kernel(logits, ...)`` on the logits' device; ``None`` if Triton itself fails.
+
+    A kernel that Triton cannot compile or launch here (an old ``triton``, an unsupported
+    GPU) leaves the call to the generic path, with one ``RuntimeWarning`` per kernel;
+    errors of other origins (out of memory, bad input) propagate.
+    """
+    if name in _BROKEN:
+        return None
+    import torch
+
+    device = torch.cuda.device(logits.device) if logits.is_cuda else contextlib.nullcontext()
+    try:
+        with device:
+            return kernel(logits, *args, **kwargs)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("triton"):
+            raise
+        _BROKEN.add(name)
+        warnings.warn(
+            f"wxent: the Triton kernel {name!r} failed ({type(exc).__name__}: {exc}); "
+            "the generic path is used instead (WXENT_KERNELS=off silences this).",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return None
+
+
+#: Kernels that failed to compile or launch in this process.
+_BROKEN: set[str] = set()
+
+
 def softmax_cross_entropy(
     logits: Array,
     inp: Any,
@@ -124,7 +158,9 @@ def softmax_cross_entropy(
 
     cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
     sw = prep.sample_weight(sample_weight, inp, per_sample=False)
-    return triton_softmax.softmax_cross_entropy(
+    return _guarded(
+        "softmax_cross_entropy",
+        triton_softmax.softmax_cross_entropy,
         logits,
         inp.labels,
         class_weight=cw,
@@ -163,7 +199,9 @@ def sigmoid_family(
         return None
     from wxent._fastpaths import triton_sigmoid
 
-    return triton_sigmoid.sigmoid_family(
+    return _guarded(
+        "sigmoid_family",
+        triton_sigmoid.sigmoid_family,
         logits,
         labels,
         pos_weight=pos_weight,
@@ -200,7 +238,9 @@ def softmax_focal_loss(
     from wxent import _prepare as prep
     from wxent._fastpaths import triton_softmax_focal
 
-    return triton_softmax_focal.softmax_focal_loss(
+    return _guarded(
+        "softmax_focal_loss",
+        triton_softmax_focal.softmax_focal_loss,
         logits,
         inp.labels,
         gamma=gamma,
