@@ -37,6 +37,10 @@ import gpu_cases  # noqa: E402
 import torch  # noqa: E402
 
 GIB = 2.0**30
+#: A contender whose first call (compilation included) takes longer is timed in fewer
+#: rounds, so that a slow one cannot eat the time budget of the cases after it.
+SLOW_SECONDS = 1.0
+SLOW_ROUNDS = 3
 
 
 def _version(name: str) -> str:
@@ -130,7 +134,7 @@ def run_case(case: gpu_cases.Case, args: argparse.Namespace, deadline: float) ->
                 row["check"] = gpu_cases.compare(got, reference[contender.kind], case.tolerance)
                 del got
             fn = contender.build(case.full)
-            first = fn()
+            first = fn()  # compiles what needs compiling
             _sync(first)
             if contender.kind == "anchor":
                 row["check"] = (
@@ -141,8 +145,11 @@ def run_case(case: gpu_cases.Case, args: argparse.Namespace, deadline: float) ->
             elif anchor is None and contender.kind == "plain":
                 anchor = first
             del first
-            for _ in range(args.warmup):
+            for _ in range(max(1, args.warmup)):
+                began = time.perf_counter()
                 _sync(fn())
+            if time.perf_counter() - began > SLOW_SECONDS:
+                row["slow"] = True  # timed in the first SLOW_ROUNDS rounds only
             live.append((contender, fn, row))
         except Exception as exc:
             row["error"] = _short(exc)
@@ -152,9 +159,9 @@ def run_case(case: gpu_cases.Case, args: argparse.Namespace, deadline: float) ->
             torch.cuda.empty_cache()
     anchor = None
     times: dict[str, list[float]] = {c.name: [] for c, _, _ in live}
-    for _ in range(args.rounds):
+    for round_index in range(args.rounds):
         for contender, fn, row in live:
-            if "error" in row:
+            if "error" in row or (row.get("slow") and round_index >= SLOW_ROUNDS):
                 continue
             try:
                 times[contender.name].append(time_once(fn, contender.jax))
@@ -207,7 +214,9 @@ def render(results: list[tuple[gpu_cases.Case, list[dict]]], args: argparse.Name
         f"{platform.python_version()}, {versions}. Commit: {_commit()}.",
         "",
         "Forward + backward, median of "
-        f"{args.rounds} interleaved rounds after {args.warmup} warm-up(s), CUDA events; "
+        f"{args.rounds} interleaved rounds ({SLOW_ROUNDS} for a contender slower than "
+        f"{SLOW_SECONDS:.0f} s per call) after a first call and {max(1, args.warmup)} "
+        "warm-up(s), CUDA events; "
         "'extra GiB' = peak CUDA memory above the inputs during one forward + backward "
         "(gradients included; JAX: growth of XLA's peak). 'check' = against float64 on "
         "256 rows of the same case. wxent runs with default options.",
@@ -247,7 +256,7 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     if args.rounds is None:
-        args.rounds = 3 if args.quick else 7
+        args.rounds = 3 if args.quick else 5
     if CUDA and not torch.cuda.is_available():
         sys.exit("benchmarks/gpu.py needs a CUDA device (WXENT_BENCH_DEVICE=cpu: smoke test)")
     start = time.time()
