@@ -72,7 +72,8 @@ def use_triton(logits: Array, *tensors: Any, reduction: Any = "mean") -> bool:
 
     Args:
         logits: the caller's logits (any framework).
-        *tensors: further inputs (weights); the kernels do not differentiate them.
+        *tensors: further inputs (labels, weights): on the logits' device, and not
+            requiring a gradient (the kernels differentiate the logits only).
         reduction: the ``reduction`` argument; a terms request is left to the generic path.
 
     Returns:
@@ -151,7 +152,7 @@ def softmax_cross_entropy(
     """
     if not inp.indices or inp.axis != len(inp.logits.shape) - 1:
         return None
-    if not use_triton(logits, class_weight, sample_weight, reduction=reduction):
+    if not use_triton(logits, inp.labels, class_weight, sample_weight, reduction=reduction):
         return None
     from wxent import _prepare as prep
     from wxent._fastpaths import triton_softmax
@@ -233,7 +234,7 @@ def softmax_focal_loss(
     """
     if not inp.indices or inp.axis != len(inp.logits.shape) - 1:
         return None
-    if not use_triton(logits, class_weight, sample_weight, reduction=reduction):
+    if not use_triton(logits, inp.labels, class_weight, sample_weight, reduction=reduction):
         return None
     from wxent import _prepare as prep
     from wxent._fastpaths import triton_softmax_focal
