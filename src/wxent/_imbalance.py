@@ -327,18 +327,18 @@ def softmax_focal_loss(
         reduction=reduction,
         validate=validate,
     )
-    eps = float(label_smoothing)
     fused = select.softmax_focal_loss(
         logits,
         inp,
         gamma=gamma,
         class_weight=class_weight,
         sample_weight=sample_weight,
-        label_smoothing=eps,
+        label_smoothing=float(label_smoothing),
         reduction=reduction,
     )
     if fused is not None:
         return fused
+    eps = float(label_smoothing)
     if inp.indices:
         losses = core.softmax_focal_loss_indices(
             inp.logits, inp.labels, axis=inp.axis, gamma=gamma, label_smoothing=eps, xp=inp.xp
