@@ -50,6 +50,11 @@ class LossTerms(NamedTuple):
 _TERMS_REQUESTS: list[bool] = []
 
 
+def terms_pending() -> bool:
+    """Whether :func:`loss_terms` asks the loss now running for its terms (not cleared)."""
+    return bool(_TERMS_REQUESTS) and _TERMS_REQUESTS[-1]
+
+
 def take_terms_request() -> bool:
     """Whether the loss now finishing was called by :func:`loss_terms` (clears the request).
 

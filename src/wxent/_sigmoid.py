@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from wxent import _fastpaths
+from wxent import _fastpaths, _reduction
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import sigmoid as core
+from wxent._fastpaths import select
 from wxent._types import Array
 
 
@@ -91,6 +92,20 @@ def sigmoid_cross_entropy(
     q = prep.per_class("pos_weight", pos_weight, inp)
     r = prep.per_class("neg_weight", neg_weight, inp)
     s = prep.sample_weight(sample_weight, inp, per_sample=True)
+    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
+        fused = select.sigmoid_family(
+            logits,
+            labels,
+            inp,
+            pos_weight=q,
+            neg_weight=r,
+            sample_weight=s,
+            ignore_label=ignore_label,
+            label_smoothing=float(label_smoothing),
+            reduction=reduction,
+        )
+        if fused is not None:
+            return prep.settle(inp, fused)
     z = inp.labels
     eps = float(label_smoothing)
 
@@ -208,6 +223,22 @@ def sigmoid_focal_loss(
     q = prep.multiply(a, prep.per_class("pos_weight", pos_weight, inp))
     r = prep.multiply(one_minus_a, prep.per_class("neg_weight", neg_weight, inp))
     s = prep.sample_weight(sample_weight, inp, per_sample=True)
+    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
+        fused = select.sigmoid_family(
+            logits,
+            labels,
+            inp,
+            pos_weight=q,
+            neg_weight=r,
+            sample_weight=s,
+            ignore_label=ignore_label,
+            label_smoothing=float(label_smoothing),
+            reduction=reduction,
+            gamma_pos=gamma,
+            gamma_neg=gamma,
+        )
+        if fused is not None:
+            return prep.settle(inp, fused)
     z = inp.labels
     losses = core.sigmoid_focal_loss(
         inp.logits,
@@ -296,6 +327,23 @@ def asymmetric_loss(
     q = prep.per_class("pos_weight", pos_weight, inp)
     r = prep.per_class("neg_weight", neg_weight, inp)
     s = prep.sample_weight(sample_weight, inp, per_sample=True)
+    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
+        fused = select.sigmoid_family(
+            logits,
+            labels,
+            inp,
+            pos_weight=q,
+            neg_weight=r,
+            sample_weight=s,
+            ignore_label=ignore_label,
+            label_smoothing=float(label_smoothing),
+            reduction=reduction,
+            gamma_pos=gamma_pos,
+            gamma_neg=gamma_neg,
+            clip=clip,
+        )
+        if fused is not None:
+            return prep.settle(inp, fused)
     z = inp.labels
     losses = core.asymmetric_loss(
         inp.logits,

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from wxent import _fastpaths
+from wxent import _fastpaths, _reduction
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import softmax as core
+from wxent._fastpaths import select
 from wxent._types import Array
 
 
@@ -30,6 +31,7 @@ def softmax_cross_entropy(
     class_axis: int = -1,
     reduction: str = "mean",
     validate: bool = True,
+    inplace_backward: bool = False,
 ) -> Array:
     """Softmax (multi-class) cross-entropy from logits, with integer or probability labels.
 
@@ -55,6 +57,14 @@ def softmax_cross_entropy(
         reduction: ``"none"``, ``"sum"``, ``"mean"`` (``sum(w*l) / n_valid``) or
             ``"weighted_mean"`` (``sum(w*l) / sum(w)``, torch's weighted ``mean``).
         validate: check label and weight values on concrete arrays.
+        inplace_backward: let the fused kernel (PyTorch logits on a CUDA device, integer
+            labels; see ``WXENT_KERNELS`` in the README) write the gradient into the
+            logits' own storage, so that forward and backward need no memory beyond the
+            logits. The logits' values are overwritten by the call: use it only for
+            logits straight out of a linear layer or matmul (whose backward does not read
+            its output; not after ``tanh``, ``softcap`` or the like, nor a leaf tensor),
+            read nowhere else after the loss, and call ``backward`` once. Elsewhere the
+            option has no effect.
 
     Returns:
         The loss in the logits' framework and dtype: 0-d, or per sample for
@@ -83,6 +93,19 @@ def softmax_cross_entropy(
         reduction=reduction,
         validate=validate,
     )
+    inplace = v.check_bool("inplace_backward", inplace_backward)
+    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
+        fused = select.softmax_cross_entropy(
+            logits,
+            inp,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
+            label_smoothing=float(label_smoothing),
+            reduction=reduction,
+            inplace_backward=inplace,
+        )
+        if fused is not None:
+            return prep.settle(inp, fused)
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
     values = prep.multiply(weights, softmax_losses(inp, eps))
@@ -197,6 +220,18 @@ def softmax_focal_loss(
         reduction=reduction,
         validate=validate,
     )
+    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
+        fused = select.softmax_focal_loss(
+            logits,
+            inp,
+            gamma=gamma,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
+            label_smoothing=float(label_smoothing),
+            reduction=reduction,
+        )
+        if fused is not None:
+            return prep.settle(inp, fused)
     eps = float(label_smoothing)
     if inp.indices:
         losses = core.softmax_focal_loss_indices(

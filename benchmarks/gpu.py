@@ -1,0 +1,278 @@
+"""GPU benchmark: wxent against torch eager, torch.compile, Liger-Kernel, CCE and JAX/Optax.
+
+Run on one CUDA GPU (see ``benchmarks/gpu.sh``); under five minutes on an H100/H200.
+Every contender is first checked against a float64 reference on a slice of the case
+(the same options, 256 rows); then the contenders of a case run interleaved, forward +
+backward, each round timed with CUDA events (JAX: wall clock after
+``block_until_ready``), and the median is kept. "extra GiB" is the peak CUDA memory
+above the inputs during one forward + backward (the gradient included); for JAX it
+is the growth of XLA's peak bytes in use (a lower bound when an earlier contender of
+the case peaked higher). wxent runs with its default options (validation included).
+A contender that fails is an error row, never the end of the script.
+
+Writes (replaces) the ``## GPU`` section of BENCHMARKS.md. ``--quick`` uses small sizes
+(a smoke test of the script, not a measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX shares the GPU
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import gpu_cases  # noqa: E402
+import torch  # noqa: E402
+
+GIB = 2.0**30
+#: A contender whose first call (compilation included) takes longer is timed in fewer
+#: rounds, so that a slow one cannot eat the time budget of the cases after it.
+SLOW_SECONDS = 1.0
+SLOW_ROUNDS = 3
+
+
+def _version(name: str) -> str:
+    try:
+        from importlib import metadata
+
+        return metadata.version(name)
+    except Exception:
+        return "-"
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except OSError:
+        pass
+    return os.environ.get("WXENT_COMMIT", "unknown")
+
+
+CUDA = gpu_cases.DEV == "cuda"
+
+
+def _sync(result: Any) -> None:
+    for leaf in result if isinstance(result, (tuple, list)) else [result]:
+        if hasattr(leaf, "block_until_ready"):
+            leaf.block_until_ready()
+    if CUDA:
+        torch.cuda.synchronize()
+
+
+def time_once(fn: Callable[[], Any], jax_contender: bool) -> float:
+    """Milliseconds of one call (CUDA events; wall clock for JAX)."""
+    if jax_contender or not CUDA:
+        _sync(None)
+        start = time.perf_counter()
+        _sync(fn())
+        return (time.perf_counter() - start) * 1e3
+    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    begin.record()
+    result = fn()
+    end.record()
+    torch.cuda.synchronize()
+    del result
+    return begin.elapsed_time(end)
+
+
+def extra_memory(fn: Callable[[], Any], jax_contender: bool) -> float:
+    """GiB above the inputs during one call (see the module docstring)."""
+    if not CUDA:
+        return float("nan")
+    if jax_contender:
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        before = stats.get("bytes_in_use", 0)
+        _sync(fn())
+        after = jax.devices()[0].memory_stats() or {}
+        return max(0, after.get("peak_bytes_in_use", 0) - before) / GIB
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    result = fn()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated()
+    del result
+    return max(0, peak - base) / GIB
+
+
+def run_case(case: gpu_cases.Case, args: argparse.Namespace, deadline: float) -> list[dict]:
+    """Check, then time every contender of ``case``; one row per contender."""
+    rows: list[dict] = []
+    try:
+        reference = case.reference()
+    except Exception as exc:
+        return [{"contender": "(reference)", "error": _short(exc)}]
+    live = []
+    anchor = None  # the first contender's full-size result, checked on the slice
+    for contender in case.contenders:
+        row = {"contender": contender.name}
+        rows.append(row)
+        if time.time() > deadline:
+            row["error"] = "skipped: time budget"
+            continue
+        try:
+            if contender.kind != "anchor":
+                got = contender.build(case.fresh_small())()
+                row["check"] = gpu_cases.compare(got, reference[contender.kind], case.tolerance)
+                del got
+            fn = contender.build(case.full)
+            first = fn()  # compiles what needs compiling
+            _sync(first)
+            if contender.kind == "anchor":
+                row["check"] = (
+                    "unchecked"
+                    if anchor is None
+                    else "vs first row: " + gpu_cases.compare(first, anchor, case.tolerance)
+                )
+            elif anchor is None and contender.kind == "plain":
+                anchor = first
+            del first
+            for _ in range(max(1, args.warmup)):
+                began = time.perf_counter()
+                _sync(fn())
+            if time.perf_counter() - began > SLOW_SECONDS:
+                row["slow"] = True  # timed in the first SLOW_ROUNDS rounds only
+            live.append((contender, fn, row))
+        except Exception as exc:
+            row["error"] = _short(exc)
+            if args.verbose:
+                traceback.print_exc()
+        if CUDA:
+            torch.cuda.empty_cache()
+    anchor = None
+    times: dict[str, list[float]] = {c.name: [] for c, _, _ in live}
+    for round_index in range(args.rounds):
+        for contender, fn, row in live:
+            if "error" in row or (row.get("slow") and round_index >= SLOW_ROUNDS):
+                continue
+            try:
+                times[contender.name].append(time_once(fn, contender.jax))
+            except Exception as exc:
+                row["error"] = _short(exc)
+    for contender, fn, row in live:
+        if "error" in row:
+            continue
+        row["ms"] = statistics.median(times[contender.name])
+        try:
+            row["gib"] = extra_memory(fn, contender.jax)
+        except Exception as exc:
+            row["gib"] = float("nan")
+            row["note"] = "memory: " + _short(exc)
+    live.clear()
+    case.release()
+    if CUDA:
+        torch.cuda.empty_cache()
+    return rows
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".replace("\n", " ").replace("|", "/")
+    return text[:160]
+
+
+def _cell(row: dict) -> tuple[str, str, str]:
+    if "error" in row:
+        return "error", "-", row["error"]
+    gib = row.get("gib", float("nan"))
+    return (
+        f"{row['ms']:.2f}",
+        f"{gib:.2f}",
+        row.get("check", "-") + (f"; {row['note']}" if "note" in row else ""),
+    )
+
+
+def render(results: list[tuple[gpu_cases.Case, list[dict]]], args: argparse.Namespace) -> str:
+    """The ``## GPU`` section of BENCHMARKS.md."""
+    device = torch.cuda.get_device_name(0) if CUDA else "CPU (smoke test: no measurement)"
+    versions = ", ".join(
+        f"{n} {_version(n)}"
+        for n in ("torch", "triton", "jax", "optax", "liger-kernel", "cut-cross-entropy")
+    )
+    lines = [
+        "## GPU",
+        "",
+        f"Written by `benchmarks/gpu.py{' --quick' if args.quick else ''}` "
+        f"(`benchmarks/gpu.sh`). Device: {device}. Versions: python "
+        f"{platform.python_version()}, {versions}. Commit: {_commit()}.",
+        "",
+        "Forward + backward, median of "
+        f"{args.rounds} interleaved rounds ({SLOW_ROUNDS} for a contender slower than "
+        f"{SLOW_SECONDS:.0f} s per call) after a first call and {max(1, args.warmup)} "
+        "warm-up(s), CUDA events; "
+        "'extra GiB' = peak CUDA memory above the inputs during one forward + backward "
+        "(gradients included; JAX: growth of XLA's peak). 'check' = against float64 on "
+        "256 rows of the same case. wxent runs with default options.",
+        "",
+    ]
+    lines += gpu_cases.targets(results)
+    for case, rows in results:
+        lines += ["", f"### {case.title}", "", "| contender | ms | extra GiB | check |"]
+        lines.append("|---|---:|---:|---|")
+        for row in rows:
+            ms, gib, check = _cell(row)
+            lines.append(f"| {row['contender']} | {ms} | {gib} | {check} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str, path: Path) -> None:
+    """Replace (or append) the ``## GPU`` section of ``path``."""
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = old.find("\n## GPU\n")
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        nxt = old.find("\n## ", start + 1)
+        tail = "" if nxt < 0 else old[nxt:]
+        new = old[: start + 1] + text + tail
+    path.write_text(new)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--budget", type=float, default=270.0, help="seconds for all cases")
+    parser.add_argument("--only", default="", help="comma-separated case keys")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 5
+    if CUDA and not torch.cuda.is_available():
+        sys.exit("benchmarks/gpu.py needs a CUDA device (WXENT_BENCH_DEVICE=cpu: smoke test)")
+    start = time.time()
+    deadline = start + args.budget
+    results = []
+    for case in gpu_cases.cases(args.quick, args.only):
+        t0 = time.time()
+        rows = run_case(case, args, deadline)
+        results.append((case, rows))
+        print(f"[{time.time() - start:6.1f}s] {case.title} ({time.time() - t0:.1f}s)", flush=True)
+        for row in rows:
+            print("   ", " | ".join([row["contender"], *_cell(row)]), flush=True)
+    text = render(results, args)
+    write_section(text, args.output)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""The one place that chooses a kernel: Triton, or the generic path.
+
+``WXENT_KERNELS`` (read on every call, so tests and benchmarks can switch it):
+
+* ``auto`` (default): the Triton kernels for PyTorch logits on a CUDA device, when
+  ``triton`` imports;
+* ``triton``: the Triton kernels whenever ``triton`` imports, also for CPU tensors
+  when ``TRITON_INTERPRET=1`` (how the kernels are tested without a GPU);
+* ``off``: never.
+
+The Triton path is never taken while ``torch.compile`` traces (the compiler writes its
+own kernels, and a graph break is not wanted), under ``torch.func`` transforms, for a
+:func:`wxent.loss_terms` request, for weights that require a gradient, or for shapes
+and dtypes the kernels do not cover (the classes must lie on the last axis; float16,
+bfloat16 or float32 logits). ``import wxent`` never imports ``triton``: the kernel
+modules are imported here, on first use.
+
+:data:`LAUNCHES` counts the kernel launches by name (tests use it to prove a kernel ran).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import warnings
+from collections import Counter
+from typing import Any
+
+from wxent import _namespace as ns
+from wxent import _validation as v
+
+Array = Any
+
+#: Kernel launches by name, incremented by the launch wrappers.
+LAUNCHES: Counter[str] = Counter()
+
+_MODES = ("auto", "triton", "off")
+
+
+def mode() -> str:
+    """The value of ``WXENT_KERNELS`` (``auto`` when unset)."""
+    value = os.environ.get("WXENT_KERNELS", "auto").strip().lower() or "auto"
+    if value not in _MODES:
+        raise v.value_error(
+            "WXENT_KERNELS", "one of 'auto', 'triton', 'off'", f"WXENT_KERNELS={value!r}"
+        )
+    return value
+
+
+@functools.cache
+def triton_available() -> bool:
+    """Whether ``triton`` imports (once per process)."""
+    try:
+        import triton  # noqa: F401
+    except Exception:  # an ImportError, or a broken install: use the generic path
+        return False
+    return True
+
+
+def _transforms_active() -> bool:
+    torch = sys.modules.get("torch")
+    if torch is None:  # pragma: no cover - only called with torch tensors
+        return False
+    check = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(check is not None and check())
+
+
+def use_triton(logits: Array, *tensors: Any, reduction: Any = "mean") -> bool:
+    """Whether the Triton kernels take these torch inputs.
+
+    Args:
+        logits: the caller's logits (any framework).
+        *tensors: further inputs (labels, weights): on the logits' device, and not
+            requiring a gradient (the kernels differentiate the logits only).
+        reduction: the ``reduction`` argument; a terms request is left to the generic path.
+
+    Returns:
+        ``True`` when the mode, the device, the dtype and the shape allow a kernel.
+    """
+    if not ns.is_torch(logits) or ns.torch_is_compiling():
+        return False
+    current = mode()
+    if current == "off" or not isinstance(reduction, str):
+        return False
+    import torch
+
+    if logits.dtype not in (torch.float16, torch.bfloat16, torch.float32):
+        return False
+    if logits.ndim == 0 or logits.numel() == 0:
+        return False
+    if not logits.is_cuda and not (
+        current == "triton" and os.environ.get("TRITON_INTERPRET", "0") == "1"
+    ):
+        return False
+    if _transforms_active():
+        return False
+    for t in tensors:
+        if isinstance(t, torch.Tensor) and (t.requires_grad or t.device != logits.device):
+            return False
+    return triton_available()
+
+
+def _guarded(name: str, kernel: Any, logits: Array, *args: Any, **kwargs: Any) -> Array | None:
+    """``kernel(logits, ...)`` on the logits' device; ``None`` if Triton itself fails.
+
+    A kernel that Triton cannot compile or launch here (an old ``triton``, an unsupported
+    GPU) leaves the call to the generic path, with one ``RuntimeWarning`` per kernel;
+    errors of other origins (out of memory, bad input) propagate.
+    """
+    if name in _BROKEN:
+        return None
+    import torch
+
+    device = torch.cuda.device(logits.device) if logits.is_cuda else contextlib.nullcontext()
+    try:
+        with device:
+            return kernel(logits, *args, **kwargs)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("triton"):
+            raise
+        _BROKEN.add(name)
+        warnings.warn(
+            f"wxent: the Triton kernel {name!r} failed ({type(exc).__name__}: {exc}); "
+            "the generic path is used instead (WXENT_KERNELS=off silences this).",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return None
+
+
+#: Kernels that failed to compile or launch in this process.
+_BROKEN: set[str] = set()
+
+
+def softmax_cross_entropy(
+    logits: Array,
+    inp: Any,
+    *,
+    class_weight: Any,
+    sample_weight: Any,
+    label_smoothing: float,
+    reduction: Any,
+    inplace_backward: bool,
+) -> Array | None:
+    """The Triton softmax cross-entropy for prepared inputs, or ``None`` (generic path).
+
+    Applies to integer labels with the classes on the last axis. ``logits`` are the
+    caller's (not the float32 copy of 16-bit logits in ``inp``): the kernel reads them
+    in their own dtype and computes in float32.
+    """
+    if not inp.indices or inp.axis != len(inp.logits.shape) - 1:
+        return None
+    if not use_triton(logits, inp.labels, class_weight, sample_weight, reduction=reduction):
+        return None
+    from wxent import _prepare as prep
+    from wxent._fastpaths import triton_softmax
+
+    cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
+    sw = prep.sample_weight(sample_weight, inp, per_sample=False)
+    return _guarded(
+        "softmax_cross_entropy",
+        triton_softmax.softmax_cross_entropy,
+        logits,
+        inp.labels,
+        class_weight=cw,
+        sample_weight=sw,
+        valid=inp.valid,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        inplace_backward=inplace_backward,
+    )
+
+
+def sigmoid_family(
+    logits: Array,
+    labels: Array,
+    inp: Any,
+    *,
+    pos_weight: Any,
+    neg_weight: Any,
+    sample_weight: Any,
+    ignore_label: float | None,
+    label_smoothing: float,
+    reduction: Any,
+    gamma_pos: float = 0.0,
+    gamma_neg: float = 0.0,
+    clip: float = 0.0,
+) -> Array | None:
+    """The Triton sigmoid-family loss for prepared weights, or ``None`` (generic path).
+
+    ``pos_weight``/``neg_weight`` are the prepared ``q``/``r`` (``alpha`` folded in for
+    the focal loss), ``sample_weight`` the prepared per-element or per-sample weight;
+    ``logits`` and ``labels`` are the caller's (read in their own dtypes).
+    """
+    if inp.axis != len(inp.logits.shape) - 1:
+        return None
+    if not use_triton(logits, labels, pos_weight, neg_weight, sample_weight, reduction=reduction):
+        return None
+    from wxent._fastpaths import triton_sigmoid
+
+    return _guarded(
+        "sigmoid_family",
+        triton_sigmoid.sigmoid_family,
+        logits,
+        labels,
+        pos_weight=pos_weight,
+        neg_weight=neg_weight,
+        sample_weight=sample_weight,
+        ignore_label=ignore_label,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+    )
+
+
+def softmax_focal_loss(
+    logits: Array,
+    inp: Any,
+    *,
+    gamma: float,
+    class_weight: Any,
+    sample_weight: Any,
+    label_smoothing: float,
+    reduction: Any,
+) -> Array | None:
+    """The Triton softmax focal loss for prepared inputs, or ``None`` (generic path).
+
+    Integer labels with the classes on the last axis, as for
+    :func:`softmax_cross_entropy`.
+    """
+    if not inp.indices or inp.axis != len(inp.logits.shape) - 1:
+        return None
+    if not use_triton(logits, inp.labels, class_weight, sample_weight, reduction=reduction):
+        return None
+    from wxent import _prepare as prep
+    from wxent._fastpaths import triton_softmax_focal
+
+    return _guarded(
+        "softmax_focal_loss",
+        triton_softmax_focal.softmax_focal_loss,
+        logits,
+        inp.labels,
+        gamma=gamma,
+        class_weight=prep.per_class("class_weight", class_weight, inp, broadcast=False),
+        sample_weight=prep.sample_weight(sample_weight, inp, per_sample=False),
+        valid=inp.valid,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+    )

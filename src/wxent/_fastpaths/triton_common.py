@@ -1,0 +1,93 @@
+"""Pieces shared by the Triton kernels: block sizes and the backward scaling kernel.
+
+Every kernel computes the gradient in the forward pass, already divided by the
+reduction's denominator, so the backward pass only multiplies by the upstream
+gradient. :func:`scale_` does that in place and skips every block whose upstream
+gradient is exactly 1 (the usual ``loss.backward()``), deciding on the device: no
+host read, and no pass over the gradient when there is nothing to scale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import triton
+import triton.language as tl
+
+from wxent._fastpaths.select import LAUNCHES
+
+#: Elements per program of the element-wise kernels.
+ELEMENT_BLOCK = 4096
+
+
+def next_power_of_2(n: int) -> int:
+    """The smallest power of two ``>= n`` (1 for ``n <= 1``)."""
+    return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
+
+
+def warps_for(block: int) -> int:
+    """Warps per program for a block of ``block`` elements."""
+    if block >= 8192:
+        return 16
+    if block >= 2048:
+        return 8
+    return 4
+
+
+@triton.jit
+def _scale_kernel(
+    grad_ptr,
+    g_ptr,
+    n_elements,
+    group,
+    PER_GROUP: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    # grad[i] *= g[i // group] (PER_GROUP) or g[0]; blocks whose factors are all 1 skip.
+    start = tl.program_id(0).to(tl.int64) * BLOCK
+    offs = start + tl.arange(0, BLOCK)
+    mask = offs < n_elements
+    if PER_GROUP:
+        g = tl.load(g_ptr + offs // group, mask=mask, other=1.0).to(tl.float32)
+    else:
+        g = tl.zeros([BLOCK], dtype=tl.float32) + tl.load(g_ptr).to(tl.float32)
+    todo = tl.max(tl.where(mask & (g != 1.0), 1, 0), axis=0)
+    if todo > 0:
+        grad = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        tl.store(grad_ptr + offs, (grad * g).to(grad_ptr.dtype.element_ty), mask=mask)
+
+
+def scale_(grad: Any, g: Any, group: int = 1) -> None:
+    """``grad *= g`` in place on contiguous ``grad``, ``g`` a 0-d or per-group factor.
+
+    Args:
+        grad: the gradient buffer, contiguous.
+        g: the upstream gradient: 0-d (one factor), or ``grad.numel() // group`` values.
+        group: how many consecutive gradient entries share one factor.
+    """
+    n = grad.numel()
+    if n == 0:
+        return
+    g = g.reshape(-1)
+    if not g.is_contiguous():  # pragma: no cover - autograd hands contiguous gradients
+        g = g.contiguous()
+    per_group = g.numel() != 1
+    grid = (triton.cdiv(n, ELEMENT_BLOCK),)
+    LAUNCHES["scale"] += 1
+    _scale_kernel[grid](grad, g, n, group, PER_GROUP=per_group, BLOCK=ELEMENT_BLOCK, num_warps=8)
+
+
+def safe_inverse(denominator: Any) -> Any:
+    """``1 / d``, and 0 where ``d == 0`` (a loss of 0 with a zero gradient)."""
+    zero = denominator == 0
+    return torch.where(
+        zero, torch.zeros_like(denominator), 1.0 / torch.where(zero, 1.0, denominator)
+    )
+
+
+def safe_divide(numerator: Any, denominator: Any) -> Any:
+    """``n / d``, and 0 where ``d == 0`` (also for a NaN or infinite ``n``)."""
+    zero = denominator == 0
+    safe = torch.where(zero, torch.ones_like(denominator), denominator)
+    return torch.where(zero, torch.zeros_like(numerator), numerator / safe)

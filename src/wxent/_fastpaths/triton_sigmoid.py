@@ -1,0 +1,374 @@
+"""Triton kernel of the sigmoid family: cross-entropy, focal and asymmetric losses.
+
+One element-wise kernel over ``(N, C)`` tiles (classes on the last axis) computes, per
+element with ``t`` the (smoothed) label::
+
+    l = s * [q * t * P(x) + r * (1 - t) * Q(x)]
+    P = softplus(-x) * exp(-gamma_pos * softplus(x))            # -(1 - p)**gp * log(p)
+    Q = softplus(x) * exp(-gamma_neg * softplus(-x))            # -p**gn * log(1 - p)
+    Q = -log(1 - p_m) * p_m**gamma_neg, p_m = max(p - clip, 0)  # with clip > 0
+
+which is sigmoid cross-entropy (``gamma = clip = 0``), the focal loss (``gamma_pos =
+gamma_neg = gamma``, ``alpha`` folded into ``q`` and ``r``) and the asymmetric loss, with
+the gradient in the same pass. ``softplus(x) = max(x, 0) + log1p(exp(-|x|))`` and the
+sigmoid share one ``exp``; a term whose label weight is 0 contributes 0 to the loss and
+the gradient even at an infinite logit, and the products ``sigmoid(x) * softplus(-x)``
+of the modulated gradients take their limit 0 where the sigmoid is 0, so a logit of
+``+inf`` on a positive (``-inf`` on a negative) costs 0 with a zero gradient.
+
+The denominator of the reduction (the count of valid elements, or the sum of the
+effective weights ``s * (q * z + r * (1 - z))`` with the unsmoothed label) comes first,
+from the labels alone (phase 0 of the kernel), so that the gradient is written already
+divided by it; the loss then comes as one partial sum per tile (phase 1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import triton
+import triton.language as tl
+
+from wxent._fastpaths import triton_common as common
+from wxent._fastpaths.select import LAUNCHES
+
+Array = Any
+
+#: Elements per tile, and the widest tile (classes), both powers of two.
+TILE_ELEMENTS = 4096
+MAX_BLOCK_C = 1024
+
+
+@triton.jit
+def _log1p(u):
+    # log(1 + u) accurate for small u (the classic correction of the rounded 1 + u).
+    v = 1.0 + u
+    d = v - 1.0
+    return tl.where(d == 0.0, u, tl.log(v) * (u / tl.where(d == 0.0, 1.0, d)))
+
+
+@triton.jit
+def _sigmoid_kernel(
+    x_ptr,
+    z_ptr,
+    q_ptr,
+    r_ptr,
+    s_ptr,
+    out_ptr,
+    grad_ptr,
+    inv_denom_ptr,
+    n_rows,
+    n_cols,
+    q_stride,
+    r_stride,
+    ignore,
+    eps,
+    gamma_pos,
+    gamma_neg,
+    clip,
+    PHASE: tl.constexpr,
+    WEIGHTED: tl.constexpr,
+    PER_ELEMENT: tl.constexpr,
+    HAS_Q: tl.constexpr,
+    HAS_R: tl.constexpr,
+    SW_MODE: tl.constexpr,
+    HAS_IGNORE: tl.constexpr,
+    HAS_SMOOTH: tl.constexpr,
+    MOD_POS: tl.constexpr,
+    MOD_NEG: tl.constexpr,
+    CLIP: tl.constexpr,
+    COMPUTE_GRAD: tl.constexpr,
+    HAS_DENOM: tl.constexpr,
+    BLOCK_R: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
+    pid_r = tl.program_id(0)
+    pid_c = tl.program_id(1)
+    rows = pid_r.to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
+    cols = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask = (rows < n_rows)[:, None] & (cols < n_cols)[None, :]
+    offs = rows[:, None] * n_cols + cols[None, :]
+    z = tl.load(z_ptr + offs, mask=mask, other=0).to(tl.float32)
+    valid = mask
+    if HAS_IGNORE:
+        valid = valid & (z != ignore)
+        z = tl.where(valid, z, 0.0)
+    q = 1.0
+    r = 1.0
+    if HAS_Q:
+        q = tl.load(q_ptr + cols * q_stride, mask=cols < n_cols, other=0.0).to(tl.float32)[None, :]
+    if HAS_R:
+        r = tl.load(r_ptr + cols * r_stride, mask=cols < n_cols, other=0.0).to(tl.float32)[None, :]
+    s = 1.0
+    if SW_MODE == 1:
+        s = tl.load(s_ptr).to(tl.float32)
+    elif SW_MODE == 2:
+        s = tl.load(s_ptr + rows, mask=rows < n_rows, other=0.0).to(tl.float32)[:, None]
+    elif SW_MODE == 3:
+        s = tl.load(s_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    pid = pid_r.to(tl.int64) * tl.num_programs(1) + pid_c
+
+    if PHASE == 0:  # the denominator: count of valid elements, or sum of their weights
+        w = 1.0
+        if WEIGHTED:
+            w = s * (q * z + r * (1.0 - z))
+        total = tl.sum(tl.sum(tl.where(valid, w, 0.0), axis=1), axis=0)
+        tl.store(out_ptr + pid, total)
+    else:
+        t = z
+        if HAS_SMOOTH:
+            t = z * (1.0 - eps) + 0.5 * eps
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        e = tl.exp(-tl.abs(x))
+        log_term = _log1p(e)
+        sp_neg = tl.maximum(x, 0.0) + log_term  # softplus(x) = -log(1 - p)
+        sp_pos = tl.maximum(-x, 0.0) + log_term  # softplus(-x) = -log(p)
+        big = 1.0 / (1.0 + e)
+        small = e / (1.0 + e)
+        p = tl.where(x >= 0, big, small)  # sigmoid(x)
+        p_neg = tl.where(x >= 0, small, big)  # sigmoid(-x)
+
+        # Positive term P and dP/dx.
+        pos = sp_pos
+        d_pos = -p_neg
+        if MOD_POS:
+            f = tl.exp(-gamma_pos * sp_neg)
+            pos = sp_pos * f
+            prod = p * tl.where(p == 0.0, 0.0, sp_pos)
+            d_pos = -f * (p_neg + gamma_pos * prod)
+        # Negative term Q and dQ/dx.
+        if CLIP:
+            active = p - clip > 0.0
+            p_m = tl.where(active, p - clip, 1.0)
+            one_m = tl.where(active, p_neg + clip, 1.0)
+            minus_log = -tl.log(one_m)
+            dp = p * p_neg
+            if MOD_NEG:
+                f = tl.exp(gamma_neg * tl.log(p_m))
+                neg = minus_log * f
+                d_neg = dp * (f / one_m + minus_log * gamma_neg * f / p_m)
+            else:
+                neg = minus_log
+                d_neg = dp / one_m
+            neg = tl.where(active, neg, 0.0)
+            d_neg = tl.where(active, d_neg, 0.0)
+        else:
+            neg = sp_neg
+            d_neg = p
+            if MOD_NEG:
+                f = tl.exp(-gamma_neg * sp_pos)
+                neg = sp_neg * f
+                prod = p_neg * tl.where(p_neg == 0.0, 0.0, sp_neg)
+                d_neg = f * (p + gamma_neg * prod)
+
+        one_t = 1.0 - t
+        pos = tl.where(t == 0.0, 0.0, pos)  # 0 * inf = 0: a term without weight is 0
+        neg = tl.where(one_t == 0.0, 0.0, neg)
+        loss = q * (t * pos) + r * (one_t * neg)
+        loss = tl.where(valid, s * loss, 0.0)
+        if PER_ELEMENT:
+            tl.store(out_ptr + offs, loss.to(out_ptr.dtype.element_ty), mask=mask)
+        else:
+            tl.store(out_ptr + pid, tl.sum(tl.sum(loss, axis=1), axis=0))
+        if COMPUTE_GRAD:
+            d_pos = tl.where(t == 0.0, 0.0, d_pos)
+            d_neg = tl.where(one_t == 0.0, 0.0, d_neg)
+            d = q * (t * d_pos) + r * (one_t * d_neg)
+            coef = s
+            if HAS_DENOM:
+                coef = coef * tl.load(inv_denom_ptr).to(tl.float32)
+            d = tl.where(valid, coef * d, 0.0)
+            tl.store(grad_ptr + offs, d.to(grad_ptr.dtype.element_ty), mask=mask)
+
+
+class _Config:
+    """Everything about one call but the tensors (hashable options of the kernel)."""
+
+    def __init__(self, n_rows: int, n_cols: int, options: dict[str, Any]) -> None:
+        self.n_rows, self.n_cols = n_rows, n_cols
+        self.block_c = min(common.next_power_of_2(n_cols), MAX_BLOCK_C, TILE_ELEMENTS)
+        self.block_r = max(1, TILE_ELEMENTS // self.block_c)
+        self.grid = (triton.cdiv(n_rows, self.block_r), triton.cdiv(n_cols, self.block_c))
+        self.options = options
+
+
+def _launch(cfg: _Config, tensors: dict[str, Any], phase: int, **flags: Any) -> None:
+    o = cfg.options
+    dummy = tensors["z"]
+    LAUNCHES["sigmoid_denominator" if phase == 0 else "sigmoid_family"] += 1
+    _sigmoid_kernel[cfg.grid](
+        tensors.get("x", dummy),
+        tensors["z"],
+        dummy if tensors["q"] is None else tensors["q"],
+        dummy if tensors["r"] is None else tensors["r"],
+        dummy if tensors["s"] is None else tensors["s"],
+        tensors["out"],
+        tensors.get("grad") if tensors.get("grad") is not None else dummy,
+        tensors.get("inv_denom") if tensors.get("inv_denom") is not None else dummy,
+        cfg.n_rows,
+        cfg.n_cols,
+        0 if tensors["q"] is None or tensors["q"].numel() == 1 else 1,
+        0 if tensors["r"] is None or tensors["r"].numel() == 1 else 1,
+        o["ignore"],
+        o["eps"],
+        o["gamma_pos"],
+        o["gamma_neg"],
+        o["clip"],
+        PHASE=phase,
+        HAS_Q=tensors["q"] is not None,
+        HAS_R=tensors["r"] is not None,
+        SW_MODE=o["sw_mode"],
+        HAS_IGNORE=o["has_ignore"],
+        HAS_SMOOTH=o["eps"] != 0.0,
+        MOD_POS=o["gamma_pos"] != 0.0,
+        MOD_NEG=o["gamma_neg"] != 0.0,
+        CLIP=o["clip"] != 0.0,
+        BLOCK_R=cfg.block_r,
+        BLOCK_C=cfg.block_c,
+        num_warps=common.warps_for(cfg.block_r * cfg.block_c),
+        **flags,
+    )
+
+
+def _denominator(cfg: _Config, tensors: dict[str, Any], reduction: str, device: Any) -> Any:
+    if reduction == "sum" or reduction == "none":
+        return None
+    o = cfg.options
+    if reduction == "mean" and not o["has_ignore"]:
+        return torch.tensor(float(cfg.n_rows * cfg.n_cols), dtype=torch.float32, device=device)
+    partial = torch.empty(cfg.grid[0] * cfg.grid[1], dtype=torch.float32, device=device)
+    weighted = reduction == "weighted_mean"
+    _launch(
+        cfg,
+        {**tensors, "out": partial},
+        0,
+        WEIGHTED=weighted,
+        PER_ELEMENT=False,
+        COMPUTE_GRAD=False,
+        HAS_DENOM=False,
+    )
+    return partial.sum()
+
+
+class _SigmoidFamily(torch.autograd.Function):
+    """Forward computes the loss and (when needed) the gradient; backward scales it."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        logits: Any,
+        z: Any,
+        q: Any,
+        r: Any,
+        s: Any,
+        reduction: str,
+        options: dict[str, Any],
+    ) -> Any:
+        n_cols = logits.shape[-1]
+        x = logits.contiguous()
+        cfg = _Config(x.numel() // n_cols, n_cols, options)
+        tensors = {"x": x, "z": z, "q": q, "r": r, "s": s}
+        denominator = _denominator(cfg, tensors, reduction, x.device)
+        grad = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        per_element = reduction == "none"
+        if per_element:
+            out = torch.empty_like(x)
+        else:
+            out = torch.empty(cfg.grid[0] * cfg.grid[1], dtype=torch.float32, device=x.device)
+        inv_denom = None if denominator is None else common.safe_inverse(denominator)
+        _launch(
+            cfg,
+            {**tensors, "out": out, "grad": grad, "inv_denom": inv_denom},
+            1,
+            WEIGHTED=False,
+            PER_ELEMENT=per_element,
+            COMPUTE_GRAD=grad is not None,
+            HAS_DENOM=inv_denom is not None,
+        )
+        ctx.grad = grad
+        ctx.shape = logits.shape
+        if per_element:
+            return out.view(logits.shape)
+        total = out.sum()
+        if denominator is not None:
+            total = common.safe_divide(total, denominator)
+        return total.to(logits.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: Any) -> Any:
+        grad = ctx.grad
+        if grad is None:  # pragma: no cover - autograd asks only when the logits need it
+            return (None,) * 7
+        ctx.grad = None  # the buffer is scaled in place: a second backward would be wrong
+        common.scale_(grad, g.contiguous())
+        return (grad.view(ctx.shape), None, None, None, None, None, None)
+
+
+def _flat(weight: Any) -> Any:
+    if weight is None:
+        return None
+    return weight.float().reshape(-1).contiguous() if weight.numel() > 1 else weight.float()
+
+
+def sigmoid_family(
+    logits: Array,
+    labels: Array,
+    *,
+    pos_weight: Array | None,
+    neg_weight: Array | None,
+    sample_weight: Array | None,
+    ignore_label: float | None,
+    label_smoothing: float,
+    reduction: str,
+    gamma_pos: float = 0.0,
+    gamma_neg: float = 0.0,
+    clip: float = 0.0,
+) -> Array:
+    """The reduced (or per-element) loss of the sigmoid family, SPEC semantics.
+
+    Args:
+        logits: ``(..., C)`` float16/bfloat16/float32 torch tensor.
+        labels: the logits' shape, any real or boolean dtype (raw: ignored entries hold
+            ``ignore_label``).
+        pos_weight: ``q``, 0-d or ``(C,)`` (``alpha`` already folded in), or ``None``.
+        neg_weight: ``r``, 0-d or ``(C,)``, or ``None``.
+        sample_weight: 0-d, one per sample (``(..., 1)``) or one per element, or ``None``.
+        ignore_label: the label value to ignore, or ``None``.
+        label_smoothing: ``eps``; targets ``z * (1 - eps) + eps / 2``.
+        reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
+        gamma_pos: modulation of the positive term (focal, asymmetric), ``>= 0``.
+        gamma_neg: modulation of the negative term, ``>= 0``.
+        clip: the probability margin of the asymmetric loss, in ``[0, 1]``.
+
+    Returns:
+        The loss in the logits' dtype.
+    """
+    z = labels.contiguous()
+    if z.dtype == torch.bool:
+        z = z.view(torch.uint8)
+    s = _flat(sample_weight)
+    sw_mode = 0
+    if s is not None:
+        sw_mode = 1 if s.numel() == 1 else (3 if s.numel() == logits.numel() else 2)
+        if s.numel() == 1:
+            s = s.reshape(())
+    options = {
+        "ignore": 0.0 if ignore_label is None else float(ignore_label),
+        "has_ignore": ignore_label is not None,
+        "eps": float(label_smoothing),
+        "gamma_pos": float(gamma_pos),
+        "gamma_neg": float(gamma_neg),
+        "clip": float(clip),
+        "sw_mode": sw_mode,
+    }
+    return _SigmoidFamily.apply(
+        logits,
+        z,
+        _flat(pos_weight),
+        _flat(neg_weight),
+        s,
+        reduction,
+        options,
+    )

@@ -1,0 +1,462 @@
+"""The Triton kernels, run by Triton's interpreter on CPU tensors (``TRITON_INTERPRET=1``).
+
+``WXENT_KERNELS=triton`` forces the kernels; every value and gradient is compared with
+the generic path (``WXENT_KERNELS=off``) on the same input and with the generic path in
+float64, and the launch counter proves that the kernel ran. Sizes are small (the
+interpreter runs every program in Python); ``MAX_BLOCK`` is lowered so that the loops
+over the classes take several blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import triton  # noqa: F401  (a missing triton is a failure, not a skip)
+
+import wxent
+from wxent._fastpaths import select, triton_sigmoid, triton_softmax
+
+ROOT = Path(__file__).resolve().parents[1]
+REDUCTIONS = ["none", "sum", "mean", "weighted_mean"]
+
+
+@pytest.fixture(autouse=True)
+def _interpreter(monkeypatch):
+    assert os.environ.get("TRITON_INTERPRET") == "1", "tests/conftest.py sets it"
+    monkeypatch.setenv("WXENT_KERNELS", "triton")
+    monkeypatch.setattr(triton_softmax, "MAX_BLOCK", 16)
+    monkeypatch.setattr(triton_sigmoid, "TILE_ELEMENTS", 64)
+    select.LAUNCHES.clear()
+
+
+def run(loss, x, *args, mode="triton", upstream=None, dtype=None, **kw):
+    """Value and gradient of ``loss`` at ``x`` under ``WXENT_KERNELS=mode``."""
+    old = os.environ["WXENT_KERNELS"]
+    os.environ["WXENT_KERNELS"] = mode
+    try:
+        xt = torch.tensor(x, dtype=dtype or torch.float32).requires_grad_(True)
+        out = loss(xt, *args, **kw)
+        g = torch.ones_like(out) if upstream is None else upstream(out)
+        (grad,) = torch.autograd.grad(out, xt, g)
+    finally:
+        os.environ["WXENT_KERNELS"] = old
+    return out.detach().double().numpy(), grad.double().numpy()
+
+
+def check(loss, x, *args, bf16=False, **kw):
+    """Triton == generic (same dtype) and ~ float64; returns the Triton result."""
+    before = sum(select.LAUNCHES.values())
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    fast = run(loss, x, *args, dtype=dtype, **kw)
+    assert sum(select.LAUNCHES.values()) > before, "the kernel did not run"
+    generic = run(loss, x, *args, mode="off", dtype=dtype, **kw)
+    exact = run(loss, x, *args, mode="off", dtype=torch.float64, **kw)
+    tol = {"rtol": 2e-2, "atol": 2e-2} if bf16 else {"rtol": 2e-5, "atol": 2e-6}
+    for a, b in zip(fast, generic, strict=True):
+        np.testing.assert_allclose(a, b, **tol)
+    if not bf16:
+        for a, b in zip(fast, exact, strict=True):
+            np.testing.assert_allclose(a, b, **tol)
+    return fast
+
+
+def softmax_data(shape=(5, 37), seed=0):
+    rng = np.random.default_rng(seed)
+    x = 3 * rng.normal(size=shape)
+    y = rng.integers(0, shape[-1], shape[:-1])
+    y.reshape(-1)[1] = -100
+    return x, torch.tensor(y), rng.uniform(0.2, 3.0, shape[-1]), rng.uniform(0, 2, shape[:-1])
+
+
+# ----------------------------------------------------------------------------- softmax CE
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+@pytest.mark.parametrize("weights", ["none", "both"])
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+def test_softmax_ce_every_option(reduction, eps, weights, bf16):
+    x, y, cw, sw = softmax_data()
+    kw = {"reduction": reduction, "label_smoothing": eps, "ignore_index": -100}
+    if weights in ("class", "both"):
+        kw["class_weight"] = cw
+    if weights in ("sample", "both"):
+        kw["sample_weight"] = torch.tensor(sw, dtype=torch.float32)
+    check(wxent.softmax_cross_entropy, x, y, bf16=bf16, **kw)
+    assert select.LAUNCHES["softmax_cross_entropy"] == 1
+
+
+def test_softmax_ce_without_ignore_and_one_kind_of_weight():
+    x, y, cw, sw = softmax_data(shape=(2, 3, 21), seed=1)
+    y = torch.where(y < 0, 0, y)
+    for reduction in REDUCTIONS:
+        for weights in ({"class_weight": 2.0, "sample_weight": 0.5}, {"class_weight": cw}):
+            check(wxent.softmax_cross_entropy, x, y, reduction=reduction, **weights)
+        check(wxent.softmax_cross_entropy, x, y, reduction=reduction, sample_weight=sw)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_softmax_ce_upstream_gradient(reduction):
+    x, y, cw, _ = softmax_data(seed=2)
+
+    def upstream(out):
+        if out.ndim == 0:
+            return torch.tensor(-2.5, dtype=out.dtype)
+        return torch.linspace(-1.0, 3.0, out.numel(), dtype=out.dtype).reshape(out.shape)
+
+    check(
+        wxent.softmax_cross_entropy,
+        x,
+        y,
+        class_weight=cw,
+        ignore_index=-100,
+        reduction=reduction,
+        upstream=upstream,
+    )
+    assert select.LAUNCHES["scale"] == 1
+
+
+def test_softmax_ce_infinite_logits_on_the_wrong_side_cost_nothing():
+    x, y, _, _ = softmax_data(seed=3)
+    y = torch.where(y < 0, 0, y)
+    x[np.arange(5), (y.numpy() + 1) % 37] = -np.inf
+    for eps in (0.0, 0.3):
+        value, grad = check(wxent.softmax_cross_entropy, x, y, label_smoothing=eps)
+        assert np.isfinite(grad).all()
+        assert np.isfinite(value).all() == (eps == 0.0)
+
+
+def test_softmax_ce_nothing_valid_is_zero():
+    x, _, cw, _ = softmax_data(seed=4)
+    y = torch.full((5,), -1)
+    for reduction in ("mean", "weighted_mean"):
+        value, grad = check(
+            wxent.softmax_cross_entropy,
+            x,
+            y,
+            class_weight=cw,
+            ignore_index=-1,
+            reduction=reduction,
+        )
+        assert value == 0.0 and not grad.any()
+
+
+def test_softmax_ce_nan_logits_give_nan_and_bad_labels_stay_in_bounds():
+    x, y, _, _ = softmax_data(seed=5)
+    y = torch.where(y < 0, 0, y)
+    x[0, 3] = np.nan
+    value, _ = run(wxent.softmax_cross_entropy, x, y, validate=False)
+    assert np.isnan(value)
+    x[0, 3] = 0.0
+    bad = y.clone()
+    bad[0], bad[1] = 10**9, -(10**9)  # clamped inside the kernel: no read outside the row
+    value, grad = run(wxent.softmax_cross_entropy, x, bad, validate=False, reduction="none")
+    assert np.isfinite(value).all() and np.isfinite(grad).all()
+
+
+def test_softmax_ce_noncontiguous_and_3d_logits():
+    x, y, cw, _ = softmax_data(shape=(4, 3, 19), seed=6)
+
+    def loss(t, labels, **kw):
+        return wxent.softmax_cross_entropy(t.transpose(0, 1), labels.transpose(0, 1), **kw)
+
+    check(loss, x, y, class_weight=cw, ignore_index=-100, reduction="weighted_mean")
+
+
+def test_softmax_ce_inplace_backward_writes_the_gradient_into_the_logits():
+    x, y, cw, _ = softmax_data(seed=7)
+    kw = {"class_weight": cw, "ignore_index": -100, "reduction": "weighted_mean"}
+    expected_value, expected_grad = run(wxent.softmax_cross_entropy, x, y, mode="off", **kw)
+    leaf = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    logits = leaf * 1.0  # a layer's output, not a leaf
+    loss = wxent.softmax_cross_entropy(logits, y, inplace_backward=True, **kw)
+    np.testing.assert_allclose(loss.item(), expected_value, rtol=1e-6)
+    # The logits now hold the gradient: no buffer beyond them.
+    np.testing.assert_allclose(logits.detach().numpy(), expected_grad, rtol=1e-5, atol=1e-7)
+    loss.backward()
+    np.testing.assert_allclose(leaf.grad.numpy(), expected_grad, rtol=1e-5, atol=1e-7)
+    # A leaf is never overwritten: the option then uses a separate buffer.
+    leaf2 = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    wxent.softmax_cross_entropy(leaf2, y, inplace_backward=True, **kw).backward()
+    np.testing.assert_array_equal(leaf2.detach().numpy(), np.float32(x))
+    np.testing.assert_allclose(leaf2.grad.numpy(), expected_grad, rtol=1e-5, atol=1e-7)
+    with pytest.raises(TypeError, match="inplace_backward"):
+        wxent.softmax_cross_entropy(leaf2, y, inplace_backward="yes", ignore_index=-100)
+
+
+def test_softmax_ce_no_grad_skips_the_gradient_pass():
+    x, y, _, _ = softmax_data(seed=8)
+    y = torch.where(y < 0, 0, y)
+    with torch.no_grad():
+        value = wxent.softmax_cross_entropy(torch.tensor(x, dtype=torch.float32), y)
+    os.environ["WXENT_KERNELS"] = "off"
+    expected = wxent.softmax_cross_entropy(torch.tensor(x, dtype=torch.float32), y)
+    np.testing.assert_allclose(value.numpy(), expected.numpy(), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- softmax focal
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_softmax_focal_every_option(reduction, gamma, eps):
+    x, y, cw, sw = softmax_data(seed=11)
+    check(
+        wxent.softmax_focal_loss,
+        x,
+        y,
+        gamma=gamma,
+        class_weight=cw,
+        sample_weight=torch.tensor(sw, dtype=torch.float32),
+        label_smoothing=eps,
+        ignore_index=-100,
+        reduction=reduction,
+    )
+    assert select.LAUNCHES["softmax_focal_loss"] == 1
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_softmax_focal_bf16_and_upstream_gradient(gamma):
+    x, y, cw, _ = softmax_data(shape=(2, 3, 21), seed=12)
+    y = torch.where(y < 0, 0, y)
+
+    def upstream(out):
+        return torch.linspace(-1.0, 3.0, out.numel(), dtype=out.dtype).reshape(out.shape)
+
+    check(wxent.softmax_focal_loss, x, y, gamma=gamma, class_weight=cw, bf16=True)
+    check(wxent.softmax_focal_loss, x, y, gamma=gamma, reduction="none", upstream=upstream)
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_softmax_focal_extreme_logits_stay_finite(gamma):
+    x, y, _, _ = softmax_data(seed=13)
+    y = torch.where(y < 0, 0, y)
+    yn = y.numpy()
+    x[0, yn[0]] = 200.0  # p_y rounds to 1: log(1 - p_y) from the other classes
+    x[1] = -np.inf  # a single finite logit: p_y = 1 exactly
+    x[1, yn[1]] = 1.0
+    x[2, (yn[2] + 1) % 37] = -np.inf  # a class with probability 0
+    x[3, (yn[3] + 1) % 37] = x[3, yn[3]] = 5.0  # tied maxima
+    value, grad = run(wxent.softmax_focal_loss, x, y, gamma=gamma, reduction="none")
+    assert np.isfinite(value).all() and np.isfinite(grad).all()
+    assert value[1] == 0.0 and not grad[1].any()
+    generic, generic_grad = run(
+        wxent.softmax_focal_loss, x, y, gamma=gamma, reduction="none", mode="off"
+    )
+    np.testing.assert_allclose(value, generic, rtol=2e-5, atol=1e-30)
+    rows = np.isfinite(generic_grad).all(axis=1)  # (the generic autodiff is NaN in row 1)
+    np.testing.assert_allclose(grad[rows], generic_grad[rows], rtol=2e-5, atol=2e-6)
+    smoothed, _ = run(wxent.softmax_focal_loss, x, y, gamma=gamma, label_smoothing=0.1)
+    assert smoothed == np.inf  # -inf logits cost inf under smoothing, as on the generic path
+
+
+# ----------------------------------------------------------------------------- sigmoid family
+
+SIGMOID_LOSSES = {
+    "ce": (wxent.sigmoid_cross_entropy, {}),
+    "focal": (wxent.sigmoid_focal_loss, {"alpha": 0.25}),
+    "focal-gamma-0.5": (wxent.sigmoid_focal_loss, {"gamma": 0.5, "alpha": "per-class"}),
+    "asymmetric": (wxent.asymmetric_loss, {}),
+    "asymmetric-no-clip": (wxent.asymmetric_loss, {"gamma_pos": 1.0, "clip": 0.0}),
+    "asymmetric-gamma-0.5": (wxent.asymmetric_loss, {"gamma_neg": 0.5, "clip": 0.2}),
+}
+
+
+def sigmoid_data(shape=(6, 11), seed=0):
+    rng = np.random.default_rng(seed)
+    x = 3 * rng.normal(size=shape)
+    z = (rng.uniform(size=shape) < 0.3).astype(np.float32)
+    z[0, :3] = -1.0
+    per_class = rng.uniform(0.2, 3.0, shape[-1])
+    return x, torch.tensor(z), per_class, rng.uniform(0, 2, shape[:-1])
+
+
+def sigmoid_options(name, per_class):
+    loss, options = SIGMOID_LOSSES[name]
+    options = dict(options)
+    if options.get("alpha") == "per-class":
+        options["alpha"] = per_class / per_class.max()
+    return loss, options
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", list(SIGMOID_LOSSES))
+def test_sigmoid_family_every_option(name, reduction):
+    x, z, per_class, sw = sigmoid_data()
+    loss, options = sigmoid_options(name, per_class)
+    weights = {"pos_weight": per_class, "neg_weight": per_class[::-1].copy()}
+    check(
+        loss,
+        x,
+        z,
+        sample_weight=torch.tensor(sw, dtype=torch.float32),
+        label_smoothing=0.1,
+        ignore_label=-1.0,
+        reduction=reduction,
+        **weights,
+        **options,
+    )
+    assert select.LAUNCHES["sigmoid_family"] == 1
+    assert select.LAUNCHES["sigmoid_denominator"] == (reduction in ("mean", "weighted_mean"))
+
+
+@pytest.mark.parametrize("name", list(SIGMOID_LOSSES))
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+def test_sigmoid_family_without_smoothing_and_ignore(name, bf16):
+    x, z, per_class, _ = sigmoid_data(shape=(2, 3, 7), seed=1)
+    z = torch.where(z < 0, 0.0, z)
+    loss, options = sigmoid_options(name, per_class[:7])
+    sw = np.random.default_rng(2).uniform(0, 2, (2, 3, 7))
+    for reduction in ("none", "weighted_mean"):
+        check(
+            loss,
+            x,
+            z,
+            pos_weight=2.0,
+            sample_weight=torch.tensor(sw, dtype=torch.float32),
+            reduction=reduction,
+            bf16=bf16,
+            **options,
+        )
+
+
+def test_sigmoid_family_label_dtypes_and_upstream_gradient():
+    x, z, _, _ = sigmoid_data(seed=3)
+    hard = torch.where(z < 0, 0.0, z)
+
+    def upstream(out):
+        if out.ndim == 0:
+            return torch.tensor(0.5, dtype=out.dtype)
+        return torch.linspace(-1.0, 3.0, out.numel(), dtype=out.dtype).reshape(out.shape)
+
+    for labels in (hard.bool(), hard.to(torch.int32), hard.double()):
+        for reduction in ("none", "mean"):
+            check(
+                wxent.sigmoid_focal_loss,
+                x,
+                labels,
+                sample_weight=0.5,
+                reduction=reduction,
+                upstream=upstream,
+            )
+    assert select.LAUNCHES["scale"] == 6
+
+
+@pytest.mark.parametrize("name", list(SIGMOID_LOSSES))
+def test_sigmoid_family_infinite_logits_on_the_target_side_cost_nothing(name):
+    x, z, per_class, _ = sigmoid_data(seed=4)
+    z = torch.where(z < 0, 0.0, z)
+    x = np.where(z.numpy() == 1, np.inf, -np.inf)
+    loss, options = sigmoid_options(name, per_class)
+    kw = {"reduction": "none", "pos_weight": per_class, **options}
+    value, grad = run(loss, x, z, **kw)
+    assert select.LAUNCHES["sigmoid_family"] == 1
+    # The exact limits: no cost, and a zero gradient (the generic path's autodiff of the
+    # modulated losses gives NaN gradients there; the kernel's are the limits).
+    assert not value.any() and not grad.any()
+    np.testing.assert_array_equal(value, run(loss, x, z, mode="off", **kw)[0])
+
+
+def test_sigmoid_family_nan_logits_give_nan():
+    x, z, _, _ = sigmoid_data(seed=5)
+    x[2, 2] = np.nan
+    for name, (loss, options) in SIGMOID_LOSSES.items():
+        options = {k: val for k, val in options.items() if k != "alpha"}
+        value, _ = run(loss, x, z, ignore_label=-1.0, validate=False, **options)
+        generic, _ = run(loss, x, z, ignore_label=-1.0, validate=False, mode="off", **options)
+        # As on the generic path (the asymmetric loss's clip drops a NaN negative).
+        assert np.isnan(value) == np.isnan(generic)
+        assert np.isnan(value) or name.startswith("asymmetric")
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+def test_selection_modes(monkeypatch):
+    x, y, _, _ = softmax_data(seed=9)
+    xt = torch.tensor(x, dtype=torch.float32)
+    y = torch.where(y < 0, 0, y)
+    for mode_name in ("off", "auto"):  # auto: CPU tensors never take the kernels
+        monkeypatch.setenv("WXENT_KERNELS", mode_name)
+        wxent.softmax_cross_entropy(xt, y)
+    assert not select.LAUNCHES
+    monkeypatch.setenv("WXENT_KERNELS", "triton")
+    wxent.softmax_cross_entropy(xt.double(), y)  # float64: the generic path
+    wxent.softmax_cross_entropy(xt.T, y, class_axis=0)  # classes not on the last axis
+    wxent.softmax_cross_entropy(xt, torch.softmax(xt, -1))  # probability labels
+    assert not select.LAUNCHES
+    monkeypatch.setenv("TRITON_INTERPRET", "0")  # a CPU tensor needs the interpreter
+    wxent.softmax_cross_entropy(xt, y)
+    assert not select.LAUNCHES
+    monkeypatch.setenv("WXENT_KERNELS", "fast")
+    with pytest.raises(ValueError, match="WXENT_KERNELS"):
+        wxent.softmax_cross_entropy(xt, y)
+
+
+def test_compiled_losses_never_take_the_kernels():
+    x, y, cw, _ = softmax_data(seed=10)
+    y = torch.where(y < 0, 0, y)
+    xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+
+    def f(t):
+        return wxent.softmax_cross_entropy(t, y, class_weight=cw, label_smoothing=0.1)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(f, fullgraph=True, backend="eager")
+    value = compiled(xt)
+    value.backward()
+    assert not select.LAUNCHES
+    os.environ["WXENT_KERNELS"] = "off"
+    np.testing.assert_allclose(value.item(), f(xt).item(), rtol=1e-6)
+
+
+def test_a_kernel_triton_cannot_run_leaves_the_call_to_the_generic_path(monkeypatch):
+    class CompileFailure(Exception):
+        pass
+
+    CompileFailure.__module__ = "triton.compiler.errors"
+
+    def broken(*args, **kwargs):
+        raise CompileFailure("no such instruction on this GPU")
+
+    monkeypatch.setattr(select, "_BROKEN", set())
+    monkeypatch.setattr(triton_softmax, "_launch", broken)
+    x, y, cw, _ = softmax_data(seed=14)
+    y = torch.where(y < 0, 0, y)
+    with pytest.warns(RuntimeWarning, match="softmax_cross_entropy"):
+        value, grad = run(wxent.softmax_cross_entropy, x, y, class_weight=cw)
+    expected = run(wxent.softmax_cross_entropy, x, y, class_weight=cw, mode="off")
+    np.testing.assert_allclose(value, expected[0], rtol=1e-6)
+    np.testing.assert_allclose(grad, expected[1], rtol=1e-6)
+    run(wxent.softmax_cross_entropy, x, y)  # no second warning: the kernel is known broken
+
+    def failing(*args, **kwargs):
+        raise MemoryError("out of memory")  # not Triton's: propagates
+
+    monkeypatch.setattr(select, "_BROKEN", set())
+    monkeypatch.setattr(triton_softmax, "_launch", failing)
+    with pytest.raises(MemoryError):
+        run(wxent.softmax_cross_entropy, x, y)
+
+
+def test_kernels_compile_for_a_hopper_gpu():
+    # The interpreter runs the kernels' Python; this compiles them to sm_90 machine code
+    # (no GPU needed), which catches what only the compiler checks (types across
+    # branches, loop-carried values, block shapes). In a process of its own: the kernel
+    # modules here were imported for the interpreter.
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_DEFAULT_FP_FUSION"] = "1"  # triton 3.9 warns when unset
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    script = ROOT / "tests" / "triton_aot.py"
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(script)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["compiled"] * 5
