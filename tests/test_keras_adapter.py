@@ -271,13 +271,14 @@ def test_confusion_metrics_match_counts() -> None:
     logits = rng.normal(size=(40, 4)).astype(np.float32)
     labels = (rng.random((40, 4)) < 0.4).astype(np.float32)
     labels[0, 0] = -1.0  # unknown: ignored
+    unknown = {"ignore_label": -1.0}
     metrics = {
-        "recall": wk.Recall(),
-        "precision": wk.Precision(threshold=0.5),
-        "f2": wk.FBetaScore(beta=2.0),
-        "recall_per_label": wk.Recall(average=None, num_classes=4),
-        "precision_macro": wk.Precision(average="macro", num_classes=4),
-        "recall_prob": wk.Recall(from_logits=False),
+        "recall": wk.Recall(**unknown),
+        "precision": wk.Precision(threshold=0.5, **unknown),
+        "f2": wk.FBetaScore(beta=2.0, **unknown),
+        "recall_per_label": wk.Recall(average=None, num_classes=4, **unknown),
+        "precision_macro": wk.Precision(average="macro", num_classes=4, **unknown),
+        "recall_prob": wk.Recall(from_logits=False, **unknown),
     }
     probs = 1 / (1 + np.exp(-logits))
     for key, m in metrics.items():
@@ -298,6 +299,13 @@ def test_confusion_metrics_match_counts() -> None:
     for m in metrics.values():
         m.reset_state()
         assert float(np.sum(np.asarray(m.result()))) == 0.0
+    # without ignore_label an unknown label is an error, as in wxent.recall
+    with pytest.raises(ValueError, match=r"Invalid value for argument `labels`. Expected 0/1"):
+        wk.Recall().update_state(labels, logits)
+    # inside a compiled step it cannot raise: the element counts nowhere
+    compiled = wk.Recall()
+    tf.function(compiled.update_state)(tf.constant(labels), tf.constant(logits))
+    assert_close(compiled.result(), tp / (tp + fn))
 
 
 def test_metrics_equal_wxent_decision_functions() -> None:
@@ -345,6 +353,35 @@ def test_multi_output_and_3d_targets_fit() -> None:
     want_tags = wxent.sigmoid_cross_entropy(out["tags"], tags, pos_weight=9.0)
     want_kind = wxent.softmax_cross_entropy(out["kind"], kind, class_weight=[1.0, 2.0, 3.0])
     assert_close(result["loss"], float(want_tags) + float(want_kind), rtol=1e-4, atol=1e-5)
+
+
+def test_streamed_metrics_equal_wxent_with_weights_and_absent_classes() -> None:
+    rng = np.random.default_rng(14)
+    logits = rng.normal(size=(30, 4)).astype(np.float32)
+    labels = (rng.random((30, 4)) < 0.4).astype(np.float32)
+    labels[:, 3], logits[:, 3] = 0.0, -5.0  # a label never present nor predicted
+    sw = rng.random(30).astype(np.float32)
+    cases = [
+        (wk.Recall(average="macro", num_classes=4), wxent.recall, {"average": "macro"}),
+        (wk.Precision(average=None, num_classes=4), wxent.precision, {"average": None}),
+        (
+            wk.FBetaScore(beta=0.5, threshold=0.2),
+            wxent.fbeta_score,
+            {"beta": 0.5, "threshold": 0.2},
+        ),
+    ]
+    for metric, function, options in cases:
+        metric.update_state(labels[:12], logits[:12], sample_weight=sw[:12])
+        metric.update_state(labels[12:], logits[12:], sample_weight=sw[12:])
+        want = function(logits, labels, sample_weight=sw, **options)
+        assert_close(metric.result(), want, rtol=1e-6, atol=1e-7)
+    classes = rng.integers(0, 4, size=30)
+    costs = rng.random((4, 4)) * (1 - np.eye(4))
+    metric = wk.ExpectedCost(costs)
+    metric.update_state(classes[:12], logits[:12], sample_weight=sw[:12])
+    metric.update_state(classes[12:], logits[12:], sample_weight=sw[12:])
+    want = wxent.expected_cost(logits, classes, costs, sample_weight=sw)
+    assert_close(metric.result(), want, rtol=1e-5, atol=1e-6)
 
 
 def test_confusion_metric_sample_weight() -> None:
