@@ -409,6 +409,9 @@ def test_expected_cost_metric() -> None:
     m.update_state(labels[:, None], logits, sample_weight=np.arange(30.0))
     w = np.arange(30.0)
     assert_close(m.result(), (w * costs[labels, decision]).sum() / w.sum(), rtol=1e-6)
+    probs = wk.ExpectedCost(costs, from_logits=False)  # the same decisions from probabilities
+    probs.update_state(labels[:, None], p.astype(np.float32), sample_weight=np.arange(30.0))
+    assert_close(probs.result(), m.result(), rtol=1e-6)
 
 
 def test_expected_cost_metric_checks_labels() -> None:
