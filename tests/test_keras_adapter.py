@@ -255,6 +255,39 @@ def test_no_logits_warning_for_logits(recwarn: pytest.WarningsRecorder) -> None:
     assert not [w for w in recwarn if w.category is wk.LogitsWarning]
 
 
+def test_sequence_model_fits_on_batches_of_varying_shape() -> None:
+    """(B, T, C) logits: tf.function retraces with unknown B and T, as for Keras' own loss."""
+    rng = np.random.default_rng(13)
+    batches = [
+        (
+            rng.normal(size=(b, t, 4)).astype(np.float32),
+            rng.integers(0, C, size=(b, t)),
+            rng.random(b).astype(np.float32),
+        )
+        for b, t in [(4, 5), (3, 7), (5, 2), (2, 9), (4, 5), (6, 3)]
+    ]
+
+    def stream() -> Any:
+        while True:
+            yield from batches
+
+    options: dict[str, Any] = {"class_weight": [1.0, 2.0, 3.0], "label_smoothing": 0.1}
+    for name in ("SoftmaxCrossEntropy", "SoftmaxFocalLoss"):
+        inputs = keras.Input((None, 4))
+        model = keras.Model(inputs, keras.layers.Dense(C)(inputs))
+        model.compile(optimizer="adam", loss=getattr(wk, name)(**options))
+        history = model.fit(
+            stream(), epochs=2, steps_per_epoch=len(batches), shuffle=False, verbose=0
+        )
+        assert np.isfinite(history.history["loss"]).all()
+        for x, y, sw in batches[:3]:
+            z = model.predict_on_batch(x)
+            got = model.evaluate(x, y, sample_weight=sw, verbose=0)
+            full = np.broadcast_to(sw[:, None], y.shape)
+            want = getattr(wxent, snake(name))(z, y, sample_weight=full, **options)
+            assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
 # ----------------------------------------------------------------------------- metrics
 
 

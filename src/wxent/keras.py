@@ -318,6 +318,7 @@ class SoftmaxCrossEntropy(WxentLoss):
         ignore_index: int | None = None,
         class_axis: int = _AXIS,
         validate: bool = True,
+        inplace_backward: bool = False,
         reduction: str | None = _KERAS,
         name: str | None = None,
         dtype: Any = None,
