@@ -255,6 +255,39 @@ def test_no_logits_warning_for_logits(recwarn: pytest.WarningsRecorder) -> None:
     assert not [w for w in recwarn if w.category is wk.LogitsWarning]
 
 
+def test_sequence_model_fits_on_batches_of_varying_shape() -> None:
+    """(B, T, C) logits: tf.function retraces with unknown B and T, as for Keras' own loss."""
+    rng = np.random.default_rng(13)
+    batches = [
+        (
+            rng.normal(size=(b, t, 4)).astype(np.float32),
+            rng.integers(0, C, size=(b, t)),
+            rng.random(b).astype(np.float32),
+        )
+        for b, t in [(4, 5), (3, 7), (5, 2), (2, 9), (4, 5), (6, 3)]
+    ]
+
+    def stream() -> Any:
+        while True:
+            yield from batches
+
+    options: dict[str, Any] = {"class_weight": [1.0, 2.0, 3.0], "label_smoothing": 0.1}
+    for name in ("SoftmaxCrossEntropy", "SoftmaxFocalLoss"):
+        inputs = keras.Input((None, 4))
+        model = keras.Model(inputs, keras.layers.Dense(C)(inputs))
+        model.compile(optimizer="adam", loss=getattr(wk, name)(**options))
+        history = model.fit(
+            stream(), epochs=2, steps_per_epoch=len(batches), shuffle=False, verbose=0
+        )
+        assert np.isfinite(history.history["loss"]).all()
+        for x, y, sw in batches[:3]:
+            z = model.predict_on_batch(x)
+            got = model.evaluate(x, y, sample_weight=sw, verbose=0)
+            full = np.broadcast_to(sw[:, None], y.shape)
+            want = getattr(wxent, snake(name))(z, y, sample_weight=full, **options)
+            assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
 # ----------------------------------------------------------------------------- metrics
 
 
@@ -271,13 +304,14 @@ def test_confusion_metrics_match_counts() -> None:
     logits = rng.normal(size=(40, 4)).astype(np.float32)
     labels = (rng.random((40, 4)) < 0.4).astype(np.float32)
     labels[0, 0] = -1.0  # unknown: ignored
+    unknown = {"ignore_label": -1.0}
     metrics = {
-        "recall": wk.Recall(),
-        "precision": wk.Precision(threshold=0.5),
-        "f2": wk.FBetaScore(beta=2.0),
-        "recall_per_label": wk.Recall(average=None, num_classes=4),
-        "precision_macro": wk.Precision(average="macro", num_classes=4),
-        "recall_prob": wk.Recall(from_logits=False),
+        "recall": wk.Recall(**unknown),
+        "precision": wk.Precision(threshold=0.5, **unknown),
+        "f2": wk.FBetaScore(beta=2.0, **unknown),
+        "recall_per_label": wk.Recall(average=None, num_classes=4, **unknown),
+        "precision_macro": wk.Precision(average="macro", num_classes=4, **unknown),
+        "recall_prob": wk.Recall(from_logits=False, **unknown),
     }
     probs = 1 / (1 + np.exp(-logits))
     for key, m in metrics.items():
@@ -298,6 +332,13 @@ def test_confusion_metrics_match_counts() -> None:
     for m in metrics.values():
         m.reset_state()
         assert float(np.sum(np.asarray(m.result()))) == 0.0
+    # without ignore_label an unknown label is an error, as in wxent.recall
+    with pytest.raises(ValueError, match=r"Invalid value for argument `labels`. Expected 0/1"):
+        wk.Recall().update_state(labels, logits)
+    # inside a compiled step it cannot raise: the element counts nowhere
+    compiled = wk.Recall()
+    tf.function(compiled.update_state)(tf.constant(labels), tf.constant(logits))
+    assert_close(compiled.result(), tp / (tp + fn))
 
 
 def test_metrics_equal_wxent_decision_functions() -> None:
@@ -347,6 +388,35 @@ def test_multi_output_and_3d_targets_fit() -> None:
     assert_close(result["loss"], float(want_tags) + float(want_kind), rtol=1e-4, atol=1e-5)
 
 
+def test_streamed_metrics_equal_wxent_with_weights_and_absent_classes() -> None:
+    rng = np.random.default_rng(14)
+    logits = rng.normal(size=(30, 4)).astype(np.float32)
+    labels = (rng.random((30, 4)) < 0.4).astype(np.float32)
+    labels[:, 3], logits[:, 3] = 0.0, -5.0  # a label never present nor predicted
+    sw = rng.random(30).astype(np.float32)
+    cases = [
+        (wk.Recall(average="macro", num_classes=4), wxent.recall, {"average": "macro"}),
+        (wk.Precision(average=None, num_classes=4), wxent.precision, {"average": None}),
+        (
+            wk.FBetaScore(beta=0.5, threshold=0.2),
+            wxent.fbeta_score,
+            {"beta": 0.5, "threshold": 0.2},
+        ),
+    ]
+    for metric, function, options in cases:
+        metric.update_state(labels[:12], logits[:12], sample_weight=sw[:12])
+        metric.update_state(labels[12:], logits[12:], sample_weight=sw[12:])
+        want = function(logits, labels, sample_weight=sw, **options)
+        assert_close(metric.result(), want, rtol=1e-6, atol=1e-7)
+    classes = rng.integers(0, 4, size=30)
+    costs = rng.random((4, 4)) * (1 - np.eye(4))
+    metric = wk.ExpectedCost(costs)
+    metric.update_state(classes[:12], logits[:12], sample_weight=sw[:12])
+    metric.update_state(classes[12:], logits[12:], sample_weight=sw[12:])
+    want = wxent.expected_cost(logits, classes, costs, sample_weight=sw)
+    assert_close(metric.result(), want, rtol=1e-5, atol=1e-6)
+
+
 def test_confusion_metric_sample_weight() -> None:
     labels = np.array([[1.0, 1.0], [1.0, 0.0]], dtype=np.float32)
     logits = np.array([[1.0, -1.0], [-1.0, 1.0]], dtype=np.float32)
@@ -372,6 +442,9 @@ def test_expected_cost_metric() -> None:
     m.update_state(labels[:, None], logits, sample_weight=np.arange(30.0))
     w = np.arange(30.0)
     assert_close(m.result(), (w * costs[labels, decision]).sum() / w.sum(), rtol=1e-6)
+    probs = wk.ExpectedCost(costs, from_logits=False)  # the same decisions from probabilities
+    probs.update_state(labels[:, None], p.astype(np.float32), sample_weight=np.arange(30.0))
+    assert_close(probs.result(), m.result(), rtol=1e-6)
 
 
 def test_expected_cost_metric_checks_labels() -> None:

@@ -1,9 +1,11 @@
 """Keras metrics of :mod:`wxent.keras` that read logits (see its docstring).
 
 The options are checked at construction by the wxent metric functions themselves (the
-same probe as the losses', :func:`wxent._adapter_options.probe`); the decisions are
-wxent's (``logits > threshold``, :func:`wxent.bayes_decision`); the counts are Keras
-variables, so the metrics stream over batches and run inside ``fit`` on every backend.
+same probe as the losses', :func:`wxent._adapter_options.probe`). Each batch is counted
+by :func:`wxent.confusion_matrix` (in the backend's framework, also while compiled) and
+added to a Keras variable; :func:`wxent.metrics.scores_from_confusion` scores the sum. So
+the metrics stream over batches, run inside ``fit`` on every backend, and give what the
+wxent functions give for all the batches together.
 """
 
 from __future__ import annotations
@@ -23,36 +25,27 @@ from wxent import _validation as v
 _register = keras.saving.register_keras_serializable(package="wxent")
 
 
-def check_indices(labels: Any, num_classes: int | None = None) -> None:
-    """Eager class indices: whole numbers (floats), in ``[0, num_classes)`` when given.
+def check_indices(labels: Any) -> None:
+    """Float class indices must be whole numbers: checked when the values can be read.
 
     One scalar is read on the host; the values only to word the error. Inside compiled
     graphs (``tf.function``, ``jax.jit``) nothing can be read and nothing is checked.
 
     Raises:
-        ValueError: for a non-integral float index or an index out of range.
+        ValueError: for a float index that is not a whole number (or NaN).
     """
     if not ns.is_concrete(labels):
         return
-    bad = ops.zeros(ops.shape(labels), dtype="bool")
-    if "float" in str(labels.dtype):
-        bad = ops.logical_not(ops.equal(labels, ops.floor(labels)))
-    if num_classes is not None:
-        bad = bad | (labels < 0) | (labels >= num_classes)
-    if not bool(ops.convert_to_numpy(ops.any(bad))):
-        return
-    host = ops.convert_to_numpy(labels)
-    first = host[ops.convert_to_numpy(bad)].ravel()[0]
-    if num_classes is not None and (first < 0 or first >= num_classes):
-        expected = f"class indices in [0, {num_classes})"
-    else:
+    bad = ops.logical_not(ops.equal(labels, ops.floor(labels)))
+    if bool(ops.convert_to_numpy(ops.any(bad))):
+        first = ops.convert_to_numpy(labels)[ops.convert_to_numpy(bad)].ravel()[0]
         expected = "class indices: whole numbers when given as floats"
-    raise v.value_error("labels", expected, f"label value {first.item()!r}")
+        raise v.value_error("labels", expected, f"label value {first.item()!r}")
 
 
-def _broadcast_weight(sample_weight: Any, like: Any) -> Any:
+def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any) -> Any:
     """A Keras-style sample weight (scalar, per sample ``(B,)``, ...) broadcast to ``like``."""
-    w = ops.cast(ops.convert_to_tensor(sample_weight), like.dtype)
+    w = ops.cast(ops.convert_to_tensor(sample_weight), dtype)
     while len(w.shape) > len(like.shape) and w.shape[-1] == 1:
         w = ops.squeeze(w, axis=-1)
     while 0 < len(w.shape) < len(like.shape):
@@ -69,9 +62,10 @@ def _threshold(threshold: Any) -> np.ndarray:
 
 
 class _ConfusionMetric(keras.metrics.Metric):
-    """Stateful true-positive / false-positive / false-negative counts of sigmoid outputs."""
+    """The summed :func:`wxent.confusion_matrix` of sigmoid outputs, scored by wxent."""
 
     _default_name: ClassVar[str] = "confusion"
+    _metric: ClassVar[str]
     _function: ClassVar[Callable[..., Any]]
 
     def __init__(
@@ -81,6 +75,7 @@ class _ConfusionMetric(keras.metrics.Metric):
         from_logits: bool = True,
         average: str | None = "micro",
         num_classes: int | None = None,
+        ignore_label: float | None = None,
         class_axis: int = -1,
         name: str | None = None,
         dtype: Any = None,
@@ -94,64 +89,57 @@ class _ConfusionMetric(keras.metrics.Metric):
             expected = "a probability in [0, 1] with from_logits=False"
             raise v.value_error("threshold", expected, f"threshold={threshold!r}")
         labels = self.num_classes or (t.shape[0] if t.ndim == 1 else 2)
-        options = {"threshold": t, "average": average, "class_axis": class_axis, **score}
+        with np.errstate(divide="ignore"):  # probabilities 0 and 1 are logits -inf and inf
+            self._logits_threshold = t if from_logits else np.log(t) - np.log1p(-t)
+        options = {
+            "threshold": self._logits_threshold,
+            "average": average,
+            "ignore_label": ignore_label,
+            "class_axis": class_axis,
+            **score,
+        }
         table.probe(type(self)._function, "sigmoid", labels, options)
         if average != "micro" and num_classes is None:
             expected = f"the number of classes (labels) with average={average!r}"
             raise v.value_error("num_classes", expected, "num_classes=None")
         self.threshold = t.item() if t.ndim == 0 else t.tolist()
         self.average, self.class_axis, self._score_options = average, class_axis, score
-        shape = () if self.num_classes is None else (self.num_classes,)
-        self.true_positives = self.add_variable(shape, "zeros", name="true_positives")
-        self.false_positives = self.add_variable(shape, "zeros", name="false_positives")
-        self.false_negatives = self.add_variable(shape, "zeros", name="false_negatives")
+        self.ignore_label = ignore_label
+        shape = (2, 2) if self.num_classes is None else (self.num_classes, 2, 2)
+        self.confusion = self.add_variable(shape, "zeros", name="confusion")
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        """Add the counts of a batch (labels outside ``[0, 1]`` are ignored)."""
-        y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
-        y_true = ops.cast(ops.convert_to_tensor(y_true), self.dtype)
-        if len(y_true.shape) == len(y_pred.shape) - 1:  # Dense(1) logits, (B,) labels
-            y_true = ops.expand_dims(y_true, axis=-1)
-        valid = ops.cast(ops.logical_and(y_true >= 0, y_true <= 1), self.dtype)
-        positive = ops.cast(y_true >= 0.5, self.dtype) * valid
-        negative = valid - positive
-        t = np.asarray(self.threshold)
-        if t.ndim == 1:  # one threshold per label, along the label axis
-            shape = [1] * len(y_pred.shape)
-            shape[self.class_axis] = t.shape[0]
-            t = t.reshape(shape)
-        predicted = ops.cast(y_pred > ops.convert_to_tensor(t, dtype=self.dtype), self.dtype)
-        if sample_weight is not None:
-            w = _broadcast_weight(sample_weight, y_pred)
-            positive, negative = positive * w, negative * w
-        counts = (predicted * positive, predicted * negative, (1 - predicted) * positive)
-        variables = (self.true_positives, self.false_positives, self.false_negatives)
-        for variable, count in zip(variables, counts, strict=True):
-            variable.assign_add(self._sum(count))
-
-    def _sum(self, x: Any) -> Any:
-        if self.num_classes is None:
-            return ops.sum(x)
-        x = ops.moveaxis(x, self.class_axis, -1)
-        return ops.sum(ops.reshape(x, (-1, self.num_classes)), axis=0)
-
-    def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
-        raise NotImplementedError
+        """Add the counts of a batch: :func:`wxent.confusion_matrix` in Keras variables."""
+        logits = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+        if not self.from_logits:
+            logits = ops.log(logits) - ops.log1p(-logits)
+        labels = ops.convert_to_tensor(y_true)
+        if len(labels.shape) == len(logits.shape) - 1:  # Dense(1) logits, (B,) labels
+            labels = ops.expand_dims(labels, axis=-1)
+        w = None if sample_weight is None else _broadcast_weight(sample_weight, logits, self.dtype)
+        counts = wxent.confusion_matrix(
+            logits,
+            labels,
+            threshold=self._logits_threshold,
+            sample_weight=w,
+            ignore_label=self.ignore_label,
+            class_axis=self.class_axis,
+        )
+        counts = ops.reshape(ops.cast(counts, self.dtype), (-1, 2, 2))  # [[tn, fp], [fn, tp]]
+        self.confusion.assign_add(ops.sum(counts, axis=0) if self.num_classes is None else counts)
 
     def result(self) -> Any:
-        """The score: micro (pooled counts), macro (mean over classes) or per class."""
-        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
-        if self.average == "micro":
-            return self._score(ops.sum(tp), ops.sum(fp), ops.sum(fn))
-        scores = self._score(
-            ops.convert_to_tensor(tp), ops.convert_to_tensor(fp), ops.convert_to_tensor(fn)
+        """The score as :func:`wxent.recall` & co. give it for every batch seen together."""
+        return wxent.metrics.scores_from_confusion(
+            ops.copy(self.confusion),  # a tensor of the backend, not the variable
+            metric=self._metric,
+            average=self.average,
+            **self._score_options,
         )
-        return ops.mean(scores) if self.average == "macro" else scores
 
     def reset_state(self) -> None:
         """Zero the counts."""
-        for variable in (self.true_positives, self.false_positives, self.false_negatives):
-            variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
+        self.confusion.assign(ops.zeros(self.confusion.shape, dtype=self.confusion.dtype))
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments."""
@@ -161,6 +149,7 @@ class _ConfusionMetric(keras.metrics.Metric):
             from_logits=self.from_logits,
             average=self.average,
             num_classes=self.num_classes,
+            ignore_label=self.ignore_label,
             class_axis=self.class_axis,
             **self._score_options,
         )
@@ -180,6 +169,10 @@ class Recall(_ConfusionMetric):
             labels) or ``None`` (one value per label); the last two need
             ``num_classes``.
         num_classes: the number of labels along ``class_axis`` (for per-label counts).
+        ignore_label: a label value (e.g. ``-1`` for unknown) whose elements count
+            nowhere. Other labels than 0, 1 and this raise a ``ValueError`` when the
+            values can be read (eager calls, the PyTorch backend) and count nowhere inside
+            a compiled step, as in :func:`wxent.confusion_matrix`.
         class_axis: the label axis (``-1``).
         name: the metric's name (default: the class name in snake case).
         dtype: the dtype of the counts.
@@ -193,10 +186,8 @@ class Recall(_ConfusionMetric):
     """
 
     _default_name = "recall"
+    _metric = "recall"
     _function = staticmethod(wxent.recall)
-
-    def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
-        return ops.divide_no_nan(tp, tp + fn)
 
 
 @_register
@@ -214,10 +205,8 @@ class Precision(_ConfusionMetric):
     """
 
     _default_name = "precision"
+    _metric = "precision"
     _function = staticmethod(wxent.precision)
-
-    def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
-        return ops.divide_no_nan(tp, tp + fp)
 
 
 @_register
@@ -238,15 +227,12 @@ class FBetaScore(_ConfusionMetric):
     """
 
     _default_name = "fbeta_score"
+    _metric = "fbeta"
     _function = staticmethod(wxent.fbeta_score)
 
     def __init__(self, beta: float = 1.0, threshold: Any = None, **kwargs: Any) -> None:
         super().__init__(threshold, beta=beta, **kwargs)
         self.beta = float(beta)
-
-    def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
-        b2 = self.beta**2
-        return ops.divide_no_nan((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp)
 
 
 @_register
@@ -312,23 +298,23 @@ class ExpectedCost(keras.metrics.Metric):
                 f"y_pred of shape {v.shape_str(tuple(y_pred.shape))}",
             )
         logits = y_pred if self.from_logits else ops.log(y_pred)
-        decision = wxent.bayes_decision(logits, self.costs, class_axis=self.class_axis)
         y_true = ops.convert_to_tensor(y_true)
         if len(y_true.shape) == len(y_pred.shape):
             if y_true.shape[self.class_axis] == 1 and num_classes != 1:
                 y_true = ops.squeeze(y_true, axis=self.class_axis)
             else:
                 y_true = ops.argmax(y_true, axis=self.class_axis)
-        check_indices(y_true, num_classes)
-        valid = ops.logical_and(y_true >= 0, y_true < num_classes)
-        index = ops.where(valid, ops.cast(y_true, "int32"), 0) * num_classes
+        if "float" in str(y_true.dtype):
+            check_indices(y_true)
+            y_true = ops.cast(y_true, "int32")
+        w = None if sample_weight is None else _broadcast_weight(sample_weight, y_true, self.dtype)
+        counts = wxent.confusion_matrix(
+            logits, y_true, costs=self.costs, sample_weight=w, class_axis=self.class_axis
+        )
+        counts = ops.cast(counts, self.dtype)
         costs = ops.convert_to_tensor(self.costs, dtype=self.dtype)
-        cost = ops.take(ops.reshape(costs, (-1,)), index + ops.cast(decision, "int32"))
-        w = ops.cast(valid, self.dtype)
-        if sample_weight is not None:
-            w = w * _broadcast_weight(sample_weight, cost)
-        self.total_cost.assign_add(ops.sum(w * cost))
-        self.count.assign_add(ops.sum(w))
+        self.total_cost.assign_add(ops.sum(counts * costs))
+        self.count.assign_add(ops.sum(counts))
 
     def result(self) -> Any:
         """The mean cost (0 before any sample)."""

@@ -61,10 +61,11 @@ activation). JAX arrays carry no mark: nothing is detected there.
 **Metrics.** :class:`Recall`, :class:`Precision`, :class:`FBetaScore` threshold
 sigmoid outputs (binary, multi-label); with ``from_logits=True`` (the default) the
 ``threshold`` is a logit (default ``0.0``, probability 0.5), or one per label.
-Labels outside ``[0, 1]`` (e.g. ``-1`` for unknown) are ignored. :class:`ExpectedCost`
-reads softmax logits and a cost matrix ``costs[true, predicted]`` and averages the
-cost of the Bayes decisions (:func:`wxent.bayes_decision`). All are stateful counts in
-Keras variables (``reset_state``, ``result``).
+Labels are 0/1; ``ignore_label`` (e.g. ``-1`` for unknown) leaves elements out.
+:class:`ExpectedCost` reads softmax logits and a cost matrix ``costs[true, predicted]``
+and averages the cost of the Bayes decisions (:func:`wxent.bayes_decision`). Each batch is
+counted by :func:`wxent.confusion_matrix` into a Keras variable (``reset_state``,
+``result``): the result is the wxent function's over every batch seen.
 
 Everything here is registered for ``keras.saving`` under the package ``"wxent"``: a
 model saved with a wxent loss and metric loads back.
@@ -317,6 +318,7 @@ class SoftmaxCrossEntropy(WxentLoss):
         ignore_index: int | None = None,
         class_axis: int = _AXIS,
         validate: bool = True,
+        inplace_backward: bool = False,
         reduction: str | None = _KERAS,
         name: str | None = None,
         dtype: Any = None,

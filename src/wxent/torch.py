@@ -180,6 +180,7 @@ class SoftmaxCrossEntropy(WxentLoss):
         class_axis: int = _AXIS,
         reduction: str = "mean",
         validate: bool = True,
+        inplace_backward: bool = False,
     ) -> None:
         super().__init__(locals())
 
