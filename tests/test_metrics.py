@@ -699,3 +699,46 @@ def test_scores_from_confusion_integer_counts_and_errors():
         wxent.metrics.scores_from_confusion(np.ones((3, 2)))
     with pytest.raises(TypeError, match=_msg("Invalid type for argument `confusion`")):
         wxent.metrics.scores_from_confusion([[1, 2], [3, 4]])
+
+
+def test_unknown_dimensions_under_tf_function(rng):
+    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    y = rng.integers(0, 3, (2, 5))
+    z = (rng.random((2, 5, 3)) < 0.5).astype(np.float32)
+    costs = _random_costs(rng, 3)
+    spec_x = tf.TensorSpec([None, None, 3])
+
+    @tf.function(input_signature=[spec_x, tf.TensorSpec([None, None], tf.int64)])
+    def softmax_metrics(a, b):
+        return (
+            wxent.recall(a, b, average="macro"),
+            wxent.confusion_matrix(a, b, costs=costs),
+            wxent.expected_cost(a, b, costs),
+        )
+
+    @tf.function(input_signature=[spec_x, tf.TensorSpec([None, None, 3])])
+    def sigmoid_metrics(a, b):
+        return wxent.precision(a, b, average=None, sample_weight=tf.ones_like(b))
+
+    recall, cm, cost = softmax_metrics(tf.constant(x), tf.constant(y))
+    assert float(recall) == pytest.approx(wxent.recall(x, y, average="macro"))
+    np.testing.assert_array_equal(cm.numpy(), wxent.confusion_matrix(x, y, costs=costs))
+    assert float(cost) == pytest.approx(wxent.expected_cost(x, y, costs), rel=1e-6)
+    np.testing.assert_allclose(
+        sigmoid_metrics(tf.constant(x), tf.constant(z)).numpy(),
+        wxent.precision(x, z, average=None),
+        rtol=1e-6,
+    )
+
+
+def test_softmax_class_axis_with_costs(eager_backend, rng):
+    logits = rng.standard_normal((3, C, 4)).astype(np.float32)
+    labels = rng.integers(0, C, (3, 4))
+    costs = _random_costs(rng)
+    decisions, margin = ref.bayes_decision(logits, costs, class_axis=1)
+    assert (margin > 1e-4).all()
+    cm = eager_backend.call(
+        lambda x, y: wxent.confusion_matrix(x, y, costs=costs, class_axis=1), logits, labels
+    )
+    expected = skm.confusion_matrix(labels.ravel(), decisions.ravel(), labels=range(C))
+    np.testing.assert_array_equal(cm, expected)

@@ -235,7 +235,9 @@ def _softmax(c: mi.Call) -> Counts:
                 ~(xp.isfinite(cm) & (cm >= 0)),
                 lambda: check_cost_matrix(ns.to_numpy(costs), num_classes=n, warn=False),
             )
-        pred = _core_cost.bayes_decision(c.x, cm, axis=c.axis, xp=xp)
+        rows = c.x if c.axis == len(shape) - 1 else xp.moveaxis(c.x, c.axis, -1)
+        rows = xp.reshape(rows, (-1, n))  # 2-D: no reshape with two unknown dimensions
+        pred = _core_cost.bayes_decision(rows, cm, axis=1, xp=xp)
     else:
         pred = xp.argmax(c.x, axis=c.axis)
     index = xp.int64 if c.numpy or ns.is_torch_namespace(xp) or ns.is_tf_namespace(xp) else None
