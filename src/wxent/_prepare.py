@@ -23,6 +23,18 @@ import numpy as np
 from wxent import _namespace as ns
 from wxent import _reduction
 from wxent import _validation as v
+from wxent._config import (
+    _same_framework as _same_framework,
+)
+from wxent._config import (  # the configuration mover, re-exported as prep.<name>
+    config_array as config_array,
+)
+from wxent._config import (
+    per_class as per_class,
+)
+from wxent._config import (
+    sample_weight as sample_weight,
+)
 from wxent._types import Array
 
 
@@ -397,155 +409,6 @@ def settle(inp: Inputs, result: Array) -> Array:
             inp.checks.diagnose()
         v.check_no_nan(inp.logits_name, ns.to_numpy(inp.logits))
     return result
-
-
-# ----------------------------------------------------------------------------- configuration
-
-
-def config_array(
-    name: str,
-    value: Any,
-    inp: Inputs,
-    *,
-    check_values: bool = True,
-    positive: bool = False,
-    at_most_one: bool = False,
-) -> Array:
-    """Move a weight, cost or prior onto the logits' framework, device and dtype.
-
-    Python numbers, lists and NumPy arrays are converted (and, when validation is on,
-    checked to be finite and non-negative). Arrays of the logits' framework are cast
-    to the compute dtype and moved to the logits' device; their check (a device-side
-    flag) joins the call's pending checks.
-
-    Every value must be finite and non-negative; ``positive`` also refuses zeros (priors,
-    whose log is taken) and ``at_most_one`` values above 1 (focal ``alpha``).
-    """
-
-    def check_host(values: np.ndarray) -> None:
-        if positive:
-            v.check_positive_values(name, values)
-        v.check_finite_nonnegative(name, values)
-        if at_most_one:
-            v.check_at_most_one(name, values)
-
-    xp = inp.xp
-    if ns.is_array(value) and not isinstance(value, np.ndarray):
-        if not _same_framework(value, xp):
-            if not ns.is_concrete(value):
-                raise v.type_error(
-                    name,
-                    "an array of the same framework as `logits`, a NumPy array or numbers",
-                    f"{name} of type {type(value).__name__}",
-                )
-            value = ns.to_numpy(value)
-        else:
-            if not v.is_floating(xp, value.dtype) and not v.is_integer(xp, value.dtype):
-                raise v.type_error(
-                    name, "a real dtype", f"{name} with dtype {v.dtype_name(value.dtype)}"
-                )
-            arr = _cast(xp, value, inp.dtype)
-            if ns.is_torch_namespace(xp) and arr.device != inp.logits.device:
-                arr = arr.to(inp.logits.device)
-            if check_values and inp.validate and ns.is_concrete(value):
-                flag = v.config_flag(xp, arr, positive=positive, at_most_one=at_most_one)
-                if flag is not None:
-                    inp.add_check(flag, lambda: check_host(ns.to_numpy(value).astype(np.float64)))
-            return arr
-    try:
-        if ns.torch_is_compiling():  # the compiler cannot read an ndarray's dtype
-            host = np.asarray(value, dtype=np.float64)
-        else:  # keep the caller's numeric dtype: no float64 round trip per call
-            host = np.asarray(value)
-            if host.dtype.kind not in "iuf":
-                host = host.astype(np.float64)
-    except (TypeError, ValueError):
-        raise v.type_error(
-            name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
-        ) from None
-    if check_values and inp.check_config and not ns.torch_is_compiling():
-        check_host(host.astype(np.float64, copy=False))
-    if ns.is_tf_namespace(xp):
-        return xp.asarray(host, dtype=inp.dtype)
-    return xp.asarray(host, dtype=inp.dtype, device=ns.device(inp.logits))
-
-
-def _same_framework(value: Array, xp: Any) -> bool:
-    if ns.is_tensorflow(value):
-        return ns.is_tf_namespace(xp)
-    if ns.is_tf_namespace(xp):
-        return False
-    return bool(ns.namespace(value).__name__ == xp.__name__)
-
-
-def per_class(
-    name: str, value: Any, inp: Inputs, *, broadcast: bool = True, **checks: bool
-) -> Array | None:
-    """A scalar or one value per class, moved onto the logits.
-
-    Args:
-        name: the argument's name, for messages.
-        value: ``None``, a number, or a ``(C,)`` vector.
-        inp: the prepared inputs.
-        broadcast: reshape a vector so that it lies along the class axis of the logits
-            (``(C, 1, 1)`` for ``class_axis=1`` on 4-D logits); otherwise keep ``(C,)``.
-        **checks: ``positive`` / ``at_most_one``, as for :func:`config_array`.
-
-    Returns:
-        ``None`` when ``value`` is ``None``, else the array (0-d for a scalar).
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise v.type_error(
-            name, f"a number or one value per class ({inp.num_classes})", repr(value)
-        )
-    shape = tuple(getattr(value, "shape", np.shape(value)))
-    ndim = len(inp.logits.shape)
-    if len(shape) == 0:
-        return config_array(name, value, inp, **checks)
-    if len(shape) != 1 or (inp.num_classes is not None and shape[0] != inp.num_classes):
-        raise v.value_error(
-            name,
-            f"a scalar or one value per class, shape ({inp.num_classes},) along "
-            f"class_axis={inp.axis}",
-            f"{name} of shape {v.shape_str(shape)}",
-        )
-    arr = config_array(name, value, inp, **checks)
-    if broadcast and inp.axis != ndim - 1:
-        target = [1] * ndim
-        target[inp.axis] = -1
-        arr = inp.xp.reshape(arr, tuple(target))
-    return arr
-
-
-def sample_weight(value: Any, inp: Inputs, *, per_sample: bool) -> Array | None:
-    """The ``sample_weight`` argument, checked against the allowed shapes.
-
-    Allowed: a scalar; the loss shape; and when ``per_sample`` (sigmoid family) the
-    logits' shape without the class axis, which is expanded to weight every label of
-    the sample. Anything else is an error — nothing is silently broadcast.
-    """
-    if value is None:
-        return None
-    shape = tuple(getattr(value, "shape", np.shape(value)))
-    shape = tuple(None if d is None else int(d) for d in shape)
-    if len(shape) == 0:
-        return config_array("sample_weight", value, inp)
-    full = inp.loss_shape
-    sample_shape = inp.loss_shape[: inp.axis] + inp.loss_shape[inp.axis + 1 :]
-    if v.shapes_match(shape, full) and len(shape) == len(full):
-        return config_array("sample_weight", value, inp)
-    if per_sample and v.shapes_match(shape, sample_shape):
-        arr = config_array("sample_weight", value, inp)
-        return inp.xp.expand_dims(arr, axis=inp.axis)
-    allowed = f"a scalar or the loss shape {v.shape_str(full)}"
-    if per_sample:
-        allowed += (
-            f", or one weight per sample {v.shape_str(sample_shape)} (the shape of `logits` "
-            f"without class_axis={inp.axis})"
-        )
-    raise v.value_error("sample_weight", allowed, f"sample_weight of shape {v.shape_str(shape)}")
 
 
 def needs_weights(reduction: Any) -> bool:
