@@ -16,9 +16,8 @@ from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import cost as core_cost
 from wxent._softmax import softmax_losses, softmax_sample_weight
+from wxent._types import Array
 from wxent.cost_matrix import matrix_for
-
-Array = Any
 
 
 def expected_cost_loss(

@@ -22,9 +22,8 @@ from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import cost as _core_cost
+from wxent._types import Array
 from wxent.cost_matrix import check_cost_matrix, matrix_for
-
-Array = Any
 
 AVERAGES = ("micro", "macro", None)
 METRICS = ("precision", "recall", "fbeta")

@@ -17,10 +17,9 @@ import numpy as np
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
+from wxent._types import Array
 from wxent.cost_matrix import check_cost_matrix, matrix_for
 from wxent.decisions import cost_threshold
-
-Array = Any
 
 
 def same_framework_error(name: str, value: Any, logits: Any) -> TypeError:

@@ -27,8 +27,7 @@ from wxent._core import softmax as core_softmax
 from wxent._fastpaths import linear as fast
 from wxent._sampler import candidates
 from wxent._softmax import softmax_sample_weight
-
-Array = Any
+from wxent._types import Array
 
 
 @dataclass

@@ -14,8 +14,7 @@ import numpy as np
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
-
-Array = Any
+from wxent._types import Array
 
 
 def log_uniform_probability(k: np.ndarray, num_classes: int) -> np.ndarray:

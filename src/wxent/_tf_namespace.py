@@ -16,14 +16,14 @@ from typing import Any
 
 import tensorflow as tf
 
+from wxent._types import Array
+
 float16 = tf.float16
 bfloat16 = tf.bfloat16
 float32 = tf.float32
 float64 = tf.float64
 int32 = tf.int32
 int64 = tf.int64
-
-Array = Any
 
 
 def _shape(shape: Any) -> Any:
@@ -178,11 +178,6 @@ def squeeze(x: Array, /, axis: Any) -> Array:
 def reshape(x: Array, /, shape: Any, *, copy: Any = None) -> Array:
     """Reshape (an unknown static dimension becomes ``-1``)."""
     return tf.reshape(x, _shape(shape))
-
-
-def permute_dims(x: Array, /, axes: Any) -> Array:
-    """Transpose to ``axes``."""
-    return tf.transpose(x, perm=list(axes))
 
 
 def moveaxis(x: Array, source: int, destination: int, /) -> Array:

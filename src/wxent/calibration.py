@@ -29,9 +29,8 @@ import numpy as np
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
-from wxent.thresholds import _host_array, _rows, _weights
-
-Array = Any
+from wxent._types import Array
+from wxent.thresholds import host_array, label_rows, row_weights
 
 __all__ = [
     "Calibration",
@@ -224,11 +223,11 @@ def _host_inputs(
     v.check_labels_array(labels, logits)
     shape = tuple(int(d) for d in v.static_shape(logits))  # type: ignore[arg-type]
     axis = v.check_class_axis(class_axis, len(shape))
-    x = _host_array("logits", logits).astype(np.float64)
-    y = _host_array("labels", labels)
+    x = host_array("logits", logits).astype(np.float64)
+    y = host_array("labels", labels)
     v.check_no_nan("logits", x)
     sigmoid = y.shape == x.shape
-    w = _weights(sample_weight, shape, axis, sigmoid)
+    w = row_weights(sample_weight, shape, axis, sigmoid)
     if sigmoid:
         if ignore_index is not None:
             raise v.value_error(
@@ -240,7 +239,13 @@ def _host_inputs(
         v.check_unit_interval_labels(y, None)
         rows = 1 if x.ndim == 1 else shape[axis]
         w = np.ones(x.shape) if w is None else np.asarray(w)
-        return _rows(x, axis, rows), _rows(y, axis, rows), _rows(w, axis, rows), True, axis
+        return (
+            label_rows(x, axis, rows),
+            label_rows(y, axis, rows),
+            label_rows(w, axis, rows),
+            True,
+            axis,
+        )
     sample_shape = shape[:axis] + shape[axis + 1 :]
     if y.dtype.kind not in "iu" or y.shape != sample_shape:
         raise v.value_error(

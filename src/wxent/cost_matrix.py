@@ -26,8 +26,7 @@ import numpy as np
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
-
-Array = Any
+from wxent._types import Array
 
 __all__ = ["CostMatrixWarning", "check_cost_matrix", "cost_matrix", "dominated_columns"]
 

@@ -28,9 +28,8 @@ from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import cost as core_cost
+from wxent._types import Array
 from wxent.cost_matrix import check_cost_matrix, matrix_for
-
-Array = Any
 
 __all__ = ["bayes_decision", "cost_threshold"]
 

@@ -48,8 +48,7 @@ from wxent import _offsets
 from wxent import _prepare as prep
 from wxent import _threshold_search as search
 from wxent import _validation as v
-
-Array = Any
+from wxent._types import Array
 
 OBJECTIVES = (
     "f1",
@@ -67,7 +66,8 @@ class ThresholdWarning(UserWarning):
     """A constraint of :func:`tune_thresholds` that no threshold meets on the given data."""
 
 
-def _host_array(name: str, x: Any) -> np.ndarray:
+def host_array(name: str, x: Any) -> np.ndarray:
+    """Held-out logits or labels of any framework as a NumPy array (concrete only)."""
     if not ns.is_concrete(x):
         raise v.type_error(
             name,
@@ -77,7 +77,7 @@ def _host_array(name: str, x: Any) -> np.ndarray:
     return ns.to_numpy(x)
 
 
-def _weights(sample_weight: Any, shape: tuple[int, ...], axis: int, sigmoid: bool) -> Any:
+def row_weights(sample_weight: Any, shape: tuple[int, ...], axis: int, sigmoid: bool) -> Any:
     """Host float64 weights of the logits' shape (sigmoid) or the sample shape (softmax)."""
     if sample_weight is None:
         return None
@@ -86,7 +86,7 @@ def _weights(sample_weight: Any, shape: tuple[int, ...], axis: int, sigmoid: boo
         raise v.type_error(
             "sample_weight", "an array of numbers", f"sample_weight={sample_weight!r}"
         )
-    raw = _host_array("sample_weight", sample_weight) if ns.is_array(sample_weight) else None
+    raw = host_array("sample_weight", sample_weight) if ns.is_array(sample_weight) else None
     try:
         w = np.asarray(sample_weight if raw is None else raw, dtype=np.float64)
     except (TypeError, ValueError):
@@ -250,9 +250,9 @@ def tune_thresholds(
     params["recall"] = _fraction("recall", recall, objective, "precision_at_recall")
     shape = tuple(int(d) for d in v.static_shape(logits))  # type: ignore[arg-type]
     axis = v.check_class_axis(class_axis, len(shape))
-    x = _host_array("logits", logits)
+    x = host_array("logits", logits)
     v.check_no_nan("logits", x)
-    y = _host_array("labels", labels)
+    y = host_array("labels", labels)
     if sigmoid:
         if costs is not None or ignore_index is not None:
             name = "costs" if costs is not None else "ignore_index"
@@ -264,7 +264,7 @@ def tune_thresholds(
         result, value = _tune_sigmoid(
             x,
             y,
-            _weights(sample_weight, shape, axis, True),
+            row_weights(sample_weight, shape, axis, True),
             v.dtype_name(logits.dtype),
             axis=axis,
             per_label=per_label,
@@ -277,7 +277,7 @@ def tune_thresholds(
             x,
             labels,
             y,
-            _weights(sample_weight, shape, axis, False),
+            row_weights(sample_weight, shape, axis, False),
             axis=axis,
             objective=objective,
             params=params,
@@ -311,8 +311,8 @@ def _tune_sigmoid(
     if exact and ignore is None:
         z = z == 1  # a bool copy is cheaper to transpose
     rows = 1 if x.ndim == 1 or not per_label else int(x.shape[axis])
-    x, z = _rows(x, axis, rows), _rows(z, axis, rows)
-    w = None if w is None else _rows(w, axis, rows)
+    x, z = label_rows(x, axis, rows), label_rows(z, axis, rows)
+    w = None if w is None else label_rows(w, axis, rows)
     thresholds, values, missed = [], [], []
     for j in range(x.shape[0]):
         xj, zj = x[j], z[j]
@@ -345,7 +345,7 @@ def _tune_sigmoid(
     return np.asarray(thresholds, dtype=np.float64), np.asarray(values, dtype=np.float64)
 
 
-def _rows(a: np.ndarray, axis: int, rows: int) -> np.ndarray:
+def label_rows(a: np.ndarray, axis: int, rows: int) -> np.ndarray:
     """``(rows, -1)``: one row per label (class axis first), or everything in one row."""
     if a.ndim > 1:
         a = np.moveaxis(a, axis, 0)

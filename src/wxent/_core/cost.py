@@ -11,8 +11,7 @@ from typing import Any
 
 from wxent._core.numerics import has_unknown_dims, log_softmax
 from wxent._core.softmax import take_classes
-
-Array = Any
+from wxent._types import Array
 
 
 def _to_last(x: Array, axis: int, *, xp: Any) -> Array:

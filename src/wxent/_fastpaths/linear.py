@@ -22,9 +22,7 @@ coefficient vector carries them in.
 
 from __future__ import annotations
 
-from typing import Any
-
-Array = Any
+from wxent._types import Array
 
 #: Default chunk on CPUs: about 2**23 logits (32 MiB of float32) per chunk.
 CPU_CHUNK_ELEMENTS = 2**23

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-Array = Any
+from wxent._types import Array
 
 
 def _jax_dot(a: Array, b: Array, contract: tuple[int, int], dtype: Any) -> Array:

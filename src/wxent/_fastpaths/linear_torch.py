@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-Array = Any
+from wxent._types import Array
 
 
 def chunk_step(

@@ -30,8 +30,7 @@ from typing import Any
 
 from wxent import _namespace as ns
 from wxent import _validation as v
-
-Array = Any
+from wxent._types import Array
 
 #: Kernel launches by name, incremented by the launch wrappers.
 LAUNCHES: Counter[str] = Counter()

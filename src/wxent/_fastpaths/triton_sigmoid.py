@@ -32,8 +32,7 @@ import triton.language as tl
 
 from wxent._fastpaths import triton_common as common
 from wxent._fastpaths.select import LAUNCHES
-
-Array = Any
+from wxent._types import Array
 
 #: Elements per tile, and the widest tile (classes), both powers of two.
 TILE_ELEMENTS = 4096

@@ -29,8 +29,7 @@ import triton.language as tl
 
 from wxent._fastpaths import triton_common as common
 from wxent._fastpaths.select import LAUNCHES
-
-Array = Any
+from wxent._types import Array
 
 #: Largest block of classes per loop iteration (a power of two).
 MAX_BLOCK = 8192

@@ -34,8 +34,7 @@ import triton.language as tl
 from wxent._fastpaths import triton_common as common
 from wxent._fastpaths import triton_softmax
 from wxent._fastpaths.select import LAUNCHES
-
-Array = Any
+from wxent._types import Array
 
 
 @triton.jit
