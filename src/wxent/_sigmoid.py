@@ -80,32 +80,24 @@ def sigmoid_cross_entropy(
         >>> round(float(wxent.sigmoid_cross_entropy(logits, labels, pos_weight=[3.0, 1.0])), 4)
         1.2484
     """
-    inp = prep.sigmoid_inputs(
+    prepared = _family_inputs(
         logits,
         labels,
+        pos_weight,
+        neg_weight,
+        sample_weight,
+        None,
         class_axis=class_axis,
         ignore_label=ignore_label,
         label_smoothing=label_smoothing,
         reduction=reduction,
         validate=validate,
     )
-    q = prep.per_class("pos_weight", pos_weight, inp)
-    r = prep.per_class("neg_weight", neg_weight, inp)
-    s = prep.sample_weight(sample_weight, inp, per_sample=True)
-    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
-        fused = select.sigmoid_family(
-            logits,
-            labels,
-            inp,
-            pos_weight=q,
-            neg_weight=r,
-            sample_weight=s,
-            ignore_label=ignore_label,
-            label_smoothing=float(label_smoothing),
-            reduction=reduction,
-        )
-        if fused is not None:
-            return prep.settle(inp, fused)
+    inp, q, r, s = prepared
+    options = (ignore_label, label_smoothing, reduction)
+    fused = _fused(logits, labels, prepared, options)
+    if fused is not None:
+        return fused
     z = inp.labels
     eps = float(label_smoothing)
 
@@ -141,6 +133,61 @@ def _alpha(alpha: Any, inp: prep.Inputs) -> tuple[Array | None, Array | None]:
     if a is None:  # pragma: no cover - per_class returns an array for a non-None value
         return None, None
     return a, 1.0 - a
+
+
+def _family_inputs(
+    logits: Array,
+    labels: Array,
+    pos_weight: Any,
+    neg_weight: Any,
+    sample_weight: Any,
+    alpha: Any,
+    **options: Any,
+) -> tuple[prep.Inputs, Array | None, Array | None, Array | None]:
+    """The shared first steps of the family: inputs, then ``q``, ``r`` and ``s`` on the logits.
+
+    ``alpha`` (focal) multiplies ``q`` and ``1 - alpha`` multiplies ``r``.
+    """
+    inp = prep.sigmoid_inputs(logits, labels, **options)
+    a, one_minus_a = _alpha(alpha, inp)
+    q = prep.multiply(a, prep.per_class("pos_weight", pos_weight, inp))
+    r = prep.multiply(one_minus_a, prep.per_class("neg_weight", neg_weight, inp))
+    s = prep.sample_weight(sample_weight, inp, per_sample=True)
+    return inp, q, r, s
+
+
+def _fused(
+    logits: Array,
+    labels: Array,
+    prepared: tuple[prep.Inputs, Array | None, Array | None, Array | None],
+    options: tuple[Any, Any, Any],
+    modulation: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> Array | None:
+    """The fused kernel's result (CUDA; see :mod:`wxent._fastpaths.select`), or ``None``.
+
+    ``options`` is ``(ignore_label, label_smoothing, reduction)``, ``modulation``
+    ``(gamma_pos, gamma_neg, clip)``.
+    """
+    if _reduction.terms_pending():
+        return None
+    inp, q, r, s = prepared
+    ignore_label, label_smoothing, reduction = options
+    gamma_pos, gamma_neg, clip = modulation
+    fused = select.sigmoid_family(
+        logits,
+        labels,
+        inp,
+        pos_weight=q,
+        neg_weight=r,
+        sample_weight=s,
+        ignore_label=ignore_label,
+        label_smoothing=float(label_smoothing),
+        reduction=reduction,
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+    )
+    return None if fused is None else prep.settle(inp, fused)
 
 
 def sigmoid_focal_loss(
@@ -210,35 +257,24 @@ def sigmoid_focal_loss(
         array([[25.  ,  2.07]], dtype=float32)
     """
     gamma = v.check_nonnegative_number("gamma", gamma)
-    inp = prep.sigmoid_inputs(
+    prepared = _family_inputs(
         logits,
         labels,
+        pos_weight,
+        neg_weight,
+        sample_weight,
+        alpha,
         class_axis=class_axis,
         ignore_label=ignore_label,
         label_smoothing=label_smoothing,
         reduction=reduction,
         validate=validate,
     )
-    a, one_minus_a = _alpha(alpha, inp)
-    q = prep.multiply(a, prep.per_class("pos_weight", pos_weight, inp))
-    r = prep.multiply(one_minus_a, prep.per_class("neg_weight", neg_weight, inp))
-    s = prep.sample_weight(sample_weight, inp, per_sample=True)
-    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
-        fused = select.sigmoid_family(
-            logits,
-            labels,
-            inp,
-            pos_weight=q,
-            neg_weight=r,
-            sample_weight=s,
-            ignore_label=ignore_label,
-            label_smoothing=float(label_smoothing),
-            reduction=reduction,
-            gamma_pos=gamma,
-            gamma_neg=gamma,
-        )
-        if fused is not None:
-            return prep.settle(inp, fused)
+    inp, q, r, s = prepared
+    options = (ignore_label, label_smoothing, reduction)
+    fused = _fused(logits, labels, prepared, options, (gamma, gamma, 0.0))
+    if fused is not None:
+        return fused
     z = inp.labels
     losses = core.sigmoid_focal_loss(
         inp.logits,
@@ -315,35 +351,24 @@ def asymmetric_loss(
     gamma_pos = v.check_nonnegative_number("gamma_pos", gamma_pos)
     gamma_neg = v.check_nonnegative_number("gamma_neg", gamma_neg)
     clip = v.check_fraction("clip", clip)
-    inp = prep.sigmoid_inputs(
+    prepared = _family_inputs(
         logits,
         labels,
+        pos_weight,
+        neg_weight,
+        sample_weight,
+        None,
         class_axis=class_axis,
         ignore_label=ignore_label,
         label_smoothing=label_smoothing,
         reduction=reduction,
         validate=validate,
     )
-    q = prep.per_class("pos_weight", pos_weight, inp)
-    r = prep.per_class("neg_weight", neg_weight, inp)
-    s = prep.sample_weight(sample_weight, inp, per_sample=True)
-    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
-        fused = select.sigmoid_family(
-            logits,
-            labels,
-            inp,
-            pos_weight=q,
-            neg_weight=r,
-            sample_weight=s,
-            ignore_label=ignore_label,
-            label_smoothing=float(label_smoothing),
-            reduction=reduction,
-            gamma_pos=gamma_pos,
-            gamma_neg=gamma_neg,
-            clip=clip,
-        )
-        if fused is not None:
-            return prep.settle(inp, fused)
+    inp, q, r, s = prepared
+    options = (ignore_label, label_smoothing, reduction)
+    fused = _fused(logits, labels, prepared, options, (gamma_pos, gamma_neg, clip))
+    if fused is not None:
+        return fused
     z = inp.labels
     losses = core.asymmetric_loss(
         inp.logits,
