@@ -15,6 +15,7 @@ from wxent import _fastpaths, _reduction
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import sigmoid as core
+from wxent._fastpaths import focal as custom_grad
 from wxent._fastpaths import select
 from wxent._types import Array
 
@@ -276,14 +277,16 @@ def sigmoid_focal_loss(
     if fused is not None:
         return fused
     z = inp.labels
-    losses = core.sigmoid_focal_loss(
-        inp.logits,
-        prep.smooth_binary(z, float(label_smoothing)),
-        gamma=gamma,
-        pos_weight=q,
-        neg_weight=r,
-        xp=inp.xp,
+    eps = float(label_smoothing)
+    # The custom gradient (PyTorch off CUDA kernels, JAX), else the generic formulas.
+    losses = custom_grad.sigmoid_family(
+        inp, q, r, gamma_pos=gamma, gamma_neg=gamma, clip=0.0, label_smoothing=eps
     )
+    if losses is None:
+        t = prep.smooth_binary(z, eps)
+        losses = core.sigmoid_focal_loss(
+            inp.logits, t, gamma=gamma, pos_weight=q, neg_weight=r, xp=inp.xp
+        )
     values = prep.multiply(s, losses)
     return prep.finish(inp, values, binary_element_weight(z, q, r, s), reduction)
 
@@ -370,15 +373,20 @@ def asymmetric_loss(
     if fused is not None:
         return fused
     z = inp.labels
-    losses = core.asymmetric_loss(
-        inp.logits,
-        prep.smooth_binary(z, float(label_smoothing)),
-        gamma_pos=gamma_pos,
-        gamma_neg=gamma_neg,
-        clip=clip,
-        pos_weight=q,
-        neg_weight=r,
-        xp=inp.xp,
+    eps = float(label_smoothing)
+    losses = custom_grad.sigmoid_family(
+        inp, q, r, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, label_smoothing=eps
     )
+    if losses is None:
+        losses = core.asymmetric_loss(
+            inp.logits,
+            prep.smooth_binary(z, eps),
+            gamma_pos=gamma_pos,
+            gamma_neg=gamma_neg,
+            clip=clip,
+            pos_weight=q,
+            neg_weight=r,
+            xp=inp.xp,
+        )
     values = prep.multiply(s, losses)
     return prep.finish(inp, values, binary_element_weight(z, q, r, s), reduction)

@@ -16,6 +16,7 @@ from wxent import _fastpaths, _reduction
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import softmax as core
+from wxent._fastpaths import focal as custom_grad
 from wxent._fastpaths import select
 from wxent._types import Array
 
@@ -233,11 +234,13 @@ def softmax_focal_loss(
         if fused is not None:
             return prep.settle(inp, fused)
     eps = float(label_smoothing)
-    if inp.indices:
+    # The custom gradient (PyTorch off CUDA kernels, JAX), else the generic formulas.
+    losses = custom_grad.softmax_focal(inp, gamma=gamma, label_smoothing=eps)
+    if losses is None and inp.indices:
         losses = core.softmax_focal_loss_indices(
             inp.logits, inp.labels, axis=inp.axis, gamma=gamma, label_smoothing=eps, xp=inp.xp
         )
-    else:
+    elif losses is None:
         targets = core.smooth_probabilities(
             inp.labels, axis=inp.axis, label_smoothing=eps, xp=inp.xp
         )

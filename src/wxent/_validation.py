@@ -87,6 +87,16 @@ def type_error(name: str, expected: str, received: str) -> TypeError:
     )
 
 
+def forward_mode_error(loss: str) -> NotImplementedError:
+    """Forward-mode AD through a PyTorch custom gradient that supports reverse mode only."""
+    return NotImplementedError(
+        f"Forward-mode differentiation through the PyTorch custom gradient of {loss} "
+        "(torch.func.hessian, jacfwd of a gradient) is not supported; reverse mode is "
+        "(backward, double backward, torch.func.grad and vmap). Set the environment "
+        "variable WXENT_KERNELS=off to differentiate the generic formulas in any mode."
+    )
+
+
 # ----------------------------------------------------------------------------- options
 
 

@@ -9,6 +9,12 @@ from typing import Any
 
 from wxent._types import Array
 
+#: Where ``-log p`` exceeds this, ``p = exp(-1000)`` is 0 in float32 and float64 alike: a
+#: modulating factor ``(1 - p)**gamma`` is exactly 1 and a focal term exactly ``-log p``.
+#: The focal losses take that branch as such, so their product branch never sees an
+#: infinite (or overflowing) ``-log p``.
+FAR = 1000.0
+
 
 def softplus(x: Array, *, xp: Any) -> Array:
     """``log(1 + exp(x))``, stable for all ``x``; gradient ``sigmoid(x)`` (exactly 0.5 at 0).

@@ -6,14 +6,17 @@ Modulating factors such as ``(1 - p)**gamma`` are computed in log space,
 ``exp(gamma * log(1 - p))``, with ``log(1 - p)`` taken from log-sigmoid or from a
 log-sum-exp over the other classes, never as ``1 - p``: the loss and its gradient stay
 finite for every ``gamma >= 0`` (also ``gamma < 1``, where ``d/dp (1 - p)**gamma`` is
-infinite at ``p = 1``) and any finite logits.
+infinite at ``p = 1``) and any finite logits. The products ``-log p * (1 - p)**gamma``
+are where-safe: where ``-log p > FAR`` the factor is exactly 1 and the term is ``-log p``
+alone, so an infinite logit (``-inf`` with label 0) gives the loss's limit and a finite
+gradient, never ``inf * 0`` in either pass.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from wxent._core.numerics import modulate, safe_mul, softplus
+from wxent._core.numerics import FAR, safe_mul, softplus
 from wxent._types import Array
 
 
@@ -53,6 +56,73 @@ def sigmoid_cross_entropy(
     return positive + negative
 
 
+def focal_term(logits: Array, gamma: float, *, xp: Any) -> Array:
+    """``-log(p) * (1 - p)**gamma`` with ``p = sigmoid(x)``, where-safe at every ``x``.
+
+    Computed as ``softplus(-x) * exp(-gamma * softplus(x))``. Below ``x = -1000`` the
+    factor is exactly 1 and the term is ``-x``: an infinite logit gives ``inf`` with
+    gradient ``-1`` (never ``inf * 0``), and a huge one never overflows in the backward
+    pass. The negative term of the focal loss is ``focal_term(-x)``.
+
+    Args:
+        logits: ``x``, floating.
+        gamma: the focusing parameter ``>= 0``.
+        xp: the array namespace.
+
+    Returns:
+        The term, shape of ``logits``.
+    """
+    if gamma == 0.0:
+        return softplus(-logits, xp=xp)
+    far = logits < -FAR
+    x = xp.where(far, xp.zeros_like(logits), logits)
+    near = softplus(-x, xp=xp) * xp.exp(-gamma * softplus(x, xp=xp))
+    return xp.where(far, -logits, near)
+
+
+def _weighted(labels: Array, weight: Array | None, term: Array, *, xp: Any) -> Array:
+    """``labels * weight * term``, 0 wherever the coefficient is 0 (also for ``term = inf``)."""
+    coefficient = labels if weight is None else labels * weight
+    return safe_mul(coefficient, term, xp=xp)
+
+
+def binary_terms(
+    logits: Array, *, gamma_pos: float, gamma_neg: float, clip: float, xp: Any
+) -> tuple[Array, Array]:
+    """The two unweighted terms of the asymmetric (and, with ``clip = 0``, focal) loss.
+
+    ``-(1 - p)**gamma_pos * log(p)`` and ``-p_m**gamma_neg * log(1 - p_m)`` with
+    ``p_m = max(p - clip, 0)``; with ``clip = 0`` the second is ``focal_term(-x)``.
+
+    Args:
+        logits: ``x``, floating.
+        gamma_pos: focusing parameter of the positive term, ``>= 0``.
+        gamma_neg: focusing parameter of the negative term, ``>= 0``.
+        clip: the probability margin in ``[0, 1]``.
+        xp: the array namespace.
+
+    Returns:
+        The positive and the negative term, each the shape of ``logits``.
+    """
+    pos = focal_term(logits, gamma_pos, xp=xp)
+    if clip == 0.0:
+        neg = focal_term(-logits, gamma_neg, xp=xp)
+    else:
+        p = xp.exp(-softplus(-logits, xp=xp))
+        q = xp.exp(-softplus(logits, xp=xp))
+        shifted = p - clip
+        active = shifted > 0
+        ones = xp.ones_like(shifted)
+        # Double where: the inactive branch never sees log(0) or a zero base.
+        p_m = xp.where(active, shifted, ones)
+        one_minus_p_m = xp.where(active, q + clip, ones)
+        term = -xp.log(one_minus_p_m)
+        if gamma_neg != 0.0:
+            term = term * xp.exp(gamma_neg * xp.log(p_m))
+        neg = xp.where(active, term, xp.zeros_like(term))
+    return pos, neg
+
+
 def sigmoid_focal_loss(
     logits: Array,
     labels: Array,
@@ -80,16 +150,9 @@ def sigmoid_focal_loss(
     Returns:
         The per-element loss, shape of ``logits``.
     """
-    minus_log_p = softplus(-logits, xp=xp)
-    minus_log_q = softplus(logits, xp=xp)
-    pos = modulate(minus_log_p, -minus_log_q, gamma, xp=xp)
-    neg = modulate(minus_log_q, -minus_log_p, gamma, xp=xp)
-    positive = safe_mul(labels, pos, xp=xp)
-    negative = safe_mul(1 - labels, neg, xp=xp)
-    if pos_weight is not None:
-        positive = positive * pos_weight
-    if neg_weight is not None:
-        negative = negative * neg_weight
+    pos, neg = binary_terms(logits, gamma_pos=gamma, gamma_neg=gamma, clip=0.0, xp=xp)
+    positive = _weighted(labels, pos_weight, pos, xp=xp)
+    negative = _weighted(1 - labels, neg_weight, neg, xp=xp)
     return positive + negative
 
 
@@ -125,26 +188,7 @@ def asymmetric_loss(
     Returns:
         The per-element loss, shape of ``logits``.
     """
-    minus_log_p = softplus(-logits, xp=xp)
-    minus_log_q = softplus(logits, xp=xp)
-    pos = modulate(minus_log_p, -minus_log_q, gamma_pos, xp=xp)
-    if clip == 0.0:
-        neg = modulate(minus_log_q, -minus_log_p, gamma_neg, xp=xp)
-    else:
-        p = xp.exp(-minus_log_p)
-        q = xp.exp(-minus_log_q)
-        shifted = p - clip
-        active = shifted > 0
-        ones = xp.ones_like(shifted)
-        # Double where: the inactive branch never sees log(0) or a zero base.
-        p_m = xp.where(active, shifted, ones)
-        one_minus_p_m = xp.where(active, q + clip, ones)
-        term = modulate(-xp.log(one_minus_p_m), xp.log(p_m), gamma_neg, xp=xp)
-        neg = xp.where(active, term, xp.zeros_like(term))
-    positive = safe_mul(labels, pos, xp=xp)
-    negative = safe_mul(1 - labels, neg, xp=xp)
-    if pos_weight is not None:
-        positive = positive * pos_weight
-    if neg_weight is not None:
-        negative = negative * neg_weight
+    pos, neg = binary_terms(logits, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, xp=xp)
+    positive = _weighted(labels, pos_weight, pos, xp=xp)
+    negative = _weighted(1 - labels, neg_weight, neg, xp=xp)
     return positive + negative

@@ -6,7 +6,9 @@ Modulating factors such as ``(1 - p)**gamma`` are computed in log space,
 ``exp(gamma * log(1 - p))``, with ``log(1 - p)`` taken from log-sigmoid or from a
 log-sum-exp over the other classes, never as ``1 - p``: the loss and its gradient stay
 finite for every ``gamma >= 0`` (also ``gamma < 1``, where ``d/dp (1 - p)**gamma`` is
-infinite at ``p = 1``) and any finite logits.
+infinite at ``p = 1``) and any finite logits. A class whose ``-log p`` exceeds ``FAR``
+(a masked ``-inf`` logit) has focal term ``-log p`` exactly: gradient 0 for it, and the
+rest of the row as without it, never ``inf * 0`` in either pass.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ import math
 from typing import Any
 
 from wxent._core.numerics import (
+    FAR,
     class_count,
     has_unknown_dims,
     limit_logits,
     log_softmax,
     logsumexp,
-    modulate,
     safe_mul,
 )
 from wxent._types import Array
@@ -154,7 +156,12 @@ def softmax_focal_terms(logits: Array, *, axis: int, gamma: float, xp: Any) -> A
     minus_log_p = logsumexp(logits, axis=axis, xp=xp) - logits
     if gamma == 0.0:
         return minus_log_p
-    return modulate(minus_log_p, log1m_softmax(logits, axis=axis, xp=xp), gamma, xp=xp)
+    # A class with p_c = 0 (a masked -inf logit, or one 1000 below the row's top) has
+    # F_c = -log p_c exactly; the product branch only sees finite -log p.
+    far = minus_log_p > FAR
+    safe = xp.where(far, xp.zeros_like(minus_log_p), minus_log_p)
+    near = safe * xp.exp(gamma * log1m_softmax(logits, axis=axis, xp=xp))
+    return xp.where(far, minus_log_p, near)
 
 
 def softmax_focal_loss_indices(

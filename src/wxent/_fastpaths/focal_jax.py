@@ -1,0 +1,219 @@
+"""JAX custom derivatives of the focal and asymmetric losses (see :mod:`.focal`).
+
+Each function is a ``jax.custom_jvp`` whose rule computes the loss and its derivative
+from one set of intermediates; the tangent is linear in the input tangents, so reverse
+mode keeps only the derivative (one per-element array) as its residual, and forward mode,
+``vmap`` and Hessians work (the rule itself is differentiable JAX code). Tangents of
+labels and weights are used only when they are not symbolic zeros. The computations are
+``jax.jit``-compiled, so they run as fused kernels also when called eagerly.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
+
+from wxent._fastpaths import focal as shared
+
+Array = Any
+
+
+def _is_zero(tangent: Any) -> bool:
+    return isinstance(tangent, SymbolicZero)
+
+
+def _where_zero(coefficient: Array, product: Array) -> Array:
+    return jnp.where(coefficient == 0, 0.0, product)
+
+
+def _linear(*pairs: tuple[Any, Any, Any], like: Array) -> Array:
+    """``sum(mask_i(slope_i * tangent_i))`` over the non-zero tangents."""
+    out = None
+    for slope, tangent, coefficient in pairs:
+        if _is_zero(tangent):
+            continue
+        term = slope * tangent
+        if coefficient is not None:
+            term = _where_zero(coefficient, term)
+        out = term if out is None else out + term
+    return jnp.zeros_like(like) if out is None else out
+
+
+# ----------------------------------------------------------------------------- sigmoid
+
+
+def _sigmoid_parts(x: Array) -> tuple[Array, Array, Array, Array]:
+    """``p, 1 - p, softplus(x), softplus(-x)`` from one ``exp`` and one ``log1p``."""
+    e = jnp.exp(-jnp.abs(x))
+    log_term = jnp.log1p(e)
+    r = 1.0 / (1.0 + e)
+    er = e * r
+    nonneg = x >= 0
+    return (
+        jnp.where(nonneg, r, er),
+        jnp.where(nonneg, er, r),
+        jnp.maximum(x, 0.0) + log_term,
+        log_term - jnp.minimum(x, 0.0),
+    )
+
+
+def _focal_term(p: Array, q: Array, sp_pos: Array, sp_neg: Array, gamma: float) -> Any:
+    """``A = -(1-p)**gamma log p`` and ``dA/dx`` (see :mod:`.focal_torch`)."""
+    if gamma == 0.0:
+        return sp_neg, -q
+    factor = jnp.exp(-gamma * sp_pos)
+    slope = -factor * (q + gamma * p * jnp.minimum(sp_neg, shared.FAR))
+    return sp_neg * factor, slope
+
+
+def _clipped_negative(p: Array, q: Array, gamma: float, clip: float) -> Any:
+    """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``."""
+    shifted = p - clip
+    active = shifted > 0
+    p_m = jnp.where(active, shifted, 1.0)
+    one_minus = jnp.where(active, q + clip, 1.0)
+    minus_log = -jnp.log(one_minus)
+    d_pm = 1.0 / one_minus
+    if gamma != 0.0:
+        power = jnp.exp(gamma * jnp.log(p_m))
+        d_pm = (d_pm + gamma * minus_log / p_m) * power
+        minus_log = minus_log * power
+    return jnp.where(active, minus_log, 0.0), jnp.where(active, d_pm * p * q, 0.0)
+
+
+def _sigmoid_family(x: Array, cp: Array, cn: Array, opts: tuple[float, float, float]) -> Any:
+    gamma_pos, gamma_neg, clip = opts
+    p, q, sp_pos, sp_neg = _sigmoid_parts(x)
+    pos, d_pos = _focal_term(p, q, sp_pos, sp_neg, gamma_pos)
+    if clip == 0.0:
+        neg, d_neg = _focal_term(q, p, sp_neg, sp_pos, gamma_neg)  # B(x) = A(-x)
+        d_neg = -d_neg
+    else:
+        neg, d_neg = _clipped_negative(p, q, gamma_neg, clip)
+    loss = _where_zero(cp, cp * pos) + _where_zero(cn, cn * neg)
+    return loss, cp * d_pos + cn * d_neg, pos, neg
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _sigmoid_rule(x: Array, cp: Array, cn: Array, opts: tuple[float, float, float]) -> Array:
+    return _sigmoid_family(x, cp, cn, opts)[0]
+
+
+def _sigmoid_jvp(opts: Any, primals: Any, tangents: Any) -> Any:
+    x, cp, cn = primals
+    loss, derivative, pos, neg = _sigmoid_family(x, cp, cn, opts)
+    x_dot, cp_dot, cn_dot = tangents
+    tangent = _linear((derivative, x_dot, None), (pos, cp_dot, cp), (neg, cn_dot, cn), like=loss)
+    return loss, tangent
+
+
+_sigmoid_rule.defjvp(_sigmoid_jvp, symbolic_zeros=True)
+_sigmoid_jit = jax.jit(_sigmoid_rule, static_argnums=(3,))
+
+
+def sigmoid_family(
+    x: Array, z: Array, q: Array | None, r: Array | None, opts: tuple[float, ...]
+) -> Array:
+    """Per-element ``q t A(x) + r (1 - t) N(x)``, ``t = z (1 - eps) + eps / 2``."""
+    eps = opts[3]
+    t = z * (1.0 - eps) + 0.5 * eps if eps else z
+    cp = t if q is None else t * q
+    cn = 1.0 - t if r is None else (1.0 - t) * r
+    cp, cn = jnp.broadcast_to(cp, x.shape), jnp.broadcast_to(cn, x.shape)
+    return _sigmoid_jit(x, cp, cn, opts[:3])
+
+
+# ----------------------------------------------------------------------------- softmax
+
+
+def _row_stats(x: Array) -> tuple[Array, Array, Array]:
+    m = jnp.max(x, axis=1, keepdims=True)
+    m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+    e = jnp.exp(x - m)
+    return m, e, jnp.sum(e, axis=1)
+
+
+def _sparse(x: Array, y: Array, gamma: float) -> Any:
+    """``F_y``, ``lse`` and ``k_y`` (see :func:`.focal_torch._sparse`)."""
+    m, e, total = _row_stats(x)
+    lse = jnp.log(total) + m[:, 0]
+    minus_log_p = lse - jnp.take_along_axis(x, y[:, None], axis=1)[:, 0]
+    if gamma == 0.0:
+        return minus_log_p, lse, jnp.full_like(lse, -1.0)
+    is_label = jnp.arange(x.shape[1])[None, :] == y[:, None]
+    others = jnp.sum(jnp.where(is_label, 0.0, e), axis=1)
+    log1m = jnp.log(others) - jnp.log(total)
+    loss, k = shared.focal_and_slope(jnp, minus_log_p, log1m, gamma)
+    return loss, lse, k
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _sparse_rule(x: Array, y: Array, gamma: float) -> Array:
+    return _sparse(x, y, gamma)[0]
+
+
+@_sparse_rule.defjvp
+def _sparse_jvp(gamma: float, primals: Any, tangents: Any) -> Any:
+    x, y = primals
+    x_dot = tangents[0]
+    loss, lse, k = _sparse(x, y, gamma)
+    p = jnp.exp(x - lse[:, None])
+    at_label = jnp.take_along_axis(x_dot, y[:, None], axis=1)[:, 0]
+    return loss, k * (at_label - jnp.sum(p * x_dot, axis=1))
+
+
+_sparse_jit = jax.jit(_sparse_rule, static_argnums=(2,))
+
+
+def softmax_sparse(rows: Array, labels: Array, gamma: float) -> Array:
+    """Per-row focal loss of class indices (``rows`` is ``(N, C)``)."""
+    return _sparse_jit(rows, labels, gamma)
+
+
+def _dense(x: Array, t: Array, gamma: float) -> Any:
+    """Per-row ``sum_c t_c F_c``, its gradient, and ``F``."""
+    m, e, total = _row_stats(x)
+    lse = (jnp.log(total) + m[:, 0])[:, None]
+    minus_log_p = lse - x
+    p = e / total[:, None]
+    if gamma == 0.0:
+        terms, k = minus_log_p, jnp.full_like(x, -1.0)
+    else:
+        is_max = x == m
+        count = jnp.sum(is_max, axis=1).astype(x.dtype)
+        rest = jnp.sum(jnp.where(is_max, 0.0, p), axis=1) + (count - 1.0) / total
+        log1m = jnp.where(is_max, jnp.log(rest)[:, None], jnp.log1p(-p))
+        terms, k = shared.focal_and_slope(jnp, minus_log_p, log1m, gamma)
+    loss = jnp.sum(_where_zero(t, t * terms), axis=1)
+    tk = t * k
+    return loss, tk - p * jnp.sum(tk, axis=1, keepdims=True), terms
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _dense_rule(x: Array, t: Array, gamma: float) -> Array:
+    return _dense(x, t, gamma)[0]
+
+
+def _dense_jvp(gamma: float, primals: Any, tangents: Any) -> Any:
+    x, t = primals
+    loss, derivative, terms = _dense(x, t, gamma)
+    x_dot, t_dot = tangents
+    per_element = _linear((derivative, x_dot, None), (terms, t_dot, t), like=x)
+    return loss, jnp.sum(per_element, axis=1)
+
+
+_dense_rule.defjvp(_dense_jvp, symbolic_zeros=True)
+_dense_jit = jax.jit(_dense_rule, static_argnums=(2,))
+
+
+def softmax_dense(rows: Array, labels: Array, eps: float, gamma: float) -> Array:
+    """Per-row focal loss of smoothed indices ``(N,)`` or probabilities ``(N, C)``."""
+    num_classes = rows.shape[1]
+    if labels.ndim == 1:
+        labels = jax.nn.one_hot(labels, num_classes, dtype=rows.dtype)
+    targets = labels * (1.0 - eps) + eps / num_classes if eps else labels
+    return _dense_jit(rows, targets, gamma)

@@ -1,0 +1,358 @@
+"""PyTorch custom gradients of the focal and asymmetric losses (see :mod:`.focal`).
+
+Each ``torch.autograd.Function`` computes the per-element (sigmoid family) or per-sample
+(softmax focal) losses together with the derivative the backward pass needs, from one
+set of intermediates, and keeps for backward only its inputs plus one per-element array
+(the sigmoid family, dense softmax targets) or two per-row values (softmax focal with
+class indices). The functions use the ``setup_context`` form with
+``generate_vmap_rule`` so that ``torch.func`` transforms and ``torch.compile`` trace
+them. A second derivative (``create_graph=True``) is taken by autograd through the
+generic formulas, recomputed in the backward pass from the saved inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from wxent import _validation as v
+from wxent._fastpaths import focal as shared
+
+Tensor = torch.Tensor
+
+
+def _where_zero(coefficient: Tensor, product: Tensor) -> Tensor:
+    """``coefficient * term`` already in ``product``, set to 0 where the coefficient is 0."""
+    return product.masked_fill_(coefficient == 0, 0.0)
+
+
+# ----------------------------------------------------------------------------- sigmoid
+
+
+def _sigmoid_parts(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``p, 1 - p, softplus(x), softplus(-x)`` from one ``exp`` and one ``log1p``.
+
+    Written with in-place operations on fresh buffers: on the CPU every new full-size
+    tensor costs a page-faulting allocation, more than the arithmetic.
+    """
+    e = x.abs().neg_().exp_()
+    log_term = torch.log1p(e)
+    r = e.add(1.0).reciprocal_()
+    er = e.mul_(r)
+    nonneg = x >= 0
+    p = torch.where(nonneg, r, er)
+    q = torch.where(nonneg, er, r)
+    sp_pos = x.clamp(min=0.0).add_(log_term)
+    sp_neg = log_term.sub_(r.copy_(x).clamp_(max=0.0))
+    return p, q, sp_pos, sp_neg
+
+
+def _focal_term(
+    p: Tensor, q: Tensor, sp_pos: Tensor, sp_neg: Tensor, gamma: float, *, slope: bool
+) -> tuple[Tensor, Tensor | None]:
+    """``A = -(1-p)**gamma log p`` and ``dA/dx`` (``B(x) = A(-x)``: swap the arguments).
+
+    ``dA/dx = -(1-p)**gamma * ((1-p) + gamma * p * (-log p))``; ``p * (-log p)`` is
+    computed with ``-log p`` capped at 1000 (where ``p`` is exactly 0 beyond), so the
+    derivative is finite at ``x = -inf``: ``-1``. ``A`` may be ``sp_neg`` itself.
+    """
+    if gamma == 0.0:
+        return sp_neg, q.neg() if slope else None
+    factor = sp_pos.mul(-gamma).exp_()
+    derivative = None
+    if slope:
+        derivative = sp_neg.clamp(max=shared.FAR).mul_(p).mul_(gamma).add_(q)
+        derivative = derivative.mul_(factor).neg_()
+    return factor.mul_(sp_neg), derivative
+
+
+def _clipped_negative(
+    p: Tensor, q: Tensor, gamma: float, clip: float, *, slope: bool
+) -> tuple[Tensor, Tensor | None]:
+    """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``."""
+    shifted = p - clip
+    inactive = shifted <= 0
+    p_m = shifted.masked_fill_(inactive, 1.0)
+    one_minus = torch.add(q, clip).masked_fill_(inactive, 1.0)
+    minus_log = torch.log(one_minus).neg_()
+    derivative = None
+    if gamma != 0.0:
+        power = torch.log(p_m).mul_(gamma).exp_()
+        if slope:
+            derivative = one_minus.reciprocal_().add_(minus_log * gamma / p_m).mul_(power)
+        minus_log = minus_log.mul_(power)
+    elif slope:
+        derivative = one_minus.reciprocal_()
+    if derivative is not None:
+        derivative = derivative.mul_(p).mul_(q).masked_fill_(inactive, 0.0)
+    return minus_log.masked_fill_(inactive, 0.0), derivative
+
+
+def _sigmoid_family(
+    x: Tensor, cp: Tensor, cn: Tensor, opts: tuple[float, ...], *, slope: bool
+) -> tuple[Tensor, Tensor | None]:
+    """Per-element loss ``cp*A + cn*N`` and its derivative (or ``None``)."""
+    gamma_pos, gamma_neg, clip = opts[:3]
+    p, q, sp_pos, sp_neg = _sigmoid_parts(x)
+    pos, d_pos = _focal_term(p, q, sp_pos, sp_neg, gamma_pos, slope=slope)
+    if clip == 0.0:
+        neg, d_neg = _focal_term(q, p, sp_neg, sp_pos, gamma_neg, slope=slope)  # A(-x)
+        d_neg = None if d_neg is None else d_neg.neg_()
+    else:
+        neg, d_neg = _clipped_negative(p, q, gamma_neg, clip, slope=slope)
+    derivative = None
+    if d_pos is not None and d_neg is not None:  # both fresh buffers
+        derivative = d_pos.mul_(cp).add_(d_neg.mul_(cn))
+    # Last uses of the parts: the terms (possibly the parts themselves) are scaled in place.
+    loss = _where_zero(cp, pos.mul_(cp)).add_(_where_zero(cn, neg.mul_(cn)))
+    return loss, derivative
+
+
+def _coefficients(
+    z: Tensor, q: Tensor | None, r: Tensor | None, eps: float
+) -> tuple[Tensor, Tensor]:
+    """``q * t`` and ``r * (1 - t)`` of the smoothed labels ``t = z (1 - eps) + eps / 2``."""
+    t = z * (1.0 - eps) + 0.5 * eps if eps else z
+    cp = t if q is None else t * q
+    cn = 1.0 - t if r is None else (1.0 - t) * r
+    return cp, cn
+
+
+class SigmoidFamily(torch.autograd.Function):
+    """Per-element ``q t A(x) + r (1 - t) N(x)`` keeping one derivative for backward.
+
+    Inputs: logits, unsmoothed labels, ``q`` and ``r`` (broadcastable or ``None``) and
+    ``(gamma_pos, gamma_neg, clip, eps)``. Gradients other than the logits' (of labels
+    or weights that require them) and second derivatives are taken by autograd through
+    the generic formula, recomputed from the saved inputs.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(
+        x: Tensor, z: Tensor, q: Tensor | None, r: Tensor | None, opts: tuple[float, ...]
+    ) -> Any:
+        cp, cn = _coefficients(z, q, r, opts[3])
+        loss, derivative = _sigmoid_family(x, cp, cn, opts, slope=True)
+        return loss, derivative
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        x, z, q, r, opts = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(x, z, q, r, output[1])
+        ctx.opts = opts
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor, _unused: Any) -> Any:
+        x, z, q, r, derivative = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        if torch.is_grad_enabled() or any(needs[1:4]):
+            opts = ctx.opts
+            grads = _by_autograd(
+                lambda a, b, c, d: shared.sigmoid_family_generic(a, b, c, d, opts),
+                (x, z, q, r),
+                needs,
+                grad,
+            )
+            return (*grads, None)
+        return grad * derivative, None, None, None, None
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise v.forward_mode_error("the sigmoid focal and asymmetric losses")
+
+
+def _by_autograd(
+    generic: Callable[..., Tensor],
+    inputs: tuple[Tensor | None, ...],
+    needs: tuple[bool, ...],
+    grad: Tensor,
+) -> tuple[Tensor | None, ...]:
+    """The backward pass by autograd of the generic formula (differentiable if grad is on).
+
+    Each input that needs a gradient enters through an alias of itself, so that a
+    gradient counts only the paths through that input (``1 - alpha`` and ``alpha`` both
+    enter the focal loss) and stays connected to the input's history for double backward.
+    """
+    create_graph = torch.is_grad_enabled()
+    wanted = [need and t is not None for t, need in zip(inputs, needs, strict=False)]
+    with torch.enable_grad():
+        aliases = tuple(
+            t.view_as(t) if want and t is not None else t
+            for t, want in zip(inputs, wanted, strict=False)
+        )
+        out = generic(*aliases)
+        targets = [a for a, want in zip(aliases, wanted, strict=False) if want and a is not None]
+        grads = iter(torch.autograd.grad(out, targets, grad, create_graph=create_graph))
+    return tuple(next(grads) if want else None for want in wanted)
+
+
+# ----------------------------------------------------------------------------- softmax
+
+
+def _row_stats(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Shift ``m`` (0 where the row's max is not finite), ``exp(x - m)`` and its row sums."""
+    m = x.amax(dim=1, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, 0.0)
+    e = (x - m).exp_()
+    return m, e, e.sum(dim=1)
+
+
+def _sparse(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-row ``F_y``, ``lse`` and ``k_y`` with ``dF_y/dx_j = (delta_yj - p_j) * k_y``."""
+    m, e, total = _row_stats(x)
+    index = y.unsqueeze(1)
+    lse = torch.log(total).add_(m.squeeze(1))
+    minus_log_p = lse - x.gather(1, index).squeeze(1)
+    if gamma == 0.0:
+        return minus_log_p, lse, torch.full_like(lse, -1.0)
+    others = e.scatter(1, index, torch.zeros_like(minus_log_p).unsqueeze(1)).sum(dim=1)
+    log1m = torch.log(others) - torch.log(total)  # log(1 - p_y), exact as p_y -> 1
+    loss, k = shared.focal_and_slope(torch, minus_log_p, log1m, gamma)
+    return loss, lse, k
+
+
+class SoftmaxSparse(torch.autograd.Function):
+    """Per-sample ``F_y = -(1 - p_y)**gamma log p_y`` for class indices ``y``."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise v.forward_mode_error("the softmax focal loss")
+
+    @staticmethod
+    def forward(x: Tensor, y: Tensor, gamma: float) -> Any:
+        return _sparse(x, y, gamma)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        x, y, gamma = inputs
+        ctx.mark_non_differentiable(output[1], output[2])
+        ctx.save_for_backward(x, y, output[1], output[2])
+        ctx.gamma = gamma
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor, _lse: Any, _k: Any) -> Any:
+        x, y, lse, k = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            gamma = ctx.gamma
+            grads = _by_autograd(
+                lambda a, b: shared.softmax_sparse_generic(a, b, gamma),
+                (x, y),
+                (True, False),
+                grad,
+            )
+            return (*grads, None)
+        scale = (grad * k).unsqueeze(1)
+        gx = (x - lse.unsqueeze(1)).exp_().mul_(scale.neg())
+        return gx.scatter_add(1, y.unsqueeze(1), scale), None, None
+
+
+def _dense(
+    x: Tensor, t: Tensor, gamma: float, *, slope: bool
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Per-row ``sum_c t_c F_c``, the gradient of it (or ``None``), and ``F``."""
+    m, e, total = _row_stats(x)
+    lse = torch.log(total).add_(m.squeeze(1)).unsqueeze(1)
+    minus_log_p = lse - x
+    p = e.div_(total.unsqueeze(1))
+    if gamma == 0.0:
+        terms = minus_log_p
+        k = torch.full_like(x, -1.0)
+    else:
+        is_max = x == m
+        count = is_max.sum(dim=1, dtype=x.dtype)
+        rest = torch.where(is_max, 0.0, p).sum(dim=1) + (count - 1.0) / total
+        log1m = torch.where(is_max, torch.log(rest).unsqueeze(1), torch.log1p(-p))
+        terms, k = shared.focal_and_slope(torch, minus_log_p, log1m, gamma)
+    loss = _where_zero(t, t * terms).sum(dim=1)
+    if not slope:
+        return loss, None, terms
+    tk = t * k
+    derivative = tk - p * tk.sum(dim=1, keepdim=True)
+    return loss, derivative, terms
+
+
+def _targets(rows: Tensor, labels: Tensor, eps: float) -> Tensor:
+    """Smoothed targets ``(N, C)`` of class indices ``(N,)`` or probabilities ``(N, C)``."""
+    num_classes = rows.shape[1]
+    if labels.dim() == 2:
+        return labels * (1.0 - eps) + eps / num_classes if eps else labels
+    targets = torch.full_like(rows, eps / num_classes)
+    peak = torch.full((rows.shape[0], 1), 1.0 - eps, dtype=rows.dtype, device=rows.device)
+    return targets.scatter_add(1, labels.unsqueeze(1), peak)
+
+
+class SoftmaxDense(torch.autograd.Function):
+    """Per-sample ``sum_c t_c F_c`` for smoothed class indices or probability labels.
+
+    Inputs: logits ``(N, C)``, labels (indices ``(N,)`` or probabilities ``(N, C)``),
+    ``eps`` and ``gamma``; the smoothed targets are rebuilt where needed, not kept.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, labels: Tensor, eps: float, gamma: float) -> Any:
+        loss, derivative, _ = _dense(x, _targets(x, labels, eps), gamma, slope=True)
+        return loss, derivative
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        x, labels, eps, gamma = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(x, labels, output[1])
+        ctx.opts = (eps, gamma)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor, _unused: Any) -> Any:
+        x, labels, derivative = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        if torch.is_grad_enabled() or needs[1]:
+            eps, gamma = ctx.opts
+            grads = _by_autograd(
+                lambda a, b: shared.softmax_dense_generic(a, b, eps, gamma),
+                (x, labels),
+                needs[:2],
+                grad,
+            )
+            return (*grads, None, None)
+        return grad.unsqueeze(1) * derivative, None, None, None
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise v.forward_mode_error("the softmax focal loss")
+
+
+def _recording(*tensors: Tensor | None) -> bool:
+    """Whether autograd records an operation on ``tensors`` (else: forward only)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def softmax_sparse(rows: Tensor, labels: Tensor, gamma: float) -> Tensor:
+    """Per-row focal loss of class indices (``rows`` is ``(N, C)``)."""
+    if not _recording(rows):
+        return _sparse(rows, labels, gamma)[0]
+    return SoftmaxSparse.apply(rows, labels, gamma)[0]
+
+
+def softmax_dense(rows: Tensor, labels: Tensor, eps: float, gamma: float) -> Tensor:
+    """Per-row focal loss of smoothed indices ``(N,)`` or probabilities ``(N, C)``."""
+    if not _recording(rows, labels):
+        return _dense(rows, _targets(rows, labels, eps), gamma, slope=False)[0]
+    return SoftmaxDense.apply(rows, labels, eps, gamma)[0]
+
+
+def sigmoid_family(
+    x: Tensor, z: Tensor, q: Tensor | None, r: Tensor | None, opts: tuple[float, ...]
+) -> Tensor:
+    """Per-element losses of :class:`SigmoidFamily` (forward only when nothing records)."""
+    if not _recording(x, z, q, r):
+        cp, cn = _coefficients(z, q, r, opts[3])
+        return _sigmoid_family(x, cp, cn, opts, slope=False)[0]
+    return SigmoidFamily.apply(x, z, q, r, opts)[0]
