@@ -162,3 +162,36 @@ def sample_weight(value: Any, inp: prep.Inputs, *, per_sample: bool) -> Array | 
             f"without class_axis={inp.axis})"
         )
     raise v.value_error("sample_weight", allowed, f"sample_weight of shape {v.shape_str(shape)}")
+
+
+def config_inputs(
+    logits: Array,
+    axis: int,
+    *,
+    check_arrays: bool,
+    check_config: bool = True,
+    per_sample: bool = True,
+) -> prep.Inputs:
+    """Inputs of logits alone, already checked by the caller, for the configuration mover.
+
+    ``check_arrays`` records the checks of framework configuration arrays (when the logits
+    are concrete); ``check_config`` checks host configuration; the loss shape is the logits'
+    shape without the class axis (``per_sample``) or the logits' shape.
+    """
+    xp = ns.namespace(logits)
+    shape = v.static_shape(logits)
+    readable = ns.is_concrete(logits)
+    return prep.Inputs(
+        xp=xp,
+        logits=prep._cast(xp, logits, prep._compute_dtype(xp, logits.dtype)),
+        out_dtype=logits.dtype,
+        axis=axis,
+        num_classes=shape[axis],
+        validate=check_arrays and readable,
+        labels=None,
+        valid=None,
+        indices=False,
+        loss_shape=shape[:axis] + shape[axis + 1 :] if per_sample else shape,
+        check_config=check_config,
+        concrete=readable,
+    )

@@ -4,12 +4,10 @@ Every public loss runs the same five steps — validate the static arguments, fi
 namespace, move weights onto the logits' framework/device/dtype, call the core, reduce —
 and this module holds the steps so that each loss is a short composition of them.
 
-* :func:`sigmoid_inputs` / :func:`softmax_inputs` check and prepare logits and labels
-  of the two families (class axis, label forms, ignore masks, value checks).
-* :func:`per_class` / :func:`sample_weight` / :func:`config_array` move configuration.
-* :func:`finish` masks, reduces, casts back to the input dtype and settles the value
-  checks: every check of the call is a device-side flag (:class:`~wxent._validation.PendingChecks`)
-  and ``finish`` reads them, OR-ed with "the result is NaN", as one scalar.
+* :func:`sigmoid_inputs` / :func:`softmax_inputs` / :func:`logits_inputs` prepare inputs;
+  :func:`per_class` / :func:`sample_weight` / :func:`config_array` move configuration.
+* :func:`finish` masks, reduces, casts back and settles the call's value checks: device-side
+  flags, read with "the result is NaN" as one scalar.
 """
 
 from __future__ import annotations
@@ -23,11 +21,12 @@ import numpy as np
 from wxent import _namespace as ns
 from wxent import _reduction
 from wxent import _validation as v
-from wxent._config import (
-    _same_framework as _same_framework,
+from wxent._config import _same_framework as _same_framework  # re-exported below
+from wxent._config import (  # the configuration mover, as prep.<name>
+    config_array as config_array,
 )
 from wxent._config import (  # the configuration mover, re-exported as prep.<name>
-    config_array as config_array,
+    config_inputs as config_inputs,
 )
 from wxent._config import (
     per_class as per_class,

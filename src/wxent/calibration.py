@@ -42,22 +42,7 @@ __all__ = [
 
 
 def _inputs(logits: Array, axis: int) -> prep.Inputs:
-    xp = ns.namespace(logits)
-    shape = v.static_shape(logits)
-    dtype = prep._compute_dtype(xp, logits.dtype)
-    x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
-    return prep.Inputs(
-        xp=xp,
-        logits=x,
-        out_dtype=logits.dtype,
-        axis=axis,
-        num_classes=shape[axis],
-        validate=ns.is_concrete(logits),
-        labels=None,
-        valid=None,
-        indices=False,
-        loss_shape=shape,
-    )
+    return prep.config_inputs(logits, axis, check_arrays=True, per_sample=False)
 
 
 def _along_axis(name: str, value: Any, inp: prep.Inputs) -> Any:

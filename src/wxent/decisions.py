@@ -42,23 +42,7 @@ def _config_inputs(logits: Array, axis: int, validate: bool) -> prep.Inputs:
     Arrays are not checked by the mover (``validate=False``): :func:`bayes_decision`
     checks them on their device, in one read.
     """
-    xp = ns.namespace(logits)
-    dtype = prep._compute_dtype(xp, logits.dtype)
-    x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
-    shape = v.static_shape(logits)
-    return prep.Inputs(
-        xp=xp,
-        logits=x,
-        out_dtype=logits.dtype,
-        axis=axis,
-        num_classes=shape[axis],
-        validate=False,
-        labels=None,
-        valid=None,
-        indices=False,
-        loss_shape=shape[:axis] + shape[axis + 1 :],
-        check_config=validate,
-    )
+    return prep.config_inputs(logits, axis, check_arrays=False, check_config=validate)
 
 
 def bayes_decision(

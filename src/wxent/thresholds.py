@@ -394,20 +394,8 @@ def predict(
             "the default 0.0 when `offsets` is given (softmax logits)",
             f"threshold={v._short(threshold)} with offsets",
         )
-    dtype = prep._compute_dtype(xp, logits.dtype)
-    x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
-    inp = prep.Inputs(
-        xp=xp,
-        logits=x,
-        out_dtype=logits.dtype,
-        axis=axis,
-        num_classes=shape[axis],
-        validate=False,
-        labels=None,
-        valid=None,
-        indices=False,
-        loss_shape=shape,
-    )
+    inp = prep.config_inputs(logits, axis, check_arrays=False, per_sample=False)
+    x = inp.logits
     name, value = ("threshold", threshold) if offsets is None else ("offsets", offsets)
     vec = _decision_vector(name, value, inp)
     if offsets is None:
