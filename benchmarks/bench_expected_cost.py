@@ -37,7 +37,7 @@ def build(fw, x, y, costs):
     cf = asarray(fw, costs)
 
     def ours(a):
-        return wxent.expected_cost_loss(a, yf, cf, reduction="mean", validate=False)
+        return wxent.expected_cost_loss(a, yf, cf, reduction="mean")
 
     out = {"ours": contenders(fw, "wxent", ours, x, ours=True)}
     if fw == "numpy":
@@ -100,7 +100,7 @@ def main() -> None:
         args.output,
         f"F. Expected-cost loss, mean, {n}x{c} float32",
         "Integer labels, random cost matrix in [0, 1) with zero diagonal (float32, "
-        f"{c}x{c}, an array of each framework), `validate=False` for wxent. "
+        f"{c}x{c}, an array of each framework), wxent with its default options. "
         f"Command: `python benchmarks/bench_expected_cost.py --rows {n} --classes {c} "
         f"--rounds {args.rounds} --frameworks {','.join(sorted(args.frameworks))}` "
         "with `MALLOC_MMAP_THRESHOLD_=65536`.",
