@@ -91,3 +91,31 @@ def safe_divide(numerator: Any, denominator: Any) -> Any:
     zero = denominator == 0
     safe = torch.where(zero, torch.ones_like(denominator), denominator)
     return torch.where(zero, torch.zeros_like(numerator), numerator / safe)
+
+
+def finish_rows(
+    ctx: Any, loss: Any, grad: Any, logits: Any, reduction: str, denominator: Any
+) -> Any:
+    """Keep the forward's gradient for :func:`row_gradient`; return the reduced row losses.
+
+    Shared by the softmax-family kernels, whose losses are one per row of ``logits``.
+    """
+    ctx.grad = grad
+    ctx.shape = logits.shape
+    ctx.reduction = reduction
+    if reduction == "none":
+        return loss.reshape(logits.shape[:-1]).to(logits.dtype)
+    total = loss.sum()
+    if denominator is not None:
+        total = safe_divide(total, denominator)
+    return total.to(logits.dtype)
+
+
+def row_gradient(ctx: Any, g: Any, inputs: int) -> tuple[Any, ...]:
+    """The backward of :func:`finish_rows`: the stored gradient scaled by ``g`` in place."""
+    grad = ctx.grad
+    if grad is None:  # pragma: no cover - autograd asks only when the logits need it
+        return (None,) * inputs
+    ctx.grad = None  # the buffer is scaled in place: a second backward would be wrong
+    scale_(grad, g, group=grad.shape[-1] if ctx.reduction == "none" else 1)
+    return (grad.view(ctx.shape),) + (None,) * (inputs - 1)

@@ -208,25 +208,12 @@ class _SoftmaxFocal(torch.autograd.Function):
             BLOCK=block,
             num_warps=common.warps_for(block),
         )
-        ctx.grad = grad
-        ctx.shape = logits.shape
-        ctx.reduction = reduction
-        if reduction == "none":
-            return loss.reshape(logits.shape[:-1]).to(logits.dtype)
-        total = loss.sum()
-        if denominator is not None:
-            total = common.safe_divide(total, denominator)
-        return total.to(logits.dtype)
+        return common.finish_rows(ctx, loss, grad, logits, reduction, denominator)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
-        grad = ctx.grad
-        if grad is None:  # pragma: no cover - autograd asks only when the logits need it
-            return (None,) * 8
-        ctx.grad = None  # the buffer is scaled in place: a second backward would be wrong
-        common.scale_(grad, g, group=grad.shape[-1] if ctx.reduction == "none" else 1)
-        return (grad.view(ctx.shape), None, None, None, None, None, None, None)
+        return common.row_gradient(ctx, g, 8)
 
 
 def softmax_focal_loss(
