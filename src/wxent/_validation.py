@@ -53,8 +53,6 @@ from wxent._value_checks import (
     probability_sum_tolerance as probability_sum_tolerance,
 )
 
-inf = float("inf")
-
 
 def _short(value: Any) -> str:
     """A short, readable rendering of a received value."""
