@@ -30,9 +30,22 @@ def main() -> None:
     rows = {"x_ptr": "*bf16", "x_row_stride": "i64", "grad_ptr": "*bf16"}
     per_row = {"labels_ptr": "*i64", "valid_ptr": "*u8", "w_ptr": "*fp32", "loss_ptr": "*fp32"}
     flags = dict.fromkeys(["HAS_VALID", "HAS_W", "HAS_SMOOTH", "COMPUTE_GRAD", "HAS_DENOM"], True)
-    softmax = {**rows, "grad_row_stride": "i64", **per_row, "inv_denom_ptr": "*fp32"}
-    softmax.update({"n_cols": "i32", "eps": "fp32"})
-    compile_kernel(triton_softmax._softmax_ce_kernel, softmax, {**flags, "BLOCK": 8192}, 16)
+    weights = {"labels_ptr": "*i64", "valid_ptr": "*u8", "cw_ptr": "*fp32", "sw_ptr": "*fp32"}
+    modes = {"HAS_VALID": True, "CW_MODE": 2, "SW_MODE": 2, "HAS_SMOOTH": True}
+    forward = {"x_ptr": "*bf16", "x_row_stride": "i64", **weights, "out_ptr": "*fp32"}
+    forward.update({"lse_ptr": "*fp32", "n_rows": "i32", "n_cols": "i32", "eps": "fp32"})
+    for lanes, shape in ((True, (1, 8192)), (False, (1, 16384)), (True, (8, 256))):
+        constexprs = {**modes, "DENOM": 2, "STORE_LSE": True, "LANES": lanes}
+        constexprs.update({"ROWS": shape[0], "BLOCK": shape[1]})
+        compile_kernel(triton_softmax._forward_kernel, forward, constexprs, 16)
+    backward = {**rows, "grad_row_stride": "i64", **weights, "lse_ptr": "*fp32"}
+    backward.update({"g_ptr": "*bf16", "inv_ptr": "*fp32"})
+    backward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32"})
+    for per_row_g in (False, True):
+        constexprs = {**modes, "PER_ROW_G": per_row_g, "ROWS": 1, "BLOCK": 8192}
+        compile_kernel(triton_softmax._backward_kernel, backward, constexprs, 16)
+    finish = {"sums_ptr": "*fp32", "out_ptr": "*bf16", "inv_ptr": "*fp32", "n_const": "fp32"}
+    compile_kernel(triton_softmax._finish_kernel, finish, {"MODE": 2}, 1)
     focal = {**rows, **per_row, "inv_denom_ptr": "*fp32", "n_cols": "i32", "eps": "fp32"}
     focal["gamma"] = "fp32"
     focal_flags = {**flags, "MODULATE": True, "BLOCK": 8192}

@@ -406,7 +406,10 @@ def settle(inp: Inputs, result: Array) -> Array:
     if ns.read_flag(flag):
         if inp.checks is not None:
             inp.checks.diagnose()
-        v.check_no_nan(inp.logits_name, ns.to_numpy(inp.logits))
+        logits = ns.to_numpy(inp.logits)
+        v.check_no_nan(inp.logits_name, logits)
+        if inp.softmax:
+            v.check_no_infinite_rows(logits, inp.axis)
     return result
 
 

@@ -61,11 +61,11 @@ def softmax_cross_entropy(
         inplace_backward: let the fused kernel (PyTorch logits on a CUDA device, integer
             labels; see ``WXENT_KERNELS`` in the README) write the gradient into the
             logits' own storage, so that forward and backward need no memory beyond the
-            logits. The logits' values are overwritten by the call: use it only for
-            logits straight out of a linear layer or matmul (whose backward does not read
-            its output; not after ``tanh``, ``softcap`` or the like, nor a leaf tensor),
-            read nowhere else after the loss, and call ``backward`` once. Elsewhere the
-            option has no effect.
+            logits. The backward pass overwrites the logits' values with their gradient:
+            use it only for logits straight out of a linear layer or matmul (whose
+            backward does not read its output; not after ``tanh``, ``softcap`` or the
+            like, nor a leaf tensor), read nowhere after the backward pass, and call
+            ``backward`` once. Elsewhere the option has no effect.
 
     Returns:
         The loss in the logits' framework and dtype: 0-d, or per sample for

@@ -1,22 +1,35 @@
-"""Triton kernel of the softmax cross-entropy with integer labels (torch tensors).
+"""Triton kernels of the softmax cross-entropy with integer labels (torch tensors).
 
-One program per row of the ``(N, C)`` logits. The first pass over the row keeps, per
-lane, a running maximum and the sum of ``exp(x - max)`` (an online log-sum-exp) and,
-with label smoothing, the sum of the logits; the second pass, only when the logits
-require a gradient, writes ``coef * (softmax(x) - t)`` with the smoothed target
-``t = (1 - eps) * onehot(y) + eps / C`` and ``coef = w / denominator``. The loss and
-the gradient thus come from one read of the logits in the forward pass (two passes
-over each row, the second mostly from cache); the backward pass only multiplies by the
-upstream gradient (:func:`wxent._fastpaths.triton_common.scale_`).
+Three launches per forward + backward, each one pass over its data:
 
-The math is the generic path's (:func:`wxent._core.softmax_cross_entropy_indices`):
-the shift of the log-sum-exp is the row maximum, or 0 where that is infinite, so
-``-inf`` logits contribute ``exp(-inf) = 0``, NaN logits give a NaN loss (the NaN
-check on the result still fires), and 16-bit logits are read in their dtype and
-computed in float32. Labels are clamped into ``[0, C)`` before the gather, so an
-out-of-range label never reads outside the row (the value check reports it).
-Weights and the denominator of the reduction are per-row vectors prepared with torch
-(``N`` values, no host read).
+* forward (:func:`_forward_kernel`): one read of the logits. Per row, an online
+  log-sum-exp (the shift is the running maximum, or 0 where that is infinite, so
+  ``-inf`` logits contribute ``exp(-inf) = 0``), the target logit, and with label
+  smoothing the sum of the logits; the row's weight ``w = sample_weight *
+  class_weight[y]`` (0 on ignored rows) is read in the kernel. It writes the weighted
+  loss and the denominator's share of each row, and keeps the log-sum-exp (one float per
+  row) for the backward pass;
+* the reduction: one ``sum`` over those per-row values and a one-program kernel
+  (:func:`_finish_kernel`) that divides (0 where the denominator is 0) and keeps the
+  inverse of the denominator on the device for the backward pass;
+* backward (:func:`_backward_kernel`): one read of the logits and one write of the
+  gradient ``g * w / denominator * (softmax(x) - t)``, with the smoothed target
+  ``t = (1 - eps) * onehot(y) + eps / C``; the upstream gradient ``g`` is read on the
+  device (no host read). With ``inplace_backward`` the gradient is written over the
+  logits.
+
+Nothing of the logits' size is kept between forward and backward, so the memory beyond
+the logits is the gradient alone (none with ``inplace_backward``), and the logits cross
+the memory bus three times in all (read, read, write), as few as an unfused loss and
+its gradient allow.
+
+The math is the generic path's (:func:`wxent._core.softmax.softmax_cross_entropy_indices`):
+a row holding ``+inf`` takes its limit (loss ``log k`` on a target among ``k`` infinite
+logits, ``inf`` otherwise; gradient 0), NaN logits give a NaN loss (the NaN check on the
+result fires), a row of only ``-inf`` gives NaN (reported by the checks), and 16-bit
+logits are read in their dtype and computed in float32. Labels are clamped into
+``[0, C)`` before the gather, so an out-of-range label never reads outside the row (the
+value check reports it).
 """
 
 from __future__ import annotations
@@ -31,8 +44,10 @@ from wxent._fastpaths import triton_common as common
 from wxent._fastpaths.select import LAUNCHES
 from wxent._types import Array
 
-#: Largest block of classes per loop iteration (a power of two).
+#: Largest block of classes per loop iteration (a power of two), by logits dtype size.
 MAX_BLOCK = 8192
+#: Classes per program at most when several rows share a program (small ``C``).
+ROW_TILE = 2048
 
 
 @triton.jit
@@ -41,125 +56,287 @@ def _finite_or_zero(m):
 
 
 @triton.jit
-def _softmax_ce_kernel(
+def _rescale(m_old, shift_new):
+    # The factor of a running sum whose shift moves to shift_new (a finite value, or 0):
+    # 0 for a sum still empty (m_old = -inf), never inf * 0.
+    return tl.exp(m_old - shift_new)
+
+
+@triton.jit
+def _row_weight(
+    labels_ptr,
+    valid_ptr,
+    cw_ptr,
+    sw_ptr,
+    rows,
+    rmask,
+    n_cols,
+    HAS_VALID: tl.constexpr,
+    CW_MODE: tl.constexpr,
+    SW_MODE: tl.constexpr,
+):
+    # The row's label (clamped into the row) and weight (0 on ignored and padding rows).
+    y = tl.load(labels_ptr + rows, mask=rmask, other=0).to(tl.int64)
+    y = tl.minimum(tl.maximum(y, 0), n_cols - 1)
+    w = tl.where(rmask, 1.0, 0.0)
+    if CW_MODE == 1:
+        w = w * tl.load(cw_ptr).to(tl.float32)
+    elif CW_MODE == 2:
+        w = w * tl.load(cw_ptr + y, mask=rmask, other=0.0).to(tl.float32)
+    if SW_MODE == 1:
+        w = w * tl.load(sw_ptr).to(tl.float32)
+    elif SW_MODE == 2:
+        w = w * tl.load(sw_ptr + rows, mask=rmask, other=0.0).to(tl.float32)
+    valid = rmask
+    if HAS_VALID:
+        valid = valid & (tl.load(valid_ptr + rows, mask=rmask, other=0) != 0)
+    return y, w, valid
+
+
+@triton.jit
+def _forward_kernel(
+    x_ptr,
+    x_row_stride,
+    labels_ptr,
+    valid_ptr,
+    cw_ptr,
+    sw_ptr,
+    out_ptr,
+    lse_ptr,
+    n_rows,
+    n_cols,
+    eps,
+    HAS_VALID: tl.constexpr,
+    CW_MODE: tl.constexpr,
+    SW_MODE: tl.constexpr,
+    HAS_SMOOTH: tl.constexpr,
+    DENOM: tl.constexpr,
+    STORE_LSE: tl.constexpr,
+    LANES: tl.constexpr,
+    ROWS: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    # out[0, row] = weighted loss; out[1, row] = the row's share of the denominator
+    # (DENOM 1: 1 if valid, DENOM 2: its weight); lse[row] = log-sum-exp (+inf marks a
+    # row in its +inf limit, whose gradient is 0).
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    rmask = rows < n_rows
+    y, w, valid = _row_weight(
+        labels_ptr, valid_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, HAS_VALID, CW_MODE, SW_MODE
+    )
+    # Padding rows of the last program read the last row (never stored): no -inf rows.
+    x_rows = x_ptr + tl.minimum(rows, n_rows - 1) * x_row_stride
+    x_y = tl.load(x_rows + y).to(tl.float32)
+
+    lane = tl.arange(0, BLOCK)
+    if LANES:  # per-lane running maximum and sum, reduced once at the end
+        m_vec = tl.full([ROWS, BLOCK], float("-inf"), dtype=tl.float32)
+        s_vec = tl.zeros([ROWS, BLOCK], dtype=tl.float32)
+        sx_vec = tl.zeros([ROWS, BLOCK], dtype=tl.float32)
+        for start in range(0, n_cols, BLOCK):
+            cols = start + lane
+            mask = (cols < n_cols)[None, :]
+            x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=float("-inf"))
+            x = x.to(tl.float32)
+            m_new = tl.maximum(m_vec, x)
+            shift_new = _finite_or_zero(m_new)
+            s_vec = s_vec * _rescale(m_vec, shift_new) + tl.exp(x - shift_new)
+            m_vec = m_new
+            if HAS_SMOOTH:
+                sx_vec += tl.where(mask, x, 0.0)
+        m = tl.max(m_vec, axis=1)
+        shift = _finite_or_zero(m)
+        s = tl.sum(s_vec * _rescale(m_vec, shift[:, None]), axis=1)
+        sx = tl.sum(sx_vec, axis=1)
+    else:  # a running maximum and sum per row, updated once per block
+        m = tl.full([ROWS], float("-inf"), dtype=tl.float32)
+        s = tl.zeros([ROWS], dtype=tl.float32)
+        sx = tl.zeros([ROWS], dtype=tl.float32)
+        for start in range(0, n_cols, BLOCK):
+            cols = start + lane
+            mask = (cols < n_cols)[None, :]
+            x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=float("-inf"))
+            x = x.to(tl.float32)
+            m_new = tl.maximum(m, tl.max(x, axis=1))
+            shift_new = _finite_or_zero(m_new)
+            block = tl.sum(tl.exp(x - shift_new[:, None]), axis=1)
+            s = s * _rescale(m, shift_new) + block
+            m = m_new
+            if HAS_SMOOTH:
+                sx += tl.sum(tl.where(mask, x, 0.0), axis=1)
+        shift = _finite_or_zero(m)
+    lse = tl.where(s == 0.0, float("-inf"), shift + tl.log(tl.where(s == 0.0, 1.0, s)))
+
+    # Rows holding +inf take their limit: logits 0 at the +inf entries, -inf elsewhere.
+    limit = m == float("inf")
+    if tl.max(tl.where(limit, 1, 0), axis=0) > 0:
+        k = tl.zeros([ROWS], dtype=tl.float32)
+        for start in range(0, n_cols, BLOCK):
+            cols = start + lane
+            mask = (cols < n_cols)[None, :]
+            x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+            k += tl.sum(tl.where(x == float("inf"), 1.0, 0.0), axis=1)
+        lse = tl.where(limit, tl.log(tl.maximum(k, 1.0)), lse)
+        x_y = tl.where(limit, tl.where(x_y == float("inf"), 0.0, float("-inf")), x_y)
+        sx = tl.where(limit, tl.where(k == n_cols, 0.0, float("-inf")), sx)
+
+    loss = lse - x_y
+    if HAS_SMOOTH:
+        loss = (1.0 - eps) * loss + eps * (lse - sx / n_cols)
+    keep = valid & (w != 0.0)  # a zero weight counts nothing, also against an inf loss
+    tl.store(out_ptr + rows, w * tl.where(keep, loss, 0.0), mask=rmask)
+    if DENOM == 1:
+        tl.store(out_ptr + n_rows + rows, tl.where(valid, 1.0, 0.0), mask=rmask)
+    elif DENOM == 2:
+        tl.store(out_ptr + n_rows + rows, tl.where(valid, w, 0.0), mask=rmask)
+    if STORE_LSE:
+        tl.store(lse_ptr + rows, tl.where(limit, float("inf"), lse), mask=rmask)
+
+
+@triton.jit
+def _finish_kernel(sums_ptr, out_ptr, inv_ptr, n_const, MODE: tl.constexpr):
+    # MODE 0: the sum; 1: divided by n_const; 2: divided by sums[1]. 0 where that is 0.
+    total = tl.load(sums_ptr)
+    d = 1.0
+    if MODE == 1:
+        d = n_const
+    elif MODE == 2:
+        d = tl.load(sums_ptr + 1)
+    zero = d == 0.0
+    safe = tl.where(zero, 1.0, d)
+    tl.store(out_ptr, tl.where(zero, 0.0, total / safe).to(out_ptr.dtype.element_ty))
+    tl.store(inv_ptr, tl.where(zero, 0.0, 1.0 / safe))
+
+
+@triton.jit
+def _backward_kernel(
     x_ptr,
     x_row_stride,
     grad_ptr,
     grad_row_stride,
     labels_ptr,
     valid_ptr,
-    w_ptr,
-    loss_ptr,
-    inv_denom_ptr,
+    cw_ptr,
+    sw_ptr,
+    lse_ptr,
+    g_ptr,
+    inv_ptr,
+    n_rows,
     n_cols,
     eps,
     HAS_VALID: tl.constexpr,
-    HAS_W: tl.constexpr,
+    CW_MODE: tl.constexpr,
+    SW_MODE: tl.constexpr,
     HAS_SMOOTH: tl.constexpr,
-    COMPUTE_GRAD: tl.constexpr,
-    HAS_DENOM: tl.constexpr,
+    PER_ROW_G: tl.constexpr,
+    ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    row = tl.program_id(0).to(tl.int64)
-    x_row = x_ptr + row * x_row_stride
-    y = tl.load(labels_ptr + row).to(tl.int64)
-    y = tl.minimum(tl.maximum(y, 0), n_cols - 1)  # memory-safe gather on bad labels
-    x_y = tl.load(x_row + y).to(tl.float32)
-    w = 1.0
-    if HAS_W:
-        w = tl.load(w_ptr + row).to(tl.float32)
-    valid = True
-    if HAS_VALID:
-        valid = tl.load(valid_ptr + row) != 0
-
-    # Pass 1: per-lane online log-sum-exp (shift = lane max, or 0 where not finite).
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    rmask = rows < n_rows
+    y, w, valid = _row_weight(
+        labels_ptr, valid_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, HAS_VALID, CW_MODE, SW_MODE
+    )
+    lse = tl.load(lse_ptr + rows, mask=rmask, other=0.0)
+    if PER_ROW_G:
+        g = tl.load(g_ptr + rows, mask=rmask, other=0.0).to(tl.float32)
+    else:
+        g = tl.load(g_ptr).to(tl.float32) * tl.load(inv_ptr)
+    keep = valid & (w != 0.0) & (lse != float("inf"))
+    coef = tl.where(keep, g * w, 0.0)
+    lse = tl.where(keep, lse, 0.0)
+    on_target = 1.0
+    spread = 0.0
+    if HAS_SMOOTH:
+        on_target = 1.0 - eps
+        spread = eps / n_cols
+    x_rows = x_ptr + tl.minimum(rows, n_rows - 1) * x_row_stride
+    g_rows = grad_ptr + rows * grad_row_stride
     lane = tl.arange(0, BLOCK)
-    m_vec = tl.full([BLOCK], float("-inf"), dtype=tl.float32)
-    s_vec = tl.zeros([BLOCK], dtype=tl.float32)
-    sx_vec = tl.zeros([BLOCK], dtype=tl.float32)
     for start in range(0, n_cols, BLOCK):
         cols = start + lane
-        mask = cols < n_cols
-        x = tl.load(x_row + cols, mask=mask, other=float("-inf")).to(tl.float32)
-        m_new = tl.maximum(m_vec, x)
-        shift_old = _finite_or_zero(m_vec)
-        shift_new = _finite_or_zero(m_new)
-        s_vec = s_vec * tl.exp(shift_old - shift_new) + tl.exp(x - shift_new)
-        m_vec = m_new
-        if HAS_SMOOTH:
-            sx_vec += tl.where(mask, x, 0.0)
-    m = tl.max(m_vec, axis=0)
-    shift = _finite_or_zero(m)
-    lanes = tl.where(s_vec == 0.0, 0.0, s_vec * tl.exp(_finite_or_zero(m_vec) - shift))
-    lse = shift + tl.log(tl.sum(lanes, axis=0))
-
-    loss = lse - x_y
-    if HAS_SMOOTH:
-        smooth = lse - tl.sum(sx_vec, axis=0) / n_cols
-        loss = (1.0 - eps) * loss + eps * smooth
-    loss = tl.where(valid, w * loss, 0.0)
-    tl.store(loss_ptr + row, loss)
-
-    # Pass 2: the gradient coef * (softmax(x) - t), 0 on ignored rows.
-    if COMPUTE_GRAD:
-        coef = w
-        if HAS_DENOM:
-            coef = coef * tl.load(inv_denom_ptr).to(tl.float32)
-        g_row = grad_ptr + row * grad_row_stride
-        on_target = 1.0
-        spread = 0.0
-        if HAS_SMOOTH:
-            on_target = 1.0 - eps
-            spread = eps / n_cols
-        for start in range(0, n_cols, BLOCK):
-            cols = start + lane
-            mask = cols < n_cols
-            x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
-            p = tl.exp(x - lse)
-            g = p - tl.where(cols == y, on_target, 0.0) - spread
-            g = tl.where(valid, coef * g, 0.0)
-            tl.store(g_row + cols, g.to(grad_ptr.dtype.element_ty), mask=mask)
+        mask = rmask[:, None] & (cols < n_cols)[None, :]
+        x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=float("-inf"))
+        p = tl.exp(x.to(tl.float32) - lse[:, None])
+        t = tl.where(cols[None, :] == y[:, None], on_target, 0.0) + spread
+        d = tl.where(keep[:, None], coef[:, None] * (p - t), 0.0)
+        tl.store(g_rows[:, None] + cols[None, :], d.to(grad_ptr.dtype.element_ty), mask=mask)
 
 
-def _launch(
-    rows: Any,
-    labels: Any,
-    valid: Any,
-    w: Any,
-    inv_denom: Any,
-    grad: Any,
-    eps: float,
-) -> Any:
+def config(num_classes: int, itemsize: int) -> tuple[int, int, int]:
+    """``(rows per program, classes per block, warps)`` for ``C`` classes."""
+    cap = MAX_BLOCK * (2 if itemsize <= 2 else 1)
+    block = min(common.next_power_of_2(num_classes), cap)
+    rows = max(1, min(64, ROW_TILE // block)) if block < ROW_TILE else 1
+    return rows, block, common.warps_for(rows * block)
+
+
+#: The online log-sum-exp of the forward pass: per lane (True) or per row (False).
+LANES = True
+
+
+def _mode(tensor: Any) -> int:
+    return 0 if tensor is None else (1 if tensor.numel() == 1 and tensor.ndim == 0 else 2)
+
+
+def _forward(rows: Any, labels: Any, valid: Any, cw: Any, sw: Any, eps: float, denom: int,
+             lse: Any, cfg: tuple[int, int, int] | None = None) -> Any:
+    """Launch the forward kernel; returns the ``(2, N)`` per-row buffer."""
     n, num_classes = rows.shape
-    block = min(common.next_power_of_2(num_classes), MAX_BLOCK)
-    loss = torch.empty(n, dtype=torch.float32, device=rows.device)
-    dummy = loss
+    per_program, block, warps = cfg or config(num_classes, rows.element_size())
+    out = torch.empty((2 if denom else 1, n), dtype=torch.float32, device=rows.device)
     LAUNCHES["softmax_cross_entropy"] += 1
-    _softmax_ce_kernel[(n,)](
-        rows,
-        rows.stride(0),
-        dummy if grad is None else grad,
-        0 if grad is None else grad.stride(0),
-        labels,
-        dummy if valid is None else valid,
-        dummy if w is None else w,
-        loss,
-        dummy if inv_denom is None else inv_denom,
-        num_classes,
-        float(eps),
-        HAS_VALID=valid is not None,
-        HAS_W=w is not None,
-        HAS_SMOOTH=eps != 0.0,
-        COMPUTE_GRAD=grad is not None,
-        HAS_DENOM=inv_denom is not None,
-        BLOCK=block,
-        num_warps=common.warps_for(block),
-    )
-    return loss
+    _forward_kernel[(triton.cdiv(n, per_program),)](
+        rows, rows.stride(0), labels,
+        out if valid is None else valid,
+        out if cw is None else cw,
+        out if sw is None else sw,
+        out,
+        out if lse is None else lse,
+        n, num_classes, float(eps),
+        HAS_VALID=valid is not None, CW_MODE=_mode(cw), SW_MODE=_mode(sw),
+        HAS_SMOOTH=eps != 0.0, DENOM=denom, STORE_LSE=lse is not None, LANES=LANES,
+        ROWS=per_program, BLOCK=block, num_warps=warps,
+    )  # fmt: skip
+    return out
+
+
+def _backward(ctx: Any, g: Any, grad: Any, cfg: tuple[int, int, int] | None = None) -> None:
+    rows, labels, valid, cw, sw, lse, inv = ctx.saved_tensors
+    n, num_classes = rows.shape
+    per_program, block, warps = cfg or config(num_classes, rows.element_size())
+    per_row = ctx.reduction == "none"
+    g = g.reshape(-1).contiguous() if per_row else g.reshape(())
+    LAUNCHES["softmax_cross_entropy_backward"] += 1
+    _backward_kernel[(triton.cdiv(n, per_program),)](
+        rows, rows.stride(0), grad, grad.stride(0), labels,
+        lse if valid is None else valid,
+        lse if cw is None else cw,
+        lse if sw is None else sw,
+        lse, g, inv if inv is not None else lse,
+        n, num_classes, float(ctx.eps),
+        HAS_VALID=valid is not None, CW_MODE=_mode(cw), SW_MODE=_mode(sw),
+        HAS_SMOOTH=ctx.eps != 0.0, PER_ROW_G=per_row,
+        ROWS=per_program, BLOCK=block, num_warps=warps,
+    )  # fmt: skip
+
+
+_DENOM = {"none": 0, "sum": 0, "mean": 1, "weighted_mean": 2}
+
+
+def reduce_rows(out: Any, n: int, has_valid: bool, reduction: str, dtype: Any) -> tuple[Any, Any]:
+    """The reduced loss and the inverse denominator (0-d tensors) from the per-row buffer."""
+    mode = 0 if reduction == "sum" else (1 if reduction == "mean" and not has_valid else 2)
+    sums = out.sum(dim=1)
+    result = torch.empty((), dtype=dtype, device=out.device)
+    inv = torch.empty((), dtype=torch.float32, device=out.device)
+    LAUNCHES["softmax_cross_entropy_finish"] += 1
+    _finish_kernel[(1,)](sums, result, inv, float(n), MODE=mode, num_warps=1)
+    return result, inv
 
 
 class _SoftmaxCrossEntropy(torch.autograd.Function):
-    """Forward computes the loss and (when needed) the gradient; backward scales it."""
+    """Forward: loss and per-row log-sum-exp; backward: one pass writing the gradient."""
 
     @staticmethod
     def forward(
@@ -167,8 +344,8 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         logits: Any,
         labels: Any,
         valid: Any,
-        w: Any,
-        denominator: Any,
+        cw: Any,
+        sw: Any,
         eps: float,
         reduction: str,
         inplace: bool,
@@ -177,64 +354,48 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         rows = logits.reshape(-1, num_classes)
         if rows.stride(-1) != 1:
             rows = rows.contiguous()
-        grad = None
-        inv_denom = None if denominator is None else common.safe_inverse(denominator)
-        if ctx.needs_input_grad[0]:
-            in_place = inplace and rows.data_ptr() == logits.data_ptr() and logits.is_contiguous()
-            grad = rows.detach() if in_place else torch.empty_like(rows)
-        loss = _launch(rows, labels, valid, w, inv_denom, grad, eps)
-        return common.finish_rows(ctx, loss, grad, logits, reduction, denominator)
+        n = rows.shape[0]
+        needs_grad = ctx.needs_input_grad[0]
+        lse = torch.empty(n, dtype=torch.float32, device=rows.device) if needs_grad else None
+        denom = 0 if reduction in ("none", "sum") else (1 if reduction == "mean" else 2)
+        if denom == 1 and valid is None:
+            denom = 0  # the count is n, known on the host
+        out = _forward(rows, labels, valid, cw, sw, eps, denom, lse)
+        if reduction == "none":
+            result, inv = out[0].reshape(logits.shape[:-1]).to(logits.dtype), None
+        else:
+            result, inv = reduce_rows(out, n, valid is not None, reduction, logits.dtype)
+        if needs_grad:
+            ctx.save_for_backward(rows, labels, valid, cw, sw, lse, inv)
+            ctx.eps, ctx.reduction, ctx.shape = eps, reduction, logits.shape
+            ctx.inplace = inplace and rows.data_ptr() == logits.data_ptr()
+            ctx.inplace = ctx.inplace and logits.is_contiguous()
+        return result
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
-        return common.row_gradient(ctx, g, 8)
+        rows = ctx.saved_tensors[0]
+        grad = rows.detach() if ctx.inplace else torch.empty_like(rows)
+        _backward(ctx, g, grad)
+        return (grad.view(ctx.shape),) + (None,) * 7
 
 
-def row_weights(
-    logits: Array,
-    labels: Array,
-    class_weight: Array | None,
-    sample_weight: Array | None,
-    valid: Array | None,
-    reduction: str,
+def row_inputs(
+    labels: Array, class_weight: Array | None, sample_weight: Array | None, valid: Array | None
 ) -> tuple[Array, Array | None, Array | None, Array | None]:
-    """Per-row inputs of the softmax kernels, prepared with ``N``-element torch ops.
-
-    Returns:
-        ``(labels, valid, w, denominator)``: flat contiguous labels; the validity mask
-        as ``uint8`` (or ``None``); the effective weight ``sample_weight *
-        class_weight[y]`` per row (or ``None`` for 1); the reduction's denominator as a
-        0-d float32 tensor (``None`` for ``"none"`` and ``"sum"``).
-    """
-    n = labels.numel()
-    flat_labels = labels.reshape(-1)
-    flat_valid = None if valid is None else valid.reshape(-1)
-    w = None
+    """Flat contiguous labels, validity (``uint8``), class and sample weights (float32)."""
+    flat_labels = labels.reshape(-1).contiguous()
+    valid_u8 = None if valid is None else valid.reshape(-1).contiguous().view(torch.uint8)
+    cw = None
     if class_weight is not None:
-        if class_weight.ndim == 1:
-            safe = flat_labels.clamp(0, class_weight.shape[0] - 1)
-            w = class_weight.float()[safe]
-        else:
-            w = class_weight.float().expand(n)
+        cw = class_weight.float().reshape(-1 if class_weight.ndim else ()).contiguous()
+    sw = None
     if sample_weight is not None:
-        s = sample_weight.float().reshape(-1) if sample_weight.ndim else sample_weight.float()
-        w = s.expand(n) if w is None else w * s
-    if w is not None:
-        w = w.contiguous()
-    denominator = None
-    if reduction == "mean":
-        if flat_valid is None:
-            denominator = torch.tensor(float(n), dtype=torch.float32, device=logits.device)
-        else:
-            denominator = flat_valid.sum(dtype=torch.float32)
-    elif reduction == "weighted_mean":
-        weights = torch.ones(n, dtype=torch.float32, device=logits.device) if w is None else w
-        if flat_valid is not None:
-            weights = torch.where(flat_valid, weights, 0.0)
-        denominator = weights.sum()
-    valid_u8 = None if flat_valid is None else flat_valid.contiguous().view(torch.uint8)
-    return flat_labels.contiguous(), valid_u8, w, denominator
+        sw = sample_weight.float()
+        sw = sw.reshape(-1).expand(flat_labels.numel()) if sw.ndim else sw
+        sw = sw.contiguous()
+    return flat_labels, valid_u8, cw, sw
 
 
 def softmax_cross_entropy(
@@ -265,16 +426,14 @@ def softmax_cross_entropy(
     Returns:
         The loss in the logits' dtype.
     """
-    flat_labels, valid_u8, w, denominator = row_weights(
-        logits, labels, class_weight, sample_weight, valid, reduction
-    )
+    flat_labels, valid_u8, cw, sw = row_inputs(labels, class_weight, sample_weight, valid)
     inplace = bool(inplace_backward) and not logits.is_leaf
     return _SoftmaxCrossEntropy.apply(
         logits,
         flat_labels,
         valid_u8,
-        w,
-        denominator,
+        cw,
+        sw,
         float(label_smoothing),
         reduction,
         inplace,

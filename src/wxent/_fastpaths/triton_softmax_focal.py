@@ -216,6 +216,52 @@ class _SoftmaxFocal(torch.autograd.Function):
         return common.row_gradient(ctx, g, 8)
 
 
+def row_weights(
+    logits: Array,
+    labels: Array,
+    class_weight: Array | None,
+    sample_weight: Array | None,
+    valid: Array | None,
+    reduction: str,
+) -> tuple[Array, Array | None, Array | None, Array | None]:
+    """Per-row inputs of the softmax kernels, prepared with ``N``-element torch ops.
+
+    Returns:
+        ``(labels, valid, w, denominator)``: flat contiguous labels; the validity mask
+        as ``uint8`` (or ``None``); the effective weight ``sample_weight *
+        class_weight[y]`` per row (or ``None`` for 1); the reduction's denominator as a
+        0-d float32 tensor (``None`` for ``"none"`` and ``"sum"``).
+    """
+    n = labels.numel()
+    flat_labels = labels.reshape(-1)
+    flat_valid = None if valid is None else valid.reshape(-1)
+    w = None
+    if class_weight is not None:
+        if class_weight.ndim == 1:
+            safe = flat_labels.clamp(0, class_weight.shape[0] - 1)
+            w = class_weight.float()[safe]
+        else:
+            w = class_weight.float().expand(n)
+    if sample_weight is not None:
+        s = sample_weight.float().reshape(-1) if sample_weight.ndim else sample_weight.float()
+        w = s.expand(n) if w is None else w * s
+    if w is not None:
+        w = w.contiguous()
+    denominator = None
+    if reduction == "mean":
+        if flat_valid is None:
+            denominator = torch.tensor(float(n), dtype=torch.float32, device=logits.device)
+        else:
+            denominator = flat_valid.sum(dtype=torch.float32)
+    elif reduction == "weighted_mean":
+        weights = torch.ones(n, dtype=torch.float32, device=logits.device) if w is None else w
+        if flat_valid is not None:
+            weights = torch.where(flat_valid, weights, 0.0)
+        denominator = weights.sum()
+    valid_u8 = None if flat_valid is None else flat_valid.contiguous().view(torch.uint8)
+    return flat_labels.contiguous(), valid_u8, w, denominator
+
+
 def softmax_focal_loss(
     logits: Array,
     labels: Array,
@@ -242,7 +288,7 @@ def softmax_focal_loss(
     Returns:
         The loss in the logits' dtype.
     """
-    flat_labels, valid_u8, w, denominator = triton_softmax.row_weights(
+    flat_labels, valid_u8, w, denominator = row_weights(
         logits, labels, class_weight, sample_weight, valid, reduction
     )
     return _SoftmaxFocal.apply(
