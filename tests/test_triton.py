@@ -168,7 +168,7 @@ def test_softmax_ce_rows_holding_inf_take_their_limit(monkeypatch, lanes, eps):
 
 
 def test_softmax_ce_zero_weight_on_an_infinite_loss_counts_nothing():
-    x, y, cw, _ = softmax_data(seed=13)
+    x, y, _, _ = softmax_data(seed=13)
     y = torch.where(y < 0, 0, y)
     yy = y.numpy()
     x[0, yy[0]] = -np.inf  # an infinite loss ...
@@ -521,4 +521,4 @@ def test_kernels_compile_for_a_hopper_gpu():
         [sys.executable, "-W", "error", str(script)], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["compiled"] * 11
+    assert done.stdout.split() == ["compiled"] * 10

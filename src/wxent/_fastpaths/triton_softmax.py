@@ -279,8 +279,17 @@ def _mode(tensor: Any) -> int:
     return 0 if tensor is None else (1 if tensor.numel() == 1 and tensor.ndim == 0 else 2)
 
 
-def _forward(rows: Any, labels: Any, valid: Any, cw: Any, sw: Any, eps: float, denom: int,
-             lse: Any, cfg: tuple[int, int, int] | None = None) -> Any:
+def _forward(
+    rows: Any,
+    labels: Any,
+    valid: Any,
+    cw: Any,
+    sw: Any,
+    eps: float,
+    denom: int,
+    lse: Any,
+    cfg: tuple[int, int, int] | None = None,
+) -> Any:
     """Launch the forward kernel; returns the ``(2, N)`` per-row buffer."""
     n, num_classes = rows.shape
     per_program, block, warps = cfg or config(num_classes, rows.element_size())
