@@ -60,7 +60,7 @@ def ceilings() -> None:
     n = 1 << 10 if SMOKE else 1 << 30  # 4 GiB of float32
     a = torch.randn(n, device=DEV)
     b = torch.empty_like(a)
-    ms = bench(lambda: b.copy_(a))
+    ms = bench(lambda a=a, b=b: b.copy_(a))
     say(f"copy: {2 * a.numel() * 4 / ms / 1e6:.0f} GB/s (read + write, 4 GiB)")
     del a, b
     m = 64 if SMOKE else 8192
@@ -99,13 +99,13 @@ def sweep_softmax(dtype: Any) -> None:
             for warps in (8, 16, 32):
                 ts.LANES = lanes
                 try:
-                    ms = bench(
-                        lambda: ts._forward(x, y, valid, cw, None, 0.0, 2, lse, (1, block, warps))
-                    )
+                    cfg = (1, block, warps)
+                    ms = bench(lambda cfg=cfg: ts._forward(x, y, valid, cw, None, 0.0, 2, lse, cfg))
                 except Exception as exc:  # a config the compiler refuses
                     say(f"| forward | {lanes} | {block} | {warps} | error {type(exc).__name__} | |")
                     continue
-                say(f"| forward | {lanes} | {block} | {warps} | {ms:.3f} | {bytes_x / ms / 1e6:.0f} |")
+                rate = bytes_x / ms / 1e6
+                say(f"| forward | {lanes} | {block} | {warps} | {ms:.3f} | {rate:.0f} |")
                 key = f"lanes={lanes} block={block} warps={warps}"
                 if ms < best.get("forward", (1e9, ""))[0]:
                     best["forward"] = (ms, key)
@@ -115,7 +115,8 @@ def sweep_softmax(dtype: Any) -> None:
     for block in (4096, 8192, 16384):
         for warps in (8, 16, 32):
             try:
-                ms = bench(lambda: ts._backward(ctx, g, grad, (1, block, warps)))
+                cfg = (1, block, warps)
+                ms = bench(lambda cfg=cfg: ts._backward(ctx, g, grad, cfg))
             except Exception as exc:
                 say(f"| backward | - | {block} | {warps} | error {type(exc).__name__} | |")
                 continue
