@@ -20,7 +20,13 @@ import torch
 import triton  # noqa: F401  (a missing triton is a failure, not a skip)
 
 import wxent
-from wxent._fastpaths import select, triton_sigmoid, triton_softmax
+from wxent._fastpaths import (
+    select,
+    triton_common,
+    triton_sigmoid,
+    triton_softmax,
+    triton_softmax_focal,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 REDUCTIONS = ["none", "sum", "mean", "weighted_mean"]
@@ -32,6 +38,10 @@ def _interpreter(monkeypatch):
     monkeypatch.setenv("WXENT_KERNELS", "triton")
     monkeypatch.setattr(triton_softmax, "MAX_BLOCK", 16)
     monkeypatch.setattr(triton_softmax, "ROW_TILE", 32)  # two rows per program
+    monkeypatch.setattr(triton_softmax, "BACKWARD_BLOCK", 16)
+    monkeypatch.setattr(triton_softmax_focal, "MAX_BLOCK", 16)
+    monkeypatch.setattr(triton_common, "ELEMENT_BLOCK", 64)
+    monkeypatch.setattr(triton_common, "SCALE_PROGRAMS", 2)  # loops over several blocks
     monkeypatch.setattr(triton_sigmoid, "TILE_ELEMENTS", 64)
     select.LAUNCHES.clear()
 
@@ -102,8 +112,9 @@ def test_softmax_ce_without_ignore_and_one_kind_of_weight():
         check(wxent.softmax_cross_entropy, x, y, reduction=reduction, sample_weight=sw)
 
 
+@pytest.mark.parametrize("validate", [True, False], ids=["eager-gradient", "backward-pass"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_softmax_ce_upstream_gradient(reduction):
+def test_softmax_ce_upstream_gradient(reduction, validate):
     x, y, cw, _ = softmax_data(seed=2)
 
     def upstream(out):
@@ -119,8 +130,11 @@ def test_softmax_ce_upstream_gradient(reduction):
         ignore_index=-100,
         reduction=reduction,
         upstream=upstream,
+        validate=validate,
     )
     assert select.LAUNCHES["softmax_cross_entropy_backward"] == 1
+    # A checked call computes the gradient in its forward pass and rescales it after.
+    assert select.LAUNCHES["scale"] == int(validate)
 
 
 def test_softmax_ce_infinite_logits_on_the_wrong_side_cost_nothing():
@@ -522,3 +536,35 @@ def test_kernels_compile_for_a_hopper_gpu():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["compiled"] * 10
+
+
+def test_sigmoid_kernel_checks_the_labels_itself():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    rng = np.random.default_rng(21)
+    x = torch.tensor(rng.normal(size=(6, 40)), dtype=torch.float32, requires_grad=True)
+    z = torch.tensor(rng.random((6, 40)) < 0.3, dtype=torch.float32)
+    big = []
+
+    class LabelSized(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            sized = any(isinstance(a, torch.Tensor) and a.numel() == z.numel() for a in args)
+            if sized and ("min" in str(func) or "max" in str(func)):
+                big.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with LabelSized():
+        wxent.sigmoid_cross_entropy(x, z, pos_weight=2.0).backward()
+    assert big == []  # no reduction over the labels outside the kernel
+    assert select.LAUNCHES["sigmoid_family"] == 1
+    for value in (2.0, -0.5, np.nan):
+        bad = z.clone()
+        bad[3, 7] = value
+        with pytest.raises(ValueError, match="labels"):
+            wxent.sigmoid_cross_entropy(x, bad)
+        with pytest.raises(ValueError, match="labels"):
+            wxent.sigmoid_focal_loss(x, bad, reduction="none")
+    ignored = z.clone()
+    ignored[0, :3] = -1.0
+    check(wxent.sigmoid_cross_entropy, x.detach().numpy(), ignored, ignore_label=-1.0)
+    assert np.isfinite(wxent.sigmoid_cross_entropy(x, ignored, validate=False).item())

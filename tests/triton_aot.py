@@ -51,14 +51,14 @@ def main() -> None:
     focal_flags = {**flags, "MODULATE": True, "BLOCK": 8192}
     compile_kernel(triton_softmax_focal._softmax_focal_kernel, focal, focal_flags, 16)
     pointers = ["x_ptr", "z_ptr", "q_ptr", "r_ptr", "s_ptr", "out_ptr", "grad_ptr"]
-    sigmoid = {**dict.fromkeys(pointers, "*fp32"), "inv_denom_ptr": "*fp32"}
+    sigmoid = {**dict.fromkeys(pointers, "*fp32"), "inv_denom_ptr": "*fp32", "bad_ptr": "*i32"}
     sigmoid.update(dict.fromkeys(["n_rows", "n_cols", "q_stride", "r_stride"], "i32"))
     sigmoid.update(dict.fromkeys(["ignore", "eps", "gamma_pos", "gamma_neg", "clip"], "fp32"))
     switches = ["WEIGHTED", "HAS_Q", "HAS_R", "HAS_IGNORE", "HAS_SMOOTH", "MOD_POS", "MOD_NEG"]
     for phase in (0, 1):
         sigmoid_flags = {
             **dict.fromkeys(switches, True),
-            **dict.fromkeys(["CLIP", "COMPUTE_GRAD", "HAS_DENOM"], True),
+            **dict.fromkeys(["CLIP", "COMPUTE_GRAD", "HAS_DENOM", "CHECK"], True),
             "PHASE": phase,
             "PER_ELEMENT": phase == 1,
             "SW_MODE": 2,

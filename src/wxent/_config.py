@@ -64,9 +64,10 @@ def config_array(
             if ns.is_torch_namespace(xp) and arr.device != inp.logits.device:
                 arr = arr.to(inp.logits.device)
             if check_values and inp.validate and ns.is_concrete(value):
-                flag = v.config_flag(xp, arr, positive=positive, at_most_one=at_most_one)
-                if flag is not None:
-                    inp.add_check(flag, lambda: check_host(ns.to_numpy(value).astype(np.float64)))
+                inp.add_check(
+                    lambda: v.config_flag(xp, arr, positive=positive, at_most_one=at_most_one),
+                    lambda: check_host(ns.to_numpy(value).astype(np.float64)),
+                )
             return arr
     try:
         if ns.torch_is_compiling():  # the compiler cannot read an ndarray's dtype

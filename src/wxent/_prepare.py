@@ -86,11 +86,11 @@ class Inputs:
         """The compute dtype."""
         return self.logits.dtype
 
-    def add_check(self, flag: Array, diagnose: Callable[[], None]) -> None:
+    def add_check(self, flag: Any, diagnose: Callable[[], None], key: str | None = None) -> None:
         """Record a pending value check (see :class:`~wxent._validation.PendingChecks`)."""
         if self.checks is None:
             self.checks = v.PendingChecks()
-        self.checks.add(flag, diagnose)
+        self.checks.add(flag, diagnose, key)
 
     def may_fall_back(self) -> bool:
         """Whether a fast path that is inexact at infinite logits may run.
@@ -203,14 +203,13 @@ def sigmoid_inputs(
         concrete=readable,
     )
     if concrete and not v.is_bool(xp, labels.dtype):  # booleans are always in [0, 1]
-        flag = v.outside_flag(xp, z, 0.0, 1.0)  # ignored entries are 0 here
-        if flag is not None:
-            inp.add_check(
-                flag,
-                lambda: v.check_unit_interval_labels(
-                    ns.to_numpy(labels).astype(np.float64, copy=False), ignore
-                ),
-            )
+        inp.add_check(
+            lambda: v.outside_flag(xp, z, 0.0, 1.0),  # ignored entries are 0 here
+            lambda: v.check_unit_interval_labels(
+                ns.to_numpy(labels).astype(np.float64, copy=False), ignore
+            ),
+            key="labels",
+        )
     return inp
 
 
@@ -266,11 +265,10 @@ def pending_index_check(
     if not inp.validate or num_classes is None:
         return idx
     xp = inp.xp
-    flag = v.outside_flag(xp, idx, 0, int(num_classes) - 1)  # ignored entries are 0 here
-    if flag is None:
-        return idx
     inp.add_check(
-        flag, lambda: v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore, name)
+        lambda: v.outside_flag(xp, idx, 0, int(num_classes) - 1),  # ignored entries are 0
+        lambda: v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore, name),
+        key=name,
     )
     return xp.clip(idx, 0, max(int(num_classes) - 1, 0))
 

@@ -24,17 +24,41 @@ class PendingChecks:
 
     Each check adds a 0-d boolean array, in the checked array's framework and on its
     device, that is true when something is wrong, and a ``diagnose`` callable that raises
-    the precise message (it may copy to the host: it runs on the error path only).
+    the precise message (it may copy to the host: it runs on the error path only). A
+    flag may be given as a callable that computes it: it then runs when the flags are
+    read (after the loss was launched, so that on a GPU the small reductions of the
+    checks queue behind the loss instead of delaying it), and a fused kernel that checks
+    the same values itself can :meth:`replace` it by its own flag before that.
     """
 
     def __init__(self) -> None:
-        self.flags: list[Any] = []
+        self._flags: list[Any] = []
+        self._keys: list[str | None] = []
         self.diagnoses: list[Any] = []
 
-    def add(self, flag: Any, diagnose: Any) -> None:
-        """Record a flag and the callable that raises its message."""
-        self.flags.append(flag)
+    def add(self, flag: Any, diagnose: Any, key: str | None = None) -> None:
+        """Record a flag (or a callable computing it) and the callable raising its message."""
+        self._flags.append(flag)
+        self._keys.append(key)
         self.diagnoses.append(diagnose)
+
+    def replace(self, key: str, flag: Any) -> None:
+        """Use ``flag`` for the check recorded under ``key`` (no-op if there is none)."""
+        for i, k in enumerate(self._keys):
+            if k == key:
+                self._flags[i] = flag
+
+    def has(self, key: str) -> bool:
+        """Whether a check was recorded under ``key``."""
+        return key in self._keys
+
+    @property
+    def flags(self) -> list[Any]:
+        """The 0-d flags, the deferred ones computed now (once)."""
+        for i, flag in enumerate(self._flags):
+            if callable(flag):
+                self._flags[i] = flag()
+        return [f for f in self._flags if f is not None]
 
     def diagnose(self) -> None:
         """Raise the message of the first failing check (no-op if none fails)."""

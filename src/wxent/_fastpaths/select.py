@@ -169,6 +169,7 @@ def softmax_cross_entropy(
         label_smoothing=label_smoothing,
         reduction=reduction,
         inplace_backward=inplace_backward,
+        eager_gradient=inp.validate,  # a checked call waits on the device after it
     )
 
 
@@ -197,9 +198,15 @@ def sigmoid_family(
         return None
     if not use_triton(logits, labels, pos_weight, neg_weight, sample_weight, reduction=reduction):
         return None
+    import torch
+
     from wxent._fastpaths import triton_sigmoid
 
-    return _guarded(
+    # The labels' value check is done by the kernel, which reads them anyway.
+    bad = None
+    if inp.checks is not None and inp.checks.has("labels"):
+        bad = torch.zeros(1, dtype=torch.int32, device=logits.device)
+    result = _guarded(
         "sigmoid_family",
         triton_sigmoid.sigmoid_family,
         logits,
@@ -213,7 +220,11 @@ def sigmoid_family(
         gamma_pos=gamma_pos,
         gamma_neg=gamma_neg,
         clip=clip,
+        bad=bad,
     )
+    if result is not None and bad is not None:
+        inp.checks.replace("labels", bad[0] != 0)
+    return result
 
 
 def softmax_focal_loss(

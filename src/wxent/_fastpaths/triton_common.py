@@ -44,18 +44,31 @@ def _scale_kernel(
     PER_GROUP: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    # grad[i] *= g[i // group] (PER_GROUP) or g[0]; blocks whose factors are all 1 skip.
-    start = tl.program_id(0).to(tl.int64) * BLOCK
-    offs = start + tl.arange(0, BLOCK)
-    mask = offs < n_elements
+    # grad[i] *= g[i // group] (PER_GROUP) or g[0], over a grid-stride loop of blocks;
+    # a factor of 1 leaves its elements untouched (one load of g when it is a scalar).
+    pid = tl.program_id(0).to(tl.int64)
+    step = tl.num_programs(0).to(tl.int64) * BLOCK
+    lane = tl.arange(0, BLOCK)
     if PER_GROUP:
-        g = tl.load(g_ptr + offs // group, mask=mask, other=1.0).to(tl.float32)
+        for start in range(pid * BLOCK, n_elements, step):
+            offs = start + lane
+            mask = offs < n_elements
+            g = tl.load(g_ptr + offs // group, mask=mask, other=1.0).to(tl.float32)
+            if tl.max(tl.where(mask & (g != 1.0), 1, 0), axis=0) > 0:
+                grad = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+                tl.store(grad_ptr + offs, (grad * g).to(grad_ptr.dtype.element_ty), mask=mask)
     else:
-        g = tl.zeros([BLOCK], dtype=tl.float32) + tl.load(g_ptr).to(tl.float32)
-    todo = tl.max(tl.where(mask & (g != 1.0), 1, 0), axis=0)
-    if todo > 0:
-        grad = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        tl.store(grad_ptr + offs, (grad * g).to(grad_ptr.dtype.element_ty), mask=mask)
+        g0 = tl.load(g_ptr).to(tl.float32)
+        if g0 != 1.0:
+            for start in range(pid * BLOCK, n_elements, step):
+                offs = start + lane
+                mask = offs < n_elements
+                grad = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+                tl.store(grad_ptr + offs, (grad * g0).to(grad_ptr.dtype.element_ty), mask=mask)
+
+
+#: Programs of the scaling kernel at most (each loops over its share of the blocks).
+SCALE_PROGRAMS = 4096
 
 
 def scale_(grad: Any, g: Any, group: int = 1) -> None:
@@ -73,7 +86,7 @@ def scale_(grad: Any, g: Any, group: int = 1) -> None:
     if not g.is_contiguous():  # pragma: no cover - autograd hands contiguous gradients
         g = g.contiguous()
     per_group = g.numel() != 1
-    grid = (triton.cdiv(n, ELEMENT_BLOCK),)
+    grid = (min(triton.cdiv(n, ELEMENT_BLOCK), SCALE_PROGRAMS),)
     LAUNCHES["scale"] += 1
     _scale_kernel[grid](grad, g, n, group, PER_GROUP=per_group, BLOCK=ELEMENT_BLOCK, num_warps=8)
 

@@ -57,6 +57,7 @@ def _sigmoid_kernel(
     out_ptr,
     grad_ptr,
     inv_denom_ptr,
+    bad_ptr,
     n_rows,
     n_cols,
     q_stride,
@@ -79,6 +80,7 @@ def _sigmoid_kernel(
     CLIP: tl.constexpr,
     COMPUTE_GRAD: tl.constexpr,
     HAS_DENOM: tl.constexpr,
+    CHECK: tl.constexpr,
     BLOCK_R: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
@@ -93,6 +95,10 @@ def _sigmoid_kernel(
     if HAS_IGNORE:
         valid = valid & (z != ignore)
         z = tl.where(valid, z, 0.0)
+    if CHECK:  # the labels' value check: outside [0, 1] (or NaN) and not ignored
+        bad = valid & ~((z >= 0.0) & (z <= 1.0))
+        if tl.max(tl.max(tl.where(bad, 1, 0), axis=1), axis=0) > 0:
+            tl.atomic_max(bad_ptr, 1)
     q = 1.0
     r = 1.0
     if HAS_Q:
@@ -205,6 +211,7 @@ def _launch(cfg: _Config, tensors: dict[str, Any], phase: int, **flags: Any) -> 
         tensors["out"],
         tensors.get("grad") if tensors.get("grad") is not None else dummy,
         tensors.get("inv_denom") if tensors.get("inv_denom") is not None else dummy,
+        tensors.get("bad") if tensors.get("bad") is not None else dummy,
         cfg.n_rows,
         cfg.n_cols,
         0 if tensors["q"] is None or tensors["q"].numel() == 1 else 1,
@@ -246,6 +253,7 @@ def _denominator(cfg: _Config, tensors: dict[str, Any], reduction: str, device: 
         PER_ELEMENT=False,
         COMPUTE_GRAD=False,
         HAS_DENOM=False,
+        CHECK=False,
     )
     return partial.sum()
 
@@ -267,7 +275,7 @@ class _SigmoidFamily(torch.autograd.Function):
         n_cols = logits.shape[-1]
         x = logits.contiguous()
         cfg = _Config(x.numel() // n_cols, n_cols, options)
-        tensors = {"x": x, "z": z, "q": q, "r": r, "s": s}
+        tensors = {"x": x, "z": z, "q": q, "r": r, "s": s, "bad": options["bad"]}
         denominator = _denominator(cfg, tensors, reduction, x.device)
         grad = torch.empty_like(x) if ctx.needs_input_grad[0] else None
         per_element = reduction == "none"
@@ -284,6 +292,7 @@ class _SigmoidFamily(torch.autograd.Function):
             PER_ELEMENT=per_element,
             COMPUTE_GRAD=grad is not None,
             HAS_DENOM=inv_denom is not None,
+            CHECK=tensors.get("bad") is not None,
         )
         ctx.grad = grad
         ctx.shape = logits.shape
@@ -324,6 +333,7 @@ def sigmoid_family(
     gamma_pos: float = 0.0,
     gamma_neg: float = 0.0,
     clip: float = 0.0,
+    bad: Array | None = None,
 ) -> Array:
     """The reduced (or per-element) loss of the sigmoid family, SPEC semantics.
 
@@ -340,6 +350,9 @@ def sigmoid_family(
         gamma_pos: modulation of the positive term (focal, asymmetric), ``>= 0``.
         gamma_neg: modulation of the negative term, ``>= 0``.
         clip: the probability margin of the asymmetric loss, in ``[0, 1]``.
+        bad: a 1-element int32 tensor holding 0, or ``None``: the kernel sets it to 1
+            when a label outside ``[0, 1]`` (or NaN) and not ignored is met (the labels'
+            value check, done while the kernel reads them anyway).
 
     Returns:
         The loss in the logits' dtype.
@@ -361,6 +374,7 @@ def sigmoid_family(
         "gamma_neg": float(gamma_neg),
         "clip": float(clip),
         "sw_mode": sw_mode,
+        "bad": bad,
     }
     return _SigmoidFamily.apply(
         logits,

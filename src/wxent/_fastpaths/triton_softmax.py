@@ -44,8 +44,10 @@ from wxent._fastpaths import triton_common as common
 from wxent._fastpaths.select import LAUNCHES
 from wxent._types import Array
 
-#: Largest block of classes per loop iteration (a power of two), by logits dtype size.
-MAX_BLOCK = 8192
+#: Largest block of classes per loop iteration of the forward pass (a power of two).
+MAX_BLOCK = 16384
+#: Largest block of classes per loop iteration of the backward pass.
+BACKWARD_BLOCK = 8192
 #: Classes per program at most when several rows share a program (small ``C``).
 ROW_TILE = 2048
 
@@ -263,16 +265,27 @@ def _backward_kernel(
         tl.store(g_rows[:, None] + cols[None, :], d.to(grad_ptr.dtype.element_ty), mask=mask)
 
 
-def config(num_classes: int, itemsize: int) -> tuple[int, int, int]:
-    """``(rows per program, classes per block, warps)`` for ``C`` classes."""
-    cap = MAX_BLOCK * (2 if itemsize <= 2 else 1)
+def config(num_classes: int, backward: bool = False) -> tuple[int, int, int]:
+    """``(rows per program, classes per block, warps)`` for ``C`` classes.
+
+    Measured on an H200 at 8192 x 131072 (``benchmarks/gpu_probe.py``, BENCHMARKS.md):
+    the forward pass streams best in blocks of 16384 classes with 8 warps and one
+    running maximum per row; the backward pass in blocks of 8192 with 32 warps. Small
+    ``C`` puts several rows in one program (at least ``ROW_TILE`` elements each).
+    """
+    cap = BACKWARD_BLOCK if backward else MAX_BLOCK
     block = min(common.next_power_of_2(num_classes), cap)
     rows = max(1, min(64, ROW_TILE // block)) if block < ROW_TILE else 1
-    return rows, block, common.warps_for(rows * block)
+    elements = rows * block
+    if backward:
+        warps = 32 if elements >= 8192 else (16 if elements >= 4096 else 8)
+    else:
+        warps = 8 if elements >= 2048 else 4
+    return rows, block, warps
 
 
 #: The online log-sum-exp of the forward pass: per lane (True) or per row (False).
-LANES = True
+LANES = False
 
 
 def _mode(tensor: Any) -> int:
@@ -292,7 +305,7 @@ def _forward(
 ) -> Any:
     """Launch the forward kernel; returns the ``(2, N)`` per-row buffer."""
     n, num_classes = rows.shape
-    per_program, block, warps = cfg or config(num_classes, rows.element_size())
+    per_program, block, warps = cfg or config(num_classes)
     out = torch.empty((2 if denom else 1, n), dtype=torch.float32, device=rows.device)
     LAUNCHES["softmax_cross_entropy"] += 1
     _forward_kernel[(triton.cdiv(n, per_program),)](
@@ -310,11 +323,18 @@ def _forward(
     return out
 
 
-def _backward(ctx: Any, g: Any, grad: Any, cfg: tuple[int, int, int] | None = None) -> None:
-    rows, labels, valid, cw, sw, lse, inv = ctx.saved_tensors
+def _backward(
+    saved: tuple,
+    eps: float,
+    per_row: bool,
+    g: Any,
+    grad: Any,
+    cfg: tuple[int, int, int] | None = None,
+) -> None:
+    """Launch the backward kernel: ``grad = g * w / denominator * (softmax(x) - t)``."""
+    rows, labels, valid, cw, sw, lse, inv = saved
     n, num_classes = rows.shape
-    per_program, block, warps = cfg or config(num_classes, rows.element_size())
-    per_row = ctx.reduction == "none"
+    per_program, block, warps = cfg or config(num_classes, backward=True)
     g = g.reshape(-1).contiguous() if per_row else g.reshape(())
     LAUNCHES["softmax_cross_entropy_backward"] += 1
     _backward_kernel[(triton.cdiv(n, per_program),)](
@@ -322,10 +342,10 @@ def _backward(ctx: Any, g: Any, grad: Any, cfg: tuple[int, int, int] | None = No
         lse if valid is None else valid,
         lse if cw is None else cw,
         lse if sw is None else sw,
-        lse, g, inv if inv is not None else lse,
-        n, num_classes, float(ctx.eps),
+        lse, g, g if inv is None else inv,
+        n, num_classes, float(eps),
         HAS_VALID=valid is not None, CW_MODE=_mode(cw), SW_MODE=_mode(sw),
-        HAS_SMOOTH=ctx.eps != 0.0, PER_ROW_G=per_row,
+        HAS_SMOOTH=eps != 0.0, PER_ROW_G=per_row,
         ROWS=per_program, BLOCK=block, num_warps=warps,
     )  # fmt: skip
 
@@ -358,6 +378,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         eps: float,
         reduction: str,
         inplace: bool,
+        eager: bool,
     ) -> Any:
         num_classes = logits.shape[-1]
         rows = logits.reshape(-1, num_classes)
@@ -374,20 +395,35 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
             result, inv = out[0].reshape(logits.shape[:-1]).to(logits.dtype), None
         else:
             result, inv = reduce_rows(out, n, valid is not None, reduction, logits.dtype)
+        ctx.grad = None
         if needs_grad:
-            ctx.save_for_backward(rows, labels, valid, cw, sw, lse, inv)
+            saved = (rows, labels, valid, cw, sw, lse, inv)
             ctx.eps, ctx.reduction, ctx.shape = eps, reduction, logits.shape
-            ctx.inplace = inplace and rows.data_ptr() == logits.data_ptr()
-            ctx.inplace = ctx.inplace and logits.is_contiguous()
+            in_place = inplace and rows.data_ptr() == logits.data_ptr() and logits.is_contiguous()
+            ctx.inplace = in_place
+            if eager and not in_place:
+                # The call reads its check flag on the host right after this: queue the
+                # gradient (for an upstream gradient of 1) first, so that the device works
+                # while the host waits and then returns; backward only rescales it.
+                one = torch.ones((), dtype=torch.float32, device=rows.device)
+                ctx.grad = torch.empty_like(rows)
+                _backward(saved, eps, False, one, ctx.grad)
+            else:
+                ctx.save_for_backward(*saved)
         return result
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
-        rows = ctx.saved_tensors[0]
+        if ctx.grad is not None:
+            grad, ctx.grad = ctx.grad, None
+            common.scale_(grad, g, group=grad.shape[-1] if ctx.reduction == "none" else 1)
+            return (grad.view(ctx.shape),) + (None,) * 8
+        saved = ctx.saved_tensors
+        rows = saved[0]
         grad = rows.detach() if ctx.inplace else torch.empty_like(rows)
-        _backward(ctx, g, grad)
-        return (grad.view(ctx.shape),) + (None,) * 7
+        _backward(saved, ctx.eps, ctx.reduction == "none", g, grad)
+        return (grad.view(ctx.shape),) + (None,) * 8
 
 
 def row_inputs(
@@ -417,6 +453,7 @@ def softmax_cross_entropy(
     label_smoothing: float,
     reduction: str,
     inplace_backward: bool = False,
+    eager_gradient: bool = False,
 ) -> Array:
     """The reduced (or per-sample) weighted softmax cross-entropy, SPEC semantics.
 
@@ -431,6 +468,11 @@ def softmax_cross_entropy(
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
         inplace_backward: write the gradient into the logits' storage (when the logits
             are contiguous and not a leaf).
+        eager_gradient: compute the gradient in the forward pass (for an upstream
+            gradient of 1; the backward pass rescales it when that differs), for calls
+            that wait on the device after the forward pass (a checked call): the device
+            then computes the gradient while the host waits. Otherwise the backward pass
+            computes it, and nothing of the logits' size is kept in between.
 
     Returns:
         The loss in the logits' dtype.
@@ -446,4 +488,5 @@ def softmax_cross_entropy(
         float(label_smoothing),
         reduction,
         inplace,
+        bool(eager_gradient),
     )

@@ -20,7 +20,7 @@ for every ``gamma >= 0`` and any finite logits; the products ``p * log p`` and
 Passes over each row: 1. the log-sum-exp and the sum without the maximum; 2. (label
 smoothing only) ``sum_c F_c`` and ``sum_c B_c``; 3. (when the logits need a gradient)
 the gradient, already divided by the reduction's denominator. Weights, the validity
-mask and the denominator come from :func:`wxent._fastpaths.triton_softmax.row_weights`.
+mask and the denominator come from :func:`row_weights`.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ import triton
 import triton.language as tl
 
 from wxent._fastpaths import triton_common as common
-from wxent._fastpaths import triton_softmax
 from wxent._fastpaths.select import LAUNCHES
 from wxent._types import Array
+
+#: Largest block of classes per loop iteration (per-lane state: 8192 fits the registers).
+MAX_BLOCK = 8192
 
 
 @triton.jit
@@ -184,7 +186,7 @@ class _SoftmaxFocal(torch.autograd.Function):
         n = rows.shape[0]
         grad = torch.empty_like(rows) if ctx.needs_input_grad[0] else None
         inv_denom = None if denominator is None else common.safe_inverse(denominator)
-        block = min(common.next_power_of_2(num_classes), triton_softmax.MAX_BLOCK)
+        block = min(common.next_power_of_2(num_classes), MAX_BLOCK)
         loss = torch.empty(n, dtype=torch.float32, device=rows.device)
         LAUNCHES["softmax_focal_loss"] += 1
         _softmax_focal_kernel[(n,)](
