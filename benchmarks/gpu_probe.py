@@ -128,6 +128,46 @@ def sweep_softmax(dtype: Any) -> None:
         say(f"best {k}: {ms:.3f} ms ({key})")
 
 
+def sweep_sigmoid() -> None:
+    from wxent._fastpaths import triton_common, triton_sigmoid
+
+    n, c = SIZES["sn"], SIZES["sc"]
+    x = torch.randn(n, c, device=DEV, requires_grad=True)
+    z = (torch.rand(n, c, device=DEV) < 0.1).float()
+    pw = torch.rand(c, device=DEV) * 5 + 1
+    one = torch.ones((), device=DEV)
+
+    def run() -> None:
+        x.grad = None
+        loss = triton_sigmoid.sigmoid_family(
+            x, z, pos_weight=pw, neg_weight=None, sample_weight=None, ignore_label=None,
+            label_smoothing=0.0, reduction="mean", bad=None,
+        )  # fmt: skip
+        loss.backward(one)
+
+    floor = 3 * x.numel() * 4 / 4.8e9 + x.numel() * 4 / 4.8e9
+    say(f"\nsigmoid CE kernel + scale, {n}x{c} float32 pos_weight, floor {floor:.2f} ms")
+    say("| tile elements | max block C | warps | ms |")
+    say("|---:|---:|---:|---:|")
+    saved = (triton_sigmoid.TILE_ELEMENTS, triton_sigmoid.MAX_BLOCK_C, triton_common.warps_for)
+    best = (1e9, "")
+    for tile in (2048, 4096, 8192, 16384):
+        for block_c in (1024, 4096):
+            for warps in (4, 8, 16):
+                triton_sigmoid.TILE_ELEMENTS, triton_sigmoid.MAX_BLOCK_C = tile, block_c
+                triton_common.warps_for = lambda _block, warps=warps: warps
+                try:
+                    ms = bench(run)
+                except Exception as exc:
+                    say(f"| {tile} | {block_c} | {warps} | error {type(exc).__name__} |")
+                    continue
+                say(f"| {tile} | {block_c} | {warps} | {ms:.3f} |")
+                if ms < best[0]:
+                    best = (ms, f"tile={tile} block_c={block_c} warps={warps}")
+    triton_sigmoid.TILE_ELEMENTS, triton_sigmoid.MAX_BLOCK_C, triton_common.warps_for = saved
+    say(f"best: {best[0]:.3f} ms ({best[1]})")
+
+
 def _events(fn: Any, rounds: int = 20) -> float:
     if SMOKE:
         return bench(fn)
@@ -215,13 +255,16 @@ def main() -> None:
     name = "CPU (smoke)" if SMOKE else torch.cuda.get_device_name(0)
     say(f"device: {name}, torch {torch.__version__}, "
         f"triton {triton.__version__}")  # fmt: skip
-    parts = sys.argv[1:] or ["ceilings", "softmax", "profile"]
+    parts = sys.argv[1:] or ["ceilings", "softmax", "sigmoid", "profile"]
     if "ceilings" in parts:
         ceilings()
     if "softmax" in parts:
         for dtype in (torch.float32, torch.bfloat16):
             sweep_softmax(dtype)
             torch.cuda.empty_cache()
+    if "sigmoid" in parts:
+        sweep_sigmoid()
+        torch.cuda.empty_cache()
     if "profile" in parts:
         profile_defaults()
     out = os.environ.get("OUT")
