@@ -231,8 +231,18 @@ def profile_defaults() -> None:
         f = _events(lambda fn=fn: fn(False))
         say(f"| {name} | {d:.3f} | {f:.3f} |")
     say(f"| torch eager BCE (same sigmoid case) | {_events(bce):.3f} | |")
+    out = os.environ.get("OUT")
     for name, fn, _ in cases:
         for validate in (True, False):
+            fn(validate)
+            if out and not SMOKE:  # the timeline of one call, for chrome://tracing
+                torch.cuda.synchronize()
+                with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA],
+                             with_stack=False) as one:  # fmt: skip
+                    fn(validate)
+                    torch.cuda.synchronize()
+                tag = "".join(ch if ch.isalnum() else "_" for ch in name)[:40]
+                one.export_chrome_trace(str(Path(out, f"trace_{tag}_{int(validate)}.json")))
             fn(validate)
             activities = [ProfilerActivity.CPU] + ([] if SMOKE else [ProfilerActivity.CUDA])
             with profile(activities=activities) as prof:

@@ -34,8 +34,9 @@ from wxent._fastpaths import triton_common as common
 from wxent._fastpaths.select import LAUNCHES
 from wxent._types import Array
 
-#: Elements per tile, and the widest tile (classes), both powers of two.
-TILE_ELEMENTS = 4096
+#: Elements per tile, and the widest tile (classes), both powers of two (an H200 sweep
+#: at 16384 x 8192, ``benchmarks/gpu_probe.py``: 2048-element tiles with 8 warps).
+TILE_ELEMENTS = 2048
 MAX_BLOCK_C = 1024
 
 
