@@ -364,7 +364,8 @@ def sigmoid_options(name, per_class):
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("name", list(SIGMOID_LOSSES))
-def test_sigmoid_family_every_option(name, reduction):
+@pytest.mark.parametrize("validate", [True, False], ids=["checked", "unchecked"])
+def test_sigmoid_family_every_option(name, reduction, validate):
     x, z, per_class, sw = sigmoid_data()
     loss, options = sigmoid_options(name, per_class)
     weights = {"pos_weight": per_class, "neg_weight": per_class[::-1].copy()}
@@ -376,10 +377,12 @@ def test_sigmoid_family_every_option(name, reduction):
         label_smoothing=0.1,
         ignore_label=-1.0,
         reduction=reduction,
+        validate=validate,
         **weights,
         **options,
     )
-    assert select.LAUNCHES["sigmoid_family"] == 1
+    # A checked call queues its gradient pass behind its flag read: two passes.
+    assert select.LAUNCHES["sigmoid_family"] == (2 if validate else 1)
     assert select.LAUNCHES["sigmoid_denominator"] == (reduction in ("mean", "weighted_mean"))
 
 
@@ -433,7 +436,7 @@ def test_sigmoid_family_infinite_logits_on_the_target_side_cost_nothing(name):
     loss, options = sigmoid_options(name, per_class)
     kw = {"reduction": "none", "pos_weight": per_class, **options}
     value, grad = run(loss, x, z, **kw)
-    assert select.LAUNCHES["sigmoid_family"] == 1
+    assert select.LAUNCHES["sigmoid_family"] == 2  # loss pass, then the gradient pass
     # The exact limits: no cost, and a zero gradient (the generic path's autodiff of the
     # modulated losses gives NaN gradients there; the kernel's are the limits).
     assert not value.any() and not grad.any()
@@ -556,7 +559,7 @@ def test_sigmoid_kernel_checks_the_labels_itself():
     with LabelSized():
         wxent.sigmoid_cross_entropy(x, z, pos_weight=2.0).backward()
     assert big == []  # no reduction over the labels outside the kernel
-    assert select.LAUNCHES["sigmoid_family"] == 1
+    assert select.LAUNCHES["sigmoid_family"] == 2  # loss pass, then the gradient pass
     for value in (2.0, -0.5, np.nan):
         bad = z.clone()
         bad[3, 7] = value
@@ -568,3 +571,28 @@ def test_sigmoid_kernel_checks_the_labels_itself():
     ignored[0, :3] = -1.0
     check(wxent.sigmoid_cross_entropy, x.detach().numpy(), ignored, ignore_label=-1.0)
     assert np.isfinite(wxent.sigmoid_cross_entropy(x, ignored, validate=False).item())
+
+
+def test_a_checked_call_queues_its_gradient_pass_at_its_flag_read():
+    x, y, cw, _ = softmax_data(seed=15)
+    xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    loss = wxent.softmax_cross_entropy(xt, y, class_weight=cw, ignore_index=-100)
+    assert select.LAUNCHES["softmax_cross_entropy_backward"] == 1  # before backward
+    loss.backward()
+    assert select.LAUNCHES["softmax_cross_entropy_backward"] == 1
+    expected = run(wxent.softmax_cross_entropy, x, y, class_weight=cw, ignore_index=-100,
+                   mode="off")  # fmt: skip
+    np.testing.assert_allclose(xt.grad.numpy(), expected[1], rtol=1e-5, atol=1e-7)
+    # A queued pass that no flag read ran is run by the backward pass itself.
+    launches: list = []
+    xt.grad = None
+    loss = triton_softmax.softmax_cross_entropy(
+        xt, torch.where(y < 0, 0, y), class_weight=torch.tensor(cw, dtype=torch.float32),
+        sample_weight=None, valid=(y >= 0), label_smoothing=0.0, reduction="mean",
+        eager_gradient=launches,
+    )  # fmt: skip
+    assert len(launches) == 1
+    loss.backward()
+    np.testing.assert_allclose(xt.grad.numpy(), expected[1], rtol=1e-5, atol=1e-7)
+    launches[0]()  # running it again later changes nothing
+    np.testing.assert_allclose(xt.grad.numpy(), expected[1], rtol=1e-5, atol=1e-7)

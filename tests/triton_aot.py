@@ -58,7 +58,7 @@ def main() -> None:
     for phase in (0, 1):
         sigmoid_flags = {
             **dict.fromkeys(switches, True),
-            **dict.fromkeys(["CLIP", "COMPUTE_GRAD", "HAS_DENOM", "CHECK"], True),
+            **dict.fromkeys(["CLIP", "COMPUTE_GRAD", "HAS_DENOM", "CHECK", "STORE_LOSS"], True),
             "PHASE": phase,
             "PER_ELEMENT": phase == 1,
             "SW_MODE": 2,

@@ -157,12 +157,35 @@ def on_host(x: Array) -> bool:
     return False
 
 
-def read_flag(flag: Array) -> bool:
-    """Read a 0-d boolean of any framework on the host: the one read of a checked call."""
+def read_flag(flag: Array, then: list[Any] | None = None) -> bool:
+    """Read a 0-d boolean of any framework on the host: the one read of a checked call.
+
+    ``then`` holds device work to queue behind the flag before waiting for it (and is
+    emptied): on a CUDA device the flag is copied into page-locked memory and the host
+    waits for that copy only, while the device goes on with the queued work (a fused
+    gradient pass), so the device does not idle while the host returns from the call.
+    """
+    launches = list(then or ())
+    if then:
+        then.clear()
     if isinstance(flag, (bool, np.bool_)):
+        for launch in launches:
+            launch()
         return bool(flag)
     if is_tensorflow(flag):
         return bool(flag.numpy())
+    if launches and is_torch(flag) and flag.is_cuda:
+        torch = sys.modules["torch"]
+        host = torch.empty((), dtype=torch.bool, pin_memory=True)
+        host.copy_(flag, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+        for launch in launches:
+            launch()
+        copied.synchronize()
+        return bool(host)
+    for launch in launches:
+        launch()
     return bool(flag)
 
 

@@ -13,7 +13,7 @@ and this module holds the steps so that each loss is a short composition of them
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,9 @@ class Inputs:
             then reads the result's NaN flag and recomputes on the exact path.
         softmax: softmax family (a row of only ``-inf`` logits is an error).
         logits_name: the argument named when the scores hold a NaN.
+        launches: device work to queue after the check flag and before the host waits
+            for it (a fused kernel's gradient pass), so the device computes while the
+            host reads the flag and returns; run once, by the one read of the call.
     """
 
     xp: Any
@@ -80,6 +83,7 @@ class Inputs:
     inexact: bool = False
     softmax: bool = False
     logits_name: str = "logits"
+    launches: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def dtype(self) -> Any:
@@ -401,7 +405,7 @@ def settle(inp: Inputs, result: Array) -> Array:
     if inp.checks is not None:
         for other in inp.checks.flags:
             flag = xp.logical_or(flag, other)
-    if ns.read_flag(flag):
+    if ns.read_flag(flag, then=inp.launches):
         if inp.checks is not None:
             inp.checks.diagnose()
         logits = ns.to_numpy(inp.logits)
@@ -466,7 +470,7 @@ def finish(
     flag = flags[0]
     for other in flags[1:]:
         flag = xp.logical_or(flag, other)
-    if not ns.read_flag(flag):  # the one host read of the call
+    if not ns.read_flag(flag, then=inp.launches):  # the one host read of the call
         return result
     if inp.validate:
         if inp.checks is not None:

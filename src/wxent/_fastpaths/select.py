@@ -169,7 +169,7 @@ def softmax_cross_entropy(
         label_smoothing=label_smoothing,
         reduction=reduction,
         inplace_backward=inplace_backward,
-        eager_gradient=inp.validate,  # a checked call waits on the device after it
+        eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
     )
 
 
@@ -221,6 +221,7 @@ def sigmoid_family(
         gamma_neg=gamma_neg,
         clip=clip,
         bad=bad,
+        eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
     )
     if result is not None and bad is not None:
         inp.checks.replace("labels", bad[0] != 0)

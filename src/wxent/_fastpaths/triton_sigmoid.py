@@ -82,6 +82,7 @@ def _sigmoid_kernel(
     COMPUTE_GRAD: tl.constexpr,
     HAS_DENOM: tl.constexpr,
     CHECK: tl.constexpr,
+    STORE_LOSS: tl.constexpr,
     BLOCK_R: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
@@ -173,10 +174,11 @@ def _sigmoid_kernel(
         neg = tl.where(one_t == 0.0, 0.0, neg)
         loss = q * (t * pos) + r * (one_t * neg)
         loss = tl.where(valid, s * loss, 0.0)
-        if PER_ELEMENT:
-            tl.store(out_ptr + offs, loss.to(out_ptr.dtype.element_ty), mask=mask)
-        else:
-            tl.store(out_ptr + pid, tl.sum(tl.sum(loss, axis=1), axis=0))
+        if STORE_LOSS:
+            if PER_ELEMENT:
+                tl.store(out_ptr + offs, loss.to(out_ptr.dtype.element_ty), mask=mask)
+            else:
+                tl.store(out_ptr + pid, tl.sum(tl.sum(loss, axis=1), axis=0))
         if COMPUTE_GRAD:
             d_pos = tl.where(t == 0.0, 0.0, d_pos)
             d_neg = tl.where(one_t == 0.0, 0.0, d_neg)
@@ -255,6 +257,7 @@ def _denominator(cfg: _Config, tensors: dict[str, Any], reduction: str, device: 
         COMPUTE_GRAD=False,
         HAS_DENOM=False,
         CHECK=False,
+        STORE_LOSS=True,
     )
     return partial.sum()
 
@@ -285,16 +288,33 @@ class _SigmoidFamily(torch.autograd.Function):
         else:
             out = torch.empty(cfg.grid[0] * cfg.grid[1], dtype=torch.float32, device=x.device)
         inv_denom = None if denominator is None else common.safe_inverse(denominator)
+        launch = {**tensors, "out": out, "grad": grad, "inv_denom": inv_denom}
+        flags = {"WEIGHTED": False, "PER_ELEMENT": per_element, "HAS_DENOM": inv_denom is not None}
+        eager = options["eager"] if grad is not None else None
         _launch(
             cfg,
-            {**tensors, "out": out, "grad": grad, "inv_denom": inv_denom},
+            launch,
             1,
-            WEIGHTED=False,
-            PER_ELEMENT=per_element,
-            COMPUTE_GRAD=grad is not None,
-            HAS_DENOM=inv_denom is not None,
+            COMPUTE_GRAD=grad is not None and eager is None,
             CHECK=tensors.get("bad") is not None,
+            STORE_LOSS=True,
+            **flags,
         )
+        ctx.pending = None
+        if eager is not None:
+            # A checked call reads its flag on the host after this: the gradient pass
+            # is queued behind the flag, so the device computes it while the host reads
+            # the flag and returns (see wxent._prepare.Inputs.launches).
+            state = {"done": False}
+
+            def gradient_pass() -> None:
+                if not state["done"]:
+                    state["done"] = True
+                    _launch(cfg, launch, 1, COMPUTE_GRAD=True, CHECK=False, STORE_LOSS=False,
+                            **flags)  # fmt: skip
+
+            ctx.pending = gradient_pass
+            eager.append(gradient_pass)
         ctx.grad = grad
         ctx.shape = logits.shape
         if per_element:
@@ -311,6 +331,8 @@ class _SigmoidFamily(torch.autograd.Function):
         if grad is None:  # pragma: no cover - autograd asks only when the logits need it
             return (None,) * 7
         ctx.grad = None  # the buffer is scaled in place: a second backward would be wrong
+        if ctx.pending is not None:
+            ctx.pending()  # a no-op when the call's flag read launched it
         common.scale_(grad, g.contiguous())
         return (grad.view(ctx.shape), None, None, None, None, None, None)
 
@@ -335,6 +357,7 @@ def sigmoid_family(
     gamma_neg: float = 0.0,
     clip: float = 0.0,
     bad: Array | None = None,
+    eager_gradient: list | None = None,
 ) -> Array:
     """The reduced (or per-element) loss of the sigmoid family, SPEC semantics.
 
@@ -354,6 +377,9 @@ def sigmoid_family(
         bad: a 1-element int32 tensor holding 0, or ``None``: the kernel sets it to 1
             when a label outside ``[0, 1]`` (or NaN) and not ignored is met (the labels'
             value check, done while the kernel reads them anyway).
+        eager_gradient: for a checked call, the launches its one flag read queues
+            behind the flag (``Inputs.launches``): the loss pass runs now and the
+            gradient pass is added there. ``None``: one pass computes both.
 
     Returns:
         The loss in the logits' dtype.
@@ -376,6 +402,7 @@ def sigmoid_family(
         "clip": float(clip),
         "sw_mode": sw_mode,
         "bad": bad,
+        "eager": eager_gradient,
     }
     return _SigmoidFamily.apply(
         logits,

@@ -364,6 +364,19 @@ def reduce_rows(out: Any, n: int, has_valid: bool, reduction: str, dtype: Any) -
     return result, inv
 
 
+def _eager_gradient(saved: tuple, eps: float, grad: Any) -> Any:
+    """A once-only launch of the gradient pass for an upstream gradient of 1."""
+    state = {"done": False}
+
+    def launch() -> None:
+        if not state["done"]:
+            state["done"] = True
+            one = torch.ones((), dtype=torch.float32, device=grad.device)
+            _backward(saved, eps, False, one, grad)
+
+    return launch
+
+
 class _SoftmaxCrossEntropy(torch.autograd.Function):
     """Forward: loss and per-row log-sum-exp; backward: one pass writing the gradient."""
 
@@ -378,7 +391,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         eps: float,
         reduction: str,
         inplace: bool,
-        eager: bool,
+        eager: list | None,
     ) -> Any:
         num_classes = logits.shape[-1]
         rows = logits.reshape(-1, num_classes)
@@ -401,13 +414,14 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
             ctx.eps, ctx.reduction, ctx.shape = eps, reduction, logits.shape
             in_place = inplace and rows.data_ptr() == logits.data_ptr() and logits.is_contiguous()
             ctx.inplace = in_place
-            if eager and not in_place:
-                # The call reads its check flag on the host right after this: queue the
-                # gradient (for an upstream gradient of 1) first, so that the device works
-                # while the host waits and then returns; backward only rescales it.
-                one = torch.ones((), dtype=torch.float32, device=rows.device)
+            if eager is not None and not in_place:
+                # A checked call reads its flag on the host after this: the gradient (for
+                # an upstream gradient of 1) is queued behind the flag, so the device
+                # computes it while the host reads the flag and returns; backward only
+                # rescales it.
                 ctx.grad = torch.empty_like(rows)
-                _backward(saved, eps, False, one, ctx.grad)
+                ctx.pending = _eager_gradient(saved, eps, ctx.grad)
+                eager.append(ctx.pending)
             else:
                 ctx.save_for_backward(*saved)
         return result
@@ -417,6 +431,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
     def backward(ctx: Any, g: Any) -> Any:
         if ctx.grad is not None:
             grad, ctx.grad = ctx.grad, None
+            ctx.pending()  # a no-op when the call's flag read launched it
             common.scale_(grad, g, group=grad.shape[-1] if ctx.reduction == "none" else 1)
             return (grad.view(ctx.shape),) + (None,) * 8
         saved = ctx.saved_tensors
@@ -453,7 +468,7 @@ def softmax_cross_entropy(
     label_smoothing: float,
     reduction: str,
     inplace_backward: bool = False,
-    eager_gradient: bool = False,
+    eager_gradient: list | None = None,
 ) -> Array:
     """The reduced (or per-sample) weighted softmax cross-entropy, SPEC semantics.
 
@@ -468,11 +483,12 @@ def softmax_cross_entropy(
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
         inplace_backward: write the gradient into the logits' storage (when the logits
             are contiguous and not a leaf).
-        eager_gradient: compute the gradient in the forward pass (for an upstream
-            gradient of 1; the backward pass rescales it when that differs), for calls
-            that wait on the device after the forward pass (a checked call): the device
-            then computes the gradient while the host waits. Otherwise the backward pass
-            computes it, and nothing of the logits' size is kept in between.
+        eager_gradient: for a checked call, the list of launches that its one flag read
+            queues behind the flag (``Inputs.launches``): the gradient pass (for an
+            upstream gradient of 1; backward rescales it) is added there, so the device
+            computes it while the host reads the flag and returns. ``None``: the
+            backward pass computes the gradient, and nothing of the logits' size is kept
+            in between.
 
     Returns:
         The loss in the logits' dtype.
@@ -488,5 +504,5 @@ def softmax_cross_entropy(
         float(label_smoothing),
         reduction,
         inplace,
-        bool(eager_gradient),
+        eager_gradient,
     )
