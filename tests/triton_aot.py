@@ -44,14 +44,15 @@ def main() -> None:
     for per_row_g in (False, True):
         constexprs = {**modes, "PER_ROW_G": per_row_g, "ROWS": 1, "BLOCK": 8192}
         compile_kernel(triton_softmax._backward_kernel, backward, constexprs, 16)
-    finish = {"sums_ptr": "*fp32", "out_ptr": "*bf16", "inv_ptr": "*fp32", "n_const": "fp32"}
-    compile_kernel(triton_softmax._finish_kernel, finish, {"MODE": 2}, 1)
+    finish = {"total_ptr": "*fp32", "denom_ptr": "*fp32", "out_ptr": "*bf16", "inv_ptr": "*fp32"}
+    finish["n_const"] = "fp32"
+    compile_kernel(triton_common._finish_kernel, finish, {"MODE": 2}, 1)
     focal = {**rows, **per_row, "inv_denom_ptr": "*fp32", "n_cols": "i32", "eps": "fp32"}
     focal["gamma"] = "fp32"
     focal_flags = {**flags, "MODULATE": True, "BLOCK": 8192}
     compile_kernel(triton_softmax_focal._softmax_focal_kernel, focal, focal_flags, 16)
     pointers = ["x_ptr", "z_ptr", "q_ptr", "r_ptr", "s_ptr", "out_ptr", "grad_ptr"]
-    sigmoid = {**dict.fromkeys(pointers, "*fp32"), "inv_denom_ptr": "*fp32", "bad_ptr": "*i32"}
+    sigmoid = {**dict.fromkeys(pointers, "*fp32"), "denom_ptr": "*fp32", "bad_ptr": "*i32"}
     sigmoid.update(dict.fromkeys(["n_rows", "n_cols", "q_stride", "r_stride"], "i32"))
     sigmoid.update(dict.fromkeys(["ignore", "eps", "gamma_pos", "gamma_neg", "clip"], "fp32"))
     switches = ["WEIGHTED", "HAS_Q", "HAS_R", "HAS_IGNORE", "HAS_SMOOTH", "MOD_POS", "MOD_NEG"]

@@ -82,9 +82,7 @@ def config_array(
         ) from None
     if check_values and inp.check_config and not ns.torch_is_compiling():
         check_host(host.astype(np.float64, copy=False))
-    if ns.is_tf_namespace(xp):
-        return xp.asarray(host, dtype=inp.dtype)
-    return xp.asarray(host, dtype=inp.dtype, device=ns.device(inp.logits))
+    return ns.to_device(xp, host, inp.logits, dtype=inp.dtype)
 
 
 def _same_framework(value: Array, xp: Any) -> bool:

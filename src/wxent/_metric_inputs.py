@@ -54,9 +54,7 @@ def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
             )
         if ns.is_numpy_namespace(xp):
             return host
-        if ns.is_tf_namespace(xp):
-            return xp.asarray(host)
-        return xp.asarray(host, device=ns.device(logits))
+        return ns.to_device(xp, host, logits)
     if not ns.is_array(labels):
         raise v.type_error(
             "labels",

@@ -112,6 +112,28 @@ def device(x: Array) -> Any:
     return array_api_compat.device(x)
 
 
+def to_device(xp: Any, host: Any, like: Array, dtype: Any = None) -> Array:
+    """Host values as an array of ``xp`` on the device of ``like``, without a host wait.
+
+    On a CUDA device a copy from ordinary (pageable) host memory makes the host wait
+    for the device to reach it; a scalar is written by a fill kernel instead, and an
+    array goes through page-locked memory with an asynchronous copy.
+    """
+    if is_tf_namespace(xp):
+        return xp.asarray(host) if dtype is None else xp.asarray(host, dtype=dtype)
+    if is_torch(like) and like.is_cuda and not torch_is_compiling():
+        torch = sys.modules["torch"]
+        staged = torch.from_numpy(np.array(host, copy=True))
+        if dtype is not None:
+            staged = staged.to(dtype)
+        if staged.ndim == 0:
+            return torch.full((), staged.item(), dtype=staged.dtype, device=like.device)
+        return staged.pin_memory().to(like.device, non_blocking=True)
+    if dtype is None:
+        return xp.asarray(host, device=device(like))
+    return xp.asarray(host, dtype=dtype, device=device(like))
+
+
 def torch_is_compiling() -> bool:
     """Whether ``torch.compile`` is tracing now (host checks would break the graph)."""
     torch = sys.modules.get("torch")

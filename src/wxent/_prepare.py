@@ -127,10 +127,7 @@ def labels_array(labels: Any, logits: Array) -> Array:
             raise v.type_error(
                 "labels", "numbers, a list of numbers or an array", f"labels={v._short(labels)}"
             )
-        xp = ns.namespace(logits)
-        if ns.is_tf_namespace(xp):
-            return xp.asarray(host)
-        return xp.asarray(host, device=ns.device(logits))
+        return ns.to_device(ns.namespace(logits), host, logits)
     v.check_labels_array(labels, logits)
     return labels
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from wxent import _namespace as ns
 from wxent import _validation as v
 from wxent._types import Array
@@ -96,7 +98,7 @@ def _count(xp: Any, values: Array, valid: Array | None) -> Array:
         n = 1
         for d in dims:
             n *= int(d)
-        return xp.asarray(float(n), dtype=values.dtype, device=ns.device(values))
+        return ns.to_device(xp, np.asarray(float(n)), values, dtype=values.dtype)
     return xp.sum(xp.ones_like(values))
 
 

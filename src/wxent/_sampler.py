@@ -124,6 +124,4 @@ def _index_array(xp: Any, sampled: Any, inp: prep.Inputs) -> Array:
             return xp.astype(sampled, inp.labels.dtype)
         sampled = ns.to_numpy(sampled)
     host = np.asarray(sampled).astype(np.int64)
-    if ns.is_tf_namespace(xp):
-        return xp.asarray(host, dtype=inp.labels.dtype)
-    return xp.asarray(host, dtype=inp.labels.dtype, device=ns.device(inp.logits))
+    return ns.to_device(xp, host, inp.logits, dtype=inp.labels.dtype)

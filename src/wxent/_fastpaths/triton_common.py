@@ -91,6 +91,44 @@ def scale_(grad: Any, g: Any, group: int = 1) -> None:
     _scale_kernel[grid](grad, g, n, group, PER_GROUP=per_group, BLOCK=ELEMENT_BLOCK, num_warps=8)
 
 
+@triton.jit
+def _finish_kernel(total_ptr, denom_ptr, out_ptr, inv_ptr, n_const, MODE: tl.constexpr):
+    # MODE 0: the total; 1: divided by n_const; 2: divided by denom[0]. 0 where that is 0.
+    total = tl.load(total_ptr)
+    d = 1.0
+    if MODE == 1:
+        d = n_const
+    elif MODE == 2:
+        d = tl.load(denom_ptr)
+    zero = d == 0.0
+    safe = tl.where(zero, 1.0, d)
+    tl.store(out_ptr, tl.where(zero, 0.0, total / safe).to(out_ptr.dtype.element_ty))
+    tl.store(inv_ptr, tl.where(zero, 0.0, 1.0 / safe))
+
+
+def finish(total: Any, denominator: Any, n_const: float, dtype: Any) -> tuple[Any, Any]:
+    """``total / denominator`` (0 where that is 0) in ``dtype``, and its inverse, one launch.
+
+    Args:
+        total: 0-d float32 tensor, the summed loss.
+        denominator: 0-d float32 tensor, or ``None`` to divide by ``n_const``.
+        n_const: the denominator when it is known on the host (a count; 1 for a sum).
+        dtype: the result's dtype (the logits').
+
+    Returns:
+        ``(result, inverse)``, 0-d tensors (``inverse`` in float32).
+    """
+    mode = 2 if denominator is not None else (0 if n_const == 1.0 else 1)
+    result = torch.empty((), dtype=dtype, device=total.device)
+    inv = torch.empty((), dtype=torch.float32, device=total.device)
+    LAUNCHES["finish"] += 1
+    _finish_kernel[(1,)](
+        total, total if denominator is None else denominator, result, inv, float(n_const),
+        MODE=mode, num_warps=1,
+    )  # fmt: skip
+    return result, inv
+
+
 def safe_inverse(denominator: Any) -> Any:
     """``1 / d``, and 0 where ``d == 0`` (a loss of 0 with a zero gradient)."""
     zero = denominator == 0

@@ -57,7 +57,7 @@ def _sigmoid_kernel(
     s_ptr,
     out_ptr,
     grad_ptr,
-    inv_denom_ptr,
+    denom_ptr,
     bad_ptr,
     n_rows,
     n_cols,
@@ -184,8 +184,9 @@ def _sigmoid_kernel(
             d_neg = tl.where(one_t == 0.0, 0.0, d_neg)
             d = q * (t * d_pos) + r * (one_t * d_neg)
             coef = s
-            if HAS_DENOM:
-                coef = coef * tl.load(inv_denom_ptr).to(tl.float32)
+            if HAS_DENOM:  # divided by the reduction's denominator (0 where that is 0)
+                den = tl.load(denom_ptr).to(tl.float32)
+                coef = coef * tl.where(den == 0.0, 0.0, 1.0 / tl.where(den == 0.0, 1.0, den))
             d = tl.where(valid, coef * d, 0.0)
             tl.store(grad_ptr + offs, d.to(grad_ptr.dtype.element_ty), mask=mask)
 
@@ -213,7 +214,7 @@ def _launch(cfg: _Config, tensors: dict[str, Any], phase: int, **flags: Any) -> 
         dummy if tensors["s"] is None else tensors["s"],
         tensors["out"],
         tensors.get("grad") if tensors.get("grad") is not None else dummy,
-        tensors.get("inv_denom") if tensors.get("inv_denom") is not None else dummy,
+        tensors.get("denom") if tensors.get("denom") is not None else dummy,
         tensors.get("bad") if tensors.get("bad") is not None else dummy,
         cfg.n_rows,
         cfg.n_cols,
@@ -245,7 +246,7 @@ def _denominator(cfg: _Config, tensors: dict[str, Any], reduction: str, device: 
         return None
     o = cfg.options
     if reduction == "mean" and not o["has_ignore"]:
-        return torch.tensor(float(cfg.n_rows * cfg.n_cols), dtype=torch.float32, device=device)
+        return torch.full((), float(cfg.n_rows * cfg.n_cols), dtype=torch.float32, device=device)
     partial = torch.empty(cfg.grid[0] * cfg.grid[1], dtype=torch.float32, device=device)
     weighted = reduction == "weighted_mean"
     _launch(
@@ -287,9 +288,9 @@ class _SigmoidFamily(torch.autograd.Function):
             out = torch.empty_like(x)
         else:
             out = torch.empty(cfg.grid[0] * cfg.grid[1], dtype=torch.float32, device=x.device)
-        inv_denom = None if denominator is None else common.safe_inverse(denominator)
-        launch = {**tensors, "out": out, "grad": grad, "inv_denom": inv_denom}
-        flags = {"WEIGHTED": False, "PER_ELEMENT": per_element, "HAS_DENOM": inv_denom is not None}
+        launch = {**tensors, "out": out, "grad": grad, "denom": denominator}
+        flags = {"WEIGHTED": False, "PER_ELEMENT": per_element}
+        flags["HAS_DENOM"] = denominator is not None
         eager = options["eager"] if grad is not None else None
         _launch(
             cfg,
@@ -319,10 +320,7 @@ class _SigmoidFamily(torch.autograd.Function):
         ctx.shape = logits.shape
         if per_element:
             return out.view(logits.shape)
-        total = out.sum()
-        if denominator is not None:
-            total = common.safe_divide(total, denominator)
-        return total.to(logits.dtype)
+        return common.finish(out.sum(), denominator, 1.0, logits.dtype)[0]
 
     @staticmethod
     @torch.autograd.function.once_differentiable

@@ -196,21 +196,6 @@ def _forward_kernel(
 
 
 @triton.jit
-def _finish_kernel(sums_ptr, out_ptr, inv_ptr, n_const, MODE: tl.constexpr):
-    # MODE 0: the sum; 1: divided by n_const; 2: divided by sums[1]. 0 where that is 0.
-    total = tl.load(sums_ptr)
-    d = 1.0
-    if MODE == 1:
-        d = n_const
-    elif MODE == 2:
-        d = tl.load(sums_ptr + 1)
-    zero = d == 0.0
-    safe = tl.where(zero, 1.0, d)
-    tl.store(out_ptr, tl.where(zero, 0.0, total / safe).to(out_ptr.dtype.element_ty))
-    tl.store(inv_ptr, tl.where(zero, 0.0, 1.0 / safe))
-
-
-@triton.jit
 def _backward_kernel(
     x_ptr,
     x_row_stride,
@@ -355,13 +340,12 @@ _DENOM = {"none": 0, "sum": 0, "mean": 1, "weighted_mean": 2}
 
 def reduce_rows(out: Any, n: int, has_valid: bool, reduction: str, dtype: Any) -> tuple[Any, Any]:
     """The reduced loss and the inverse denominator (0-d tensors) from the per-row buffer."""
-    mode = 0 if reduction == "sum" else (1 if reduction == "mean" and not has_valid else 2)
     sums = out.sum(dim=1)
-    result = torch.empty((), dtype=dtype, device=out.device)
-    inv = torch.empty((), dtype=torch.float32, device=out.device)
-    LAUNCHES["softmax_cross_entropy_finish"] += 1
-    _finish_kernel[(1,)](sums, result, inv, float(n), MODE=mode, num_warps=1)
-    return result, inv
+    if reduction == "sum":
+        return common.finish(sums[0], None, 1.0, dtype)
+    if reduction == "mean" and not has_valid:
+        return common.finish(sums[0], None, float(n), dtype)
+    return common.finish(sums[0], sums[1], 1.0, dtype)
 
 
 def _eager_gradient(saved: tuple, eps: float, grad: Any) -> Any:

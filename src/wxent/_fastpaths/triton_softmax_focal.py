@@ -252,7 +252,7 @@ def row_weights(
     denominator = None
     if reduction == "mean":
         if flat_valid is None:
-            denominator = torch.tensor(float(n), dtype=torch.float32, device=logits.device)
+            denominator = torch.full((), float(n), dtype=torch.float32, device=logits.device)
         else:
             denominator = flat_valid.sum(dtype=torch.float32)
     elif reduction == "weighted_mean":
