@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,31 @@ def test_logits_warning_for_activation_outputs() -> None:
     probs = keras.activations.softmax(tf.constant(x[:, :C]))
     with pytest.warns(wk.LogitsWarning, match=r"`SoftmaxFocalLoss` received the output"):
         wk.SoftmaxFocalLoss()(y, probs)
+
+
+def test_logits_warning_from_values_once_per_loss() -> None:
+    """Unmarked probabilities (NumPy, or any eager tensor): wxent's value check warns."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(32, C)).astype(np.float32)
+    probs = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    y = rng.integers(0, C, size=32)
+    loss = wk.SoftmaxFocalLoss(gamma=2.0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            loss(y, probs)
+        loss.call(y, probs)
+    found = [str(w.message) for w in record if w.category is wxent.LogitsWarning]
+    assert found == [
+        "`SoftmaxFocalLoss` received predictions that look like the output of a softmax "
+        "activation: probabilities, not logits. wxent losses take logits: drop the activation "
+        "of the last layer and apply it when predicting."
+    ]
+    assert wk.LogitsWarning is wxent.LogitsWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", wxent.LogitsWarning)
+        wk.SoftmaxFocalLoss(validate=False)(y, probs)
+        wk.SoftmaxFocalLoss()(y, x)
 
 
 def test_no_logits_warning_for_logits(recwarn: pytest.WarningsRecorder) -> None:
@@ -653,6 +679,17 @@ FIT_SCRIPT = textwrap.dedent(
         a.fit(x, labels, epochs=2, batch_size=32, verbose=0)
     found = [str(w.message) for w in record if w.category is wk.LogitsWarning]
     assert len(found) == (0 if BACKEND == "jax" else 1), found
+    # eager calls on unmarked probabilities: wxent's value check, once per loss
+    loss = wk.SigmoidCrossEntropy()
+    probs = (1 / (1 + np.exp(-x[:, :3]))).astype("float32")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        loss(y, probs)
+        loss(y, keras.ops.convert_to_tensor(probs))
+        wk.SigmoidCrossEntropy(validate=False)(y, probs)
+        loss(y, x[:, :3])
+    found = [str(w.message) for w in record if w.category is wk.LogitsWarning]
+    assert len(found) == 1 and "look like the output of a sigmoid" in found[0], found
     print("OK", BACKEND)
     """
 )
