@@ -209,12 +209,14 @@ def probability_flag(xp: Any, x: Any, axis: int, *, softmax: bool, bits: int) ->
     index = probe(x, axis, softmax=softmax)
     if index is None:
         return None
-    sample = x[index]
+    whole = all(i.stop is None or i.stop == d for i, d in zip(index, x.shape, strict=True))
+    sample = x if whole else x[index]
     lo, hi = _min_max(xp, sample)
-    flag = xp.logical_and(xp.logical_and(lo >= 0, hi <= 1), hi > lo)
+    flag = (lo >= 0) & (hi <= 1) & (hi > lo)  # 0-d booleans of any of the four frameworks
     if softmax:
-        gap = xp.max(xp.abs(xp.sum(sample, axis=axis) - 1.0))
-        flag = xp.logical_and(flag, gap <= (1e-2 if bits == 16 else 1e-3))
+        tol = 1e-2 if bits == 16 else 1e-3
+        low, high = _min_max(xp, xp.sum(sample, axis=axis))  # the row sums
+        flag = flag & (low >= 1.0 - tol) & (high <= 1.0 + tol)
     return flag
 
 
@@ -257,5 +259,7 @@ def status(xp: Any, flag: Any, suspect: Any | None) -> int:
     """
     if suspect is None:
         return int(ns.read_flag(flag))
-    code = xp.astype(flag, xp.int32) + 2 * xp.astype(suspect, xp.int32)
-    return int(code.numpy()) if ns.is_tensorflow(code) else int(code)
+    if ns.is_tf_namespace(xp):
+        code = xp.astype(flag, xp.int32) + 2 * xp.astype(suspect, xp.int32)
+        return int(code.numpy())
+    return int(flag + suspect * 2)  # bool + int: an integer on every other framework
