@@ -356,7 +356,7 @@ def _probe(inp: Inputs, logits: Array) -> None:
     if inp.validate:
         bits = 16 if v.dtype_name(logits.dtype) in ("float16", "bfloat16") else 32
         inp.suspect = checks.probability_flag(
-            inp.xp, inp.logits, inp.axis, softmax=inp.softmax, bits=bits
+            inp.xp, logits, inp.axis, softmax=inp.softmax, bits=bits
         )
 
 

@@ -202,15 +202,18 @@ def probe(x: Any, axis: int, *, softmax: bool) -> tuple[Any, ...] | None:
 def probability_flag(xp: Any, x: Any, axis: int, *, softmax: bool, bits: int) -> Any | None:
     """True when the probed logits look like probabilities (a warning, not an error).
 
-    All probed values lie in ``[0, 1]`` and are not all equal (zero logits of a fresh
-    model are logits); for softmax, each probed row also sums to 1 within ``1e-3``
-    (``1e-2`` for 16-bit logits). ``None`` when the logits are too small to judge.
+    ``x``: the logits as the caller gave them (``bits``: 16 for float16/bfloat16). All
+    probed values lie in ``[0, 1]`` and are not all equal (zero logits of a fresh model
+    are logits); for softmax, each probed row also sums to 1 within ``1e-3`` (``1e-2``
+    for 16-bit logits). ``None`` when the logits are too small to judge.
     """
     index = probe(x, axis, softmax=softmax)
     if index is None:
         return None
     whole = all(i.stop is None or i.stop == d for i, d in zip(index, x.shape, strict=True))
     sample = x if whole else x[index]
+    if bits == 16:  # the sample alone in float32 (never a cast of all the logits)
+        sample = xp.astype(sample, xp.float32)
     lo, hi = _min_max(xp, sample)
     flag = (lo >= 0) & (hi <= 1) & (hi > lo)  # 0-d booleans of any of the four frameworks
     if softmax:
