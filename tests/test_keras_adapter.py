@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,31 @@ def test_logits_warning_for_activation_outputs() -> None:
     probs = keras.activations.softmax(tf.constant(x[:, :C]))
     with pytest.warns(wk.LogitsWarning, match=r"`SoftmaxFocalLoss` received the output"):
         wk.SoftmaxFocalLoss()(y, probs)
+
+
+def test_logits_warning_from_values_once_per_loss() -> None:
+    """Unmarked probabilities (NumPy, or any eager tensor): wxent's value check warns."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(32, C)).astype(np.float32)
+    probs = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    y = rng.integers(0, C, size=32)
+    loss = wk.SoftmaxFocalLoss(gamma=2.0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            loss(y, probs)
+        loss.call(y, probs)
+    found = [str(w.message) for w in record if w.category is wxent.LogitsWarning]
+    assert found == [
+        "`SoftmaxFocalLoss` received predictions that look like the output of a softmax "
+        "activation: probabilities, not logits. wxent losses take logits: drop the activation "
+        "of the last layer and apply it when predicting."
+    ]
+    assert wk.LogitsWarning is wxent.LogitsWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", wxent.LogitsWarning)
+        wk.SoftmaxFocalLoss(validate=False)(y, probs)
+        wk.SoftmaxFocalLoss()(y, x)
 
 
 def test_no_logits_warning_for_logits(recwarn: pytest.WarningsRecorder) -> None:
@@ -542,6 +568,69 @@ def test_metric_thresholds_as_wxent_takes_them() -> None:
     assert_close(metric.result(), wxent.recall(logits, labels, threshold=np.log(0.7 / 0.3)))
 
 
+def test_metric_takes_per_label_thresholds_of_any_kind() -> None:
+    import jax.numpy as jnp
+    import torch
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(9)
+    logits = rng.normal(size=(64, 3)).astype(np.float32)
+    labels = (rng.random((64, 3)) < 0.3).astype(np.float32)
+    tuned = wxent.tune_thresholds(logits, labels, objective="f1")  # NumPy, one per label
+    decided = (logits > tuned).astype(int)
+    kinds = [
+        tuned,
+        tuned.tolist(),
+        tf.constant(tuned, dtype=tf.float32),
+        torch.tensor(tuned, requires_grad=True),
+        jnp.asarray(tuned),
+        keras.Variable(tuned),
+    ]
+    for threshold in kinds:
+        for cls, average, want in [
+            (wk.Recall, "micro", skm.recall_score(labels, decided, average="micro")),
+            (wk.Precision, "macro", skm.precision_score(labels, decided, average="macro")),
+            (wk.FBetaScore, None, skm.f1_score(labels, decided, average=None)),
+        ]:
+            metric = cls(threshold=threshold, average=average, num_classes=3)
+            metric.update_state(labels[:40], logits[:40])
+            metric.update_state(labels[40:], logits[40:])
+            assert_close(metric.result(), want, rtol=1e-6, atol=1e-7)
+            function = {wk.Recall: wxent.recall, wk.Precision: wxent.precision}.get(
+                cls, wxent.fbeta_score
+            )
+            assert_close(
+                metric.result(), function(logits, labels, threshold=tuned, average=average)
+            )
+            config = metric.get_config()
+            assert isinstance(config["threshold"], list) and len(config["threshold"]) == 3
+            clone = keras.metrics.deserialize(keras.metrics.serialize(metric))
+            assert clone.get_config() == config
+    # per-label probabilities with from_logits=False
+    probs = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    metric = wk.Recall(threshold=np.array([0.2, 0.5, 0.7]), from_logits=False)
+    metric.update_state(labels, probs)
+    want = skm.recall_score(labels, (probs > [0.2, 0.5, 0.7]).astype(int), average="micro")
+    assert_close(metric.result(), want, rtol=1e-6)
+    # the length is checked against each batch's labels, eagerly and when traced
+    message = (
+        r"Invalid value for argument `threshold`. Expected a scalar logit or one per "
+        r"label, shape \(2,\) along class_axis. Received: threshold of shape \(3,\)"
+    )
+    metric = wk.FBetaScore(threshold=tuned)
+    with pytest.raises(ValueError, match=message):
+        metric.update_state(labels[:, :2], logits[:, :2])
+    with pytest.raises(ValueError, match=message):
+        tf.function(metric.update_state)(tf.constant(labels[:, :2]), tf.constant(logits[:, :2]))
+    assert float(ops_sum(metric.confusion)) == 0.0  # nothing was counted
+    with pytest.raises(ValueError, match=r"Invalid value for argument `threshold`"):
+        wk.Recall(threshold=[[0.0, 1.0]])
+
+
+def ops_sum(x: Any) -> Any:
+    return keras.ops.convert_to_numpy(keras.ops.sum(x))
+
+
 def test_saved_model_with_wxent_loss_and_metric_loads(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     x = rng.normal(size=(64, 4)).astype(np.float32)
@@ -653,6 +742,42 @@ FIT_SCRIPT = textwrap.dedent(
         a.fit(x, labels, epochs=2, batch_size=32, verbose=0)
     found = [str(w.message) for w in record if w.category is wk.LogitsWarning]
     assert len(found) == (0 if BACKEND == "jax" else 1), found
+    # per-label thresholds tuned on the model's logits, given as a backend tensor
+    from sklearn import metrics as skm
+    z = keras.ops.convert_to_numpy(m.predict(x, verbose=0))  # the multi-label model
+    tuned = wxent.tune_thresholds(z, y, objective="f1")
+    for threshold in (keras.ops.convert_to_tensor(tuned), tuned.tolist()):
+        metrics = [wk.Recall(threshold=threshold, average="macro", num_classes=3),
+                   wk.FBetaScore(threshold=threshold, average=None, num_classes=3)]
+        m.compile(optimizer="adam", loss=wk.SigmoidCrossEntropy(), metrics=metrics)
+        r = m.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+        decided = (z > tuned).astype(int)
+        want = skm.recall_score(y, decided, average="macro")
+        assert abs(r["recall"] - want) < 1e-6, (r, want)
+        assert abs(r["recall"] - float(wxent.recall(z, y, threshold=tuned, average="macro"))) < 1e-6
+        f1 = keras.ops.convert_to_numpy(metrics[1].result())
+        assert np.allclose(f1, skm.f1_score(y, decided, average=None), atol=1e-6), f1
+        config = metrics[1].get_config()
+        assert config["threshold"] == [float(t) for t in tuned], config
+        clone = keras.metrics.deserialize(keras.metrics.serialize(metrics[1]))
+        assert clone.get_config() == config
+    try:
+        wk.Recall(threshold=tuned).update_state(y[:, :2], z[:, :2])
+    except ValueError as error:
+        assert "Expected a scalar logit or one per label, shape (2,)" in str(error), error
+    else:
+        raise AssertionError("a threshold per label of the wrong length was taken")
+    # eager calls on unmarked probabilities: wxent's value check, once per loss
+    loss = wk.SigmoidCrossEntropy()
+    probs = (1 / (1 + np.exp(-x[:, :3]))).astype("float32")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        loss(y, probs)
+        loss(y, keras.ops.convert_to_tensor(probs))
+        wk.SigmoidCrossEntropy(validate=False)(y, probs)
+        loss(y, x[:, :3])
+    found = [str(w.message) for w in record if w.category is wk.LogitsWarning]
+    assert len(found) == 1 and "look like the output of a sigmoid" in found[0], found
     print("OK", BACKEND)
     """
 )

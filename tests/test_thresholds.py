@@ -15,6 +15,7 @@ from sklearn.model_selection import TunedThresholdClassifierCV
 
 import reference_thresholds as ref
 import wxent
+from wxent import _threshold_search as search
 
 OBJECTIVES = {
     "f1": {},
@@ -76,6 +77,37 @@ def test_equals_brute_force_over_all_distinct_thresholds(objective, mode, weight
             mask, best, _ = ref.brute_force(s, z, wj, objective, params)
             np.testing.assert_array_equal(s > tj, mask)
             assert vj == pytest.approx(best, rel=1e-9, abs=1e-12)
+
+
+def test_one_sort_of_all_labels_equals_the_per_label_curves():
+    """The unweighted search sorts all labels at once; its counts equal the merge's."""
+    rng = np.random.default_rng(21)
+    pool = np.array([-np.inf, np.inf, -0.0, 0.0, 1.0, -1.0, 2.5, 3.0, 1e-45], np.float32)
+    for n in (1, 2, 7, 40, 300):
+        x = rng.choice(pool, size=(5, n))
+        z = rng.random((5, n)) < np.array([0.0, 0.1, 0.5, 0.9, 1.0])[:, None]
+        for j, got in enumerate(search.sorted_curves(x, z)):
+            want = search.curve(x[j], z[j], None)
+            for field in ("values", "tp", "fp", "usable"):
+                np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+            assert (got.pos, got.neg) == (want.pos, want.neg)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_blocks_of_labels_on_threads_give_the_same_thresholds(weighted, monkeypatch):
+    rng = np.random.default_rng(22)
+    x = np.round(rng.normal(size=(20_000, 64)), 2).astype(np.float32)  # 1.28M: threaded
+    z = (rng.random(x.shape) < rng.uniform(0.01, 0.3, size=64)).astype(np.float32)
+    x += z
+    w = rng.uniform(0.5, 1.5, size=x.shape[0]) if weighted else None
+    got = wxent.tune_thresholds(x, z, sample_weight=w, return_objective=True)
+    monkeypatch.setattr(search, "in_blocks", lambda solve, rows, size: solve(0, rows))
+    want = wxent.tune_thresholds(x, z, sample_weight=w, return_objective=True)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    for j in (0, 31, 63):  # one label alone: below the threading size
+        alone = wxent.tune_thresholds(x[:, j], z[:, j], sample_weight=w, return_objective=True)
+        assert alone == (got[0][j], got[1][j])
 
 
 def test_thresholds_are_finite_and_representable_in_the_logits_dtype(rng):

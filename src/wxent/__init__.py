@@ -19,6 +19,7 @@ from wxent._softmax import (
     softmax_cross_entropy,
     softmax_focal_loss,
 )
+from wxent._value_checks import LogitsWarning
 from wxent.calibration import (
     Calibration,
     calibrate,
@@ -44,6 +45,7 @@ __all__ = [
     "Calibration",
     "CostMatrixWarning",
     "LabelCounter",
+    "LogitsWarning",
     "LossTerms",
     "MetricAccumulator",
     "ThresholdWarning",

@@ -54,6 +54,11 @@ def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any) -> Any:
 
 
 def _threshold(threshold: Any) -> np.ndarray:
+    """A scalar or per-label threshold as float64 NumPy (lists, NumPy, any tensor)."""
+    if ns.is_array(threshold) and not isinstance(threshold, np.ndarray):
+        threshold = ns.to_numpy(threshold)  # a tensor of any framework or device
+    elif isinstance(threshold, keras.Variable):
+        threshold = ops.convert_to_numpy(threshold)
     t = np.asarray(threshold) if not isinstance(threshold, (str, bytes)) else np.asarray(None)
     if t.dtype.kind not in "iuf":
         received = f"threshold={threshold!r}"
@@ -163,7 +168,11 @@ class Recall(_ConfusionMetric):
     Args:
         threshold: predicted positive where ``y_pred > threshold``; a logit when
             ``from_logits=True`` (default ``0.0``), a probability otherwise (``0.5``);
-            one per label (shape ``(L,)``) as :func:`wxent.recall` takes.
+            or one per label, shape ``(L,)``, as :func:`wxent.recall` takes it: a list,
+            a NumPy array or a tensor of any framework (what
+            ``wxent.tune_thresholds(..., per_label=True)`` returns). Its length is
+            checked against the labels of each batch (``L`` along ``class_axis``); the
+            config stores it as a list.
         from_logits: whether ``y_pred`` holds logits (the default) or probabilities.
         average: ``"micro"`` (pool all labels, the default), ``"macro"`` (mean over
             labels) or ``None`` (one value per label); the last two need

@@ -179,36 +179,37 @@ def on_host(x: Array) -> bool:
     return False
 
 
-def read_flag(flag: Array, then: list[Any] | None = None) -> bool:
-    """Read a 0-d boolean of any framework on the host: the one read of a checked call.
+def read_int(value: Array, then: list[Any] | None = None) -> int:
+    """Read a 0-d boolean or integer of any framework on the host: the one read of a call.
 
-    ``then`` holds device work to queue behind the flag before waiting for it (and is
-    emptied): on a CUDA device the flag is copied into page-locked memory and the host
+    ``then`` holds device work to queue behind the value before waiting for it (and is
+    emptied): on a CUDA device the value is copied into page-locked memory and the host
     waits for that copy only, while the device goes on with the queued work (a fused
     gradient pass), so the device does not idle while the host returns from the call.
     """
     launches = list(then or ())
     if then:
         then.clear()
-    if isinstance(flag, (bool, np.bool_)):
-        for launch in launches:
-            launch()
-        return bool(flag)
-    if is_tensorflow(flag):
-        return bool(flag.numpy())
-    if launches and is_torch(flag) and flag.is_cuda:
+    if is_torch(value) and value.is_cuda and launches:
         torch = sys.modules["torch"]
-        host = torch.empty((), dtype=torch.bool, pin_memory=True)
-        host.copy_(flag, non_blocking=True)
+        host = torch.empty((), dtype=value.dtype, pin_memory=True)
+        host.copy_(value, non_blocking=True)
         copied = torch.cuda.Event()
         copied.record()
         for launch in launches:
             launch()
         copied.synchronize()
-        return bool(host)
+        return int(host)
     for launch in launches:
         launch()
-    return bool(flag)
+    if is_tensorflow(value):
+        return int(value.numpy())
+    return int(value)
+
+
+def read_flag(flag: Array, then: list[Any] | None = None) -> bool:
+    """Read a 0-d boolean of any framework on the host (see :func:`read_int`)."""
+    return bool(read_int(flag, then))
 
 
 def to_numpy(x: Array) -> np.ndarray:

@@ -21,6 +21,7 @@ import numpy as np
 from wxent import _namespace as ns
 from wxent import _reduction
 from wxent import _validation as v
+from wxent import _value_checks as checks
 from wxent._config import _same_framework as _same_framework  # re-exported below
 from wxent._config import (  # the configuration mover, as prep.<name>
     config_array as config_array,
@@ -65,6 +66,7 @@ class Inputs:
         launches: device work to queue after the check flag and before the host waits
             for it (a fused kernel's gradient pass), so the device computes while the
             host reads the flag and returns; run once, by the one read of the call.
+        suspect: 0-d flag: the logits look like probabilities (``probability_flag``).
     """
 
     xp: Any
@@ -84,6 +86,7 @@ class Inputs:
     softmax: bool = False
     logits_name: str = "logits"
     launches: list[Callable[[], None]] = field(default_factory=list)
+    suspect: Array | None = None
 
     @property
     def dtype(self) -> Any:
@@ -203,6 +206,7 @@ def sigmoid_inputs(
         check_config=check,
         concrete=readable,
     )
+    _probe(inp, logits)
     if concrete and not v.is_bool(xp, labels.dtype):  # booleans are always in [0, 1]
         inp.add_check(
             lambda: v.outside_flag(xp, z, 0.0, 1.0),  # ignored entries are 0 here
@@ -320,6 +324,7 @@ def softmax_inputs(
         )
         inp.concrete, inp.softmax = readable, True
         inp.labels = pending_index_check(inp, labels, idx, ignore)
+        _probe(inp, logits)
         return inp
     if v.is_floating(xp, labels.dtype):
         if not v.shapes_match(label_shape, shape):
@@ -335,7 +340,8 @@ def softmax_inputs(
         )
         inp.concrete, inp.softmax = readable, True
         if concrete:
-            _pending_probability_check(inp, labels)
+            checks.pending_probability_check(inp, labels)
+        _probe(inp, logits)
         return inp
     raise v.type_error(
         "labels",
@@ -344,22 +350,13 @@ def softmax_inputs(
     )
 
 
-def _pending_probability_check(inp: Inputs, labels: Array) -> None:
-    """Probability labels: finite, non-negative, and rows that sum to 1."""
-    xp, y = inp.xp, inp.labels
-    flag = v.nonnegative_finite_flag(xp, y)
-    if flag is None:
-        return
-    sums = xp.sum(y, axis=inp.axis)
-    tol = v.probability_sum_tolerance(labels.dtype, inp.num_classes)
-    flag = xp.logical_or(flag, xp.any(xp.abs(sums - 1.0) > tol))
-
-    def diagnose() -> None:
-        host = ns.to_numpy(labels).astype(np.float64, copy=False)
-        v.check_probability_labels(host)
-        v.check_probability_rows(host, inp.axis, tol)
-
-    inp.add_check(flag, diagnose)
+def _probe(inp: Inputs, logits: Array) -> None:
+    """While checking, flag logits that look like probabilities (see ``probability_flag``)."""
+    if inp.validate:
+        bits = 16 if v.dtype_name(logits.dtype) in ("float16", "bfloat16") else 32
+        inp.suspect = checks.probability_flag(
+            inp.xp, logits, inp.axis, softmax=inp.softmax, bits=bits
+        )
 
 
 def logits_inputs(logits: Array, *, class_axis: Any, validate: bool = True) -> Inputs:
@@ -397,19 +394,31 @@ def settle(inp: Inputs, result: Array) -> Array:
     """
     if not inp.validate:
         return result
-    xp = inp.xp
-    flag = v.nan_flag(xp, result)
-    if inp.checks is not None:
-        for other in inp.checks.flags:
-            flag = xp.logical_or(flag, other)
-    if ns.read_flag(flag, then=inp.launches):
+    flags = [v.nan_flag(inp.xp, result)] + ([] if inp.checks is None else inp.checks.flags)
+    _read(inp, flags)
+    return result
+
+
+def _read(inp: Inputs, flags: list[Array], *, rows: bool = True) -> int:
+    """The one host read of a call: its flags OR-ed (bit 0), the probability look (bit 1).
+
+    Bit 0 set: the checks raise their messages (NaN logits, rows of only ``-inf`` too);
+    then bit 1 warns (:class:`wxent.LogitsWarning`).
+    """
+    xp, flag = inp.xp, flags[0]
+    for other in flags[1:]:
+        flag = xp.logical_or(flag, other)
+    code = checks.status(xp, flag, inp.suspect if inp.validate else None, inp.launches)
+    if code & 1 and inp.validate:
         if inp.checks is not None:
             inp.checks.diagnose()
         logits = ns.to_numpy(inp.logits)
         v.check_no_nan(inp.logits_name, logits)
-        if inp.softmax:
+        if inp.softmax and rows:
             v.check_no_infinite_rows(logits, inp.axis)
-    return result
+    if code & 2:
+        checks.warn_probabilities(inp.logits_name, inp.softmax)
+    return code
 
 
 def needs_weights(reduction: Any) -> bool:
@@ -459,23 +468,12 @@ def finish(
     fall_back = inp.inexact and exact is not None
     if not (inp.validate or fall_back):
         return result
-    xp = inp.xp
     parts = result if isinstance(result, _reduction.LossTerms) else (result,)
-    flags = [v.nan_flag(xp, part) for part in parts]
+    flags = [v.nan_flag(inp.xp, part) for part in parts]
     if inp.validate and inp.checks is not None:
         flags = inp.checks.flags + flags
-    flag = flags[0]
-    for other in flags[1:]:
-        flag = xp.logical_or(flag, other)
-    if not ns.read_flag(flag, then=inp.launches):  # the one host read of the call
+    if not _read(inp, flags) & 1:  # the one host read of the call
         return result
-    if inp.validate:
-        if inp.checks is not None:
-            inp.checks.diagnose()
-        logits = ns.to_numpy(inp.logits)
-        v.check_no_nan(inp.logits_name, logits)
-        if inp.softmax:
-            v.check_no_infinite_rows(logits, inp.axis)
     if fall_back and exact is not None:
         inp.inexact = False
         return _reduce(inp, exact(), weights, reduction, terms)

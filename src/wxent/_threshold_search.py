@@ -6,13 +6,21 @@ define the ``K + 1`` distinct decisions "positive = the top ``k`` groups of tied
 ``tp[k]`` and ``fp[k]`` for every ``k`` at once, so every objective is evaluated at every
 distinct decision in ``O(N log N)``. The chosen ``k`` is turned into a threshold ``t``
 with ``scores > t`` selecting exactly the top ``k`` groups (:func:`threshold_between`).
+Unweighted 0/1 labels take :func:`sorted_curves` (one sort of all labels, the positives
+located by a search), and :func:`in_blocks` spreads large inputs over threads.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 #: Objective values this close to the best (relative, at least 1e-12 absolute) are ties.
 TIE_TOLERANCE = 1e-12
@@ -78,6 +86,64 @@ def curve(scores: np.ndarray, pos: np.ndarray, neg: np.ndarray | None) -> Curve:
     if values.shape[0] and values[-1] == -np.inf:
         usable[-1] = False
     return Curve(values, tp, fp, float(tp[-1]), float(fp[-1]), usable)
+
+
+def in_blocks(solve: Callable[[int, int], list[T]], rows: int, size: int) -> list[T]:
+    """``solve(0, rows)``, computed as blocks of rows on up to 4 threads for large inputs.
+
+    The per-label work is NumPy sorts, searches and sums on long rows, which run without
+    the interpreter lock: blocks of labels proceed in parallel on the cores the process
+    may use (``size``: the number of scores, below 2**20 one block). The result is the
+    same list, in order.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min(4, cores or 1, rows)
+    if workers < 2 or size < 1 << 20:
+        return solve(0, rows)
+    bounds = [rows * i // workers for i in range(workers + 1)]
+    with ThreadPoolExecutor(workers) as pool:
+        blocks = list(pool.map(lambda i: solve(bounds[i], bounds[i + 1]), range(workers)))
+    return [item for block in blocks for item in block]
+
+
+def sorted_curves(x: np.ndarray, z: np.ndarray) -> Iterator[Curve]:
+    """The :class:`Curve` of every row of unweighted 0/1 labels, from one sort of all rows.
+
+    ``x`` ``(L, n)`` scores (float, no NaN) and ``z`` ``(L, n)`` booleans, one row per
+    label. All rows are sorted in one call; each row's positives (a few per cent,
+    usually) are sorted apart and located among the row's distinct values by a search,
+    so that the counts come from one cumulative sum of the positives per distinct value:
+    no sort of the labels along with the scores and no merge. Each curve shares buffers
+    with the next: use it before asking for the next one.
+    """
+    n = x.shape[1]
+    ordered = np.sort(x, axis=1)  # ascending, all rows at once
+    change = np.ones(n, dtype=bool)
+    tp, fp = np.zeros(n + 1), np.zeros(n + 1)
+    for j in range(x.shape[0]):
+        s = ordered[j]
+        if n == 0:
+            yield Curve(s.astype(np.float64), tp[:1], fp[:1], 0.0, 0.0, np.ones(1, bool))
+            continue
+        np.not_equal(s[1:], s[:-1], out=change[1:])
+        starts = np.flatnonzero(change)  # first index of each distinct value, ascending
+        distinct = s[starts]
+        k = starts.shape[0]
+        group = np.searchsorted(distinct, np.sort(x[j][z[j]]))  # the group of each positive
+        counts = np.bincount(k - 1 - group, minlength=k)  # positives per group, descending
+        tp[1 : k + 1] = np.cumsum(counts)  # exact integers, then float64
+        np.subtract(n, starts[::-1], out=fp[1 : k + 1], dtype=np.float64)
+        np.subtract(fp[1 : k + 1], tp[1 : k + 1], out=fp[1 : k + 1])
+        usable = np.ones(k + 1, dtype=bool)
+        usable[-1] = bool(distinct[0] != -np.inf)
+        yield Curve(
+            distinct[::-1].astype(np.float64),
+            tp[: k + 1],
+            fp[: k + 1],
+            float(tp[k]),
+            float(fp[k]),
+            usable,
+        )
 
 
 def _ratio(num: np.ndarray, den: np.ndarray | float) -> np.ndarray:

@@ -5,10 +5,19 @@ Each check is a 0-d "something is wrong" flag computed with reductions (``min``,
 :class:`PendingChecks` and :func:`wxent._prepare.finish` reads them, OR-ed together, as one
 scalar. Only when that flag is set does a check's ``diagnose`` copy arrays to the host to
 raise the message of :mod:`wxent._validation` (the error path). Re-exported there.
+
+One warning rides on the same read: logits that look like probabilities
+(:func:`probability_flag`, on a bounded view of the first logits) set bit 1 of the scalar
+read by :func:`status`, and :func:`warn_probabilities` emits :class:`LogitsWarning`.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -154,3 +163,131 @@ def check_no_infinite_rows(logits: np.ndarray, axis: int) -> None:
             f"at least one value above -inf in every row along class_axis={axis}",
             f"{int(bad.sum())} row(s) of only -inf",
         )
+
+
+def pending_probability_check(inp: Any, labels: Any) -> None:
+    """Probability labels: finite, non-negative, and rows that sum to 1."""
+    xp, y = inp.xp, inp.labels
+    flag = nonnegative_finite_flag(xp, y)
+    if flag is None:
+        return
+    sums = xp.sum(y, axis=inp.axis)
+    tol = probability_sum_tolerance(labels.dtype, inp.num_classes)
+    flag = xp.logical_or(flag, xp.any(xp.abs(sums - 1.0) > tol))
+
+    def diagnose() -> None:
+        host = ns.to_numpy(labels).astype(np.float64, copy=False)
+        v.check_probability_labels(host)
+        check_probability_rows(host, inp.axis, tol)
+
+    inp.add_check(flag, diagnose)
+
+
+class LogitsWarning(UserWarning):
+    """A wxent loss received probabilities (the output of a sigmoid or softmax activation)."""
+
+
+#: The probability look of the logits is judged on a bounded view of their first
+#: elements: at most PROBE_SIZE of them (the first rows; whole rows for softmax), so the
+#: check costs a few reductions over at most a few thousand values, never a pass over
+#: the logits, and it is read with the call's other checks.
+PROBE_SIZE = 4096
+#: ...and at least PROBE_MIN of them: a logit drawn from any distribution symmetric
+#: about 0 lies in [0, 1] with probability at most 1/2, so independent genuine logits
+#: trigger the warning with probability at most 2**-32 (about 2e-10) per call.
+PROBE_MIN = 32
+
+#: Who reports logits that look like probabilities (the Keras adapter sets its own, to
+#: warn once per loss); ``None``: :func:`warn_probabilities` warns.
+probability_hook: ContextVar[Callable[[bool], None] | None] = ContextVar(
+    "wxent_probability_hook", default=None
+)
+
+
+def probe(x: Any, axis: int, *, softmax: bool) -> tuple[Any, ...] | None:
+    """The index of the view that :func:`probability_flag` looks at (``None``: too small).
+
+    The last axes are kept whole while the view stays within :data:`PROBE_SIZE` elements,
+    the axis where it would not is cut, and the axes before it take their first entry;
+    softmax keeps the class axis whole (its rows must sum to 1).
+    """
+    shape = [int(d) for d in x.shape]
+    if any(d == 0 for d in shape) or (softmax and shape[axis] < 2):
+        return None
+    kept = shape[axis] if softmax else 1
+    index = [slice(None)] * len(shape)
+    for d in reversed(range(len(shape))):
+        if not (softmax and d == axis):
+            take = max(1, min(shape[d], PROBE_SIZE // kept))
+            index[d], kept = slice(0, take), kept * take
+    return tuple(index) if kept >= PROBE_MIN else None
+
+
+def probability_flag(xp: Any, x: Any, axis: int, *, softmax: bool, bits: int) -> Any | None:
+    """True when the probed logits look like probabilities (a warning, not an error).
+
+    ``x``: the logits as the caller gave them (``bits``: 16 for float16/bfloat16). All
+    probed values lie in ``[0, 1]`` and are not all equal (zero logits of a fresh model
+    are logits); for softmax, each probed row also sums to 1 within ``1e-3`` (``1e-2``
+    for 16-bit logits). ``None`` when the logits are too small to judge.
+    """
+    index = probe(x, axis, softmax=softmax)
+    if index is None:
+        return None
+    whole = all(i.stop is None or i.stop == d for i, d in zip(index, x.shape, strict=True))
+    sample = x if whole else x[index]
+    if bits == 16:  # the sample alone in float32 (never a cast of all the logits)
+        sample = xp.astype(sample, xp.float32)
+    lo, hi = _min_max(xp, sample)
+    flag = (lo >= 0) & (hi <= 1) & (hi > lo)  # 0-d booleans of any of the four frameworks
+    if softmax:
+        tol = 1e-2 if bits == 16 else 1e-3
+        low, high = _min_max(xp, xp.sum(sample, axis=axis))  # the row sums
+        flag = flag & (low >= 1.0 - tol) & (high <= 1.0 + tol)
+    return flag
+
+
+def warn_probabilities(name: str, softmax: bool) -> None:
+    """Warn that argument ``name`` holds probabilities (or call :data:`probability_hook`)."""
+    hook = probability_hook.get()
+    if hook is not None:
+        hook(softmax)
+        return
+    activation = "softmax" if softmax else "sigmoid"
+    rows = " and each of its rows sums to 1 along class_axis" if softmax else ""
+    warnings.warn(
+        LogitsWarning(
+            f"Argument `{name}` looks like probabilities: its first values (up to "
+            f"{PROBE_SIZE}) all lie in [0, 1]{rows}. wxent losses take logits: pass the "
+            f"scores before the {activation} (drop the {activation} activation of the last "
+            f"layer and apply it only to predict). If these are logits, silence this with "
+            f"warnings.filterwarnings('ignore', category=wxent.LogitsWarning)."
+        ),
+        stacklevel=_caller_level(),
+    )
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside wxent (the user's call)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        package
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def status(xp: Any, flag: Any, suspect: Any | None, then: list[Any] | None = None) -> int:
+    """Read the call's error ``flag`` and its ``suspect`` warning flag as one scalar.
+
+    Bit 0: a check failed (or the result is NaN); bit 1: the logits look like
+    probabilities. One device-to-host transfer of one small integer either way;
+    ``then`` is the device work queued behind it (see :func:`wxent._namespace.read_int`).
+    """
+    if suspect is None:
+        return ns.read_int(flag, then)
+    if ns.is_tf_namespace(xp):
+        code = xp.astype(flag, xp.int32) + 2 * xp.astype(suspect, xp.int32)
+        return int(code.numpy())
+    return ns.read_int(flag + suspect * 2, then)  # bool + int: an integer elsewhere

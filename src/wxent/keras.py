@@ -55,8 +55,10 @@ Keras' own sparse losses do.
 **Logits, not probabilities.** When the predictions come out of a ``sigmoid`` or
 ``softmax`` activation (Keras marks them: ``_keras_logits`` on TensorFlow and PyTorch
 tensors, the op type of symbolic TensorFlow tensors), the loss warns once with a
-:class:`LogitsWarning`: the model should output logits (``Dense(C)`` without
-activation). JAX arrays carry no mark: nothing is detected there.
+:class:`LogitsWarning` (``wxent.LogitsWarning``): the model should output logits
+(``Dense(C)`` without activation). JAX arrays carry no mark; in eager calls (any backend)
+wxent's own value check catches predictions that look like probabilities, also once per
+loss. Compiled train steps (``jax.jit``, ``tf.function``) are seen only through the marks.
 
 **Metrics.** :class:`Recall`, :class:`Precision`, :class:`FBetaScore` threshold
 sigmoid outputs (binary, multi-label); with ``from_logits=True`` (the default) the
@@ -87,6 +89,7 @@ from wxent import _adapter_options as table
 from wxent import _namespace as ns
 from wxent import _validation as v
 from wxent._keras_metrics import ExpectedCost, FBetaScore, Precision, Recall, check_indices
+from wxent._value_checks import LogitsWarning, probability_hook
 
 __all__ = [
     "AsymmetricLoss",
@@ -118,10 +121,6 @@ _REDUCTIONS = {
 _AXIS = table.CLASS_AXIS["keras"]
 _KERAS = "sum_over_batch_size"
 _register = keras.saving.register_keras_serializable(package="wxent")
-
-
-class LogitsWarning(UserWarning):
-    """A wxent loss received probabilities (the output of a sigmoid or softmax activation)."""
 
 
 def _host(value: Any) -> Any:
@@ -184,9 +183,14 @@ class WxentLoss(keras.losses.Loss):
     # ------------------------------------------------------------------ computation
 
     def _wxent(self, logits: Any, labels: Any, sample_weight: Any, reduction: str) -> Any:
-        return type(self).function(
-            logits, labels, **{**self._options, "reduction": reduction}, sample_weight=sample_weight
-        )
+        options = {**self._options, "reduction": reduction}
+        if not (options["validate"] and ns.is_concrete(logits)):  # no value checks
+            return type(self).function(logits, labels, **options, sample_weight=sample_weight)
+        token = probability_hook.set(self._found_probabilities)  # warn once per loss
+        try:
+            return type(self).function(logits, labels, **options, sample_weight=sample_weight)
+        finally:
+            probability_hook.reset(token)
 
     def _prepare(self, y_true: Any, y_pred: Any) -> tuple[Any, Any, int]:
         logits = ops.convert_to_tensor(y_pred, dtype=self.dtype)
@@ -241,15 +245,24 @@ class WxentLoss(keras.losses.Loss):
     def _warn_probabilities(self, y_pred: Any) -> None:
         activation = None if self._warned else _activation(y_pred)
         if activation is not None:
+            self._warn_once(f"the output of a {activation} activation")
+
+    def _warn_once(self, what: str) -> None:
+        if not self._warned:
             self._warned = True
             warnings.warn(
                 LogitsWarning(
-                    f"`{type(self).__name__}` received the output of a {activation} "
-                    "activation: probabilities, not logits. wxent losses take logits: drop "
-                    "the activation of the last layer and apply it when predicting."
+                    f"`{type(self).__name__}` received {what}: probabilities, not logits. "
+                    "wxent losses take logits: drop the activation of the last layer and "
+                    "apply it when predicting."
                 ),
-                stacklevel=3,
+                stacklevel=4,
             )
+
+    def _found_probabilities(self, softmax: bool) -> None:
+        """The wxent function's value check saw probabilities (eager calls)."""
+        activation = "softmax" if softmax else "sigmoid"
+        self._warn_once(f"predictions that look like the output of a {activation} activation")
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         """The loss of a batch, reduced by wxent (see the module docstring)."""

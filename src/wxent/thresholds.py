@@ -18,6 +18,10 @@ logits it is their midpoint rounded to the logits' dtype (or the lower logit whe
 two are adjacent numbers of the dtype); "nothing positive" is ``u_max + max(1, |u_max|)``
 and "everything positive" ``u_min - max(1, |u_min|)``, finite for finite logits. A logit
 ``-inf`` is never positive and ``+inf`` is positive unless the threshold is ``+inf``.
+Unweighted 0/1 labels sort all labels' scores in one call and count each label's
+positives per distinct logit; large inputs (from 2**20 logits) are split into blocks of
+labels searched on up to 4 threads (NumPy sorts without the interpreter lock). The result
+does not depend on the blocks.
 
 **Ties between decisions.** Objective values within ``1e-12`` (relative) of the best are
 ties; the highest threshold among them wins (fewest positive predictions). For
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -251,7 +256,8 @@ def tune_thresholds(
     shape = tuple(int(d) for d in v.static_shape(logits))  # type: ignore[arg-type]
     axis = v.check_class_axis(class_axis, len(shape))
     x = host_array("logits", logits)
-    v.check_no_nan("logits", x)
+    if x.dtype.kind != "f" or x.size == 0 or np.isnan(x.min()):  # min propagates NaN
+        v.check_no_nan("logits", x)
     y = host_array("labels", labels)
     if sigmoid:
         if costs is not None or ignore_index is not None:
@@ -301,36 +307,43 @@ def _tune_sigmoid(
     params: dict[str, float],
     ignore: float | None,
 ) -> tuple[Any, Any]:
-    if z.dtype.kind != "f":
-        z = z.astype(np.float64)
-    v.check_unit_interval_labels(z, ignore)
-    binary_labels = (z == 0) | (z == 1)
-    exact = w is None and bool(
-        np.all(binary_labels if ignore is None else binary_labels | (z == ignore))
-    )
+    if z.dtype == bool and w is None:
+        is_one, binary = z, True
+    else:
+        if z.dtype.kind != "f":
+            z = z.astype(np.float64)
+        is_one = z == 1
+        known = is_one | (z == 0)
+        if ignore is not None:
+            known |= z == ignore
+        binary = bool(known.all())
+        if not binary:  # fractional labels (or out of range: the error)
+            v.check_unit_interval_labels(z, ignore)
+    exact = w is None and binary
     if exact and ignore is None:
-        z = z == 1  # a bool copy is cheaper to transpose
+        z = is_one  # a bool array is cheaper to transpose
     rows = 1 if x.ndim == 1 or not per_label else int(x.shape[axis])
     x, z = label_rows(x, axis, rows), label_rows(z, axis, rows)
     w = None if w is None else label_rows(w, axis, rows)
-    thresholds, values, missed = [], [], []
-    for j in range(x.shape[0]):
-        xj, zj = x[j], z[j]
-        wj = None if w is None else w[j]
-        if ignore is not None:
-            keep = zj != ignore
-            xj, zj = xj[keep], zj[keep]
-            wj = None if wj is None else wj[keep]
-        if exact:
-            c = search.curve(xj, zj, None)
+
+    def solve(lo: int, hi: int) -> list[tuple[float, float, bool]]:
+        if exact and ignore is None:  # one sort of the block's labels
+            curves: Iterator[search.Curve] = search.sorted_curves(x[lo:hi], z[lo:hi])
         else:
-            wj = np.ones_like(zj) if wj is None else wj
-            c = search.curve(xj, wj * zj, wj * (1 - zj))
-        k, value, attainable = search.select(c, objective, params)
-        thresholds.append(search.threshold_between(c.values, k, dtype_name))
-        values.append(value)
-        if not attainable:
-            missed.append(j)
+            curves = (
+                _curve(x[j], z[j], None if w is None else w[j], ignore, exact)
+                for j in range(lo, hi)
+            )
+        found = []
+        for c in curves:
+            k, value, attainable = search.select(c, objective, params)
+            found.append((search.threshold_between(c.values, k, dtype_name), value, attainable))
+        return found
+
+    results = search.in_blocks(solve, rows, x.size)
+    thresholds = [t for t, _, _ in results]
+    values = [value for _, value, _ in results]
+    missed = [j for j, (_, _, attainable) in enumerate(results) if not attainable]
     if missed:
         required = "precision" if objective == "recall_at_precision" else "recall"
         which = "the logits" if x.shape[0] == 1 else f"label(s) {missed[:20]}"
@@ -343,6 +356,20 @@ def _tune_sigmoid(
     if x.shape[0] == 1:
         return thresholds[0], values[0]
     return np.asarray(thresholds, dtype=np.float64), np.asarray(values, dtype=np.float64)
+
+
+def _curve(
+    x: np.ndarray, z: np.ndarray, w: np.ndarray | None, ignore: float | None, exact: bool
+) -> search.Curve:
+    """The curve of one label's row (ignored entries dropped; weights or fractions)."""
+    if ignore is not None:
+        keep = z != ignore
+        x, z = x[keep], z[keep]
+        w = None if w is None else w[keep]
+    if exact:
+        return search.curve(x, z, None)
+    w = np.ones_like(z) if w is None else w
+    return search.curve(x, w * z, w * (1 - z))
 
 
 def label_rows(a: np.ndarray, axis: int, rows: int) -> np.ndarray:
