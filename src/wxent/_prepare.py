@@ -13,7 +13,6 @@ and this module holds the steps so that each loss is a short composition of them
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,78 +33,10 @@ from wxent._config import (
 from wxent._config import (
     sample_weight as sample_weight,
 )
+from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs
+from wxent._inputs import cast as _cast
+from wxent._inputs import compute_dtype as _compute_dtype
 from wxent._types import Array
-
-
-@dataclass
-class Inputs:
-    """Logits and labels ready for the core.
-
-    Attributes:
-        xp: the array namespace of ``logits``.
-        logits: the logits in the compute dtype (float32 for 16-bit inputs).
-        out_dtype: the dtype of the result (the logits' own dtype).
-        axis: the class axis, non-negative.
-        num_classes: ``C`` (``None`` if unknown while tracing).
-        validate: whether value checks on arrays run (``validate=True`` and concrete).
-        labels: for the sigmoid family the float labels with ignored entries set to 0;
-            for the softmax family the integer indices with ignored entries set to 0
-            (``indices=True``) or the float probabilities.
-        valid: boolean mask of valid elements in the loss shape, or ``None``.
-        indices: softmax family only — whether labels are class indices.
-        loss_shape: the static shape of the per-element loss.
-        check_config: whether host configuration (numbers, lists, NumPy) is checked
-            (``validate=True``, also under ``jit``).
-        concrete: whether values can be read now (eager, not traced).
-        checks: the pending value checks (device-side flags).
-        inexact: set by a fast path whose result may be NaN at infinite logits; ``finish``
-            then reads the result's NaN flag and recomputes on the exact path.
-        softmax: softmax family (a row of only ``-inf`` logits is an error).
-        logits_name: the argument named when the scores hold a NaN.
-    """
-
-    xp: Any
-    logits: Array
-    out_dtype: Any
-    axis: int
-    num_classes: int | None
-    validate: bool
-    labels: Array
-    valid: Array | None
-    indices: bool
-    loss_shape: tuple[int | None, ...]
-    check_config: bool = True
-    concrete: bool = False
-    checks: v.PendingChecks | None = None
-    inexact: bool = False
-    softmax: bool = False
-    logits_name: str = "logits"
-
-    @property
-    def dtype(self) -> Any:
-        """The compute dtype."""
-        return self.logits.dtype
-
-    def add_check(self, flag: Array, diagnose: Callable[[], None]) -> None:
-        """Record a pending value check (see :class:`~wxent._validation.PendingChecks`)."""
-        if self.checks is None:
-            self.checks = v.PendingChecks()
-        self.checks.add(flag, diagnose)
-
-    def may_fall_back(self) -> bool:
-        """Whether a fast path that is inexact at infinite logits may run.
-
-        It may where ``finish`` can read the result's NaN flag without an extra device
-        sync: when the checks are read anyway (``validate``), or on the host.
-        """
-        return self.concrete and (self.validate or ns.on_host(self.logits))
-
-
-def _compute_dtype(xp: Any, dtype: Any) -> Any:
-    name = ns.float_dtype_name(xp, dtype)
-    if name in ("float32", "float64"):
-        return dtype
-    return xp.float32
 
 
 def labels_array(labels: Any, logits: Array) -> Array:
@@ -180,30 +111,29 @@ def sigmoid_inputs(
         raise v.type_error(
             "labels", "a real or boolean dtype", f"labels with dtype {v.dtype_name(labels.dtype)}"
         )
-    out_dtype = logits.dtype
     dtype = _compute_dtype(xp, logits.dtype)
-    x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
-    z = _cast(xp, labels, dtype)
     valid = None
-    if ignore is not None:
-        valid = z != ignore
-        z = xp.where(valid, z, xp.zeros_like(z))
+    if ignore is not None:  # compared as given (floating labels, torch): nothing is cast
+        direct = v.is_floating(xp, labels.dtype) or ns.is_torch_namespace(xp)
+        valid = (labels if direct else _cast(xp, labels, dtype)) != ignore
     inp = Inputs(
         xp=xp,
-        logits=x,
-        out_dtype=out_dtype,
+        raw_logits=logits,
+        out_dtype=logits.dtype,
         axis=axis,
         num_classes=shape[axis],
         validate=concrete,
-        labels=z,
+        raw_labels=labels,
         valid=valid,
         indices=False,
         loss_shape=shape,
         check_config=check,
         concrete=readable,
+        compute_dtype=dtype,
+        label_dtype=dtype,  # cast, ignored entries 0, when the generic path reads them
     )
     if concrete and not v.is_bool(xp, labels.dtype):  # booleans are always in [0, 1]
-        flag = v.outside_flag(xp, z, 0.0, 1.0)  # ignored entries are 0 here
+        flag = _unit_interval_flag(xp, labels, valid)
         if flag is not None:
             inp.add_check(
                 flag,
@@ -212,6 +142,14 @@ def sigmoid_inputs(
                 ),
             )
     return inp
+
+
+def _unit_interval_flag(xp: Any, labels: Array, valid: Array | None) -> Array | None:
+    """True when a valid label lies outside ``[0, 1]`` or is NaN; the labels are not cast."""
+    if valid is None:
+        return v.outside_flag(xp, labels, 0, 1)  # int bounds: fit every real dtype
+    inside = xp.logical_and(labels >= 0, labels <= 1)  # False for NaN
+    return xp.any(xp.logical_and(valid, xp.logical_not(inside)))
 
 
 def smooth_binary(z: Array, label_smoothing: float) -> Array:
@@ -300,9 +238,7 @@ def softmax_inputs(
     sample_shape = shape[:axis] + shape[axis + 1 :]
     label_shape = v.static_shape(labels)
     num_classes = shape[axis]
-    out_dtype = logits.dtype
     dtype = _compute_dtype(xp, logits.dtype)
-    x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
     if v.is_integer(xp, labels.dtype):
         if not v.shapes_match(label_shape, sample_shape):
             hint = ""
@@ -317,9 +253,21 @@ def softmax_inputs(
             )
         idx, valid = class_indices(xp, labels, ignore)
         inp = Inputs(
-            xp, x, out_dtype, axis, num_classes, concrete, idx, valid, True, sample_shape, check
+            xp,
+            logits,
+            logits.dtype,
+            axis,
+            num_classes,
+            concrete,
+            idx,
+            valid,
+            True,
+            sample_shape,
+            check,
+            readable,
+            softmax=True,
+            compute_dtype=dtype,
         )
-        inp.concrete, inp.softmax = readable, True
         inp.labels = pending_index_check(inp, labels, idx, ignore)
         return inp
     if v.is_floating(xp, labels.dtype):
@@ -332,9 +280,21 @@ def softmax_inputs(
             )
         y = _cast(xp, labels, dtype)
         inp = Inputs(
-            xp, x, out_dtype, axis, num_classes, concrete, y, None, False, sample_shape, check
+            xp,
+            logits,
+            logits.dtype,
+            axis,
+            num_classes,
+            concrete,
+            y,
+            None,
+            False,
+            sample_shape,
+            check,
+            readable,
+            softmax=True,
+            compute_dtype=dtype,
         )
-        inp.concrete, inp.softmax = readable, True
         if concrete:
             _pending_probability_check(inp, labels)
         return inp
@@ -377,12 +337,13 @@ def logits_inputs(logits: Array, *, class_axis: Any, validate: bool = True) -> I
     readable = ns.is_concrete(logits)
     return Inputs(
         xp=xp,
-        logits=_cast(xp, logits, dtype),
+        raw_logits=logits,
+        compute_dtype=dtype,
         out_dtype=logits.dtype,
         axis=axis,
         num_classes=shape[axis],
         validate=validate and readable,
-        labels=None,
+        raw_labels=None,
         valid=None,
         indices=False,
         loss_shape=shape[:axis] + shape[axis + 1 :],
@@ -492,7 +453,3 @@ def _reduce(
             _cast(xp, result.numerator, inp.out_dtype), _cast(xp, result.denominator, inp.out_dtype)
         )
     return _cast(xp, result, inp.out_dtype)
-
-
-def _cast(xp: Any, x: Array, dtype: Any) -> Array:
-    return x if x.dtype == dtype else xp.astype(x, dtype)

@@ -144,7 +144,7 @@ def softmax_sample_weight(inp: prep.Inputs, class_weight: Any, sample_weight: An
         if inp.indices:
             cw = core.take_classes(cw, inp.labels, xp=inp.xp)
         else:
-            ndim = len(inp.logits.shape)
+            ndim = inp.ndim
             if inp.axis != ndim - 1:
                 shape = [1] * ndim
                 shape[inp.axis] = -1
@@ -329,7 +329,9 @@ def logit_adjusted_cross_entropy(
         validate=validate,
     )
     log_prior = _log_prior(class_prior, inp)
-    adjusted = dataclasses.replace(inp, logits=core.adjust_logits(inp.logits, log_prior, tau=tau))
+    adjusted = dataclasses.replace(
+        inp, raw_logits=core.adjust_logits(inp.logits, log_prior, tau=tau)
+    )
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
     values = prep.multiply(weights, softmax_losses(adjusted, eps))
