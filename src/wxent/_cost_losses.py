@@ -80,8 +80,11 @@ def expected_cost_loss(
     """
     inp = _inputs(logits, labels, ignore_index, 0.0, class_axis, reduction, validate)
     c = matrix_for("costs", costs, inp)
-    losses = core_cost.expected_cost(
-        inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+    losses = prep.quietly(
+        inp,
+        lambda: core_cost.expected_cost(
+            inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+        ),
     )
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
     return prep.finish(inp, prep.multiply(weights, losses), weights, reduction)
@@ -154,8 +157,11 @@ def cost_sensitive_cross_entropy(
     def values(fast: bool) -> Array:
         losses = softmax_losses(inp, eps, fast=fast)
         if cost_weight != 0.0:
-            cost = core_cost.expected_cost(
-                inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+            cost = prep.quietly(
+                inp,
+                lambda: core_cost.expected_cost(
+                    inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+                ),
             )
             losses = losses + cost_weight * cost
         return prep.multiply(weights, losses)

@@ -371,6 +371,20 @@ def settle(inp: Inputs, result: Array) -> Array:
     return result
 
 
+def quietly(inp: Inputs, compute: Callable[[], Array]) -> Array:
+    """``compute()``, without NumPy's floating-point warnings on NumPy-backed arrays.
+
+    The NaN or infinity they would announce is what the call's checks read (a row of only
+    ``-inf`` logits is an error raised by :func:`finish`); a warning would only precede
+    that error, or turn into another one where warnings are errors.
+    """
+    xp = inp.xp
+    if ns.is_torch_namespace(xp) or ns.is_jax_namespace(xp) or ns.is_tf_namespace(xp):
+        return compute()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return compute()
+
+
 def needs_weights(reduction: Any) -> bool:
     """Whether ``reduction`` divides by the sum of the weights (``"weighted_mean"``)."""
     return bool(reduction == "weighted_mean")

@@ -128,12 +128,16 @@ def softmax_losses(inp: prep.Inputs, label_smoothing: float, *, fast: bool = Tru
     losses = _fastpaths.softmax_losses(inp, label_smoothing) if fast else None
     if losses is not None:
         return losses
-    if inp.indices:
-        return core.softmax_cross_entropy_indices(
+    core_losses = (
+        core.softmax_cross_entropy_indices
+        if inp.indices
+        else core.softmax_cross_entropy_probabilities
+    )
+    return prep.quietly(
+        inp,
+        lambda: core_losses(
             inp.logits, inp.labels, axis=inp.axis, label_smoothing=label_smoothing, xp=inp.xp
-        )
-    return core.softmax_cross_entropy_probabilities(
-        inp.logits, inp.labels, axis=inp.axis, label_smoothing=label_smoothing, xp=inp.xp
+        ),
     )
 
 
@@ -236,20 +240,23 @@ def softmax_focal_loss(
     eps = float(label_smoothing)
     # The custom gradient (PyTorch off CUDA kernels, JAX), else the generic formulas.
     losses = custom_grad.softmax_focal(inp, gamma=gamma, label_smoothing=eps)
-    if losses is None and inp.indices:
-        losses = core.softmax_focal_loss_indices(
-            inp.logits, inp.labels, axis=inp.axis, gamma=gamma, label_smoothing=eps, xp=inp.xp
-        )
-    elif losses is None:
-        targets = core.smooth_probabilities(
-            inp.labels, axis=inp.axis, label_smoothing=eps, xp=inp.xp
-        )
-        losses = core.softmax_focal_loss_probabilities(
-            inp.logits, targets, axis=inp.axis, gamma=gamma, xp=inp.xp
-        )
+    if losses is None:
+        losses = prep.quietly(inp, lambda: _softmax_focal_losses(inp, gamma, eps))
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
     values = prep.multiply(weights, losses)
     return prep.finish(inp, values, weights, reduction)
+
+
+def _softmax_focal_losses(inp: prep.Inputs, gamma: float, eps: float) -> Array:
+    """The generic per-sample softmax focal loss of prepared inputs."""
+    if inp.indices:
+        return core.softmax_focal_loss_indices(
+            inp.logits, inp.labels, axis=inp.axis, gamma=gamma, label_smoothing=eps, xp=inp.xp
+        )
+    targets = core.smooth_probabilities(inp.labels, axis=inp.axis, label_smoothing=eps, xp=inp.xp)
+    return core.softmax_focal_loss_probabilities(
+        inp.logits, targets, axis=inp.axis, gamma=gamma, xp=inp.xp
+    )
 
 
 def _log_prior(class_prior: Any, inp: prep.Inputs) -> Array:
