@@ -59,6 +59,8 @@ class Inputs:
         compute_dtype: the dtype of :attr:`logits` (``None``: the raw logits' dtype).
         label_dtype: when set, :attr:`labels` are ``raw_labels`` cast to it with the
             entries outside ``valid`` set to 0 (sigmoid family); else ``raw_labels``.
+        inexact_flag: whether the raw losses of an inexact fast path hold a NaN
+            (:meth:`watch`), or ``None``.
     """
 
     xp: Any
@@ -79,6 +81,7 @@ class Inputs:
     logits_name: str = "logits"
     compute_dtype: Any = None
     label_dtype: Any = None
+    inexact_flag: Array | None = None
     _logits: Array | None = field(default=None, init=False, repr=False, compare=False)
     _labels: Array | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -134,6 +137,19 @@ class Inputs:
         if self.checks is None:
             self.checks = v.PendingChecks()
         self.checks.add(flag, diagnose)
+
+    def watch(self, losses: Array) -> None:
+        """Record whether the unweighted losses of an inexact fast path hold a NaN.
+
+        ``finish`` reads the flag with the call's others: a NaN that a zero weight or a
+        mask hides from the result still sends the call to the exact path, whose
+        gradient there is 0 where the fast path's would be NaN.
+        """
+        xp = self.xp
+        flag = xp.isnan(xp.sum(losses))  # the losses are >= 0: only a NaN makes a NaN
+        if self.inexact_flag is not None:
+            flag = xp.logical_or(self.inexact_flag, flag)
+        self.inexact_flag = flag
 
     def may_fall_back(self) -> bool:
         """Whether a fast path that is inexact at infinite logits may run.

@@ -33,6 +33,7 @@ from wxent._config import (
 from wxent._config import (
     sample_weight as sample_weight,
 )
+from wxent._core.numerics import safe_mul
 from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs
 from wxent._inputs import cast as _cast
 from wxent._inputs import compute_dtype as _compute_dtype
@@ -399,6 +400,18 @@ def multiply(a: Array | None, b: Array | None) -> Array | None:
     return a * b
 
 
+def weigh(weights: Array | None, losses: Array) -> Array:
+    """The weighted losses ``w * l``: exactly 0 (gradient 0) wherever ``w`` is 0.
+
+    A zero weight means the element does not count, also where its loss is infinite
+    (``0 * inf`` would be NaN); an infinite loss with a positive weight stays infinite.
+    """
+    if weights is None:
+        return losses
+    xp = ns.namespace(losses)
+    return safe_mul(weights, losses, xp=xp)
+
+
 def finish(
     inp: Inputs,
     values: Array,
@@ -409,10 +422,12 @@ def finish(
 ) -> Array | _reduction.LossTerms:
     """Mask, reduce, cast back to the input dtype, and settle the value checks.
 
-    The pending checks of the call and "the result holds a NaN" are OR-ed into one flag
-    and read once. When it is set, the checks raise their messages; a NaN that no check
-    and no NaN logit explains came from a fast path at infinite logits, and the values
-    are recomputed on the exact path (``exact``).
+    The pending checks of the call, "the result holds a NaN" and "the raw losses of an
+    inexact fast path hold a NaN" (:meth:`Inputs.watch`: a zero weight or a mask hides it
+    from the result) are OR-ed into one flag and read once. When it is set, the checks
+    raise their messages; a NaN from a fast path at infinite logits is recomputed on the
+    exact path (``exact``); a NaN left in the result is a NaN logit or a row of only
+    ``-inf`` (softmax), an error.
 
     Args:
         inp: the prepared inputs.
@@ -433,26 +448,38 @@ def finish(
     if not (inp.validate or fall_back):
         return result
     xp = inp.xp
-    parts = result if isinstance(result, _reduction.LossTerms) else (result,)
-    flags = [v.nan_flag(xp, part) for part in parts]
+    flags = _nan_flags(xp, result)
     if inp.validate and inp.checks is not None:
         flags = inp.checks.flags + flags
-    flag = flags[0]
-    for other in flags[1:]:
-        flag = xp.logical_or(flag, other)
-    if not ns.read_flag(flag):  # the one host read of the call
+    if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
+        flags.append(inp.inexact_flag)
+    if not ns.read_flag(_any(xp, flags)):  # the one host read of the call
         return result
-    if inp.validate:
-        if inp.checks is not None:
-            inp.checks.diagnose()
+    if inp.validate and inp.checks is not None:
+        inp.checks.diagnose()
+    if fall_back and exact is not None:
+        inp.inexact = False
+        result = _reduce(inp, exact(), weights, reduction, terms)
+        if not ns.read_flag(_any(xp, _nan_flags(xp, result))):
+            return result
+    if inp.validate:  # a NaN in the result: NaN logits, or a row of only -inf
         logits = ns.to_numpy(inp.logits)
         v.check_no_nan(inp.logits_name, logits)
         if inp.softmax:
             v.check_no_infinite_rows(logits, inp.axis)
-    if fall_back and exact is not None:
-        inp.inexact = False
-        return _reduce(inp, exact(), weights, reduction, terms)
     return result
+
+
+def _nan_flags(xp: Any, result: Array | _reduction.LossTerms) -> list[Array]:
+    parts = result if isinstance(result, _reduction.LossTerms) else (result,)
+    return [v.nan_flag(xp, part) for part in parts]
+
+
+def _any(xp: Any, flags: list[Array]) -> Array:
+    flag = flags[0]
+    for other in flags[1:]:
+        flag = xp.logical_or(flag, other)
+    return flag
 
 
 def _reduce(
