@@ -61,8 +61,8 @@ def config_array(
                     name, "a real dtype", f"{name} with dtype {v.dtype_name(value.dtype)}"
                 )
             arr = prep._cast(xp, value, inp.dtype)
-            if ns.is_torch_namespace(xp) and arr.device != inp.logits.device:
-                arr = arr.to(inp.logits.device)
+            if ns.is_torch_namespace(xp) and arr.device != inp.raw_logits.device:
+                arr = arr.to(inp.raw_logits.device)
             if check_values and inp.validate and ns.is_concrete(value):
                 inp.add_check(
                     lambda: v.config_flag(xp, arr, positive=positive, at_most_one=at_most_one),
@@ -82,7 +82,7 @@ def config_array(
         ) from None
     if check_values and inp.check_config and not ns.torch_is_compiling():
         check_host(host.astype(np.float64, copy=False))
-    return ns.to_device(xp, host, inp.logits, dtype=inp.dtype)
+    return ns.to_device(xp, host, inp.raw_logits, dtype=inp.dtype)
 
 
 def _same_framework(value: Array, xp: Any) -> bool:
@@ -116,7 +116,7 @@ def per_class(
             name, f"a number or one value per class ({inp.num_classes})", repr(value)
         )
     shape = tuple(getattr(value, "shape", np.shape(value)))
-    ndim = len(inp.logits.shape)
+    ndim = inp.ndim
     if len(shape) == 0:
         return config_array(name, value, inp, **checks)
     if len(shape) != 1 or (inp.num_classes is not None and shape[0] != inp.num_classes):
@@ -182,12 +182,13 @@ def config_inputs(
     readable = ns.is_concrete(logits)
     return prep.Inputs(
         xp=xp,
-        logits=prep._cast(xp, logits, prep._compute_dtype(xp, logits.dtype)),
+        raw_logits=logits,
+        compute_dtype=prep._compute_dtype(xp, logits.dtype),
         out_dtype=logits.dtype,
         axis=axis,
         num_classes=shape[axis],
         validate=check_arrays and readable,
-        labels=None,
+        raw_labels=None,
         valid=None,
         indices=False,
         loss_shape=shape[:axis] + shape[axis + 1 :] if per_sample else shape,

@@ -80,11 +80,14 @@ def expected_cost_loss(
     """
     inp = _inputs(logits, labels, ignore_index, 0.0, class_axis, reduction, validate)
     c = matrix_for("costs", costs, inp)
-    losses = core_cost.expected_cost(
-        inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+    losses = prep.quietly(
+        inp,
+        lambda: core_cost.expected_cost(
+            inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+        ),
     )
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    return prep.finish(inp, prep.multiply(weights, losses), weights, reduction)
+    return prep.finish(inp, prep.weigh(weights, losses), weights, reduction)
 
 
 def cost_sensitive_cross_entropy(
@@ -154,11 +157,14 @@ def cost_sensitive_cross_entropy(
     def values(fast: bool) -> Array:
         losses = softmax_losses(inp, eps, fast=fast)
         if cost_weight != 0.0:
-            cost = core_cost.expected_cost(
-                inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+            cost = prep.quietly(
+                inp,
+                lambda: core_cost.expected_cost(
+                    inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+                ),
             )
             losses = losses + cost_weight * cost
-        return prep.multiply(weights, losses)
+        return prep.weigh(weights, losses)
 
     return prep.finish(inp, values(True), weights, reduction, exact=lambda: values(False))
 
@@ -236,10 +242,10 @@ def confusion_weighted_cross_entropy(
     sample = prep.multiply(softmax_sample_weight(inp, class_weight, sample_weight), confusion)
     return prep.finish(
         inp,
-        prep.multiply(sample, softmax_losses(inp, eps)),
+        prep.weigh(sample, softmax_losses(inp, eps)),
         sample,
         reduction,
-        exact=lambda: prep.multiply(sample, softmax_losses(inp, eps, fast=False)),
+        exact=lambda: prep.weigh(sample, softmax_losses(inp, eps, fast=False)),
     )
 
 

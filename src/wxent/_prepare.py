@@ -13,7 +13,6 @@ and this module holds the steps so that each loss is a short composition of them
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,84 +34,11 @@ from wxent._config import (
 from wxent._config import (
     sample_weight as sample_weight,
 )
+from wxent._core.numerics import safe_mul
+from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs
+from wxent._inputs import cast as _cast
+from wxent._inputs import compute_dtype as _compute_dtype
 from wxent._types import Array
-
-
-@dataclass
-class Inputs:
-    """Logits and labels ready for the core.
-
-    Attributes:
-        xp: the array namespace of ``logits``.
-        logits: the logits in the compute dtype (float32 for 16-bit inputs).
-        out_dtype: the dtype of the result (the logits' own dtype).
-        axis: the class axis, non-negative.
-        num_classes: ``C`` (``None`` if unknown while tracing).
-        validate: whether value checks on arrays run (``validate=True`` and concrete).
-        labels: for the sigmoid family the float labels with ignored entries set to 0;
-            for the softmax family the integer indices with ignored entries set to 0
-            (``indices=True``) or the float probabilities.
-        valid: boolean mask of valid elements in the loss shape, or ``None``.
-        indices: softmax family only — whether labels are class indices.
-        loss_shape: the static shape of the per-element loss.
-        check_config: whether host configuration (numbers, lists, NumPy) is checked
-            (``validate=True``, also under ``jit``).
-        concrete: whether values can be read now (eager, not traced).
-        checks: the pending value checks (device-side flags).
-        inexact: set by a fast path whose result may be NaN at infinite logits; ``finish``
-            then reads the result's NaN flag and recomputes on the exact path.
-        softmax: softmax family (a row of only ``-inf`` logits is an error).
-        logits_name: the argument named when the scores hold a NaN.
-        launches: device work to queue after the check flag and before the host waits
-            for it (a fused kernel's gradient pass), so the device computes while the
-            host reads the flag and returns; run once, by the one read of the call.
-        suspect: 0-d flag: the logits look like probabilities (``probability_flag``).
-    """
-
-    xp: Any
-    logits: Array
-    out_dtype: Any
-    axis: int
-    num_classes: int | None
-    validate: bool
-    labels: Array
-    valid: Array | None
-    indices: bool
-    loss_shape: tuple[int | None, ...]
-    check_config: bool = True
-    concrete: bool = False
-    checks: v.PendingChecks | None = None
-    inexact: bool = False
-    softmax: bool = False
-    logits_name: str = "logits"
-    launches: list[Callable[[], None]] = field(default_factory=list)
-    suspect: Array | None = None
-
-    @property
-    def dtype(self) -> Any:
-        """The compute dtype."""
-        return self.logits.dtype
-
-    def add_check(self, flag: Any, diagnose: Callable[[], None], key: str | None = None) -> None:
-        """Record a pending value check (see :class:`~wxent._validation.PendingChecks`)."""
-        if self.checks is None:
-            self.checks = v.PendingChecks()
-        self.checks.add(flag, diagnose, key)
-
-    def may_fall_back(self) -> bool:
-        """Whether a fast path that is inexact at infinite logits may run.
-
-        It may where ``finish`` can read the result's NaN flag without an extra device
-        sync: when the checks are read anyway (``validate``), or on the host.
-        """
-        return self.concrete and (self.validate or ns.on_host(self.logits))
-
-
-def _compute_dtype(xp: Any, dtype: Any) -> Any:
-    name = ns.float_dtype_name(xp, dtype)
-    if name in ("float32", "float64"):
-        return dtype
-    return xp.float32
 
 
 def labels_array(labels: Any, logits: Array) -> Array:
@@ -184,38 +110,45 @@ def sigmoid_inputs(
         raise v.type_error(
             "labels", "a real or boolean dtype", f"labels with dtype {v.dtype_name(labels.dtype)}"
         )
-    out_dtype = logits.dtype
     dtype = _compute_dtype(xp, logits.dtype)
-    x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
-    z = _cast(xp, labels, dtype)
     valid = None
-    if ignore is not None:
-        valid = z != ignore
-        z = xp.where(valid, z, xp.zeros_like(z))
+    if ignore is not None:  # compared as given (floating labels, torch): nothing is cast
+        direct = v.is_floating(xp, labels.dtype) or ns.is_torch_namespace(xp)
+        valid = (labels if direct else _cast(xp, labels, dtype)) != ignore
     inp = Inputs(
         xp=xp,
-        logits=x,
-        out_dtype=out_dtype,
+        raw_logits=logits,
+        out_dtype=logits.dtype,
         axis=axis,
         num_classes=shape[axis],
         validate=concrete,
-        labels=z,
+        raw_labels=labels,
         valid=valid,
         indices=False,
         loss_shape=shape,
         check_config=check,
         concrete=readable,
+        compute_dtype=dtype,
+        label_dtype=dtype,  # cast, ignored entries 0, when the generic path reads them
     )
     _probe(inp, logits)
     if concrete and not v.is_bool(xp, labels.dtype):  # booleans are always in [0, 1]
         inp.add_check(
-            lambda: v.outside_flag(xp, z, 0.0, 1.0),  # ignored entries are 0 here
+            lambda: _unit_interval_flag(xp, labels, valid),
             lambda: v.check_unit_interval_labels(
                 ns.to_numpy(labels).astype(np.float64, copy=False), ignore
             ),
             key="labels",
         )
     return inp
+
+
+def _unit_interval_flag(xp: Any, labels: Array, valid: Array | None) -> Array | None:
+    """True when a valid label lies outside ``[0, 1]`` or is NaN; the labels are not cast."""
+    if valid is None:
+        return v.outside_flag(xp, labels, 0, 1)  # int bounds: fit every real dtype
+    inside = xp.logical_and(labels >= 0, labels <= 1)  # False for NaN
+    return xp.any(xp.logical_and(valid, xp.logical_not(inside)))
 
 
 def smooth_binary(z: Array, label_smoothing: float) -> Array:
@@ -303,9 +236,7 @@ def softmax_inputs(
     sample_shape = shape[:axis] + shape[axis + 1 :]
     label_shape = v.static_shape(labels)
     num_classes = shape[axis]
-    out_dtype = logits.dtype
     dtype = _compute_dtype(xp, logits.dtype)
-    x = xp.astype(logits, dtype) if dtype != logits.dtype else logits
     if v.is_integer(xp, labels.dtype):
         if not v.shapes_match(label_shape, sample_shape):
             hint = ""
@@ -320,9 +251,21 @@ def softmax_inputs(
             )
         idx, valid = class_indices(xp, labels, ignore)
         inp = Inputs(
-            xp, x, out_dtype, axis, num_classes, concrete, idx, valid, True, sample_shape, check
+            xp,
+            logits,
+            logits.dtype,
+            axis,
+            num_classes,
+            concrete,
+            idx,
+            valid,
+            True,
+            sample_shape,
+            check,
+            readable,
+            softmax=True,
+            compute_dtype=dtype,
         )
-        inp.concrete, inp.softmax = readable, True
         inp.labels = pending_index_check(inp, labels, idx, ignore)
         _probe(inp, logits)
         return inp
@@ -336,9 +279,21 @@ def softmax_inputs(
             )
         y = _cast(xp, labels, dtype)
         inp = Inputs(
-            xp, x, out_dtype, axis, num_classes, concrete, y, None, False, sample_shape, check
+            xp,
+            logits,
+            logits.dtype,
+            axis,
+            num_classes,
+            concrete,
+            y,
+            None,
+            False,
+            sample_shape,
+            check,
+            readable,
+            softmax=True,
+            compute_dtype=dtype,
         )
-        inp.concrete, inp.softmax = readable, True
         if concrete:
             checks.pending_probability_check(inp, labels)
         _probe(inp, logits)
@@ -373,12 +328,13 @@ def logits_inputs(logits: Array, *, class_axis: Any, validate: bool = True) -> I
     readable = ns.is_concrete(logits)
     return Inputs(
         xp=xp,
-        logits=_cast(xp, logits, dtype),
+        raw_logits=logits,
+        compute_dtype=dtype,
         out_dtype=logits.dtype,
         axis=axis,
         num_classes=shape[axis],
         validate=validate and readable,
-        labels=None,
+        raw_labels=None,
         valid=None,
         indices=False,
         loss_shape=shape[:axis] + shape[axis + 1 :],
@@ -390,35 +346,55 @@ def logits_inputs(logits: Array, *, class_axis: Any, validate: bool = True) -> I
 def settle(inp: Inputs, result: Array) -> Array:
     """Settle the pending checks of a call without a loss (one read; NaN in ``result``).
 
-    A NaN in ``result`` comes from a NaN logit (or a NaN that a check explains).
+    A NaN in ``result`` comes from a NaN logit, a row of only ``-inf`` (softmax), or a
+    NaN that a check explains.
     """
     if not inp.validate:
         return result
     flags = [v.nan_flag(inp.xp, result)] + ([] if inp.checks is None else inp.checks.flags)
-    _read(inp, flags)
+    if _read(inp, flags) & 1:
+        _logits_errors(inp)
     return result
 
 
-def _read(inp: Inputs, flags: list[Array], *, rows: bool = True) -> int:
+def _read(inp: Inputs, flags: list[Array]) -> int:
     """The one host read of a call: its flags OR-ed (bit 0), the probability look (bit 1).
 
-    Bit 0 set: the checks raise their messages (NaN logits, rows of only ``-inf`` too);
-    then bit 1 warns (:class:`wxent.LogitsWarning`).
+    Bit 0 set: the pending checks raise their messages; bit 1 warns
+    (:class:`wxent.LogitsWarning`). The device work in ``inp.launches`` is queued behind
+    the read (see :func:`wxent._namespace.read_int`).
     """
-    xp, flag = inp.xp, flags[0]
-    for other in flags[1:]:
-        flag = xp.logical_or(flag, other)
-    code = checks.status(xp, flag, inp.suspect if inp.validate else None, inp.launches)
-    if code & 1 and inp.validate:
-        if inp.checks is not None:
-            inp.checks.diagnose()
-        logits = ns.to_numpy(inp.logits)
-        v.check_no_nan(inp.logits_name, logits)
-        if inp.softmax and rows:
-            v.check_no_infinite_rows(logits, inp.axis)
+    xp = inp.xp
+    code = checks.status(
+        xp, _any(xp, flags), inp.suspect if inp.validate else None, inp.launches
+    )
+    if code & 1 and inp.validate and inp.checks is not None:
+        inp.checks.diagnose()
     if code & 2:
         checks.warn_probabilities(inp.logits_name, inp.softmax)
     return code
+
+
+def _logits_errors(inp: Inputs) -> None:
+    """Raise for what a NaN result leaves: NaN logits, or (softmax) a row of only -inf."""
+    logits = ns.to_numpy(inp.logits)
+    v.check_no_nan(inp.logits_name, logits)
+    if inp.softmax:
+        v.check_no_infinite_rows(logits, inp.axis)
+
+
+def quietly(inp: Inputs, compute: Callable[[], Array]) -> Array:
+    """``compute()``, without NumPy's floating-point warnings on NumPy-backed arrays.
+
+    The NaN or infinity they would announce is what the call's checks read (a row of only
+    ``-inf`` logits is an error raised by :func:`finish`); a warning would only precede
+    that error, or turn into another one where warnings are errors.
+    """
+    xp = inp.xp
+    if ns.is_torch_namespace(xp) or ns.is_jax_namespace(xp) or ns.is_tf_namespace(xp):
+        return compute()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return compute()
 
 
 def needs_weights(reduction: Any) -> bool:
@@ -435,6 +411,18 @@ def multiply(a: Array | None, b: Array | None) -> Array | None:
     return a * b
 
 
+def weigh(weights: Array | None, losses: Array) -> Array:
+    """The weighted losses ``w * l``: exactly 0 (gradient 0) wherever ``w`` is 0.
+
+    A zero weight means the element does not count, also where its loss is infinite
+    (``0 * inf`` would be NaN); an infinite loss with a positive weight stays infinite.
+    """
+    if weights is None:
+        return losses
+    xp = ns.namespace(losses)
+    return safe_mul(weights, losses, xp=xp)
+
+
 def finish(
     inp: Inputs,
     values: Array,
@@ -445,10 +433,12 @@ def finish(
 ) -> Array | _reduction.LossTerms:
     """Mask, reduce, cast back to the input dtype, and settle the value checks.
 
-    The pending checks of the call and "the result holds a NaN" are OR-ed into one flag
-    and read once. When it is set, the checks raise their messages; a NaN that no check
-    and no NaN logit explains came from a fast path at infinite logits, and the values
-    are recomputed on the exact path (``exact``).
+    The pending checks of the call, "the result holds a NaN" and "the raw losses of an
+    inexact fast path hold a NaN" (:meth:`Inputs.watch`: a zero weight or a mask hides it
+    from the result) are OR-ed into one flag and read once. When it is set, the checks
+    raise their messages; a NaN from a fast path at infinite logits is recomputed on the
+    exact path (``exact``); a NaN left in the result is a NaN logit or a row of only
+    ``-inf`` (softmax), an error.
 
     Args:
         inp: the prepared inputs.
@@ -468,16 +458,34 @@ def finish(
     fall_back = inp.inexact and exact is not None
     if not (inp.validate or fall_back):
         return result
-    parts = result if isinstance(result, _reduction.LossTerms) else (result,)
-    flags = [v.nan_flag(inp.xp, part) for part in parts]
+    xp = inp.xp
+    flags = _nan_flags(xp, result)
     if inp.validate and inp.checks is not None:
         flags = inp.checks.flags + flags
+    if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
+        flags.append(inp.inexact_flag)
     if not _read(inp, flags) & 1:  # the one host read of the call
         return result
     if fall_back and exact is not None:
         inp.inexact = False
-        return _reduce(inp, exact(), weights, reduction, terms)
+        result = _reduce(inp, exact(), weights, reduction, terms)
+        if not ns.read_flag(_any(xp, _nan_flags(xp, result))):
+            return result
+    if inp.validate:  # a NaN in the result: NaN logits, or a row of only -inf
+        _logits_errors(inp)
     return result
+
+
+def _nan_flags(xp: Any, result: Array | _reduction.LossTerms) -> list[Array]:
+    parts = result if isinstance(result, _reduction.LossTerms) else (result,)
+    return [v.nan_flag(xp, part) for part in parts]
+
+
+def _any(xp: Any, flags: list[Array]) -> Array:
+    flag = flags[0]
+    for other in flags[1:]:
+        flag = xp.logical_or(flag, other)
+    return flag
 
 
 def _reduce(
@@ -492,7 +500,3 @@ def _reduce(
             _cast(xp, result.numerator, inp.out_dtype), _cast(xp, result.denominator, inp.out_dtype)
         )
     return _cast(xp, result, inp.out_dtype)
-
-
-def _cast(xp: Any, x: Array, dtype: Any) -> Array:
-    return x if x.dtype == dtype else xp.astype(x, dtype)

@@ -109,13 +109,13 @@ def softmax_cross_entropy(
             return prep.settle(inp, fused)
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    values = prep.multiply(weights, softmax_losses(inp, eps))
+    values = prep.weigh(weights, softmax_losses(inp, eps))
     return prep.finish(
         inp,
         values,
         weights,
         reduction,
-        exact=lambda: prep.multiply(weights, softmax_losses(inp, eps, fast=False)),
+        exact=lambda: prep.weigh(weights, softmax_losses(inp, eps, fast=False)),
     )
 
 
@@ -127,13 +127,19 @@ def softmax_losses(inp: prep.Inputs, label_smoothing: float, *, fast: bool = Tru
     # Fast path (see _fastpaths and BENCHMARKS.md): same per-sample losses, faster.
     losses = _fastpaths.softmax_losses(inp, label_smoothing) if fast else None
     if losses is not None:
+        if inp.inexact:  # a NaN that a zero weight or ignore_index would hide
+            inp.watch(losses)
         return losses
-    if inp.indices:
-        return core.softmax_cross_entropy_indices(
+    core_losses = (
+        core.softmax_cross_entropy_indices
+        if inp.indices
+        else core.softmax_cross_entropy_probabilities
+    )
+    return prep.quietly(
+        inp,
+        lambda: core_losses(
             inp.logits, inp.labels, axis=inp.axis, label_smoothing=label_smoothing, xp=inp.xp
-        )
-    return core.softmax_cross_entropy_probabilities(
-        inp.logits, inp.labels, axis=inp.axis, label_smoothing=label_smoothing, xp=inp.xp
+        ),
     )
 
 
@@ -144,7 +150,7 @@ def softmax_sample_weight(inp: prep.Inputs, class_weight: Any, sample_weight: An
         if inp.indices:
             cw = core.take_classes(cw, inp.labels, xp=inp.xp)
         else:
-            ndim = len(inp.logits.shape)
+            ndim = inp.ndim
             if inp.axis != ndim - 1:
                 shape = [1] * ndim
                 shape[inp.axis] = -1
@@ -236,20 +242,23 @@ def softmax_focal_loss(
     eps = float(label_smoothing)
     # The custom gradient (PyTorch off CUDA kernels, JAX), else the generic formulas.
     losses = custom_grad.softmax_focal(inp, gamma=gamma, label_smoothing=eps)
-    if losses is None and inp.indices:
-        losses = core.softmax_focal_loss_indices(
+    if losses is None:
+        losses = prep.quietly(inp, lambda: _softmax_focal_losses(inp, gamma, eps))
+    weights = softmax_sample_weight(inp, class_weight, sample_weight)
+    values = prep.weigh(weights, losses)
+    return prep.finish(inp, values, weights, reduction)
+
+
+def _softmax_focal_losses(inp: prep.Inputs, gamma: float, eps: float) -> Array:
+    """The generic per-sample softmax focal loss of prepared inputs."""
+    if inp.indices:
+        return core.softmax_focal_loss_indices(
             inp.logits, inp.labels, axis=inp.axis, gamma=gamma, label_smoothing=eps, xp=inp.xp
         )
-    elif losses is None:
-        targets = core.smooth_probabilities(
-            inp.labels, axis=inp.axis, label_smoothing=eps, xp=inp.xp
-        )
-        losses = core.softmax_focal_loss_probabilities(
-            inp.logits, targets, axis=inp.axis, gamma=gamma, xp=inp.xp
-        )
-    weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    values = prep.multiply(weights, losses)
-    return prep.finish(inp, values, weights, reduction)
+    targets = core.smooth_probabilities(inp.labels, axis=inp.axis, label_smoothing=eps, xp=inp.xp)
+    return core.softmax_focal_loss_probabilities(
+        inp.logits, targets, axis=inp.axis, gamma=gamma, xp=inp.xp
+    )
 
 
 def _log_prior(class_prior: Any, inp: prep.Inputs) -> Array:
@@ -329,17 +338,19 @@ def logit_adjusted_cross_entropy(
         validate=validate,
     )
     log_prior = _log_prior(class_prior, inp)
-    adjusted = dataclasses.replace(inp, logits=core.adjust_logits(inp.logits, log_prior, tau=tau))
+    adjusted = dataclasses.replace(
+        inp, raw_logits=core.adjust_logits(inp.logits, log_prior, tau=tau)
+    )
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    values = prep.multiply(weights, softmax_losses(adjusted, eps))
-    inp.inexact = adjusted.inexact
+    values = prep.weigh(weights, softmax_losses(adjusted, eps))
+    inp.inexact, inp.inexact_flag = adjusted.inexact, adjusted.inexact_flag
     return prep.finish(
         inp,
         values,
         weights,
         reduction,
-        exact=lambda: prep.multiply(weights, softmax_losses(adjusted, eps, fast=False)),
+        exact=lambda: prep.weigh(weights, softmax_losses(adjusted, eps, fast=False)),
     )
 
 

@@ -35,7 +35,8 @@ def sigmoid_cross_entropy(
 
     With ``r = 1`` this equals the classic
     ``(1 - z) * x + (1 + (q - 1) * z) * (log1p(exp(-|x|)) + max(-x, 0))``.
-    A term whose label weight is 0 contributes exactly 0, even for infinite logits.
+    A term whose coefficient (label times weight) is 0 contributes exactly 0, even for
+    infinite logits.
 
     Args:
         logits: ``x``, any shape, floating.
@@ -47,12 +48,8 @@ def sigmoid_cross_entropy(
     Returns:
         The per-element loss, shape of ``logits``.
     """
-    positive = safe_mul(labels, softplus(-logits, xp=xp), xp=xp)
-    negative = safe_mul(1 - labels, softplus(logits, xp=xp), xp=xp)
-    if pos_weight is not None:
-        positive = positive * pos_weight
-    if neg_weight is not None:
-        negative = negative * neg_weight
+    positive = _weighted(labels, pos_weight, softplus(-logits, xp=xp), xp=xp)
+    negative = _weighted(1 - labels, neg_weight, softplus(logits, xp=xp), xp=xp)
     return positive + negative
 
 

@@ -144,6 +144,10 @@ def log1m_softmax(logits: Array, *, axis: int, xp: Any) -> Array:
 def softmax_focal_terms(logits: Array, *, axis: int, gamma: float, xp: Any) -> Array:
     """``F_c = -(1 - p_c)**gamma * log(p_c)`` for every class, ``p = softmax(x)``.
 
+    Exact in rows holding ``+inf`` (their limit, see :func:`limit_logits`): ``F`` is 0 at
+    a single ``+inf`` entry, ``(1 - 1/k)**gamma * log k`` at each of ``k`` tied ones,
+    ``inf`` elsewhere, and the gradient in such a row is 0.
+
     Args:
         logits: ``x``, floating, classes along ``axis`` (non-negative).
         axis: the class axis.
@@ -153,6 +157,9 @@ def softmax_focal_terms(logits: Array, *, axis: int, gamma: float, xp: Any) -> A
     Returns:
         ``F``, the shape of ``logits``.
     """
+    # Rows holding +inf take their limit first, as in the cross-entropy: p is uniform over
+    # the +inf entries (F = 0 there for a single one) and 0 elsewhere (F = inf).
+    logits = limit_logits(logits, axis=axis, xp=xp)
     minus_log_p = logsumexp(logits, axis=axis, xp=xp) - logits
     if gamma == 0.0:
         return minus_log_p

@@ -60,7 +60,7 @@ def _framework(inp: Any) -> str | None:
     """``"torch"`` or ``"jax"`` for float32/float64 logits of those frameworks, else ``None``."""
     if not enabled():
         return None
-    name = ns.float_dtype_name(inp.xp, inp.logits.dtype)
+    name = ns.float_dtype_name(inp.xp, inp.dtype)
     if name not in ("float32", "float64"):
         return None
     if ns.is_torch_namespace(inp.xp):

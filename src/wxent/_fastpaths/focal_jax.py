@@ -130,6 +130,12 @@ def sigmoid_family(
 # ----------------------------------------------------------------------------- softmax
 
 
+def _limited(x: Array) -> tuple[Array, Array]:
+    """Rows holding ``+inf`` at their limit (see :func:`.focal_torch._limited`), and which."""
+    rows = jnp.max(x, axis=1, keepdims=True) == jnp.inf
+    return jnp.where(rows, jnp.where(x == jnp.inf, 0.0, -jnp.inf), x), rows
+
+
 def _row_stats(x: Array) -> tuple[Array, Array, Array]:
     m = jnp.max(x, axis=1, keepdims=True)
     m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
@@ -138,17 +144,22 @@ def _row_stats(x: Array) -> tuple[Array, Array, Array]:
 
 
 def _sparse(x: Array, y: Array, gamma: float) -> Any:
-    """``F_y``, ``lse`` and ``k_y`` (see :func:`.focal_torch._sparse`)."""
+    """``F_y``, ``p`` and ``k_y`` (see :func:`.focal_torch._sparse`).
+
+    ``k_y`` is 0 in rows holding ``+inf`` (their limit, gradient 0).
+    """
+    x, infinite = _limited(x)
     m, e, total = _row_stats(x)
     lse = jnp.log(total) + m[:, 0]
     minus_log_p = lse - jnp.take_along_axis(x, y[:, None], axis=1)[:, 0]
+    p = jnp.exp(x - lse[:, None])
     if gamma == 0.0:
-        return minus_log_p, lse, jnp.full_like(lse, -1.0)
+        return minus_log_p, p, jnp.where(infinite[:, 0], 0.0, -1.0).astype(lse.dtype)
     is_label = jnp.arange(x.shape[1])[None, :] == y[:, None]
     others = jnp.sum(jnp.where(is_label, 0.0, e), axis=1)
     log1m = jnp.log(others) - jnp.log(total)
     loss, k = shared.focal_and_slope(jnp, minus_log_p, log1m, gamma)
-    return loss, lse, k
+    return loss, p, jnp.where(infinite[:, 0], 0.0, k)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
@@ -160,8 +171,7 @@ def _sparse_rule(x: Array, y: Array, gamma: float) -> Array:
 def _sparse_jvp(gamma: float, primals: Any, tangents: Any) -> Any:
     x, y = primals
     x_dot = tangents[0]
-    loss, lse, k = _sparse(x, y, gamma)
-    p = jnp.exp(x - lse[:, None])
+    loss, p, k = _sparse(x, y, gamma)
     at_label = jnp.take_along_axis(x_dot, y[:, None], axis=1)[:, 0]
     return loss, k * (at_label - jnp.sum(p * x_dot, axis=1))
 
@@ -175,7 +185,8 @@ def softmax_sparse(rows: Array, labels: Array, gamma: float) -> Array:
 
 
 def _dense(x: Array, t: Array, gamma: float) -> Any:
-    """Per-row ``sum_c t_c F_c``, its gradient, and ``F``."""
+    """Per-row ``sum_c t_c F_c``, its gradient (0 in rows holding ``+inf``), and ``F``."""
+    x, infinite = _limited(x)
     m, e, total = _row_stats(x)
     lse = (jnp.log(total) + m[:, 0])[:, None]
     minus_log_p = lse - x
@@ -190,7 +201,8 @@ def _dense(x: Array, t: Array, gamma: float) -> Any:
         terms, k = shared.focal_and_slope(jnp, minus_log_p, log1m, gamma)
     loss = jnp.sum(_where_zero(t, t * terms), axis=1)
     tk = t * k
-    return loss, tk - p * jnp.sum(tk, axis=1, keepdims=True), terms
+    derivative = tk - p * jnp.sum(tk, axis=1, keepdims=True)
+    return loss, jnp.where(infinite, 0.0, derivative), terms
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))

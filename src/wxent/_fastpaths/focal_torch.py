@@ -12,6 +12,7 @@ generic formulas, recomputed in the backward pass from the saved inputs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -194,6 +195,16 @@ def _by_autograd(
 # ----------------------------------------------------------------------------- softmax
 
 
+def _limited(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Rows holding ``+inf`` replaced by their limit, and the mask ``(N, 1)`` of those rows.
+
+    As :func:`wxent._core.numerics.limit_logits`: 0 at the ``+inf`` entries, ``-inf``
+    elsewhere in the row; other rows unchanged. The gradient in such a row is 0.
+    """
+    rows = x.amax(dim=1, keepdim=True) == math.inf
+    return x.masked_fill(rows, -math.inf).masked_fill_(x == math.inf, 0.0), rows
+
+
 def _row_stats(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Shift ``m`` (0 where the row's max is not finite), ``exp(x - m)`` and its row sums."""
     m = x.amax(dim=1, keepdim=True)
@@ -203,17 +214,24 @@ def _row_stats(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def _sparse(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-row ``F_y``, ``lse`` and ``k_y`` with ``dF_y/dx_j = (delta_yj - p_j) * k_y``."""
+    """Per-row ``F_y``, ``lse`` and ``k_y`` with ``dF_y/dx_j = (delta_yj - p_j) * k_y``.
+
+    In a row holding ``+inf`` (the loss of its limit, gradient 0) ``lse`` is ``+inf``
+    and ``k_y`` 0: the backward pass zeroes such rows.
+    """
+    x, infinite = _limited(x)
     m, e, total = _row_stats(x)
     index = y.unsqueeze(1)
     lse = torch.log(total).add_(m.squeeze(1))
     minus_log_p = lse - x.gather(1, index).squeeze(1)
+    infinite = infinite.squeeze(1)
+    marked = lse.masked_fill(infinite, math.inf)
     if gamma == 0.0:
-        return minus_log_p, lse, torch.full_like(lse, -1.0)
+        return minus_log_p, marked, torch.full_like(lse, -1.0).masked_fill_(infinite, 0.0)
     others = e.scatter(1, index, torch.zeros_like(minus_log_p).unsqueeze(1)).sum(dim=1)
     log1m = torch.log(others) - torch.log(total)  # log(1 - p_y), exact as p_y -> 1
     loss, k = shared.focal_and_slope(torch, minus_log_p, log1m, gamma)
-    return loss, lse, k
+    return loss, marked, k.masked_fill_(infinite, 0.0)
 
 
 class SoftmaxSparse(torch.autograd.Function):
@@ -250,13 +268,18 @@ class SoftmaxSparse(torch.autograd.Function):
             return (*grads, None)
         scale = (grad * k).unsqueeze(1)
         gx = (x - lse.unsqueeze(1)).exp_().mul_(scale.neg())
-        return gx.scatter_add(1, y.unsqueeze(1), scale), None, None
+        gx = gx.scatter_add_(1, y.unsqueeze(1), scale)
+        return gx.masked_fill_(torch.isinf(lse).unsqueeze(1), 0.0), None, None
 
 
 def _dense(
     x: Tensor, t: Tensor, gamma: float, *, slope: bool
 ) -> tuple[Tensor, Tensor | None, Tensor]:
-    """Per-row ``sum_c t_c F_c``, the gradient of it (or ``None``), and ``F``."""
+    """Per-row ``sum_c t_c F_c``, the gradient of it (or ``None``), and ``F``.
+
+    Rows holding ``+inf`` take their limit, with gradient 0.
+    """
+    x, infinite = _limited(x)
     m, e, total = _row_stats(x)
     lse = torch.log(total).add_(m.squeeze(1)).unsqueeze(1)
     minus_log_p = lse - x
@@ -275,7 +298,7 @@ def _dense(
         return loss, None, terms
     tk = t * k
     derivative = tk - p * tk.sum(dim=1, keepdim=True)
-    return loss, derivative, terms
+    return loss, derivative.masked_fill_(infinite, 0.0), terms
 
 
 def _targets(rows: Tensor, labels: Tensor, eps: float) -> Tensor:

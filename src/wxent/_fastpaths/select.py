@@ -149,7 +149,7 @@ def softmax_cross_entropy(
     caller's (not the float32 copy of 16-bit logits in ``inp``): the kernel reads them
     in their own dtype and computes in float32.
     """
-    if not inp.indices or inp.axis != len(inp.logits.shape) - 1:
+    if not inp.indices or inp.axis != inp.ndim - 1:
         return None
     if not use_triton(logits, inp.labels, class_weight, sample_weight, reduction=reduction):
         return None
@@ -194,7 +194,7 @@ def sigmoid_family(
     the focal loss), ``sample_weight`` the prepared per-element or per-sample weight;
     ``logits`` and ``labels`` are the caller's (read in their own dtypes).
     """
-    if inp.axis != len(inp.logits.shape) - 1:
+    if inp.axis != inp.ndim - 1:
         return None
     if not use_triton(logits, labels, pos_weight, neg_weight, sample_weight, reduction=reduction):
         return None
@@ -243,7 +243,7 @@ def softmax_focal_loss(
     Integer labels with the classes on the last axis, as for
     :func:`softmax_cross_entropy`.
     """
-    if not inp.indices or inp.axis != len(inp.logits.shape) - 1:
+    if not inp.indices or inp.axis != inp.ndim - 1:
         return None
     if not use_triton(logits, inp.labels, class_weight, sample_weight, reduction=reduction):
         return None

@@ -1,0 +1,166 @@
+"""Prepared inputs: the caller's logits and labels, cast for the core only when read.
+
+:class:`Inputs` keeps the caller's logits (``raw_logits``) and their compute dtype
+(float32 for float16/bfloat16). The cast copy is made on the first read of
+``inp.logits`` — by the generic formulas — and never by the fused kernels, which read
+the caller's logits in their own dtype: at 8192 x 131072 bfloat16 logits that copy is
+4 GiB and a pass over memory. Shape, rank and dtype questions (``inp.shape``,
+``inp.ndim``, ``inp.dtype``) never cast. Sigmoid-family labels are likewise cast to the
+compute dtype, with ignored entries set to 0, on their first read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from wxent import _namespace as ns
+from wxent import _validation as v
+from wxent._types import Array
+
+
+def compute_dtype(xp: Any, dtype: Any) -> Any:
+    """The dtype the generic formulas compute in: float32 for 16-bit floats."""
+    name = ns.float_dtype_name(xp, dtype)
+    if name in ("float32", "float64"):
+        return dtype
+    return xp.float32
+
+
+def cast(xp: Any, x: Array, dtype: Any) -> Array:
+    """``x`` in ``dtype`` (``x`` itself when it has it)."""
+    return x if x.dtype == dtype else xp.astype(x, dtype)
+
+
+@dataclass
+class Inputs:
+    """Logits and labels ready for the core.
+
+    Attributes:
+        xp: the array namespace of ``logits``.
+        raw_logits: the caller's logits, in their own dtype.
+        out_dtype: the dtype of the result (the logits' own dtype).
+        axis: the class axis, non-negative.
+        num_classes: ``C`` (``None`` if unknown while tracing).
+        validate: whether value checks on arrays run (``validate=True`` and concrete).
+        raw_labels: the labels before the cast of :attr:`labels` (see ``label_dtype``).
+        valid: boolean mask of valid elements in the loss shape, or ``None``.
+        indices: softmax family only — whether labels are class indices.
+        loss_shape: the static shape of the per-element loss.
+        check_config: whether host configuration (numbers, lists, NumPy) is checked
+            (``validate=True``, also under ``jit``).
+        concrete: whether values can be read now (eager, not traced).
+        checks: the pending value checks (device-side flags).
+        inexact: set by a fast path whose result may be NaN at infinite logits; ``finish``
+            then reads the result's NaN flag and recomputes on the exact path.
+        softmax: softmax family (a row of only ``-inf`` logits is an error).
+        logits_name: the argument named when the scores hold a NaN.
+        compute_dtype: the dtype of :attr:`logits` (``None``: the raw logits' dtype).
+        label_dtype: when set, :attr:`labels` are ``raw_labels`` cast to it with the
+            entries outside ``valid`` set to 0 (sigmoid family); else ``raw_labels``.
+        inexact_flag: whether the raw losses of an inexact fast path hold a NaN
+            (:meth:`watch`), or ``None``.
+        launches: device work to queue after the check flag and before the host waits
+            for it (a fused kernel's gradient pass), so the device computes while the
+            host reads the flag and returns; run once, by the one read of the call.
+        suspect: 0-d flag: the logits look like probabilities (``probability_flag``).
+    """
+
+    xp: Any
+    raw_logits: Array
+    out_dtype: Any
+    axis: int
+    num_classes: int | None
+    validate: bool
+    raw_labels: Array
+    valid: Array | None
+    indices: bool
+    loss_shape: tuple[int | None, ...]
+    check_config: bool = True
+    concrete: bool = False
+    checks: v.PendingChecks | None = None
+    inexact: bool = False
+    softmax: bool = False
+    logits_name: str = "logits"
+    compute_dtype: Any = None
+    label_dtype: Any = None
+    inexact_flag: Array | None = None
+    launches: list[Callable[[], None]] = field(default_factory=list)
+    suspect: Array | None = None
+    _logits: Array | None = field(default=None, init=False, repr=False, compare=False)
+    _labels: Array | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.compute_dtype is None:
+            self.compute_dtype = self.raw_logits.dtype
+
+    @property
+    def logits(self) -> Array:
+        """The logits in the compute dtype (cast on the first read, then kept)."""
+        if self._logits is None:
+            self._logits = cast(self.xp, self.raw_logits, self.compute_dtype)
+        return self._logits
+
+    @property
+    def labels(self) -> Array:
+        """The labels for the core (prepared on the first read).
+
+        For the sigmoid family the float labels with ignored entries set to 0; for the
+        softmax family the integer indices with ignored entries set to 0
+        (``indices=True``) or the float probabilities.
+        """
+        if self._labels is None:
+            labels = self.raw_labels
+            if labels is not None and self.label_dtype is not None:
+                labels = cast(self.xp, labels, self.label_dtype)
+                if self.valid is not None:
+                    labels = self.xp.where(self.valid, labels, self.xp.zeros_like(labels))
+            self._labels = labels
+        return self._labels
+
+    @labels.setter
+    def labels(self, value: Array) -> None:
+        self.raw_labels, self.label_dtype, self._labels = value, None, value
+
+    @property
+    def dtype(self) -> Any:
+        """The compute dtype."""
+        return self.compute_dtype
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        """The static shape of the logits (``None`` for unknown dimensions); never casts."""
+        return v.static_shape(self.raw_logits)
+
+    @property
+    def ndim(self) -> int:
+        """The rank of the logits; never casts."""
+        return len(self.raw_logits.shape)
+
+    def add_check(self, flag: Any, diagnose: Callable[[], None], key: str | None = None) -> None:
+        """Record a pending value check (see :class:`~wxent._validation.PendingChecks`)."""
+        if self.checks is None:
+            self.checks = v.PendingChecks()
+        self.checks.add(flag, diagnose, key)
+
+    def watch(self, losses: Array) -> None:
+        """Record whether the unweighted losses of an inexact fast path hold a NaN.
+
+        ``finish`` reads the flag with the call's others: a NaN that a zero weight or a
+        mask hides from the result still sends the call to the exact path, whose
+        gradient there is 0 where the fast path's would be NaN.
+        """
+        xp = self.xp
+        flag = xp.isnan(xp.sum(losses))  # the losses are >= 0: only a NaN makes a NaN
+        if self.inexact_flag is not None:
+            flag = xp.logical_or(self.inexact_flag, flag)
+        self.inexact_flag = flag
+
+    def may_fall_back(self) -> bool:
+        """Whether a fast path that is inexact at infinite logits may run.
+
+        It may where ``finish`` can read the result's NaN flag without an extra device
+        sync: when the checks are read anyway (``validate``), or on the host.
+        """
+        return self.concrete and (self.validate or ns.on_host(self.raw_logits))
