@@ -3,19 +3,25 @@
 JAX: XLA's compiled memory analysis of the jitted forward + backward (temporary bytes),
 against matmul + Optax, with the program accelerators run (16-bit ``grad_weight``
 accumulated in its own dtype). PyTorch: the live bytes of every tensor the dispatcher
-creates, tracked by a ``TorchDispatchMode``, bounded by the chunk's size.
+creates, tracked by a ``TorchDispatchMode``, bounded by the chunk's size, with the torch
+chunk step and with the Triton kernel (under Triton's interpreter).
 """
 
 from __future__ import annotations
+
+import weakref
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 import wxent
-from wxent._fastpaths import linear_jax
+from wxent._fastpaths import linear_jax, linear_torch, select
 
 
 def _jax_problem(n, d, v, seed=0, scale=1.0):
@@ -120,3 +126,87 @@ def test_jax_bf16_gradients_against_float64_and_optax(monkeypatch, narrow):
     assert err_w <= (2.5 if narrow else 1.15) * peer_w, (err_w, peer_w)
     if narrow:
         assert err_w > 1.2 * peer_w  # the test sees the difference it bounds
+
+
+# ----------------------------------------------------------------------------- PyTorch
+
+
+class LiveBytes(TorchDispatchMode):
+    """Live bytes of the storages that operations create (their peak), and each one's size.
+
+    A storage counts from the operation that creates it until the last tensor seen on it
+    (the creator and its views) is freed; the inputs' storages never count.
+    """
+
+    def __init__(self, *external):
+        super().__init__()
+        self.external = {t.untyped_storage().data_ptr() for t in external}
+        self.refs: dict[int, list[int]] = {}  # data_ptr -> [bytes, live tensors on it]
+        self.live = self.peak = 0
+        self.created: list[tuple[int, tuple, torch.dtype]] = []
+
+    def _release(self, ptr):
+        entry = self.refs.get(ptr)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self.live -= entry[0]
+                del self.refs[ptr]
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor):
+                continue
+            ptr = t.untyped_storage().data_ptr()
+            if ptr == 0 or ptr in self.external:
+                continue
+            if ptr not in self.refs:
+                size = t.untyped_storage().nbytes()
+                self.refs[ptr] = [size, 0]
+                self.live += size
+                self.peak = max(self.peak, self.live)
+                self.created.append((size, tuple(t.shape), t.dtype))
+            self.refs[ptr][1] += 1
+            weakref.finalize(t, self._release, ptr)
+        return out
+
+
+@pytest.mark.parametrize("kernel", ["torch", "triton"])
+def test_torch_temporaries_are_bounded_by_the_chunk(monkeypatch, kernel):
+    n, d, v, chunk, step = 512, 64, 4096, 128, 32
+    # The torch chunk step in blocks of `step` rows; the Triton kernel (under Triton's
+    # interpreter) writes the gradient over the chunk's logits.
+    monkeypatch.setattr(linear_torch, "STEP_ELEMENTS", step * v)
+    monkeypatch.setenv("WXENT_KERNELS", "triton" if kernel == "triton" else "off")
+    select.LAUNCHES.clear()
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(n, d, generator=gen).bfloat16().requires_grad_(True)
+    w = (torch.randn(v, d, generator=gen) / d**0.5).bfloat16().requires_grad_(True)
+    y = torch.randint(0, v, (n,), generator=gen)
+    y[::5] = -100
+    cw = torch.rand(v, generator=gen) + 0.5
+    with LiveBytes(h, w, y, cw) as live:
+        out = wxent.linear_cross_entropy(
+            h,
+            w,
+            y,
+            class_weight=cw,
+            label_smoothing=0.1,
+            ignore_index=-100,
+            reduction="weighted_mean",
+            chunk_size=chunk,
+        )
+        out.backward()
+    assert select.LAUNCHES["linear_cross_entropy"] == (n // chunk if kernel == "triton" else 0)
+    logits_like = [(size, dtype) for size, shape, dtype in live.created if shape[-1:] == (v,)]
+    assert max(size for size, _ in logits_like) <= chunk * v * 2  # the bf16 chunk
+    widest = max((size for size, dtype in logits_like if dtype == torch.float32), default=0)
+    assert widest <= (step * v * 4 if kernel == "torch" else 0)
+    returned = (n * d + v * d) * 2
+    step_temporaries = 3 * step * v * 4 if kernel == "torch" else 0
+    # grad_weight's float32 accumulator, and on CPU each chunk's bf16 part and its float32
+    # copy (CUDA GEMMs add into the accumulator); per-row vectors
+    weight_sized = v * d * (4 + 2 + 4)
+    bound = chunk * v * 2 + step_temporaries + weight_sized + 64 * n
+    assert live.peak - returned <= bound, (live.peak - returned, bound)

@@ -31,8 +31,9 @@ def main() -> None:
     per_row = {"labels_ptr": "*i64", "valid_ptr": "*u8", "w_ptr": "*fp32", "loss_ptr": "*fp32"}
     flags = dict.fromkeys(["HAS_VALID", "HAS_W", "HAS_SMOOTH", "COMPUTE_GRAD", "HAS_DENOM"], True)
     softmax = {**rows, "grad_row_stride": "i64", **per_row, "inv_denom_ptr": "*fp32"}
-    softmax.update({"n_cols": "i32", "eps": "fp32"})
-    compile_kernel(triton_softmax._softmax_ce_kernel, softmax, {**flags, "BLOCK": 8192}, 16)
+    softmax.update({"gcoef_ptr": "*fp32", "n_cols": "i32", "eps": "fp32"})
+    softmax_flags = {**flags, "HAS_GCOEF": True, "BLOCK": 8192}
+    compile_kernel(triton_softmax._softmax_ce_kernel, softmax, softmax_flags, 16)
     focal = {**rows, **per_row, "inv_denom_ptr": "*fp32", "n_cols": "i32", "eps": "fp32"}
     focal["gamma"] = "fp32"
     focal_flags = {**flags, "MODULATE": True, "BLOCK": 8192}

@@ -51,6 +51,7 @@ def _softmax_ce_kernel(
     w_ptr,
     loss_ptr,
     inv_denom_ptr,
+    gcoef_ptr,
     n_cols,
     eps,
     HAS_VALID: tl.constexpr,
@@ -58,6 +59,7 @@ def _softmax_ce_kernel(
     HAS_SMOOTH: tl.constexpr,
     COMPUTE_GRAD: tl.constexpr,
     HAS_DENOM: tl.constexpr,
+    HAS_GCOEF: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
@@ -103,6 +105,8 @@ def _softmax_ce_kernel(
     # Pass 2: the gradient coef * (softmax(x) - t), 0 on ignored rows.
     if COMPUTE_GRAD:
         coef = w
+        if HAS_GCOEF:  # a per-row coefficient of the gradient of its own
+            coef = tl.load(gcoef_ptr + row).to(tl.float32)
         if HAS_DENOM:
             coef = coef * tl.load(inv_denom_ptr).to(tl.float32)
         g_row = grad_ptr + row * grad_row_stride
@@ -129,12 +133,14 @@ def _launch(
     inv_denom: Any,
     grad: Any,
     eps: float,
+    gcoef: Any = None,
+    name: str = "softmax_cross_entropy",
 ) -> Any:
     n, num_classes = rows.shape
     block = min(common.next_power_of_2(num_classes), MAX_BLOCK)
     loss = torch.empty(n, dtype=torch.float32, device=rows.device)
     dummy = loss
-    LAUNCHES["softmax_cross_entropy"] += 1
+    LAUNCHES[name] += 1
     _softmax_ce_kernel[(n,)](
         rows,
         rows.stride(0),
@@ -145,6 +151,7 @@ def _launch(
         dummy if w is None else w,
         loss,
         dummy if inv_denom is None else inv_denom,
+        dummy if gcoef is None else gcoef,
         num_classes,
         float(eps),
         HAS_VALID=valid is not None,
@@ -152,6 +159,7 @@ def _launch(
         HAS_SMOOTH=eps != 0.0,
         COMPUTE_GRAD=grad is not None,
         HAS_DENOM=inv_denom is not None,
+        HAS_GCOEF=gcoef is not None,
         BLOCK=block,
         num_warps=common.warps_for(block),
     )
@@ -189,6 +197,23 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
         return common.row_gradient(ctx, g, 8)
+
+
+def linear_chunk_step(logits: Array, labels: Array, coef: Array | None, eps: float) -> Array:
+    """The chunk step of the linear cross-entropy: per-row losses, gradient in place.
+
+    Args:
+        logits: contiguous ``(R, V)`` chunk of logits (bias included); overwritten with
+            ``coef * (softmax - t)`` in its own dtype when ``coef`` is given.
+        labels: ``(R,)`` integer class indices in ``[0, V)``.
+        coef: ``(R,)`` float32 coefficients of the gradient, or ``None`` for no gradient.
+        eps: label smoothing.
+
+    Returns:
+        The unweighted per-row losses, float32.
+    """
+    grad = None if coef is None else logits
+    return _launch(logits, labels, None, None, None, grad, eps, coef, "linear_cross_entropy")
 
 
 def row_weights(
