@@ -4,7 +4,13 @@
 ``chunk`` at a time. Each chunk's matmuls run in the inputs' own dtype (bf16/fp16 operands,
 fp32 accumulation inside the GEMM); the softmax and the loss run in float32 per chunk
 (``chunk_step`` of :mod:`~wxent._fastpaths.linear_torch` and
-:mod:`~wxent._fastpaths.linear_jax`, the one place a fused kernel can replace).
+:mod:`~wxent._fastpaths.linear_jax`; on CUDA the softmax cross-entropy Triton kernel,
+which writes the chunk's gradient over its logits).
+
+Memory beyond the inputs and the returned gradients: one chunk (see
+:data:`ACCELERATOR_CHUNK_ELEMENTS`) and the accumulator of ``grad_weight``, float32 on
+PyTorch (as accurate as one rounding of the float32 result) and, for 16-bit weights on
+JAX accelerators, the 16-bit output itself (see :mod:`~wxent._fastpaths.linear_jax`).
 
 Two differentiable entries per framework, chosen here:
 
