@@ -4,11 +4,20 @@ Run on one CUDA GPU (see ``benchmarks/gpu.sh``); under five minutes on an H100/H
 Every contender is first checked against a float64 reference on a slice of the case
 (the same options, 256 rows); then the contenders of a case run interleaved, forward +
 backward, each round timed with CUDA events (JAX: wall clock after
-``block_until_ready``), and the median is kept. "extra GiB" is the peak CUDA memory
-above the inputs during one forward + backward (the gradient included); for JAX it
-is the growth of XLA's peak bytes in use (a lower bound when an earlier contender of
-the case peaked higher). wxent runs with its default options (validation included).
+``block_until_ready``), and the median is kept. "extra GiB" is the memory of the
+temporaries beyond the inputs and the returned gradients: for torch, the peak CUDA
+memory of one forward + backward above the inputs (the leaves' gradients cleared and
+the allocator's cache emptied first), minus the bytes of the returned gradients that do
+not share storage with an input (a gradient written into its input costs nothing); for
+JAX, XLA's compiled memory analysis of the jitted forward + backward: its temporary
+buffers plus any output beyond the gradients (the loss: a few bytes). wxent runs with
+its default options (validation included). Contenders that write into their inputs
+(in-place gradients) run on a private copy of the inputs, restored before each call.
 A contender that fails is an error row, never the end of the script.
+
+At the start, two ceilings of the device are measured (a large device-to-device copy
+and a bf16 matmul); each case states its floor at those ceilings (the bytes it must
+move, the GEMM FLOPs it must do).
 
 Writes (replaces) the ``## GPU`` section of BENCHMARKS.md. ``--quick`` uses small sizes
 (a smoke test of the script, not a measurement).
@@ -17,6 +26,7 @@ Writes (replaces) the ``## GPU`` section of BENCHMARKS.md. ``--quick`` uses smal
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -75,8 +85,12 @@ def _sync(result: Any) -> None:
         torch.cuda.synchronize()
 
 
-def time_once(fn: Callable[[], Any], jax_contender: bool) -> float:
-    """Milliseconds of one call (CUDA events; wall clock for JAX)."""
+def time_once(
+    fn: Callable[[], Any], jax_contender: bool, reset: Callable[[], None] | None = None
+) -> float:
+    """Milliseconds of one call (CUDA events; wall clock for JAX); ``reset`` runs untimed first."""
+    if reset is not None:
+        reset()
     if jax_contender or not CUDA:
         _sync(None)
         start = time.perf_counter()
@@ -91,26 +105,73 @@ def time_once(fn: Callable[[], Any], jax_contender: bool) -> float:
     return begin.elapsed_time(end)
 
 
-def extra_memory(fn: Callable[[], Any], jax_contender: bool) -> float:
-    """GiB above the inputs during one call (see the module docstring)."""
+def extra_memory(
+    fn: Callable[[], Any], jax_contender: bool, reset: Callable[[], None] | None = None
+) -> float:
+    """GiB of temporaries beyond the inputs and the returned gradients (module docstring)."""
+    if jax_contender:  # XLA's plan of the compiled program (any device, CPU included)
+        stats = fn.memory()  # type: ignore[attr-defined]
+        return (stats["temp"] + stats["output_beyond_gradients"]) / GIB
     if not CUDA:
         return float("nan")
-    if jax_contender:
-        import jax
-
-        stats = jax.devices()[0].memory_stats() or {}
-        before = stats.get("bytes_in_use", 0)
-        _sync(fn())
-        after = jax.devices()[0].memory_stats() or {}
-        return max(0, after.get("peak_bytes_in_use", 0) - before) / GIB
+    if reset is not None:
+        reset()
+    leaves = getattr(fn, "leaves", [])
+    for leaf in leaves:  # a gradient left by an earlier call must not count (or not)
+        leaf.grad = None
+    gc.collect()
     torch.cuda.synchronize()
+    torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
     result = fn()
     torch.cuda.synchronize()
     peak = torch.cuda.max_memory_allocated()
+    returned = gpu_cases.fresh_gradient_bytes(result[1:], getattr(fn, "inputs", {}))
     del result
-    return max(0, peak - base) / GIB
+    for leaf in leaves:
+        leaf.grad = None
+    return max(0, peak - base - returned) / GIB
+
+
+def _median_ms(fn: Callable[[], Any], rounds: int = 10) -> float:
+    for _ in range(2):
+        _sync(fn())
+    return statistics.median(time_once(fn, False) for _ in range(rounds))
+
+
+def _copy_ms(nbytes: int) -> float:
+    src = torch.ones(nbytes // 4, device=gpu_cases.DEV)
+    dst = torch.empty_like(src)
+    return _median_ms(lambda: dst.copy_(src))
+
+
+def _matmul_ms(m: int) -> float:
+    a = torch.randn(m, m, device=gpu_cases.DEV).to(torch.bfloat16)
+    b = torch.randn(m, m, device=gpu_cases.DEV).to(torch.bfloat16)
+    return _median_ms(lambda: a @ b)
+
+
+def ceilings() -> dict[str, float]:
+    """The device's copy bandwidth (GB/s, read + write) and bf16 matmul rate (TFLOP/s)."""
+    nbytes = 2**31 if CUDA else 2**26  # 2 GiB on the GPU; a smoke test on CPU
+    m = 8192 if CUDA else 512
+    copy_ms, mm_ms = _copy_ms(nbytes), _matmul_ms(m)
+    if CUDA:
+        torch.cuda.empty_cache()
+    return {
+        "copy_gib": nbytes / GIB,
+        "copy_gbps": 2 * nbytes / (copy_ms * 1e-3) / 1e9,
+        "matmul_m": float(m),
+        "matmul_tflops": 2 * m**3 / (mm_ms * 1e-3) / 1e12,
+    }
+
+
+def floor_ms(case: gpu_cases.Case, ceiling: dict[str, float]) -> float:
+    """The case's least time at the device's ceilings (bytes moved, GEMM FLOPs)."""
+    by_bytes = case.floor_bytes / (ceiling["copy_gbps"] * 1e9)
+    by_flops = case.floor_flops / (ceiling["matmul_tflops"] * 1e12)
+    return max(by_bytes, by_flops) * 1e3
 
 
 def run_case(case: gpu_cases.Case, args: argparse.Namespace, deadline: float) -> list[dict]:
@@ -133,7 +194,17 @@ def run_case(case: gpu_cases.Case, args: argparse.Namespace, deadline: float) ->
                 got = contender.build(case.fresh_small())()
                 row["check"] = gpu_cases.compare(got, reference[contender.kind], case.tolerance)
                 del got
-            fn = contender.build(case.full)
+            reset = None
+            if contender.inplace:  # a private copy of the inputs, restored before each call
+                private = gpu_cases.clone_inputs(case.full)
+                original = case.full
+
+                def reset(private: dict = private, original: dict = original) -> None:
+                    gpu_cases.restore_inputs(private, original)
+
+                fn = contender.build(private)
+            else:
+                fn = contender.build(case.full)
             first = fn()  # compiles what needs compiling
             _sync(first)
             if contender.kind == "anchor":
@@ -146,11 +217,13 @@ def run_case(case: gpu_cases.Case, args: argparse.Namespace, deadline: float) ->
                 anchor = first
             del first
             for _ in range(max(1, args.warmup)):
+                if reset is not None:
+                    reset()
                 began = time.perf_counter()
                 _sync(fn())
             if time.perf_counter() - began > SLOW_SECONDS:
                 row["slow"] = True  # timed in the first SLOW_ROUNDS rounds only
-            live.append((contender, fn, row))
+            live.append((contender, fn, row, reset))
         except Exception as exc:
             row["error"] = _short(exc)
             if args.verbose:
@@ -158,21 +231,21 @@ def run_case(case: gpu_cases.Case, args: argparse.Namespace, deadline: float) ->
         if CUDA:
             torch.cuda.empty_cache()
     anchor = None
-    times: dict[str, list[float]] = {c.name: [] for c, _, _ in live}
+    times: dict[str, list[float]] = {c.name: [] for c, _, _, _ in live}
     for round_index in range(args.rounds):
-        for contender, fn, row in live:
+        for contender, fn, row, reset in live:
             if "error" in row or (row.get("slow") and round_index >= SLOW_ROUNDS):
                 continue
             try:
-                times[contender.name].append(time_once(fn, contender.jax))
+                times[contender.name].append(time_once(fn, contender.jax, reset))
             except Exception as exc:
                 row["error"] = _short(exc)
-    for contender, fn, row in live:
+    for contender, fn, row, reset in live:
         if "error" in row:
             continue
         row["ms"] = statistics.median(times[contender.name])
         try:
-            row["gib"] = extra_memory(fn, contender.jax)
+            row["gib"] = extra_memory(fn, contender.jax, reset)
         except Exception as exc:
             row["gib"] = float("nan")
             row["note"] = "memory: " + _short(exc)
@@ -199,7 +272,11 @@ def _cell(row: dict) -> tuple[str, str, str]:
     )
 
 
-def render(results: list[tuple[gpu_cases.Case, list[dict]]], args: argparse.Namespace) -> str:
+def render(
+    results: list[tuple[gpu_cases.Case, list[dict]]],
+    args: argparse.Namespace,
+    ceiling: dict[str, float],
+) -> str:
     """The ``## GPU`` section of BENCHMARKS.md."""
     device = torch.cuda.get_device_name(0) if CUDA else "CPU (smoke test: no measurement)"
     versions = ", ".join(
@@ -217,14 +294,28 @@ def render(results: list[tuple[gpu_cases.Case, list[dict]]], args: argparse.Name
         f"{args.rounds} interleaved rounds ({SLOW_ROUNDS} for a contender slower than "
         f"{SLOW_SECONDS:.0f} s per call) after a first call and {max(1, args.warmup)} "
         "warm-up(s), CUDA events; "
-        "'extra GiB' = peak CUDA memory above the inputs during one forward + backward "
-        "(gradients included; JAX: growth of XLA's peak). 'check' = against float64 on "
-        "256 rows of the same case. wxent runs with default options.",
+        "'extra GiB' = the temporaries beyond the inputs and the returned gradients: torch, "
+        "the peak CUDA memory of one forward + backward above the inputs (gradients cleared "
+        "and cache emptied first) minus the returned gradients that do not share an input's "
+        "storage; JAX, XLA's compiled memory analysis of the jitted forward + backward "
+        "(temp_size_in_bytes, plus outputs beyond the gradients). In-place contenders run on "
+        "a private copy of the inputs. 'check' = against float64 on 256 rows of the same "
+        "case. wxent runs with default options.",
+        "",
+        f"Device ceilings, measured at the start: device-to-device copy "
+        f"{ceiling['copy_gbps']:.0f} GB/s (read + write of {ceiling['copy_gib']:.2g} GiB), "
+        f"bf16 matmul {ceiling['matmul_m']:.0f}^3 {ceiling['matmul_tflops']:.3g} TFLOP/s. "
+        "Each case's floor is its least time at these ceilings: the bytes it must move "
+        "(read the logits and targets, write the gradient) or its GEMM FLOPs (linear CE: 3 "
+        "GEMMs).",
         "",
     ]
     lines += gpu_cases.targets(results)
     for case, rows in results:
-        lines += ["", f"### {case.title}", "", "| contender | ms | extra GiB | check |"]
+        lines += ["", f"### {case.title}", ""]
+        if case.floor_bytes or case.floor_flops:
+            lines += [f"Floor at the device's ceilings: {floor_ms(case, ceiling):.2f} ms.", ""]
+        lines.append("| contender | ms | extra GiB | check |")
         lines.append("|---|---:|---:|---|")
         for row in rows:
             ms, gib, check = _cell(row)
@@ -261,6 +352,12 @@ def main() -> None:
         sys.exit("benchmarks/gpu.py needs a CUDA device (WXENT_BENCH_DEVICE=cpu: smoke test)")
     start = time.time()
     deadline = start + args.budget
+    ceiling = ceilings()
+    print(
+        f"device ceilings: copy {ceiling['copy_gbps']:.0f} GB/s (read + write), "
+        f"bf16 matmul {ceiling['matmul_tflops']:.3g} TFLOP/s",
+        flush=True,
+    )
     results = []
     for case in gpu_cases.cases(args.quick, args.only):
         t0 = time.time()
@@ -269,7 +366,7 @@ def main() -> None:
         print(f"[{time.time() - start:6.1f}s] {case.title} ({time.time() - t0:.1f}s)", flush=True)
         for row in rows:
             print("   ", " | ".join([row["contender"], *_cell(row)]), flush=True)
-    text = render(results, args)
+    text = render(results, args, ceiling)
     write_section(text, args.output)
     print(text)
 

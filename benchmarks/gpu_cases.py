@@ -1,7 +1,9 @@
 """The cases and contenders of ``benchmarks/gpu.py`` (the tables of the accel issue).
 
 A contender's ``build(inputs)`` returns a function that runs forward + backward once
-and returns ``(loss, *gradients)``. Contenders with ``check="small"`` are compared
+and returns ``(loss, *gradients)``; the function carries what ``benchmarks/gpu.py``
+needs to measure its memory (``leaves``/``inputs`` for torch, ``memory`` for JAX).
+Contenders with ``check="small"`` are compared
 with the float64 reference on the case's 256-row slice; compiled contenders (whose
 every new shape costs a compilation) with ``check="anchor"`` are compared at full size
 with the case's first contender, itself checked against float64.
@@ -31,6 +33,9 @@ class Contender:
     build: Callable[[dict], Callable[[], Any]]
     jax: bool = False
     kind: str = "plain"  # which reference (options) it computes
+    #: It writes into its inputs' storage (the gradient into the logits): it runs on a
+    #: private copy of the full-size inputs, restored before every timed call.
+    inplace: bool = False
 
 
 @dataclass
@@ -43,6 +48,11 @@ class Case:
     contenders: list[Contender]
     tolerance: float
     logits_bytes: int
+    #: The least work of one forward + backward, to read the times against the device's
+    #: ceilings: bytes that must move (read the logits, write their gradient, ...) and
+    #: matmul FLOPs.
+    floor_bytes: int = 0
+    floor_flops: int = 0
     _cache: dict = field(default_factory=dict)
 
     @property
@@ -63,15 +73,46 @@ class Case:
 
     def fresh_small(self) -> dict:
         """A copy of the small inputs (in-place contenders overwrite theirs)."""
-        return {
-            k: v.detach().clone().requires_grad_(v.requires_grad)
-            if isinstance(v, torch.Tensor)
-            else v
-            for k, v in self.small.items()
-        }
+        return clone_inputs(self.small)
 
     def release(self) -> None:
         self._cache.clear()
+
+
+def clone_inputs(inputs: dict) -> dict:
+    """A private copy of ``inputs`` (leaves stay leaves, with the same ``requires_grad``)."""
+    return {
+        k: v.detach().clone().requires_grad_(v.requires_grad) if isinstance(v, torch.Tensor) else v
+        for k, v in inputs.items()
+    }
+
+
+def restore_inputs(private: dict, original: dict) -> None:
+    """Copy ``original``'s values back into ``private`` (after an in-place contender)."""
+    with torch.no_grad():
+        for k, v in private.items():
+            if isinstance(v, torch.Tensor):
+                v.copy_(original[k])
+
+
+def fresh_gradient_bytes(grads: Any, inputs: dict) -> int:
+    """Bytes of the tensors in ``grads`` that do not share storage with a tensor of ``inputs``.
+
+    A gradient written into its input's storage (an in-place kernel) costs no memory of
+    its own; any other returned gradient was allocated by the call.
+    """
+    taken = {v.untyped_storage().data_ptr() for v in inputs.values() if isinstance(v, torch.Tensor)}
+    seen: set[int] = set()
+    total = 0
+    for g in grads:
+        if not isinstance(g, torch.Tensor):
+            continue
+        ptr = g.untyped_storage().data_ptr()
+        if ptr in taken or ptr in seen:
+            continue
+        seen.add(ptr)
+        total += g.untyped_storage().nbytes()
+    return total
 
 
 @contextlib.contextmanager
@@ -122,6 +163,8 @@ def _torch_runner(loss: Callable[..., Any], leaves: list[str]) -> Callable[[dict
             value.backward()
             return (value.detach(), *[t.grad for t in tensors])
 
+        fn.leaves = tensors  # type: ignore[attr-defined]
+        fn.inputs = inputs  # type: ignore[attr-defined]
         return fn
 
     return build
@@ -144,6 +187,16 @@ def _jax_runner(loss: Callable[..., Any], leaves: list[str], rest: list[str]) ->
             value, grads = grad(*arrays, *others)
             return (value, *grads)
 
+        def memory() -> dict[str, int]:
+            """XLA's compiled memory analysis of the jitted forward + backward."""
+            stats = grad.lower(*arrays, *others).compile().memory_analysis()
+            grads = sum(int(a.size) * a.dtype.itemsize for a in arrays)
+            return {
+                "temp": int(stats.temp_size_in_bytes),
+                "output_beyond_gradients": max(0, int(stats.output_size_in_bytes) - grads),
+            }
+
+        fn.memory = memory  # type: ignore[attr-defined]
         return fn
 
     return build
@@ -223,8 +276,8 @@ def _softmax_contenders() -> list[Contender]:
         w = jnp.where(valid, cw[safe], 0.0)
         return jnp.sum(w * per) / jnp.sum(w)
 
-    # The contenders that write the gradient into the logits come last (the full-size
-    # inputs are shared; JAX reads them without a copy).
+    # The contenders that write the gradient into the logits run on a private copy of the
+    # inputs (the full-size inputs are shared otherwise; JAX reads them without a copy).
     out = [
         Contender("wxent (default options)", _torch_runner(wx(False), ["x"])),
         Contender("wxent validate=False", _torch_runner(unchecked, ["x"])),
@@ -232,8 +285,8 @@ def _softmax_contenders() -> list[Contender]:
         Contender("torch eager F.cross_entropy", _torch_runner(eager, ["x"])),
         Contender("torch.compile(F.cross_entropy)", _compiled(upcast, ["x"]), kind="anchor"),
         Contender("JAX/Optax (jit)", _jax_runner(optax_loss, ["x"], ["y", "cw"]), jax=True),
-        Contender("wxent inplace_backward=True", _torch_runner(wx(True), ["x"])),
-        Contender("Liger-Kernel LigerCrossEntropyLoss", _torch_runner(liger, ["x"])),
+        Contender("wxent inplace_backward=True", _torch_runner(wx(True), ["x"]), inplace=True),
+        Contender("Liger-Kernel LigerCrossEntropyLoss", _torch_runner(liger, ["x"]), inplace=True),
     ]
     return out
 
@@ -319,7 +372,18 @@ def _imbalance_case(key: str, quick: bool) -> Case:
                 kind="anchor",
             )
         )
-    return Case(key, f"{label}, {n}x{c} float32", make, n, reference, contenders, 2e-4, n * c * 4)
+    dense = key in ("sigmoid_focal", "asymmetric", "sigmoid_ce")  # float32 targets read too
+    return Case(
+        key,
+        f"{label}, {n}x{c} float32",
+        make,
+        n,
+        reference,
+        contenders,
+        2e-4,
+        n * c * 4,
+        floor_bytes=(3 if dense else 2) * n * c * 4,
+    )
 
 
 def _sigmoid_case(quick: bool) -> Case:
@@ -369,6 +433,7 @@ def _sigmoid_case(quick: bool) -> Case:
         contenders,
         2e-4,
         n * c * 4,
+        floor_bytes=3 * n * c * 4,
     )
 
 
@@ -387,6 +452,7 @@ def _softmax_case(quick: bool, bf16: bool) -> Case:
         _softmax_contenders(),
         2e-2 if bf16 else 2e-4,
         n * c * (2 if bf16 else 4),
+        floor_bytes=2 * n * c * (2 if bf16 else 4),
     )
 
 

@@ -124,6 +124,7 @@ def linear_cases(quick: bool) -> list[Case]:
                 contenders,
                 3e-2,
                 n * v * 2,
+                floor_flops=3 * 2 * n * d * v,  # logits, grad_inputs, grad_weight
             )
         )
     return out

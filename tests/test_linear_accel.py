@@ -83,8 +83,10 @@ def _kw(opts, b, cw, sw):
     return {k: table.get(val, val) if isinstance(val, str) else val for k, val in opts.items()}
 
 
+@pytest.mark.parametrize("kernels", ["auto", "triton"])
 @pytest.mark.parametrize("opts", FEATURES, ids=lambda o: "-".join(sorted(o)) + o["reduction"])
-def test_bf16_matmuls_and_at_most_three_gemms(opts):
+def test_bf16_matmuls_and_at_most_three_gemms(monkeypatch, opts, kernels):
+    monkeypatch.setenv("WXENT_KERNELS", kernels)  # triton: the chunk kernel, interpreted on CPU
     h, w, b, y, cw, sw = _problem(device=DEVICE)
     if "ignore_index" not in opts:
         y = y.clamp(min=0)
@@ -109,6 +111,39 @@ def test_bf16_matmuls_and_at_most_three_gemms(opts):
     assert torch.isfinite(h.grad.float()).all() and torch.isfinite(w.grad.float()).all()
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
+@pytest.mark.parametrize("opts", FEATURES, ids=lambda o: "-".join(sorted(o)) + o["reduction"])
+def test_triton_chunk_step_equals_the_torch_step(monkeypatch, opts, dtype):
+    import triton  # noqa: F401  (a missing triton is a failure, not a skip)
+
+    from wxent._fastpaths import select
+
+    h, w, b, y, cw, sw = _problem(n=48, d=16, v=40, seed=6, dtype=dtype)
+    if "ignore_index" not in opts:
+        y = y.clamp(min=0)
+    kw = _kw(opts, b, cw, sw)
+    scale = torch.linspace(0.5, 1.5, 48, dtype=dtype)
+
+    def run(mode):
+        monkeypatch.setenv("WXENT_KERNELS", mode)
+        leaves = [t.clone().requires_grad_(True) for t in (h, w, b)]
+        options = {**kw, "bias": leaves[2]} if "bias" in kw else kw
+        out = wxent.linear_cross_entropy(leaves[0], leaves[1], y, chunk_size=16, **options)
+        (out * scale if opts["reduction"] == "none" else out).sum().backward()
+        grads = [t.grad for t in leaves if t.grad is not None]
+        return [out.detach().double(), *(g.double() for g in grads)]
+
+    select.LAUNCHES.clear()
+    fast = run("triton")
+    chunks = 3 * (2 if opts["reduction"] == "none" else 1)  # "none": the backward's sweep too
+    assert select.LAUNCHES["linear_cross_entropy"] == chunks
+    generic = run("off")
+    rtol = 2e-2 if dtype == torch.bfloat16 else 1e-5  # bf16: a rounding apart at most
+    for got, want in zip(fast, generic, strict=True):
+        atol = rtol * float(want.abs().max())
+        assert_close(got.numpy(), want.numpy(), rtol=rtol, atol=atol)
+
+
 def test_gradient_in_forward_only_when_needed():
     h, w, _, y, *_ = _problem(device=DEVICE)
     y = y.clamp(min=0)
@@ -120,6 +155,8 @@ def test_gradient_in_forward_only_when_needed():
         h, w = h.detach(), w.detach()
 
 
+# On CUDA the chunk step is the Triton kernel; Triton's interpreter truncates float32 to
+# bf16 (a GPU rounds to nearest), so the kernel's accuracy is checked on the GPU only.
 @pytest.mark.parametrize("chunk_size", [None, 128])
 def test_bf16_loss_within_rounding_and_gradients_as_accurate_as_torch(chunk_size):
     h, w, _, y, *_ = _problem(n=512, d=64, v=1000, seed=1, device=DEVICE)

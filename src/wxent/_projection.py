@@ -237,8 +237,8 @@ def linear_cross_entropy(
         label_smoothing: ``eps`` in ``[0, 1]``; targets ``y * (1 - eps) + eps / V``.
         ignore_index: an integer label to ignore (0 loss, 0 gradient, not counted).
         chunk_size: rows per chunk; ``None`` picks ``max(1, 2**23 // V)`` rows on CPUs
-            (32 MiB of float32 logits) and a multiple of 256 rows holding about 2 GiB of
-            float32 logits on accelerators.
+            (32 MiB of float32 logits) and a multiple of 256 rows holding about 2**27
+            logits on accelerators (1024 rows at V=131072).
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``, as for
             every wxent loss.
         validate: check label values, and that no input gives a NaN loss, on concrete

@@ -4,7 +4,13 @@
 ``chunk`` at a time. Each chunk's matmuls run in the inputs' own dtype (bf16/fp16 operands,
 fp32 accumulation inside the GEMM); the softmax and the loss run in float32 per chunk
 (``chunk_step`` of :mod:`~wxent._fastpaths.linear_torch` and
-:mod:`~wxent._fastpaths.linear_jax`, the one place a fused kernel can replace).
+:mod:`~wxent._fastpaths.linear_jax`; on CUDA the softmax cross-entropy Triton kernel,
+which writes the chunk's gradient over its logits).
+
+Memory beyond the inputs and the returned gradients: one chunk (see
+:data:`ACCELERATOR_CHUNK_ELEMENTS`) and the accumulator of ``grad_weight``, float32 on
+PyTorch (as accurate as one rounding of the float32 result) and, for 16-bit weights on
+JAX accelerators, the 16-bit output itself (see :mod:`~wxent._fastpaths.linear_jax`).
 
 Two differentiable entries per framework, chosen here:
 
@@ -27,19 +33,19 @@ from wxent._types import Array
 #: Default chunk on CPUs: about 2**23 logits (32 MiB of float32) per chunk.
 CPU_CHUNK_ELEMENTS = 2**23
 
-#: Default chunk on accelerators: rows whose float32 logits take about 2 GiB, rounded
-#: down to a multiple of 256 rows (large GEMM tiles), at least 256 rows. On an H200 at
-#: N=16384, D=4096, V=131072 bf16 (4096 rows): forward+backward 106 ms and 8.1 GiB
-#: beyond the inputs, against 114 ms and 5.1 GiB at 1 GiB (2048 rows) and 128 ms and
-#: 4.4 GiB at 1024 rows (benchmarks/linear_gpu_check.py).
-ACCELERATOR_CHUNK_BYTES = 2**31
+#: Default chunk on accelerators: rows holding about 2**27 logits (256 MiB in bf16, 512
+#: MiB in float32), rounded down to a multiple of 256 rows (large GEMM tiles), at least
+#: 256 rows: 1024 rows at V=131072. Larger chunks cost memory (the chunk's logits, and
+#: on JAX its float32 logits and 16-bit gradient side by side); smaller ones cost time
+#: (each chunk's grad_weight GEMM reads and writes the whole (V, D) accumulator).
+ACCELERATOR_CHUNK_ELEMENTS = 2**27
 
 
 def default_chunk(num_classes: int, num_rows: int, *, accelerator: bool) -> int:
-    """Rows per chunk: by bytes of float32 logits and the kind of device."""
+    """Rows per chunk: by the number of logits a chunk holds and the kind of device."""
     v = max(1, int(num_classes))
     if accelerator:
-        rows = ACCELERATOR_CHUNK_BYTES // (4 * v) // 256 * 256
+        rows = ACCELERATOR_CHUNK_ELEMENTS // v // 256 * 256
         rows = max(256, rows)
     else:
         rows = max(1, CPU_CHUNK_ELEMENTS // v)

@@ -14,14 +14,21 @@ import torch.nn.functional as F
 
 from wxent._types import Array
 
+#: Logits whose float32 softmax the torch chunk step computes at once: a chunk with more
+#: is processed in blocks of rows (on accelerators, where chunks are large), so that its
+#: float32 temporaries stay near 2**25 elements (128 MiB) whatever the chunk's size.
+STEP_ELEMENTS = 2**25
+
 
 def chunk_step(
     logits: Array, y: Array, coef: Array | None, eps: float, dtype: Any
 ) -> tuple[Array, Array | None]:
     """Loss of one chunk of logits and, given ``coef``, ``d(sum coef*l) / d logits``.
 
-    The one place a fused kernel can replace: a few passes over the chunk, the softmax
-    and the loss in ``dtype`` whatever the logits' dtype (no upcast copy of them).
+    The one place a fused kernel replaces: the Triton kernel where
+    :func:`wxent._fastpaths.select.use_triton` allows it (one read of the logits for the
+    loss, one more to write the gradient over them), else torch operations on blocks of
+    at most :data:`STEP_ELEMENTS` logits.
 
     Args:
         logits: ``(R, V)`` logits of the chunk (bias included) in the matmul's dtype; a
@@ -34,6 +41,31 @@ def chunk_step(
     Returns:
         The per-row losses in ``dtype`` and the gradient of the logits in the logits'
         dtype (in the logits' buffer; ``None`` without ``coef``).
+    """
+    from wxent._fastpaths import select
+
+    fused = select.linear_chunk_step(logits, y, coef, eps) if dtype == torch.float32 else None
+    if fused is not None:
+        return fused, None if coef is None else logits
+    rows, num_classes = logits.shape
+    step = max(1, STEP_ELEMENTS // max(1, num_classes))
+    if step >= rows:
+        return _torch_step(logits, y, coef, eps, dtype)
+    losses = torch.empty(rows, dtype=dtype, device=logits.device)
+    for s in range(0, rows, step):
+        e = min(s + step, rows)
+        cc = None if coef is None else coef[s:e]
+        losses[s:e] = _torch_step(logits[s:e], y[s:e], cc, eps, dtype)[0]
+    return losses, None if coef is None else logits
+
+
+def _torch_step(
+    logits: Array, y: Array, coef: Array | None, eps: float, dtype: Any
+) -> tuple[Array, Array | None]:
+    """:func:`chunk_step` with torch operations on one block of rows.
+
+    A few passes over the block; the softmax and the loss in ``dtype`` whatever the
+    logits' dtype (no upcast copy of them).
     """
     target = logits.gather(1, y[:, None]).squeeze(1).to(dtype)
     if coef is None:

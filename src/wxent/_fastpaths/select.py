@@ -173,6 +173,21 @@ def softmax_cross_entropy(
     )
 
 
+def linear_chunk_step(logits: Array, labels: Array, coef: Array | None, eps: float) -> Any:
+    """The Triton chunk step of the linear cross-entropy, or ``None`` (torch operations).
+
+    ``logits`` is the chunk's own contiguous buffer, overwritten with the gradient when
+    ``coef`` is given; see :func:`wxent._fastpaths.triton_softmax.linear_chunk_step`.
+    """
+    if not use_triton(logits, labels) or not logits.is_contiguous():
+        return None
+    from wxent._fastpaths import triton_softmax
+
+    return _guarded(
+        "linear_cross_entropy", triton_softmax.linear_chunk_step, logits, labels, coef, eps
+    )
+
+
 def sigmoid_family(
     logits: Array,
     labels: Array,

@@ -425,6 +425,28 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         return (grad.view(ctx.shape),) + (None,) * 8
 
 
+def linear_chunk_step(logits: Array, labels: Array, coef: Array | None, eps: float) -> Array:
+    """The chunk step of the linear cross-entropy: per-row losses, gradient in place.
+
+    Args:
+        logits: contiguous ``(R, V)`` chunk of logits (bias included); overwritten with
+            ``coef * (softmax - t)`` in its own dtype when ``coef`` is given.
+        labels: ``(R,)`` integer class indices in ``[0, V)``.
+        coef: ``(R,)`` float32 coefficients of the gradient, or ``None`` for no gradient.
+        eps: label smoothing.
+
+    Returns:
+        The unweighted per-row losses, float32.
+    """
+    LAUNCHES["linear_cross_entropy"] += 1
+    n = logits.shape[0]
+    lse = None if coef is None else torch.empty(n, dtype=torch.float32, device=logits.device)
+    out = _forward(logits, labels, None, None, None, eps, 0, lse)
+    if coef is not None:
+        _backward((logits, labels, None, None, None, lse, None), eps, True, coef, logits)
+    return out[0]
+
+
 def row_inputs(
     labels: Array, class_weight: Array | None, sample_weight: Array | None, valid: Array | None
 ) -> tuple[Array, Array | None, Array | None, Array | None]:
