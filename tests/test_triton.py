@@ -551,8 +551,8 @@ def test_sigmoid_kernel_checks_the_labels_itself():
 
     class LabelSized(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            sized = any(isinstance(a, torch.Tensor) and a.numel() == z.numel() for a in args)
-            if sized and ("min" in str(func) or "max" in str(func)):
+            on_z = any(isinstance(a, torch.Tensor) and a.data_ptr() == z.data_ptr() for a in args)
+            if on_z and ("min" in str(func) or "max" in str(func)):
                 big.append(str(func))
             return func(*args, **(kwargs or {}))
 

@@ -365,9 +365,7 @@ def _read(inp: Inputs, flags: list[Array]) -> int:
     the read (see :func:`wxent._namespace.read_int`).
     """
     xp = inp.xp
-    code = checks.status(
-        xp, _any(xp, flags), inp.suspect if inp.validate else None, inp.launches
-    )
+    code = checks.status(xp, _any(xp, flags), inp.suspect if inp.validate else None, inp.launches)
     if code & 1 and inp.validate and inp.checks is not None:
         inp.checks.diagnose()
     if code & 2:
