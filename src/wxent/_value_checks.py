@@ -262,7 +262,7 @@ def status(xp: Any, flag: Any, suspect: Any | None) -> int:
     """
     if suspect is None:
         return int(ns.read_flag(flag))
-    if ns.is_tf_namespace(xp):
-        code = xp.astype(flag, xp.int32) + 2 * xp.astype(suspect, xp.int32)
-        return int(code.numpy())
-    return int(flag + suspect * 2)  # bool + int: an integer on every other framework
+    if ns.is_torch_namespace(xp) or ns.is_numpy_namespace(xp) or ns.is_jax_namespace(xp):
+        return int(flag + suspect * 2)  # bool + int: an integer, in two operations
+    code = xp.astype(flag, xp.int32) + 2 * xp.astype(suspect, xp.int32)
+    return int(code.numpy()) if ns.is_tf_namespace(xp) else int(code)
