@@ -287,7 +287,7 @@ def status(xp: Any, flag: Any, suspect: Any | None, then: list[Any] | None = Non
     """
     if suspect is None:
         return ns.read_int(flag, then)
-    if ns.is_tf_namespace(xp):
-        code = xp.astype(flag, xp.int32) + 2 * xp.astype(suspect, xp.int32)
-        return int(code.numpy())
-    return ns.read_int(flag + suspect * 2, then)  # bool + int: an integer elsewhere
+    if ns.is_torch_namespace(xp) or ns.is_numpy_namespace(xp) or ns.is_jax_namespace(xp):
+        return ns.read_int(flag + suspect * 2, then)  # bool + int: an integer, two operations
+    code = xp.astype(flag, xp.int32) + 2 * xp.astype(suspect, xp.int32)
+    return ns.read_int(code, then)
