@@ -20,8 +20,8 @@ import triton  # noqa: F401  (a missing triton is a failure, not a skip)
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import wxent
-from wxent import _value_checks
 from wxent import _prepare as prep
+from wxent import _value_checks
 from wxent._fastpaths import select
 
 ROWS, CLASSES = 6, 40  # 240 elements: no other tensor of the call has that size

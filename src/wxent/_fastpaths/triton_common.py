@@ -1,10 +1,13 @@
-"""Pieces shared by the Triton kernels: block sizes and the backward scaling kernel.
+"""Pieces shared by the Triton kernels: block sizes, the reduction's last step, scaling.
 
-Every kernel computes the gradient in the forward pass, already divided by the
-reduction's denominator, so the backward pass only multiplies by the upstream
-gradient. :func:`scale_` does that in place and skips every block whose upstream
-gradient is exactly 1 (the usual ``loss.backward()``), deciding on the device: no
-host read, and no pass over the gradient when there is nothing to scale.
+A kernel that computes its gradient before the backward pass (the sigmoid family; the
+softmax kernels in a checked call, whose gradient pass is queued behind the call's one
+host read) writes it already divided by the reduction's denominator, for an upstream
+gradient of 1; the backward pass then only multiplies by the upstream gradient.
+:func:`scale_` does that in place and leaves the gradient untouched where the upstream
+gradient is exactly 1 (the usual ``loss.backward()``), deciding on the device: no host
+read, and no pass over the gradient when there is nothing to scale. :func:`finish`
+divides the summed loss by its denominator in one launch.
 """
 
 from __future__ import annotations

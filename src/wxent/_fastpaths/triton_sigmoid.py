@@ -19,7 +19,11 @@ of the modulated gradients take their limit 0 where the sigmoid is 0, so a logit
 The denominator of the reduction (the count of valid elements, or the sum of the
 effective weights ``s * (q * z + r * (1 - z))`` with the unsmoothed label) comes first,
 from the labels alone (phase 0 of the kernel), so that the gradient is written already
-divided by it; the loss then comes as one partial sum per tile (phase 1).
+divided by it; the loss then comes as one partial sum per tile (phase 1), with the labels'
+value check (outside ``[0, 1]`` or NaN, not ignored) done on the labels as they are read.
+An unchecked call computes loss and gradient in one pass; a checked call computes the loss
+first and queues the gradient pass behind its one host read (``Inputs.launches``), so the
+device computes the gradient while the host waits for the flag.
 """
 
 from __future__ import annotations
