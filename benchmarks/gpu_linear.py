@@ -44,6 +44,9 @@ def _torch_contenders() -> list[Contender]:
             h, w, i["y"], class_weight=i["cw"], reduction="weighted_mean", **WEIGHTED
         )
 
+    def wx_small_chunks(i: dict, h: Any, w: Any) -> Any:
+        return wxent.linear_cross_entropy(h, w, i["y"], ignore_index=-100, chunk_size=1024)
+
     def matmul(i: dict, h: Any, w: Any) -> Any:
         return F.cross_entropy((h @ w.T).float(), i["y"], ignore_index=-100)
 
@@ -71,6 +74,7 @@ def _torch_contenders() -> list[Contender]:
             _torch_runner(wx_weighted, leaves),
             kind="weighted",
         ),
+        Contender("wxent chunk_size=1024", _torch_runner(wx_small_chunks, leaves)),
         Contender("matmul + F.cross_entropy (float32 logits)", _torch_runner(matmul, leaves)),
         Contender("Liger-Kernel LigerFusedLinearCrossEntropyLoss", _torch_runner(liger, leaves)),
         Contender(

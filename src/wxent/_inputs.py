@@ -64,7 +64,8 @@ class Inputs:
         launches: device work to queue after the check flag and before the host waits
             for it (a fused kernel's gradient pass), so the device computes while the
             host reads the flag and returns; run once, by the one read of the call.
-        suspect: 0-d flag: the logits look like probabilities (``probability_flag``).
+        suspect: 0-d flag: the logits look like probabilities (``probability_flag``), or
+            a callable computing it when the call's flags are read.
     """
 
     xp: Any
@@ -87,7 +88,7 @@ class Inputs:
     label_dtype: Any = None
     inexact_flag: Array | None = None
     launches: list[Callable[[], None]] = field(default_factory=list)
-    suspect: Array | None = None
+    suspect: Any = None
     _logits: Array | None = field(default=None, init=False, repr=False, compare=False)
     _labels: Array | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -309,9 +309,9 @@ def _probe(inp: Inputs, logits: Array) -> None:
     """While checking, flag logits that look like probabilities (see ``probability_flag``)."""
     if inp.validate:
         bits = 16 if v.dtype_name(logits.dtype) in ("float16", "bfloat16") else 32
-        inp.suspect = checks.probability_flag(
-            inp.xp, logits, inp.axis, softmax=inp.softmax, bits=bits
-        )
+        xp, axis, softmax = inp.xp, inp.axis, inp.softmax
+        # Computed by the read, after the loss is launched (as the deferred checks).
+        inp.suspect = lambda: checks.probability_flag(xp, logits, axis, softmax=softmax, bits=bits)
 
 
 def logits_inputs(logits: Array, *, class_axis: Any, validate: bool = True) -> Inputs:
@@ -365,7 +365,8 @@ def _read(inp: Inputs, flags: list[Array]) -> int:
     the read (see :func:`wxent._namespace.read_int`).
     """
     xp = inp.xp
-    code = checks.status(xp, _any(xp, flags), inp.suspect if inp.validate else None, inp.launches)
+    suspect = inp.suspect() if callable(inp.suspect) else inp.suspect
+    code = checks.status(xp, _any(xp, flags), suspect if inp.validate else None, inp.launches)
     if code & 1 and inp.validate and inp.checks is not None:
         inp.checks.diagnose()
     if code & 2:
@@ -480,6 +481,10 @@ def _nan_flags(xp: Any, result: Array | _reduction.LossTerms) -> list[Array]:
 
 
 def _any(xp: Any, flags: list[Array]) -> Array:
+    if ns.is_torch_namespace(xp) and len(flags) > 2:  # two launches instead of len - 1
+        import torch
+
+        return torch.stack([f.reshape(()) for f in flags]).any()
     flag = flags[0]
     for other in flags[1:]:
         flag = xp.logical_or(flag, other)

@@ -280,7 +280,9 @@ def linear_cross_entropy(
     if (torch_path or ns.is_jax_namespace(xp)) and p.num_classes is not None and p.n is not None:
         if chunk is None:
             accelerator = _on_accelerator(p.x, torch_path)
-            chunk = fast.default_chunk(p.num_classes, p.n, accelerator=accelerator)
+            chunk = fast.default_chunk(
+                p.num_classes, p.n, accelerator=accelerator, torch_path=torch_path
+            )
         chunk = max(1, min(chunk, p.n))
         args = (torch_path, p.x, p.w, p.b, inp.labels)
         if reduction == "none":

@@ -39,13 +39,20 @@ CPU_CHUNK_ELEMENTS = 2**23
 #: on JAX its float32 logits and 16-bit gradient side by side); smaller ones cost time
 #: (each chunk's grad_weight GEMM reads and writes the whole (V, D) accumulator).
 ACCELERATOR_CHUNK_ELEMENTS = 2**27
+#: PyTorch on CUDA: 2**29 logits (4096 rows at V=131072, 1 GiB of bf16 logits). Its
+#: grad_weight accumulator is float32 (2 GiB at 131072 x 4096), read and written by every
+#: chunk's GEMM: 4 chunks of 16384 rows move 16 GiB for it where 16 chunks move 64 GiB.
+TORCH_ACCELERATOR_CHUNK_ELEMENTS = 2**29
 
 
-def default_chunk(num_classes: int, num_rows: int, *, accelerator: bool) -> int:
+def default_chunk(
+    num_classes: int, num_rows: int, *, accelerator: bool, torch_path: bool = False
+) -> int:
     """Rows per chunk: by the number of logits a chunk holds and the kind of device."""
     v = max(1, int(num_classes))
     if accelerator:
-        rows = ACCELERATOR_CHUNK_ELEMENTS // v // 256 * 256
+        budget = TORCH_ACCELERATOR_CHUNK_ELEMENTS if torch_path else ACCELERATOR_CHUNK_ELEMENTS
+        rows = budget // v // 256 * 256
         rows = max(256, rows)
     else:
         rows = max(1, CPU_CHUNK_ELEMENTS // v)

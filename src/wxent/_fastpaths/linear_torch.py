@@ -151,6 +151,8 @@ def _accumulate_16bit(acc: Array | None, a: Array, b: Array, dtype: Any) -> Arra
     if a.is_cuda and _cuda_out_dtype():
         if acc is None:
             return torch.mm(a, b, out_dtype=dtype)
+        if _cuda_addmm_into():  # into the accumulator: no second (V, D) buffer per chunk
+            return torch.addmm(acc, a, b, out_dtype=dtype, out=acc)
         return torch.addmm(acc, a, b, out_dtype=dtype)
     part = (a @ b).to(dtype)
     return part if acc is None else acc.add_(part)
@@ -164,6 +166,20 @@ def _cuda_out_dtype() -> bool:
         acc = torch.zeros(8, 8, device="cuda")
         out = torch.addmm(acc, a, a, out_dtype=torch.float32)
         return bool(out.dtype == torch.float32)
+    except (TypeError, RuntimeError, NotImplementedError):
+        return False
+
+
+@functools.cache
+def _cuda_addmm_into() -> bool:
+    """Whether a 16-bit GEMM adds into its float32 accumulator in place, correctly."""
+    try:
+        a = torch.arange(64, device="cuda", dtype=torch.float32).reshape(8, 8) / 64
+        a = a.to(torch.bfloat16)
+        acc = torch.ones(8, 8, device="cuda")
+        expected = torch.addmm(acc, a, a, out_dtype=torch.float32)
+        out = torch.addmm(acc, a, a, out_dtype=torch.float32, out=acc)
+        return bool(out.data_ptr() == acc.data_ptr() and torch.equal(out, expected))
     except (TypeError, RuntimeError, NotImplementedError):
         return False
 
