@@ -33,7 +33,6 @@ from wxent._config import (
 from wxent._config import (
     sample_weight as sample_weight,
 )
-from wxent._core.numerics import safe_mul
 from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs
 from wxent._inputs import cast as _cast
 from wxent._inputs import compute_dtype as _compute_dtype
@@ -400,16 +399,26 @@ def multiply(a: Array | None, b: Array | None) -> Array | None:
     return a * b
 
 
-def weigh(weights: Array | None, losses: Array) -> Array:
+def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
     """The weighted losses ``w * l``: exactly 0 (gradient 0) wherever ``w`` is 0.
 
     A zero weight means the element does not count, also where its loss is infinite
     (``0 * inf`` would be NaN); an infinite loss with a positive weight stays infinite.
+    After an inexact fast path (``inp.inexact``) the plain product is kept: a NaN in it
+    (``0 * inf``, or the fast path's own at infinite logits) sends the call to the exact
+    path in :func:`finish`, also where a mask would hide it (:meth:`Inputs.watch`), so
+    the finite case costs nothing more.
     """
+    xp = inp.xp
+    if inp.inexact:
+        values = losses if weights is None else quietly(inp, lambda: weights * losses)
+        if inp.valid is not None:
+            inp.watch(values)
+        return values
     if weights is None:
         return losses
-    xp = ns.namespace(losses)
-    return safe_mul(weights, losses, xp=xp)
+    # w * where(w == 0, 0, l): no 0 * inf in the value, nor in either gradient.
+    return weights * xp.where(weights == 0, xp.zeros_like(losses), losses)
 
 
 def finish(

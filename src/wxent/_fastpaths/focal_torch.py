@@ -195,19 +195,32 @@ def _by_autograd(
 # ----------------------------------------------------------------------------- softmax
 
 
-def _limited(x: Tensor) -> tuple[Tensor, Tensor]:
-    """Rows holding ``+inf`` replaced by their limit, and the mask ``(N, 1)`` of those rows.
+def _limited(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Rows holding ``+inf`` at their limit, the mask ``(N, 1)`` of those rows, and the max.
 
     As :func:`wxent._core.numerics.limit_logits`: 0 at the ``+inf`` entries, ``-inf``
-    elsewhere in the row; other rows unchanged. The gradient in such a row is 0.
+    elsewhere in the row; other rows unchanged. The gradient in such a row is 0. The
+    row maxima ``(N, 1)`` are those of the returned logits.
     """
-    rows = x.amax(dim=1, keepdim=True) == math.inf
-    return x.masked_fill(rows, -math.inf).masked_fill_(x == math.inf, 0.0), rows
-
-
-def _row_stats(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Shift ``m`` (0 where the row's max is not finite), ``exp(x - m)`` and its row sums."""
     m = x.amax(dim=1, keepdim=True)
+    rows = m == math.inf
+    if x.device.type == "cpu" and not bool(rows.any()):  # no sync on the host: skip the pass
+        return x, rows, m
+    return torch.where(rows, torch.where(x == math.inf, 0.0, -math.inf), x), rows, m
+
+
+def _zero_rows(t: Tensor, rows: Tensor) -> Tensor:
+    """``t`` with the rows ``rows`` (``(N, 1)`` bool) set to 0: the gradient of +inf rows."""
+    if t.device.type == "cpu" and not bool(rows.any()):  # no sync on the host: skip the pass
+        return t
+    return torch.where(rows, 0.0, t)
+
+
+def _row_stats(x: Tensor, m: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Shift ``m`` (0 where the row's max is not finite), ``exp(x - m)`` and its row sums.
+
+    ``m`` is the row maxima ``(N, 1)`` of ``x`` (or ``+inf`` in rows at their limit).
+    """
     m = torch.where(torch.isfinite(m), m, 0.0)
     e = (x - m).exp_()
     return m, e, e.sum(dim=1)
@@ -219,8 +232,8 @@ def _sparse(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, Tensor]
     In a row holding ``+inf`` (the loss of its limit, gradient 0) ``lse`` is ``+inf``
     and ``k_y`` 0: the backward pass zeroes such rows.
     """
-    x, infinite = _limited(x)
-    m, e, total = _row_stats(x)
+    x, infinite, m = _limited(x)
+    m, e, total = _row_stats(x, m)
     index = y.unsqueeze(1)
     lse = torch.log(total).add_(m.squeeze(1))
     minus_log_p = lse - x.gather(1, index).squeeze(1)
@@ -269,7 +282,7 @@ class SoftmaxSparse(torch.autograd.Function):
         scale = (grad * k).unsqueeze(1)
         gx = (x - lse.unsqueeze(1)).exp_().mul_(scale.neg())
         gx = gx.scatter_add_(1, y.unsqueeze(1), scale)
-        return gx.masked_fill_(torch.isinf(lse).unsqueeze(1), 0.0), None, None
+        return _zero_rows(gx, torch.isinf(lse).unsqueeze(1)), None, None
 
 
 def _dense(
@@ -279,8 +292,8 @@ def _dense(
 
     Rows holding ``+inf`` take their limit, with gradient 0.
     """
-    x, infinite = _limited(x)
-    m, e, total = _row_stats(x)
+    x, infinite, m = _limited(x)
+    m, e, total = _row_stats(x, m)
     lse = torch.log(total).add_(m.squeeze(1)).unsqueeze(1)
     minus_log_p = lse - x
     p = e.div_(total.unsqueeze(1))
@@ -298,7 +311,7 @@ def _dense(
         return loss, None, terms
     tk = t * k
     derivative = tk - p * tk.sum(dim=1, keepdim=True)
-    return loss, derivative.masked_fill_(infinite, 0.0), terms
+    return loss, _zero_rows(derivative, infinite), terms
 
 
 def _targets(rows: Tensor, labels: Tensor, eps: float) -> Tensor:
