@@ -244,7 +244,15 @@ def softmax_focal_loss(
         losses = prep.quietly(inp, lambda: _softmax_focal_losses(inp, gamma, eps))
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
     values = prep.weigh(inp, weights, losses)
-    return prep.finish(inp, values, weights, reduction)
+    return prep.finish(
+        inp,
+        values,
+        weights,
+        reduction,
+        exact=lambda: prep.weigh(
+            inp, weights, prep.quietly(inp, lambda: _softmax_focal_losses(inp, gamma, eps))
+        ),
+    )
 
 
 def _softmax_focal_losses(inp: prep.Inputs, gamma: float, eps: float) -> Array:
