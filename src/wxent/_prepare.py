@@ -36,6 +36,8 @@ from wxent._config import (
 from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs
 from wxent._inputs import cast as _cast
 from wxent._inputs import compute_dtype as _compute_dtype
+from wxent._inputs import quietly as quietly
+from wxent._inputs import weigh as weigh
 from wxent._types import Array
 
 
@@ -371,20 +373,6 @@ def settle(inp: Inputs, result: Array) -> Array:
     return result
 
 
-def quietly(inp: Inputs, compute: Callable[[], Array]) -> Array:
-    """``compute()``, without NumPy's floating-point warnings on NumPy-backed arrays.
-
-    The NaN or infinity they would announce is what the call's checks read (a row of only
-    ``-inf`` logits is an error raised by :func:`finish`); a warning would only precede
-    that error, or turn into another one where warnings are errors.
-    """
-    xp = inp.xp
-    if ns.is_torch_namespace(xp) or ns.is_jax_namespace(xp) or ns.is_tf_namespace(xp):
-        return compute()
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return compute()
-
-
 def needs_weights(reduction: Any) -> bool:
     """Whether ``reduction`` divides by the sum of the weights (``"weighted_mean"``)."""
     return bool(reduction == "weighted_mean")
@@ -397,28 +385,6 @@ def multiply(a: Array | None, b: Array | None) -> Array | None:
     if b is None:
         return a
     return a * b
-
-
-def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
-    """The weighted losses ``w * l``: exactly 0 (gradient 0) wherever ``w`` is 0.
-
-    A zero weight means the element does not count, also where its loss is infinite
-    (``0 * inf`` would be NaN); an infinite loss with a positive weight stays infinite.
-    After an inexact fast path (``inp.inexact``) the plain product is kept: a NaN in it
-    (``0 * inf``, or the fast path's own at infinite logits) sends the call to the exact
-    path in :func:`finish`, also where a mask would hide it (:meth:`Inputs.watch`), so
-    the finite case costs nothing more.
-    """
-    xp = inp.xp
-    if inp.inexact:
-        values = losses if weights is None else quietly(inp, lambda: weights * losses)
-        if inp.valid is not None:
-            inp.watch(values)
-        return values
-    if weights is None:
-        return losses
-    # w * where(w == 0, 0, l): no 0 * inf in the value, nor in either gradient.
-    return weights * xp.where(weights == 0, xp.zeros_like(losses), losses)
 
 
 def finish(
