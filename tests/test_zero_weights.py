@@ -106,13 +106,15 @@ def _case(family: str, name: str, zero: str):
 
 
 @pytest.mark.parametrize(("family", "name", "zero"), list(_cases()))
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_zero_weights_on_infinite_losses_count_nothing(backend, family, name, zero, reduction):
+def test_zero_weights_on_infinite_losses_count_nothing(backend, family, name, zero):
     loss, labels, x_inf, x_fin = _case(family, name, zero)
-    value = backend.call(lambda a, b: loss(a, b, reduction=reduction), x_inf, labels)
-    expected = backend.call(lambda a, b: loss(a, b, reduction=reduction), x_fin, labels)
-    assert np.isfinite(value).all(), value
-    assert_close(value, expected, rtol=1e-6, atol=1e-7)
+    # Traced backends compile every call: two reductions there (per element, and the one
+    # whose denominator holds the weights), all four eagerly.
+    for reduction in ["none", "weighted_mean"] if backend.traced else REDUCTIONS:
+        value = backend.call(lambda a, b, r=reduction: loss(a, b, reduction=r), x_inf, labels)
+        expected = backend.call(lambda a, b, r=reduction: loss(a, b, reduction=r), x_fin, labels)
+        assert np.isfinite(value).all(), (reduction, value)
+        assert_close(value, expected, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize(("family", "name", "zero"), list(_cases()))

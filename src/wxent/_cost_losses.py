@@ -87,7 +87,7 @@ def expected_cost_loss(
         ),
     )
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    return prep.finish(inp, prep.weigh(weights, losses), weights, reduction)
+    return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
 
 
 def cost_sensitive_cross_entropy(
@@ -164,7 +164,7 @@ def cost_sensitive_cross_entropy(
                 ),
             )
             losses = losses + cost_weight * cost
-        return prep.weigh(weights, losses)
+        return prep.weigh(inp, weights, losses)
 
     return prep.finish(inp, values(True), weights, reduction, exact=lambda: values(False))
 
@@ -242,10 +242,10 @@ def confusion_weighted_cross_entropy(
     sample = prep.multiply(softmax_sample_weight(inp, class_weight, sample_weight), confusion)
     return prep.finish(
         inp,
-        prep.weigh(sample, softmax_losses(inp, eps)),
+        prep.weigh(inp, sample, softmax_losses(inp, eps)),
         sample,
         reduction,
-        exact=lambda: prep.weigh(sample, softmax_losses(inp, eps, fast=False)),
+        exact=lambda: prep.weigh(inp, sample, softmax_losses(inp, eps, fast=False)),
     )
 
 

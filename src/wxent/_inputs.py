@@ -7,6 +7,10 @@ the caller's logits in their own dtype: at 8192 x 131072 bfloat16 logits that co
 4 GiB and a pass over memory. Shape, rank and dtype questions (``inp.shape``,
 ``inp.ndim``, ``inp.dtype``) never cast. Sigmoid-family labels are likewise cast to the
 compute dtype, with ignored entries set to 0, on their first read.
+
+:func:`weigh` forms the weighted losses (a zero weight counts nothing, also against an
+infinite loss); :func:`quietly` runs generic formulas without NumPy's warnings. Both are
+re-exported by :mod:`wxent._prepare`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from wxent import _namespace as ns
 from wxent import _validation as v
@@ -165,3 +171,39 @@ class Inputs:
         sync: when the checks are read anyway (``validate``), or on the host.
         """
         return self.concrete and (self.validate or ns.on_host(self.raw_logits))
+
+
+def quietly(inp: Inputs, compute: Callable[[], Array]) -> Array:
+    """``compute()``, without NumPy's floating-point warnings on NumPy-backed arrays.
+
+    The NaN or infinity they would announce is what the call's checks read (a row of
+    only ``-inf`` logits is an error raised by :func:`wxent._prepare.finish`); a warning
+    would only precede that error, or turn into another one where warnings are errors.
+    """
+    xp = inp.xp
+    if ns.is_torch_namespace(xp) or ns.is_jax_namespace(xp) or ns.is_tf_namespace(xp):
+        return compute()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return compute()
+
+
+def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
+    """The weighted losses ``w * l``: exactly 0 (gradient 0) wherever ``w`` is 0.
+
+    A zero weight means the element does not count, also where its loss is infinite
+    (``0 * inf`` would be NaN); an infinite loss with a positive weight stays infinite.
+    After an inexact fast path (``inp.inexact``) the plain product is kept: a NaN in it
+    (``0 * inf``, or the fast path's own at infinite logits) sends the call to the exact
+    path in :func:`wxent._prepare.finish`, also where a mask would hide it
+    (:meth:`Inputs.watch`), so the finite case costs nothing more.
+    """
+    xp = inp.xp
+    if inp.inexact:
+        values = losses if weights is None else quietly(inp, lambda: weights * losses)
+        if inp.valid is not None:
+            inp.watch(values)
+        return values
+    if weights is None:
+        return losses
+    # w * where(w == 0, 0, l): no 0 * inf in the value, nor in either gradient.
+    return weights * xp.where(weights == 0, xp.zeros_like(losses), losses)

@@ -34,10 +34,11 @@ from wxent._config import (
 from wxent._config import (
     sample_weight as sample_weight,
 )
-from wxent._core.numerics import safe_mul
 from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs
 from wxent._inputs import cast as _cast
 from wxent._inputs import compute_dtype as _compute_dtype
+from wxent._inputs import quietly as quietly
+from wxent._inputs import weigh as weigh
 from wxent._types import Array
 
 
@@ -382,20 +383,6 @@ def _logits_errors(inp: Inputs) -> None:
         v.check_no_infinite_rows(logits, inp.axis)
 
 
-def quietly(inp: Inputs, compute: Callable[[], Array]) -> Array:
-    """``compute()``, without NumPy's floating-point warnings on NumPy-backed arrays.
-
-    The NaN or infinity they would announce is what the call's checks read (a row of only
-    ``-inf`` logits is an error raised by :func:`finish`); a warning would only precede
-    that error, or turn into another one where warnings are errors.
-    """
-    xp = inp.xp
-    if ns.is_torch_namespace(xp) or ns.is_jax_namespace(xp) or ns.is_tf_namespace(xp):
-        return compute()
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return compute()
-
-
 def needs_weights(reduction: Any) -> bool:
     """Whether ``reduction`` divides by the sum of the weights (``"weighted_mean"``)."""
     return bool(reduction == "weighted_mean")
@@ -408,18 +395,6 @@ def multiply(a: Array | None, b: Array | None) -> Array | None:
     if b is None:
         return a
     return a * b
-
-
-def weigh(weights: Array | None, losses: Array) -> Array:
-    """The weighted losses ``w * l``: exactly 0 (gradient 0) wherever ``w`` is 0.
-
-    A zero weight means the element does not count, also where its loss is infinite
-    (``0 * inf`` would be NaN); an infinite loss with a positive weight stays infinite.
-    """
-    if weights is None:
-        return losses
-    xp = ns.namespace(losses)
-    return safe_mul(weights, losses, xp=xp)
 
 
 def finish(

@@ -288,7 +288,7 @@ def linear_cross_entropy(
         if reduction == "none":
             losses = fast.rows(*args, eps, chunk)
             _check_values(p, losses, labels)
-            return prep.finish(inp, prep.weigh(weights, losses), weights, reduction)
+            return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
         terms = _reduction.take_terms_request()
         coef, den = _coefficients(inp, weights, reduction, terms)
         total, losses = fast.total(*args, coef, eps, chunk)
@@ -304,7 +304,7 @@ def linear_cross_entropy(
     x, w = prep._cast(xp, p.x, inp.dtype), prep._cast(xp, p.w, inp.dtype)
     losses = _generic_losses(xp, x, w, p.b, inp.labels, eps, chunk)
     _check_values(p, losses, labels)
-    return prep.finish(inp, prep.weigh(weights, losses), weights, reduction)
+    return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
 
 
 def _on_accelerator(x: Array, torch_path: bool) -> bool:
@@ -491,4 +491,4 @@ def sampled_softmax_cross_entropy(
     )
     _check_values(p, losses, labels)
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    return prep.finish(inp, prep.weigh(weights, losses), weights, reduction)
+    return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)

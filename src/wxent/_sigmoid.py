@@ -105,13 +105,11 @@ def sigmoid_cross_entropy(
     def values(fast: bool) -> Array:
         # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
         losses = _fastpaths.sigmoid_losses(inp, eps, q, r) if fast else None
-        if losses is not None and inp.inexact and (s is not None or inp.valid is not None):
-            inp.watch(losses)  # a NaN that a zero sample weight or ignore_label would hide
         if losses is None:
             losses = core.sigmoid_cross_entropy(
                 inp.logits, prep.smooth_binary(z, eps), pos_weight=q, neg_weight=r, xp=inp.xp
             )
-        return prep.weigh(s, losses)
+        return prep.weigh(inp, s, losses)
 
     # The element weights are only the denominator of "weighted_mean": skip them otherwise.
     weights = binary_element_weight(z, q, r, s) if prep.needs_weights(reduction) else None
@@ -289,7 +287,7 @@ def sigmoid_focal_loss(
         losses = core.sigmoid_focal_loss(
             inp.logits, t, gamma=gamma, pos_weight=q, neg_weight=r, xp=inp.xp
         )
-    values = prep.weigh(s, losses)
+    values = prep.weigh(inp, s, losses)
     return prep.finish(inp, values, binary_element_weight(z, q, r, s), reduction)
 
 
@@ -390,5 +388,5 @@ def asymmetric_loss(
             neg_weight=r,
             xp=inp.xp,
         )
-    values = prep.weigh(s, losses)
+    values = prep.weigh(inp, s, losses)
     return prep.finish(inp, values, binary_element_weight(z, q, r, s), reduction)

@@ -109,13 +109,13 @@ def softmax_cross_entropy(
             return prep.settle(inp, fused)
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    values = prep.weigh(weights, softmax_losses(inp, eps))
+    values = prep.weigh(inp, weights, softmax_losses(inp, eps))
     return prep.finish(
         inp,
         values,
         weights,
         reduction,
-        exact=lambda: prep.weigh(weights, softmax_losses(inp, eps, fast=False)),
+        exact=lambda: prep.weigh(inp, weights, softmax_losses(inp, eps, fast=False)),
     )
 
 
@@ -127,8 +127,6 @@ def softmax_losses(inp: prep.Inputs, label_smoothing: float, *, fast: bool = Tru
     # Fast path (see _fastpaths and BENCHMARKS.md): same per-sample losses, faster.
     losses = _fastpaths.softmax_losses(inp, label_smoothing) if fast else None
     if losses is not None:
-        if inp.inexact:  # a NaN that a zero weight or ignore_index would hide
-            inp.watch(losses)
         return losses
     core_losses = (
         core.softmax_cross_entropy_indices
@@ -245,8 +243,16 @@ def softmax_focal_loss(
     if losses is None:
         losses = prep.quietly(inp, lambda: _softmax_focal_losses(inp, gamma, eps))
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    values = prep.weigh(weights, losses)
-    return prep.finish(inp, values, weights, reduction)
+    values = prep.weigh(inp, weights, losses)
+    return prep.finish(
+        inp,
+        values,
+        weights,
+        reduction,
+        exact=lambda: prep.weigh(
+            inp, weights, prep.quietly(inp, lambda: _softmax_focal_losses(inp, gamma, eps))
+        ),
+    )
 
 
 def _softmax_focal_losses(inp: prep.Inputs, gamma: float, eps: float) -> Array:
@@ -343,14 +349,15 @@ def logit_adjusted_cross_entropy(
     )
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight)
-    values = prep.weigh(weights, softmax_losses(adjusted, eps))
-    inp.inexact, inp.inexact_flag = adjusted.inexact, adjusted.inexact_flag
+    losses = softmax_losses(adjusted, eps)
+    inp.inexact = adjusted.inexact  # finish recomputes exactly if the fast path gave NaN
+    values = prep.weigh(inp, weights, losses)
     return prep.finish(
         inp,
         values,
         weights,
         reduction,
-        exact=lambda: prep.weigh(weights, softmax_losses(adjusted, eps, fast=False)),
+        exact=lambda: prep.weigh(inp, weights, softmax_losses(adjusted, eps, fast=False)),
     )
 
 

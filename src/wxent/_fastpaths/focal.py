@@ -134,19 +134,27 @@ def softmax_focal(inp: Any, *, gamma: float, label_smoothing: float) -> Array | 
     num_classes = x.shape[-1]
     gamma = float(gamma)
     eps = float(label_smoothing)
+    options: dict[str, bool] = {}
     if framework == "torch":
         from wxent._fastpaths import focal_torch as impl
+
+        if inp.may_fall_back() and ns.on_host(inp.raw_logits):
+            # On the host a +inf row gives a NaN loss, which the call's one read answers
+            # by recomputing exactly: no pass over the logits for a rare case.
+            inp.inexact = True
+            options["limit"] = False
     else:
         from wxent._fastpaths import focal_jax as impl  # type: ignore[no-redef]
     rows = inp.xp.reshape(x, (-1, num_classes))
     if inp.indices:
         labels = inp.xp.reshape(inp.labels, (-1,))
         if eps == 0.0:
-            losses = impl.softmax_sparse(rows, labels, gamma)
+            losses = impl.softmax_sparse(rows, labels, gamma, **options)
         else:
-            losses = impl.softmax_dense(rows, labels, eps, gamma)
+            losses = impl.softmax_dense(rows, labels, eps, gamma, **options)
     else:
-        losses = impl.softmax_dense(rows, inp.xp.reshape(inp.labels, rows.shape), eps, gamma)
+        labels = inp.xp.reshape(inp.labels, rows.shape)
+        losses = impl.softmax_dense(rows, labels, eps, gamma, **options)
     return inp.xp.reshape(losses, tuple(x.shape[:-1]))
 
 

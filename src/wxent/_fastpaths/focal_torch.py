@@ -195,43 +195,60 @@ def _by_autograd(
 # ----------------------------------------------------------------------------- softmax
 
 
-def _limited(x: Tensor) -> tuple[Tensor, Tensor]:
-    """Rows holding ``+inf`` replaced by their limit, and the mask ``(N, 1)`` of those rows.
+def _limited(x: Tensor, limit: bool) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Rows holding ``+inf`` at their limit, the mask ``(N, 1)`` of those rows, and the max.
 
     As :func:`wxent._core.numerics.limit_logits`: 0 at the ``+inf`` entries, ``-inf``
-    elsewhere in the row; other rows unchanged. The gradient in such a row is 0.
+    elsewhere in the row; other rows unchanged. The gradient in such a row is 0. The
+    row maxima ``(N, 1)`` are those of the returned logits. ``limit=False`` leaves the
+    logits as they are (a ``+inf`` row then gives a NaN loss, which the caller's one
+    read answers by recomputing exactly) and returns no mask.
     """
-    rows = x.amax(dim=1, keepdim=True) == math.inf
-    return x.masked_fill(rows, -math.inf).masked_fill_(x == math.inf, 0.0), rows
-
-
-def _row_stats(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Shift ``m`` (0 where the row's max is not finite), ``exp(x - m)`` and its row sums."""
     m = x.amax(dim=1, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, 0.0)
+    if not limit:
+        return x, None, m
+    rows = m == math.inf
+    return torch.where(rows, torch.where(x == math.inf, 0.0, -math.inf), x), rows, m
+
+
+def _zero_rows(t: Tensor, rows: Tensor | None) -> Tensor:
+    """``t`` with the rows ``rows`` (``(N, 1)`` bool) set to 0: the gradient of +inf rows."""
+    return t if rows is None else torch.where(rows, 0.0, t)
+
+
+def _row_stats(x: Tensor, m: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Shift ``m`` (0 where the row's max is ``-inf``), ``exp(x - m)`` and its row sums.
+
+    ``m`` is the row maxima ``(N, 1)`` of ``x``. A row whose max is ``+inf`` (not taken
+    to its limit) or NaN keeps it: its every value is then NaN, never a finite or
+    infinite loss with a NaN gradient.
+    """
+    m = torch.where(m == -math.inf, 0.0, m)
     e = (x - m).exp_()
     return m, e, e.sum(dim=1)
 
 
-def _sparse(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, Tensor]:
+def _sparse(x: Tensor, y: Tensor, gamma: float, limit: bool) -> tuple[Tensor, Tensor, Tensor]:
     """Per-row ``F_y``, ``lse`` and ``k_y`` with ``dF_y/dx_j = (delta_yj - p_j) * k_y``.
 
     In a row holding ``+inf`` (the loss of its limit, gradient 0) ``lse`` is ``+inf``
     and ``k_y`` 0: the backward pass zeroes such rows.
     """
-    x, infinite = _limited(x)
-    m, e, total = _row_stats(x)
+    x, infinite, m = _limited(x, limit)
+    m, e, total = _row_stats(x, m)
     index = y.unsqueeze(1)
     lse = torch.log(total).add_(m.squeeze(1))
     minus_log_p = lse - x.gather(1, index).squeeze(1)
-    infinite = infinite.squeeze(1)
-    marked = lse.masked_fill(infinite, math.inf)
     if gamma == 0.0:
-        return minus_log_p, marked, torch.full_like(lse, -1.0).masked_fill_(infinite, 0.0)
-    others = e.scatter(1, index, torch.zeros_like(minus_log_p).unsqueeze(1)).sum(dim=1)
-    log1m = torch.log(others) - torch.log(total)  # log(1 - p_y), exact as p_y -> 1
-    loss, k = shared.focal_and_slope(torch, minus_log_p, log1m, gamma)
-    return loss, marked, k.masked_fill_(infinite, 0.0)
+        loss, k = minus_log_p, torch.full_like(lse, -1.0)
+    else:
+        others = e.scatter(1, index, torch.zeros_like(minus_log_p).unsqueeze(1)).sum(dim=1)
+        log1m = torch.log(others) - torch.log(total)  # log(1 - p_y), exact as p_y -> 1
+        loss, k = shared.focal_and_slope(torch, minus_log_p, log1m, gamma)
+    if infinite is None:
+        return loss, lse, k
+    infinite = infinite.squeeze(1)
+    return loss, lse.masked_fill(infinite, math.inf), k.masked_fill_(infinite, 0.0)
 
 
 class SoftmaxSparse(torch.autograd.Function):
@@ -244,15 +261,15 @@ class SoftmaxSparse(torch.autograd.Function):
         raise v.forward_mode_error("the softmax focal loss")
 
     @staticmethod
-    def forward(x: Tensor, y: Tensor, gamma: float) -> Any:
-        return _sparse(x, y, gamma)
+    def forward(x: Tensor, y: Tensor, gamma: float, limit: bool) -> Any:
+        return _sparse(x, y, gamma, limit)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-        x, y, gamma = inputs
+        x, y, gamma, limit = inputs
         ctx.mark_non_differentiable(output[1], output[2])
         ctx.save_for_backward(x, y, output[1], output[2])
-        ctx.gamma = gamma
+        ctx.gamma, ctx.limit = gamma, limit
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor, _lse: Any, _k: Any) -> Any:
@@ -265,22 +282,23 @@ class SoftmaxSparse(torch.autograd.Function):
                 (True, False),
                 grad,
             )
-            return (*grads, None)
+            return (*grads, None, None)
         scale = (grad * k).unsqueeze(1)
         gx = (x - lse.unsqueeze(1)).exp_().mul_(scale.neg())
         gx = gx.scatter_add_(1, y.unsqueeze(1), scale)
-        return gx.masked_fill_(torch.isinf(lse).unsqueeze(1), 0.0), None, None
+        rows = torch.isinf(lse).unsqueeze(1) if ctx.limit else None  # +inf rows: lse = inf
+        return _zero_rows(gx, rows), None, None, None
 
 
 def _dense(
-    x: Tensor, t: Tensor, gamma: float, *, slope: bool
+    x: Tensor, t: Tensor, gamma: float, *, slope: bool, limit: bool
 ) -> tuple[Tensor, Tensor | None, Tensor]:
     """Per-row ``sum_c t_c F_c``, the gradient of it (or ``None``), and ``F``.
 
     Rows holding ``+inf`` take their limit, with gradient 0.
     """
-    x, infinite = _limited(x)
-    m, e, total = _row_stats(x)
+    x, infinite, m = _limited(x, limit)
+    m, e, total = _row_stats(x, m)
     lse = torch.log(total).add_(m.squeeze(1)).unsqueeze(1)
     minus_log_p = lse - x
     p = e.div_(total.unsqueeze(1))
@@ -298,7 +316,7 @@ def _dense(
         return loss, None, terms
     tk = t * k
     derivative = tk - p * tk.sum(dim=1, keepdim=True)
-    return loss, derivative.masked_fill_(infinite, 0.0), terms
+    return loss, _zero_rows(derivative, infinite), terms
 
 
 def _targets(rows: Tensor, labels: Tensor, eps: float) -> Tensor:
@@ -321,13 +339,14 @@ class SoftmaxDense(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x: Tensor, labels: Tensor, eps: float, gamma: float) -> Any:
-        loss, derivative, _ = _dense(x, _targets(x, labels, eps), gamma, slope=True)
+    def forward(x: Tensor, labels: Tensor, eps: float, gamma: float, limit: bool) -> Any:
+        targets = _targets(x, labels, eps)
+        loss, derivative, _ = _dense(x, targets, gamma, slope=True, limit=limit)
         return loss, derivative
 
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-        x, labels, eps, gamma = inputs
+        x, labels, eps, gamma, _ = inputs
         ctx.mark_non_differentiable(output[1])
         ctx.save_for_backward(x, labels, output[1])
         ctx.opts = (eps, gamma)
@@ -344,8 +363,8 @@ class SoftmaxDense(torch.autograd.Function):
                 needs[:2],
                 grad,
             )
-            return (*grads, None, None)
-        return grad.unsqueeze(1) * derivative, None, None, None
+            return (*grads, None, None, None)
+        return grad.unsqueeze(1) * derivative, None, None, None, None
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
@@ -357,18 +376,25 @@ def _recording(*tensors: Tensor | None) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
-def softmax_sparse(rows: Tensor, labels: Tensor, gamma: float) -> Tensor:
-    """Per-row focal loss of class indices (``rows`` is ``(N, C)``)."""
+def softmax_sparse(rows: Tensor, labels: Tensor, gamma: float, *, limit: bool = True) -> Tensor:
+    """Per-row focal loss of class indices (``rows`` is ``(N, C)``).
+
+    ``limit=False`` skips the pass that takes ``+inf`` rows to their limit: they then give
+    a NaN loss, for a caller that reads the result anyway and recomputes exactly.
+    """
     if not _recording(rows):
-        return _sparse(rows, labels, gamma)[0]
-    return SoftmaxSparse.apply(rows, labels, gamma)[0]
+        return _sparse(rows, labels, gamma, limit)[0]
+    return SoftmaxSparse.apply(rows, labels, gamma, limit)[0]
 
 
-def softmax_dense(rows: Tensor, labels: Tensor, eps: float, gamma: float) -> Tensor:
+def softmax_dense(
+    rows: Tensor, labels: Tensor, eps: float, gamma: float, *, limit: bool = True
+) -> Tensor:
     """Per-row focal loss of smoothed indices ``(N,)`` or probabilities ``(N, C)``."""
     if not _recording(rows, labels):
-        return _dense(rows, _targets(rows, labels, eps), gamma, slope=False)[0]
-    return SoftmaxDense.apply(rows, labels, eps, gamma)[0]
+        targets = _targets(rows, labels, eps)
+        return _dense(rows, targets, gamma, slope=False, limit=limit)[0]
+    return SoftmaxDense.apply(rows, labels, eps, gamma, limit)[0]
 
 
 def sigmoid_family(
