@@ -596,3 +596,48 @@ def test_a_checked_call_queues_its_gradient_pass_at_its_flag_read():
     np.testing.assert_allclose(xt.grad.numpy(), expected[1], rtol=1e-5, atol=1e-7)
     launches[0]()  # running it again later changes nothing
     np.testing.assert_allclose(xt.grad.numpy(), expected[1], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(SIGMOID_LOSSES))
+@pytest.mark.parametrize("weight", ["sample", "pos", "neg"])
+def test_sigmoid_family_zero_weights_on_infinite_losses_count_nothing(name, weight):
+    x, z, per_class, sw = sigmoid_data(seed=9)
+    z = torch.where(z < 0, 0.0, z)
+    zz = z.numpy()
+    x[1] = np.where(zz[1] == 1, -np.inf, np.inf)  # every element of row 1: an infinite loss
+    loss, options = sigmoid_options(name, per_class)
+    kw = dict(options)
+    if weight == "sample":
+        sw = np.ones(6, dtype=np.float32)
+        sw[1] = 0.0
+        kw["sample_weight"] = torch.tensor(sw)
+    else:  # a zero weight on every class of the term that is infinite in row 1
+        kw["pos_weight" if weight == "pos" else "neg_weight"] = np.zeros(11)
+        x[1] = -np.inf if weight == "pos" else np.inf
+        x[1, zz[1] == (0 if weight == "pos" else 1)] = 0.0
+    for reduction in REDUCTIONS:
+        with np.errstate(all="ignore"):
+            value, grad = check(loss, x, z, reduction=reduction, **kw)
+        assert np.isfinite(value).all() and np.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_softmax_focal_rows_holding_inf_take_their_limit(gamma, eps):
+    x, y, cw, _ = softmax_data(seed=16)
+    y = torch.where(y < 0, 0, y)
+    yy = y.numpy()
+    x[0, yy[0]] = np.inf
+    x[1, (yy[1] + 1) % 37] = np.inf
+    x[2, [yy[2], (yy[2] + 1) % 37]] = np.inf
+    x[3, (yy[3] + 1) % 37] = -np.inf
+    sw = np.ones(5, dtype=np.float32)
+    sw[1] = 0.0  # row 1's infinite loss does not count
+    kw = {"gamma": gamma, "label_smoothing": eps, "class_weight": cw}
+    for reduction in REDUCTIONS:
+        with np.errstate(all="ignore"):
+            value, grad = check(wxent.softmax_focal_loss, x, y, reduction=reduction,
+                                sample_weight=torch.tensor(sw), **kw)  # fmt: skip
+        assert np.all(grad[:3] == 0.0) and np.isfinite(grad).all()
+        if reduction != "none":
+            assert np.isfinite(value).all() == (eps == 0.0)

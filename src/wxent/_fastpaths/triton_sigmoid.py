@@ -174,10 +174,13 @@ def _sigmoid_kernel(
                 d_neg = f * (p + gamma_neg * prod)
 
         one_t = 1.0 - t
-        pos = tl.where(t == 0.0, 0.0, pos)  # 0 * inf = 0: a term without weight is 0
-        neg = tl.where(one_t == 0.0, 0.0, neg)
+        # 0 * inf = 0: a term whose label or weight is 0 is 0, an element of weight 0 too.
+        pos = tl.where(q * t == 0.0, 0.0, pos)
+        neg = tl.where(r * one_t == 0.0, 0.0, neg)
         loss = q * (t * pos) + r * (one_t * neg)
-        loss = tl.where(valid, s * loss, 0.0)
+        loss = tl.where(valid, loss, 0.0)
+        if SW_MODE != 0:
+            loss = tl.where(s == 0.0, 0.0, s * loss)
         if STORE_LOSS:
             if PER_ELEMENT:
                 tl.store(out_ptr + offs, loss.to(out_ptr.dtype.element_ty), mask=mask)

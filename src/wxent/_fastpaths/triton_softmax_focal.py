@@ -15,7 +15,10 @@ maximum, both accumulated in the first pass (per lane: the running maximum and t
 sum of the *other* elements, so no ``S - 1`` cancellation). As in the generic path
 (:func:`wxent._core_imbalance.log1m_softmax`), the loss and the gradient are finite
 for every ``gamma >= 0`` and any finite logits; the products ``p * log p`` and
-``(1 - p)**(gamma - 1) * p * log p`` take their limits 0 at ``p = 0`` and ``p = 1``.
+``(1 - p)**(gamma - 1) * p * log p`` take their limits 0 at ``p = 0`` and ``p = 1``. A
+row holding ``+inf`` is read as its limit (0 at the ``+inf`` entries, ``-inf`` elsewhere,
+as :func:`wxent._core.numerics.limit_logits`) with a zero gradient, and a row of weight 0
+counts nothing even where its loss is infinite.
 
 Passes over each row: 1. the log-sum-exp and the sum without the maximum; 2. (label
 smoothing only) ``sum_c F_c`` and ``sum_c B_c``; 3. (when the logits need a gradient)
@@ -67,6 +70,28 @@ def _terms(x, lse, m, log_others, log_total, gamma, MODULATE: tl.constexpr):
 
 
 @triton.jit
+def _limit(x, in_limit):
+    # The limit of a row holding +inf: 0 at the +inf entries, -inf elsewhere.
+    return tl.where(in_limit, tl.where(x == float("inf"), 0.0, float("-inf")), x)
+
+
+@triton.jit
+def _pass_one(x_row, n_cols, lane, m_vec, r_vec, in_limit, BLOCK: tl.constexpr):
+    for start in range(0, n_cols, BLOCK):
+        cols = start + lane
+        x = tl.load(x_row + cols, mask=cols < n_cols, other=float("-inf")).to(tl.float32)
+        x = _limit(x, in_limit)
+        up = x > m_vec
+        # (Both branches are evaluated: each is kept free of inf - inf.)
+        grown = (r_vec + 1.0) * tl.exp(tl.where(up, m_vec, 0.0) - tl.where(up, x, 0.0))
+        m_fin = tl.where(m_vec == float("-inf"), 0.0, m_vec)
+        added = r_vec + tl.exp(tl.minimum(x - m_fin, 0.0))
+        r_vec = tl.where(up, grown, added)
+        m_vec = tl.maximum(m_vec, x)
+    return m_vec, r_vec
+
+
+@triton.jit
 def _softmax_focal_kernel(
     x_ptr,
     x_row_stride,
@@ -100,20 +125,20 @@ def _softmax_focal_kernel(
         valid = tl.load(valid_ptr + row) != 0
 
     # Pass 1: per lane, the running maximum and the sum of exp(x - max) over the others.
+    # A row holding +inf is read as its limit (0 at the +inf entries, -inf elsewhere): the
+    # pass runs again on that limit, and the row's gradient is 0.
     lane = tl.arange(0, BLOCK)
     m_vec = tl.full([BLOCK], float("-inf"), dtype=tl.float32)
     r_vec = tl.zeros([BLOCK], dtype=tl.float32)
-    for start in range(0, n_cols, BLOCK):
-        cols = start + lane
-        x = tl.load(x_row + cols, mask=cols < n_cols, other=float("-inf")).to(tl.float32)
-        up = x > m_vec
-        # (Both branches are evaluated: each is kept free of inf - inf.)
-        grown = (r_vec + 1.0) * tl.exp(tl.where(up, m_vec, 0.0) - tl.where(up, x, 0.0))
-        m_fin = tl.where(m_vec == float("-inf"), 0.0, m_vec)
-        added = r_vec + tl.exp(tl.minimum(x - m_fin, 0.0))
-        r_vec = tl.where(up, grown, added)
-        m_vec = tl.maximum(m_vec, x)
+    m_vec, r_vec = _pass_one(x_row, n_cols, lane, m_vec, r_vec, False, BLOCK)
     m = tl.max(m_vec, axis=0)
+    limit = m == float("inf")
+    if limit:
+        m_vec = tl.full([BLOCK], float("-inf"), dtype=tl.float32)
+        r_vec = tl.zeros([BLOCK], dtype=tl.float32)
+        m_vec, r_vec = _pass_one(x_row, n_cols, lane, m_vec, r_vec, True, BLOCK)
+        m = tl.max(m_vec, axis=0)
+        x_y = _limit(x_y, True)
     lane_live = m_vec > float("-inf")
     scale = tl.exp(tl.where(lane_live, m_vec, m) - m)
     others = tl.sum(tl.where(lane_live, r_vec * scale, 0.0), axis=0)
@@ -134,12 +159,13 @@ def _softmax_focal_kernel(
             cols = start + lane
             mask = cols < n_cols
             x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
-            focal, b, p = _terms(x, lse, m, log_others, log_total, gamma, MODULATE)
+            focal, b, p = _terms(_limit(x, limit), lse, m, log_others, log_total, gamma, MODULATE)
             f_vec += tl.where(mask, focal, 0.0)
             b_vec += tl.where(mask, b, 0.0)
         loss = (1.0 - eps) * focal_y + eps * tl.sum(f_vec, axis=0) / n_cols
         sum_b = (1.0 - eps) * b_y + eps * tl.sum(b_vec, axis=0) / n_cols
-    loss = tl.where(valid, w * loss, 0.0)
+    keep = valid & (w != 0.0)  # a zero weight counts nothing, also against an inf loss
+    loss = w * tl.where(keep, loss, 0.0)
     tl.store(loss_ptr + row, loss)
 
     if COMPUTE_GRAD:
@@ -157,10 +183,10 @@ def _softmax_focal_kernel(
             cols = start + lane
             mask = cols < n_cols
             x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
-            focal, b, p = _terms(x, lse, m, log_others, log_total, gamma, MODULATE)
+            focal, b, p = _terms(_limit(x, limit), lse, m, log_others, log_total, gamma, MODULATE)
             t = tl.where(cols == y, on_target, 0.0) + spread
             own = tl.where(t == 0.0, 0.0, t * b)
-            g = tl.where(valid, coef * (own - p * sum_b), 0.0)
+            g = tl.where(keep & (limit == 0), coef * (own - p * sum_b), 0.0)
             tl.store(g_row + cols, g.to(grad_ptr.dtype.element_ty), mask=mask)
 
 
