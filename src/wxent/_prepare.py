@@ -238,6 +238,13 @@ def softmax_inputs(
     label_shape = v.static_shape(labels)
     num_classes = shape[axis]
     dtype = _compute_dtype(xp, logits.dtype)
+
+    def make(prepared: Array, valid: Array | None, indices: bool) -> Inputs:
+        return Inputs(
+            xp, logits, logits.dtype, axis, num_classes, concrete, prepared, valid, indices,
+            sample_shape, check, readable, softmax=True, compute_dtype=dtype,
+        )  # fmt: skip
+
     if v.is_integer(xp, labels.dtype):
         if not v.shapes_match(label_shape, sample_shape):
             hint = ""
@@ -251,22 +258,7 @@ def softmax_inputs(
                 f"integer labels of shape {v.shape_str(label_shape)}",
             )
         idx, valid = class_indices(xp, labels, ignore)
-        inp = Inputs(
-            xp,
-            logits,
-            logits.dtype,
-            axis,
-            num_classes,
-            concrete,
-            idx,
-            valid,
-            True,
-            sample_shape,
-            check,
-            readable,
-            softmax=True,
-            compute_dtype=dtype,
-        )
+        inp = make(idx, valid, True)
         inp.labels = pending_index_check(inp, labels, idx, ignore)
         _probe(inp, logits)
         return inp
@@ -278,23 +270,7 @@ def softmax_inputs(
                 f"or integer class indices of shape {v.shape_str(sample_shape)}",
                 f"floating labels of shape {v.shape_str(label_shape)}",
             )
-        y = _cast(xp, labels, dtype)
-        inp = Inputs(
-            xp,
-            logits,
-            logits.dtype,
-            axis,
-            num_classes,
-            concrete,
-            y,
-            None,
-            False,
-            sample_shape,
-            check,
-            readable,
-            softmax=True,
-            compute_dtype=dtype,
-        )
+        inp = make(_cast(xp, labels, dtype), None, False)
         if concrete:
             checks.pending_probability_check(inp, labels)
         _probe(inp, logits)
