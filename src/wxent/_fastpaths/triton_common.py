@@ -12,6 +12,7 @@ divides the summed loss by its denominator in one launch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -130,6 +131,24 @@ def finish(total: Any, denominator: Any, n_const: float, dtype: Any) -> tuple[An
         MODE=mode, num_warps=1,
     )  # fmt: skip
     return result, inv
+
+
+def once(launch: Callable[[], None]) -> Callable[[], None]:
+    """``launch`` as a callable that runs it the first time only.
+
+    A gradient pass queued behind a checked call's flag read (``Inputs.launches``) runs
+    there; the backward pass calls it again, a no-op then, or its first run when no read
+    ran it.
+    """
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            launch()
+
+    return run
 
 
 def safe_inverse(denominator: Any) -> Any:

@@ -313,16 +313,12 @@ class _SigmoidFamily(torch.autograd.Function):
             # A checked call reads its flag on the host after this: the gradient pass
             # is queued behind the flag, so the device computes it while the host reads
             # the flag and returns (see wxent._prepare.Inputs.launches).
-            state = {"done": False}
-
             def gradient_pass() -> None:
-                if not state["done"]:
-                    state["done"] = True
-                    _launch(cfg, launch, 1, COMPUTE_GRAD=True, CHECK=False, STORE_LOSS=False,
-                            **flags)  # fmt: skip
+                _launch(cfg, launch, 1, COMPUTE_GRAD=True, CHECK=False, STORE_LOSS=False,
+                        **flags)  # fmt: skip
 
-            ctx.pending = gradient_pass
-            eager.append(gradient_pass)
+            ctx.pending = common.once(gradient_pass)
+            eager.append(ctx.pending)
         ctx.grad = grad
         ctx.shape = logits.shape
         if per_element:

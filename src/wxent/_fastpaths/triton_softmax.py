@@ -335,9 +335,6 @@ def _backward(
     )  # fmt: skip
 
 
-_DENOM = {"none": 0, "sum": 0, "mean": 1, "weighted_mean": 2}
-
-
 def reduce_rows(out: Any, n: int, has_valid: bool, reduction: str, dtype: Any) -> tuple[Any, Any]:
     """The reduced loss and the inverse denominator (0-d tensors) from the per-row buffer."""
     sums = out.sum(dim=1)
@@ -350,15 +347,12 @@ def reduce_rows(out: Any, n: int, has_valid: bool, reduction: str, dtype: Any) -
 
 def _eager_gradient(saved: tuple, eps: float, grad: Any) -> Any:
     """A once-only launch of the gradient pass for an upstream gradient of 1."""
-    state = {"done": False}
 
     def launch() -> None:
-        if not state["done"]:
-            state["done"] = True
-            one = torch.ones((), dtype=torch.float32, device=grad.device)
-            _backward(saved, eps, False, one, grad)
+        one = torch.ones((), dtype=torch.float32, device=grad.device)
+        _backward(saved, eps, False, one, grad)
 
-    return launch
+    return common.once(launch)
 
 
 class _SoftmaxCrossEntropy(torch.autograd.Function):
@@ -384,7 +378,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         n = rows.shape[0]
         needs_grad = ctx.needs_input_grad[0]
         lse = torch.empty(n, dtype=torch.float32, device=rows.device) if needs_grad else None
-        denom = 0 if reduction in ("none", "sum") else (1 if reduction == "mean" else 2)
+        denom = {"none": 0, "sum": 0, "mean": 1, "weighted_mean": 2}[reduction]
         if denom == 1 and valid is None:
             denom = 0  # the count is n, known on the host
         out = _forward(rows, labels, valid, cw, sw, eps, denom, lse)
