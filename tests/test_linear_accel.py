@@ -18,6 +18,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import wxent
 from conftest import assert_close
+from jaxpr_tools import dot_generals
 from reference import softmax_ce
 
 MATMULS = {"mm", "addmm", "matmul", "bmm", "baddbmm", "mv", "addmv", "dot", "linear"}
@@ -225,19 +226,6 @@ def test_every_feature_in_bf16_against_float64(framework, opts):
     assert np.abs(grad - exact).max() <= 2**-6 * np.abs(exact).max()
 
 
-def _dot_generals(jaxpr) -> list:
-    found = []
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "dot_general":
-            found.append(eqn)
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (list, tuple)) else [param]:
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    found.extend(_dot_generals(inner))
-    return found
-
-
 def test_jax_jaxpr_holds_only_bf16_dot_generals_and_three_per_chunk():
     h, w, b, y, cw, _ = _problem(n=64, d=16, v=40, seed=3)
     hj, wj = (
@@ -251,12 +239,12 @@ def test_jax_jaxpr_holds_only_bf16_dot_generals_and_three_per_chunk():
         return wxent.linear_cross_entropy(a, c, yj, chunk_size=16, **kw)
 
     both = jax.make_jaxpr(jax.jit(jax.value_and_grad(loss, argnums=(0, 1))))(hj, wj)
-    dots = _dot_generals(both.jaxpr)
+    dots = dot_generals(both.jaxpr)
     assert len(dots) == 3  # one loop body: logits, grad_inputs, grad_weight
     for eqn in dots:
         assert [var.aval.dtype for var in eqn.invars] == [jnp.bfloat16, jnp.bfloat16]
         assert eqn.params["preferred_element_type"] == jnp.float32
-    forward = _dot_generals(jax.make_jaxpr(jax.jit(loss))(hj, wj).jaxpr)
+    forward = dot_generals(jax.make_jaxpr(jax.jit(loss))(hj, wj).jaxpr)
     assert len(forward) == 1  # no gradient work without differentiation
 
 

@@ -21,6 +21,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 import wxent
+from jaxpr_tools import dot_generals
 from wxent._fastpaths import linear_jax, linear_torch, select
 
 
@@ -71,24 +72,11 @@ def test_jax_temp_memory_is_a_fraction_of_matmul_and_optax(accelerator_program):
     assert temp <= 5 * chunk * v * 4, temp
     # every matmul still has bf16 operands and float32 accumulation
     jaxpr = jax.make_jaxpr(jax.value_and_grad(ours, argnums=(0, 1)))(h, w).jaxpr
-    dots = _dot_generals(jaxpr)
+    dots = dot_generals(jaxpr)
     assert len(dots) == 3
     for eqn in dots:
         assert [var.aval.dtype for var in eqn.invars] == [jnp.bfloat16, jnp.bfloat16]
         assert eqn.params["preferred_element_type"] == jnp.float32
-
-
-def _dot_generals(jaxpr) -> list:
-    found = []
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "dot_general":
-            found.append(eqn)
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (list, tuple)) else [param]:
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    found.extend(_dot_generals(inner))
-    return found
 
 
 def _relative_errors(loss, h, w, exact):
