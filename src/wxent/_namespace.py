@@ -129,6 +129,10 @@ def to_device(xp: Any, host: Any, like: Array, dtype: Any = None) -> Array:
         if staged.ndim == 0:
             return torch.full((), staged.item(), dtype=staged.dtype, device=like.device)
         return staged.pin_memory().to(like.device, non_blocking=True)
+    # torch warns about a read-only array (and its tensor would share it): copy it
+    compiling = torch_is_compiling()  # the compiler cannot read an ndarray's flags
+    if is_torch(like) and not compiling and isinstance(host, np.ndarray):
+        host = host if host.flags.writeable else np.array(host)
     if dtype is None:
         return xp.asarray(host, device=device(like))
     return xp.asarray(host, dtype=dtype, device=device(like))

@@ -68,7 +68,7 @@ def curve(scores: np.ndarray, pos: np.ndarray, neg: np.ndarray | None) -> Curve:
         runs = np.concatenate([np.sort(scores[is_pos]), np.sort(scores[~is_pos])])
         merge = np.argsort(runs, kind="stable")  # two sorted runs: a linear merge
         merged = runs[merge]
-        starts = np.flatnonzero(np.concatenate([[True], merged[1:] != merged[:-1]]))
+        starts = np.flatnonzero(np.concatenate([[n > 0], merged[1:] != merged[:-1]]))
         below = np.concatenate([[0], np.cumsum(merge < num_pos)])[starts]
         values = merged[starts][::-1].astype(np.float64)
         tp = np.concatenate([[0.0], (num_pos - below[::-1]).astype(np.float64)])

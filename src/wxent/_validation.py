@@ -17,6 +17,7 @@ scalar, and only when it is set looks closer to raise the message below.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -131,7 +132,7 @@ def check_nonnegative_float(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise type_error(name, "a finite float >= 0", f"{name}={value!r}")
     value = float(value)
-    if not (np.isfinite(value) and value >= 0.0):
+    if not (math.isfinite(value) and value >= 0.0):
         raise value_error(name, "a finite float >= 0", f"{name}={value!r}")
     return value
 
@@ -158,7 +159,7 @@ def check_optional_label_value(name: str, value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise type_error(name, "a number or None", f"{name}={value!r}")
-    if not np.isfinite(float(value)):
+    if not math.isfinite(float(value)):
         raise value_error(name, "a finite number or None", f"{name}={value!r}")
     if 0.0 <= float(value) <= 1.0:
         raise value_error(
@@ -386,7 +387,7 @@ def check_optional_positive_float(name: str, value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise type_error(name, "a finite float > 0 or None", f"{name}={value!r}")
     value = float(value)
-    if not (np.isfinite(value) and value > 0.0):
+    if not (math.isfinite(value) and value > 0.0):
         raise value_error(name, "a finite float > 0 or None", f"{name}={value!r}")
     return value
 
