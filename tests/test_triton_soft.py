@@ -58,8 +58,7 @@ def check(x, labels, *, bf16=False, **kw):
     fast = run(x, labels, dtype=dtype, **kw)
     assert select.LAUNCHES[KERNEL] == before + 1, "the kernel did not run"
     generic = run(x, labels, mode="off", dtype=dtype, **kw)
-    exact_labels = labels.double() if isinstance(labels, torch.Tensor) else labels
-    exact = run(x, exact_labels, mode="off", dtype=torch.float64, **kw)
+    exact = run(x, labels, mode="off", dtype=torch.float64, **kw)  # labels cast to float64
     tol = {"rtol": 2e-2, "atol": 2e-2} if bf16 else {"rtol": 2e-5, "atol": 2e-6}
     for a, b in zip(fast, generic, strict=True):
         np.testing.assert_allclose(a, b, **tol)
@@ -96,7 +95,8 @@ def test_every_option(reduction, eps, weights, bf16):
 
 @pytest.mark.parametrize("validate", [True, False], ids=["eager-gradient", "backward-pass"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_upstream_gradient(reduction, validate):
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+def test_upstream_gradient(reduction, validate, bf16):
     x, y, cw, sw = soft_data(shape=(2, 3, 21), seed=2)
 
     def upstream(out):
@@ -106,7 +106,7 @@ def test_upstream_gradient(reduction, validate):
 
     kw = {"class_weight": cw, "sample_weight": torch.tensor(sw, dtype=torch.float32)}
     check(x, y, reduction=reduction, upstream=upstream, validate=validate,
-          label_smoothing=0.1, **kw)  # fmt: skip
+          label_smoothing=0.1, bf16=bf16, **kw)  # fmt: skip
     assert select.LAUNCHES[BACKWARD] == 1
     # A checked call computes the gradient in its forward pass and rescales it after.
     assert select.LAUNCHES["scale"] == int(validate)
@@ -313,3 +313,44 @@ def test_what_the_kernel_leaves_to_the_generic_path():
         value = focal(xt, y, *args)  # other losses of probability labels: generic
         assert np.isfinite(value.item())
     assert not select.LAUNCHES
+
+
+def test_rows_within_the_tolerance_pass_and_beyond_it_fail():
+    x, y, _, _ = soft_data(seed=15)
+    for scale, ok in ((1.0 + 5e-4, True), (1.0 - 5e-4, True), (1.0 + 3e-3, False)):
+        labels = y * scale  # float32, C = 37: the tolerance is 1e-3
+        if ok:
+            check(x, labels)
+        else:
+            for mode in ("triton", "off"):
+                os.environ["WXENT_KERNELS"] = mode
+                with pytest.raises(ValueError, match="sum to 1"):
+                    wxent.softmax_cross_entropy(torch.tensor(x, dtype=torch.float32), labels)
+            os.environ["WXENT_KERNELS"] = "triton"
+    half = (y * (1.0 + 5e-3)).half()  # float16 labels: 4 * 2**-10 * 37 = 0.14
+    check(x, half, validate=True)
+
+
+def test_a_kernel_triton_cannot_run_leaves_the_check_to_the_generic_path(monkeypatch):
+    from wxent._fastpaths import triton_softmax_soft
+
+    class CompileFailure(Exception):
+        pass
+
+    CompileFailure.__module__ = "triton.compiler.errors"
+
+    def broken(*args, **kwargs):
+        raise CompileFailure("no such instruction on this GPU")
+
+    monkeypatch.setattr(select, "_BROKEN", set())
+    monkeypatch.setattr(triton_softmax_soft, "_forward", broken)
+    x, y, cw, _ = soft_data(seed=16)
+    with pytest.warns(RuntimeWarning, match=KERNEL):
+        value, grad = run(x, y, class_weight=cw)
+    expected = run(x, y, class_weight=cw, mode="off")
+    np.testing.assert_allclose(value, expected[0], rtol=1e-6)
+    np.testing.assert_allclose(grad, expected[1], rtol=1e-6)
+    bad = y.clone()
+    bad[0, 0] = -1.0
+    with pytest.raises(ValueError, match="labels"):  # the generic flag was not replaced
+        wxent.softmax_cross_entropy(torch.tensor(x, dtype=torch.float32), bad)
