@@ -459,8 +459,10 @@ def _softmax_case(quick: bool, bf16: bool) -> Case:
 def cases(quick: bool, only: str) -> list[Case]:
     """Every case, in the order they run (the issue's tables)."""
     from gpu_linear import linear_cases
+    from gpu_soft import soft_case
 
-    out = [_softmax_case(quick, False), _softmax_case(quick, True), _sigmoid_case(quick)]
+    out = [_softmax_case(quick, False), _softmax_case(quick, True), soft_case(quick)]
+    out.append(_sigmoid_case(quick))
     out += [_imbalance_case(key, quick) for key in IMBALANCE]
     out += linear_cases(quick)
     keys = {k for k in only.split(",") if k}

@@ -25,7 +25,13 @@ def compile_kernel(fn: Any, signature: dict, constexprs: dict, num_warps: int) -
 
 
 def main() -> None:
-    from wxent._fastpaths import triton_common, triton_sigmoid, triton_softmax, triton_softmax_focal
+    from wxent._fastpaths import (
+        triton_common,
+        triton_sigmoid,
+        triton_softmax,
+        triton_softmax_focal,
+        triton_softmax_soft,
+    )
 
     rows = {"x_ptr": "*bf16", "x_row_stride": "i64", "grad_ptr": "*bf16"}
     per_row = {"labels_ptr": "*i64", "valid_ptr": "*u8", "w_ptr": "*fp32", "loss_ptr": "*fp32"}
@@ -67,6 +73,20 @@ def main() -> None:
             "BLOCK_C": 1024,
         }
         compile_kernel(triton_sigmoid._sigmoid_kernel, sigmoid, sigmoid_flags, 8)
+    soft = {"x_ptr": "*bf16", "x_row_stride": "i64", "y_ptr": "*bf16", "y_row_stride": "i64"}
+    soft_forward = {**soft, "cw_ptr": "*fp32", "sw_ptr": "*fp32", "out_ptr": "*fp32"}
+    soft_forward.update({"stats_ptr": "*fp32", "bad_ptr": "*i32", "n_rows": "i32"})
+    soft_forward.update({"n_cols": "i32", "eps": "fp32", "tol": "fp32"})
+    soft_modes = {"CW_MODE": 2, "SW_MODE": 2, "HAS_SMOOTH": True}
+    for shape, warps in (((1, 8192), 16), ((8, 256), 8)):
+        constexprs = {**soft_modes, "DENOM": 2, "STORE_STATS": True, "CHECK": True}
+        constexprs.update({"ROWS": shape[0], "BLOCK": shape[1]})
+        compile_kernel(triton_softmax_soft._forward_kernel, soft_forward, constexprs, warps)
+    soft_backward = {**soft, "grad_ptr": "*bf16", "grad_row_stride": "i64"}
+    soft_backward.update({"stats_ptr": "*fp32", "g_ptr": "*bf16", "inv_ptr": "*fp32"})
+    soft_backward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32"})
+    constexprs = {"HAS_SMOOTH": True, "PER_ROW_G": True, "ROWS": 1, "BLOCK": 8192}
+    compile_kernel(triton_softmax_soft._backward_kernel, soft_backward, constexprs, 32)
     scale = {"grad_ptr": "*bf16", "g_ptr": "*fp32", "n_elements": "i64", "group": "i64"}
     compile_kernel(triton_common._scale_kernel, scale, {"PER_GROUP": True, "BLOCK": 4096}, 8)
 

@@ -5,8 +5,9 @@
 ``inp.logits`` — by the generic formulas — and never by the fused kernels, which read
 the caller's logits in their own dtype: at 8192 x 131072 bfloat16 logits that copy is
 4 GiB and a pass over memory. Shape, rank and dtype questions (``inp.shape``,
-``inp.ndim``, ``inp.dtype``) never cast. Sigmoid-family labels are likewise cast to the
-compute dtype, with ignored entries set to 0, on their first read.
+``inp.ndim``, ``inp.dtype``) never cast. Sigmoid-family labels (with ignored entries set
+to 0) and softmax probability labels are likewise cast to the compute dtype on their first
+read; the fused kernels read them as given.
 
 :func:`weigh` forms the weighted losses (a zero weight counts nothing, also against an
 infinite loss); :func:`quietly` runs generic formulas without NumPy's warnings. Both are
@@ -64,7 +65,8 @@ class Inputs:
         logits_name: the argument named when the scores hold a NaN.
         compute_dtype: the dtype of :attr:`logits` (``None``: the raw logits' dtype).
         label_dtype: when set, :attr:`labels` are ``raw_labels`` cast to it with the
-            entries outside ``valid`` set to 0 (sigmoid family); else ``raw_labels``.
+            entries outside ``valid`` set to 0 (sigmoid family; softmax probability
+            labels); else ``raw_labels``.
         inexact_flag: whether the raw losses of an inexact fast path hold a NaN
             (:meth:`watch`), or ``None``.
         launches: device work to queue after the check flag and before the host waits

@@ -58,8 +58,8 @@ def softmax_cross_entropy(
         reduction: ``"none"``, ``"sum"``, ``"mean"`` (``sum(w*l) / n_valid``) or
             ``"weighted_mean"`` (``sum(w*l) / sum(w)``, torch's weighted ``mean``).
         validate: check label and weight values on concrete arrays.
-        inplace_backward: let the fused kernel (PyTorch logits on a CUDA device, integer
-            labels; see ``WXENT_KERNELS`` in the README) write the gradient into the
+        inplace_backward: let the fused kernel (PyTorch logits on a CUDA device, classes
+            on the last axis; see ``WXENT_KERNELS`` in the README) write the gradient into the
             logits' own storage, so that forward and backward need no memory beyond the
             logits. The backward pass overwrites the logits' values with their gradient:
             use it only for logits straight out of a linear layer or matmul (whose

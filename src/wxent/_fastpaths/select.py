@@ -147,10 +147,21 @@ def softmax_cross_entropy(
 
     Applies to integer labels with the classes on the last axis. ``logits`` are the
     caller's (not the float32 copy of 16-bit logits in ``inp``): the kernel reads them
-    in their own dtype and computes in float32.
+    in their own dtype and computes in float32. Probability labels take
+    :func:`softmax_cross_entropy_soft`.
     """
-    if not inp.indices or inp.axis != inp.ndim - 1:
+    if inp.axis != inp.ndim - 1:
         return None
+    if not inp.indices:
+        return softmax_cross_entropy_soft(
+            logits,
+            inp,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+            inplace_backward=inplace_backward,
+        )
     if not use_triton(logits, inp.labels, class_weight, sample_weight, reduction=reduction):
         return None
     from wxent import _prepare as prep
@@ -171,6 +182,52 @@ def softmax_cross_entropy(
         inplace_backward=inplace_backward,
         eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
     )
+
+
+def softmax_cross_entropy_soft(
+    logits: Array,
+    inp: Any,
+    *,
+    class_weight: Any,
+    sample_weight: Any,
+    label_smoothing: float,
+    reduction: Any,
+    inplace_backward: bool,
+) -> Array | None:
+    """The Triton softmax cross-entropy of probability labels, or ``None`` (generic path).
+
+    The kernel reads the caller's labels in their own dtype and does their value check
+    itself (its device flag replaces the generic one; the error messages stay the same).
+    """
+    labels = inp.raw_labels
+    if not use_triton(logits, labels, class_weight, sample_weight, reduction=reduction):
+        return None
+    import torch
+
+    from wxent import _prepare as prep
+    from wxent import _value_checks
+    from wxent._fastpaths import triton_softmax_soft
+
+    bad = None
+    if inp.checks is not None and inp.checks.has("labels"):
+        bad = torch.zeros(1, dtype=torch.int32, device=logits.device)
+    result = _guarded(
+        "softmax_cross_entropy_soft",
+        triton_softmax_soft.softmax_cross_entropy,
+        logits,
+        labels,
+        class_weight=prep.per_class("class_weight", class_weight, inp, broadcast=False),
+        sample_weight=prep.sample_weight(sample_weight, inp, per_sample=False),
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        tolerance=_value_checks.probability_sum_tolerance(labels.dtype, inp.num_classes),
+        inplace_backward=inplace_backward,
+        bad=bad,
+        eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
+    )
+    if result is not None and bad is not None:
+        inp.checks.replace("labels", bad[0] != 0)
+    return result
 
 
 def linear_chunk_step(logits: Array, labels: Array, coef: Array | None, eps: float) -> Any:
