@@ -86,7 +86,7 @@ def expected_cost_loss(
             inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
         ),
     )
-    weights = softmax_sample_weight(inp, class_weight, sample_weight)
+    weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
 
 
@@ -152,7 +152,7 @@ def cost_sensitive_cross_entropy(
     inp = _inputs(logits, labels, ignore_index, label_smoothing, class_axis, reduction, validate)
     c = matrix_for("costs", costs, inp)
     eps = float(label_smoothing)
-    weights = softmax_sample_weight(inp, class_weight, sample_weight)
+    weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
 
     def values(fast: bool) -> Array:
         losses = softmax_losses(inp, eps, fast=fast)
@@ -239,7 +239,9 @@ def confusion_weighted_cross_entropy(
     confusion = core_cost.confusion_weight(
         inp.logits, inp.labels, m, indices=inp.indices, axis=inp.axis, xp=inp.xp
     )
-    sample = prep.multiply(softmax_sample_weight(inp, class_weight, sample_weight), confusion)
+    sample = prep.multiply(
+        softmax_sample_weight(inp, class_weight, sample_weight, reduction), confusion
+    )
     return prep.finish(
         inp,
         prep.weigh(inp, sample, softmax_losses(inp, eps)),

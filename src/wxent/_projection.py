@@ -275,7 +275,7 @@ def linear_cross_entropy(
     eps = v.check_fraction("label_smoothing", label_smoothing)
     chunk = _check_chunk_size(chunk_size)
     inp, xp = p.inp, p.inp.xp
-    weights = softmax_sample_weight(inp, class_weight, sample_weight)
+    weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     torch_path = ns.is_torch_namespace(xp)
     if (torch_path or ns.is_jax_namespace(xp)) and p.num_classes is not None and p.n is not None:
         if chunk is None:
@@ -490,5 +490,5 @@ def sampled_softmax_cross_entropy(
         logits, xp.zeros_like(idx), axis=1, label_smoothing=0.0, xp=xp
     )
     _check_values(p, losses, labels)
-    weights = softmax_sample_weight(inp, class_weight, sample_weight)
+    weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)

@@ -89,6 +89,49 @@ def safe_divide(numerator: Array, denominator: Array) -> Array:
     return xp.where(zero, xp.zeros_like(numerator), numerator / safe)
 
 
+def scale_free(
+    xp: Any, weights: list[Array | None], valid: Array | None, reduction: Any
+) -> list[Array | None]:
+    """The weights of a ``"weighted_mean"``, brought near 1 by one common power of two.
+
+    ``sum(w * l) / sum(w)`` does not change when every weight is multiplied by the same
+    number, but its float evaluation does: subnormal weights lose their digits in
+    ``w * l`` and their ``1 / sum(w)`` overflows in the gradient (inf, then NaN at a zero
+    weight), and huge ones overflow ``sum(w)``. Multiplying ``weights`` (factors of one
+    product, such as ``q`` and ``r`` of the sigmoid family, or one array) by ``2**-e``,
+    where ``2**e`` is about a quarter of their largest counted entry, keeps the result (bit for bit
+    in the normal range: a power of two scales exactly) and makes it exact at the
+    extremes. Other reductions, a :func:`loss_terms` request (ranks must share one
+    scale) and empty arrays are left as they are. Where the platform flushes subnormal
+    numbers to zero (XLA and TensorFlow on CPUs), subnormal weights read as 0 before
+    any scaling: they then count nothing, as zero weights do.
+    """
+    present = [w for w in weights if w is not None]
+    if reduction != "weighted_mean" or terms_pending() or not present:
+        return weights
+    if any(d == 0 for w in present for d in v.static_shape(w)):
+        return weights  # (an unknown size may be 0: the max of nothing is -inf, no scale)
+    maxima = []
+    for w in present:
+        masked = valid is not None and tuple(w.shape) == tuple(valid.shape)
+        maxima.append(xp.max(xp.where(valid, w, xp.zeros_like(w)) if masked else w))
+    largest = maxima[0]
+    for m in maxima[1:]:
+        largest = xp.maximum(largest, m)
+    usable = xp.logical_and(largest > 0, largest < float("inf"))
+    # the largest weight lands in [4, 8): 2**-e is a normal float up to the largest
+    # weights (a compiler may fold the two factors into one)
+    e = xp.floor(xp.log2(xp.where(usable, largest, xp.full_like(largest, 4.0)))) - 2.0
+    half = xp.floor(e / 2)  # two factors: 2**1076 itself is not a float64
+    two, power = xp.full_like(largest, 2.0), xp.pow
+    if ns.is_jax_namespace(xp):  # jnp.power first tries int(exponent): a host read
+        import jax
+
+        power = jax.lax.pow
+    first, second = power(two, -half), power(two, half - e)
+    return [None if w is None else (w * first) * second for w in weights]
+
+
 def _count(xp: Any, values: Array, valid: Array | None) -> Array:
     if valid is not None:
         return xp.sum(xp.astype(valid, values.dtype))

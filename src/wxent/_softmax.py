@@ -108,7 +108,7 @@ def softmax_cross_entropy(
         if fused is not None:
             return prep.settle(inp, fused)
     eps = float(label_smoothing)
-    weights = softmax_sample_weight(inp, class_weight, sample_weight)
+    weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     values = prep.weigh(inp, weights, softmax_losses(inp, eps))
     return prep.finish(
         inp,
@@ -141,8 +141,13 @@ def softmax_losses(inp: prep.Inputs, label_smoothing: float, *, fast: bool = Tru
     )
 
 
-def softmax_sample_weight(inp: prep.Inputs, class_weight: Any, sample_weight: Any) -> Array | None:
-    """The effective per-sample weight ``sample_weight * class_weight[y]`` (or ``None``)."""
+def softmax_sample_weight(
+    inp: prep.Inputs, class_weight: Any, sample_weight: Any, reduction: Any
+) -> Array | None:
+    """The effective per-sample weight ``sample_weight * class_weight[y]`` (or ``None``).
+
+    For ``"weighted_mean"`` scaled by a power of two (:func:`_reduction.scale_free`).
+    """
     cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
     if cw is not None and len(cw.shape) == 1:
         if inp.indices:
@@ -155,7 +160,8 @@ def softmax_sample_weight(inp: prep.Inputs, class_weight: Any, sample_weight: An
                 cw = inp.xp.reshape(cw, tuple(shape))
             cw = core.class_weight_of_probabilities(cw, inp.labels, axis=inp.axis, xp=inp.xp)
     s = prep.sample_weight(sample_weight, inp, per_sample=False)
-    return prep.multiply(s, cw)
+    (weights,) = _reduction.scale_free(inp.xp, [prep.multiply(s, cw)], inp.valid, reduction)
+    return weights
 
 
 def softmax_focal_loss(
@@ -242,7 +248,7 @@ def softmax_focal_loss(
     losses = custom_grad.softmax_focal(inp, gamma=gamma, label_smoothing=eps)
     if losses is None:
         losses = prep.quietly(inp, lambda: _softmax_focal_losses(inp, gamma, eps))
-    weights = softmax_sample_weight(inp, class_weight, sample_weight)
+    weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     values = prep.weigh(inp, weights, losses)
     return prep.finish(
         inp,
@@ -348,7 +354,7 @@ def logit_adjusted_cross_entropy(
         inp, raw_logits=core.adjust_logits(inp.logits, log_prior, tau=tau)
     )
     eps = float(label_smoothing)
-    weights = softmax_sample_weight(inp, class_weight, sample_weight)
+    weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     losses = softmax_losses(adjusted, eps)
     inp.inexact = adjusted.inexact  # finish recomputes exactly if the fast path gave NaN
     values = prep.weigh(inp, weights, losses)

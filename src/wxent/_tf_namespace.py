@@ -253,6 +253,16 @@ def sqrt(x: Array, /) -> Array:
     return tf.sqrt(x)
 
 
+def log2(x: Array, /) -> Array:
+    """Elementwise base-2 logarithm."""
+    return tf.math.log(x) / tf.math.log(tf.constant(2.0, x.dtype))
+
+
+def floor(x: Array, /) -> Array:
+    """Elementwise floor."""
+    return tf.math.floor(x)
+
+
 def pow(x1: Array, x2: Array, /) -> Array:
     """Elementwise power."""
     return tf.pow(x1, x2)

@@ -1,0 +1,142 @@
+"""``"weighted_mean"`` does not depend on the scale of the weights, also at the extremes.
+
+``sum(w * l) / sum(w)`` is the same for ``w`` and ``k * w``. In floats it was not: with
+subnormal weights ``w * l`` lost its digits (float64 weights of 5e-324 gave a loss of
+0.0) and ``1 / sum(w)`` overflowed in the gradient (inf, NaN at a zero weight); with
+huge weights ``sum(w)`` overflowed (NaN). wxent scales the weights of a weighted mean by
+a power of two first, so tiny, ordinary and huge weights give one value and one gradient.
+JAX and TensorFlow flush subnormal numbers to zero on CPUs: there subnormal weights are
+zeros (a result of 0 with gradient 0, never NaN).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wxent
+from conftest import assert_close
+
+X = np.array([[0.5, -1.0, 2.0], [2.0, 0.1, -0.3], [-0.7, 0.4, 0.0]], np.float32)
+Y = np.array([0, 2, 1])
+Z = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]], np.float32)
+BASE = np.array([0.5, 0.0, 1.5], np.float32)  # a zero weight: NaN there before
+PAIR = np.array([1.0, 0.25, 2.0], np.float32)
+
+# 2**-140 makes float32 weights subnormal; 2**126 makes their float32 sum overflow.
+SCALES = {"tiny": 2.0**-140, "huge": 2.0**126}
+
+
+def _softmax(name):
+    losses = {
+        "softmax_cross_entropy": wxent.softmax_cross_entropy,
+        "softmax_focal_loss": wxent.softmax_focal_loss,
+        "cost_sensitive_cross_entropy": lambda a, b, **k: wxent.cost_sensitive_cross_entropy(
+            a, b, 1.0 - np.eye(3), **k
+        ),
+    }
+    return losses[name]
+
+
+SOFTMAX = ["softmax_cross_entropy", "softmax_focal_loss", "cost_sensitive_cross_entropy"]
+SIGMOID = {
+    "sigmoid_cross_entropy": wxent.sigmoid_cross_entropy,
+    "sigmoid_focal_loss": wxent.sigmoid_focal_loss,
+    "asymmetric_loss": wxent.asymmetric_loss,
+}
+
+
+def _expect(backend, scale, expected, expected_grad):
+    if scale == "tiny" and backend.name.split("-")[0] in ("jax", "tf"):
+        return np.zeros_like(expected), np.zeros_like(expected_grad)  # flushed to zero
+    return expected, expected_grad
+
+
+def _scaled(scale: float) -> tuple[np.ndarray, np.ndarray]:
+    return (BASE * np.float32(scale)).astype(np.float32), (PAIR * np.float32(scale)).astype(
+        np.float32
+    )
+
+
+@pytest.mark.parametrize("scale", list(SCALES))
+@pytest.mark.parametrize("weight", ["sample_weight", "class_weight"])
+@pytest.mark.parametrize("name", SOFTMAX)
+def test_softmax_family_weighted_mean_is_scale_free(ad_backend, name, weight, scale):
+    loss = _softmax(name)
+    w, _ = _scaled(SCALES[scale])
+
+    def f(a, b, c):
+        return loss(a, b, reduction="weighted_mean", **{weight: c})
+
+    value, grad = ad_backend.value_and_grad(f, X, Y, w)
+    expected, expected_grad = _expect(ad_backend, scale, *ad_backend.value_and_grad(f, X, Y, BASE))
+    assert np.isfinite(value).all() and np.isfinite(grad).all(), (value, grad)
+    assert_close(value, expected, rtol=1e-6, atol=0)
+    assert_close(grad, expected_grad, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("scale", list(SCALES))
+@pytest.mark.parametrize("weight", ["sample_weight", "pos_and_neg_weight"])
+@pytest.mark.parametrize("name", list(SIGMOID))
+def test_sigmoid_family_weighted_mean_is_scale_free(ad_backend, name, weight, scale):
+    loss = SIGMOID[name]
+    w, pair = _scaled(SCALES[scale])
+
+    def f(a, b, c, d):
+        if weight == "sample_weight":
+            return loss(a, b, sample_weight=c, reduction="weighted_mean")
+        return loss(a, b, pos_weight=c, neg_weight=d, reduction="weighted_mean")
+
+    value, grad = ad_backend.value_and_grad(f, X, Z, w, pair)
+    expected, expected_grad = _expect(
+        ad_backend, scale, *ad_backend.value_and_grad(f, X, Z, BASE, PAIR)
+    )
+    assert np.isfinite(value).all() and np.isfinite(grad).all(), (value, grad)
+    assert_close(value, expected, rtol=1e-6, atol=0)
+    assert_close(grad, expected_grad, rtol=1e-6, atol=1e-7)
+
+
+def test_float64_subnormal_sample_weight_keeps_its_digits():
+    import torch
+
+    x = torch.tensor(X, dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([5e-324, 0.0, 0.0], dtype=torch.float64)
+    loss = wxent.softmax_cross_entropy(
+        x, torch.tensor(Y), sample_weight=w, reduction="weighted_mean"
+    )
+    loss.backward()
+    row = torch.log_softmax(x.detach()[0], dim=0)
+    assert loss.item() == pytest.approx(-row[Y[0]].item(), rel=1e-12)
+    expected = torch.softmax(x.detach()[0], dim=0)
+    expected[Y[0]] -= 1
+    np.testing.assert_allclose(x.grad[0].numpy(), expected.numpy(), rtol=1e-12)
+    assert (x.grad[1:] == 0).all()
+
+
+def test_loss_terms_keep_the_callers_scale():
+    # ranks add numerators and denominators: they must not be rescaled per call
+    w = np.array([2.0, 2.0, 4.0], np.float32)
+    terms = wxent.loss_terms(
+        wxent.softmax_cross_entropy, X, Y, sample_weight=w, reduction="weighted_mean"
+    )
+    assert float(terms.denominator) == 8.0
+
+
+@pytest.mark.parametrize("scale", list(SCALES))
+def test_numpy_weighted_mean_is_scale_free(scale):
+    w, pair = _scaled(SCALES[scale])
+    for loss, labels, options, base in [
+        (wxent.softmax_cross_entropy, Y, {"class_weight": w}, {"class_weight": BASE}),
+        (wxent.softmax_focal_loss, Y, {"sample_weight": w}, {"sample_weight": BASE}),
+        (
+            wxent.sigmoid_cross_entropy,
+            Z,
+            {"pos_weight": w, "neg_weight": pair},
+            {"pos_weight": BASE, "neg_weight": PAIR},
+        ),
+        (wxent.asymmetric_loss, Z, {"sample_weight": w}, {"sample_weight": BASE}),
+    ]:
+        value = loss(X, labels, reduction="weighted_mean", **options)
+        expected = loss(X, labels, reduction="weighted_mean", **base)
+        assert np.isfinite(value), (loss, value)
+        assert_close(value, expected, rtol=1e-6, atol=0)
