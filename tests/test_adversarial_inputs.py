@@ -182,6 +182,23 @@ def test_cli_class_label_beyond_int64(tmp_path, capsys, text, suffix):
     assert "too large" in err and "Traceback" not in err and "IndexError" not in err
 
 
+@pytest.mark.parametrize(
+    "text", ['label\n"1\n2\n0\n', 'label\n"a\nb"\nc\n'], ids=["open", "closed"]
+)
+def test_cli_label_spanning_lines(tmp_path, capsys, text):
+    """An unterminated quote swallowed the rows after it into one class named "1\\n2"
+    (counts silently wrong); a label spanning lines is a one-line error."""
+    path = tmp_path / "labels.csv"
+    path.write_text(text)
+    try:
+        code = cli.main(["weights", str(path)])
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    assert code == 2 and not out
+    assert err == "wxent: error: label in column 'label' spans lines (an unterminated quote?)\n"
+
+
 # ----------------------------------------------------------------------------- excluded rows
 
 NAN, INF = float("nan"), float("inf")
@@ -502,3 +519,36 @@ def test_keras_metric_threshold_of_two_dimensions(name):
     assert "Invalid value for argument `threshold`" in message
     assert "one per label, a vector of shape (L,)" in message
     assert "Received: threshold of shape (1, 3)" in message
+
+
+# torch.compile instantiates every autograd.Function it traces and warns about it itself
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+def test_sampled_softmax_under_torch_compile_with_sampled_values():
+    """The NumPy draw cannot be traced (the docs say so); given ``sampled_values`` the
+    loss compiles into one graph and equals the eager call."""
+    from wxent._sampler import expected_count, log_uniform_probability, log_uniform_sample
+
+    h, w, y = _linear_problem()
+    y = np.where(y < 0, 0, y)
+    sampled, tries = log_uniform_sample(3, 5, seed=0)
+    values = (
+        torch.tensor(sampled),
+        torch.tensor(expected_count(log_uniform_probability(y, 5), tries), dtype=torch.float32),
+        torch.tensor(
+            expected_count(log_uniform_probability(sampled, 5), tries), dtype=torch.float32
+        ),
+    )
+    wt, yt = torch.tensor(w), torch.tensor(y)
+
+    def f(a):
+        return wxent.sampled_softmax_cross_entropy(a, wt, yt, num_sampled=3, sampled_values=values)
+
+    torch._dynamo.reset()
+    hc = torch.tensor(h, requires_grad=True)
+    out = torch.compile(f, backend="aot_eager", fullgraph=True)(hc)
+    out.backward()
+    he = torch.tensor(h, requires_grad=True)
+    expected = f(he)
+    expected.backward()
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(hc.grad.numpy(), he.grad.numpy(), rtol=1e-5, atol=1e-7)

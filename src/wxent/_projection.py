@@ -412,10 +412,10 @@ def sampled_softmax_cross_entropy(
     ``tf.nn.sampled_softmax_loss`` with the same triple (one true class per row).
 
     The draw is made on the host with NumPy (``seed`` makes it deterministic). Under
-    ``jax.jit`` or ``tf.function`` it happens once, at trace time: pass a fresh
-    ``sampled_values`` per step (from ``wxent._sampler``'s ``log_uniform_sample`` and
-    ``expected_count``, or TensorFlow's sampler) to resample. Use the full loss
-    (:func:`wxent.linear_cross_entropy`) for evaluation.
+    ``jax.jit`` or ``tf.function`` it happens once, at trace time, and ``torch.compile``
+    cannot trace it: pass a fresh ``sampled_values`` per step (from ``wxent._sampler``'s
+    ``log_uniform_sample`` and ``expected_count``, or TensorFlow's sampler). Use the
+    full loss (:func:`wxent.linear_cross_entropy`) for evaluation.
 
     Args:
         inputs: floating ``(N, D)`` features.
