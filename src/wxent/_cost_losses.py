@@ -80,14 +80,19 @@ def expected_cost_loss(
     """
     inp = _inputs(logits, labels, ignore_index, 0.0, class_axis, reduction, validate)
     c = matrix_for("costs", costs, inp)
-    losses = prep.quietly(
-        inp,
-        lambda: core_cost.expected_cost(
-            inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
-        ),
-    )
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
-    return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
+    prep.shield(inp, weights)
+
+    def values() -> Array:
+        losses = prep.quietly(
+            inp,
+            lambda: core_cost.expected_cost(
+                inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+            ),
+        )
+        return prep.weigh(inp, weights, losses)
+
+    return prep.finish(inp, values(), weights, reduction, exact=values)
 
 
 def cost_sensitive_cross_entropy(
@@ -153,6 +158,7 @@ def cost_sensitive_cross_entropy(
     c = matrix_for("costs", costs, inp)
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
+    prep.shield(inp, weights)
 
     def values(fast: bool) -> Array:
         losses = softmax_losses(inp, eps, fast=fast)
@@ -242,6 +248,7 @@ def confusion_weighted_cross_entropy(
     sample = prep.multiply(
         softmax_sample_weight(inp, class_weight, sample_weight, reduction), confusion
     )
+    prep.shield(inp, sample)
     return prep.finish(
         inp,
         prep.weigh(inp, sample, softmax_losses(inp, eps)),

@@ -67,8 +67,8 @@ class Inputs:
         label_dtype: when set, :attr:`labels` are ``raw_labels`` cast to it with the
             entries outside ``valid`` set to 0 (sigmoid family; softmax probability
             labels); else ``raw_labels``.
-        inexact_flag: whether the raw losses of an inexact fast path hold a NaN
-            (:meth:`watch`), or ``None``.
+        inexact_flag: whether the watched losses hold a NaN (:meth:`watch`), or ``None``.
+        watched: the losses :meth:`watch` looked at last (the loss shape), or ``None``.
         launches: device work to queue after the check flag and before the host waits
             for it (a fused kernel's gradient pass), so the device computes while the
             host reads the flag and returns; run once, by the one read of the call.
@@ -95,6 +95,7 @@ class Inputs:
     compute_dtype: Any = None
     label_dtype: Any = None
     inexact_flag: Array | None = None
+    watched: Array | None = None
     launches: list[Callable[[], None]] = field(default_factory=list)
     suspect: Any = None
     _logits: Array | None = field(default=None, init=False, repr=False, compare=False)
@@ -154,17 +155,45 @@ class Inputs:
         self.checks.add(flag, diagnose, key)
 
     def watch(self, losses: Array) -> None:
-        """Record whether the unweighted losses of an inexact fast path hold a NaN.
+        """Record whether losses that a zero weight or a mask may hide hold a NaN.
 
         ``finish`` reads the flag with the call's others: a NaN that a zero weight or a
         mask hides from the result still sends the call to the exact path, whose
-        gradient there is 0 where the fast path's would be NaN.
+        gradient there is 0 where an inexact fast path's would be NaN, and where the
+        logits themselves are NaN (or, softmax, all ``-inf``) they are zeroed
+        (:meth:`exclude`): an element that does not count has gradient 0.
         """
         xp = self.xp
         flag = xp.isnan(xp.sum(losses))  # the losses are >= 0: only a NaN makes a NaN
         if self.inexact_flag is not None:
             flag = xp.logical_or(self.inexact_flag, flag)
-        self.inexact_flag = flag
+        self.inexact_flag, self.watched = flag, losses
+
+    def exclude(self) -> None:
+        """Zero the logits of the elements whose watched loss is NaN (a row, softmax).
+
+        Called by ``finish`` only when the result is not NaN: those elements do not
+        count (ignored, or of weight 0), and with finite logits their gradient, 0 times
+        a finite number, is 0 instead of NaN; their loss stays 0.
+        """
+        xp, losses = self.xp, self.watched
+        if losses is None:  # pragma: no cover - finish calls it after a watch only
+            return
+        bad = xp.isnan(losses)
+        if len(bad.shape) < self.ndim:
+            bad = xp.expand_dims(bad, axis=self.axis)
+        x = self.logits
+        self._logits = xp.where(bad, xp.zeros_like(x), x)
+
+    def differentiable(self) -> bool:
+        """Whether the call may be differentiated while its values can be read.
+
+        PyTorch logits that require a gradient, and eager TensorFlow (a tape may watch
+        them); NumPy has no gradient, and JAX differentiates tracers only.
+        """
+        if ns.is_torch(self.raw_logits):
+            return bool(self.raw_logits.requires_grad)
+        return ns.is_tf_namespace(self.xp)
 
     def may_fall_back(self) -> bool:
         """Whether a fast path that is inexact at infinite logits may run.
@@ -173,6 +202,52 @@ class Inputs:
         sync: when the checks are read anyway (``validate``), or on the host.
         """
         return self.concrete and (self.validate or ns.on_host(self.raw_logits))
+
+
+def shield(inp: Inputs, weights: Array | None) -> None:
+    """Traced calls: zero the logits of the elements that do not count, before the losses.
+
+    An ignored element, or one of weight 0, has loss 0 and gradient 0 also where its
+    logits are NaN (or, softmax, all ``-inf``): their gradient would be 0 times NaN. An
+    eager call finds such elements with its one read and recomputes (``finish``); a
+    traced one (``jax.jit`` and ``jax.grad``, ``tf.function``, ``torch.compile``,
+    ``torch.func``) cannot read, and takes this ``where``, which the compilers fuse into
+    the loss. ``weights`` are the per-element weights of the loss shape (or a scalar).
+    """
+    if inp.concrete or ns.is_numpy_namespace(inp.xp):
+        return
+    xp, keep = inp.xp, _counted(inp, weights)
+    if keep is None:
+        return
+    if 0 < len(keep.shape) < inp.ndim:
+        keep = xp.expand_dims(keep, axis=inp.axis)
+    x = inp.logits
+    inp._logits = xp.where(keep, x, xp.zeros_like(x))
+
+
+def zero_rows(inp: Inputs, weights: Array | None, x: Array) -> Array:
+    """``x`` ``(N, D)`` with the rows that do not count (ignored, weight 0) set to 0.
+
+    The projection losses' inputs: a NaN in such a row then gives neither a NaN logit
+    (an error, or 0 * NaN in the gradient of every weight) nor a NaN gradient; the
+    ``where`` costs a pass over ``(N, D)``, nothing beside the ``(N, D) x (D, V)`` matmul.
+    """
+    keep = _counted(inp, weights)
+    if keep is None:
+        return x
+    xp = inp.xp
+    if len(keep.shape):
+        keep = xp.expand_dims(keep, axis=-1)
+    return xp.where(keep, x, xp.zeros_like(x))
+
+
+def _counted(inp: Inputs, weights: Array | None) -> Array | None:
+    """Where elements count (not ignored, weight not 0), or ``None`` when all do."""
+    keep = inp.valid
+    if weights is not None:
+        counted = weights != 0
+        keep = counted if keep is None else inp.xp.logical_and(keep, counted)
+    return keep
 
 
 def quietly(inp: Inputs, compute: Callable[[], Array]) -> Array:
@@ -205,6 +280,9 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
         if inp.valid is not None:
             inp.watch(values)
         return values
+    excluding = weights is not None or inp.valid is not None
+    if excluding and inp.may_fall_back() and inp.differentiable():
+        inp.watch(losses)  # NaN logits in elements that do not count: see Inputs.exclude
     if weights is None:
         return losses
     # w * where(w == 0, 0, l): no 0 * inf in the value, nor in either gradient.

@@ -63,6 +63,9 @@ def _threshold(threshold: Any) -> np.ndarray:
     if t.dtype.kind not in "iuf":
         received = f"threshold={threshold!r}"
         raise v.type_error("threshold", "a logit (a number) or one per label", received)
+    if t.ndim > 1:  # the number of labels is not known yet: say what the shape must be
+        expected = "a scalar logit or one per label, a vector of shape (L,)"
+        raise v.value_error("threshold", expected, f"threshold of shape {v.shape_str(t.shape)}")
     return t.astype(np.float64)
 
 

@@ -253,6 +253,8 @@ def count_column(name: str, column: Any, zero_count: str) -> Column:
             merged[key] = merged.get(key, 0) + n
         if "" in merged:
             raise CliError(f"missing label (blank) in column {name!r}")
+        if any("\n" in key or "\r" in key for key in merged):  # rows swallowed by a quote
+            raise CliError(f"label in column {name!r} spans lines (an unterminated quote?)")
         text = sorted(merged)
         return Column(name, len(column), False, text, np.array([merged[t] for t in text]))
     if kind == "b":

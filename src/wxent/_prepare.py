@@ -38,7 +38,9 @@ from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs
 from wxent._inputs import cast as _cast
 from wxent._inputs import compute_dtype as _compute_dtype
 from wxent._inputs import quietly as quietly
+from wxent._inputs import shield as shield
 from wxent._inputs import weigh as weigh
+from wxent._inputs import zero_rows as zero_rows
 from wxent._types import Array
 
 
@@ -407,20 +409,25 @@ def finish(
     terms = _reduction.take_terms_request()
     result = _reduce(inp, values, weights, reduction, terms)
     fall_back = inp.inexact and exact is not None
-    if not (inp.validate or fall_back):
+    watched = exact is not None and inp.inexact_flag is not None
+    if not (inp.validate or fall_back or watched):
         return result
     xp = inp.xp
     flags = _nan_flags(xp, result)
     if inp.validate and inp.checks is not None:
         flags = inp.checks.flags + flags
-    if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
+    if watched:  # a NaN a zero weight or mask hides (Inputs.watch)
         flags.append(inp.inexact_flag)
     if not _read(inp, flags) & 1:  # the one host read of the call
         return result
-    if fall_back and exact is not None:
-        inp.inexact = False
-        result = _reduce(inp, exact(), weights, reduction, terms)
+    if exact is not None and (fall_back or watched):
+        if fall_back:  # the fast path's NaN at infinite logits: recompute exactly
+            inp.inexact, inp.inexact_flag = False, None
+            result = _reduce(inp, exact(), weights, reduction, terms)
         if not ns.read_flag(_any(xp, _nan_flags(xp, result))):
+            if inp.inexact_flag is not None and ns.read_flag(inp.inexact_flag):
+                inp.exclude()  # NaN logits where nothing counts: gradient 0, not NaN
+                result = _reduce(inp, exact(), weights, reduction, terms)
             return result
     if inp.validate:  # a NaN in the result: NaN logits, or a row of only -inf
         _logits_errors(inp)

@@ -25,6 +25,7 @@ from wxent import _reduction
 from wxent import _validation as v
 from wxent._core import softmax as core_softmax
 from wxent._fastpaths import linear as fast
+from wxent._fastpaths import select
 from wxent._sampler import candidates
 from wxent._softmax import softmax_sample_weight
 from wxent._types import Array
@@ -137,11 +138,10 @@ def _projection_inputs(
     )
     b = None
     if bias is not None:
-        b_shape = tuple(None if d is None else int(d) for d in getattr(bias, "shape", ()))
+        b_shape = v.static_shape(bias) if hasattr(bias, "shape") else np.shape(bias)
         if len(b_shape) != 1 or not v.shapes_match(b_shape, (num_classes,)):
-            raise v.value_error(
-                "bias", f"one value per class, shape ({num_classes},)", f"bias of shape {b_shape}"
-            )
+            received = f"bias of shape {v.shape_str(b_shape)}"
+            raise v.value_error("bias", f"one value per class, shape ({num_classes},)", received)
         b = prep.config_array("bias", bias, inp, check_values=False)
     return _Projection(inp, inputs, weight, b, num_classes, in_shape[0], ignore, bad)
 
@@ -276,7 +276,12 @@ def linear_cross_entropy(
     chunk = _check_chunk_size(chunk_size)
     inp, xp = p.inp, p.inp.xp
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
-    torch_path = ns.is_torch_namespace(xp)
+    p = p._replace(x=prep.zero_rows(inp, weights, p.x))  # NaN where nothing counts: 0
+    # torch.func transforms (vmap writes no batched chunk into a plain buffer): generic path
+    torch_path = ns.is_torch_namespace(xp) and not select._transforms_active()
+    if torch_path and p.x.dtype != p.w.dtype:  # torch's matmuls take one dtype
+        common = xp.result_type(p.x, p.w)
+        p = p._replace(x=prep._cast(xp, p.x, common), w=prep._cast(xp, p.w, common))
     if (torch_path or ns.is_jax_namespace(xp)) and p.num_classes is not None and p.n is not None:
         if chunk is None:
             accelerator = _on_accelerator(p.x, torch_path)
@@ -407,10 +412,10 @@ def sampled_softmax_cross_entropy(
     ``tf.nn.sampled_softmax_loss`` with the same triple (one true class per row).
 
     The draw is made on the host with NumPy (``seed`` makes it deterministic). Under
-    ``jax.jit`` or ``tf.function`` it happens once, at trace time: pass a fresh
-    ``sampled_values`` per step (from ``wxent._sampler``'s ``log_uniform_sample`` and
-    ``expected_count``, or TensorFlow's sampler) to resample. Use the full loss
-    (:func:`wxent.linear_cross_entropy`) for evaluation.
+    ``jax.jit`` or ``tf.function`` it happens once, at trace time, and ``torch.compile``
+    cannot trace it: pass a fresh ``sampled_values`` per step (from ``wxent._sampler``'s
+    ``log_uniform_sample`` and ``expected_count``, or TensorFlow's sampler). Use the
+    full loss (:func:`wxent.linear_cross_entropy`) for evaluation.
 
     Args:
         inputs: floating ``(N, D)`` features.
@@ -471,6 +476,8 @@ def sampled_softmax_cross_entropy(
             raise v.value_error("num_sampled", expected, f"num_sampled={num_sampled!r}")
         raise v.type_error("num_sampled", expected, f"num_sampled={num_sampled!r}")
     inp, xp = p.inp, p.inp.xp
+    weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
+    p = p._replace(x=prep.zero_rows(inp, weights, p.x))  # NaN where nothing counts: 0
     x, w, b, idx = prep._cast(xp, p.x, inp.dtype), prep._cast(xp, p.w, inp.dtype), p.b, inp.labels
     sampled, log_q_true, log_q_sampled = candidates(
         inp, sampled_values, int(num_sampled), num_classes, seed, p.n
@@ -490,5 +497,4 @@ def sampled_softmax_cross_entropy(
         logits, xp.zeros_like(idx), axis=1, label_smoothing=0.0, xp=xp
     )
     _check_values(p, losses, labels)
-    weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)

@@ -101,6 +101,7 @@ def sigmoid_cross_entropy(
         return fused
     z = inp.labels
     eps = float(label_smoothing)
+    prep.shield(inp, s)
 
     def values(fast: bool) -> Array:
         # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
@@ -284,17 +285,21 @@ def sigmoid_focal_loss(
         return fused
     z = inp.labels
     eps = float(label_smoothing)
+    prep.shield(inp, s)
     # The custom gradient (PyTorch off CUDA kernels, JAX), else the generic formulas.
     losses = custom_grad.sigmoid_family(
         inp, q, r, gamma_pos=gamma, gamma_neg=gamma, clip=0.0, label_smoothing=eps
     )
-    if losses is None:
+
+    def generic() -> Array:
         t = prep.smooth_binary(z, eps)
-        losses = core.sigmoid_focal_loss(
+        return core.sigmoid_focal_loss(
             inp.logits, t, gamma=gamma, pos_weight=q, neg_weight=r, xp=inp.xp
         )
-    values = prep.weigh(inp, s, losses)
-    return prep.finish(inp, values, binary_element_weight(z, q, r, s), reduction)
+
+    values = prep.weigh(inp, s, generic() if losses is None else losses)
+    weights = binary_element_weight(z, q, r, s)
+    return prep.finish(inp, values, weights, reduction, exact=lambda: prep.weigh(inp, s, generic()))
 
 
 def asymmetric_loss(
@@ -380,11 +385,13 @@ def asymmetric_loss(
         return fused
     z = inp.labels
     eps = float(label_smoothing)
+    prep.shield(inp, s)
     losses = custom_grad.sigmoid_family(
         inp, q, r, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, label_smoothing=eps
     )
-    if losses is None:
-        losses = core.asymmetric_loss(
+
+    def generic() -> Array:
+        return core.asymmetric_loss(
             inp.logits,
             prep.smooth_binary(z, eps),
             gamma_pos=gamma_pos,
@@ -394,5 +401,7 @@ def asymmetric_loss(
             neg_weight=r,
             xp=inp.xp,
         )
-    values = prep.weigh(inp, s, losses)
-    return prep.finish(inp, values, binary_element_weight(z, q, r, s), reduction)
+
+    values = prep.weigh(inp, s, generic() if losses is None else losses)
+    weights = binary_element_weight(z, q, r, s)
+    return prep.finish(inp, values, weights, reduction, exact=lambda: prep.weigh(inp, s, generic()))

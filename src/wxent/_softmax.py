@@ -109,6 +109,7 @@ def softmax_cross_entropy(
             return prep.settle(inp, fused)
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
+    prep.shield(inp, weights)
     values = prep.weigh(inp, weights, softmax_losses(inp, eps))
     return prep.finish(
         inp,
@@ -244,11 +245,12 @@ def softmax_focal_loss(
         if fused is not None:
             return prep.settle(inp, fused)
     eps = float(label_smoothing)
+    weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
+    prep.shield(inp, weights)
     # The custom gradient (PyTorch off CUDA kernels, JAX), else the generic formulas.
     losses = custom_grad.softmax_focal(inp, gamma=gamma, label_smoothing=eps)
     if losses is None:
         losses = prep.quietly(inp, lambda: _softmax_focal_losses(inp, gamma, eps))
-    weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     values = prep.weigh(inp, weights, losses)
     return prep.finish(
         inp,
@@ -350,20 +352,25 @@ def logit_adjusted_cross_entropy(
         validate=validate,
     )
     log_prior = _log_prior(class_prior, inp)
-    adjusted = dataclasses.replace(
-        inp, raw_logits=core.adjust_logits(inp.logits, log_prior, tau=tau)
-    )
+
+    def adjusted() -> prep.Inputs:  # of inp.logits as they are now (see Inputs.exclude)
+        return dataclasses.replace(
+            inp, raw_logits=core.adjust_logits(inp.logits, log_prior, tau=tau)
+        )
+
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
-    losses = softmax_losses(adjusted, eps)
-    inp.inexact = adjusted.inexact  # finish recomputes exactly if the fast path gave NaN
+    prep.shield(inp, weights)
+    shifted = adjusted()
+    losses = softmax_losses(shifted, eps)
+    inp.inexact = shifted.inexact  # finish recomputes exactly if the fast path gave NaN
     values = prep.weigh(inp, weights, losses)
     return prep.finish(
         inp,
         values,
         weights,
         reduction,
-        exact=lambda: prep.weigh(inp, weights, softmax_losses(adjusted, eps, fast=False)),
+        exact=lambda: prep.weigh(inp, weights, softmax_losses(adjusted(), eps, fast=False)),
     )
 
 

@@ -108,7 +108,7 @@ def binary_terms(
         p = xp.exp(-softplus(-logits, xp=xp))
         q = xp.exp(-softplus(logits, xp=xp))
         shifted = p - clip
-        active = shifted > 0
+        active = xp.logical_not(shifted <= 0)  # NaN stays: a NaN logit is an error
         ones = xp.ones_like(shifted)
         # Double where: the inactive branch never sees log(0) or a zero base.
         p_m = xp.where(active, shifted, ones)

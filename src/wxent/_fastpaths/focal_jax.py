@@ -73,7 +73,7 @@ def _focal_term(p: Array, q: Array, sp_pos: Array, sp_neg: Array, gamma: float) 
 def _clipped_negative(p: Array, q: Array, gamma: float, clip: float) -> Any:
     """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``."""
     shifted = p - clip
-    active = shifted > 0
+    active = ~(shifted <= 0)  # NaN stays: a NaN logit is an error
     p_m = jnp.where(active, shifted, 1.0)
     one_minus = jnp.where(active, q + clip, 1.0)
     minus_log = -jnp.log(one_minus)

@@ -150,7 +150,7 @@ def _sigmoid_kernel(
             d_pos = -f * (p_neg + gamma_pos * prod)
         # Negative term Q and dQ/dx.
         if CLIP:
-            active = p - clip > 0.0
+            active = (p - clip > 0.0) | (p != p)  # a NaN logit stays NaN (an error)
             p_m = tl.where(active, p - clip, 1.0)
             one_m = tl.where(active, p_neg + clip, 1.0)
             minus_log = -tl.log(one_m)
@@ -195,6 +195,8 @@ def _sigmoid_kernel(
                 den = tl.load(denom_ptr).to(tl.float32)
                 coef = coef * tl.where(den == 0.0, 0.0, 1.0 / tl.where(den == 0.0, 1.0, den))
             d = tl.where(valid, coef * d, 0.0)
+            if SW_MODE != 0:  # weight 0 counts nothing: gradient 0, also at a NaN logit
+                d = tl.where(s == 0.0, 0.0, d)
             tl.store(grad_ptr + offs, d.to(grad_ptr.dtype.element_ty), mask=mask)
 
 
