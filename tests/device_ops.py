@@ -144,6 +144,7 @@ def cases(
     sw = torch.tensor(rng.uniform(0.5, 2.0, n), dtype=torch.float32)
     z = torch.tensor(rng.uniform(size=(n, c)) < 0.1, dtype=torch.float32)
     pw = torch.tensor(rng.uniform(0.5, 4.0, c), dtype=torch.float32)
+    soft = torch.softmax(torch.tensor(rng.normal(size=(n, c)), dtype=torch.float32), -1)
     v = {"validate": validate}
     ce, focal = wxent.softmax_cross_entropy, wxent.softmax_focal_loss
     return {
@@ -159,6 +160,9 @@ def cases(
             ignore_index=-100,
             reduction="weighted_mean",
             **v,
+        ),
+        "softmax CE, probability labels, class_weight + smoothing 0.1": lambda: ce(
+            x, soft, class_weight=cw, label_smoothing=0.1, **v
         ),
         "sigmoid CE, pos_weight": lambda: wxent.sigmoid_cross_entropy(x, z, pos_weight=pw, **v),
         "sigmoid focal, alpha 0.25": lambda: wxent.sigmoid_focal_loss(x, z, alpha=0.25, **v),

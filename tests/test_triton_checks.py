@@ -33,6 +33,7 @@ BUDGET = {
     "softmax CE": 4,
     "softmax CE, class_weight + ignore_index + smoothing 0.1": 4,
     "softmax CE, + sample_weight, weighted_mean": 4,
+    "softmax CE, probability labels, class_weight + smoothing 0.1": 5,  # and a fill of 1
     "sigmoid CE, pos_weight": 4,
     "sigmoid focal, alpha 0.25": 7,
     "asymmetric": 4,
@@ -113,8 +114,9 @@ def test_checked_calls_stay_within_their_device_op_budget(name):
     assert checked.reads == 1 and unchecked.reads == 0
     assert not CHECK_OPS & set(checked.ops), checked.report()
     assert checked.kernels["_settle_kernel"] == unchecked.kernels["_settle_kernel"] == 1
-    # the read and the gradient pass queued behind it
-    assert checked.total - unchecked.total <= 2, (checked.report(), unchecked.report())
+    # the read and the gradient pass queued behind it (probability labels: its 1 too)
+    extra = 3 if "probability" in name else 2
+    assert checked.total - unchecked.total <= extra, (checked.report(), unchecked.report())
 
 
 def test_the_counter_counts_launches_not_views_nor_the_interpreter():

@@ -217,31 +217,29 @@ def softmax_cross_entropy_soft(
     labels = inp.raw_labels
     if not use_triton(logits, labels, class_weight, sample_weight, reduction=reduction):
         return None
-    import torch
-
     from wxent import _prepare as prep
     from wxent import _value_checks
     from wxent._fastpaths import triton_softmax_soft
 
-    bad = None
-    if inp.checks is not None and inp.checks.has("labels"):
-        bad = torch.zeros(1, dtype=torch.int32, device=logits.device)
+    cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
+    sw = prep.sample_weight(sample_weight, inp, per_sample=False)
+    plan = _plan(inp, logits)  # the labels' value check is done by the kernel
     result = _guarded(
         "softmax_cross_entropy_soft",
         triton_softmax_soft.softmax_cross_entropy,
         logits,
         labels,
-        class_weight=prep.per_class("class_weight", class_weight, inp, broadcast=False),
-        sample_weight=prep.sample_weight(sample_weight, inp, per_sample=False),
+        class_weight=cw,
+        sample_weight=sw,
         label_smoothing=label_smoothing,
         reduction=reduction,
         tolerance=_value_checks.probability_sum_tolerance(labels.dtype, inp.num_classes),
         inplace_backward=inplace_backward,
-        bad=bad,
+        plan=plan,
         eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
     )
-    if result is not None and bad is not None:
-        inp.checks.replace("labels", bad[0] != 0)
+    if result is not None and plan is not None:
+        plan.commit()  # the call's flags, folded into the word, handed over
     return result
 
 

@@ -17,7 +17,8 @@ a class with ``t_c = 0`` counting nothing even where ``x_c = -inf``; its gradien
   :func:`wxent._value_checks.probability_sum_tolerance`) is done on the labels as they are
   read: it sets a device flag that replaces the generic path's extra passes over the
   ``(N, C)`` labels, and the error messages stay those of the generic path;
-* the reduction: :func:`wxent._fastpaths.triton_softmax.reduce_rows`;
+* the reduction: :func:`wxent._fastpaths.triton_checks.settle` (the sum, the division
+  and a checked call's checks, one launch);
 * backward (:func:`_backward_kernel`): one read of the logits and the labels and one write
   of ``g * w / denominator * (T * softmax(x) - t)`` (over the logits with
   ``inplace_backward``). A checked call queues it behind its one host read, as the
@@ -38,6 +39,7 @@ import torch
 import triton
 import triton.language as tl
 
+from wxent._fastpaths import triton_checks
 from wxent._fastpaths import triton_common as common
 from wxent._fastpaths import triton_softmax as base
 from wxent._fastpaths.select import LAUNCHES
@@ -155,10 +157,10 @@ def _forward_kernel(
         tl.store(stats_ptr + rows, tl.where(limit, float("inf"), lse), mask=rmask)
         tl.store(stats_ptr + n_rows + rows, tl.where(keep, w, 0.0), mask=rmask)
         tl.store(stats_ptr + 2 * n_rows + rows, total, mask=rmask)
-    if CHECK:  # the labels' value check, on the labels as they were read
-        bad = rmask & ((wrong > 0) | ~(tl.abs(ysum - 1.0) <= tol))
-        if tl.max(tl.where(bad, 1, 0), axis=0) > 0:
-            tl.atomic_max(bad_ptr, 1)
+    if CHECK:  # the labels' value check, on the labels as they were read; a NaN loss
+        value = w * tl.where(keep, loss, 0.0)
+        bad = rmask & ((wrong > 0) | ~(tl.abs(ysum - 1.0) <= tol) | (value != value))
+        tl.store(bad_ptr + tl.program_id(0), tl.max(tl.where(bad, 1, 0), axis=0))
 
 
 @triton.jit
@@ -236,14 +238,20 @@ def _forward(
     tol: float,
     denom: int,
     stats: Any,
-    bad: Any,
+    plan: Any,
 ) -> Any:
-    """Launch the forward kernel; returns the ``(1 or 2, N)`` per-row buffer."""
+    """Launch the forward kernel; returns the ``(1 or 2, N)`` per-row buffer.
+
+    ``plan``: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: one status
+    per program (a bad label row or a NaN loss) goes there.
+    """
     n, num_classes = rows.shape
     per_program, block, warps = config(num_classes)
+    grid = triton.cdiv(n, per_program)
     out = torch.empty((2 if denom else 1, n), dtype=torch.float32, device=rows.device)
+    bad = None if plan is None else plan.status_buffer(grid, rows.device)
     LAUNCHES["softmax_cross_entropy_soft"] += 1
-    _forward_kernel[(triton.cdiv(n, per_program),)](
+    _forward_kernel[(grid,)](
         rows, rows.stride(0), labels, labels.stride(0),
         out if cw is None else cw,
         out if sw is None else sw,
@@ -308,13 +316,17 @@ class _SoftLabelCrossEntropy(torch.autograd.Function):
         if needs_grad:
             stats = torch.empty((3, n), dtype=torch.float32, device=rows.device)
         denom = 2 if reduction == "weighted_mean" and (cw is not None or sw is not None) else 0
-        out = _forward(rows, labels, cw, sw, eps, options["tol"], denom, stats, options["bad"])
+        plan = options["plan"]
+        out = _forward(rows, labels, cw, sw, eps, options["tol"], denom, stats, plan)
         if reduction == "none":
             result, inv = out[0].reshape(logits.shape[:-1]).to(logits.dtype), None
-        else:
+            if plan is not None:
+                triton_checks.settle(plan)
+        else:  # the sum, its division and a checked call's checks: one launch
             # A mean (and a weighted mean without weights) divides by n, known here.
-            plain = "mean" if reduction == "weighted_mean" and not denom else reduction
-            result, inv = base.reduce_rows(out, n, False, plain, logits.dtype)
+            n_const = 1.0 if reduction == "sum" or denom else float(n)
+            den = out[1] if denom else None
+            result, inv = triton_checks.settle(plan, out[0], den, n_const, logits.dtype)
         ctx.grad = None
         if needs_grad:
             saved = (rows, labels, stats, inv)
@@ -375,7 +387,7 @@ def softmax_cross_entropy(
     reduction: str,
     tolerance: float,
     inplace_backward: bool = False,
-    bad: Array | None = None,
+    plan: Any = None,
     eager_gradient: list | None = None,
 ) -> Array:
     """The reduced (or per-sample) weighted softmax cross-entropy of probability labels.
@@ -392,9 +404,10 @@ def softmax_cross_entropy(
         tolerance: how far a row of labels may sum from 1 (the value check).
         inplace_backward: write the gradient into the logits' storage (when the logits
             are contiguous and not a leaf).
-        bad: a 1-element int32 tensor holding 0, or ``None``: the kernel sets it to 1
-            when a label is negative, infinite or NaN or a row's sum lies farther than
-            ``tolerance`` from 1.
+        plan: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the kernel
+            reports a label that is negative, infinite or NaN, a row whose sum lies
+            farther than ``tolerance`` from 1 or a NaN loss, and the call's checks are
+            folded into its flag word.
         eager_gradient: for a checked call, the launches its one flag read queues behind
             the flag (``Inputs.launches``); see
             :func:`wxent._fastpaths.triton_softmax.softmax_cross_entropy`.
@@ -409,7 +422,7 @@ def softmax_cross_entropy(
     cw, sw = _weights(class_weight, sample_weight, y.shape[0])
     options = {
         "tol": float(tolerance),
-        "bad": bad,
+        "plan": plan,
         "inplace": bool(inplace_backward) and not logits.is_leaf,
         "eager": eager_gradient,
     }
