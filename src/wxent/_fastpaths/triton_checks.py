@@ -1,4 +1,4 @@
-"""A checked Triton call's value checks, folded into one flag word by one small kernel.
+"""The last step of every Triton call: the reduction, and a checked call's one flag word.
 
 A checked call (``validate=True``) of a fused kernel reads one integer on the host: bit 0
 "a check failed, or the result holds a NaN", bit 1 "the logits look like probabilities"
@@ -6,19 +6,20 @@ A checked call (``validate=True``) of a fused kernel reads one integer on the ho
 torch operations (``aminmax``, comparisons, logical operations, the OR of the flags);
 on a GPU each is a launch paid in host time. Here:
 
-* the loss kernel checks what it reads anyway (the labels, the sample weights) and
-  whether a counted loss is NaN, and writes one status integer per program (a plain
-  store: nothing to zero first);
-* :func:`settle` launches one single-program kernel that ORs those statuses, checks
-  the NaN of a reduced result, the bounds of the small configuration arrays (class
-  weights, ``pos_weight``...: finite, non-negative, positive or at most 1 where asked)
-  and the probability look of the first logits, and writes the call's flag word.
+* the loss kernel checks what it reads anyway (the labels, the sample weights it
+  :meth:`Plan.claim` s) and whether a counted loss is NaN, and writes one status per
+  program (a plain store: nothing to zero first);
+* :func:`settle` launches one kernel that sums the per-row (or per-tile) losses and the
+  denominator and divides (every call, checked or not), and in a checked call ORs the
+  statuses, checks the NaN of the result, the bounds of the small configuration arrays
+  (class weights, ``pos_weight``...: finite, non-negative, positive or at most 1 where
+  asked) and the probability look of the first logits, and writes the call's flag word.
 
-So a checked call costs the unchecked call's launches plus this one and the read. The
-messages are unchanged: when bit 0 is set, the call's diagnoses run on the host (the
-error path) exactly as on the generic path. :class:`Plan` takes over the call's
-deferred checks only once the kernel ran (a kernel Triton cannot run leaves them to the
-generic path).
+So a checked call costs the unchecked call's launches plus the read (and the gradient
+pass queued behind it). The messages are unchanged: when bit 0 is set, the call's
+diagnoses run on the host (the error path) exactly as on the generic path.
+:class:`Plan` hands the call's deferred checks over only once the kernel ran (a kernel
+Triton cannot run leaves them to the generic path).
 """
 
 from __future__ import annotations

@@ -316,17 +316,9 @@ def _mode(tensor: Any) -> int:
 
 
 def _forward(
-    rows: Any,
-    labels: Any,
-    ignore: int | None,
-    cw: Any,
-    sw: Any,
-    eps: float,
-    denom: int,
-    lse: Any,
-    plan: Any = None,
-    cfg: tuple[int, int, int] | None = None,
-) -> Any:
+    rows: Any, labels: Any, ignore: int | None, cw: Any, sw: Any, eps: float, denom: int,
+    lse: Any, plan: Any = None, cfg: tuple[int, int, int] | None = None,
+) -> Any:  # fmt: skip
     """Launch the forward kernel; returns the ``(2, N)`` per-row buffer.
 
     ``plan``: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the kernel
