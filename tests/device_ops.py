@@ -144,6 +144,8 @@ def cases(
     sw = torch.tensor(rng.uniform(0.5, 2.0, n), dtype=torch.float32)
     z = torch.tensor(rng.uniform(size=(n, c)) < 0.1, dtype=torch.float32)
     pw = torch.tensor(rng.uniform(0.5, 4.0, c), dtype=torch.float32)
+    z_ignored = z.clone()
+    z_ignored[0, : c // 2] = -1.0
     soft = torch.softmax(torch.tensor(rng.normal(size=(n, c)), dtype=torch.float32), -1)
     v = {"validate": validate}
     ce, focal = wxent.softmax_cross_entropy, wxent.softmax_focal_loss
@@ -165,6 +167,9 @@ def cases(
             x, soft, class_weight=cw, label_smoothing=0.1, **v
         ),
         "sigmoid CE, pos_weight": lambda: wxent.sigmoid_cross_entropy(x, z, pos_weight=pw, **v),
+        "sigmoid CE, ignore_label, weighted_mean": lambda: wxent.sigmoid_cross_entropy(
+            x, z_ignored, ignore_label=-1.0, reduction="weighted_mean", **v
+        ),
         "sigmoid focal, alpha 0.25": lambda: wxent.sigmoid_focal_loss(x, z, alpha=0.25, **v),
         "asymmetric": lambda: wxent.asymmetric_loss(x, z, **v),
         "softmax focal, class_weight + ignore_index": lambda: focal(

@@ -93,7 +93,7 @@ def main() -> None:
     soft_backward = {**soft, "grad_ptr": "*bf16", "grad_row_stride": "i64"}
     soft_backward.update({"stats_ptr": "*fp32", "g_ptr": "*bf16", "inv_ptr": "*fp32"})
     soft_backward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32"})
-    constexprs = {"HAS_SMOOTH": True, "PER_ROW_G": True, "ROWS": 1, "BLOCK": 8192}
+    constexprs = {"HAS_SMOOTH": True, "G_MODE": 0, "ROWS": 1, "BLOCK": 8192}
     compile_kernel(triton_softmax_soft._backward_kernel, soft_backward, constexprs, 32)
     scale = {"grad_ptr": "*bf16", "g_ptr": "*fp32", "n_elements": "i64", "group": "i64"}
     compile_kernel(triton_common._scale_kernel, scale, {"PER_GROUP": True, "BLOCK": 4096}, 8)

@@ -271,6 +271,28 @@ class IndexInputs(Inputs):
         self._labels = value
 
 
+@dataclass
+class MaskedInputs(Inputs):
+    """Inputs whose mask of valid elements is made on its first read (``make_valid()``).
+
+    Sigmoid-family labels with an ``ignore_label``: the generic path reads :attr:`valid`;
+    a fused kernel that compares the labels with the ignored value itself never makes
+    it (no pass over the labels, no mask of the logits' size).
+    """
+
+    make_valid: Callable[[], Array] | None = None
+
+    @property  # type: ignore[misc]
+    def valid(self) -> Array | None:
+        """The mask of the elements not ignored (``None``: all), made on the first read."""
+        return None if self.make_valid is None else self.make_valid()
+
+    @valid.setter
+    def valid(self, value: Array | None) -> None:
+        if value is not None:  # a given mask (dataclasses.replace passes the one made)
+            self.make_valid = lambda: value
+
+
 def once(make: Callable[[], Any]) -> Callable[[], Any]:
     """``make`` as a callable that computes its value on the first call and keeps it."""
     made: list[Any] = []

@@ -36,6 +36,7 @@ from wxent._config import (
 )
 from wxent._inputs import IndexInputs as IndexInputs
 from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs
+from wxent._inputs import MaskedInputs as MaskedInputs
 from wxent._inputs import cast as _cast
 from wxent._inputs import compute_dtype as _compute_dtype
 from wxent._inputs import once
@@ -114,11 +115,11 @@ def sigmoid_inputs(
             "labels", "a real or boolean dtype", f"labels with dtype {v.dtype_name(labels.dtype)}"
         )
     dtype = _compute_dtype(xp, logits.dtype)
-    valid = None
+    make_valid = None
     if ignore is not None:  # compared as given (floating labels, torch): nothing is cast
         direct = v.is_floating(xp, labels.dtype) or ns.is_torch_namespace(xp)
-        valid = (labels if direct else _cast(xp, labels, dtype)) != ignore
-    inp = Inputs(
+        make_valid = once(lambda: (labels if direct else _cast(xp, labels, dtype)) != ignore)
+    inp = MaskedInputs(
         xp=xp,
         raw_logits=logits,
         out_dtype=logits.dtype,
@@ -126,18 +127,19 @@ def sigmoid_inputs(
         num_classes=shape[axis],
         validate=concrete,
         raw_labels=labels,
-        valid=valid,
+        valid=None,
         indices=False,
         loss_shape=shape,
         check_config=check,
         concrete=readable,
         compute_dtype=dtype,
         label_dtype=dtype,  # cast, ignored entries 0, when the generic path reads them
+        make_valid=make_valid,  # the mask too (a fused kernel compares the labels itself)
     )
     _probe(inp, logits)
     if concrete and not v.is_bool(xp, labels.dtype):  # booleans are always in [0, 1]
         inp.add_check(
-            lambda: _unit_interval_flag(xp, labels, valid),
+            lambda: _unit_interval_flag(xp, labels, inp.valid),
             lambda: v.check_unit_interval_labels(
                 ns.to_numpy(labels).astype(np.float64, copy=False), ignore
             ),

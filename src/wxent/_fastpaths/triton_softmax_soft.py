@@ -178,7 +178,7 @@ def _backward_kernel(
     n_cols,
     eps,
     HAS_SMOOTH: tl.constexpr,
-    PER_ROW_G: tl.constexpr,
+    G_MODE: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
@@ -187,10 +187,14 @@ def _backward_kernel(
     lse = tl.load(stats_ptr + rows, mask=rmask, other=0.0)
     w = tl.load(stats_ptr + n_rows + rows, mask=rmask, other=0.0)
     total = tl.load(stats_ptr + 2 * n_rows + rows, mask=rmask, other=0.0)
-    if PER_ROW_G:
+    if G_MODE == 0:  # one upstream gradient per row
         g = tl.load(g_ptr + rows, mask=rmask, other=0.0).to(tl.float32)
-    else:
+    elif G_MODE == 1:  # a 0-d upstream gradient, times the inverse denominator
         g = tl.load(g_ptr).to(tl.float32) * tl.load(inv_ptr)
+    elif G_MODE == 2:  # an upstream gradient of 1: the inverse denominator
+        g = tl.load(inv_ptr)
+    else:  # 1 (no denominator)
+        g = 1.0
     keep = rmask & (w != 0.0) & (lse != float("inf"))  # a +inf row's gradient is 0
     coef = tl.where(keep, g * w, 0.0)
     lse = tl.where(keep, lse, 0.0)
@@ -267,17 +271,24 @@ def _forward(
 
 
 def _backward(saved: tuple, eps: float, per_row: bool, g: Any, grad: Any) -> None:
-    """Launch the backward kernel: ``grad = g * w / denominator * (T * softmax(x) - t)``."""
+    """Launch the backward kernel: ``grad = g * w / denominator * (T * softmax(x) - t)``.
+
+    ``g``: the upstream gradient (per row when ``per_row``), or ``None`` for 1.
+    """
     rows, labels, stats, inv = saved
     n, num_classes = rows.shape
     per_program, block, warps = config(num_classes, backward=True)
-    g = g.reshape(-1).contiguous() if per_row else g.reshape(())
+    if g is None:
+        g_mode = 2 if inv is not None else 3
+    else:
+        g_mode = 0 if per_row else 1
+        g = g.reshape(-1).contiguous() if per_row else g.reshape(())
     LAUNCHES["softmax_cross_entropy_soft_backward"] += 1
     _backward_kernel[(triton.cdiv(n, per_program),)](
         rows, rows.stride(0), labels, labels.stride(0), grad, grad.stride(0), stats,
-        g, g if inv is None else inv,
+        stats if g is None else g, stats if inv is None else inv,
         n, num_classes, float(eps),
-        HAS_SMOOTH=eps != 0.0, PER_ROW_G=per_row,
+        HAS_SMOOTH=eps != 0.0, G_MODE=g_mode,
         ROWS=per_program, BLOCK=block, num_warps=warps,
     )  # fmt: skip
 
@@ -286,8 +297,7 @@ def _eager_gradient(saved: tuple, eps: float, grad: Any) -> Any:
     """A once-only launch of the gradient pass for an upstream gradient of 1."""
 
     def launch() -> None:
-        one = torch.ones((), dtype=torch.float32, device=grad.device)
-        _backward(saved, eps, False, one, grad)
+        _backward(saved, eps, False, None, grad)
 
     return common.once(launch)
 
