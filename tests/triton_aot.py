@@ -26,6 +26,7 @@ def compile_kernel(fn: Any, signature: dict, constexprs: dict, num_warps: int) -
 
 def main() -> None:
     from wxent._fastpaths import (
+        triton_checks,
         triton_common,
         triton_sigmoid,
         triton_softmax,
@@ -34,38 +35,45 @@ def main() -> None:
     )
 
     rows = {"x_ptr": "*bf16", "x_row_stride": "i64", "grad_ptr": "*bf16"}
-    per_row = {"labels_ptr": "*i64", "valid_ptr": "*u8", "w_ptr": "*fp32", "loss_ptr": "*fp32"}
-    flags = dict.fromkeys(["HAS_VALID", "HAS_W", "HAS_SMOOTH", "COMPUTE_GRAD", "HAS_DENOM"], True)
-    weights = {"labels_ptr": "*i64", "valid_ptr": "*u8", "cw_ptr": "*fp32", "sw_ptr": "*fp32"}
-    modes = {"HAS_VALID": True, "CW_MODE": 2, "SW_MODE": 2, "HAS_SMOOTH": True}
+    weights = {"labels_ptr": "*i64", "cw_ptr": "*fp32", "sw_ptr": "*fp32"}
+    modes = {"HAS_IGNORE": True, "CW_MODE": 2, "SW_MODE": 2, "HAS_SMOOTH": True}
     forward = {"x_ptr": "*bf16", "x_row_stride": "i64", **weights, "out_ptr": "*fp32"}
-    forward.update({"lse_ptr": "*fp32", "n_rows": "i32", "n_cols": "i32", "eps": "fp32"})
+    forward.update({"lse_ptr": "*fp32", "status_ptr": "*i32", "n_rows": "i32", "n_cols": "i32"})
+    forward.update({"eps": "fp32", "ignore": "i64"})
     for lanes, shape in ((True, (1, 8192)), (False, (1, 16384)), (True, (8, 256))):
         constexprs = {**modes, "DENOM": 2, "STORE_LSE": True, "LANES": lanes}
+        constexprs.update({"CHECK": True, "CHECK_SW": True})
         constexprs.update({"ROWS": shape[0], "BLOCK": shape[1]})
         compile_kernel(triton_softmax._forward_kernel, forward, constexprs, 16)
     backward = {**rows, "grad_row_stride": "i64", **weights, "lse_ptr": "*fp32"}
     backward.update({"g_ptr": "*bf16", "inv_ptr": "*fp32"})
-    backward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32"})
-    for per_row_g in (False, True):
-        constexprs = {**modes, "PER_ROW_G": per_row_g, "ROWS": 1, "BLOCK": 8192}
+    backward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32", "ignore": "i64"})
+    for g_mode in (0, 2):
+        constexprs = {**modes, "G_MODE": g_mode, "ROWS": 1, "BLOCK": 8192}
         compile_kernel(triton_softmax._backward_kernel, backward, constexprs, 16)
-    finish = {"total_ptr": "*fp32", "denom_ptr": "*fp32", "out_ptr": "*bf16", "inv_ptr": "*fp32"}
-    finish["n_const"] = "fp32"
-    compile_kernel(triton_common._finish_kernel, finish, {"MODE": 2}, 1)
-    focal = {**rows, **per_row, "inv_denom_ptr": "*fp32", "n_cols": "i32", "eps": "fp32"}
-    focal["gamma"] = "fp32"
-    focal_flags = {**flags, "MODULATE": True, "BLOCK": 8192}
+    focal = {**rows, **weights, "loss_ptr": "*fp32", "denom_ptr": "*fp32", "status_ptr": "*i32"}
+    focal.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32", "gamma": "fp32"})
+    focal.update({"ignore": "i64", "inv_const": "fp32"})
+    focal_flags = {**modes, "MODULATE": True, "COMPUTE_GRAD": True, "DENOM": 2, "CHECK": True}
+    focal_flags.update({"CHECK_SW": True, "BLOCK": 8192})
     compile_kernel(triton_softmax_focal._softmax_focal_kernel, focal, focal_flags, 16)
+    denominator = {**weights, "out_ptr": "*fp32", "n_rows": "i32", "n_cols": "i32"}
+    denominator["ignore"] = "i64"
+    constexprs = {"HAS_IGNORE": True, "CW_MODE": 2, "SW_MODE": 2, "WEIGHTED": True}
+    constexprs["ROWS"] = 1024
+    compile_kernel(triton_softmax_focal._denominator_kernel, denominator, constexprs, 4)
     pointers = ["x_ptr", "z_ptr", "q_ptr", "r_ptr", "s_ptr", "out_ptr", "grad_ptr"]
-    sigmoid = {**dict.fromkeys(pointers, "*fp32"), "denom_ptr": "*fp32", "bad_ptr": "*i32"}
+    sigmoid = {**dict.fromkeys(pointers, "*fp32"), "denom_ptr": "*fp32", "status_ptr": "*i32"}
     sigmoid.update(dict.fromkeys(["n_rows", "n_cols", "q_stride", "r_stride"], "i32"))
     sigmoid.update(dict.fromkeys(["ignore", "eps", "gamma_pos", "gamma_neg", "clip"], "fp32"))
+    sigmoid["inv_const"] = "fp32"
     switches = ["WEIGHTED", "HAS_Q", "HAS_R", "HAS_IGNORE", "HAS_SMOOTH", "MOD_POS", "MOD_NEG"]
     for phase in (0, 1):
         sigmoid_flags = {
             **dict.fromkeys(switches, True),
-            **dict.fromkeys(["CLIP", "COMPUTE_GRAD", "HAS_DENOM", "CHECK", "STORE_LOSS"], True),
+            **dict.fromkeys(["CLIP", "COMPUTE_GRAD", "CHECK", "STORE_LOSS"], True),
+            "DENOM": 2,
+            "CHECK_SW": True,
             "PHASE": phase,
             "PER_ELEMENT": phase == 1,
             "SW_MODE": 2,
@@ -85,10 +93,20 @@ def main() -> None:
     soft_backward = {**soft, "grad_ptr": "*bf16", "grad_row_stride": "i64"}
     soft_backward.update({"stats_ptr": "*fp32", "g_ptr": "*bf16", "inv_ptr": "*fp32"})
     soft_backward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32"})
-    constexprs = {"HAS_SMOOTH": True, "PER_ROW_G": True, "ROWS": 1, "BLOCK": 8192}
+    constexprs = {"HAS_SMOOTH": True, "G_MODE": 0, "ROWS": 1, "BLOCK": 8192}
     compile_kernel(triton_softmax_soft._backward_kernel, soft_backward, constexprs, 32)
     scale = {"grad_ptr": "*bf16", "g_ptr": "*fp32", "n_elements": "i64", "group": "i64"}
     compile_kernel(triton_common._scale_kernel, scale, {"PER_GROUP": True, "BLOCK": 4096}, 8)
+    settle = {"total_ptr": "*fp32", "n_total": "i32", "den_ptr": "*fp32", "n_den": "i32"}
+    settle.update({"n_const": "fp32", "out_ptr": "*bf16", "inv_ptr": "*fp32"})
+    settle.update({"word_ptr": "*i32", "status_ptr": "*i32", "n_status": "i32"})
+    for i in range(4):
+        settle.update({f"a{i}_ptr": "*fp32", f"n{i}": "i32", f"code{i}": "i32"})
+    settle.update({"x_ptr": "*bf16", "x_row_stride": "i64", "n_cols": "i32", "n_probe": "i32"})
+    settle["tol"] = "fp32"
+    for probe, atomic in ((1, True), (2, False)):
+        constexprs = {"FINISH": 2, "CHECK": True, "ATOMIC": atomic, "PROBE": probe}
+        compile_kernel(triton_checks._settle_kernel, settle, {**constexprs, "BLOCK": 1024}, 4)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ def config_array(
                 inp.add_check(
                     lambda: v.config_flag(xp, arr, positive=positive, at_most_one=at_most_one),
                     lambda: check_host(ns.to_numpy(value).astype(np.float64)),
+                    bounds=(arr, positive, at_most_one),
                 )
             return arr
     try:

@@ -74,6 +74,9 @@ class Inputs:
             host reads the flag and returns; run once, by the one read of the call.
         suspect: 0-d flag: the logits look like probabilities (``probability_flag``), or
             a callable computing it when the call's flags are read.
+        word: a fused kernel's flag word (1-element int32 tensor, bit 0 error, bit 1
+            probability warning) that folds the call's flags on the device, or ``None``;
+            read with what is left of the flags as the call's one read.
     """
 
     xp: Any
@@ -98,6 +101,7 @@ class Inputs:
     watched: Array | None = None
     launches: list[Callable[[], None]] = field(default_factory=list)
     suspect: Any = None
+    word: Array | None = None
     _logits: Array | None = field(default=None, init=False, repr=False, compare=False)
     _labels: Array | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -148,11 +152,17 @@ class Inputs:
         """The rank of the logits; never casts."""
         return len(self.raw_logits.shape)
 
-    def add_check(self, flag: Any, diagnose: Callable[[], None], key: str | None = None) -> None:
+    def add_check(
+        self,
+        flag: Any,
+        diagnose: Callable[[], None],
+        key: str | None = None,
+        bounds: tuple[Any, bool, bool] | None = None,
+    ) -> None:
         """Record a pending value check (see :class:`~wxent._validation.PendingChecks`)."""
         if self.checks is None:
             self.checks = v.PendingChecks()
-        self.checks.add(flag, diagnose, key)
+        self.checks.add(flag, diagnose, key, bounds)
 
     def watch(self, losses: Array) -> None:
         """Record whether losses that a zero weight or a mask may hide hold a NaN.
@@ -287,3 +297,87 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
         return losses
     # w * where(w == 0, 0, l): no 0 * inf in the value, nor in either gradient.
     return weights * xp.where(weights == 0, xp.zeros_like(losses), losses)
+
+
+@dataclass
+class IndexInputs(Inputs):
+    """Softmax inputs with integer labels, the gather indices made on the first read.
+
+    ``raw_labels`` are the caller's labels and ``ignore_index`` the label they ignore
+    (``None`` also when no label of their dtype can equal it). :attr:`labels` (indices
+    with ignored entries 0, clamped into ``[0, C)`` while checking), :attr:`valid` and
+    :attr:`indices_unclamped` come from ``make_indices()`` (which computes them once)
+    on the first read of any of them: the generic path reads them; a fused kernel that
+    reads ``raw_labels`` and ``ignore_index`` itself never makes them (no label
+    preparation on the device).
+    """
+
+    ignore_index: int | None = None
+    make_indices: Callable[[], tuple[Array, Array | None]] | None = None
+
+    @property  # type: ignore[misc]
+    def valid(self) -> Array | None:
+        """The mask of the labels not ignored (``None``: all), made on the first read."""
+        return None if self.ignore_index is None else self._indices()[1]
+
+    @valid.setter
+    def valid(self, value: Array | None) -> None:
+        pass  # the constructor's value: the mask is made from the labels
+
+    def _indices(self) -> tuple[Array, Array | None]:
+        assert self.make_indices is not None
+        return self.make_indices()
+
+    @property
+    def indices_unclamped(self) -> Array:
+        """The indices with ignored entries 0, before the clamp (what the check reads)."""
+        return self._indices()[0]
+
+    @property
+    def labels(self) -> Array:
+        """The indices to gather with: ignored entries 0, clamped into ``[0, C)`` if checked."""
+        if self._labels is None:
+            idx = self._indices()[0]
+            c = self.num_classes
+            if self.validate and c is not None:  # memory-safe gathers until the check raises
+                idx = self.xp.clip(idx, 0, max(int(c) - 1, 0))
+            self._labels = idx
+        return self._labels
+
+    @labels.setter
+    def labels(self, value: Array) -> None:
+        self._labels = value
+
+
+@dataclass
+class MaskedInputs(Inputs):
+    """Inputs whose mask of valid elements is made on its first read (``make_valid()``).
+
+    Sigmoid-family labels with an ``ignore_label``: the generic path reads :attr:`valid`;
+    a fused kernel that compares the labels with the ignored value itself never makes
+    it (no pass over the labels, no mask of the logits' size).
+    """
+
+    make_valid: Callable[[], Array] | None = None
+
+    @property  # type: ignore[misc]
+    def valid(self) -> Array | None:
+        """The mask of the elements not ignored (``None``: all), made on the first read."""
+        return None if self.make_valid is None else self.make_valid()
+
+    @valid.setter
+    def valid(self, value: Array | None) -> None:
+        if value is not None:  # a given mask (dataclasses.replace passes the one made)
+            self.make_valid = lambda: value
+
+
+def once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """``make`` as a callable that computes its value on the first call and keeps it."""
+    made: list[Any] = []
+
+    def get() -> Any:
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return get

@@ -34,9 +34,12 @@ from wxent._config import (
 from wxent._config import (
     sample_weight as sample_weight,
 )
+from wxent._inputs import IndexInputs as IndexInputs
 from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs
+from wxent._inputs import MaskedInputs as MaskedInputs
 from wxent._inputs import cast as _cast
 from wxent._inputs import compute_dtype as _compute_dtype
+from wxent._inputs import once
 from wxent._inputs import quietly as quietly
 from wxent._inputs import shield as shield
 from wxent._inputs import weigh as weigh
@@ -114,11 +117,11 @@ def sigmoid_inputs(
             "labels", "a real or boolean dtype", f"labels with dtype {v.dtype_name(labels.dtype)}"
         )
     dtype = _compute_dtype(xp, logits.dtype)
-    valid = None
+    make_valid = None
     if ignore is not None:  # compared as given (floating labels, torch): nothing is cast
         direct = v.is_floating(xp, labels.dtype) or ns.is_torch_namespace(xp)
-        valid = (labels if direct else _cast(xp, labels, dtype)) != ignore
-    inp = Inputs(
+        make_valid = once(lambda: (labels if direct else _cast(xp, labels, dtype)) != ignore)
+    inp = MaskedInputs(
         xp=xp,
         raw_logits=logits,
         out_dtype=logits.dtype,
@@ -126,18 +129,19 @@ def sigmoid_inputs(
         num_classes=shape[axis],
         validate=concrete,
         raw_labels=labels,
-        valid=valid,
+        valid=None,
         indices=False,
         loss_shape=shape,
         check_config=check,
         concrete=readable,
         compute_dtype=dtype,
         label_dtype=dtype,  # cast, ignored entries 0, when the generic path reads them
+        make_valid=make_valid,  # the mask too (a fused kernel compares the labels itself)
     )
     _probe(inp, logits)
     if concrete and not v.is_bool(xp, labels.dtype):  # booleans are always in [0, 1]
         inp.add_check(
-            lambda: _unit_interval_flag(xp, labels, valid),
+            lambda: _unit_interval_flag(xp, labels, inp.valid),
             lambda: v.check_unit_interval_labels(
                 ns.to_numpy(labels).astype(np.float64, copy=False), ignore
             ),
@@ -194,24 +198,22 @@ def _representable(value: int, dtype: Any) -> bool:
     return low <= value <= high
 
 
-def pending_index_check(
-    inp: Inputs, labels: Array, idx: Array, ignore: int | None, name: str = "labels"
-) -> Array:
-    """Record the range check of class indices, and return them clamped into ``[0, C)``.
+def _pending_index_check(inp: IndexInputs, ignore: int | None, name: str = "labels") -> None:
+    """Record the range check of class indices (ignored entries are 0 there: never bad).
 
-    The clamp keeps every gather memory-safe until the check raises; it is applied only
-    while checking (with ``validate=False`` the indices are trusted).
+    Generic paths gather with :attr:`IndexInputs.labels`, clamped into ``[0, C)`` while
+    checking, so every gather is memory-safe until the check raises; a fused kernel
+    checks the labels it reads itself and replaces the flag (key ``name``).
     """
     num_classes = inp.num_classes
     if not inp.validate or num_classes is None:
-        return idx
-    xp = inp.xp
+        return
+    xp, labels = inp.xp, inp.raw_labels
     inp.add_check(
-        lambda: v.outside_flag(xp, idx, 0, int(num_classes) - 1),  # ignored entries are 0
+        lambda: v.outside_flag(xp, inp.indices_unclamped, 0, int(num_classes) - 1),
         lambda: v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore, name),
         key=name,
     )
-    return xp.clip(idx, 0, max(int(num_classes) - 1, 0))
 
 
 def softmax_inputs(
@@ -241,10 +243,12 @@ def softmax_inputs(
     num_classes = shape[axis]
     dtype = _compute_dtype(xp, logits.dtype)
 
-    def make(prepared: Array, valid: Array | None, indices: bool) -> Inputs:
-        return Inputs(
+    def make(
+        prepared: Array, valid: Array | None, indices: bool, cls: Any = Inputs, **kw: Any
+    ) -> Any:
+        return cls(
             xp, logits, logits.dtype, axis, num_classes, concrete, prepared, valid, indices,
-            sample_shape, check, readable, softmax=True, compute_dtype=dtype,
+            sample_shape, check, readable, softmax=True, compute_dtype=dtype, **kw,
         )  # fmt: skip
 
     if v.is_integer(xp, labels.dtype):
@@ -259,9 +263,12 @@ def softmax_inputs(
                 f"probabilities of shape {v.shape_str(shape)}{hint}",
                 f"integer labels of shape {v.shape_str(label_shape)}",
             )
-        idx, valid = class_indices(xp, labels, ignore)
-        inp = make(idx, valid, True)
-        inp.labels = pending_index_check(inp, labels, idx, ignore)
+        counted = ignore if ignore is not None and _representable(ignore, labels.dtype) else None
+        inp = make(
+            labels, None, True, IndexInputs, ignore_index=counted,
+            make_indices=once(lambda: class_indices(xp, labels, ignore)),
+        )  # fmt: skip
+        _pending_index_check(inp, ignore)
         _probe(inp, logits)
         return inp
     if v.is_floating(xp, labels.dtype):
@@ -289,9 +296,8 @@ def _probe(inp: Inputs, logits: Array) -> None:
     """While checking, flag logits that look like probabilities (see ``probability_flag``)."""
     if inp.validate:
         bits = 16 if v.dtype_name(logits.dtype) in ("float16", "bfloat16") else 32
-        xp, axis, softmax = inp.xp, inp.axis, inp.softmax
         # Computed by the read, after the loss is launched (as the deferred checks).
-        inp.suspect = lambda: checks.probability_flag(xp, logits, axis, softmax=softmax, bits=bits)
+        inp.suspect = checks.Probe(inp.xp, logits, inp.axis, softmax=inp.softmax, bits=bits)
 
 
 def logits_inputs(logits: Array, *, class_axis: Any, validate: bool = True) -> Inputs:
@@ -331,7 +337,9 @@ def settle(inp: Inputs, result: Array) -> Array:
     """
     if not inp.validate:
         return result
-    flags = [v.nan_flag(inp.xp, result)] + ([] if inp.checks is None else inp.checks.flags)
+    flags = [] if inp.checks is None else inp.checks.flags
+    if inp.word is None:  # a fused kernel's word holds the result's NaN flag
+        flags = [v.nan_flag(inp.xp, result), *flags]
     if _read(inp, flags) & 1:
         _logits_errors(inp)
     return result
@@ -342,11 +350,14 @@ def _read(inp: Inputs, flags: list[Array]) -> int:
 
     Bit 0 set: the pending checks raise their messages; bit 1 warns
     (:class:`wxent.LogitsWarning`). The device work in ``inp.launches`` is queued behind
-    the read (see :func:`wxent._namespace.read_int`).
+    the read (see :func:`wxent._namespace.read_int`). A fused kernel's flag word
+    (``inp.word``) already holds the flags it folded: what is left is OR-ed into it.
     """
     xp = inp.xp
     suspect = inp.suspect() if callable(inp.suspect) else inp.suspect
-    code = checks.status(xp, _any(xp, flags), suspect if inp.validate else None, inp.launches)
+    suspect = suspect if inp.validate else None
+    flag = _any(xp, flags) if flags else None
+    code = checks.status(xp, flag, suspect, inp.launches, word=inp.word)
     if code & 1 and inp.validate and inp.checks is not None:
         inp.checks.diagnose()
     if code & 2:

@@ -43,13 +43,42 @@ class PendingChecks:
     def __init__(self) -> None:
         self._flags: list[Any] = []
         self._keys: list[str | None] = []
+        self._ranges: list[tuple[Any, bool, bool] | None] = []
         self.diagnoses: list[Any] = []
 
-    def add(self, flag: Any, diagnose: Any, key: str | None = None) -> None:
-        """Record a flag (or a callable computing it) and the callable raising its message."""
+    def add(
+        self,
+        flag: Any,
+        diagnose: Any,
+        key: str | None = None,
+        bounds: tuple[Any, bool, bool] | None = None,
+    ) -> None:
+        """Record a flag (or a callable computing it) and the callable raising its message.
+
+        ``bounds``: ``(array, positive, at_most_one)`` when the flag is the
+        :func:`config_flag` of ``array`` (a fused kernel may check those bounds instead).
+        """
         self._flags.append(flag)
         self._keys.append(key)
+        self._ranges.append(bounds)
         self.diagnoses.append(diagnose)
+
+    def bounds(self) -> list[tuple[Any, bool, bool]]:
+        """The ``(array, positive, at_most_one)`` of the :func:`config_flag` checks pending."""
+        return [b for b, f in zip(self._ranges, self._flags, strict=True) if b and callable(f)]
+
+    def take_bounds(self) -> list[tuple[Any, bool, bool]]:
+        """The :func:`config_flag` checks still deferred, handed over to a fused kernel.
+
+        Their flags are dropped here (their diagnoses stay): the caller checks
+        ``(array, positive, at_most_one)`` itself and reports through its own flag.
+        """
+        taken = []
+        for i, bounds in enumerate(self._ranges):
+            if bounds is not None and callable(self._flags[i]):
+                taken.append(bounds)
+                self._flags[i] = None
+        return taken
 
     def replace(self, key: str, flag: Any) -> None:
         """Use ``flag`` for the check recorded under ``key`` (no-op if there is none)."""
@@ -254,6 +283,37 @@ def probability_flag(xp: Any, x: Any, axis: int, *, softmax: bool, bits: int) ->
     return flag
 
 
+class Probe:
+    """The probability look of a call's logits, computed when called (at the call's read).
+
+    A fused kernel may take it over: on logits whose classes lie on the last axis, the
+    probed view is the first :meth:`prefix` elements in row-major order (whole rows for
+    softmax), see :func:`probe`.
+    """
+
+    def __init__(self, xp: Any, logits: Any, axis: int, *, softmax: bool, bits: int) -> None:
+        self.xp, self.logits, self.axis, self.softmax, self.bits = xp, logits, axis, softmax, bits
+
+    def __call__(self) -> Any | None:
+        return probability_flag(
+            self.xp, self.logits, self.axis, softmax=self.softmax, bits=self.bits
+        )
+
+    def prefix(self) -> int:
+        """How many leading elements the look reads (0: the logits are too small to judge).
+
+        The view keeps inner axes whole, cuts one axis and takes the first entry of the
+        outer ones: a prefix of the logits in row-major order.
+        """
+        index = probe(self.logits, self.axis, softmax=self.softmax)
+        if index is None:
+            return 0
+        n = 1
+        for i, d in zip(index, self.logits.shape, strict=True):
+            n *= min(int(d), int(d) if i.stop is None else int(i.stop))
+        return n
+
+
 def warn_probabilities(name: str, softmax: bool) -> None:
     """Warn that argument ``name`` holds probabilities (or call :data:`probability_hook`)."""
     hook = probability_hook.get()
@@ -285,13 +345,31 @@ def _caller_level() -> int:
     return level
 
 
-def status(xp: Any, flag: Any, suspect: Any | None, then: list[Any] | None = None) -> int:
+def status(
+    xp: Any,
+    flag: Any | None,
+    suspect: Any | None,
+    then: list[Any] | None = None,
+    word: Any | None = None,
+) -> int:
     """Read the call's error ``flag`` and its ``suspect`` warning flag as one scalar.
 
     Bit 0: a check failed (or the result is NaN); bit 1: the logits look like
     probabilities. One device-to-host transfer of one small integer either way;
     ``then`` is the device work queued behind it (see :func:`wxent._namespace.read_int`).
+    ``word``: a fused kernel's flag word (a 1-element int32 torch tensor holding both
+    bits, :mod:`wxent._fastpaths.triton_checks`): ``flag`` and ``suspect``, when given,
+    are OR-ed into it (nothing is launched when it holds them all).
     """
+    if word is not None:
+        code = word.reshape(())
+        if flag is not None:
+            code = code | flag
+        if suspect is not None:
+            code = code | suspect * 2
+        return ns.read_int(code, then)
+    if flag is None:
+        flag = xp.asarray(False)
     if suspect is None:
         return ns.read_int(flag, then)
     if ns.is_torch_namespace(xp) or ns.is_numpy_namespace(xp) or ns.is_jax_namespace(xp):

@@ -145,9 +145,10 @@ def softmax_cross_entropy(
 ) -> Array | None:
     """The Triton softmax cross-entropy for prepared inputs, or ``None`` (generic path).
 
-    Applies to integer labels with the classes on the last axis. ``logits`` are the
-    caller's (not the float32 copy of 16-bit logits in ``inp``): the kernel reads them
-    in their own dtype and computes in float32. Probability labels take
+    Applies to integer labels with the classes on the last axis. ``logits`` and labels
+    are the caller's (not the float32 copy of 16-bit logits in ``inp``, nor prepared
+    indices): the kernel reads them in their own dtypes, computes in float32, handles
+    ``ignore_index`` and checks the labels itself. Probability labels take
     :func:`softmax_cross_entropy_soft`.
     """
     if inp.axis != inp.ndim - 1:
@@ -162,26 +163,40 @@ def softmax_cross_entropy(
             reduction=reduction,
             inplace_backward=inplace_backward,
         )
-    if not use_triton(logits, inp.labels, class_weight, sample_weight, reduction=reduction):
+    if not use_triton(logits, inp.raw_labels, class_weight, sample_weight, reduction=reduction):
         return None
     from wxent import _prepare as prep
     from wxent._fastpaths import triton_softmax
 
     cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
     sw = prep.sample_weight(sample_weight, inp, per_sample=False)
-    return _guarded(
+    plan = _plan(inp, logits)
+    result = _guarded(
         "softmax_cross_entropy",
         triton_softmax.softmax_cross_entropy,
         logits,
-        inp.labels,
+        inp.raw_labels,
         class_weight=cw,
         sample_weight=sw,
-        valid=inp.valid,
+        ignore_index=inp.ignore_index,
         label_smoothing=label_smoothing,
         reduction=reduction,
         inplace_backward=inplace_backward,
         eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
+        plan=plan,
     )
+    if result is not None and plan is not None:
+        plan.commit()  # the call's flags, folded into the word, handed over
+    return result
+
+
+def _plan(inp: Any, logits: Array) -> Any:
+    """A checked call's plan of the checks its kernel folds into one word, or ``None``."""
+    if not inp.validate:
+        return None
+    from wxent._fastpaths import triton_checks
+
+    return triton_checks.Plan(inp, logits)
 
 
 def softmax_cross_entropy_soft(
@@ -202,31 +217,29 @@ def softmax_cross_entropy_soft(
     labels = inp.raw_labels
     if not use_triton(logits, labels, class_weight, sample_weight, reduction=reduction):
         return None
-    import torch
-
     from wxent import _prepare as prep
     from wxent import _value_checks
     from wxent._fastpaths import triton_softmax_soft
 
-    bad = None
-    if inp.checks is not None and inp.checks.has("labels"):
-        bad = torch.zeros(1, dtype=torch.int32, device=logits.device)
+    cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
+    sw = prep.sample_weight(sample_weight, inp, per_sample=False)
+    plan = _plan(inp, logits)  # the labels' value check is done by the kernel
     result = _guarded(
         "softmax_cross_entropy_soft",
         triton_softmax_soft.softmax_cross_entropy,
         logits,
         labels,
-        class_weight=prep.per_class("class_weight", class_weight, inp, broadcast=False),
-        sample_weight=prep.sample_weight(sample_weight, inp, per_sample=False),
+        class_weight=cw,
+        sample_weight=sw,
         label_smoothing=label_smoothing,
         reduction=reduction,
         tolerance=_value_checks.probability_sum_tolerance(labels.dtype, inp.num_classes),
         inplace_backward=inplace_backward,
-        bad=bad,
+        plan=plan,
         eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
     )
-    if result is not None and bad is not None:
-        inp.checks.replace("labels", bad[0] != 0)
+    if result is not None and plan is not None:
+        plan.commit()  # the call's flags, folded into the word, handed over
     return result
 
 
@@ -234,14 +247,14 @@ def linear_chunk_step(logits: Array, labels: Array, coef: Array | None, eps: flo
     """The Triton chunk step of the linear cross-entropy, or ``None`` (torch operations).
 
     ``logits`` is the chunk's own contiguous buffer, overwritten with the gradient when
-    ``coef`` is given; see :func:`wxent._fastpaths.triton_softmax.linear_chunk_step`.
+    ``coef`` is given; see :func:`wxent._fastpaths.triton_linear.linear_chunk_step`.
     """
     if not use_triton(logits, labels) or not logits.is_contiguous():
         return None
-    from wxent._fastpaths import triton_softmax
+    from wxent._fastpaths import triton_linear
 
     return _guarded(
-        "linear_cross_entropy", triton_softmax.linear_chunk_step, logits, labels, coef, eps
+        "linear_cross_entropy", triton_linear.linear_chunk_step, logits, labels, coef, eps
     )
 
 
@@ -270,14 +283,9 @@ def sigmoid_family(
         return None
     if not use_triton(logits, labels, pos_weight, neg_weight, sample_weight, reduction=reduction):
         return None
-    import torch
-
     from wxent._fastpaths import triton_sigmoid
 
-    # The labels' value check is done by the kernel, which reads them anyway.
-    bad = None
-    if inp.checks is not None and inp.checks.has("labels"):
-        bad = torch.zeros(1, dtype=torch.int32, device=logits.device)
+    plan = _plan(inp, logits)  # the labels' value check is done by the kernel
     result = _guarded(
         "sigmoid_family",
         triton_sigmoid.sigmoid_family,
@@ -292,11 +300,11 @@ def sigmoid_family(
         gamma_pos=gamma_pos,
         gamma_neg=gamma_neg,
         clip=clip,
-        bad=bad,
+        plan=plan,
         eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
     )
-    if result is not None and bad is not None:
-        inp.checks.replace("labels", bad[0] != 0)
+    if result is not None and plan is not None:
+        plan.commit()  # the call's flags, folded into the word, handed over
     return result
 
 
@@ -317,20 +325,27 @@ def softmax_focal_loss(
     """
     if not inp.indices or inp.axis != inp.ndim - 1:
         return None
-    if not use_triton(logits, inp.labels, class_weight, sample_weight, reduction=reduction):
+    if not use_triton(logits, inp.raw_labels, class_weight, sample_weight, reduction=reduction):
         return None
     from wxent import _prepare as prep
     from wxent._fastpaths import triton_softmax_focal
 
-    return _guarded(
+    cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
+    sw = prep.sample_weight(sample_weight, inp, per_sample=False)
+    plan = _plan(inp, logits)
+    result = _guarded(
         "softmax_focal_loss",
         triton_softmax_focal.softmax_focal_loss,
         logits,
-        inp.labels,
+        inp.raw_labels,
         gamma=gamma,
-        class_weight=prep.per_class("class_weight", class_weight, inp, broadcast=False),
-        sample_weight=prep.sample_weight(sample_weight, inp, per_sample=False),
-        valid=inp.valid,
+        class_weight=cw,
+        sample_weight=sw,
+        ignore_index=inp.ignore_index,
         label_smoothing=label_smoothing,
         reduction=reduction,
+        plan=plan,
     )
+    if result is not None and plan is not None:
+        plan.commit()  # the call's flags, folded into the word, handed over
+    return result

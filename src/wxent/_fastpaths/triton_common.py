@@ -6,8 +6,8 @@ host read) writes it already divided by the reduction's denominator, for an upst
 gradient of 1; the backward pass then only multiplies by the upstream gradient.
 :func:`scale_` does that in place and leaves the gradient untouched where the upstream
 gradient is exactly 1 (the usual ``loss.backward()``), deciding on the device: no host
-read, and no pass over the gradient when there is nothing to scale. :func:`finish`
-divides the summed loss by its denominator in one launch.
+read, and no pass over the gradient when there is nothing to scale. The reduction's last
+step is :func:`wxent._fastpaths.triton_checks.settle`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import torch
 import triton
 import triton.language as tl
 
 from wxent._fastpaths.select import LAUNCHES
+from wxent._types import Array
 
 #: Elements per program of the element-wise kernels.
 ELEMENT_BLOCK = 4096
@@ -95,44 +95,6 @@ def scale_(grad: Any, g: Any, group: int = 1) -> None:
     _scale_kernel[grid](grad, g, n, group, PER_GROUP=per_group, BLOCK=ELEMENT_BLOCK, num_warps=8)
 
 
-@triton.jit
-def _finish_kernel(total_ptr, denom_ptr, out_ptr, inv_ptr, n_const, MODE: tl.constexpr):
-    # MODE 0: the total; 1: divided by n_const; 2: divided by denom[0]. 0 where that is 0.
-    total = tl.load(total_ptr)
-    d = 1.0
-    if MODE == 1:
-        d = n_const
-    elif MODE == 2:
-        d = tl.load(denom_ptr)
-    zero = d == 0.0
-    safe = tl.where(zero, 1.0, d)
-    tl.store(out_ptr, tl.where(zero, 0.0, total / safe).to(out_ptr.dtype.element_ty))
-    tl.store(inv_ptr, tl.where(zero, 0.0, 1.0 / safe))
-
-
-def finish(total: Any, denominator: Any, n_const: float, dtype: Any) -> tuple[Any, Any]:
-    """``total / denominator`` (0 where that is 0) in ``dtype``, and its inverse, one launch.
-
-    Args:
-        total: 0-d float32 tensor, the summed loss.
-        denominator: 0-d float32 tensor, or ``None`` to divide by ``n_const``.
-        n_const: the denominator when it is known on the host (a count; 1 for a sum).
-        dtype: the result's dtype (the logits').
-
-    Returns:
-        ``(result, inverse)``, 0-d tensors (``inverse`` in float32).
-    """
-    mode = 2 if denominator is not None else (0 if n_const == 1.0 else 1)
-    result = torch.empty((), dtype=dtype, device=total.device)
-    inv = torch.empty((), dtype=torch.float32, device=total.device)
-    LAUNCHES["finish"] += 1
-    _finish_kernel[(1,)](
-        total, total if denominator is None else denominator, result, inv, float(n_const),
-        MODE=mode, num_warps=1,
-    )  # fmt: skip
-    return result, inv
-
-
 def once(launch: Callable[[], None]) -> Callable[[], None]:
     """``launch`` as a callable that runs it the first time only.
 
@@ -151,44 +113,31 @@ def once(launch: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
-def safe_inverse(denominator: Any) -> Any:
-    """``1 / d``, and 0 where ``d == 0`` (a loss of 0 with a zero gradient)."""
-    zero = denominator == 0
-    return torch.where(
-        zero, torch.zeros_like(denominator), 1.0 / torch.where(zero, 1.0, denominator)
-    )
-
-
-def safe_divide(numerator: Any, denominator: Any) -> Any:
-    """``n / d``, and 0 where ``d == 0`` (also for a NaN or infinite ``n``)."""
-    zero = denominator == 0
-    safe = torch.where(zero, torch.ones_like(denominator), denominator)
-    return torch.where(zero, torch.zeros_like(numerator), numerator / safe)
-
-
-def finish_rows(
-    ctx: Any, loss: Any, grad: Any, logits: Any, reduction: str, denominator: Any
-) -> Any:
-    """Keep the forward's gradient for :func:`row_gradient`; return the reduced row losses.
-
-    Shared by the softmax-family kernels, whose losses are one per row of ``logits``.
-    """
-    ctx.grad = grad
-    ctx.shape = logits.shape
-    ctx.reduction = reduction
-    if reduction == "none":
-        return loss.reshape(logits.shape[:-1]).to(logits.dtype)
-    total = loss.sum()
-    if denominator is not None:
-        total = safe_divide(total, denominator)
-    return total.to(logits.dtype)
-
-
 def row_gradient(ctx: Any, g: Any, inputs: int) -> tuple[Any, ...]:
-    """The backward of :func:`finish_rows`: the stored gradient scaled by ``g`` in place."""
+    """The backward of a row kernel whose forward pass wrote the gradient.
+
+    ``ctx.grad`` is already divided by the reduction's denominator: it is scaled by the
+    upstream gradient ``g`` in place.
+    """
     grad = ctx.grad
     if grad is None:  # pragma: no cover - autograd asks only when the logits need it
         return (None,) * inputs
     ctx.grad = None  # the buffer is scaled in place: a second backward would be wrong
     scale_(grad, g, group=grad.shape[-1] if ctx.reduction == "none" else 1)
     return (grad.view(ctx.shape),) + (None,) * (inputs - 1)
+
+
+def row_inputs(
+    labels: Array, class_weight: Array | None, sample_weight: Array | None
+) -> tuple[Array, Array | None, Array | None]:
+    """Flat contiguous labels, class and sample weights (float32)."""
+    flat_labels = labels.reshape(-1).contiguous()
+    cw = None
+    if class_weight is not None:
+        cw = class_weight.float().reshape(-1 if class_weight.ndim else ()).contiguous()
+    sw = None
+    if sample_weight is not None:
+        sw = sample_weight.float()
+        sw = sw.reshape(-1).expand(flat_labels.numel()) if sw.ndim else sw
+        sw = sw.contiguous()
+    return flat_labels, cw, sw

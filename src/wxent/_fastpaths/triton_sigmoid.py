@@ -34,6 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
+from wxent._fastpaths import triton_checks
 from wxent._fastpaths import triton_common as common
 from wxent._fastpaths.select import LAUNCHES
 from wxent._types import Array
@@ -62,7 +63,7 @@ def _sigmoid_kernel(
     out_ptr,
     grad_ptr,
     denom_ptr,
-    bad_ptr,
+    status_ptr,
     n_rows,
     n_cols,
     q_stride,
@@ -72,6 +73,7 @@ def _sigmoid_kernel(
     gamma_pos,
     gamma_neg,
     clip,
+    inv_const,
     PHASE: tl.constexpr,
     WEIGHTED: tl.constexpr,
     PER_ELEMENT: tl.constexpr,
@@ -84,8 +86,9 @@ def _sigmoid_kernel(
     MOD_NEG: tl.constexpr,
     CLIP: tl.constexpr,
     COMPUTE_GRAD: tl.constexpr,
-    HAS_DENOM: tl.constexpr,
+    DENOM: tl.constexpr,
     CHECK: tl.constexpr,
+    CHECK_SW: tl.constexpr,
     STORE_LOSS: tl.constexpr,
     BLOCK_R: tl.constexpr,
     BLOCK_C: tl.constexpr,
@@ -101,10 +104,8 @@ def _sigmoid_kernel(
     if HAS_IGNORE:
         valid = valid & (z != ignore)
         z = tl.where(valid, z, 0.0)
-    if CHECK:  # the labels' value check: outside [0, 1] (or NaN) and not ignored
-        bad = valid & ~((z >= 0.0) & (z <= 1.0))
-        if tl.max(tl.max(tl.where(bad, 1, 0), axis=1), axis=0) > 0:
-            tl.atomic_max(bad_ptr, 1)
+    # CHECK: the labels' value check (outside [0, 1] or NaN, and not ignored)
+    bad = valid & ~((z >= 0.0) & (z <= 1.0))
     q = 1.0
     r = 1.0
     if HAS_Q:
@@ -118,6 +119,8 @@ def _sigmoid_kernel(
         s = tl.load(s_ptr + rows, mask=rows < n_rows, other=0.0).to(tl.float32)[:, None]
     elif SW_MODE == 3:
         s = tl.load(s_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    if CHECK_SW:  # the sample weights' own check (finite, non-negative), where read
+        bad = bad | (mask & (tl.where((s >= 0.0) & (s < float("inf")), 0, 1) != 0))
     pid = pid_r.to(tl.int64) * tl.num_programs(1) + pid_c
 
     if PHASE == 0:  # the denominator: count of valid elements, or sum of their weights
@@ -181,6 +184,9 @@ def _sigmoid_kernel(
         loss = tl.where(valid, loss, 0.0)
         if SW_MODE != 0:
             loss = tl.where(s == 0.0, 0.0, s * loss)
+        if CHECK:  # status[tile] = 1: a bad label or sample weight, or a NaN loss
+            bad = bad | (loss != loss)
+            tl.store(status_ptr + pid, tl.max(tl.max(tl.where(bad, 1, 0), axis=1), axis=0))
         if STORE_LOSS:
             if PER_ELEMENT:
                 tl.store(out_ptr + offs, loss.to(out_ptr.dtype.element_ty), mask=mask)
@@ -191,7 +197,9 @@ def _sigmoid_kernel(
             d_neg = tl.where(one_t == 0.0, 0.0, d_neg)
             d = q * (t * d_pos) + r * (one_t * d_neg)
             coef = s
-            if HAS_DENOM:  # divided by the reduction's denominator (0 where that is 0)
+            if DENOM == 1:  # divided by the reduction's denominator, known on the host
+                coef = coef * inv_const
+            elif DENOM == 2:  # ...or computed first (0 where that is 0)
                 den = tl.load(denom_ptr).to(tl.float32)
                 coef = coef * tl.where(den == 0.0, 0.0, 1.0 / tl.where(den == 0.0, 1.0, den))
             d = tl.where(valid, coef * d, 0.0)
@@ -224,7 +232,7 @@ def _launch(cfg: _Config, tensors: dict[str, Any], phase: int, **flags: Any) -> 
         tensors["out"],
         tensors.get("grad") if tensors.get("grad") is not None else dummy,
         tensors.get("denom") if tensors.get("denom") is not None else dummy,
-        tensors.get("bad") if tensors.get("bad") is not None else dummy,
+        tensors.get("status") if tensors.get("status") is not None else dummy,
         cfg.n_rows,
         cfg.n_cols,
         0 if tensors["q"] is None or tensors["q"].numel() == 1 else 1,
@@ -234,6 +242,7 @@ def _launch(cfg: _Config, tensors: dict[str, Any], phase: int, **flags: Any) -> 
         o["gamma_pos"],
         o["gamma_neg"],
         o["clip"],
+        o.get("inv_const", 1.0),
         PHASE=phase,
         HAS_Q=tensors["q"] is not None,
         HAS_R=tensors["r"] is not None,
@@ -250,12 +259,15 @@ def _launch(cfg: _Config, tensors: dict[str, Any], phase: int, **flags: Any) -> 
     )
 
 
-def _denominator(cfg: _Config, tensors: dict[str, Any], reduction: str, device: Any) -> Any:
+def _denominator(
+    cfg: _Config, tensors: dict[str, Any], reduction: str, device: Any
+) -> tuple[Any, float]:
+    """The reduction's denominator: ``(0-d tensor, 1)``, or ``(None, the value)`` on the host."""
     if reduction == "sum" or reduction == "none":
-        return None
+        return None, 1.0
     o = cfg.options
     if reduction == "mean" and not o["has_ignore"]:
-        return torch.full((), float(cfg.n_rows * cfg.n_cols), dtype=torch.float32, device=device)
+        return None, float(cfg.n_rows * cfg.n_cols)
     partial = torch.empty(cfg.grid[0] * cfg.grid[1], dtype=torch.float32, device=device)
     weighted = reduction == "weighted_mean"
     _launch(
@@ -265,11 +277,12 @@ def _denominator(cfg: _Config, tensors: dict[str, Any], reduction: str, device: 
         WEIGHTED=weighted,
         PER_ELEMENT=False,
         COMPUTE_GRAD=False,
-        HAS_DENOM=False,
+        DENOM=0,
         CHECK=False,
+        CHECK_SW=False,
         STORE_LOSS=True,
     )
-    return partial.sum()
+    return partial.sum(), 1.0
 
 
 class _SigmoidFamily(torch.autograd.Function):
@@ -289,8 +302,12 @@ class _SigmoidFamily(torch.autograd.Function):
         n_cols = logits.shape[-1]
         x = logits.contiguous()
         cfg = _Config(x.numel() // n_cols, n_cols, options)
-        tensors = {"x": x, "z": z, "q": q, "r": r, "s": s, "bad": options["bad"]}
-        denominator = _denominator(cfg, tensors, reduction, x.device)
+        plan = options["plan"]
+        tensors = {"x": x, "z": z, "q": q, "r": r, "s": s}
+        if plan is not None:
+            tensors["status"] = plan.status_buffer(cfg.grid[0] * cfg.grid[1], x.device)
+        denominator, n_const = _denominator(cfg, tensors, reduction, x.device)
+        options["inv_const"] = 1.0 / n_const
         grad = torch.empty_like(x) if ctx.needs_input_grad[0] else None
         per_element = reduction == "none"
         if per_element:
@@ -298,15 +315,16 @@ class _SigmoidFamily(torch.autograd.Function):
         else:
             out = torch.empty(cfg.grid[0] * cfg.grid[1], dtype=torch.float32, device=x.device)
         launch = {**tensors, "out": out, "grad": grad, "denom": denominator}
-        flags = {"WEIGHTED": False, "PER_ELEMENT": per_element}
-        flags["HAS_DENOM"] = denominator is not None
+        flags: dict[str, Any] = {"WEIGHTED": False, "PER_ELEMENT": per_element}
+        flags["DENOM"] = 2 if denominator is not None else (1 if n_const != 1.0 else 0)
         eager = options["eager"] if grad is not None else None
         _launch(
             cfg,
             launch,
             1,
             COMPUTE_GRAD=grad is not None and eager is None,
-            CHECK=tensors.get("bad") is not None,
+            CHECK=plan is not None,
+            CHECK_SW=plan is not None and plan.claim(s),
             STORE_LOSS=True,
             **flags,
         )
@@ -316,16 +334,19 @@ class _SigmoidFamily(torch.autograd.Function):
             # is queued behind the flag, so the device computes it while the host reads
             # the flag and returns (see wxent._prepare.Inputs.launches).
             def gradient_pass() -> None:
-                _launch(cfg, launch, 1, COMPUTE_GRAD=True, CHECK=False, STORE_LOSS=False,
-                        **flags)  # fmt: skip
+                _launch(cfg, launch, 1, COMPUTE_GRAD=True, CHECK=False, CHECK_SW=False,
+                        STORE_LOSS=False, **flags)  # fmt: skip
 
             ctx.pending = common.once(gradient_pass)
             eager.append(ctx.pending)
         ctx.grad = grad
         ctx.shape = logits.shape
         if per_element:
+            if plan is not None:
+                triton_checks.settle(plan)
             return out.view(logits.shape)
-        return common.finish(out.sum(), denominator, 1.0, logits.dtype)[0]
+        # the sum of the tiles, its division and a checked call's checks: one launch
+        return triton_checks.settle(plan, out, denominator, n_const, logits.dtype)[0]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -359,7 +380,7 @@ def sigmoid_family(
     gamma_pos: float = 0.0,
     gamma_neg: float = 0.0,
     clip: float = 0.0,
-    bad: Array | None = None,
+    plan: Any = None,
     eager_gradient: list | None = None,
 ) -> Array:
     """The reduced (or per-element) loss of the sigmoid family, SPEC semantics.
@@ -377,9 +398,10 @@ def sigmoid_family(
         gamma_pos: modulation of the positive term (focal, asymmetric), ``>= 0``.
         gamma_neg: modulation of the negative term, ``>= 0``.
         clip: the probability margin of the asymmetric loss, in ``[0, 1]``.
-        bad: a 1-element int32 tensor holding 0, or ``None``: the kernel sets it to 1
-            when a label outside ``[0, 1]`` (or NaN) and not ignored is met (the labels'
-            value check, done while the kernel reads them anyway).
+        plan: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the
+            kernel checks the labels it reads (outside ``[0, 1]`` or NaN, and not
+            ignored), the sample weights it claims and the NaN of the losses, and the
+            call's checks are folded into its flag word.
         eager_gradient: for a checked call, the launches its one flag read queues
             behind the flag (``Inputs.launches``): the loss pass runs now and the
             gradient pass is added there. ``None``: one pass computes both.
@@ -404,15 +426,9 @@ def sigmoid_family(
         "gamma_neg": float(gamma_neg),
         "clip": float(clip),
         "sw_mode": sw_mode,
-        "bad": bad,
+        "plan": plan,
         "eager": eager_gradient,
     }
     return _SigmoidFamily.apply(
-        logits,
-        z,
-        _flat(pos_weight),
-        _flat(neg_weight),
-        s,
-        reduction,
-        options,
+        logits, z, _flat(pos_weight), _flat(neg_weight), s, reduction, options
     )

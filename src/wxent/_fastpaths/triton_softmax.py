@@ -1,35 +1,32 @@
 """Triton kernels of the softmax cross-entropy with integer labels (torch tensors).
 
-Three launches per forward + backward, each one pass over its data:
-
 * forward (:func:`_forward_kernel`): one read of the logits. Per row, an online
   log-sum-exp (the shift is the running maximum, or 0 where that is infinite, so
   ``-inf`` logits contribute ``exp(-inf) = 0``), the target logit, and with label
-  smoothing the sum of the logits; the row's weight ``w = sample_weight *
-  class_weight[y]`` (0 on ignored rows) is read in the kernel. It writes the weighted
-  loss and the denominator's share of each row, and keeps the log-sum-exp (one float per
-  row) for the backward pass;
-* the reduction: one ``sum`` over those per-row values and a one-program kernel
-  (:func:`_finish_kernel`) that divides (0 where the denominator is 0) and keeps the
-  inverse of the denominator on the device for the backward pass;
+  smoothing the sum of the logits; the label (``ignore_index`` handled here) and the
+  row's weight ``w = sample_weight * class_weight[y]`` are read in the kernel. It
+  writes the weighted loss and the denominator's share of each row, keeps the
+  log-sum-exp (one float per row) for the backward pass and, in a checked call, one
+  status per program: a label outside ``[0, C)`` and not ignored, a bad sample weight,
+  a NaN loss in a counted row (:mod:`wxent._fastpaths.triton_checks`);
+* the reduction: a one-program kernel (:func:`wxent._fastpaths.triton_checks.settle`)
+  that sums those per-row values, divides (0 where the denominator is 0), keeps the
+  inverse of the denominator on the device and runs a checked call's checks;
 * backward (:func:`_backward_kernel`): one read of the logits and one write of the
   gradient ``g * w / denominator * (softmax(x) - t)``, with the smoothed target
   ``t = (1 - eps) * onehot(y) + eps / C``; the upstream gradient ``g`` is read on the
-  device (no host read). With ``inplace_backward`` the gradient is written over the
-  logits.
+  device. With ``inplace_backward`` the gradient is written over the logits.
 
-Nothing of the logits' size is kept between forward and backward, so the memory beyond
-the logits is the gradient alone (none with ``inplace_backward``), and the logits cross
-the memory bus three times in all (read, read, write), as few as an unfused loss and
-its gradient allow.
+Nothing of the logits' size is kept between forward and backward (the memory beyond the
+logits is the gradient alone, none with ``inplace_backward``); the logits cross the
+memory bus three times in all (read, read, write).
 
 The math is the generic path's (:func:`wxent._core.softmax.softmax_cross_entropy_indices`):
 a row holding ``+inf`` takes its limit (loss ``log k`` on a target among ``k`` infinite
-logits, ``inf`` otherwise; gradient 0), NaN logits give a NaN loss (the NaN check on the
-result fires), a row of only ``-inf`` gives NaN (reported by the checks), and 16-bit
-logits are read in their dtype and computed in float32. Labels are clamped into
-``[0, C)`` before the gather, so an out-of-range label never reads outside the row (the
-value check reports it).
+logits, ``inf`` otherwise; gradient 0), NaN logits give a NaN loss, a row of only
+``-inf`` gives NaN (reported by the checks), and 16-bit logits are read in their dtype
+and computed in float32. Labels are clamped into ``[0, C)`` before the gather, so an
+out-of-range label never reads outside the row (the check reports it).
 """
 
 from __future__ import annotations
@@ -40,6 +37,7 @@ import torch
 import triton
 import triton.language as tl
 
+from wxent._fastpaths import triton_checks
 from wxent._fastpaths import triton_common as common
 from wxent._fastpaths.select import LAUNCHES
 from wxent._types import Array
@@ -67,32 +65,40 @@ def _rescale(m_old, shift_new):
 @triton.jit
 def _row_weight(
     labels_ptr,
-    valid_ptr,
     cw_ptr,
     sw_ptr,
     rows,
     rmask,
     n_cols,
-    HAS_VALID: tl.constexpr,
+    ignore,
+    HAS_IGNORE: tl.constexpr,
     CW_MODE: tl.constexpr,
     SW_MODE: tl.constexpr,
+    CHECK_SW: tl.constexpr,
 ):
-    # The row's label (clamped into the row) and weight (0 on ignored and padding rows).
-    y = tl.load(labels_ptr + rows, mask=rmask, other=0).to(tl.int64)
-    y = tl.minimum(tl.maximum(y, 0), n_cols - 1)
+    # The row's label (clamped into the row), weight (0 on ignored and padding rows),
+    # validity, and 1 where the label or the sample weight fails its check.
+    raw = tl.load(labels_ptr + rows, mask=rmask, other=0).to(tl.int64)
+    valid = rmask
+    if HAS_IGNORE:
+        valid = valid & (raw != ignore)
+        raw = tl.where(valid, raw, 0)
+    bad = (raw < 0) | (raw >= n_cols)  # not ignored and outside [0, C)
+    y = tl.minimum(tl.maximum(raw, 0), n_cols - 1)
     w = tl.where(rmask, 1.0, 0.0)
     if CW_MODE == 1:
         w = w * tl.load(cw_ptr).to(tl.float32)
     elif CW_MODE == 2:
         w = w * tl.load(cw_ptr + y, mask=rmask, other=0.0).to(tl.float32)
+    s = 1.0
     if SW_MODE == 1:
-        w = w * tl.load(sw_ptr).to(tl.float32)
+        s = tl.load(sw_ptr).to(tl.float32)
     elif SW_MODE == 2:
-        w = w * tl.load(sw_ptr + rows, mask=rmask, other=0.0).to(tl.float32)
-    valid = rmask
-    if HAS_VALID:
-        valid = valid & (tl.load(valid_ptr + rows, mask=rmask, other=0) != 0)
-    return y, w, valid
+        s = tl.load(sw_ptr + rows, mask=rmask, other=0.0).to(tl.float32)
+    w = w * s
+    if CHECK_SW:  # the sample weights' own check (finite, non-negative), where read
+        bad = bad | (tl.where((s >= 0.0) & (s < float("inf")), 0, 1) != 0)
+    return y, w, valid, bad & rmask
 
 
 @triton.jit
@@ -100,31 +106,45 @@ def _forward_kernel(
     x_ptr,
     x_row_stride,
     labels_ptr,
-    valid_ptr,
     cw_ptr,
     sw_ptr,
     out_ptr,
     lse_ptr,
+    status_ptr,
     n_rows,
     n_cols,
     eps,
-    HAS_VALID: tl.constexpr,
+    ignore,
+    HAS_IGNORE: tl.constexpr,
     CW_MODE: tl.constexpr,
     SW_MODE: tl.constexpr,
     HAS_SMOOTH: tl.constexpr,
     DENOM: tl.constexpr,
     STORE_LSE: tl.constexpr,
+    CHECK: tl.constexpr,
+    CHECK_SW: tl.constexpr,
     LANES: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     # out[0, row] = weighted loss; out[1, row] = the row's share of the denominator
     # (DENOM 1: 1 if valid, DENOM 2: its weight); lse[row] = log-sum-exp (+inf marks a
-    # row in its +inf limit, whose gradient is 0).
+    # row in its +inf limit, whose gradient is 0); CHECK: status[program] = 1 when a
+    # label or sample weight fails its check or a counted loss is NaN.
     rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
     rmask = rows < n_rows
-    y, w, valid = _row_weight(
-        labels_ptr, valid_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, HAS_VALID, CW_MODE, SW_MODE
+    y, w, valid, bad = _row_weight(
+        labels_ptr,
+        cw_ptr,
+        sw_ptr,
+        rows,
+        rmask,
+        n_cols,
+        ignore,
+        HAS_IGNORE,
+        CW_MODE,
+        SW_MODE,
+        CHECK_SW,
     )
     # Padding rows of the last program read the last row (never stored): no -inf rows.
     x_rows = x_ptr + tl.minimum(rows, n_rows - 1) * x_row_stride
@@ -186,7 +206,11 @@ def _forward_kernel(
     if HAS_SMOOTH:
         loss = (1.0 - eps) * loss + eps * (lse - sx / n_cols)
     keep = valid & (w != 0.0)  # a zero weight counts nothing, also against an inf loss
-    tl.store(out_ptr + rows, w * tl.where(keep, loss, 0.0), mask=rmask)
+    value = w * tl.where(keep, loss, 0.0)
+    tl.store(out_ptr + rows, value, mask=rmask)
+    if CHECK:
+        bad = bad | (rmask & (value != value))
+        tl.store(status_ptr + tl.program_id(0), tl.max(tl.where(bad, 1, 0), axis=0))
     if DENOM == 1:
         tl.store(out_ptr + n_rows + rows, tl.where(valid, 1.0, 0.0), mask=rmask)
     elif DENOM == 2:
@@ -202,7 +226,6 @@ def _backward_kernel(
     grad_ptr,
     grad_row_stride,
     labels_ptr,
-    valid_ptr,
     cw_ptr,
     sw_ptr,
     lse_ptr,
@@ -211,24 +234,39 @@ def _backward_kernel(
     n_rows,
     n_cols,
     eps,
-    HAS_VALID: tl.constexpr,
+    ignore,
+    HAS_IGNORE: tl.constexpr,
     CW_MODE: tl.constexpr,
     SW_MODE: tl.constexpr,
     HAS_SMOOTH: tl.constexpr,
-    PER_ROW_G: tl.constexpr,
+    G_MODE: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
     rmask = rows < n_rows
-    y, w, valid = _row_weight(
-        labels_ptr, valid_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, HAS_VALID, CW_MODE, SW_MODE
+    y, w, valid, _bad = _row_weight(
+        labels_ptr,
+        cw_ptr,
+        sw_ptr,
+        rows,
+        rmask,
+        n_cols,
+        ignore,
+        HAS_IGNORE,
+        CW_MODE,
+        SW_MODE,
+        False,
     )
     lse = tl.load(lse_ptr + rows, mask=rmask, other=0.0)
-    if PER_ROW_G:
+    if G_MODE == 0:  # one upstream gradient per row
         g = tl.load(g_ptr + rows, mask=rmask, other=0.0).to(tl.float32)
-    else:
+    elif G_MODE == 1:  # a 0-d upstream gradient, times the inverse denominator
         g = tl.load(g_ptr).to(tl.float32) * tl.load(inv_ptr)
+    elif G_MODE == 2:  # an upstream gradient of 1: the inverse denominator
+        g = tl.load(inv_ptr)
+    else:  # 1 (no denominator)
+        g = 1.0
     keep = valid & (w != 0.0) & (lse != float("inf"))
     coef = tl.where(keep, g * w, 0.0)
     lse = tl.where(keep, lse, 0.0)
@@ -278,31 +316,31 @@ def _mode(tensor: Any) -> int:
 
 
 def _forward(
-    rows: Any,
-    labels: Any,
-    valid: Any,
-    cw: Any,
-    sw: Any,
-    eps: float,
-    denom: int,
-    lse: Any,
-    cfg: tuple[int, int, int] | None = None,
-) -> Any:
-    """Launch the forward kernel; returns the ``(2, N)`` per-row buffer."""
+    rows: Any, labels: Any, ignore: int | None, cw: Any, sw: Any, eps: float, denom: int,
+    lse: Any, plan: Any = None, cfg: tuple[int, int, int] | None = None,
+) -> Any:  # fmt: skip
+    """Launch the forward kernel; returns the ``(2, N)`` per-row buffer.
+
+    ``plan``: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the kernel
+    checks the labels (and the sample weights it claims) and writes its statuses there.
+    """
     n, num_classes = rows.shape
     per_program, block, warps = cfg or config(num_classes)
+    grid = triton.cdiv(n, per_program)
     out = torch.empty((2 if denom else 1, n), dtype=torch.float32, device=rows.device)
+    status = out if plan is None else plan.status_buffer(grid, rows.device)
     LAUNCHES["softmax_cross_entropy"] += 1
-    _forward_kernel[(triton.cdiv(n, per_program),)](
+    _forward_kernel[(grid,)](
         rows, rows.stride(0), labels,
-        out if valid is None else valid,
         out if cw is None else cw,
         out if sw is None else sw,
         out,
         out if lse is None else lse,
-        n, num_classes, float(eps),
-        HAS_VALID=valid is not None, CW_MODE=_mode(cw), SW_MODE=_mode(sw),
-        HAS_SMOOTH=eps != 0.0, DENOM=denom, STORE_LSE=lse is not None, LANES=LANES,
+        status,
+        n, num_classes, float(eps), 0 if ignore is None else int(ignore),
+        HAS_IGNORE=ignore is not None, CW_MODE=_mode(cw), SW_MODE=_mode(sw),
+        HAS_SMOOTH=eps != 0.0, DENOM=denom, STORE_LSE=lse is not None,
+        CHECK=plan is not None, CHECK_SW=plan is not None and plan.claim(sw), LANES=LANES,
         ROWS=per_program, BLOCK=block, num_warps=warps,
     )  # fmt: skip
     return out
@@ -311,48 +349,34 @@ def _forward(
 def _backward(
     saved: tuple,
     eps: float,
-    per_row: bool,
     g: Any,
     grad: Any,
+    per_row: bool = False,
     cfg: tuple[int, int, int] | None = None,
 ) -> None:
-    """Launch the backward kernel: ``grad = g * w / denominator * (softmax(x) - t)``."""
-    rows, labels, valid, cw, sw, lse, inv = saved
+    """Launch the backward kernel: ``grad = g * w / denominator * (softmax(x) - t)``.
+
+    ``g``: the upstream gradient (per row when ``per_row``), or ``None`` for 1.
+    """
+    rows, labels, ignore, cw, sw, lse, inv = saved
     n, num_classes = rows.shape
     per_program, block, warps = cfg or config(num_classes, backward=True)
-    g = g.reshape(-1).contiguous() if per_row else g.reshape(())
+    if g is None:  # 1: the inverse denominator alone (or 1)
+        g_mode = 2 if inv is not None else 3
+    else:  # one per row, or 0-d (times the inverse denominator)
+        g_mode = 0 if per_row else 1
+        g = g.reshape(-1).contiguous() if per_row else g.reshape(())
     LAUNCHES["softmax_cross_entropy_backward"] += 1
     _backward_kernel[(triton.cdiv(n, per_program),)](
         rows, rows.stride(0), grad, grad.stride(0), labels,
-        lse if valid is None else valid,
         lse if cw is None else cw,
         lse if sw is None else sw,
-        lse, g, g if inv is None else inv,
-        n, num_classes, float(eps),
-        HAS_VALID=valid is not None, CW_MODE=_mode(cw), SW_MODE=_mode(sw),
-        HAS_SMOOTH=eps != 0.0, PER_ROW_G=per_row,
+        lse, lse if g is None else g, lse if inv is None else inv,
+        n, num_classes, float(eps), 0 if ignore is None else int(ignore),
+        HAS_IGNORE=ignore is not None, CW_MODE=_mode(cw), SW_MODE=_mode(sw),
+        HAS_SMOOTH=eps != 0.0, G_MODE=g_mode,
         ROWS=per_program, BLOCK=block, num_warps=warps,
     )  # fmt: skip
-
-
-def reduce_rows(out: Any, n: int, has_valid: bool, reduction: str, dtype: Any) -> tuple[Any, Any]:
-    """The reduced loss and the inverse denominator (0-d tensors) from the per-row buffer."""
-    sums = out.sum(dim=1)
-    if reduction == "sum":
-        return common.finish(sums[0], None, 1.0, dtype)
-    if reduction == "mean" and not has_valid:
-        return common.finish(sums[0], None, float(n), dtype)
-    return common.finish(sums[0], sums[1], 1.0, dtype)
-
-
-def _eager_gradient(saved: tuple, eps: float, grad: Any) -> Any:
-    """A once-only launch of the gradient pass for an upstream gradient of 1."""
-
-    def launch() -> None:
-        one = torch.ones((), dtype=torch.float32, device=grad.device)
-        _backward(saved, eps, False, one, grad)
-
-    return common.once(launch)
 
 
 class _SoftmaxCrossEntropy(torch.autograd.Function):
@@ -363,32 +387,36 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         ctx: Any,
         logits: Any,
         labels: Any,
-        valid: Any,
         cw: Any,
         sw: Any,
         eps: float,
         reduction: str,
         inplace: bool,
-        eager: list | None,
+        options: dict[str, Any],
     ) -> Any:
         num_classes = logits.shape[-1]
         rows = logits.reshape(-1, num_classes)
         if rows.stride(-1) != 1:
             rows = rows.contiguous()
         n = rows.shape[0]
+        ignore, eager, plan = options["ignore"], options["eager"], options["plan"]
         needs_grad = ctx.needs_input_grad[0]
         lse = torch.empty(n, dtype=torch.float32, device=rows.device) if needs_grad else None
         denom = {"none": 0, "sum": 0, "mean": 1, "weighted_mean": 2}[reduction]
-        if denom == 1 and valid is None:
+        if denom == 1 and ignore is None:
             denom = 0  # the count is n, known on the host
-        out = _forward(rows, labels, valid, cw, sw, eps, denom, lse)
+        out = _forward(rows, labels, ignore, cw, sw, eps, denom, lse, plan)
         if reduction == "none":
             result, inv = out[0].reshape(logits.shape[:-1]).to(logits.dtype), None
-        else:
-            result, inv = reduce_rows(out, n, valid is not None, reduction, logits.dtype)
+            if plan is not None:
+                triton_checks.settle(plan)
+        else:  # the sum and its division (and a checked call's checks): one launch
+            n_const = float(n) if reduction == "mean" and ignore is None else 1.0
+            den = out[1] if denom else None
+            result, inv = triton_checks.settle(plan, out[0], den, n_const, logits.dtype)
         ctx.grad = None
         if needs_grad:
-            saved = (rows, labels, valid, cw, sw, lse, inv)
+            saved = (rows, labels, ignore, cw, sw, lse, inv)
             ctx.eps, ctx.reduction, ctx.shape = eps, reduction, logits.shape
             in_place = inplace and rows.data_ptr() == logits.data_ptr() and logits.is_contiguous()
             ctx.inplace = in_place
@@ -397,11 +425,12 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
                 # an upstream gradient of 1) is queued behind the flag, so the device
                 # computes it while the host reads the flag and returns; backward only
                 # rescales it.
-                ctx.grad = torch.empty_like(rows)
-                ctx.pending = _eager_gradient(saved, eps, ctx.grad)
+                ctx.grad = grad = torch.empty_like(rows)
+                ctx.pending = common.once(lambda: _backward(saved, eps, None, grad))
                 eager.append(ctx.pending)
             else:
-                ctx.save_for_backward(*saved)
+                ctx.ignore = ignore
+                ctx.save_for_backward(rows, labels, cw, sw, lse, inv)
         return result
 
     @staticmethod
@@ -411,51 +440,12 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
             grad, ctx.grad = ctx.grad, None
             ctx.pending()  # a no-op when the call's flag read launched it
             common.scale_(grad, g, group=grad.shape[-1] if ctx.reduction == "none" else 1)
-            return (grad.view(ctx.shape),) + (None,) * 8
-        saved = ctx.saved_tensors
-        rows = saved[0]
+            return (grad.view(ctx.shape),) + (None,) * 7
+        rows, labels, cw, sw, lse, inv = ctx.saved_tensors
+        saved = (rows, labels, ctx.ignore, cw, sw, lse, inv)
         grad = rows.detach() if ctx.inplace else torch.empty_like(rows)
-        _backward(saved, ctx.eps, ctx.reduction == "none", g, grad)
-        return (grad.view(ctx.shape),) + (None,) * 8
-
-
-def linear_chunk_step(logits: Array, labels: Array, coef: Array | None, eps: float) -> Array:
-    """The chunk step of the linear cross-entropy: per-row losses, gradient in place.
-
-    Args:
-        logits: contiguous ``(R, V)`` chunk of logits (bias included); overwritten with
-            ``coef * (softmax - t)`` in its own dtype when ``coef`` is given.
-        labels: ``(R,)`` integer class indices in ``[0, V)``.
-        coef: ``(R,)`` float32 coefficients of the gradient, or ``None`` for no gradient.
-        eps: label smoothing.
-
-    Returns:
-        The unweighted per-row losses, float32.
-    """
-    LAUNCHES["linear_cross_entropy"] += 1
-    n = logits.shape[0]
-    lse = None if coef is None else torch.empty(n, dtype=torch.float32, device=logits.device)
-    out = _forward(logits, labels, None, None, None, eps, 0, lse)
-    if coef is not None:
-        _backward((logits, labels, None, None, None, lse, None), eps, True, coef, logits)
-    return out[0]
-
-
-def row_inputs(
-    labels: Array, class_weight: Array | None, sample_weight: Array | None, valid: Array | None
-) -> tuple[Array, Array | None, Array | None, Array | None]:
-    """Flat contiguous labels, validity (``uint8``), class and sample weights (float32)."""
-    flat_labels = labels.reshape(-1).contiguous()
-    valid_u8 = None if valid is None else valid.reshape(-1).contiguous().view(torch.uint8)
-    cw = None
-    if class_weight is not None:
-        cw = class_weight.float().reshape(-1 if class_weight.ndim else ()).contiguous()
-    sw = None
-    if sample_weight is not None:
-        sw = sample_weight.float()
-        sw = sw.reshape(-1).expand(flat_labels.numel()) if sw.ndim else sw
-        sw = sw.contiguous()
-    return flat_labels, valid_u8, cw, sw
+        _backward(saved, ctx.eps, g, grad, per_row=ctx.reduction == "none")
+        return (grad.view(ctx.shape),) + (None,) * 7
 
 
 def softmax_cross_entropy(
@@ -464,21 +454,22 @@ def softmax_cross_entropy(
     *,
     class_weight: Array | None,
     sample_weight: Array | None,
-    valid: Array | None,
+    ignore_index: int | None,
     label_smoothing: float,
     reduction: str,
     inplace_backward: bool = False,
     eager_gradient: list | None = None,
+    plan: Any = None,
 ) -> Array:
     """The reduced (or per-sample) weighted softmax cross-entropy, SPEC semantics.
 
     Args:
         logits: ``(..., C)`` float16/bfloat16/float32 torch tensor.
-        labels: integer class indices of the logits' shape without the last axis
-            (ignored entries may hold anything: ``valid`` masks them).
+        labels: integer class indices of the logits' shape without the last axis, the
+            caller's (any integer dtype; entries equal to ``ignore_index`` are ignored).
         class_weight: ``(C,)`` or 0-d float32 tensor, or ``None``.
         sample_weight: 0-d or the labels' shape, float32, or ``None``.
-        valid: boolean mask of the labels' shape, or ``None`` (all valid).
+        ignore_index: the label to ignore (one the labels' dtype can hold), or ``None``.
         label_smoothing: ``eps`` in ``[0, 1]``.
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
         inplace_backward: write the gradient into the logits' storage (when the logits
@@ -489,20 +480,15 @@ def softmax_cross_entropy(
             computes it while the host reads the flag and returns. ``None``: the
             backward pass computes the gradient, and nothing of the logits' size is kept
             in between.
+        plan: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the kernel
+            checks the labels (and the sample weights it claims) and fills its statuses.
 
     Returns:
         The loss in the logits' dtype.
     """
-    flat_labels, valid_u8, cw, sw = row_inputs(labels, class_weight, sample_weight, valid)
+    flat_labels, cw, sw = common.row_inputs(labels, class_weight, sample_weight)
     inplace = bool(inplace_backward) and not logits.is_leaf
+    options = {"ignore": ignore_index, "eager": eager_gradient, "plan": plan}
     return _SoftmaxCrossEntropy.apply(
-        logits,
-        flat_labels,
-        valid_u8,
-        cw,
-        sw,
-        float(label_smoothing),
-        reduction,
-        inplace,
-        eager_gradient,
+        logits, flat_labels, cw, sw, float(label_smoothing), reduction, inplace, options
     )

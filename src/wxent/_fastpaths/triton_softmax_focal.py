@@ -22,8 +22,13 @@ counts nothing even where its loss is infinite.
 
 Passes over each row: 1. the log-sum-exp and the sum without the maximum; 2. (label
 smoothing only) ``sum_c F_c`` and ``sum_c B_c``; 3. (when the logits need a gradient)
-the gradient, already divided by the reduction's denominator. Weights, the validity
-mask and the denominator come from :func:`row_weights`.
+the gradient, already divided by the reduction's denominator. The label
+(``ignore_index`` handled in the kernel) and the weight ``sample_weight *
+class_weight[y]`` are read per row, as in :mod:`wxent._fastpaths.triton_softmax`; the
+denominator of ``"weighted_mean"`` (or of ``"mean"`` with ignored labels) comes first,
+from the labels and weights alone (:func:`_denominator_kernel` and a sum). In a checked
+call each row's program also writes its status: a bad label or sample weight, or a NaN
+loss (:mod:`wxent._fastpaths.triton_checks`).
 """
 
 from __future__ import annotations
@@ -34,8 +39,11 @@ import torch
 import triton
 import triton.language as tl
 
+from wxent._fastpaths import triton_checks
 from wxent._fastpaths import triton_common as common
 from wxent._fastpaths.select import LAUNCHES
+from wxent._fastpaths.triton_softmax import _mode as mode
+from wxent._fastpaths.triton_softmax import _row_weight
 from wxent._types import Array
 
 #: Largest block of classes per loop iteration (per-lane state: 8192 fits the registers).
@@ -76,10 +84,12 @@ def _limit(x, in_limit):
 
 
 @triton.jit
-def _pass_one(x_row, n_cols, lane, m_vec, r_vec, in_limit, BLOCK: tl.constexpr):
+def _pass_one(x_row, n_cols, lane, m_vec, r_vec, nan_vec, in_limit, BLOCK: tl.constexpr):
+    # (nan_vec: the lanes that met a NaN, which the maximum and the minimum drop.)
     for start in range(0, n_cols, BLOCK):
         cols = start + lane
         x = tl.load(x_row + cols, mask=cols < n_cols, other=float("-inf")).to(tl.float32)
+        nan_vec = tl.maximum(nan_vec, tl.where(x != x, 1.0, 0.0))
         x = _limit(x, in_limit)
         up = x > m_vec
         # (Both branches are evaluated: each is kept free of inf - inf.)
@@ -88,7 +98,7 @@ def _pass_one(x_row, n_cols, lane, m_vec, r_vec, in_limit, BLOCK: tl.constexpr):
         added = r_vec + tl.exp(tl.minimum(x - m_fin, 0.0))
         r_vec = tl.where(up, grown, added)
         m_vec = tl.maximum(m_vec, x)
-    return m_vec, r_vec
+    return m_vec, r_vec, nan_vec
 
 
 @triton.jit
@@ -97,32 +107,42 @@ def _softmax_focal_kernel(
     x_row_stride,
     grad_ptr,
     labels_ptr,
-    valid_ptr,
-    w_ptr,
+    cw_ptr,
+    sw_ptr,
     loss_ptr,
-    inv_denom_ptr,
+    denom_ptr,
+    status_ptr,
+    n_rows,
     n_cols,
     eps,
     gamma,
-    HAS_VALID: tl.constexpr,
-    HAS_W: tl.constexpr,
+    ignore,
+    inv_const,
+    HAS_IGNORE: tl.constexpr,
+    CW_MODE: tl.constexpr,
+    SW_MODE: tl.constexpr,
     HAS_SMOOTH: tl.constexpr,
     MODULATE: tl.constexpr,
     COMPUTE_GRAD: tl.constexpr,
-    HAS_DENOM: tl.constexpr,
+    DENOM: tl.constexpr,
+    CHECK: tl.constexpr,
+    CHECK_SW: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
+    # One program per row. DENOM 1: the gradient is divided by 1 / inv_const, 2: by
+    # denom[0] (0 where that is 0). CHECK: status[row] = 1 when the label or sample
+    # weight fails its check or the counted loss is NaN.
     row = tl.program_id(0).to(tl.int64)
     x_row = x_ptr + row * x_row_stride
-    y = tl.load(labels_ptr + row).to(tl.int64)
-    y = tl.minimum(tl.maximum(y, 0), n_cols - 1)  # memory-safe gather on bad labels
+    one = row + tl.arange(0, 1)  # the row's label and weights (clamped label: memory-safe)
+    y, w, valid, bad = _row_weight(
+        labels_ptr, cw_ptr, sw_ptr, one, one < n_rows, n_cols, ignore, HAS_IGNORE, CW_MODE,
+        SW_MODE, CHECK_SW,
+    )  # fmt: skip
+    y = tl.max(y, axis=0)
+    w = tl.sum(w, axis=0)
+    valid = tl.max(tl.where(valid, 1, 0), axis=0) != 0
     x_y = tl.load(x_row + y).to(tl.float32)
-    w = 1.0
-    if HAS_W:
-        w = tl.load(w_ptr + row).to(tl.float32)
-    valid = True
-    if HAS_VALID:
-        valid = tl.load(valid_ptr + row) != 0
 
     # Pass 1: per lane, the running maximum and the sum of exp(x - max) over the others.
     # A row holding +inf is read as its limit (0 at the +inf entries, -inf elsewhere): the
@@ -130,13 +150,14 @@ def _softmax_focal_kernel(
     lane = tl.arange(0, BLOCK)
     m_vec = tl.full([BLOCK], float("-inf"), dtype=tl.float32)
     r_vec = tl.zeros([BLOCK], dtype=tl.float32)
-    m_vec, r_vec = _pass_one(x_row, n_cols, lane, m_vec, r_vec, False, BLOCK)
+    nan_vec = tl.zeros([BLOCK], dtype=tl.float32)
+    m_vec, r_vec, nan_vec = _pass_one(x_row, n_cols, lane, m_vec, r_vec, nan_vec, False, BLOCK)
     m = tl.max(m_vec, axis=0)
     limit = m == float("inf")
     if limit:
         m_vec = tl.full([BLOCK], float("-inf"), dtype=tl.float32)
         r_vec = tl.zeros([BLOCK], dtype=tl.float32)
-        m_vec, r_vec = _pass_one(x_row, n_cols, lane, m_vec, r_vec, True, BLOCK)
+        m_vec, r_vec, nan_vec = _pass_one(x_row, n_cols, lane, m_vec, r_vec, nan_vec, True, BLOCK)
         m = tl.max(m_vec, axis=0)
         x_y = _limit(x_y, True)
     lane_live = m_vec > float("-inf")
@@ -147,6 +168,7 @@ def _softmax_focal_kernel(
     log_total = tl.log(others + 1.0)
     log_others = tl.where(others > 0.0, tl.log(tl.where(others > 0.0, others, 1.0)), float("-inf"))
     lse = m + log_total
+    lse = tl.where(tl.max(nan_vec, axis=0) > 0.0, float("nan"), lse)  # NaN logits: NaN loss
 
     focal_y, b_y, _unused = _terms(x_y, lse, m, log_others, log_total, gamma, MODULATE)
     loss = focal_y
@@ -167,12 +189,18 @@ def _softmax_focal_kernel(
     keep = valid & (w != 0.0)  # a zero weight counts nothing, also against an inf loss
     loss = w * tl.where(keep, loss, 0.0)
     tl.store(loss_ptr + row, loss)
+    if CHECK:
+        nan = tl.where(loss != loss, 1, 0)
+        tl.store(status_ptr + row, tl.maximum(tl.max(tl.where(bad, 1, 0), axis=0), nan))
 
     if COMPUTE_GRAD:
         # Pass 3: coef * (t_j B_j - p_j * sum_c t_c B_c).
         coef = w
-        if HAS_DENOM:
-            coef = coef * tl.load(inv_denom_ptr).to(tl.float32)
+        if DENOM == 1:
+            coef = coef * inv_const
+        elif DENOM == 2:
+            den = tl.load(denom_ptr)
+            coef = coef * tl.where(den == 0.0, 0.0, 1.0 / tl.where(den == 0.0, 1.0, den))
         g_row = grad_ptr + row * n_cols
         on_target = 1.0
         spread = 0.0
@@ -190,6 +218,52 @@ def _softmax_focal_kernel(
             tl.store(g_row + cols, g.to(grad_ptr.dtype.element_ty), mask=mask)
 
 
+@triton.jit
+def _denominator_kernel(
+    labels_ptr,
+    cw_ptr,
+    sw_ptr,
+    out_ptr,
+    n_rows,
+    n_cols,
+    ignore,
+    HAS_IGNORE: tl.constexpr,
+    CW_MODE: tl.constexpr,
+    SW_MODE: tl.constexpr,
+    WEIGHTED: tl.constexpr,
+    ROWS: tl.constexpr,
+):
+    # out[program] = the count of valid rows (WEIGHTED: the sum of their weights) here.
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    _y, w, valid, _bad = _row_weight(
+        labels_ptr, cw_ptr, sw_ptr, rows, rows < n_rows, n_cols, ignore, HAS_IGNORE, CW_MODE,
+        SW_MODE, False,
+    )  # fmt: skip
+    share = tl.where(valid, w if WEIGHTED else 1.0, 0.0)
+    tl.store(out_ptr + tl.program_id(0), tl.sum(share, axis=0))
+
+
+#: Rows per program of the denominator kernel.
+DENOMINATOR_ROWS = 1024
+
+
+def _denominator(
+    labels: Any, ignore: int | None, cw: Any, sw: Any, n_cols: int, weighted: bool
+) -> Any:
+    """The reduction's denominator (0-d float32): valid rows, or the sum of their weights."""
+    n = labels.numel()
+    grid = triton.cdiv(n, DENOMINATOR_ROWS)
+    out = torch.empty(grid, dtype=torch.float32, device=labels.device)
+    LAUNCHES["softmax_focal_denominator"] += 1
+    _denominator_kernel[(grid,)](
+        labels, out if cw is None else cw, out if sw is None else sw, out,
+        n, n_cols, 0 if ignore is None else int(ignore),
+        HAS_IGNORE=ignore is not None, CW_MODE=mode(cw), SW_MODE=mode(sw), WEIGHTED=weighted,
+        ROWS=DENOMINATOR_ROWS, num_warps=4,
+    )  # fmt: skip
+    return out.sum() if grid > 1 else out.reshape(())
+
+
 class _SoftmaxFocal(torch.autograd.Function):
     """Forward computes the loss and (when needed) the gradient; backward scales it."""
 
@@ -198,96 +272,53 @@ class _SoftmaxFocal(torch.autograd.Function):
         ctx: Any,
         logits: Any,
         labels: Any,
-        valid: Any,
-        w: Any,
-        denominator: Any,
+        cw: Any,
+        sw: Any,
         eps: float,
         gamma: float,
         reduction: str,
+        options: dict[str, Any],
     ) -> Any:
         num_classes = logits.shape[-1]
         rows = logits.reshape(-1, num_classes)
         if rows.stride(-1) != 1:
             rows = rows.contiguous()
         n = rows.shape[0]
+        ignore, plan = options["ignore"], options["plan"]
         grad = torch.empty_like(rows) if ctx.needs_input_grad[0] else None
-        inv_denom = None if denominator is None else common.safe_inverse(denominator)
+        denominator, n_const = None, 1.0
+        if reduction == "weighted_mean" or (reduction == "mean" and ignore is not None):
+            weighted = reduction == "weighted_mean"
+            denominator = _denominator(labels, ignore, cw, sw, num_classes, weighted)
+        elif reduction == "mean":
+            n_const = float(n)
         block = min(common.next_power_of_2(num_classes), MAX_BLOCK)
         loss = torch.empty(n, dtype=torch.float32, device=rows.device)
+        status = loss if plan is None else plan.status_buffer(n, rows.device)
         LAUNCHES["softmax_focal_loss"] += 1
         _softmax_focal_kernel[(n,)](
-            rows,
-            rows.stride(0),
-            loss if grad is None else grad,
-            labels,
-            loss if valid is None else valid,
-            loss if w is None else w,
-            loss,
-            loss if inv_denom is None else inv_denom,
-            num_classes,
-            float(eps),
-            float(gamma),
-            HAS_VALID=valid is not None,
-            HAS_W=w is not None,
-            HAS_SMOOTH=eps != 0.0,
-            MODULATE=gamma != 0.0,
-            COMPUTE_GRAD=grad is not None,
-            HAS_DENOM=inv_denom is not None,
-            BLOCK=block,
-            num_warps=common.warps_for(block),
-        )
-        return common.finish_rows(ctx, loss, grad, logits, reduction, denominator)
+            rows, rows.stride(0), loss if grad is None else grad, labels,
+            loss if cw is None else cw, loss if sw is None else sw, loss,
+            loss if denominator is None else denominator, status,
+            n, num_classes, float(eps), float(gamma), 0 if ignore is None else int(ignore),
+            0.0 if n_const == 0.0 else 1.0 / n_const,
+            HAS_IGNORE=ignore is not None, CW_MODE=mode(cw), SW_MODE=mode(sw),
+            HAS_SMOOTH=eps != 0.0, MODULATE=gamma != 0.0, COMPUTE_GRAD=grad is not None,
+            DENOM=2 if denominator is not None else (1 if n_const != 1.0 else 0),
+            CHECK=plan is not None, CHECK_SW=plan is not None and plan.claim(sw),
+            BLOCK=block, num_warps=common.warps_for(block),
+        )  # fmt: skip
+        ctx.grad, ctx.shape, ctx.reduction = grad, logits.shape, reduction
+        if reduction == "none":
+            if plan is not None:
+                triton_checks.settle(plan)
+            return loss.reshape(logits.shape[:-1]).to(logits.dtype)
+        return triton_checks.settle(plan, loss, denominator, n_const, logits.dtype)[0]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
         return common.row_gradient(ctx, g, 8)
-
-
-def row_weights(
-    logits: Array,
-    labels: Array,
-    class_weight: Array | None,
-    sample_weight: Array | None,
-    valid: Array | None,
-    reduction: str,
-) -> tuple[Array, Array | None, Array | None, Array | None]:
-    """Per-row inputs of the softmax kernels, prepared with ``N``-element torch ops.
-
-    Returns:
-        ``(labels, valid, w, denominator)``: flat contiguous labels; the validity mask
-        as ``uint8`` (or ``None``); the effective weight ``sample_weight *
-        class_weight[y]`` per row (or ``None`` for 1); the reduction's denominator as a
-        0-d float32 tensor (``None`` for ``"none"`` and ``"sum"``).
-    """
-    n = labels.numel()
-    flat_labels = labels.reshape(-1)
-    flat_valid = None if valid is None else valid.reshape(-1)
-    w = None
-    if class_weight is not None:
-        if class_weight.ndim == 1:
-            safe = flat_labels.clamp(0, class_weight.shape[0] - 1)
-            w = class_weight.float()[safe]
-        else:
-            w = class_weight.float().expand(n)
-    if sample_weight is not None:
-        s = sample_weight.float().reshape(-1) if sample_weight.ndim else sample_weight.float()
-        w = s.expand(n) if w is None else w * s
-    if w is not None:
-        w = w.contiguous()
-    denominator = None
-    if reduction == "mean":
-        if flat_valid is None:
-            denominator = torch.full((), float(n), dtype=torch.float32, device=logits.device)
-        else:
-            denominator = flat_valid.sum(dtype=torch.float32)
-    elif reduction == "weighted_mean":
-        weights = torch.ones(n, dtype=torch.float32, device=logits.device) if w is None else w
-        if flat_valid is not None:
-            weights = torch.where(flat_valid, weights, 0.0)
-        denominator = weights.sum()
-    valid_u8 = None if flat_valid is None else flat_valid.contiguous().view(torch.uint8)
-    return flat_labels.contiguous(), valid_u8, w, denominator
 
 
 def softmax_focal_loss(
@@ -297,35 +328,31 @@ def softmax_focal_loss(
     gamma: float,
     class_weight: Array | None,
     sample_weight: Array | None,
-    valid: Array | None,
+    ignore_index: int | None,
     label_smoothing: float,
     reduction: str,
+    plan: Any = None,
 ) -> Array:
     """The reduced (or per-sample) softmax focal loss, SPEC semantics.
 
     Args:
         logits: ``(..., C)`` float16/bfloat16/float32 torch tensor.
-        labels: integer class indices, the logits' shape without the last axis.
+        labels: integer class indices, the logits' shape without the last axis (the
+            caller's, any integer dtype; entries equal to ``ignore_index`` are ignored).
         gamma: the focusing parameter ``>= 0``.
         class_weight: ``(C,)`` or 0-d float32 tensor, or ``None``.
         sample_weight: 0-d or the labels' shape, float32, or ``None``.
-        valid: boolean mask of the labels' shape, or ``None`` (all valid).
+        ignore_index: the label to ignore (one the labels' dtype can hold), or ``None``.
         label_smoothing: ``eps`` in ``[0, 1]``.
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
+        plan: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the kernel
+            checks the labels (and the sample weights it claims) and fills its statuses.
 
     Returns:
         The loss in the logits' dtype.
     """
-    flat_labels, valid_u8, w, denominator = row_weights(
-        logits, labels, class_weight, sample_weight, valid, reduction
-    )
+    flat_labels, cw, sw = common.row_inputs(labels, class_weight, sample_weight)
+    options = {"ignore": ignore_index, "plan": plan}
     return _SoftmaxFocal.apply(
-        logits,
-        flat_labels,
-        valid_u8,
-        w,
-        denominator,
-        float(label_smoothing),
-        float(gamma),
-        reduction,
+        logits, flat_labels, cw, sw, float(label_smoothing), float(gamma), reduction, options
     )

@@ -17,7 +17,8 @@ a class with ``t_c = 0`` counting nothing even where ``x_c = -inf``; its gradien
   :func:`wxent._value_checks.probability_sum_tolerance`) is done on the labels as they are
   read: it sets a device flag that replaces the generic path's extra passes over the
   ``(N, C)`` labels, and the error messages stay those of the generic path;
-* the reduction: :func:`wxent._fastpaths.triton_softmax.reduce_rows`;
+* the reduction: :func:`wxent._fastpaths.triton_checks.settle` (the sum, the division
+  and a checked call's checks, one launch);
 * backward (:func:`_backward_kernel`): one read of the logits and the labels and one write
   of ``g * w / denominator * (T * softmax(x) - t)`` (over the logits with
   ``inplace_backward``). A checked call queues it behind its one host read, as the
@@ -38,6 +39,7 @@ import torch
 import triton
 import triton.language as tl
 
+from wxent._fastpaths import triton_checks
 from wxent._fastpaths import triton_common as common
 from wxent._fastpaths import triton_softmax as base
 from wxent._fastpaths.select import LAUNCHES
@@ -155,10 +157,10 @@ def _forward_kernel(
         tl.store(stats_ptr + rows, tl.where(limit, float("inf"), lse), mask=rmask)
         tl.store(stats_ptr + n_rows + rows, tl.where(keep, w, 0.0), mask=rmask)
         tl.store(stats_ptr + 2 * n_rows + rows, total, mask=rmask)
-    if CHECK:  # the labels' value check, on the labels as they were read
-        bad = rmask & ((wrong > 0) | ~(tl.abs(ysum - 1.0) <= tol))
-        if tl.max(tl.where(bad, 1, 0), axis=0) > 0:
-            tl.atomic_max(bad_ptr, 1)
+    if CHECK:  # the labels' value check, on the labels as they were read; a NaN loss
+        value = w * tl.where(keep, loss, 0.0)
+        bad = rmask & ((wrong > 0) | ~(tl.abs(ysum - 1.0) <= tol) | (value != value))
+        tl.store(bad_ptr + tl.program_id(0), tl.max(tl.where(bad, 1, 0), axis=0))
 
 
 @triton.jit
@@ -176,7 +178,7 @@ def _backward_kernel(
     n_cols,
     eps,
     HAS_SMOOTH: tl.constexpr,
-    PER_ROW_G: tl.constexpr,
+    G_MODE: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
@@ -185,10 +187,14 @@ def _backward_kernel(
     lse = tl.load(stats_ptr + rows, mask=rmask, other=0.0)
     w = tl.load(stats_ptr + n_rows + rows, mask=rmask, other=0.0)
     total = tl.load(stats_ptr + 2 * n_rows + rows, mask=rmask, other=0.0)
-    if PER_ROW_G:
+    if G_MODE == 0:  # one upstream gradient per row
         g = tl.load(g_ptr + rows, mask=rmask, other=0.0).to(tl.float32)
-    else:
+    elif G_MODE == 1:  # a 0-d upstream gradient, times the inverse denominator
         g = tl.load(g_ptr).to(tl.float32) * tl.load(inv_ptr)
+    elif G_MODE == 2:  # an upstream gradient of 1: the inverse denominator
+        g = tl.load(inv_ptr)
+    else:  # 1 (no denominator)
+        g = 1.0
     keep = rmask & (w != 0.0) & (lse != float("inf"))  # a +inf row's gradient is 0
     coef = tl.where(keep, g * w, 0.0)
     lse = tl.where(keep, lse, 0.0)
@@ -236,14 +242,20 @@ def _forward(
     tol: float,
     denom: int,
     stats: Any,
-    bad: Any,
+    plan: Any,
 ) -> Any:
-    """Launch the forward kernel; returns the ``(1 or 2, N)`` per-row buffer."""
+    """Launch the forward kernel; returns the ``(1 or 2, N)`` per-row buffer.
+
+    ``plan``: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: one status
+    per program (a bad label row or a NaN loss) goes there.
+    """
     n, num_classes = rows.shape
     per_program, block, warps = config(num_classes)
+    grid = triton.cdiv(n, per_program)
     out = torch.empty((2 if denom else 1, n), dtype=torch.float32, device=rows.device)
+    bad = None if plan is None else plan.status_buffer(grid, rows.device)
     LAUNCHES["softmax_cross_entropy_soft"] += 1
-    _forward_kernel[(triton.cdiv(n, per_program),)](
+    _forward_kernel[(grid,)](
         rows, rows.stride(0), labels, labels.stride(0),
         out if cw is None else cw,
         out if sw is None else sw,
@@ -259,17 +271,24 @@ def _forward(
 
 
 def _backward(saved: tuple, eps: float, per_row: bool, g: Any, grad: Any) -> None:
-    """Launch the backward kernel: ``grad = g * w / denominator * (T * softmax(x) - t)``."""
+    """Launch the backward kernel: ``grad = g * w / denominator * (T * softmax(x) - t)``.
+
+    ``g``: the upstream gradient (per row when ``per_row``), or ``None`` for 1.
+    """
     rows, labels, stats, inv = saved
     n, num_classes = rows.shape
     per_program, block, warps = config(num_classes, backward=True)
-    g = g.reshape(-1).contiguous() if per_row else g.reshape(())
+    if g is None:
+        g_mode = 2 if inv is not None else 3
+    else:
+        g_mode = 0 if per_row else 1
+        g = g.reshape(-1).contiguous() if per_row else g.reshape(())
     LAUNCHES["softmax_cross_entropy_soft_backward"] += 1
     _backward_kernel[(triton.cdiv(n, per_program),)](
         rows, rows.stride(0), labels, labels.stride(0), grad, grad.stride(0), stats,
-        g, g if inv is None else inv,
+        stats if g is None else g, stats if inv is None else inv,
         n, num_classes, float(eps),
-        HAS_SMOOTH=eps != 0.0, PER_ROW_G=per_row,
+        HAS_SMOOTH=eps != 0.0, G_MODE=g_mode,
         ROWS=per_program, BLOCK=block, num_warps=warps,
     )  # fmt: skip
 
@@ -278,8 +297,7 @@ def _eager_gradient(saved: tuple, eps: float, grad: Any) -> Any:
     """A once-only launch of the gradient pass for an upstream gradient of 1."""
 
     def launch() -> None:
-        one = torch.ones((), dtype=torch.float32, device=grad.device)
-        _backward(saved, eps, False, one, grad)
+        _backward(saved, eps, False, None, grad)
 
     return common.once(launch)
 
@@ -308,13 +326,17 @@ class _SoftLabelCrossEntropy(torch.autograd.Function):
         if needs_grad:
             stats = torch.empty((3, n), dtype=torch.float32, device=rows.device)
         denom = 2 if reduction == "weighted_mean" and (cw is not None or sw is not None) else 0
-        out = _forward(rows, labels, cw, sw, eps, options["tol"], denom, stats, options["bad"])
+        plan = options["plan"]
+        out = _forward(rows, labels, cw, sw, eps, options["tol"], denom, stats, plan)
         if reduction == "none":
             result, inv = out[0].reshape(logits.shape[:-1]).to(logits.dtype), None
-        else:
+            if plan is not None:
+                triton_checks.settle(plan)
+        else:  # the sum, its division and a checked call's checks: one launch
             # A mean (and a weighted mean without weights) divides by n, known here.
-            plain = "mean" if reduction == "weighted_mean" and not denom else reduction
-            result, inv = base.reduce_rows(out, n, False, plain, logits.dtype)
+            n_const = 1.0 if reduction == "sum" or denom else float(n)
+            den = out[1] if denom else None
+            result, inv = triton_checks.settle(plan, out[0], den, n_const, logits.dtype)
         ctx.grad = None
         if needs_grad:
             saved = (rows, labels, stats, inv)
@@ -375,7 +397,7 @@ def softmax_cross_entropy(
     reduction: str,
     tolerance: float,
     inplace_backward: bool = False,
-    bad: Array | None = None,
+    plan: Any = None,
     eager_gradient: list | None = None,
 ) -> Array:
     """The reduced (or per-sample) weighted softmax cross-entropy of probability labels.
@@ -392,9 +414,10 @@ def softmax_cross_entropy(
         tolerance: how far a row of labels may sum from 1 (the value check).
         inplace_backward: write the gradient into the logits' storage (when the logits
             are contiguous and not a leaf).
-        bad: a 1-element int32 tensor holding 0, or ``None``: the kernel sets it to 1
-            when a label is negative, infinite or NaN or a row's sum lies farther than
-            ``tolerance`` from 1.
+        plan: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the kernel
+            reports a label that is negative, infinite or NaN, a row whose sum lies
+            farther than ``tolerance`` from 1 or a NaN loss, and the call's checks are
+            folded into its flag word.
         eager_gradient: for a checked call, the launches its one flag read queues behind
             the flag (``Inputs.launches``); see
             :func:`wxent._fastpaths.triton_softmax.softmax_cross_entropy`.
@@ -409,7 +432,7 @@ def softmax_cross_entropy(
     cw, sw = _weights(class_weight, sample_weight, y.shape[0])
     options = {
         "tol": float(tolerance),
-        "bad": bad,
+        "plan": plan,
         "inplace": bool(inplace_backward) and not logits.is_leaf,
         "eager": eager_gradient,
     }

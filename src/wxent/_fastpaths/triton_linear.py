@@ -1,0 +1,37 @@
+"""The chunk step of the linear cross-entropy on the softmax kernels (torch tensors).
+
+:func:`wxent._fastpaths.linear_torch` computes each chunk of logits with a matmul and
+hands it here: the forward kernel of :mod:`wxent._fastpaths.triton_softmax` gives the
+per-row losses and its backward kernel overwrites the chunk with the gradient, in place.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from wxent._fastpaths.select import LAUNCHES
+from wxent._fastpaths.triton_softmax import _backward, _forward
+from wxent._types import Array
+
+
+def linear_chunk_step(logits: Array, labels: Array, coef: Array | None, eps: float) -> Array:
+    """The chunk step of the linear cross-entropy: per-row losses, gradient in place.
+
+    Args:
+        logits: contiguous ``(R, V)`` chunk of logits (bias included); overwritten with
+            ``coef * (softmax - t)`` in its own dtype when ``coef`` is given.
+        labels: ``(R,)`` integer class indices in ``[0, V)``.
+        coef: ``(R,)`` float32 coefficients of the gradient, or ``None`` for no gradient.
+        eps: label smoothing.
+
+    Returns:
+        The unweighted per-row losses, float32.
+    """
+    LAUNCHES["linear_cross_entropy"] += 1
+    n = logits.shape[0]
+    lse = None if coef is None else torch.empty(n, dtype=torch.float32, device=logits.device)
+    out = _forward(logits, labels, None, None, None, eps, 0, lse)
+    if coef is not None:
+        saved = (logits, labels, None, None, None, lse, None)
+        _backward(saved, eps, coef, logits, per_row=True)
+    return out[0]
