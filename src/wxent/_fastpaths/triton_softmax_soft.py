@@ -237,10 +237,11 @@ def _forward(
     denom: int,
     stats: Any,
     bad: Any,
+    cfg: tuple[int, int, int] | None = None,
 ) -> Any:
     """Launch the forward kernel; returns the ``(1 or 2, N)`` per-row buffer."""
     n, num_classes = rows.shape
-    per_program, block, warps = config(num_classes)
+    per_program, block, warps = cfg or config(num_classes)
     out = torch.empty((2 if denom else 1, n), dtype=torch.float32, device=rows.device)
     LAUNCHES["softmax_cross_entropy_soft"] += 1
     _forward_kernel[(triton.cdiv(n, per_program),)](
@@ -258,11 +259,18 @@ def _forward(
     return out
 
 
-def _backward(saved: tuple, eps: float, per_row: bool, g: Any, grad: Any) -> None:
+def _backward(
+    saved: tuple,
+    eps: float,
+    per_row: bool,
+    g: Any,
+    grad: Any,
+    cfg: tuple[int, int, int] | None = None,
+) -> None:
     """Launch the backward kernel: ``grad = g * w / denominator * (T * softmax(x) - t)``."""
     rows, labels, stats, inv = saved
     n, num_classes = rows.shape
-    per_program, block, warps = config(num_classes, backward=True)
+    per_program, block, warps = cfg or config(num_classes, backward=True)
     g = g.reshape(-1).contiguous() if per_row else g.reshape(())
     LAUNCHES["softmax_cross_entropy_soft_backward"] += 1
     _backward_kernel[(triton.cdiv(n, per_program),)](
