@@ -354,3 +354,15 @@ def test_a_kernel_triton_cannot_run_leaves_the_check_to_the_generic_path(monkeyp
     bad[0, 0] = -1.0
     with pytest.raises(ValueError, match="labels"):  # the generic flag was not replaced
         wxent.softmax_cross_entropy(torch.tensor(x, dtype=torch.float32), bad)
+
+
+def test_float16_logits():
+    x, y, cw, sw = soft_data(seed=17)
+    kw = {"class_weight": cw, "sample_weight": torch.tensor(sw, dtype=torch.float32)}
+    for reduction in REDUCTIONS:
+        fast = run(x, y, dtype=torch.float16, reduction=reduction, label_smoothing=0.1, **kw)
+        generic = run(x, y, dtype=torch.float16, reduction=reduction, label_smoothing=0.1,
+                      mode="off", **kw)  # fmt: skip
+        for a, b in zip(fast, generic, strict=True):
+            np.testing.assert_allclose(a, b, rtol=5e-3, atol=5e-4)
+    assert select.LAUNCHES[KERNEL] == 4

@@ -243,6 +243,7 @@ def _forward(
     denom: int,
     stats: Any,
     plan: Any,
+    cfg: tuple[int, int, int] | None = None,
 ) -> Any:
     """Launch the forward kernel; returns the ``(1 or 2, N)`` per-row buffer.
 
@@ -250,7 +251,7 @@ def _forward(
     per program (a bad label row or a NaN loss) goes there.
     """
     n, num_classes = rows.shape
-    per_program, block, warps = config(num_classes)
+    per_program, block, warps = cfg or config(num_classes)
     grid = triton.cdiv(n, per_program)
     out = torch.empty((2 if denom else 1, n), dtype=torch.float32, device=rows.device)
     bad = None if plan is None else plan.status_buffer(grid, rows.device)
@@ -270,14 +271,21 @@ def _forward(
     return out
 
 
-def _backward(saved: tuple, eps: float, per_row: bool, g: Any, grad: Any) -> None:
+def _backward(
+    saved: tuple,
+    eps: float,
+    per_row: bool,
+    g: Any,
+    grad: Any,
+    cfg: tuple[int, int, int] | None = None,
+) -> None:
     """Launch the backward kernel: ``grad = g * w / denominator * (T * softmax(x) - t)``.
 
     ``g``: the upstream gradient (per row when ``per_row``), or ``None`` for 1.
     """
     rows, labels, stats, inv = saved
     n, num_classes = rows.shape
-    per_program, block, warps = config(num_classes, backward=True)
+    per_program, block, warps = cfg or config(num_classes, backward=True)
     if g is None:
         g_mode = 2 if inv is not None else 3
     else:
