@@ -140,3 +140,46 @@ def test_numpy_weighted_mean_is_scale_free(scale):
         expected = loss(X, labels, reduction="weighted_mean", **base)
         assert np.isfinite(value), (loss, value)
         assert_close(value, expected, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("scale", list(SCALES))
+def test_triton_kernels_weighted_mean_is_scale_free(monkeypatch, scale):
+    import torch
+
+    from wxent._fastpaths import select
+
+    monkeypatch.setenv("WXENT_KERNELS", "triton")  # TRITON_INTERPRET=1: tests/conftest.py
+    w, pair = _scaled(SCALES[scale])
+    y, z = torch.tensor(Y), torch.tensor(Z)
+    cases = [
+        (wxent.softmax_cross_entropy, y, "sample_weight", "softmax_cross_entropy"),
+        (wxent.softmax_cross_entropy, y, "class_weight", "softmax_cross_entropy"),
+        (
+            wxent.softmax_cross_entropy,
+            torch.eye(3)[y],
+            "class_weight",
+            "softmax_cross_entropy_soft",
+        ),
+        (wxent.softmax_focal_loss, y, "sample_weight", "softmax_focal_loss"),
+        (wxent.sigmoid_cross_entropy, z, "sample_weight", "sigmoid_family"),
+        (wxent.sigmoid_focal_loss, z, "pos_and_neg_weight", "sigmoid_family"),
+    ]
+    for loss, labels, weight, kernel in cases:
+
+        def run(first, second, loss=loss, labels=labels, weight=weight):
+            x = torch.tensor(X, requires_grad=True)
+            if weight == "pos_and_neg_weight":
+                options = {"pos_weight": torch.tensor(first), "neg_weight": torch.tensor(second)}
+            else:
+                options = {weight: torch.tensor(first)}
+            value = loss(x, labels, reduction="weighted_mean", **options)
+            value.backward()
+            return value.detach().numpy(), x.grad.numpy()
+
+        select.LAUNCHES.clear()
+        value, grad = run(w, pair)
+        assert select.LAUNCHES[kernel] >= 1, (kernel, dict(select.LAUNCHES))
+        expected, expected_grad = run(BASE, PAIR)
+        assert np.isfinite(value).all() and np.isfinite(grad).all(), (kernel, value, grad)
+        assert_close(value, expected, rtol=1e-6, atol=0)
+        assert_close(grad, expected_grad, rtol=1e-6, atol=1e-7)

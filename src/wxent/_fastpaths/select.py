@@ -165,11 +165,9 @@ def softmax_cross_entropy(
         )
     if not use_triton(logits, inp.raw_labels, class_weight, sample_weight, reduction=reduction):
         return None
-    from wxent import _prepare as prep
     from wxent._fastpaths import triton_softmax
 
-    cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
-    sw = prep.sample_weight(sample_weight, inp, per_sample=False)
+    cw, sw = _softmax_weights(inp, class_weight, sample_weight, reduction)
     plan = _plan(inp, logits)
     result = _guarded(
         "softmax_cross_entropy",
@@ -188,6 +186,25 @@ def softmax_cross_entropy(
     if result is not None and plan is not None:
         plan.commit()  # the call's flags, folded into the word, handed over
     return result
+
+
+def _softmax_weights(
+    inp: Any, class_weight: Any, sample_weight: Any, reduction: Any
+) -> tuple[Array | None, Array | None]:
+    """The class and sample weights on the logits' device, for a softmax-family kernel.
+
+    For ``"weighted_mean"`` each is scaled by its own power of two
+    (:func:`wxent._reduction.scale_free`: their product is the weight), as on the
+    generic path, so subnormal or huge weights give the same loss and gradient.
+    """
+    from wxent import _prepare as prep
+    from wxent._reduction import scale_free
+
+    cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
+    sw = prep.sample_weight(sample_weight, inp, per_sample=False)
+    (cw,) = scale_free(inp.xp, [cw], None, reduction)
+    (sw,) = scale_free(inp.xp, [sw], None, reduction)
+    return cw, sw
 
 
 def _plan(inp: Any, logits: Array) -> Any:
@@ -217,12 +234,10 @@ def softmax_cross_entropy_soft(
     labels = inp.raw_labels
     if not use_triton(logits, labels, class_weight, sample_weight, reduction=reduction):
         return None
-    from wxent import _prepare as prep
     from wxent import _value_checks
     from wxent._fastpaths import triton_softmax_soft
 
-    cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
-    sw = prep.sample_weight(sample_weight, inp, per_sample=False)
+    cw, sw = _softmax_weights(inp, class_weight, sample_weight, reduction)
     plan = _plan(inp, logits)  # the labels' value check is done by the kernel
     result = _guarded(
         "softmax_cross_entropy_soft",
@@ -327,11 +342,9 @@ def softmax_focal_loss(
         return None
     if not use_triton(logits, inp.raw_labels, class_weight, sample_weight, reduction=reduction):
         return None
-    from wxent import _prepare as prep
     from wxent._fastpaths import triton_softmax_focal
 
-    cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
-    sw = prep.sample_weight(sample_weight, inp, per_sample=False)
+    cw, sw = _softmax_weights(inp, class_weight, sample_weight, reduction)
     plan = _plan(inp, logits)
     result = _guarded(
         "softmax_focal_loss",
