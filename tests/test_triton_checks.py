@@ -32,7 +32,7 @@ from wxent._fastpaths import select, triton_checks, triton_softmax
 BUDGET = {
     "softmax CE": 4,
     "softmax CE, class_weight + ignore_index + smoothing 0.1": 4,
-    "softmax CE, + sample_weight, weighted_mean": 4,
+    "softmax CE, + sample_weight, weighted_mean": 5,  # and the one launch scaling the weights
     "softmax CE, probability labels, class_weight + smoothing 0.1": 4,
     "sigmoid CE, pos_weight": 4,
     "sigmoid CE, ignore_label, weighted_mean": 6,  # and the denominator pass and its sum

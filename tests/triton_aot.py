@@ -32,6 +32,7 @@ def main() -> None:
         triton_softmax,
         triton_softmax_focal,
         triton_softmax_soft,
+        triton_weights,
     )
 
     rows = {"x_ptr": "*bf16", "x_row_stride": "i64", "grad_ptr": "*bf16"}
@@ -97,6 +98,10 @@ def main() -> None:
     compile_kernel(triton_softmax_soft._backward_kernel, soft_backward, constexprs, 32)
     scale = {"grad_ptr": "*bf16", "g_ptr": "*fp32", "n_elements": "i64", "group": "i64"}
     compile_kernel(triton_common._scale_kernel, scale, {"PER_GROUP": True, "BLOCK": 4096}, 8)
+    scaling = {"a": "*fp32", "na": "i32", "out_a": "*fp32", "b": "*fp32", "nb": "i32"}
+    scaling["out_b"] = "*fp32"
+    constexprs = {"HAS_B": True, "JOINT": True, "BLOCK": triton_weights.BLOCK}
+    compile_kernel(triton_weights._scale_kernel, scaling, constexprs, 4)
     settle = {"total_ptr": "*fp32", "n_total": "i32", "den_ptr": "*fp32", "n_den": "i32"}
     settle.update({"n_const": "fp32", "out_ptr": "*bf16", "inv_ptr": "*fp32"})
     settle.update({"word_ptr": "*i32", "status_ptr": "*i32", "n_status": "i32"})

@@ -111,6 +111,12 @@ def scale_free(
         return weights
     if any(d == 0 for w in present for d in v.static_shape(w)):
         return weights  # (an unknown size may be 0: the max of nothing is -inf, no scale)
+    if ns.is_torch_namespace(xp):  # the kernels' path: one launch (a Triton kernel)
+        from wxent._fastpaths import select
+
+        scaled = select.scale_weights(present, joint=True)
+        if scaled is not None:
+            return [None if w is None else scaled.pop(0) for w in weights]
     maxima = []
     for w in present:
         masked = valid is not None and tuple(w.shape) == tuple(valid.shape)

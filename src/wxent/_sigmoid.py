@@ -155,12 +155,13 @@ def _family_inputs(
     q = prep.multiply(a, prep.per_class("pos_weight", pos_weight, inp))
     r = prep.multiply(one_minus_a, prep.per_class("neg_weight", neg_weight, inp))
     s = prep.sample_weight(sample_weight, inp, per_sample=True)
-    reduction = options.get("reduction", "mean")
-    # weighted_mean: q and r share one scale (their ratio counts), s has its own; a
-    # missing q or r is an implicit 1, which bounds their scale already
-    if q is not None and r is not None:
-        q, r = _reduction.scale_free(inp.xp, [q, r], inp.valid, reduction)
-    (s,) = _reduction.scale_free(inp.xp, [s], inp.valid, reduction)
+    if options.get("reduction") == "weighted_mean":
+        # q and r share one scale (their ratio counts), s has its own; a missing q or r
+        # is an implicit 1, which bounds their scale already
+        if q is not None and r is not None:
+            q, r = _reduction.scale_free(inp.xp, [q, r], None, "weighted_mean")
+        if s is not None:
+            (s,) = _reduction.scale_free(inp.xp, [s], inp.valid, "weighted_mean")
     return inp, q, r, s
 
 

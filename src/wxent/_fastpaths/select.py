@@ -202,9 +202,34 @@ def _softmax_weights(
 
     cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
     sw = prep.sample_weight(sample_weight, inp, per_sample=False)
+    given = [w for w in (cw, sw) if w is not None]
+    if reduction != "weighted_mean" or not given:
+        return cw, sw
+    scaled = scale_weights(given, joint=False)  # one launch for both
+    if scaled is not None:
+        return (scaled.pop(0) if cw is not None else None), (
+            scaled.pop(0) if sw is not None else None
+        )
     (cw,) = scale_free(inp.xp, [cw], None, reduction)
     (sw,) = scale_free(inp.xp, [sw], None, reduction)
     return cw, sw
+
+
+def scale_weights(weights: list[Any], *, joint: bool) -> list[Any] | None:
+    """One or two weight tensors scaled by the Triton kernel, or ``None`` (array operations).
+
+    See :mod:`wxent._fastpaths.triton_weights`; ``joint``: one scale for both.
+    """
+    if not 1 <= len(weights) <= 2 or not use_triton(weights[0], *weights[1:]):
+        return None
+    from wxent._fastpaths import triton_weights
+
+    if not triton_weights.applies(*weights):
+        return None
+    pair = _guarded(
+        "weight_scale", triton_weights.scale_free, weights[0], *weights[1:], joint=joint
+    )
+    return None if pair is None else [w for w in pair if w is not None]
 
 
 def _plan(inp: Any, logits: Array) -> Any:
