@@ -552,3 +552,49 @@ def test_sampled_softmax_under_torch_compile_with_sampled_values():
     expected.backward()
     np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-6)
     np.testing.assert_allclose(hc.grad.numpy(), he.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("sigmoid_cross_entropy", {"pos_weight": [1.0, 0.0, 2.0, 1.0]}),
+        ("sigmoid_cross_entropy", {"neg_weight": [1.0, 0.0, 2.0, 1.0]}),
+        ("sigmoid_focal_loss", {"alpha": [0.25, 1.0, 0.5, 0.5]}),
+        ("asymmetric_loss", {"pos_weight": [1.0, 0.0, 2.0, 1.0], "clip": 0.05}),
+    ],
+    ids=["pos_weight", "neg_weight", "alpha", "asymmetric"],
+)
+def test_nan_logit_whose_per_class_weight_is_zero(ad_backend, name, options):
+    """A zero pos_weight/neg_weight/alpha makes an element count nothing without a NaN
+    in its loss (0 * term is 0): its NaN logit still gets gradient 0."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(4, 4)).astype(np.float32)
+    z = (rng.random((4, 4)) < 0.5).astype(np.float32)
+    zero_is_positive = "pos_weight" in options
+    if name == "sigmoid_focal_loss":  # alpha = 1: the negatives of label 1 weigh 0
+        zero_is_positive = False
+    z[:, 1] = 1.0 if zero_is_positive else 0.0
+    bad = x.copy()
+    bad[[0, 2], 1] = NAN
+
+    def f(a, b):
+        return getattr(wxent, name)(a, b, **options)
+
+    value, grad = ad_backend.value_and_grad(f, bad, z)
+    ref_value, ref_grad = ad_backend.value_and_grad(f, x, z)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-6)
+    assert np.isfinite(grad).all() and np.all(grad[[0, 2], 1] == 0.0)
+    keep = ~np.isnan(bad)
+    np.testing.assert_allclose(grad[keep], ref_grad[keep], rtol=1e-5, atol=1e-7)
+
+
+def test_nan_logit_that_smoothing_makes_count_is_an_error():
+    """With label smoothing both terms of every element count: a NaN logit there is the
+    NaN-logits error, not zeroed as if its zero pos_weight excluded it."""
+    x = torch.tensor([[NAN, 0.5], [0.2, -0.3]], requires_grad=True)
+    z = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="without NaN"):
+        wxent.sigmoid_cross_entropy(x, z, pos_weight=[0.0, 1.0], label_smoothing=0.1)
+    out = wxent.sigmoid_cross_entropy(x, z, pos_weight=[0.0, 1.0])  # counts nothing: fine
+    out.backward()
+    assert torch.isfinite(x.grad).all() and x.grad[0, 0] == 0.0

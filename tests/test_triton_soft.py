@@ -238,7 +238,8 @@ def test_nan_logits_and_rows_of_only_minus_inf():
         wxent.softmax_cross_entropy(torch.tensor(x, dtype=torch.float32), y)
     value, _ = run(x, y, validate=False)
     assert np.isnan(value)
-    # A NaN in a row that counts nothing costs nothing and has gradient 0, on both paths.
+    # A NaN in a row that counts nothing costs nothing, and its gradient is 0, on the
+    # generic path too (which zeroes such logits and recomputes: see Inputs.exclude).
     sw = torch.ones(5)
     sw[2] = 0.0
     value, grad = run(x, y, sample_weight=sw)

@@ -67,8 +67,10 @@ class Inputs:
         label_dtype: when set, :attr:`labels` are ``raw_labels`` cast to it with the
             entries outside ``valid`` set to 0 (sigmoid family; softmax probability
             labels); else ``raw_labels``.
-        inexact_flag: whether the watched losses hold a NaN (:meth:`watch`), or ``None``.
-        watched: the losses :meth:`watch` looked at last (the loss shape), or ``None``.
+        inexact_flag: whether the raw losses of an inexact fast path hold a NaN
+            (:meth:`watch`), or ``None``.
+        excluded_flag: whether values where nothing may count hold a NaN
+            (:meth:`watch_excluded`), or ``None``.
         launches: device work to queue after the check flag and before the host waits
             for it (a fused kernel's gradient pass), so the device computes while the
             host reads the flag and returns; run once, by the one read of the call.
@@ -98,7 +100,7 @@ class Inputs:
     compute_dtype: Any = None
     label_dtype: Any = None
     inexact_flag: Array | None = None
-    watched: Array | None = None
+    excluded_flag: Array | None = None
     launches: list[Callable[[], None]] = field(default_factory=list)
     suspect: Any = None
     word: Array | None = None
@@ -165,34 +167,54 @@ class Inputs:
         self.checks.add(flag, diagnose, key, bounds)
 
     def watch(self, losses: Array) -> None:
-        """Record whether losses that a zero weight or a mask may hide hold a NaN.
+        """Record whether the unweighted losses of an inexact fast path hold a NaN.
 
         ``finish`` reads the flag with the call's others: a NaN that a zero weight or a
         mask hides from the result still sends the call to the exact path, whose
-        gradient there is 0 where an inexact fast path's would be NaN, and where the
-        logits themselves are NaN (or, softmax, all ``-inf``) they are zeroed
-        (:meth:`exclude`): an element that does not count has gradient 0.
+        gradient there is 0 where the fast path's would be NaN.
         """
         xp = self.xp
         flag = xp.isnan(xp.sum(losses))  # the losses are >= 0: only a NaN makes a NaN
         if self.inexact_flag is not None:
             flag = xp.logical_or(self.inexact_flag, flag)
-        self.inexact_flag, self.watched = flag, losses
+        self.inexact_flag = flag
+
+    def watch_excluded(self, values: Array) -> None:
+        """Record whether ``values`` (exact losses, or logits) hold a NaN.
+
+        A NaN there with a finite result lies where nothing counts (ignored, or of
+        weight 0): ``finish`` then zeroes those logits (:meth:`exclude`) and recomputes,
+        so that their gradient is 0 too, not 0 * NaN.
+        """
+        xp = self.xp
+        flag = xp.isnan(xp.sum(values))
+        if self.excluded_flag is not None:
+            flag = xp.logical_or(self.excluded_flag, flag)
+        self.excluded_flag = flag
+
+    def watching(self) -> bool:
+        """Whether NaN where nothing counts is watched.
+
+        It is where the call reads anyway (on the host, or checked) and may be
+        differentiated (see :meth:`differentiable`).
+        """
+        return self.may_fall_back() and self.differentiable()
 
     def exclude(self) -> None:
-        """Zero the logits of the elements whose watched loss is NaN (a row, softmax).
+        """Zero the NaN logits (softmax: rows with a NaN, or of only ``-inf``).
 
         Called by ``finish`` only when the result is not NaN: those elements do not
         count (ignored, or of weight 0), and with finite logits their gradient, 0 times
         a finite number, is 0 instead of NaN; their loss stays 0.
         """
-        xp, losses = self.xp, self.watched
-        if losses is None:  # pragma: no cover - finish calls it after a watch only
-            return
-        bad = xp.isnan(losses)
-        if len(bad.shape) < self.ndim:
-            bad = xp.expand_dims(bad, axis=self.axis)
-        x = self.logits
+        xp, x = self.xp, self.logits
+        bad = xp.isnan(x)
+        if self.softmax:
+            rows = xp.logical_or(
+                xp.any(bad, axis=self.axis, keepdims=True),
+                xp.all(x == -float("inf"), axis=self.axis, keepdims=True),
+            )
+            bad = rows
         self._logits = xp.where(bad, xp.zeros_like(x), x)
 
     def differentiable(self) -> bool:
@@ -290,9 +312,8 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
         if inp.valid is not None:
             inp.watch(values)
         return values
-    excluding = weights is not None or inp.valid is not None
-    if excluding and inp.may_fall_back() and inp.differentiable():
-        inp.watch(losses)  # NaN logits in elements that do not count: see Inputs.exclude
+    if (weights is not None or inp.valid is not None) and inp.watching():
+        inp.watch_excluded(losses)  # NaN logits where nothing counts: see Inputs.exclude
     if weights is None:
         return losses
     # w * where(w == 0, 0, l): no 0 * inf in the value, nor in either gradient.

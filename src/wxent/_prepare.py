@@ -420,23 +420,25 @@ def finish(
     terms = _reduction.take_terms_request()
     result = _reduce(inp, values, weights, reduction, terms)
     fall_back = inp.inexact and exact is not None
-    watched = exact is not None and inp.inexact_flag is not None
-    if not (inp.validate or fall_back or watched):
+    guarded = exact is not None and inp.excluded_flag is not None
+    if not (inp.validate or fall_back or guarded):
         return result
     xp = inp.xp
     flags = _nan_flags(xp, result)
     if inp.validate and inp.checks is not None:
         flags = inp.checks.flags + flags
-    if watched:  # a NaN a zero weight or mask hides (Inputs.watch)
+    if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
         flags.append(inp.inexact_flag)
+    if guarded:  # NaN where nothing counts (Inputs.watch_excluded)
+        flags.append(inp.excluded_flag)
     if not _read(inp, flags) & 1:  # the one host read of the call
         return result
-    if exact is not None and (fall_back or watched):
+    if exact is not None and (fall_back or guarded):
         if fall_back:  # the fast path's NaN at infinite logits: recompute exactly
-            inp.inexact, inp.inexact_flag = False, None
+            inp.inexact = False
             result = _reduce(inp, exact(), weights, reduction, terms)
         if not ns.read_flag(_any(xp, _nan_flags(xp, result))):
-            if inp.inexact_flag is not None and ns.read_flag(inp.inexact_flag):
+            if inp.excluded_flag is not None and ns.read_flag(inp.excluded_flag):
                 inp.exclude()  # NaN logits where nothing counts: gradient 0, not NaN
                 result = _reduce(inp, exact(), weights, reduction, terms)
             return result

@@ -101,7 +101,7 @@ def sigmoid_cross_entropy(
         return fused
     z = inp.labels
     eps = float(label_smoothing)
-    prep.shield(inp, s)
+    _guard(inp, z, q, r, s, eps)
 
     def values(fast: bool) -> Array:
         # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
@@ -115,6 +115,19 @@ def sigmoid_cross_entropy(
     # The element weights are only the denominator of "weighted_mean": skip them otherwise.
     weights = binary_element_weight(z, q, r, s) if prep.needs_weights(reduction) else None
     return prep.finish(inp, values(True), weights, reduction, exact=lambda: values(False))
+
+
+def _guard(inp: prep.Inputs, z: Array, q: Any, r: Any, s: Any, eps: float) -> None:
+    """Elements of weight 0 keep gradient 0 at NaN logits (see ``_inputs.shield``).
+
+    The weight of an element is ``s * (q * t + r * (1 - t))`` with the smoothed label
+    ``t``; a ``q`` or ``r`` of 0 makes its loss 0 without a NaN for the losses' watch
+    (``Inputs.watch_excluded``), so eager calls watch the logits then (one reduction).
+    """
+    if not inp.concrete:
+        prep.shield(inp, binary_element_weight(prep.smooth_binary(z, eps), q, r, s))
+    elif (q is not None or r is not None) and inp.watching():
+        inp.watch_excluded(inp.logits)
 
 
 def binary_element_weight(
@@ -286,7 +299,7 @@ def sigmoid_focal_loss(
         return fused
     z = inp.labels
     eps = float(label_smoothing)
-    prep.shield(inp, s)
+    _guard(inp, z, q, r, s, eps)
     # The custom gradient (PyTorch off CUDA kernels, JAX), else the generic formulas.
     losses = custom_grad.sigmoid_family(
         inp, q, r, gamma_pos=gamma, gamma_neg=gamma, clip=0.0, label_smoothing=eps
@@ -386,7 +399,7 @@ def asymmetric_loss(
         return fused
     z = inp.labels
     eps = float(label_smoothing)
-    prep.shield(inp, s)
+    _guard(inp, z, q, r, s, eps)
     losses = custom_grad.sigmoid_family(
         inp, q, r, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, label_smoothing=eps
     )
