@@ -598,3 +598,26 @@ def test_nan_logit_that_smoothing_makes_count_is_an_error():
     out = wxent.sigmoid_cross_entropy(x, z, pos_weight=[0.0, 1.0])  # counts nothing: fine
     out.backward()
     assert torch.isfinite(x.grad).all() and x.grad[0, 0] == 0.0
+
+
+# ----------------------------------------------------------------------------- decisions
+
+
+@pytest.mark.parametrize("name", ["bayes_decision", "expected_cost", "confusion_matrix"])
+def test_cost_decisions_on_a_row_of_only_minus_inf(eager_backend, name):
+    """A row of only -inf logits has no probabilities: deciding its least-cost class was a
+    silent class 0 (and a NumPy warning); it is the losses' error."""
+    x = np.random.default_rng(8).normal(size=(3, 3)).astype(np.float32)
+    x[1] = -np.inf
+    y = np.array([0, 1, 2])
+    costs = 1.0 - np.eye(3)
+    calls = {
+        "bayes_decision": lambda a, b: wxent.bayes_decision(a, costs),
+        "expected_cost": lambda a, b: wxent.expected_cost(a, b, costs),
+        "confusion_matrix": lambda a, b: wxent.confusion_matrix(a, b, costs=costs),
+    }
+    with pytest.raises(ValueError, match=r"`logits`. Expected at least one value above -inf"):
+        eager_backend.call(calls[name], x, y)
+    if name == "bayes_decision":  # unchecked: a decision, without NumPy's warnings
+        out = eager_backend.call(lambda a: wxent.bayes_decision(a, costs, validate=False), x)
+        assert out.shape == (3,)

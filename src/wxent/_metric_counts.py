@@ -10,8 +10,10 @@ failure path only. Under tracing, elements whose labels are out of range count n
 
 from __future__ import annotations
 
+import math
 import numbers
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,7 +238,15 @@ def _softmax(c: mi.Call) -> Counts:
             )
         rows = c.x if c.axis == len(shape) - 1 else xp.moveaxis(c.x, c.axis, -1)
         rows = xp.reshape(rows, (-1, n))  # 2-D: no reshape with two unknown dimensions
-        pred = _core_cost.bayes_decision(rows, cm, axis=1, xp=xp)
+        if c.concrete:  # a row of only -inf has no probabilities, so no decision
+            c.checks.add(
+                xp.max(rows, axis=1) == -math.inf,
+                lambda: v.check_no_infinite_rows(ns.to_numpy(c.logits), c.axis),
+            )
+        native = ns.is_torch_namespace(xp) or ns.is_jax_namespace(xp) or ns.is_tf_namespace(xp)
+        quiet = nullcontext() if native else np.errstate(divide="ignore", invalid="ignore")
+        with quiet:  # NumPy's warnings at such a row (NumPy, array-api-strict)
+            pred = _core_cost.bayes_decision(rows, cm, axis=1, xp=xp)
     else:
         pred = xp.argmax(c.x, axis=c.axis)
     index = xp.int64 if c.numpy or ns.is_torch_namespace(xp) or ns.is_tf_namespace(xp) else None

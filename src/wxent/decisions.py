@@ -100,14 +100,18 @@ def bayes_decision(
     c = matrix_for("costs", costs, inp)
     xp = inp.xp
     if validate and ns.is_concrete(logits):  # one scalar read; logits and costs stay put
-        bad = xp.any(xp.isnan(inp.logits))
+        x = inp.logits  # NaN, or a row of only -inf (no probabilities: no decision)
+        bad = xp.any(xp.isnan(x)) | xp.any(xp.max(x, axis=axis) == -math.inf)
         on_device = ns.is_array(costs) and not isinstance(costs, np.ndarray)
         if on_device:
             bad = bad | xp.any(~(xp.isfinite(c) & (c >= 0)))
         if bool(bad):
             v.check_no_nan("logits", ns.to_numpy(logits))
+            v.check_no_infinite_rows(ns.to_numpy(logits), axis)
             check_cost_matrix(ns.to_numpy(costs), warn=False)
-    decision = core_cost.bayes_decision(inp.logits, c, axis=axis, xp=xp)
+    decision = prep.quietly(  # NumPy's warnings at -inf rows: the check above says it
+        inp, lambda: core_cost.bayes_decision(inp.logits, c, axis=axis, xp=xp)
+    )
     if names is None:
         return decision
     if not ns.is_concrete(decision):
