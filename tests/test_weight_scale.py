@@ -183,3 +183,27 @@ def test_triton_kernels_weighted_mean_is_scale_free(monkeypatch, scale):
         assert np.isfinite(value).all() and np.isfinite(grad).all(), (kernel, value, grad)
         assert_close(value, expected, rtol=1e-6, atol=0)
         assert_close(grad, expected_grad, rtol=1e-6, atol=1e-7)
+
+
+def test_weights_of_ignored_elements_do_not_overflow_when_scaled():
+    # the counted weight is tiny, an ignored one is 1: scaled by the counted maximum it
+    # would overflow, and its 0 gradient become NaN
+    import torch
+
+    x = torch.zeros((2, 2), dtype=torch.float64, requires_grad=True)
+    sw = torch.tensor([1.11253693e-308, 1.0], dtype=torch.float64)
+    loss = wxent.softmax_cross_entropy(
+        x, torch.tensor([0, -7]), sample_weight=sw, ignore_index=-7, reduction="weighted_mean"
+    )
+    loss.backward()
+    assert loss.item() == pytest.approx(np.log(2.0), rel=1e-12)
+    assert np.all(x.grad[1].numpy() == 0.0)
+    np.testing.assert_allclose(x.grad[0].numpy(), [-0.5, 0.5], rtol=1e-12)
+    z = torch.tensor([[1.0, -1.0], [0.0, 1.0]], dtype=torch.float64)
+    xs = torch.zeros((2, 2), dtype=torch.float64, requires_grad=True)
+    s = torch.tensor([[1.11253693e-308, 1.11253693e-308], [1.0, 1.0]], dtype=torch.float64)
+    loss = wxent.sigmoid_cross_entropy(
+        xs, z, sample_weight=s, ignore_label=-1.0, reduction="weighted_mean"
+    )
+    loss.backward()
+    assert np.isfinite(xs.grad.numpy()).all() and np.all(xs.grad[0, 1].numpy() == 0.0)

@@ -117,10 +117,11 @@ def scale_free(
         scaled = select.scale_weights(present, joint=True)
         if scaled is not None:
             return [None if w is None else scaled.pop(0) for w in weights]
-    maxima = []
+    maxima, counted = [], {}
     for w in present:
-        masked = valid is not None and tuple(w.shape) == tuple(valid.shape)
-        maxima.append(xp.max(xp.where(valid, w, xp.zeros_like(w)) if masked else w))
+        if valid is not None and tuple(w.shape) == tuple(valid.shape):
+            counted[id(w)] = w = xp.where(valid, w, xp.zeros_like(w))
+        maxima.append(xp.max(w))
     largest = maxima[0]
     for m in maxima[1:]:
         largest = xp.maximum(largest, m)
@@ -135,7 +136,9 @@ def scale_free(
 
         power = jax.lax.pow
     first, second = power(two, -half), power(two, half - e)
-    return [None if w is None else (w * first) * second for w in weights]
+    # masked arrays: the weights of elements that do not count are 0 (scaled, they
+    # might overflow: their maximum did not set the scale)
+    return [None if w is None else (counted.get(id(w), w) * first) * second for w in weights]
 
 
 def _count(xp: Any, values: Array, valid: Array | None) -> Array:
