@@ -95,6 +95,21 @@ def scale_(grad: Any, g: Any, group: int = 1) -> None:
     _scale_kernel[grid](grad, g, n, group, PER_GROUP=per_group, BLOCK=ELEMENT_BLOCK, num_warps=8)
 
 
+def early_gradient(ctx: Any, g: Any, inputs: int) -> tuple[Any, ...] | None:
+    """The backward result of a gradient computed before the backward pass, or ``None``.
+
+    ``ctx.grad`` holds it (for an upstream gradient of 1), ``ctx.pending`` its launch
+    (a no-op when the call's flag read launched it); it is scaled by ``g`` in place and
+    returned for the logits, with ``None`` for the ``inputs - 1`` other inputs.
+    """
+    if ctx.grad is None:
+        return None
+    grad, ctx.grad = ctx.grad, None
+    ctx.pending()
+    scale_(grad, g, group=grad.shape[-1] if ctx.reduction == "none" else 1)
+    return (grad.view(ctx.shape),) + (None,) * (inputs - 1)
+
+
 def once(launch: Callable[[], None]) -> Callable[[], None]:
     """``launch`` as a callable that runs it the first time only.
 

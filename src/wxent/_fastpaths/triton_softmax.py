@@ -436,11 +436,9 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
-        if ctx.grad is not None:
-            grad, ctx.grad = ctx.grad, None
-            ctx.pending()  # a no-op when the call's flag read launched it
-            common.scale_(grad, g, group=grad.shape[-1] if ctx.reduction == "none" else 1)
-            return (grad.view(ctx.shape),) + (None,) * 7
+        early = common.early_gradient(ctx, g, 8)
+        if early is not None:
+            return early
         rows, labels, cw, sw, lse, inv = ctx.saved_tensors
         saved = (rows, labels, ctx.ignore, cw, sw, lse, inv)
         grad = rows.detach() if ctx.inplace else torch.empty_like(rows)
