@@ -207,3 +207,31 @@ def test_weights_of_ignored_elements_do_not_overflow_when_scaled():
     )
     loss.backward()
     assert np.isfinite(xs.grad.numpy()).all() and np.all(xs.grad[0, 1].numpy() == 0.0)
+
+
+def test_triton_sigmoid_weights_of_ignored_elements_do_not_set_the_scale(monkeypatch):
+    # per-element sample weights with ignored labels: the scale comes from the counted
+    # ones (the masked array operations), not from the one-launch kernel over all of them
+    import torch
+
+    from wxent._fastpaths import select
+
+    monkeypatch.setenv("WXENT_KERNELS", "triton")
+    z = torch.tensor([[1.0, -1.0], [0.0, 1.0]])
+    s = torch.tensor([[1e-40, 1e30], [1e-40, 1e-40]])  # the 1e30 is ignored
+
+    def run(weights):
+        x = torch.tensor([[0.5, -1.0], [2.0, 0.1]], requires_grad=True)
+        value = wxent.sigmoid_cross_entropy(
+            x, z, sample_weight=weights, ignore_label=-1.0, reduction="weighted_mean"
+        )
+        value.backward()
+        return value.detach().numpy(), x.grad.numpy()
+
+    select.LAUNCHES.clear()
+    value, grad = run(s)
+    assert select.LAUNCHES["sigmoid_family"] >= 1 and select.LAUNCHES["weight_scale"] == 0
+    expected, expected_grad = run(torch.tensor([[1.0, 7.0], [1.0, 1.0]]))
+    assert np.isfinite(grad).all() and grad[0, 1] == 0.0
+    assert_close(value, expected, rtol=1e-5, atol=0)
+    assert_close(grad, expected_grad, rtol=1e-5, atol=1e-7)

@@ -111,7 +111,8 @@ def scale_free(
         return weights
     if any(d == 0 for w in present for d in v.static_shape(w)):
         return weights  # (an unknown size may be 0: the max of nothing is -inf, no scale)
-    if ns.is_torch_namespace(xp):  # the kernels' path: one launch (a Triton kernel)
+    masks = valid is not None and any(tuple(w.shape) == tuple(valid.shape) for w in present)
+    if ns.is_torch_namespace(xp) and not masks:  # kernels' path: one launch (Triton)
         from wxent._fastpaths import select
 
         scaled = select.scale_weights(present, joint=True)
