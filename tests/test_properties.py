@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -135,6 +135,10 @@ def test_sigmoid_ignoring_equals_dropping(problem, reduction):
 @given(softmax_problem(), st.sampled_from(["mean", "weighted_mean"]), st.data())
 def test_loss_terms_recombine_across_shards(problem, reduction, data):
     x, y, cw, sw, eps = problem
+    # terms keep the caller's scale (ranks add them): subnormal weights lose their digits
+    # there, while the whole loss scales them first (tests/test_weight_scale.py)
+    subnormal = [w for w in (cw, sw) if np.any((w > 0) & (w < np.finfo(np.float64).tiny))]
+    assume(reduction == "mean" or not subnormal)
     y = np.where(data.draw(hnp.arrays(bool, y.shape)), -1, y)
     cut = data.draw(st.integers(0, len(y)))
     opts = dict(class_weight=cw, label_smoothing=eps, ignore_index=-1, reduction=reduction)

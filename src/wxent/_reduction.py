@@ -227,7 +227,9 @@ def loss_terms(
             ``"weighted_mean"`` (a ``"sum"`` needs no denominator: sum the losses).
 
     Returns:
-        ``LossTerms(numerator, denominator)``, two 0-d arrays.
+        ``LossTerms(numerator, denominator)``, two 0-d arrays, in the caller's scale of
+        the weights (ranks add them; the reduced loss itself rescales its weights first,
+        so weights below the float's normal range lose digits here only).
 
     Raises:
         ValueError: for a ``reduction`` other than ``"mean"`` or ``"weighted_mean"``.
