@@ -9,6 +9,7 @@ over the classes take several blocks.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -403,6 +404,27 @@ def test_sigmoid_family_without_smoothing_and_ignore(name, bf16):
             reduction=reduction,
             bf16=bf16,
             **options,
+        )
+
+
+@pytest.mark.parametrize("alpha", [0.25, 0.1, 0, 1])
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+def test_sigmoid_focal_number_alpha_is_a_kernel_argument(alpha, bf16):
+    # A Python-number alpha reaches the kernel as two scalars (no tensor is built): the
+    # values and gradients stay the generic path's, with and without the class weights.
+    x, z, per_class, sw = sigmoid_data(seed=6)
+    weights = [{}, {"pos_weight": per_class}, {"neg_weight": 2.0}]
+    for reduction, kw in itertools.product(REDUCTIONS, weights):
+        check(
+            wxent.sigmoid_focal_loss,
+            x,
+            z,
+            alpha=alpha,
+            ignore_label=-1.0,
+            sample_weight=torch.tensor(sw, dtype=torch.float32),
+            reduction=reduction,
+            bf16=bf16,
+            **kw,
         )
 
 

@@ -27,8 +27,8 @@ from wxent._fastpaths import select, triton_checks, triton_softmax
 
 #: Device operations of each checked call at most: the loss kernel, the one-program kernel
 #: that sums, divides and checks, the one read, the gradient pass queued behind it (and
-#: the denominator pass of a softmax focal loss with ignored labels; the focal loss's
-#: alpha: a fill and 1 - alpha).
+#: the denominator pass of a softmax focal loss with ignored labels). A number ``alpha``
+#: of the focal loss is a scalar argument of the kernel: no device operation.
 BUDGET = {
     "softmax CE": 4,
     "softmax CE, class_weight + ignore_index + smoothing 0.1": 4,
@@ -36,7 +36,7 @@ BUDGET = {
     "softmax CE, probability labels, class_weight + smoothing 0.1": 4,
     "sigmoid CE, pos_weight": 4,
     "sigmoid CE, ignore_label, weighted_mean": 6,  # and the denominator pass and its sum
-    "sigmoid focal, alpha 0.25": 7,
+    "sigmoid focal, alpha 0.25": 4,
     "asymmetric": 4,
     "softmax focal, class_weight + ignore_index": 4,
 }
@@ -253,6 +253,23 @@ def test_alpha_above_one_and_the_generic_flags_beyond_the_kernels_arrays(monkeyp
     with DeviceOps() as ops:
         wxent.sigmoid_focal_loss(d["x"], d["z"], alpha=alpha.clamp(0, 1), neg_weight=d["pw"])
     assert ops.reads == 1 and ops.ops["aminmax"] == 2, ops.report()
+
+
+@pytest.mark.parametrize("alpha", [1.5, -0.25, np.nan, np.inf, True, 0.25])
+def test_number_alpha_is_checked_on_the_host_with_the_generic_message(alpha):
+    d = data()
+    good = alpha == 0.25
+    for kw in ({}, {"pos_weight": d["pw"], "reduction": "weighted_mean"}, {"reduction": "none"}):
+        call = lambda kw=kw: wxent.sigmoid_focal_loss(d["x"], d["z"], alpha=alpha, **kw)  # noqa: E731
+        if good:
+            assert same_as_generic(call, "sigmoid_family") == (None, [])
+            continue
+        error, _ = outcome(call, "triton")  # raised before any kernel, as generically
+        assert error is not None and "alpha" in error, error
+        assert (error, []) == outcome(call, "off")
+    with DeviceOps() as ops:  # neither a fill nor 1 - alpha: two scalars of the kernel
+        wxent.sigmoid_focal_loss(d["x"], d["z"], alpha=0.25, reduction="weighted_mean")
+    assert not {"fill", "full", "rsub", "sub", "_to_copy", "clone"} & set(ops.ops), ops.report()
 
 
 def softmax_rows(x: torch.Tensor) -> torch.Tensor:

@@ -39,11 +39,7 @@ def config_array(
     """
 
     def check_host(values: np.ndarray) -> None:
-        if positive:
-            v.check_positive_values(name, values)
-        v.check_finite_nonnegative(name, values)
-        if at_most_one:
-            v.check_at_most_one(name, values)
+        _check_host(name, values, positive=positive, at_most_one=at_most_one)
 
     xp = inp.xp
     if ns.is_array(value) and not isinstance(value, np.ndarray):
@@ -84,6 +80,27 @@ def config_array(
     if check_values and inp.check_config and not ns.torch_is_compiling():
         check_host(host.astype(np.float64, copy=False))
     return ns.to_device(xp, host, inp.raw_logits, dtype=inp.dtype)
+
+
+def _check_host(name: str, values: np.ndarray, *, positive: bool, at_most_one: bool) -> None:
+    """The value checks of host configuration (float64 ``values``), in the one voice."""
+    if positive:
+        v.check_positive_values(name, values)
+    v.check_finite_nonnegative(name, values)
+    if at_most_one:
+        v.check_at_most_one(name, values)
+
+
+def host_number(name: str, value: Any, inp: prep.Inputs, *, at_most_one: bool = False) -> float:
+    """A Python number (not a bool) checked on the host as :func:`config_array` checks it.
+
+    For a kernel that takes the number as a scalar argument: nothing moves to the device.
+    The caller has made sure ``value`` is an ``int`` or ``float``.
+    """
+    if inp.check_config:
+        host = np.asarray(value, dtype=np.float64)
+        _check_host(name, host, positive=False, at_most_one=at_most_one)
+    return float(value)
 
 
 def _same_framework(value: Array, xp: Any) -> bool:

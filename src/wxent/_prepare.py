@@ -29,6 +29,9 @@ from wxent._config import (  # the configuration mover, re-exported as prep.<nam
     config_inputs as config_inputs,
 )
 from wxent._config import (
+    host_number as host_number,
+)
+from wxent._config import (
     per_class as per_class,
 )
 from wxent._config import (

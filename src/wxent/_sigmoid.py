@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from wxent import _fastpaths, _reduction
+from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import sigmoid as core
@@ -161,21 +164,78 @@ def _family_inputs(
 ) -> tuple[prep.Inputs, Array | None, Array | None, Array | None]:
     """The shared first steps of the family: inputs, then ``q``, ``r`` and ``s`` on the logits.
 
-    ``alpha`` (focal) multiplies ``q`` and ``1 - alpha`` multiplies ``r``.
+    ``alpha`` (focal) multiplies ``q`` and ``1 - alpha`` multiplies ``r``. A
+    :class:`_Scalar` alpha is only checked here: see :func:`_scalar_alpha`.
     """
     inp = prep.sigmoid_inputs(logits, labels, **options)
+    if isinstance(alpha, _Scalar):
+        alpha.check(inp)
+        alpha = None
     a, one_minus_a = _alpha(alpha, inp)
     q = prep.multiply(a, prep.per_class("pos_weight", pos_weight, inp))
     r = prep.multiply(one_minus_a, prep.per_class("neg_weight", neg_weight, inp))
     s = prep.sample_weight(sample_weight, inp, per_sample=True)
     if options.get("reduction") == "weighted_mean":
-        # q and r share one scale (their ratio counts), s has its own; a missing q or r
-        # is an implicit 1, which bounds their scale already
-        if q is not None and r is not None:
-            q, r = _reduction.scale_free(inp.xp, [q, r], None, "weighted_mean")
+        q, r = _scale_pair(inp, q, r)
         if s is not None:
             (s,) = _reduction.scale_free(inp.xp, [s], inp.valid, "weighted_mean")
     return inp, q, r, s
+
+
+def _scale_pair(inp: prep.Inputs, q: Array | None, r: Array | None) -> tuple[Any, Any]:
+    """``q`` and ``r`` of a weighted mean, scaled by one power of two (their ratio counts).
+
+    A missing ``q`` or ``r`` is an implicit 1, which bounds their scale already.
+    """
+    if q is None or r is None:
+        return q, r
+    q, r = _reduction.scale_free(inp.xp, [q, r], None, "weighted_mean")
+    return q, r
+
+
+class _Scalar:
+    """A Python-number ``alpha`` that the Triton kernel takes as two scalar arguments.
+
+    ``alpha`` and ``1 - alpha`` in the compute dtype, as the generic path's
+    ``1 - alpha`` of an ``alpha`` moved onto the logits rounds them (float32): no fill
+    and no ``1 - alpha`` on the device. The generic path, when the kernel does not run,
+    folds them into ``q`` and ``r`` as usual (:meth:`fold`).
+    """
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+        a = np.float32(value)
+        self.pair = (float(a), float(np.float32(1.0) - a))
+
+    def check(self, inp: prep.Inputs) -> None:
+        """The host check of ``alpha`` (in ``[0, 1]``), where the generic path checks it."""
+        prep.host_number("alpha", self.value, inp, at_most_one=True)
+
+    def fold(self, prepared: tuple, reduction: Any) -> tuple:
+        """``prepared`` with ``alpha`` folded into ``q`` and ``1 - alpha`` into ``r``."""
+        inp, q, r, s = prepared
+        a = prep.config_array("alpha", self.value, inp, check_values=False)  # checked
+        q, r = prep.multiply(a, q), prep.multiply(1.0 - a, r)
+        if reduction == "weighted_mean":
+            q, r = _scale_pair(inp, q, r)
+        return inp, q, r, s
+
+
+def _scalar_alpha(
+    alpha: Any, logits: Array, pos_weight: Any, neg_weight: Any, reduction: Any
+) -> Any:
+    """``alpha`` as a :class:`_Scalar` where the Triton kernel may take it so, else as given.
+
+    A Python number with PyTorch float32/16-bit logits, except for a weighted mean with
+    ``pos_weight`` or ``neg_weight`` (their joint scale includes ``alpha``).
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        return alpha
+    if not ns.is_torch(logits) or ns.torch_is_compiling() or select.mode() == "off":
+        return alpha
+    if reduction == "weighted_mean" and (pos_weight is not None or neg_weight is not None):
+        return alpha
+    return _Scalar(alpha)
 
 
 def _fused(
@@ -184,11 +244,12 @@ def _fused(
     prepared: tuple[prep.Inputs, Array | None, Array | None, Array | None],
     options: tuple[Any, Any, Any],
     modulation: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    alpha: tuple[float, float] | None = None,
 ) -> Array | None:
     """The fused kernel's result (CUDA; see :mod:`wxent._fastpaths.select`), or ``None``.
 
     ``options`` is ``(ignore_label, label_smoothing, reduction)``, ``modulation``
-    ``(gamma_pos, gamma_neg, clip)``.
+    ``(gamma_pos, gamma_neg, clip)``, ``alpha`` the pair of a :class:`_Scalar`.
     """
     if _reduction.terms_pending():
         return None
@@ -208,6 +269,7 @@ def _fused(
         gamma_pos=gamma_pos,
         gamma_neg=gamma_neg,
         clip=clip,
+        alpha=alpha,
     )
     return None if fused is None else prep.settle(inp, fused)
 
@@ -279,6 +341,7 @@ def sigmoid_focal_loss(
         array([[25.  ,  2.07]], dtype=float32)
     """
     gamma = v.check_nonnegative_number("gamma", gamma)
+    alpha = _scalar_alpha(alpha, logits, pos_weight, neg_weight, reduction)
     prepared = _family_inputs(
         logits,
         labels,
@@ -292,11 +355,14 @@ def sigmoid_focal_loss(
         reduction=reduction,
         validate=validate,
     )
-    inp, q, r, s = prepared
     options = (ignore_label, label_smoothing, reduction)
-    fused = _fused(logits, labels, prepared, options, (gamma, gamma, 0.0))
+    scalar = alpha.pair if isinstance(alpha, _Scalar) else None
+    fused = _fused(logits, labels, prepared, options, (gamma, gamma, 0.0), scalar)
     if fused is not None:
         return fused
+    if isinstance(alpha, _Scalar):
+        prepared = alpha.fold(prepared, reduction)
+    inp, q, r, s = prepared
     z = inp.labels
     eps = float(label_smoothing)
     _guard(inp, z, q, r, s, eps)

@@ -312,12 +312,15 @@ def sigmoid_family(
     gamma_pos: float = 0.0,
     gamma_neg: float = 0.0,
     clip: float = 0.0,
+    alpha: tuple[float, float] | None = None,
 ) -> Array | None:
     """The Triton sigmoid-family loss for prepared weights, or ``None`` (generic path).
 
     ``pos_weight``/``neg_weight`` are the prepared ``q``/``r`` (``alpha`` folded in for
-    the focal loss), ``sample_weight`` the prepared per-element or per-sample weight;
-    ``logits`` and ``labels`` are the caller's (read in their own dtypes).
+    the focal loss, unless ``alpha`` gives ``(alpha, 1 - alpha)`` as numbers for the
+    kernel to multiply them by), ``sample_weight`` the prepared per-element or
+    per-sample weight; ``logits`` and ``labels`` are the caller's (read in their own
+    dtypes).
     """
     if inp.axis != inp.ndim - 1:
         return None
@@ -340,6 +343,7 @@ def sigmoid_family(
         gamma_pos=gamma_pos,
         gamma_neg=gamma_neg,
         clip=clip,
+        alpha=alpha,
         plan=plan,
         eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
     )

@@ -74,11 +74,14 @@ def _sigmoid_kernel(
     gamma_neg,
     clip,
     inv_const,
+    alpha_pos,
+    alpha_neg,
     PHASE: tl.constexpr,
     WEIGHTED: tl.constexpr,
     PER_ELEMENT: tl.constexpr,
     HAS_Q: tl.constexpr,
     HAS_R: tl.constexpr,
+    HAS_ALPHA: tl.constexpr,
     SW_MODE: tl.constexpr,
     HAS_IGNORE: tl.constexpr,
     HAS_SMOOTH: tl.constexpr,
@@ -112,6 +115,9 @@ def _sigmoid_kernel(
         q = tl.load(q_ptr + cols * q_stride, mask=cols < n_cols, other=0.0).to(tl.float32)[None, :]
     if HAS_R:
         r = tl.load(r_ptr + cols * r_stride, mask=cols < n_cols, other=0.0).to(tl.float32)[None, :]
+    if HAS_ALPHA:  # a number alpha: q * alpha and r * (1 - alpha), as the generic path
+        q = q * alpha_pos
+        r = r * alpha_neg
     s = 1.0
     if SW_MODE == 1:
         s = tl.load(s_ptr).to(tl.float32)
@@ -243,9 +249,11 @@ def _launch(cfg: _Config, tensors: dict[str, Any], phase: int, **flags: Any) -> 
         o["gamma_neg"],
         o["clip"],
         o.get("inv_const", 1.0),
+        *(o["alpha"] or (1.0, 1.0)),
         PHASE=phase,
         HAS_Q=tensors["q"] is not None,
         HAS_R=tensors["r"] is not None,
+        HAS_ALPHA=o["alpha"] is not None,
         SW_MODE=o["sw_mode"],
         HAS_IGNORE=o["has_ignore"],
         HAS_SMOOTH=o["eps"] != 0.0,
@@ -380,6 +388,7 @@ def sigmoid_family(
     gamma_pos: float = 0.0,
     gamma_neg: float = 0.0,
     clip: float = 0.0,
+    alpha: tuple[float, float] | None = None,
     plan: Any = None,
     eager_gradient: list | None = None,
 ) -> Array:
@@ -398,6 +407,8 @@ def sigmoid_family(
         gamma_pos: modulation of the positive term (focal, asymmetric), ``>= 0``.
         gamma_neg: modulation of the negative term, ``>= 0``.
         clip: the probability margin of the asymmetric loss, in ``[0, 1]``.
+        alpha: ``(alpha, 1 - alpha)`` of the focal loss as numbers (float32 values),
+            multiplying ``q`` and ``r`` in the kernel, or ``None``.
         plan: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the
             kernel checks the labels it reads (outside ``[0, 1]`` or NaN, and not
             ignored), the sample weights it claims and the NaN of the losses, and the
@@ -425,6 +436,7 @@ def sigmoid_family(
         "gamma_pos": float(gamma_pos),
         "gamma_neg": float(gamma_neg),
         "clip": float(clip),
+        "alpha": alpha,
         "sw_mode": sw_mode,
         "plan": plan,
         "eager": eager_gradient,
