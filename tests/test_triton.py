@@ -21,6 +21,7 @@ import torch
 import triton  # noqa: F401  (a missing triton is a failure, not a skip)
 
 import wxent
+from device_ops import DeviceOps
 from wxent._fastpaths import (
     select,
     triton_common,
@@ -299,6 +300,33 @@ def test_softmax_focal_every_option(reduction, gamma, eps):
     assert select.LAUNCHES["softmax_focal_loss"] == 1
 
 
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("validate", [True, False], ids=["checked", "unchecked"])
+def test_softmax_focal_denominator_shares_are_summed_by_the_kernels(monkeypatch, validate, bf16):
+    # The denominator pass writes one share per block of rows; the loss kernel and the
+    # reduction sum them (several blocks and several loops of shares here): no torch sum.
+    monkeypatch.setattr(triton_softmax_focal, "DENOMINATOR_ROWS", 2)
+    monkeypatch.setattr(triton_softmax_focal, "DENOMINATOR_SHARES", 2)
+    x, y, cw, sw = softmax_data(shape=(11, 19), seed=13)
+    for reduction in ("mean", "weighted_mean"):
+        check(
+            wxent.softmax_focal_loss,
+            x,
+            y,
+            gamma=2.0,
+            class_weight=cw,
+            sample_weight=torch.tensor(sw, dtype=torch.float32),
+            ignore_index=-100,
+            reduction=reduction,
+            validate=validate,
+            bf16=bf16,
+        )
+    xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    with DeviceOps() as ops:
+        wxent.softmax_focal_loss(xt, y, ignore_index=-100, validate=validate).backward()
+    assert ops.kernels["_denominator_kernel"] == 1 and "sum" not in ops.ops, ops.report()
+
+
 @pytest.mark.parametrize("gamma", [0.5, 2.0])
 def test_softmax_focal_bf16_and_upstream_gradient(gamma):
     x, y, cw, _ = softmax_data(shape=(2, 3, 21), seed=12)
@@ -382,9 +410,12 @@ def test_sigmoid_family_every_option(name, reduction, validate):
         **weights,
         **options,
     )
-    # A checked call queues its gradient pass behind its flag read: two passes.
+    # A checked call queues its gradient pass behind its flag read: two passes, and the
+    # loss pass writes the denominator's shares. An unchecked call writes its gradient in
+    # the loss pass, already divided: its denominator comes first (labels and weights).
     assert select.LAUNCHES["sigmoid_family"] == (2 if validate else 1)
-    assert select.LAUNCHES["sigmoid_denominator"] == (reduction in ("mean", "weighted_mean"))
+    divides = reduction in ("mean", "weighted_mean")
+    assert select.LAUNCHES["sigmoid_denominator"] == (divides and not validate)
 
 
 @pytest.mark.parametrize("name", list(SIGMOID_LOSSES))
@@ -426,6 +457,36 @@ def test_sigmoid_focal_number_alpha_is_a_kernel_argument(alpha, bf16):
             bf16=bf16,
             **kw,
         )
+
+
+@pytest.mark.parametrize("validate", [True, False], ids=["checked", "unchecked"])
+def test_sigmoid_family_denominator_shares_come_with_the_loss_pass(validate):
+    # Without a gradient in the loss pass (forward only, or a checked call's queued
+    # gradient pass) the denominator's shares are written by the loss pass and summed
+    # by the reduction: no denominator pass.
+    x, z, per_class, sw = sigmoid_data(seed=7)
+    kw = {"pos_weight": per_class, "sample_weight": torch.tensor(sw, dtype=torch.float32)}
+    kw.update(ignore_label=-1.0, validate=validate)
+    for reduction in ("mean", "weighted_mean"):
+        values = {}
+        for mode in ("triton", "off"):
+            os.environ["WXENT_KERNELS"] = mode
+            with torch.no_grad():
+                xt = torch.tensor(x, dtype=torch.float32)
+                out = wxent.sigmoid_focal_loss(xt, z, reduction=reduction, **kw)
+            values[mode] = out.double().numpy()
+        os.environ["WXENT_KERNELS"] = "triton"
+        np.testing.assert_allclose(values["triton"], values["off"], rtol=2e-5, atol=2e-6)
+    assert select.LAUNCHES["sigmoid_family"] == 2
+    assert select.LAUNCHES["sigmoid_denominator"] == 0
+    # Every label ignored: the loss 0 / 0 is 0, and so is its gradient.
+    ignored = torch.full_like(z, -1.0)
+    for reduction in ("mean", "weighted_mean"):
+        kw = {"ignore_label": -1.0, "reduction": reduction, "validate": validate}
+        value, grad = run(wxent.sigmoid_cross_entropy, x, ignored, **kw)
+        assert value == 0.0 and not grad.any()
+        generic = run(wxent.sigmoid_cross_entropy, x, ignored, mode="off", **kw)
+        assert generic[0] == 0.0 and not generic[1].any()
 
 
 def test_sigmoid_family_label_dtypes_and_upstream_gradient():

@@ -54,9 +54,9 @@ def main() -> None:
         compile_kernel(triton_softmax._backward_kernel, backward, constexprs, 16)
     focal = {**rows, **weights, "loss_ptr": "*fp32", "denom_ptr": "*fp32", "status_ptr": "*i32"}
     focal.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32", "gamma": "fp32"})
-    focal.update({"ignore": "i64", "inv_const": "fp32"})
+    focal.update({"ignore": "i64", "inv_const": "fp32", "n_den": "i32"})
     focal_flags = {**modes, "MODULATE": True, "COMPUTE_GRAD": True, "DENOM": 2, "CHECK": True}
-    focal_flags.update({"CHECK_SW": True, "BLOCK": 8192})
+    focal_flags.update({"CHECK_SW": True, "DEN_BLOCK": 64, "BLOCK": 8192})
     compile_kernel(triton_softmax_focal._softmax_focal_kernel, focal, focal_flags, 16)
     denominator = {**weights, "out_ptr": "*fp32", "n_rows": "i32", "n_cols": "i32"}
     denominator["ignore"] = "i64"
@@ -68,13 +68,14 @@ def main() -> None:
     sigmoid.update(dict.fromkeys(["n_rows", "n_cols", "q_stride", "r_stride"], "i32"))
     sigmoid.update(dict.fromkeys(["ignore", "eps", "gamma_pos", "gamma_neg", "clip"], "fp32"))
     sigmoid.update(dict.fromkeys(["inv_const", "alpha_pos", "alpha_neg"], "fp32"))
-    switches = ["WEIGHTED", "HAS_Q", "HAS_R", "HAS_ALPHA", "HAS_IGNORE", "HAS_SMOOTH"]
+    switches = ["HAS_Q", "HAS_R", "HAS_ALPHA", "HAS_IGNORE", "HAS_SMOOTH"]
     switches += ["MOD_POS", "MOD_NEG"]
     for phase in (0, 1):
         sigmoid_flags = {
             **dict.fromkeys(switches, True),
             **dict.fromkeys(["CLIP", "COMPUTE_GRAD", "CHECK", "STORE_LOSS"], True),
             "DENOM": 2,
+            "SHARE": 2,
             "CHECK_SW": True,
             "PHASE": phase,
             "PER_ELEMENT": phase == 1,

@@ -31,6 +31,7 @@ import triton
 import triton.language as tl
 
 from wxent._fastpaths.select import LAUNCHES
+from wxent._fastpaths.triton_common import sum_values as _sum
 
 #: Configuration arrays the check kernel takes at most (more: the generic flags).
 MAX_ARRAYS = 4
@@ -58,16 +59,6 @@ def _bounds_bad(ptr, n, code, BLOCK: tl.constexpr):
         high = tl.where((code & 2) != 0, x <= 1.0, x < float("inf"))
         bad = tl.maximum(bad, tl.max(tl.where(low & high, 0, 1), axis=0))
     return bad
-
-
-@triton.jit
-def _sum(ptr, n, BLOCK: tl.constexpr):
-    lane = tl.arange(0, BLOCK)
-    acc = tl.zeros([BLOCK], dtype=tl.float32)
-    for start in range(0, n, BLOCK):
-        offs = start + lane
-        acc += tl.load(ptr + offs, mask=offs < n, other=0.0).to(tl.float32)
-    return tl.sum(acc, axis=0)
 
 
 @triton.jit

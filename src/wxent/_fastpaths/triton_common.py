@@ -40,6 +40,17 @@ def warps_for(block: int) -> int:
 
 
 @triton.jit
+def sum_values(ptr, n, BLOCK: tl.constexpr):
+    """The float32 sum of ``ptr[0:n]``, in blocks of ``BLOCK`` lanes."""
+    lane = tl.arange(0, BLOCK)
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for start in range(0, n, BLOCK):
+        offs = start + lane
+        acc += tl.load(ptr + offs, mask=offs < n, other=0.0).to(tl.float32)
+    return tl.sum(acc, axis=0)
+
+
+@triton.jit
 def _scale_kernel(
     grad_ptr,
     g_ptr,

@@ -16,14 +16,17 @@ the gradient even at an infinite logit, and the products ``sigmoid(x) * softplus
 of the modulated gradients take their limit 0 where the sigmoid is 0, so a logit of
 ``+inf`` on a positive (``-inf`` on a negative) costs 0 with a zero gradient.
 
-The denominator of the reduction (the count of valid elements, or the sum of the
-effective weights ``s * (q * z + r * (1 - z))`` with the unsmoothed label) comes first,
-from the labels alone (phase 0 of the kernel), so that the gradient is written already
-divided by it; the loss then comes as one partial sum per tile (phase 1), with the labels'
-value check (outside ``[0, 1]`` or NaN, not ignored) done on the labels as they are read.
-An unchecked call computes loss and gradient in one pass; a checked call computes the loss
-first and queues the gradient pass behind its one host read (``Inputs.launches``), so the
-device computes the gradient while the host waits for the flag.
+The loss comes as one partial sum per tile, with the labels' value check (outside
+``[0, 1]`` or NaN, not ignored) done on the labels as they are read. A checked call
+computes the loss first and queues the gradient pass behind its one host read
+(``Inputs.launches``), so the device computes the gradient while the host waits for the
+flag; the loss pass then also writes each tile's share of the reduction's denominator
+(the count of valid elements, or the sum of the effective weights
+``s * (q * z + r * (1 - z))`` with the unsmoothed label), which the reduction
+(:func:`wxent._fastpaths.triton_checks.settle`) sums with the loss and inverts for the
+gradient pass. An unchecked call that needs the gradient computes loss and gradient in
+one pass, the gradient already divided: its denominator comes first, from the labels and
+weights alone (phase 0 of the kernel, no read of the logits).
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def _sigmoid_kernel(
     alpha_pos,
     alpha_neg,
     PHASE: tl.constexpr,
-    WEIGHTED: tl.constexpr,
+    SHARE: tl.constexpr,
     PER_ELEMENT: tl.constexpr,
     HAS_Q: tl.constexpr,
     HAS_R: tl.constexpr,
@@ -129,13 +132,12 @@ def _sigmoid_kernel(
         bad = bad | (mask & (tl.where((s >= 0.0) & (s < float("inf")), 0, 1) != 0))
     pid = pid_r.to(tl.int64) * tl.num_programs(1) + pid_c
 
-    if PHASE == 0:  # the denominator: count of valid elements, or sum of their weights
+    if SHARE != 0:  # the tile's share of the denominator: valid elements (1), weights (2)
         w = 1.0
-        if WEIGHTED:
+        if SHARE == 2:
             w = s * (q * z + r * (1.0 - z))
-        total = tl.sum(tl.sum(tl.where(valid, w, 0.0), axis=1), axis=0)
-        tl.store(out_ptr + pid, total)
-    else:
+        tl.store(denom_ptr + pid, tl.sum(tl.sum(tl.where(valid, w, 0.0), axis=1), axis=0))
+    if PHASE == 1:  # (phase 0: the share alone)
         t = z
         if HAS_SMOOTH:
             t = z * (1.0 - eps) + 0.5 * eps
@@ -208,6 +210,8 @@ def _sigmoid_kernel(
             elif DENOM == 2:  # ...or computed first (0 where that is 0)
                 den = tl.load(denom_ptr).to(tl.float32)
                 coef = coef * tl.where(den == 0.0, 0.0, 1.0 / tl.where(den == 0.0, 1.0, den))
+            elif DENOM == 3:  # ...or its inverse, from the reduction of the loss pass
+                coef = coef * tl.load(denom_ptr)
             d = tl.where(valid, coef * d, 0.0)
             if SW_MODE != 0:  # weight 0 counts nothing: gradient 0, also at a NaN logit
                 d = tl.where(s == 0.0, 0.0, d)
@@ -235,7 +239,7 @@ def _launch(cfg: _Config, tensors: dict[str, Any], phase: int, **flags: Any) -> 
         dummy if tensors["q"] is None else tensors["q"],
         dummy if tensors["r"] is None else tensors["r"],
         dummy if tensors["s"] is None else tensors["s"],
-        tensors["out"],
+        tensors.get("out", dummy),
         tensors.get("grad") if tensors.get("grad") is not None else dummy,
         tensors.get("denom") if tensors.get("denom") is not None else dummy,
         tensors.get("status") if tensors.get("status") is not None else dummy,
@@ -267,30 +271,17 @@ def _launch(cfg: _Config, tensors: dict[str, Any], phase: int, **flags: Any) -> 
     )
 
 
-def _denominator(
-    cfg: _Config, tensors: dict[str, Any], reduction: str, device: Any
-) -> tuple[Any, float]:
-    """The reduction's denominator: ``(0-d tensor, 1)``, or ``(None, the value)`` on the host."""
+def _denominator(cfg: _Config, reduction: str) -> tuple[int, float]:
+    """``(share, n_const)``: what the denominator of the reduction sums on the device.
+
+    ``share`` 0: nothing, the denominator is ``n_const`` (known on the host); 1: the
+    count of valid elements; 2: the sum of their effective weights.
+    """
     if reduction == "sum" or reduction == "none":
-        return None, 1.0
-    o = cfg.options
-    if reduction == "mean" and not o["has_ignore"]:
-        return None, float(cfg.n_rows * cfg.n_cols)
-    partial = torch.empty(cfg.grid[0] * cfg.grid[1], dtype=torch.float32, device=device)
-    weighted = reduction == "weighted_mean"
-    _launch(
-        cfg,
-        {**tensors, "out": partial},
-        0,
-        WEIGHTED=weighted,
-        PER_ELEMENT=False,
-        COMPUTE_GRAD=False,
-        DENOM=0,
-        CHECK=False,
-        CHECK_SW=False,
-        STORE_LOSS=True,
-    )
-    return partial.sum(), 1.0
+        return 0, 1.0
+    if reduction == "mean" and not cfg.options["has_ignore"]:
+        return 0, float(cfg.n_rows * cfg.n_cols)
+    return (2 if reduction == "weighted_mean" else 1), 1.0
 
 
 class _SigmoidFamily(torch.autograd.Function):
@@ -311,50 +302,68 @@ class _SigmoidFamily(torch.autograd.Function):
         x = logits.contiguous()
         cfg = _Config(x.numel() // n_cols, n_cols, options)
         plan = options["plan"]
+        tiles = cfg.grid[0] * cfg.grid[1]
         tensors = {"x": x, "z": z, "q": q, "r": r, "s": s}
         if plan is not None:
-            tensors["status"] = plan.status_buffer(cfg.grid[0] * cfg.grid[1], x.device)
-        denominator, n_const = _denominator(cfg, tensors, reduction, x.device)
+            tensors["status"] = plan.status_buffer(tiles, x.device)
+        share, n_const = _denominator(cfg, reduction)
         options["inv_const"] = 1.0 / n_const
         grad = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        eager = options["eager"] if grad is not None else None
         per_element = reduction == "none"
         if per_element:
             out = torch.empty_like(x)
-        else:
-            out = torch.empty(cfg.grid[0] * cfg.grid[1], dtype=torch.float32, device=x.device)
-        launch = {**tensors, "out": out, "grad": grad, "denom": denominator}
-        flags: dict[str, Any] = {"WEIGHTED": False, "PER_ELEMENT": per_element}
-        flags["DENOM"] = 2 if denominator is not None else (1 if n_const != 1.0 else 0)
-        eager = options["eager"] if grad is not None else None
+        else:  # the tiles' loss (and denominator) shares
+            out = torch.empty((2 if share else 1, tiles), dtype=torch.float32, device=x.device)
+        flags: dict[str, Any] = {"PER_ELEMENT": per_element}
+        flags["DENOM"] = 3 if share else (1 if n_const != 1.0 else 0)
+        launch = {**tensors, "out": out[0] if share else out, "grad": grad}
+        one_pass = grad is not None and eager is None
+        denominator, loss_share = None, 0
+        if share and one_pass:
+            # The gradient is written in the loss pass, already divided: the denominator
+            # comes first, from the labels and weights alone (no read of the logits).
+            denominator = out[1]
+            _launch(cfg, {**launch, "denom": denominator}, 0, SHARE=share, COMPUTE_GRAD=False,
+                    CHECK=False, CHECK_SW=False, STORE_LOSS=False, **flags)  # fmt: skip
+            launch["denom"] = denominator = denominator.sum()
+            flags["DENOM"] = 2
+        elif share:  # the loss pass also writes its denominator shares
+            denominator = launch["denom"] = out[1]
+            loss_share = share
         _launch(
             cfg,
             launch,
             1,
-            COMPUTE_GRAD=grad is not None and eager is None,
+            SHARE=loss_share,
+            COMPUTE_GRAD=one_pass,
             CHECK=plan is not None,
             CHECK_SW=plan is not None and plan.claim(s),
             STORE_LOSS=True,
             **flags,
         )
         ctx.pending = None
-        if eager is not None:
-            # A checked call reads its flag on the host after this: the gradient pass
-            # is queued behind the flag, so the device computes it while the host reads
-            # the flag and returns (see wxent._prepare.Inputs.launches).
-            def gradient_pass() -> None:
-                _launch(cfg, launch, 1, COMPUTE_GRAD=True, CHECK=False, CHECK_SW=False,
-                        STORE_LOSS=False, **flags)  # fmt: skip
-
-            ctx.pending = common.once(gradient_pass)
-            eager.append(ctx.pending)
         ctx.grad = grad
         ctx.shape = logits.shape
         if per_element:
             if plan is not None:
                 triton_checks.settle(plan)
-            return out.view(logits.shape)
-        # the sum of the tiles, its division and a checked call's checks: one launch
-        return triton_checks.settle(plan, out, denominator, n_const, logits.dtype)[0]
+            result = out.view(logits.shape)
+        else:  # the sum of the tiles, its division and a checked call's checks: one launch
+            result, inv = triton_checks.settle(plan, out[0], denominator, n_const, logits.dtype)
+            if flags["DENOM"] == 3:
+                launch["denom"] = inv  # the gradient pass multiplies by the inverse
+        if eager is not None:
+            # A checked call reads its flag on the host after this: the gradient pass
+            # is queued behind the flag, so the device computes it while the host reads
+            # the flag and returns (see wxent._prepare.Inputs.launches).
+            def gradient_pass() -> None:
+                _launch(cfg, launch, 1, SHARE=0, COMPUTE_GRAD=True, CHECK=False,
+                        CHECK_SW=False, STORE_LOSS=False, **flags)  # fmt: skip
+
+            ctx.pending = common.once(gradient_pass)
+            eager.append(ctx.pending)
+        return result
 
     @staticmethod
     @torch.autograd.function.once_differentiable

@@ -26,7 +26,8 @@ the gradient, already divided by the reduction's denominator. The label
 (``ignore_index`` handled in the kernel) and the weight ``sample_weight *
 class_weight[y]`` are read per row, as in :mod:`wxent._fastpaths.triton_softmax`; the
 denominator of ``"weighted_mean"`` (or of ``"mean"`` with ignored labels) comes first,
-from the labels and weights alone (:func:`_denominator_kernel` and a sum). In a checked
+from the labels and weights alone (:func:`_denominator_kernel`: one share per block of
+rows, which the loss kernel and the reduction sum). In a checked
 call each row's program also writes its status: a bad label or sample weight, or a NaN
 loss (:mod:`wxent._fastpaths.triton_checks`).
 """
@@ -118,6 +119,7 @@ def _softmax_focal_kernel(
     gamma,
     ignore,
     inv_const,
+    n_den,
     HAS_IGNORE: tl.constexpr,
     CW_MODE: tl.constexpr,
     SW_MODE: tl.constexpr,
@@ -127,11 +129,12 @@ def _softmax_focal_kernel(
     DENOM: tl.constexpr,
     CHECK: tl.constexpr,
     CHECK_SW: tl.constexpr,
+    DEN_BLOCK: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    # One program per row. DENOM 1: the gradient is divided by 1 / inv_const, 2: by
-    # denom[0] (0 where that is 0). CHECK: status[row] = 1 when the label or sample
-    # weight fails its check or the counted loss is NaN.
+    # One program per row. DENOM 1: the gradient is divided by 1 / inv_const, 2: by the
+    # sum of the shares denom[0:n_den] (0 where that is 0). CHECK: status[row] = 1 when
+    # the label or sample weight fails its check or the counted loss is NaN.
     row = tl.program_id(0).to(tl.int64)
     x_row = x_ptr + row * x_row_stride
     one = row + tl.arange(0, 1)  # the row's label and weights (clamped label: memory-safe)
@@ -199,7 +202,7 @@ def _softmax_focal_kernel(
         if DENOM == 1:
             coef = coef * inv_const
         elif DENOM == 2:
-            den = tl.load(denom_ptr)
+            den = common.sum_values(denom_ptr, n_den, DEN_BLOCK)
             coef = coef * tl.where(den == 0.0, 0.0, 1.0 / tl.where(den == 0.0, 1.0, den))
         g_row = grad_ptr + row * n_cols
         on_target = 1.0
@@ -245,12 +248,18 @@ def _denominator_kernel(
 
 #: Rows per program of the denominator kernel.
 DENOMINATOR_ROWS = 1024
+#: Shares of the denominator the loss kernel sums per block (a power of two).
+DENOMINATOR_SHARES = 64
 
 
 def _denominator(
     labels: Any, ignore: int | None, cw: Any, sw: Any, n_cols: int, weighted: bool
 ) -> Any:
-    """The reduction's denominator (0-d float32): valid rows, or the sum of their weights."""
+    """The shares of the reduction's denominator: valid rows, or the sum of their weights.
+
+    One float32 per program of :data:`DENOMINATOR_ROWS` rows; the loss kernel and the
+    reduction each sum them (no separate sum).
+    """
     n = labels.numel()
     grid = triton.cdiv(n, DENOMINATOR_ROWS)
     out = torch.empty(grid, dtype=torch.float32, device=labels.device)
@@ -261,7 +270,7 @@ def _denominator(
         HAS_IGNORE=ignore is not None, CW_MODE=mode(cw), SW_MODE=mode(sw), WEIGHTED=weighted,
         ROWS=DENOMINATOR_ROWS, num_warps=4,
     )  # fmt: skip
-    return out.sum() if grid > 1 else out.reshape(())
+    return out
 
 
 class _SoftmaxFocal(torch.autograd.Function):
@@ -302,11 +311,12 @@ class _SoftmaxFocal(torch.autograd.Function):
             loss if denominator is None else denominator, status,
             n, num_classes, float(eps), float(gamma), 0 if ignore is None else int(ignore),
             0.0 if n_const == 0.0 else 1.0 / n_const,
+            0 if denominator is None else denominator.numel(),
             HAS_IGNORE=ignore is not None, CW_MODE=mode(cw), SW_MODE=mode(sw),
             HAS_SMOOTH=eps != 0.0, MODULATE=gamma != 0.0, COMPUTE_GRAD=grad is not None,
             DENOM=2 if denominator is not None else (1 if n_const != 1.0 else 0),
             CHECK=plan is not None, CHECK_SW=plan is not None and plan.claim(sw),
-            BLOCK=block, num_warps=common.warps_for(block),
+            DEN_BLOCK=DENOMINATOR_SHARES, BLOCK=block, num_warps=common.warps_for(block),
         )  # fmt: skip
         ctx.grad, ctx.shape, ctx.reduction = grad, logits.shape, reduction
         if reduction == "none":
