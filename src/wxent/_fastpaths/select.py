@@ -148,44 +148,56 @@ def softmax_cross_entropy(
     Applies to integer labels with the classes on the last axis. ``logits`` and labels
     are the caller's (not the float32 copy of 16-bit logits in ``inp``, nor prepared
     indices): the kernel reads them in their own dtypes, computes in float32, handles
-    ``ignore_index`` and checks the labels itself. Probability labels take
-    :func:`softmax_cross_entropy_soft`.
+    ``ignore_index`` and checks the labels itself. Probability labels take the kernel
+    of :mod:`wxent._fastpaths.triton_softmax_soft`.
     """
     if inp.axis != inp.ndim - 1:
         return None
+    weights = (class_weight, sample_weight, reduction)
+    options: dict[str, Any] = {"label_smoothing": label_smoothing}
+    options.update(inplace_backward=inplace_backward, eager_gradient=_launches(inp))
     if not inp.indices:
-        return softmax_cross_entropy_soft(
-            logits,
-            inp,
-            class_weight=class_weight,
-            sample_weight=sample_weight,
-            label_smoothing=label_smoothing,
-            reduction=reduction,
-            inplace_backward=inplace_backward,
-        )
-    if not use_triton(logits, inp.raw_labels, class_weight, sample_weight, reduction=reduction):
-        return None
-    from wxent._fastpaths import triton_softmax
+        # Probability labels, read in their own dtype; the kernel's value check replaces
+        # the generic one (the error messages stay the same).
+        from wxent import _value_checks
 
+        tolerance = _value_checks.probability_sum_tolerance(inp.raw_labels.dtype, inp.num_classes)
+        kernel = ("softmax_cross_entropy_soft", "triton_softmax_soft")
+        return _softmax_family(kernel, inp, logits, weights, tolerance=tolerance, **options)
+    kernel = ("softmax_cross_entropy", "triton_softmax")
+    return _softmax_family(kernel, inp, logits, weights, ignore_index=inp.ignore_index, **options)
+
+
+def _softmax_family(
+    kernel: tuple[str, str], inp: Any, logits: Array, weights: tuple, **kwargs: Any
+) -> Array | None:
+    """A softmax-family kernel on the caller's labels, or ``None`` (generic path).
+
+    ``kernel``: ``(name, module)``: the kernel's name (:data:`LAUNCHES`,
+    :func:`_guarded`) and its module under :mod:`wxent._fastpaths`, imported now (its
+    ``softmax_cross_entropy`` or ``softmax_focal_loss``); ``weights``: the call's
+    ``(class_weight, sample_weight, reduction)``, prepared by :func:`_softmax_weights`.
+    """
+    class_weight, sample_weight, reduction = weights
+    labels = inp.raw_labels
+    if not use_triton(logits, labels, class_weight, sample_weight, reduction=reduction):
+        return None
+    import importlib
+
+    name, module = kernel
+    run = importlib.import_module(f"wxent._fastpaths.{module}")
     cw, sw = _softmax_weights(inp, class_weight, sample_weight, reduction)
-    plan = _plan(inp, logits)
-    result = _guarded(
-        "softmax_cross_entropy",
-        triton_softmax.softmax_cross_entropy,
+    return _checked(  # (the kernel checks the labels itself)
+        name,
+        run.softmax_focal_loss if name == "softmax_focal_loss" else run.softmax_cross_entropy,
+        inp,
         logits,
-        inp.raw_labels,
+        labels,
         class_weight=cw,
         sample_weight=sw,
-        ignore_index=inp.ignore_index,
-        label_smoothing=label_smoothing,
         reduction=reduction,
-        inplace_backward=inplace_backward,
-        eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
-        plan=plan,
+        **kwargs,
     )
-    if result is not None and plan is not None:
-        plan.commit()  # the call's flags, folded into the word, handed over
-    return result
 
 
 def _softmax_weights(
@@ -232,55 +244,26 @@ def scale_weights(weights: list[Any], *, joint: bool) -> list[Any] | None:
     return None if pair is None else [w for w in pair if w is not None]
 
 
-def _plan(inp: Any, logits: Array) -> Any:
-    """A checked call's plan of the checks its kernel folds into one word, or ``None``."""
-    if not inp.validate:
-        return None
-    from wxent._fastpaths import triton_checks
+def _checked(name: str, kernel: Any, inp: Any, logits: Array, *args: Any, **kwargs: Any) -> Any:
+    """``kernel(logits, ...)`` through :func:`_guarded`, with a checked call's ``plan``.
 
-    return triton_checks.Plan(inp, logits)
-
-
-def softmax_cross_entropy_soft(
-    logits: Array,
-    inp: Any,
-    *,
-    class_weight: Any,
-    sample_weight: Any,
-    label_smoothing: float,
-    reduction: Any,
-    inplace_backward: bool,
-) -> Array | None:
-    """The Triton softmax cross-entropy of probability labels, or ``None`` (generic path).
-
-    The kernel reads the caller's labels in their own dtype and does their value check
-    itself (its device flag replaces the generic one; the error messages stay the same).
+    The plan (:class:`~wxent._fastpaths.triton_checks.Plan`) holds the checks the kernel
+    folds into one word; once the kernel ran, the call's flags are handed over to it.
     """
-    labels = inp.raw_labels
-    if not use_triton(logits, labels, class_weight, sample_weight, reduction=reduction):
-        return None
-    from wxent import _value_checks
-    from wxent._fastpaths import triton_softmax_soft
+    plan = None
+    if inp.validate:
+        from wxent._fastpaths import triton_checks
 
-    cw, sw = _softmax_weights(inp, class_weight, sample_weight, reduction)
-    plan = _plan(inp, logits)  # the labels' value check is done by the kernel
-    result = _guarded(
-        "softmax_cross_entropy_soft",
-        triton_softmax_soft.softmax_cross_entropy,
-        logits,
-        labels,
-        class_weight=cw,
-        sample_weight=sw,
-        label_smoothing=label_smoothing,
-        reduction=reduction,
-        tolerance=_value_checks.probability_sum_tolerance(labels.dtype, inp.num_classes),
-        inplace_backward=inplace_backward,
-        plan=plan,
-        eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
-    )
+        plan = triton_checks.Plan(inp, logits)
+    result = _guarded(name, kernel, logits, *args, plan=plan, **kwargs)
     if result is not None and plan is not None:
         plan.commit()  # the call's flags, folded into the word, handed over
     return result
+
+
+def _launches(inp: Any) -> list | None:
+    """Where a checked call queues a gradient pass behind its flag read (``Inputs.launches``)."""
+    return inp.launches if inp.validate else None
 
 
 def linear_chunk_step(logits: Array, labels: Array, coef: Array | None, eps: float) -> Any:
@@ -306,21 +289,17 @@ def sigmoid_family(
     pos_weight: Any,
     neg_weight: Any,
     sample_weight: Any,
-    ignore_label: float | None,
-    label_smoothing: float,
     reduction: Any,
-    gamma_pos: float = 0.0,
-    gamma_neg: float = 0.0,
-    clip: float = 0.0,
-    alpha: tuple[float, float] | None = None,
+    **options: Any,
 ) -> Array | None:
     """The Triton sigmoid-family loss for prepared weights, or ``None`` (generic path).
 
     ``pos_weight``/``neg_weight`` are the prepared ``q``/``r`` (``alpha`` folded in for
-    the focal loss, unless ``alpha`` gives ``(alpha, 1 - alpha)`` as numbers for the
-    kernel to multiply them by), ``sample_weight`` the prepared per-element or
+    the focal loss, unless the ``alpha`` option gives ``(alpha, 1 - alpha)`` as numbers
+    for the kernel to multiply them by), ``sample_weight`` the prepared per-element or
     per-sample weight; ``logits`` and ``labels`` are the caller's (read in their own
-    dtypes).
+    dtypes). ``options``: the rest of
+    :func:`wxent._fastpaths.triton_sigmoid.sigmoid_family`'s arguments.
     """
     if inp.axis != inp.ndim - 1:
         return None
@@ -328,28 +307,19 @@ def sigmoid_family(
         return None
     from wxent._fastpaths import triton_sigmoid
 
-    plan = _plan(inp, logits)  # the labels' value check is done by the kernel
-    result = _guarded(
+    return _checked(  # (the labels' value check is done by the kernel)
         "sigmoid_family",
         triton_sigmoid.sigmoid_family,
+        inp,
         logits,
         labels,
         pos_weight=pos_weight,
         neg_weight=neg_weight,
         sample_weight=sample_weight,
-        ignore_label=ignore_label,
-        label_smoothing=label_smoothing,
         reduction=reduction,
-        gamma_pos=gamma_pos,
-        gamma_neg=gamma_neg,
-        clip=clip,
-        alpha=alpha,
-        plan=plan,
-        eager_gradient=inp.launches if inp.validate else None,  # see Inputs.launches
+        eager_gradient=_launches(inp),
+        **options,
     )
-    if result is not None and plan is not None:
-        plan.commit()  # the call's flags, folded into the word, handed over
-    return result
 
 
 def softmax_focal_loss(
@@ -369,25 +339,12 @@ def softmax_focal_loss(
     """
     if not inp.indices or inp.axis != inp.ndim - 1:
         return None
-    if not use_triton(logits, inp.raw_labels, class_weight, sample_weight, reduction=reduction):
-        return None
-    from wxent._fastpaths import triton_softmax_focal
-
-    cw, sw = _softmax_weights(inp, class_weight, sample_weight, reduction)
-    plan = _plan(inp, logits)
-    result = _guarded(
-        "softmax_focal_loss",
-        triton_softmax_focal.softmax_focal_loss,
+    return _softmax_family(
+        ("softmax_focal_loss", "triton_softmax_focal"),
+        inp,
         logits,
-        inp.raw_labels,
+        (class_weight, sample_weight, reduction),
         gamma=gamma,
-        class_weight=cw,
-        sample_weight=sw,
         ignore_index=inp.ignore_index,
         label_smoothing=label_smoothing,
-        reduction=reduction,
-        plan=plan,
     )
-    if result is not None and plan is not None:
-        plan.commit()  # the call's flags, folded into the word, handed over
-    return result

@@ -305,6 +305,22 @@ def settle(
     return result, inv
 
 
+def finish_rows(
+    plan: Plan | None, values: Any, denominator: Any, n_const: float, logits: Any, reduction: str
+) -> tuple[Any, Any]:
+    """The result of a row kernel: its per-row ``values`` reduced, or as they are.
+
+    ``(result, inverse denominator)`` as :func:`settle` returns them; for
+    ``reduction="none"`` the per-row values in the logits' dtype and batch shape (and
+    ``None``), with a checked call's checks still folded into one word.
+    """
+    if reduction == "none":
+        if plan is not None:
+            settle(plan)
+        return values.reshape(logits.shape[:-1]).to(logits.dtype), None
+    return settle(plan, values, denominator, n_const, logits.dtype)
+
+
 def _summable(values: Any) -> Any:
     """``values`` flat, or their sum first when one program would take too long over them."""
     values = values.reshape(-1)

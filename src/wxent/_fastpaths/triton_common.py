@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 import triton
 import triton.language as tl
 
@@ -37,6 +38,92 @@ def warps_for(block: int) -> int:
     if block >= 2048:
         return 8
     return 4
+
+
+@triton.jit
+def log1p(u):
+    """``log(1 + u)``, accurate for small ``u`` (the classic correction of ``1 + u``)."""
+    v = 1.0 + u
+    d = v - 1.0
+    return tl.where(d == 0.0, u, tl.log(v) * (u / tl.where(d == 0.0, 1.0, d)))
+
+
+@triton.jit
+def finite_or_zero(m):
+    """``m`` where finite, else 0: the shift of a running sum of ``exp(x - shift)``."""
+    return tl.where(tl.abs(m) < float("inf"), m, 0.0)
+
+
+@triton.jit
+def rescale(m_old, shift_new):
+    """The factor of a running sum whose shift moves to ``shift_new`` (finite, or 0).
+
+    0 for a sum still empty (``m_old = -inf``), never ``inf * 0``.
+    """
+    return tl.exp(m_old - shift_new)
+
+
+@triton.jit
+def online_step(m, s, x):
+    """The running row maxima ``m`` and sums ``s`` of ``exp(x - shift)`` after a block ``x``.
+
+    ``x`` is ``(ROWS, BLOCK)`` in float32 (``-inf`` outside the rows); the shift is the
+    running maximum, or 0 where that is infinite (``-inf`` logits then add ``exp(-inf)``).
+    """
+    m_new = tl.maximum(m, tl.max(x, axis=1))
+    shift_new = finite_or_zero(m_new)
+    block = tl.sum(tl.exp(x - shift_new[:, None]), axis=1)
+    return m_new, s * rescale(m, shift_new) + block
+
+
+@triton.jit
+def log_sum_exp(shift, s):
+    """``shift + log(s)``: the log-sum-exp of sums ``s`` of ``exp(x - shift)`` (``-inf`` at 0)."""
+    return tl.where(s == 0.0, float("-inf"), shift + tl.log(tl.where(s == 0.0, 1.0, s)))
+
+
+@triton.jit
+def program_rows(n_rows, ROWS: tl.constexpr):
+    """The rows of this program (int64), and which of them exist."""
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    return rows, rows < n_rows
+
+
+@triton.jit
+def upstream(g_ptr, inv_ptr, rows, rmask, G_MODE: tl.constexpr):
+    """A backward pass's factor per row: the upstream gradient over the denominator.
+
+    ``G_MODE`` 0: one upstream gradient per row; 1: a 0-d one times the inverse
+    denominator ``inv_ptr[0]``; 2: an upstream gradient of 1, the inverse alone; 3: 1.
+    """
+    if G_MODE == 0:
+        g = tl.load(g_ptr + rows, mask=rmask, other=0.0).to(tl.float32)
+    elif G_MODE == 1:
+        g = tl.load(g_ptr).to(tl.float32) * tl.load(inv_ptr)
+    elif G_MODE == 2:
+        g = tl.load(inv_ptr)
+    else:
+        g = 1.0
+    return g
+
+
+def upstream_mode(g: Any, inv: Any, per_row: bool) -> tuple[Any, int]:
+    """The upstream gradient as :func:`upstream` reads it, and its ``G_MODE``.
+
+    ``g``: the upstream gradient (per row when ``per_row``), or ``None`` for 1;
+    ``inv``: the inverse denominator (0-d), or ``None`` where there is none.
+    """
+    if g is None:  # 1: the inverse denominator alone (or 1)
+        return None, 2 if inv is not None else 3
+    if per_row:
+        return g.reshape(-1).contiguous(), 0
+    return g.reshape(()), 1  # 0-d, times the inverse denominator
+
+
+def rows_of(logits: Array) -> Array:
+    """The logits as ``(N, C)`` rows of unit stride (a view where possible)."""
+    rows = logits.reshape(-1, logits.shape[-1])
+    return rows if rows.stride(-1) == 1 else rows.contiguous()
 
 
 @triton.jit
@@ -121,6 +208,23 @@ def early_gradient(ctx: Any, g: Any, inputs: int) -> tuple[Any, ...] | None:
     return (grad.view(ctx.shape),) + (None,) * (inputs - 1)
 
 
+def defer_gradient(ctx: Any, eager: list, rows: Any, launch: Callable[[Any], None]) -> None:
+    """Queue a checked call's gradient pass behind its flag read (``Inputs.launches``).
+
+    The device computes the gradient (for an upstream gradient of 1, into a fresh
+    ``ctx.grad`` like ``rows``) while the host reads the flag and returns; the backward
+    pass only rescales it (:func:`early_gradient`). ``launch(grad)`` runs the pass.
+    """
+    ctx.grad = grad = torch.empty_like(rows)
+    ctx.pending = once(lambda: launch(grad))
+    eager.append(ctx.pending)
+
+
+def writes_into(logits: Any, rows: Any, inplace: bool) -> bool:
+    """Whether the gradient goes into the logits' storage: asked, and ``rows`` is a view."""
+    return inplace and rows.data_ptr() == logits.data_ptr() and logits.is_contiguous()
+
+
 def once(launch: Callable[[], None]) -> Callable[[], None]:
     """``launch`` as a callable that runs it the first time only.
 
@@ -158,12 +262,19 @@ def row_inputs(
 ) -> tuple[Array, Array | None, Array | None]:
     """Flat contiguous labels, class and sample weights (float32)."""
     flat_labels = labels.reshape(-1).contiguous()
+    return (flat_labels, *row_weights(class_weight, sample_weight, flat_labels.numel()))
+
+
+def row_weights(
+    class_weight: Array | None, sample_weight: Array | None, n: int
+) -> tuple[Array | None, Array | None]:
+    """Class weights ``(C,)`` or 0-d and sample weights ``(n,)`` or 0-d, float32, contiguous."""
     cw = None
     if class_weight is not None:
         cw = class_weight.float().reshape(-1 if class_weight.ndim else ()).contiguous()
     sw = None
     if sample_weight is not None:
         sw = sample_weight.float()
-        sw = sw.reshape(-1).expand(flat_labels.numel()) if sw.ndim else sw
+        sw = sw.reshape(-1).expand(n) if sw.ndim else sw
         sw = sw.contiguous()
-    return flat_labels, cw, sw
+    return cw, sw

@@ -49,14 +49,6 @@ MAX_BLOCK_C = 1024
 
 
 @triton.jit
-def _log1p(u):
-    # log(1 + u) accurate for small u (the classic correction of the rounded 1 + u).
-    v = 1.0 + u
-    d = v - 1.0
-    return tl.where(d == 0.0, u, tl.log(v) * (u / tl.where(d == 0.0, 1.0, d)))
-
-
-@triton.jit
 def _sigmoid_kernel(
     x_ptr,
     z_ptr,
@@ -143,7 +135,7 @@ def _sigmoid_kernel(
             t = z * (1.0 - eps) + 0.5 * eps
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         e = tl.exp(-tl.abs(x))
-        log_term = _log1p(e)
+        log_term = common.log1p(e)
         sp_neg = tl.maximum(x, 0.0) + log_term  # softplus(x) = -log(1 - p)
         sp_pos = tl.maximum(-x, 0.0) + log_term  # softplus(-x) = -log(p)
         big = 1.0 / (1.0 + e)

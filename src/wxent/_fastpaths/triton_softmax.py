@@ -51,18 +51,6 @@ ROW_TILE = 2048
 
 
 @triton.jit
-def _finite_or_zero(m):
-    return tl.where(tl.abs(m) < float("inf"), m, 0.0)
-
-
-@triton.jit
-def _rescale(m_old, shift_new):
-    # The factor of a running sum whose shift moves to shift_new (a finite value, or 0):
-    # 0 for a sum still empty (m_old = -inf), never inf * 0.
-    return tl.exp(m_old - shift_new)
-
-
-@triton.jit
 def _row_weight(
     labels_ptr,
     cw_ptr,
@@ -131,21 +119,11 @@ def _forward_kernel(
     # (DENOM 1: 1 if valid, DENOM 2: its weight); lse[row] = log-sum-exp (+inf marks a
     # row in its +inf limit, whose gradient is 0); CHECK: status[program] = 1 when a
     # label or sample weight fails its check or a counted loss is NaN.
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    rmask = rows < n_rows
+    rows, rmask = common.program_rows(n_rows, ROWS)
     y, w, valid, bad = _row_weight(
-        labels_ptr,
-        cw_ptr,
-        sw_ptr,
-        rows,
-        rmask,
-        n_cols,
-        ignore,
-        HAS_IGNORE,
-        CW_MODE,
-        SW_MODE,
-        CHECK_SW,
-    )
+        labels_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, ignore, HAS_IGNORE, CW_MODE,
+        SW_MODE, CHECK_SW,
+    )  # fmt: skip
     # Padding rows of the last program read the last row (never stored): no -inf rows.
     x_rows = x_ptr + tl.minimum(rows, n_rows - 1) * x_row_stride
     x_y = tl.load(x_rows + y).to(tl.float32)
@@ -161,14 +139,14 @@ def _forward_kernel(
             x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=float("-inf"))
             x = x.to(tl.float32)
             m_new = tl.maximum(m_vec, x)
-            shift_new = _finite_or_zero(m_new)
-            s_vec = s_vec * _rescale(m_vec, shift_new) + tl.exp(x - shift_new)
+            shift_new = common.finite_or_zero(m_new)
+            s_vec = s_vec * common.rescale(m_vec, shift_new) + tl.exp(x - shift_new)
             m_vec = m_new
             if HAS_SMOOTH:
                 sx_vec += tl.where(mask, x, 0.0)
         m = tl.max(m_vec, axis=1)
-        shift = _finite_or_zero(m)
-        s = tl.sum(s_vec * _rescale(m_vec, shift[:, None]), axis=1)
+        shift = common.finite_or_zero(m)
+        s = tl.sum(s_vec * common.rescale(m_vec, shift[:, None]), axis=1)
         sx = tl.sum(sx_vec, axis=1)
     else:  # a running maximum and sum per row, updated once per block
         m = tl.full([ROWS], float("-inf"), dtype=tl.float32)
@@ -179,15 +157,11 @@ def _forward_kernel(
             mask = (cols < n_cols)[None, :]
             x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=float("-inf"))
             x = x.to(tl.float32)
-            m_new = tl.maximum(m, tl.max(x, axis=1))
-            shift_new = _finite_or_zero(m_new)
-            block = tl.sum(tl.exp(x - shift_new[:, None]), axis=1)
-            s = s * _rescale(m, shift_new) + block
-            m = m_new
+            m, s = common.online_step(m, s, x)
             if HAS_SMOOTH:
                 sx += tl.sum(tl.where(mask, x, 0.0), axis=1)
-        shift = _finite_or_zero(m)
-    lse = tl.where(s == 0.0, float("-inf"), shift + tl.log(tl.where(s == 0.0, 1.0, s)))
+        shift = common.finite_or_zero(m)
+    lse = common.log_sum_exp(shift, s)
 
     # Rows holding +inf take their limit: logits 0 at the +inf entries, -inf elsewhere.
     limit = m == float("inf")
@@ -243,30 +217,13 @@ def _backward_kernel(
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    rmask = rows < n_rows
+    rows, rmask = common.program_rows(n_rows, ROWS)
     y, w, valid, _bad = _row_weight(
-        labels_ptr,
-        cw_ptr,
-        sw_ptr,
-        rows,
-        rmask,
-        n_cols,
-        ignore,
-        HAS_IGNORE,
-        CW_MODE,
-        SW_MODE,
-        False,
-    )
+        labels_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, ignore, HAS_IGNORE, CW_MODE,
+        SW_MODE, False,
+    )  # fmt: skip
     lse = tl.load(lse_ptr + rows, mask=rmask, other=0.0)
-    if G_MODE == 0:  # one upstream gradient per row
-        g = tl.load(g_ptr + rows, mask=rmask, other=0.0).to(tl.float32)
-    elif G_MODE == 1:  # a 0-d upstream gradient, times the inverse denominator
-        g = tl.load(g_ptr).to(tl.float32) * tl.load(inv_ptr)
-    elif G_MODE == 2:  # an upstream gradient of 1: the inverse denominator
-        g = tl.load(inv_ptr)
-    else:  # 1 (no denominator)
-        g = 1.0
+    g = common.upstream(g_ptr, inv_ptr, rows, rmask, G_MODE)
     keep = valid & (w != 0.0) & (lse != float("inf"))
     coef = tl.where(keep, g * w, 0.0)
     lse = tl.where(keep, lse, 0.0)
@@ -361,11 +318,7 @@ def _backward(
     rows, labels, ignore, cw, sw, lse, inv = saved
     n, num_classes = rows.shape
     per_program, block, warps = cfg or config(num_classes, backward=True)
-    if g is None:  # 1: the inverse denominator alone (or 1)
-        g_mode = 2 if inv is not None else 3
-    else:  # one per row, or 0-d (times the inverse denominator)
-        g_mode = 0 if per_row else 1
-        g = g.reshape(-1).contiguous() if per_row else g.reshape(())
+    g, g_mode = common.upstream_mode(g, inv, per_row)
     LAUNCHES["softmax_cross_entropy_backward"] += 1
     _backward_kernel[(triton.cdiv(n, per_program),)](
         rows, rows.stride(0), grad, grad.stride(0), labels,
@@ -394,10 +347,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         inplace: bool,
         options: dict[str, Any],
     ) -> Any:
-        num_classes = logits.shape[-1]
-        rows = logits.reshape(-1, num_classes)
-        if rows.stride(-1) != 1:
-            rows = rows.contiguous()
+        rows = common.rows_of(logits)
         n = rows.shape[0]
         ignore, eager, plan = options["ignore"], options["eager"], options["plan"]
         needs_grad = ctx.needs_input_grad[0]
@@ -406,28 +356,17 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         if denom == 1 and ignore is None:
             denom = 0  # the count is n, known on the host
         out = _forward(rows, labels, ignore, cw, sw, eps, denom, lse, plan)
-        if reduction == "none":
-            result, inv = out[0].reshape(logits.shape[:-1]).to(logits.dtype), None
-            if plan is not None:
-                triton_checks.settle(plan)
-        else:  # the sum and its division (and a checked call's checks): one launch
-            n_const = float(n) if reduction == "mean" and ignore is None else 1.0
-            den = out[1] if denom else None
-            result, inv = triton_checks.settle(plan, out[0], den, n_const, logits.dtype)
+        # the sum and its division (and a checked call's checks): one launch
+        n_const = float(n) if reduction == "mean" and ignore is None else 1.0
+        den = out[1] if denom else None
+        result, inv = triton_checks.finish_rows(plan, out[0], den, n_const, logits, reduction)
         ctx.grad = None
         if needs_grad:
             saved = (rows, labels, ignore, cw, sw, lse, inv)
             ctx.eps, ctx.reduction, ctx.shape = eps, reduction, logits.shape
-            in_place = inplace and rows.data_ptr() == logits.data_ptr() and logits.is_contiguous()
-            ctx.inplace = in_place
-            if eager is not None and not in_place:
-                # A checked call reads its flag on the host after this: the gradient (for
-                # an upstream gradient of 1) is queued behind the flag, so the device
-                # computes it while the host reads the flag and returns; backward only
-                # rescales it.
-                ctx.grad = grad = torch.empty_like(rows)
-                ctx.pending = common.once(lambda: _backward(saved, eps, None, grad))
-                eager.append(ctx.pending)
+            ctx.inplace = in_place = common.writes_into(logits, rows, inplace)
+            if eager is not None and not in_place:  # queued behind a checked call's read
+                common.defer_gradient(ctx, eager, rows, lambda g: _backward(saved, eps, None, g))
             else:
                 ctx.ignore = ignore
                 ctx.save_for_backward(rows, labels, cw, sw, lse, inv)

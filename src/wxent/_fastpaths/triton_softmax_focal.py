@@ -52,20 +52,13 @@ MAX_BLOCK = 8192
 
 
 @triton.jit
-def _log1p(u):
-    v = 1.0 + u
-    d = v - 1.0
-    return tl.where(d == 0.0, u, tl.log(v) * (u / tl.where(d == 0.0, 1.0, d)))
-
-
-@triton.jit
 def _terms(x, lse, m, log_others, log_total, gamma, MODULATE: tl.constexpr):
     # F_c and B_c of the module docstring, element-wise.
     dist = lse - x
     p = tl.exp(-dist)
     if MODULATE:
         top = x == m
-        log1m = tl.where(top, log_others - log_total, _log1p(-tl.where(top, 0.0, p)))
+        log1m = tl.where(top, log_others - log_total, common.log1p(-tl.where(top, 0.0, p)))
         f = tl.exp(gamma * log1m)
         focal = dist * f
         edge = (p == 0.0) | (dist == 0.0)
@@ -237,10 +230,10 @@ def _denominator_kernel(
     ROWS: tl.constexpr,
 ):
     # out[program] = the count of valid rows (WEIGHTED: the sum of their weights) here.
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    rows, rmask = common.program_rows(n_rows, ROWS)
     _y, w, valid, _bad = _row_weight(
-        labels_ptr, cw_ptr, sw_ptr, rows, rows < n_rows, n_cols, ignore, HAS_IGNORE, CW_MODE,
-        SW_MODE, False,
+        labels_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, ignore, HAS_IGNORE, CW_MODE, SW_MODE,
+        False,
     )  # fmt: skip
     share = tl.where(valid, w if WEIGHTED else 1.0, 0.0)
     tl.store(out_ptr + tl.program_id(0), tl.sum(share, axis=0))
@@ -288,11 +281,8 @@ class _SoftmaxFocal(torch.autograd.Function):
         reduction: str,
         options: dict[str, Any],
     ) -> Any:
-        num_classes = logits.shape[-1]
-        rows = logits.reshape(-1, num_classes)
-        if rows.stride(-1) != 1:
-            rows = rows.contiguous()
-        n = rows.shape[0]
+        rows = common.rows_of(logits)
+        n, num_classes = rows.shape
         ignore, plan = options["ignore"], options["plan"]
         grad = torch.empty_like(rows) if ctx.needs_input_grad[0] else None
         denominator, n_const = None, 1.0
@@ -319,11 +309,7 @@ class _SoftmaxFocal(torch.autograd.Function):
             DEN_BLOCK=DENOMINATOR_SHARES, BLOCK=block, num_warps=common.warps_for(block),
         )  # fmt: skip
         ctx.grad, ctx.shape, ctx.reduction = grad, logits.shape, reduction
-        if reduction == "none":
-            if plan is not None:
-                triton_checks.settle(plan)
-            return loss.reshape(logits.shape[:-1]).to(logits.dtype)
-        return triton_checks.settle(plan, loss, denominator, n_const, logits.dtype)[0]
+        return triton_checks.finish_rows(plan, loss, denominator, n_const, logits, reduction)[0]
 
     @staticmethod
     @torch.autograd.function.once_differentiable

@@ -43,7 +43,6 @@ from wxent._fastpaths import triton_checks
 from wxent._fastpaths import triton_common as common
 from wxent._fastpaths import triton_softmax as base
 from wxent._fastpaths.select import LAUNCHES
-from wxent._fastpaths.triton_softmax import _finite_or_zero, _rescale
 from wxent._types import Array
 
 
@@ -81,8 +80,7 @@ def _forward_kernel(
 ):
     # out[0, row] = weighted loss; out[1, row] = its weight (DENOM); stats[:, row] =
     # (log-sum-exp, +inf in the +inf limit; the weight, 0 where it counts nothing; T).
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    rmask = rows < n_rows
+    rows, rmask = common.program_rows(n_rows, ROWS)
     # Padding rows of the last program read the last row (never stored).
     safe_rows = tl.minimum(rows, n_rows - 1)
     x_rows = x_ptr + safe_rows * x_row_stride
@@ -101,10 +99,7 @@ def _forward_kernel(
         offs = cols[None, :]
         x = tl.load(x_rows[:, None] + offs, mask=mask, other=float("-inf")).to(tl.float32)
         y = tl.load(y_rows[:, None] + offs, mask=mask, other=0.0).to(tl.float32)
-        m_new = tl.maximum(m, tl.max(x, axis=1))
-        shift_new = _finite_or_zero(m_new)
-        s = s * _rescale(m, shift_new) + tl.sum(tl.exp(x - shift_new[:, None]), axis=1)
-        m = m_new
+        m, s = common.online_step(m, s, x)
         t = _targets(y, mask, eps, n_cols, HAS_SMOOTH)
         tx += tl.sum(t * tl.where(t != 0.0, x, 0.0), axis=1)  # 0 * -inf counts 0
         ysum += tl.sum(y, axis=1)
@@ -113,8 +108,7 @@ def _forward_kernel(
             wc += tl.sum(y * cw[None, :], axis=1)
         if CHECK:
             wrong += tl.sum(tl.where((y >= 0.0) & (y < float("inf")), 0, 1), axis=1)
-    shift = _finite_or_zero(m)
-    lse = tl.where(s == 0.0, float("-inf"), shift + tl.log(tl.where(s == 0.0, 1.0, s)))
+    lse = common.log_sum_exp(common.finite_or_zero(m), s)
     total = ysum
     if HAS_SMOOTH:
         total = ysum * (1.0 - eps) + eps
@@ -182,19 +176,11 @@ def _backward_kernel(
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    rmask = rows < n_rows
+    rows, rmask = common.program_rows(n_rows, ROWS)
     lse = tl.load(stats_ptr + rows, mask=rmask, other=0.0)
     w = tl.load(stats_ptr + n_rows + rows, mask=rmask, other=0.0)
     total = tl.load(stats_ptr + 2 * n_rows + rows, mask=rmask, other=0.0)
-    if G_MODE == 0:  # one upstream gradient per row
-        g = tl.load(g_ptr + rows, mask=rmask, other=0.0).to(tl.float32)
-    elif G_MODE == 1:  # a 0-d upstream gradient, times the inverse denominator
-        g = tl.load(g_ptr).to(tl.float32) * tl.load(inv_ptr)
-    elif G_MODE == 2:  # an upstream gradient of 1: the inverse denominator
-        g = tl.load(inv_ptr)
-    else:  # 1 (no denominator)
-        g = 1.0
+    g = common.upstream(g_ptr, inv_ptr, rows, rmask, G_MODE)
     keep = rmask & (w != 0.0) & (lse != float("inf"))  # a +inf row's gradient is 0
     coef = tl.where(keep, g * w, 0.0)
     lse = tl.where(keep, lse, 0.0)
@@ -286,11 +272,7 @@ def _backward(
     rows, labels, stats, inv = saved
     n, num_classes = rows.shape
     per_program, block, warps = cfg or config(num_classes, backward=True)
-    if g is None:
-        g_mode = 2 if inv is not None else 3
-    else:
-        g_mode = 0 if per_row else 1
-        g = g.reshape(-1).contiguous() if per_row else g.reshape(())
+    g, g_mode = common.upstream_mode(g, inv, per_row)
     LAUNCHES["softmax_cross_entropy_soft_backward"] += 1
     _backward_kernel[(triton.cdiv(n, per_program),)](
         rows, rows.stride(0), labels, labels.stride(0), grad, grad.stride(0), stats,
@@ -299,15 +281,6 @@ def _backward(
         HAS_SMOOTH=eps != 0.0, G_MODE=g_mode,
         ROWS=per_program, BLOCK=block, num_warps=warps,
     )  # fmt: skip
-
-
-def _eager_gradient(saved: tuple, eps: float, grad: Any) -> Any:
-    """A once-only launch of the gradient pass for an upstream gradient of 1."""
-
-    def launch() -> None:
-        _backward(saved, eps, False, None, grad)
-
-    return common.once(launch)
 
 
 class _SoftLabelCrossEntropy(torch.autograd.Function):
@@ -324,10 +297,7 @@ class _SoftLabelCrossEntropy(torch.autograd.Function):
         reduction: str,
         options: dict,
     ) -> Any:
-        num_classes = logits.shape[-1]
-        rows = logits.reshape(-1, num_classes)
-        if rows.stride(-1) != 1:
-            rows = rows.contiguous()
+        rows = common.rows_of(logits)
         n = rows.shape[0]
         needs_grad = ctx.needs_input_grad[0]
         stats = None
@@ -336,32 +306,21 @@ class _SoftLabelCrossEntropy(torch.autograd.Function):
         denom = 2 if reduction == "weighted_mean" and (cw is not None or sw is not None) else 0
         plan = options["plan"]
         out = _forward(rows, labels, cw, sw, eps, options["tol"], denom, stats, plan)
-        if reduction == "none":
-            result, inv = out[0].reshape(logits.shape[:-1]).to(logits.dtype), None
-            if plan is not None:
-                triton_checks.settle(plan)
-        else:  # the sum, its division and a checked call's checks: one launch
-            # A mean (and a weighted mean without weights) divides by n, known here.
-            n_const = 1.0 if reduction == "sum" or denom else float(n)
-            den = out[1] if denom else None
-            result, inv = triton_checks.settle(plan, out[0], den, n_const, logits.dtype)
+        # the sum, its division and a checked call's checks: one launch. A mean (and a
+        # weighted mean without weights) divides by n, known here.
+        n_const = 1.0 if reduction == "sum" or denom else float(n)
+        den = out[1] if denom else None
+        result, inv = triton_checks.finish_rows(plan, out[0], den, n_const, logits, reduction)
         ctx.grad = None
         if needs_grad:
             saved = (rows, labels, stats, inv)
             ctx.eps, ctx.reduction, ctx.shape = eps, reduction, logits.shape
-            in_place = (
-                options["inplace"]
-                and rows.data_ptr() == logits.data_ptr()
-                and logits.is_contiguous()
-            )
-            ctx.inplace = in_place
+            ctx.inplace = in_place = common.writes_into(logits, rows, options["inplace"])
             eager = options["eager"]
-            if eager is not None and not in_place:
-                # As the integer-label kernel: the gradient (for an upstream gradient of
-                # 1) is queued behind the call's flag read; backward only rescales it.
-                ctx.grad = torch.empty_like(rows)
-                ctx.pending = _eager_gradient(saved, eps, ctx.grad)
-                eager.append(ctx.pending)
+            if eager is not None and not in_place:  # as the integer-label kernel
+                common.defer_gradient(
+                    ctx, eager, rows, lambda g: _backward(saved, eps, False, None, g)
+                )
             else:
                 ctx.save_for_backward(*saved)
         return result
@@ -377,20 +336,6 @@ class _SoftLabelCrossEntropy(torch.autograd.Function):
         grad = rows.detach() if ctx.inplace else torch.empty_like(rows)
         _backward(saved, ctx.eps, ctx.reduction == "none", g, grad)
         return (grad.view(ctx.shape),) + (None,) * 6
-
-
-def _weights(
-    class_weight: Array | None, sample_weight: Array | None, n: int
-) -> tuple[Array | None, Array | None]:
-    """Class weights ``(C,)`` or 0-d and sample weights ``(N,)`` or 0-d, float32."""
-    cw = None
-    if class_weight is not None:
-        cw = class_weight.float().reshape(-1 if class_weight.ndim else ()).contiguous()
-    sw = None
-    if sample_weight is not None:
-        sw = sample_weight.float()
-        sw = sw.reshape(-1).expand(n).contiguous() if sw.ndim else sw.contiguous()
-    return cw, sw
 
 
 def softmax_cross_entropy(
@@ -431,11 +376,8 @@ def softmax_cross_entropy(
     Returns:
         The loss in the logits' dtype.
     """
-    num_classes = logits.shape[-1]
-    y = labels.reshape(-1, num_classes)
-    if y.stride(-1) != 1:
-        y = y.contiguous()
-    cw, sw = _weights(class_weight, sample_weight, y.shape[0])
+    y = common.rows_of(labels)
+    cw, sw = common.row_weights(class_weight, sample_weight, y.shape[0])
     options = {
         "tol": float(tolerance),
         "plan": plan,
