@@ -255,7 +255,7 @@ def test_alpha_above_one_and_the_generic_flags_beyond_the_kernels_arrays(monkeyp
     assert ops.reads == 1 and ops.ops["aminmax"] == 2, ops.report()
 
 
-@pytest.mark.parametrize("alpha", [1.5, -0.25, np.nan, np.inf, True, 0.25])
+@pytest.mark.parametrize("alpha", [1.5, -0.25, np.nan, np.inf, 1e50, True, 0.25])
 def test_number_alpha_is_checked_on_the_host_with_the_generic_message(alpha):
     d = data()
     good = alpha == 0.25
@@ -267,6 +267,9 @@ def test_number_alpha_is_checked_on_the_host_with_the_generic_message(alpha):
         error, _ = outcome(call, "triton")  # raised before any kernel, as generically
         assert error is not None and "alpha" in error, error
         assert (error, []) == outcome(call, "off")
+    unchecked = lambda: wxent.sigmoid_focal_loss(d["x"], d["z"], alpha=alpha, validate=False)  # noqa: E731
+    expected = (None, []) if alpha is not True else outcome(unchecked, "off")  # a type error
+    assert outcome(unchecked, "triton") == outcome(unchecked, "off") == expected
     with DeviceOps() as ops:  # neither a fill nor 1 - alpha: two scalars of the kernel
         wxent.sigmoid_focal_loss(d["x"], d["z"], alpha=0.25, reduction="weighted_mean")
     assert not {"fill", "full", "rsub", "sub", "_to_copy", "clone"} & set(ops.ops), ops.report()

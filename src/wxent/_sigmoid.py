@@ -204,8 +204,9 @@ class _Scalar:
 
     def __init__(self, value: float) -> None:
         self.value = value
-        a = np.float32(value)
-        self.pair = (float(a), float(np.float32(1.0) - a))
+        with np.errstate(all="ignore"):  # (an unchecked huge alpha: inf, as on the device)
+            a = np.float32(value)
+            self.pair = (float(a), float(np.float32(1.0) - a))
 
     def check(self, inp: prep.Inputs) -> None:
         """The host check of ``alpha`` (in ``[0, 1]``), where the generic path checks it."""
@@ -231,7 +232,7 @@ def _scalar_alpha(
     """
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
         return alpha
-    if not ns.is_torch(logits) or ns.torch_is_compiling() or select.mode() == "off":
+    if not ns.is_torch(logits) or ns.torch_is_compiling():
         return alpha
     if reduction == "weighted_mean" and (pos_weight is not None or neg_weight is not None):
         return alpha
