@@ -275,6 +275,31 @@ def test_number_alpha_is_checked_on_the_host_with_the_generic_message(alpha):
     assert not {"fill", "full", "rsub", "sub", "_to_copy", "clone"} & set(ops.ops), ops.report()
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["mean", "weighted_mean"])
+def test_sigmoid_denominator_shares_keep_the_generic_outcome(dtype, reduction):
+    # The loss pass writes the denominator's shares (checked, ignore_label): the errors
+    # and LogitsWarnings stay the generic path's.
+    d = data(n=12, c=9)
+    z = d["z"].clone()
+    z[0, :4] = -1.0
+    kw = {"ignore_label": -1.0, "reduction": reduction, "pos_weight": d["pw"][:9]}
+    calls = {
+        "fine": lambda: wxent.sigmoid_focal_loss(d["x"].to(dtype), z, alpha=0.25, **kw),
+        "probabilities": lambda: wxent.sigmoid_cross_entropy(
+            torch.sigmoid(d["x"]).to(dtype), z, **kw
+        ),
+    }
+    bad = z.clone()
+    bad[3, 3] = 2.0
+    calls["bad label"] = lambda: wxent.asymmetric_loss(d["x"].to(dtype), bad, **kw)
+    outcomes = {name: same_as_generic(call, "sigmoid_family") for name, call in calls.items()}
+    assert outcomes["fine"] == (None, [])
+    assert outcomes["probabilities"][0] is None and len(outcomes["probabilities"][1]) == 1
+    assert "labels" in (outcomes["bad label"][0] or ""), outcomes["bad label"]
+    assert select.LAUNCHES["sigmoid_denominator"] == 0
+
+
 def softmax_rows(x: torch.Tensor) -> torch.Tensor:
     return torch.softmax(x.double(), dim=-1).to(x.dtype)
 
