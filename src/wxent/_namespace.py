@@ -175,11 +175,13 @@ def is_concrete(x: Array) -> bool:
 
 
 def on_host(x: Array) -> bool:
-    """Whether ``x`` lives in host memory (NumPy, PyTorch CPU): reading it costs no sync."""
+    """Whether ``x`` lives in host memory (NumPy, PyTorch or TensorFlow on a CPU): no sync."""
     if isinstance(x, np.ndarray):
         return True
     if is_torch(x):
         return bool(x.device.type == "cpu")
+    if is_tensorflow(x):  # an eager tensor names its device ("/job:.../device:CPU:0")
+        return ":CPU:" in (getattr(x, "device", "") or "").upper()
     return False
 
 

@@ -35,6 +35,7 @@ from wxent._fastpaths.numpy import (
     numpy_softmax_losses,
     numpy_softmax_probability_losses,
 )
+from wxent._fastpaths.tf import tf_softmax_losses
 from wxent._types import Array
 
 #: Set to ``False`` to force the generic path everywhere (benchmarks and tests).
@@ -46,7 +47,8 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
 
     Applies to classes on the last axis and a float32/float64 compute dtype. Integer
     labels: NumPy (blocked kernel), PyTorch (the native
-    ``F.cross_entropy(reduction="none")``) and JAX (a ``custom_jvp``). Probability
+    ``F.cross_entropy(reduction="none")``), JAX (a ``custom_jvp``) and TensorFlow (its
+    fused kernel under a custom gradient). Probability
     labels: NumPy (blocked kernel) and PyTorch on finite logits (native kernel).
     """
     if not ENABLED:
@@ -55,9 +57,13 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
         return _softmax_probability_losses(inp, label_smoothing)
     x = inp.logits
     ndim = len(x.shape)
-    if ndim == 0 or inp.axis != ndim - 1 or any(d is None for d in x.shape):
-        return None
     xp = inp.xp
+    if ndim == 0 or inp.axis != ndim - 1:
+        return None
+    if ns.is_tf_namespace(xp):  # leading dimensions may be unknown
+        return tf_softmax_losses(inp, label_smoothing)
+    if any(d is None for d in x.shape):
+        return None
     if ns.is_numpy_namespace(xp) and isinstance(x, np.ndarray):
         if x.dtype not in (np.float32, np.float64):
             return None

@@ -1,0 +1,102 @@
+"""TensorFlow rule for softmax cross-entropy with integer labels.
+
+TensorFlow's fused kernel (``SparseSoftmaxCrossEntropyWithLogits``) returns the losses and
+their gradient ``softmax(x) - onehot(y)`` from one pass over the logits; the gradient is
+kept for the backward pass, which then only scales it by the upstream gradient. Built
+from separate operations (the generic path), the same loss and its autodiff take about a
+dozen passes and keep more intermediates.
+
+Higher orders stay exact: the kept gradient is itself differentiable, its derivative being
+the softmax's Jacobian (``s * v - s * sum(s * v)``), so a nested ``tf.GradientTape`` (a
+Hessian-vector product) gives the generic path's value and not the derivative of a
+constant.
+
+Like the other native kernels this one is not exact at ``+inf`` logits (a NaN where the
+limit is ``log k`` or ``inf``): eagerly, the call's one read sends such a call to the exact
+path (``inp.inexact``); traced (``tf.function``), rows holding ``+inf`` are replaced by
+their limits in a ``tf.cond`` branch taken only when some row holds one (one read of the
+logits for their maximum).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+@functools.cache
+def tf_softmax_function() -> Any:
+    """``losses(rows, labels, eps)``: per-row losses of ``(N, C)`` rows and ``(N,)`` labels."""
+    import tensorflow as tf
+
+    def fused(x: Any, labels: Any, eps: float) -> tuple[Any, Any]:
+        loss, grad = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=x, labels=labels)
+        if eps:
+            # (1 - eps) * (lse - x_y) + eps * (lse - mean x) = CE + eps * (x_y - mean x)
+            # (CE itself where x_y = -inf: inf, or NaN in a row of only -inf); gradient
+            # softmax - (1 - eps) * onehot - eps / C
+            picked = tf.gather(x, labels, axis=1, batch_dims=1)
+            smoothed = loss + eps * (picked - tf.reduce_mean(x, axis=1))
+            loss = tf.where(picked == float("-inf"), loss, smoothed)
+            classes = tf.cast(tf.shape(x)[1], x.dtype)
+            rows = tf.range(tf.shape(x, out_type=labels.dtype)[0], dtype=labels.dtype)
+            where = tf.stack([rows, labels], axis=1)
+            grad = tf.tensor_scatter_nd_add(
+                grad - eps / classes, where, tf.fill(tf.shape(labels), tf.cast(eps, x.dtype))
+            )
+        return loss, grad
+
+    @tf.custom_gradient
+    def kept_gradient(x: Any, grad: Any) -> Any:
+        """``grad`` (the gradient kept by the forward pass), differentiable in ``x``."""
+        x = tf.identity(x)  # of this graph (a tf.function's backward graph), not the forward's
+
+        def softmax_jacobian(v: Any) -> Any:
+            s = tf.nn.softmax(x, axis=1)
+            jvp = s * v - s * tf.reduce_sum(s * v, axis=1, keepdims=True)
+            return jvp, tf.zeros_like(v)  # (grad is a constant of the forward pass)
+
+        return tf.identity(grad), softmax_jacobian
+
+    def losses(x: Any, labels: Any, eps: float) -> Any:
+        @tf.custom_gradient
+        def cross_entropy(x: Any) -> Any:
+            loss, grad = fused(x, labels, eps)
+
+            def backward(upstream: Any) -> Any:
+                return upstream[:, None] * kept_gradient(x, grad)
+
+            return loss, backward
+
+        return cross_entropy(x)
+
+    return losses
+
+
+def tf_softmax_losses(inp: Any, label_smoothing: float) -> Any:
+    """Per-sample losses of prepared TensorFlow inputs, or ``None`` where the rule does not apply.
+
+    Classes on the last axis, a known number of them, float32/float64; the leading
+    dimensions may be unknown (``tf.function`` with ``None`` dimensions).
+    """
+    import tensorflow as tf
+
+    from wxent._core.numerics import limit_logits
+
+    x = inp.logits
+    if x.dtype not in (tf.float32, tf.float64) or x.shape[-1] in (0, None):
+        return None
+    if inp.concrete and not inp.may_fall_back():  # eager, unchecked, on an accelerator
+        return None
+    rows = tf.reshape(x, (-1, x.shape[-1]))
+    if inp.concrete:
+        inp.inexact = True  # a +inf logit gives NaN here: finish recomputes exactly
+    else:  # traced: rows holding +inf take their limits, in a branch taken only then
+        rows = tf.cond(
+            tf.reduce_any(tf.reduce_max(rows, axis=1) == float("inf")),
+            lambda: limit_logits(rows, axis=1, xp=inp.xp),
+            lambda: rows,
+        )
+    labels = tf.reshape(inp.labels, (-1,))
+    out = tf_softmax_function()(rows, labels, label_smoothing)
+    return tf.reshape(out, tf.shape(x)[:-1])

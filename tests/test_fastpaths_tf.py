@@ -1,0 +1,179 @@
+"""TensorFlow's rule for softmax CE with integer labels: the generic path's values, gradients,
+second derivatives and limits, eagerly and in ``tf.function`` (XLA included)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import wxent
+from conftest import assert_close
+from reference import softmax_ce
+from wxent import _fastpaths
+from wxent import _namespace as ns
+
+CASES = [
+    {"reduction": "mean"},
+    {"class_weight": "cw", "ignore_index": -1, "reduction": "weighted_mean"},
+    {"class_weight": "cw", "label_smoothing": 0.2, "ignore_index": -1, "reduction": "mean"},
+    {"sample_weight": "sw", "label_smoothing": 0.1, "reduction": "sum"},
+    {"label_smoothing": 1.0, "ignore_index": -1, "reduction": "none"},
+]
+MODES = ["eager", "function", "xla"]
+
+
+def _data(shape=(6, 9), seed=0):
+    rng = np.random.default_rng(seed)
+    x = (3 * rng.normal(size=shape)).astype(np.float32)
+    y = rng.integers(0, shape[-1], shape[:-1])
+    y.reshape(-1)[1] = -1
+    return x, y, rng.uniform(0.2, 3.0, shape[-1]), rng.uniform(0.0, 2.0, shape[:-1])
+
+
+def _kw(case, cw, sw):
+    out = dict(case)
+    if out.get("class_weight") == "cw":
+        out["class_weight"] = cw
+    if out.get("sample_weight") == "sw":
+        out["sample_weight"] = sw
+    return out
+
+
+def _traced(f, mode):
+    if mode == "eager":
+        return f
+    return tf.function(f, jit_compile=mode == "xla", reduce_retracing=True)
+
+
+@pytest.fixture
+def used(monkeypatch):
+    """The number of calls that took the rule."""
+    calls = []
+    real = _fastpaths.tf_softmax_losses
+
+    def counting(inp, eps):
+        out = real(inp, eps)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_fastpaths, "tf_softmax_losses", counting)
+    return calls
+
+
+def _value_grad_hvp(f, x, direction):
+    """``f(x)``, its gradient and the Hessian-vector product along ``direction``."""
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            value = f(x)
+            total = tf.reduce_sum(value)
+        grad = inner.gradient(total, x)
+        along = tf.reduce_sum(grad * direction)
+    return value, grad, outer.gradient(along, x)
+
+
+def _fast_and_generic(monkeypatch, run):
+    fast = [t.numpy() for t in run()]
+    monkeypatch.setattr(_fastpaths, "ENABLED", False)
+    generic = [t.numpy() for t in run()]
+    monkeypatch.setattr(_fastpaths, "ENABLED", True)
+    return fast, generic
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shape", [(6, 9), (2, 3, 7)])
+@pytest.mark.parametrize("case", CASES)
+def test_tf_rule_matches_generic_path_and_float64(monkeypatch, used, case, shape, mode):
+    x, y, cw, sw = _data(shape, seed=1)
+    y = y if "ignore_index" in case else np.where(y < 0, 0, y)
+    kw = _kw(case, cw, sw)
+    direction = tf.constant(np.random.default_rng(2).normal(size=shape).astype(np.float32))
+
+    def run():
+        f = _traced(lambda a: wxent.softmax_cross_entropy(a, tf.constant(y), **kw), mode)
+        return _value_grad_hvp(f, tf.constant(x), direction)
+
+    fast, generic = _fast_and_generic(monkeypatch, run)
+    assert used and all(used)
+    for a, b in zip(fast, generic, strict=True):
+        assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert_close(fast[0], softmax_ce(x.astype(np.float64), y, **kw), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+def test_tf_rule_takes_the_limits_at_infinite_logits(monkeypatch, used, eps, mode):
+    x, y, cw, _ = _data((6, 9), seed=3)
+    y = np.where(y < 0, 0, y)
+    x[0, (y[0] + 1) % 9] = np.inf  # +inf elsewhere than the target: loss inf
+    x[2, y[2]] = x[2, (y[2] + 2) % 9] = np.inf  # the target among two +inf: log 2
+    x[3] = -np.inf
+    x[3, y[3]] = 0.0  # one finite logit, the target's
+    x[4, y[4]] = -np.inf  # the target at -inf: loss inf
+    kw = {"label_smoothing": eps, "class_weight": cw, "reduction": "none"}
+    # smoothing also pays log p of the -inf logits: then only the rows without one are finite
+    finite = [1, 2, 3, 5] if eps == 0 else [1, 5]
+    infinite = sorted(set(range(6)) - set(finite))
+
+    def run():
+        f = _traced(lambda a: wxent.softmax_cross_entropy(a, tf.constant(y), **kw), mode)
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            value = f(xt)
+            total = tf.reduce_sum(tf.gather(value, finite))
+        return value, tape.gradient(total, xt)
+
+    fast, generic = _fast_and_generic(monkeypatch, run)
+    assert used and all(used)
+    np.testing.assert_array_equal(np.isinf(fast[0]), np.isinf(generic[0]))
+    assert_close(fast[0], generic[0], rtol=1e-6, atol=1e-6)
+    assert np.isinf(fast[0][infinite]).all() and np.isfinite(fast[0][finite]).all()
+    assert_close(fast[1], generic[1], rtol=1e-5, atol=1e-6)
+    assert np.isfinite(fast[1]).all()
+
+
+def test_tf_rule_with_unknown_leading_dimensions(used):
+    x, y, cw, _ = _data((6, 9), seed=4)
+    y = np.where(y < 0, 0, y)
+    spec = [tf.TensorSpec([None, 9], tf.float32), tf.TensorSpec([None], tf.int64)]
+
+    @tf.function(input_signature=spec)
+    def f(a, b):
+        return wxent.softmax_cross_entropy(a, b, class_weight=cw, label_smoothing=0.1)
+
+    for n in (6, 2):
+        expected = softmax_ce(x[:n], y[:n], class_weight=cw, label_smoothing=0.1)
+        assert_close(f(tf.constant(x[:n]), tf.constant(y[:n])), expected)
+    assert used == [True]  # traced once, for every batch size
+
+
+def test_tf_rule_keeps_the_errors_of_the_generic_path(used):
+    x, y, *_ = _data((4, 5), seed=5)
+    y = np.where(y < 0, 0, y)
+    x[1, 2] = np.nan
+    with pytest.raises(ValueError, match="logits"):
+        wxent.softmax_cross_entropy(tf.constant(x), tf.constant(y))
+    assert used == [True]
+
+
+def test_tf_rule_layouts_and_dtypes(monkeypatch, used):
+    x, y, *_ = _data((2, 4, 3), seed=6)
+    y = np.where(y < 0, 0, y)
+    wxent.softmax_cross_entropy(
+        tf.constant(x), tf.constant(np.zeros((2, 3), np.int64)), class_axis=1
+    )
+    assert not used  # classes not on the last axis: the generic path
+    # 16-bit logits are computed in float32: the rule runs there, the result is float16
+    half = tf.constant(x, dtype=tf.float16)
+    fast, generic = _fast_and_generic(
+        monkeypatch, lambda: [wxent.softmax_cross_entropy(half, tf.constant(y))]
+    )
+    assert used[-1] is True and fast[0].dtype == np.float16
+    assert_close(fast[0], generic[0], rtol=1e-3, atol=1e-3)
+
+
+def test_eager_tensorflow_cpu_tensors_are_on_the_host():
+    assert ns.on_host(tf.constant([1.0]))
