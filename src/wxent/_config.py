@@ -44,8 +44,10 @@ def config_array(
         v.check_finite_nonnegative(name, values)
         if at_most_one:
             v.check_at_most_one(name, values)
+        v.check_representable(name, values, ns.float_dtype_name(xp, inp.dtype), positive)
 
     xp = inp.xp
+    v.check_plain_array(name, value)
     if ns.is_array(value) and not isinstance(value, np.ndarray):
         if not _same_framework(value, xp):
             if not ns.is_concrete(value):
@@ -63,6 +65,8 @@ def config_array(
             arr = prep._cast(xp, value, inp.dtype)
             if ns.is_torch_namespace(xp) and arr.device != inp.raw_logits.device:
                 arr = arr.to(inp.raw_logits.device)
+            if inp.concrete and not ns.is_concrete(value):  # e.g. vmap over the weights only
+                inp.concrete = inp.validate = False  # the result cannot be read either
             if check_values and inp.validate and ns.is_concrete(value):
                 inp.add_check(
                     lambda: v.config_flag(xp, arr, positive=positive, at_most_one=at_most_one),
@@ -70,17 +74,15 @@ def config_array(
                     bounds=(arr, positive, at_most_one),
                 )
             return arr
-    try:
-        if ns.torch_is_compiling():  # the compiler cannot read an ndarray's dtype
+    if ns.torch_is_compiling():  # the compiler cannot read an ndarray's dtype
+        try:
             host = np.asarray(value, dtype=np.float64)
-        else:  # keep the caller's numeric dtype: no float64 round trip per call
-            host = np.asarray(value)
-            if host.dtype.kind not in "iuf":
-                host = host.astype(np.float64)
-    except (TypeError, ValueError):
-        raise v.type_error(
-            name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
-        ) from None
+        except (TypeError, ValueError):
+            raise v.type_error(
+                name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
+            ) from None
+    else:  # keep the caller's numeric dtype: no float64 round trip per call
+        host = v.host_numbers(name, value)
     if check_values and inp.check_config and not ns.torch_is_compiling():
         check_host(host.astype(np.float64, copy=False))
     return ns.to_device(xp, host, inp.raw_logits, dtype=inp.dtype)
@@ -116,7 +118,7 @@ def per_class(
         raise v.type_error(
             name, f"a number or one value per class ({inp.num_classes})", repr(value)
         )
-    shape = tuple(getattr(value, "shape", np.shape(value)))
+    shape = v.config_shape(name, value)
     ndim = inp.ndim
     if len(shape) == 0:
         return config_array(name, value, inp, **checks)
@@ -144,8 +146,7 @@ def sample_weight(value: Any, inp: prep.Inputs, *, per_sample: bool) -> Array | 
     """
     if value is None:
         return None
-    shape = tuple(getattr(value, "shape", np.shape(value)))
-    shape = tuple(None if d is None else int(d) for d in shape)
+    shape = v.config_shape("sample_weight", value)
     if len(shape) == 0:
         return config_array("sample_weight", value, inp)
     full = inp.loss_shape

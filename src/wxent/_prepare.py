@@ -12,6 +12,7 @@ and this module holds the steps so that each loss is a short composition of them
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -241,6 +242,7 @@ def softmax_inputs(
     sample_shape = shape[:axis] + shape[axis + 1 :]
     label_shape = v.static_shape(labels)
     num_classes = shape[axis]
+    v.check_has_classes(shape, axis)
     dtype = _compute_dtype(xp, logits.dtype)
 
     def make(
@@ -418,6 +420,8 @@ def finish(
         dtype; :class:`~wxent.LossTerms` when :func:`wxent.loss_terms` asked.
     """
     terms = _reduction.take_terms_request()
+    if inp.out_of_range is not None:  # traced class indices outside [0, C)
+        values = inp.xp.where(inp.out_of_range, inp.xp.full_like(values, math.nan), values)
     result = _reduce(inp, values, weights, reduction, terms)
     fall_back = inp.inexact and exact is not None
     guarded = exact is not None and inp.excluded_flag is not None

@@ -354,6 +354,7 @@ def logit_adjusted_cross_entropy(
     log_prior = _log_prior(class_prior, inp)
 
     def adjusted() -> prep.Inputs:  # of inp.logits as they are now (see Inputs.exclude)
+        inp.labels  # noqa: B018 - made once, with their out-of-range mask, for both
         return dataclasses.replace(
             inp, raw_logits=core.adjust_logits(inp.logits, log_prior, tau=tau)
         )

@@ -25,6 +25,21 @@ from typing import Any
 import numpy as np
 
 from wxent import _namespace as ns
+from wxent._host_checks import (  # host-side checks, re-exported as v.<name>
+    check_has_classes as check_has_classes,
+)
+from wxent._host_checks import (
+    check_plain_array as check_plain_array,
+)
+from wxent._host_checks import (
+    check_representable as check_representable,
+)
+from wxent._host_checks import (
+    config_shape as config_shape,
+)
+from wxent._host_checks import (
+    host_numbers as host_numbers,
+)
 from wxent._types import REDUCTIONS
 from wxent._value_checks import (  # device-side checks, re-exported as v.<name>
     PendingChecks as PendingChecks,
@@ -189,6 +204,7 @@ def check_class_axis(class_axis: Any, ndim: int) -> int:
 
 def check_logits(logits: Any, name: str = "logits") -> Any:
     """A floating array of a supported framework with at least one dimension."""
+    check_plain_array(name, logits)
     if not ns.is_array(logits):
         raise type_error(
             name,
@@ -243,6 +259,7 @@ def check_same_framework(name: str, value: Any, logits: Any) -> None:
     One message for every mix (NumPy, PyTorch, JAX, TensorFlow), raised before any
     framework sees the other's arrays.
     """
+    check_plain_array(name, value)
     if not ns.is_array(value):
         raise type_error(
             name,

@@ -101,7 +101,12 @@ def _check_shape(name: str, shape: Sequence[int | None], num_classes: int | None
 
 
 def check_cost_matrix(
-    costs: Any, *, num_classes: int | None = None, name: str = "costs", warn: bool = True
+    costs: Any,
+    *,
+    num_classes: int | None = None,
+    name: str = "costs",
+    warn: bool = True,
+    dtype: str | None = None,
 ) -> np.ndarray:
     """Check a cost matrix on the host and return it as a float64 NumPy array.
 
@@ -111,6 +116,7 @@ def check_cost_matrix(
         num_classes: the expected ``C`` (``None`` accepts any square matrix).
         name: the argument's name, for messages.
         warn: issue a :class:`CostMatrixWarning` for dominated columns.
+        dtype: the compute dtype (``"float32"``, ``"float64"``) the entries must fit.
 
     Returns:
         The matrix, ``float64``, shape ``(C, C)``.
@@ -126,6 +132,7 @@ def check_cost_matrix(
     host = _to_host(name, costs)
     _check_shape(name, host.shape, num_classes)
     v.check_finite_nonnegative(name, host)
+    v.check_representable(name, host, dtype, False)
     if warn:
         _warn_dominated(name, host)
     return host
