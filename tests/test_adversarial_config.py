@@ -400,3 +400,129 @@ def test_jax_gradient_of_an_out_of_range_label_is_zero_not_a_wrapped_class():
         x, np.array([0, -2, 7])
     )
     assert (np.asarray(g)[1:] == 0).all()
+
+
+# ----------------------------------------------------------------------------- more inputs
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a, b, c: wxent.softmax_cross_entropy(a, b, class_weight=[1.0, 2.0, 3.0]),
+        lambda a, b, c: wxent.softmax_focal_loss(a, b),
+        lambda a, b, c: wxent.logit_adjusted_cross_entropy(a, b, [0.2, 0.3, 0.5]),
+        lambda a, b, c: wxent.expected_cost_loss(a, b, 1.0 - np.eye(3)),
+        lambda a, b, c: wxent.confusion_weighted_cross_entropy(a, b, np.ones((3, 3))),
+        lambda a, b, c: wxent.sigmoid_cross_entropy(a, c, pos_weight=[1.0, 2.0, 3.0]),
+        lambda a, b, c: wxent.sigmoid_focal_loss(a, c, alpha=0.25),
+        lambda a, b, c: wxent.asymmetric_loss(a, c),
+        lambda a, b, c: wxent.bayes_decision(a, 1.0 - np.eye(3)),
+        lambda a, b, c: wxent.recall(a, c),
+        lambda a, b, c: wxent.expected_cost(a, b, 1.0 - np.eye(3)),
+    ],
+    ids=["sce", "sfl", "lace", "ecl", "cwce", "sig", "sigfl", "asl", "bayes", "recall", "ec"],
+)
+def test_jax_export_with_a_symbolic_batch(call):
+    """A symbolic dimension reached int(): JAX's InconclusiveDimensionOperation."""
+    import jax
+    import jax.numpy as jnp
+    from jax import export
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    y = np.array([0, 1, 2, 1, 0], np.int32)
+    z = (rng.random((5, 3)) > 0.5).astype(np.float32)
+    (n,) = export.symbolic_shape("n")
+    specs = [
+        jax.ShapeDtypeStruct((n, 3), jnp.float32),
+        jax.ShapeDtypeStruct((n,), jnp.int32),
+        jax.ShapeDtypeStruct((n, 3), jnp.float32),
+    ]
+    exported = export.export(jax.jit(call))(*specs)
+    np.testing.assert_allclose(exported.call(x, y, z), call(x, y, z), rtol=1e-6)
+
+
+def test_jax_export_with_symbolic_classes_and_a_fixed_vector_is_an_error():
+    import jax
+    import jax.numpy as jnp
+    from jax import export
+
+    n, c = export.symbolic_shape("n, c")
+    specs = (jax.ShapeDtypeStruct((n, c), jnp.float32), jax.ShapeDtypeStruct((n,), jnp.int32))
+    f = jax.jit(lambda a, b: wxent.softmax_cross_entropy(a, b, class_weight=[1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match=_message("class_weight")):
+        export.export(f)(*specs)
+    g = jax.jit(lambda a, b: wxent.softmax_cross_entropy(a, b))  # nothing of fixed shape
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    y = np.array([0, 4, 2, 1], np.int32)
+    np.testing.assert_allclose(export.export(g)(*specs).call(x, y), g(x, y), rtol=1e-6)
+
+
+def test_jax_forward_mode_through_linear_cross_entropy():
+    """jacfwd and hessian met the kernel's custom_vjp: a JAX TypeError."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(4, 3)).astype(np.float32))
+    w = jnp.asarray(rng.normal(size=(5, 3)).astype(np.float32))
+    y = jnp.asarray([0, 1, 2, 4])
+
+    def dense(a):
+        z = a @ w.T
+        return jnp.mean(jax.nn.logsumexp(z, axis=1) - z[jnp.arange(4), y])
+
+    def fused(a):
+        return wxent.linear_cross_entropy(a, w, y)
+
+    np.testing.assert_allclose(jax.jacfwd(fused)(x), jax.grad(dense)(x), atol=1e-6)
+    np.testing.assert_allclose(jax.hessian(fused)(x), jax.hessian(dense)(x), atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:.*in (beta|prototype) sta:UserWarning")  # torch's own
+@pytest.mark.parametrize("layout", ["sparse_coo", "sparse_csr", "nested"])
+def test_torch_sparse_and_nested_tensors_are_a_type_error(layout):
+    x = torch.randn(4, 3)
+    make = {
+        "sparse_coo": lambda t: t.to_sparse(),
+        "sparse_csr": lambda t: t.to_sparse_csr(),
+        "nested": lambda t: torch.nested.nested_tensor([t, t[:2]]),
+    }[layout]
+    y = torch.tensor([0, 1, 2, 1])
+    z = (torch.rand(4, 3) > 0.5).float()
+    with pytest.raises(TypeError, match=_message("logits")):
+        wxent.softmax_cross_entropy(make(x), y)
+    if layout != "nested":
+        with pytest.raises(TypeError, match=_message("labels")):
+            wxent.sigmoid_cross_entropy(x, make(z))
+        with pytest.raises(TypeError, match=_message("labels")):
+            wxent.recall(x, make(z))
+        with pytest.raises(TypeError, match=_message("sample_weight")):
+            wxent.sigmoid_cross_entropy(x, z, sample_weight=make(torch.ones(4, 3)))
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "uint32", "uint64"])
+def test_torch_unsigned_labels(dtype):
+    """torch has no min/max or comparison kernels for these: NotImplementedError."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 3, generator=g)
+    y = torch.tensor([0, 1, 2, 1, 0, 2])
+    z = (torch.rand(6, 3, generator=g) > 0.5).int()
+    t = getattr(torch, dtype)
+    assert float(wxent.sigmoid_cross_entropy(x, z.to(t))) == float(
+        wxent.sigmoid_cross_entropy(x, z.float())
+    )
+    assert float(wxent.recall(x, y.to(t))) == float(wxent.recall(x, y))
+    assert float(wxent.recall(x, z.to(t))) == float(wxent.recall(x, z))
+    with pytest.raises(ValueError, match=_message("labels")):
+        wxent.sigmoid_cross_entropy(x, (z * 2).to(t))
+    with pytest.raises(ValueError, match=_message("labels")):
+        wxent.recall(x, (y + 3).to(t))
+
+
+@pytest.mark.parametrize("framework", ALL)
+@pytest.mark.parametrize("label", [1, np.int64(1), np.int32(1)], ids=["int", "int64", "int32"])
+def test_a_scalar_label_for_unbatched_logits(framework, label):
+    x = FRAMEWORKS[framework](np.array([0.5, 2.0, -1.0], np.float32))
+    expected = float(wxent.softmax_cross_entropy(x, FRAMEWORKS[framework](np.array(1))))
+    assert float(wxent.softmax_cross_entropy(x, label)) == pytest.approx(expected)

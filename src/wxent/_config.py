@@ -122,6 +122,7 @@ def per_class(
     ndim = inp.ndim
     if len(shape) == 0:
         return config_array(name, value, inp, **checks)
+    v.check_known_classes(name, shape, inp.xp, inp.num_classes)
     if len(shape) != 1 or (inp.num_classes is not None and shape[0] != inp.num_classes):
         raise v.value_error(
             name,

@@ -1,19 +1,22 @@
 """Checks of what reaches the computation from the host, in :mod:`wxent._validation`'s voice.
 
 NumPy subclasses that would compute otherwise (``np.matrix``) or lose their mask
-(``np.ma.MaskedArray``), ragged configuration lists, configuration values that the compute
-dtype cannot hold (``1e300`` weights become ``inf`` in float32, ``1e-300`` priors become
-``0``), and logits without a class for a softmax. Re-exported as ``v.<name>``.
+(``np.ma.MaskedArray``), sparse and nested PyTorch tensors, ragged configuration lists,
+configuration values that the compute dtype cannot hold (``1e300`` weights become ``inf``
+in float32, ``1e-300`` priors become ``0``), and logits without a class for a softmax.
+Re-exported as ``v.<name>``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 import wxent._validation as v  # circular on purpose: used at call time only
+from wxent import _namespace as ns
 
 
 def check_plain_array(name: str, value: Any) -> None:
@@ -29,6 +32,14 @@ def check_plain_array(name: str, value: Any) -> None:
             "ignore value)",
             f"{name} of type {type(value).__name__}",
         )
+    torch = sys.modules.get("torch")
+    if (
+        torch is not None
+        and isinstance(value, torch.Tensor)
+        and (value.is_nested or value.layout != torch.strided)
+    ):
+        layout = "nested" if value.is_nested else str(value.layout).rsplit(".", 1)[-1]
+        raise v.type_error(name, "a dense tensor (x.to_dense())", f"{name} with layout {layout}")
 
 
 def check_has_classes(shape: Sequence[int | None], axis: int, name: str = "logits") -> None:
@@ -53,7 +64,7 @@ def config_shape(name: str, value: Any) -> tuple[int | None, ...]:
             raise v.type_error(
                 name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
             ) from None
-    return tuple(None if d is None else int(d) for d in shape)
+    return tuple(v.dim(d) for d in shape)
 
 
 def host_numbers(name: str, value: Any) -> np.ndarray:
@@ -104,3 +115,19 @@ def check_representable(name: str, values: np.ndarray, dtype: str | None, positi
                 "rounded to 0)",
                 f"value {float(values[under].min())!r} in `{name}`",
             )
+
+
+def check_known_classes(name: str, shape: Sequence[int | None], xp: Any, classes: Any) -> None:
+    """A per-class array of fixed shape needs a class dimension known while tracing.
+
+    JAX's symbolic dimensions (``jax.export``) never broadcast against a fixed length
+    (TensorFlow's unknown ones do, at run time).
+    """
+    if classes is None and ns.is_jax_namespace(xp) and any(d is not None for d in shape):
+        raise v.value_error(
+            name,
+            "logits whose number of classes is known while tracing (jax.export: a symbolic "
+            "class dimension cannot meet an array of fixed shape; pass it as an argument of "
+            "the exported function)",
+            f"{name} of shape {v.shape_str(shape)} with a symbolic number of classes",
+        )

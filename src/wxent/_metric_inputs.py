@@ -43,6 +43,7 @@ def framework(x: Any) -> str:
 
 def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
     """Labels of the logits' framework; Python lists (and JAX's NumPy inputs) converted."""
+    v.check_plain_array("labels", labels)
     if isinstance(labels, (list, tuple)):
         try:
             host = np.asarray(labels)
@@ -67,6 +68,8 @@ def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
         raise same_framework_error("labels", labels, logits)
     if ns.is_torch(labels) and labels.device != logits.device:
         labels = labels.to(logits.device)
+    if ns.is_torch(labels) and v.dtype_name(labels.dtype) in ("uint16", "uint32", "uint64"):
+        labels = labels.to(sys.modules["torch"].int64)  # no comparison kernels for them
     return labels
 
 

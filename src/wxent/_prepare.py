@@ -51,10 +51,10 @@ from wxent._types import Array
 def labels_array(labels: Any, logits: Array) -> Array:
     """``labels`` as an array of the logits' framework.
 
-    Python lists and tuples are converted (as weights are); arrays of another framework
-    are an error.
+    Python lists, tuples and numbers (and NumPy scalars, as ``labels[i]`` gives them) are
+    converted, as weights are; arrays of another framework are an error.
     """
-    if isinstance(labels, (list, tuple)):
+    if isinstance(labels, (list, tuple, int, float, np.generic)):
         try:
             host = np.asarray(labels)
         except ValueError:

@@ -28,18 +28,11 @@ from wxent import _namespace as ns
 from wxent._host_checks import (  # host-side checks, re-exported as v.<name>
     check_has_classes as check_has_classes,
 )
-from wxent._host_checks import (
-    check_plain_array as check_plain_array,
-)
-from wxent._host_checks import (
-    check_representable as check_representable,
-)
-from wxent._host_checks import (
-    config_shape as config_shape,
-)
-from wxent._host_checks import (
-    host_numbers as host_numbers,
-)
+from wxent._host_checks import check_known_classes as check_known_classes
+from wxent._host_checks import check_plain_array as check_plain_array
+from wxent._host_checks import check_representable as check_representable
+from wxent._host_checks import config_shape as config_shape
+from wxent._host_checks import host_numbers as host_numbers
 from wxent._types import REDUCTIONS
 from wxent._value_checks import (  # device-side checks, re-exported as v.<name>
     PendingChecks as PendingChecks,
@@ -288,8 +281,12 @@ def shapes_match(a: Sequence[int | None], b: Sequence[int | None]) -> bool:
 
 def shape_str(shape: Sequence[int | None]) -> str:
     """``(4, 3)`` for a shape, with ``None`` for unknown dimensions."""
-    dims = tuple(None if d is None else int(d) for d in shape)
-    return str(dims)
+    return str(tuple(dim(d) for d in shape))
+
+
+def dim(d: Any) -> int | None:
+    """A dimension as an ``int``, ``None`` when unknown (TensorFlow, ``jax.export``)."""
+    return None if d is None or type(d).__module__.startswith("jax") else int(d)
 
 
 def static_shape(x: Any) -> tuple[int | None, ...]:
@@ -300,7 +297,7 @@ def static_shape(x: Any) -> tuple[int | None, ...]:
         return ()
     if hasattr(shape, "as_list"):
         return tuple(shape.as_list())
-    return tuple(None if d is None else int(d) for d in shape)
+    return tuple(dim(d) for d in shape)
 
 
 # ----------------------------------------------------------------------------- values

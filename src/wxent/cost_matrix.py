@@ -165,6 +165,7 @@ def matrix_for(name: str, value: Any, inp: prep.Inputs, *, warn: bool = True) ->
             f"{name}={value!r}",
         )
     shape = v.static_shape(value) if ns.is_array(value) else _to_host(name, value).shape
+    v.check_known_classes(name, shape, inp.xp, inp.num_classes)
     _check_shape(name, shape, inp.num_classes)
     arr = prep.config_array(name, value, inp)
     host_config = not ns.is_array(value) or isinstance(value, np.ndarray)
