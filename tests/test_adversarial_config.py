@@ -526,3 +526,56 @@ def test_a_scalar_label_for_unbatched_logits(framework, label):
     x = FRAMEWORKS[framework](np.array([0.5, 2.0, -1.0], np.float32))
     expected = float(wxent.softmax_cross_entropy(x, FRAMEWORKS[framework](np.array(1))))
     assert float(wxent.softmax_cross_entropy(x, label)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("framework", ["jax", "tf"])
+def test_traced_negative_weights_give_nan_not_a_negative_loss(framework):
+    """Inside a compiled step no check can raise: a negative weight gave a negative loss."""
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    y = np.array([0, 1, 2, 1])
+    z = (x > 0).astype(np.float32)
+    w = np.array([1.0, -1.0, 1.0, 2.0], np.float32)
+
+    def run(f, *arrays):
+        if framework == "jax":
+            import jax
+
+            return np.asarray(jax.jit(f)(*arrays))
+        return tf.function(f)(*(tf.constant(a) for a in arrays)).numpy()
+
+    out = run(
+        lambda a, b, s: wxent.softmax_cross_entropy(a, b, sample_weight=s, reduction="none"),
+        x,
+        y,
+        w,
+    )
+    ok = wxent.softmax_cross_entropy(x, y, sample_weight=np.abs(w), reduction="none")
+    assert np.isnan(out[1]) and np.allclose(out[[0, 2, 3]], ok[[0, 2, 3]], rtol=1e-6)
+    out = run(
+        lambda a, b, q: wxent.sigmoid_cross_entropy(a, b, pos_weight=q, reduction="none"),
+        x,
+        z,
+        w[:3],
+    )
+    assert np.isnan(out[:, 1]).all() and np.isfinite(out[:, [0, 2]]).all()
+    assert np.isnan(
+        run(lambda a, b, c: wxent.softmax_cross_entropy(a, b, class_weight=c), x, y, w[:3])
+    )
+    good = run(lambda a, b, s: wxent.softmax_cross_entropy(a, b, sample_weight=s), x, y, np.abs(w))
+    assert good == pytest.approx(float(wxent.softmax_cross_entropy(x, y, sample_weight=np.abs(w))))
+
+
+def test_keras_fit_with_labels_out_of_range_gives_a_nan_loss():
+    """TensorFlow's gather raised an InvalidArgumentError from inside the compiled step."""
+    import keras
+
+    import wxent.keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype(np.float32)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile("sgd", loss=wxent.keras.SoftmaxCrossEntropy())
+    history = model.fit(x, rng.integers(1, 4, 32), epochs=1, verbose=0, batch_size=32)
+    assert np.isnan(history.history["loss"][0])
+    history = model.fit(x, rng.integers(0, 3, 32), epochs=1, verbose=0, batch_size=32)
+    assert np.isfinite(history.history["loss"][0])

@@ -8,6 +8,7 @@ their check joins the call's pending device-side checks. Re-exported by
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,8 @@ def config_array(
                 arr = arr.to(inp.raw_logits.device)
             if inp.concrete and not ns.is_concrete(value):  # e.g. vmap over the weights only
                 inp.concrete = inp.validate = False  # the result cannot be read either
+            if check_values and not ns.is_concrete(value):
+                return _poisoned(xp, arr, positive=positive, at_most_one=at_most_one)
             if check_values and inp.validate and ns.is_concrete(value):
                 inp.add_check(
                     lambda: v.config_flag(xp, arr, positive=positive, at_most_one=at_most_one),
@@ -86,6 +89,18 @@ def config_array(
     if check_values and inp.check_config and not ns.torch_is_compiling():
         check_host(host.astype(np.float64, copy=False))
     return ns.to_device(xp, host, inp.raw_logits, dtype=inp.dtype)
+
+
+def _poisoned(xp: Any, arr: Array, *, positive: bool, at_most_one: bool) -> Array:
+    """A traced weight, cost or prior with NaN where its check would fail.
+
+    Nothing can raise while tracing (Keras ``fit``, ``jax.jit``, ``tf.function``): a
+    negative weight would give a negative loss without a word; NaN shows in the loss.
+    """
+    bad = xp.logical_not(arr > 0) if positive else xp.logical_not(arr >= 0)
+    if at_most_one:
+        bad = xp.logical_or(bad, arr > 1)
+    return xp.where(bad, xp.full_like(arr, math.nan), arr)
 
 
 def _same_framework(value: Array, xp: Any) -> bool:
