@@ -579,3 +579,21 @@ def test_keras_fit_with_labels_out_of_range_gives_a_nan_loss():
     assert np.isnan(history.history["loss"][0])
     history = model.fit(x, rng.integers(0, 3, 32), epochs=1, verbose=0, batch_size=32)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("framework", ALL)
+def test_metric_accumulators_pickle_and_merge_across_processes(framework):
+    """Shards merged across processes are pickled: the kept namespace module was not."""
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(0)
+    x = FRAMEWORKS[framework](rng.normal(size=(6, 3)).astype(np.float32))
+    y = FRAMEWORKS[framework](np.array([0, 1, 2, 1, 0, 2]))
+    shard = wxent.MetricAccumulator().update(x, y)
+    merged = pickle.loads(pickle.dumps(shard)) + copy.deepcopy(shard)
+    both = wxent.MetricAccumulator().update(x, y).update(x, y).compute()
+    out = merged.compute()
+    assert float(out["recall"]) == pytest.approx(float(both["recall"]))
+    np.testing.assert_array_equal(np.asarray(out["confusion_matrix"]), both["confusion_matrix"])
+    assert pickle.loads(pickle.dumps(wxent.MetricAccumulator())).update(x, y).compute()
