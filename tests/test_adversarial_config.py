@@ -597,3 +597,40 @@ def test_metric_accumulators_pickle_and_merge_across_processes(framework):
     assert float(out["recall"]) == pytest.approx(float(both["recall"]))
     np.testing.assert_array_equal(np.asarray(out["confusion_matrix"]), both["confusion_matrix"])
     assert pickle.loads(pickle.dumps(wxent.MetricAccumulator())).update(x, y).compute()
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a, b: wxent.expected_cost_loss(a, b, [[0, 1, 1], [1, 0, 1], [1, 1, 0]]),
+        lambda a, b: wxent.cost_sensitive_cross_entropy(a, b, np.ones((3, 3))),
+        lambda a, b: wxent.bayes_decision(a, [[0, 1, 1], [1, 0, 1], [1, 1, 0]]),
+        lambda a, b: wxent.softmax_cross_entropy(a, b, class_weight=[1.0, 2.0, 3.0]),
+        lambda a, b: wxent.fbeta_score(a, b, beta=2.0, average="macro"),
+    ],
+    ids=["ecl", "csce", "bayes", "sce", "fbeta"],
+)
+def test_torch_compile_fullgraph_with_host_matrices(call, dynamic):
+    """A host cost matrix's dominated-column warning broke the graph (ndarray.tobytes)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 3, generator=g)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    compiled = torch.compile(call, fullgraph=True, dynamic=dynamic, backend="aot_eager")
+    torch.testing.assert_close(compiled(x, y), call(x, y))
+
+
+def test_scalar_factors_that_the_compute_dtype_cannot_hold_are_an_error():
+    """cost_weight=1e308 or tau=1e308 overflowed float32: inf or NaN losses."""
+    x = np.zeros((2, 3), np.float32)
+    y = np.array([0, 1])
+    with pytest.raises(ValueError, match=_message("cost_weight")):
+        wxent.cost_sensitive_cross_entropy(x, y, 1.0 - np.eye(3), cost_weight=1e308)
+    with pytest.raises(ValueError, match=_message("tau")):
+        wxent.logit_adjusted_cross_entropy(x, y, [0.2, 0.3, 0.5], tau=1e308)
+    with pytest.raises(ValueError, match=_message("tau")):
+        wxent.adjust_logits(x, [0.2, 0.3, 0.5], tau=1e308)
+    wide = wxent.cost_sensitive_cross_entropy(
+        x.astype(np.float64), y, 1 - np.eye(3), cost_weight=1e300
+    )
+    assert float(wide) == pytest.approx(1e300 * 2 / 3)

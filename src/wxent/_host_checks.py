@@ -131,3 +131,20 @@ def check_known_classes(name: str, shape: Sequence[int | None], xp: Any, classes
             "the exported function)",
             f"{name} of shape {v.shape_str(shape)} with a symbolic number of classes",
         )
+
+
+_FLOAT_MAX = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
+
+
+def check_scalar_fits(name: str, value: float, xp: Any, dtype: Any) -> None:
+    """A scalar factor of losses or logits (``tau``, ``cost_weight``) that ``dtype`` holds.
+
+    In plain Python, which ``torch.compile`` traces.
+    """
+    top = _FLOAT_MAX.get(ns.float_dtype_name(xp, dtype) or "")
+    if top is not None and value > top:
+        raise v.value_error(
+            name,
+            f"a float that the logits' compute dtype holds (at most {top:.8g})",
+            f"{name}={value!r}",
+        )

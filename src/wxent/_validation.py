@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from wxent._host_checks import (  # host-side checks, re-exported as v.<name>
 from wxent._host_checks import check_known_classes as check_known_classes
 from wxent._host_checks import check_plain_array as check_plain_array
 from wxent._host_checks import check_representable as check_representable
+from wxent._host_checks import check_scalar_fits as check_scalar_fits
 from wxent._host_checks import config_shape as config_shape
 from wxent._host_checks import host_numbers as host_numbers
 from wxent._types import REDUCTIONS
@@ -286,7 +288,12 @@ def shape_str(shape: Sequence[int | None]) -> str:
 
 def dim(d: Any) -> int | None:
     """A dimension as an ``int``, ``None`` when unknown (TensorFlow, ``jax.export``)."""
-    return None if d is None or type(d).__module__.startswith("jax") else int(d)
+    if d is None or isinstance(d, (int, np.integer)):
+        return None if d is None else int(d)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(d, torch.SymInt):
+        return int(d)  # torch.compile(dynamic=True): specialised, as before
+    return None  # a symbolic dimension of jax.export: no value until the exported call
 
 
 def static_shape(x: Any) -> tuple[int | None, ...]:

@@ -169,8 +169,8 @@ def matrix_for(name: str, value: Any, inp: prep.Inputs, *, warn: bool = True) ->
     _check_shape(name, shape, inp.num_classes)
     arr = prep.config_array(name, value, inp)
     host_config = not ns.is_array(value) or isinstance(value, np.ndarray)
-    if warn and host_config and inp.check_config:
-        _warn_dominated(name, _to_host(name, value), stacklevel=4)
+    if warn and host_config and inp.check_config and not ns.torch_is_compiling():
+        _warn_dominated(name, _to_host(name, value), stacklevel=4)  # warned when eager
     return arr
 
 
