@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from wxent import _metric_counts as mc
@@ -117,6 +118,20 @@ class MetricAccumulator:
             if parts:
                 self._add(other._first, weighted, parts)
         return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (shards merge across processes): the array namespace is not kept."""
+        state = dict(self.__dict__)
+        if self._first is not None:
+            state["_first"] = dataclasses.replace(self._first, xp=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """The namespace back from the counts' arrays."""
+        first = state["_first"]
+        if first is not None:
+            state["_first"] = dataclasses.replace(first, xp=ns.namespace(first.tp))
+        self.__dict__.update(state)
 
     def __add__(self, other: Any) -> MetricAccumulator:
         """A new accumulator holding the counts of both (shards merge)."""

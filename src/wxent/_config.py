@@ -8,6 +8,7 @@ their check joins the call's pending device-side checks. Re-exported by
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -39,9 +40,10 @@ def config_array(
     """
 
     def check_host(values: np.ndarray) -> None:
-        _check_host(name, values, positive=positive, at_most_one=at_most_one)
+        _check_host(name, values, ns.float_dtype_name(xp, inp.dtype), positive, at_most_one)
 
     xp = inp.xp
+    v.check_plain_array(name, value)
     if ns.is_array(value) and not isinstance(value, np.ndarray):
         if not _same_framework(value, xp):
             if not ns.is_concrete(value):
@@ -59,6 +61,10 @@ def config_array(
             arr = prep._cast(xp, value, inp.dtype)
             if ns.is_torch_namespace(xp) and arr.device != inp.raw_logits.device:
                 arr = arr.to(inp.raw_logits.device)
+            if inp.concrete and not ns.is_concrete(value):  # e.g. vmap over the weights only
+                inp.concrete = inp.validate = False  # the result cannot be read either
+            if check_values and not ns.is_concrete(value):
+                return _poisoned(xp, arr, positive=positive, at_most_one=at_most_one)
             if check_values and inp.validate and ns.is_concrete(value):
                 inp.add_check(
                     lambda: v.config_flag(xp, arr, positive=positive, at_most_one=at_most_one),
@@ -66,29 +72,30 @@ def config_array(
                     bounds=(arr, positive, at_most_one),
                 )
             return arr
-    try:
-        if ns.torch_is_compiling():  # the compiler cannot read an ndarray's dtype
+    if ns.torch_is_compiling():  # the compiler cannot read an ndarray's dtype
+        try:
             host = np.asarray(value, dtype=np.float64)
-        else:  # keep the caller's numeric dtype: no float64 round trip per call
-            host = np.asarray(value)
-            if host.dtype.kind not in "iuf":
-                host = host.astype(np.float64)
-    except (TypeError, ValueError):
-        raise v.type_error(
-            name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
-        ) from None
+        except (TypeError, ValueError):
+            raise v.type_error(
+                name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
+            ) from None
+    else:  # keep the caller's numeric dtype: no float64 round trip per call
+        host = v.host_numbers(name, value)
     if check_values and inp.check_config and not ns.torch_is_compiling():
         check_host(host.astype(np.float64, copy=False))
     return ns.to_device(xp, host, inp.raw_logits, dtype=inp.dtype)
 
 
-def _check_host(name: str, values: np.ndarray, *, positive: bool, at_most_one: bool) -> None:
+def _check_host(
+    name: str, values: np.ndarray, dtype_name: str | None, positive: bool, at_most_one: bool
+) -> None:
     """The value checks of host configuration (float64 ``values``), in the one voice."""
     if positive:
         v.check_positive_values(name, values)
     v.check_finite_nonnegative(name, values)
     if at_most_one:
         v.check_at_most_one(name, values)
+    v.check_representable(name, values, dtype_name, positive)
 
 
 def host_number(name: str, value: Any, inp: prep.Inputs, *, at_most_one: bool = False) -> float:
@@ -99,8 +106,21 @@ def host_number(name: str, value: Any, inp: prep.Inputs, *, at_most_one: bool = 
     """
     if inp.check_config:
         host = np.asarray(value, dtype=np.float64)
-        _check_host(name, host, positive=False, at_most_one=at_most_one)
+        dtype_name = ns.float_dtype_name(inp.xp, inp.dtype)
+        _check_host(name, host, dtype_name, False, at_most_one)
     return float(value)
+
+
+def _poisoned(xp: Any, arr: Array, *, positive: bool, at_most_one: bool) -> Array:
+    """A traced weight, cost or prior with NaN where its check would fail.
+
+    Nothing can raise while tracing (Keras ``fit``, ``jax.jit``, ``tf.function``): a
+    negative weight would give a negative loss without a word; NaN shows in the loss.
+    """
+    bad = xp.logical_not(arr > 0) if positive else xp.logical_not(arr >= 0)
+    if at_most_one:
+        bad = xp.logical_or(bad, arr > 1)
+    return xp.where(bad, xp.full_like(arr, math.nan), arr)
 
 
 def _same_framework(value: Array, xp: Any) -> bool:
@@ -133,10 +153,11 @@ def per_class(
         raise v.type_error(
             name, f"a number or one value per class ({inp.num_classes})", repr(value)
         )
-    shape = tuple(getattr(value, "shape", np.shape(value)))
+    shape = v.config_shape(name, value)
     ndim = inp.ndim
     if len(shape) == 0:
         return config_array(name, value, inp, **checks)
+    v.check_known_classes(name, shape, inp.xp, inp.num_classes)
     if len(shape) != 1 or (inp.num_classes is not None and shape[0] != inp.num_classes):
         raise v.value_error(
             name,
@@ -161,8 +182,7 @@ def sample_weight(value: Any, inp: prep.Inputs, *, per_sample: bool) -> Array | 
     """
     if value is None:
         return None
-    shape = tuple(getattr(value, "shape", np.shape(value)))
-    shape = tuple(None if d is None else int(d) for d in shape)
+    shape = v.config_shape("sample_weight", value)
     if len(shape) == 0:
         return config_array("sample_weight", value, inp)
     full = inp.loss_shape

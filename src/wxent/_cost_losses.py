@@ -153,8 +153,9 @@ def cost_sensitive_cross_entropy(
         >>> bool(np.isclose(total, ce + 0.5 * ec))
         True
     """
-    cost_weight = v.check_nonnegative_float("cost_weight", cost_weight)
+    cost_weight = v.check_nonnegative_number("cost_weight", cost_weight)  # traceable
     inp = _inputs(logits, labels, ignore_index, label_smoothing, class_axis, reduction, validate)
+    v.check_scalar_fits("cost_weight", cost_weight, inp.xp, inp.dtype)
     c = matrix_for("costs", costs, inp)
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)

@@ -79,6 +79,9 @@ class Inputs:
         word: a fused kernel's flag word (1-element int32 tensor, bit 0 error, bit 1
             probability warning) that folds the call's flags on the device, or ``None``;
             read with what is left of the flags as the call's one read.
+        out_of_range: traced calls (nothing can raise): where a class index lies outside
+            ``[0, C)``; ``finish`` makes those losses NaN (never a wrapped negative
+            index, a framework's gather error, or a silently gathered class 0).
     """
 
     xp: Any
@@ -104,6 +107,7 @@ class Inputs:
     launches: list[Callable[[], None]] = field(default_factory=list)
     suspect: Any = None
     word: Array | None = None
+    out_of_range: Array | None = None
     _logits: Array | None = field(default=None, init=False, repr=False, compare=False)
     _labels: Array | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -362,6 +366,10 @@ class IndexInputs(Inputs):
             c = self.num_classes
             if self.validate and c is not None:  # memory-safe gathers until the check raises
                 idx = self.xp.clip(idx, 0, max(int(c) - 1, 0))
+            elif not self.concrete and c is not None:  # traced: a NaN loss (``finish``)
+                xp = self.xp
+                self.out_of_range = xp.logical_or(idx < 0, idx >= int(c))
+                idx = xp.where(self.out_of_range, xp.zeros_like(idx), idx)
             self._labels = idx
         return self._labels
 

@@ -268,7 +268,7 @@ def count_column(name: str, column: Any, zero_count: str) -> Column:
             value = values[bad][0].item()
             row = _first_row(column, value)
             raise CliError(f"non-integer label {value!r} in column {name!r}, row {row}")
-    if kind in "uf" and values.max() >= 2.0**63:  # beyond int64 (no wrap-around)
+    if kind in "uf" and float(values.max()) >= 2.0**63:  # beyond int64 (no wrap-around)
         raise CliError(f"class label {int(values.max())} in column {name!r} is too large")
     if values.min() < 0:
         low = values.min().item()

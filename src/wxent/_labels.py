@@ -32,7 +32,7 @@ Classes = list[Any]
 def host(name: str, value: Any) -> np.ndarray:
     """A concrete array of numbers of any framework (or a list) as NumPy."""
     arr = _any_host(name, value)
-    if arr.dtype == object or arr.dtype.kind in "USV":
+    if arr.dtype == object or arr.dtype.kind in "USVMm":
         raise v.type_error(
             name, "an array of numbers", f"{name} with dtype {arr.dtype} ({v._short(value)})"
         )
@@ -40,6 +40,7 @@ def host(name: str, value: Any) -> np.ndarray:
 
 
 def _any_host(name: str, value: Any) -> np.ndarray:
+    v.check_plain_array(name, value)
     if ns.is_array(value) and not isinstance(value, np.ndarray):
         if not ns.is_concrete(value):
             raise v.type_error(
@@ -133,10 +134,14 @@ def encode(
 
 def class_indices(labels: np.ndarray) -> np.ndarray:
     """Integer (or boolean, or whole-valued floating) labels as ``int64``."""
+    if labels.dtype.kind == "u" and labels.size and int(labels.max()) >= 2**63:
+        raise v.value_error(
+            "labels", "class indices below 2**63 (int64)", f"label value {int(labels.max())}"
+        )
     if labels.dtype.kind in "iub":
         return labels.astype(np.int64)
     if labels.dtype.kind == "f":
-        whole = np.isfinite(labels) & (labels == np.round(labels))
+        whole = np.isfinite(labels) & (labels == np.round(labels)) & (np.abs(labels) < 2.0**63)
         if not whole.all():
             first = labels[~whole].ravel()[0]
             raise v.value_error(
@@ -331,7 +336,10 @@ def sample_weight(value: Any, labels: np.ndarray, *, multi_label: bool) -> np.nd
     """Per-entry (or, for multi-hot labels, per-row) non-negative sample weights."""
     if value is None:
         return None
-    sw = host("sample_weight", value).astype(np.float64)
+    sw = host("sample_weight", value)
+    if sw.dtype.kind == "c":  # casting would drop the imaginary part
+        raise v.type_error("sample_weight", "real numbers", f"sample_weight with dtype {sw.dtype}")
+    sw = sw.astype(np.float64)
     v.check_finite_nonnegative("sample_weight", sw)
     if sw.shape == labels.shape:
         return sw

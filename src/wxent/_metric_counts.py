@@ -24,6 +24,7 @@ from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import cost as _core_cost
+from wxent._threshold_search import fbeta_shares
 from wxent._types import Array
 from wxent.cost_matrix import check_cost_matrix, matrix_for
 
@@ -86,6 +87,8 @@ def count(
     if concrete:
         call.checks.add(xp.isnan(x), lambda: v.check_no_nan("logits", ns.to_numpy(logits)))
     sigmoid = v.static_shape(labels) == v.static_shape(logits)
+    if not sigmoid:
+        v.check_has_classes(v.static_shape(logits), axis)
     out = _sigmoid(call) if sigmoid else _softmax(call)
     if concrete:
         call.checks.run(xp)
@@ -234,7 +237,12 @@ def _softmax(c: mi.Call) -> Counts:
         if c.concrete and foreign:
             c.checks.add(
                 ~(xp.isfinite(cm) & (cm >= 0)),
-                lambda: check_cost_matrix(ns.to_numpy(costs), num_classes=n, warn=False),
+                lambda: check_cost_matrix(
+                    ns.to_numpy(costs),
+                    num_classes=n,
+                    warn=False,
+                    dtype=ns.float_dtype_name(xp, c.dtype),
+                ),
             )
         rows = c.x if c.axis == len(shape) - 1 else xp.moveaxis(c.x, c.axis, -1)
         rows = xp.reshape(rows, (-1, n))  # 2-D: no reshape with two unknown dimensions
@@ -315,13 +323,13 @@ def scores(counts: Counts, metric: str, average: Any, beta: float = 1.0) -> Any:
     """Precision, recall or F-beta from counts, averaged (framework arrays; NumPy floats)."""
     xp, dtype = counts.xp, counts.dtype
     tp, fp, fn = (xp.astype(a, dtype) for a in (counts.tp, counts.fp, counts.fn))
-    b2 = beta * beta
+    a, b = fbeta_shares(beta)
     if metric == "precision":
         num, den = tp, tp + fp
     elif metric == "recall":
         num, den = tp, tp + fn
     else:
-        num, den = (1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp
+        num, den = tp, tp + a * fn + b * fp
     if average == "micro":
         result = safe_divide(xp, xp.sum(num), xp.sum(den))
     else:

@@ -43,6 +43,7 @@ def framework(x: Any) -> str:
 
 def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
     """Labels of the logits' framework; Python lists (and JAX's NumPy inputs) converted."""
+    v.check_plain_array("labels", labels)
     if isinstance(labels, (list, tuple)):
         try:
             host = np.asarray(labels)
@@ -67,6 +68,8 @@ def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
         raise same_framework_error("labels", labels, logits)
     if ns.is_torch(labels) and labels.device != logits.device:
         labels = labels.to(logits.device)
+    if ns.is_torch(labels) and v.dtype_name(labels.dtype) in ("uint16", "uint32", "uint64"):
+        labels = labels.to(sys.modules["torch"].int64)  # no comparison kernels for them
     return labels
 
 
@@ -108,7 +111,8 @@ class Checks:
         self.items: list[tuple[Array, Any]] = []
 
     def add(self, bad: Array, raise_it: Any) -> None:
-        self.items.append((bad, raise_it))
+        if ns.is_concrete(bad):  # not when a transform batches an option (vmap over weights)
+            self.items.append((bad, raise_it))
 
     def run(self, xp: Any) -> None:
         """Read one scalar; on a failed check build its message on the host and raise."""
@@ -172,23 +176,23 @@ def weights(c: Call, allowed: dict[tuple[Any, ...], Any]) -> Array | None:
     foreign = ns.is_array(value) and not isinstance(value, np.ndarray)
     if foreign and framework(value) != framework(c.logits):
         raise same_framework_error("sample_weight", value, c.logits)
-    shape = tuple(getattr(value, "shape", np.shape(value)))
-    shape = tuple(None if d is None else int(d) for d in shape)
+    shape = v.config_shape("sample_weight", value)
     for allowed_shape, reshape in allowed.items():
         if len(shape) == len(allowed_shape) and v.shapes_match(shape, allowed_shape):
             w = prep.config_array("sample_weight", value, c.inputs(None))
             if foreign and c.concrete:
-                c.checks.add(
-                    ~(c.xp.isfinite(w) & (w >= 0)),
-                    lambda: v.check_finite_nonnegative(
-                        "sample_weight", ns.to_numpy(value).astype(np.float64)
-                    ),
-                )
+                c.checks.add(~(c.xp.isfinite(w) & (w >= 0)), lambda: _check_weights(c, value))
             return reshape(w)
     expected = " or ".join(v.shape_str(s) if s else "a scalar" for s in allowed)
     raise v.value_error(
         "sample_weight", f"one weight per sample: {expected}", f"sample_weight of shape {shape}"
     )
+
+
+def _check_weights(c: Call, value: Array) -> None:
+    host = ns.to_numpy(value).astype(np.float64)
+    v.check_finite_nonnegative("sample_weight", host)
+    v.check_representable("sample_weight", host, ns.float_dtype_name(c.xp, c.dtype), False)
 
 
 def threshold_array(c: Call, k: int, binary: bool) -> Array:

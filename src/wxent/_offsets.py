@@ -17,15 +17,17 @@ import numpy as np
 
 from wxent import _namespace as ns
 from wxent import _validation as v
-from wxent._threshold_search import TIE_TOLERANCE
+from wxent._threshold_search import TIE_TOLERANCE, fbeta_shares
 
 MULTICLASS_OBJECTIVES = ("f1", "fbeta", "expected_cost", "balanced_accuracy")
 
 
-def _fscore(tp: np.ndarray, predicted: np.ndarray, support: np.ndarray, b2: float) -> np.ndarray:
-    """``(1 + b2) tp / ((1 + b2) tp + b2 fn + fp) = (1 + b2) tp / (b2 support + predicted)``."""
-    den = b2 * support + predicted
-    num = (1 + b2) * tp
+def _fscore(
+    tp: np.ndarray, predicted: np.ndarray, support: np.ndarray, shares: tuple[float, float]
+) -> np.ndarray:
+    """``tp / (tp + a fn + b fp) = tp / (a support + b predicted)`` (:func:`fbeta_shares`)."""
+    den = shares[0] * support + shares[1] * predicted
+    num = tp
     return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
 
 
@@ -43,7 +45,7 @@ class _Problem:
     ) -> None:
         self.y, self.w, self.c = y, w, num_classes
         self.support = np.bincount(y, weights=w, minlength=num_classes)
-        self.b2 = beta * beta
+        self.b2 = fbeta_shares(beta)
         self.kind = "f" if objective in ("f1", "fbeta") else "cost"
         self.scale = 1.0
         self.offset = 0.0

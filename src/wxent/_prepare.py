@@ -12,6 +12,7 @@ and this module holds the steps so that each loss is a short composition of them
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -53,10 +54,10 @@ from wxent._types import Array
 def labels_array(labels: Any, logits: Array) -> Array:
     """``labels`` as an array of the logits' framework.
 
-    Python lists and tuples are converted (as weights are); arrays of another framework
-    are an error.
+    Python lists, tuples and numbers (and NumPy scalars, as ``labels[i]`` gives them) are
+    converted, as weights are; arrays of another framework are an error.
     """
-    if isinstance(labels, (list, tuple)):
+    if isinstance(labels, (list, tuple, int, float, np.generic)):
         try:
             host = np.asarray(labels)
         except ValueError:
@@ -244,6 +245,7 @@ def softmax_inputs(
     sample_shape = shape[:axis] + shape[axis + 1 :]
     label_shape = v.static_shape(labels)
     num_classes = shape[axis]
+    v.check_has_classes(shape, axis)
     dtype = _compute_dtype(xp, logits.dtype)
 
     def make(
@@ -421,6 +423,8 @@ def finish(
         dtype; :class:`~wxent.LossTerms` when :func:`wxent.loss_terms` asked.
     """
     terms = _reduction.take_terms_request()
+    if inp.out_of_range is not None:  # traced class indices outside [0, C)
+        values = inp.xp.where(inp.out_of_range, inp.xp.full_like(values, math.nan), values)
     result = _reduce(inp, values, weights, reduction, terms)
     fall_back = inp.inexact and exact is not None
     guarded = exact is not None and inp.excluded_flag is not None

@@ -117,7 +117,8 @@ def _projection_inputs(
     concrete = validate and all(ns.is_concrete(a) for a in (inputs, weight, labels))
     idx, valid = prep.class_indices(xp, labels, ignore)
     bad = None
-    if concrete and num_classes is not None:  # ignored labels are 0 here: never bad
+    traced = not all(ns.is_concrete(a) for a in (inputs, weight, labels))
+    if (concrete or traced) and num_classes is not None:  # ignored labels are 0: never bad
         bad = idx < 0
         if int(num_classes) <= np.iinfo(v.dtype_name(idx.dtype)).max:
             bad = bad | (idx >= num_classes)
@@ -143,6 +144,8 @@ def _projection_inputs(
             received = f"bias of shape {v.shape_str(b_shape)}"
             raise v.value_error("bias", f"one value per class, shape ({num_classes},)", received)
         b = prep.config_array("bias", bias, inp, check_values=False)
+    if traced:  # nothing can raise: an out-of-range label gives a NaN loss
+        inp.out_of_range, bad = bad, None
     return _Projection(inp, inputs, weight, b, num_classes, in_shape[0], ignore, bad)
 
 
@@ -177,7 +180,8 @@ def _diagnose(p: _Projection, labels: Array, losses: Array) -> None:
         first = int(labels[int(xp.argmax(xp.astype(bad, xp.int32)))])
         raise v.value_error(
             "labels",
-            f"class indices in [0, {p.num_classes}){_ignore_hint(p)}",
+            f"class indices in [0, {p.num_classes})"
+            + ("" if p.ignore is None else f" or ignore_index={p.ignore}"),
             f"label value {first} ({count} out-of-range label(s))",
         )
     count = int(xp.sum(xp.astype(xp.isnan(losses), xp.int32)))
@@ -186,10 +190,6 @@ def _diagnose(p: _Projection, labels: Array, losses: Array) -> None:
         "inputs, weight and bias whose logits `inputs @ weight.T + bias` give no NaN loss",
         f"a NaN loss in {count} row(s) (for instance from +inf and -inf logits in a row)",
     )
-
-
-def _ignore_hint(p: _Projection) -> str:
-    return "" if p.ignore is None else f" or ignore_index={p.ignore}"
 
 
 # ----------------------------------------------------------------------------- linear
@@ -284,7 +284,7 @@ def linear_cross_entropy(
         p = p._replace(x=prep._cast(xp, p.x, common), w=prep._cast(xp, p.w, common))
     if (torch_path or ns.is_jax_namespace(xp)) and p.num_classes is not None and p.n is not None:
         if chunk is None:
-            accelerator = _on_accelerator(p.x, torch_path)
+            accelerator = fast.on_accelerator(p.x, torch_path)
             chunk = fast.default_chunk(
                 p.num_classes, p.n, accelerator=accelerator, torch_path=torch_path
             )
@@ -312,16 +312,6 @@ def linear_cross_entropy(
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
 
 
-def _on_accelerator(x: Array, torch_path: bool) -> bool:
-    if torch_path:
-        return bool(x.device.type != "cpu")
-    import jax
-
-    if isinstance(x, jax.core.Tracer):
-        return bool(jax.default_backend() != "cpu")
-    return any(d.platform != "cpu" for d in x.devices())
-
-
 def _coefficients(
     inp: _Inputs, weights: Array | None, reduction: Any, terms: bool
 ) -> tuple[Array, Array]:
@@ -332,6 +322,8 @@ def _coefficients(
     """
     xp = inp.xp
     coef = xp.ones_like(inp.labels, dtype=inp.dtype)
+    if inp.out_of_range is not None:  # traced labels outside [0, V): a NaN loss
+        coef = xp.where(inp.out_of_range, xp.full_like(coef, math.nan), coef)
     if weights is not None:
         coef = coef * weights
     if inp.valid is not None:

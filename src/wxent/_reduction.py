@@ -145,12 +145,11 @@ def scale_free(
 def _count(xp: Any, values: Array, valid: Array | None) -> Array:
     if valid is not None:
         return xp.sum(xp.astype(valid, values.dtype))
-    shape = values.shape
-    dims = shape.as_list() if hasattr(shape, "as_list") else list(shape)
+    dims = v.static_shape(values)  # None: unknown (TensorFlow, jax.export)
     if all(d is not None for d in dims):
         n = 1
         for d in dims:
-            n *= int(d)
+            n *= d or 0
         return ns.to_device(xp, np.asarray(float(n)), values, dtype=values.dtype)
     return xp.sum(xp.ones_like(values))
 

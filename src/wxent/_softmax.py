@@ -351,9 +351,11 @@ def logit_adjusted_cross_entropy(
         reduction=reduction,
         validate=validate,
     )
+    v.check_scalar_fits("tau", tau, inp.xp, inp.dtype)
     log_prior = _log_prior(class_prior, inp)
 
     def adjusted() -> prep.Inputs:  # of inp.logits as they are now (see Inputs.exclude)
+        inp.labels  # noqa: B018 - made once, with their out-of-range mask, for both
         return dataclasses.replace(
             inp, raw_logits=core.adjust_logits(inp.logits, log_prior, tau=tau)
         )
@@ -405,6 +407,7 @@ def adjust_logits(
     """
     tau = v.check_nonnegative_number("tau", tau)
     inp = prep.logits_inputs(logits, class_axis=class_axis)
+    v.check_scalar_fits("tau", tau, inp.xp, inp.dtype)
     out = inp.logits - tau * _log_prior(class_prior, inp)
     out = prep.settle(inp, out)  # NaN logits are an error here too
     return out if out.dtype == inp.out_dtype else inp.xp.astype(out, inp.out_dtype)

@@ -152,12 +152,26 @@ def _ratio(num: np.ndarray, den: np.ndarray | float) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den != 0)
 
 
+def fbeta_shares(beta: float) -> tuple[float, float]:
+    """``(a, b)`` with ``F_beta = tp / (tp + a fn + b fp) = tp / (a positives + b predicted)``.
+
+    ``a = beta^2 / (1 + beta^2)``, ``b = 1 - a``: finite for every ``beta >= 0``, also
+    where ``beta^2`` over- or underflows (F tends to the recall, or is the precision).
+    """
+    b2 = beta * beta
+    if b2 == 0.0:
+        return 0.0, 1.0
+    if b2 == float("inf"):
+        return 1.0, 0.0
+    return b2 / (1.0 + b2), 1.0 / (1.0 + b2)
+
+
 def objective_of(c: Curve, objective: str, params: dict[str, float]) -> np.ndarray:
     """An unconstrained objective at every ``k``, larger is better (a cost is negated)."""
     tp, fp = c.tp, c.fp
     if objective in ("f1", "fbeta"):
-        b2 = params["beta"] ** 2  # (1 + b2) tp / ((1 + b2) tp + b2 fn + fp)
-        return _ratio((1 + b2) * tp, b2 * c.pos + tp + fp)
+        a, b = fbeta_shares(params["beta"])  # tp / (tp + a fn + b fp)
+        return _ratio(tp, a * c.pos + b * (tp + fp))
     if objective == "balanced_accuracy":
         return 0.5 * (_ratio(tp, c.pos) + _ratio(c.neg - fp, c.neg))
     total = (

@@ -19,12 +19,22 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from wxent import _namespace as ns
+from wxent._host_checks import (  # host-side checks, re-exported as v.<name>
+    check_has_classes as check_has_classes,
+)
+from wxent._host_checks import check_known_classes as check_known_classes
+from wxent._host_checks import check_plain_array as check_plain_array
+from wxent._host_checks import check_representable as check_representable
+from wxent._host_checks import check_scalar_fits as check_scalar_fits
+from wxent._host_checks import config_shape as config_shape
+from wxent._host_checks import host_numbers as host_numbers
 from wxent._types import REDUCTIONS
 from wxent._value_checks import (  # device-side checks, re-exported as v.<name>
     PendingChecks as PendingChecks,
@@ -189,6 +199,7 @@ def check_class_axis(class_axis: Any, ndim: int) -> int:
 
 def check_logits(logits: Any, name: str = "logits") -> Any:
     """A floating array of a supported framework with at least one dimension."""
+    check_plain_array(name, logits)
     if not ns.is_array(logits):
         raise type_error(
             name,
@@ -243,6 +254,7 @@ def check_same_framework(name: str, value: Any, logits: Any) -> None:
     One message for every mix (NumPy, PyTorch, JAX, TensorFlow), raised before any
     framework sees the other's arrays.
     """
+    check_plain_array(name, value)
     if not ns.is_array(value):
         raise type_error(
             name,
@@ -271,8 +283,17 @@ def shapes_match(a: Sequence[int | None], b: Sequence[int | None]) -> bool:
 
 def shape_str(shape: Sequence[int | None]) -> str:
     """``(4, 3)`` for a shape, with ``None`` for unknown dimensions."""
-    dims = tuple(None if d is None else int(d) for d in shape)
-    return str(dims)
+    return str(tuple(dim(d) for d in shape))
+
+
+def dim(d: Any) -> int | None:
+    """A dimension as an ``int``, ``None`` when unknown (TensorFlow, ``jax.export``)."""
+    if d is None or isinstance(d, (int, np.integer)):
+        return None if d is None else int(d)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(d, torch.SymInt):
+        return int(d)  # torch.compile(dynamic=True): specialised, as before
+    return None  # a symbolic dimension of jax.export: no value until the exported call
 
 
 def static_shape(x: Any) -> tuple[int | None, ...]:
@@ -283,7 +304,7 @@ def static_shape(x: Any) -> tuple[int | None, ...]:
         return ()
     if hasattr(shape, "as_list"):
         return tuple(shape.as_list())
-    return tuple(None if d is None else int(d) for d in shape)
+    return tuple(dim(d) for d in shape)
 
 
 # ----------------------------------------------------------------------------- values

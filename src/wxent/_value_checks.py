@@ -111,6 +111,10 @@ def _min_max(xp: Any, x: Any) -> tuple[Any, Any]:
 
         if x.dtype == torch.bool:
             x = x.to(torch.uint8)
+        elif x.dtype in (torch.uint16, torch.uint32):  # no min/max kernels for them
+            x = x.to(torch.int64)
+        elif x.dtype == torch.uint64:
+            x = x.to(torch.float64)  # exact enough to tell a range [0, C) from 2**64 - 1
         return torch.aminmax(x)
     return xp.min(x), xp.max(x)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from wxent import _calibration_fit as fit
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
@@ -109,97 +110,6 @@ class Calibration:
         return out if out.dtype == logits.dtype else xp.astype(out, logits.dtype)
 
 
-# ----------------------------------------------------------------------------- fitting
-
-
-def _softplus(t: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, t)
-
-
-def _sigmoid(t: np.ndarray) -> np.ndarray:
-    return np.exp(-_softplus(-t))
-
-
-def _newton(
-    loss: Any, grad_hess: Any, start: np.ndarray, max_iter: int, lower: float | None
-) -> np.ndarray:
-    """Damped Newton steps with backtracking on a convex objective (1 or 2 parameters)."""
-    p = start.astype(np.float64)
-    f = loss(p)
-    for _ in range(max_iter):
-        g, h = grad_hess(p)
-        try:
-            step = np.linalg.solve(h + 1e-12 * np.eye(p.size), g)
-        except np.linalg.LinAlgError:
-            step = g
-        t = 1.0
-        while t > 1e-10:
-            trial = p - t * step
-            if (lower is None or trial[0] > lower) and loss(trial) <= f:
-                break
-            t /= 2
-        else:
-            break
-        p, f_new = trial, loss(trial)
-        if abs(f - f_new) <= 1e-15 * max(1.0, abs(f)) and np.abs(t * step).max() < 1e-10:
-            break
-        f = f_new
-    return p
-
-
-def _fit_sigmoid(
-    x: np.ndarray, z: np.ndarray, w: np.ndarray, method: str, max_iter: int
-) -> tuple[float, float]:
-    """Weighted maximum likelihood of ``sigmoid(a x + b)`` (``b = 0`` for temperature)."""
-    total = w.sum()
-    if total == 0:
-        return 1.0, 0.0
-    w = w / total
-
-    def affine(p: np.ndarray) -> np.ndarray:
-        return p[0] * x + (p[1] if p.size > 1 else 0.0)
-
-    def loss(p: np.ndarray) -> float:
-        t = affine(p)
-        return float(np.sum(w * (_softplus(t) - z * t)))
-
-    def grad_hess(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = _sigmoid(affine(p))
-        r, c = w * (s - z), w * s * (1 - s)
-        if p.size == 1:
-            return np.array([np.sum(r * x)]), np.array([[np.sum(c * x * x)]])
-        g = np.array([np.sum(r * x), np.sum(r)])
-        h = np.array([[np.sum(c * x * x), np.sum(c * x)], [np.sum(c * x), np.sum(c)]])
-        return g, h
-
-    start = np.array([1.0]) if method == "temperature" else np.array([1.0, 0.0])
-    p = _newton(loss, grad_hess, start, max_iter, 0.0 if method == "temperature" else None)
-    return float(p[0]), float(p[1]) if p.size > 1 else 0.0
-
-
-def _fit_temperature_softmax(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_iter: int) -> float:
-    """``a = 1 / T`` minimising the weighted NLL of ``softmax(a x)`` (``x``: ``(N, C)``)."""
-    total = w.sum()
-    if total == 0:
-        return 1.0
-    w = w / total
-    x = x - x.max(axis=1, keepdims=True)  # a shift per row changes nothing
-    xy = x[np.arange(x.shape[0]), y]
-
-    def loss(p: np.ndarray) -> float:
-        lse = np.log(np.exp(p[0] * x).sum(axis=1))
-        return float(np.sum(w * (lse - p[0] * xy)))
-
-    def grad_hess(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e = np.exp(p[0] * x)
-        prob = e / e.sum(axis=1, keepdims=True)
-        mean = (prob * x).sum(axis=1)
-        var = (prob * x * x).sum(axis=1) - mean**2
-        return np.array([np.sum(w * (mean - xy))]), np.array([[np.sum(w * var)]])
-
-    return float(_newton(loss, grad_hess, np.array([1.0]), max_iter, 0.0)[0])
-
-
 def _host_inputs(
     logits: Array, labels: Array, class_axis: Any, sample_weight: Any, ignore_index: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, int]:
@@ -232,6 +142,8 @@ def _host_inputs(
             axis,
         )
     sample_shape = shape[:axis] + shape[axis + 1 :]
+    if y.dtype.kind in "iu" and y.shape == sample_shape:
+        v.check_has_classes(shape, axis)
     if y.dtype.kind not in "iu" or y.shape != sample_shape:
         raise v.value_error(
             "labels",
@@ -318,10 +230,10 @@ def calibrate(
             raise v.value_error(
                 "method", '"temperature" for softmax logits (integer labels)', 'method="platt"'
             )
-        return Calibration("temperature", _fit_temperature_softmax(x, y, w, max_iter), 0.0, axis)
+        return Calibration("temperature", fit.fit_temperature_softmax(x, y, w, max_iter), 0.0, axis)
     if not per_label or len(v.static_shape(logits)) == 1:
         x, y, w = x.reshape(1, -1), y.reshape(1, -1), w.reshape(1, -1)
-    fits = [_fit_sigmoid(x[j], y[j], w[j], method, max_iter) for j in range(x.shape[0])]
+    fits = [fit.fit_sigmoid(x[j], y[j], w[j], method, max_iter) for j in range(x.shape[0])]
     scales, biases = (np.array([f[i] for f in fits]) for i in (0, 1))
     if x.shape[0] == 1:
         return Calibration(method, float(scales[0]), float(biases[0]), axis)
@@ -349,10 +261,13 @@ def reliability_bins(
         raise v.value_error("bins", "a positive integer", f"bins={bins!r}")
     x, y, w, sigmoid, _ = _host_inputs(logits, labels, class_axis, sample_weight, None)
     if sigmoid:
-        prob, hit = _sigmoid(x).ravel(), y.ravel()
+        prob, hit = fit.sigmoid(x).ravel(), y.ravel()
         w = w.ravel()
     else:
-        shifted = x - x.max(axis=1, keepdims=True)
+        v.check_no_infinite_rows(x, 1)
+        top = x.max(axis=1, keepdims=True)  # +inf: the tied +inf logits share all
+        with np.errstate(invalid="ignore"):  # inf - inf, replaced
+            shifted = np.where(np.isposinf(top), np.where(x == top, 0.0, -np.inf), x - top)
         p = np.exp(shifted)
         p /= p.sum(axis=1, keepdims=True)
         prob, hit = p.max(axis=1), (np.argmax(x, axis=1) == y).astype(np.float64)

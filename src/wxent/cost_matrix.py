@@ -101,7 +101,12 @@ def _check_shape(name: str, shape: Sequence[int | None], num_classes: int | None
 
 
 def check_cost_matrix(
-    costs: Any, *, num_classes: int | None = None, name: str = "costs", warn: bool = True
+    costs: Any,
+    *,
+    num_classes: int | None = None,
+    name: str = "costs",
+    warn: bool = True,
+    dtype: str | None = None,
 ) -> np.ndarray:
     """Check a cost matrix on the host and return it as a float64 NumPy array.
 
@@ -111,6 +116,7 @@ def check_cost_matrix(
         num_classes: the expected ``C`` (``None`` accepts any square matrix).
         name: the argument's name, for messages.
         warn: issue a :class:`CostMatrixWarning` for dominated columns.
+        dtype: the compute dtype (``"float32"``, ``"float64"``) the entries must fit.
 
     Returns:
         The matrix, ``float64``, shape ``(C, C)``.
@@ -126,6 +132,7 @@ def check_cost_matrix(
     host = _to_host(name, costs)
     _check_shape(name, host.shape, num_classes)
     v.check_finite_nonnegative(name, host)
+    v.check_representable(name, host, dtype, False)
     if warn:
         _warn_dominated(name, host)
     return host
@@ -158,11 +165,12 @@ def matrix_for(name: str, value: Any, inp: prep.Inputs, *, warn: bool = True) ->
             f"{name}={value!r}",
         )
     shape = v.static_shape(value) if ns.is_array(value) else _to_host(name, value).shape
+    v.check_known_classes(name, shape, inp.xp, inp.num_classes)
     _check_shape(name, shape, inp.num_classes)
     arr = prep.config_array(name, value, inp)
     host_config = not ns.is_array(value) or isinstance(value, np.ndarray)
-    if warn and host_config and inp.check_config:
-        _warn_dominated(name, _to_host(name, value), stacklevel=4)
+    if warn and host_config and inp.check_config and not ns.torch_is_compiling():
+        _warn_dominated(name, _to_host(name, value), stacklevel=4)  # warned when eager
     return arr
 
 

@@ -149,11 +149,24 @@ def count(
     kept = idx if keep is None else idx[keep]
     if size is None:
         size = int(kept.max()) + 1 if kept.size else 0
+    if names is None and size > _MAX_CLASSES:  # one count per index would be allocated
+        name, shown = ("labels", f"label value {size - 1}")
+        if num_classes is not None:
+            name, shown = "num_classes", f"num_classes={size}"
+        raise v.value_error(
+            name,
+            f"at most {_MAX_CLASSES} classes (one count per class index; ids such as "
+            "hashes are class names: pass them as classes=)",
+            shown,
+        )
     weights = None if sw is None else (sw if keep is None else sw[keep])
     if every_class is not None and names is None and size > 2 * kept.size + (1 << 16):
         raise _sparse_zero_count(kept.ravel(), weights, size, *every_class)
     counts = np.bincount(kept.ravel(), weights=None if weights is None else weights.ravel())
     return _finite(_pad(counts.astype(np.float64), size)), names
+
+
+_MAX_CLASSES = 2**31
 
 
 def _sparse_zero_count(

@@ -95,11 +95,12 @@ def bayes_decision(
     v.check_logits(logits)
     validate = v.check_bool("validate", validate)
     axis = v.check_class_axis(class_axis, len(logits.shape))
+    v.check_has_classes(v.static_shape(logits), axis)
     inp = _config_inputs(logits, axis, validate)
     names = None if classes is None else _names(classes, inp.num_classes)
     c = matrix_for("costs", costs, inp)
     xp = inp.xp
-    if validate and ns.is_concrete(logits):  # one scalar read; logits and costs stay put
+    if validate and ns.is_concrete(logits) and ns.is_concrete(c):  # one scalar read
         x = inp.logits  # NaN, or a row of only -inf (no probabilities: no decision)
         bad = xp.any(xp.isnan(x)) | xp.any(xp.max(x, axis=axis) == -math.inf)
         on_device = ns.is_array(costs) and not isinstance(costs, np.ndarray)
@@ -108,7 +109,8 @@ def bayes_decision(
         if bool(bad):
             v.check_no_nan("logits", ns.to_numpy(logits))
             v.check_no_infinite_rows(ns.to_numpy(logits), axis)
-            check_cost_matrix(ns.to_numpy(costs), warn=False)
+            dtype = ns.float_dtype_name(xp, inp.dtype)
+            check_cost_matrix(ns.to_numpy(costs), warn=False, dtype=dtype)
     decision = prep.quietly(  # NumPy's warnings at -inf rows: the check above says it
         inp, lambda: core_cost.bayes_decision(inp.logits, c, axis=axis, xp=xp)
     )

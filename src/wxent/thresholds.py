@@ -236,6 +236,10 @@ def tune_thresholds(
     per_label = v.check_bool("per_label", per_label)
     return_objective = v.check_bool("return_objective", return_objective)
     sigmoid = v.static_shape(labels) == v.static_shape(logits)
+    if not sigmoid:
+        v.check_has_classes(
+            v.static_shape(logits), v.check_class_axis(class_axis, len(logits.shape))
+        )
     binary_costs = {"cost_fp": cost_fp, "cost_fn": cost_fn, "cost_tp": cost_tp, "cost_tn": cost_tn}
     if sigmoid:
         params = _cost_params(objective, **binary_costs)
@@ -421,6 +425,8 @@ def predict(
             "the default 0.0 when `offsets` is given (softmax logits)",
             f"threshold={v._short(threshold)} with offsets",
         )
+    if offsets is not None:
+        v.check_has_classes(shape, axis)
     inp = prep.config_inputs(logits, axis, check_arrays=False, per_sample=False)
     x = inp.logits
     name, value = ("threshold", threshold) if offsets is None else ("offsets", offsets)

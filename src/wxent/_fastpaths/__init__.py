@@ -149,6 +149,7 @@ def sigmoid_losses(
         or not ns.is_torch_namespace(inp.xp)
         or not _torch_float(x)
         or not inp.may_fall_back()
+        or (pos_weight is not None and pos_weight.requires_grad)  # no gradient for it there
     ):
         return None
     import torch.nn.functional as F

@@ -28,6 +28,8 @@ coefficient vector carries them in.
 
 from __future__ import annotations
 
+from typing import Any
+
 from wxent._types import Array
 
 #: Default chunk on CPUs: about 2**23 logits (32 MiB of float32) per chunk.
@@ -43,6 +45,17 @@ ACCELERATOR_CHUNK_ELEMENTS = 2**27
 #: grad_weight accumulator is float32 (2 GiB at 131072 x 4096), read and written by every
 #: chunk's GEMM: 4 chunks of 16384 rows move 16 GiB for it where 16 chunks move 64 GiB.
 TORCH_ACCELERATOR_CHUNK_ELEMENTS = 2**29
+
+
+def on_accelerator(x: Any, torch_path: bool) -> bool:
+    """Whether PyTorch (``torch_path``) or JAX inputs live on an accelerator."""
+    if torch_path:
+        return bool(x.device.type != "cpu")
+    import jax
+
+    if isinstance(x, jax.core.Tracer):
+        return bool(jax.default_backend() != "cpu")
+    return any(d.platform != "cpu" for d in x.devices())
 
 
 def default_chunk(

@@ -153,13 +153,33 @@ def total(
 
     ``l`` is returned for value checks only: it carries no gradient.
     """
-    out, losses = _total(x, w, b, y, coef, eps, chunk)
+    try:
+        out, losses = _total(x, w, b, y, coef, eps, chunk)
+    except TypeError as error:
+        if not _forward_mode(error):
+            raise
+        losses = sweep(x, w, b, y, None, eps, chunk)[0]  # plain JAX: any mode
+        out = _weighted_sum(coef, losses)
     return out, lax.stop_gradient(losses)
 
 
 def rows(x: Array, w: Array, b: Array | None, y: Array, eps: float, chunk: int) -> Array:
     """Per-row losses; the backward pass recomputes the chunks' logits."""
-    return _rows(x, w, b, y, eps, chunk)
+    try:
+        return _rows(x, w, b, y, eps, chunk)
+    except TypeError as error:
+        if not _forward_mode(error):
+            raise
+        return sweep(x, w, b, y, None, eps, chunk)[0]
+
+
+def _forward_mode(error: TypeError) -> bool:
+    """JAX's refusal to push tangents through a ``custom_vjp`` (``jacfwd``, ``hessian``).
+
+    The kernels' forward pass is plain JAX: under forward mode it runs without the custom
+    rule, differentiated by JAX as written (the memory saving is a reverse-mode one).
+    """
+    return "forward-mode" in str(error) and "custom_vjp" in str(error)
 
 
 def _weighted_sum(coef: Any, losses: Any) -> Any:

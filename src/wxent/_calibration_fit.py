@@ -1,0 +1,124 @@
+"""The fits of :func:`wxent.calibrate`: damped Newton steps in float64 on the host.
+
+Each fit is a convex problem in one or two parameters. The logits are first divided by a
+power of two near their root mean square (:func:`unit_scale`), and the scale is given
+back to the fitted parameter: the fit does not depend on the logits' magnitude.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def softplus(t: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, t)
+
+
+def sigmoid(t: np.ndarray) -> np.ndarray:
+    return np.exp(-softplus(-t))
+
+
+def _newton(
+    loss: Any, grad_hess: Any, start: np.ndarray, max_iter: int, lower: float | None
+) -> np.ndarray:
+    """Damped Newton steps with backtracking on a convex objective (1 or 2 parameters)."""
+    p = start.astype(np.float64)
+    f = loss(p)
+    for _ in range(max_iter):
+        g, h = grad_hess(p)
+        try:
+            step = np.linalg.solve(h + 1e-12 * np.eye(p.size), g)
+        except np.linalg.LinAlgError:
+            step = g
+        t = 1.0
+        while t > 1e-10:
+            trial = p - t * step
+            if (lower is None or trial[0] > lower) and loss(trial) <= f:
+                break
+            t /= 2
+        else:
+            break
+        p, f_new = trial, loss(trial)
+        if abs(f - f_new) <= 1e-15 * max(1.0, abs(f)) and np.abs(t * step).max() < 1e-10:
+            break
+        f = f_new
+    return p
+
+
+def unit_scale(x: np.ndarray) -> float:
+    """A power of two near the logits' root mean square (1 for no or all-zero logits).
+
+    The fits run on ``x / scale`` and give the scale back to the parameter, so that
+    logits of any magnitude (``1e-12`` or ``1e6``) start near the optimum's order.
+    """
+    top = float(np.abs(x).max()) if x.size else 0.0
+    if top == 0.0:
+        return 1.0
+    rms = top * float(np.sqrt(np.mean(np.square(x / top))))  # no overflow near 1e308
+    return float(2.0 ** round(math.log2(rms)))
+
+
+def fit_sigmoid(
+    x: np.ndarray, z: np.ndarray, w: np.ndarray, method: str, max_iter: int
+) -> tuple[float, float]:
+    """Weighted maximum likelihood of ``sigmoid(a x + b)`` (``b = 0`` for temperature)."""
+    total = w.sum()
+    if total == 0:
+        return 1.0, 0.0
+    w = w / total
+    scale = unit_scale(x[w > 0])
+    a, b = _fit_sigmoid_unit(x / scale, z, w, method, max_iter)
+    return a / scale, b
+
+
+def _fit_sigmoid_unit(
+    x: np.ndarray, z: np.ndarray, w: np.ndarray, method: str, max_iter: int
+) -> tuple[float, float]:
+
+    def affine(p: np.ndarray) -> np.ndarray:
+        return p[0] * x + (p[1] if p.size > 1 else 0.0)
+
+    def loss(p: np.ndarray) -> float:
+        t = affine(p)
+        return float(np.sum(w * (softplus(t) - z * t)))
+
+    def grad_hess(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = sigmoid(affine(p))
+        r, c = w * (s - z), w * s * (1 - s)
+        if p.size == 1:
+            return np.array([np.sum(r * x)]), np.array([[np.sum(c * x * x)]])
+        g = np.array([np.sum(r * x), np.sum(r)])
+        h = np.array([[np.sum(c * x * x), np.sum(c * x)], [np.sum(c * x), np.sum(c)]])
+        return g, h
+
+    start = np.array([1.0]) if method == "temperature" else np.array([1.0, 0.0])
+    p = _newton(loss, grad_hess, start, max_iter, 0.0 if method == "temperature" else None)
+    return float(p[0]), float(p[1]) if p.size > 1 else 0.0
+
+
+def fit_temperature_softmax(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_iter: int) -> float:
+    """``a = 1 / T`` minimising the weighted NLL of ``softmax(a x)`` (``x``: ``(N, C)``)."""
+    total = w.sum()
+    if total == 0:
+        return 1.0
+    w = w / total
+    x = x - x.max(axis=1, keepdims=True)  # a shift per row changes nothing
+    scale = unit_scale(x[w > 0])
+    x = x / scale
+    xy = x[np.arange(x.shape[0]), y]
+
+    def loss(p: np.ndarray) -> float:
+        lse = np.log(np.exp(p[0] * x).sum(axis=1))
+        return float(np.sum(w * (lse - p[0] * xy)))
+
+    def grad_hess(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e = np.exp(p[0] * x)
+        prob = e / e.sum(axis=1, keepdims=True)
+        mean = (prob * x).sum(axis=1)
+        var = (prob * x * x).sum(axis=1) - mean**2
+        return np.array([np.sum(w * (mean - xy))]), np.array([[np.sum(w * var)]])
+
+    return float(_newton(loss, grad_hess, np.array([1.0]), max_iter, 0.0)[0]) / scale

@@ -1,0 +1,150 @@
+"""Checks of what reaches the computation from the host, in :mod:`wxent._validation`'s voice.
+
+NumPy subclasses that would compute otherwise (``np.matrix``) or lose their mask
+(``np.ma.MaskedArray``), sparse and nested PyTorch tensors, ragged configuration lists,
+configuration values that the compute dtype cannot hold (``1e300`` weights become ``inf``
+in float32, ``1e-300`` priors become ``0``), and logits without a class for a softmax.
+Re-exported as ``v.<name>``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import wxent._validation as v  # circular on purpose: used at call time only
+from wxent import _namespace as ns
+
+
+def check_plain_array(name: str, value: Any) -> None:
+    """No NumPy subclass that computes otherwise (``np.matrix``) or holds a mask.
+
+    ``np.asarray`` would drop a masked array's mask without a word; what it meant goes
+    into ``sample_weight`` (0 where masked) or the ignore value.
+    """
+    if isinstance(value, (np.matrix, np.ma.MaskedArray)):
+        raise v.type_error(
+            name,
+            "a plain NumPy array (np.asarray(x); a mask goes into sample_weight or the "
+            "ignore value)",
+            f"{name} of type {type(value).__name__}",
+        )
+    torch = sys.modules.get("torch")
+    if (
+        torch is not None
+        and isinstance(value, torch.Tensor)
+        and (value.is_nested or value.layout != torch.strided)
+    ):
+        layout = "nested" if value.is_nested else str(value.layout).rsplit(".", 1)[-1]
+        raise v.type_error(name, "a dense tensor (x.to_dense())", f"{name} with layout {layout}")
+
+
+def check_has_classes(shape: Sequence[int | None], axis: int, name: str = "logits") -> None:
+    """At least one class along ``axis`` (a softmax or an argmax over none is undefined)."""
+    if shape[axis] == 0:
+        raise v.value_error(
+            name,
+            f"at least one class along class_axis={axis} (a softmax or an argmax over no "
+            "classes is undefined)",
+            f"{name} of shape {v.shape_str(shape)}",
+        )
+
+
+def config_shape(name: str, value: Any) -> tuple[int | None, ...]:
+    """The shape of a weight, cost, prior or threshold: an array, numbers or nested lists."""
+    check_plain_array(name, value)
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        try:
+            shape = np.shape(value)
+        except (TypeError, ValueError):  # ragged lists
+            raise v.type_error(
+                name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
+            ) from None
+    return tuple(v.dim(d) for d in shape)
+
+
+def host_numbers(name: str, value: Any) -> np.ndarray:
+    """Configuration numbers on the host, in their own real dtype (booleans as float64).
+
+    Complex numbers, strings and other non-numbers are a ``TypeError``: casting them
+    would drop an imaginary part or parse text without a word.
+    """
+    check_plain_array(name, value)
+    try:
+        host = np.asarray(value)
+        if host.dtype.kind in "bO":
+            host = host.astype(np.float64)
+    except (TypeError, ValueError):
+        host = None
+    if host is None or host.dtype.kind not in "iuf":
+        raise v.type_error(
+            name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
+        )
+    return host
+
+
+def check_representable(name: str, values: np.ndarray, dtype: str | None, positive: bool) -> None:
+    """Finite values stay finite in the compute ``dtype`` (and, ``positive``, above 0).
+
+    ``values`` are finite already (``float64``); ``dtype`` is ``"float32"`` or
+    ``"float64"`` (``None``: not checked).
+    """
+    if dtype not in ("float32", "float64") or not values.size:
+        return
+    info = np.finfo(dtype)
+    if float(np.max(values)) > float(info.max):
+        with np.errstate(over="ignore"):
+            over = np.isinf(values.astype(dtype))
+        if over.any():
+            raise v.value_error(
+                name,
+                f"values that {dtype}, the logits' compute dtype, holds (at most "
+                f"{float(info.max):.8g})",
+                f"value {float(values[over].max())!r} in `{name}`",
+            )
+    if positive and float(np.min(values)) < float(info.smallest_subnormal):
+        under = values.astype(dtype) == 0
+        if under.any():
+            raise v.value_error(
+                name,
+                f"positive values that {dtype}, the logits' compute dtype, holds (not "
+                "rounded to 0)",
+                f"value {float(values[under].min())!r} in `{name}`",
+            )
+
+
+def check_known_classes(name: str, shape: Sequence[int | None], xp: Any, classes: Any) -> None:
+    """A per-class array of fixed shape needs a class dimension known while tracing.
+
+    JAX's symbolic dimensions (``jax.export``) never broadcast against a fixed length
+    (TensorFlow's unknown ones do, at run time).
+    """
+    if classes is None and ns.is_jax_namespace(xp) and any(d is not None for d in shape):
+        raise v.value_error(
+            name,
+            "logits whose number of classes is known while tracing (jax.export: a symbolic "
+            "class dimension cannot meet an array of fixed shape; pass it as an argument of "
+            "the exported function)",
+            f"{name} of shape {v.shape_str(shape)} with a symbolic number of classes",
+        )
+
+
+_FLOAT_MAX = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
+
+
+def check_scalar_fits(name: str, value: float, xp: Any, dtype: Any) -> None:
+    """A scalar factor of losses or logits (``tau``, ``cost_weight``) that ``dtype`` holds.
+
+    In plain Python, which ``torch.compile`` traces.
+    """
+    top = _FLOAT_MAX.get(ns.float_dtype_name(xp, dtype) or "")
+    if top is not None and value > top:
+        raise v.value_error(
+            name,
+            f"a float that the logits' compute dtype holds (at most {top:.8g})",
+            f"{name}={value!r}",
+        )
