@@ -135,6 +135,12 @@ def test_tf_rule_takes_the_limits_at_infinite_logits(monkeypatch, used, eps, mod
     assert np.isfinite(fast[1]).all()
 
 
+def _taped(call):
+    """``call()`` while a ``tf.GradientTape`` records (where the rule runs)."""
+    with tf.GradientTape():
+        return call()
+
+
 def test_tf_rule_with_unknown_leading_dimensions(used):
     x, y, cw, _ = _data((6, 9), seed=4)
     y = np.where(y < 0, 0, y)
@@ -142,11 +148,16 @@ def test_tf_rule_with_unknown_leading_dimensions(used):
 
     @tf.function(input_signature=spec)
     def f(a, b):
-        return wxent.softmax_cross_entropy(a, b, class_weight=cw, label_smoothing=0.1)
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            loss = wxent.softmax_cross_entropy(a, b, class_weight=cw, label_smoothing=0.1)
+        return loss, tape.gradient(loss, a)
 
     for n in (6, 2):
         expected = softmax_ce(x[:n], y[:n], class_weight=cw, label_smoothing=0.1)
-        assert_close(f(tf.constant(x[:n]), tf.constant(y[:n])), expected)
+        loss, grad = f(tf.constant(x[:n]), tf.constant(y[:n]))
+        assert_close(loss, expected)
+        assert grad.shape == (n, 9)
     assert used == [True]  # traced once, for every batch size
 
 
@@ -155,21 +166,49 @@ def test_tf_rule_keeps_the_errors_of_the_generic_path(used):
     y = np.where(y < 0, 0, y)
     x[1, 2] = np.nan
     with pytest.raises(ValueError, match="logits"):
-        wxent.softmax_cross_entropy(tf.constant(x), tf.constant(y))
+        _taped(lambda: wxent.softmax_cross_entropy(tf.constant(x), tf.constant(y)))
     assert used == [True]
+
+
+def test_tf_rule_runs_only_where_a_tape_records(monkeypatch, used):
+    x, y, cw, _ = _data((6, 9), seed=7)
+    y = np.where(y < 0, 0, y)
+
+    def loss(a):
+        return wxent.softmax_cross_entropy(a, tf.constant(y), class_weight=cw)
+
+    expected = softmax_ce(x, y, class_weight=cw)
+    assert_close(loss(tf.constant(x)), expected)  # evaluation: no gradient is written
+    assert used == [False]
+    traced = tf.function(loss)
+    assert_close(traced(tf.constant(x)), expected)  # traced without a tape ...
+    assert not any(used)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        value = traced(xt)  # ... and differentiated later: the generic path's graph
+    grad = tape.gradient(value, xt)
+    monkeypatch.setattr(_fastpaths, "ENABLED", False)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        generic = loss(xt)
+    assert_close(value, generic)
+    assert_close(grad, tape.gradient(generic, xt), rtol=1e-5, atol=1e-7)
 
 
 def test_tf_rule_layouts_and_dtypes(monkeypatch, used):
     x, y, *_ = _data((2, 4, 3), seed=6)
     y = np.where(y < 0, 0, y)
-    wxent.softmax_cross_entropy(
-        tf.constant(x), tf.constant(np.zeros((2, 3), np.int64)), class_axis=1
+    _taped(
+        lambda: wxent.softmax_cross_entropy(
+            tf.constant(x), tf.constant(np.zeros((2, 3), np.int64)), class_axis=1
+        )
     )
     assert not used  # classes not on the last axis: the generic path
     # 16-bit logits are computed in float32: the rule runs there, the result is float16
     half = tf.constant(x, dtype=tf.float16)
     fast, generic = _fast_and_generic(
-        monkeypatch, lambda: [wxent.softmax_cross_entropy(half, tf.constant(y))]
+        monkeypatch, lambda: [_taped(lambda: wxent.softmax_cross_entropy(half, tf.constant(y)))]
     )
     assert used[-1] is True and fast[0].dtype == np.float16
     assert_close(fast[0], generic[0], rtol=1e-3, atol=1e-3)

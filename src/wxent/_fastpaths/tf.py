@@ -11,6 +11,9 @@ the softmax's Jacobian (``s * v - s * sum(s * v)``), so a nested ``tf.GradientTa
 Hessian-vector product) gives the generic path's value and not the derivative of a
 constant.
 
+It runs where a ``tf.GradientTape`` records (a training step; Keras ``fit``): the loss
+alone (evaluation) takes the generic path, which writes no gradient.
+
 Like the other native kernels this one is not exact at ``+inf`` logits (a NaN where the
 limit is ``log k`` or ``inf``): eagerly, the call's one read sends such a call to the exact
 path (``inp.inexact``); traced (``tf.function``), rows holding ``+inf`` are replaced by
@@ -88,6 +91,8 @@ def tf_softmax_losses(inp: Any, label_smoothing: float) -> Any:
         return None
     if inp.concrete and not inp.may_fall_back():  # eager, unchecked, on an accelerator
         return None
+    if not _tape_records():  # the loss alone: the generic path writes no gradient
+        return None
     rows = tf.reshape(x, (-1, x.shape[-1]))
     if inp.concrete:
         inp.inexact = True  # a +inf logit gives NaN here: finish recomputes exactly
@@ -100,3 +105,17 @@ def tf_softmax_losses(inp: Any, label_smoothing: float) -> Any:
     labels = tf.reshape(inp.labels, (-1,))
     out = tf_softmax_function()(rows, labels, label_smoothing)
     return tf.reshape(out, tf.shape(x)[:-1])
+
+
+def _tape_records() -> bool:
+    """Whether a ``tf.GradientTape`` records now (eagerly, or while a function is traced).
+
+    Without one the fused kernel would write a gradient nobody reads. Choosing by it is
+    safe: a function traced without a tape and differentiated later differentiates the
+    generic path's graph, which is exact as well.
+    """
+    try:
+        from tensorflow.python.eager import record
+    except ImportError:  # pragma: no cover - a TensorFlow without the module: assume one
+        return True
+    return bool(record.could_possibly_record())
