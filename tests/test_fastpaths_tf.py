@@ -10,34 +10,11 @@ import tensorflow as tf
 import wxent
 from conftest import assert_close
 from reference import softmax_ce
+from test_fastpaths import CASES, _data, _kw  # the same cases as the other fast paths
 from wxent import _fastpaths
 from wxent import _namespace as ns
 
-CASES = [
-    {"reduction": "mean"},
-    {"class_weight": "cw", "ignore_index": -1, "reduction": "weighted_mean"},
-    {"class_weight": "cw", "label_smoothing": 0.2, "ignore_index": -1, "reduction": "mean"},
-    {"sample_weight": "sw", "label_smoothing": 0.1, "reduction": "sum"},
-    {"label_smoothing": 1.0, "ignore_index": -1, "reduction": "none"},
-]
 MODES = ["eager", "function", "xla"]
-
-
-def _data(shape=(6, 9), seed=0):
-    rng = np.random.default_rng(seed)
-    x = (3 * rng.normal(size=shape)).astype(np.float32)
-    y = rng.integers(0, shape[-1], shape[:-1])
-    y.reshape(-1)[1] = -1
-    return x, y, rng.uniform(0.2, 3.0, shape[-1]), rng.uniform(0.0, 2.0, shape[:-1])
-
-
-def _kw(case, cw, sw):
-    out = dict(case)
-    if out.get("class_weight") == "cw":
-        out["class_weight"] = cw
-    if out.get("sample_weight") == "sw":
-        out["sample_weight"] = sw
-    return out
 
 
 def _traced(f, mode):
