@@ -669,3 +669,22 @@ def test_unweight_logits_refuses_weights_that_round_to_zero(framework):
         wxent.unweight_logits(x, pos_weight=1e-300)
     out = np.asarray(wxent.unweight_logits(x, class_weight=[1.0, 2.0, 4.0]))
     np.testing.assert_allclose(out[0], [0.0, -np.log(2.0), -np.log(4.0)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("framework", ALL)
+def test_projection_losses_without_classes_or_with_a_negative_seed(framework):
+    """V=0 reached a NumPy reduction; seed=-1 NumPy's generator."""
+    conv = FRAMEWORKS[framework]
+    x = conv(np.ones((4, 5), np.float32))
+    w = conv(np.ones((6, 5), np.float32))
+    y = conv(np.array([0, 1, 5, 2]))
+    for call in (
+        lambda: wxent.linear_cross_entropy(x, conv(np.ones((0, 5), np.float32)), y),
+        lambda: wxent.sampled_softmax_cross_entropy(
+            x, conv(np.ones((0, 5), np.float32)), y, num_sampled=1
+        ),
+    ):
+        with pytest.raises(ValueError, match=_message("weight")):
+            call()
+    with pytest.raises(ValueError, match=_message("seed")):
+        wxent.sampled_softmax_cross_entropy(x, w, y, num_sampled=2, seed=-1)
