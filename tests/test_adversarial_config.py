@@ -688,3 +688,18 @@ def test_projection_losses_without_classes_or_with_a_negative_seed(framework):
             call()
     with pytest.raises(ValueError, match=_message("seed")):
         wxent.sampled_softmax_cross_entropy(x, w, y, num_sampled=2, seed=-1)
+
+
+@pytest.mark.parametrize("framework", ALL)
+def test_focal_gammas_that_the_compute_dtype_cannot_hold_are_an_error(framework):
+    """gamma=1e39 is inf in float32: a NaN gradient where every gamma >= 0 promises none."""
+    x = FRAMEWORKS[framework](np.array([[2.0, -1.0, 0.5], [30.0, -30.0, 0.0]], np.float32))
+    y = FRAMEWORKS[framework](np.array([0, 2]))
+    z = FRAMEWORKS[framework](np.array([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]], np.float32))
+    with pytest.raises(ValueError, match=_message("gamma")):
+        wxent.softmax_focal_loss(x, y, gamma=1e39)
+    with pytest.raises(ValueError, match=_message("gamma")):
+        wxent.sigmoid_focal_loss(x, z, gamma=1e39)
+    with pytest.raises(ValueError, match=_message("gamma_neg")):
+        wxent.asymmetric_loss(x, z, gamma_neg=1e39)
+    assert float(wxent.sigmoid_focal_loss(x, z, gamma=1e38)) == 0.0

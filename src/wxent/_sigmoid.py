@@ -356,6 +356,7 @@ def sigmoid_focal_loss(
         reduction=reduction,
         validate=validate,
     )
+    v.check_scalar_fits("gamma", gamma, prepared[0].xp, prepared[0].dtype)
     options = (ignore_label, label_smoothing, reduction)
     scalar = alpha.pair if isinstance(alpha, _Scalar) else None
     fused = _fused(logits, labels, prepared, options, (gamma, gamma, 0.0), scalar)
@@ -460,6 +461,8 @@ def asymmetric_loss(
         validate=validate,
     )
     inp, q, r, s = prepared
+    v.check_scalar_fits("gamma_pos", gamma_pos, inp.xp, inp.dtype)
+    v.check_scalar_fits("gamma_neg", gamma_neg, inp.xp, inp.dtype)
     options = (ignore_label, label_smoothing, reduction)
     fused = _fused(logits, labels, prepared, options, (gamma_pos, gamma_neg, clip))
     if fused is not None:
