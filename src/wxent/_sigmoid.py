@@ -373,10 +373,13 @@ def sigmoid_focal_loss(
         inp, q, r, gamma_pos=gamma, gamma_neg=gamma, clip=0.0, label_smoothing=eps
     )
 
-    def generic() -> Array:
+    def generic() -> Array:  # quietly: gamma * softplus may overflow to exp(-inf) = 0
         t = prep.smooth_binary(z, eps)
-        return core.sigmoid_focal_loss(
-            inp.logits, t, gamma=gamma, pos_weight=q, neg_weight=r, xp=inp.xp
+        return prep.quietly(
+            inp,
+            lambda: core.sigmoid_focal_loss(
+                inp.logits, t, gamma=gamma, pos_weight=q, neg_weight=r, xp=inp.xp
+            ),
         )
 
     values = prep.weigh(inp, s, generic() if losses is None else losses)
@@ -474,17 +477,15 @@ def asymmetric_loss(
         inp, q, r, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, label_smoothing=eps
     )
 
-    def generic() -> Array:
-        return core.asymmetric_loss(
-            inp.logits,
-            prep.smooth_binary(z, eps),
-            gamma_pos=gamma_pos,
-            gamma_neg=gamma_neg,
-            clip=clip,
-            pos_weight=q,
-            neg_weight=r,
-            xp=inp.xp,
-        )
+    def generic() -> Array:  # quietly: gamma * softplus may overflow to exp(-inf) = 0
+        t = prep.smooth_binary(z, eps)
+        return prep.quietly(
+            inp,
+            lambda: core.asymmetric_loss(
+                inp.logits, t, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip,
+                pos_weight=q, neg_weight=r, xp=inp.xp,
+            ),
+        )  # fmt: skip
 
     values = prep.weigh(inp, s, generic() if losses is None else losses)
     weights = binary_element_weight(z, q, r, s)
