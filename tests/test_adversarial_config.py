@@ -634,3 +634,72 @@ def test_scalar_factors_that_the_compute_dtype_cannot_hold_are_an_error():
         x.astype(np.float64), y, 1 - np.eye(3), cost_weight=1e300
     )
     assert float(wide) == pytest.approx(1e300 * 2 / 3)
+
+
+@pytest.mark.parametrize("kind", ["complex", "masked", "ragged"])
+def test_host_fits_refuse_weights_that_are_not_plain_real_numbers(kind):
+    """tune_thresholds, calibrate and the ECE cast complex weights to their real part."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 3))
+    z = (rng.random((6, 3)) > 0.5).astype(np.float64)
+    w = {
+        "complex": np.ones(6) * 1j,
+        "masked": np.ma.masked_array(np.ones(6), mask=[0, 1, 0, 0, 0, 0]),
+        "ragged": [1.0, [1.0], 1.0, 1.0, 1.0, 1.0],
+    }[kind]
+    for call in (
+        lambda: wxent.tune_thresholds(x, z, sample_weight=w),
+        lambda: wxent.calibrate(x, z, sample_weight=w),
+        lambda: wxent.expected_calibration_error(x, z, sample_weight=w),
+    ):
+        with pytest.raises(TypeError, match=_message("sample_weight")):
+            call()
+    if kind == "masked":
+        with pytest.raises(TypeError, match=_message("offsets")):
+            wxent.predict(x, offsets=np.ma.masked_array([0.0, 1.0, 0.0], mask=[0, 1, 0]))
+        with pytest.raises(TypeError, match=_message("threshold")):
+            wxent.recall(x, z, threshold=np.ma.masked_array([0.0, 1.0, 0.0], mask=[0, 1, 0]))
+
+
+@pytest.mark.parametrize("framework", ALL)
+def test_unweight_logits_refuses_weights_that_round_to_zero(framework):
+    """pos_weight=1e-300 became 0 in float32: its log made the logits inf."""
+    x = FRAMEWORKS[framework](np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match=_message("pos_weight")):
+        wxent.unweight_logits(x, pos_weight=1e-300)
+    out = np.asarray(wxent.unweight_logits(x, class_weight=[1.0, 2.0, 4.0]))
+    np.testing.assert_allclose(out[0], [0.0, -np.log(2.0), -np.log(4.0)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("framework", ALL)
+def test_projection_losses_without_classes_or_with_a_negative_seed(framework):
+    """V=0 reached a NumPy reduction; seed=-1 NumPy's generator."""
+    conv = FRAMEWORKS[framework]
+    x = conv(np.ones((4, 5), np.float32))
+    w = conv(np.ones((6, 5), np.float32))
+    y = conv(np.array([0, 1, 5, 2]))
+    for call in (
+        lambda: wxent.linear_cross_entropy(x, conv(np.ones((0, 5), np.float32)), y),
+        lambda: wxent.sampled_softmax_cross_entropy(
+            x, conv(np.ones((0, 5), np.float32)), y, num_sampled=1
+        ),
+    ):
+        with pytest.raises(ValueError, match=_message("weight")):
+            call()
+    with pytest.raises(ValueError, match=_message("seed")):
+        wxent.sampled_softmax_cross_entropy(x, w, y, num_sampled=2, seed=-1)
+
+
+@pytest.mark.parametrize("framework", ALL)
+def test_focal_gammas_that_the_compute_dtype_cannot_hold_are_an_error(framework):
+    """gamma=1e39 is inf in float32: a NaN gradient where every gamma >= 0 promises none."""
+    x = FRAMEWORKS[framework](np.array([[2.0, -1.0, 0.5], [30.0, -30.0, 0.0]], np.float32))
+    y = FRAMEWORKS[framework](np.array([0, 2]))
+    z = FRAMEWORKS[framework](np.array([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]], np.float32))
+    with pytest.raises(ValueError, match=_message("gamma")):
+        wxent.softmax_focal_loss(x, y, gamma=1e39)
+    with pytest.raises(ValueError, match=_message("gamma")):
+        wxent.sigmoid_focal_loss(x, z, gamma=1e39)
+    with pytest.raises(ValueError, match=_message("gamma_neg")):
+        wxent.asymmetric_loss(x, z, gamma_neg=1e39)
+    assert float(wxent.sigmoid_focal_loss(x, z, gamma=1e38)) == 0.0

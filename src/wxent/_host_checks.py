@@ -45,10 +45,11 @@ def check_plain_array(name: str, value: Any) -> None:
 def check_has_classes(shape: Sequence[int | None], axis: int, name: str = "logits") -> None:
     """At least one class along ``axis`` (a softmax or an argmax over none is undefined)."""
     if shape[axis] == 0:
+        where = f"class_axis={axis}" if name == "logits" else f"axis {axis} (one row per class)"
         raise v.value_error(
             name,
-            f"at least one class along class_axis={axis} (a softmax or an argmax over no "
-            "classes is undefined)",
+            f"at least one class along {where} (a softmax or an argmax over no classes is "
+            "undefined)",
             f"{name} of shape {v.shape_str(shape)}",
         )
 

@@ -74,6 +74,7 @@ def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
 
 
 def _check_threshold(threshold: Any, k: int | None, binary: bool) -> np.ndarray:
+    v.check_plain_array("threshold", threshold)
     if isinstance(threshold, (bool, str)):
         raise v.type_error("threshold", "a logit (a number) or one per label", repr(threshold))
     try:

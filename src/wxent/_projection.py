@@ -114,6 +114,7 @@ def _projection_inputs(
             f"labels of shape {v.shape_str(label_shape)}",
         )
     num_classes = w_shape[0]
+    v.check_has_classes(w_shape, 0, "weight")
     concrete = validate and all(ns.is_concrete(a) for a in (inputs, weight, labels))
     idx, valid = prep.class_indices(xp, labels, ignore)
     bad = None
@@ -457,6 +458,8 @@ def sampled_softmax_cross_entropy(
     )
     remove_hits = v.check_bool("remove_accidental_hits", remove_accidental_hits)
     seed = v.check_optional_int("seed", seed)
+    if seed is not None and seed < 0:  # NumPy's generators take none
+        raise v.value_error("seed", "a non-negative integer or None", f"seed={seed}")
     num_classes = int(p.num_classes or 0)
     if (
         isinstance(num_sampled, bool)

@@ -356,6 +356,7 @@ def sigmoid_focal_loss(
         reduction=reduction,
         validate=validate,
     )
+    v.check_scalar_fits("gamma", gamma, prepared[0].xp, prepared[0].dtype)
     options = (ignore_label, label_smoothing, reduction)
     scalar = alpha.pair if isinstance(alpha, _Scalar) else None
     fused = _fused(logits, labels, prepared, options, (gamma, gamma, 0.0), scalar)
@@ -372,10 +373,13 @@ def sigmoid_focal_loss(
         inp, q, r, gamma_pos=gamma, gamma_neg=gamma, clip=0.0, label_smoothing=eps
     )
 
-    def generic() -> Array:
+    def generic() -> Array:  # quietly: gamma * softplus may overflow to exp(-inf) = 0
         t = prep.smooth_binary(z, eps)
-        return core.sigmoid_focal_loss(
-            inp.logits, t, gamma=gamma, pos_weight=q, neg_weight=r, xp=inp.xp
+        return prep.quietly(
+            inp,
+            lambda: core.sigmoid_focal_loss(
+                inp.logits, t, gamma=gamma, pos_weight=q, neg_weight=r, xp=inp.xp
+            ),
         )
 
     values = prep.weigh(inp, s, generic() if losses is None else losses)
@@ -460,6 +464,8 @@ def asymmetric_loss(
         validate=validate,
     )
     inp, q, r, s = prepared
+    v.check_scalar_fits("gamma_pos", gamma_pos, inp.xp, inp.dtype)
+    v.check_scalar_fits("gamma_neg", gamma_neg, inp.xp, inp.dtype)
     options = (ignore_label, label_smoothing, reduction)
     fused = _fused(logits, labels, prepared, options, (gamma_pos, gamma_neg, clip))
     if fused is not None:
@@ -471,17 +477,15 @@ def asymmetric_loss(
         inp, q, r, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, label_smoothing=eps
     )
 
-    def generic() -> Array:
-        return core.asymmetric_loss(
-            inp.logits,
-            prep.smooth_binary(z, eps),
-            gamma_pos=gamma_pos,
-            gamma_neg=gamma_neg,
-            clip=clip,
-            pos_weight=q,
-            neg_weight=r,
-            xp=inp.xp,
-        )
+    def generic() -> Array:  # quietly: gamma * softplus may overflow to exp(-inf) = 0
+        t = prep.smooth_binary(z, eps)
+        return prep.quietly(
+            inp,
+            lambda: core.asymmetric_loss(
+                inp.logits, t, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip,
+                pos_weight=q, neg_weight=r, xp=inp.xp,
+            ),
+        )  # fmt: skip
 
     values = prep.weigh(inp, s, generic() if losses is None else losses)
     weights = binary_element_weight(z, q, r, s)

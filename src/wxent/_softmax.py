@@ -232,6 +232,7 @@ def softmax_focal_loss(
         reduction=reduction,
         validate=validate,
     )
+    v.check_scalar_fits("gamma", gamma, inp.xp, inp.dtype)
     if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
         fused = select.softmax_focal_loss(
             logits,

@@ -395,6 +395,6 @@ def unweight_logits(
             continue
         if not ns.torch_is_compiling() and (not ns.is_array(value) or ns.is_concrete(value)):
             _check_positive(name, value)
-        w = prep.per_class(name, value, inp)
+        w = prep.per_class(name, value, inp, positive=True)  # positive in the compute dtype
         out = out + sign * inp.xp.log(w)
     return out if out.dtype == logits.dtype else inp.xp.astype(out, logits.dtype)

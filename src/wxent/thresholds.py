@@ -92,12 +92,7 @@ def row_weights(sample_weight: Any, shape: tuple[int, ...], axis: int, sigmoid: 
             "sample_weight", "an array of numbers", f"sample_weight={sample_weight!r}"
         )
     raw = host_array("sample_weight", sample_weight) if ns.is_array(sample_weight) else None
-    try:
-        w = np.asarray(sample_weight if raw is None else raw, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise v.type_error(
-            "sample_weight", "an array of numbers", f"sample_weight={v._short(sample_weight)}"
-        ) from None
+    w = v.host_numbers("sample_weight", sample_weight if raw is None else raw).astype(np.float64)
     allowed = [sample_shape] + ([shape] if sigmoid and len(shape) > 1 else [])
     if w.shape not in allowed:
         expected = f"one weight per sample, shape {sample_shape}"
@@ -439,6 +434,7 @@ def predict(
 def _decision_vector(name: str, value: Any, inp: Any) -> Any:
     """A scalar, or a per-class vector moved onto the logits along the class axis."""
     expected = f"a logit or one per class, shape ({inp.num_classes},) along class_axis"
+    v.check_plain_array(name, value)
     if isinstance(value, bool):
         raise v.type_error(name, expected, f"{name}={value!r}")
     if isinstance(value, numbers.Real):
