@@ -163,7 +163,8 @@ def sweep_sigmoid() -> None:
     say(f"best: {best[0]:.3f} ms ({best[1]})")
 
 
-def _events(fn: Any, rounds: int = 20) -> float:
+def events(fn: Any, rounds: int = 20) -> float:
+    """Median milliseconds of ``fn`` after one warm-up call (CUDA events)."""
     if SMOKE:
         return bench(fn)
     fn()
@@ -222,10 +223,10 @@ def profile_defaults() -> None:
     say("\n| case | default ms | validate=False ms |")
     say("|---|---:|---:|")
     for name, fn, _ in cases:
-        d = _events(lambda fn=fn: fn(True))
-        f = _events(lambda fn=fn: fn(False))
+        d = events(lambda fn=fn: fn(True))
+        f = events(lambda fn=fn: fn(False))
         say(f"| {name} | {d:.3f} | {f:.3f} |")
-    say(f"| torch eager BCE (same sigmoid case) | {_events(bce):.3f} | |")
+    say(f"| torch eager BCE (same sigmoid case) | {events(bce):.3f} | |")
     out = os.environ.get("OUT")
     for name, fn, _ in cases:
         for validate in (True, False):

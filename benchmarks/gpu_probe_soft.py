@@ -17,9 +17,7 @@ A measurement tool for choosing :func:`wxent._fastpaths.triton_softmax_soft.conf
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,32 +26,14 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 import triton  # noqa: E402
+from gpu_probe import DEV, LINES, SMOKE, bench, events, say  # noqa: E402
 
 import wxent  # noqa: E402
 from wxent._fastpaths import triton_softmax_soft as soft  # noqa: E402
 
-LINES: list[str] = []
-SMOKE = os.environ.get("PROBE_SMOKE") == "1"
-DEV = "cpu" if SMOKE else "cuda"
 N, C = (4, 64) if SMOKE else (4096, 131072)
 BLOCKS = (16, 32) if SMOKE else (2048, 4096, 8192, 16384)
 WARPS = (4,) if SMOKE else (4, 8, 16, 32)
-
-
-def bench(fn: Any) -> float:
-    """Median milliseconds of ``fn`` (``do_bench`` on CUDA, one call in the smoke test)."""
-    if SMOKE:
-        start = time.perf_counter()
-        fn()
-        return (time.perf_counter() - start) * 1e3
-    from triton.testing import do_bench
-
-    return float(do_bench(fn, return_mode="median"))
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-    LINES.append(text)
 
 
 def sweep(x: Any, y: Any) -> None:
@@ -107,19 +87,7 @@ def calls(x: Any, y: Any, rounds: int = 1 if SMOKE else 20) -> None:
             logits = leaf.view_as(leaf)  # not a leaf: the in-place option may write
             wxent.softmax_cross_entropy(logits, y, label_smoothing=0.1, **options).backward()
 
-        step()
-        times = []
-        for _ in range(rounds):
-            if SMOKE:
-                times.append(bench(step))
-                continue
-            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            begin.record()
-            step()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(begin.elapsed_time(end))
-        say(f"{name}: {statistics.median(times):.3f} ms")
+        say(f"{name}: {events(step, rounds):.3f} ms")
 
 
 def main() -> None:

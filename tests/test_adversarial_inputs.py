@@ -22,6 +22,19 @@ from wxent import cli
 # ----------------------------------------------------------------------------- torch.compile
 
 
+def compiled_matches_eager(fn, x, *, grad_rtol):
+    """``torch.compile(fn, fullgraph=True)`` gives eager ``fn``'s value and gradient at ``x``."""
+    torch._dynamo.reset()
+    xc = torch.tensor(x, requires_grad=True)
+    out = torch.compile(fn, backend="aot_eager", fullgraph=True)(xc)
+    out.backward()
+    xe = torch.tensor(x, requires_grad=True)
+    expected = fn(xe)
+    expected.backward()
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(xc.grad.numpy(), xe.grad.numpy(), rtol=grad_rtol, atol=1e-7)
+
+
 # torch.compile instantiates every autograd.Function it traces and warns about it itself
 @pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
 @pytest.mark.parametrize(
@@ -41,15 +54,7 @@ def test_torch_compile_fullgraph_with_scalar_options(name):
             return wxent.cost_sensitive_cross_entropy(a, y, costs, cost_weight=0.5)
         return getattr(wxent, name)(a, zt, ignore_label=-1)
 
-    torch._dynamo.reset()
-    xc = torch.tensor(x, requires_grad=True)
-    out = torch.compile(loss, backend="aot_eager", fullgraph=True)(xc)
-    out.backward()
-    xe = torch.tensor(x, requires_grad=True)
-    expected = loss(xe)
-    expected.backward()
-    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-6)
-    np.testing.assert_allclose(xc.grad.numpy(), xe.grad.numpy(), rtol=1e-6, atol=1e-7)
+    compiled_matches_eager(loss, x, grad_rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- read-only weights
@@ -543,15 +548,7 @@ def test_sampled_softmax_under_torch_compile_with_sampled_values():
     def f(a):
         return wxent.sampled_softmax_cross_entropy(a, wt, yt, num_sampled=3, sampled_values=values)
 
-    torch._dynamo.reset()
-    hc = torch.tensor(h, requires_grad=True)
-    out = torch.compile(f, backend="aot_eager", fullgraph=True)(hc)
-    out.backward()
-    he = torch.tensor(h, requires_grad=True)
-    expected = f(he)
-    expected.backward()
-    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-6)
-    np.testing.assert_allclose(hc.grad.numpy(), he.grad.numpy(), rtol=1e-5, atol=1e-7)
+    compiled_matches_eager(f, h, grad_rtol=1e-5)
 
 
 @pytest.mark.parametrize(
