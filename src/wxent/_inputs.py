@@ -82,6 +82,9 @@ class Inputs:
         out_of_range: traced calls (nothing can raise): where a class index lies outside
             ``[0, C)``; ``finish`` makes those losses NaN (never a wrapped negative
             index, a framework's gather error, or a silently gathered class 0).
+        kept: traced calls: where the elements count, as :func:`shield` recorded it (of
+            the loss shape, or a scalar), applied to :attr:`logits` on their first read;
+            a fast path that masks its own rows reads it with :meth:`unshielded`.
     """
 
     xp: Any
@@ -108,6 +111,7 @@ class Inputs:
     suspect: Any = None
     word: Array | None = None
     out_of_range: Array | None = None
+    kept: Array | None = None
     _logits: Array | None = field(default=None, init=False, repr=False, compare=False)
     _labels: Array | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -117,7 +121,25 @@ class Inputs:
 
     @property
     def logits(self) -> Array:
-        """The logits in the compute dtype (cast on the first read, then kept)."""
+        """The logits in the compute dtype (cast on the first read, then kept).
+
+        Where :func:`shield` recorded the elements that count (:attr:`kept`), the others
+        are 0 here.
+        """
+        x = self.unshielded()
+        if self.kept is not None:
+            xp, keep, self.kept = self.xp, self.kept, None
+            if 0 < len(keep.shape) < self.ndim:
+                keep = xp.expand_dims(keep, axis=self.axis)
+            x = self._logits = xp.where(keep, x, xp.zeros_like(x))
+        return x
+
+    def unshielded(self) -> Array:
+        """The logits in the compute dtype, without :func:`shield`'s zeros.
+
+        For a fast path that masks the rows of :attr:`kept` itself, inside its own
+        reductions (a ``where`` over the logits ahead of them is a full pass).
+        """
         if self._logits is None:
             self._logits = cast(self.xp, self.raw_logits, self.compute_dtype)
         return self._logits
@@ -247,18 +269,17 @@ def shield(inp: Inputs, weights: Array | None) -> None:
     logits are NaN (or, softmax, all ``-inf``): their gradient would be 0 times NaN. An
     eager call finds such elements with its one read and recomputes (``finish``); a
     traced one (``jax.jit`` and ``jax.grad``, ``tf.function``, ``torch.compile``,
-    ``torch.func``) cannot read, and takes this ``where``, which the compilers fuse into
-    the loss. ``weights`` are the per-element weights of the loss shape (or a scalar).
+    ``torch.func``) cannot read: it records where the elements count (:attr:`Inputs.kept`),
+    and the first read of ``inp.logits`` zeroes the others (a ``where``); the JAX fast
+    path masks those rows inside its own reductions instead. ``weights`` are the
+    per-element weights of the loss shape (or a scalar).
     """
     if inp.concrete or ns.is_numpy_namespace(inp.xp):
         return
     xp, keep = inp.xp, _counted(inp, weights)
     if keep is None:
         return
-    if 0 < len(keep.shape) < inp.ndim:
-        keep = xp.expand_dims(keep, axis=inp.axis)
-    x = inp.logits
-    inp._logits = xp.where(keep, x, xp.zeros_like(x))
+    inp.kept = keep if inp.kept is None else xp.logical_and(inp.kept, keep)
 
 
 def zero_rows(inp: Inputs, weights: Array | None, x: Array) -> Array:

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from wxent import _namespace as ns
-from wxent._core.numerics import limit_logits
 from wxent._fastpaths.jax import jax_softmax_function
 from wxent._fastpaths.numpy import (
     numpy_sigmoid_losses,
@@ -55,15 +54,17 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
         return None
     if not inp.indices:
         return _softmax_probability_losses(inp, label_smoothing)
-    x = inp.logits
-    ndim = len(x.shape)
+    ndim = inp.ndim
     xp = inp.xp
     if ndim == 0 or inp.axis != ndim - 1:
         return None
     if ns.is_tf_namespace(xp):  # leading dimensions may be unknown
         return tf_softmax_losses(inp, label_smoothing)
-    if any(d is None for d in x.shape):
+    if any(d is None for d in inp.shape):
         return None
+    if ns.is_jax_namespace(xp):
+        return _jax_softmax_losses(inp, label_smoothing)
+    x = inp.logits
     if ns.is_numpy_namespace(xp) and isinstance(x, np.ndarray):
         if x.dtype not in (np.float32, np.float64):
             return None
@@ -89,16 +90,26 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
             rows, inp.labels.reshape(-1), reduction="none", label_smoothing=label_smoothing
         )
         return losses.reshape(x.shape[:-1])
-    if ns.is_jax_namespace(xp):
-        import jax.numpy as jnp
-
-        if x.dtype not in (jnp.float32, jnp.float64) or x.shape[-1] == 0:
-            return None
-        # Exact at +inf by construction (no flag is read on this path).
-        rows = limit_logits(jnp.reshape(x, (-1, x.shape[-1])), axis=1, xp=xp)
-        losses = jax_softmax_function()(rows, jnp.reshape(inp.labels, (-1,)), label_smoothing)
-        return jnp.reshape(losses, x.shape[:-1])
     return None
+
+
+def _jax_softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
+    """JAX: the ``custom_jvp`` rule, exact at ``+inf`` by construction (no flag is read).
+
+    The rows that do not count are masked inside the rule (see ``Inputs.kept``), not
+    zeroed ahead of it: that ``where`` was a full pass XLA did not fuse.
+    """
+    import jax.numpy as jnp
+
+    if inp.dtype not in (jnp.float32, jnp.float64) or inp.shape[-1] == 0:
+        return None
+    x, keep = inp.unshielded(), inp.kept
+    keep = jnp.ones((), bool) if keep is None else keep
+    keep = jnp.reshape(jnp.broadcast_to(keep, x.shape[:-1]), (-1,))
+    rows = jnp.reshape(x, (-1, x.shape[-1]))
+    labels = jnp.reshape(inp.labels, (-1,))
+    losses = jax_softmax_function()(rows, labels, keep, label_smoothing)
+    return jnp.reshape(losses, x.shape[:-1])
 
 
 def _softmax_probability_losses(inp: Any, label_smoothing: float) -> Array | None:

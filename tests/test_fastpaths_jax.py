@@ -1,0 +1,138 @@
+"""The JAX rule of integer-label softmax cross-entropy under ``jax.jit``.
+
+Traced calls mask the rows that do not count and take the ``+inf`` limits inside the
+rule's own reductions (``src/wxent/_fastpaths/jax.py``): no full-size operation runs
+ahead of it. Values, gradients and Hessian-vector products equal the generic path's
+(fast paths off) and float64, with ignored rows holding NaN, rows holding ``+inf``, zero
+weights, label smoothing and ``vmap``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import wxent
+from wxent import _fastpaths
+
+N, C = 6, 5
+
+
+def _data():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((N, C)).astype(np.float32)
+    x[1, 2] = x[1, 4] = np.inf  # target among two +inf entries: log 2, gradient 0
+    x[2, 0] = np.inf  # target finite in a +inf row: inf
+    x[3, :] = np.nan  # ignored below: loss 0, gradient 0
+    x[4, 1] = -np.inf
+    labels = np.array([0, 2, 3, -100, 0, 4])
+    weight = np.array([1.0, 2.0, 0.5, 3.0, 1.5], np.float32)
+    return jnp.asarray(x), jnp.asarray(labels), jnp.asarray(weight)
+
+
+def _loss(eps, reduction="sum", rows=slice(None)):
+    _, labels, weight = _data()
+
+    def f(z):
+        return wxent.softmax_cross_entropy(
+            z,
+            labels[rows],
+            class_weight=weight,
+            ignore_index=-100,
+            label_smoothing=eps,
+            reduction=reduction,
+        )
+
+    return f
+
+
+def _generic(monkeypatch, compute):
+    monkeypatch.setattr(_fastpaths, "ENABLED", False)
+    try:
+        return compute()
+    finally:
+        monkeypatch.setattr(_fastpaths, "ENABLED", True)
+
+
+def _full_size_ops(jaxpr, shape):
+    """Equations outside the rule (and its ``cond``) with an output of ``shape``."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in ("custom_jvp_call", "cond"):
+            continue
+        found += [eqn for var in eqn.outvars if getattr(var.aval, "shape", None) == shape]
+        for param in eqn.params.values():
+            inner = getattr(param, "jaxpr", None)
+            if inner is not None and hasattr(inner, "eqns"):
+                found += _full_size_ops(inner, shape)
+    return found
+
+
+def test_nothing_full_size_runs_ahead_of_the_rule():
+    finite = jnp.zeros_like(_data()[0])
+    for eps in (0.0, 0.1):
+        for reduction in ("mean", "weighted_mean", "none"):
+            jaxpr = jax.make_jaxpr(_loss(eps, reduction))(finite).jaxpr
+            assert _full_size_ops(jaxpr, (N, C)) == [], (eps, reduction)
+            assert "custom_jvp_call" in str(jaxpr)  # the rule ran
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_values_and_gradients_equal_the_generic_path(monkeypatch, eps):
+    x, _, _ = _data()
+    f = _loss(eps)
+    got = jax.jit(f)(x), jax.jit(jax.grad(f))(x)
+    want = _generic(monkeypatch, lambda: (jax.jit(f)(x), jax.jit(jax.grad(f))(x)))
+    assert float(got[0]) == pytest.approx(float(want[0]), rel=1e-6)
+    assert np.isinf(float(got[0]))  # row 2: a finite target in a +inf row
+    grad = np.asarray(got[1])
+    assert np.all(np.isfinite(grad))
+    assert np.all(grad[1:4] == 0.0)  # +inf rows and the ignored NaN row
+    np.testing.assert_allclose(grad, np.asarray(want[1]), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_finite_rows_match_float64(eps):
+    x, labels, weight = _data()
+    keep = [0, 1, 3, 4]  # the finite row, the log-2 row, the ignored row, a -inf entry
+    f = _loss(eps, "none", rows=np.array(keep))
+    got = np.asarray(jax.jit(f)(x[np.array(keep)]))
+    x64 = np.asarray(x, np.float64)[keep]
+    y = np.asarray(labels)[keep]
+    want = []
+    for row, label in zip(x64, y, strict=True):
+        if label < 0:
+            want.append(0.0)
+            continue
+        lim = np.where(np.isposinf(row), 0.0, -np.inf) if np.isposinf(row).any() else row
+        lse = np.log(np.sum(np.exp(lim - np.max(lim)))) + np.max(lim)
+        mean = 0.0 if np.isposinf(row).all() else np.mean(lim)
+        ce = (1 - eps) * (lse - lim[label]) + (eps * (lse - mean) if eps else 0.0)
+        want.append(float(weight[label]) * ce)
+    np.testing.assert_allclose(got, want, rtol=2e-6)
+
+
+def test_hessian_vector_products_equal_the_generic_path(monkeypatch):
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.standard_normal((N, C)).astype(np.float32))
+    t = jnp.asarray(rng.standard_normal((N, C)).astype(np.float32))
+    f = _loss(0.1, "weighted_mean")
+
+    def hvp(z):
+        return jax.jvp(jax.grad(f), (z,), (t,))[1]
+
+    got = jax.jit(hvp)(x)
+    want = _generic(monkeypatch, lambda: jax.jit(hvp)(x))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-6)
+
+
+def test_vmap_over_batches_with_and_without_infinite_rows(monkeypatch):
+    x, _, _ = _data()
+    batch = jnp.stack([x, jnp.where(jnp.isfinite(x), x, 0.0)])
+    f = _loss(0.1, "weighted_mean")
+    got = jax.jit(jax.vmap(jax.grad(f)))(batch)
+    want = _generic(monkeypatch, lambda: jax.jit(jax.vmap(jax.grad(f)))(batch))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-7)
+    assert np.all(np.isfinite(np.asarray(got)))
