@@ -136,3 +136,60 @@ def test_vmap_over_batches_with_and_without_infinite_rows(monkeypatch):
     want = _generic(monkeypatch, lambda: jax.jit(jax.vmap(jax.grad(f)))(batch))
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-7)
     assert np.all(np.isfinite(np.asarray(got)))
+
+
+def _soft_data():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((N, C)).astype(np.float32)
+    t = rng.random((N, C)).astype(np.float32)
+    t[0, 1] = 0.0
+    x[0, 1] = -np.inf  # target 0 at a -inf logit: contributes 0
+    x[1, 2] = x[1, 4] = np.inf  # targets at both and elsewhere: inf (0 without smoothing
+    t[1] = [0.0, 0.0, 0.25, 0.0, 0.75]  # below: the targets lie on the +inf entries)
+    x[3, :] = np.nan  # weight 0 below: loss 0, gradients 0
+    t = t / t.sum(axis=1, keepdims=True)
+    w = np.array([1.0, 2.0, 0.5, 0.0, 1.5, 1.0], np.float32)
+    return jnp.asarray(x), jnp.asarray(t), jnp.asarray(w)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_probability_labels_equal_the_generic_path(monkeypatch, eps):
+    x, t, w = _soft_data()
+
+    def f(z, labels):
+        return wxent.softmax_cross_entropy(
+            z, labels, sample_weight=w, label_smoothing=eps, reduction="sum"
+        )
+
+    def run():
+        grads = jax.jit(jax.grad(f, argnums=(0, 1)))(x, t)
+        return jax.jit(f)(x, t), grads[0], grads[1]
+
+    got, want = run(), _generic(monkeypatch, run)
+    assert np.isfinite(float(got[0])) == (eps == 0.0)  # smoothing puts mass off +inf
+    assert float(got[0]) == pytest.approx(float(want[0]), rel=1e-6)
+    for g, h in zip(got[1:], want[1:], strict=True):
+        g, h = np.asarray(g), np.asarray(h)
+        assert not np.isnan(g).any()
+        assert np.all(g[3] == 0.0)  # the NaN row of weight 0
+        np.testing.assert_array_equal(np.isinf(g), np.isinf(h))
+        np.testing.assert_allclose(g, h, rtol=1e-5, atol=1e-6)
+    assert np.all(np.asarray(got[1])[1] == 0.0)  # the +inf row's logits
+
+
+def test_probability_labels_match_float64_and_hvp(monkeypatch):
+    rng = np.random.default_rng(9)
+    x = jnp.asarray(rng.standard_normal((N, C)).astype(np.float32))
+    t = jax.nn.softmax(jnp.asarray(rng.standard_normal((N, C)).astype(np.float32)))
+    v = jnp.asarray(rng.standard_normal((N, C)).astype(np.float32))
+    got = np.asarray(jax.jit(lambda z: wxent.softmax_cross_entropy(z, t, reduction="none"))(x))
+    x64, t64 = np.asarray(x, np.float64), np.asarray(t, np.float64)
+    lse = np.log(np.exp(x64).sum(axis=1))
+    np.testing.assert_allclose(got, -(t64 * (x64 - lse[:, None])).sum(axis=1), rtol=2e-6)
+
+    def hvp(z):
+        grad = jax.grad(lambda u: wxent.softmax_cross_entropy(u, t, label_smoothing=0.1))
+        return jax.jvp(grad, (z,), (v,))[1]
+
+    want = _generic(monkeypatch, lambda: jax.jit(hvp)(x))
+    np.testing.assert_allclose(np.asarray(jax.jit(hvp)(x)), np.asarray(want), rtol=1e-4, atol=1e-6)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from wxent import _namespace as ns
-from wxent._fastpaths.jax import jax_softmax_function
+from wxent._fastpaths.jax import jax_softmax_function, jax_softmax_probability_function
 from wxent._fastpaths.numpy import (
     numpy_sigmoid_losses,
     numpy_softmax_losses,
@@ -93,7 +93,9 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
     return None
 
 
-def _jax_softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
+def _jax_softmax_losses(
+    inp: Any, label_smoothing: float, *, probabilities: bool = False
+) -> Array | None:
     """JAX: the ``custom_jvp`` rule, exact at ``+inf`` by construction (no flag is read).
 
     The rows that do not count are masked inside the rule (see ``Inputs.kept``), not
@@ -107,18 +109,27 @@ def _jax_softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
     keep = jnp.ones((), bool) if keep is None else keep
     keep = jnp.reshape(jnp.broadcast_to(keep, x.shape[:-1]), (-1,))
     rows = jnp.reshape(x, (-1, x.shape[-1]))
-    labels = jnp.reshape(inp.labels, (-1,))
-    losses = jax_softmax_function()(rows, labels, keep, label_smoothing)
+    if probabilities:
+        labels = jnp.reshape(inp.labels, rows.shape)
+        rule = jax_softmax_probability_function()
+    else:
+        labels, rule = jnp.reshape(inp.labels, (-1,)), jax_softmax_function()
+    losses = rule(rows, labels, keep, label_smoothing)
     return jnp.reshape(losses, x.shape[:-1])
 
 
 def _softmax_probability_losses(inp: Any, label_smoothing: float) -> Array | None:
-    """Probability labels: NumPy blocked kernel; torch's native kernel on finite logits."""
-    x = inp.logits
-    ndim = len(x.shape)
-    if ndim == 0 or inp.axis != ndim - 1 or any(d is None for d in x.shape):
+    """Probability labels: NumPy blocked kernel; torch's native kernel on finite logits.
+
+    JAX: a ``custom_jvp`` rule, exact at ``+inf`` (as for integer labels).
+    """
+    ndim = inp.ndim
+    if ndim == 0 or inp.axis != ndim - 1 or any(d is None for d in inp.shape):
         return None
     xp = inp.xp
+    if ns.is_jax_namespace(xp):
+        return _jax_softmax_losses(inp, label_smoothing, probabilities=True)
+    x = inp.logits
     if ns.is_numpy_namespace(xp) and isinstance(x, np.ndarray):
         if x.dtype not in (np.float32, np.float64):
             return None

@@ -79,3 +79,77 @@ def jax_softmax_function() -> Any:
         return loss, tangent
 
     return softmax_ce
+
+
+@functools.cache
+def jax_softmax_probability_function() -> Any:
+    """``softmax_ce(x, t, keep, eps)``: per-row losses of ``(N, C)`` logits, probability labels.
+
+    ``l = -sum_c t'_c * log_softmax(x)_c`` with ``t' = t * (1 - eps) + eps / C`` and
+    ``0 * log 0 = 0``, as the generic path; differentiable in ``x`` and ``t`` (a label
+    without a gradient costs nothing: its tangent is a symbolic zero). Rows holding
+    ``+inf`` and rows that do not count (``keep`` false) as in :func:`jax_softmax_function`.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax.custom_derivatives import SymbolicZero
+
+    def smooth(t: Any, eps: float) -> Any:
+        return t * (1.0 - eps) + eps / t.shape[1] if eps else t
+
+    def limits(x: Any, t: Any) -> tuple[Any, Any]:
+        # Limit rows: log_softmax is -log k at the k +inf entries, -inf elsewhere.
+        at_inf = x == jnp.inf
+        log_k = jnp.log(jnp.sum(jnp.where(at_inf, 1.0, 0.0).astype(x.dtype), axis=1))
+        mass = jnp.sum(jnp.where(at_inf, t, 0.0), axis=1)
+        off = jnp.any(jnp.logical_and(~at_inf, t != 0), axis=1)
+        return mass * log_k + jnp.where(off, jnp.inf, 0.0), log_k
+
+    def finite(x: Any, t: Any) -> tuple[Any, Any]:
+        zeros = jnp.zeros(x.shape[:1], x.dtype)
+        return zeros, zeros
+
+    def forward(x: Any, t: Any, keep: Any, eps: float) -> tuple[Any, ...]:
+        ts = smooth(t, eps)
+        m = jnp.max(x, axis=1)
+        row_inf = m == jnp.inf
+        s = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+        shifted = x - s[:, None]  # <= 0 in finite rows: no cancellation against lse
+        log_total = jnp.log(jnp.sum(jnp.exp(shifted), axis=1))
+        # -sum t' * (shifted - log_total), with 0 * -inf = 0 where t' is 0.
+        dot = jnp.sum(jnp.where(ts == 0, 0.0, ts * shifted), axis=1)
+        loss = jnp.sum(ts, axis=1) * log_total - dot
+        limit, log_k = jax.lax.cond(jnp.any(row_inf), limits, finite, x, ts)
+        loss = jnp.where(keep, jnp.where(row_inf, limit, loss), 0.0)
+        lse = jnp.where(row_inf, log_k, log_total + s)
+        return loss, ts, lse, row_inf
+
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+    def softmax_ce(x: Any, t: Any, keep: Any, eps: float) -> Any:
+        return forward(x, t, keep, eps)[0]
+
+    def jvp(eps: float, primals: Any, tangents: Any) -> Any:
+        x, t, keep = primals
+        x_dot, t_dot, _ = tangents
+        loss, ts, lse, row_inf = forward(x, t, keep, eps)
+        tangent = jnp.zeros_like(loss)
+        if not isinstance(x_dot, SymbolicZero):
+            # d loss / dx = S * softmax - t' in the rows that count and are finite.
+            live = jnp.logical_and(keep, ~row_inf)
+            p = jnp.where(live[:, None], jnp.exp(x - lse[:, None]), 0.0)
+            total = jnp.sum(ts, axis=1)
+            dx = total * jnp.sum(p * x_dot, axis=1) - jnp.sum(ts * x_dot, axis=1)
+            tangent = tangent + jnp.where(live, dx, 0.0)
+        if not isinstance(t_dot, SymbolicZero):
+            # d loss / dt' = -log_softmax where t' is not 0 (0 where it is, as the
+            # generic path's product), in the rows that count.
+            log_p = x - lse[:, None]
+            limit = jnp.where(x == jnp.inf, -lse[:, None], -jnp.inf)
+            log_p = jnp.where(row_inf[:, None], limit, log_p)
+            counted = jnp.logical_and(keep[:, None], ts != 0)
+            grad_t = jnp.where(counted, -log_p, 0.0)
+            tangent = tangent + jnp.sum(grad_t * (t_dot * (1.0 - eps)), axis=1)
+        return loss, tangent
+
+    softmax_ce.defjvp(jvp, symbolic_zeros=True)
+    return softmax_ce
