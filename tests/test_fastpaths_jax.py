@@ -147,6 +147,7 @@ def _soft_data():
     x[1, 2] = x[1, 4] = np.inf  # targets at both and elsewhere: inf (0 without smoothing
     t[1] = [0.0, 0.0, 0.25, 0.0, 0.75]  # below: the targets lie on the +inf entries)
     x[3, :] = np.nan  # weight 0 below: loss 0, gradients 0
+    x[4, 0] = -np.inf  # a positive target at a -inf logit: inf, finite gradients
     t = t / t.sum(axis=1, keepdims=True)
     w = np.array([1.0, 2.0, 0.5, 0.0, 1.5, 1.0], np.float32)
     return jnp.asarray(x), jnp.asarray(t), jnp.asarray(w)
@@ -166,7 +167,7 @@ def test_probability_labels_equal_the_generic_path(monkeypatch, eps):
         return jax.jit(f)(x, t), grads[0], grads[1]
 
     got, want = run(), _generic(monkeypatch, run)
-    assert np.isfinite(float(got[0])) == (eps == 0.0)  # smoothing puts mass off +inf
+    assert np.isinf(float(got[0]))  # row 4 (and, with smoothing, the +inf row 1)
     assert float(got[0]) == pytest.approx(float(want[0]), rel=1e-6)
     for g, h in zip(got[1:], want[1:], strict=True):
         g, h = np.asarray(g), np.asarray(h)
@@ -175,6 +176,8 @@ def test_probability_labels_equal_the_generic_path(monkeypatch, eps):
         np.testing.assert_array_equal(np.isinf(g), np.isinf(h))
         np.testing.assert_allclose(g, h, rtol=1e-5, atol=1e-6)
     assert np.all(np.asarray(got[1])[1] == 0.0)  # the +inf row's logits
+    f1 = jax.jit(lambda z: wxent.softmax_cross_entropy(z, t, label_smoothing=eps, reduction="none"))
+    assert np.isfinite(float(f1(x)[1])) == (eps == 0.0)  # smoothing puts mass off +inf
 
 
 def test_probability_labels_match_float64_and_hvp(monkeypatch):
