@@ -220,10 +220,15 @@ def calibrate(
       targets) — one fit per label (``per_label=True``) or one for all labels.
 
     Each fit is a convex problem in one or two parameters, solved by damped Newton steps in
-    float64 on the host (the logits are copied to NumPy once). Data where the logits
-    separate the labels perfectly have no finite optimum: the fit stops after
-    ``max_iter`` steps with a large scale. For a known weighting, :func:`unweight_logits`
-    is the exact correction without fitting.
+    float64 on the host (the logits are copied to NumPy once); a fit stops when a step
+    improves the mean negative log-likelihood by less than ``1e-13``. Data where the
+    logits separate the labels perfectly (every counted label on its logit's side) have
+    no finite optimum, the likelihood growing as the temperature falls: temperature
+    scaling returns, without iterating, the temperature below which no calibrated
+    probability of these data changes in float64 (the smallest margin calibrated to 37
+    nats, plus the log of the number of other classes); Platt scaling stops when the
+    likelihood stops improving. For a known weighting, :func:`unweight_logits` is the
+    exact correction without fitting.
 
     Args:
         logits: floating array of any supported framework (concrete, no NaN).
