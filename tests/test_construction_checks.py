@@ -83,9 +83,11 @@ def test_accumulator_refuses_bad_framework_options_at_construction(framework):
         wxent.MetricAccumulator(costs=make(np.ones((2, 3), np.float32)))
     with pytest.raises(ValueError, match=_msg("negative value -1.0 in `costs`")):
         wxent.MetricAccumulator(costs=make(np.array([[0.0, -1.0], [1.0, 0.0]], np.float32)))
-    if framework != "numpy":  # NumPy booleans are numbers to np.asarray(dtype=float64)
-        with pytest.raises(TypeError, match=_msg("`threshold`. Expected a real dtype")):
-            wxent.MetricAccumulator(threshold=make(np.array([True, False])))
+    with pytest.raises(TypeError, match=_msg("`threshold`. Expected a real dtype")):
+        wxent.MetricAccumulator(threshold=make(np.array([True, False])))  # not a weight
+    x = make(np.zeros((2, 2), np.float32))
+    with pytest.raises(TypeError, match=_msg("`threshold`. Expected a real dtype")):
+        wxent.recall(x, x, threshold=make(np.array([True, False])))
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -214,3 +216,49 @@ def test_projection_names_a_nan_bias(framework):
     for b in (bias, make(bias)):
         with pytest.raises(ValueError, match=_msg(message)):
             wxent.linear_cross_entropy(make(h), make(w), make(y), bias=b)
+
+
+# ----------------------------------------------------------------------------- sizes
+
+HUGE = 10**15  # petabytes: refused before anything is allocated, on any machine
+SIZES = {
+    "cost_matrix": ("classes", lambda n: wxent.cost_matrix(n)),
+    "LabelCounter": ("num_classes", lambda n: wxent.LabelCounter(num_classes=n)),
+    "LabelCounter multi-label": (
+        "num_classes",
+        lambda n: wxent.LabelCounter(num_classes=n, multi_label=True),
+    ),
+    "label_counts": ("num_classes", lambda n: wxent.label_counts([0, 1], num_classes=n)),
+    "Keras Recall": ("num_classes", lambda n: wk.Recall(num_classes=n, average=None)),
+}
+
+
+@pytest.mark.parametrize("case", SIZES)
+def test_sizes_larger_than_memory_are_a_value_error(case, monkeypatch):
+    name, make = SIZES[case]
+    n = HUGE
+    if case == "label_counts":  # at most 2**31 classes: 2 GiB of counts, on a 1 MiB machine
+        monkeypatch.setattr("wxent._host_checks._memory", lambda: 2**20)
+        n = 2**28
+    with pytest.raises(ValueError, match=_msg(f"argument `{name}`. Expected a size whose arrays")):
+        make(n)
+
+
+def test_a_memory_error_is_a_value_error_too(monkeypatch):
+    """Where the memory available is unknown, NumPy's MemoryError gets wxent's words."""
+    monkeypatch.setattr("wxent._host_checks._memory", lambda: None)
+    message = "argument `classes`. Expected a size whose arrays fit in memory. Received: "
+    with pytest.raises(ValueError, match=_msg(message + "classes=1000000000 (float64 values")):
+        wxent.cost_matrix(10**9)  # 8e18 bytes: no allocator gives them
+    with pytest.raises(ValueError, match=_msg("argument `num_classes`. Expected a size")):
+        wxent.LabelCounter(num_classes=HUGE)
+    assert wxent.cost_matrix(3).shape == (3, 3)  # small sizes as ever
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_calibration_bins_larger_than_memory(framework):
+    make = FRAMEWORKS[framework]
+    x, y = make(np.zeros(4, np.float32)), make(np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match=_msg("argument `bins`. Expected a size whose arrays")):
+        wxent.expected_calibration_error(x, y, bins=HUGE)
+    assert wxent.expected_calibration_error(x, y, bins=10) == pytest.approx(0.5)

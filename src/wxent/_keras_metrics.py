@@ -135,6 +135,8 @@ class _ConfusionMetric(keras.metrics.Metric):
         self.from_logits = v.check_bool("from_logits", from_logits)
         t = _threshold((0.0 if from_logits else 0.5) if threshold is None else threshold)
         self.num_classes = v.check_num_classes(num_classes)
+        if self.num_classes is not None:  # the counts' variable, checked before any array
+            v.allocate("num_classes", f"num_classes={num_classes}", (self.num_classes, 2, 2))
         if not from_logits and not ((t >= 0) & (t <= 1)).all():
             expected = "a probability in [0, 1] with from_logits=False"
             raise v.value_error("threshold", expected, f"threshold={threshold!r}")

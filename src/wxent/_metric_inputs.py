@@ -86,6 +86,8 @@ def _check_threshold(threshold: Any, k: int | None, binary: bool) -> np.ndarray:
         raise v.type_error(
             "threshold", "a logit (a number) or one per label", f"threshold={threshold!r}"
         ) from None
+    if np.asarray(threshold).dtype == bool:  # as for thresholds of every framework
+        raise v.type_error("threshold", "a real dtype", "threshold of dtype bool")
     check_threshold_shape(t.shape, k, binary)
     if not ns.torch_is_compiling() and np.isnan(t).any():
         raise v.value_error("threshold", "logits that are not NaN", f"threshold={threshold!r}")
@@ -227,8 +229,7 @@ def weights(c: Call, allowed: dict[tuple[Any, ...], Any]) -> Array | None:
     value = c.sample_weight
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise v.type_error("sample_weight", "numbers or an array of numbers", repr(value))
+    v.check_not_flag("sample_weight", value)
     foreign = ns.is_array(value) and not isinstance(value, np.ndarray)
     if foreign and framework(value) != framework(c.logits):
         raise same_framework_error("sample_weight", value, c.logits)

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from wxent import _namespace as ns
-from wxent._host_checks import (  # host-side checks, re-exported as v.<name>
-    check_has_classes as check_has_classes,
-)
+from wxent._host_checks import allocate as allocate  # host-side checks, as v.<name>
+from wxent._host_checks import check_has_classes as check_has_classes
 from wxent._host_checks import check_known_classes as check_known_classes
+from wxent._host_checks import check_not_flag as check_not_flag
 from wxent._host_checks import check_plain_array as check_plain_array
 from wxent._host_checks import check_representable as check_representable
 from wxent._host_checks import check_scalar_fits as check_scalar_fits

@@ -303,6 +303,7 @@ def reliability_bins(
     """
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise v.value_error("bins", "a positive integer", f"bins={bins!r}")
+    v.allocate("bins", f"bins={bins}", (4 * bins,))  # three bincounts, two quotients
     x, y, w, sigmoid, _ = _host_inputs(logits, labels, class_axis, sample_weight, None)
     if sigmoid:
         prob, hit = fit.sigmoid(x).ravel(), y.ravel()

@@ -202,8 +202,8 @@ def cost_matrix(
 
     Raises:
         TypeError: for a non-integer class count or a non-numeric cost.
-        ValueError: for unknown classes, duplicate names, or costs that are negative or
-            not finite.
+        ValueError: for unknown classes, duplicate names, costs that are negative or
+            not finite, or a matrix larger than memory.
 
     Example:
         >>> cost_matrix(["A", "B", "C"], costs={("B", "C"): 1.2}).tolist()
@@ -233,7 +233,8 @@ def cost_matrix(
         )
     for label, value in (("default", default), ("diagonal", diagonal)):
         _check_cost_value(label, value, label)
-    matrix = np.full((n, n), float(default))
+    shown = f"classes={n}" if names is None else f"{n} class names"
+    matrix = v.allocate("classes", shown, (n, n), lambda: np.full((n, n), float(default)))
     np.fill_diagonal(matrix, float(diagonal))
     if costs is not None:
         if not isinstance(costs, Mapping):
