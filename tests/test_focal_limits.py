@@ -330,3 +330,51 @@ def test_soft_targets_zero_on_masked_class(ad_backend):
     )
     assert_close(value, ref.softmax_focal(x, t, gamma=0.5, reduction="sum"), rtol=1e-6)
     assert_close(grad, _softmax_focal_grad(x, t, 0.5), rtol=1e-5, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------- huge gamma
+
+
+@pytest.mark.parametrize("gamma", [1e3, 1e6, 1e10, 1e20])
+@pytest.mark.parametrize("labels", ["indices", "probabilities"])
+def test_softmax_focal_float32_follows_float64_at_huge_gamma(backend, gamma, labels):
+    """``log(1 - p)`` of a small ``p`` was ``log(S_others) - log(S)``, which cancels in
+    float32 once ``p`` is below its precision: a factor ``(1 - p)**gamma`` of 1 and a loss
+    of ``-log p`` (18.8 where float64 gives 7.7e-31 at gamma=1e10)."""
+    rng = np.random.default_rng(4)
+    x = (8.0 * rng.normal(size=(2000, 10))).astype(np.float32)
+    y = rng.integers(0, 10, size=2000)
+    z = np.eye(10, dtype=np.float32)[y] * 0.9 + 0.01 if labels == "probabilities" else y
+
+    def loss(a, b):
+        return wxent.softmax_focal_loss(a, b, gamma=gamma, reduction="none")
+
+    got = backend.call(loss, x, z)
+    want = wxent.softmax_focal_loss(x.astype(np.float64), z, gamma=gamma, reduction="none")
+    shown = want > 1e-30  # below: float32 has no such numbers
+    assert shown.any()
+    np.testing.assert_allclose(got[shown], want[shown], rtol=5e-4)
+    assert np.all(got[~shown] < 1e-29)
+
+
+@pytest.mark.parametrize("gamma", [1e6, 1e10])
+def test_softmax_focal_float32_gradient_follows_float64_at_huge_gamma(gamma):
+    """The custom gradients of PyTorch and JAX read the same ``log(1 - p)``."""
+    import jax
+    import torch
+
+    rng = np.random.default_rng(5)
+    x = (8.0 * rng.normal(size=(300, 10))).astype(np.float32)
+    y = rng.integers(0, 10, size=300)
+    grads = {}
+    for dtype in (torch.float32, torch.float64):
+        xt = torch.tensor(x, dtype=dtype, requires_grad=True)
+        wxent.softmax_focal_loss(xt, torch.tensor(y), gamma=gamma, reduction="sum").backward()
+        grads[dtype] = xt.grad.numpy().astype(np.float64)
+    want = grads[torch.float64]
+    big = np.abs(want) > 1e-30
+    assert big.sum() > 10
+    np.testing.assert_allclose(grads[torch.float32][big], want[big], rtol=2e-3, atol=1e-30)
+    yj = jax.numpy.asarray(y)
+    g = jax.grad(lambda a: wxent.softmax_focal_loss(a, yj, gamma=gamma, reduction="sum"))(x)
+    np.testing.assert_allclose(np.asarray(g, np.float64)[big], want[big], rtol=2e-3, atol=1e-30)

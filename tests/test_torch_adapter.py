@@ -201,7 +201,7 @@ def test_bad_weights_fail_at_construction() -> None:
         TypeError, match=r"Invalid type for argument `pos_weight`. Expected numbers"
     ):
         wt.SigmoidCrossEntropy(pos_weight=["a", "b"])
-    with pytest.raises(TypeError, match=r"Invalid type for argument `pos_weight`. Expected a num"):
+    with pytest.raises(TypeError, match=r"Invalid type for argument `pos_weight`. Expected numb"):
         wt.SigmoidCrossEntropy(pos_weight=True)
 
 

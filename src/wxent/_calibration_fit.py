@@ -21,6 +21,17 @@ def sigmoid(t: np.ndarray) -> np.ndarray:
     return np.exp(-softplus(-t))
 
 
+# Newton stops once a step improves the objective (a weighted mean in nats, the weights
+# summing to 1) by at most this: the step before it was quadratically close to the optimum,
+# and on data without a finite optimum (Platt scaling of separable labels) nothing is gained
+# by going on.
+IMPROVEMENT = 1e-13
+
+# -log(2**-53): a label's probability calibrated from a margin of this many nats (plus the
+# log of its competitors) rounds to 1 in float64.
+SATURATED = 37.0
+
+
 def _newton(
     loss: Any, grad_hess: Any, start: np.ndarray, max_iter: int, lower: float | None
 ) -> np.ndarray:
@@ -29,10 +40,13 @@ def _newton(
     f = loss(p)
     for _ in range(max_iter):
         g, h = grad_hess(p)
-        try:
-            step = np.linalg.solve(h + 1e-12 * np.eye(p.size), g)
+        top = float(np.abs(h).max())
+        if top == 0.0 or not np.isfinite(top):  # a flat objective: nothing to fit
+            break
+        try:  # regularised relative to the curvature: a Newton step at any scale
+            step = np.linalg.solve(h + 1e-12 * top * np.eye(p.size), g)
         except np.linalg.LinAlgError:
-            step = g
+            step = g / top
         t = 1.0
         while t > 1e-10:
             trial = p - t * step
@@ -42,10 +56,28 @@ def _newton(
         else:
             break
         p, f_new = trial, loss(trial)
-        if abs(f - f_new) <= 1e-15 * max(1.0, abs(f)) and np.abs(t * step).max() < 1e-10:
+        if f - f_new <= IMPROVEMENT * max(1.0, abs(f)):
             break
         f = f_new
     return p
+
+
+def separable_bound(margins: np.ndarray, competitors: int) -> float | None:
+    """The scale of logits whose labels are all on their side, or ``None`` if some are not.
+
+    ``margins`` are the counted elements' margins (the true logit above the others, or
+    a sigmoid logit on its label's side). When none is negative the objective only falls
+    as the scale grows (no finite optimum): the fit is the bound beyond which no
+    calibrated probability of these data changes in float64, the smallest positive
+    margin calibrated to ``SATURATED + log(competitors)`` nats. Margins all 0 (or none):
+    the objective is flat, scale 1.
+    """
+    if margins.size and float(margins.min()) < 0:
+        return None
+    positive = margins[margins > 0]
+    if not positive.size:
+        return 1.0
+    return (SATURATED + math.log(max(competitors, 1))) / float(positive.min())
 
 
 def unit_scale(x: np.ndarray) -> float:
@@ -94,6 +126,10 @@ def _fit_sigmoid_unit(
         h = np.array([[np.sum(c * x * x), np.sum(c * x)], [np.sum(c * x), np.sum(c)]])
         return g, h
 
+    if method == "temperature" and np.all((z == 0) | (z == 1)):
+        bound = separable_bound(np.where(z == 1, x, -x)[w > 0], 1)
+        if bound is not None:
+            return bound, 0.0
     start = np.array([1.0]) if method == "temperature" else np.array([1.0, 0.0])
     p = _newton(loss, grad_hess, start, max_iter, 0.0 if method == "temperature" else None)
     return float(p[0]), float(p[1]) if p.size > 1 else 0.0
@@ -109,6 +145,11 @@ def fit_temperature_softmax(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_ite
     scale = unit_scale(x[w > 0])
     x = x / scale
     xy = x[np.arange(x.shape[0]), y]
+    if x.shape[1] > 1:
+        others = np.where(np.arange(x.shape[1]) == y[:, None], -np.inf, x).max(axis=1)
+        bound = separable_bound((xy - others)[w > 0], x.shape[1] - 1)
+        if bound is not None:
+            return bound / scale
 
     def loss(p: np.ndarray) -> float:
         lse = np.log(np.exp(p[0] * x).sum(axis=1))

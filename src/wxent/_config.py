@@ -36,7 +36,9 @@ def config_array(
     flag) joins the call's pending checks.
 
     Every value must be finite and non-negative; ``positive`` also refuses zeros (priors,
-    whose log is taken) and ``at_most_one`` values above 1 (focal ``alpha``).
+    whose log is taken) and ``at_most_one`` values above 1 (focal ``alpha``). Boolean
+    arrays of any framework (a mask) are 0/1 values; a lone ``True`` or ``False`` is a
+    ``TypeError`` (a flag given to the wrong argument, most likely).
     """
 
     def check_host(values: np.ndarray) -> None:
@@ -44,6 +46,7 @@ def config_array(
 
     xp = inp.xp
     v.check_plain_array(name, value)
+    v.check_not_flag(name, value)
     if ns.is_array(value) and not isinstance(value, np.ndarray):
         if not _same_framework(value, xp):
             if not ns.is_concrete(value):
@@ -54,11 +57,15 @@ def config_array(
                 )
             value = ns.to_numpy(value)
         else:
-            if not v.is_floating(xp, value.dtype) and not v.is_integer(xp, value.dtype):
+            mask = v.is_bool(xp, value.dtype)  # 0/1 values: nothing to check but zeros
+            if not (mask or v.is_floating(xp, value.dtype) or v.is_integer(xp, value.dtype)):
                 raise v.type_error(
-                    name, "a real dtype", f"{name} with dtype {v.dtype_name(value.dtype)}"
+                    name,
+                    "a real or boolean dtype",
+                    f"{name} with dtype {v.dtype_name(value.dtype)}",
                 )
             arr = prep._cast(xp, value, inp.dtype)
+            check_values = check_values and (positive or not mask)
             if ns.is_torch_namespace(xp) and arr.device != inp.raw_logits.device:
                 arr = arr.to(inp.raw_logits.device)
             if inp.concrete and not ns.is_concrete(value):  # e.g. vmap over the weights only
@@ -149,10 +156,7 @@ def per_class(
     """
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise v.type_error(
-            name, f"a number or one value per class ({inp.num_classes})", repr(value)
-        )
+    v.check_not_flag(name, value)
     shape = v.config_shape(name, value)
     ndim = inp.ndim
     if len(shape) == 0:

@@ -9,8 +9,10 @@ Re-exported as ``v.<name>``.
 
 from __future__ import annotations
 
+import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,79 @@ def check_plain_array(name: str, value: Any) -> None:
     ):
         layout = "nested" if value.is_nested else str(value.layout).rsplit(".", 1)[-1]
         raise v.type_error(name, "a dense tensor (x.to_dense())", f"{name} with layout {layout}")
+
+
+def check_not_flag(name: str, value: Any) -> None:
+    """No lone ``True``/``False`` as a weight: a boolean *array* (a mask) is 0/1 weights.
+
+    A scalar bool is most likely a flag given to the wrong argument (``sample_weight=True``).
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise v.type_error(
+            name,
+            "numbers or an array of numbers (a boolean array is taken as 0/1 weights, a "
+            "lone bool is not)",
+            f"{name}={value!r}",
+        )
+
+
+def _memory() -> int | None:
+    """The memory available for a new array, in bytes (``None`` where the OS does not say).
+
+    Linux's ``MemAvailable`` (free memory and what the kernel can reclaim without
+    swapping), else the physical memory.
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):  # not on every OS
+        return None
+
+
+def _bytes(n: float) -> str:
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    for unit in units[:-1]:
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} {units[-1]}"
+
+
+def allocate(
+    name: str, shown: str, shape: tuple[int, ...], make: Callable[[], Any] | None = None
+) -> Any:
+    """``make()``, which allocates ``float64`` values of ``shape`` sized by argument ``name``.
+
+    The rule for sizes the user chooses (``cost_matrix(10**9)``, ``num_classes``,
+    ``bins``): an array larger than a quarter of the memory available on this machine is
+    refused before it is allocated (a call makes a few arrays of its size: together they
+    would swap, or end the process), and one that NumPy cannot allocate (``MemoryError``)
+    is refused in the same words: a ``ValueError`` naming the argument and the size it
+    asked for. ``make=None`` only checks (an array allocated by a framework).
+    """
+    need = 8 * math.prod(shape)
+    memory = _memory()
+
+    def too_large() -> ValueError:
+        has = "" if memory is None else f", more than 1/4 of the {_bytes(memory)} available"
+        return v.value_error(
+            name,
+            "a size whose arrays fit in memory",
+            f"{shown} (float64 values of shape {shape}: {_bytes(need)}{has})",
+        )
+
+    if memory is not None and need > memory // 4:
+        raise too_large()
+    try:
+        return None if make is None else make()
+    except MemoryError:
+        raise too_large() from None
 
 
 def check_has_classes(shape: Sequence[int | None], axis: int, name: str = "logits") -> None:

@@ -336,6 +336,7 @@ def sample_weight(value: Any, labels: np.ndarray, *, multi_label: bool) -> np.nd
     """Per-entry (or, for multi-hot labels, per-row) non-negative sample weights."""
     if value is None:
         return None
+    v.check_not_flag("sample_weight", value)
     sw = host("sample_weight", value)
     if sw.dtype.kind == "c":  # casting would drop the imaginary part
         raise v.type_error("sample_weight", "real numbers", f"sample_weight with dtype {sw.dtype}")

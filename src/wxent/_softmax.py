@@ -283,7 +283,7 @@ def _log_prior(class_prior: Any, inp: prep.Inputs) -> Array:
             "class_prior", "one positive value per class, e.g. wxent.class_prior(labels)", "None"
         )
     prior = prep.per_class("class_prior", class_prior, inp, positive=True)
-    return inp.xp.log(prior)
+    return prep.quietly(inp, lambda: inp.xp.log(prior))  # a zero prior: its check raises
 
 
 def logit_adjusted_cross_entropy(

@@ -149,10 +149,10 @@ def count(
     kept = idx if keep is None else idx[keep]
     if size is None:
         size = int(kept.max()) + 1 if kept.size else 0
+    name, shown = ("labels", f"label value {size - 1}")
+    if num_classes is not None:
+        name, shown = "num_classes", f"num_classes={size}"
     if names is None and size > _MAX_CLASSES:  # one count per index would be allocated
-        name, shown = ("labels", f"label value {size - 1}")
-        if num_classes is not None:
-            name, shown = "num_classes", f"num_classes={size}"
         raise v.value_error(
             name,
             f"at most {_MAX_CLASSES} classes (one count per class index; ids such as "
@@ -162,8 +162,12 @@ def count(
     weights = None if sw is None else (sw if keep is None else sw[keep])
     if every_class is not None and names is None and size > 2 * kept.size + (1 << 16):
         raise _sparse_zero_count(kept.ravel(), weights, size, *every_class)
-    counts = np.bincount(kept.ravel(), weights=None if weights is None else weights.ravel())
-    return _finite(_pad(counts.astype(np.float64), size)), names
+
+    def make() -> np.ndarray:
+        counts = np.bincount(kept.ravel(), weights=None if weights is None else weights.ravel())
+        return _pad(counts.astype(np.float64), size)
+
+    return _finite(v.allocate(name, shown, (size,), make)), names
 
 
 _MAX_CLASSES = 2**31
@@ -309,7 +313,9 @@ class LabelCounter:
         self._counts: np.ndarray | None = None
         size = self.num_classes if self._fixed is None else len(self._fixed)
         if size is not None:
-            self._counts = np.zeros((2, size) if self.multi_label else (size,))
+            shape = (2, size) if self.multi_label else (size,)
+            shown = f"num_classes={size}"
+            self._counts = v.allocate("num_classes", shown, shape, lambda: np.zeros(shape))
 
     @property
     def counts(self) -> np.ndarray:

@@ -87,10 +87,7 @@ def row_weights(sample_weight: Any, shape: tuple[int, ...], axis: int, sigmoid: 
     if sample_weight is None:
         return None
     sample_shape = shape if len(shape) == 1 else shape[:axis] + shape[axis + 1 :]
-    if isinstance(sample_weight, bool):
-        raise v.type_error(
-            "sample_weight", "an array of numbers", f"sample_weight={sample_weight!r}"
-        )
+    v.check_not_flag("sample_weight", sample_weight)
     raw = host_array("sample_weight", sample_weight) if ns.is_array(sample_weight) else None
     w = v.host_numbers("sample_weight", sample_weight if raw is None else raw).astype(np.float64)
     allowed = [sample_shape] + ([shape] if sigmoid and len(shape) > 1 else [])

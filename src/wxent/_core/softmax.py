@@ -110,10 +110,13 @@ def class_weight_of_probabilities(
 def log1m_softmax(logits: Array, *, axis: int, xp: Any) -> Array:
     """``log(1 - softmax(x))`` along ``axis``, accurate even where ``softmax(x) -> 1``.
 
-    For every class but the row's unique largest, ``p_c <= 1/2`` and ``log1p(-p_c)``
-    is accurate. For the unique largest class, ``1 - p_c`` may round to 0 (logits
-    ``1e4`` apart), so it is computed as ``logsumexp(x_j, j != c) - logsumexp(x)``. A
-    row with a single finite logit gives ``-inf`` there, with finite gradients.
+    Where ``p_c <= 1/2`` (every class but the row's unique largest, and that one too in
+    a row of many similar classes), ``log1p(-p_c)`` is accurate. Where ``p_c > 1/2``,
+    ``1 - p_c`` may round to 0 (logits ``1e4`` apart), so it is computed as
+    ``logsumexp(x_j, j != c) - logsumexp(x)``; that difference would cancel for a small
+    ``p_c`` (``-log p_c`` beyond float32's precision gave ``log(1 - p) = 0``, a focal
+    factor of 1 instead of ``exp(-gamma p)``). A row with a single finite logit gives
+    ``-inf`` there, with finite gradients.
 
     Args:
         logits: ``x``, floating, classes along ``axis`` (non-negative).
@@ -128,7 +131,7 @@ def log1m_softmax(logits: Array, *, axis: int, xp: Any) -> Array:
     # The unique maximum of the row; with tied maxima every p_c <= 1/2 and log1p is exact.
     is_max = logits == xp.max(logits, axis=axis, keepdims=True)
     n_max = xp.sum(xp.astype(is_max, logits.dtype), axis=axis, keepdims=True)
-    is_top = xp.logical_and(is_max, n_max == 1)
+    is_top = xp.logical_and(xp.logical_and(is_max, n_max == 1), log_p > -math.log(2.0))
     safe_log_p = xp.where(is_top, xp.full_like(log_p, -1.0), log_p)
     rest = xp.log1p(-xp.exp(safe_log_p))
     others = xp.where(is_top, xp.full_like(logits, -math.inf), logits)

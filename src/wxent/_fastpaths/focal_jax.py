@@ -11,6 +11,7 @@ labels and weights are used only when they are not symbolic zeros. The computati
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jax
@@ -157,7 +158,11 @@ def _sparse(x: Array, y: Array, gamma: float) -> Any:
         return minus_log_p, p, jnp.where(infinite[:, 0], 0.0, -1.0).astype(lse.dtype)
     is_label = jnp.arange(x.shape[1])[None, :] == y[:, None]
     others = jnp.sum(jnp.where(is_label, 0.0, e), axis=1)
-    log1m = jnp.log(others) - jnp.log(total)
+    log1m = jnp.where(  # log(1 - p_y): log1p for p_y <= 1/2, the sums (exact) above
+        minus_log_p >= math.log(2.0),
+        jnp.log1p(-jnp.exp(-minus_log_p)),
+        jnp.log(others) - jnp.log(total),
+    )
     loss, k = shared.focal_and_slope(jnp, minus_log_p, log1m, gamma)
     return loss, p, jnp.where(infinite[:, 0], 0.0, k)
 
@@ -197,7 +202,7 @@ def _dense(x: Array, t: Array, gamma: float) -> Any:
         is_max = x == m
         count = jnp.sum(is_max, axis=1).astype(x.dtype)
         rest = jnp.sum(jnp.where(is_max, 0.0, p), axis=1) + (count - 1.0) / total
-        log1m = jnp.where(is_max, jnp.log(rest)[:, None], jnp.log1p(-p))
+        log1m = jnp.where(is_max & (p > 0.5), jnp.log(rest)[:, None], jnp.log1p(-p))
         terms, k = shared.focal_and_slope(jnp, minus_log_p, log1m, gamma)
     loss = jnp.sum(_where_zero(t, t * terms), axis=1)
     tk = t * k

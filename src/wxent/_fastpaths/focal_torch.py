@@ -243,7 +243,11 @@ def _sparse(x: Tensor, y: Tensor, gamma: float, limit: bool) -> tuple[Tensor, Te
         loss, k = minus_log_p, torch.full_like(lse, -1.0)
     else:
         others = e.scatter(1, index, torch.zeros_like(minus_log_p).unsqueeze(1)).sum(dim=1)
-        log1m = torch.log(others) - torch.log(total)  # log(1 - p_y), exact as p_y -> 1
+        log1m = torch.where(  # log(1 - p_y): log1p for p_y <= 1/2, the sums (exact) above
+            minus_log_p >= math.log(2.0),
+            torch.log1p(-torch.exp(-minus_log_p)),
+            torch.log(others) - torch.log(total),
+        )
         loss, k = shared.focal_and_slope(torch, minus_log_p, log1m, gamma)
     if infinite is None:
         return loss, lse, k

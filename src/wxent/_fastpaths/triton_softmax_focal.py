@@ -9,7 +9,8 @@ and the smoothed target ``t = (1 - eps) * onehot(y) + eps / C``::
     dl/dx_j = t_j B_j - p_j * sum_c t_c B_c
 
 (``B_c = p_c dF_c/dp_c``). ``L_c`` is ``log1p(-p_c)`` except for the classes at the row
-maximum, where ``1 - p_c`` may round to 0: there it is ``log(S_others) - log(S)`` with
+maximum with ``p_c > 1/2``, where ``1 - p_c`` may round to 0: there it is
+``log(S_others) - log(S)`` (which would cancel for a small ``p_c``) with
 the sums of ``exp(x - max)`` over the whole row and over the row without one
 maximum, both accumulated in the first pass (per lane: the running maximum and the
 sum of the *other* elements, so no ``S - 1`` cancellation). As in the generic path
@@ -57,7 +58,7 @@ def _terms(x, lse, m, log_others, log_total, gamma, MODULATE: tl.constexpr):
     dist = lse - x
     p = tl.exp(-dist)
     if MODULATE:
-        top = x == m
+        top = (x == m) & (p > 0.5)  # below 1/2, log1p(-p) (the sums would cancel)
         log1m = tl.where(top, log_others - log_total, common.log1p(-tl.where(top, 0.0, p)))
         f = tl.exp(gamma * log1m)
         focal = dist * f
