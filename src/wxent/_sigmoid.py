@@ -104,9 +104,13 @@ def sigmoid_cross_entropy(
         return fused
     z = inp.labels
     eps = float(label_smoothing)
-    _guard(inp, z, q, r, s, eps)
+    rule = _fastpaths.tf_sigmoid_values(inp, eps, q, r, s)  # exact: no guard, no fallback
+    if rule is None:
+        _guard(inp, z, q, r, s, eps)
 
     def values(fast: bool) -> Array:
+        if fast and rule is not None:
+            return rule
         # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
         losses = _fastpaths.sigmoid_losses(inp, eps, q, r) if fast else None
         if losses is None:
@@ -139,7 +143,7 @@ def binary_element_weight(
     """The effective weight ``s * (q * z + r * (1 - z))`` of a sigmoid-family element."""
     if q is None and r is None:
         return s
-    label_weight = (1.0 if q is None else q) * z + (1.0 if r is None else r) * (1 - z)
+    label_weight = (z if q is None else q * z) + ((1 - z) if r is None else r * (1 - z))
     return prep.multiply(s, label_weight)
 
 

@@ -35,6 +35,7 @@ from wxent._fastpaths.numpy import (
     numpy_softmax_probability_losses,
 )
 from wxent._fastpaths.tf import tf_softmax_losses
+from wxent._fastpaths.tf_sigmoid import tf_sigmoid_values as _tf_sigmoid_values
 from wxent._types import Array
 
 #: Set to ``False`` to force the generic path everywhere (benchmarks and tests).
@@ -184,6 +185,18 @@ def sigmoid_losses(
     if pos_weight is not None and tuple(pos_weight.shape) != tuple(x.shape):
         pos_weight = pos_weight.expand(x.shape) if pos_weight.ndim else pos_weight
     return F.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight, reduction="none")
+
+
+def tf_sigmoid_values(
+    inp: Any, label_smoothing: float, pos_weight: Any, neg_weight: Any, sample_weight: Any
+) -> Array | None:
+    """TensorFlow: the weighted sigmoid CE ``s * l`` under a custom gradient, or ``None``.
+
+    Exact at every logit (no fallback, no ``shield``): see :mod:`wxent._fastpaths.tf_sigmoid`.
+    """
+    if not ENABLED or not ns.is_tf_namespace(inp.xp):
+        return None
+    return _tf_sigmoid_values(inp, label_smoothing, pos_weight, neg_weight, sample_weight)
 
 
 def _numpy_sigmoid(

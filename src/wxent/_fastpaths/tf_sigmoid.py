@@ -1,0 +1,102 @@
+"""TensorFlow rule for sigmoid cross-entropy: few fused operations and a lean gradient.
+
+The per-element loss ``c1 * softplus(-x) + c2 * softplus(x)`` (``c1 = q * t``,
+``c2 = r * (1 - t)`` with the smoothed label ``t``) is computed from one
+``log1p(exp(-|x|))`` (which TensorFlow's graph optimizer fuses into one pass), two
+``relu`` and two ``multiply_no_nan`` (``0 * inf = 0``: a term whose coefficient is 0
+costs exactly 0, also at an infinite logit). The values are the generic formulas'
+(:func:`wxent._core.numerics.softplus_pair` and ``safe_mul``) operation for operation;
+the ``where`` chains that make those formulas' autodiff finite at every logit are not
+needed here, as the gradient is written out instead:
+
+``d/dx = c2 * sigmoid(x) - c1 * sigmoid(-x)``, ``d/dc1 = softplus(-x)``,
+``d/dc2 = softplus(x)`` (0 where the coefficient is 0, as the generic path's).
+
+The backward pass keeps the logits and the two coefficients, nothing else of the forward
+pass, and computes the gradient with plain differentiable operations: a nested
+``tf.GradientTape`` (a Hessian-vector product) differentiates it exactly. The gradient
+with respect to the coefficients (labels, ``pos_weight``, ``neg_weight`` under a tape) is
+computed eagerly only where a tape watches them, and in a traced function always (the
+graph drops it when nothing reads it).
+
+Every product with the upstream gradient is a ``multiply_no_nan``: an element that does
+not count (ignored, or of weight 0) has gradient 0 also at a NaN logit, which the generic
+path gets from a ``where`` on the logits (``_inputs.shield``) or a second, exact pass.
+Exact at infinite logits (the limits, gradient ``c2`` or ``-c1``): it needs no fallback
+and runs eagerly and traced, with or without a tape (the forward pass writes no
+gradient).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+@functools.cache
+def tf_sigmoid_function() -> Any:
+    """``losses(x, c1, c2)``: per-element ``c1 * softplus(-x) + c2 * softplus(x)``."""
+    import tensorflow as tf
+
+    mul = tf.math.multiply_no_nan  # mul(v, c) = v * c, and 0 where c is 0 (v inf or NaN)
+
+    def softplus_pair(x: Any) -> tuple[Any, Any]:
+        shared = tf.math.log1p(tf.exp(-tf.abs(x)))
+        return tf.nn.relu(x) + shared, tf.nn.relu(-x) + shared
+
+    def coefficient_gradient(term: Any, c: Any, upstream: Any) -> Any:
+        return mul(tf.where(c == 0, tf.zeros_like(term), term), upstream)
+
+    def losses(x: Any, c1: Any, c2: Any) -> Any:
+        both = not tf.executing_eagerly() or _records([c1, c2])
+
+        @tf.custom_gradient
+        def cross_entropy(x: Any, c1: Any, c2: Any) -> Any:
+            plus, minus = softplus_pair(x)
+
+            def backward(upstream: Any) -> Any:
+                d = mul(tf.sigmoid(x), c2) - mul(tf.sigmoid(-x), c1)
+                dx = mul(d, upstream)
+                if not both:
+                    return dx, None, None
+                plus, minus = softplus_pair(x)
+                dc1 = coefficient_gradient(minus, c1, upstream)
+                return dx, dc1, coefficient_gradient(plus, c2, upstream)
+
+            return mul(minus, c1) + mul(plus, c2), backward
+
+        return cross_entropy(x, c1, c2)
+
+    return losses
+
+
+def tf_sigmoid_values(inp: Any, label_smoothing: float, q: Any, r: Any, s: Any) -> Any:
+    """Weighted per-element losses ``s * l`` of prepared TensorFlow inputs, or ``None``.
+
+    float32/float64 compute dtype (16-bit logits are computed in float32), any layout,
+    unknown dimensions included. ``s * l`` is 0 (gradient 0) where ``s`` is 0, as
+    :func:`wxent._inputs.weigh` makes it.
+    """
+    import tensorflow as tf
+
+    x = inp.logits
+    if x.dtype not in (tf.float32, tf.float64):
+        return None
+    t = inp.labels
+    if label_smoothing:
+        t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    c1 = t if q is None else q * t
+    c2 = 1 - t if r is None else r * (1 - t)
+    out = tf_sigmoid_function()(x, c1, c2)
+    if s is None:
+        return out
+    return s * tf.where(s == 0, tf.zeros_like(out), out)
+
+
+def _records(tensors: list[Any]) -> bool:
+    """Whether a tape watches one of ``tensors`` (eagerly): their gradient is needed."""
+    try:
+        from tensorflow.python.eager import record
+    except ImportError:  # pragma: no cover - a TensorFlow without the module: assume so
+        return True
+    return bool(record.should_record_backprop(tensors))
