@@ -82,6 +82,10 @@ def _check_threshold(threshold: Any, k: int | None, binary: bool) -> np.ndarray:
         )
     try:
         t = np.asarray(threshold, dtype=np.float64)
+    except OverflowError:  # a Python integer beyond float64
+        raise v.value_error(
+            "threshold", "logits that float64 holds", f"threshold={v._short(threshold)}"
+        ) from None
     except (TypeError, ValueError):
         raise v.type_error(
             "threshold", "a logit (a number) or one per label", f"threshold={threshold!r}"

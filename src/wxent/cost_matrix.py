@@ -257,7 +257,8 @@ def cost_matrix(
 def _check_cost_value(name: str, value: Any, where: str) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise v.type_error(name, "a finite number >= 0", f"{where}={value!r}")
-    if not (np.isfinite(float(value)) and float(value) >= 0):
+    number = v.as_float(name, value, "a finite number >= 0")
+    if not (np.isfinite(number) and number >= 0):
         raise v.value_error(name, "a finite number >= 0", f"{where}={value!r}")
 
 
