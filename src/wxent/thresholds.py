@@ -16,7 +16,9 @@ are always on the same side. The returned threshold ``t`` reproduces the chosen 
 with ``logits > t`` (the metrics' rule, a *logit*): between two consecutive distinct
 logits it is their midpoint rounded to the logits' dtype (or the lower logit when the
 two are adjacent numbers of the dtype); "nothing positive" is ``u_max + max(1, |u_max|)``
-and "everything positive" ``u_min - max(1, |u_min|)``, finite for finite logits. A logit
+and "everything positive" ``u_min - max(1, |u_min|)``, clamped to the dtype's largest
+finite number where that step leaves its range: finite for finite logits, except
+``-inf`` when ``u_min`` is the dtype's most negative number (nothing lies below). A logit
 ``-inf`` is never positive and ``+inf`` is positive unless the threshold is ``+inf``.
 Unweighted 0/1 labels sort all labels' scores in one call and count each label's
 positives per distinct logit; large inputs (from 2**20 logits) are split into blocks of
