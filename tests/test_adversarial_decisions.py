@@ -355,3 +355,102 @@ def test_keras_recall_takes_labels_with_a_trailing_axis_for_1d_logits():
     flat.update_state(y % 2, x[:, 0])
     column.update_state((y % 2)[:, None], x[:, 0])
     assert float(column.result()) == float(flat.result()) == float(wxent.recall(x[:, 0], y % 2))
+
+
+# ----------------------------------------------------------------------------- label dtypes
+
+
+@pytest.mark.parametrize(
+    "call",
+    [wxent.label_counts, wxent.class_weights, wxent.class_prior],
+    ids=["label_counts", "class_weights", "class_prior"],
+)
+def test_float16_class_labels_count_without_a_runtime_warning(call):
+    """Whole-number float16 labels were compared with 2.0**63 in float16 (an overflow
+    RuntimeWarning, an error under ``-W error``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        half = call(np.array([0.0, 1.0, 2.0, 2.0], np.float16))
+        torch_half = call(torch.tensor([0.0, 1.0, 2.0, 2.0], dtype=torch.float16))
+    np.testing.assert_array_equal(half, call(np.array([0, 1, 2, 2])))
+    np.testing.assert_array_equal(torch_half, half)
+
+
+# ----------------------------------------------------------------------------- cost matrices
+
+
+def test_cost_matrix_takes_a_numpy_array_of_names_and_refuses_unhashable_ones():
+    """An encoder's ``classes_`` (a NumPy array) was a TypeError; a list of lists reached
+    Python's ``unhashable type`` error."""
+    names = np.array(["cat", "dog", "fox"])
+    np.testing.assert_array_equal(
+        wxent.cost_matrix(names, costs={("dog", "fox"): 3.0}),
+        wxent.cost_matrix(["cat", "dog", "fox"], costs={("dog", "fox"): 3.0}),
+    )
+    assert wxent.cost_matrix(np.array([3, 7]), costs={(7, 3): 2.0})[1, 0] == 2.0
+    with pytest.raises(TypeError, match=_message("classes")):
+        wxent.cost_matrix([["cat"], ["dog"]])
+    with pytest.raises(TypeError, match=_message("classes")):
+        wxent.cost_matrix(np.array([["cat"], ["dog"]]))
+
+
+# ----------------------------------------------------------------------------- mixed frameworks
+
+FOREIGN = {"numpy": "torch", "torch": "jax", "jax": "tf", "tf": "torch"}
+
+
+def _expected_cost(logits, labels, costs):
+    return wxent.expected_cost(logits, labels, costs)
+
+
+@pytest.mark.parametrize("framework", ALL)
+def test_metric_configuration_of_another_framework_is_moved_like_in_the_losses(framework):
+    """A concrete ``threshold`` or ``costs`` of another framework was a TypeError in the
+    metrics and the accumulator, while the losses, predict and bayes_decision moved it.
+    (``sample_weight`` is data, like the labels: of the logits' framework.)"""
+    x, y, z = _data(framework)
+    other = FRAMEWORKS[FOREIGN[framework]]
+    t = np.array([0.5, -0.25, 0.0])
+    binary = np.array([[0.0, 1.0], [4.0, 0.0]])
+    cases = [  # (function, data, configuration)
+        (wxent.recall, (x, z), {"threshold": t}),
+        (wxent.fbeta_score, (x[:, 0], z[:, 0]), {"threshold": 0.3}),
+        (wxent.confusion_matrix, (x, y), {"costs": C3}),
+        (lambda a, b, costs: wxent.expected_cost(a, b, costs), (x, y), {"costs": C3}),
+        (
+            lambda a, b, costs: wxent.expected_cost(a, b, costs),
+            (x[:, 0], z[:, 0]),
+            {"costs": binary},
+        ),
+    ]
+    for f, data, options in cases:
+        expected = np.asarray(f(*data, **options), dtype=np.float64)
+        moved = {k: other(np.asarray(val)) for k, val in options.items()}
+        np.testing.assert_allclose(np.asarray(f(*data, **moved), dtype=np.float64), expected)
+    acc = wxent.MetricAccumulator(costs=other(C3)).update(x, y)
+    assert float(acc.compute()["expected_cost"]) == pytest.approx(
+        float(wxent.expected_cost(x, y, C3)), rel=1e-6
+    )
+
+
+def test_traced_configuration_of_another_framework_is_still_a_type_error():
+    import jax
+
+    x, _, z = _data("torch")
+    with pytest.raises(TypeError, match=_message("threshold")):
+        jax.jit(lambda t: wxent.precision(x, z, threshold=t))(jnp.zeros(3))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [wxent.precision, wxent.tune_thresholds, wxent.calibrate, wxent.softmax_cross_entropy],
+    ids=["precision", "tune_thresholds", "calibrate", "softmax_cross_entropy"],
+)
+def test_one_logit_per_sample_with_flat_01_labels_names_the_binary_shape(call):
+    """Dense(1) logits ``(N, 1)`` with ``(N,)`` 0/1 labels read as one class: the error said
+    only "class indices in [0, 1)"; it now names the binary form."""
+    x = np.random.default_rng(3).normal(size=(6, 1)).astype(np.float32)
+    y = np.array([0, 1, 1, 0, 1, 0])
+    with pytest.raises(ValueError, match=_message("labels")) as info:
+        call(x, y)
+    assert "binary (sigmoid) output" in str(info.value) and "(N, 1)" in str(info.value)

@@ -351,6 +351,11 @@ def check_class_indices(
     if bad.any():
         first = labels[bad].ravel()[0]
         hint = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+        if num_classes == 1:  # a Dense(1) output: binary sigmoid logits, not one class
+            hint += (
+                "; one logit per sample is a binary (sigmoid) output: give its 0/1 labels "
+                "the logits' shape, e.g. (N, 1)"
+            )
         raise value_error(
             name,
             f"class indices in [0, {num_classes}){hint}",
