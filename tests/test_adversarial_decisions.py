@@ -454,3 +454,28 @@ def test_one_logit_per_sample_with_flat_01_labels_names_the_binary_shape(call):
     with pytest.raises(ValueError, match=_message("labels")) as info:
         call(x, y)
     assert "binary (sigmoid) output" in str(info.value) and "(N, 1)" in str(info.value)
+
+
+# ----------------------------------------------------------------------------- unknown classes
+
+
+def test_per_class_vectors_apply_where_tf_function_leaves_the_classes_unknown():
+    """predict's per-label threshold and a per-label Calibration refused logits of shape
+    (None, None) ("Expected 3 labels ... Received (None, None)"), where bayes_decision and
+    unweight_logits take the vector's length; with known classes a wrong length is an error."""
+    x = np.random.default_rng(4).normal(size=(5, 3)).astype(np.float32)
+    t = np.array([0.0, 1.0, -0.5])
+    cal = wxent.Calibration("platt", np.array([2.0, 1.0, 0.5]), np.array([0.0, 1.0, 0.0]))
+    spec = [tf.TensorSpec([None, None], tf.float32)]
+    calls = {
+        "threshold": (lambda a: wxent.predict(a, threshold=t), x > t),
+        "offsets": (lambda a: wxent.predict(a, offsets=t), np.argmax(x + t, axis=-1)),
+        "Calibration": (cal, x * cal.scale + cal.bias),
+    }
+    for f, expected in calls.values():
+        out = tf.function(f, input_signature=spec)(tf.constant(x)).numpy()
+        np.testing.assert_allclose(out, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match=_message("threshold")):
+        wxent.predict(x[:, :2], threshold=t)
+    with pytest.raises(ValueError, match=_message("logits")):
+        cal(x[:, :2])

@@ -105,10 +105,11 @@ def _check_threshold(threshold: Any, k: int | None, binary: bool) -> np.ndarray:
         raise v.type_error(
             "threshold", "a logit (a number) or one per label", f"threshold={threshold!r}"
         ) from None
-    if np.asarray(threshold).dtype == bool:  # as for thresholds of every framework
+    compiling = ns.torch_is_compiling()  # the compiler cannot read an ndarray's dtype
+    if not compiling and np.asarray(threshold).dtype == bool:  # as for every framework
         raise v.type_error("threshold", "a real dtype", "threshold of dtype bool")
     check_threshold_shape(t.shape, k, binary)
-    if not ns.torch_is_compiling() and np.isnan(t).any():
+    if not compiling and np.isnan(t).any():
         raise v.value_error("threshold", "logits that are not NaN", f"threshold={threshold!r}")
     return t
 

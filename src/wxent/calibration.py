@@ -127,7 +127,8 @@ class Calibration:
         axis = v.check_class_axis(self.class_axis, len(logits.shape))
         inp = _inputs(logits, axis)
         for value in (self.scale, self.bias):
-            if getattr(value, "ndim", 0) == 1 and inp.num_classes != value.shape[0]:
+            unknown = inp.num_classes is None  # (tf.function with None): the vector's
+            if getattr(value, "ndim", 0) == 1 and not unknown and inp.num_classes != value.shape[0]:
                 raise v.value_error(
                     "logits",
                     f"{value.shape[0]} labels along class_axis={self.class_axis}, as "

@@ -459,7 +459,8 @@ def _decision_vector(name: str, value: Any, inp: Any) -> Any:
         if not ns.torch_is_compiling() and np.isnan(value).any():
             raise v.value_error(name, "numbers that are not NaN", f"{name} with NaN")
     shape = tuple(v.static_shape(value))
-    if len(shape) > 1 or (len(shape) == 1 and shape[0] != inp.num_classes):
+    known = inp.num_classes is not None  # unknown (tf.function with None): the vector's
+    if len(shape) > 1 or (len(shape) == 1 and known and shape[0] != inp.num_classes):
         raise v.value_error(name, expected, f"{name} of shape {v.shape_str(shape)}")
     arr = prep.config_array(name, value, inp, check_values=False)
     ndim = len(inp.logits.shape)
