@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
+
 from wxent import _metric_counts as mc
 from wxent import _metric_inputs as mi
 from wxent import _namespace as ns
@@ -120,6 +122,17 @@ class MetricAccumulator:
             raise v.type_error(
                 "other", "a MetricAccumulator", f"an object of type {type(other).__name__}"
             )
+        differ = [name for name in _DECISION_OPTIONS if not _same(self, other, name)]
+        if differ:  # counts of other decisions (or without a matrix) would mix silently
+            shown = "; ".join(
+                f"a different `{n}`: {_shown(other, n)} (here {_shown(self, n)})" for n in differ
+            )
+            raise v.value_error(
+                "other",
+                "an accumulator of the same decisions (threshold, costs, ignore_index, "
+                "ignore_label, class_axis, confusion)",
+                shown,
+            )
         if other._first is None:
             return self
         for weighted, parts in other._sums.items():
@@ -181,3 +194,38 @@ class MetricAccumulator:
             result = mc.safe_divide(first.xp, total["cost"], total["weight"])
             out["expected_cost"] = float(result) if first.numpy else result
         return out
+
+
+_DECISION_OPTIONS = (
+    "threshold",
+    "costs",
+    "ignore_index",
+    "ignore_label",
+    "class_axis",
+    "confusion",
+)
+
+
+def _option(acc: MetricAccumulator, name: str) -> Any:
+    return acc.confusion if name == "confusion" else acc._options[name]
+
+
+def _host(value: Any) -> Any:
+    """An option as a host value that compares by content (arrays of any framework)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    try:
+        return np.asarray(ns.to_numpy(value) if ns.is_array(value) else value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return value
+
+
+def _same(a: MetricAccumulator, b: MetricAccumulator, name: str) -> bool:
+    x, y = _host(_option(a, name)), _host(_option(b, name))
+    if isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
+        return x.shape == y.shape and bool(np.array_equal(x, y, equal_nan=True))
+    return bool(x is y or (type(x) is type(y) and x == y))
+
+
+def _shown(acc: MetricAccumulator, name: str) -> str:
+    return v._short(_option(acc, name))

@@ -93,6 +93,16 @@ def unit_scale(x: np.ndarray) -> float:
     return float(2.0 ** round(math.log2(rms)))
 
 
+def unscale(a: float, scale: float) -> float:
+    """``a / scale``, the fitted parameter for the logits themselves, kept finite.
+
+    A scale below ``1 / 1.8e308`` (logits near ``1e-310``) would overflow to ``inf``,
+    and ``inf * 0`` is NaN: the largest float64 is the limit there.
+    """
+    top = float(np.finfo(np.float64).max)
+    return max(-top, min(top, a / scale))
+
+
 def fit_sigmoid(
     x: np.ndarray, z: np.ndarray, w: np.ndarray, method: str, max_iter: int
 ) -> tuple[float, float]:
@@ -103,7 +113,7 @@ def fit_sigmoid(
     w = w / total
     scale = unit_scale(x[w > 0])
     a, b = _fit_sigmoid_unit(x / scale, z, w, method, max_iter)
-    return a / scale, b
+    return unscale(a, scale), b
 
 
 def _fit_sigmoid_unit(
@@ -162,4 +172,4 @@ def fit_temperature_softmax(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_ite
         var = (prob * x * x).sum(axis=1) - mean**2
         return np.array([np.sum(w * (mean - xy))]), np.array([[np.sum(w * var)]])
 
-    return float(_newton(loss, grad_hess, np.array([1.0]), max_iter, 0.0)[0]) / scale
+    return unscale(float(_newton(loss, grad_hess, np.array([1.0]), max_iter, 0.0)[0]), scale)

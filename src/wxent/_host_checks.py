@@ -10,6 +10,7 @@ Re-exported as ``v.<name>``.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -154,6 +155,10 @@ def host_numbers(name: str, value: Any) -> np.ndarray:
         host = np.asarray(value)
         if host.dtype.kind in "bO":
             host = host.astype(np.float64)
+    except OverflowError:  # a Python integer beyond float64
+        raise v.value_error(
+            name, "numbers that float64 holds (at most 1.8e308)", f"{name}={v._short(value)}"
+        ) from None
     except (TypeError, ValueError):
         host = None
     if host is None or host.dtype.kind not in "iuf":
@@ -224,3 +229,32 @@ def check_scalar_fits(name: str, value: float, xp: Any, dtype: Any) -> None:
             f"a float that the logits' compute dtype holds (at most {top:.8g})",
             f"{name}={value!r}",
         )
+
+
+def as_float(name: str, value: Any, expected: str) -> float:
+    """``float(value)`` of a real number; an integer beyond float64's range is a ValueError."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise v.value_error(name, expected, f"{name}={v._short(value)}") from None
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """A positive integer (Python or NumPy): ``max_iter``, ``bins``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise v.type_error(name, "a positive integer", f"{name}={value!r}")
+    if int(value) < 1:
+        raise v.value_error(name, "a positive integer", f"{name}={value!r}")
+    return int(value)
+
+
+def check_optional_positive_float(name: str, value: Any) -> float | None:
+    """``None`` or a finite float ``> 0`` (a cap such as ``max_weight``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise v.type_error(name, "a finite float > 0 or None", f"{name}={value!r}")
+    value = as_float(name, value, "a finite float > 0 or None")
+    if not (math.isfinite(value) and value > 0.0):
+        raise v.value_error(name, "a finite float > 0 or None", f"{name}={value!r}")
+    return value

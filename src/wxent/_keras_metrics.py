@@ -88,10 +88,24 @@ def check_probabilities(y_pred: Any) -> None:
 def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any) -> Any:
     """A Keras-style sample weight (scalar, per sample ``(B,)``, ...) broadcast to ``like``."""
     w = ops.cast(ops.convert_to_tensor(sample_weight), dtype)
+    given = tuple(w.shape)
     while len(w.shape) > len(like.shape) and w.shape[-1] == 1:
         w = ops.squeeze(w, axis=-1)
     while 0 < len(w.shape) < len(like.shape):
         w = ops.expand_dims(w, axis=-1)
+    target = tuple(like.shape)
+    if len(w.shape) and (
+        len(w.shape) != len(target)
+        or any(
+            a is not None and b is not None and a not in (1, b)
+            for a, b in zip(w.shape, target, strict=True)
+        )
+    ):
+        raise v.value_error(
+            "sample_weight",
+            f"a scalar, one weight per sample, or weights that broadcast to {v.shape_str(target)}",
+            f"sample_weight of shape {v.shape_str(given)}",
+        )
     return ops.broadcast_to(w, ops.shape(like))
 
 
@@ -157,6 +171,7 @@ class _ConfusionMetric(keras.metrics.Metric):
             expected = f"the number of classes (labels) with average={average!r}"
             raise v.value_error("num_classes", expected, "num_classes=None")
         self.threshold = t.item() if t.ndim == 0 else t.tolist()
+        self._threshold_array = t
         self.average, self.class_axis, self._score_options = average, class_axis, score
         self.ignore_label = ignore_label
         shape = (2, 2) if self.num_classes is None else (self.num_classes, 2, 2)
@@ -165,18 +180,26 @@ class _ConfusionMetric(keras.metrics.Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the counts of a batch: :func:`wxent.confusion_matrix` in Keras variables."""
         logits = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+        threshold: Any = self._logits_threshold
         if not self.from_logits:
             check_probabilities(logits)
+            # Probabilities and the threshold go to logits by the same operations in the
+            # same dtype: a probability equal to the threshold stays not above it (as in
+            # keras.metrics.Recall), which a float64 threshold logit did not guarantee.
             logits = ops.log(logits) - ops.log1p(-logits)
+            t = ops.convert_to_tensor(self._threshold_array, dtype=self.dtype)
+            threshold = ops.log(t) - ops.log1p(-t)
         labels = ops.convert_to_tensor(y_true)
         if len(labels.shape) == len(logits.shape) - 1:  # Dense(1) logits, (B,) labels
             labels = ops.expand_dims(labels, axis=-1)
+        elif len(labels.shape) == len(logits.shape) + 1 and labels.shape[-1] == 1:
+            labels = ops.squeeze(labels, axis=-1)  # (B,) logits, (B, 1) labels
         w = None if sample_weight is None else _broadcast_weight(sample_weight, logits, self.dtype)
         with user_names(logits="y_pred", labels="y_true"):
             counts = wxent.confusion_matrix(
                 logits,
                 labels,
-                threshold=self._logits_threshold,
+                threshold=threshold,
                 sample_weight=w,
                 ignore_label=self.ignore_label,
                 class_axis=self.class_axis,

@@ -141,7 +141,8 @@ def class_indices(labels: np.ndarray) -> np.ndarray:
     if labels.dtype.kind in "iub":
         return labels.astype(np.int64)
     if labels.dtype.kind == "f":
-        whole = np.isfinite(labels) & (labels == np.round(labels)) & (np.abs(labels) < 2.0**63)
+        below = np.abs(labels) < np.float64(2.0**63)  # float64: no overflow in float16
+        whole = np.isfinite(labels) & (labels == np.round(labels)) & below
         if not whole.all():
             first = labels[~whole].ravel()[0]
             raise v.value_error(

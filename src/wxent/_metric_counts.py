@@ -229,10 +229,8 @@ def _softmax(c: mi.Call) -> Counts:
         )
     cm = None
     if c.costs is not None:
-        costs = c.costs
+        costs = mi.own_framework("costs", c.costs, c.logits)
         foreign = ns.is_array(costs) and not isinstance(costs, np.ndarray)
-        if foreign and mi.framework(costs) != mi.framework(c.logits):
-            raise mi.same_framework_error("costs", costs, c.logits)
         cm = matrix_for("costs", costs, c.inputs(n), warn=not ns.torch_is_compiling())
         if c.concrete and foreign:
             c.checks.add(

@@ -32,6 +32,21 @@ def same_framework_error(name: str, value: Any, logits: Any) -> TypeError:
     )
 
 
+def own_framework(name: str, value: Any, logits: Any) -> Any:
+    """``value``, or a concrete array of another framework as NumPy.
+
+    Configuration (``threshold``, ``costs``) moves onto the logits as in the losses and
+    decisions; a traced array of another framework cannot be read: an error. Labels and
+    ``sample_weight`` are data: of the logits' framework.
+    """
+    foreign = ns.is_array(value) and not isinstance(value, np.ndarray)
+    if foreign and framework(value) != framework(logits):
+        if not ns.is_concrete(value):
+            raise same_framework_error(name, value, logits)
+        return ns.to_numpy(value)
+    return value
+
+
 def framework(x: Any) -> str:
     if isinstance(x, np.ndarray):
         return "numpy"
@@ -82,14 +97,19 @@ def _check_threshold(threshold: Any, k: int | None, binary: bool) -> np.ndarray:
         )
     try:
         t = np.asarray(threshold, dtype=np.float64)
+    except OverflowError:  # a Python integer beyond float64
+        raise v.value_error(
+            "threshold", "logits that float64 holds", f"threshold={v._short(threshold)}"
+        ) from None
     except (TypeError, ValueError):
         raise v.type_error(
             "threshold", "a logit (a number) or one per label", f"threshold={threshold!r}"
         ) from None
-    if np.asarray(threshold).dtype == bool:  # as for thresholds of every framework
+    compiling = ns.torch_is_compiling()  # the compiler cannot read an ndarray's dtype
+    if not compiling and np.asarray(threshold).dtype == bool:  # as for every framework
         raise v.type_error("threshold", "a real dtype", "threshold of dtype bool")
     check_threshold_shape(t.shape, k, binary)
-    if not ns.torch_is_compiling() and np.isnan(t).any():
+    if not compiling and np.isnan(t).any():
         raise v.value_error("threshold", "logits that are not NaN", f"threshold={threshold!r}")
     return t
 
@@ -231,7 +251,7 @@ def weights(c: Call, allowed: dict[tuple[Any, ...], Any]) -> Array | None:
         return None
     v.check_not_flag("sample_weight", value)
     foreign = ns.is_array(value) and not isinstance(value, np.ndarray)
-    if foreign and framework(value) != framework(c.logits):
+    if foreign and framework(value) != framework(c.logits):  # data, like the labels
         raise same_framework_error("sample_weight", value, c.logits)
     shape = v.config_shape("sample_weight", value)
     for allowed_shape, reshape in allowed.items():
@@ -253,10 +273,8 @@ def _check_weights(c: Call, value: Array) -> None:
 
 
 def threshold_array(c: Call, k: int, binary: bool) -> Array:
-    t = c.threshold
+    t = own_framework("threshold", c.threshold, c.logits)
     if ns.is_array(t) and not isinstance(t, np.ndarray):
-        if framework(t) != framework(c.logits):
-            raise same_framework_error("threshold", t, c.logits)
         check_threshold_shape(v.static_shape(t), k, binary)
         if not v.is_floating(c.xp, t.dtype) and not v.is_integer(c.xp, t.dtype):
             raise v.type_error("threshold", "a real dtype", f"threshold of dtype {t.dtype}")
@@ -291,10 +309,8 @@ def ignore_in_dtype(ignore: int | None, labels: Array) -> int | None:
 
 def binary_costs(c: Call) -> tuple[Array, Array]:
     """The ``2 x 2`` cost matrix on the logits and its cost threshold (a logit)."""
-    xp, costs = c.xp, c.costs
+    xp, costs = c.xp, own_framework("costs", c.costs, c.logits)
     foreign = ns.is_array(costs) and not isinstance(costs, np.ndarray)
-    if foreign and framework(costs) != framework(c.logits):
-        raise same_framework_error("costs", costs, c.logits)
     if foreign or ns.torch_is_compiling():  # the threshold computed on the device
         m = matrix_for("costs", costs, c.inputs(2), warn=False)
         a, b = m[0, 1] - m[0, 0], m[1, 0] - m[1, 1]

@@ -10,7 +10,6 @@ strictly improves the objective. Passes over the classes repeat until none moves
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -229,8 +228,7 @@ def tune_softmax(
             "None for softmax logits; use ignore_index",
             f"ignore_label={ignore_label!r}",
         )
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise v.value_error("max_iter", "a positive integer", f"max_iter={max_iter!r}")
+    max_iter = v.check_positive_int("max_iter", max_iter)
     if not np.isfinite(x).all():
         raise v.value_error(
             "logits", "finite logits for per-class offsets", "an infinite value in `logits`"

@@ -245,6 +245,15 @@ def round_to(value: float, dtype_name: str) -> float:
     return float(value)
 
 
+def dtype_max(dtype_name: str) -> float:
+    """The largest finite number of the logits' dtype (float64 for any other name)."""
+    if dtype_name == "bfloat16":
+        return float(np.float32(3.3895313892515355e38))
+    if dtype_name in ("float16", "float32"):
+        return float(np.finfo(dtype_name).max)
+    return float(np.finfo(np.float64).max)
+
+
 def threshold_between(values: np.ndarray, k: int, dtype_name: str) -> float:
     """A threshold ``t`` such that ``scores > t`` holds exactly for the top ``k`` groups.
 
@@ -252,21 +261,26 @@ def threshold_between(values: np.ndarray, k: int, dtype_name: str) -> float:
     ``u_(k+1)`` itself when the rounded midpoint is not in ``[u_(k+1), u_k)`` (adjacent
     numbers of the dtype, an infinite value). Beyond the extremes, ``max(1, |u|)``
     outside the range seen: ``u_1 + max(1, |u_1|)`` for ``k = 0`` (nothing positive),
-    ``u_K - max(1, |u_K|)`` for ``k = K`` (everything positive). No values: ``0.0``.
+    ``u_K - max(1, |u_K|)`` for ``k = K`` (everything positive), or the dtype's largest
+    finite number (of that sign) where the step leaves the dtype's range; ``-inf`` only
+    when the smallest logit is the dtype's most negative number. No values: ``0.0``.
     """
     count = values.shape[0]
     if count == 0:
         return 0.0
-    if k == 0:
-        top = float(values[0])
-        return top if np.isinf(top) else round_to(top + max(1.0, abs(top)), dtype_name)
-    if k == count:
-        low = float(values[-1])
-        if low == np.inf:  # all +inf: any finite number, 65504 exists in every float dtype
-            return float(np.finfo(np.float16).max)
-        return round_to(low - max(1.0, abs(low)), dtype_name)
-    hi, lo = float(values[k - 1]), float(values[k])
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        if k == 0:
+            top = float(values[0])
+            if np.isinf(top):
+                return top
+            return min(round_to(top + max(1.0, abs(top)), dtype_name), dtype_max(dtype_name))
+        if k == count:
+            low = float(values[-1])
+            if low == np.inf:  # all +inf: any finite number, 65504 exists in every float dtype
+                return float(np.finfo(np.float16).max)
+            t = max(round_to(low - max(1.0, abs(low)), dtype_name), -dtype_max(dtype_name))
+            return t if t < low else -np.inf
+        hi, lo = float(values[k - 1]), float(values[k])
         mid = round_to(lo / 2 + hi / 2, dtype_name)
     if lo <= mid < hi:
         return mid

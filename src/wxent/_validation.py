@@ -27,10 +27,13 @@ import numpy as np
 
 from wxent import _namespace as ns
 from wxent._host_checks import allocate as allocate  # host-side checks, as v.<name>
+from wxent._host_checks import as_float as as_float
 from wxent._host_checks import check_has_classes as check_has_classes
 from wxent._host_checks import check_known_classes as check_known_classes
 from wxent._host_checks import check_not_flag as check_not_flag
+from wxent._host_checks import check_optional_positive_float as check_optional_positive_float
 from wxent._host_checks import check_plain_array as check_plain_array
+from wxent._host_checks import check_positive_int as check_positive_int
 from wxent._host_checks import check_representable as check_representable
 from wxent._host_checks import check_scalar_fits as check_scalar_fits
 from wxent._host_checks import config_shape as config_shape
@@ -134,7 +137,7 @@ def check_fraction(name: str, value: Any) -> float:
     """A float in ``[0, 1]`` (label smoothing, clip margins)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise type_error(name, "a float in [0, 1]", f"{name}={value!r}")
-    value = float(value)
+    value = as_float(name, value, "a float in [0, 1]")
     if not 0.0 <= value <= 1.0:
         raise value_error(name, "a float in [0, 1]", f"{name}={value!r}")
     return value
@@ -144,7 +147,7 @@ def check_nonnegative_float(name: str, value: Any) -> float:
     """A finite float ``>= 0`` (focal ``gamma``, cost weight)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise type_error(name, "a finite float >= 0", f"{name}={value!r}")
-    value = float(value)
+    value = as_float(name, value, "a finite float >= 0")
     if not (math.isfinite(value) and value >= 0.0):
         raise value_error(name, "a finite float >= 0", f"{name}={value!r}")
     return value
@@ -172,15 +175,16 @@ def check_optional_label_value(name: str, value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise type_error(name, "a number or None", f"{name}={value!r}")
-    if not math.isfinite(float(value)):
+    value = as_float(name, value, "a finite number or None")
+    if not math.isfinite(value):
         raise value_error(name, "a finite number or None", f"{name}={value!r}")
-    if 0.0 <= float(value) <= 1.0:
+    if 0.0 <= value <= 1.0:
         raise value_error(
             name,
             "a value outside [0, 1] (such as -1), so no real label is ignored",
             f"{name}={value!r}",
         )
-    return float(value)
+    return value
 
 
 def check_class_axis(class_axis: Any, ndim: int) -> int:
@@ -347,6 +351,11 @@ def check_class_indices(
     if bad.any():
         first = labels[bad].ravel()[0]
         hint = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+        if num_classes == 1:  # a Dense(1) output: binary sigmoid logits, not one class
+            hint += (
+                "; one logit per sample is a binary (sigmoid) output: give its 0/1 labels "
+                "the logits' shape, e.g. (N, 1)"
+            )
         raise value_error(
             name,
             f"class indices in [0, {num_classes}){hint}",
@@ -398,21 +407,9 @@ def check_unit_open_float(name: str, value: Any) -> float:
     """A float in ``[0, 1)`` (the ``beta`` of the effective number of samples)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise type_error(name, "a float in [0, 1)", f"{name}={value!r}")
-    value = float(value)
+    value = as_float(name, value, "a float in [0, 1)")
     if not 0.0 <= value < 1.0:
         raise value_error(name, "a float in [0, 1)", f"{name}={value!r}")
-    return value
-
-
-def check_optional_positive_float(name: str, value: Any) -> float | None:
-    """``None`` or a finite float ``> 0`` (a cap such as ``max_weight``)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise type_error(name, "a finite float > 0 or None", f"{name}={value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0.0):
-        raise value_error(name, "a finite float > 0 or None", f"{name}={value!r}")
     return value
 
 
@@ -492,7 +489,7 @@ def check_nonnegative_number(name: str, value: Any) -> float:
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise type_error(name, "a finite float >= 0", f"{name}={value!r}")
-    value = float(value)
+    value = as_float(name, value, "a finite float >= 0")
     if not (value >= 0.0 and value != float("inf")):
         raise value_error(name, "a finite float >= 0", f"{name}={value!r}")
     return value

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,8 @@ class Calibration:
     scale: Any
     bias: Any
     class_axis: int = -1
+    _zero_scale: Any = field(init=False, repr=False)
+    _any_zero_scale: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Check the parameters (also of one built by hand); arrays become NumPy float64."""
@@ -103,6 +105,11 @@ class Calibration:
             )
         object.__setattr__(self, "scale", float(scale) if np.ndim(scale) == 0 else scale)
         object.__setattr__(self, "bias", float(bias) if np.ndim(bias) == 0 else bias)
+        # Host facts about the scale, read as Python values (torch.compile traces NumPy
+        # arrays): a zero scale maps every logit to 0 (inf * 0 would be NaN).
+        zero = np.asarray(scale, dtype=np.float64) == 0
+        object.__setattr__(self, "_zero_scale", zero if zero.ndim else bool(zero))
+        object.__setattr__(self, "_any_zero_scale", bool(np.any(zero)))
 
     @property
     def temperature(self) -> Any:
@@ -120,17 +127,27 @@ class Calibration:
         axis = v.check_class_axis(self.class_axis, len(logits.shape))
         inp = _inputs(logits, axis)
         for value in (self.scale, self.bias):
-            if getattr(value, "ndim", 0) == 1 and inp.num_classes != value.shape[0]:
+            unknown = inp.num_classes is None  # (tf.function with None): the vector's
+            if getattr(value, "ndim", 0) == 1 and not unknown and inp.num_classes != value.shape[0]:
                 raise v.value_error(
                     "logits",
                     f"{value.shape[0]} labels along class_axis={self.class_axis}, as "
                     "the calibration was fitted",
                     f"logits of shape {v.shape_str(v.static_shape(logits))}",
                 )
-        out = inp.logits * _along_axis("scale", self.scale, inp)
+        xp = inp.xp
+        if not self._any_zero_scale:
+            out = inp.logits * _along_axis("scale", self.scale, inp)
+        elif np.ndim(self._zero_scale) == 0:  # a zero scale maps every logit to 0
+            out = xp.zeros_like(inp.logits)  # (also the infinite ones: inf * 0 is NaN)
+        else:
+            safe = np.where(self._zero_scale, 1.0, np.asarray(self.scale, dtype=np.float64))
+            out = inp.logits * _along_axis("scale", safe, inp)
+            zero = _along_axis("scale", self._zero_scale.astype(np.float64), inp)
+            out = xp.where(zero == 1.0, xp.zeros_like(out), out)
         if self.method == "platt":
             out = out + _along_axis("bias", self.bias, inp)
-        xp = inp.xp
+        out = prep.settle(inp, out)  # NaN logits are an error (concrete logits)
         return out if out.dtype == logits.dtype else xp.astype(out, logits.dtype)
 
 
@@ -157,11 +174,12 @@ def _host_inputs(
     v.check_labels_array(labels, logits)
     shape = tuple(int(d) for d in v.static_shape(logits))  # type: ignore[arg-type]
     axis = v.check_class_axis(class_axis, len(shape))
-    x = host_array("logits", logits).astype(np.float64)
-    y = host_array("labels", labels)
+    why = "calibration is fitted and measured on the host, on held-out logits"
+    x = host_array("logits", logits, why).astype(np.float64)
+    y = host_array("labels", labels, why)
     v.check_no_nan("logits", x)
     sigmoid = y.shape == x.shape
-    w = row_weights(sample_weight, shape, axis, sigmoid)
+    w = row_weights(sample_weight, shape, axis, sigmoid, why)
     if sigmoid:
         if ignore_index is not None:
             raise v.value_error(
@@ -263,8 +281,7 @@ def calibrate(
     if method not in ("temperature", "platt"):
         raise v.value_error("method", '"temperature" or "platt"', f"method={method!r}")
     per_label = v.check_bool("per_label", per_label)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise v.value_error("max_iter", "a positive integer", f"max_iter={max_iter!r}")
+    max_iter = v.check_positive_int("max_iter", max_iter)
     x, y, w, sigmoid, _ = _host_inputs(logits, labels, class_axis, sample_weight, ignore_index)
     axis = int(class_axis)  # as given: -1 follows the last axis of other shapes
     if not np.isfinite(x).all():
@@ -287,6 +304,29 @@ def calibrate(
 # ----------------------------------------------------------------------------- measuring
 
 
+def _binned(
+    logits: Array, labels: Array, bins: Any, class_axis: int, sample_weight: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(bin index, probability, hit, weight, bins)`` of every counted element."""
+    bins = v.check_positive_int("bins", bins)
+    if bins > 1 << 53:  # probabilities * bins would not be exact in float64
+        raise v.value_error("bins", "a positive integer at most 2**53", f"bins={bins!r}")
+    x, y, w, sigmoid, _ = _host_inputs(logits, labels, class_axis, sample_weight, None)
+    if sigmoid:
+        prob, hit = fit.sigmoid(x).ravel(), y.ravel()
+        w = w.ravel()
+    else:
+        v.check_no_infinite_rows(x, 1)
+        top = x.max(axis=1, keepdims=True)  # +inf: the tied +inf logits share all
+        with np.errstate(invalid="ignore"):  # inf - inf, replaced
+            shifted = np.where(np.isposinf(top), np.where(x == top, 0.0, -np.inf), x - top)
+        p = np.exp(shifted)
+        p /= p.sum(axis=1, keepdims=True)
+        prob, hit = p.max(axis=1), (np.argmax(x, axis=1) == y).astype(np.float64)
+    index = np.minimum((prob * float(bins)).astype(np.int64), bins - 1)
+    return index, prob, hit, w, bins
+
+
 def reliability_bins(
     logits: Array, labels: Array, *, bins: int = 15, class_axis: int = -1, sample_weight: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -301,22 +341,8 @@ def reliability_bins(
         ``(mean_probability, frequency, weight)``, NumPy arrays of ``bins`` values (empty
         bins: weight 0 and the two means 0).
     """
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise v.value_error("bins", "a positive integer", f"bins={bins!r}")
+    index, prob, hit, w, bins = _binned(logits, labels, bins, class_axis, sample_weight)
     v.allocate("bins", f"bins={bins}", (4 * bins,))  # three bincounts, two quotients
-    x, y, w, sigmoid, _ = _host_inputs(logits, labels, class_axis, sample_weight, None)
-    if sigmoid:
-        prob, hit = fit.sigmoid(x).ravel(), y.ravel()
-        w = w.ravel()
-    else:
-        v.check_no_infinite_rows(x, 1)
-        top = x.max(axis=1, keepdims=True)  # +inf: the tied +inf logits share all
-        with np.errstate(invalid="ignore"):  # inf - inf, replaced
-            shifted = np.where(np.isposinf(top), np.where(x == top, 0.0, -np.inf), x - top)
-        p = np.exp(shifted)
-        p /= p.sum(axis=1, keepdims=True)
-        prob, hit = p.max(axis=1), (np.argmax(x, axis=1) == y).astype(np.float64)
-    index = np.minimum((prob * bins).astype(np.int64), bins - 1)
     weight = np.bincount(index, weights=w, minlength=bins)
     mean = np.bincount(index, weights=w * prob, minlength=bins)
     freq = np.bincount(index, weights=w * hit, minlength=bins)
@@ -339,7 +365,8 @@ def expected_calibration_error(
     Args:
         logits: floating array of any supported framework.
         labels: ``[0, 1]`` labels of the logits' shape or integer class indices.
-        bins: the number of equal-width probability bins.
+        bins: the number of equal-width probability bins (at most 2**53; only the
+            occupied ones are held, so a large number costs no memory).
         class_axis: the class (label) axis.
         sample_weight: one weight per sample, or for sigmoid logits one per element.
 
@@ -357,11 +384,12 @@ def expected_calibration_error(
         >>> round(wxent.expected_calibration_error(logits, labels), 4)  # (0.38 + 0.12) / 2
         0.25
     """
-    mean, freq, weight = reliability_bins(
-        logits, labels, bins=bins, class_axis=class_axis, sample_weight=sample_weight
-    )
+    index, prob, hit, w, _ = _binned(logits, labels, bins, class_axis, sample_weight)
+    occupied, index = np.unique(index, return_inverse=True)  # no array of `bins` values
+    weight = np.bincount(index, weights=w, minlength=occupied.size)
+    gap = np.bincount(index, weights=w * (hit - prob), minlength=occupied.size)
     total = weight.sum()
-    return 0.0 if total == 0 else float(np.sum(weight * np.abs(freq - mean)) / total)
+    return 0.0 if total == 0 else float(np.sum(np.abs(gap)) / total)
 
 
 # ----------------------------------------------------------------------------- exact correction
@@ -371,6 +399,8 @@ def _check_positive(name: str, value: Any) -> None:
     host = ns.to_numpy(value) if ns.is_array(value) else value
     try:
         host = np.asarray(host, dtype=np.float64)
+    except OverflowError:  # a Python integer beyond float64: an infinite weight
+        raise v.value_error(name, "finite positive numbers", f"{name}={v._short(value)}") from None
     except (TypeError, ValueError):
         raise v.type_error(name, "positive numbers", f"{name}={v._short(value)}") from None
     v.check_finite_nonnegative(name, host)
@@ -431,15 +461,15 @@ def unweight_logits(
         )
     inp = _inputs(logits, axis)
     out = inp.logits
-    for name, value, sign in (
+    given = (
         ("pos_weight", pos_weight, -1.0),
         ("neg_weight", neg_weight, 1.0),
         ("class_weight", class_weight, -1.0),
-    ):
-        if value is None:
-            continue
+    )
+    for name, value, sign in [g for g in given if g[1] is not None]:
         if not ns.torch_is_compiling() and (not ns.is_array(value) or ns.is_concrete(value)):
             _check_positive(name, value)
         w = prep.per_class(name, value, inp, positive=True)  # positive in the compute dtype
         out = out + sign * inp.xp.log(w)
+    out = prep.settle(inp, out)  # NaN logits are an error (concrete logits)
     return out if out.dtype == logits.dtype else inp.xp.astype(out, logits.dtype)

@@ -191,7 +191,8 @@ def cost_matrix(
 
     Args:
         classes: the number of classes ``C``, or the ``C`` class names (any hashable
-            values, e.g. strings), in the order of the logits' classes.
+            values, e.g. strings; a list or a 1-D NumPy array), in the order of the
+            logits' classes.
         default: the cost of every mistake not listed.
         costs: ``{(true, predicted): cost}`` exceptions.
         diagonal: the cost of a correct decision.
@@ -217,13 +218,19 @@ def cost_matrix(
         if n < 1:
             raise v.value_error("classes", "a number of classes >= 1", f"classes={n}")
         names = None
-    elif isinstance(classes, Sequence) and not isinstance(classes, (str, bytes)):
-        names = list(classes)
+    elif (isinstance(classes, Sequence) and not isinstance(classes, (str, bytes))) or (
+        isinstance(classes, np.ndarray) and classes.ndim == 1  # e.g. an encoder's classes_
+    ):
+        names = list(classes.tolist() if isinstance(classes, np.ndarray) else classes)
         n = len(names)
         if n < 1:
             raise v.value_error("classes", "at least one class name", "classes=[]")
         seen: set[Hashable] = set()
         for name in names:
+            if not isinstance(name, Hashable):
+                raise v.type_error(
+                    "classes", "hashable class names (strings, numbers)", f"class name {name!r}"
+                )
             if name in seen:
                 raise v.value_error("classes", "distinct class names", f"class name {name!r} twice")
             seen.add(name)
@@ -257,7 +264,8 @@ def cost_matrix(
 def _check_cost_value(name: str, value: Any, where: str) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise v.type_error(name, "a finite number >= 0", f"{where}={value!r}")
-    if not (np.isfinite(float(value)) and float(value) >= 0):
+    number = v.as_float(name, value, "a finite number >= 0")
+    if not (np.isfinite(number) and number >= 0):
         raise v.value_error(name, "a finite number >= 0", f"{where}={value!r}")
 
 

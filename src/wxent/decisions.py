@@ -187,9 +187,10 @@ def cost_threshold(
     ):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise v.type_error(name, "a finite number >= 0", f"{name}={value!r}")
-        if not (math.isfinite(float(value)) and float(value) >= 0):
+        number = v.as_float(name, value, "a finite number >= 0")
+        if not (math.isfinite(number) and number >= 0):
             raise v.value_error(name, "a finite number >= 0", f"{name}={value!r}")
-        values[name] = float(value)
+        values[name] = number
     a = values["cost_fp"] - values["cost_tn"]
     b = values["cost_fn"] - values["cost_tp"]
     received = f"cost_fp={cost_fp!r}, cost_fn={cost_fn!r}, cost_tp={cost_tp!r}, cost_tn={cost_tn!r}"

@@ -14,7 +14,9 @@ framework, on their device, eagerly and under ``jax.jit``, ``tf.function`` and
 TensorFlow inputs give arrays of that framework: a 0-d array for an averaged score
 (``float(score)`` reads the number); NumPy inputs give Python floats and NumPy arrays.
 Labels and ``sample_weight`` are of the logits' framework or Python lists (NumPy labels
-are accepted with JAX logits, as JAX accepts them; NumPy weights are configuration). Counts
+are accepted with JAX logits, as JAX accepts them; NumPy weights are configuration); a
+``threshold`` or ``costs`` of another framework is configuration, moved onto the logits
+as in the losses (when concrete). Counts
 are integers (``int64``; ``int32`` on JAX without x64); with ``sample_weight`` (a scalar,
 one weight per sample, or for sigmoid logits one per element) they are summed weights in
 ``float64`` for NumPy, else in the logits' floating dtype (``float32`` for 16-bit logits).

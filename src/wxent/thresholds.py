@@ -16,7 +16,9 @@ are always on the same side. The returned threshold ``t`` reproduces the chosen 
 with ``logits > t`` (the metrics' rule, a *logit*): between two consecutive distinct
 logits it is their midpoint rounded to the logits' dtype (or the lower logit when the
 two are adjacent numbers of the dtype); "nothing positive" is ``u_max + max(1, |u_max|)``
-and "everything positive" ``u_min - max(1, |u_min|)``, finite for finite logits. A logit
+and "everything positive" ``u_min - max(1, |u_min|)``, clamped to the dtype's largest
+finite number where that step leaves its range: finite for finite logits, except
+``-inf`` when ``u_min`` is the dtype's most negative number (nothing lies below). A logit
 ``-inf`` is never positive and ``+inf`` is positive unless the threshold is ``+inf``.
 Unweighted 0/1 labels sort all labels' scores in one call and count each label's
 positives per distinct logit; large inputs (from 2**20 logits) are split into blocks of
@@ -71,24 +73,26 @@ class ThresholdWarning(UserWarning):
     """A constraint of :func:`tune_thresholds` that no threshold meets on the given data."""
 
 
-def host_array(name: str, x: Any) -> np.ndarray:
+def host_array(
+    name: str, x: Any, why: str = "thresholds are tuned on the host, on held-out logits"
+) -> np.ndarray:
     """Held-out logits or labels of any framework as a NumPy array (concrete only)."""
     if not ns.is_concrete(x):
-        raise v.type_error(
-            name,
-            "a concrete array (thresholds are tuned on the host, on held-out logits)",
-            f"a traced {type(x).__name__}",
-        )
+        raise v.type_error(name, f"a concrete array ({why})", f"a traced {type(x).__name__}")
     return ns.to_numpy(x)
 
 
-def row_weights(sample_weight: Any, shape: tuple[int, ...], axis: int, sigmoid: bool) -> Any:
+def row_weights(
+    sample_weight: Any, shape: tuple[int, ...], axis: int, sigmoid: bool, why: str | None = None
+) -> Any:
     """Host float64 weights of the logits' shape (sigmoid) or the sample shape (softmax)."""
     if sample_weight is None:
         return None
     sample_shape = shape if len(shape) == 1 else shape[:axis] + shape[axis + 1 :]
     v.check_not_flag("sample_weight", sample_weight)
-    raw = host_array("sample_weight", sample_weight) if ns.is_array(sample_weight) else None
+    raw = None
+    if ns.is_array(sample_weight):
+        raw = host_array("sample_weight", sample_weight, *([why] if why else []))
     w = v.host_numbers("sample_weight", sample_weight if raw is None else raw).astype(np.float64)
     allowed = [sample_shape] + ([shape] if sigmoid and len(shape) > 1 else [])
     if w.shape not in allowed:
@@ -398,7 +402,8 @@ def predict(
 
     Raises:
         TypeError: for wrong types.
-        ValueError: for a vector of the wrong length, NaN, or both options set.
+        ValueError: for a vector of the wrong length, NaN (in the options, or in concrete
+            logits), or both options set.
 
     Example:
         >>> import numpy as np, wxent
@@ -419,10 +424,11 @@ def predict(
         )
     if offsets is not None:
         v.check_has_classes(shape, axis)
-    inp = prep.config_inputs(logits, axis, check_arrays=False, per_sample=False)
+    inp = prep.config_inputs(logits, axis, check_arrays=True, per_sample=False)
     x = inp.logits
     name, value = ("threshold", threshold) if offsets is None else ("offsets", offsets)
     vec = _decision_vector(name, value, inp)
+    prep.settle(inp, x)  # NaN logits: an error (NaN > t is False; argmax of NaN differs)
     if offsets is None:
         return x > vec
     return xp.argmax(x + vec, axis=axis)
@@ -437,19 +443,24 @@ def _decision_vector(name: str, value: Any, inp: Any) -> Any:
     if isinstance(value, numbers.Real):
         if value != value:
             raise v.value_error(name, "a number that is not NaN", f"{name}={value!r}")
-        return float(value)
+        return v.as_float(name, value, "a logit that float64 holds")
     if ns.is_array(value) and not isinstance(value, np.ndarray):
         if ns.is_concrete(value) and np.isnan(ns.to_numpy(value).astype(np.float64)).any():
             raise v.value_error(name, "numbers that are not NaN", f"{name} with NaN")
     else:
         try:
             value = np.asarray(value, dtype=np.float64)
+        except OverflowError:
+            raise v.value_error(
+                name, "logits that float64 holds", f"{name}={v._short(value)}"
+            ) from None
         except (TypeError, ValueError):
             raise v.type_error(name, expected, f"{name}={v._short(value)}") from None
         if not ns.torch_is_compiling() and np.isnan(value).any():
             raise v.value_error(name, "numbers that are not NaN", f"{name} with NaN")
     shape = tuple(v.static_shape(value))
-    if len(shape) > 1 or (len(shape) == 1 and shape[0] != inp.num_classes):
+    known = inp.num_classes is not None  # unknown (tf.function with None): the vector's
+    if len(shape) > 1 or (len(shape) == 1 and known and shape[0] != inp.num_classes):
         raise v.value_error(name, expected, f"{name} of shape {v.shape_str(shape)}")
     arr = prep.config_array(name, value, inp, check_values=False)
     ndim = len(inp.logits.shape)
