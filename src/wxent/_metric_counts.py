@@ -10,6 +10,7 @@ failure path only. Under tracing, elements whose labels are out of range count n
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import sys
@@ -89,10 +90,29 @@ def count(
     sigmoid = v.static_shape(labels) == v.static_shape(logits)
     if not sigmoid:
         v.check_has_classes(v.static_shape(logits), axis)
-    out = _sigmoid(call) if sigmoid else _softmax(call)
+    quiet = np.errstate(over="ignore", invalid="ignore") if numpy else nullcontext()
+    with quiet:  # overflowing sums of weights: the check below says so
+        out = _sigmoid(call) if sigmoid else _softmax(call)
+    if concrete and sample_weight is not None:  # finite weights whose sums overflow
+        sums = [out.tp + out.fp, out.tp + out.fn]  # the scores' denominators
+        sums += [a for a in (out.tn, out.cost, out.weight) if a is not None]
+        flags = [xp.any(~xp.isfinite(a)) for a in sums]
+        call.checks.add(
+            functools.reduce(lambda a, b: a | b, flags),
+            lambda: _raise_overflow(ns.float_dtype_name(xp, dtype) or "float64"),
+        )
     if concrete:
         call.checks.run(xp)
     return out
+
+
+def _raise_overflow(dtype: str) -> None:
+    raise v.value_error(
+        "sample_weight",
+        f"weights whose sums fit in {dtype} (rescale them: the metrics do not depend on "
+        "their scale)",
+        "sums of sample weights that overflow to inf",
+    )
 
 
 # ----------------------------------------------------------------------------- sigmoid logits

@@ -101,6 +101,9 @@ def row_weights(
             expected += f", or one per element, the shape of `logits` {shape}"
         raise v.value_error("sample_weight", expected, f"sample_weight of shape {w.shape}")
     v.check_finite_nonnegative("sample_weight", w)
+    top = float(w.max()) if w.size else 0.0
+    if top > 1.0:  # by a power of two (exact): sums of weights near 1e308 stay finite,
+        w = np.ldexp(w, -int(np.frexp(top)[1]))  # and nothing here depends on their scale
     if w.shape != shape and sigmoid:
         w = np.broadcast_to(np.expand_dims(w, axis), shape)
     return w
