@@ -211,7 +211,7 @@ def test_non_integral_float_indices_raise(bad: float) -> None:
     for name in ("SoftmaxCrossEntropy", "ExpectedCostLoss"):
         with pytest.raises(
             ValueError,
-            match=r"Invalid value for argument `labels`. Expected class indices: whole numbers "
+            match=r"Invalid value for argument `y_true`. Expected class indices: whole numbers "
             r"when given as floats. Received: label value",
         ):
             _loss(name)(floats, logits)
@@ -359,7 +359,7 @@ def test_confusion_metrics_match_counts() -> None:
         m.reset_state()
         assert float(np.sum(np.asarray(m.result()))) == 0.0
     # without ignore_label an unknown label is an error, as in wxent.recall
-    with pytest.raises(ValueError, match=r"Invalid value for argument `labels`. Expected 0/1"):
+    with pytest.raises(ValueError, match=r"Invalid value for argument `y_true`. Expected 0/1"):
         wk.Recall().update_state(labels, logits)
     # inside a compiled step it cannot raise: the element counts nowhere
     compiled = wk.Recall()
@@ -482,7 +482,7 @@ def test_expected_cost_metric_checks_labels() -> None:
         ([0.0, 1.5], r"Expected class indices: whole numbers when given as floats"),
     ]:
         m = wk.ExpectedCost(costs)
-        with pytest.raises(ValueError, match=r"Invalid value for argument `labels`. " + message):
+        with pytest.raises(ValueError, match=r"Invalid value for argument `y_true`. " + message):
             m.update_state(np.array(labels), logits)
         assert float(m.count) == 0.0  # nothing was counted
     # inside a compiled step nothing can be read: the bad samples leave the mean
@@ -704,7 +704,7 @@ FIT_SCRIPT = textwrap.dedent(
         try:
             wk.ExpectedCost(costs).update_state(np.array(bad), np.zeros((2, 3), "float32"))
         except ValueError as error:
-            assert "Invalid value for argument `labels`" in str(error), error
+            assert "Invalid value for argument `y_true`" in str(error), error
         else:
             raise AssertionError(bad)
     wrong = labels.copy()
@@ -778,6 +778,22 @@ FIT_SCRIPT = textwrap.dedent(
         loss(y, x[:, :3])
     found = [str(w.message) for w in record if w.category is wk.LogitsWarning]
     assert len(found) == 1 and "look like the output of a sigmoid" in found[0], found
+    # errors name the arrays as Keras passes them: y_pred, y_true
+    for metric in (wk.Recall(from_logits=False), wk.ExpectedCost(costs, from_logits=False)):
+        y_bad = keras.ops.convert_to_tensor(np.array([[0.2, 1.5, 0.1]], "float32"))
+        try:
+            metric.update_state(np.array([[0.0, 1.0, 0.0]]) if metric.name == "recall" else
+                                np.array([1]), y_bad)
+        except ValueError as error:
+            assert "argument `y_pred`. Expected probabilities in [0, 1]" in str(error), error
+        else:
+            raise AssertionError("probabilities outside [0, 1] were taken")
+    try:
+        wk.SoftmaxCrossEntropy()(np.array([0, 4]), np.zeros((2, 3), "float32"))
+    except ValueError as error:
+        assert "argument `y_true`. Expected class indices in [0, 3)" in str(error), error
+    else:
+        raise AssertionError("class index 4 of 3 was taken")
     print("OK", BACKEND)
     """
 )

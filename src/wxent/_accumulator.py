@@ -35,6 +35,13 @@ class MetricAccumulator:
             for very many classes; precision, recall and F need only ``C`` counts).
         validate: check every batch as the metric functions do.
 
+    Raises:
+        TypeError, ValueError: at construction, for options that no batch accepts (a
+            NaN or non-numeric threshold, a threshold of two or more dimensions, a cost
+            matrix that is not square, finite and non-negative, a threshold other than
+            0 with costs, both ignore markers); what depends on the batches (the number
+            of classes, sigmoid or softmax logits) at ``update``.
+
     Example:
         >>> import numpy as np, wxent
         >>> acc = wxent.MetricAccumulator()
@@ -57,6 +64,7 @@ class MetricAccumulator:
         validate: bool = True,
     ) -> None:
         self.confusion = v.check_bool("confusion", confusion)
+        mi.check_options(threshold, costs, ignore_index, ignore_label, class_axis)
         self._options = dict(
             threshold=threshold,
             costs=costs,

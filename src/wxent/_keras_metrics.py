@@ -10,6 +10,7 @@ wxent functions give for all the batches together.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ import wxent
 from wxent import _adapter_options as table
 from wxent import _namespace as ns
 from wxent import _validation as v
+from wxent._user_names import user_names
 
 _register = keras.saving.register_keras_serializable(package="wxent")
 
@@ -40,7 +42,47 @@ def check_indices(labels: Any) -> None:
     if bool(ops.convert_to_numpy(ops.any(bad))):
         first = ops.convert_to_numpy(labels)[ops.convert_to_numpy(bad)].ravel()[0]
         expected = "class indices: whole numbers when given as floats"
-        raise v.value_error("labels", expected, f"label value {first.item()!r}")
+        raise v.value_error("y_true", expected, f"label value {first.item()!r}")
+
+
+def host_config(value: Any) -> Any:
+    """Per-class configuration as plain data: numbers stay numbers, arrays become float64."""
+    if value is None or isinstance(value, (str, bool, numbers.Number)):
+        return value
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        value = ops.convert_to_numpy(value)
+    return np.asarray(value, dtype=np.float64)
+
+
+def plain_config(value: Any) -> Any:
+    """JSON-friendly form of a configuration value (for ``get_config``)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def check_probabilities(y_pred: Any) -> None:
+    """``y_pred`` of ``from_logits=False`` holds probabilities in ``[0, 1]``.
+
+    Checked when the values can be read (one scalar on the host; the values only to word
+    the error), as :func:`check_indices`: their logits would be NaN, and the error would
+    name those.
+
+    Raises:
+        ValueError: for a value outside ``[0, 1]`` or NaN.
+    """
+    if not ns.is_concrete(y_pred):
+        return
+    bad = ops.logical_not(ops.logical_and(ops.greater_equal(y_pred, 0), ops.less_equal(y_pred, 1)))
+    if bool(ops.convert_to_numpy(ops.any(bad))):
+        values = ops.convert_to_numpy(y_pred)[ops.convert_to_numpy(bad)]
+        raise v.value_error(
+            "y_pred",
+            "probabilities in [0, 1] with from_logits=False",
+            f"value {values.ravel()[0].item()!r} ({values.size} such value(s))",
+        )
 
 
 def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any) -> Any:
@@ -96,6 +138,8 @@ class _ConfusionMetric(keras.metrics.Metric):
         if not from_logits and not ((t >= 0) & (t <= 1)).all():
             expected = "a probability in [0, 1] with from_logits=False"
             raise v.value_error("threshold", expected, f"threshold={threshold!r}")
+        if np.isnan(t).any():
+            raise v.value_error("threshold", "logits that are not NaN", f"threshold={threshold!r}")
         labels = self.num_classes or (t.shape[0] if t.ndim == 1 else 2)
         with np.errstate(divide="ignore"):  # probabilities 0 and 1 are logits -inf and inf
             self._logits_threshold = t if from_logits else np.log(t) - np.log1p(-t)
@@ -120,19 +164,21 @@ class _ConfusionMetric(keras.metrics.Metric):
         """Add the counts of a batch: :func:`wxent.confusion_matrix` in Keras variables."""
         logits = ops.convert_to_tensor(y_pred, dtype=self.dtype)
         if not self.from_logits:
+            check_probabilities(logits)
             logits = ops.log(logits) - ops.log1p(-logits)
         labels = ops.convert_to_tensor(y_true)
         if len(labels.shape) == len(logits.shape) - 1:  # Dense(1) logits, (B,) labels
             labels = ops.expand_dims(labels, axis=-1)
         w = None if sample_weight is None else _broadcast_weight(sample_weight, logits, self.dtype)
-        counts = wxent.confusion_matrix(
-            logits,
-            labels,
-            threshold=self._logits_threshold,
-            sample_weight=w,
-            ignore_label=self.ignore_label,
-            class_axis=self.class_axis,
-        )
+        with user_names(logits="y_pred", labels="y_true"):
+            counts = wxent.confusion_matrix(
+                logits,
+                labels,
+                threshold=self._logits_threshold,
+                sample_weight=w,
+                ignore_label=self.ignore_label,
+                class_axis=self.class_axis,
+            )
         counts = ops.reshape(ops.cast(counts, self.dtype), (-1, 2, 2))  # [[tn, fp], [fn, tp]]
         self.confusion.assign_add(ops.sum(counts, axis=0) if self.num_classes is None else counts)
 
@@ -309,6 +355,8 @@ class ExpectedCost(keras.metrics.Metric):
                 f"{num_classes} classes along class_axis={self.class_axis} (the size of `costs`)",
                 f"y_pred of shape {v.shape_str(tuple(y_pred.shape))}",
             )
+        if not self.from_logits:
+            check_probabilities(y_pred)
         logits = y_pred if self.from_logits else ops.log(y_pred)
         y_true = ops.convert_to_tensor(y_true)
         if len(y_true.shape) == len(y_pred.shape):
@@ -320,9 +368,10 @@ class ExpectedCost(keras.metrics.Metric):
             check_indices(y_true)
             y_true = ops.cast(y_true, "int32")
         w = None if sample_weight is None else _broadcast_weight(sample_weight, y_true, self.dtype)
-        counts = wxent.confusion_matrix(
-            logits, y_true, costs=self.costs, sample_weight=w, class_axis=self.class_axis
-        )
+        with user_names(logits="y_pred", labels="y_true"):
+            counts = wxent.confusion_matrix(
+                logits, y_true, costs=self.costs, sample_weight=w, class_axis=self.class_axis
+            )
         counts = ops.cast(counts, self.dtype)
         costs = ops.convert_to_tensor(self.costs, dtype=self.dtype)
         self.total_cost.assign_add(ops.sum(counts * costs))

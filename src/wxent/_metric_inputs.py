@@ -8,6 +8,7 @@ accepted. Value checks on framework arrays are collected as device-side booleans
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._types import Array
-from wxent.cost_matrix import check_cost_matrix, matrix_for
+from wxent.cost_matrix import check_cost_matrix, check_matrix_shape, matrix_for
 from wxent.decisions import cost_threshold
 
 
@@ -76,7 +77,9 @@ def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
 def _check_threshold(threshold: Any, k: int | None, binary: bool) -> np.ndarray:
     v.check_plain_array("threshold", threshold)
     if isinstance(threshold, (bool, str)):
-        raise v.type_error("threshold", "a logit (a number) or one per label", repr(threshold))
+        raise v.type_error(
+            "threshold", "a logit (a number) or one per label", f"threshold={threshold!r}"
+        )
     try:
         t = np.asarray(threshold, dtype=np.float64)
     except (TypeError, ValueError):
@@ -90,10 +93,12 @@ def _check_threshold(threshold: Any, k: int | None, binary: bool) -> np.ndarray:
 
 
 def check_threshold_shape(shape: tuple[Any, ...], k: int | None, binary: bool) -> None:
+    """A scalar, or one threshold per label (``k`` of them; any number for ``k=None``)."""
     if len(shape) > 1 or (len(shape) == 1 and (binary or not v.shapes_match(shape, (k,)))):
         expected = "a scalar logit for binary logits"
         if not binary:
-            expected = f"a scalar logit or one per label, shape ({k},) along class_axis"
+            per_label = "a vector of shape (L,)" if k is None else f"shape ({k},) along class_axis"
+            expected = f"a scalar logit or one per label, {per_label}"
         raise v.value_error("threshold", expected, f"threshold of shape {v.shape_str(shape)}")
 
 
@@ -103,6 +108,56 @@ def _below(t: np.ndarray, dtype: str | None) -> np.ndarray:
         return t
     low = t.astype(np.float32)
     return np.where(low.astype(np.float64) > t, np.nextafter(low, np.float32(-np.inf)), low)
+
+
+def check_options(
+    threshold: Any, costs: Any, ignore_index: Any, ignore_label: Any, class_axis: Any
+) -> None:
+    """The options of a metric accumulator, checked before its first batch.
+
+    Everything a batch would refuse whatever its logits: a threshold that is not a number
+    or a vector of numbers (or holds NaN), a cost matrix that is not a square matrix of
+    finite non-negative numbers, ignore markers and a class axis of the wrong type,
+    options that no logits accept together. What depends on the batches (the number of
+    labels or classes, sigmoid or softmax logits) is checked by each batch.
+    """
+    if ns.is_array(threshold) and not isinstance(threshold, np.ndarray):
+        check_threshold_shape(v.static_shape(threshold), None, False)
+        if not (
+            v.is_floating(ns.namespace(threshold), threshold.dtype)
+            or v.is_integer(ns.namespace(threshold), threshold.dtype)
+        ):
+            raise v.type_error("threshold", "a real dtype", f"threshold of dtype {threshold.dtype}")
+        if ns.is_concrete(threshold) and np.isnan(ns.to_numpy(threshold)).any():
+            raise v.value_error("threshold", "logits that are not NaN", v._short(threshold))
+        default = False
+    else:
+        t = _check_threshold(threshold, None, False)
+        default = t.ndim == 0 and float(t) == 0.0
+    if costs is not None:
+        if ns.is_array(costs) and not ns.is_concrete(costs):
+            check_matrix_shape("costs", v.static_shape(costs), None)
+        else:
+            check_cost_matrix(costs, warn=False)
+        if not default:
+            raise v.value_error(
+                "threshold",
+                "the default 0.0 with costs (the decisions are the cost-optimal ones)",
+                f"threshold={v._short(threshold)}",
+            )
+    v.check_optional_int("ignore_index", ignore_index)
+    v.check_optional_label_value("ignore_label", ignore_label)
+    if ignore_index is not None and ignore_label is not None:
+        raise v.value_error(
+            "ignore_label",
+            "None with ignore_index (ignore_index serves softmax logits, ignore_label "
+            "sigmoid logits)",
+            f"ignore_label={ignore_label!r}",
+        )
+    if isinstance(class_axis, bool) or not isinstance(class_axis, numbers.Integral):
+        raise v.type_error(
+            "class_axis", "an integer axis of `logits`", f"class_axis={class_axis!r}"
+        )
 
 
 class Checks:

@@ -171,7 +171,9 @@ def _check_values(p: _Projection, losses: Array, labels: Array) -> None:
 def _diagnose(p: _Projection, labels: Array, losses: Array) -> None:
     """The error path of :func:`_check_values`: name the culprit (host reads allowed)."""
     xp = p.inp.xp
-    for name, arr in (("inputs", p.x), ("weight", p.w)):
+    for name, arr in (("inputs", p.x), ("weight", p.w), ("bias", p.b)):
+        if arr is None:
+            continue
         count = int(xp.sum(xp.astype(xp.isnan(arr), xp.int32)))
         if count:
             raise v.value_error(name, "numbers without NaN", f"{count} NaN value(s) in `{name}`")

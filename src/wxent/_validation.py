@@ -36,6 +36,7 @@ from wxent._host_checks import check_scalar_fits as check_scalar_fits
 from wxent._host_checks import config_shape as config_shape
 from wxent._host_checks import host_numbers as host_numbers
 from wxent._types import REDUCTIONS
+from wxent._user_names import rename
 from wxent._value_checks import (  # device-side checks, re-exported as v.<name>
     PendingChecks as PendingChecks,
 )
@@ -83,14 +84,16 @@ def dtype_name(dtype: Any) -> str:
 
 
 def value_error(name: str, expected: str, received: str) -> ValueError:
-    """A ``ValueError`` in wxent's wording."""
+    """A ``ValueError`` in wxent's wording (arguments named as the user named them)."""
+    name, expected, received = rename(name, expected, received)
     return ValueError(
         f"Invalid value for argument `{name}`. Expected {expected}. Received: {received}"
     )
 
 
 def type_error(name: str, expected: str, received: str) -> TypeError:
-    """A ``TypeError`` in wxent's wording."""
+    """A ``TypeError`` in wxent's wording (arguments named as the user named them)."""
+    name, expected, received = rename(name, expected, received)
     return TypeError(
         f"Invalid type for argument `{name}`. Expected {expected}. Received: {received}"
     )
@@ -493,6 +496,3 @@ def check_nonnegative_number(name: str, value: Any) -> float:
     if not (value >= 0.0 and value != float("inf")):
         raise value_error(name, "a finite float >= 0", f"{name}={value!r}")
     return value
-
-
-# The device-side value checks (one flag per check, read once) live beside this module.

@@ -21,6 +21,7 @@ points of a reliability diagram.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,29 @@ class Calibration:
     bias: Any
     class_axis: int = -1
 
+    def __post_init__(self) -> None:
+        """Check the parameters (also of one built by hand); arrays become NumPy float64."""
+        v.check_choice("method", self.method, ("temperature", "platt"))
+        scale, bias = _parameter("scale", self.scale), _parameter("bias", self.bias)
+        if self.method == "temperature" and (np.any(scale < 0) or np.any(bias != 0)):
+            raise v.value_error(
+                "scale" if np.any(scale < 0) else "bias",
+                "scale >= 0 (1 / temperature) and bias 0 for temperature scaling",
+                f"scale={v._short(self.scale)}, bias={v._short(self.bias)}",
+            )
+        if np.ndim(scale) == np.ndim(bias) == 1 and scale.shape != bias.shape:
+            raise v.value_error(
+                "bias",
+                f"a float or one per label, shape {scale.shape} like `scale`",
+                f"bias of shape {bias.shape}",
+            )
+        if isinstance(self.class_axis, bool) or not isinstance(self.class_axis, numbers.Integral):
+            raise v.type_error(
+                "class_axis", "an integer axis of `logits`", f"class_axis={self.class_axis!r}"
+            )
+        object.__setattr__(self, "scale", float(scale) if np.ndim(scale) == 0 else scale)
+        object.__setattr__(self, "bias", float(bias) if np.ndim(bias) == 0 else bias)
+
     @property
     def temperature(self) -> Any:
         """The fitted temperature ``1 / scale`` (``None`` for Platt scaling)."""
@@ -108,6 +132,21 @@ class Calibration:
             out = out + _along_axis("bias", self.bias, inp)
         xp = inp.xp
         return out if out.dtype == logits.dtype else xp.astype(out, logits.dtype)
+
+
+def _parameter(name: str, value: Any) -> np.ndarray:
+    """A calibration parameter as float64 NumPy: a finite number or one per label."""
+    host = ns.to_numpy(value) if ns.is_array(value) else value
+    if isinstance(host, (bool, np.bool_)):
+        raise v.type_error(name, "a float or one per label", f"{name}={host!r}")
+    host = v.host_numbers(name, host).astype(np.float64)
+    if host.ndim > 1:
+        raise v.value_error(
+            name, "a float or one per label, shape (L,)", f"{name} of shape {host.shape}"
+        )
+    if not np.isfinite(host).all():
+        raise v.value_error(name, "finite values", f"{name}={v._short(value)}")
+    return host
 
 
 def _host_inputs(

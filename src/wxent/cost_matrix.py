@@ -91,7 +91,8 @@ def _warn_dominated(name: str, costs: np.ndarray, stacklevel: int = 3) -> None:
         )
 
 
-def _check_shape(name: str, shape: Sequence[int | None], num_classes: int | None) -> None:
+def check_matrix_shape(name: str, shape: Sequence[int | None], num_classes: int | None) -> None:
+    """A square matrix (``num_classes`` rows and columns when given)."""
     square = len(shape) == 2 and v.shapes_match(shape[:1], shape[1:])
     if not square or (num_classes is not None and not v.shapes_match(shape, (num_classes,) * 2)):
         expected = "a square matrix"
@@ -130,7 +131,7 @@ def check_cost_matrix(
         [[0.0, 1.0], [5.0, 0.0]]
     """
     host = _to_host(name, costs)
-    _check_shape(name, host.shape, num_classes)
+    check_matrix_shape(name, host.shape, num_classes)
     v.check_finite_nonnegative(name, host)
     v.check_representable(name, host, dtype, False)
     if warn:
@@ -166,7 +167,7 @@ def matrix_for(name: str, value: Any, inp: prep.Inputs, *, warn: bool = True) ->
         )
     shape = v.static_shape(value) if ns.is_array(value) else _to_host(name, value).shape
     v.check_known_classes(name, shape, inp.xp, inp.num_classes)
-    _check_shape(name, shape, inp.num_classes)
+    check_matrix_shape(name, shape, inp.num_classes)
     arr = prep.config_array(name, value, inp)
     host_config = not ns.is_array(value) or isinstance(value, np.ndarray)
     if warn and host_config and inp.check_config and not ns.torch_is_compiling():

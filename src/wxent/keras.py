@@ -41,7 +41,9 @@ produce ``float32`` targets) or with a trailing axis of size 1 are taken as indi
 
 **Options** are checked at construction, by the wxent function itself (its errors, word
 for word): a typo in ``reduction``, ``gamma=-1`` or a negative weight fails in
-``compile``'s argument list, not in the first batch.
+``compile``'s argument list, not in the first batch. Errors about the arrays of a batch
+name them as Keras passes them: ``y_true``, ``y_pred`` (``labels`` and ``logits`` of the
+wxent functions).
 
 **Labels.** Sigmoid-family losses take labels of the logits' shape; ``Dense(1)`` logits
 ``(B, 1)`` with labels ``(B,)`` (the standard binary set-up) are aligned by adding the
@@ -75,20 +77,27 @@ model saved with a wxent loss and metric loads back.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import keras
-import numpy as np
 from keras import ops
 
 import wxent
 from wxent import _adapter_options as table
 from wxent import _namespace as ns
 from wxent import _validation as v
-from wxent._keras_metrics import ExpectedCost, FBetaScore, Precision, Recall, check_indices
+from wxent._keras_metrics import (
+    ExpectedCost,
+    FBetaScore,
+    Precision,
+    Recall,
+    check_indices,
+    host_config,
+    plain_config,
+)
+from wxent._user_names import user_names
 from wxent._value_checks import LogitsWarning, probability_hook
 
 __all__ = [
@@ -121,24 +130,6 @@ _REDUCTIONS = {
 _AXIS = table.CLASS_AXIS["keras"]
 _KERAS = "sum_over_batch_size"
 _register = keras.saving.register_keras_serializable(package="wxent")
-
-
-def _host(value: Any) -> Any:
-    """Per-class configuration as plain data: numbers stay numbers, arrays become float64."""
-    if value is None or isinstance(value, (str, bool, numbers.Number)):
-        return value
-    if not isinstance(value, (list, tuple, np.ndarray)):
-        value = ops.convert_to_numpy(value)
-    return np.asarray(value, dtype=np.float64)
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly form of a configuration value (for ``get_config``)."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _activation(y_pred: Any) -> str | None:
@@ -176,7 +167,9 @@ class WxentLoss(keras.losses.Loss):
         self._reduction_arg = reduction
         table.check_options(function, {**options, "reduction": self._wxent_reduction})
         spec = table.LOSSES[function.__name__]
-        self._options = {k: _host(val) if k in spec.arrays else val for k, val in options.items()}
+        self._options = {
+            k: host_config(val) if k in spec.arrays else val for k, val in options.items()
+        }
         self._sigmoid = spec.family == "sigmoid"
         self._warned = False
 
@@ -184,13 +177,14 @@ class WxentLoss(keras.losses.Loss):
 
     def _wxent(self, logits: Any, labels: Any, sample_weight: Any, reduction: str) -> Any:
         options = {**self._options, "reduction": reduction}
-        if not (options["validate"] and ns.is_concrete(logits)):  # no value checks
-            return type(self).function(logits, labels, **options, sample_weight=sample_weight)
-        token = probability_hook.set(self._found_probabilities)  # warn once per loss
-        try:
-            return type(self).function(logits, labels, **options, sample_weight=sample_weight)
+        checked = options["validate"] and ns.is_concrete(logits)  # value checks run
+        token = probability_hook.set(self._found_probabilities) if checked else None
+        try:  # the errors name the arrays as Keras users pass them, y_true and y_pred
+            with user_names(logits="y_pred", labels="y_true"):
+                return type(self).function(logits, labels, **options, sample_weight=sample_weight)
         finally:
-            probability_hook.reset(token)
+            if token is not None:  # the value checks warn once per loss
+                probability_hook.reset(token)
 
     def _prepare(self, y_true: Any, y_pred: Any) -> tuple[Any, Any, int]:
         logits = ops.convert_to_tensor(y_pred, dtype=self.dtype)
@@ -282,7 +276,7 @@ class WxentLoss(keras.losses.Loss):
         """The constructor arguments, JSON-friendly (arrays as nested lists)."""
         config = super().get_config()
         config["reduction"] = self._reduction_arg
-        config.update({k: _plain(val) for k, val in self._options.items()})
+        config.update({k: plain_config(val) for k, val in self._options.items()})
         return config
 
 
