@@ -139,7 +139,7 @@ def binary_element_weight(
     """The effective weight ``s * (q * z + r * (1 - z))`` of a sigmoid-family element."""
     if q is None and r is None:
         return s
-    label_weight = (1.0 if q is None else q) * z + (1.0 if r is None else r) * (1 - z)
+    label_weight = (z if q is None else q * z) + ((1 - z) if r is None else r * (1 - z))
     return prep.multiply(s, label_weight)
 
 

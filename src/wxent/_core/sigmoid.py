@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wxent._core.numerics import FAR, safe_mul, softplus
+from wxent._core.numerics import FAR, safe_mul, softplus, softplus_pair
 from wxent._types import Array
 
 
@@ -48,8 +48,9 @@ def sigmoid_cross_entropy(
     Returns:
         The per-element loss, shape of ``logits``.
     """
-    positive = _weighted(labels, pos_weight, softplus(-logits, xp=xp), xp=xp)
-    negative = _weighted(1 - labels, neg_weight, softplus(logits, xp=xp), xp=xp)
+    softplus_x, softplus_minus_x = softplus_pair(logits, xp=xp)
+    positive = _weighted(labels, pos_weight, softplus_minus_x, xp=xp)
+    negative = _weighted(1 - labels, neg_weight, softplus_x, xp=xp)
     return positive + negative
 
 
