@@ -104,12 +104,15 @@ def sigmoid_cross_entropy(
         return fused
     z = inp.labels
     eps = float(label_smoothing)
-    _guard(inp, z, q, r, s, eps)
+    if not inp.concrete:
+        _guard(inp, z, q, r, s, eps)  # traced: the shield, before any formula
 
     def values(fast: bool) -> Array:
         # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
         losses = _fastpaths.sigmoid_losses(inp, eps, q, r) if fast else None
         if losses is None:
+            if inp.concrete:  # the inexact fast paths need no watch: a NaN logit makes
+                _guard(inp, z, q, r, s, eps)  # their loss NaN, which sends the call here
             losses = core.sigmoid_cross_entropy(
                 inp.logits, prep.smooth_binary(z, eps), pos_weight=q, neg_weight=r, xp=inp.xp
             )

@@ -181,8 +181,8 @@ def sigmoid_losses(
     t = inp.labels
     if label_smoothing:
         t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    if pos_weight is not None and tuple(pos_weight.shape) != tuple(x.shape):
-        pos_weight = pos_weight.expand(x.shape) if pos_weight.ndim else pos_weight
+    # A per-class ``pos_weight`` stays as given ((C,), or (C, 1, ...) along the class
+    # axis): the kernel broadcasts it, so ``pos_weight - 1`` is C values, not N * C.
     return F.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight, reduction="none")
 
 
