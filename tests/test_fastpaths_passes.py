@@ -196,3 +196,52 @@ def test_jax_sigmoid_limits_gradient_and_curvature():
     np.testing.assert_allclose(hess.diagonal(), ((w_pos + w_neg) / 4)[0], rtol=1e-6)
     _, tangent = jax.jvp(lambda a: loss(a, "sum"), (zeros,), (jnp.ones_like(zeros),))
     np.testing.assert_allclose(float(tangent), grad.sum(), rtol=1e-6)
+
+
+def _soft_case(n: int = 256, c: int = 64, seed: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    x = torch.tensor(2 * rng.normal(size=(n, c)), dtype=torch.float32)
+    p = rng.uniform(size=(n, c)) ** 4
+    t = torch.tensor(p / p.sum(axis=1, keepdims=True), dtype=torch.float32)
+    return x, t
+
+
+def test_torch_probability_labels_passes_match_the_native_op():
+    """The labels' value check (two reads of the labels) is paid for by the row sums:
+    one batched dot product instead of the native op's product array and its sum."""
+    x, t = _soft_case()
+    for backward in (False, True):
+        ours = _passes(lambda a: wxent.softmax_cross_entropy(a, t), x, backward)
+        peer = _passes(lambda a: F.cross_entropy(a, t), x, backward)
+        assert ours.ops["bmm"] == 1 and ours.ops["_log_softmax"] == 1, ours.ops
+        assert ours.transits <= peer.transits, (ours.ops, peer.ops)
+
+
+def test_torch_probability_labels_values_and_gradients_match_the_native_op():
+    """Smoothing, label gradients (the native op), double backward, infinite logits."""
+    x, t = _soft_case(6, 9, seed=2)
+    for eps in (0.0, 0.3):
+        a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        ours = wxent.softmax_cross_entropy(a, t, label_smoothing=eps, reduction="sum")
+        peer = F.cross_entropy(b, t, label_smoothing=eps, reduction="sum")
+        torch.testing.assert_close(ours, peer, rtol=1e-6, atol=1e-6)
+        ga = torch.autograd.grad(ours, a, create_graph=True)[0]
+        gb = torch.autograd.grad(peer, b, create_graph=True)[0]
+        torch.testing.assert_close(ga, gb, rtol=1e-6, atol=1e-7)
+        ha = torch.autograd.grad((ga * t).sum(), a)[0]
+        hb = torch.autograd.grad((gb * t).sum(), b)[0]
+        torch.testing.assert_close(ha, hb, rtol=1e-5, atol=1e-7)
+    labels = t.clone().requires_grad_(True)
+    wxent.softmax_cross_entropy(x, labels, reduction="sum").backward()
+    expected = -torch.log_softmax(x, dim=1)
+    torch.testing.assert_close(labels.grad, expected, rtol=1e-6, atol=1e-6)
+    # -inf logits where the label is 0: the limit (0 * log 0 = 0), on the exact path.
+    xi = x.clone()
+    ti = t.clone()
+    xi[0, 0], ti[0, 0] = -np.inf, 0.0
+    ti[0] = ti[0] / ti[0].sum()
+    xi.requires_grad_(True)
+    out = wxent.softmax_cross_entropy(xi, ti, reduction="none")
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(xi.grad).all()
+    assert xi.grad[0, 0] == 0.0

@@ -119,7 +119,7 @@ def _jax_softmax_losses(
 
 
 def _softmax_probability_losses(inp: Any, label_smoothing: float) -> Array | None:
-    """Probability labels: NumPy blocked kernel; torch's native kernel on finite logits.
+    """Probability labels: NumPy blocked kernel; torch's native kernels on finite logits.
 
     JAX: a ``custom_jvp`` rule, exact at ``+inf`` (as for integer labels).
     """
@@ -138,15 +138,15 @@ def _softmax_probability_losses(inp: Any, label_smoothing: float) -> Array | Non
         t = np.asarray(inp.labels, dtype=x.dtype).reshape(rows.shape)
         return numpy_softmax_probability_losses(rows, t, label_smoothing).reshape(x.shape[:-1])
     if ns.is_torch_namespace(xp) and _torch_float(x) and inp.may_fall_back():
-        import torch.nn.functional as F
+        from wxent._fastpaths.soft_torch import soft_target_losses
 
-        # Identical to ours for finite logits (torch's 0 * log 0 is NaN at -inf logits,
-        # so finish recomputes exactly when the result holds a NaN).
+        # torch's native kernels (log-softmax and its backward), the row sums as one
+        # batched dot product: identical to ours for finite logits (0 * log 0 is NaN at
+        # -inf logits, so finish recomputes exactly when the result holds a NaN).
         inp.inexact = True
         rows = x.reshape(-1, x.shape[-1])
         t = inp.labels.reshape(rows.shape)
-        losses = F.cross_entropy(rows, t, reduction="none", label_smoothing=label_smoothing)
-        return losses.reshape(x.shape[:-1])
+        return soft_target_losses(rows, t, label_smoothing).reshape(x.shape[:-1])
     return None
 
 
