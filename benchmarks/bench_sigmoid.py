@@ -26,7 +26,7 @@ def reference(x: np.ndarray, z: np.ndarray, q: np.ndarray) -> float:
     return float((q * z * np.logaddexp(0, -x64) + (1 - z) * np.logaddexp(0, x64)).mean())
 
 
-def build(fw, x, z, q):
+def build(fw, x, z, q, generic_path=True):
     import wxent
 
     zf = asarray(fw, z)
@@ -72,7 +72,7 @@ def build(fw, x, z, q):
             return tf.reduce_mean(tf.nn.weighted_cross_entropy_with_logits(zf, a, qt))
 
         name = "tf.nn.weighted_cross_entropy_with_logits"
-    if fw in ("torch",):
+    if generic_path and fw in ("torch",):
         out["generic"] = contenders(fw, "wxent (generic path)", generic(ours), x, ours=True)
     out["peer"] = contenders(fw, name, peer, x)
     return out
@@ -91,7 +91,7 @@ def main() -> None:
     for fw in ("numpy", "torch", "jax", "tf"):
         if fw not in args.frameworks:
             continue
-        built = build(fw, x, z, q)
+        built = build(fw, x, z, q, not args.no_generic)
         for mode in ("forward", "forward+backward"):
             group = [b[mode] for b in built.values() if mode in b]
             if group:

@@ -26,7 +26,7 @@ def reference(x: np.ndarray, p: np.ndarray) -> float:
     return float(-(p * log_p).sum(axis=1).mean())
 
 
-def build(fw, x, p):
+def build(fw, x, p, generic_path=True):
     import wxent
 
     pf = asarray(fw, p)
@@ -65,7 +65,7 @@ def build(fw, x, p):
             return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=pf, logits=a))
 
         name = "tf.nn.softmax_cross_entropy_with_logits"
-    if fw in ("numpy", "torch"):
+    if generic_path and fw in ("numpy", "torch"):
         out["generic"] = contenders(fw, "wxent (generic path)", generic(ours), x, ours=True)
     out["peer"] = contenders(fw, name, peer, x)
     return out
@@ -84,7 +84,7 @@ def main() -> None:
     for fw in ("numpy", "torch", "jax", "tf"):
         if fw not in args.frameworks:
             continue
-        built = build(fw, x, p)
+        built = build(fw, x, p, not args.no_generic)
         for mode in ("forward", "forward+backward"):
             group = [b[mode] for b in built.values() if mode in b]
             if group:

@@ -182,6 +182,9 @@ def parse(description: str) -> Any:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--frameworks", default="numpy,torch,jax,tf")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument(
+        "--no-generic", action="store_true", help="leave out wxent's generic-path contenders"
+    )
     args = parser.parse_args()
     if args.rows is None:
         args.rows = 256 if args.quick else 4096

@@ -105,8 +105,8 @@ def sigmoid_cross_entropy(
     z = inp.labels
     eps = float(label_smoothing)
     rule = _fastpaths.tf_sigmoid_values(inp, eps, q, r, s)  # exact: no guard, no fallback
-    if rule is None:
-        _guard(inp, z, q, r, s, eps)
+    if rule is None and not inp.concrete:
+        _guard(inp, z, q, r, s, eps)  # traced: the shield, before any formula
 
     def values(fast: bool) -> Array:
         if fast and rule is not None:
@@ -114,6 +114,8 @@ def sigmoid_cross_entropy(
         # Fast path (see _fastpaths and BENCHMARKS.md): same per-element losses, faster.
         losses = _fastpaths.sigmoid_losses(inp, eps, q, r) if fast else None
         if losses is None:
+            if inp.concrete:  # the inexact fast paths need no watch: a NaN logit makes
+                _guard(inp, z, q, r, s, eps)  # their loss NaN, which sends the call here
             losses = core.sigmoid_cross_entropy(
                 inp.logits, prep.smooth_binary(z, eps), pos_weight=q, neg_weight=r, xp=inp.xp
             )

@@ -120,7 +120,7 @@ def _jax_softmax_losses(
 
 
 def _softmax_probability_losses(inp: Any, label_smoothing: float) -> Array | None:
-    """Probability labels: NumPy blocked kernel; torch's native kernel on finite logits.
+    """Probability labels: NumPy blocked kernel; torch's native kernels on finite logits.
 
     JAX: a ``custom_jvp`` rule, exact at ``+inf`` (as for integer labels).
     """
@@ -139,15 +139,15 @@ def _softmax_probability_losses(inp: Any, label_smoothing: float) -> Array | Non
         t = np.asarray(inp.labels, dtype=x.dtype).reshape(rows.shape)
         return numpy_softmax_probability_losses(rows, t, label_smoothing).reshape(x.shape[:-1])
     if ns.is_torch_namespace(xp) and _torch_float(x) and inp.may_fall_back():
-        import torch.nn.functional as F
+        from wxent._fastpaths.soft_torch import soft_target_losses
 
-        # Identical to ours for finite logits (torch's 0 * log 0 is NaN at -inf logits,
-        # so finish recomputes exactly when the result holds a NaN).
+        # torch's native kernels (log-softmax and its backward), the row sums as one
+        # batched dot product: identical to ours for finite logits (0 * log 0 is NaN at
+        # -inf logits, so finish recomputes exactly when the result holds a NaN).
         inp.inexact = True
         rows = x.reshape(-1, x.shape[-1])
         t = inp.labels.reshape(rows.shape)
-        losses = F.cross_entropy(rows, t, reduction="none", label_smoothing=label_smoothing)
-        return losses.reshape(x.shape[:-1])
+        return soft_target_losses(rows, t, label_smoothing).reshape(x.shape[:-1])
     return None
 
 
@@ -182,8 +182,8 @@ def sigmoid_losses(
     t = inp.labels
     if label_smoothing:
         t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    if pos_weight is not None and tuple(pos_weight.shape) != tuple(x.shape):
-        pos_weight = pos_weight.expand(x.shape) if pos_weight.ndim else pos_weight
+    # A per-class ``pos_weight`` stays as given ((C,), or (C, 1, ...) along the class
+    # axis): the kernel broadcasts it, so ``pos_weight - 1`` is C values, not N * C.
     return F.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight, reduction="none")
 
 
