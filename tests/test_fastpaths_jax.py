@@ -196,3 +196,29 @@ def test_probability_labels_match_float64_and_hvp(monkeypatch):
 
     want = _generic(monkeypatch, lambda: jax.jit(hvp)(x))
     np.testing.assert_allclose(np.asarray(jax.jit(hvp)(x)), np.asarray(want), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("probabilities", [False, True])
+def test_shard_map_over_the_batch(probabilities):
+    # The rules' lax.cond branches vary over the mesh axis alike (a type error otherwise).
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
+
+    rng = np.random.default_rng(11)
+    x = jnp.asarray(rng.standard_normal((N, C)).astype(np.float32))
+    labels = jnp.asarray(rng.integers(0, C, N).astype(np.int32))
+    if probabilities:
+        labels = jax.nn.softmax(jnp.asarray(rng.standard_normal((N, C)).astype(np.float32)))
+    mesh = Mesh(np.array(jax.devices()[:1]), ("batch",))
+
+    def step(z, y):
+        num, den = wxent.loss_terms(wxent.softmax_cross_entropy, z, y, label_smoothing=0.1)
+        return wxent.safe_divide(jax.lax.psum(num, "batch"), jax.lax.psum(den, "batch"))
+
+    sharded = jax.shard_map(step, mesh=mesh, in_specs=(P("batch"), P("batch")), out_specs=P())
+    got = jax.jit(jax.value_and_grad(lambda z: sharded(z, labels)))(x)
+    want = jax.value_and_grad(
+        lambda z: wxent.softmax_cross_entropy(z, labels, label_smoothing=0.1)
+    )(x)
+    assert float(got[0]) == pytest.approx(float(want[0]), rel=1e-6)
+    np.testing.assert_allclose(np.asarray(got[1]), np.asarray(want[1]), rtol=1e-5, atol=1e-7)

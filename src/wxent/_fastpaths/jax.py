@@ -36,7 +36,9 @@ def jax_softmax_function() -> Any:
         return jnp.log(k), k == x.shape[1]
 
     def finite(x: Any) -> tuple[Any, Any]:
-        return jnp.zeros(x.shape[:1], x.dtype), jnp.zeros(x.shape[:1], bool)
+        # Zeros of the logits' own kind (under shard_map both branches must vary alike).
+        zeros = jnp.where(False, x[:, 0], 0.0)
+        return zeros, zeros != 0
 
     def forward(x: Any, labels: Any, keep: Any, eps: float) -> tuple[Any, Any, Any]:
         m = jnp.max(x, axis=1)
@@ -106,7 +108,7 @@ def jax_softmax_probability_function() -> Any:
         return mass * log_k + jnp.where(off, jnp.inf, 0.0), log_k
 
     def finite(x: Any, t: Any) -> tuple[Any, Any]:
-        zeros = jnp.zeros(x.shape[:1], x.dtype)
+        zeros = jnp.where(False, x[:, 0] + t[:, 0], 0.0)  # as the other branch varies
         return zeros, zeros
 
     def forward(x: Any, t: Any, keep: Any, eps: float) -> tuple[Any, ...]:
