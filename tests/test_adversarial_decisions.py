@@ -19,14 +19,9 @@ import tensorflow as tf
 import torch
 
 import wxent
+from test_adversarial_config import FRAMEWORKS
 from wxent import _threshold_search as search
 
-FRAMEWORKS = {
-    "numpy": np.asarray,
-    "torch": torch.as_tensor,
-    "jax": jnp.asarray,
-    "tf": tf.convert_to_tensor,
-}
 ALL = sorted(FRAMEWORKS)
 HUGE = 10**400  # a Python integer that no float holds
 

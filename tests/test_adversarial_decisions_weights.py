@@ -15,20 +15,12 @@ from __future__ import annotations
 import re
 import warnings
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
-import tensorflow as tf
-import torch
 
 import wxent
+from test_adversarial_config import FRAMEWORKS
 
-FRAMEWORKS = {
-    "numpy": np.asarray,
-    "torch": torch.as_tensor,
-    "jax": jnp.asarray,
-    "tf": tf.convert_to_tensor,
-}
 RNG = np.random.default_rng(5)
 X = RNG.normal(size=(40, 3)).astype(np.float32)
 Y = np.argmax(X + RNG.gumbel(size=(40, 3)), axis=1)  # informative logits: finite fits
