@@ -160,10 +160,16 @@ def test_tf_rule_runs_only_where_a_tape_records(monkeypatch, used):
     traced = tf.function(loss)
     assert_close(traced(tf.constant(x)), expected)  # traced without a tape ...
     assert not any(used)
+    differentiated_later_matches_generic(monkeypatch, traced, loss, x)  # the generic graph
+
+
+def differentiated_later_matches_generic(monkeypatch, traced, loss, x):
+    """A function traced without a tape, differentiated later: value and gradient as the
+    generic path's (fast paths off)."""
     xt = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(xt)
-        value = traced(xt)  # ... and differentiated later: the generic path's graph
+        value = traced(xt)
     grad = tape.gradient(value, xt)
     monkeypatch.setattr(_fastpaths, "ENABLED", False)
     with tf.GradientTape() as tape:

@@ -11,7 +11,14 @@ import tensorflow as tf
 import wxent
 from conftest import assert_close
 from reference import sigmoid_ce
-from test_fastpaths_tf import MODES, _fast_and_generic, _taped, _traced, _value_grad_hvp
+from test_fastpaths_tf import (
+    MODES,
+    _fast_and_generic,
+    _taped,
+    _traced,
+    _value_grad_hvp,
+    differentiated_later_matches_generic,
+)
 from wxent import _fastpaths
 
 CASES = [
@@ -189,17 +196,7 @@ def test_tf_sigmoid_rule_runs_without_a_tape_and_is_differentiated_later(monkeyp
     assert_close(loss(tf.constant(x)), expected)  # the loss alone: the rule writes no gradient
     assert_close(traced(tf.constant(x)), expected)  # traced without a tape ...
     assert used == [True, True]
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        value = traced(xt)  # ... and differentiated later
-    grad = tape.gradient(value, xt)
-    monkeypatch.setattr(_fastpaths, "ENABLED", False)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        generic = loss(xt)
-    assert_close(value, generic)
-    assert_close(grad, tape.gradient(generic, xt), rtol=1e-5, atol=1e-7)
+    differentiated_later_matches_generic(monkeypatch, traced, loss, x)  # ... differentiated later
 
 
 @pytest.mark.parametrize("classes", [9, None])
