@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import reference as ref
+import reference_imbalance as ref_imb
 import wxent
 from conftest import assert_close
 
@@ -235,3 +237,59 @@ def test_triton_sigmoid_weights_of_ignored_elements_do_not_set_the_scale(monkeyp
     assert np.isfinite(grad).all() and grad[0, 1] == 0.0
     assert_close(value, expected, rtol=1e-5, atol=0)
     assert_close(grad, expected_grad, rtol=1e-5, atol=1e-7)
+
+
+REFERENCES = {
+    "sigmoid_cross_entropy": ref.sigmoid_ce,
+    "sigmoid_focal_loss": lambda *a, **k: ref_imb.sigmoid_focal(*a, alpha=0.25, **k),
+    "asymmetric_loss": ref_imb.asymmetric,
+}
+
+
+@pytest.mark.parametrize("given", ["pos_weight", "neg_weight"])
+@pytest.mark.parametrize("name", list(SIGMOID))
+def test_sigmoid_family_huge_weight_alone(ad_backend, name, given):
+    """A huge ``pos_weight`` (or ``neg_weight``) without the other: the missing one is 1.
+
+    The weighted sums overflowed float32 (NaN) when only one of the pair was given, as
+    only a given pair was scaled.
+    """
+    loss = SIGMOID[name]
+    w = (BASE * np.float32(SCALES["huge"])).astype(np.float32)
+    ones = np.ones_like(w)
+
+    def alone(a, b, c):
+        return loss(a, b, reduction="weighted_mean", **{given: c})
+
+    def pair(a, b, c, d):
+        other = "neg_weight" if given == "pos_weight" else "pos_weight"
+        return loss(a, b, reduction="weighted_mean", **{given: c, other: d})
+
+    value, grad = ad_backend.value_and_grad(alone, X, Z, w)
+    expected, expected_grad = ad_backend.value_and_grad(pair, X, Z, w, ones)
+    assert np.isfinite(value).all() and np.isfinite(grad).all(), (value, grad)
+    reference = REFERENCES[name](X, Z, reduction="weighted_mean", **{given: w.astype(np.float64)})
+    assert_close(value, reference, rtol=1e-5, atol=0)
+    assert_close(value, expected, rtol=1e-6, atol=0)
+    assert_close(grad, expected_grad, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(SIGMOID))
+def test_sigmoid_family_huge_pos_weight_and_overflowing_element(ad_backend, name):
+    """``pos_weight * loss`` of one element beyond float32, its weighted mean finite.
+
+    PyTorch's native element losses take the caller's ``pos_weight`` unscaled and
+    overflow there (an infinite mean): the call recomputes exactly.
+    """
+    loss = SIGMOID[name]
+    x = X.copy()
+    x[0, 0] = -30.0  # a positive label: softplus(30) * 2**126 * 0.5 overflows float32
+    w = (BASE * np.float32(SCALES["huge"])).astype(np.float32)
+
+    def f(a, b, c):
+        return loss(a, b, pos_weight=c, reduction="weighted_mean")
+
+    value, grad = ad_backend.value_and_grad(f, x, Z, w)
+    assert np.isfinite(value).all() and np.isfinite(grad).all(), (value, grad)
+    reference = REFERENCES[name](x, Z, reduction="weighted_mean", pos_weight=w.astype(np.float64))
+    assert_close(value, reference, rtol=1e-5, atol=0)

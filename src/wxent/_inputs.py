@@ -82,6 +82,9 @@ class Inputs:
         out_of_range: traced calls (nothing can raise): where a class index lies outside
             ``[0, C)``; ``finish`` makes those losses NaN (never a wrapped negative
             index, a framework's gather error, or a silently gathered class 0).
+        unit_neg: the sigmoid family's ``r`` is the implicit 1 of a ``"weighted_mean"``
+            given only ``pos_weight``, scaled with ``q`` by one power of two (every entry
+            the same power of two), so ``q / r`` is the caller's ``pos_weight`` exactly.
         kept: traced calls: where the elements count, as :func:`shield` recorded it (of
             the loss shape, or a scalar), applied to :attr:`logits` on their first read;
             a fast path that masks its own rows reads it with :meth:`unshielded`.
@@ -112,6 +115,7 @@ class Inputs:
     word: Array | None = None
     out_of_range: Array | None = None
     kept: Array | None = None
+    unit_neg: bool = False
     _logits: Array | None = field(default=None, init=False, repr=False, compare=False)
     _labels: Array | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -436,6 +436,8 @@ def finish(
         flags = inp.checks.flags + flags
     if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
         flags.append(inp.inexact_flag)
+    if fall_back and inp.unit_neg and reduction == "weighted_mean":  # see sigmoid_losses
+        flags.append(xp.logical_not(xp.isfinite(result)))
     if guarded:  # NaN where nothing counts (Inputs.watch_excluded)
         flags.append(inp.excluded_flag)
     if not _read(inp, flags) & 1:  # the one host read of the call

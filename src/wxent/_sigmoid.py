@@ -191,11 +191,22 @@ def _family_inputs(
 def _scale_pair(inp: prep.Inputs, q: Array | None, r: Array | None) -> tuple[Any, Any]:
     """``q`` and ``r`` of a weighted mean, scaled by one power of two (their ratio counts).
 
-    A missing ``q`` or ``r`` is an implicit 1, which bounds their scale already.
+    A missing ``q`` or ``r`` is an implicit 1 that must take the same factor: where only
+    one is given, the other becomes ones of its shape before the scaling (a huge
+    ``pos_weight`` alone would otherwise overflow the weighted sums into NaN).
     """
-    if q is None or r is None:
+    if q is None and r is None:
         return q, r
-    q, r = _reduction.scale_free(inp.xp, [q, r], None, "weighted_mean")
+    one = inp.xp.ones_like(q if q is not None else r)
+    inp.unit_neg = r is None
+    q, r = _reduction.scale_free(
+        inp.xp, [one if q is None else q, one if r is None else r], None, "weighted_mean"
+    )
+    return q, r
+    one = xp_ones = inp.xp.ones_like(q if q is not None else r)
+    q, r = _reduction.scale_free(
+        inp.xp, [xp_ones if q is None else q, one if r is None else r], None, "weighted_mean"
+    )
     return q, r
 
 

@@ -159,7 +159,10 @@ def sigmoid_losses(
     Inexact at infinite logits (NaN where the limit is 0 or inf): used where ``finish``
     can read the result's NaN flag and recompute on the exact path. PyTorch:
     the native ``binary_cross_entropy_with_logits(pos_weight=q)``, which is this formula
-    without ``neg_weight``. NumPy: a row-blocked kernel. The smoothed target is
+    without ``neg_weight`` (or, for the scaled implicit ``r`` of a ``"weighted_mean"``,
+    ``Inputs.unit_neg``, with ``pos_weight=q/r`` and ``weight=r``: an element loss the
+    caller's ``pos_weight`` makes overflow gives an infinite mean, which ``finish`` also
+    recomputes exactly). NumPy: a row-blocked kernel. The smoothed target is
     ``z*(1-eps) + eps/2``.
     """
     if not ENABLED:
@@ -167,8 +170,9 @@ def sigmoid_losses(
     x = inp.logits
     if isinstance(x, np.ndarray) and ns.is_numpy_namespace(inp.xp):
         return _numpy_sigmoid(inp, label_smoothing, pos_weight, neg_weight)
+    unit = neg_weight is not None and inp.unit_neg and pos_weight is not None
     if (
-        neg_weight is not None
+        (neg_weight is not None and not unit)
         or not ns.is_torch_namespace(inp.xp)
         or not _torch_float(x)
         or not inp.may_fall_back()
@@ -184,6 +188,12 @@ def sigmoid_losses(
         t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
     # A per-class ``pos_weight`` stays as given ((C,), or (C, 1, ...) along the class
     # axis): the kernel broadcasts it, so ``pos_weight - 1`` is C values, not N * C.
+    if (
+        unit and pos_weight is not None
+    ):  # r: the implicit 1 scaled by a power of two, q / r the caller's pos_weight
+        return F.binary_cross_entropy_with_logits(
+            x, t, pos_weight=pos_weight / neg_weight, weight=neg_weight, reduction="none"
+        )
     return F.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight, reduction="none")
 
 
