@@ -55,6 +55,9 @@ def jax_softmax_function() -> Any:
         return zeros, zeros != 0
 
     def forward(x: Any, labels: Any, keep: Any, eps: float) -> tuple[Any, Any, Any]:
+        # The losses, and the exponentials and row sums the tangent's softmax is made of
+        # (the softmax itself is formed in the JVP rule only: an eager call without a
+        # derivative never builds it).
         m = jnp.max(x, axis=1)
         row_inf = m == jnp.inf
         s = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
@@ -72,7 +75,7 @@ def jax_softmax_function() -> Any:
             mean = jnp.where(row_inf, jnp.where(all_inf, 0.0, -jnp.inf), jnp.mean(x, axis=1))
             loss = (1.0 - eps) * loss + eps * (lse - mean)
         live = jnp.logical_and(keep, ~row_inf)
-        return jnp.where(keep, loss, 0.0), _softmax(e, total, live), live
+        return jnp.where(keep, loss, 0.0), (e, total), live
 
     # Autodiff of the generic path differentiates through the max, the where and the
     # exp separately; this rule gives the tangent from the forward pass's own
@@ -87,7 +90,8 @@ def jax_softmax_function() -> Any:
     def jvp(eps: float, primals: Any, tangents: Any) -> Any:
         x, labels, keep = primals
         x_dot = tangents[0]
-        loss, p, live = forward(x, labels, keep, eps)
+        loss, (e, total), live = forward(x, labels, keep, eps)
+        p = _softmax(e, total, live)
         # d loss = sum(softmax * dx) - (1 - eps) * dx[y] - eps * mean(dx) where the row
         # counts and is finite, else 0; reverse mode transposes the gather into a
         # scatter of N values, as autodiff of the plain formula does.
