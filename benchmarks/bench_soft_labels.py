@@ -3,7 +3,8 @@
 Probability labels, ``reduction="mean"`` (``sum(l) / N``, which every peer computes
 the same way without weights): torch ``F.cross_entropy`` with probability targets,
 Optax ``softmax_cross_entropy``, ``tf.nn.softmax_cross_entropy_with_logits``, and a
-straightforward NumPy version. "wxent (generic path)" is wxent with its fast paths off.
+straightforward NumPy version. "wxent (generic path)" is wxent with its fast paths off;
+``--baseline DIR`` adds the JAX rules of another wxent ``src`` folder as a contender.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import common
 import numpy as np
-from frameworks import asarray, contenders, generic
+from frameworks import asarray, baseline, contenders, generic
 
 
 def reference(x: np.ndarray, p: np.ndarray) -> float:
@@ -26,7 +27,7 @@ def reference(x: np.ndarray, p: np.ndarray) -> float:
     return float(-(p * log_p).sum(axis=1).mean())
 
 
-def build(fw, x, p, generic_path=True):
+def build(fw, x, p, generic_path=True, before=None):
     import wxent
 
     pf = asarray(fw, p)
@@ -35,6 +36,9 @@ def build(fw, x, p, generic_path=True):
         return wxent.softmax_cross_entropy(a, pf)
 
     out = {"ours": contenders(fw, "wxent", ours, x, ours=True)}
+    if before is not None and fw == "jax":
+        name = f"wxent (JAX rules of {before})"
+        out["before"] = contenders(fw, name, baseline(ours, before), x, ours=True)
     if fw == "numpy":
 
         def peer(a):
@@ -84,13 +88,13 @@ def main() -> None:
     for fw in ("numpy", "torch", "jax", "tf"):
         if fw not in args.frameworks:
             continue
-        built = build(fw, x, p, not args.no_generic)
+        built = build(fw, x, p, not args.no_generic, args.baseline)
         for mode in ("forward", "forward+backward"):
             group = [b[mode] for b in built.values() if mode in b]
             if group:
                 case = common.Case("soft", fw, mode, group, reference=ref)
                 cases.append(common.run_case(case, rounds=args.rounds))
-                print(common.table([case]).splitlines()[-1], flush=True)
+                print("\n".join(common.table([case]).splitlines()[2:]), flush=True)
         del built
     common.write_section(
         args.output,

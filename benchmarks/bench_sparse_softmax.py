@@ -13,7 +13,8 @@ B. without smoothing: torch's ``F.cross_entropy(weight=, ignore_index=)`` is exa
    ``tf.nn.sparse_softmax_cross_entropy_with_logits`` times ``class_weight[y]``.
 
 "ours (generic)" is wxent with its fast paths off: the gap to "ours" is what the fast
-path buys.
+path buys. ``--cases B`` runs one question; ``--baseline DIR`` adds the JAX rules of
+another wxent ``src`` folder as a contender (a before/after in one process).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import common
 import numpy as np
-from frameworks import contenders, generic
+from frameworks import baseline, contenders, generic
 
 EPS = 0.1
 
@@ -56,7 +57,7 @@ def numpy_peer(x, y, cw, eps):
     return (w * loss).sum() / w.sum()
 
 
-def build(fw, x, y, cw, eps):
+def build(fw, x, y, cw, eps, generic_path=True, before=None):
     import wxent
 
     opts = {
@@ -77,7 +78,10 @@ def build(fw, x, y, cw, eps):
         return wxent.softmax_cross_entropy(a, yf, **opts)
 
     out = {"ours": contenders(fw, "wxent", ours, x, ours=True)}
-    if fw != "tf":
+    if before is not None and fw == "jax":
+        name = f"wxent (JAX rules of {before})"
+        out["before"] = contenders(fw, name, baseline(ours, before), x, ours=True)
+    if generic_path and fw != "tf":
         out["generic"] = contenders(fw, "wxent (generic path)", generic(ours), x, ours=True)
     if fw == "numpy":
         name = "NumPy straightforward"
@@ -147,7 +151,7 @@ def build(fw, x, y, cw, eps):
 
 
 def main() -> None:
-    args = common.parse(__doc__.splitlines()[0])
+    args = common.parse(__doc__.splitlines()[0], cases="A,B")
     common.setup_frameworks()
     rng = np.random.default_rng(0)
     n, c = args.rows, args.classes
@@ -156,19 +160,21 @@ def main() -> None:
     y[rng.uniform(size=n) < 0.05] = -1
     cw = rng.uniform(0.5, 2.0, c)
     for eps, label in ((EPS, "A"), (0.0, "B")):
+        if label not in args.cases:
+            continue
         ref = reference(x, y, cw, eps)
         cases = []
         for fw in ("numpy", "torch", "jax", "tf"):
             if fw not in args.frameworks:
                 continue
-            built = build(fw, x, y, cw, eps)
+            built = build(fw, x, y, cw, eps, not args.no_generic, args.baseline)
             for mode in ("forward", "forward+backward"):
                 group = [b[mode] for b in built.values() if mode in b]
                 if not group:
                     continue
                 case = common.Case("sparse", fw, mode, group, reference=ref)
                 cases.append(common.run_case(case, rounds=args.rounds))
-                print(common.table([case]).splitlines()[-1], flush=True)
+                print("\n".join(common.table([case]).splitlines()[2:]), flush=True)
             del built
         title = (
             f"{label}. Sparse softmax CE, class weights"

@@ -171,11 +171,13 @@ def write_section(output: Path, title: str, intro: str, cases: list[Case], notes
             f.write(f"\n{notes}\n")
 
 
-def parse(description: str) -> Any:
-    """The common command line of every benchmark script."""
+def parse(description: str, cases: str | None = None) -> Any:
+    """The common command line of every benchmark script (``--cases`` where ``cases`` is given)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
+    if cases is not None:
+        parser.add_argument("--cases", default=cases, help=f"which questions (default {cases})")
     parser.add_argument("--quick", action="store_true", help="small sizes, few rounds")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--classes", type=int, default=None)
@@ -185,6 +187,12 @@ def parse(description: str) -> Any:
     parser.add_argument(
         "--no-generic", action="store_true", help="leave out wxent's generic-path contenders"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another wxent src folder whose JAX softmax rules are timed beside this one's",
+    )
     args = parser.parse_args()
     if args.rows is None:
         args.rows = 256 if args.quick else 4096
@@ -193,6 +201,8 @@ def parse(description: str) -> Any:
     if args.rounds is None:
         args.rounds = 3 if args.quick else 5
     args.frameworks = set(args.frameworks.split(","))
+    if cases is not None:
+        args.cases = set(args.cases.split(","))
     return args
 
 

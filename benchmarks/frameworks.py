@@ -107,3 +107,38 @@ def generic(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fastpaths.ENABLED = True
 
     return wrapped
+
+
+def baseline(fn: Callable[..., Any], src: Any) -> Callable[..., Any]:
+    """``fn`` with the JAX softmax rules of another wxent source tree ``src`` (a ``src`` folder).
+
+    Loads ``src/wxent/_fastpaths/jax.py`` of that tree beside this one's and uses its rules
+    while ``fn`` runs (under ``jax.jit``, while it is traced): the rest of wxent is this
+    tree's, so the two contenders differ in the rules alone, timed in one process.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    from wxent import _fastpaths
+
+    path = Path(src) / "wxent" / "_fastpaths" / "jax.py"
+    spec = importlib.util.spec_from_file_location("wxent_baseline_jax_rules", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"baseline: no JAX rules at {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    patch = {
+        n: getattr(module, n) for n in ("jax_softmax_function", "jax_softmax_probability_function")
+    }
+
+    def wrapped(*args: Any) -> Any:
+        saved = {n: getattr(_fastpaths, n) for n in patch}
+        for n, f in patch.items():
+            setattr(_fastpaths, n, f)
+        try:
+            return fn(*args)
+        finally:
+            for n, f in saved.items():
+                setattr(_fastpaths, n, f)
+
+    return wrapped

@@ -120,13 +120,13 @@ def test_torch_sigmoid_nan_logit_of_weight_zero_still_gets_gradient_zero():
     torch.testing.assert_close(x.grad, ref.grad)
 
 
-def _hlo_ops(fn: Any, x: Any) -> Counter[str]:
-    """The operations of ``fn``'s compiled program on the logits' shape, by HLO name."""
+def _hlo_ops(fn: Any, x: Any, *more: Any) -> Counter[str]:
+    """The operations of ``fn(x, *more)``'s compiled program on the logits' shape, by HLO name."""
     import re
 
     import jax
 
-    text = jax.jit(fn).lower(x).compile().as_text()
+    text = jax.jit(fn).lower(x, *more).compile().as_text()
     shape = ",".join(str(d) for d in x.shape)
     ops: Counter[str] = Counter()
     for m in re.finditer(rf"= f32\[{shape}\]\{{[^}}]*\}} ([\w-]+)\(", text):
@@ -196,6 +196,50 @@ def test_jax_sigmoid_limits_gradient_and_curvature():
     np.testing.assert_allclose(hess.diagonal(), ((w_pos + w_neg) / 4)[0], rtol=1e-6)
     _, tangent = jax.jvp(lambda a: loss(a, "sum"), (zeros,), (jnp.ones_like(zeros),))
     np.testing.assert_allclose(float(tangent), grad.sum(), rtol=1e-6)
+
+
+def test_jax_softmax_one_exp_per_logit_for_loss_and_gradient():
+    """The softmax rules' gradient reuses the forward pass's exponentials ``exp(x - max)``
+    and their row sums: one ``exp`` per logit under ``jit`` for the loss and its gradient
+    (integer labels with weights, ``ignore_index`` and smoothing; probability labels, also
+    with the labels' gradient), as many as the forward pass alone and as Optax's."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    rng = np.random.default_rng(4)
+    n, c = 48, 80
+    x = jnp.asarray(2 * rng.normal(size=(n, c)), dtype=jnp.float32)
+    y = rng.integers(0, c, n)
+    y[:5] = -1
+    cw = rng.uniform(0.5, 2.0, c)
+    p = rng.uniform(size=(n, c)) ** 4
+    t = jnp.asarray(p / p.sum(axis=1, keepdims=True), dtype=jnp.float32)
+
+    def sparse(eps: float) -> Any:
+        def loss(a: Any) -> Any:
+            return wxent.softmax_cross_entropy(
+                a,
+                jnp.asarray(y),
+                class_weight=cw,
+                ignore_index=-1,
+                label_smoothing=eps,
+                reduction="weighted_mean",
+            )
+
+        return loss
+
+    def dense(a: Any, labels: Any = t) -> Any:
+        return wxent.softmax_cross_entropy(a, labels, label_smoothing=0.1)
+
+    for fn in (sparse(0.0), sparse(0.1), dense):
+        forward, both = _hlo_ops(fn, x), _hlo_ops(jax.value_and_grad(fn), x)
+        assert forward["exponential"] == 1, forward
+        assert both["exponential"] == 1, both
+    both = _hlo_ops(jax.value_and_grad(dense, argnums=(0, 1)), x, t)
+    assert both["exponential"] == 1, both
+    peer = _hlo_ops(jax.value_and_grad(lambda a: optax.softmax_cross_entropy(a, t).mean()), x)
+    assert peer["exponential"] == 1, peer
 
 
 def _soft_case(n: int = 256, c: int = 64, seed: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
