@@ -242,6 +242,37 @@ def test_jax_softmax_one_exp_per_logit_for_loss_and_gradient():
     assert peer["exponential"] == 1, peer
 
 
+def test_jax_softmax_rules_recompute_the_softmax_off_cpu(monkeypatch):
+    """Off CPUs (accelerators) the rules keep no full-size exponentials for the gradient:
+    the tangent recomputes ``exp(x - lse)`` (two per logit for loss and gradient), with
+    the same values and gradients as the CPU rule that reuses them."""
+    import jax
+    import jax.numpy as jnp
+
+    from wxent._fastpaths import jax as jax_rules
+
+    rng = np.random.default_rng(6)
+    x = jnp.asarray(2 * rng.normal(size=(32, 40)), dtype=jnp.float32)
+    x = x.at[3, 7].set(jnp.inf).at[4, :].set(-jnp.inf).at[4, 2].set(1.0)
+    y = jnp.asarray(rng.integers(0, 40, 32))
+    p = rng.uniform(size=(32, 40)) ** 4
+    t = jnp.asarray(p / p.sum(axis=1, keepdims=True), dtype=jnp.float32)
+
+    def cases() -> list[Any]:
+        return [
+            lambda a: wxent.softmax_cross_entropy(a, y, label_smoothing=0.1),
+            lambda a: wxent.softmax_cross_entropy(a, t, label_smoothing=0.1),
+        ]
+
+    reused = [jax.jit(jax.value_and_grad(f))(x) for f in cases()]
+    monkeypatch.setattr(jax_rules, "reuse_exponentials", lambda: False)
+    for f, (value, grad) in zip(cases(), reused, strict=True):
+        assert _hlo_ops(jax.value_and_grad(f), x)["exponential"] == 2
+        v2, g2 = jax.jit(jax.value_and_grad(f))(x)
+        np.testing.assert_allclose(np.asarray(v2), np.asarray(value), rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(g2), np.asarray(grad), rtol=1e-5, atol=1e-7)
+
+
 def _soft_case(n: int = 256, c: int = 64, seed: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     rng = np.random.default_rng(seed)
     x = torch.tensor(2 * rng.normal(size=(n, c)), dtype=torch.float32)

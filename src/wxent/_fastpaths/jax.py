@@ -20,18 +20,37 @@ import functools
 from typing import Any
 
 
-def _softmax(e: Any, total: Any, live: Any) -> Any:
-    """The softmax ``e / total`` of a row's shifted exponentials, 0 in rows not ``live``.
+def reuse_exponentials() -> bool:
+    """Whether the rules' tangent softmax reuses the forward pass's exponentials.
+
+    On CPUs, where the exponential is the dear step, XLA keeps ``e = exp(x - s)`` from
+    the forward pass (one full-size array) and the gradient needs no second
+    exponential (measured: BENCHMARKS.md, "one exponential per logit"). On
+    accelerators memory traffic is the dear step and the extra array is extra memory
+    (the softmax target is at most one logits' worth): there the tangent recomputes
+    ``exp(x - lse)`` from the logits it reads anyway. Chosen when the rule is traced,
+    from the default backend.
+    """
+    import jax
+
+    return bool(jax.default_backend() == "cpu")
+
+
+def _softmax(x: Any, lse: Any, e: Any, total: Any, live: Any) -> Any:
+    """The softmax of the rows of ``x``, 0 in rows not ``live``.
 
     ``e = exp(x - s)`` (``s`` the finite row maximum, 0 for an infinite one) and
-    ``total`` its row sum: the forward pass's own terms, so the gradient needs no
-    second exponential. In a live row (one that counts and holds no ``+inf``) with a
+    ``total`` its row sum are the forward pass's own terms: where
+    :func:`reuse_exponentials`, the softmax is ``e / total`` (no second exponential),
+    else ``exp(x - lse)``. In a live row (one that counts and holds no ``+inf``) with a
     finite maximum, ``total >= 1`` and every ``e`` is in ``[0, 1]``; a row of NaN or of
-    ``-inf`` only gives NaN, as ``exp(x - lse)`` does there (and as its loss is).
+    ``-inf`` only gives NaN either way (as its loss is).
     """
     import jax.numpy as jnp
 
-    return jnp.where(live[:, None], e * (1.0 / total)[:, None], 0.0)
+    if reuse_exponentials():
+        return jnp.where(live[:, None], e * (1.0 / total)[:, None], 0.0)
+    return jnp.where(live[:, None], jnp.exp(x - lse[:, None]), 0.0)
 
 
 @functools.cache
@@ -75,7 +94,7 @@ def jax_softmax_function() -> Any:
             mean = jnp.where(row_inf, jnp.where(all_inf, 0.0, -jnp.inf), jnp.mean(x, axis=1))
             loss = (1.0 - eps) * loss + eps * (lse - mean)
         live = jnp.logical_and(keep, ~row_inf)
-        return jnp.where(keep, loss, 0.0), (e, total), live
+        return jnp.where(keep, loss, 0.0), (e, total, lse), live
 
     # Autodiff of the generic path differentiates through the max, the where and the
     # exp separately; this rule gives the tangent from the forward pass's own
@@ -90,8 +109,8 @@ def jax_softmax_function() -> Any:
     def jvp(eps: float, primals: Any, tangents: Any) -> Any:
         x, labels, keep = primals
         x_dot = tangents[0]
-        loss, (e, total), live = forward(x, labels, keep, eps)
-        p = _softmax(e, total, live)
+        loss, (e, total, lse), live = forward(x, labels, keep, eps)
+        p = _softmax(x, lse, e, total, live)
         # d loss = sum(softmax * dx) - (1 - eps) * dx[y] - eps * mean(dx) where the row
         # counts and is finite, else 0; reverse mode transposes the gather into a
         # scatter of N values, as autodiff of the plain formula does.
@@ -171,7 +190,7 @@ def jax_softmax_probability_function() -> Any:
             # d loss / dx = S * softmax - t' in the rows that count and are finite; the
             # softmax from the forward pass's exponentials (one exp per logit in all).
             live = jnp.logical_and(keep, ~row_inf)
-            p = _softmax(e, total, live)
+            p = _softmax(x, lse, e, total, live)
             mass = jnp.sum(ts, axis=1)
             dx = mass * jnp.sum(p * x_dot, axis=1) - jnp.sum(ts * x_dot, axis=1)
             tangent = tangent + jnp.where(live, dx, 0.0)
