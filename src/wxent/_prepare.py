@@ -185,7 +185,11 @@ def class_indices(xp: Any, labels: Array, ignore: int | None) -> tuple[Array, Ar
         # An ignore_index outside the labels' dtype range ignores nothing (comparing
         # with it would wrap around and ignore real labels).
         valid = idx != ignore
-        idx = xp.where(valid, idx, xp.zeros_like(idx))
+        torch = ns.torch_of(xp)
+        if torch is not None:
+            idx = torch.where(valid, idx, 0)
+        else:
+            idx = xp.where(valid, idx, xp.zeros_like(idx))
     return idx, valid
 
 
@@ -359,14 +363,48 @@ def _read(inp: Inputs, flags: list[Array]) -> int:
     (``inp.word``) already holds the flags it folded: what is left is OR-ed into it.
     """
     xp = inp.xp
-    suspect = inp.suspect() if callable(inp.suspect) else inp.suspect
-    suspect = suspect if inp.validate else None
-    flag = _any(xp, flags) if flags else None
-    code = checks.status(xp, flag, suspect, inp.launches, word=inp.word)
+    torch = ns.torch_of(xp)
+    if torch is not None and inp.word is None:
+        code = _read_torch(torch, inp, flags)
+    else:
+        suspect = inp.suspect() if callable(inp.suspect) else inp.suspect
+        suspect = suspect if inp.validate else None
+        flag = _any(xp, flags) if flags else None
+        code = checks.status(xp, flag, suspect, inp.launches, word=inp.word)
     if code & 1 and inp.validate and inp.checks is not None:
         inp.checks.diagnose()
     if code & 2:
         checks.warn_probabilities(inp.logits_name, inp.softmax)
+    return code
+
+
+def _read_torch(torch: Any, inp: Inputs, flags: list[Array]) -> int:
+    """:func:`_read` of PyTorch arrays: the flags and the probability look's numbers, stacked.
+
+    One transfer of a few values (``torch.stack`` promotes the flags to the numbers'
+    dtype, exactly: 0 and 1), judged on the host: no device operations to OR the flags
+    and compare the look's numbers first.
+    """
+    suspect, stats = inp.suspect if inp.validate else None, None
+    if isinstance(suspect, checks.Probe):
+        stats, suspect = suspect.stats(), None
+    elif callable(suspect):
+        suspect = suspect()
+    parts = [f if f.ndim == 0 else f.reshape(()) for f in flags]
+    if suspect is not None:
+        parts.append(suspect)
+    if stats is not None:
+        parts.extend(stats)
+    if not parts:
+        ns.read_torch_values(torch.zeros(0), inp.launches)  # (the queued work runs)
+        return 0
+    values = ns.read_torch_values(torch.stack(parts), inp.launches)
+    n = len(flags)
+    code = 1 if any(values[:n]) else 0
+    if suspect is not None and values[n]:
+        code |= 2
+    if stats is not None and inp.suspect.judge(values[len(values) - len(stats) :], stats[0].dtype):
+        code |= 2
     return code
 
 
@@ -460,10 +498,12 @@ def _nan_flags(xp: Any, result: Array | _reduction.LossTerms) -> list[Array]:
 
 
 def _any(xp: Any, flags: list[Array]) -> Array:
-    if ns.is_torch_namespace(xp) and len(flags) > 2:  # two launches instead of len - 1
-        import torch
-
-        return torch.stack([f.reshape(()) for f in flags]).any()
+    torch = ns.torch_of(xp)
+    if torch is not None and len(flags) > 1:
+        if len(flags) == 2:
+            return torch.logical_or(flags[0], flags[1])
+        # two launches instead of len - 1
+        return torch.stack([f if f.ndim == 0 else f.reshape(()) for f in flags]).any()
     flag = flags[0]
     for other in flags[1:]:
         flag = xp.logical_or(flag, other)
@@ -474,9 +514,14 @@ def _reduce(
     inp: Inputs, values: Array, weights: Array | None, reduction: Any, terms: bool
 ) -> Array | _reduction.LossTerms:
     xp = inp.xp
-    if inp.valid is not None:
-        values = xp.where(inp.valid, values, xp.zeros_like(values))
-    result = _reduction.reduce(xp, values, weights, inp.valid, reduction, terms=terms)
+    valid = inp.valid
+    if valid is not None:
+        torch = ns.torch_of(xp)
+        if torch is not None:
+            values = torch.where(valid, values, 0.0)
+        else:
+            values = xp.where(valid, values, xp.zeros_like(values))
+    result = _reduction.reduce(xp, values, weights, valid, reduction, terms=terms)
     if isinstance(result, _reduction.LossTerms):
         return _reduction.LossTerms(
             _cast(xp, result.numerator, inp.out_dtype), _cast(xp, result.denominator, inp.out_dtype)
