@@ -217,6 +217,9 @@ def _pending_index_check(inp: IndexInputs, ignore: int | None, name: str = "labe
     if not inp.validate or num_classes is None:
         return
     xp, labels = inp.xp, inp.raw_labels
+    low, high = _INTEGER_RANGES.get(v.dtype_name(labels.dtype), (-1, -1))
+    if 0 <= low and high < num_classes:  # (uint8 labels of 256 classes or more)
+        return  # no label of their dtype lies outside [0, C): nothing to check
     inp.add_check(
         lambda: v.outside_flag(xp, inp.indices_unclamped, 0, int(num_classes) - 1),
         lambda: v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore, name),

@@ -146,20 +146,35 @@ def outside_flag(xp: Any, x: Any, low: float, high: float) -> Any | None:
 
 
 def _torch_outside_flag(torch: Any, x: Any, low: float, high: float) -> Any | None:
-    """:func:`outside_flag` of a PyTorch tensor, in direct ``torch`` calls."""
+    """:func:`outside_flag` of a PyTorch tensor, in direct ``torch`` calls.
+
+    Integers: a bound the dtype cannot pass is not checked (``None`` when neither can:
+    nothing is read), and the bounds compared lie in the dtype's range (a Python number
+    is cast to the tensor's dtype by the comparison: ``int8(127) > 255`` would be true).
+    """
     dtype = x.dtype
-    if dtype == torch.bool:
-        dtype, x = torch.uint8, x.to(torch.uint8)
-    if not (dtype.is_floating_point or dtype.is_complex):
-        info = torch.iinfo(dtype)
-        if low <= info.min and info.max <= high:  # the dtype holds nothing outside
-            return None
-        if low <= info.min and dtype == torch.uint8:  # (no NaN in integers)
-            return torch.amax(x) > high
+    if dtype.is_floating_point or dtype.is_complex:
         lo, hi = _min_max(torch, x)
-        return (lo < low) | (hi > high)
+        return ~((lo >= low) & (hi <= high))  # False for NaN: flagged
+    info_min, info_max = (0, 1) if dtype == torch.bool else _iinfo(torch, dtype)
+    below, above = low > info_min, high < info_max  # can an entry lie below / above?
+    if not (below or above):
+        return None
+    if (below and low > info_max) or (above and high < info_min):  # every entry is outside
+        return torch.ones((), dtype=torch.bool, device=x.device)
+    if not below and dtype in (torch.uint8, torch.bool):  # the maximum alone (no NaN here)
+        return torch.amax(x.to(torch.uint8) if dtype == torch.bool else x) > high
     lo, hi = _min_max(torch, x)
-    return ~((lo >= low) & (hi <= high))  # False for NaN: flagged
+    if not below:
+        return hi > high
+    if not above:
+        return lo < low
+    return (lo < low) | (hi > high)
+
+
+def _iinfo(torch: Any, dtype: Any) -> tuple[int, int]:
+    info = torch.iinfo(dtype)
+    return int(info.min), int(info.max)
 
 
 def nonnegative_finite_flag(xp: Any, x: Any) -> Any | None:
