@@ -11,8 +11,7 @@ default path still raising its message.
 from __future__ import annotations
 
 import collections
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,12 +20,11 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 import wxent
+from test_host_reads import READ_SIZE, _count_torch_reads
 from wxent import _fastpaths, _reduction
 from wxent import _namespace as ns
 from wxent import _value_checks as checks
 from wxent._fastpaths import select
-
-from test_host_reads import READ_SIZE, _count_torch_reads
 
 XP = ns.namespace(torch.zeros(1))
 
@@ -278,14 +276,6 @@ def test_uint8_labels_with_at_least_256_classes_need_no_range_check():
     assert counts["aminmax"] < counts_small["aminmax"]  # the labels' check is not there
     with pytest.raises(ValueError, match=r"class indices in \[0, 10\).*label value 200"):
         wxent.softmax_cross_entropy(small, torch.tensor([0, 200, 1, 2], dtype=torch.uint8))
-
-
-@contextlib.contextmanager
-def _no_sync_but_the_read() -> Iterator[None]:
-    """Everything but the one ``tolist`` read raises (a device sync on an accelerator)."""
-    with _count_torch_reads() as reads:
-        yield
-    assert len(reads) <= 1
 
 
 BAD = {

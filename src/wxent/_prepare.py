@@ -218,7 +218,7 @@ def _pending_index_check(inp: IndexInputs, ignore: int | None, name: str = "labe
         return
     xp, labels = inp.xp, inp.raw_labels
     low, high = _INTEGER_RANGES.get(v.dtype_name(labels.dtype), (-1, -1))
-    if 0 <= low and high < num_classes:  # (uint8 labels of 256 classes or more)
+    if low >= 0 and high < num_classes:  # (uint8 labels of 256 classes or more)
         return  # no label of their dtype lies outside [0, C): nothing to check
     inp.add_check(
         lambda: v.outside_flag(xp, inp.indices_unclamped, 0, int(num_classes) - 1),
