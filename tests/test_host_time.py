@@ -258,11 +258,31 @@ def test_label_range_flag_by_dtype(dtype, high):
     for values in ([max(low, -3), min(top, high + 2)], [0, min(top, high)], [0, 0], [top, top]):
         x = torch.tensor(values).to(dtype)
         flag = checks.outside_flag(XP, x, 0, high)
+        judged = checks.RangeCheck(XP, lambda x=x: x, 0, high)  # read with the call's flags
+        stats = judged.stats()
+        assert stats is not None
         if low >= 0 and top <= high:
-            assert flag is None  # nothing of the dtype lies outside: nothing is read
+            assert flag is None and stats == ()  # nothing of the dtype lies outside
         else:
             expected = any(not 0 <= int(v) <= high for v in x.tolist())
             assert bool(flag) == expected, (dtype, values, high)
+            # the numbers as the one read gives them: promoted to float32 with others
+            got = torch.stack([*stats, torch.tensor(0.5)]).tolist()[:-1]
+            assert judged.wrong(got) == expected, (dtype, values, high)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("at_most_one", [False, True])
+def test_weight_checks_judged_on_the_host_equal_the_device_flag(positive, at_most_one):
+    inf, nan = float("inf"), float("nan")
+    for values in ([0.5, 1.0], [0.0, 2.0], [-1e-45, 1.0], [1.0, inf], [nan, 1.0], [0.25, 0.75]):
+        for dtype in (torch.float32, torch.float64):
+            x = torch.tensor(values, dtype=dtype)
+            check = checks.ConfigCheck(XP, x, positive=positive, at_most_one=at_most_one)
+            flag = check()
+            stats = check.stats()
+            assert stats is not None
+            assert check.wrong(torch.stack(stats).tolist()) == bool(flag), (values, dtype)
 
 
 def test_uint8_labels_with_at_least_256_classes_need_no_range_check():

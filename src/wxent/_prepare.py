@@ -144,8 +144,13 @@ def sigmoid_inputs(
     )
     _probe(inp, logits)
     if concrete and not v.is_bool(xp, labels.dtype):  # booleans are always in [0, 1]
+        flag = (
+            checks.RangeCheck(xp, lambda: labels, 0, 1)
+            if make_valid is None
+            else lambda: _unit_interval_flag(xp, labels, inp.valid)
+        )
         inp.add_check(
-            lambda: _unit_interval_flag(xp, labels, inp.valid),
+            flag,
             lambda: v.check_unit_interval_labels(
                 ns.to_numpy(labels).astype(np.float64, copy=False), ignore
             ),
@@ -221,7 +226,7 @@ def _pending_index_check(inp: IndexInputs, ignore: int | None, name: str = "labe
     if low >= 0 and high < num_classes:  # (uint8 labels of 256 classes or more)
         return  # no label of their dtype lies outside [0, C): nothing to check
     inp.add_check(
-        lambda: v.outside_flag(xp, inp.indices_unclamped, 0, int(num_classes) - 1),
+        checks.RangeCheck(xp, lambda: inp.indices_unclamped, 0, int(num_classes) - 1),
         lambda: v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore, name),
         key=name,
     )
@@ -349,16 +354,18 @@ def settle(inp: Inputs, result: Array) -> Array:
     """
     if not inp.validate:
         return result
-    flags = [] if inp.checks is None else inp.checks.flags
+    flags = []
     if inp.word is None:  # a fused kernel's word holds the result's NaN flag
-        flags = [v.nan_flag(inp.xp, result), *flags]
-    if _read(inp, flags) & 1:
+        flags = [v.nan_flag(inp.xp, result)]
+    if _read(inp, flags, inp.checks is not None) & 1:
         _logits_errors(inp)
     return result
 
 
-def _read(inp: Inputs, flags: list[Array]) -> int:
+def _read(inp: Inputs, flags: list[Array], checked: bool) -> int:
     """The one host read of a call: its flags OR-ed (bit 0), the probability look (bit 1).
+
+    ``checked``: the pending checks of ``inp`` join ``flags``.
 
     Bit 0 set: the pending checks raise their messages; bit 1 warns
     (:class:`wxent.LogitsWarning`). The device work in ``inp.launches`` is queued behind
@@ -368,8 +375,10 @@ def _read(inp: Inputs, flags: list[Array]) -> int:
     xp = inp.xp
     torch = ns.torch_of(xp)
     if torch is not None and inp.word is None:
-        code = _read_torch(torch, inp, flags)
+        code = _read_torch(torch, inp, flags, checked)
     else:
+        if checked and inp.checks is not None:
+            flags = inp.checks.flags + flags
         suspect = inp.suspect() if callable(inp.suspect) else inp.suspect
         suspect = suspect if inp.validate else None
         flag = _any(xp, flags) if flags else None
@@ -381,34 +390,60 @@ def _read(inp: Inputs, flags: list[Array]) -> int:
     return code
 
 
-def _read_torch(torch: Any, inp: Inputs, flags: list[Array]) -> int:
-    """:func:`_read` of PyTorch arrays: the flags and the probability look's numbers, stacked.
+def _read_torch(torch: Any, inp: Inputs, flags: list[Array], checked: bool) -> int:
+    """:func:`_read` of PyTorch arrays: flags and the numbers of judged checks, stacked.
 
-    One transfer of a few values (``torch.stack`` promotes the flags to the numbers'
-    dtype, exactly: 0 and 1), judged on the host: no device operations to OR the flags
-    and compare the look's numbers first.
+    One transfer of a few values (``torch.stack`` promotes the flags and the numbers to
+    one dtype, exactly: see :class:`~wxent._value_checks.Judged`), judged on the host: no
+    device operations to compare the numbers of the range checks and the probability
+    look, nor to OR the flags, first.
     """
-    suspect, stats = inp.suspect if inp.validate else None, None
+    parts: list[Array] = []
+    # (first part, count, bit, judge): the bit is set when judge(values of the parts)
+    judged: list[tuple[int, int, int, Callable[[list[Any]], bool]]] = []
+
+    def add(flag: Any) -> None:
+        if isinstance(flag, checks.Judged):
+            stats = flag.stats()
+            if stats is not None:
+                judged.append((len(parts), len(stats), 1, flag.wrong))
+                parts.extend(stats)
+                return
+        if callable(flag):
+            flag = flag()
+        if flag is not None:
+            judged.append((len(parts), 1, 1, _is_set))
+            parts.append(flag if flag.ndim == 0 else flag.reshape(()))
+
+    for flag in inp.checks.pending() if checked and inp.checks is not None else ():
+        add(flag)
+    for flag in flags:
+        add(flag)
+    suspect = inp.suspect if inp.validate else None
     if isinstance(suspect, checks.Probe):
-        stats, suspect = suspect.stats(), None
-    elif callable(suspect):
-        suspect = suspect()
-    parts = [f if f.ndim == 0 else f.reshape(()) for f in flags]
-    if suspect is not None:
-        parts.append(suspect)
-    if stats is not None:
-        parts.extend(stats)
+        stats = suspect.stats()
+        if stats is not None:
+            probe, dtype = suspect, stats[0].dtype
+            judged.append((len(parts), len(stats), 2, lambda got: probe.judge(got, dtype)))
+            parts.extend(stats)
+    elif suspect is not None:
+        flag = suspect() if callable(suspect) else suspect
+        if flag is not None:
+            judged.append((len(parts), 1, 2, _is_set))
+            parts.append(flag)
     if not parts:
         ns.read_torch_values(torch.zeros(0), inp.launches)  # (the queued work runs)
         return 0
     values = ns.read_torch_values(torch.stack(parts), inp.launches)
-    n = len(flags)
-    code = 1 if any(values[:n]) else 0
-    if suspect is not None and values[n]:
-        code |= 2
-    if stats is not None and inp.suspect.judge(values[len(values) - len(stats) :], stats[0].dtype):
-        code |= 2
+    code = 0
+    for first, count, bit, judge in judged:
+        if not code & bit and judge(values[first : first + count]):
+            code |= bit
     return code
+
+
+def _is_set(values: list[Any]) -> bool:
+    return bool(values[0])
 
 
 def _logits_errors(inp: Inputs) -> None:
@@ -473,13 +508,11 @@ def finish(
         return result
     xp = inp.xp
     flags = _nan_flags(xp, result)
-    if inp.validate and inp.checks is not None:
-        flags = inp.checks.flags + flags
     if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
         flags.append(inp.inexact_flag)
     if guarded:  # NaN where nothing counts (Inputs.watch_excluded)
         flags.append(inp.excluded_flag)
-    if not _read(inp, flags) & 1:  # the one host read of the call
+    if not _read(inp, flags, inp.validate) & 1:  # the one host read of the call
         return result
     if exact is not None and (fall_back or guarded):
         if fall_back:  # the fast path's NaN at infinite logits: recompute exactly

@@ -90,6 +90,10 @@ class PendingChecks:
         """Whether a check was recorded under ``key``."""
         return key in self._keys
 
+    def pending(self) -> list[Any]:
+        """The flags and deferred checks as recorded (``None`` for the ones handed over)."""
+        return list(self._flags)
+
     @property
     def flags(self) -> list[Any]:
         """The 0-d flags, the deferred ones computed now (once)."""
@@ -175,6 +179,94 @@ def _torch_outside_flag(torch: Any, x: Any, low: float, high: float) -> Any | No
 def _iinfo(torch: Any, dtype: Any) -> tuple[int, int]:
     info = torch.iinfo(dtype)
     return int(info.min), int(info.max)
+
+
+class Judged:
+    """A deferred check by the minimum and maximum of an array, judged where it is read.
+
+    Called, it gives the device flag, as any deferred check of :class:`PendingChecks`.
+    A PyTorch call's one read may instead carry the numbers the flag compares
+    (:meth:`stats`) to the host with its other flags, and judge them there
+    (:meth:`wrong`): the same comparisons, without their small device operations.
+    """
+
+    def __call__(self) -> Any | None:  # pragma: no cover - defined by subclasses
+        raise NotImplementedError
+
+    def stats(self) -> tuple[Any, ...] | None:
+        """0-d PyTorch tensors for :meth:`wrong`, or ``None``: use the device flag.
+
+        ``()`` when there is nothing to check.
+        """
+        return None
+
+    def wrong(self, values: list[Any]) -> bool:  # pragma: no cover - defined by subclasses
+        """Whether the check fails, from the values of :meth:`stats` read on the host."""
+        raise NotImplementedError
+
+
+#: Integer bounds up to this size are exact in float32, into which ``torch.stack``
+#: promotes integer minima and maxima read with floating numbers (rounding is monotonic,
+#: so comparisons with such bounds keep their truth).
+_EXACT_BOUND = 2**24
+
+
+class RangeCheck(Judged):
+    """:func:`outside_flag` of ``get()`` (made when the check runs) within ``[low, high]``."""
+
+    def __init__(self, xp: Any, get: Callable[[], Any], low: int, high: int) -> None:
+        self.xp, self.get, self.low, self.high = xp, get, low, high
+        self.below = self.above = True
+
+    def __call__(self) -> Any | None:
+        return outside_flag(self.xp, self.get(), self.low, self.high)
+
+    def stats(self) -> tuple[Any, ...] | None:
+        torch = ns.torch_of(self.xp)
+        if torch is None or max(abs(self.low), abs(self.high)) > _EXACT_BOUND:
+            return None
+        x = self.get()
+        if _size(x) == 0:
+            return ()
+        dtype, low, high = x.dtype, self.low, self.high
+        if dtype.is_floating_point:
+            return _min_max(torch, x)
+        if dtype.is_complex:
+            return None
+        info_min, info_max = (0, 1) if dtype == torch.bool else _iinfo(torch, dtype)
+        self.below, self.above = low > info_min, high < info_max
+        if not (self.below or self.above):
+            return ()  # the dtype holds nothing outside
+        if (self.below and low > info_max) or (self.above and high < info_min):
+            return None
+        return _min_max(torch, x)
+
+    def wrong(self, values: list[Any]) -> bool:
+        lo, hi = values
+        if not (self.below and self.above):  # integers: one bound cannot be passed
+            return bool((self.below and lo < self.low) or (self.above and hi > self.high))
+        return not (lo >= self.low and hi <= self.high)  # NaN: wrong
+
+
+class ConfigCheck(Judged):
+    """:func:`config_flag` of a weight, cost or prior ``x`` (its compute dtype)."""
+
+    def __init__(self, xp: Any, x: Any, *, positive: bool, at_most_one: bool) -> None:
+        self.xp, self.x, self.positive, self.at_most_one = xp, x, positive, at_most_one
+
+    def __call__(self) -> Any | None:
+        return config_flag(self.xp, self.x, positive=self.positive, at_most_one=self.at_most_one)
+
+    def stats(self) -> tuple[Any, ...] | None:
+        torch = ns.torch_of(self.xp)
+        if torch is None or not self.x.dtype.is_floating_point:
+            return None
+        return () if _size(self.x) == 0 else _min_max(torch, self.x)
+
+    def wrong(self, values: list[Any]) -> bool:
+        lo, hi = values
+        ok = (lo > 0 if self.positive else lo >= 0) and (hi <= 1 if self.at_most_one else hi < inf)
+        return not ok
 
 
 def nonnegative_finite_flag(xp: Any, x: Any) -> Any | None:
