@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="worker alternations")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--before", help="a src/ directory of wxent to compare with")
+    parser.add_argument("--before-commit", help="the commit of --before, for the table")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--src", default=str(ROOT / "src"), help=argparse.SUPPRESS)
@@ -257,8 +258,9 @@ def _write(
     compared = ""
     if before is not None:
         before_src = Path(sides["before"])
+        commit = args.before_commit or _commit(before_src.parent) or "?"
         compared = (
-            f" Before: `{before_src}` (commit {_commit(before_src.parent)}); after: this "
+            f" Before: commit {commit}; after: this "
             f"checkout (commit {_commit(ROOT)}), each in its own process, the two alternating "
             f"{repeats} times (median of the medians)."
         )
