@@ -32,6 +32,7 @@ SCRIPTS = [
     "bench_expected_cost.py",
     "bench_cli.py",
     "bench_thresholds.py",
+    "bench_host.py",
 ]
 
 HEADER = """# Benchmarks

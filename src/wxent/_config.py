@@ -16,6 +16,7 @@ import numpy as np
 import wxent._prepare as prep  # circular on purpose: used at call time only
 from wxent import _namespace as ns
 from wxent import _validation as v
+from wxent import _value_checks as checks
 from wxent._types import Array
 
 
@@ -74,7 +75,7 @@ def config_array(
                 return _poisoned(xp, arr, positive=positive, at_most_one=at_most_one)
             if check_values and inp.validate and ns.is_concrete(value):
                 inp.add_check(
-                    lambda: v.config_flag(xp, arr, positive=positive, at_most_one=at_most_one),
+                    checks.ConfigCheck(xp, arr, positive=positive, at_most_one=at_most_one),
                     lambda: check_host(ns.to_numpy(value).astype(np.float64)),
                     bounds=(arr, positive, at_most_one),
                 )

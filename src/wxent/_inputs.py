@@ -204,9 +204,15 @@ class Inputs:
         gradient there is 0 where the fast path's would be NaN.
         """
         xp = self.xp
-        flag = xp.isnan(xp.sum(losses))  # the losses are >= 0: only a NaN makes a NaN
-        if self.inexact_flag is not None:
-            flag = xp.logical_or(self.inexact_flag, flag)
+        torch = ns.torch_of(xp)
+        if torch is not None:  # the losses are >= 0: only a NaN makes a NaN
+            flag = torch.isnan(torch.sum(losses))
+            if self.inexact_flag is not None:
+                flag = torch.logical_or(self.inexact_flag, flag)
+        else:
+            flag = xp.isnan(xp.sum(losses))
+            if self.inexact_flag is not None:
+                flag = xp.logical_or(self.inexact_flag, flag)
         self.inexact_flag = flag
 
     def watch_excluded(self, values: Array) -> None:
@@ -346,6 +352,9 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
     if weights is None:
         return losses
     # w * where(w == 0, 0, l): no 0 * inf in the value, nor in either gradient.
+    torch = ns.torch_of(xp)
+    if torch is not None:
+        return weights * torch.where(weights == 0, 0.0, losses)
     return weights * xp.where(weights == 0, xp.zeros_like(losses), losses)
 
 
@@ -390,7 +399,9 @@ class IndexInputs(Inputs):
             idx = self._indices()[0]
             c = self.num_classes
             if self.validate and c is not None:  # memory-safe gathers until the check raises
-                idx = self.xp.clip(idx, 0, max(int(c) - 1, 0))
+                torch = ns.torch_of(self.xp)
+                clip = self.xp.clip if torch is None else torch.clamp
+                idx = clip(idx, 0, max(int(c) - 1, 0))
             elif not self.concrete and c is not None:  # traced: a NaN loss (``finish``)
                 xp = self.xp
                 self.out_of_range = xp.logical_or(idx < 0, idx >= int(c))
@@ -401,6 +412,21 @@ class IndexInputs(Inputs):
     @labels.setter
     def labels(self, value: Array) -> None:
         self._labels = value
+
+    def take(self, vector: Array) -> Array | None:
+        """``vector[labels]`` of a per-class vector ``(C,)`` where PyTorch gathers directly.
+
+        The labels then lie in ``[0, C)`` already (clamped while checking, or the traced
+        ones zeroed where out of range): ``index_select`` needs none of the wrapping of
+        negative indices that array-api-compat's ``take`` adds. ``None`` elsewhere.
+        """
+        torch = ns.torch_of(self.xp)
+        if torch is None or self.num_classes is None or not (self.validate or not self.concrete):
+            return None
+        idx = self.labels
+        if idx.ndim == 1:
+            return torch.index_select(vector, 0, idx)
+        return torch.index_select(vector, 0, idx.reshape(-1)).reshape(idx.shape)
 
 
 @dataclass

@@ -90,7 +90,23 @@ def is_numpy_namespace(xp: Namespace) -> bool:
 
 def is_torch_namespace(xp: Namespace) -> bool:
     """Whether ``xp`` is PyTorch's namespace (through array-api-compat)."""
-    return _name(xp) in ("array_api_compat.torch", "torch")
+    return _name(xp) in _TORCH_NAMES
+
+
+_TORCH_NAMES = ("array_api_compat.torch", "torch")
+
+
+def torch_of(xp: Namespace) -> Any:
+    """The ``torch`` module when ``xp`` is PyTorch's namespace, else ``None``.
+
+    For the per-call steps around the kernels (checks, masks, reductions): calling
+    ``torch`` directly skips array-api-compat's wrappers (argument promotion, dtype
+    look-ups), whose Python dominates a call at training batch sizes. Used only where
+    the operands already share a dtype, so the wrappers would change nothing.
+    """
+    if getattr(xp, "__name__", None) in _TORCH_NAMES:
+        return sys.modules.get("torch")
+    return None
 
 
 def is_jax_namespace(xp: Namespace) -> bool:
@@ -211,6 +227,31 @@ def read_int(value: Array, then: list[Any] | None = None) -> int:
     if is_tensorflow(value):
         return int(value.numpy())
     return int(value)
+
+
+def read_torch_values(values: Array, then: list[Any] | None = None) -> list[Any]:
+    """Read a small 1-D PyTorch tensor on the host in one transfer (see :func:`read_int`).
+
+    The one read of a checked call, when it reads its flags and the numbers of its
+    probability look together: one copy whatever the length (a few values), and no
+    device operations to fold them into one scalar first.
+    """
+    launches = list(then or ())
+    if then:
+        then.clear()
+    if values.is_cuda and launches:
+        torch = sys.modules["torch"]
+        host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+        host.copy_(values, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+        for launch in launches:
+            launch()
+        copied.synchronize()
+        return list(host.tolist())
+    for launch in launches:
+        launch()
+    return list(values.tolist())
 
 
 def read_flag(flag: Array, then: list[Any] | None = None) -> bool:

@@ -144,8 +144,13 @@ def sigmoid_inputs(
     )
     _probe(inp, logits)
     if concrete and not v.is_bool(xp, labels.dtype):  # booleans are always in [0, 1]
+        flag = (
+            checks.RangeCheck(xp, lambda: labels, 0, 1)
+            if make_valid is None
+            else lambda: _unit_interval_flag(xp, labels, inp.valid)
+        )
         inp.add_check(
-            lambda: _unit_interval_flag(xp, labels, inp.valid),
+            flag,
             lambda: v.check_unit_interval_labels(
                 ns.to_numpy(labels).astype(np.float64, copy=False), ignore
             ),
@@ -185,7 +190,11 @@ def class_indices(xp: Any, labels: Array, ignore: int | None) -> tuple[Array, Ar
         # An ignore_index outside the labels' dtype range ignores nothing (comparing
         # with it would wrap around and ignore real labels).
         valid = idx != ignore
-        idx = xp.where(valid, idx, xp.zeros_like(idx))
+        torch = ns.torch_of(xp)
+        if torch is not None:
+            idx = torch.where(valid, idx, 0)
+        else:
+            idx = xp.where(valid, idx, xp.zeros_like(idx))
     return idx, valid
 
 
@@ -213,8 +222,11 @@ def _pending_index_check(inp: IndexInputs, ignore: int | None, name: str = "labe
     if not inp.validate or num_classes is None:
         return
     xp, labels = inp.xp, inp.raw_labels
+    low, high = _INTEGER_RANGES.get(v.dtype_name(labels.dtype), (-1, -1))
+    if low >= 0 and high < num_classes:  # (uint8 labels of 256 classes or more)
+        return  # no label of their dtype lies outside [0, C): nothing to check
     inp.add_check(
-        lambda: v.outside_flag(xp, inp.indices_unclamped, 0, int(num_classes) - 1),
+        checks.RangeCheck(xp, lambda: inp.indices_unclamped, 0, int(num_classes) - 1),
         lambda: v.check_class_indices(ns.to_numpy(labels), int(num_classes), ignore, name),
         key=name,
     )
@@ -342,16 +354,18 @@ def settle(inp: Inputs, result: Array) -> Array:
     """
     if not inp.validate:
         return result
-    flags = [] if inp.checks is None else inp.checks.flags
+    flags = []
     if inp.word is None:  # a fused kernel's word holds the result's NaN flag
-        flags = [v.nan_flag(inp.xp, result), *flags]
-    if _read(inp, flags) & 1:
+        flags = [v.nan_flag(inp.xp, result)]
+    if _read(inp, flags, inp.checks is not None) & 1:
         _logits_errors(inp)
     return result
 
 
-def _read(inp: Inputs, flags: list[Array]) -> int:
+def _read(inp: Inputs, flags: list[Array], checked: bool) -> int:
     """The one host read of a call: its flags OR-ed (bit 0), the probability look (bit 1).
+
+    ``checked``: the pending checks of ``inp`` join ``flags``.
 
     Bit 0 set: the pending checks raise their messages; bit 1 warns
     (:class:`wxent.LogitsWarning`). The device work in ``inp.launches`` is queued behind
@@ -359,15 +373,77 @@ def _read(inp: Inputs, flags: list[Array]) -> int:
     (``inp.word``) already holds the flags it folded: what is left is OR-ed into it.
     """
     xp = inp.xp
-    suspect = inp.suspect() if callable(inp.suspect) else inp.suspect
-    suspect = suspect if inp.validate else None
-    flag = _any(xp, flags) if flags else None
-    code = checks.status(xp, flag, suspect, inp.launches, word=inp.word)
+    torch = ns.torch_of(xp)
+    if torch is not None and inp.word is None:
+        code = _read_torch(torch, inp, flags, checked)
+    else:
+        if checked and inp.checks is not None:
+            flags = inp.checks.flags + flags
+        suspect = inp.suspect() if callable(inp.suspect) else inp.suspect
+        suspect = suspect if inp.validate else None
+        flag = _any(xp, flags) if flags else None
+        code = checks.status(xp, flag, suspect, inp.launches, word=inp.word)
     if code & 1 and inp.validate and inp.checks is not None:
         inp.checks.diagnose()
     if code & 2:
         checks.warn_probabilities(inp.logits_name, inp.softmax)
     return code
+
+
+def _read_torch(torch: Any, inp: Inputs, flags: list[Array], checked: bool) -> int:
+    """:func:`_read` of PyTorch arrays: flags and the numbers of judged checks, stacked.
+
+    One transfer of a few values (``torch.stack`` promotes the flags and the numbers to
+    one dtype, exactly: see :class:`~wxent._value_checks.Judged`), judged on the host: no
+    device operations to compare the numbers of the range checks and the probability
+    look, nor to OR the flags, first.
+    """
+    parts: list[Array] = []
+    # (first part, count, bit, judge): the bit is set when judge(values of the parts)
+    judged: list[tuple[int, int, int, Callable[[list[Any]], bool]]] = []
+
+    def add(flag: Any) -> None:
+        if isinstance(flag, checks.Judged):
+            stats = flag.stats()
+            if stats is not None:
+                judged.append((len(parts), len(stats), 1, flag.wrong))
+                parts.extend(stats)
+                return
+        if callable(flag):
+            flag = flag()
+        if flag is not None:
+            judged.append((len(parts), 1, 1, _is_set))
+            parts.append(flag if flag.ndim == 0 else flag.reshape(()))
+
+    for flag in inp.checks.pending() if checked and inp.checks is not None else ():
+        add(flag)
+    for flag in flags:
+        add(flag)
+    suspect = inp.suspect if inp.validate else None
+    if isinstance(suspect, checks.Probe):
+        stats = suspect.stats()
+        if stats is not None:
+            probe, dtype = suspect, stats[0].dtype
+            judged.append((len(parts), len(stats), 2, lambda got: probe.judge(got, dtype)))
+            parts.extend(stats)
+    elif suspect is not None:
+        flag = suspect() if callable(suspect) else suspect
+        if flag is not None:
+            judged.append((len(parts), 1, 2, _is_set))
+            parts.append(flag)
+    if not parts:
+        ns.read_torch_values(torch.zeros(0), inp.launches)  # (the queued work runs)
+        return 0
+    values = ns.read_torch_values(torch.stack(parts), inp.launches)
+    code = 0
+    for first, count, bit, judge in judged:
+        if not code & bit and judge(values[first : first + count]):
+            code |= bit
+    return code
+
+
+def _is_set(values: list[Any]) -> bool:
+    return bool(values[0])
 
 
 def _logits_errors(inp: Inputs) -> None:
@@ -432,15 +508,13 @@ def finish(
         return result
     xp = inp.xp
     flags = _nan_flags(xp, result)
-    if inp.validate and inp.checks is not None:
-        flags = inp.checks.flags + flags
     if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
         flags.append(inp.inexact_flag)
     if fall_back and inp.unit_neg and reduction == "weighted_mean":  # see sigmoid_losses
         flags.append(xp.logical_not(xp.isfinite(result)))
     if guarded:  # NaN where nothing counts (Inputs.watch_excluded)
         flags.append(inp.excluded_flag)
-    if not _read(inp, flags) & 1:  # the one host read of the call
+    if not _read(inp, flags, inp.validate) & 1:  # the one host read of the call
         return result
     if exact is not None and (fall_back or guarded):
         if fall_back:  # the fast path's NaN at infinite logits: recompute exactly
@@ -462,10 +536,12 @@ def _nan_flags(xp: Any, result: Array | _reduction.LossTerms) -> list[Array]:
 
 
 def _any(xp: Any, flags: list[Array]) -> Array:
-    if ns.is_torch_namespace(xp) and len(flags) > 2:  # two launches instead of len - 1
-        import torch
-
-        return torch.stack([f.reshape(()) for f in flags]).any()
+    torch = ns.torch_of(xp)
+    if torch is not None and len(flags) > 1:
+        if len(flags) == 2:
+            return torch.logical_or(flags[0], flags[1])
+        # two launches instead of len - 1
+        return torch.stack([f if f.ndim == 0 else f.reshape(()) for f in flags]).any()
     flag = flags[0]
     for other in flags[1:]:
         flag = xp.logical_or(flag, other)
@@ -476,9 +552,14 @@ def _reduce(
     inp: Inputs, values: Array, weights: Array | None, reduction: Any, terms: bool
 ) -> Array | _reduction.LossTerms:
     xp = inp.xp
-    if inp.valid is not None:
-        values = xp.where(inp.valid, values, xp.zeros_like(values))
-    result = _reduction.reduce(xp, values, weights, inp.valid, reduction, terms=terms)
+    valid = inp.valid
+    if valid is not None:
+        torch = ns.torch_of(xp)
+        if torch is not None:
+            values = torch.where(valid, values, 0.0)
+        else:
+            values = xp.where(valid, values, xp.zeros_like(values))
+    result = _reduction.reduce(xp, values, weights, valid, reduction, terms=terms)
     if isinstance(result, _reduction.LossTerms):
         return _reduction.LossTerms(
             _cast(xp, result.numerator, inp.out_dtype), _cast(xp, result.denominator, inp.out_dtype)

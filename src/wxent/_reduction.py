@@ -83,8 +83,14 @@ def safe_divide(numerator: Array, denominator: Array) -> Array:
         >>> float(safe_divide(np.float32(3.0), np.float32(0.0)))
         0.0
     """
-    xp = ns.namespace(numerator, denominator)
+    return _safe_divide(ns.namespace(numerator, denominator), numerator, denominator)
+
+
+def _safe_divide(xp: Any, numerator: Array, denominator: Array) -> Array:
     zero = denominator == 0
+    torch = ns.torch_of(xp)
+    if torch is not None and numerator.dtype == denominator.dtype:  # (see ns.torch_of)
+        return torch.where(zero, 0.0, numerator / torch.where(zero, 1.0, denominator))
     safe = xp.where(zero, xp.ones_like(denominator), denominator)
     return xp.where(zero, xp.zeros_like(numerator), numerator / safe)
 
@@ -112,12 +118,15 @@ def scale_free(
     if any(d == 0 for w in present for d in v.static_shape(w)):
         return weights  # (an unknown size may be 0: the max of nothing is -inf, no scale)
     masks = valid is not None and any(tuple(w.shape) == tuple(valid.shape) for w in present)
-    if ns.is_torch_namespace(xp) and not masks:  # kernels' path: one launch (Triton)
+    torch = ns.torch_of(xp)
+    if torch is not None and not masks:  # kernels' path: one launch (Triton)
         from wxent._fastpaths import select
 
         scaled = select.scale_weights(present, joint=True)
         if scaled is not None:
             return [None if w is None else scaled.pop(0) for w in weights]
+    if torch is not None and len({w.dtype for w in present}) == 1:
+        return _scale_free_torch(torch, weights, valid)
     maxima, counted = [], {}
     for w in present:
         if valid is not None and tuple(w.shape) == tuple(valid.shape):
@@ -142,16 +151,47 @@ def scale_free(
     return [None if w is None else (counted.get(id(w), w) * first) * second for w in weights]
 
 
+def _scale_free_torch(torch: Any, weights: list[Array | None], valid: Array | None) -> list:
+    """:func:`scale_free` in direct ``torch`` calls: the same operations, in half the launches.
+
+    (array-api-compat's wrappers cast 0-d operands and fill constants: a dozen small
+    launches more per call.)
+    """
+    maxima, counted = [], {}
+    for w in weights:
+        if w is None:
+            continue
+        if valid is not None and tuple(w.shape) == tuple(valid.shape):
+            counted[id(w)] = w = torch.where(valid, w, 0.0)
+        maxima.append(torch.amax(w))
+    largest = maxima[0]
+    for m in maxima[1:]:
+        largest = torch.maximum(largest, m)
+    usable = (largest > 0) & (largest < float("inf"))
+    e = torch.floor(torch.log2(torch.where(usable, largest, 4.0))) - 2.0
+    half = torch.floor(e / 2)
+    first, second = torch.pow(2.0, -half), torch.pow(2.0, half - e)
+    return [None if w is None else (counted.get(id(w), w) * first) * second for w in weights]
+
+
 def _count(xp: Any, values: Array, valid: Array | None) -> Array:
     if valid is not None:
         return xp.sum(xp.astype(valid, values.dtype))
-    dims = v.static_shape(values)  # None: unknown (TensorFlow, jax.export)
-    if all(d is not None for d in dims):
-        n = 1
-        for d in dims:
-            n *= d or 0
+    n = _static_count(values)
+    if n is not None:
         return ns.to_device(xp, np.asarray(float(n)), values, dtype=values.dtype)
     return xp.sum(xp.ones_like(values))
+
+
+def _static_count(values: Array) -> int | None:
+    """The number of elements of ``values``, ``None`` when a dimension is unknown."""
+    dims = v.static_shape(values)  # None: unknown (TensorFlow, jax.export)
+    if any(d is None for d in dims):
+        return None
+    n = 1
+    for d in dims:
+        n *= d or 0
+    return n
 
 
 def reduce(
@@ -182,6 +222,10 @@ def reduce(
     if name == "none":
         return values
     numerator = xp.sum(values)
+    if (name == "mean" or (name == "weighted_mean" and weights is None)) and not terms:
+        n = _static_count(values) if valid is None else None
+        if n and ns.torch_of(xp) is not None:  # a known count: a division by a number
+            return numerator / float(n)
     if name == "sum":
         denominator = xp.ones_like(numerator)
     elif name == "mean":
@@ -196,13 +240,17 @@ def reduce(
                 else weights
             )
             if valid is not None:
-                w = xp.where(valid, w, xp.zeros_like(w))
+                torch = ns.torch_of(xp)
+                if torch is not None:
+                    w = torch.where(valid, w, 0.0)
+                else:
+                    w = xp.where(valid, w, xp.zeros_like(w))
             denominator = xp.sum(w)
     if terms:
         return LossTerms(numerator, denominator)
     if name == "sum":
         return numerator
-    return safe_divide(numerator, denominator)
+    return _safe_divide(xp, numerator, denominator)
 
 
 def loss_terms(

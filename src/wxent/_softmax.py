@@ -152,7 +152,8 @@ def softmax_sample_weight(
     cw = prep.per_class("class_weight", class_weight, inp, broadcast=False)
     if cw is not None and len(cw.shape) == 1:
         if inp.indices:
-            cw = core.take_classes(cw, inp.labels, xp=inp.xp)
+            taken = inp.take(cw) if isinstance(inp, prep.IndexInputs) else None  # a gather
+            cw = core.take_classes(cw, inp.labels, xp=inp.xp) if taken is None else taken
         else:
             ndim = inp.ndim
             if inp.axis != ndim - 1:

@@ -90,6 +90,10 @@ class PendingChecks:
         """Whether a check was recorded under ``key``."""
         return key in self._keys
 
+    def pending(self) -> list[Any]:
+        """The flags and deferred checks as recorded (``None`` for the ones handed over)."""
+        return list(self._flags)
+
     @property
     def flags(self) -> list[Any]:
         """The 0-d flags, the deferred ones computed now (once)."""
@@ -106,9 +110,8 @@ class PendingChecks:
 
 def _min_max(xp: Any, x: Any) -> tuple[Any, Any]:
     """The minimum and maximum of a non-empty array (one pass on PyTorch)."""
-    if ns.is_torch_namespace(xp):
-        import torch
-
+    torch = ns.torch_of(xp)
+    if torch is not None:
         if x.dtype == torch.bool:
             x = x.to(torch.uint8)
         elif x.dtype in (torch.uint16, torch.uint32):  # no min/max kernels for them
@@ -133,12 +136,137 @@ def outside_flag(xp: Any, x: Any, low: float, high: float) -> Any | None:
     """True when an entry lies outside ``[low, high]`` or is NaN (``None``: nothing to check).
 
     Two reductions (``min`` and ``max``): NaN propagates through both and fails the
-    comparisons; nothing is allocated at the array's size.
+    comparisons; nothing is allocated at the array's size. PyTorch integers whose dtype
+    holds nothing outside the range are not read (``None``); unsigned ones are read for
+    their maximum only.
     """
     if _size(x) == 0:
         return None
+    torch = ns.torch_of(xp)
+    if torch is not None:
+        return _torch_outside_flag(torch, x, low, high)
     lo, hi = _min_max(xp, x)
     return xp.logical_not(xp.logical_and(lo >= low, hi <= high))
+
+
+def _torch_outside_flag(torch: Any, x: Any, low: float, high: float) -> Any | None:
+    """:func:`outside_flag` of a PyTorch tensor, in direct ``torch`` calls.
+
+    Integers: a bound the dtype cannot pass is not checked (``None`` when neither can:
+    nothing is read), and the bounds compared lie in the dtype's range (a Python number
+    is cast to the tensor's dtype by the comparison: ``int8(127) > 255`` would be true).
+    """
+    dtype = x.dtype
+    if dtype.is_floating_point or dtype.is_complex:
+        lo, hi = _min_max(torch, x)
+        return ~((lo >= low) & (hi <= high))  # False for NaN: flagged
+    info_min, info_max = (0, 1) if dtype == torch.bool else _iinfo(torch, dtype)
+    below, above = low > info_min, high < info_max  # can an entry lie below / above?
+    if not (below or above):
+        return None
+    if (below and low > info_max) or (above and high < info_min):  # every entry is outside
+        return torch.ones((), dtype=torch.bool, device=x.device)
+    if not below and dtype in (torch.uint8, torch.bool):  # the maximum alone (no NaN here)
+        return torch.amax(x.to(torch.uint8) if dtype == torch.bool else x) > high
+    lo, hi = _min_max(torch, x)
+    if not below:
+        return hi > high
+    if not above:
+        return lo < low
+    return (lo < low) | (hi > high)
+
+
+def _iinfo(torch: Any, dtype: Any) -> tuple[int, int]:
+    info = torch.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+class Judged:
+    """A deferred check by the minimum and maximum of an array, judged where it is read.
+
+    Called, it gives the device flag, as any deferred check of :class:`PendingChecks`.
+    A PyTorch call's one read may instead carry the numbers the flag compares
+    (:meth:`stats`) to the host with its other flags, and judge them there
+    (:meth:`wrong`): the same comparisons, without their small device operations.
+    """
+
+    def __call__(self) -> Any | None:  # pragma: no cover - defined by subclasses
+        raise NotImplementedError
+
+    def stats(self) -> tuple[Any, ...] | None:
+        """0-d PyTorch tensors for :meth:`wrong`, or ``None``: use the device flag.
+
+        ``()`` when there is nothing to check.
+        """
+        return None
+
+    def wrong(self, values: list[Any]) -> bool:  # pragma: no cover - defined by subclasses
+        """Whether the check fails, from the values of :meth:`stats` read on the host."""
+        raise NotImplementedError
+
+
+#: Integer bounds up to this size are exact in float32, into which ``torch.stack``
+#: promotes integer minima and maxima read with floating numbers (rounding is monotonic,
+#: so comparisons with such bounds keep their truth).
+_EXACT_BOUND = 2**24
+
+
+class RangeCheck(Judged):
+    """:func:`outside_flag` of ``get()`` (made when the check runs) within ``[low, high]``."""
+
+    def __init__(self, xp: Any, get: Callable[[], Any], low: int, high: int) -> None:
+        self.xp, self.get, self.low, self.high = xp, get, low, high
+        self.below = self.above = True
+
+    def __call__(self) -> Any | None:
+        return outside_flag(self.xp, self.get(), self.low, self.high)
+
+    def stats(self) -> tuple[Any, ...] | None:
+        torch = ns.torch_of(self.xp)
+        if torch is None or max(abs(self.low), abs(self.high)) > _EXACT_BOUND:
+            return None
+        x = self.get()
+        if _size(x) == 0:
+            return ()
+        dtype, low, high = x.dtype, self.low, self.high
+        if dtype.is_floating_point:
+            return _min_max(torch, x)
+        if dtype.is_complex:
+            return None
+        info_min, info_max = (0, 1) if dtype == torch.bool else _iinfo(torch, dtype)
+        self.below, self.above = low > info_min, high < info_max
+        if not (self.below or self.above):
+            return ()  # the dtype holds nothing outside
+        if (self.below and low > info_max) or (self.above and high < info_min):
+            return None
+        return _min_max(torch, x)
+
+    def wrong(self, values: list[Any]) -> bool:
+        lo, hi = values
+        if not (self.below and self.above):  # integers: one bound cannot be passed
+            return bool((self.below and lo < self.low) or (self.above and hi > self.high))
+        return not (lo >= self.low and hi <= self.high)  # NaN: wrong
+
+
+class ConfigCheck(Judged):
+    """:func:`config_flag` of a weight, cost or prior ``x`` (its compute dtype)."""
+
+    def __init__(self, xp: Any, x: Any, *, positive: bool, at_most_one: bool) -> None:
+        self.xp, self.x, self.positive, self.at_most_one = xp, x, positive, at_most_one
+
+    def __call__(self) -> Any | None:
+        return config_flag(self.xp, self.x, positive=self.positive, at_most_one=self.at_most_one)
+
+    def stats(self) -> tuple[Any, ...] | None:
+        torch = ns.torch_of(self.xp)
+        if torch is None or not self.x.dtype.is_floating_point:
+            return None
+        return () if _size(self.x) == 0 else _min_max(torch, self.x)
+
+    def wrong(self, values: list[Any]) -> bool:
+        lo, hi = values
+        ok = (lo > 0 if self.positive else lo >= 0) and (hi <= 1 if self.at_most_one else hi < inf)
+        return not ok
 
 
 def nonnegative_finite_flag(xp: Any, x: Any) -> Any | None:
@@ -151,6 +279,8 @@ def config_flag(xp: Any, x: Any, *, positive: bool, at_most_one: bool) -> Any | 
     if _size(x) == 0:
         return None
     lo, hi = _min_max(xp, x)
+    if ns.torch_of(xp) is not None:  # direct operators: no wrapper casting 0-d operands
+        return ~((lo > 0 if positive else lo >= 0) & (hi <= 1 if at_most_one else hi < inf))
     ok = xp.logical_and(lo > 0 if positive else lo >= 0, hi <= 1 if at_most_one else hi < inf)
     return xp.logical_not(ok)
 
@@ -178,6 +308,10 @@ def check_probability_rows(labels: np.ndarray, axis: int, tol: float) -> None:
 
 def nan_flag(xp: Any, x: Any) -> Any:
     """True when ``x`` holds a NaN (used on a loss result, not on the logits)."""
+    torch = ns.torch_of(xp)
+    if torch is not None:
+        nan = torch.isnan(x)
+        return nan if nan.ndim == 0 else nan.any()
     return xp.any(xp.isnan(x))
 
 
@@ -271,6 +405,26 @@ def probability_flag(xp: Any, x: Any, axis: int, *, softmax: bool, bits: int) ->
     are logits); for softmax, each probed row also sums to 1 within ``1e-3`` (``1e-2``
     for 16-bit logits). ``None`` when the logits are too small to judge.
     """
+    stats = probability_stats(xp, x, axis, softmax=softmax, bits=bits)
+    if stats is None:
+        return None
+    lo, hi = stats[0], stats[1]
+    flag = (lo >= 0) & (hi <= 1) & (hi > lo)  # 0-d booleans of any of the four frameworks
+    if softmax:
+        tol = 1e-2 if bits == 16 else 1e-3
+        low, high = stats[2], stats[3]  # of the row sums
+        flag = flag & (low >= 1.0 - tol) & (high <= 1.0 + tol)
+    return flag
+
+
+def probability_stats(
+    xp: Any, x: Any, axis: int, *, softmax: bool, bits: int
+) -> tuple[Any, ...] | None:
+    """What :func:`probability_flag` compares, as 0-d arrays (``None``: too small to judge).
+
+    ``(min, max)`` of the probed logits, and for softmax also ``(min, max)`` of their row
+    sums.
+    """
     index = probe(x, axis, softmax=softmax)
     if index is None:
         return None
@@ -279,12 +433,27 @@ def probability_flag(xp: Any, x: Any, axis: int, *, softmax: bool, bits: int) ->
     if bits == 16:  # the sample alone in float32 (never a cast of all the logits)
         sample = xp.astype(sample, xp.float32)
     lo, hi = _min_max(xp, sample)
-    flag = (lo >= 0) & (hi <= 1) & (hi > lo)  # 0-d booleans of any of the four frameworks
-    if softmax:
+    if not softmax:
+        return lo, hi
+    low, high = _min_max(xp, xp.sum(sample, axis=axis))  # the row sums
+    return lo, hi, low, high
+
+
+def looks_like_probabilities(stats: list[float], *, softmax: bool, bits: int, dtype: Any) -> bool:
+    """:func:`probability_flag` on the host, from the values of :func:`probability_stats`.
+
+    ``dtype``: theirs (``float32`` or ``float64``); the bounds of the row sums are rounded
+    to it, as a comparison with a Python number on the device rounds them.
+    """
+    lo, hi = stats[0], stats[1]
+    flag = lo >= 0 and hi <= 1 and hi > lo  # False for NaN, as on the device
+    if softmax and flag:
         tol = 1e-2 if bits == 16 else 1e-3
-        low, high = _min_max(xp, xp.sum(sample, axis=axis))  # the row sums
-        flag = flag & (low >= 1.0 - tol) & (high <= 1.0 + tol)
-    return flag
+        low, high = 1.0 - tol, 1.0 + tol
+        if v.dtype_name(dtype) != "float64":
+            low, high = float(np.float32(low)), float(np.float32(high))
+        flag = stats[2] >= low and stats[3] <= high
+    return bool(flag)
 
 
 class Probe:
@@ -302,6 +471,16 @@ class Probe:
         return probability_flag(
             self.xp, self.logits, self.axis, softmax=self.softmax, bits=self.bits
         )
+
+    def stats(self) -> tuple[Any, ...] | None:
+        """The 0-d arrays the look compares (:func:`probability_stats`), or ``None``."""
+        return probability_stats(
+            self.xp, self.logits, self.axis, softmax=self.softmax, bits=self.bits
+        )
+
+    def judge(self, values: list[float], dtype: Any) -> bool:
+        """The look, on the host, from the values of :meth:`stats` (of ``dtype``)."""
+        return looks_like_probabilities(values, softmax=self.softmax, bits=self.bits, dtype=dtype)
 
     def prefix(self) -> int:
         """How many leading elements the look reads (0: the logits are too small to judge).

@@ -86,6 +86,8 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
         inp.inexact = True  # a +inf logit gives NaN here: finish recomputes exactly
         # torch's native kernel, unweighted and per sample, is exactly these losses
         # (with weights torch's smoothing term differs, so weights stay outside).
+        if ndim == 2:  # rows already (no reshapes: three fewer calls)
+            return F.cross_entropy(x, inp.labels, reduction="none", label_smoothing=label_smoothing)
         rows = x.reshape(-1, x.shape[-1])
         losses = F.cross_entropy(
             rows, inp.labels.reshape(-1), reduction="none", label_smoothing=label_smoothing

@@ -83,15 +83,15 @@ def use_triton(logits: Array, *tensors: Any, reduction: Any = "mean") -> bool:
     current = mode()
     if current == "off" or not isinstance(reduction, str):
         return False
+    if not logits.is_cuda and not (
+        current == "triton" and os.environ.get("TRITON_INTERPRET", "0") == "1"
+    ):
+        return False
     import torch
 
     if logits.dtype not in (torch.float16, torch.bfloat16, torch.float32):
         return False
     if logits.ndim == 0 or logits.numel() == 0:
-        return False
-    if not logits.is_cuda and not (
-        current == "triton" and os.environ.get("TRITON_INTERPRET", "0") == "1"
-    ):
         return False
     if _transforms_active():
         return False
