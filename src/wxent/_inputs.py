@@ -131,7 +131,7 @@ class Inputs:
             xp, keep, self.kept = self.xp, self.kept, None
             if 0 < len(keep.shape) < self.ndim:
                 keep = xp.expand_dims(keep, axis=self.axis)
-            x = self._logits = xp.where(keep, x, xp.zeros_like(x))
+            x = self._logits = xp.where(keep, x, 0.0)
         return x
 
     def unshielded(self) -> Array:
@@ -157,7 +157,7 @@ class Inputs:
             if labels is not None and self.label_dtype is not None:
                 labels = cast(self.xp, labels, self.label_dtype)
                 if self.valid is not None:
-                    labels = self.xp.where(self.valid, labels, self.xp.zeros_like(labels))
+                    labels = self.xp.where(self.valid, labels, 0)
             self._labels = labels
         return self._labels
 
@@ -241,7 +241,7 @@ class Inputs:
                 xp.all(x == -float("inf"), axis=self.axis, keepdims=True),
             )
             bad = rows
-        self._logits = xp.where(bad, xp.zeros_like(x), x)
+        self._logits = xp.where(bad, 0.0, x)
 
     def differentiable(self) -> bool:
         """Whether the call may be differentiated while its values can be read.
@@ -295,7 +295,7 @@ def zero_rows(inp: Inputs, weights: Array | None, x: Array) -> Array:
     xp = inp.xp
     if len(keep.shape):
         keep = xp.expand_dims(keep, axis=-1)
-    return xp.where(keep, x, xp.zeros_like(x))
+    return xp.where(keep, x, 0.0)
 
 
 def _counted(inp: Inputs, weights: Array | None) -> Array | None:
@@ -342,7 +342,7 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
     if weights is None:
         return losses
     # w * where(w == 0, 0, l): no 0 * inf in the value, nor in either gradient.
-    return weights * xp.where(weights == 0, xp.zeros_like(losses), losses)
+    return weights * xp.where(weights == 0, 0.0, losses)
 
 
 @dataclass
@@ -390,7 +390,7 @@ class IndexInputs(Inputs):
             elif not self.concrete and c is not None:  # traced: a NaN loss (``finish``)
                 xp = self.xp
                 self.out_of_range = xp.logical_or(idx < 0, idx >= int(c))
-                idx = xp.where(self.out_of_range, xp.zeros_like(idx), idx)
+                idx = xp.where(self.out_of_range, 0, idx)
             self._labels = idx
         return self._labels
 

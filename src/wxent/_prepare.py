@@ -185,7 +185,7 @@ def class_indices(xp: Any, labels: Array, ignore: int | None) -> tuple[Array, Ar
         # An ignore_index outside the labels' dtype range ignores nothing (comparing
         # with it would wrap around and ignore real labels).
         valid = idx != ignore
-        idx = xp.where(valid, idx, xp.zeros_like(idx))
+        idx = xp.where(valid, idx, 0)
     return idx, valid
 
 
@@ -424,7 +424,7 @@ def finish(
     """
     terms = _reduction.take_terms_request()
     if inp.out_of_range is not None:  # traced class indices outside [0, C)
-        values = inp.xp.where(inp.out_of_range, inp.xp.full_like(values, math.nan), values)
+        values = inp.xp.where(inp.out_of_range, math.nan, values)
     result = _reduce(inp, values, weights, reduction, terms)
     fall_back = inp.inexact and exact is not None
     guarded = exact is not None and inp.excluded_flag is not None
@@ -475,7 +475,7 @@ def _reduce(
 ) -> Array | _reduction.LossTerms:
     xp = inp.xp
     if inp.valid is not None:
-        values = xp.where(inp.valid, values, xp.zeros_like(values))
+        values = xp.where(inp.valid, values, 0.0)
     result = _reduction.reduce(xp, values, weights, inp.valid, reduction, terms=terms)
     if isinstance(result, _reduction.LossTerms):
         return _reduction.LossTerms(
