@@ -187,7 +187,10 @@ def _timers(loss: Callable[..., Any], x: Any, compiled: bool) -> dict[str, Calla
 
 
 def worker(args: Any) -> None:
-    """Time every case with the wxent of ``args.src``; write the times as JSON."""
+    """Time every case with the wxent of ``args.worker``; write the times as JSON."""
+    import gc
+    import time
+
     import torch
 
     import wxent
@@ -196,7 +199,8 @@ def worker(args: Any) -> None:
     os.environ["WXENT_KERNELS"] = "off"
     _fastpaths.ENABLED = False
     assert Path(wxent.__file__).resolve().is_relative_to(args.worker.resolve()), wxent.__file__
-    torch.set_num_threads(args.threads or torch.get_num_threads())
+    if args.threads:
+        torch.set_num_threads(args.threads)
     data = make_data(args.rows, args.classes, args.cost_classes)
     t = {k: torch.from_numpy(v) for k, v in data.items()}
     t64 = {k: (v.double() if v.is_floating_point() else v) for k, v in t.items()}
@@ -206,49 +210,35 @@ def worker(args: Any) -> None:
         if args.only and key not in args.only.split(","):
             continue
         ours, peer, xname = losses(key, t)
-        _ours64, peer64, _ = losses(key, t64)
+        _, peer64, _ = losses(key, t64)
         x = t[xname]
         ref = reference(key, data)
-        got = float(ours(x))
-        if abs(got - ref) > 2e-4 * max(1.0, abs(ref)):
-            raise AssertionError(f"{key}: wxent {got!r} vs float64 reference {ref!r}")
         peer_ref = float(peer64(t64[xname]))
-        peer_got = float(peer(x))
-        if abs(peer_got - peer_ref) > 2e-4 * max(1.0, abs(peer_ref)):
-            raise AssertionError(f"{key}: peer {peer_got!r} vs float64 {peer_ref!r}")
-        for mode in modes:
-            contenders = {
-                "ours": _timers(ours, x, compiled=mode == "compiled"),
-                "peer eager": _timers(peer, x, compiled=False),
-                "peer compiled": _timers(peer, x, compiled=True),
-            }
-            for direction in ("forward", "forward+backward"):
-                fns = {name: c[direction] for name, c in contenders.items()}
-                if mode == "compiled":  # compiled wxent checked again (its own graph)
-                    value = fns["ours"]()
-                    if direction == "forward":
-                        got = float(value)
-                        if abs(got - ref) > 2e-4 * max(1.0, abs(ref)):
-                            raise AssertionError(f"{key}: compiled {got!r} vs {ref!r}")
-                for fn in fns.values():
-                    fn()  # warm-up (compilation)
-                times: dict[str, list[float]] = {name: [] for name in fns}
-                for _ in range(args.rounds):
-                    for name, fn in fns.items():
-                        import gc
-                        import time
-
-                        gc.collect()
-                        start = time.perf_counter()
-                        fn()
-                        times[name].append(time.perf_counter() - start)
-                memory = {name: common.peak_memory_mib(fn) for name, fn in fns.items()}
-                out[f"{key}|{mode}|{direction}"] = {"times": times, "memory": memory}
-                print(
-                    f"  {key:15s} {mode:8s} {direction:16s} "
-                    + " ".join(f"{n}={statistics.median(v) * 1e3:.1f}ms" for n, v in times.items()),
-                    flush=True,
-                )
+        contenders = {f"ours {mode}": _timers(ours, x, mode == "compiled") for mode in modes}
+        contenders["peer eager"] = _timers(peer, x, compiled=False)
+        contenders["peer compiled"] = _timers(peer, x, compiled=True)
+        for direction in ("forward", "forward+backward"):
+            fns = {name: c[direction] for name, c in contenders.items()}
+            for name, fn in fns.items():  # warm-up (compilation), then the check
+                fn()
+                if direction == "forward":
+                    got, want = float(fn()), ref if name.startswith("ours") else peer_ref
+                    if abs(got - want) > 2e-4 * max(1.0, abs(want)):
+                        raise AssertionError(f"{key} {name}: {got!r} vs float64 {want!r}")
+            times: dict[str, list[float]] = {name: [] for name in fns}
+            for _ in range(args.rounds):
+                for name, fn in fns.items():
+                    gc.collect()
+                    start = time.perf_counter()
+                    fn()
+                    times[name].append(time.perf_counter() - start)
+            memory = {name: common.peak_memory_mib(fn) for name, fn in fns.items()}
+            out[f"{key}|{direction}"] = {"times": times, "memory": memory}
+            print(
+                f"  {key:15s} {direction:16s} "
+                + " ".join(f"{n}={statistics.median(v) * 1e3:.1f}ms" for n, v in times.items()),
+                flush=True,
+            )
     Path(args.json).write_text(json.dumps(out))
 
 
@@ -319,44 +309,54 @@ def main() -> None:
 def write(args: Any, modes: str, versions: list[Any], runs: dict[str, Any]) -> None:
     """Pool the workers' rounds into one table (ms medians, peak MiB) and append it."""
     before = "before" in runs
-    head = "| loss | mode | direction |"
-    rule = "|---|---|---|"
-    if before:
-        head += " wxent before ms | wxent after ms | after/before |"
-        rule += "---:|---:|---:|"
-    else:
-        head += " wxent ms |"
-        rule += "---:|"
-    head += " native eager ms | native compiled ms | wxent/native eager | wxent/native compiled |"
-    rule += "---:|---:|---:|---:|"
-    head += " wxent before MiB | wxent after MiB |" if before else " wxent MiB |"
-    rule += "---:|---:|" if before else "---:|"
-    lines = [head, rule]
-    keys = [k for k in runs["after"][0]]
-    for key in keys:
-        loss, mode, direction = key.split("|")
-        label = dict((k, lbl) for k, lbl, _ in LOSSES)[loss]
-        pooled: dict[str, dict[str, list[float]]] = {}
+    label = {k: lbl for k, lbl, _ in LOSSES}
+    cols: list[tuple[str, str]] = []  # (header, key into the pooled medians)
+    for mode in modes.split(","):
+        if before:
+            cols += [(f"{mode} before ms", f"before ours {mode}")]
+        cols += [(f"{mode} ms", f"after ours {mode}")]
+        if before:
+            cols += [(f"{mode} after/before", f"ratio {mode}")]
+    cols += [("native eager ms", "peer eager"), ("native compiled ms", "peer compiled")]
+    for mode in modes.split(","):
+        cols += [(f"{mode}/native {mode}", f"native {mode}")]
+    cols += [(f"{mode} MiB" + (" before, after" if before else ""), f"mib {mode}")
+             for mode in modes.split(",")]  # fmt: skip
+    lines = [
+        "| loss | direction | " + " | ".join(h for h, _ in cols) + " |",
+        "|---|---|" + "---:|" * len(cols),
+    ]
+    for key in runs["after"][0]:
+        loss, direction = key.split("|")
+        pooled: dict[str, list[float]] = {}
         mib: dict[str, list[float]] = {}
         for version, results in runs.items():
             for result in results:
                 for name, samples in result[key]["times"].items():
-                    who = f"{version} {name}" if name == "ours" else name
-                    pooled.setdefault(who, {"t": []})["t"].extend(samples)
-                mib.setdefault(version, []).append(result[key]["memory"]["ours"])
-        after = _median_ms(pooled["after ours"]["t"])
-        eager = _median_ms(pooled["peer eager"]["t"])
-        compiled = _median_ms(pooled["peer compiled"]["t"])
-        row = f"| {label} | {mode} | {direction} |"
-        if before:
-            old = _median_ms(pooled["before ours"]["t"])
-            row += f" {old:.1f} | {after:.1f} | {after / old:.2f} |"
-        else:
-            row += f" {after:.1f} |"
-        row += f" {eager:.1f} | {compiled:.1f} | {after / eager:.2f} | {after / compiled:.2f} |"
-        for version in ("before", "after") if before else ("after",):
-            row += f" {statistics.median(mib[version]):.0f} |"
-        lines.append(row)
+                    who = f"{version} {name}" if name.startswith("ours") else name
+                    pooled.setdefault(who, []).extend(samples)
+                for name, value in result[key]["memory"].items():
+                    if name.startswith("ours"):
+                        mib.setdefault(f"{version} {name}", []).append(value)
+        med = {k: _median_ms(v) for k, v in pooled.items()}
+        cells = []
+        for _header, ref in cols:
+            kind, _, mode = ref.partition(" ")
+            if ref in med:
+                cells.append(f"{med[ref]:.1f}")
+            elif kind == "ratio":
+                mode = ref.split(" ")[1]
+                cells.append(f"{med[f'after ours {mode}'] / med[f'before ours {mode}']:.2f}")
+            elif kind == "native":
+                peer = "peer eager" if mode == "eager" else "peer compiled"
+                cells.append(f"{med[f'after ours {mode}'] / med[peer]:.2f}")
+            else:  # memory
+                values = [
+                    f"{statistics.median(mib[f'{v} ours {mode}']):.0f}"
+                    for v in (("before", "after") if before else ("after",))
+                ]
+                cells.append(", ".join(values))
+        lines.append(f"| {label[loss]} | {direction} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)
     if args.no_write:
@@ -369,11 +369,16 @@ def write(args: Any, modes: str, versions: list[Any], runs: dict[str, Any]) -> N
             "`wxent._fastpaths.ENABLED = False`), `validate=False`, reduction `mean`, on the "
             "CPU, eager and under `torch.compile(fullgraph=True, dynamic=False)`; forward "
             "under `no_grad`, forward+backward from the logits. Native = "
-            "`F.cross_entropy` (softmax family, same weights/ignore/smoothing where it has "
-            "them) or `F.binary_cross_entropy_with_logits` (sigmoid family), eager and "
-            "compiled: one fused pass, the floor. `expected_cost_loss` at "
+            "`F.cross_entropy` (softmax family, with the same weights, ignore_index and "
+            "smoothing where it has them) or `F.binary_cross_entropy_with_logits` (sigmoid "
+            "family), eager and compiled: one fused pass, the floor. `expected_cost_loss` at "
             f"{args.rows}x{args.cost_classes}. Medians of {args.rounds} interleaved rounds"
-            + (f" in each of {args.processes} alternating worker pairs" if before else "")
+            + (
+                f" in each of {args.processes} alternating worker pairs (before = the wxent "
+                f"of `{args.before}`, after = this checkout)"
+                if before
+                else ""
+            )
             + "; MiB = peak resident growth of one call. "
             f"Command: `{command.strip()}`. {common.machine()}\n\n{table}\n"
         )
