@@ -85,8 +85,10 @@ def limit_rows(x: Array, *, axis: int, xp: Any) -> tuple[Array, Array]:
     maximum as the shift; a row holding ``+inf`` becomes its limit (0 at the ``+inf``
     entries, ``-inf`` elsewhere, from constants: gradient 0) with shift 0; a row of only
     ``-inf`` keeps its logits with shift 0. Three elementwise passes over ``x`` (one
-    comparison, two ``where`` with a scalar and a per-row constant), nothing of its size
-    materialised; the values are :func:`limit_logits`'s and :func:`logsumexp`'s bit for bit.
+    comparison, two ``where`` with a scalar or a per-row constant: no constant of the
+    logits' size), one ``where`` in the backward pass; the values are
+    :func:`limit_logits`'s and :func:`logsumexp`'s bit for bit. The shift is a
+    :func:`constant` (the log-sum-exp does not depend on it).
 
     Returns:
         ``(limited, shift)``: the limited logits, shape of ``x``, and the shift, shape of
