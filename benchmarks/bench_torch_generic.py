@@ -318,8 +318,9 @@ def write(args: Any, modes: str, versions: list[Any], runs: dict[str, Any]) -> N
         if before:
             cols += [(f"{mode} after/before", f"ratio {mode}")]
     cols += [("native eager ms", "peer eager"), ("native compiled ms", "peer compiled")]
-    for mode in modes.split(","):
-        cols += [(f"{mode}/native {mode}", f"native {mode}")]
+    for mode in modes.split(","):  # each version against the native peer of its own workers
+        suffix = " (before, after)" if before else ""
+        cols += [(f"{mode}/native {mode}{suffix}", f"native {mode}")]
     cols += [(f"{mode} MiB" + (" before, after" if before else ""), f"mib {mode}")
              for mode in modes.split(",")]  # fmt: skip
     lines = [
@@ -333,8 +334,9 @@ def write(args: Any, modes: str, versions: list[Any], runs: dict[str, Any]) -> N
         for version, results in runs.items():
             for result in results:
                 for name, samples in result[key]["times"].items():
-                    who = f"{version} {name}" if name.startswith("ours") else name
-                    pooled.setdefault(who, []).extend(samples)
+                    pooled.setdefault(f"{version} {name}", []).extend(samples)
+                    if not name.startswith("ours"):
+                        pooled.setdefault(name, []).extend(samples)
                 for name, value in result[key]["memory"].items():
                     if name.startswith("ours"):
                         mib.setdefault(f"{version} {name}", []).append(value)
@@ -349,7 +351,11 @@ def write(args: Any, modes: str, versions: list[Any], runs: dict[str, Any]) -> N
                 cells.append(f"{med[f'after ours {mode}'] / med[f'before ours {mode}']:.2f}")
             elif kind == "native":
                 peer = "peer eager" if mode == "eager" else "peer compiled"
-                cells.append(f"{med[f'after ours {mode}'] / med[peer]:.2f}")
+                ratios = [
+                    f"{med[f'{v} ours {mode}'] / med[f'{v} {peer}']:.2f}"
+                    for v in (("before", "after") if before else ("after",))
+                ]
+                cells.append(", ".join(ratios))
             else:  # memory
                 values = [
                     f"{statistics.median(mib[f'{v} ours {mode}']):.0f}"
