@@ -342,7 +342,7 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
     if weights is None:
         return losses
     # w * where(w == 0, 0, l): no 0 * inf in the value, nor in either gradient.
-    return weights * xp.where(weights == 0, 0.0, losses)
+    return weights * xp.where(weights == 0, xp.zeros_like(losses), losses)
 
 
 @dataclass

@@ -185,7 +185,7 @@ def class_indices(xp: Any, labels: Array, ignore: int | None) -> tuple[Array, Ar
         # An ignore_index outside the labels' dtype range ignores nothing (comparing
         # with it would wrap around and ignore real labels).
         valid = idx != ignore
-        idx = xp.where(valid, idx, 0)
+        idx = xp.where(valid, idx, xp.zeros_like(idx))
     return idx, valid
 
 
@@ -475,7 +475,7 @@ def _reduce(
 ) -> Array | _reduction.LossTerms:
     xp = inp.xp
     if inp.valid is not None:
-        values = xp.where(inp.valid, values, 0.0)
+        values = xp.where(inp.valid, values, xp.zeros_like(values))
     result = _reduction.reduce(xp, values, weights, inp.valid, reduction, terms=terms)
     if isinstance(result, _reduction.LossTerms):
         return _reduction.LossTerms(
