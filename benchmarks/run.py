@@ -28,6 +28,7 @@ SCRIPTS = [
     "bench_sparse_softmax.py",
     "bench_soft_labels.py",
     "bench_sigmoid.py",
+    "bench_torch_generic.py",
     "bench_linear.py",
     "bench_expected_cost.py",
     "bench_cli.py",

@@ -135,7 +135,7 @@ class Inputs:
             xp, keep, self.kept = self.xp, self.kept, None
             if 0 < len(keep.shape) < self.ndim:
                 keep = xp.expand_dims(keep, axis=self.axis)
-            x = self._logits = xp.where(keep, x, xp.zeros_like(x))
+            x = self._logits = xp.where(keep, x, 0.0)
         return x
 
     def unshielded(self) -> Array:
@@ -161,7 +161,7 @@ class Inputs:
             if labels is not None and self.label_dtype is not None:
                 labels = cast(self.xp, labels, self.label_dtype)
                 if self.valid is not None:
-                    labels = self.xp.where(self.valid, labels, self.xp.zeros_like(labels))
+                    labels = self.xp.where(self.valid, labels, 0)
             self._labels = labels
         return self._labels
 
@@ -251,7 +251,7 @@ class Inputs:
                 xp.all(x == -float("inf"), axis=self.axis, keepdims=True),
             )
             bad = rows
-        self._logits = xp.where(bad, xp.zeros_like(x), x)
+        self._logits = xp.where(bad, 0.0, x)
 
     def differentiable(self) -> bool:
         """Whether the call may be differentiated while its values can be read.
@@ -305,7 +305,7 @@ def zero_rows(inp: Inputs, weights: Array | None, x: Array) -> Array:
     xp = inp.xp
     if len(keep.shape):
         keep = xp.expand_dims(keep, axis=-1)
-    return xp.where(keep, x, xp.zeros_like(x))
+    return xp.where(keep, x, 0.0)
 
 
 def _counted(inp: Inputs, weights: Array | None) -> Array | None:
@@ -405,7 +405,7 @@ class IndexInputs(Inputs):
             elif not self.concrete and c is not None:  # traced: a NaN loss (``finish``)
                 xp = self.xp
                 self.out_of_range = xp.logical_or(idx < 0, idx >= int(c))
-                idx = xp.where(self.out_of_range, xp.zeros_like(idx), idx)
+                idx = xp.where(self.out_of_range, 0, idx)
             self._labels = idx
         return self._labels
 

@@ -500,7 +500,7 @@ def finish(
     """
     terms = _reduction.take_terms_request()
     if inp.out_of_range is not None:  # traced class indices outside [0, C)
-        values = inp.xp.where(inp.out_of_range, inp.xp.full_like(values, math.nan), values)
+        values = inp.xp.where(inp.out_of_range, math.nan, values)
     result = _reduce(inp, values, weights, reduction, terms)
     fall_back = inp.inexact and exact is not None
     guarded = exact is not None and inp.excluded_flag is not None

@@ -400,7 +400,7 @@ def sigmoid_focal_loss(
         )
 
     values = prep.weigh(inp, s, generic() if losses is None else losses)
-    weights = binary_element_weight(z, q, r, s)
+    weights = binary_element_weight(z, q, r, s) if prep.needs_weights(reduction) else None
     return prep.finish(inp, values, weights, reduction, exact=lambda: prep.weigh(inp, s, generic()))
 
 
@@ -505,5 +505,5 @@ def asymmetric_loss(
         )  # fmt: skip
 
     values = prep.weigh(inp, s, generic() if losses is None else losses)
-    weights = binary_element_weight(z, q, r, s)
+    weights = binary_element_weight(z, q, r, s) if prep.needs_weights(reduction) else None
     return prep.finish(inp, values, weights, reduction, exact=lambda: prep.weigh(inp, s, generic()))

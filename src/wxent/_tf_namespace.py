@@ -60,9 +60,21 @@ def full_like(x: Array, /, fill_value: Any, *, dtype: Any = None) -> Array:
     return tf.fill(tf.shape(x), tf.cast(fill_value, dtype or x.dtype))
 
 
-def where(condition: Array, x1: Array, x2: Array, /) -> Array:
-    """Elementwise select, broadcasting all three."""
+def where(condition: Array, x1: Array | complex, x2: Array | complex, /) -> Array:
+    """Elementwise select, broadcasting all three; one of ``x1``, ``x2`` may be a scalar.
+
+    A Python scalar takes the other operand's dtype (``tf.where`` would make it a
+    float32 or int32 tensor, an error beside float64 or int64), as the Array API says.
+    """
+    if not _is_tensor(x1) and _is_tensor(x2):
+        x1 = tf.constant(x1, dtype=x2.dtype)  # type: ignore[union-attr]
+    elif not _is_tensor(x2) and _is_tensor(x1):
+        x2 = tf.constant(x2, dtype=x1.dtype)  # type: ignore[union-attr]
     return tf.where(condition, x1, x2)
+
+
+def _is_tensor(x: Any) -> builtins.bool:
+    return isinstance(x, (tf.Tensor, tf.Variable))
 
 
 def exp(x: Array, /) -> Array:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wxent import _namespace as ns
 from wxent._types import Array
 
 #: Where ``-log p`` exceeds this, ``p = exp(-1000)`` is 0 in float32 and float64 alike: a
@@ -19,13 +20,13 @@ FAR = 1000.0
 def softplus(x: Array, *, xp: Any) -> Array:
     """``log(1 + exp(x))``, stable for all ``x``; gradient ``sigmoid(x)`` (exactly 0.5 at 0).
 
-    Computed as ``x + log1p(exp(-x))`` for ``x > 0`` and ``log1p(exp(x))`` otherwise.
+    Computed as ``x + log1p(exp(-x))`` for ``x > 0`` and ``log1p(exp(x))`` otherwise,
+    from one ``exp`` and one ``log1p`` of ``where(x > 0, -x, x)`` (the first element of
+    :func:`softplus_pair`, bit for bit).
     """
     positive = x > 0
-    zeros = xp.zeros_like(x)
-    x_pos = xp.where(positive, x, zeros)
-    x_neg = xp.where(positive, zeros, x)
-    return xp.where(positive, x_pos + xp.log1p(xp.exp(-x_pos)), xp.log1p(xp.exp(x_neg)))
+    shared = xp.log1p(xp.exp(xp.where(positive, -x, x)))
+    return xp.where(positive, x + shared, shared)
 
 
 def softplus_pair(x: Array, *, xp: Any) -> tuple[Array, Array]:
@@ -43,15 +44,62 @@ def softplus_pair(x: Array, *, xp: Any) -> tuple[Array, Array]:
     return xp.where(positive, x + shared, shared), xp.where(positive, shared, shared - x)
 
 
-def logsumexp(x: Array, *, axis: int, xp: Any) -> Array:
+def logsumexp(x: Array, *, axis: int, xp: Any, shift: Array | None = None) -> Array:
     """``log(sum(exp(x), axis))`` with the axis kept (size 1), stable for large ``|x|``.
 
     Rows whose maximum is infinite use 0 as the shift, so ``-inf`` entries contribute
-    ``exp(-inf) = 0`` and never produce ``inf - inf``.
+    ``exp(-inf) = 0`` and never produce ``inf - inf``. ``shift`` is that row shift when
+    the caller has it (:func:`limit_rows`), which saves a pass over ``x``.
     """
-    m = xp.max(x, axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    return m + xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
+    if shift is None:
+        m = constant(xp.max(x, axis=axis, keepdims=True), xp=xp)
+        shift = xp.where(xp.isfinite(m), m, 0.0)
+    return shift + xp.log(xp.sum(xp.exp(x - shift), axis=axis, keepdims=True))
+
+
+def constant(x: Array, *, xp: Any) -> Array:
+    """``x`` as a constant of differentiation (the framework's stop-gradient).
+
+    For a quantity the result does not depend on, such as the shift of a log-sum-exp:
+    its gradient is 0 in exact arithmetic, and autodiff would spend passes over the
+    logits on a rounding error (the ``max``'s backward). Arrays of other namespaces
+    (NumPy, array-api-strict) carry no gradient and are returned as they are.
+    """
+    if ns.is_torch_namespace(xp):
+        return x.detach()
+    if ns.is_jax_namespace(xp):
+        import jax
+
+        return jax.lax.stop_gradient(x)
+    if ns.is_tf_namespace(xp):
+        import tensorflow as tf
+
+        return tf.stop_gradient(x)
+    return x
+
+
+def limit_rows(x: Array, *, axis: int, xp: Any) -> tuple[Array, Array]:
+    """:func:`limit_logits` and the row shift of :func:`logsumexp` of the result.
+
+    The row maximum is computed once, for both: a finite row keeps its logits and its
+    maximum as the shift; a row holding ``+inf`` becomes its limit (0 at the ``+inf``
+    entries, ``-inf`` elsewhere, from constants: gradient 0) with shift 0; a row of only
+    ``-inf`` keeps its logits with shift 0. Three elementwise passes over ``x`` (one
+    comparison, two ``where`` with a scalar or a per-row constant: no constant of the
+    logits' size), one ``where`` in the backward pass; the values are
+    :func:`limit_logits`'s and :func:`logsumexp`'s bit for bit. The shift is a
+    :func:`constant` (the log-sum-exp does not depend on it).
+
+    Returns:
+        ``(limited, shift)``: the limited logits, shape of ``x``, and the shift, shape of
+        ``x`` with ``axis`` of size 1.
+    """
+    m = constant(xp.max(x, axis=axis, keepdims=True), xp=xp)
+    row_inf = m == float("inf")
+    minus_inf = xp.full_like(m, -float("inf"))  # per row: no gradient, nothing full-size
+    limit = xp.where(x == float("inf"), 0.0, minus_inf)  # no gradient: 1 where backward
+    limited = xp.where(row_inf, limit, x)
+    return limited, xp.where(xp.isfinite(m), m, 0.0)
 
 
 def limit_logits(x: Array, *, axis: int, xp: Any) -> Array:
@@ -62,16 +110,13 @@ def limit_logits(x: Array, *, axis: int, xp: Any) -> Array:
     (``log k`` for a target among ``k`` infinite entries, ``inf`` otherwise) without
     ``inf - inf``. Finite rows are unchanged; the gradient in a ``+inf`` row is 0.
     """
-    m = xp.max(x, axis=axis, keepdims=True)
-    inf = xp.full_like(x, float("inf"))
-    limit = xp.where(x == inf, xp.zeros_like(x), -inf)
-    return xp.where(m == float("inf"), limit, x)
+    return limit_rows(x, axis=axis, xp=xp)[0]
 
 
 def log_softmax(x: Array, *, axis: int, xp: Any) -> Array:
     """``x - logsumexp(x)`` along ``axis``, exact in rows holding ``+inf`` (their limit)."""
-    x = limit_logits(x, axis=axis, xp=xp)
-    return x - logsumexp(x, axis=axis, xp=xp)
+    x, shift = limit_rows(x, axis=axis, xp=xp)
+    return x - logsumexp(x, axis=axis, xp=xp, shift=shift)
 
 
 def safe_mul(t: Array, v: Array, *, xp: Any) -> Array:
@@ -80,7 +125,7 @@ def safe_mul(t: Array, v: Array, *, xp: Any) -> Array:
     ``t * where(t == 0, 0, v)``: the gradients are ``0`` where ``t`` is 0 (no ``0 * inf``
     in either), with one ``where``.
     """
-    return t * xp.where(t == 0, xp.zeros_like(v), v)
+    return t * xp.where(t == 0, 0.0, v)
 
 
 def modulate(loss: Array, log_base: Array, gamma: float, *, xp: Any) -> Array:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wxent._core.numerics import FAR, safe_mul, softplus, softplus_pair
+from wxent._core.numerics import FAR, safe_mul, softplus_pair
 from wxent._types import Array
 
 
@@ -70,12 +70,7 @@ def focal_term(logits: Array, gamma: float, *, xp: Any) -> Array:
     Returns:
         The term, shape of ``logits``.
     """
-    if gamma == 0.0:
-        return softplus(-logits, xp=xp)
-    far = logits < -FAR
-    x = xp.where(far, xp.zeros_like(logits), logits)
-    near = softplus(-x, xp=xp) * xp.exp(-gamma * softplus(x, xp=xp))
-    return xp.where(far, -logits, near)
+    return binary_terms(logits, gamma_pos=gamma, gamma_neg=0.0, clip=0.0, xp=xp)[0]
 
 
 def _weighted(labels: Array, weight: Array | None, term: Array, *, xp: Any) -> Array:
@@ -84,13 +79,35 @@ def _weighted(labels: Array, weight: Array | None, term: Array, *, xp: Any) -> A
     return safe_mul(coefficient, term, xp=xp)
 
 
+def clipped_pair(logits: Array, *, xp: Any) -> tuple[Array, Array]:
+    """``softplus_pair(clip(x, -FAR, FAR))``: the pair :func:`binary_terms` builds on.
+
+    Within ``[-FAR, FAR]`` it is ``(softplus(x), softplus(-x))`` bit for bit; beyond,
+    the terms take their far branch, so the clipped values only keep the discarded
+    branch (and its gradient, 0 through the clip) finite at infinite ``x``.
+    """
+    return softplus_pair(xp.clip(logits, -FAR, FAR), xp=xp)
+
+
 def binary_terms(
-    logits: Array, *, gamma_pos: float, gamma_neg: float, clip: float, xp: Any
+    logits: Array,
+    *,
+    gamma_pos: float,
+    gamma_neg: float,
+    clip: float,
+    xp: Any,
+    pair: tuple[Array, Array] | None = None,
 ) -> tuple[Array, Array]:
     """The two unweighted terms of the asymmetric (and, with ``clip = 0``, focal) loss.
 
     ``-(1 - p)**gamma_pos * log(p)`` and ``-p_m**gamma_neg * log(1 - p_m)`` with
     ``p_m = max(p - clip, 0)``; with ``clip = 0`` the second is ``focal_term(-x)``.
+
+    Both come from one softplus pair ``(softplus(x), softplus(-x))`` (one ``exp``, one
+    ``log1p``): ``-log p = softplus(-x)``, ``(1 - p)**gamma = exp(-gamma softplus(x))``,
+    and alike for the negative term. Below ``x = -FAR`` the positive term is ``-x``
+    exactly (its factor is 1), above ``x = FAR`` the negative one (``clip = 0``) is ``x``:
+    an infinite logit gives ``inf`` with gradient ``-1`` or ``1``, never ``inf * 0``.
 
     Args:
         logits: ``x``, floating.
@@ -98,27 +115,30 @@ def binary_terms(
         gamma_neg: focusing parameter of the negative term, ``>= 0``.
         clip: the probability margin in ``[0, 1]``.
         xp: the array namespace.
+        pair: :func:`clipped_pair` of ``logits``, when the caller has it.
 
     Returns:
         The positive and the negative term, each the shape of ``logits``.
     """
-    pos = focal_term(logits, gamma_pos, xp=xp)
+    x = logits
+    sp_x, sp_minus_x = clipped_pair(x, xp=xp) if pair is None else pair
+    near = sp_minus_x if gamma_pos == 0.0 else sp_minus_x * xp.exp(-gamma_pos * sp_x)
+    pos = xp.where(x < -FAR, -x, near)
     if clip == 0.0:
-        neg = focal_term(-logits, gamma_neg, xp=xp)
-    else:
-        p = xp.exp(-softplus(-logits, xp=xp))
-        q = xp.exp(-softplus(logits, xp=xp))
-        shifted = p - clip
-        active = xp.logical_not(shifted <= 0)  # NaN stays: a NaN logit is an error
-        ones = xp.ones_like(shifted)
-        # Double where: the inactive branch never sees log(0) or a zero base.
-        p_m = xp.where(active, shifted, ones)
-        one_minus_p_m = xp.where(active, q + clip, ones)
-        term = -xp.log(one_minus_p_m)
-        if gamma_neg != 0.0:
-            term = term * xp.exp(gamma_neg * xp.log(p_m))
-        neg = xp.where(active, term, xp.zeros_like(term))
-    return pos, neg
+        near = sp_x if gamma_neg == 0.0 else sp_x * xp.exp(-gamma_neg * sp_minus_x)
+        return pos, xp.where(x > FAR, x, near)
+    # p and 1 - p are exact beyond the clip too (exp(-1000) is 0 in every float).
+    p = xp.exp(-sp_minus_x)
+    q = xp.exp(-sp_x)
+    shifted = p - clip
+    active = xp.logical_not(shifted <= 0)  # NaN stays: a NaN logit is an error
+    # Double where: the inactive branch never sees log(0) or a zero base.
+    one_minus_p_m = xp.where(active, q + clip, 1.0)
+    term = -xp.log(one_minus_p_m)
+    if gamma_neg != 0.0:
+        p_m = xp.where(active, shifted, 1.0)
+        term = term * xp.exp(gamma_neg * xp.log(p_m))
+    return pos, xp.where(active, term, 0.0)
 
 
 def sigmoid_focal_loss(

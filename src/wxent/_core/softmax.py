@@ -19,8 +19,9 @@ from typing import Any
 from wxent._core.numerics import (
     FAR,
     class_count,
+    constant,
     has_unknown_dims,
-    limit_logits,
+    limit_rows,
     log_softmax,
     logsumexp,
     safe_mul,
@@ -48,8 +49,8 @@ def softmax_cross_entropy_indices(
     Returns:
         The per-sample loss, shape of ``labels``.
     """
-    logits = limit_logits(logits, axis=axis, xp=xp)
-    lse = logsumexp(logits, axis=axis, xp=xp)
+    logits, shift = limit_rows(logits, axis=axis, xp=xp)
+    lse = logsumexp(logits, axis=axis, xp=xp, shift=shift)
     index = xp.expand_dims(labels, axis=axis)
     target = xp.take_along_axis(logits, index, axis=axis)
     nll = xp.squeeze(lse - target, axis=axis)
@@ -107,7 +108,9 @@ def class_weight_of_probabilities(
     return xp.sum(class_weight * labels, axis=axis)
 
 
-def log1m_softmax(logits: Array, *, axis: int, xp: Any) -> Array:
+def log1m_softmax(
+    logits: Array, *, axis: int, xp: Any, lse: Array | None = None, top: Array | None = None
+) -> Array:
     """``log(1 - softmax(x))`` along ``axis``, accurate even where ``softmax(x) -> 1``.
 
     Where ``p_c <= 1/2`` (every class but the row's unique largest, and that one too in
@@ -122,25 +125,31 @@ def log1m_softmax(logits: Array, *, axis: int, xp: Any) -> Array:
         logits: ``x``, floating, classes along ``axis`` (non-negative).
         axis: the class axis.
         xp: the array namespace.
+        lse: ``logsumexp(x)`` along ``axis`` (kept), when the caller has it.
+        top: the row maximum of ``x`` (kept) when the caller has it; in a row whose
+            every ``p`` is NaN (a NaN logit, or only ``-inf``) any value will do.
 
     Returns:
         ``log(1 - p)``, the shape of ``logits``.
     """
-    lse = logsumexp(logits, axis=axis, xp=xp)
+    if lse is None:
+        lse = logsumexp(logits, axis=axis, xp=xp)
+    if top is None:
+        top = xp.max(logits, axis=axis, keepdims=True)
     log_p = logits - lse
     # The unique maximum of the row; with tied maxima every p_c <= 1/2 and log1p is exact.
-    is_max = logits == xp.max(logits, axis=axis, keepdims=True)
+    is_max = logits == top
     n_max = xp.sum(xp.astype(is_max, logits.dtype), axis=axis, keepdims=True)
     is_top = xp.logical_and(xp.logical_and(is_max, n_max == 1), log_p > -math.log(2.0))
-    safe_log_p = xp.where(is_top, xp.full_like(log_p, -1.0), log_p)
+    safe_log_p = xp.where(is_top, -1.0, log_p)
     rest = xp.log1p(-xp.exp(safe_log_p))
-    others = xp.where(is_top, xp.full_like(logits, -math.inf), logits)
-    m = xp.max(others, axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    others = xp.where(is_top, -math.inf, logits)
+    m = constant(xp.max(others, axis=axis, keepdims=True), xp=xp)  # a shift: no gradient
+    m = xp.where(xp.isfinite(m), m, 0.0)
     total = xp.sum(xp.exp(others - m), axis=axis, keepdims=True)
     some = total > 0
-    log_total = xp.log(xp.where(some, total, xp.ones_like(total)))
-    lse_others = xp.where(some, m + log_total, xp.full_like(total, -math.inf))
+    log_total = xp.log(xp.where(some, total, 1.0))
+    lse_others = xp.where(some, m + log_total, -math.inf)
     return xp.where(is_top, lse_others - lse, rest)
 
 
@@ -162,15 +171,19 @@ def softmax_focal_terms(logits: Array, *, axis: int, gamma: float, xp: Any) -> A
     """
     # Rows holding +inf take their limit first, as in the cross-entropy: p is uniform over
     # the +inf entries (F = 0 there for a single one) and 0 elsewhere (F = inf).
-    logits = limit_logits(logits, axis=axis, xp=xp)
-    minus_log_p = logsumexp(logits, axis=axis, xp=xp) - logits
+    logits, shift = limit_rows(logits, axis=axis, xp=xp)
+    lse = logsumexp(logits, axis=axis, xp=xp, shift=shift)
+    minus_log_p = lse - logits
     if gamma == 0.0:
         return minus_log_p
     # A class with p_c = 0 (a masked -inf logit, or one 1000 below the row's top) has
     # F_c = -log p_c exactly; the product branch only sees finite -log p.
     far = minus_log_p > FAR
-    safe = xp.where(far, xp.zeros_like(minus_log_p), minus_log_p)
-    near = safe * xp.exp(gamma * log1m_softmax(logits, axis=axis, xp=xp))
+    safe = xp.where(far, 0.0, minus_log_p)
+    # The shift is the row maximum of the limited logits, except in rows of only -inf
+    # (0 there), whose every p is NaN.
+    log1m = log1m_softmax(logits, axis=axis, xp=xp, lse=lse, top=shift)
+    near = safe * xp.exp(gamma * log1m)
     return xp.where(far, minus_log_p, near)
 
 
