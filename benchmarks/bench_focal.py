@@ -1,8 +1,9 @@
 """How much do the custom gradients of the focal and asymmetric losses save on the CPU?
 
-wxent's focal and asymmetric losses on PyTorch (eager) and JAX (``jax.jit``) with their
-custom gradients (``torch.autograd.Function``, ``jax.custom_jvp``) against the same
-losses through the generic Array API path (autodiff of the formulas), default options
+wxent's focal and asymmetric losses on PyTorch (eager), JAX (``jax.jit``) and TensorFlow
+(eager, and ``tf.function``) with their custom gradients (``torch.autograd.Function``,
+``jax.custom_jvp``, ``tf.custom_gradient``) against the same losses through the generic
+Array API path (autodiff of the formulas; TensorFlow: ``WXENT_KERNELS=off``), default options
 (``validate=True``): ``sigmoid_focal_loss(gamma=2, alpha=0.25)`` and
 ``asymmetric_loss()`` on multi-label targets with about 3% positives, and
 ``softmax_focal_loss(gamma=2)`` on integer labels. Forward and forward+backward, time
@@ -11,8 +12,11 @@ and peak memory; every contender is first checked against a float64 NumPy formul
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -20,6 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import common
 import numpy as np
 from frameworks import asarray, contenders, generic
+
+#: The frameworks (and modes) of the rows; "tf-eager" is TensorFlow without tf.function.
+FRAMEWORKS = ("torch", "jax", "tf", "tf-eager")
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -55,7 +62,7 @@ LOSSES = {
 def build(fw: str, name: str, x: np.ndarray, labels: np.ndarray) -> dict:
     import wxent
 
-    lf = asarray(fw, labels)
+    lf = asarray("tf" if fw.startswith("tf") else fw, labels)
     if name == "sigmoid_focal_loss":
 
         def loss(a):
@@ -71,9 +78,50 @@ def build(fw: str, name: str, x: np.ndarray, labels: np.ndarray) -> dict:
         def loss(a):
             return wxent.softmax_focal_loss(a, lf)
 
+    if fw.startswith("tf"):
+        make = _tf_eager if fw == "tf-eager" else lambda *a, **k: contenders("tf", *a, **k)
+        return {
+            "ours": make("wxent (custom gradient)", loss, x, ours=True),
+            "generic": make("wxent (WXENT_KERNELS=off)", kernels_off(loss), x),
+        }
     return {
         "ours": contenders(fw, "wxent (custom gradient)", loss, x, ours=True),
         "generic": contenders(fw, "wxent (generic path)", generic(loss), x),
+    }
+
+
+def kernels_off(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with ``WXENT_KERNELS=off`` (read when a tf.function traces ``fn``)."""
+
+    def wrapped(*args: Any) -> Any:
+        before = os.environ.get("WXENT_KERNELS")
+        os.environ["WXENT_KERNELS"] = "off"
+        try:
+            return fn(*args)
+        finally:
+            if before is None:
+                del os.environ["WXENT_KERNELS"]
+            else:
+                os.environ["WXENT_KERNELS"] = before
+
+    return wrapped
+
+
+def _tf_eager(name: str, loss: Callable[..., Any], x: np.ndarray, *, ours: bool = False) -> dict:
+    """TensorFlow eager contenders: the loss alone, and under a ``tf.GradientTape``."""
+    import tensorflow as tf
+
+    xf = tf.constant(x)
+
+    def both() -> Any:
+        with tf.GradientTape() as tape:
+            tape.watch(xf)
+            value = loss(xf)
+        return value, tape.gradient(value, xf).numpy()
+
+    return {
+        "forward": common.Contender(name, lambda: loss(xf).numpy(), lambda: float(loss(xf)), ours),
+        "forward+backward": common.Contender(name, both, lambda: float(both()[0]), ours),
     }
 
 
@@ -89,7 +137,7 @@ def main() -> None:
     for name in LOSSES:
         labels = y if name == "softmax_focal_loss" else z
         ref = reference(name, x, labels)
-        for fw in ("torch", "jax"):
+        for fw in FRAMEWORKS:
             if fw not in args.frameworks:
                 continue
             built = build(fw, name, x, labels)
@@ -107,14 +155,20 @@ def main() -> None:
         "|---" + header[1],
         *(f"| {case.question} {row}" for case, row in zip(cases, body, strict=True)),
     ]
+    tf_only = args.frameworks <= {"tf", "tf-eager"}
+    title = (
+        "H. TensorFlow imbalance losses: custom gradients"
+        if tf_only
+        else "H. Focal and asymmetric losses: custom gradient vs generic path"
+    )
     with open(args.output, "a") as f:
         f.write(
-            f"\n## H. Focal and asymmetric losses: custom gradient vs generic path, mean, "
-            f"{n}x{c} float32\n\n"
+            f"\n## {title}, mean, {n}x{c} float32\n\n"
             "Default options (`validate=True`); multi-label targets with ~3% positives, "
             "integer labels for the softmax focal loss. PyTorch eager on the CPU, JAX under "
-            "`jax.jit`. Peer = the same wxent loss through the generic path "
-            "(`wxent._fastpaths.ENABLED = False`). "
+            "`jax.jit`, TensorFlow eager (`tf-eager`, the gradient by `tf.GradientTape`) and "
+            "in `tf.function` (`tf`). Peer = the same wxent loss through the generic path "
+            "(`wxent._fastpaths.ENABLED = False`; TensorFlow: `WXENT_KERNELS=off`). "
             f"Command: `python benchmarks/bench_focal.py --rows {n} --classes {c} "
             f"--rounds {args.rounds} --frameworks {','.join(sorted(args.frameworks))}` "
             f"with `MALLOC_MMAP_THRESHOLD_=65536`. {common.machine()}\n\n"

@@ -385,7 +385,7 @@ def sigmoid_focal_loss(
     z = inp.labels
     eps = float(label_smoothing)
     _guard(inp, z, q, r, s, eps)
-    # The custom gradient (PyTorch off CUDA kernels, JAX), else the generic formulas.
+    # The custom gradient (PyTorch off CUDA kernels, JAX, TensorFlow), else the generic formulas.
     losses = custom_grad.sigmoid_family(
         inp, q, r, gamma_pos=gamma, gamma_neg=gamma, clip=0.0, label_smoothing=eps
     )

@@ -249,7 +249,7 @@ def softmax_focal_loss(
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     prep.shield(inp, weights)
-    # The custom gradient (PyTorch off CUDA kernels, JAX), else the generic formulas.
+    # The custom gradient (PyTorch off CUDA kernels, JAX, TensorFlow), else the generic formulas.
     losses = custom_grad.softmax_focal(inp, gamma=gamma, label_smoothing=eps)
     if losses is None:
         losses = prep.quietly(inp, lambda: _softmax_focal_losses(inp, gamma, eps))

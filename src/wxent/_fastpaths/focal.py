@@ -1,4 +1,4 @@
-"""Custom gradients for the focal and asymmetric losses on PyTorch and JAX.
+"""Custom gradients for the focal and asymmetric losses on PyTorch, JAX and TensorFlow.
 
 Why: autodiff of the generic formulas (:mod:`wxent._core.sigmoid`,
 :mod:`wxent._core.softmax`) keeps 17 to 24 full-size intermediates of the logits alive
@@ -19,9 +19,11 @@ framework, dtype and layout only, never on values.
 
 PyTorch: ``torch.autograd.Function`` in :mod:`.focal_torch`; JAX: ``custom_jvp`` in
 :mod:`.focal_jax` (a JVP rule keeps forward mode and Hessians working, and reverse mode
-saves the same residuals as a VJP would). Each entry point returns ``None`` where no
-custom gradient applies, and the caller falls back to the generic core. Parity with the
-generic path is tested in ``tests/test_fastpaths_focal.py``.
+saves the same residuals as a VJP would); TensorFlow: ``tf.custom_gradient`` in
+:mod:`.focal_tf` (also under Keras 3's TensorFlow backend). Each entry point returns
+``None`` where no custom gradient applies, and the caller falls back to the generic
+core. Parity with the generic path is tested in ``tests/test_fastpaths_focal.py`` and
+``tests/test_fastpaths_tf_focal.py``.
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ def _functorch_active() -> bool:
 
 
 def _framework(inp: Any) -> str | None:
-    """``"torch"`` or ``"jax"`` for float32/float64 logits of those frameworks, else ``None``."""
+    """``"torch"``, ``"jax"`` or ``"tf"`` for a float32/float64 compute dtype, else ``None``.
+
+    (16-bit logits compute in float32: the rules run on their float32 copy.)
+    """
     if not enabled():
         return None
     name = ns.float_dtype_name(inp.xp, inp.dtype)
@@ -72,6 +77,8 @@ def _framework(inp: Any) -> str | None:
         return None if ns.torch_is_compiling() or _functorch_active() else "torch"
     if ns.is_jax_namespace(inp.xp):
         return "jax"
+    if ns.is_tf_namespace(inp.xp):
+        return "tf"
     return None
 
 
@@ -107,6 +114,8 @@ def sigmoid_family(
     opts = (float(gamma_pos), float(gamma_neg), float(clip), float(label_smoothing))
     if framework == "torch":
         from wxent._fastpaths import focal_torch as impl
+    elif framework == "tf":
+        from wxent._fastpaths import focal_tf as impl  # type: ignore[no-redef]
     else:
         from wxent._fastpaths import focal_jax as impl  # type: ignore[no-redef]
     return impl.sigmoid_family(inp.logits, inp.labels, pos_weight, neg_weight, opts)
@@ -127,6 +136,10 @@ def softmax_focal(inp: Any, *, gamma: float, label_smoothing: float) -> Array | 
         The per-sample losses, or ``None`` where no custom gradient applies.
     """
     framework = _framework(inp)
+    if framework == "tf":  # (unknown dimensions allowed but the classes')
+        from wxent._fastpaths import focal_tf
+
+        return focal_tf.softmax_focal(inp, float(gamma), float(label_smoothing))
     x = inp.logits
     ndim = len(x.shape)
     if framework is None or ndim == 0 or inp.axis != ndim - 1 or x.shape[-1] == 0:

@@ -82,7 +82,8 @@ def tf_sigmoid_values(inp: Any, label_smoothing: float, q: Any, r: Any, s: Any) 
     x = inp.logits
     if x.dtype not in (tf.float32, tf.float64):
         return None
-    t = inp.labels
+    # A tf.Variable is read here (a read a tape records): the rule takes tensors.
+    x, t = tf.convert_to_tensor(x), tf.convert_to_tensor(inp.labels)
     if label_smoothing:
         t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
     c1 = t if q is None else q * t

@@ -1,0 +1,371 @@
+"""TensorFlow custom gradients of the focal and asymmetric losses (see :mod:`.focal`).
+
+Why: TensorFlow runs each operation of the generic formulas as its own pass over the
+logits, and autodiff keeps most of their outputs for the backward pass (about 40 passes
+and 20 full-size intermediates for ``sigmoid_focal_loss``). Here each loss is a
+``tf.custom_gradient`` whose forward pass computes the loss and its derivative from one
+set of intermediates, with the tapes paused (nothing of it is recorded), and whose
+backward pass keeps the logits plus one per-element derivative (sigmoid family, dense
+softmax targets) or two per-row values (``lse`` and ``k_y`` of the softmax focal loss
+with class indices; the gradient is ``(onehot(y) - softmax(x)) * k_y``). The formulas
+are those of :mod:`.focal_torch`, with the same limits at infinite logits.
+
+Every product with the upstream gradient is a ``multiply_no_nan``: an element (row)
+that does not count has gradient exactly 0, also at a NaN logit.
+
+Other derivatives are taken by autodiff of the generic formulas, recomputed in the
+backward pass from the kept inputs under a nested ``tf.GradientTape``:
+
+* the gradient of the labels, ``pos_weight`` or ``neg_weight``: eagerly where a tape
+  watches them; in a traced function always (a tape outside the function may ask for it
+  later), and TensorFlow prunes it where nothing reads it;
+* second derivatives: when a tape records the backward pass itself (a nested tape, a
+  Hessian-vector product), the gradient is the generic formulas' autodiff, recorded, so
+  the outer tape differentiates it exactly. A function traced without a tape and
+  differentiated twice later differentiates the kept derivative through the forward
+  operations that made it (TensorFlow's symbolic gradients), exact as well for finite
+  logits.
+
+Eagerly, where no tape watches the inputs (evaluation), the loss alone is computed. In a
+traced function the derivative is computed beside the loss; TensorFlow prunes it when
+no gradient reads it. Unknown leading dimensions are fine (``tf.function`` with ``None``
+dimensions); the softmax rules need a known number of classes. :data:`CALLS` counts the
+rules' uses by name (eagerly per call, traced per trace).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+from tensorflow.python.eager import record
+
+from wxent._fastpaths import focal as shared
+
+Tensor = Any
+
+#: Uses of the rules by name (tests read it to prove a rule ran).
+CALLS: Counter[str] = Counter()
+
+_mul = tf.math.multiply_no_nan  # _mul(v, c) = v * c, and 0 where c is 0 (v inf or NaN)
+_INF = math.inf
+
+
+def _tensor(a: Any) -> Any:
+    """``a`` as a tensor (a ``tf.Variable`` is read: the read is recorded where watched)."""
+    return None if a is None else tf.convert_to_tensor(a)
+
+
+def _watched(tensors: list[Any]) -> bool:
+    """Whether a tape watches one of ``tensors`` (now, eagerly or while tracing)."""
+    tensors = [t for t in tensors if t is not None and t.dtype.is_floating]
+    return bool(tensors) and bool(record.should_record_backprop(tensors))
+
+
+def _by_tape(
+    generic: Callable[..., Tensor], inputs: list[Tensor], wanted: list[bool], upstream: Tensor
+) -> list[Tensor | None]:
+    """Gradients of ``sum(upstream * generic(*inputs))`` for the ``wanted`` inputs.
+
+    By autodiff of the generic formula under a nested tape: differentiable again where an
+    outer tape records this computation.
+    """
+    targets = [t for t, want in zip(inputs, wanted, strict=True) if want]
+    with tf.GradientTape() as tape:
+        tape.watch(targets)
+        out = generic(*inputs)
+    grads = iter(
+        tape.gradient(out, targets, output_gradients=upstream, unconnected_gradients="zero")
+    )
+    return [next(grads) if want else None for want in wanted]
+
+
+# ----------------------------------------------------------------------------- sigmoid
+
+
+def _sigmoid_parts(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``p, 1 - p, softplus(x), softplus(-x)`` from one ``exp`` and one ``log1p``.
+
+    The softplus pair is the generic one (:func:`wxent._core.numerics.softplus_pair`)
+    bit for bit.
+    """
+    e = tf.exp(-tf.abs(x))
+    log_term = tf.math.log1p(e)
+    r = tf.math.reciprocal(e + 1.0)
+    er = e * r
+    nonneg = x >= 0
+    return (
+        tf.where(nonneg, r, er),
+        tf.where(nonneg, er, r),
+        tf.nn.relu(x) + log_term,
+        tf.nn.relu(-x) + log_term,
+    )
+
+
+def _focal_term(
+    p: Tensor, q: Tensor, sp_pos: Tensor, sp_neg: Tensor, gamma: float, slope: bool
+) -> tuple[Tensor, Tensor | None]:
+    """``A = -(1-p)**gamma log p`` and ``dA/dx`` (see :func:`.focal_torch._focal_term`)."""
+    if gamma == 0.0:
+        return sp_neg, (-q if slope else None)
+    factor = tf.exp(sp_pos * -gamma)
+    derivative = None
+    if slope:
+        derivative = -factor * (q + gamma * p * tf.minimum(sp_neg, shared.FAR))
+    return sp_neg * factor, derivative
+
+
+def _clipped_negative(
+    p: Tensor, q: Tensor, gamma: float, clip: float, slope: bool
+) -> tuple[Tensor, Tensor | None]:
+    """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``."""
+    shifted = p - clip
+    active = tf.logical_not(shifted <= 0)  # NaN stays: a NaN logit is an error
+    p_m = tf.where(active, shifted, 1.0)
+    one_minus = tf.where(active, q + clip, 1.0)
+    minus_log = -tf.math.log(one_minus)
+    d_pm = tf.math.reciprocal(one_minus) if slope else None
+    if gamma != 0.0:
+        power = tf.exp(gamma * tf.math.log(p_m))
+        if slope:
+            d_pm = (d_pm + gamma * minus_log / p_m) * power
+        minus_log = minus_log * power
+    derivative = tf.where(active, d_pm * p * q, 0.0) if slope else None
+    return tf.where(active, minus_log, 0.0), derivative
+
+
+def _sigmoid_values(
+    x: Tensor, cp: Tensor, cn: Tensor, opts: tuple[float, ...], slope: bool
+) -> tuple[Tensor, Tensor | None]:
+    """Per-element ``cp*A + cn*N`` (0 where a coefficient is 0) and its derivative."""
+    gamma_pos, gamma_neg, clip = opts[:3]
+    p, q, sp_pos, sp_neg = _sigmoid_parts(x)
+    pos, d_pos = _focal_term(p, q, sp_pos, sp_neg, gamma_pos, slope)
+    if clip == 0.0:
+        neg, d_neg = _focal_term(q, p, sp_neg, sp_pos, gamma_neg, slope)  # B(x) = A(-x)
+        d_neg = None if d_neg is None else -d_neg
+    else:
+        neg, d_neg = _clipped_negative(p, q, gamma_neg, clip, slope)
+    loss = _mul(pos, cp) + _mul(neg, cn)
+    if not slope:
+        return loss, None
+    return loss, cp * d_pos + cn * d_neg
+
+
+def _coefficients(z: Tensor, q: Tensor | None, r: Tensor | None, eps: float) -> Any:
+    """``q * t`` and ``r * (1 - t)`` of the smoothed labels ``t = z (1 - eps) + eps / 2``."""
+    t = z * (1.0 - eps) + 0.5 * eps if eps else z
+    cp = t if q is None else t * q
+    cn = 1.0 - t if r is None else (1.0 - t) * r
+    return cp, cn
+
+
+def sigmoid_family(
+    x: Tensor, z: Tensor, q: Tensor | None, r: Tensor | None, opts: tuple[float, ...]
+) -> Tensor:
+    """Per-element ``q t A(x) + r (1 - t) N(x)``, ``t = z (1 - eps) + eps / 2``.
+
+    ``opts`` is ``(gamma_pos, gamma_neg, clip, eps)``; ``q`` and ``r`` broadcast against
+    ``x`` (or are ``None``).
+    """
+    CALLS["sigmoid_family"] += 1
+    x, z, q, r = _tensor(x), _tensor(z), _tensor(q), _tensor(r)
+    eps = opts[3]
+    eager = tf.executing_eagerly()
+    if eager and not _watched([x, z, q, r]):  # the loss alone
+        cp, cn = _coefficients(z, q, r, eps)
+        return _sigmoid_values(x, cp, cn, opts, slope=False)[0]
+    weights = [w for w in (q, r) if w is not None]
+    # The labels' and weights' gradient: eagerly where watched; traced, always (a tape
+    # outside the function differentiates it later, and TensorFlow prunes what is unread).
+    others = not eager or _watched([z, *weights])
+
+    def unpack(z: Tensor, weights: tuple) -> tuple[Tensor, Any, Any]:
+        it = iter(weights)
+        return z, (None if q is None else next(it)), (None if r is None else next(it))
+
+    def generic(x: Tensor, z: Tensor, *weights: Tensor) -> Tensor:
+        return shared.sigmoid_family_generic(x, *unpack(z, weights), opts)
+
+    @tf.custom_gradient
+    def rule(x: Tensor, z: Tensor, *weights: Tensor) -> Any:
+        with record.stop_recording():
+            cp, cn = _coefficients(*unpack(z, weights), eps)
+            loss, derivative = _sigmoid_values(x, cp, cn, opts, slope=True)
+
+        def backward(upstream: Tensor) -> Any:
+            inputs = [x, z, *weights]
+            if record.could_possibly_record():  # a second derivative: the generic autodiff
+                return _by_tape(generic, inputs, [True] + [others] * (1 + len(weights)), upstream)
+            dx = _mul(derivative, upstream)
+            if not others:
+                return [dx] + [None] * (1 + len(weights))
+            return [
+                dx,
+                *_by_tape(generic, inputs, [False] + [True] * (1 + len(weights)), upstream)[1:],
+            ]
+
+        return loss, backward
+
+    return rule(x, z, *weights)
+
+
+# ----------------------------------------------------------------------------- softmax
+
+
+def _row_stats(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Limited logits, rows holding ``+inf`` ``(N, 1)``, shift ``(N, 1)``, ``exp``, sums.
+
+    Rows holding ``+inf`` take their limit (:func:`wxent._core.numerics.limit_logits`: 0
+    at the ``+inf`` entries, ``-inf`` elsewhere), in a branch taken only when some row
+    holds one. The shift is the row's maximum (0 where it is ``-inf``); a NaN row keeps
+    NaN everywhere.
+    """
+    m = tf.reduce_max(x, axis=1, keepdims=True)
+    infinite = m == _INF
+    x = tf.cond(
+        tf.reduce_any(infinite),
+        lambda: tf.where(infinite, tf.where(x == _INF, tf.zeros_like(x), -_INF), x),
+        lambda: x,
+    )
+    m = tf.where(infinite | (m == -_INF), 0.0, m)
+    e = tf.exp(x - m)
+    return x, infinite, m, e, tf.reduce_sum(e, axis=1)
+
+
+def _label_positions(y: Tensor) -> Tensor:
+    """``(N, 2)`` indices ``[i, y_i]`` for the scatter of the per-row terms."""
+    rows = tf.range(tf.shape(y, out_type=y.dtype)[0], dtype=y.dtype)
+    return tf.stack([rows, y], axis=1)
+
+
+def _sparse_values(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-row ``F_y``, ``lse`` (``inf`` in rows holding ``+inf``) and ``k_y`` (0 there).
+
+    ``dF_y/dx_j = (delta_yj - p_j) * k_y`` (see :func:`.focal_torch._sparse`).
+    """
+    x, infinite, m, e, total = _row_stats(x)
+    infinite = infinite[:, 0]
+    lse = tf.math.log(total) + m[:, 0]
+    minus_log_p = lse - tf.gather(x, y, axis=1, batch_dims=1)
+    if gamma == 0.0:
+        loss, k = minus_log_p, tf.fill(tf.shape(lse), tf.constant(-1.0, lse.dtype))
+    else:
+        zeros = tf.zeros_like(minus_log_p)
+        others = tf.reduce_sum(tf.tensor_scatter_nd_update(e, _label_positions(y), zeros), 1)
+        log1m = tf.where(  # log(1 - p_y): log1p for p_y <= 1/2, the sums (exact) above
+            minus_log_p >= math.log(2.0),
+            tf.math.log1p(-tf.exp(-minus_log_p)),
+            tf.math.log(others) - tf.math.log(total),
+        )
+        loss, k = shared.focal_and_slope(tf, minus_log_p, log1m, gamma)
+    return loss, tf.where(infinite, _INF, lse), tf.where(infinite, 0.0, k)
+
+
+def _sparse(x: Tensor, y: Tensor, gamma: float) -> Tensor:
+    """Per-row focal loss of class indices (``x`` is ``(N, C)``)."""
+    CALLS["softmax_sparse"] += 1
+    if tf.executing_eagerly() and not _watched([x]):
+        return _sparse_values(x, y, gamma)[0]
+
+    @tf.custom_gradient
+    def rule(x: Tensor) -> Any:
+        with record.stop_recording():
+            loss, lse, k = _sparse_values(x, y, gamma)
+
+        def backward(upstream: Tensor) -> Any:
+            if record.could_possibly_record():  # a second derivative: the generic autodiff
+                generic = lambda a: shared.softmax_sparse_generic(a, y, gamma)  # noqa: E731
+                return _by_tape(generic, [x], [True], upstream)[0]
+            scale = _mul(k, upstream)  # 0 in rows that do not count and in +inf rows
+            p = tf.exp(x - lse[:, None])  # (NaN in +inf rows, where scale is 0)
+            grad = _mul(p, -scale[:, None])
+            return tf.tensor_scatter_nd_add(grad, _label_positions(y), scale)
+
+        return loss, backward
+
+    return rule(x)
+
+
+def _dense_values(x: Tensor, t: Tensor, gamma: float, slope: bool) -> tuple[Tensor, Tensor | None]:
+    """Per-row ``sum_c t_c F_c`` and its gradient (0 in rows holding ``+inf``)."""
+    x, infinite, m, e, total = _row_stats(x)
+    lse = tf.math.log(total)[:, None] + m
+    minus_log_p = lse - x
+    p = e / total[:, None]
+    if gamma == 0.0:
+        terms, k = minus_log_p, -1.0
+    else:
+        is_max = x == m
+        count = tf.reduce_sum(tf.cast(is_max, x.dtype), axis=1)
+        rest = tf.reduce_sum(tf.where(is_max, 0.0, p), axis=1) + (count - 1.0) / total
+        log1m = tf.where(is_max & (p > 0.5), tf.math.log(rest)[:, None], tf.math.log1p(-p))
+        terms, k = shared.focal_and_slope(tf, minus_log_p, log1m, gamma)
+    loss = tf.reduce_sum(_mul(terms, t), axis=1)
+    if not slope:
+        return loss, None
+    tk = t * k
+    derivative = tk - p * tf.reduce_sum(tk, axis=1, keepdims=True)
+    return loss, tf.where(infinite, 0.0, derivative)
+
+
+def _targets(x: Tensor, labels: Tensor, eps: float) -> Tensor:
+    """Smoothed targets ``(N, C)`` of class indices ``(N,)`` or probabilities ``(N, C)``."""
+    num_classes = x.shape[1]
+    if len(labels.shape) == 2:
+        return labels * (1.0 - eps) + eps / num_classes if eps else labels
+    return tf.one_hot(labels, num_classes, dtype=x.dtype) * (1.0 - eps) + eps / num_classes
+
+
+def _dense(x: Tensor, labels: Tensor, eps: float, gamma: float) -> Tensor:
+    """Per-row focal loss of smoothed indices ``(N,)`` or probabilities ``(N, C)``."""
+    CALLS["softmax_dense"] += 1
+    probabilities = len(labels.shape) == 2
+    if tf.executing_eagerly() and not _watched([x, labels]):
+        return _dense_values(x, _targets(x, labels, eps), gamma, slope=False)[0]
+
+    def generic(a: Tensor, b: Tensor) -> Tensor:
+        return shared.softmax_dense_generic(a, b, eps, gamma)
+
+    others = probabilities and (not tf.executing_eagerly() or _watched([labels]))
+
+    @tf.custom_gradient
+    def rule(x: Tensor, labels: Tensor) -> Any:
+        with record.stop_recording():
+            loss, derivative = _dense_values(x, _targets(x, labels, eps), gamma, slope=True)
+
+        def backward(upstream: Tensor) -> Any:
+            if record.could_possibly_record():  # a second derivative: the generic autodiff
+                return _by_tape(generic, [x, labels], [True, others], upstream)
+            dx = _mul(derivative, upstream[:, None])
+            if not others:
+                return dx, None
+            return dx, _by_tape(generic, [x, labels], [False, True], upstream)[1]
+
+        return loss, backward
+
+    return rule(x, labels)
+
+
+def softmax_focal(inp: Any, gamma: float, eps: float) -> Tensor | None:
+    """Per-sample softmax focal loss of prepared TensorFlow inputs, or ``None``.
+
+    Classes on the last axis and a known number of them; other dimensions may be unknown.
+    """
+    raw = inp.raw_logits
+    ndim = len(raw.shape)
+    num_classes = raw.shape[-1] if ndim else None
+    if ndim == 0 or inp.axis != ndim - 1 or num_classes in (0, None):
+        return None
+    x = _tensor(inp.logits)
+    rows = tf.reshape(x, (-1, num_classes))
+    labels = _tensor(inp.labels)
+    if inp.indices:
+        labels = tf.reshape(labels, (-1,))
+        losses = _sparse(rows, labels, gamma) if eps == 0.0 else _dense(rows, labels, eps, gamma)
+    else:
+        losses = _dense(rows, tf.reshape(labels, (-1, num_classes)), eps, gamma)
+    return tf.reshape(losses, tf.shape(x)[:-1])

@@ -1,0 +1,614 @@
+"""TensorFlow's custom gradients of the focal and asymmetric losses against the generic path.
+
+Every option of ``sigmoid_focal_loss``, ``asymmetric_loss`` and ``softmax_focal_loss``,
+every reduction, infinite logits: values and gradients of the rules
+(:mod:`wxent._fastpaths.focal_tf`) equal those of the generic formulas
+(``WXENT_KERNELS=off``) and, on finite logits, the float64 references
+(``tests/reference_imbalance.py``; gradients: the generic path in float64). Eagerly and in
+``tf.function`` (XLA included, unknown dimensions, a function traced without a tape and
+differentiated later), with ``tf.Variable`` inputs, Keras loss objects, float16/bfloat16/
+float64 logits, gradients of labels and weights, second derivatives and forward mode; the
+counter :data:`~wxent._fastpaths.focal_tf.CALLS` proves the rule ran.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import reference_imbalance as ref
+import wxent
+from conftest import assert_close
+from wxent._fastpaths import focal_tf
+
+INF = math.inf
+REDUCTIONS = ["none", "sum", "mean", "weighted_mean"]
+
+
+@pytest.fixture
+def calls() -> Any:
+    """The rules' uses by name during the test."""
+    focal_tf.CALLS.clear()
+    yield focal_tf.CALLS
+    focal_tf.CALLS.clear()
+
+
+def _generic(monkeypatch: pytest.MonkeyPatch, f: Callable[[], Any]) -> Any:
+    """``f()`` with the kernel switch off (the generic path)."""
+    with monkeypatch.context() as m:
+        m.setenv("WXENT_KERNELS", "off")
+        return f()
+
+
+def _binary_data(seed: int, n: int = 6, c: int = 5, *, inf: bool = True):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(scale=3.0, size=(n, c))
+    z = (rng.random((n, c)) < 0.4).astype(np.float64)
+    z[n - 1] = rng.random(c)  # soft labels
+    z[0, 1] = -1.0  # unknown
+    if inf:
+        x[0, 0], x[1, 1], x[2, 2], x[3, 3], x[0, 4] = -INF, INF, -1e38, 1e4, -INF
+        z[1, 1] = 1.0  # +inf on its target's side
+        z[0, 0] = z[0, 4] = 0.0  # -inf on its target's side
+    return x, z
+
+
+def _softmax_data(seed: int, n: int = 6, c: int = 5, *, inf: bool = True):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(scale=3.0, size=(n, c))
+    y = rng.integers(0, c, size=n)
+    y[n - 1] = -100
+    if inf:
+        x[0, 0], x[1, 3], x[2, 2] = -INF, -1e38, 1e4
+        y[0] = 1
+        x[3, 1] = INF  # a row holding +inf: its limit
+    return x, y
+
+
+def _probabilities(seed: int, n: int = 6, c: int = 5) -> np.ndarray:
+    t = np.random.default_rng(seed).random((n, c))
+    t[:, 0] = 0.0  # zero target on the masked class of row 0
+    return t / t.sum(axis=1, keepdims=True)
+
+
+SIGMOID_OPTIONS: dict[str, dict[str, Any]] = {
+    "focal": dict(loss="focal"),
+    "focal-g0-alpha": dict(loss="focal", gamma=0.0, alpha=0.25),
+    "focal-g0.5-per-class": dict(
+        loss="focal", gamma=0.5, alpha=[0.1, 0.2, 0.5, 0.7, 1.0], pos_weight=[1, 2, 3, 4, 5.0]
+    ),
+    "focal-weights-smooth": dict(
+        loss="focal",
+        gamma=1.5,
+        neg_weight=2.0,
+        label_smoothing=0.1,
+        sample_weight=[1, 0.5, 2, 0, 1, 3.0],
+    ),
+    "focal-element-weights": dict(loss="focal", gamma=3.0, sample_weight="element"),
+    "asl": dict(loss="asl"),
+    "asl-gpos": dict(
+        loss="asl", gamma_pos=1.0, gamma_neg=2.0, clip=0.1, pos_weight=[1, 2, 3, 4, 5.0]
+    ),
+    "asl-clip0": dict(loss="asl", gamma_pos=0.5, gamma_neg=0.5, clip=0.0, label_smoothing=0.2),
+    "asl-gneg0": dict(
+        loss="asl", gamma_pos=2.0, gamma_neg=0.0, clip=0.05, neg_weight=[1, 0, 2, 1, 1.0]
+    ),
+    "asl-plain": dict(loss="asl", gamma_pos=0.0, gamma_neg=0.0, clip=0.0),
+}
+
+SOFTMAX_OPTIONS: dict[str, dict[str, Any]] = {
+    "plain": dict(),
+    "g0": dict(gamma=0.0, class_weight=[1, 2, 3, 4, 5.0]),
+    "g0.5-weights": dict(
+        gamma=0.5, class_weight=[1, 2, 0.5, 4, 5.0], sample_weight=[1, 2, 0, 1, 3, 1.0]
+    ),
+    "g2-smooth": dict(gamma=2.0, label_smoothing=0.1),
+    "g0.5-smooth-weights": dict(gamma=0.5, label_smoothing=0.3, class_weight=[1, 2, 3, 4, 5.0]),
+}
+
+
+def _sigmoid_options(case: str, shape: tuple[int, int]) -> tuple[str, dict[str, Any]]:
+    opts = dict(SIGMOID_OPTIONS[case])
+    loss = opts.pop("loss")
+    if opts.get("sample_weight") == "element":
+        opts["sample_weight"] = np.linspace(0.0, 2.0, shape[0] * shape[1]).reshape(shape)
+    return loss, opts
+
+
+def _sigmoid_fn(case: str, reduction: str, shape: tuple[int, int] = (6, 5)):
+    loss, opts = _sigmoid_options(case, shape)
+    fn = wxent.sigmoid_focal_loss if loss == "focal" else wxent.asymmetric_loss
+    return lambda a, b: fn(a, b, ignore_label=-1.0, reduction=reduction, **opts)
+
+
+def _sigmoid_reference(case: str, reduction: str, x: np.ndarray, z: np.ndarray) -> Any:
+    loss, opts = _sigmoid_options(case, x.shape)
+    fn = ref.sigmoid_focal if loss == "focal" else ref.asymmetric
+    return fn(x, z, ignore_label=-1.0, reduction=reduction, **opts)
+
+
+def _softmax_fn(case: str, reduction: str, *, indices: bool = True):
+    opts = dict(SOFTMAX_OPTIONS[case])
+    if indices:
+        opts["ignore_index"] = -100
+    return lambda a, b: wxent.softmax_focal_loss(a, b, reduction=reduction, **opts)
+
+
+def _softmax_reference(case: str, reduction: str, x: np.ndarray, labels: np.ndarray) -> Any:
+    opts = dict(SOFTMAX_OPTIONS[case])
+    if labels.ndim == 1:
+        opts["ignore_index"] = -100
+    return ref.softmax_focal(x, labels, reduction=reduction, **opts)
+
+
+def _traced(f: Callable[..., Any], mode: str) -> Callable[..., Any]:
+    if mode == "eager":
+        return f
+    return tf.function(f, jit_compile=mode == "xla")
+
+
+def _value_and_grad(f, x, labels, *, mode="eager", dtype=tf.float32):
+    """``f(x, labels)`` and the gradient of its sum, as float64 NumPy arrays."""
+    g = _traced(f, mode)
+    xt = tf.constant(x, dtype=dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        value = g(xt, tf.constant(labels))
+        total = tf.reduce_sum(value)
+    grad = tape.gradient(total, xt)
+    return np.asarray(value, np.float64), np.asarray(tf.cast(grad, tf.float64))
+
+
+def _check(monkeypatch, calls, f, x, labels, name, *, mode="eager", dtype=tf.float32, tol=2e-6):
+    """The rule's value and gradient equal the generic path's; the rule ran (once)."""
+    value, grad = _value_and_grad(f, x, labels, mode=mode, dtype=dtype)
+    assert dict(calls) == {name: 1}
+    expected = _generic(monkeypatch, lambda: _value_and_grad(f, x, labels, mode=mode, dtype=dtype))
+    assert dict(calls) == {name: 1}  # the switch disables the rule
+    assert np.isfinite(grad).all()
+    assert_close(value, expected[0], rtol=tol, atol=tol)
+    assert_close(grad, expected[1], rtol=tol, atol=tol)
+    return value, grad
+
+
+def _check_float64(monkeypatch, f, x, labels, expected_value, *, mode="eager"):
+    """On finite logits: the value as the float64 reference, the gradient as float64's."""
+    value, grad = _value_and_grad(f, x, labels, mode=mode)
+    assert_close(value, expected_value, rtol=2e-5, atol=2e-6)
+    exact = _generic(monkeypatch, lambda: _value_and_grad(f, x, labels, dtype=tf.float64))
+    assert_close(value, exact[0], rtol=2e-5, atol=2e-6)
+    assert_close(grad, exact[1], rtol=2e-5, atol=2e-6)
+
+
+# ----------------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("case", list(SIGMOID_OPTIONS))
+def test_sigmoid_family_matches_generic_and_float64(monkeypatch, calls, case, reduction):
+    x, z = _binary_data(1)
+    f = _sigmoid_fn(case, reduction)
+    _check(monkeypatch, calls, f, x, z.astype(np.float32), "sigmoid_family")
+    x, z = _binary_data(2, inf=False)
+    expected = _sigmoid_reference(case, reduction, x, z)
+    _check_float64(monkeypatch, f, x, z.astype(np.float32), expected)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("case", list(SOFTMAX_OPTIONS))
+def test_softmax_focal_matches_generic_and_float64(monkeypatch, calls, case, reduction):
+    x, y = _softmax_data(3)
+    f = _softmax_fn(case, reduction)
+    name = "softmax_dense" if "smooth" in case else "softmax_sparse"
+    _check(monkeypatch, calls, f, x, y, name)
+    x, y = _softmax_data(4, inf=False)
+    _check_float64(monkeypatch, f, x, y, _softmax_reference(case, reduction, x, y))
+
+
+@pytest.mark.parametrize("case", list(SOFTMAX_OPTIONS))
+def test_softmax_focal_probabilities(monkeypatch, calls, case):
+    opts = {k: v for k, v in SOFTMAX_OPTIONS[case].items() if k != "sample_weight"}
+
+    def f(a, b):
+        return wxent.softmax_focal_loss(a, b, reduction="sum", **opts)
+
+    x, _ = _softmax_data(5)
+    x[3, 1] = 0.0  # (a +inf logit with a probability label is the generic path's NaN)
+    t = _probabilities(6).astype(np.float32)
+    _check(monkeypatch, calls, f, x, t, "softmax_dense")
+    x, _ = _softmax_data(7, inf=False)
+    expected = ref.softmax_focal(x, t, reduction="sum", **opts)
+    _check_float64(monkeypatch, f, x, t, expected)
+
+
+@pytest.mark.parametrize(
+    ("family", "case", "mode"),
+    [
+        ("sigmoid", "focal-g0.5-per-class", "function"),
+        ("sigmoid", "focal-weights-smooth", "xla"),
+        ("sigmoid", "asl-gpos", "function"),
+        ("sigmoid", "asl-clip0", "xla"),
+        ("softmax", "g0.5-weights", "xla"),
+        ("softmax", "g2-smooth", "function"),
+        ("probabilities", "g0.5-smooth-weights", "function"),
+        ("probabilities", "g2-smooth", "xla"),
+    ],
+)
+def test_traced_matches_generic(monkeypatch, calls, family, case, mode):
+    if family == "sigmoid":
+        x, labels = _binary_data(8)
+        f, labels, name = _sigmoid_fn(case, "mean"), labels.astype(np.float32), "sigmoid_family"
+    else:
+        x, labels = _softmax_data(9)
+        f = _softmax_fn(case, "weighted_mean", indices=family == "softmax")
+        name = "softmax_dense" if "smooth" in case else "softmax_sparse"
+        if family == "probabilities":
+            x[3, 1], labels = 0.0, _probabilities(10).astype(np.float32)
+            f = _softmax_fn(case, "sum", indices=False)
+    _check(monkeypatch, calls, f, x, labels, name, mode=mode)
+
+
+def test_limits_at_infinite_logits(monkeypatch, calls):
+    # The limits themselves, per element and per row: inf where a -inf logit meets its
+    # own label, 0 (gradient 0) beyond on the other side, log-sum-exp limits in +inf rows.
+    x = np.array([[-INF, INF, -INF, INF, 0.0]], np.float32)
+    z = np.array([[1.0, 0.0, 0.0, 1.0, 1.0]], np.float32)
+    value, grad = _check(
+        monkeypatch,
+        calls,
+        lambda a, b: wxent.sigmoid_focal_loss(a, b, alpha=0.25, reduction="none"),
+        x,
+        z,
+        "sigmoid_family",
+    )
+    assert value[0, 0] == INF and value[0, 1] == INF
+    assert value[0, 2] == 0 and value[0, 3] == 0
+    assert grad[0, 0] == -0.25 and grad[0, 2] == 0 and grad[0, 3] == 0
+    calls.clear()
+    xs = np.array([[INF, INF, 0.0], [INF, 1.0, -INF], [0.0, -INF, 2.0]], np.float32)
+    y = np.array([0, 1, 1])
+    value, grad = _check(
+        monkeypatch,
+        calls,
+        lambda a, b: wxent.softmax_focal_loss(a, b, gamma=2.0, reduction="none"),
+        xs,
+        y,
+        "softmax_sparse",
+    )
+    assert_close(value[0], 0.5**2 * math.log(2.0), rtol=1e-6)  # the target among two +inf
+    assert value[1] == INF and value[2] == INF
+    assert (grad[:2] == 0).all()
+
+
+# ----------------------------------------------------------------------------- traced
+
+
+@pytest.mark.parametrize("layout", ["sigmoid", "softmax", "smoothed", "classes-unknown"])
+def test_unknown_dimensions(monkeypatch, calls, layout):
+    rng = np.random.default_rng(11)
+    x = rng.normal(scale=2.0, size=(4, 3, 5)).astype(np.float32)
+    classes: int | None = 5
+    if layout == "sigmoid":
+        labels: np.ndarray = (rng.random(x.shape) < 0.4).astype(np.float32)
+        labels[0, 0, 0] = -1.0
+        label_spec = tf.TensorSpec([None, None, None], tf.float32)
+
+        def loss(a, b):
+            return wxent.sigmoid_focal_loss(a, b, alpha=0.25, ignore_label=-1.0)
+
+    else:
+        labels = rng.integers(0, 5, size=(4, 3))
+        label_spec = tf.TensorSpec([None, None], tf.int64)
+        eps = 0.1 if layout == "smoothed" else 0.0
+        classes = None if layout == "classes-unknown" else 5
+
+        def loss(a, b):
+            return wxent.softmax_focal_loss(a, b, label_smoothing=eps)
+
+    def value_and_grad(a, b):
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            value = loss(a, b)
+        return value, tape.gradient(value, a)
+
+    spec = tf.TensorSpec([None, None, classes], tf.float32)
+    traced = tf.function(value_and_grad, input_signature=[spec, label_spec])
+    for n, steps in ((4, 3), (2, 1)):
+        a, b = tf.constant(x[:n, :steps]), tf.constant(labels[:n, :steps])
+        value, grad = traced(a, b)
+        expected = _generic(monkeypatch, lambda a=a, b=b: value_and_grad(a, b))
+        assert_close(value, expected[0], rtol=2e-6, atol=2e-6)
+        assert_close(grad, expected[1], rtol=2e-6, atol=2e-6)
+    if classes is None:
+        assert dict(calls) == {}  # an unknown number of classes: the generic path
+    else:
+        assert sum(calls.values()) == 1  # traced once, for every shape
+
+
+def test_loss_alone_and_differentiated_later(monkeypatch, calls):
+    x, z = _binary_data(12, inf=False)
+    z = z.astype(np.float32)
+
+    def loss(a):
+        return wxent.asymmetric_loss(a, tf.constant(z), gamma_pos=1.0, ignore_label=-1.0)
+
+    expected = ref.asymmetric(x, z, gamma_pos=1.0, ignore_label=-1.0)
+    assert_close(loss(tf.constant(x, tf.float32)), expected)  # eager, no tape: the loss alone
+    traced = tf.function(loss)
+    xt = tf.constant(x, tf.float32)
+    assert_close(traced(xt), expected)  # traced without a tape ...
+    assert calls["sigmoid_family"] == 2
+    direction = tf.constant(np.random.default_rng(13).normal(size=x.shape), tf.float32)
+    got = _value_grad_hvp(traced, xt, direction)  # ... differentiated (twice) later
+    want = _generic(monkeypatch, lambda: _value_grad_hvp(loss, xt, direction))
+    for a, b in zip(got, want, strict=True):
+        assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- derivatives
+
+
+def _value_grad_hvp(f, x, direction):
+    """``f(x)``, its gradient and the Hessian-vector product along ``direction``."""
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            value = f(x)
+        grad = inner.gradient(value, x)
+        along = tf.reduce_sum(grad * direction)
+    return value, grad, outer.gradient(along, x)
+
+
+SECOND_ORDER = {
+    "focal": lambda a, z, y: wxent.sigmoid_focal_loss(a, z, gamma=0.5, alpha=0.25),
+    "asl": lambda a, z, y: wxent.asymmetric_loss(a, z, gamma_pos=1.0, clip=0.1),
+    "softmax": lambda a, z, y: wxent.softmax_focal_loss(a, y, gamma=1.5),
+    "smoothed": lambda a, z, y: wxent.softmax_focal_loss(a, y, label_smoothing=0.2),
+}
+
+
+@pytest.mark.parametrize("mode", ["eager", "function", "tapes-in-function"])
+@pytest.mark.parametrize("loss", list(SECOND_ORDER))
+def test_second_derivatives_match_generic(monkeypatch, calls, loss, mode):
+    x, z = _binary_data(14, inf=False)
+    z = np.where(z < 0, 0.0, z).astype(np.float32)
+    y = np.random.default_rng(15).integers(0, 5, size=6)
+    xt = tf.constant(x, tf.float32)
+    direction = tf.constant(np.random.default_rng(16).normal(size=x.shape), tf.float32)
+
+    def f(a):
+        return SECOND_ORDER[loss](a, tf.constant(z), tf.constant(y))
+
+    def run():
+        if mode == "tapes-in-function":
+            return tf.function(lambda a: _value_grad_hvp(f, a, direction))(xt)
+        return _value_grad_hvp(_traced(f, mode), xt, direction)
+
+    got = run()
+    assert sum(calls.values()) == 1
+    want = _generic(monkeypatch, run)
+    for a, b in zip(got, want, strict=True):
+        assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_forward_mode_matches_generic(monkeypatch, calls):
+    x, z = _binary_data(17, inf=False)
+    z = np.where(z < 0, 0.0, z).astype(np.float32)
+    y = np.random.default_rng(18).integers(0, 5, size=6)
+    xt = tf.constant(x, tf.float32)
+    tangent = tf.constant(np.random.default_rng(19).normal(size=x.shape), tf.float32)
+
+    def run():
+        out = []
+        for f in SECOND_ORDER.values():
+            with tf.autodiff.ForwardAccumulator(xt, tangent) as acc:
+                value = f(xt, tf.constant(z), tf.constant(y))
+            out += [value, acc.jvp(value)]
+        return out
+
+    got = run()
+    assert sum(calls.values()) == len(SECOND_ORDER)
+    for a, b in zip(got, _generic(monkeypatch, run), strict=True):
+        assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_gradients_of_labels_and_weights(monkeypatch, calls, mode):
+    x, z = _binary_data(20, inf=False)
+    z = np.where(z < 0, 0.0, z).astype(np.float32)
+    t = _probabilities(21).astype(np.float32)
+
+    def run():
+        xt = tf.constant(x, tf.float32)
+        zt, tt = tf.constant(z), tf.constant(t)
+        alpha = tf.constant([0.1, 0.2, 0.3, 0.4, 0.5])
+        pos_weight = tf.constant([1.0, 2.0, 0.5, 1.0, 3.0])
+
+        def losses(xt, zt, tt, alpha, pos_weight):
+            loss = wxent.sigmoid_focal_loss(xt, zt, alpha=alpha, neg_weight=2.0)
+            loss += wxent.asymmetric_loss(xt, zt, clip=0.1, pos_weight=pos_weight)
+            return loss + wxent.softmax_focal_loss(xt, tt, label_smoothing=0.1)
+
+        sources = [xt, zt, tt, alpha, pos_weight]
+        with tf.GradientTape() as tape:
+            tape.watch(sources)
+            loss = _traced(losses, mode)(*sources)
+        return [loss, *tape.gradient(loss, sources)]
+
+    got = run()
+    assert dict(calls) == {"sigmoid_family": 2, "softmax_dense": 1}
+    for a, b in zip(got, _generic(monkeypatch, run), strict=True):
+        assert_close(a, b, rtol=2e-6, atol=2e-6)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_variables_as_logits_and_labels(monkeypatch, calls, mode):
+    x, z = _binary_data(22, inf=False)
+    z = np.where(z < 0, 0.0, z).astype(np.float32)
+    y = np.random.default_rng(23).integers(0, 5, size=6)
+    xv, zv, yv = tf.Variable(x.astype(np.float32)), tf.Variable(z), tf.Variable(y)
+
+    def run():
+        def losses():
+            return [
+                wxent.sigmoid_focal_loss(xv, zv, alpha=0.25),
+                wxent.asymmetric_loss(xv, zv),
+                wxent.sigmoid_cross_entropy(xv, zv, pos_weight=2.0),
+                wxent.softmax_focal_loss(xv, yv),
+                wxent.softmax_focal_loss(xv, yv, label_smoothing=0.1),
+            ]
+
+        with tf.GradientTape(persistent=True) as tape:
+            values = _traced(losses, mode)()
+        return values + [tape.gradient(v, [xv, zv]) for v in values]
+
+    got = run()
+    assert dict(calls) == {"sigmoid_family": 2, "softmax_sparse": 1, "softmax_dense": 1}
+    want = _generic(monkeypatch, run)
+    for a, b in zip(got, want, strict=True):
+        for u, w in zip(tf.nest.flatten(a), tf.nest.flatten(b), strict=True):
+            assert_close(u, w, rtol=2e-6, atol=2e-6)
+
+
+KERAS = {
+    "SigmoidFocalLoss": dict(alpha=0.25, ignore_label=-1.0),
+    "AsymmetricLoss": dict(clip=0.1, gamma_pos=1.0),
+    "SoftmaxFocalLoss": dict(gamma=1.5),
+}
+
+
+@pytest.mark.parametrize("name", list(KERAS))
+def test_keras_loss_objects(monkeypatch, calls, name):
+    import wxent.keras as wk
+
+    x, z = _binary_data(24, inf=False)
+    z = np.where(z < 0, 0.0, z).astype(np.float32)
+    labels = np.random.default_rng(25).integers(0, 5, size=6) if name.startswith("Softmax") else z
+    loss = getattr(wk, name)(**KERAS[name])
+    xv = tf.Variable(x.astype(np.float32))
+    lv = tf.Variable(labels)
+    sw = np.linspace(0.5, 1.5, 6).astype(np.float32)
+
+    def run():
+        out = []
+        for step in (lambda: loss(lv, xv), tf.function(lambda: loss(lv, xv, sample_weight=sw))):
+            with tf.GradientTape() as tape:
+                value = step()
+            out += [value, tape.gradient(value, xv)]
+        return out
+
+    got = run()
+    assert sum(calls.values()) == 2
+    for a, b in zip(got, _generic(monkeypatch, run), strict=True):
+        assert_close(a, b, rtol=2e-6, atol=2e-6)
+
+
+def test_keras_fit_runs_the_rule(calls):
+    import keras
+
+    import wxent.keras as wk
+
+    rng = np.random.default_rng(26)
+    features = rng.normal(size=(32, 4)).astype(np.float32)
+    labels = (rng.random((32, 3)) < 0.3).astype(np.float32)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss=wk.SigmoidFocalLoss(alpha=0.25))
+    history = model.fit(features, labels, batch_size=16, epochs=2, verbose=0)
+    assert calls["sigmoid_family"] >= 1
+    assert np.isfinite(history.history["loss"]).all()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16", "bfloat16"])
+def test_dtypes(monkeypatch, calls, dtype):
+    tf_dtype = getattr(tf, dtype)
+    tol = 1e-12 if dtype == "float64" else 1e-2
+    x, z = _binary_data(27, inf=dtype == "float64")
+    xs, y = _softmax_data(28, inf=dtype == "float64")
+    cases = [
+        (_sigmoid_fn("focal-g0.5-per-class", "mean"), x, z.astype(np.float32), "sigmoid_family"),
+        (_sigmoid_fn("asl", "sum"), x, z.astype(np.float32), "sigmoid_family"),
+        (_softmax_fn("g0.5-weights", "mean"), xs, y, "softmax_sparse"),
+        (_softmax_fn("g2-smooth", "none"), xs, y, "softmax_dense"),
+    ]
+    for f, a, b, name in cases:
+        calls.clear()
+        _check(monkeypatch, calls, f, a, b, name, dtype=tf_dtype, tol=tol)
+
+
+# ----------------------------------------------------------------------------- switches
+
+
+def test_kernels_off_and_classes_not_last_use_the_generic_path(monkeypatch, calls):
+    x, z = _binary_data(29, inf=False)
+    xt = tf.constant(x, tf.float32)
+    y = tf.constant([0, 1, 2, 3, 4, 0])
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        wxent.softmax_focal_loss(
+            tf.reshape(xt, (2, 5, 3)), tf.zeros((2, 3), tf.int32), class_axis=1
+        )
+        monkeypatch.setenv("WXENT_KERNELS", "off")
+        wxent.sigmoid_focal_loss(xt, tf.constant(np.abs(z), tf.float32))
+        wxent.softmax_focal_loss(xt, y)
+    assert dict(calls) == {}
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+@pytest.mark.parametrize("kind", ["ignored", "sample_weight", "ignored-softmax"])
+def test_nan_logits_where_nothing_counts(monkeypatch, calls, kind, mode):
+    x, z = _binary_data(30, inf=False)
+    z = np.where(z < 0, 0.0, z).astype(np.float32)
+    bad = np.zeros(x.shape, bool)
+    if kind == "ignored":
+        bad[[0, 3], [1, 2]] = True
+        z[bad] = -1.0
+
+        def f(a):
+            return wxent.sigmoid_focal_loss(a, tf.constant(z), ignore_label=-1.0, reduction="sum")
+
+    elif kind == "sample_weight":
+        bad[1, [0, 2]] = True
+        weights = np.array([1.0, 0.0, 2.0, 1.0, 1.0, 0.5])
+
+        def f(a):
+            return wxent.asymmetric_loss(a, tf.constant(z), sample_weight=weights)
+
+    else:
+        bad[2, :] = True
+        y = np.array([0, 1, -100, 3, 4, 0])
+
+        def f(a):
+            return wxent.softmax_focal_loss(a, tf.constant(y), ignore_index=-100)
+
+    nan_x = tf.constant(np.where(bad, np.nan, x), tf.float32)
+    clean = tf.constant(np.where(bad, 0.0, x), tf.float32)
+    direction = tf.ones(x.shape)
+    g = _traced(f, mode)
+    value, grad, _ = _value_grad_hvp(g, nan_x, direction)
+    assert sum(calls.values()) >= 1
+    expected = _value_grad_hvp(f, clean, direction)
+    assert_close(value, expected[0], rtol=1e-6)
+    assert (grad.numpy()[bad] == 0).all()
+    assert_close(grad.numpy()[~bad], expected[1].numpy()[~bad], rtol=1e-6, atol=1e-7)
+
+
+def test_errors_of_the_generic_path_remain(calls):
+    x, z = _binary_data(31, inf=False)
+    z = np.where(z < 0, 0.0, z).astype(np.float32)
+    x[1, 2] = np.nan
+    xt = tf.constant(x, tf.float32)
+    with tf.GradientTape() as tape, pytest.raises(ValueError, match="logits"):
+        tape.watch(xt)
+        wxent.sigmoid_focal_loss(xt, tf.constant(z))
+    with tf.GradientTape() as tape, pytest.raises(ValueError, match="logits"):
+        tape.watch(xt)
+        wxent.softmax_focal_loss(xt, tf.constant([0, 1, 2, 3, 4, 0]))
