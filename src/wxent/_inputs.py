@@ -355,7 +355,7 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
     torch = ns.torch_of(xp)
     if torch is not None:
         return weights * torch.where(weights == 0, 0.0, losses)
-    return weights * xp.where(weights == 0, xp.zeros_like(losses), losses)
+    return weights * xp.where(weights == 0, 0.0, losses)
 
 
 @dataclass

@@ -191,10 +191,7 @@ def class_indices(xp: Any, labels: Array, ignore: int | None) -> tuple[Array, Ar
         # with it would wrap around and ignore real labels).
         valid = idx != ignore
         torch = ns.torch_of(xp)
-        if torch is not None:
-            idx = torch.where(valid, idx, 0)
-        else:
-            idx = xp.where(valid, idx, xp.zeros_like(idx))
+        idx = torch.where(valid, idx, 0) if torch is not None else xp.where(valid, idx, 0)
     return idx, valid
 
 
@@ -558,7 +555,7 @@ def _reduce(
         if torch is not None:
             values = torch.where(valid, values, 0.0)
         else:
-            values = xp.where(valid, values, xp.zeros_like(values))
+            values = xp.where(valid, values, 0.0)
     result = _reduction.reduce(xp, values, weights, valid, reduction, terms=terms)
     if isinstance(result, _reduction.LossTerms):
         return _reduction.LossTerms(
