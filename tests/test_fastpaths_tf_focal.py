@@ -24,6 +24,7 @@ import tensorflow as tf
 import reference_imbalance as ref
 import wxent
 from conftest import assert_close
+from focal_cases import SIGMOID_OPTIONS
 from wxent._fastpaths import focal_tf
 
 INF = math.inf
@@ -75,31 +76,6 @@ def _probabilities(seed: int, n: int = 6, c: int = 5) -> np.ndarray:
     t[:, 0] = 0.0  # zero target on the masked class of row 0
     return t / t.sum(axis=1, keepdims=True)
 
-
-SIGMOID_OPTIONS: dict[str, dict[str, Any]] = {
-    "focal": dict(loss="focal"),
-    "focal-g0-alpha": dict(loss="focal", gamma=0.0, alpha=0.25),
-    "focal-g0.5-per-class": dict(
-        loss="focal", gamma=0.5, alpha=[0.1, 0.2, 0.5, 0.7, 1.0], pos_weight=[1, 2, 3, 4, 5.0]
-    ),
-    "focal-weights-smooth": dict(
-        loss="focal",
-        gamma=1.5,
-        neg_weight=2.0,
-        label_smoothing=0.1,
-        sample_weight=[1, 0.5, 2, 0, 1, 3.0],
-    ),
-    "focal-element-weights": dict(loss="focal", gamma=3.0, sample_weight="element"),
-    "asl": dict(loss="asl"),
-    "asl-gpos": dict(
-        loss="asl", gamma_pos=1.0, gamma_neg=2.0, clip=0.1, pos_weight=[1, 2, 3, 4, 5.0]
-    ),
-    "asl-clip0": dict(loss="asl", gamma_pos=0.5, gamma_neg=0.5, clip=0.0, label_smoothing=0.2),
-    "asl-gneg0": dict(
-        loss="asl", gamma_pos=2.0, gamma_neg=0.0, clip=0.05, neg_weight=[1, 0, 2, 1, 1.0]
-    ),
-    "asl-plain": dict(loss="asl", gamma_pos=0.0, gamma_neg=0.0, clip=0.0),
-}
 
 SOFTMAX_OPTIONS: dict[str, dict[str, Any]] = {
     "plain": dict(),
