@@ -403,8 +403,9 @@ def _read_torch(torch: Any, inp: Inputs, flags: list[Array], checked: bool) -> i
         if isinstance(flag, checks.Judged):
             stats = flag.stats()
             if stats is not None:
-                judged.append((len(parts), len(stats), 1, flag.wrong))
-                parts.extend(stats)
+                if stats:  # () when there is nothing to check (an empty array)
+                    judged.append((len(parts), len(stats), 1, flag.wrong))
+                    parts.extend(stats)
                 return
         if callable(flag):
             flag = flag()
