@@ -201,6 +201,32 @@ def on_host(x: Array) -> bool:
     return False
 
 
+def _read_behind(value: Array, then: list[Any] | None) -> Any:
+    """``value`` on the host, after queuing ``then``'s device work behind it (emptied).
+
+    On a CUDA device with work queued the value is copied into page-locked memory and
+    the host waits for that copy only, while the device goes on with the queued work;
+    else the work runs first and the value is read as usual. Returns the host copy (a
+    torch CPU tensor) or ``value`` itself, for the caller to convert.
+    """
+    launches = list(then or ())
+    if then:
+        then.clear()
+    if is_torch(value) and value.is_cuda and launches:
+        torch = sys.modules["torch"]
+        host = torch.empty(value.shape, dtype=value.dtype, pin_memory=True)
+        host.copy_(value, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+        for launch in launches:
+            launch()
+        copied.synchronize()
+        return host
+    for launch in launches:
+        launch()
+    return value
+
+
 def read_int(value: Array, then: list[Any] | None = None) -> int:
     """Read a 0-d boolean or integer of any framework on the host: the one read of a call.
 
@@ -209,21 +235,7 @@ def read_int(value: Array, then: list[Any] | None = None) -> int:
     waits for that copy only, while the device goes on with the queued work (a fused
     gradient pass), so the device does not idle while the host returns from the call.
     """
-    launches = list(then or ())
-    if then:
-        then.clear()
-    if is_torch(value) and value.is_cuda and launches:
-        torch = sys.modules["torch"]
-        host = torch.empty((), dtype=value.dtype, pin_memory=True)
-        host.copy_(value, non_blocking=True)
-        copied = torch.cuda.Event()
-        copied.record()
-        for launch in launches:
-            launch()
-        copied.synchronize()
-        return int(host)
-    for launch in launches:
-        launch()
+    value = _read_behind(value, then)
     if is_tensorflow(value):
         return int(value.numpy())
     return int(value)
@@ -236,22 +248,7 @@ def read_torch_values(values: Array, then: list[Any] | None = None) -> list[Any]
     probability look together: one copy whatever the length (a few values), and no
     device operations to fold them into one scalar first.
     """
-    launches = list(then or ())
-    if then:
-        then.clear()
-    if values.is_cuda and launches:
-        torch = sys.modules["torch"]
-        host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
-        host.copy_(values, non_blocking=True)
-        copied = torch.cuda.Event()
-        copied.record()
-        for launch in launches:
-            launch()
-        copied.synchronize()
-        return list(host.tolist())
-    for launch in launches:
-        launch()
-    return list(values.tolist())
+    return list(_read_behind(values, then).tolist())
 
 
 def read_flag(flag: Array, then: list[Any] | None = None) -> bool:

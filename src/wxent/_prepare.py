@@ -508,8 +508,8 @@ def finish(
     flags = _nan_flags(xp, result)
     if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
         flags.append(inp.inexact_flag)
-    if fall_back and inp.unit_neg and reduction == "weighted_mean":  # see sigmoid_losses
-        flags.append(xp.logical_not(xp.isfinite(result)))
+    if fall_back and inp.unit_neg and not isinstance(result, _reduction.LossTerms):
+        flags.append(xp.logical_not(xp.isfinite(result)))  # see sigmoid_losses
     if guarded:  # NaN where nothing counts (Inputs.watch_excluded)
         flags.append(inp.excluded_flag)
     if not _read(inp, flags, inp.validate) & 1:  # the one host read of the call

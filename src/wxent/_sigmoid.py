@@ -195,8 +195,8 @@ def _scale_pair(inp: prep.Inputs, q: Array | None, r: Array | None) -> tuple[Any
     one is given, the other becomes ones of its shape before the scaling (a huge
     ``pos_weight`` alone would otherwise overflow the weighted sums into NaN).
     """
-    if q is None and r is None:
-        return q, r
+    if (q is None and r is None) or _reduction.terms_pending():
+        return q, r  # (loss_terms keeps the caller's scale: nothing to scale with)
     one = inp.xp.ones_like(q if q is not None else r)
     inp.unit_neg = r is None
     q, r = _reduction.scale_free(
