@@ -29,10 +29,6 @@ from frameworks import asarray, contenders, generic
 FRAMEWORKS = ("torch", "jax", "tf", "tf-eager")
 
 
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-
-
 def reference(name: str, x: np.ndarray, labels: np.ndarray) -> float:
     """The float64 mean loss, vectorised from the docstring formulas."""
     x = x.astype(np.float64)
@@ -41,15 +37,8 @@ def reference(name: str, x: np.ndarray, labels: np.ndarray) -> float:
         log_p = x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
         lp = log_p[np.arange(len(labels)), labels]
         return float((-((-np.expm1(lp)) ** 2) * lp).mean())
-    z = labels.astype(np.float64)
-    minus_log_p, minus_log_q = _softplus(-x), _softplus(x)
-    if name == "sigmoid_focal_loss":
-        pos = 0.25 * np.exp(-2.0 * minus_log_q) * minus_log_p
-        neg = 0.75 * np.exp(-2.0 * minus_log_p) * minus_log_q
-        return float((z * pos + (1 - z) * neg).mean())
-    p_m = np.maximum(np.exp(-minus_log_p) - 0.05, 0.0)
-    neg = np.where(p_m > 0, p_m**4 * -np.log1p(-p_m), 0.0)
-    return float((z * minus_log_p + (1 - z) * neg).mean())
+    kind = "focal" if name == "sigmoid_focal_loss" else "asymmetric"
+    return common.binary_focal_reference(kind, x, labels)
 
 
 LOSSES = {

@@ -53,10 +53,6 @@ IGNORE = -100
 EPS = 0.1
 
 
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-
-
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     m = x.max(axis=1, keepdims=True)
     return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
@@ -82,16 +78,10 @@ def reference(key: str, data: dict[str, np.ndarray]) -> float:
     if key == "softmax_ce_prob":
         return float(-(data["p"] * _log_softmax(x)).sum(axis=1).mean())
     z = data["z"].astype(np.float64)
-    minus_log_p, minus_log_q = _softplus(-x), _softplus(x)
     if key == "sigmoid_ce":
+        minus_log_p, minus_log_q = common.softplus(-x), common.softplus(x)
         return float((data["w"] * z * minus_log_p + (1 - z) * minus_log_q).mean())
-    if key == "sigmoid_focal":
-        pos = 0.25 * np.exp(-2.0 * minus_log_q) * minus_log_p
-        neg = 0.75 * np.exp(-2.0 * minus_log_p) * minus_log_q
-        return float((z * pos + (1 - z) * neg).mean())
-    p_m = np.maximum(np.exp(-minus_log_p) - 0.05, 0.0)
-    neg = np.where(p_m > 0, p_m**4 * -np.log1p(-p_m), 0.0)
-    return float((z * minus_log_p + (1 - z) * neg).mean())
+    return common.binary_focal_reference("focal" if key == "sigmoid_focal" else "asymmetric", x, z)
 
 
 def make_data(rows: int, classes: int, cost_classes: int) -> dict[str, np.ndarray]:

@@ -210,3 +210,24 @@ def setup_frameworks() -> None:
     """Quiet TensorFlow, keep JAX on the CPU in float32."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(x))`` in float64 without overflow."""
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def binary_focal_reference(kind: str, x: np.ndarray, z: np.ndarray) -> float:
+    """The float64 mean of ``sigmoid_focal_loss(gamma=2, alpha=0.25)`` (``kind="focal"``)
+    or of ``asymmetric_loss()`` (gamma_pos=0, gamma_neg=4, clip=0.05), from the
+    docstring formulas."""
+    x = x.astype(np.float64)
+    z = z.astype(np.float64)
+    minus_log_p, minus_log_q = softplus(-x), softplus(x)
+    if kind == "focal":
+        pos = 0.25 * np.exp(-2.0 * minus_log_q) * minus_log_p
+        neg = 0.75 * np.exp(-2.0 * minus_log_p) * minus_log_q
+        return float((z * pos + (1 - z) * neg).mean())
+    p_m = np.maximum(np.exp(-minus_log_p) - 0.05, 0.0)
+    neg = np.where(p_m > 0, p_m**4 * -np.log1p(-p_m), 0.0)
+    return float((z * minus_log_p + (1 - z) * neg).mean())
