@@ -22,7 +22,7 @@ import torch
 
 import wxent
 from conftest import assert_close
-from focal_cases import SIGMOID_OPTIONS
+from focal_cases import SIGMOID_OPTIONS, SOFTMAX_OPTIONS
 from wxent import _fastpaths
 from wxent._fastpaths import focal
 
@@ -118,17 +118,6 @@ def test_torch_sigmoid_family_matches_generic(monkeypatch, ran, rng, case, reduc
 def test_torch_sigmoid_family_dtypes(monkeypatch, ran, rng, case, dtype):
     x, z = _binary_data(rng, inf=dtype != "bfloat16")
     _check_torch(monkeypatch, ran, _sigmoid_fn(case, "mean"), x, z, dtype, "sigmoid_family")
-
-
-SOFTMAX_OPTIONS = {
-    "plain": dict(),
-    "g0": dict(gamma=0.0, class_weight=[1, 2, 3, 4, 5.0]),
-    "g0.5-weights": dict(
-        gamma=0.5, class_weight=[1, 2, 0.5, 4, 5.0], sample_weight=[1, 2, 0, 1, 3, 1.0]
-    ),
-    "g2-smooth": dict(gamma=2.0, label_smoothing=0.1),
-    "g0.5-smooth-weights": dict(gamma=0.5, label_smoothing=0.3, class_weight=[1, 2, 3, 4, 5.0]),
-}
 
 
 def _softmax_fn(case: str, reduction: str, *, indices: bool = True):

@@ -24,7 +24,7 @@ import tensorflow as tf
 import reference_imbalance as ref
 import wxent
 from conftest import assert_close
-from focal_cases import SIGMOID_OPTIONS
+from focal_cases import SIGMOID_OPTIONS, SOFTMAX_OPTIONS
 from wxent._fastpaths import focal_tf
 
 INF = math.inf
@@ -75,17 +75,6 @@ def _probabilities(seed: int, n: int = 6, c: int = 5) -> np.ndarray:
     t = np.random.default_rng(seed).random((n, c))
     t[:, 0] = 0.0  # zero target on the masked class of row 0
     return t / t.sum(axis=1, keepdims=True)
-
-
-SOFTMAX_OPTIONS: dict[str, dict[str, Any]] = {
-    "plain": dict(),
-    "g0": dict(gamma=0.0, class_weight=[1, 2, 3, 4, 5.0]),
-    "g0.5-weights": dict(
-        gamma=0.5, class_weight=[1, 2, 0.5, 4, 5.0], sample_weight=[1, 2, 0, 1, 3, 1.0]
-    ),
-    "g2-smooth": dict(gamma=2.0, label_smoothing=0.1),
-    "g0.5-smooth-weights": dict(gamma=0.5, label_smoothing=0.3, class_weight=[1, 2, 3, 4, 5.0]),
-}
 
 
 def _sigmoid_options(case: str, shape: tuple[int, int]) -> tuple[str, dict[str, Any]]:
