@@ -265,18 +265,24 @@ def test_torch_func_takes_the_generic_path(ran, rng):
     assert_close(grad.numpy(), xg.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
-def test_forward_mode_through_the_custom_backward_is_refused(rng):
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_forward_mode_dual_tensors_take_the_generic_formulas(ran, rng):
+    """A dual tensor that also requires a gradient: no custom rule, the exact tangent.
+
+    (tests/test_forward_ad.py checks every loss; this one also that the rule is not run.)
+    """
     x, z = _binary_data(rng, inf=False)
     z[0, 1] = 0.0
     xt = torch.tensor(x, requires_grad=True)
     loss = wxent.sigmoid_focal_loss(xt, torch.tensor(z), validate=False)
-    with (
-        pytest.raises(NotImplementedError, match=r"Forward-mode .* WXENT_KERNELS=off"),
-        torch.autograd.forward_ad.dual_level(),
-    ):
+    (grad,) = torch.autograd.grad(loss, xt)
+    assert ran == ["sigmoid_family"]
+    with torch.autograd.forward_ad.dual_level():
         dual = torch.autograd.forward_ad.make_dual(xt, torch.ones_like(xt))
-        wxent.sigmoid_focal_loss(dual, torch.tensor(z), validate=False)
-    assert torch.isfinite(loss)
+        out = wxent.sigmoid_focal_loss(dual, torch.tensor(z), validate=False)
+        tangent = torch.autograd.forward_ad.unpack_dual(out).tangent
+    assert ran == ["sigmoid_family"]  # not again
+    assert_close(tangent.item(), grad.sum().item(), rtol=1e-12, atol=1e-14)
 
 
 def test_gradient_of_labels_and_weights(monkeypatch, rng):

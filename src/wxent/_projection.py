@@ -280,8 +280,14 @@ def linear_cross_entropy(
     inp, xp = p.inp, p.inp.xp
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     p = p._replace(x=prep.zero_rows(inp, weights, p.x))  # NaN where nothing counts: 0
-    # torch.func transforms (vmap writes no batched chunk into a plain buffer): generic path
-    torch_path = ns.is_torch_namespace(xp) and not select._transforms_active()
+    # torch.func transforms (vmap writes no batched chunk into a plain buffer) and
+    # forward-mode dual tensors (the chunks' autograd functions have no forward rule,
+    # the Triton chunk step would drop the tangent): the generic path
+    torch_path = (
+        ns.is_torch_namespace(xp)
+        and not select._transforms_active()
+        and not select.forward_ad(p.x, p.w, p.b)
+    )
     if torch_path and p.x.dtype != p.w.dtype:  # torch's matmuls take one dtype
         common = xp.result_type(p.x, p.w)
         p = p._replace(x=prep._cast(xp, p.x, common), w=prep._cast(xp, p.w, common))

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from wxent import _namespace as ns
+from wxent._fastpaths import select
 from wxent._fastpaths.jax import jax_softmax_function, jax_softmax_probability_function
 from wxent._fastpaths.numpy import (
     numpy_sigmoid_losses,
@@ -60,7 +61,7 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
     if ndim == 0 or inp.axis != ndim - 1:
         return None
     if ns.is_tf_namespace(xp):  # leading dimensions may be unknown
-        return tf_softmax_losses(inp, label_smoothing)
+        return tf_softmax_losses(inp, label_smoothing) if select.custom_gradients() else None
     if any(d is None for d in inp.shape):
         return None
     if ns.is_jax_namespace(xp):
@@ -107,6 +108,8 @@ def _jax_softmax_losses(
     import jax.numpy as jnp
 
     if inp.dtype not in (jnp.float32, jnp.float64) or inp.shape[-1] == 0:
+        return None
+    if not select.custom_gradients():  # WXENT_KERNELS=off
         return None
     x, keep = inp.unshielded(), inp.kept
     keep = jnp.ones((), bool) if keep is None else keep
@@ -179,6 +182,7 @@ def sigmoid_losses(
         or not _torch_float(x)
         or not inp.may_fall_back()
         or (pos_weight is not None and pos_weight.requires_grad)  # no gradient for it there
+        or select.forward_ad(pos_weight, neg_weight)  # nor a tangent: it would be dropped
     ):
         return None
     import torch.nn.functional as F
@@ -206,7 +210,7 @@ def tf_sigmoid_values(
 
     Exact at every logit (no fallback, no ``shield``): see :mod:`wxent._fastpaths.tf_sigmoid`.
     """
-    if not ENABLED or not ns.is_tf_namespace(inp.xp):
+    if not ns.is_tf_namespace(inp.xp) or not select.custom_gradients():
         return None
     return _tf_sigmoid_values(inp, label_smoothing, pos_weight, neg_weight, sample_weight)
 

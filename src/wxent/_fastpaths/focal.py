@@ -46,10 +46,9 @@ _TOP = -30.0
 
 def enabled() -> bool:
     """Whether custom gradients may be used (``WXENT_KERNELS=off`` disables them)."""
-    from wxent import _fastpaths
     from wxent._fastpaths import select
 
-    return bool(_fastpaths.ENABLED) and select.mode() != "off"
+    return select.custom_gradients()
 
 
 def _functorch_active() -> bool:
@@ -58,10 +57,12 @@ def _functorch_active() -> bool:
     return bool(check is not None and check())
 
 
-def _framework(inp: Any) -> str | None:
+def _framework(inp: Any, *weights: Any) -> str | None:
     """``"torch"``, ``"jax"`` or ``"tf"`` for a float32/float64 compute dtype, else ``None``.
 
     (16-bit logits compute in float32: the rules run on their float32 copy.)
+    ``weights``: further inputs of the rule (forward-mode tangents are looked for on them,
+    the logits and the labels).
     """
     if not enabled():
         return None
@@ -72,9 +73,13 @@ def _framework(inp: Any) -> str | None:
         # Under torch.compile the generic formulas are traced and fused by the compiler
         # (which keeps fewer intermediates than eager autograd); Dynamo in current
         # PyTorch also warns when it traces an autograd.Function.
-        # torch.func transforms (grad, vmap, hessian) differentiate the generic formulas
-        # in every mode, forward mode included.
-        return None if ns.torch_is_compiling() or _functorch_active() else "torch"
+        # torch.func transforms (grad, vmap, hessian) and forward-mode dual tensors
+        # differentiate the generic formulas (forward mode included).
+        if ns.torch_is_compiling() or _functorch_active():
+            return None
+        from wxent._fastpaths import select
+
+        return None if select.forward_ad(inp.logits, inp.labels, *weights) else "torch"
     if ns.is_jax_namespace(inp.xp):
         return "jax"
     if ns.is_tf_namespace(inp.xp):
@@ -108,7 +113,7 @@ def sigmoid_family(
     Returns:
         The per-element losses, or ``None`` where no custom gradient applies.
     """
-    framework = _framework(inp)
+    framework = _framework(inp, pos_weight, neg_weight)
     if framework is None:
         return None
     opts = (float(gamma_pos), float(gamma_neg), float(clip), float(label_smoothing))

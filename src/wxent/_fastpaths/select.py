@@ -6,10 +6,16 @@
   ``triton`` imports;
 * ``triton``: the Triton kernels whenever ``triton`` imports, also for CPU tensors
   when ``TRITON_INTERPRET=1`` (how the kernels are tested without a GPU);
-* ``off``: never.
+* ``off``: never; and none of wxent's custom-gradient rules either
+  (:func:`custom_gradients`): the JAX and TensorFlow softmax rules, the TensorFlow
+  sigmoid rule and the focal/asymmetric rules of every framework, so the framework
+  differentiates the generic formulas in every mode. The frameworks' own kernels that
+  serve beside the generic path (PyTorch's native cross-entropy, the NumPy blocked
+  kernels) are plain framework operations and stay.
 
 The Triton path is never taken while ``torch.compile`` traces (the compiler writes its
-own kernels, and a graph break is not wanted), under ``torch.func`` transforms, for a
+own kernels, and a graph break is not wanted), under ``torch.func`` transforms, for
+forward-mode dual tensors (:func:`forward_ad`), for a
 :func:`wxent.loss_terms` request, for weights that require a gradient, or for shapes
 and dtypes the kernels do not cover (the classes must lie on the last axis; float16,
 bfloat16 or float32 logits). ``import wxent`` never imports ``triton``: the kernel
@@ -48,6 +54,16 @@ def mode() -> str:
     return value
 
 
+def custom_gradients() -> bool:
+    """Whether wxent's custom-gradient rules may run (not under ``WXENT_KERNELS=off``).
+
+    Also ``False`` while ``wxent._fastpaths.ENABLED`` is ``False`` (every fast path off).
+    """
+    from wxent import _fastpaths
+
+    return bool(_fastpaths.ENABLED) and mode() != "off"
+
+
 @functools.cache
 def triton_available() -> bool:
     """Whether ``triton`` imports (once per process)."""
@@ -64,6 +80,24 @@ def _transforms_active() -> bool:
         return False
     check = getattr(torch._C, "_are_functorch_transforms_active", None)
     return bool(check is not None and check())
+
+
+def forward_ad(*tensors: Any) -> bool:
+    """Whether a torch tensor among ``tensors`` carries a forward-mode tangent.
+
+    Dual tensors of ``torch.autograd.forward_ad`` (``make_dual``) propagate their tangent
+    through torch operations only: the Triton kernels would drop it and wxent's
+    autograd functions define no forward rule, so such calls take the generic
+    formulas (or the frameworks' own operations), which forward mode differentiates.
+    Costs nothing outside a ``dual_level``.
+    """
+    fwd = sys.modules.get("torch.autograd.forward_ad")
+    if fwd is None or getattr(fwd, "_current_level", 0) < 0:
+        return False
+    torch = sys.modules["torch"]
+    return any(
+        isinstance(t, torch.Tensor) and fwd.unpack_dual(t).tangent is not None for t in tensors
+    )
 
 
 def use_triton(logits: Array, *tensors: Any, reduction: Any = "mean") -> bool:
@@ -93,7 +127,7 @@ def use_triton(logits: Array, *tensors: Any, reduction: Any = "mean") -> bool:
         return False
     if logits.ndim == 0 or logits.numel() == 0:
         return False
-    if _transforms_active():
+    if _transforms_active() or forward_ad(logits, *tensors):
         return False
     for t in tensors:
         if isinstance(t, torch.Tensor) and (t.requires_grad or t.device != logits.device):

@@ -59,9 +59,12 @@ class SoftTargetCE(torch.autograd.Function):
 def soft_target_losses(x: Tensor, t: Tensor, eps: float) -> Tensor:
     """Per-row losses of ``(N, C)`` logits and probability labels (``F.cross_entropy``'s).
 
-    Labels that require a gradient take ``F.cross_entropy`` itself.
+    Labels that require a gradient, and forward-mode dual tensors, take
+    ``F.cross_entropy`` itself (:class:`SoftTargetCE` has no forward-mode rule).
     """
-    if t.requires_grad:
+    from wxent._fastpaths import select
+
+    if t.requires_grad or select.forward_ad(x, t):
         return F.cross_entropy(x, t, reduction="none", label_smoothing=eps)
     out: Tensor = SoftTargetCE.apply(x, t, eps)
     return out
