@@ -61,7 +61,9 @@ def softmax_losses(inp: Any, label_smoothing: float) -> Array | None:
     if ndim == 0 or inp.axis != ndim - 1:
         return None
     if ns.is_tf_namespace(xp):  # leading dimensions may be unknown
-        return tf_softmax_losses(inp, label_smoothing) if select.custom_gradients() else None
+        if not select.custom_gradients() or select.tf_forward_ad(inp.logits):
+            return None
+        return tf_softmax_losses(inp, label_smoothing)
     if any(d is None for d in inp.shape):
         return None
     if ns.is_jax_namespace(xp):
@@ -211,6 +213,8 @@ def tf_sigmoid_values(
     Exact at every logit (no fallback, no ``shield``): see :mod:`wxent._fastpaths.tf_sigmoid`.
     """
     if not ns.is_tf_namespace(inp.xp) or not select.custom_gradients():
+        return None
+    if select.tf_forward_ad(inp.logits, inp.labels, pos_weight, neg_weight, sample_weight):
         return None
     return _tf_sigmoid_values(inp, label_smoothing, pos_weight, neg_weight, sample_weight)
 

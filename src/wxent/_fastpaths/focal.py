@@ -83,7 +83,9 @@ def _framework(inp: Any, *weights: Any) -> str | None:
     if ns.is_jax_namespace(inp.xp):
         return "jax"
     if ns.is_tf_namespace(inp.xp):
-        return "tf"
+        from wxent._fastpaths import select
+
+        return None if select.tf_forward_ad(inp.logits, inp.labels, *weights) else "tf"
     return None
 
 

@@ -100,6 +100,31 @@ def forward_ad(*tensors: Any) -> bool:
     )
 
 
+def tf_forward_ad(*tensors: Any) -> bool:
+    """Whether a ``tf.autodiff.ForwardAccumulator`` watches TensorFlow ``tensors`` (traced).
+
+    Under an accumulator opened inside a traced function the custom gradients of the
+    focal rules gave a zero tangent (TensorFlow derives a JVP from a custom gradient's
+    backward function, and the traced one is not fit for it): such calls take the generic
+    formulas, which it differentiates op by op. Eagerly, and for an accumulator around a
+    traced call, the rules' JVPs are exact (tests/test_tf_forward_ad.py) and they stay.
+    Costs nothing where no tape or accumulator is active.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is None or tf.executing_eagerly():
+        return False
+    from tensorflow.python.eager import forwardprop_util, record
+
+    if not record.could_possibly_record():
+        return False
+    watched = [
+        tf.convert_to_tensor(t)
+        for t in tensors
+        if isinstance(t, tf.Variable) or (tf.is_tensor(t) and t.dtype.is_floating)
+    ]
+    return bool(watched) and bool(forwardprop_util.pack_tangents(watched).indices)
+
+
 def use_triton(logits: Array, *tensors: Any, reduction: Any = "mean") -> bool:
     """Whether the Triton kernels take these torch inputs.
 

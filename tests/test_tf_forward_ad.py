@@ -1,0 +1,148 @@
+"""TensorFlow forward mode (``tf.autodiff.ForwardAccumulator``) through every loss.
+
+An accumulator opened inside a traced function derives its JVP of a custom gradient from
+the backward function; the focal rules gave 0 there (and the float64 softmax focal rule a
+TypeError). Every loss must give reverse mode's directional derivative, eagerly, with the
+accumulator inside or outside ``tf.function``, whichever input carries the tangent
+(logits, probability labels, weights), and the forward-over-reverse Hessian-vector
+product must equal the tape-of-tape one. JAX's ``jax.jvp`` is held to the same values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import wxent
+from conftest import assert_close
+
+Loss = Callable[[dict[str, Any]], Any]
+CASES: list[tuple[str, Loss, str]] = [
+    (
+        "softmax_int",
+        lambda d: wxent.softmax_cross_entropy(d["x"], d["y"], label_smoothing=0.1),
+        "x",
+    ),
+    ("softmax_prob", lambda d: wxent.softmax_cross_entropy(d["x"], d["t"]), "t"),
+    ("sigmoid", lambda d: wxent.sigmoid_cross_entropy(d["x"], d["z"], pos_weight=d["q"]), "x"),
+    (
+        "sigmoid_weights",
+        lambda d: wxent.sigmoid_cross_entropy(
+            d["x"], d["z"], pos_weight=d["q"], reduction="weighted_mean"
+        ),
+        "q",
+    ),
+    ("sigmoid_focal", lambda d: wxent.sigmoid_focal_loss(d["x"], d["z"]), "x"),
+    ("sigmoid_focal_labels", lambda d: wxent.sigmoid_focal_loss(d["x"], d["t"], alpha=0.3), "t"),
+    ("asymmetric", lambda d: wxent.asymmetric_loss(d["x"], d["z"], pos_weight=d["q"]), "x"),
+    ("asymmetric_weights", lambda d: wxent.asymmetric_loss(d["x"], d["z"], pos_weight=d["q"]), "q"),
+    ("softmax_focal", lambda d: wxent.softmax_focal_loss(d["x"], d["y"]), "x"),
+    (
+        "softmax_focal_smoothed",
+        lambda d: wxent.softmax_focal_loss(d["x"], d["y"], label_smoothing=0.1),
+        "x",
+    ),
+    ("softmax_focal_prob", lambda d: wxent.softmax_focal_loss(d["x"], d["t"]), "t"),
+]
+
+
+def _data(dtype: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    rng = np.random.default_rng(5)
+    t = rng.dirichlet(np.ones(5), size=6)
+    data = {
+        "x": 2 * rng.normal(size=(6, 5)),
+        "t": t,
+        "y": np.array([0, 1, 2, 3, 4, 1]),
+        "z": (t > 0.2) * 1.0,
+        "q": rng.uniform(0.5, 2.0, 5),
+    }
+    data = {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in data.items()}
+    tangents = {k: rng.normal(size=v.shape).astype(dtype) for k, v in data.items()}
+    tangents["t"] -= tangents["t"].mean(axis=1, keepdims=True)  # rows keep summing to 1
+    return data, tangents
+
+
+def _tf(data):
+    return {k: tf.constant(v) for k, v in data.items()}
+
+
+def _reverse(loss, data, name, tangent):
+    """``<grad, v>`` and the Hessian-vector product by tape-of-tape."""
+    d = _tf(data)
+    v = tf.constant(tangent)
+    with tf.GradientTape() as outer:
+        outer.watch(d[name])
+        with tf.GradientTape() as inner:
+            inner.watch(d[name])
+            value = loss(d)
+        grad = inner.gradient(value, d[name])
+        along = tf.reduce_sum(grad * v)
+    hvp = outer.gradient(along, d[name], unconnected_gradients="zero")
+    return along.numpy(), hvp.numpy()
+
+
+def _forward(loss, data, name, tangent, mode):
+    """The accumulator's JVP and the forward-over-reverse HVP."""
+    d = _tf(data)
+    v = tf.constant(tangent)
+
+    def jvp(primal):
+        with tf.autodiff.ForwardAccumulator(primal, v) as acc:
+            value = loss({**d, name: primal})
+        return acc.jvp(value)
+
+    def hvp(primal):
+        with tf.autodiff.ForwardAccumulator(primal, v) as acc:
+            with tf.GradientTape() as tape:
+                tape.watch(primal)
+                value = loss({**d, name: primal})
+            grad = tape.gradient(value, primal)
+        return acc.jvp(grad, unconnected_gradients="zero")
+
+    if mode == "inside":
+        jvp, hvp = tf.function(jvp), tf.function(hvp)
+        return jvp(d[name]).numpy(), hvp(d[name]).numpy()
+    if mode == "outside":  # the accumulator around a traced loss
+        traced = tf.function(loss)
+        with tf.autodiff.ForwardAccumulator(d[name], v) as acc:
+            value = traced(dict(d))
+        with tf.autodiff.ForwardAccumulator(d[name], v) as acc2:
+            with tf.GradientTape() as tape:
+                tape.watch(d[name])
+                inner = traced(dict(d))
+            grad = tape.gradient(inner, d[name])
+        return acc.jvp(value).numpy(), acc2.jvp(grad, unconnected_gradients="zero").numpy()
+    return jvp(d[name]).numpy(), hvp(d[name]).numpy()
+
+
+@pytest.mark.parametrize(
+    ("mode", "dtype"),
+    [("eager", "float64"), ("inside", "float64"), ("inside", "float32"), ("outside", "float64")],
+)
+@pytest.mark.parametrize(("case", "loss", "name"), CASES, ids=[c[0] for c in CASES])
+def test_tf_forward_mode_equals_reverse_mode(case, loss, name, mode, dtype):
+    data, tangents = _data(dtype)
+    along, hvp = _reverse(loss, data, name, tangents[name])
+    got_along, got_hvp = _forward(loss, data, name, tangents[name], mode)
+    rtol = 1e-9 if dtype == "float64" else 2e-4
+    assert got_along.dtype == along.dtype
+    assert_close(got_along, along, rtol=rtol, atol=rtol)
+    assert_close(got_hvp, hvp, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize(("case", "loss", "name"), CASES, ids=[c[0] for c in CASES])
+def test_jax_jvp_equals_the_same_directional_derivative(case, loss, name):
+    data, tangents = _data("float64")  # the reference in float64 (TensorFlow's reverse mode)
+    along, _ = _reverse(loss, data, name, tangents[name])
+    d = {
+        k: jnp.asarray(v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in data.items()
+    }
+    direction = jnp.asarray(tangents[name].astype(np.float32))
+    _, got = jax.jvp(lambda a: loss({**d, name: a}), (d[name],), (direction,))
+    assert_close(np.asarray(got), along, rtol=2e-4, atol=2e-5)  # JAX in float32
