@@ -203,11 +203,6 @@ def _scale_pair(inp: prep.Inputs, q: Array | None, r: Array | None) -> tuple[Any
         inp.xp, [one if q is None else q, one if r is None else r], None, "weighted_mean"
     )
     return q, r
-    one = xp_ones = inp.xp.ones_like(q if q is not None else r)
-    q, r = _reduction.scale_free(
-        inp.xp, [xp_ones if q is None else q, one if r is None else r], None, "weighted_mean"
-    )
-    return q, r
 
 
 class _Scalar:
