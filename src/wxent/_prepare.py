@@ -174,17 +174,26 @@ def smooth_binary(z: Array, label_smoothing: float) -> Array:
     return z * (1.0 - label_smoothing) + 0.5 * label_smoothing
 
 
-def class_indices(xp: Any, labels: Array, ignore: int | None) -> tuple[Array, Array | None]:
+def class_indices(
+    xp: Any, labels: Array, ignore: int | None, num_classes: int | None = None
+) -> tuple[Array, Array | None]:
     """Integer labels ready to gather with, and the mask of the ones not ignored.
 
     Ignored entries become index 0 (their loss is masked later). torch gathers with int64
-    only and TensorFlow with int32/int64 only, so other integer dtypes are cast.
+    only and TensorFlow with int32/int64 only, so other integer dtypes are cast. Labels
+    whose dtype cannot hold ``num_classes`` (uint8 labels of 256 classes or more, int8 of
+    128) are widened too: clamping them into ``[0, C)`` or comparing them with ``C``
+    would cast ``C - 1`` or ``C`` to their dtype, where it wraps around (JAX).
     """
     idx = labels
-    if (ns.is_torch_namespace(xp) and v.dtype_name(labels.dtype) != "int64") or (
-        ns.is_tf_namespace(xp) and v.dtype_name(labels.dtype) not in ("int32", "int64")
+    name = v.dtype_name(labels.dtype)
+    if (ns.is_torch_namespace(xp) and name != "int64") or (
+        ns.is_tf_namespace(xp) and name not in ("int32", "int64")
     ):
         idx = xp.astype(labels, xp.int64)
+    elif num_classes is not None and not _representable(int(num_classes), labels.dtype):
+        wide = xp.int32 if ns.is_jax_namespace(xp) and num_classes < 2**31 else xp.int64
+        idx = xp.astype(labels, wide)
     valid = None
     if ignore is not None and _representable(ignore, labels.dtype):
         # An ignore_index outside the labels' dtype range ignores nothing (comparing
@@ -280,7 +289,7 @@ def softmax_inputs(
         counted = ignore if ignore is not None and _representable(ignore, labels.dtype) else None
         inp = make(
             labels, None, True, IndexInputs, ignore_index=counted,
-            make_indices=once(lambda: class_indices(xp, labels, ignore)),
+            make_indices=once(lambda: class_indices(xp, labels, ignore, num_classes)),
         )  # fmt: skip
         _pending_index_check(inp, ignore)
         _probe(inp, logits)

@@ -122,10 +122,35 @@ def log_softmax(x: Array, *, axis: int, xp: Any) -> Array:
 def safe_mul(t: Array, v: Array, *, xp: Any) -> Array:
     """``t * v`` with ``0 * v = 0`` even where ``v`` is infinite or NaN (``0 * log 0 = 0``).
 
-    ``t * where(t == 0, 0, v)``: the gradients are ``0`` where ``t`` is 0 (no ``0 * inf``
-    in either), with one ``where``.
+    ``t * where(t == 0, 0, v)``: no ``0 * inf`` in the value nor in either gradient; the
+    gradient of ``v`` is ``t`` (0 where ``t`` is 0). Where ``t`` (labels, weights) may
+    be differentiated (:func:`may_differentiate`), the mask is ``t == 0`` and ``v`` not
+    finite: the gradient of ``t`` is then ``v`` also at ``t = 0`` (a hard label 0 or 1:
+    the loss is linear in it), and 0 only where ``v`` is infinite or NaN. Elsewhere the
+    plain mask saves two passes (labels are seldom differentiated).
     """
+    if may_differentiate(t):
+        return t * xp.where(xp.logical_and(t == 0, xp.logical_not(xp.isfinite(v))), 0.0, v)
     return t * xp.where(t == 0, 0.0, v)
+
+
+def may_differentiate(t: Array) -> bool:
+    """Whether a gradient with respect to ``t`` may be asked for.
+
+    PyTorch: ``t`` requires a gradient, or is traced (``torch.compile``, ``torch.func``);
+    JAX: a tracer (``jax.grad``, ``jit``, ``vmap``); TensorFlow: inside ``tf.function``,
+    or eagerly where a tape watches ``t``. Never for NumPy and other arrays.
+    """
+    if ns.is_torch(t):
+        return bool(t.requires_grad) or not ns.is_concrete(t)
+    if ns.is_tensorflow(t):
+        import tensorflow as tf
+        from tensorflow.python.eager import record
+
+        if not tf.executing_eagerly():
+            return True
+        return bool(record.should_record_backprop([tf.convert_to_tensor(t)]))
+    return not ns.is_concrete(t)
 
 
 def modulate(loss: Array, log_base: Array, gamma: float, *, xp: Any) -> Array:

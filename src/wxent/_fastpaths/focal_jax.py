@@ -32,14 +32,21 @@ def _where_zero(coefficient: Array, product: Array) -> Array:
 
 
 def _linear(*pairs: tuple[Any, Any, Any], like: Array) -> Array:
-    """``sum(mask_i(slope_i * tangent_i))`` over the non-zero tangents."""
+    """``sum(mask_i(slope_i * tangent_i))`` over the non-zero tangents.
+
+    A coefficient's slope is its term: where the coefficient is 0 and the term infinite
+    (the limit ``0 * log 0 = 0``) the slope is 0; a finite term is the slope also at a
+    coefficient 0 (a hard label), as the generic path's ``safe_mul`` gives. The slope is
+    masked, not the product: reverse mode transposes ``slope * tangent`` into
+    ``slope * cotangent``, where a masked product would leave ``inf * 0``.
+    """
     out = None
     for slope, tangent, coefficient in pairs:
         if _is_zero(tangent):
             continue
-        term = slope * tangent
         if coefficient is not None:
-            term = _where_zero(coefficient, term)
+            slope = jnp.where((coefficient == 0) & ~jnp.isfinite(slope), 0.0, slope)
+        term = slope * tangent
         out = term if out is None else out + term
     return jnp.zeros_like(like) if out is None else out
 

@@ -195,12 +195,13 @@ def jax_softmax_probability_function() -> Any:
             dx = mass * jnp.sum(p * x_dot, axis=1) - jnp.sum(ts * x_dot, axis=1)
             tangent = tangent + jnp.where(live, dx, 0.0)
         if not isinstance(t_dot, SymbolicZero):
-            # d loss / dt' = -log_softmax where t' is not 0 (0 where it is, as the
-            # generic path's product), in the rows that count.
+            # d loss / dt' = -log_softmax in the rows that count, also where t' is 0
+            # (a hard label); 0 only where t' is 0 and log_softmax is -inf (0 * log 0),
+            # as the generic path's product (``safe_mul``).
             log_p = x - lse[:, None]
             limit = jnp.where(x == jnp.inf, -lse[:, None], -jnp.inf)
             log_p = jnp.where(row_inf[:, None], limit, log_p)
-            counted = jnp.logical_and(keep[:, None], ts != 0)
+            counted = jnp.logical_and(keep[:, None], (ts != 0) | jnp.isfinite(log_p))
             grad_t = jnp.where(counted, -log_p, 0.0)
             tangent = tangent + jnp.sum(grad_t * (t_dot * (1.0 - eps)), axis=1)
         return loss, tangent

@@ -45,7 +45,9 @@ def tf_sigmoid_function() -> Any:
         return tf.nn.relu(x) + shared, tf.nn.relu(-x) + shared
 
     def coefficient_gradient(term: Any, c: Any, upstream: Any) -> Any:
-        return mul(tf.where(c == 0, tf.zeros_like(term), term), upstream)
+        # The term where finite, also at c = 0 (a hard label): 0 only for 0 * inf.
+        excluded = tf.logical_and(c == 0, tf.logical_not(tf.math.is_finite(term)))
+        return mul(tf.where(excluded, tf.zeros_like(term), term), upstream)
 
     def losses(x: Any, c1: Any, c2: Any) -> Any:
         both = not tf.executing_eagerly() or _records([c1, c2])
