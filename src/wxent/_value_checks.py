@@ -435,7 +435,9 @@ def probability_stats(
     lo, hi = _min_max(xp, sample)
     if not softmax:
         return lo, hi
-    low, high = _min_max(xp, xp.sum(sample, axis=axis))  # the row sums
+    with np.errstate(over="ignore"):  # NumPy: a sum of logits near -3.4e38 overflows
+        sums = xp.sum(sample, axis=axis)
+    low, high = _min_max(xp, sums)  # the row sums
     return lo, hi, low, high
 
 

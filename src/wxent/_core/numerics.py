@@ -54,7 +54,21 @@ def logsumexp(x: Array, *, axis: int, xp: Any, shift: Array | None = None) -> Ar
     if shift is None:
         m = constant(xp.max(x, axis=axis, keepdims=True), xp=xp)
         shift = xp.where(xp.isfinite(m), m, 0.0)
-    return shift + xp.log(xp.sum(xp.exp(x - shift), axis=axis, keepdims=True))
+    return shift + shifted_log_total(x, shift, axis=axis, xp=xp)[1]
+
+
+def shifted_log_total(x: Array, shift: Array, *, axis: int, xp: Any) -> tuple[Array, Array]:
+    """``(z, log(sum(exp(z), axis)))`` of the shifted logits ``z = x - shift`` (axis kept).
+
+    ``logsumexp(x) = shift + log_total``, but a loss or a probability must not be formed
+    from that sum: at large ``|x|`` (``1e4`` and beyond in float32) ``shift + log_total``
+    rounds ``log_total`` away, and ``lse - x_c`` or ``exp(x - lse)`` cancel
+    catastrophically. In the shifted logits, ``log p = z - log_total``, ``-log p_y =
+    log_total - z_y`` and ``p = exp(z - log_total)`` are as accurate as the logits allow,
+    at the same cost (the subtraction ``x - shift`` is the log-sum-exp's own).
+    """
+    z = x - shift
+    return z, xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
 
 
 def constant(x: Array, *, xp: Any) -> Array:
@@ -114,9 +128,14 @@ def limit_logits(x: Array, *, axis: int, xp: Any) -> Array:
 
 
 def log_softmax(x: Array, *, axis: int, xp: Any) -> Array:
-    """``x - logsumexp(x)`` along ``axis``, exact in rows holding ``+inf`` (their limit)."""
+    """``x - logsumexp(x)`` along ``axis``, exact in rows holding ``+inf`` (their limit).
+
+    Computed as ``(x - shift) - log_total`` (:func:`shifted_log_total`), accurate at any
+    finite magnitude of the logits.
+    """
     x, shift = limit_rows(x, axis=axis, xp=xp)
-    return x - logsumexp(x, axis=axis, xp=xp, shift=shift)
+    z, log_total = shifted_log_total(x, shift, axis=axis, xp=xp)
+    return z - log_total
 
 
 def safe_mul(t: Array, v: Array, *, xp: Any) -> Array:

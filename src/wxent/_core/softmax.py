@@ -25,6 +25,7 @@ from wxent._core.numerics import (
     log_softmax,
     logsumexp,
     safe_mul,
+    shifted_log_total,
 )
 from wxent._types import Array
 
@@ -49,14 +50,16 @@ def softmax_cross_entropy_indices(
     Returns:
         The per-sample loss, shape of ``labels``.
     """
+    # In the shifted logits z = x - shift (shift the row maximum): -log p_y is
+    # log_total - z_y, never lse - x_y, which cancels at large |x| (see shifted_log_total).
     logits, shift = limit_rows(logits, axis=axis, xp=xp)
-    lse = logsumexp(logits, axis=axis, xp=xp, shift=shift)
+    z, log_total = shifted_log_total(logits, shift, axis=axis, xp=xp)
     index = xp.expand_dims(labels, axis=axis)
-    target = xp.take_along_axis(logits, index, axis=axis)
-    nll = xp.squeeze(lse - target, axis=axis)
+    target = xp.take_along_axis(z, index, axis=axis)
+    nll = xp.squeeze(log_total - target, axis=axis)
     if label_smoothing == 0.0:
         return nll
-    smooth = xp.squeeze(lse, axis=axis) - xp.mean(logits, axis=axis)
+    smooth = xp.squeeze(log_total, axis=axis) - xp.mean(z, axis=axis)
     return (1.0 - label_smoothing) * nll + label_smoothing * smooth
 
 
@@ -136,6 +139,8 @@ def log1m_softmax(
         lse = logsumexp(logits, axis=axis, xp=xp)
     if top is None:
         top = xp.max(logits, axis=axis, keepdims=True)
+    # Shifted logits (their row maximum 0) keep log_p = logits - lse accurate at any
+    # magnitude; the callers pass them, with lse their log_total.
     log_p = logits - lse
     # The unique maximum of the row; with tied maxima every p_c <= 1/2 and log1p is exact.
     is_max = logits == top
@@ -172,17 +177,18 @@ def softmax_focal_terms(logits: Array, *, axis: int, gamma: float, xp: Any) -> A
     # Rows holding +inf take their limit first, as in the cross-entropy: p is uniform over
     # the +inf entries (F = 0 there for a single one) and 0 elsewhere (F = inf).
     logits, shift = limit_rows(logits, axis=axis, xp=xp)
-    lse = logsumexp(logits, axis=axis, xp=xp, shift=shift)
-    minus_log_p = lse - logits
+    # In the shifted logits z = x - shift: -log p = log_total - z, accurate at large |x|.
+    z, log_total = shifted_log_total(logits, shift, axis=axis, xp=xp)
+    minus_log_p = log_total - z
     if gamma == 0.0:
         return minus_log_p
     # A class with p_c = 0 (a masked -inf logit, or one 1000 below the row's top) has
     # F_c = -log p_c exactly; the product branch only sees finite -log p.
     far = minus_log_p > FAR
     safe = xp.where(far, 0.0, minus_log_p)
-    # The shift is the row maximum of the limited logits, except in rows of only -inf
-    # (0 there), whose every p is NaN.
-    log1m = log1m_softmax(logits, axis=axis, xp=xp, lse=lse, top=shift)
+    # The row maximum of z is 0 (also in rows holding +inf: their limit's maximum is 0),
+    # except in rows of only -inf, whose every p is NaN.
+    log1m = log1m_softmax(z, axis=axis, xp=xp, lse=log_total, top=shift * 0.0)
     near = safe * xp.exp(gamma * log1m)
     return xp.where(far, minus_log_p, near)
 

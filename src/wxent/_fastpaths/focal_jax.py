@@ -158,11 +158,13 @@ def _sparse(x: Array, y: Array, gamma: float) -> Any:
     """
     x, infinite = _limited(x)
     m, e, total = _row_stats(x)
-    lse = jnp.log(total) + m[:, 0]
-    minus_log_p = lse - jnp.take_along_axis(x, y[:, None], axis=1)[:, 0]
-    p = jnp.exp(x - lse[:, None])
+    # In the shifted logits z = x - m: -log p_y = log_total - z_y and p = exp(z - log_total)
+    # (lse = m + log_total rounds log_total away at large |x|).
+    log_total = jnp.log(total)
+    minus_log_p = log_total - (jnp.take_along_axis(x, y[:, None], axis=1)[:, 0] - m[:, 0])
+    p = jnp.exp((x - m) - log_total[:, None])
     if gamma == 0.0:
-        return minus_log_p, p, jnp.where(infinite[:, 0], 0.0, -1.0).astype(lse.dtype)
+        return minus_log_p, p, jnp.where(infinite[:, 0], 0.0, -1.0).astype(log_total.dtype)
     is_label = jnp.arange(x.shape[1])[None, :] == y[:, None]
     others = jnp.sum(jnp.where(is_label, 0.0, e), axis=1)
     log1m = jnp.where(  # log(1 - p_y): log1p for p_y <= 1/2, the sums (exact) above
@@ -200,8 +202,7 @@ def _dense(x: Array, t: Array, gamma: float) -> Any:
     """Per-row ``sum_c t_c F_c``, its gradient (0 in rows holding ``+inf``), and ``F``."""
     x, infinite = _limited(x)
     m, e, total = _row_stats(x)
-    lse = (jnp.log(total) + m[:, 0])[:, None]
-    minus_log_p = lse - x
+    minus_log_p = jnp.log(total)[:, None] - (x - m)  # in the shifted logits: no cancellation
     p = e / total[:, None]
     if gamma == 0.0:
         terms, k = minus_log_p, jnp.full_like(x, -1.0)

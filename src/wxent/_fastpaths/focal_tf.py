@@ -242,27 +242,31 @@ def _label_positions(y: Tensor) -> Tensor:
     return tf.stack([rows, y], axis=1)
 
 
-def _sparse_values(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-row ``F_y``, ``lse`` (``inf`` in rows holding ``+inf``) and ``k_y`` (0 there).
+def _sparse_values(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Per-row ``F_y``, shift ``m`` (``inf`` in rows holding ``+inf``), ``log_total`` and ``k_y``.
 
-    ``dF_y/dx_j = (delta_yj - p_j) * k_y`` (see :func:`.focal_torch._sparse`).
+    ``k_y`` is 0 in rows holding ``+inf``; ``dF_y/dx_j = (delta_yj - p_j) * k_y`` with
+    ``p = exp((x - m) - log_total)`` (see :func:`.focal_torch._sparse`): in the shifted
+    logits, never ``exp(x - lse)``, whose ``lse = m + log_total`` rounds ``log_total``
+    away at large ``|x|``.
     """
     x, infinite, m, e, total = _row_stats(x)
     infinite = infinite[:, 0]
-    lse = tf.math.log(total) + m[:, 0]
-    minus_log_p = lse - tf.gather(x, y, axis=1, batch_dims=1)
+    log_total = tf.math.log(total)
+    minus_log_p = log_total - (tf.gather(x, y, axis=1, batch_dims=1) - m[:, 0])
     if gamma == 0.0:
-        loss, k = minus_log_p, tf.fill(tf.shape(lse), tf.constant(-1.0, lse.dtype))
+        loss = minus_log_p
+        k = tf.fill(tf.shape(log_total), tf.constant(-1.0, log_total.dtype))
     else:
         zeros = tf.zeros_like(minus_log_p)
         others = tf.reduce_sum(tf.tensor_scatter_nd_update(e, _label_positions(y), zeros), 1)
         log1m = tf.where(  # log(1 - p_y): log1p for p_y <= 1/2, the sums (exact) above
             minus_log_p >= math.log(2.0),
             tf.math.log1p(-tf.exp(-minus_log_p)),
-            tf.math.log(others) - tf.math.log(total),
+            tf.math.log(others) - log_total,
         )
         loss, k = shared.focal_and_slope(tf, minus_log_p, log1m, gamma)
-    return loss, tf.where(infinite, _INF, lse), tf.where(infinite, 0.0, k)
+    return loss, tf.where(infinite, _INF, m[:, 0]), log_total, tf.where(infinite, 0.0, k)
 
 
 def _sparse(x: Tensor, y: Tensor, gamma: float) -> Tensor:
@@ -274,14 +278,14 @@ def _sparse(x: Tensor, y: Tensor, gamma: float) -> Tensor:
     @tf.custom_gradient
     def rule(x: Tensor) -> Any:
         with record.stop_recording():
-            loss, lse, k = _sparse_values(x, y, gamma)
+            loss, m, log_total, k = _sparse_values(x, y, gamma)
 
         def backward(upstream: Tensor) -> Any:
             if record.could_possibly_record():  # a second derivative: the generic autodiff
                 generic = lambda a: shared.softmax_sparse_generic(a, y, gamma)  # noqa: E731
                 return _by_tape(generic, [x], [True], upstream)[0]
             scale = _mul(k, upstream)  # 0 in rows that do not count and in +inf rows
-            p = tf.exp(x - lse[:, None])  # (NaN in +inf rows, where scale is 0)
+            p = tf.exp((x - m[:, None]) - log_total[:, None])  # (NaN in +inf rows: scale 0)
             grad = _mul(p, -scale[:, None])
             return tf.tensor_scatter_nd_add(grad, _label_positions(y), scale)
 
@@ -293,8 +297,7 @@ def _sparse(x: Tensor, y: Tensor, gamma: float) -> Tensor:
 def _dense_values(x: Tensor, t: Tensor, gamma: float, slope: bool) -> tuple[Tensor, Tensor | None]:
     """Per-row ``sum_c t_c F_c`` and its gradient (0 in rows holding ``+inf``)."""
     x, infinite, m, e, total = _row_stats(x)
-    lse = tf.math.log(total)[:, None] + m
-    minus_log_p = lse - x
+    minus_log_p = tf.math.log(total)[:, None] - (x - m)  # shifted logits: no cancellation
     p = e / total[:, None]
     if gamma == 0.0:
         terms, k = minus_log_p, -1.0

@@ -228,19 +228,23 @@ def _row_stats(x: Tensor, m: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return m, e, e.sum(dim=1)
 
 
-def _sparse(x: Tensor, y: Tensor, gamma: float, limit: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-row ``F_y``, ``lse`` and ``k_y`` with ``dF_y/dx_j = (delta_yj - p_j) * k_y``.
+def _sparse(
+    x: Tensor, y: Tensor, gamma: float, limit: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Per-row ``F_y``, shift ``m``, ``total`` and ``k_y``: ``dF_y/dx_j = (delta_yj - p_j) k_y``.
 
-    In a row holding ``+inf`` (the loss of its limit, gradient 0) ``lse`` is ``+inf``
-    and ``k_y`` 0: the backward pass zeroes such rows.
+    ``p = exp(x - m) / total``: in the shifted logits, never ``exp(x - lse)``, whose
+    ``lse = m + log(total)`` rounds ``log(total)`` away at large ``|x|``. In a row holding
+    ``+inf`` (the loss of its limit, gradient 0) and in a row of only ``-inf``, ``total``
+    is 0 (and ``k_y`` 0 in the former): the backward pass zeroes such rows.
     """
     x, infinite, m = _limited(x, limit)
     m, e, total = _row_stats(x, m)
     index = y.unsqueeze(1)
-    lse = torch.log(total).add_(m.squeeze(1))
-    minus_log_p = lse - x.gather(1, index).squeeze(1)
+    log_total = torch.log(total)
+    minus_log_p = log_total - (x.gather(1, index) - m).squeeze(1)
     if gamma == 0.0:
-        loss, k = minus_log_p, torch.full_like(lse, -1.0)
+        loss, k = minus_log_p, torch.full_like(log_total, -1.0)
     else:
         others = e.scatter(1, index, torch.zeros_like(minus_log_p).unsqueeze(1)).sum(dim=1)
         log1m = torch.where(  # log(1 - p_y): log1p for p_y <= 1/2, the sums (exact) above
@@ -249,10 +253,10 @@ def _sparse(x: Tensor, y: Tensor, gamma: float, limit: bool) -> tuple[Tensor, Te
             torch.log(others) - torch.log(total),
         )
         loss, k = shared.focal_and_slope(torch, minus_log_p, log1m, gamma)
+    m = m.squeeze(1)
     if infinite is None:
-        return loss, lse, k
-    infinite = infinite.squeeze(1)
-    return loss, lse.masked_fill(infinite, math.inf), k.masked_fill_(infinite, 0.0)
+        return loss, m, total, k
+    return loss, m, total, k.masked_fill_(infinite.squeeze(1), 0.0)
 
 
 class SoftmaxSparse(torch.autograd.Function):
@@ -271,13 +275,13 @@ class SoftmaxSparse(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         x, y, gamma, limit = inputs
-        ctx.mark_non_differentiable(output[1], output[2])
-        ctx.save_for_backward(x, y, output[1], output[2])
+        ctx.mark_non_differentiable(output[1], output[2], output[3])
+        ctx.save_for_backward(x, y, output[1], output[2], output[3])
         ctx.gamma, ctx.limit = gamma, limit
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor, _lse: Any, _k: Any) -> Any:
-        x, y, lse, k = ctx.saved_tensors
+    def backward(ctx: Any, grad: Tensor, _m: Any, _total: Any, _k: Any) -> Any:
+        x, y, m, total, k = ctx.saved_tensors
         if torch.is_grad_enabled():
             gamma = ctx.gamma
             grads = _by_autograd(
@@ -288,9 +292,10 @@ class SoftmaxSparse(torch.autograd.Function):
             )
             return (*grads, None, None)
         scale = (grad * k).unsqueeze(1)
-        gx = (x - lse.unsqueeze(1)).exp_().mul_(scale.neg())
+        gx = (x - m.unsqueeze(1)).exp_().mul_(scale.neg() / total.unsqueeze(1))  # -p * scale
         gx = gx.scatter_add_(1, y.unsqueeze(1), scale)
-        rows = torch.isinf(lse).unsqueeze(1) if ctx.limit else None  # +inf rows: lse = inf
+        # Rows holding +inf and rows of only -inf: total = 0 (and their gradient 0).
+        rows = (total == 0.0).unsqueeze(1) if ctx.limit else None
         return _zero_rows(gx, rows), None, None, None
 
 
@@ -302,9 +307,13 @@ def _dense(
     Rows holding ``+inf`` take their limit, with gradient 0.
     """
     x, infinite, m = _limited(x, limit)
-    m, e, total = _row_stats(x, m)
-    lse = torch.log(total).add_(m.squeeze(1)).unsqueeze(1)
-    minus_log_p = lse - x
+    m = torch.where(m == -math.inf, 0.0, m)  # as _row_stats, keeping z = x - m
+    z = x - m
+    e = torch.exp(z)
+    total = e.sum(dim=1)
+    # -log p = log(total) - z in the shifted logits (lse - x cancels at large |x|).
+    minus_log_p = torch.log(total).unsqueeze(1) - z
+    del z
     p = e.div_(total.unsqueeze(1))
     if gamma == 0.0:
         terms = minus_log_p

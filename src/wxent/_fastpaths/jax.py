@@ -28,7 +28,7 @@ def reuse_exponentials() -> bool:
     exponential (measured: BENCHMARKS.md, "one exponential per logit"). On
     accelerators memory traffic is the dear step and the extra array is extra memory
     (the softmax target is at most one logits' worth): there the tangent recomputes
-    ``exp(x - lse)`` from the logits it reads anyway. Chosen when the rule is traced,
+    ``exp((x - s) - log_total)`` from the logits it reads anyway. Chosen when the rule is traced,
     from the default backend.
     """
     import jax
@@ -36,21 +36,23 @@ def reuse_exponentials() -> bool:
     return bool(jax.default_backend() == "cpu")
 
 
-def _softmax(x: Any, lse: Any, e: Any, total: Any, live: Any) -> Any:
+def _softmax(x: Any, s: Any, log_total: Any, e: Any, total: Any, live: Any) -> Any:
     """The softmax of the rows of ``x``, 0 in rows not ``live``.
 
     ``e = exp(x - s)`` (``s`` the finite row maximum, 0 for an infinite one) and
     ``total`` its row sum are the forward pass's own terms: where
     :func:`reuse_exponentials`, the softmax is ``e / total`` (no second exponential),
-    else ``exp(x - lse)``. In a live row (one that counts and holds no ``+inf``) with a
-    finite maximum, ``total >= 1`` and every ``e`` is in ``[0, 1]``; a row of NaN or of
-    ``-inf`` only gives NaN either way (as its loss is).
+    else ``exp((x - s) - log_total)``: in the shifted logits, never ``exp(x - lse)``, whose
+    ``lse = s + log_total`` rounds ``log_total`` away at large ``|x|``. In a live row (one
+    that counts and holds no ``+inf``) with a finite maximum, ``total >= 1`` and every
+    ``e`` is in ``[0, 1]``; a row of NaN or of ``-inf`` only gives NaN either way (as its
+    loss is).
     """
     import jax.numpy as jnp
 
     if reuse_exponentials():
         return jnp.where(live[:, None], e * (1.0 / total)[:, None], 0.0)
-    return jnp.where(live[:, None], jnp.exp(x - lse[:, None]), 0.0)
+    return jnp.where(live[:, None], jnp.exp((x - s[:, None]) - log_total[:, None]), 0.0)
 
 
 @functools.cache
@@ -82,19 +84,23 @@ def jax_softmax_function() -> Any:
         s = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
         e = jnp.exp(x - s[:, None])
         total = jnp.sum(e, axis=1)
-        lse = jnp.log(total) + s
-        # Rows holding +inf take their limit; the count runs only when one does (an
-        # elementwise select inside the sum above was measured at 2.5x its time).
+        # In the shifted logits z = x - s: -log p_y = log_total - z_y. (lse - x_y, with
+        # lse = s + log_total, rounds log_total away at large |x|: 0 for a loss of 3e-4
+        # at logits 1e4 in float32.)
+        log_total = jnp.log(total)
+        # Rows holding +inf take their limit (s is 0 there); the count runs only when one
+        # does (an elementwise select inside the sum above was measured at 2.5x its time).
         log_k, all_inf = jax.lax.cond(jnp.any(row_inf), limits, finite, x)
-        lse = jnp.where(row_inf, log_k, lse)
-        picked = jnp.take_along_axis(x, labels[:, None], axis=1)[:, 0]
+        log_total = jnp.where(row_inf, log_k, log_total)
+        picked = jnp.take_along_axis(x, labels[:, None], axis=1)[:, 0] - s
         target = jnp.where(row_inf, jnp.where(picked == jnp.inf, 0.0, -jnp.inf), picked)
-        loss = lse - target
+        loss = log_total - target
         if eps:
-            mean = jnp.where(row_inf, jnp.where(all_inf, 0.0, -jnp.inf), jnp.mean(x, axis=1))
-            loss = (1.0 - eps) * loss + eps * (lse - mean)
+            mean = jnp.mean(x - s[:, None], axis=1)  # fused into the reduction
+            mean = jnp.where(row_inf, jnp.where(all_inf, 0.0, -jnp.inf), mean)
+            loss = (1.0 - eps) * loss + eps * (log_total - mean)
         live = jnp.logical_and(keep, ~row_inf)
-        return jnp.where(keep, loss, 0.0), (e, total, lse), live
+        return jnp.where(keep, loss, 0.0), (s, log_total, e, total), live
 
     # Autodiff of the generic path differentiates through the max, the where and the
     # exp separately; this rule gives the tangent from the forward pass's own
@@ -109,8 +115,8 @@ def jax_softmax_function() -> Any:
     def jvp(eps: float, primals: Any, tangents: Any) -> Any:
         x, labels, keep = primals
         x_dot = tangents[0]
-        loss, (e, total, lse), live = forward(x, labels, keep, eps)
-        p = _softmax(x, lse, e, total, live)
+        loss, (s, log_total, e, total), live = forward(x, labels, keep, eps)
+        p = _softmax(x, s, log_total, e, total, live)
         # d loss = sum(softmax * dx) - (1 - eps) * dx[y] - eps * mean(dx) where the row
         # counts and is finite, else 0; reverse mode transposes the gather into a
         # scatter of N values, as autodiff of the plain formula does.
@@ -159,23 +165,28 @@ def jax_softmax_probability_function() -> Any:
         e = jnp.exp(x - s[:, None])
         total = jnp.sum(e, axis=1)
         log_total = jnp.log(total)
-        shift = (s + log_total)[:, None]
-        loss = -jnp.sum(ts * (x - shift), axis=1)
+        # log p = (x - s) - log_total in the shifted logits (x - (s + log_total) rounds
+        # log_total away at large |x|).
+        shift, log_t = s[:, None], log_total[:, None]
+        loss = -jnp.sum(ts * ((x - shift) - log_t), axis=1)
         # 0 * -inf = 0 where t' is 0: the plain product is NaN only there (or at NaN
         # logits); the select is paid only then (inside the sum it was measured at 1.4x
         # the plain product's time). The branches take the inputs, not a (N, C) result.
         loss = jax.lax.cond(
             jnp.any(jnp.isnan(loss)),
-            lambda x, ts, shift: -jnp.sum(jnp.where(ts == 0, 0.0, ts * (x - shift)), axis=1),
-            lambda x, ts, shift: loss,
+            lambda x, ts, shift, log_t: (
+                -jnp.sum(jnp.where(ts == 0, 0.0, ts * ((x - shift) - log_t)), axis=1)
+            ),
+            lambda x, ts, shift, log_t: loss,
             x,
             ts,
             shift,
+            log_t,
         )
         limit, log_k = jax.lax.cond(jnp.any(row_inf), limits, finite, x, ts)
         loss = jnp.where(keep, jnp.where(row_inf, limit, loss), 0.0)
-        lse = jnp.where(row_inf, log_k, log_total + s)
-        return loss, ts, lse, row_inf, (e, total)
+        log_total = jnp.where(row_inf, log_k, log_total)  # s is 0 in those rows
+        return loss, ts, (s, log_total), row_inf, (e, total)
 
     @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
     def softmax_ce(x: Any, t: Any, keep: Any, eps: float) -> Any:
@@ -184,13 +195,13 @@ def jax_softmax_probability_function() -> Any:
     def jvp(eps: float, primals: Any, tangents: Any) -> Any:
         x, t, keep = primals
         x_dot, t_dot, _ = tangents
-        loss, ts, lse, row_inf, (e, total) = forward(x, t, keep, eps)
+        loss, ts, (s, log_total), row_inf, (e, total) = forward(x, t, keep, eps)
         tangent = jnp.zeros_like(loss)
         if not isinstance(x_dot, SymbolicZero):
             # d loss / dx = S * softmax - t' in the rows that count and are finite; the
             # softmax from the forward pass's exponentials (one exp per logit in all).
             live = jnp.logical_and(keep, ~row_inf)
-            p = _softmax(x, lse, e, total, live)
+            p = _softmax(x, s, log_total, e, total, live)
             mass = jnp.sum(ts, axis=1)
             dx = mass * jnp.sum(p * x_dot, axis=1) - jnp.sum(ts * x_dot, axis=1)
             tangent = tangent + jnp.where(live, dx, 0.0)
@@ -198,8 +209,8 @@ def jax_softmax_probability_function() -> Any:
             # d loss / dt' = -log_softmax in the rows that count, also where t' is 0
             # (a hard label); 0 only where t' is 0 and log_softmax is -inf (0 * log 0),
             # as the generic path's product (``safe_mul``).
-            log_p = x - lse[:, None]
-            limit = jnp.where(x == jnp.inf, -lse[:, None], -jnp.inf)
+            log_p = (x - s[:, None]) - log_total[:, None]
+            limit = jnp.where(x == jnp.inf, -log_total[:, None], -jnp.inf)
             log_p = jnp.where(row_inf[:, None], limit, log_p)
             counted = jnp.logical_and(keep[:, None], (ts != 0) | jnp.isfinite(log_p))
             grad_t = jnp.where(counted, -log_p, 0.0)

@@ -39,15 +39,19 @@ def chunk_step(
     z = _jax_dot(xc, w, (1, 1), dtype)
     if b is not None:
         z = z + b
-    lse = jax.nn.logsumexp(z, axis=1)
-    loss = lse - jnp.take_along_axis(z, y[:, None], axis=1)[:, 0]
+    # In the shifted logits zs = z - max: -log p_y = log_total - zs_y and p = exp(zs -
+    # log_total) (lse - z_y and exp(z - lse) round log_total away at large |z|).
+    m = lax.stop_gradient(jnp.max(z, axis=1, keepdims=True))
+    zs = z - jnp.where(jnp.isfinite(m), m, 0.0)
+    log_total = jnp.log(jnp.sum(jnp.exp(zs), axis=1))
+    loss = log_total - jnp.take_along_axis(zs, y[:, None], axis=1)[:, 0]
     if eps:
-        loss = (1.0 - eps) * loss + eps * (lse - jnp.mean(z, axis=1))
+        loss = (1.0 - eps) * loss + eps * (log_total - jnp.mean(zs, axis=1))
     if coef is None:
         return loss, None
     hit = lax.broadcasted_iota(y.dtype, z.shape, 1) == y[:, None]
     target = jnp.where(hit, 1.0 - eps + eps / z.shape[1], eps / z.shape[1]).astype(dtype)
-    return loss, coef[:, None] * (jnp.exp(z - lse[:, None]) - target)
+    return loss, coef[:, None] * (jnp.exp(zs - log_total[:, None]) - target)
 
 
 def _blocks(n: int, size: int, step: Any, state: Any) -> Any:

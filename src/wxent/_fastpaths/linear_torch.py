@@ -67,19 +67,15 @@ def _torch_step(
     A few passes over the block; the softmax and the loss in ``dtype`` whatever the
     logits' dtype (no upcast copy of them).
     """
-    target = logits.gather(1, y[:, None]).squeeze(1).to(dtype)
+    # log_softmax (read from the 16-bit logits) is (x - max) - log(total): accurate at any
+    # magnitude, where lse(x) - x_y rounds log(total) away (at logits 1e4 in float32).
+    log_p = torch.log_softmax(logits, dim=1, dtype=dtype)
+    loss = log_p.gather(1, y[:, None]).squeeze(1).neg()
+    if eps:  # lse - mean(x) = -mean(log p)
+        loss = (1.0 - eps) * loss - eps * log_p.mean(dim=1)
     if coef is None:
-        lse = torch.logsumexp(logits.to(dtype), dim=1)
-        p = None
-    else:  # softmax read from the 16-bit logits; lse = max - log(softmax at the max)
-        top = logits.argmax(dim=1, keepdim=True)
-        p = torch.softmax(logits, dim=1, dtype=dtype)
-        lse = logits.gather(1, top).squeeze(1).to(dtype) - p.gather(1, top).squeeze(1).log()
-    loss = lse - target
-    if eps:
-        loss = (1.0 - eps) * loss + eps * (lse - logits.mean(dim=1, dtype=dtype))
-    if p is None or coef is None:
         return loss, None
+    p = log_p.exp_()
     c = coef[:, None]
     p.scatter_add_(1, y[:, None], torch.full_like(c, eps - 1.0))  # p - (1 - eps) * onehot
     if eps:  # c * (p - t) written in the logits' dtype, one pass

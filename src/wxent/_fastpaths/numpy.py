@@ -41,14 +41,15 @@ def numpy_softmax_losses(x: np.ndarray, labels: np.ndarray, label_smoothing: flo
             m = block.max(axis=1)
             m[~np.isfinite(m)] = 0.0
             np.subtract(block, m[:, None], out=scratch)
+            # In the shifted logits z = x - m: -log p_y = log_total - z_y (never lse - x_y,
+            # which cancels at large |x|), and the mean of z, not of x, for the smoothing.
+            target = scratch[np.arange(stop - start), labels[start:stop]]
+            mean = (scratch @ ones) / num_classes if label_smoothing else None
             np.exp(scratch, out=scratch)
-            lse = np.log(scratch @ ones) + m
-            target = block[np.arange(stop - start), labels[start:stop]]
-            loss = lse - target
-            if label_smoothing:
-                loss = (1.0 - label_smoothing) * loss + label_smoothing * (
-                    lse - (block @ ones) / num_classes
-                )
+            log_total = np.log(scratch @ ones)
+            loss = log_total - target
+            if mean is not None:
+                loss = (1.0 - label_smoothing) * loss + label_smoothing * (log_total - mean)
             out[start:stop] = loss
     return out
 
@@ -58,13 +59,16 @@ def numpy_softmax_probability_losses(
 ) -> np.ndarray:
     """Row-blocked ``-sum_c t'_c log_softmax(x)_c`` with ``t' = t (1 - eps) + eps / C``.
 
-    Uses ``-sum t' (x - lse) = lse * sum(t') - sum(t' x)``: one ``exp`` per logit, and
-    ``t * x`` is 0 where ``t == 0`` (also at ``x = -inf``).
+    Uses ``-sum t' (z - log_total) = log_total * sum(t') - sum(t' z)`` in the shifted
+    logits ``z = x - max(x)`` (accurate at large ``|x|``, where ``lse(x)`` would round
+    ``log_total`` away): one ``exp`` per logit, and ``t * z`` is 0 where ``t == 0`` (also at
+    ``z = -inf``).
     """
     n, num_classes = x.shape
     out = np.empty(n, dtype=x.dtype)
     rows = _block_rows(num_classes)
     buf = np.empty((min(rows, n), num_classes), dtype=x.dtype)
+    products = np.empty_like(buf)
     ones = np.ones(num_classes, dtype=x.dtype)
     eps = label_smoothing
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -75,15 +79,15 @@ def numpy_softmax_probability_losses(
             m = block.max(axis=1)
             m[~np.isfinite(m)] = 0.0
             np.subtract(block, m[:, None], out=scratch)
-            np.exp(scratch, out=scratch)
-            lse = np.log(scratch @ ones) + m
-            np.multiply(tb, block, out=scratch)
-            np.copyto(scratch, 0.0, where=tb == 0)
-            t_sum, tx_sum = tb @ ones, scratch @ ones
+            tz = products[: stop - start]
+            np.multiply(tb, scratch, out=tz)
+            np.copyto(tz, 0.0, where=tb == 0)
+            t_sum, tz_sum = tb @ ones, tz @ ones
             if eps:
                 t_sum = (1.0 - eps) * t_sum + eps
-                tx_sum = (1.0 - eps) * tx_sum + (eps / num_classes) * (block @ ones)
-            out[start:stop] = lse * t_sum - tx_sum
+                tz_sum = (1.0 - eps) * tz_sum + (eps / num_classes) * (scratch @ ones)
+            np.exp(scratch, out=scratch)
+            out[start:stop] = np.log(scratch @ ones) * t_sum - tz_sum
     return out
 
 

@@ -37,9 +37,10 @@ def tf_softmax_function() -> Any:
         if eps:
             # (1 - eps) * (lse - x_y) + eps * (lse - mean x) = CE + eps * (x_y - mean x)
             # (CE itself where x_y = -inf: inf, or NaN in a row of only -inf); gradient
-            # softmax - (1 - eps) * onehot - eps / C
+            # softmax - (1 - eps) * onehot - eps / C. The mean is of x - x_y: mean(x)
+            # alone rounds to the ulp of sum(x), several units at logits 1e8 in float32.
             picked = tf.gather(x, labels, axis=1, batch_dims=1)
-            smoothed = loss + eps * (picked - tf.reduce_mean(x, axis=1))
+            smoothed = loss - eps * tf.reduce_mean(x - picked[:, None], axis=1)
             loss = tf.where(picked == float("-inf"), loss, smoothed)
             classes = tf.cast(tf.shape(x)[1], x.dtype)
             rows = tf.range(tf.shape(x, out_type=labels.dtype)[0], dtype=labels.dtype)
