@@ -260,7 +260,6 @@ def test_linear_large_logits(name: str, ad_backend: Backend, paths: str) -> None
     _check(np.asarray(loss), grad_w.T, loss, grad)
 
 
-@pytest.mark.xfail(strict=True, reason="the Triton kernels still form lse - x_y")
 @pytest.mark.filterwarnings("ignore::wxent.LogitsWarning")
 @pytest.mark.parametrize("name", ["ce", "ce-smooth", "ce-weighted", "ce-soft", "focal"])
 def test_triton_large_logits(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,7 +284,6 @@ def test_triton_large_logits(name: str, monkeypatch: pytest.MonkeyPatch) -> None
     _check(values, grad, ref, ref_grad)
 
 
-@pytest.mark.xfail(strict=True, reason="the Triton kernels still form lse - x_y")
 @pytest.mark.filterwarnings("ignore::wxent.LogitsWarning")
 @pytest.mark.parametrize("eps", [0.0, 0.2])
 def test_triton_linear_large_logits(eps: float, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,9 +77,14 @@ def online_step(m, s, x):
 
 
 @triton.jit
-def log_sum_exp(shift, s):
-    """``shift + log(s)``: the log-sum-exp of sums ``s`` of ``exp(x - shift)`` (``-inf`` at 0)."""
-    return tl.where(s == 0.0, float("-inf"), shift + tl.log(tl.where(s == 0.0, 1.0, s)))
+def log_total(s):
+    """``log(s)`` of sums ``s`` of ``exp(x - shift)`` (``-inf`` at 0).
+
+    The log-sum-exp is ``shift + log(s)``, but a loss or a probability is formed in the
+    shifted logits, ``log(s) - (x_y - shift)`` and ``exp((x - shift) - log(s))``: at large
+    ``|x|`` (``1e4`` and beyond in float32) ``shift + log(s)`` rounds ``log(s)`` away.
+    """
+    return tl.where(s == 0.0, float("-inf"), tl.log(tl.where(s == 0.0, 1.0, s)))
 
 
 @triton.jit

@@ -29,7 +29,7 @@ def linear_chunk_step(logits: Array, labels: Array, coef: Array | None, eps: flo
     """
     LAUNCHES["linear_cross_entropy"] += 1
     n = logits.shape[0]
-    lse = None if coef is None else torch.empty(n, dtype=torch.float32, device=logits.device)
+    lse = None if coef is None else torch.empty((2, n), dtype=torch.float32, device=logits.device)
     out = _forward(logits, labels, None, None, None, eps, 0, lse)
     if coef is not None:
         saved = (logits, labels, None, None, None, lse, None)

@@ -116,9 +116,11 @@ def _forward_kernel(
     BLOCK: tl.constexpr,
 ):
     # out[0, row] = weighted loss; out[1, row] = the row's share of the denominator
-    # (DENOM 1: 1 if valid, DENOM 2: its weight); lse[row] = log-sum-exp (+inf marks a
-    # row in its +inf limit, whose gradient is 0); CHECK: status[program] = 1 when a
-    # label or sample weight fails its check or a counted loss is NaN.
+    # (DENOM 1: 1 if valid, DENOM 2: its weight); lse[0, row] = the row's shift (+inf
+    # marks a row in its +inf limit, whose gradient is 0), lse[1, row] = log of its sum
+    # of exp(x - shift) (never their sum: it rounds the log away at large |x|); CHECK:
+    # status[program] = 1 when a label or sample weight fails its check or a counted loss
+    # is NaN.
     rows, rmask = common.program_rows(n_rows, ROWS)
     y, w, valid, bad = _row_weight(
         labels_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, ignore, HAS_IGNORE, CW_MODE,
@@ -127,6 +129,9 @@ def _forward_kernel(
     # Padding rows of the last program read the last row (never stored): no -inf rows.
     x_rows = x_ptr + tl.minimum(rows, n_rows - 1) * x_row_stride
     x_y = tl.load(x_rows + y).to(tl.float32)
+    # The smoothing's sum is of x - r (r = x_y where finite): a sum of the logits
+    # themselves rounds to its own ulp (units at 1e8) and overflows near -3.4e38.
+    r = common.finite_or_zero(x_y)
 
     lane = tl.arange(0, BLOCK)
     if LANES:  # per-lane running maximum and sum, reduced once at the end
@@ -143,7 +148,7 @@ def _forward_kernel(
             s_vec = s_vec * common.rescale(m_vec, shift_new) + tl.exp(x - shift_new)
             m_vec = m_new
             if HAS_SMOOTH:
-                sx_vec += tl.where(mask, x, 0.0)
+                sx_vec += tl.where(mask, x - r[:, None], 0.0)
         m = tl.max(m_vec, axis=1)
         shift = common.finite_or_zero(m)
         s = tl.sum(s_vec * common.rescale(m_vec, shift[:, None]), axis=1)
@@ -159,9 +164,13 @@ def _forward_kernel(
             x = x.to(tl.float32)
             m, s = common.online_step(m, s, x)
             if HAS_SMOOTH:
-                sx += tl.sum(tl.where(mask, x, 0.0), axis=1)
+                sx += tl.sum(tl.where(mask, x - r[:, None], 0.0), axis=1)
         shift = common.finite_or_zero(m)
-    lse = common.log_sum_exp(shift, s)
+    # In the shifted logits z = x - shift: -log p_y = log_total - z_y, the smoothing's
+    # mean of z is (r - shift) + mean(x - r).
+    log_total = common.log_total(s)
+    z_y = x_y - shift
+    mean_z = (r - shift) + sx / n_cols
 
     # Rows holding +inf take their limit: logits 0 at the +inf entries, -inf elsewhere.
     limit = m == float("inf")
@@ -172,13 +181,13 @@ def _forward_kernel(
             mask = (cols < n_cols)[None, :]
             x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=0.0).to(tl.float32)
             k += tl.sum(tl.where(x == float("inf"), 1.0, 0.0), axis=1)
-        lse = tl.where(limit, tl.log(tl.maximum(k, 1.0)), lse)
-        x_y = tl.where(limit, tl.where(x_y == float("inf"), 0.0, float("-inf")), x_y)
-        sx = tl.where(limit, tl.where(k == n_cols, 0.0, float("-inf")), sx)
+        log_total = tl.where(limit, tl.log(tl.maximum(k, 1.0)), log_total)
+        z_y = tl.where(limit, tl.where(x_y == float("inf"), 0.0, float("-inf")), z_y)
+        mean_z = tl.where(limit, tl.where(k == n_cols, 0.0, float("-inf")), mean_z)
 
-    loss = lse - x_y
+    loss = log_total - z_y
     if HAS_SMOOTH:
-        loss = (1.0 - eps) * loss + eps * (lse - sx / n_cols)
+        loss = (1.0 - eps) * loss + eps * (log_total - mean_z)
     keep = valid & (w != 0.0)  # a zero weight counts nothing, also against an inf loss
     value = w * tl.where(keep, loss, 0.0)
     tl.store(out_ptr + rows, value, mask=rmask)
@@ -190,7 +199,8 @@ def _forward_kernel(
     elif DENOM == 2:
         tl.store(out_ptr + n_rows + rows, tl.where(valid, w, 0.0), mask=rmask)
     if STORE_LSE:
-        tl.store(lse_ptr + rows, tl.where(limit, float("inf"), lse), mask=rmask)
+        tl.store(lse_ptr + rows, tl.where(limit, float("inf"), shift), mask=rmask)
+        tl.store(lse_ptr + n_rows + rows, log_total, mask=rmask)
 
 
 @triton.jit
@@ -222,11 +232,13 @@ def _backward_kernel(
         labels_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, ignore, HAS_IGNORE, CW_MODE,
         SW_MODE, False,
     )  # fmt: skip
-    lse = tl.load(lse_ptr + rows, mask=rmask, other=0.0)
+    shift = tl.load(lse_ptr + rows, mask=rmask, other=0.0)
+    log_total = tl.load(lse_ptr + n_rows + rows, mask=rmask, other=0.0)
     g = common.upstream(g_ptr, inv_ptr, rows, rmask, G_MODE)
-    keep = valid & (w != 0.0) & (lse != float("inf"))
+    keep = valid & (w != 0.0) & (shift != float("inf"))
     coef = tl.where(keep, g * w, 0.0)
-    lse = tl.where(keep, lse, 0.0)
+    shift = tl.where(keep, shift, 0.0)
+    log_total = tl.where(keep, log_total, 0.0)
     on_target = 1.0
     spread = 0.0
     if HAS_SMOOTH:
@@ -239,7 +251,7 @@ def _backward_kernel(
         cols = start + lane
         mask = rmask[:, None] & (cols < n_cols)[None, :]
         x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=float("-inf"))
-        p = tl.exp(x.to(tl.float32) - lse[:, None])
+        p = tl.exp((x.to(tl.float32) - shift[:, None]) - log_total[:, None])
         t = tl.where(cols[None, :] == y[:, None], on_target, 0.0) + spread
         d = tl.where(keep[:, None], coef[:, None] * (p - t), 0.0)
         tl.store(g_rows[:, None] + cols[None, :], d.to(grad_ptr.dtype.element_ty), mask=mask)
@@ -351,7 +363,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         n = rows.shape[0]
         ignore, eager, plan = options["ignore"], options["eager"], options["plan"]
         needs_grad = ctx.needs_input_grad[0]
-        lse = torch.empty(n, dtype=torch.float32, device=rows.device) if needs_grad else None
+        lse = torch.empty((2, n), dtype=torch.float32, device=rows.device) if needs_grad else None
         denom = {"none": 0, "sum": 0, "mean": 1, "weighted_mean": 2}[reduction]
         if denom == 1 and ignore is None:
             denom = 0  # the count is n, known on the host

@@ -1,6 +1,7 @@
 """Triton kernel of the softmax focal loss with integer labels (torch tensors).
 
-Per row, with ``p = softmax(x)``, ``d_c = lse - x_c = -log p_c``, ``L_c = log(1 - p_c)``
+Per row, with ``p = softmax(x)``, ``d_c = log_total - (x_c - max) = -log p_c`` (in the
+shifted logits: ``lse - x_c`` rounds ``log_total`` away at large ``|x|``), ``L_c = log(1 - p_c)``
 and the smoothed target ``t = (1 - eps) * onehot(y) + eps / C``::
 
     F_c = d_c * exp(gamma * L_c)                       # -(1 - p_c)**gamma * log(p_c)
@@ -53,9 +54,9 @@ MAX_BLOCK = 8192
 
 
 @triton.jit
-def _terms(x, lse, m, log_others, log_total, gamma, MODULATE: tl.constexpr):
-    # F_c and B_c of the module docstring, element-wise.
-    dist = lse - x
+def _terms(x, m, log_others, log_total, gamma, MODULATE: tl.constexpr):
+    # F_c and B_c of the module docstring, element-wise (m: the row maximum).
+    dist = log_total - (x - m)
     p = tl.exp(-dist)
     if MODULATE:
         top = (x == m) & (p > 0.5)  # below 1/2, log1p(-p) (the sums would cancel)
@@ -164,10 +165,10 @@ def _softmax_focal_kernel(
     others += tl.sum(tl.where(m_vec == m, 1.0, 0.0), axis=0) - 1.0
     log_total = tl.log(others + 1.0)
     log_others = tl.where(others > 0.0, tl.log(tl.where(others > 0.0, others, 1.0)), float("-inf"))
-    lse = m + log_total
-    lse = tl.where(tl.max(nan_vec, axis=0) > 0.0, float("nan"), lse)  # NaN logits: NaN loss
+    nan = tl.max(nan_vec, axis=0) > 0.0
+    log_total = tl.where(nan, float("nan"), log_total)  # NaN logits: NaN loss
 
-    focal_y, b_y, _unused = _terms(x_y, lse, m, log_others, log_total, gamma, MODULATE)
+    focal_y, b_y, _unused = _terms(x_y, m, log_others, log_total, gamma, MODULATE)
     loss = focal_y
     sum_b = b_y
     if HAS_SMOOTH:
@@ -178,7 +179,7 @@ def _softmax_focal_kernel(
             cols = start + lane
             mask = cols < n_cols
             x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
-            focal, b, p = _terms(_limit(x, limit), lse, m, log_others, log_total, gamma, MODULATE)
+            focal, b, p = _terms(_limit(x, limit), m, log_others, log_total, gamma, MODULATE)
             f_vec += tl.where(mask, focal, 0.0)
             b_vec += tl.where(mask, b, 0.0)
         loss = (1.0 - eps) * focal_y + eps * tl.sum(f_vec, axis=0) / n_cols
@@ -208,7 +209,7 @@ def _softmax_focal_kernel(
             cols = start + lane
             mask = cols < n_cols
             x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
-            focal, b, p = _terms(_limit(x, limit), lse, m, log_others, log_total, gamma, MODULATE)
+            focal, b, p = _terms(_limit(x, limit), m, log_others, log_total, gamma, MODULATE)
             t = tl.where(cols == y, on_target, 0.0) + spread
             own = tl.where(t == 0.0, 0.0, t * b)
             g = tl.where(keep & (limit == 0), coef * (own - p * sum_b), 0.0)

@@ -2,18 +2,22 @@
 
 The per-row loss with the smoothed target ``t = y * (1 - eps) + eps / C`` is
 
-    ``l = -sum_c t_c * log_softmax(x)_c = T * lse(x) - sum_c t_c * x_c``,  ``T = sum_c t_c``,
+    ``l = -sum_c t_c * log_softmax(x)_c = T * log_total - sum_c t_c * z_c``,  ``T = sum_c t_c``,
+
+in the shifted logits ``z = x - shift`` (``shift`` the row maximum, ``log_total`` the log of
+the sum of ``exp(z)``; ``T * lse(x) - sum_c t_c x_c`` would cancel at large ``|x|``),
 
 a class with ``t_c = 0`` counting nothing even where ``x_c = -inf``; its gradient is
 ``T * softmax(x) - t``. Two launches per forward + backward, each one pass:
 
 * forward (:func:`_forward_kernel`): one read of the logits and the labels, each in its
   own dtype (float32 math). Per row, an online log-sum-exp (as the integer-label kernel,
-  :mod:`wxent._fastpaths.triton_softmax`), ``sum t_c x_c``, ``sum y_c`` and, with a
-  per-class ``class_weight``, the row's class weight ``sum_c class_weight[c] * y_c`` (from
-  the labels before smoothing). It writes the weighted loss and the denominator's share of
-  each row, and keeps three floats per row for the backward pass (log-sum-exp, weight,
-  ``T``). The labels' value check (finite, non-negative, rows summing to 1 within
+  :mod:`wxent._fastpaths.triton_softmax`), ``sum t_c z_c`` (moved along with the running
+  shift), ``sum y_c`` and, with a per-class ``class_weight``, the row's class weight
+  ``sum_c class_weight[c] * y_c`` (from the labels before smoothing). It writes the
+  weighted loss and the denominator's share of each row, and keeps four floats per row for
+  the backward pass (shift, weight, ``T``, ``log_total``). The labels' value check
+  (finite, non-negative, rows summing to 1 within
   :func:`wxent._value_checks.probability_sum_tolerance`) is done on the labels as they are
   read: it sets a device flag that replaces the generic path's extra passes over the
   ``(N, C)`` labels, and the error messages stay those of the generic path;
@@ -79,7 +83,8 @@ def _forward_kernel(
     BLOCK: tl.constexpr,
 ):
     # out[0, row] = weighted loss; out[1, row] = its weight (DENOM); stats[:, row] =
-    # (log-sum-exp, +inf in the +inf limit; the weight, 0 where it counts nothing; T).
+    # (the shift, +inf in the +inf limit; the weight, 0 where it counts nothing; T;
+    # log_total).
     rows, rmask = common.program_rows(n_rows, ROWS)
     # Padding rows of the last program read the last row (never stored).
     safe_rows = tl.minimum(rows, n_rows - 1)
@@ -88,7 +93,8 @@ def _forward_kernel(
     lane = tl.arange(0, BLOCK)
     m = tl.full([ROWS], float("-inf"), dtype=tl.float32)
     s = tl.zeros([ROWS], dtype=tl.float32)
-    tx = tl.zeros([ROWS], dtype=tl.float32)  # sum of t * x where t != 0
+    tz = tl.zeros([ROWS], dtype=tl.float32)  # sum of t * (x - shift) where t != 0
+    t_seen = tl.zeros([ROWS], dtype=tl.float32)  # sum of t so far
     ysum = tl.zeros([ROWS], dtype=tl.float32)
     wc = tl.zeros([ROWS], dtype=tl.float32)  # sum of class_weight * y
     wrong = tl.zeros([ROWS], dtype=tl.int32)  # labels negative, infinite or NaN
@@ -99,20 +105,26 @@ def _forward_kernel(
         offs = cols[None, :]
         x = tl.load(x_rows[:, None] + offs, mask=mask, other=float("-inf")).to(tl.float32)
         y = tl.load(y_rows[:, None] + offs, mask=mask, other=0.0).to(tl.float32)
+        shift_old = common.finite_or_zero(m)
         m, s = common.online_step(m, s, x)
+        shift = common.finite_or_zero(m)
         t = _targets(y, mask, eps, n_cols, HAS_SMOOTH)
-        tx += tl.sum(t * tl.where(t != 0.0, x, 0.0), axis=1)  # 0 * -inf counts 0
+        # The sum so far moves to the new shift (the targets seen times its change).
+        moved = tl.where(t_seen == 0.0, 0.0, t_seen * (shift_old - shift))
+        z = tl.where(t != 0.0, x - shift[:, None], 0.0)  # 0 * -inf counts 0
+        tz += moved + tl.sum(t * z, axis=1)
+        t_seen += tl.sum(t, axis=1)
         ysum += tl.sum(y, axis=1)
         if CW_MODE == 2:
             cw = tl.load(cw_ptr + cols, mask=cmask, other=0.0).to(tl.float32)
             wc += tl.sum(y * cw[None, :], axis=1)
         if CHECK:
             wrong += tl.sum(tl.where((y >= 0.0) & (y < float("inf")), 0, 1), axis=1)
-    lse = common.log_sum_exp(common.finite_or_zero(m), s)
+    log_total = common.log_total(s)
     total = ysum
     if HAS_SMOOTH:
         total = ysum * (1.0 - eps) + eps
-    loss = total * tl.where(total == 0.0, 0.0, lse) - tx
+    loss = total * tl.where(total == 0.0, 0.0, log_total) - tz
 
     # Rows holding +inf take their limit: logits 0 at the +inf entries, -inf elsewhere:
     # T * log k when every target lies on the k infinite entries, inf otherwise.
@@ -148,9 +160,11 @@ def _forward_kernel(
     if DENOM == 2:
         tl.store(out_ptr + n_rows + rows, w, mask=rmask)
     if STORE_STATS:
-        tl.store(stats_ptr + rows, tl.where(limit, float("inf"), lse), mask=rmask)
+        shift = common.finite_or_zero(m)
+        tl.store(stats_ptr + rows, tl.where(limit, float("inf"), shift), mask=rmask)
         tl.store(stats_ptr + n_rows + rows, tl.where(keep, w, 0.0), mask=rmask)
         tl.store(stats_ptr + 2 * n_rows + rows, total, mask=rmask)
+        tl.store(stats_ptr + 3 * n_rows + rows, log_total, mask=rmask)
     if CHECK:  # the labels' value check, on the labels as they were read; a NaN loss
         value = w * tl.where(keep, loss, 0.0)
         bad = rmask & ((wrong > 0) | ~(tl.abs(ysum - 1.0) <= tol) | (value != value))
@@ -177,13 +191,15 @@ def _backward_kernel(
     BLOCK: tl.constexpr,
 ):
     rows, rmask = common.program_rows(n_rows, ROWS)
-    lse = tl.load(stats_ptr + rows, mask=rmask, other=0.0)
+    shift = tl.load(stats_ptr + rows, mask=rmask, other=0.0)
     w = tl.load(stats_ptr + n_rows + rows, mask=rmask, other=0.0)
     total = tl.load(stats_ptr + 2 * n_rows + rows, mask=rmask, other=0.0)
+    log_total = tl.load(stats_ptr + 3 * n_rows + rows, mask=rmask, other=0.0)
     g = common.upstream(g_ptr, inv_ptr, rows, rmask, G_MODE)
-    keep = rmask & (w != 0.0) & (lse != float("inf"))  # a +inf row's gradient is 0
+    keep = rmask & (w != 0.0) & (shift != float("inf"))  # a +inf row's gradient is 0
     coef = tl.where(keep, g * w, 0.0)
-    lse = tl.where(keep, lse, 0.0)
+    shift = tl.where(keep, shift, 0.0)
+    log_total = tl.where(keep, log_total, 0.0)
     safe_rows = tl.minimum(rows, n_rows - 1)
     x_rows = x_ptr + safe_rows * x_row_stride
     y_rows = y_ptr + safe_rows * y_row_stride
@@ -196,7 +212,7 @@ def _backward_kernel(
         x = tl.load(x_rows[:, None] + offs, mask=cmask, other=float("-inf")).to(tl.float32)
         y = tl.load(y_rows[:, None] + offs, mask=cmask, other=0.0).to(tl.float32)
         t = _targets(y, cmask, eps, n_cols, HAS_SMOOTH)
-        p = tl.exp(x - lse[:, None])
+        p = tl.exp((x - shift[:, None]) - log_total[:, None])
         d = tl.where(keep[:, None], coef[:, None] * (total[:, None] * p - t), 0.0)
         mask = rmask[:, None] & cmask
         tl.store(g_rows[:, None] + offs, d.to(grad_ptr.dtype.element_ty), mask=mask)
@@ -284,7 +300,7 @@ def _backward(
 
 
 class _SoftLabelCrossEntropy(torch.autograd.Function):
-    """Forward: loss and three floats per row; backward: one pass writing the gradient."""
+    """Forward: loss and four floats per row; backward: one pass writing the gradient."""
 
     @staticmethod
     def forward(
@@ -302,7 +318,7 @@ class _SoftLabelCrossEntropy(torch.autograd.Function):
         needs_grad = ctx.needs_input_grad[0]
         stats = None
         if needs_grad:
-            stats = torch.empty((3, n), dtype=torch.float32, device=rows.device)
+            stats = torch.empty((4, n), dtype=torch.float32, device=rows.device)
         denom = 2 if reduction == "weighted_mean" and (cw is not None or sw is not None) else 0
         plan = options["plan"]
         out = _forward(rows, labels, cw, sw, eps, options["tol"], denom, stats, plan)
