@@ -39,11 +39,16 @@ def _losses(num_classes: int) -> dict:
     }
 
 
+def _inputs(seed: int, dtype: str, num_classes: int, labels: list) -> tuple:
+    """float32 logits of ``len(labels)`` rows and the labels in ``dtype``."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(len(labels), num_classes)).astype(np.float32)
+    return x, np.asarray(labels, dtype=dtype)
+
+
 @pytest.mark.parametrize(("dtype", "num_classes", "labels"), CASES, ids=IDS)
 def test_softmax_ce_of_narrow_labels_matches_reference(backend, dtype, num_classes, labels):
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(len(labels), num_classes)).astype(np.float32)
-    y = np.asarray(labels, dtype=dtype)
+    x, y = _inputs(3, dtype, num_classes, labels)
     w = np.linspace(0.5, 2.0, num_classes).astype(np.float32)
     for kw in ({}, {"class_weight": w, "reduction": "weighted_mean"}, {"ignore_index": 1}):
         expected = softmax_ce(x, y.astype(np.int64), **{"reduction": "none", **kw})
@@ -57,9 +62,7 @@ def test_softmax_ce_of_narrow_labels_matches_reference(backend, dtype, num_class
 
 @pytest.mark.parametrize(("dtype", "num_classes", "labels"), CASES, ids=IDS)
 def test_every_softmax_loss_reads_narrow_labels_as_wide_ones(backend, dtype, num_classes, labels):
-    rng = np.random.default_rng(4)
-    x = rng.normal(size=(len(labels), num_classes)).astype(np.float32)
-    y = np.asarray(labels, dtype=dtype)
+    x, y = _inputs(4, dtype, num_classes, labels)
     for name, loss in _losses(num_classes).items():
         expected = np.asarray(loss(x, y.astype(np.int64), reduction="none"))
         got = backend.call(lambda a, b, loss=loss: loss(a, b, reduction="none"), x, y)
@@ -69,9 +72,7 @@ def test_every_softmax_loss_reads_narrow_labels_as_wide_ones(backend, dtype, num
 
 @pytest.mark.parametrize(("dtype", "num_classes", "labels"), CASES, ids=IDS)
 def test_gradient_of_narrow_labels_matches_reference(ad_backend, dtype, num_classes, labels):
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(len(labels), num_classes)).astype(np.float32)
-    y = np.asarray(labels, dtype=dtype)
+    x, y = _inputs(5, dtype, num_classes, labels)
     value, grad = ad_backend.value_and_grad(
         lambda a, b: wxent.softmax_cross_entropy(a, b, reduction="sum"), x, y
     )
