@@ -3,12 +3,14 @@ TensorFlow).
 
 Sigmoid family: ``loss`` picks ``sigmoid_focal_loss`` ("focal") or ``asymmetric_loss``
 ("asl"); the rest are the loss's keyword arguments (``sample_weight="element"``: a
-per-element weight array).
+per-element weight array). :func:`softmax_data`: the softmax focal tests' logits and labels.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 SIGMOID_OPTIONS: dict[str, dict[str, Any]] = {
     "focal": dict(loss="focal"),
@@ -45,3 +47,22 @@ SOFTMAX_OPTIONS: dict[str, dict[str, Any]] = {
     "g2-smooth": dict(gamma=2.0, label_smoothing=0.1),
     "g0.5-smooth-weights": dict(gamma=0.5, label_smoothing=0.3, class_weight=[1, 2, 3, 4, 5.0]),
 }
+
+
+def softmax_data(
+    rng: np.random.Generator, n: int = 6, c: int = 5, *, inf: bool = True, plus_inf: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, c)`` logits and class indices (the last row ignored: ``-100``).
+
+    ``inf``: a ``-inf``, a ``-1e38`` and a ``1e4`` logit (a label on the ``-inf`` one);
+    ``plus_inf``: also a row holding ``+inf`` (its limit).
+    """
+    x = rng.normal(scale=3.0, size=(n, c))
+    y = rng.integers(0, c, size=n)
+    y[n - 1] = -100
+    if inf:
+        x[0, 0], x[1, 3], x[2, 2] = -np.inf, -1e38, 1e4
+        y[0] = 1
+        if plus_inf:
+            x[3, 1] = np.inf
+    return x, y

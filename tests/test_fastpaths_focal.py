@@ -22,7 +22,7 @@ import torch
 
 import wxent
 from conftest import assert_close
-from focal_cases import SIGMOID_OPTIONS, SOFTMAX_OPTIONS
+from focal_cases import SIGMOID_OPTIONS, SOFTMAX_OPTIONS, softmax_data
 from wxent import _fastpaths
 from wxent._fastpaths import focal
 
@@ -63,16 +63,6 @@ def _binary_data(rng: np.random.Generator, n: int = 6, c: int = 5, *, inf: bool 
     z[1, 1] = 1.0  # +inf on its target's side
     z[0, 0] = z[0, 4] = 0.0  # -inf on its target's side
     return x, z
-
-
-def _softmax_data(rng: np.random.Generator, n: int = 6, c: int = 5, *, inf: bool = True):
-    x = rng.normal(scale=3.0, size=(n, c))
-    y = rng.integers(0, c, size=n)
-    y[n - 1] = -100
-    if inf:
-        x[0, 0], x[1, 3], x[2, 2] = -INF, -1e38, 1e4
-        y[0] = 1
-    return x, y
 
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
@@ -136,13 +126,13 @@ def _probabilities(rng, y, c=5):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("case", list(SOFTMAX_OPTIONS))
 def test_torch_softmax_focal_matches_generic(monkeypatch, ran, rng, case, reduction):
-    x, y = _softmax_data(rng)
+    x, y = softmax_data(rng)
     _check_torch(monkeypatch, ran, _softmax_fn(case, reduction), x, y, "float32", "softmax_focal")
 
 
 @pytest.mark.parametrize("case", list(SOFTMAX_OPTIONS))
 def test_torch_softmax_focal_probabilities(monkeypatch, ran, rng, case):
-    x, y = _softmax_data(rng)
+    x, y = softmax_data(rng)
     t = _probabilities(rng, y)
     opts = {k: v for k, v in SOFTMAX_OPTIONS[case].items() if k != "sample_weight"}
     fn = lambda a, b: wxent.softmax_focal_loss(a, b, reduction="sum", **opts)  # noqa: E731
@@ -152,7 +142,7 @@ def test_torch_softmax_focal_probabilities(monkeypatch, ran, rng, case):
 @pytest.mark.parametrize("dtype", ["float64", "bfloat16"])
 @pytest.mark.parametrize("case", ["g0.5-weights", "g2-smooth"])
 def test_torch_softmax_focal_dtypes(monkeypatch, ran, rng, case, dtype):
-    x, y = _softmax_data(rng, inf=dtype != "bfloat16")
+    x, y = softmax_data(rng, inf=dtype != "bfloat16")
     _check_torch(monkeypatch, ran, _softmax_fn(case, "mean"), x, y, dtype, "softmax_focal")
 
 
@@ -322,7 +312,7 @@ def _jax_value_and_grad(f, x, labels, dtype, jit):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_jax_matches_generic(monkeypatch, ran, rng, reduction, jit):
     x, z = _binary_data(rng)
-    xs, y = _softmax_data(rng)
+    xs, y = softmax_data(rng)
     t = _probabilities(rng, y)
     cases = [
         (_sigmoid_fn(case, reduction), x, z.astype(np.float32), "sigmoid_family")

@@ -24,7 +24,8 @@ import tensorflow as tf
 import reference_imbalance as ref
 import wxent
 from conftest import assert_close
-from focal_cases import SIGMOID_OPTIONS, SOFTMAX_OPTIONS
+from focal_cases import SIGMOID_OPTIONS, SOFTMAX_OPTIONS, softmax_data
+from test_fastpaths_tf import _value_grad_hvp
 from wxent._fastpaths import focal_tf
 
 INF = math.inf
@@ -59,16 +60,8 @@ def _binary_data(seed: int, n: int = 6, c: int = 5, *, inf: bool = True):
     return x, z
 
 
-def _softmax_data(seed: int, n: int = 6, c: int = 5, *, inf: bool = True):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(scale=3.0, size=(n, c))
-    y = rng.integers(0, c, size=n)
-    y[n - 1] = -100
-    if inf:
-        x[0, 0], x[1, 3], x[2, 2] = -INF, -1e38, 1e4
-        y[0] = 1
-        x[3, 1] = INF  # a row holding +inf: its limit
-    return x, y
+def _softmax_data(seed: int, *, inf: bool = True):
+    return softmax_data(np.random.default_rng(seed), inf=inf, plus_inf=True)
 
 
 def _probabilities(seed: int, n: int = 6, c: int = 5) -> np.ndarray:
@@ -316,18 +309,6 @@ def test_loss_alone_and_differentiated_later(monkeypatch, calls):
 
 
 # ----------------------------------------------------------------------------- derivatives
-
-
-def _value_grad_hvp(f, x, direction):
-    """``f(x)``, its gradient and the Hessian-vector product along ``direction``."""
-    with tf.GradientTape() as outer:
-        outer.watch(x)
-        with tf.GradientTape() as inner:
-            inner.watch(x)
-            value = f(x)
-        grad = inner.gradient(value, x)
-        along = tf.reduce_sum(grad * direction)
-    return value, grad, outer.gradient(along, x)
 
 
 SECOND_ORDER = {
