@@ -55,6 +55,7 @@ from wxent import _offsets
 from wxent import _prepare as prep
 from wxent import _threshold_search as search
 from wxent import _validation as v
+from wxent._core.numerics import shifted_logits
 from wxent._types import Array
 
 OBJECTIVES = (
@@ -393,6 +394,12 @@ def predict(
     ``class_axis``, integer class indices (the first index wins an exact tie). Runs under
     ``jax.jit``, ``tf.function`` and ``torch.compile``.
 
+    The offsets are added to the shifted logits ``logits - max(logits)`` of each row (the
+    same argmax in exact arithmetic), so they count at any magnitude: an offset of 9 on a
+    class 8 below the top decides also at float32 logits ``1e8``, where ``1e8 + 9`` would
+    round to ``1e8``. A row holding ``+inf`` takes its limit: the decision is among its
+    ``+inf`` entries, by their offsets.
+
     Args:
         logits: floating array of NumPy, PyTorch, JAX or TensorFlow.
         threshold: a logit or ``(L,)`` logits (numbers, NumPy or the logits' framework),
@@ -434,7 +441,9 @@ def predict(
     prep.settle(inp, x)  # NaN logits: an error (NaN > t is False; argmax of NaN differs)
     if offsets is None:
         return x > vec
-    return xp.argmax(x + vec, axis=axis)
+    # The offsets are added to the shifted logits x - max(x): added to large logits (1e8
+    # in float32) they would round away, as would 1 added to 3e38.
+    return xp.argmax(shifted_logits(x, axis=axis, xp=xp) + vec, axis=axis)
 
 
 def _decision_vector(name: str, value: Any, inp: Any) -> Any:
