@@ -318,8 +318,8 @@ def logit_adjusted_cross_entropy(
     largest prior's log taken as 0 (the same loss in exact arithmetic): it counts at any
     magnitude of the logits (float32 logits ``1e8`` equal in a row give ``-log pi_y`` for
     a normalised prior, not ``log C``), and a large ``tau`` overflows no class but those
-    whose adjusted probability is 0. A row holding ``+inf`` takes its limit: the
-    probabilities of its ``+inf`` entries are in the ratio of their ``prior**tau``.
+    whose adjusted probability is 0. A row holding ``+inf`` keeps it: its limit is
+    uniform over its ``+inf`` entries, as in :func:`wxent.softmax_cross_entropy`.
 
     Args:
         logits: floating array of any framework, classes along ``class_axis``.
@@ -371,9 +371,9 @@ def logit_adjusted_cross_entropy(
         inp.labels  # noqa: B018 - made once, with their out-of-range mask, for both
         x = inp.logits
         if tau != 0.0:
-            # The adjustment is added to the shifted logits x - max(x) (rows holding +inf:
-            # their limit), not to x: added to large logits (1e6 in float32) it rounds away.
-            x = numerics.shifted_logits(x, axis=inp.axis, xp=inp.xp)
+            # The adjustment is added to the shifted logits x - max(x), not to x: added to
+            # large logits (1e6 in float32) it rounds away.
+            x = prep.quietly(inp, lambda: numerics.shifted_logits(x, axis=inp.axis, xp=inp.xp))
         return dataclasses.replace(inp, raw_logits=core.adjust_logits(x, log_prior, tau=tau))
 
     eps = float(label_smoothing)
