@@ -128,8 +128,9 @@ def below(t: np.ndarray, dtype: str | None) -> np.ndarray:
     """The largest ``float32`` at most ``t``: ``x > t`` exactly for float32 ``x``."""
     if dtype != "float32":
         return t
-    low = t.astype(np.float32)
-    return np.where(low.astype(np.float64) > t, np.nextafter(low, np.float32(-np.inf)), low)
+    with np.errstate(over="ignore"):  # beyond float32's range: +-inf, as the comparison
+        low = t.astype(np.float32)
+        return np.where(low.astype(np.float64) > t, np.nextafter(low, np.float32(-np.inf)), low)
 
 
 def check_options(
