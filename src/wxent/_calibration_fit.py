@@ -90,7 +90,8 @@ def unit_scale(x: np.ndarray) -> float:
     if top == 0.0:
         return 1.0
     rms = top * float(np.sqrt(np.mean(np.square(x / top))))  # no overflow near 1e308
-    return float(2.0 ** round(math.log2(rms)))
+    # Within float64's powers of two: 2.0 ** 1024 overflows (logits near 1.8e308).
+    return float(2.0 ** min(1023, max(-1074, round(math.log2(rms)))))
 
 
 def unscale(a: float, scale: float) -> float:
@@ -151,6 +152,10 @@ def fit_temperature_softmax(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_ite
     if total == 0:
         return 1.0
     w = w / total
+    # A row spanning more than float64's range (1e308 and -1e308) would overflow in its
+    # shift: such logits are first divided by 4 (exact), given back with the scale.
+    pre = 4.0 if x.size and float(np.abs(x).max()) > np.finfo(np.float64).max / 2 else 1.0
+    x = x / pre
     x = x - x.max(axis=1, keepdims=True)  # a shift per row changes nothing
     scale = unit_scale(x[w > 0])
     x = x / scale
@@ -159,7 +164,7 @@ def fit_temperature_softmax(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_ite
         others = np.where(np.arange(x.shape[1]) == y[:, None], -np.inf, x).max(axis=1)
         bound = separable_bound((xy - others)[w > 0], x.shape[1] - 1)
         if bound is not None:
-            return bound / scale
+            return bound / scale / pre
 
     def loss(p: np.ndarray) -> float:
         lse = np.log(np.exp(p[0] * x).sum(axis=1))
@@ -172,4 +177,5 @@ def fit_temperature_softmax(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_ite
         var = (prob * x * x).sum(axis=1) - mean**2
         return np.array([np.sum(w * (mean - xy))]), np.array([[np.sum(w * var)]])
 
-    return unscale(float(_newton(loss, grad_hess, np.array([1.0]), max_iter, 0.0)[0]), scale)
+    a = float(_newton(loss, grad_hess, np.array([1.0]), max_iter, 0.0)[0])
+    return unscale(unscale(a, scale), pre)

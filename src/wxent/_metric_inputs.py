@@ -124,12 +124,13 @@ def check_threshold_shape(shape: tuple[Any, ...], k: int | None, binary: bool) -
         raise v.value_error("threshold", expected, f"threshold of shape {v.shape_str(shape)}")
 
 
-def _below(t: np.ndarray, dtype: str | None) -> np.ndarray:
+def below(t: np.ndarray, dtype: str | None) -> np.ndarray:
     """The largest ``float32`` at most ``t``: ``x > t`` exactly for float32 ``x``."""
     if dtype != "float32":
         return t
-    low = t.astype(np.float32)
-    return np.where(low.astype(np.float64) > t, np.nextafter(low, np.float32(-np.inf)), low)
+    with np.errstate(over="ignore"):  # beyond float32's range: +-inf, as the comparison
+        low = t.astype(np.float32)
+        return np.where(low.astype(np.float64) > t, np.nextafter(low, np.float32(-np.inf)), low)
 
 
 def check_options(
@@ -289,7 +290,7 @@ def threshold_array(c: Call, k: int, binary: bool) -> Array:
     if c.numpy:
         return host
     name = ns.float_dtype_name(c.xp, c.dtype)
-    return prep.config_array("threshold", _below(host, name), c.inputs(k), check_values=False)
+    return prep.config_array("threshold", below(host, name), c.inputs(k), check_values=False)
 
 
 def _raise(kind: Any, name: str, expected: str, received: str) -> None:
@@ -328,7 +329,7 @@ def binary_costs(c: Call) -> tuple[Array, Array]:
         host = np.asarray(costs, dtype=np.float64)
     t = _check_binary_costs(host)
     m = host if c.numpy else prep.config_array("costs", host, c.inputs(2), check_values=False)
-    tt = _below(np.asarray(t, dtype=np.float64), ns.float_dtype_name(xp, c.dtype))
+    tt = below(np.asarray(t, dtype=np.float64), ns.float_dtype_name(xp, c.dtype))
     return m, tt if c.numpy else prep.config_array("threshold", tt, c.inputs(2), check_values=False)
 
 

@@ -23,6 +23,7 @@ from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _reduction
 from wxent import _validation as v
+from wxent._core import numerics
 from wxent._core import softmax as core_softmax
 from wxent._fastpaths import linear as fast
 from wxent._fastpaths import select
@@ -490,12 +491,17 @@ def sampled_softmax_cross_entropy(
     if b is not None:
         true_logits = true_logits + xp.take(b, idx, axis=0)
         sampled_logits = sampled_logits + xp.take(b, sampled, axis=0)
-    true_logits = true_logits - log_q_true
-    sampled_logits = sampled_logits - log_q_sampled
+    # log Q is subtracted from the shifted logits x - max(x) of each row, not from x, where
+    # it rounds away at large logits (float32 logits 1e8 are 8 apart); softmax is
+    # shift-invariant.
+    logits = xp.concat([xp.expand_dims(true_logits, axis=1), sampled_logits], axis=1)
+    z = prep.quietly(inp, lambda: numerics.shifted_logits(logits, axis=1, xp=xp))
+    true_z = z[:, :1] - xp.expand_dims(log_q_true, axis=1)
+    sampled_z = z[:, 1:] - log_q_sampled
     if remove_hits:
         hit = xp.expand_dims(idx, axis=1) == xp.expand_dims(xp.astype(sampled, idx.dtype), axis=0)
-        sampled_logits = xp.where(hit, xp.full_like(sampled_logits, -math.inf), sampled_logits)
-    logits = xp.concat([xp.expand_dims(true_logits, axis=1), sampled_logits], axis=1)
+        sampled_z = xp.where(hit, xp.full_like(sampled_z, -math.inf), sampled_z)
+    logits = xp.concat([true_z, sampled_z], axis=1)
     losses = core_softmax.softmax_cross_entropy_indices(
         logits, xp.zeros_like(idx), axis=1, label_smoothing=0.0, xp=xp
     )

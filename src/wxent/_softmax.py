@@ -15,6 +15,7 @@ from typing import Any
 from wxent import _fastpaths, _reduction
 from wxent import _prepare as prep
 from wxent import _validation as v
+from wxent._core import numerics
 from wxent._core import softmax as core
 from wxent._fastpaths import focal as custom_grad
 from wxent._fastpaths import select
@@ -313,6 +314,13 @@ def logit_adjusted_cross_entropy(
     (softmax is shift-invariant). Weights, smoothing, ignoring and reductions as in
     :func:`wxent.softmax_cross_entropy`; ``tau = 0`` gives that loss.
 
+    The adjustment is added to the shifted logits ``x - max(x)`` of each row, with the
+    largest prior's log taken as 0 (the same loss in exact arithmetic): it counts at any
+    magnitude of the logits (float32 logits ``1e8`` equal in a row give ``-log pi_y`` for
+    a normalised prior, not ``log C``), and a large ``tau`` overflows no class but those
+    whose adjusted probability is 0. A row holding ``+inf`` keeps it: its limit is
+    uniform over its ``+inf`` entries, as in :func:`wxent.softmax_cross_entropy`.
+
     Args:
         logits: floating array of any framework, classes along ``class_axis``.
         labels: integer class indices or floating probabilities.
@@ -355,12 +363,18 @@ def logit_adjusted_cross_entropy(
     )
     v.check_scalar_fits("tau", tau, inp.xp, inp.dtype)
     log_prior = _log_prior(class_prior, inp)
+    if tau != 0.0:  # softmax is shift-invariant: the largest prior's log becomes 0, so
+        # tau * log(prior) overflows only where a class's adjusted logit really is -inf
+        log_prior = log_prior - inp.xp.max(log_prior)
 
     def adjusted() -> prep.Inputs:  # of inp.logits as they are now (see Inputs.exclude)
         inp.labels  # noqa: B018 - made once, with their out-of-range mask, for both
-        return dataclasses.replace(
-            inp, raw_logits=core.adjust_logits(inp.logits, log_prior, tau=tau)
-        )
+        x = inp.logits
+        if tau != 0.0:
+            # The adjustment is added to the shifted logits x - max(x), not to x: added to
+            # large logits (1e6 in float32) it rounds away.
+            x = prep.quietly(inp, lambda: numerics.shifted_logits(x, axis=inp.axis, xp=inp.xp))
+        return dataclasses.replace(inp, raw_logits=core.adjust_logits(x, log_prior, tau=tau))
 
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
@@ -387,6 +401,13 @@ def adjust_logits(
     adjusted logits is the Bayes decision for the *balanced* error (every class equally
     important), Menon et al. 2021. Not needed after training with
     :func:`logit_adjusted_cross_entropy`, whose plain logits are already balanced.
+
+    The result is computed in the logits' dtype (float32 for 16-bit logits, then cast
+    back): where the logits are so large that ``tau * log(class_prior)`` is below their
+    resolution (float32 logits beyond about ``1e7``, whose spacing is 1 or more) the
+    adjustment rounds away, and adjusted logits beyond the dtype's range are ``±inf``.
+    For decisions at any magnitude use ``wxent.predict(logits, offsets=-tau *
+    np.log(class_prior))``, which adds the offsets to the shifted logits.
 
     Args:
         logits: floating array of any framework, classes along ``class_axis``.

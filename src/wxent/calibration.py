@@ -68,6 +68,12 @@ class Calibration:
     ``torch.compile``) to get calibrated logits of that framework and dtype; apply
     ``sigmoid`` or ``softmax`` for probabilities.
 
+    The product is computed in the logits' compute dtype (float32 for 16-bit logits):
+    calibrated logits beyond its range are ``±inf``, and a scale that float32 does not
+    hold (below ``1.2e-38`` or above ``3.4e38``, fitted on float64 logits or on logits
+    near float32's ends) becomes 0 or ``inf`` there, so that infinite (or zero) logits
+    give NaN; apply such a calibration to float64 logits.
+
     Attributes:
         method: ``"temperature"`` or ``"platt"``.
         scale: ``1 / temperature`` (temperature) or Platt's slope: a float, or one per

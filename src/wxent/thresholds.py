@@ -50,11 +50,13 @@ from typing import Any
 
 import numpy as np
 
+from wxent import _metric_inputs as mi
 from wxent import _namespace as ns
 from wxent import _offsets
 from wxent import _prepare as prep
 from wxent import _threshold_search as search
 from wxent import _validation as v
+from wxent._core.numerics import shifted_logits
 from wxent._types import Array
 
 OBJECTIVES = (
@@ -393,6 +395,12 @@ def predict(
     ``class_axis``, integer class indices (the first index wins an exact tie). Runs under
     ``jax.jit``, ``tf.function`` and ``torch.compile``.
 
+    The offsets are added to the shifted logits ``logits - max(logits)`` of each row (the
+    same argmax in exact arithmetic), so they count at any magnitude: an offset of 9 on a
+    class 8 below the top decides also at float32 logits ``1e8``, where ``1e8 + 9`` would
+    round to ``1e8``. In a row holding ``+inf`` the first ``+inf`` entry wins (an offset
+    added to ``+inf`` leaves it ``+inf``).
+
     Args:
         logits: floating array of NumPy, PyTorch, JAX or TensorFlow.
         threshold: a logit or ``(L,)`` logits (numbers, NumPy or the logits' framework),
@@ -434,7 +442,11 @@ def predict(
     prep.settle(inp, x)  # NaN logits: an error (NaN > t is False; argmax of NaN differs)
     if offsets is None:
         return x > vec
-    return xp.argmax(x + vec, axis=axis)
+    # The offsets are added to the shifted logits x - max(x): added to large logits (1e8
+    # in float32) they would round away, as would 1 added to 3e38.
+    return prep.quietly(
+        inp, lambda: xp.argmax(shifted_logits(x, axis=axis, xp=xp) + vec, axis=axis)
+    )
 
 
 def _decision_vector(name: str, value: Any, inp: Any) -> Any:
@@ -443,10 +455,15 @@ def _decision_vector(name: str, value: Any, inp: Any) -> Any:
     v.check_plain_array(name, value)
     if isinstance(value, bool):
         raise v.type_error(name, expected, f"{name}={value!r}")
+    # A threshold from the host is compared with float32 logits as the largest float32 at
+    # most it (as the metrics do): rounded to the nearest, 16777219.0 became 16777220.0,
+    # and a logit 16777220 was not above it.
+    below = name == "threshold" and ns.float_dtype_name(inp.xp, inp.dtype) == "float32"
     if isinstance(value, numbers.Real):
         if value != value:
             raise v.value_error(name, "a number that is not NaN", f"{name}={value!r}")
-        return v.as_float(name, value, "a logit that float64 holds")
+        number = v.as_float(name, value, "a logit that float64 holds")
+        return float(mi.below(np.asarray(number), "float32")) if below else number
     if ns.is_array(value) and not isinstance(value, np.ndarray):
         if ns.is_concrete(value) and np.isnan(ns.to_numpy(value).astype(np.float64)).any():
             raise v.value_error(name, "numbers that are not NaN", f"{name} with NaN")
@@ -461,6 +478,8 @@ def _decision_vector(name: str, value: Any, inp: Any) -> Any:
             raise v.type_error(name, expected, f"{name}={v._short(value)}") from None
         if not ns.torch_is_compiling() and np.isnan(value).any():
             raise v.value_error(name, "numbers that are not NaN", f"{name} with NaN")
+        if below:
+            value = mi.below(value, "float32")
     shape = tuple(v.static_shape(value))
     known = inp.num_classes is not None  # unknown (tf.function with None): the vector's
     if len(shape) > 1 or (len(shape) == 1 and known and shape[0] != inp.num_classes):

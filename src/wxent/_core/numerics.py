@@ -116,6 +116,22 @@ def limit_rows(x: Array, *, axis: int, xp: Any) -> tuple[Array, Array]:
     return limited, xp.where(xp.isfinite(m), m, 0.0)
 
 
+def shifted_logits(x: Array, *, axis: int, xp: Any) -> Array:
+    """The shifted logits ``x - max(x)`` along ``axis``, for adding per-class offsets.
+
+    Softmax and argmax are shift-invariant, and in the shifted logits, whose row maximum
+    is 0, an offset (a decision offset, a log prior) counts at any magnitude, where
+    ``x + b`` rounds ``b`` away (float32 logits ``1e8`` are 8 apart). Rows whose maximum
+    is not finite (``+inf``, only ``-inf``, NaN) keep their logits, so ``+inf`` entries
+    stay ``+inf`` after an offset. The result is a ``where``, not a subtraction:
+    TensorFlow's graph optimizer rewrites a constant added to a difference,
+    ``(x - s) + c``, as ``x + (c - s)``, which rounds ``c`` away again.
+    """
+    m = constant(xp.max(x, axis=axis, keepdims=True), xp=xp)
+    finite = xp.isfinite(m)
+    return xp.where(finite, x - xp.where(finite, m, 0.0), x)
+
+
 def limit_logits(x: Array, *, axis: int, xp: Any) -> Array:
     """Rows holding ``+inf`` replaced by their limit: 0 at the ``+inf`` entries, ``-inf`` elsewhere.
 
