@@ -161,3 +161,21 @@ def test_calibrate_float64_range() -> None:
     for method in ("temperature", "platt"):
         fitted = wxent.calibrate(sig, np.array([1.0, 0.0, 0.0, 1.0]), method=method)
         assert np.isfinite(fitted.scale) and np.isfinite(fitted.bias)
+
+
+def test_calibration_beyond_float32_is_an_error_on_float32_logits(backend: Backend) -> None:
+    # Fitted on float64 logits near 1e-45: the scale is beyond float32's range, where it
+    # would be inf (every calibrated logit inf or NaN). Applied to float64 logits it holds.
+    tiny = np.array([[3e-45, 0.0, -3e-45], [0.0, 6e-45, 3e-45]])
+    cal = wxent.Calibration("temperature", 2.6e46, 0.0)
+    assert_close(cal(tiny), tiny * 2.6e46, rtol=1e-15)
+    for bad, name in [
+        (cal, "scale"),
+        (wxent.Calibration("platt", np.array([1.0, 1e-39, 1.0]), 0.0), "scale"),
+        (wxent.Calibration("platt", 1.0, np.array([0.0, -1e39, 0.0])), "bias"),
+    ]:
+        with pytest.raises(ValueError, match=f"`{name}`.*float32 holds.*Calibration.{name}="):
+            backend.call(bad, tiny.astype(np.float32))
+    zero = wxent.Calibration("temperature", np.array([0.0, 1.0, 1e38]), 0.0)  # 0 is exact
+    got = backend.call(zero, np.array([[np.inf, 2.0, 1.0]], np.float32))
+    np.testing.assert_array_equal(got, np.array([[0.0, 2.0, 1e38]], np.float32))

@@ -128,9 +128,11 @@ def below(t: np.ndarray, dtype: str | None) -> np.ndarray:
     """The largest ``float32`` at most ``t``: ``x > t`` exactly for float32 ``x``."""
     if dtype != "float32":
         return t
-    with np.errstate(over="ignore"):  # beyond float32's range: +-inf, as the comparison
-        low = t.astype(np.float32)
-        return np.where(low.astype(np.float64) > t, np.nextafter(low, np.float32(-np.inf)), low)
+    # Clipped first (no overflow in the cast): beyond float32's range the largest float32
+    # at most t is its maximum, or -inf below its minimum (the step below -max).
+    top = float(np.finfo(np.float32).max)
+    low = np.clip(t, -top, top).astype(np.float32)
+    return np.where(low.astype(np.float64) > t, np.nextafter(low, np.float32(-np.inf)), low)
 
 
 def check_options(

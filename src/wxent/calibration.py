@@ -69,10 +69,11 @@ class Calibration:
     ``sigmoid`` or ``softmax`` for probabilities.
 
     The product is computed in the logits' compute dtype (float32 for 16-bit logits):
-    calibrated logits beyond its range are ``±inf``, and a scale that float32 does not
-    hold (below ``1.2e-38`` or above ``3.4e38``, fitted on float64 logits or on logits
-    near float32's ends) becomes 0 or ``inf`` there, so that infinite (or zero) logits
-    give NaN; apply such a calibration to float64 logits.
+    calibrated logits beyond its range are ``±inf``. A scale that float32 does not hold
+    (nonzero and below ``1.2e-38`` or above ``3.4e38``, fitted on float64 logits or on
+    logits near float32's ends) or a bias beyond ``3.4e38`` would be 0 or ``inf`` there
+    (every calibrated logit ``inf``, 0 or NaN): applied to logits computed in float32 it
+    is a ``ValueError`` naming the parameter; apply such a calibration to float64 logits.
 
     Attributes:
         method: ``"temperature"`` or ``"platt"``.
@@ -88,6 +89,7 @@ class Calibration:
     class_axis: int = -1
     _zero_scale: Any = field(init=False, repr=False)
     _any_zero_scale: bool = field(init=False, repr=False)
+    _extent: tuple[float, float, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Check the parameters (also of one built by hand); arrays become NumPy float64."""
@@ -116,6 +118,15 @@ class Calibration:
         zero = np.asarray(scale, dtype=np.float64) == 0
         object.__setattr__(self, "_zero_scale", zero if zero.ndim else bool(zero))
         object.__setattr__(self, "_any_zero_scale", bool(np.any(zero)))
+        # The range float32 compute must hold: the smallest nonzero and largest |scale|,
+        # the largest |bias| (checked when applied to logits computed in float32).
+        nonzero = np.abs(scale[scale != 0] if np.ndim(scale) else scale)
+        extent = (
+            float(np.min(nonzero, initial=np.inf)),
+            float(np.max(np.abs(scale))),
+            float(np.max(np.abs(bias))),
+        )
+        object.__setattr__(self, "_extent", extent)
 
     @property
     def temperature(self) -> Any:
@@ -142,6 +153,7 @@ class Calibration:
                     f"logits of shape {v.shape_str(v.static_shape(logits))}",
                 )
         xp = inp.xp
+        self._check_range(ns.float_dtype_name(xp, inp.logits.dtype))
         if not self._any_zero_scale:
             out = inp.logits * _along_axis("scale", self.scale, inp)
         elif np.ndim(self._zero_scale) == 0:  # a zero scale maps every logit to 0
@@ -155,6 +167,30 @@ class Calibration:
             out = out + _along_axis("bias", self.bias, inp)
         out = prep.settle(inp, out)  # NaN logits are an error (concrete logits)
         return out if out.dtype == logits.dtype else xp.astype(out, logits.dtype)
+
+    def _check_range(self, compute: str | None) -> None:
+        """A scale or bias that the logits' compute dtype does not hold is an error.
+
+        In float32 a scale below its smallest normal number or above its largest, or a bias
+        above its largest, would be 0 or ``inf``: every calibrated logit ``inf``, 0 or
+        NaN, silently. Such parameters come from fitting on float64 logits (or float32
+        logits near its ends) and apply to float64 logits.
+        """
+        if compute == "float64" or compute is None:
+            return
+        info = np.finfo(np.float32)
+        tiny, top = float(info.smallest_normal), float(info.max)
+        low, high, bias = self._extent
+        if low < tiny or high > top or bias > top:
+            name = "bias" if low >= tiny and high <= top else "scale"
+            value = self.bias if name == "bias" else self.scale
+            held = "|bias| <= 3.4e38" if name == "bias" else "nonzero |scale| in [1.2e-38, 3.4e38]"
+            raise v.value_error(
+                name,
+                f"a {name} that float32 holds ({held}) for logits computed in {compute}; "
+                "apply this calibration to float64 logits",
+                f"Calibration.{name}={v._short(value)}",
+            )
 
 
 def _parameter(name: str, value: Any) -> np.ndarray:
