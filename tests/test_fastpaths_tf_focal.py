@@ -243,6 +243,25 @@ def test_limits_at_infinite_logits(monkeypatch, calls):
     assert (grad[:2] == 0).all()
 
 
+def test_limits_without_a_host_branch(monkeypatch, calls):
+    # Eagerly on an accelerator the +inf limits are a where over every row (an eager
+    # tf.cond reads its predicate on the host): the same values and gradients.
+    assert focal_tf._branch_on_host(tf.constant([[1.0]]))  # eager, on this CPU
+    monkeypatch.setattr(focal_tf, "_branch_on_host", lambda x: False)
+    xs = np.array([[INF, INF, 0.0], [INF, 1.0, -INF], [0.0, -INF, 2.0]], np.float32)
+    value, grad = _check(
+        monkeypatch,
+        calls,
+        lambda a, b: wxent.softmax_focal_loss(a, b, gamma=2.0, reduction="none"),
+        xs,
+        np.array([0, 1, 1]),
+        "softmax_sparse",
+    )
+    assert_close(value[0], 0.5**2 * math.log(2.0), rtol=1e-6)
+    assert value[1] == INF and value[2] == INF
+    assert (grad[:2] == 0).all()
+
+
 # ----------------------------------------------------------------------------- traced
 
 

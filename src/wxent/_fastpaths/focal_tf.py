@@ -216,21 +216,28 @@ def sigmoid_family(
 # ----------------------------------------------------------------------------- softmax
 
 
+def _branch_on_host(x: Tensor) -> bool:
+    """Whether a ``tf.cond`` may choose a branch: traced, or eagerly on a CPU."""
+    return not tf.executing_eagerly() or "CPU" in (x.device or "CPU")
+
+
 def _row_stats(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Limited logits, rows holding ``+inf`` ``(N, 1)``, shift ``(N, 1)``, ``exp``, sums.
 
     Rows holding ``+inf`` take their limit (:func:`wxent._core.numerics.limit_logits`: 0
     at the ``+inf`` entries, ``-inf`` elsewhere), in a branch taken only when some row
     holds one. The shift is the row's maximum (0 where it is ``-inf``); a NaN row keeps
-    NaN everywhere.
+    NaN everywhere. Eagerly on an accelerator the ``where`` runs unconditionally: an eager
+    ``tf.cond`` reads its predicate on the host, a wait for the device on every call.
     """
     m = tf.reduce_max(x, axis=1, keepdims=True)
     infinite = m == _INF
-    x = tf.cond(
-        tf.reduce_any(infinite),
-        lambda: tf.where(infinite, tf.where(x == _INF, tf.zeros_like(x), -_INF), x),
-        lambda: x,
-    )
+
+    def limited() -> Tensor:
+        return tf.where(infinite, tf.where(x == _INF, tf.zeros_like(x), -_INF), x)
+
+    on_host = _branch_on_host(x)
+    x = tf.cond(tf.reduce_any(infinite), limited, lambda: x) if on_host else limited()
     m = tf.where(infinite | (m == -_INF), 0.0, m)
     e = tf.exp(x - m)
     return x, infinite, m, e, tf.reduce_sum(e, axis=1)
