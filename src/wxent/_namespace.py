@@ -11,6 +11,7 @@ holds it only if the caller already imported it.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -152,6 +153,38 @@ def to_device(xp: Any, host: Any, like: Array, dtype: Any = None) -> Array:
     if dtype is None:
         return xp.asarray(host, device=device(like))
     return xp.asarray(host, dtype=dtype, device=device(like))
+
+
+def torch_autocast_dtype(x: Any) -> Any:
+    """The dtype ``torch.autocast`` gives matmuls on ``x``'s device now, or ``None`` (off).
+
+    Float32 (not float64) matmuls inside an autocast region run in that dtype.
+    """
+    torch = sys.modules["torch"]
+    kind = x.device.type
+    try:
+        if not torch.is_autocast_enabled(kind):
+            return None
+        return torch.get_autocast_dtype(kind)
+    except TypeError:  # pragma: no cover - torch < 2.4: CUDA and CPU flags of their own
+        if kind == "cuda" and torch.is_autocast_enabled():
+            return torch.get_autocast_gpu_dtype()
+        if kind == "cpu" and torch.is_autocast_cpu_enabled():
+            return torch.get_autocast_cpu_dtype()
+        return None
+
+
+def no_autocast(x: Any) -> Any:
+    """A context without ``torch.autocast`` on ``x``'s device (a null context when off).
+
+    For the matmuls of wxent's own arithmetic (cost rows, the projection's chunks), whose
+    dtypes wxent chooses: under autocast a float32 matmul would run in bfloat16 or
+    float16 and lose the digits the caller's dtype promises (or refuse an ``out=``
+    buffer of the caller's dtype).
+    """
+    if not is_torch(x) or torch_autocast_dtype(x) is None:
+        return contextlib.nullcontext()
+    return sys.modules["torch"].autocast(x.device.type, enabled=False)
 
 
 def torch_is_compiling() -> bool:

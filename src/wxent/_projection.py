@@ -289,6 +289,8 @@ def linear_cross_entropy(
         and not select._transforms_active()
         and not select.forward_ad(p.x, p.w, p.b)
     )
+    if torch_path and ns.torch_autocast_dtype(p.x) is not None:
+        p = _autocast(p)  # as the unfused `linear` would run under torch.autocast
     if torch_path and p.x.dtype != p.w.dtype:  # torch's matmuls take one dtype
         common = xp.result_type(p.x, p.w)
         p = p._replace(x=prep._cast(xp, p.x, common), w=prep._cast(xp, p.w, common))
@@ -320,6 +322,25 @@ def linear_cross_entropy(
     losses = _generic_losses(xp, x, w, p.b, inp.labels, eps, chunk)
     _check_values(p, losses, labels)
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
+
+
+def _autocast(p: Any) -> Any:
+    """``inputs``, ``weight`` and ``bias`` in ``torch.autocast``'s dtype (float32 ones only).
+
+    Inside an autocast region the unfused ``F.linear(inputs, weight, bias)`` runs in
+    bfloat16 or float16 and its logits have that dtype; the fused loss then equals
+    :func:`softmax_cross_entropy` of those logits (16-bit matmuls, float32 softmax, the
+    result in the callers' dtype, as torch's own losses give under autocast). Gradients
+    reach the caller's float32 tensors through the casts.
+    """
+    import torch
+
+    low = ns.torch_autocast_dtype(p.x)
+
+    def cast(t: Any) -> Any:
+        return t.to(low) if t is not None and t.dtype == torch.float32 else t
+
+    return p._replace(x=cast(p.x), w=cast(p.w), b=cast(p.b))
 
 
 def _coefficients(

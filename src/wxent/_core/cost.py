@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from wxent._core.numerics import has_unknown_dims, log_softmax
+from wxent._namespace import no_autocast
 from wxent._core.softmax import take_classes
 from wxent._types import Array
 
@@ -26,12 +27,16 @@ def softmax(logits: Array, *, axis: int, xp: Any) -> Array:
 
 
 def _rows_matmul(a: Array, matrix: Array, *, xp: Any) -> Array:
-    """``a @ matrix`` for ``a`` of shape ``(..., C)`` and a ``(C, K)`` matrix."""
-    if len(a.shape) == 2 or has_unknown_dims(a):
-        return xp.matmul(a, matrix)  # (unknown dims: TensorFlow graphs, batched matmul)
-    lead = a.shape[:-1]
-    flat = xp.reshape(a, (-1, a.shape[-1]))
-    return xp.reshape(xp.matmul(flat, matrix), (*lead, matrix.shape[-1]))
+    """``a @ matrix`` for ``a`` of shape ``(..., C)`` and a ``(C, K)`` matrix.
+
+    In ``a``'s dtype also inside ``torch.autocast`` (which would round it to 16 bits).
+    """
+    with no_autocast(a):
+        if len(a.shape) == 2 or has_unknown_dims(a):
+            return xp.matmul(a, matrix)  # (unknown dims: TensorFlow graphs, batched matmul)
+        lead = a.shape[:-1]
+        flat = xp.reshape(a, (-1, a.shape[-1]))
+        return xp.reshape(xp.matmul(flat, matrix), (*lead, matrix.shape[-1]))
 
 
 def label_cost_rows(labels: Array, costs: Array, *, indices: bool, axis: int, xp: Any) -> Array:

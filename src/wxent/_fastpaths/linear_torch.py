@@ -85,7 +85,15 @@ def _torch_step(
     return loss, logits
 
 
-def sweep(
+def sweep(*args: Any) -> tuple[Array, Array | None, Array | None, Array | None]:
+    """:func:`_sweep` with ``torch.autocast`` off: every matmul in the dtype chosen here."""
+    from wxent._namespace import no_autocast
+
+    with no_autocast(args[0]):
+        return _sweep(*args)
+
+
+def _sweep(
     x: Array,
     w: Array,
     b: Array | None,
