@@ -46,6 +46,7 @@ def config_array(
         _check_host(name, values, ns.float_dtype_name(xp, inp.dtype), positive, at_most_one)
 
     xp = inp.xp
+    value = v.plain_number(value)  # (torch.compile(dynamic=True): concrete)
     v.check_plain_array(name, value)
     v.check_not_flag(name, value)
     if ns.is_array(value) and not isinstance(value, np.ndarray):
@@ -112,6 +113,7 @@ def host_number(name: str, value: Any, inp: prep.Inputs, *, at_most_one: bool = 
     For a kernel that takes the number as a scalar argument: nothing moves to the device.
     The caller has made sure ``value`` is an ``int`` or ``float``.
     """
+    value = v.plain_number(value)
     if inp.check_config:
         host = np.asarray(value, dtype=np.float64)
         dtype_name = ns.float_dtype_name(inp.xp, inp.dtype)
@@ -157,6 +159,7 @@ def per_class(
     """
     if value is None:
         return None
+    value = v.plain_number(value)
     v.check_not_flag(name, value)
     shape = v.config_shape(name, value)
     ndim = inp.ndim
@@ -187,6 +190,7 @@ def sample_weight(value: Any, inp: prep.Inputs, *, per_sample: bool) -> Array | 
     """
     if value is None:
         return None
+    value = v.plain_number(value)
     shape = v.config_shape("sample_weight", value)
     if len(shape) == 0:
         return config_array("sample_weight", value, inp)

@@ -43,6 +43,13 @@ def check_plain_array(name: str, value: Any) -> None:
     ):
         layout = "nested" if value.is_nested else str(value.layout).rsplit(".", 1)[-1]
         raise v.type_error(name, "a dense tensor (x.to_dense())", f"{name} with layout {layout}")
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(value, (tf.SparseTensor, tf.RaggedTensor)):
+        raise v.type_error(
+            name,
+            "a dense tensor (tf.sparse.to_dense(x), or x.to_tensor() for a ragged one)",
+            f"{name} of type {type(value).__name__}",
+        )
 
 
 def check_not_flag(name: str, value: Any) -> None:
@@ -234,7 +241,7 @@ def check_scalar_fits(name: str, value: float, xp: Any, dtype: Any) -> None:
 def as_float(name: str, value: Any, expected: str) -> float:
     """``float(value)`` of a real number; an integer beyond float64's range is a ValueError."""
     try:
-        return float(value)
+        return float(v.plain_number(value))
     except OverflowError:
         raise v.value_error(name, expected, f"{name}={v._short(value)}") from None
 

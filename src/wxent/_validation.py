@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -115,6 +116,24 @@ def forward_mode_error(loss: str) -> NotImplementedError:
 # ----------------------------------------------------------------------------- options
 
 
+def plain_number(value: Any) -> Any:
+    """A Python ``int`` or ``float`` as a plain number; anything else unchanged.
+
+    Under ``torch.compile(dynamic=True)`` the compiler makes Python numbers symbolic
+    (``SymInt``, ``SymFloat``, also module constants): host code that reads them
+    (``math.isnan``, ``getattr``, ``sorted``) would break the graph. ``operator.index``
+    and ``__float__`` (not ``int()`` or ``float()``) make them concrete again (the
+    compiler guards on the value, as for a constant); eagerly they return the number.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return operator.index(value)
+    if isinstance(value, float):
+        return value.__float__()
+    return value
+
+
 def check_reduction(reduction: Any) -> None:
     """``reduction`` is one of :data:`REDUCTIONS`."""
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
@@ -166,7 +185,7 @@ def check_optional_int(name: str, value: Any) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise type_error(name, "an integer or None", f"{name}={value!r}")
-    return int(value)
+    return int(plain_number(value))
 
 
 def check_optional_label_value(name: str, value: Any) -> float | None:
@@ -191,7 +210,7 @@ def check_class_axis(class_axis: Any, ndim: int) -> int:
     """A valid axis of the logits, returned non-negative."""
     if isinstance(class_axis, bool) or not isinstance(class_axis, numbers.Integral):
         raise type_error("class_axis", "an integer axis of `logits`", f"class_axis={class_axis!r}")
-    class_axis = int(class_axis)
+    class_axis = int(plain_number(class_axis))
     if not -ndim <= class_axis < ndim:
         raise value_error(
             "class_axis",

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from wxent._core.numerics import has_unknown_dims, log_softmax
-from wxent._namespace import no_autocast
 from wxent._core.softmax import take_classes
+from wxent._namespace import no_autocast
 from wxent._types import Array
 
 

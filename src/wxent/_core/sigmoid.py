@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wxent import _namespace as ns
 from wxent._core.numerics import FAR, safe_mul, softplus_pair
 from wxent._types import Array
 
@@ -86,7 +87,10 @@ def clipped_pair(logits: Array, *, xp: Any) -> tuple[Array, Array]:
     the terms take their far branch, so the clipped values only keep the discarded
     branch (and its gradient, 0 through the clip) finite at infinite ``x``.
     """
-    return softplus_pair(xp.clip(logits, -FAR, FAR), xp=xp)
+    torch = ns.torch_of(xp)  # (array-api-compat's clip tests its bounds with math.isnan,
+    # which torch.compile(dynamic=True), where FAR is symbolic, cannot trace)
+    far = torch.clamp(logits, -FAR, FAR) if torch is not None else xp.clip(logits, -FAR, FAR)
+    return softplus_pair(far, xp=xp)
 
 
 def binary_terms(
