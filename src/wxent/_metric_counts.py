@@ -161,7 +161,7 @@ def _sigmoid(c: mi.Call) -> Counts:
         if binary:
             return xp.reshape(a, (-1, 1))
         if c.axis != len(shape) - 1:
-            a = xp.moveaxis(a, c.axis, -1)
+            a = ns.moveaxis(xp, a, c.axis, -1)
         return xp.reshape(a, (-1, k))
 
     x, z = flat(c.x), flat(z)
@@ -262,7 +262,7 @@ def _softmax(c: mi.Call) -> Counts:
                     dtype=ns.float_dtype_name(xp, c.dtype),
                 ),
             )
-        rows = c.x if c.axis == len(shape) - 1 else xp.moveaxis(c.x, c.axis, -1)
+        rows = c.x if c.axis == len(shape) - 1 else ns.moveaxis(xp, c.x, c.axis, -1)
         rows = xp.reshape(rows, (-1, n))  # 2-D: no reshape with two unknown dimensions
         if c.concrete:  # a row of only -inf has no probabilities, so no decision
             c.checks.add(

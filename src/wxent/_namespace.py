@@ -155,6 +155,18 @@ def to_device(xp: Any, host: Any, like: Array, dtype: Any = None) -> Array:
     return xp.asarray(host, dtype=dtype, device=device(like))
 
 
+def moveaxis(xp: Namespace, x: Array, source: int, destination: int) -> Array:
+    """``xp.moveaxis``; PyTorch's ``movedim`` for torch tensors.
+
+    ``torch.moveaxis`` (which array-api-compat calls) has no ``torch.func.vmap`` batching
+    rule; ``movedim`` is the same view and has one.
+    """
+    torch = torch_of(xp)
+    if torch is not None:
+        return torch.movedim(x, source, destination)
+    return xp.moveaxis(x, source, destination)
+
+
 def torch_autocast_dtype(x: Any) -> Any:
     """The dtype ``torch.autocast`` gives matmuls on ``x``'s device now, or ``None`` (off).
 

@@ -325,13 +325,14 @@ def linear_cross_entropy(
 
 
 def _autocast(p: Any) -> Any:
-    """``inputs``, ``weight`` and ``bias`` in ``torch.autocast``'s dtype (float32 ones only).
+    """``inputs`` and ``weight`` in ``torch.autocast``'s dtype (float32 ones only).
 
     Inside an autocast region the unfused ``F.linear(inputs, weight, bias)`` runs in
-    bfloat16 or float16 and its logits have that dtype; the fused loss then equals
-    :func:`softmax_cross_entropy` of those logits (16-bit matmuls, float32 softmax, the
-    result in the callers' dtype, as torch's own losses give under autocast). Gradients
-    reach the caller's float32 tensors through the casts.
+    bfloat16 or float16; the fused loss then is the one of the inputs cast to that dtype
+    (16-bit matmuls with float32 accumulation, float32 softmax; without a bias, exactly
+    :func:`softmax_cross_entropy` of the unfused logits), returned in the caller's
+    dtype as torch's own losses are under autocast. Gradients reach the caller's
+    float32 tensors through the casts.
     """
     import torch
 
@@ -340,7 +341,7 @@ def _autocast(p: Any) -> Any:
     def cast(t: Any) -> Any:
         return t.to(low) if t is not None and t.dtype == torch.float32 else t
 
-    return p._replace(x=cast(p.x), w=cast(p.w), b=cast(p.b))
+    return p._replace(x=cast(p.x), w=cast(p.w))  # (the bias stays in the compute dtype)
 
 
 def _coefficients(

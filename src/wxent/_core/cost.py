@@ -11,14 +11,14 @@ from typing import Any
 
 from wxent._core.numerics import has_unknown_dims, log_softmax
 from wxent._core.softmax import take_classes
-from wxent._namespace import no_autocast
+from wxent._namespace import moveaxis, no_autocast
 from wxent._types import Array
 
 
 def _to_last(x: Array, axis: int, *, xp: Any) -> Array:
     """Move ``axis`` to the end (a no-op when it is already last)."""
     ndim = len(x.shape)
-    return x if axis == ndim - 1 else xp.moveaxis(x, axis, -1)
+    return x if axis == ndim - 1 else moveaxis(xp, x, axis, -1)
 
 
 def softmax(logits: Array, *, axis: int, xp: Any) -> Array:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from wxent._fastpaths.focal_torch import _by_autograd
+from wxent._namespace import no_autocast
 
 Tensor = torch.Tensor
 
@@ -34,7 +35,8 @@ class SoftTargetCE(torch.autograd.Function):
     def forward(ctx: Any, x: Tensor, t: Tensor, eps: float) -> Tensor:
         log_p = torch.log_softmax(x, dim=1)
         target = t * (1.0 - eps) + eps / x.shape[1] if eps else t
-        losses = torch.bmm(target.unsqueeze(1), log_p.unsqueeze(2)).reshape(-1).neg_()
+        with no_autocast(x):  # (autocast would round the dot products to 16 bits)
+            losses = torch.bmm(target.unsqueeze(1), log_p.unsqueeze(2)).reshape(-1).neg_()
         ctx.save_for_backward(x, t, log_p, target)
         ctx.eps = eps
         return losses
