@@ -229,6 +229,8 @@ def linear_cross_entropy(
     That gradient cannot be differentiated again (a clear ``NotImplementedError``). With
     ``reduction="none"`` the backward pass recomputes each chunk's logits. On NumPy and
     TensorFlow the forward is chunked and TensorFlow's autodiff keeps the chunks.
+    Inside ``torch.autocast``, float32 ``inputs`` and ``weight`` are first cast to the
+    autocast dtype (the matmuls ``F.linear`` would run there); the result stays float32.
 
     Args:
         inputs: floating ``(N, D)`` features (the last hidden layer).
