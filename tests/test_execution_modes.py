@@ -181,25 +181,3 @@ def test_tensorflow_sparse_and_ragged_tensors_are_refused_as_such():
         wxent.softmax_cross_entropy(
             x, tf.constant([0, 1, 2]), sample_weight=tf.ragged.constant([[1.0], [1.0], [1.0]])
         )
-
-
-def test_kernels_off_lets_jax_linearize_the_projection(monkeypatch):
-    import jax
-    import jax.numpy as jnp
-
-    monkeypatch.setenv("WXENT_KERNELS", "off")
-    rng = np.random.default_rng(3)
-    h = jnp.asarray(rng.normal(size=(6, 5)), jnp.float32)
-    w = jnp.asarray(rng.normal(size=(7, 5)), jnp.float32)
-    y = jnp.asarray(rng.integers(0, 7, 6))
-
-    def fused(a):
-        return wxent.linear_cross_entropy(a, w, y, chunk_size=4, label_smoothing=0.1)
-
-    def unfused(a):
-        return wxent.softmax_cross_entropy(a @ w.T, y, label_smoothing=0.1)
-
-    tangent = jnp.asarray(rng.normal(size=(6, 5)), jnp.float32)
-    _, lin = jax.linearize(fused, h)
-    _, ref = jax.linearize(unfused, h)
-    np.testing.assert_allclose(lin(tangent), ref(tangent), rtol=1e-5, atol=1e-6)

@@ -286,12 +286,8 @@ def linear_cross_entropy(
     # torch.func transforms (vmap writes no batched chunk into a plain buffer) and
     # forward-mode dual tensors (the chunks' autograd functions have no forward rule,
     # the Triton chunk step would drop the tangent): the generic path
-    # WXENT_KERNELS=off: no custom gradient either (the chunks below, differentiated by the
-    # framework as written: jax.linearize cannot evaluate a custom_vjp's tangent)
-    custom = select.custom_gradients()
     torch_path = (
-        custom
-        and ns.is_torch_namespace(xp)
+        ns.is_torch_namespace(xp)
         and not select._transforms_active()
         and not select.forward_ad(p.x, p.w, p.b)
     )
@@ -300,8 +296,7 @@ def linear_cross_entropy(
     if torch_path and p.x.dtype != p.w.dtype:  # torch's matmuls take one dtype
         common = xp.result_type(p.x, p.w)
         p = p._replace(x=prep._cast(xp, p.x, common), w=prep._cast(xp, p.w, common))
-    jax_path = custom and ns.is_jax_namespace(xp)
-    if (torch_path or jax_path) and p.num_classes is not None and p.n is not None:
+    if (torch_path or ns.is_jax_namespace(xp)) and p.num_classes is not None and p.n is not None:
         if chunk is None:
             accelerator = fast.on_accelerator(p.x, torch_path)
             chunk = fast.default_chunk(
