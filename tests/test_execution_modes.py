@@ -181,3 +181,15 @@ def test_tensorflow_sparse_and_ragged_tensors_are_refused_as_such():
         wxent.softmax_cross_entropy(
             x, tf.constant([0, 1, 2]), sample_weight=tf.ragged.constant([[1.0], [1.0], [1.0]])
         )
+
+
+def test_jax_sparse_arrays_are_refused_as_such():
+    import jax.numpy as jnp
+    from jax.experimental import sparse
+
+    x = jnp.zeros((3, C))
+    z = sparse.BCOO.fromdense(jnp.eye(3, C))
+    with pytest.raises(TypeError, match=r"`labels`.*dense array \(x.todense\(\)\).*BCOO"):
+        wxent.sigmoid_cross_entropy(x, z)
+    with pytest.raises(TypeError, match=r"`sample_weight`.*dense array.*BCOO"):
+        wxent.sigmoid_cross_entropy(x, jnp.eye(3, C), sample_weight=z)

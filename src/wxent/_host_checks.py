@@ -43,6 +43,11 @@ def check_plain_array(name: str, value: Any) -> None:
     ):
         layout = "nested" if value.is_nested else str(value.layout).rsplit(".", 1)[-1]
         raise v.type_error(name, "a dense tensor (x.to_dense())", f"{name} with layout {layout}")
+    jax_sparse = sys.modules.get("jax.experimental.sparse")
+    if jax_sparse is not None and isinstance(value, jax_sparse.JAXSparse):
+        raise v.type_error(
+            name, "a dense array (x.todense())", f"{name} of type {type(value).__name__}"
+        )
     tf = sys.modules.get("tensorflow")
     if tf is not None and isinstance(value, (tf.SparseTensor, tf.RaggedTensor)):
         raise v.type_error(
