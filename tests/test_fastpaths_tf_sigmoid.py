@@ -13,6 +13,7 @@ from conftest import assert_close
 from reference import sigmoid_ce
 from test_fastpaths_tf import (
     MODES,
+    SHAPE_MODES,
     _fast_and_generic,
     _taped,
     _traced,
@@ -74,8 +75,7 @@ def _labels(z, case):
     return z if "ignore_label" in case else np.where(z < 0, 0.0, z).astype(np.float32)
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("shape", [(6, 9), (2, 3, 7)])
+@pytest.mark.parametrize(("shape", "mode"), SHAPE_MODES)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}" for k in c) or "plain")
 def test_tf_sigmoid_rule_matches_generic_path_and_float64(monkeypatch, used, case, shape, mode):
     x, z, weights = _data(shape, seed=1)

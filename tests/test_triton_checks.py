@@ -306,7 +306,7 @@ def softmax_rows(x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_probability_looking_logits_warn_on_the_kernel_path(dtype):
-    d = data(n=40, c=5)
+    d = data(n=12, c=5)
     x = d["x"].to(dtype)
     y = d["y"].clamp(0)
     z = d["z"]
@@ -384,7 +384,7 @@ def test_many_statuses_and_long_sums_take_several_programs(monkeypatch):
     d = data(n=23)
     y, z = d["y"], d["z"]
     for loss, kernel in SOFTMAX:
-        for reduction in REDUCTIONS:
+        for reduction in ("sum", "weighted_mean"):  # one long sum; two (numerator, weights)
             kw = {"ignore_index": -100, "sample_weight": d["sw"], "reduction": reduction}
             with DeviceOps() as ops:
                 value = loss(d["x"], y, **kw)

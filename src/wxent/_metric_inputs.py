@@ -129,10 +129,14 @@ def below(t: np.ndarray, dtype: str | None) -> np.ndarray:
     if dtype != "float32":
         return t
     # Clipped first (no overflow in the cast): beyond float32's range the largest float32
-    # at most t is its maximum, or -inf below its minimum (the step below -max).
-    top = float(np.finfo(np.float32).max)
+    # at most t is its maximum, or -inf below its minimum (the step below -max, taken
+    # without nextafter, which warns of the overflow; no errstate: torch.compile traces it).
+    top = np.float32(np.finfo(np.float32).max)
     low = np.clip(t, -top, top).astype(np.float32)
-    return np.where(low.astype(np.float64) > t, np.nextafter(low, np.float32(-np.inf)), low)
+    edge = low == -top
+    down = np.nextafter(np.where(edge, np.float32(0.0), low), np.float32(-np.inf))
+    down = np.where(edge, np.float32(-np.inf), down)
+    return np.where(low.astype(np.float64) > t, down, low)
 
 
 def check_options(

@@ -120,9 +120,9 @@ class Calibration:
         object.__setattr__(self, "_any_zero_scale", bool(np.any(zero)))
         # The range float32 compute must hold: the smallest nonzero and largest |scale|,
         # the largest |bias| (checked when applied to logits computed in float32).
-        nonzero = np.abs(scale[scale != 0] if np.ndim(scale) else scale)
+        magnitude = np.abs(np.asarray(scale, dtype=np.float64))
         extent = (
-            float(np.min(nonzero, initial=np.inf)),
+            float(np.min(magnitude[magnitude != 0], initial=np.inf)),
             float(np.max(np.abs(scale))),
             float(np.max(np.abs(bias))),
         )
