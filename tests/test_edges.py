@@ -67,12 +67,29 @@ def test_everything_ignored_sigmoid(ad_backend, rng, reduction):
     assert float(value) == 0.0 and np.array_equal(grad, np.zeros_like(x))
 
 
-def test_empty_batch(ad_backend):
+INDICES = np.zeros((0,), dtype=np.int64)
+EMPTY_BATCH = {  # every option that takes a rule of its own (batch-wide reductions)
+    "plain": (
+        lambda a, b: wxent.softmax_cross_entropy(a, b, reduction="weighted_mean"),
+        INDICES,
+    ),
+    "smoothing": (
+        lambda a, b: wxent.softmax_cross_entropy(a, b, label_smoothing=0.1, reduction="sum"),
+        INDICES,
+    ),
+    "probabilities": (
+        lambda a, b: wxent.softmax_cross_entropy(a, b, label_smoothing=0.1),
+        np.zeros((0, 3), dtype=np.float32),
+    ),
+    "focal": (lambda a, b: wxent.softmax_focal_loss(a, b, label_smoothing=0.1), INDICES),
+}
+
+
+@pytest.mark.parametrize("call", list(EMPTY_BATCH))
+def test_empty_batch(ad_backend, call):
     x = np.zeros((0, 3), dtype=np.float32)
-    y = np.zeros((0,), dtype=np.int64)
-    value, grad = ad_backend.value_and_grad(
-        lambda a, b: wxent.softmax_cross_entropy(a, b, reduction="weighted_mean"), x, y
-    )
+    loss, labels = EMPTY_BATCH[call]
+    value, grad = ad_backend.value_and_grad(loss, x, labels)
     assert float(value) == 0.0 and grad.shape == (0, 3)
 
 
