@@ -106,21 +106,34 @@ def _expected_cost(costs_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- the losses
 
 
+def _softmax_ce_case(labels: np.ndarray, reference_labels: np.ndarray, eps: float = 0.0) -> Any:
+    def loss(x: Any, y: Any) -> Any:
+        return wxent.softmax_cross_entropy(x, y, label_smoothing=eps, reduction="none")
+
+    return loss, (labels,), *_ce(reference_labels, eps)
+
+
+def _focal_case(gamma: float) -> Any:
+    def loss(x: Any, y: Any) -> Any:
+        return wxent.softmax_focal_loss(x, y, gamma=gamma, reduction="none")
+
+    return loss, (Y,), *_focal(Y, gamma)
+
+
 def _case(name: str) -> tuple[Any, tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
     """``(loss(x, *rest), rest, per-row reference, per-row gradient reference)``."""
     onehot = _onehot(Y)
-    if name == "ce":
-        return (
-            (lambda x, y: wxent.softmax_cross_entropy(x, y, reduction="none")),
-            (Y,),
-            *_ce(onehot),
-        )
-    if name == "ce-smooth":
-        return (
-            (lambda x, y: wxent.softmax_cross_entropy(x, y, label_smoothing=0.2, reduction="none")),
-            (Y,),
-            *_ce(onehot, 0.2),
-        )
+    soft = SOFT.astype(np.float64)
+    plain = {
+        "ce": lambda: _softmax_ce_case(Y, onehot),
+        "ce-smooth": lambda: _softmax_ce_case(Y, onehot, 0.2),
+        "ce-soft": lambda: _softmax_ce_case(SOFT, soft),
+        "ce-soft-smooth": lambda: _softmax_ce_case(SOFT, soft, 0.2),
+        "focal": lambda: _focal_case(2.0),
+        "focal-gamma0.5": lambda: _focal_case(0.5),
+    }
+    if name in plain:
+        return plain[name]()
     if name == "ce-weighted":
         w = CLASS_WEIGHT[Y].astype(np.float64)[:, None]
         loss, grad = _ce(onehot)
@@ -129,30 +142,6 @@ def _case(name: str) -> tuple[Any, tuple[np.ndarray, ...], np.ndarray, np.ndarra
             (Y, CLASS_WEIGHT),
             loss * w[:, 0],
             grad * w,
-        )
-    if name == "ce-soft":
-        return (
-            (lambda x, t: wxent.softmax_cross_entropy(x, t, reduction="none")),
-            (SOFT,),
-            *_ce(SOFT.astype(np.float64)),
-        )
-    if name == "ce-soft-smooth":
-        return (
-            (lambda x, t: wxent.softmax_cross_entropy(x, t, label_smoothing=0.2, reduction="none")),
-            (SOFT,),
-            *_ce(SOFT.astype(np.float64), 0.2),
-        )
-    if name == "focal":
-        return (
-            (lambda x, y: wxent.softmax_focal_loss(x, y, gamma=2.0, reduction="none")),
-            (Y,),
-            *_focal(Y, 2.0),
-        )
-    if name == "focal-gamma0.5":
-        return (
-            (lambda x, y: wxent.softmax_focal_loss(x, y, gamma=0.5, reduction="none")),
-            (Y,),
-            *_focal(Y, 0.5),
         )
     if name == "expected-cost":
         return (
