@@ -121,22 +121,25 @@ def test_smoothing_term_at_any_offset_matches_float64(classes, offset):
     # On CPUs the smoothing term's row sums come from a plain product with ones while every
     # |row maximum| is at most 16 (a cond); beyond, from the sum about the first logit.
     # Either way: float32 rounding of the shifted-logit float64 value. Rows of nearly
-    # equal logits are the worst case for the plain sum (the term is about log C).
+    # equal logits are the worst case for the plain sum (the term is about log C). Each
+    # row is its own batch, so that rows take both branches.
     rng = np.random.default_rng(9)
     spread = np.array([[1e-3], [1.0], [8.0], [1e-3]])
     x = (offset + spread * rng.standard_normal((4, classes))).astype(np.float32)
     x[3, 0] = offset + 30.0  # one far above the rest: the term is large
     labels = np.array([0, 1, 2, 0])
-    y = jnp.asarray(labels)
-    f = jax.jit(lambda z: wxent.softmax_cross_entropy(z, y, label_smoothing=0.3, reduction="none"))
-    got = np.asarray(f(jnp.asarray(x)), np.float64)
+    f = jax.jit(
+        lambda z, y: wxent.softmax_cross_entropy(z, y, label_smoothing=0.3, reduction="none")
+    )
+    rows = [f(jnp.asarray(x[i : i + 1]), jnp.asarray(labels[i : i + 1])) for i in range(4)]
+    got = np.concatenate([np.asarray(r, np.float64) for r in rows])
     x64 = x.astype(np.float64)
     z = x64 - x64.max(axis=1, keepdims=True)
     log_total = np.log(np.exp(z).sum(axis=1))
     picked = z[np.arange(4), labels]
     want = 0.7 * (log_total - picked) + 0.3 * (log_total - z.mean(axis=1))
     np.testing.assert_allclose(got, want, rtol=2e-6)
-    jaxpr = jax.make_jaxpr(f)(jnp.asarray(x)).jaxpr
+    jaxpr = jax.make_jaxpr(f)(jnp.asarray(x), jnp.asarray(labels)).jaxpr
     assert bool(dot_generals(jaxpr)) == (jax.default_backend() == "cpu")
 
 

@@ -13,6 +13,7 @@ from reference import softmax_ce
 from test_fastpaths import CASES, _data, _kw  # the same cases as the other fast paths
 from wxent import _fastpaths
 from wxent import _namespace as ns
+from wxent._fastpaths import tf as tf_rule
 
 MODES = ["eager", "function", "xla"]
 # XLA compiles the rule's value, gradient and HVP once per shape: the 3-D shape (rows
@@ -197,6 +198,43 @@ def test_tf_rule_layouts_and_dtypes(monkeypatch, used):
     )
     assert used[-1] is True and fast[0].dtype == np.float16
     assert_close(fast[0], generic[0], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("classes", [3, 4096])
+def test_smoothing_term_at_any_offset_matches_float64(monkeypatch, used, mode, classes):
+    # On CPUs, eagerly and in tf.function, the smoothing term comes from the plain row mean
+    # while every |log-sum-exp| is at most 16 (a cond), from the mean of x - x_y beyond
+    # and under XLA. Each row is its own batch, so that rows take both branches: float32
+    # rounding of the shifted-logit float64 value either way (rows of nearly equal
+    # logits are the worst case for the plain mean: the term is about log C).
+    calls = []
+    real = tf_rule._mean_above
+    monkeypatch.setattr(tf_rule, "_mean_above", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(9)
+    rows = []
+    for offset in [0.0, -15.9, 15.9, 16.1, -40.0, 1e4]:
+        for spread in [1e-3, 1.0]:
+            rows.append(offset + spread * rng.standard_normal(classes))
+        rows.append(offset + 1e-3 * rng.standard_normal(classes))
+        rows[-1][0] += 30.0  # one far above the rest: the term is large
+    x = np.asarray(rows, np.float32)
+    labels = np.arange(len(x)) % classes
+
+    def loss(row, label):
+        with tf.GradientTape() as tape:
+            tape.watch(row)
+            return wxent.softmax_cross_entropy(row, label, label_smoothing=0.3, reduction="none")
+
+    f = _traced(loss, mode)
+    got = [f(tf.constant(x[i : i + 1]), tf.constant(labels[i : i + 1])) for i in range(len(x))]
+    got = np.concatenate([g.numpy() for g in got]).astype(np.float64)
+    assert all(used) and calls
+    z = x.astype(np.float64) - x.astype(np.float64).max(axis=1, keepdims=True)
+    log_total = np.log(np.exp(z).sum(axis=1))
+    picked = z[np.arange(len(x)), labels]
+    want = 0.7 * (log_total - picked) + 0.3 * (log_total - z.mean(axis=1))
+    np.testing.assert_allclose(got, want, rtol=2e-6)
 
 
 def test_eager_tensorflow_cpu_tensors_are_on_the_host():
