@@ -293,3 +293,88 @@ def test_sigmoid_family_huge_pos_weight_and_overflowing_element(ad_backend, name
     assert np.isfinite(value).all() and np.isfinite(grad).all(), (value, grad)
     reference = REFERENCES[name](x, Z, reduction="weighted_mean", pos_weight=w.astype(np.float64))
     assert_close(value, reference, rtol=1e-5, atol=0)
+
+
+# sample_weight and class_weight whose products (2**200) are beyond float32, each factor
+# well inside it: the weighted mean of their ratios is finite; any other reduction of
+# such weights overflows, and is refused.
+BIG = np.float32(2.0**100)
+SAMPLE_BIG = (np.array([1.0, 0.5, 2.0], np.float32) * BIG).astype(np.float32)
+CLASS_BIG = (np.array([1.5, 1.0, 0.25], np.float32) * BIG).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", SOFTMAX)
+def test_softmax_family_weighted_mean_of_overflowing_weight_products(ad_backend, name):
+    loss = _softmax(name)
+
+    def f(a, b, s, c):
+        return loss(a, b, sample_weight=s, class_weight=c, reduction="weighted_mean")
+
+    value, grad = ad_backend.value_and_grad(f, X, Y, SAMPLE_BIG, CLASS_BIG)
+    small = np.float32(2.0**-100)
+    expected, expected_grad = ad_backend.value_and_grad(
+        f, X, Y, SAMPLE_BIG * small, CLASS_BIG * small
+    )
+    assert np.isfinite(value).all() and np.isfinite(grad).all(), (value, grad)
+    assert_close(value, expected, rtol=1e-6, atol=0)
+    assert_close(grad, expected_grad, rtol=1e-6, atol=1e-7)
+    if name == "softmax_cross_entropy":
+        weights = (SAMPLE_BIG.astype(np.float64) / BIG) * (CLASS_BIG[Y] / BIG)
+        reference = ref.softmax_ce(X, Y, sample_weight=weights, reduction="weighted_mean")
+        assert_close(value, reference, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", SOFTMAX)
+def test_overflowing_weight_products_are_refused(eager_backend, name, reduction):
+    loss = _softmax(name)
+    arrays = [eager_backend.asarray(a) for a in (X, Y, SAMPLE_BIG, CLASS_BIG)]
+    with pytest.raises(ValueError, match=r"`sample_weight`.*products with `class_weight`"):
+        eager_backend.numpy(
+            loss(
+                arrays[0],
+                arrays[1],
+                sample_weight=arrays[2],
+                class_weight=arrays[3],
+                reduction=reduction,
+            )
+        )
+    # an ignored sample's weights count nothing, and a product that fits is accepted
+    ignored = eager_backend.asarray(np.array([0, -100, 1]))
+    one_big = (np.array([1.0, 1.0, 1.0], np.float32) * BIG).astype(np.float32)
+    small_sample = eager_backend.asarray(np.array([1.0, 2.0**100, 1.0], np.float32))
+    out = loss(
+        arrays[0],
+        ignored,
+        sample_weight=small_sample,
+        class_weight=eager_backend.asarray(one_big),
+        ignore_index=-100,
+        reduction=reduction,
+    )
+    assert np.isfinite(eager_backend.numpy(out)).all()
+
+
+def test_triton_kernels_refuse_overflowing_weight_products(monkeypatch):
+    import torch
+
+    from wxent._fastpaths import select
+
+    monkeypatch.setenv("WXENT_KERNELS", "triton")  # TRITON_INTERPRET=1: tests/conftest.py
+    x = torch.tensor(X)
+    sample, classes = torch.tensor(SAMPLE_BIG), torch.tensor(CLASS_BIG)
+    for loss, labels, kernel in [
+        (wxent.softmax_cross_entropy, torch.tensor(Y), "softmax_cross_entropy"),
+        (wxent.softmax_cross_entropy, torch.eye(3)[Y], "softmax_cross_entropy_soft"),
+        (wxent.softmax_focal_loss, torch.tensor(Y), "softmax_focal_loss"),
+    ]:
+        select.LAUNCHES.clear()
+        with (  # the interpreter runs the kernels in NumPy: its overflow warnings
+            pytest.warns(RuntimeWarning),
+            pytest.raises(ValueError, match=r"`sample_weight`.*products with `class_weight`"),
+        ):
+            loss(x, labels, sample_weight=sample, class_weight=classes, reduction="sum")
+        assert select.LAUNCHES[kernel] >= 1, (kernel, dict(select.LAUNCHES))
+        value = loss(
+            x, labels, sample_weight=sample, class_weight=classes, reduction="weighted_mean"
+        )
+        assert torch.isfinite(value)

@@ -10,6 +10,7 @@ reduce and settle the value checks (:func:`wxent._prepare.finish`).
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from wxent import _fastpaths, _reduction
@@ -163,8 +164,81 @@ def softmax_sample_weight(
                 cw = inp.xp.reshape(cw, tuple(shape))
             cw = core.class_weight_of_probabilities(cw, inp.labels, axis=inp.axis, xp=inp.xp)
     s = prep.sample_weight(sample_weight, inp, per_sample=False)
-    (weights,) = _reduction.scale_free(inp.xp, [prep.multiply(s, cw)], inp.valid, reduction)
+    if s is None or cw is None:
+        (weights,) = _reduction.scale_free(inp.xp, [prep.multiply(s, cw)], inp.valid, reduction)
+        return weights
+    return effective_weight(inp, s, cw, reduction)
+
+
+def effective_weight(inp: prep.Inputs, s: Array, cw: Array, reduction: Any) -> Array:
+    """``s * cw`` per sample (the loss shape), never an overflowed product.
+
+    For ``"weighted_mean"`` each factor is first brought near 1 by its own power of two
+    (exact in the normal range), so that factors whose product is beyond the compute
+    dtype (1e30 each in float32) give the weighted mean of their ratios, then the product
+    is scaled as one weight (:func:`_reduction.scale_free`). Elsewhere an infinite
+    product would be the weight of a counted element: NaN in the gradient (``inf * 0``);
+    when validating concrete arrays it is an error (a flag folded into the call's read).
+    """
+    xp = inp.xp
+    if reduction == "weighted_mean" and not _reduction.terms_pending():
+        (s,) = _reduction.scale_free(xp, [s], inp.valid, reduction)
+        (cw,) = _reduction.scale_free(xp, [cw], inp.valid, reduction)
+        (weights,) = _reduction.scale_free(xp, [_product(xp, s, cw)], inp.valid, reduction)
+        return weights
+    weights = prep.quietly(inp, lambda: s * cw)
+    if inp.validate:  # (concrete arrays)
+        check_product(inp, weights, s, cw, inp.valid, reduction)
     return weights
+
+
+def _product(xp: Any, a: Array, b: Array) -> Array:
+    """``a * b`` as one operation of its own.
+
+    TensorFlow's graph optimizer reorders chains of multiplications (fewest broadcasts
+    first): ``(s * 2**-i) * (cw * 2**-j)`` became ``(s * cw) * ...``, which overflows
+    (NaN in ``tf.function``). ``multiply_no_nan`` (``a * b``, 0 where ``b`` is 0: the
+    same for these finite, non-negative weights) is not part of such a chain.
+    """
+    from wxent import _namespace as ns
+
+    if ns.is_tf_namespace(xp):
+        import tensorflow as tf
+
+        return tf.math.multiply_no_nan(a, b)
+    return a * b
+
+
+def check_product(
+    inp: prep.Inputs, weights: Array, s: Array, cw: Array, valid: Array | None, reduction: Any
+) -> None:
+    """Record the check that no counted ``weights = s * cw`` overflowed (a folded flag)."""
+    xp = inp.xp
+    counted = weights if valid is None else xp.where(valid, weights, xp.zeros_like(weights))
+
+    def diagnose() -> None:
+        _refuse_product(inp, s, cw, counted, reduction)
+
+    inp.add_check(xp.any(counted == math.inf), diagnose)
+
+
+def _refuse_product(inp: prep.Inputs, s: Array, cw: Array, counted: Array, reduction: Any) -> None:
+    """Raise where a counted element's ``sample_weight * class_weight`` overflowed."""
+    import numpy as np
+
+    from wxent import _namespace as ns
+
+    if not np.isinf(ns.to_numpy(counted)).any():
+        return
+    largest = [float(np.max(ns.to_numpy(w))) for w in (s, cw)]
+    dtype = ns.float_dtype_name(inp.xp, inp.dtype)
+    raise v.value_error(
+        "sample_weight",
+        f"weights whose products with `class_weight` fit in the logits' compute dtype "
+        f"({dtype}) for reduction={reduction!r} (reduction='weighted_mean' takes any "
+        "finite weights: only their ratios count)",
+        f"sample_weight up to {largest[0]:.8g} and class_weight[label] up to {largest[1]:.8g}",
+    )
 
 
 def softmax_focal_loss(

@@ -275,6 +275,8 @@ def _softmax_weights(
     sw = prep.sample_weight(sample_weight, inp, per_sample=False)
     given = [w for w in (cw, sw) if w is not None]
     if reduction != "weighted_mean" or not given:
+        if len(given) == 2 and inp.validate:
+            _check_weight_product(inp, cw, sw, reduction)
         return cw, sw
     scaled = scale_weights(given, joint=False)  # one launch for both
     if scaled is not None:
@@ -284,6 +286,31 @@ def _softmax_weights(
     (cw,) = scale_free(inp.xp, [cw], None, reduction)
     (sw,) = scale_free(inp.xp, [sw], None, reduction)
     return cw, sw
+
+
+def _check_weight_product(inp: Any, cw: Array, sw: Array, reduction: Any) -> None:
+    """The generic path's check of ``sample_weight * class_weight[label]`` (finite), for a kernel.
+
+    The labels are the caller's (the kernel checks them): ignored and out-of-range ones
+    take no weight here; probability labels weigh a row by ``sum_c y_c class_weight[c]``
+    (a product with the labels: their second read, in calls given both weights only).
+    """
+    from wxent._softmax import check_product
+
+    torch = ns.torch_of(inp.xp)
+    labels = inp.raw_labels
+    if cw.ndim == 0:
+        taken, valid = cw, None
+    elif not inp.indices:
+        rows = labels.reshape(-1, labels.shape[-1]).to(cw.dtype)
+        with ns.no_autocast(rows):
+            taken, valid = torch.mv(rows, cw).reshape(labels.shape[:-1]), None
+    else:
+        valid = (labels >= 0) & (labels < inp.num_classes)
+        if inp.ignore_index is not None:
+            valid = valid & (labels != inp.ignore_index)
+        taken = cw[torch.where(valid, labels, 0)]
+    check_product(inp, sw * taken, sw, taken, valid, reduction)
 
 
 def scale_weights(weights: list[Any], *, joint: bool) -> list[Any] | None:
