@@ -581,3 +581,17 @@ def test_dominated_columns_vectorised_and_cached_by_content(rng):
         assert dominated_columns(c) == brute(c)  # second call: from the cache
         c[0, 0] += 5.0  # same object, new content: not the cached answer
         assert dominated_columns(c) == brute(c)
+
+
+def test_cost_weight_whose_product_with_the_costs_overflows_is_refused(eager_backend):
+    # cost_weight * costs beyond float32: the loss is inf and its gradient NaN (inf - inf)
+    x = np.array([[1.0, 2.0, 3.0], [3.0, 1.0, 0.0]], np.float32)
+    costs = np.array([[0, 3e38, 1], [1, 0, 3e38], [1, 1, 0]], np.float32)
+    logits, labels = eager_backend.asarray(x), eager_backend.asarray(np.array([0, 1]))
+    for matrix in (costs, eager_backend.asarray(costs)):
+        with pytest.raises(ValueError, match=r"`cost_weight`.*largest cost \(3e\+38\)"):
+            eager_backend.numpy(
+                wxent.cost_sensitive_cross_entropy(logits, labels, matrix, cost_weight=10.0)
+            )
+        value = wxent.cost_sensitive_cross_entropy(logits, labels, matrix, cost_weight=1.0)
+        assert np.isfinite(eager_backend.numpy(value))

@@ -157,6 +157,8 @@ def cost_sensitive_cross_entropy(
     inp = _inputs(logits, labels, ignore_index, label_smoothing, class_axis, reduction, validate)
     v.check_scalar_fits("cost_weight", cost_weight, inp.xp, inp.dtype)
     c = matrix_for("costs", costs, inp)
+    if cost_weight != 0.0:
+        _check_cost_scale(cost_weight, costs, c, inp)
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     prep.shield(inp, weights)
@@ -166,14 +168,56 @@ def cost_sensitive_cross_entropy(
         if cost_weight != 0.0:
             cost = prep.quietly(
                 inp,
-                lambda: core_cost.expected_cost(
-                    inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+                lambda: (
+                    cost_weight
+                    * core_cost.expected_cost(
+                        inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+                    )
                 ),
             )
-            losses = losses + cost_weight * cost
+            losses = losses + cost
         return prep.weigh(inp, weights, losses)
 
     return prep.finish(inp, values(True), weights, reduction, exact=lambda: values(False))
+
+
+def _check_cost_scale(cost_weight: float, costs: Any, c: Array, inp: prep.Inputs) -> None:
+    """``cost_weight * costs`` fits in the compute dtype (else inf - inf: NaN gradients).
+
+    Host matrices (numbers, lists, NumPy) are checked on the host whenever configuration
+    is; a matrix of the logits' framework by a flag folded into the call's read.
+    """
+    import math
+
+    import numpy as np
+
+    from wxent import _host_checks as host
+    from wxent import _namespace as ns
+
+    dtype = ns.float_dtype_name(inp.xp, inp.dtype)
+    top = host._FLOAT_MAX.get(dtype or "")
+    if top is None:
+        return
+
+    def refuse(largest: float) -> None:
+        if cost_weight * largest > top:
+            raise v.value_error(
+                "cost_weight",
+                f"a weight whose product with the largest cost ({largest:.8g}) fits in the "
+                f"logits' compute dtype ({dtype}, at most {top:.8g})",
+                f"cost_weight={cost_weight!r}",
+            )
+
+    if not ns.is_array(costs) or isinstance(costs, np.ndarray):
+        if inp.check_config and not ns.torch_is_compiling():
+            host_costs = np.asarray(costs, dtype=np.float64)
+            refuse(float(np.max(host_costs)) if host_costs.size else 0.0)
+    elif inp.validate:
+        xp = inp.xp
+        inp.add_check(
+            prep.quietly(inp, lambda: xp.any(c * cost_weight == math.inf)),
+            lambda: refuse(float(np.max(ns.to_numpy(c).astype(np.float64)))),
+        )
 
 
 def confusion_weighted_cross_entropy(
