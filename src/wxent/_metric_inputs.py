@@ -125,7 +125,7 @@ def check_threshold_shape(shape: tuple[Any, ...], k: int | None, binary: bool) -
 
 
 def below(t: np.ndarray, dtype: str | None) -> np.ndarray:
-    """The largest ``float32`` at most ``t``: ``x > t`` exactly for float32 ``x``."""
+    """The largest ``float32`` at most ``t`` (``+inf`` for ``+inf``): ``x > t`` exactly."""
     if dtype != "float32":
         return t
     # Clipped first (no overflow in the cast): beyond float32's range the largest float32
@@ -136,6 +136,9 @@ def below(t: np.ndarray, dtype: str | None) -> np.ndarray:
     edge = low == -top
     down = np.nextafter(np.where(edge, np.float32(0.0), low), np.float32(-np.inf))
     down = np.where(edge, np.float32(-np.inf), down)
+    # +inf is its own largest float32 at most it: no logit (not even +inf) is above it,
+    # as with the float64 threshold (the clip would make +inf logits positive).
+    low = np.where(t == np.inf, np.float32(np.inf), low)
     return np.where(low.astype(np.float64) > t, down, low)
 
 

@@ -1,0 +1,39 @@
+"""Data-side tools on hostile input: thresholds, accumulators, label files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wxent
+
+# ----------------------------------------------------------------------------- thresholds
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_infinite_threshold_predicts_no_infinite_logit(backend, dtype):
+    """``threshold=+inf``: nothing is above it, a ``+inf`` logit included, on every backend
+    and dtype (float32 logits once compared with float32's largest number instead)."""
+    if dtype == np.float16 and backend.name == "strict":
+        pytest.skip("array_api_strict has no float16")
+    x = np.array([[-2.0, np.inf], [np.inf, 0.0]], dtype=dtype)
+    y = np.array([[0, 0], [1, 0]])
+    t = float("inf")
+    pred = backend.call(lambda a: wxent.predict(a, threshold=t), x)
+    assert not np.asarray(pred).any()
+    per_label = backend.call(lambda a: wxent.predict(a, threshold=np.array([t, 0.0])), x)
+    assert np.asarray(per_label).tolist() == [[False, True], [False, False]]
+    cm = backend.call(lambda a, b: wxent.confusion_matrix(a, b, threshold=t), x, y)
+    assert np.asarray(cm).tolist() == [[[1, 0], [1, 0]], [[2, 0], [0, 0]]]  # per label
+
+
+def test_tuned_infinite_threshold_reproduces_its_objective():
+    """The "nothing positive" threshold above a ``+inf`` logit is ``+inf``; ``predict``
+    must then predict nothing, as the objective reported by the search assumed."""
+    x = np.array([-2.0, np.inf], dtype=np.float32)
+    y = np.array([0, 0])
+    t, cost = wxent.tune_thresholds(
+        x, y, objective="expected_cost", cost_fp=1.0, cost_fn=5.0, return_objective=True
+    )
+    assert t == np.inf and cost == 0.0
+    assert not wxent.predict(x, threshold=t).any()
