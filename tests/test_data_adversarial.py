@@ -37,3 +37,30 @@ def test_tuned_infinite_threshold_reproduces_its_objective():
     )
     assert t == np.inf and cost == 0.0
     assert not wxent.predict(x, threshold=t).any()
+
+
+# ----------------------------------------------------------------------------- accumulator
+
+
+def test_accumulator_refuses_int32_counts_that_wrapped():
+    """JAX without x64 counts in int32: running sums past 2**31 - 1 wrapped to negative
+    counts (a negative confusion matrix, precision ``-0``); ``compute()`` now refuses them,
+    also after a merge or a pickle round trip, and keeps exact counts below the limit."""
+    import pickle
+
+    jax = pytest.importorskip("jax")
+    if jax.config.jax_enable_x64:
+        pytest.skip("with x64, JAX counts in int64")
+    jnp = jax.numpy
+    acc = wxent.MetricAccumulator().update(jnp.eye(3), jnp.array([0, 1, 1]))
+    for _ in range(29):  # doubling: 2**29 per count, still exact
+        acc.merge(acc)
+    assert int(acc.compute()["confusion_matrix"][1, 2]) == 2**29
+    acc.merge(acc).merge(acc)  # 2**31: past int32
+    with pytest.raises(ValueError, match="int32"):
+        acc.compute()
+    shard = pickle.loads(pickle.dumps(acc))
+    with pytest.raises(ValueError, match="int32"):
+        (wxent.MetricAccumulator() + shard).compute()
+    acc.reset().update(jnp.eye(3), jnp.array([0, 1, 2]))
+    assert float(acc.compute()["recall"]) == 1.0
