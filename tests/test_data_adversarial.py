@@ -64,3 +64,50 @@ def test_accumulator_refuses_int32_counts_that_wrapped():
         (wxent.MetricAccumulator() + shard).compute()
     acc.reset().update(jnp.eye(3), jnp.array([0, 1, 2]))
     assert float(acc.compute()["recall"]) == 1.0
+
+
+# ----------------------------------------------------------------------------- labels
+
+
+@pytest.mark.parametrize(
+    ("labels", "kinds"),
+    [([0, 1, 2, "NA"], "int, str"), (["a", 1], "int, str"), ((True, "x"), "bool, str")],
+)
+def test_listed_labels_of_two_kinds_are_refused(labels, kinds):
+    """NumPy turns ``[0, 1, 2, "NA"]`` into the names ``"0", "1", "2", "NA"``: the class
+    ``0`` was silently counted as the name ``"0"``. A list is now refused like the same
+    values in an object array, in every counting function."""
+    for count in (
+        wxent.class_weights,
+        wxent.class_prior,
+        wxent.label_counts,
+        lambda y: wxent.LabelCounter().update(y),
+    ):
+        with pytest.raises(TypeError, match=f"one kind.*a mix of {kinds}"):
+            count(labels)
+    assert wxent.class_weights(["a", "b", "b"], as_dict=True) == {"a": 1.5, "b": 0.75}
+    assert wxent.class_weights([[b"a", "b"], ["b", "b"]], as_dict=True)["a"] == 2.0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npy"])
+def test_cli_column_of_integers_and_text_is_refused(tmp_path, capsys, suffix):
+    """A column of class indices with a stray ``NA`` was read as text and counted as the
+    names ``"0"``, ``"1"``, ``"10"``, ``"2"``, ``"NA"`` (``class_weight = {'0': ...}``);
+    it is now one error line, exit status 2, naming the label and its row."""
+    from wxent import cli
+
+    values = ["0", "1", "NA", "10", "2"]
+    path = tmp_path / f"labels{suffix}"
+    if suffix == ".npy":
+        np.save(path, np.array(values))
+    else:
+        path.write_text("label\n" + "\n".join(values) + "\n")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["weights", str(path)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert "mixes integer class indices" in err and "'NA', row 3" in err
+    names = tmp_path / "names.csv"
+    names.write_text("label\ncat\ndog\ndog\n")
+    assert cli.main(["weights", str(names), "--format", "json"]) == 0
+    assert '"cat"' in capsys.readouterr().out

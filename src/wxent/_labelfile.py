@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import fnmatch
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,7 @@ def count_column(name: str, column: Any, zero_count: str) -> Column:
             raise CliError(f"missing label (blank) in column {name!r}")
         if any("\n" in key or "\r" in key for key in merged):  # rows swallowed by a quote
             raise CliError(f"label in column {name!r} spans lines (an unterminated quote?)")
+        _check_one_kind(name, column, merged)
         text = sorted(merged)
         return Column(name, len(column), False, text, np.array([merged[t] for t in text]))
     if kind == "b":
@@ -279,6 +281,40 @@ def count_column(name: str, column: Any, zero_count: str) -> Column:
     labels = values.astype(np.int64)
     order = np.argsort(labels)
     return _from_present(name, len(column), labels[order], counts[order], zero_count)
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _check_one_kind(name: str, column: Any, merged: dict[str, int]) -> None:
+    """Text labels that are not integer class indices with a few that are not.
+
+    A column of integers with one ``NA``, ``?`` or ``cat`` is read as text: counted
+    as names, ``0`` would become the class ``"0"`` (sorted ``"0", "1", "10", "2"``)
+    beside the class ``"NA"``. As ``class_weights`` refuses labels of two kinds, such a
+    column is an error naming the first label of the other kind.
+    """
+    integers = [bool(_INTEGER.fullmatch(key)) for key in merged]
+    if any(integers) and not all(integers):
+        number = next(k for k, i in zip(merged, integers, strict=True) if i)
+        text = next(k for k, i in zip(merged, integers, strict=True) if not i)
+        where = _first_text_row(column, text)
+        raise CliError(
+            f"column {name!r} mixes integer class indices (e.g. {number!r}) and text labels "
+            f"({text!r}{where}): a missing-label marker? Leave missing labels out, or make "
+            "every label a class name"
+        )
+
+
+def _first_text_row(column: Any, text: str) -> str:
+    """``, row N`` where the label ``text`` (stripped) first occurs (error messages only)."""
+    import pyarrow.compute as pc
+
+    try:
+        index = pc.index(pc.utf8_trim_whitespace(column), text).as_py()
+    except Exception:  # pragma: no cover - the row is a courtesy
+        return ""
+    return f", row {index + 1}" if index is not None and index >= 0 else ""
 
 
 def _distinct(name: str, column: Any) -> tuple[np.ndarray, np.ndarray]:
