@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,33 @@ def test_cli_column_of_integers_and_text_is_refused(tmp_path, capsys, suffix):
     names.write_text("label\ncat\ndog\ndog\n")
     assert cli.main(["weights", str(names), "--format", "json"]) == 0
     assert '"cat"' in capsys.readouterr().out
+
+
+def test_cli_true_false_column_without_one_class(tmp_path, capsys):
+    """A true/false column that is all true: the error named ``counts`` and class
+    ``[0]`` (and ``--zero-count zero or "max"``); it now names the class ``false`` and
+    both flags, and ``--zero-count zero`` gives ``false`` weight 0."""
+    from wxent import cli
+
+    path = tmp_path / "labels.csv"
+    path.write_text("label\ntrue\ntrue\n")
+    with pytest.raises(SystemExit):
+        cli.main(["weights", str(path)])
+    err = capsys.readouterr().err
+    assert "class false" in err and "--zero-count max" in err and "`counts`" not in err
+    assert cli.main(["weights", str(path), "--zero-count", "zero", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["classes"] == [False, True] and report["weights"]["balanced"] == [0.0, 0.5]
+
+
+def test_cli_npy_matrix_hint_does_not_ask_for_column(tmp_path, capsys):
+    """A 2-D ``.npy`` without ``--multi-label`` was told to choose ``--column``, which
+    ``.npy`` refuses; the hint now points to ``--multi-label`` only."""
+    from wxent import cli
+
+    path = tmp_path / "labels.npy"
+    np.save(path, np.array([[1, 0], [0, 1]]))
+    with pytest.raises(SystemExit):
+        cli.main(["weights", str(path)])
+    err = capsys.readouterr().err
+    assert "--multi-label" in err and "--column" not in err

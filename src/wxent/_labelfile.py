@@ -261,9 +261,14 @@ def count_column(name: str, column: Any, zero_count: str) -> Column:
         return Column(name, len(column), False, text, np.array([merged[t] for t in text]))
     if kind == "b":
         trues = int(counts[values].sum())
-        return Column(
-            name, len(column), False, [False, True], np.array([len(column) - trues, trues])
-        )
+        both = np.array([len(column) - trues, trues])
+        if zero_count == "raise" and not both.all():  # named false/true, not [0] of `counts`
+            absent = "false" if trues else "true"
+            raise CliError(
+                f"column {name!r}: no sample for class {absent} of 2 (true/false labels): "
+                "pass --zero-count zero or --zero-count max"
+            )
+        return Column(name, len(column), False, [False, True], both)
     if kind == "f":
         bad = ~np.isfinite(values) | (values != np.round(values))
         if bad.any():
