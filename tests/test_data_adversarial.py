@@ -143,3 +143,25 @@ def test_cli_npy_matrix_hint_does_not_ask_for_column(tmp_path, capsys):
         cli.main(["weights", str(path)])
     err = capsys.readouterr().err
     assert "--multi-label" in err and "--column" not in err
+
+
+def test_multi_label_counter_matches_labels_by_name():
+    """Named multi-label batches were added by position: the tag ``b`` of a second batch
+    was counted as the tag ``a`` of the first, and table columns in another order were
+    swapped. Same labels in another order now align; other labels are an error."""
+    pa = pytest.importorskip("pyarrow")
+    first = pa.table({"x": [1, 1], "y": [0, 0]})
+    second = pa.table({"y": [0], "x": [1]})
+    streamed = wxent.LabelCounter(multi_label=True).update(first).update(second)
+    merged = wxent.LabelCounter(multi_label=True).update(first) + wxent.LabelCounter(
+        multi_label=True
+    ).update(second)
+    for counter in (streamed, merged):
+        assert counter.classes == ["x", "y"]
+        assert counter.counts.tolist() == [[0.0, 3.0], [3.0, 0.0]]
+    with pytest.raises(ValueError, match=r"labels \['a'\].*classes=.*\['b'\]"):
+        wxent.LabelCounter(multi_label=True).update([["a"]]).update([["b"]])
+    with pytest.raises(TypeError, match="multi-hot matrix"):
+        wxent.LabelCounter(multi_label=True).update(first).update(np.array([[0, 1]]))
+    fixed = wxent.LabelCounter(multi_label=True, classes=["a", "b"]).update([["a"]])
+    assert fixed.update([["b"]]).counts.tolist() == [[1.0, 1.0], [1.0, 1.0]]
