@@ -165,3 +165,22 @@ def test_multi_label_counter_matches_labels_by_name():
         wxent.LabelCounter(multi_label=True).update(first).update(np.array([[0, 1]]))
     fixed = wxent.LabelCounter(multi_label=True, classes=["a", "b"]).update([["a"]])
     assert fixed.update([["b"]]).counts.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_cli_csv_header_or_row_longer_than_a_block(tmp_path, capsys):
+    """pyarrow reads CSV in 1 MiB blocks: a header (many label columns) or a row longer
+    than that was refused ("header is larger than block size", "straddling object"),
+    and the header was cut at 1 MiB. Both are read now."""
+    from wxent import cli
+
+    wide = tmp_path / "wide.csv"
+    long_name = "x" * (1 << 20)
+    wide.write_text(f"label,{long_name}\n0,a\n1,b\n1,c\n")
+    assert cli.main(["weights", str(wide), "--column", "label", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == [1, 2]
+    assert cli.main(["weights", str(wide), "--column", long_name, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["classes"] == ["a", "b", "c"]
+    tall = tmp_path / "tall.csv"
+    tall.write_text("label\n" + "y" * (3 << 20) + "\nz\nz\n")
+    assert cli.main(["weights", str(tall), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == [1, 2]

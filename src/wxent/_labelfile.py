@@ -11,10 +11,12 @@ allocating gigabytes. Every problem raises :class:`CliError` with a one-line mes
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fnmatch
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import numpy as np
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".npy")
 MAX_CLASSES = 1 << 20  # integer labels above this make a table nobody can read
+MAX_BLOCK = 1 << 30  # the longest CSV row (header included) read
 
 
 class CliError(Exception):
@@ -159,15 +162,26 @@ def _parquet(
 
 def _header(path: Path, delimiter: str) -> list[str]:
     with path.open("rb") as handle:
-        first = handle.readline(1 << 20)
+        first = handle.readline(MAX_BLOCK)  # whole: a wide header is not cut short
     if not first.strip():
         raise CliError(f"{path} is empty (expected a header row and one label per row)")
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CliError(f"cannot read {path} as CSV: it is not UTF-8 text") from None
-    row = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    with _wide_fields():
+        row = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     return [h.strip() for h in row]
+
+
+@contextlib.contextmanager
+def _wide_fields() -> Iterator[None]:
+    """The csv module's field limit (128 KiB) raised to a block's, for this read only."""
+    previous = csv.field_size_limit(MAX_BLOCK)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _csv(
@@ -188,19 +202,25 @@ def _csv(
         bad_rows.append(row.actual_columns)
         return "error"
 
-    try:
-        table = pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(column_names=header, skip_rows=1),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid),
-            convert_options=pcsv.ConvertOptions(
-                include_columns=chosen, null_values=[""], strings_can_be_null=True
-            ),
-        )
-    except pa.ArrowInvalid as error:
-        if bad_rows:
-            raise CliError(_ragged(path, delimiter, len(header))) from None
-        raise CliError(f"cannot read {path} as CSV: {one_line(error)}") from None
+    block = 1 << 20  # pyarrow's default; a row longer than a block needs a larger one
+    while True:
+        try:
+            table = pcsv.read_csv(
+                path,
+                read_options=pcsv.ReadOptions(column_names=header, skip_rows=1, block_size=block),
+                parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid),
+                convert_options=pcsv.ConvertOptions(
+                    include_columns=chosen, null_values=[""], strings_can_be_null=True
+                ),
+            )
+            break
+        except pa.ArrowInvalid as error:
+            if bad_rows:
+                raise CliError(_ragged(path, delimiter, len(header))) from None
+            if "block" in str(error) and block < MAX_BLOCK:  # a header or row of > 1 MiB
+                block *= 8
+                continue
+            raise CliError(f"cannot read {path} as CSV: {one_line(error)}") from None
     columns = []
     for name in chosen:
         column = table.column(name)
@@ -212,7 +232,10 @@ def _csv(
 
 def _ragged(path: Path, delimiter: str, width: int) -> str:
     """Where the first row with the wrong number of fields is (the error path only)."""
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+    with (
+        path.open(newline="", encoding="utf-8-sig", errors="replace") as handle,
+        _wide_fields(),
+    ):
         for line, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
             if row and len(row) != width:
                 return f"{path}, line {line}: {len(row)} fields where the header has {width}"
