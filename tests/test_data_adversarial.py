@@ -184,3 +184,22 @@ def test_cli_csv_header_or_row_longer_than_a_block(tmp_path, capsys):
     tall.write_text("label\n" + "y" * (3 << 20) + "\nz\nz\n")
     assert cli.main(["weights", str(tall), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["counts"] == [1, 2]
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+@pytest.mark.parametrize("method", ["platt", "temperature"])
+def test_calibration_of_one_label_keeps_its_label_axis(method):
+    """A per-label fit on ``(N, 1)`` logits came back as one float and was then applied
+    to logits of any number of labels; it is now one value per label, like a fit on
+    ``(N, L)``, and logits with another number of labels are an error."""
+    x = np.array([[0.5], [1.0], [-1.0], [2.0]])
+    y = np.array([[1], [1], [0], [0]])
+    one = wxent.calibrate(x, y, method=method)
+    assert np.shape(one.scale) == (1,)
+    np.testing.assert_allclose(one(x), wxent.calibrate(x[:, 0], y[:, 0], method=method)(x))
+    with pytest.raises(ValueError, match="1 labels along class_axis"):
+        one(np.zeros((2, 3)))
+    pooled = wxent.calibrate(x, y, method=method, per_label=False)
+    assert np.ndim(pooled.scale) == 0
