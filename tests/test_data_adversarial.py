@@ -203,3 +203,33 @@ def test_calibration_of_one_label_keeps_its_label_axis(method):
         one(np.zeros((2, 3)))
     pooled = wxent.calibrate(x, y, method=method, per_label=False)
     assert np.ndim(pooled.scale) == 0
+
+
+@pytest.mark.parametrize("framework", ["torch", "tensorflow"])
+def test_float64_threshold_tensor_on_float32_logits(framework):
+    """A float64 threshold tensor of the logits' framework was cast to the nearest
+    float32 (16777219 to 16777220), so the logit 16777220 was not above it, unlike the
+    same threshold as a Python float or a NumPy array; now every form agrees, in predict
+    and in the metrics, also for a tensor of another framework."""
+    if framework == "torch":
+        torch = pytest.importorskip("torch")
+        x = torch.tensor([16777220.0, 0.0])
+        y = torch.tensor([1, 0])
+        t64 = torch.tensor(16777219.0, dtype=torch.float64)
+        v64 = torch.tensor([16777219.0, 16777219.0], dtype=torch.float64)
+    else:
+        tf = pytest.importorskip("tensorflow")
+        x = tf.constant([16777220.0, 0.0])
+        y = tf.constant([1, 0])
+        t64 = tf.constant(16777219.0, dtype=tf.float64)
+        v64 = tf.constant([[16777219.0, 16777219.0]], dtype=tf.float64)
+        x2 = tf.reshape(tf.concat([x, x], 0), (2, 2))
+    for threshold in (16777219.0, np.float64(16777219.0), t64):
+        assert np.asarray(wxent.predict(x, threshold=threshold)).tolist() == [True, False]
+        assert float(wxent.recall(x, y, threshold=threshold)) == 1.0
+    if framework == "torch":
+        rows = torch.stack([x, x])
+        assert np.asarray(wxent.predict(rows, threshold=v64)).tolist() == [[True, False]] * 2
+        assert np.asarray(wxent.predict(x, threshold=np.float64(16777219.0))).tolist()[0]
+    else:
+        assert np.asarray(wxent.predict(x2, threshold=v64[0])).tolist()[0] == [True, False]
