@@ -81,6 +81,7 @@ class MetricAccumulator:
         """Forget every batch; returns ``self``."""
         self._first: mc.Counts | None = None
         self._sums: dict[bool, dict[str, Any]] = {False: {}, True: {}}  # by weighted
+        self._wrapped: Any = None  # int32 sums (JAX without x64) that passed 2**31 - 1
         return self
 
     def update(self, logits: Any, labels: Any, sample_weight: Any = None) -> MetricAccumulator:
@@ -115,6 +116,11 @@ class MetricAccumulator:
             if ns.is_torch(value) and value.device != self._first.tp.device:
                 value = value.to(self._first.tp.device)
             sums[name] = value if name not in sums else sums[name] + value
+            if _narrow(sums[name]):
+                # Counts are non-negative: an int32 sum past 2**31 - 1 wraps below 0. The
+                # flag stays on the device (no host read per batch); compute() reads it.
+                wrapped = self._first.xp.any(sums[name] < 0)
+                self._wrapped = wrapped if self._wrapped is None else self._wrapped | wrapped
 
     def merge(self, other: MetricAccumulator) -> MetricAccumulator:
         """Add the counts of another accumulator (a shard) into this one; ``self``."""
@@ -135,6 +141,9 @@ class MetricAccumulator:
             )
         if other._first is None:
             return self
+        if other._wrapped is not None:  # a shard whose counts wrapped already
+            wrapped = other._wrapped
+            self._wrapped = wrapped if self._wrapped is None else self._wrapped | wrapped
         for weighted, parts in other._sums.items():
             if parts:
                 self._add(other._first, weighted, parts)
@@ -175,13 +184,21 @@ class MetricAccumulator:
             kept, ``"expected_cost"`` with ``costs``), as the metric functions return them.
 
         Raises:
-            ValueError: before the first batch.
+            ValueError: before the first batch, or when an integer count passed what
+                its dtype holds (JAX without ``jax_enable_x64`` counts in int32).
         """
         mc.check_average(average)
         beta = v.check_nonnegative_number("beta", beta)
         first = self._first
         if first is None:
             raise v.value_error("update", "at least one batch before compute()", "no batch")
+        if self._wrapped is not None and bool(self._wrapped):
+            raise v.value_error(
+                "update",
+                "counts that int32 holds (at most 2**31 - 1 per class; JAX counts in int32 "
+                "unless jax_enable_x64 is set: enable it for int64 counts)",
+                "more samples than int32 counts",
+            )
         counts, total = mc.combine(first, self._sums.values())
         out = {
             "precision": mc.scores(counts, "precision", average),
@@ -194,6 +211,11 @@ class MetricAccumulator:
             result = mc.safe_divide(first.xp, total["cost"], total["weight"])
             out["expected_cost"] = float(result) if first.numpy else result
         return out
+
+
+def _narrow(value: Any) -> bool:
+    """An int32 array (JAX counts without x64), which the running sums can overflow."""
+    return str(getattr(value, "dtype", "")) == "int32"
 
 
 _DECISION_OPTIONS = (

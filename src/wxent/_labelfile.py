@@ -11,9 +11,12 @@ allocating gigabytes. Every problem raises :class:`CliError` with a one-line mes
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fnmatch
 import io
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import numpy as np
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".npy")
 MAX_CLASSES = 1 << 20  # integer labels above this make a table nobody can read
+MAX_BLOCK = 1 << 30  # the longest CSV row (header included) read
 
 
 class CliError(Exception):
@@ -158,15 +162,26 @@ def _parquet(
 
 def _header(path: Path, delimiter: str) -> list[str]:
     with path.open("rb") as handle:
-        first = handle.readline(1 << 20)
+        first = handle.readline(MAX_BLOCK)  # whole: a wide header is not cut short
     if not first.strip():
         raise CliError(f"{path} is empty (expected a header row and one label per row)")
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CliError(f"cannot read {path} as CSV: it is not UTF-8 text") from None
-    row = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    with _wide_fields():
+        row = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     return [h.strip() for h in row]
+
+
+@contextlib.contextmanager
+def _wide_fields() -> Iterator[None]:
+    """The csv module's field limit (128 KiB) raised to a block's, for this read only."""
+    previous = csv.field_size_limit(MAX_BLOCK)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _csv(
@@ -187,19 +202,25 @@ def _csv(
         bad_rows.append(row.actual_columns)
         return "error"
 
-    try:
-        table = pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(column_names=header, skip_rows=1),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid),
-            convert_options=pcsv.ConvertOptions(
-                include_columns=chosen, null_values=[""], strings_can_be_null=True
-            ),
-        )
-    except pa.ArrowInvalid as error:
-        if bad_rows:
-            raise CliError(_ragged(path, delimiter, len(header))) from None
-        raise CliError(f"cannot read {path} as CSV: {one_line(error)}") from None
+    block = 1 << 20  # pyarrow's default; a row longer than a block needs a larger one
+    while True:
+        try:
+            table = pcsv.read_csv(
+                path,
+                read_options=pcsv.ReadOptions(column_names=header, skip_rows=1, block_size=block),
+                parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid),
+                convert_options=pcsv.ConvertOptions(
+                    include_columns=chosen, null_values=[""], strings_can_be_null=True
+                ),
+            )
+            break
+        except pa.ArrowInvalid as error:
+            if bad_rows:
+                raise CliError(_ragged(path, delimiter, len(header))) from None
+            if "block" in str(error) and block < MAX_BLOCK:  # a header or row of > 1 MiB
+                block *= 8
+                continue
+            raise CliError(f"cannot read {path} as CSV: {one_line(error)}") from None
     columns = []
     for name in chosen:
         column = table.column(name)
@@ -211,7 +232,10 @@ def _csv(
 
 def _ragged(path: Path, delimiter: str, width: int) -> str:
     """Where the first row with the wrong number of fields is (the error path only)."""
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+    with (
+        path.open(newline="", encoding="utf-8-sig", errors="replace") as handle,
+        _wide_fields(),
+    ):
         for line, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
             if row and len(row) != width:
                 return f"{path}, line {line}: {len(row)} fields where the header has {width}"
@@ -255,13 +279,19 @@ def count_column(name: str, column: Any, zero_count: str) -> Column:
             raise CliError(f"missing label (blank) in column {name!r}")
         if any("\n" in key or "\r" in key for key in merged):  # rows swallowed by a quote
             raise CliError(f"label in column {name!r} spans lines (an unterminated quote?)")
+        _check_one_kind(name, column, merged)
         text = sorted(merged)
         return Column(name, len(column), False, text, np.array([merged[t] for t in text]))
     if kind == "b":
         trues = int(counts[values].sum())
-        return Column(
-            name, len(column), False, [False, True], np.array([len(column) - trues, trues])
-        )
+        both = np.array([len(column) - trues, trues])
+        if zero_count == "raise" and not both.all():  # named false/true, not [0] of `counts`
+            absent = "false" if trues else "true"
+            raise CliError(
+                f"column {name!r}: no sample for class {absent} of 2 (true/false labels): "
+                "pass --zero-count zero or --zero-count max"
+            )
+        return Column(name, len(column), False, [False, True], both)
     if kind == "f":
         bad = ~np.isfinite(values) | (values != np.round(values))
         if bad.any():
@@ -279,6 +309,40 @@ def count_column(name: str, column: Any, zero_count: str) -> Column:
     labels = values.astype(np.int64)
     order = np.argsort(labels)
     return _from_present(name, len(column), labels[order], counts[order], zero_count)
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _check_one_kind(name: str, column: Any, merged: dict[str, int]) -> None:
+    """Text labels that are not integer class indices with a few that are not.
+
+    A column of integers with one ``NA``, ``?`` or ``cat`` is read as text: counted
+    as names, ``0`` would become the class ``"0"`` (sorted ``"0", "1", "10", "2"``)
+    beside the class ``"NA"``. As ``class_weights`` refuses labels of two kinds, such a
+    column is an error naming the first label of the other kind.
+    """
+    integers = [bool(_INTEGER.fullmatch(key)) for key in merged]
+    if any(integers) and not all(integers):
+        number = next(k for k, i in zip(merged, integers, strict=True) if i)
+        text = next(k for k, i in zip(merged, integers, strict=True) if not i)
+        where = _first_text_row(column, text)
+        raise CliError(
+            f"column {name!r} mixes integer class indices (e.g. {number!r}) and text labels "
+            f"({text!r}{where}): a missing-label marker? Leave missing labels out, or make "
+            "every label a class name"
+        )
+
+
+def _first_text_row(column: Any, text: str) -> str:
+    """``, row N`` where the label ``text`` (stripped) first occurs (error messages only)."""
+    import pyarrow.compute as pc
+
+    try:
+        index = pc.index(pc.utf8_trim_whitespace(column), text).as_py()
+    except Exception:  # pragma: no cover - the row is a courtesy
+        return ""
+    return f", row {index + 1}" if index is not None and index >= 0 else ""
 
 
 def _distinct(name: str, column: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -108,6 +108,8 @@ def encode(
     if codes is not None:
         return _recode(codes, categories, classes)
     arr = _any_host("labels", labels)
+    if arr.dtype.kind == "U" and isinstance(labels, (list, tuple)):
+        arr = _listed_names(labels, arr)
     kind = arr.dtype.kind
     if kind in "OSU":
         arr = _names_array(arr)
@@ -155,6 +157,19 @@ def class_indices(labels: np.ndarray) -> np.ndarray:
     raise v.type_error(
         "labels", "integer class indices", f"labels with dtype {v.dtype_name(labels.dtype)}"
     )
+
+
+def _listed_names(labels: list[Any] | tuple[Any, ...], arr: np.ndarray) -> np.ndarray:
+    """Names from a Python list, checked as an object array would be.
+
+    NumPy turns a list mixing kinds into strings (``[0, 1, "NA"]`` into ``["0", "1",
+    "NA"]``, ``[True, "x"]`` into ``["True", "x"]``): such a list is refused like the same
+    values in an object array, instead of counting ``0`` as the name ``"0"``.
+    """
+    obj = np.asarray(labels, dtype=object)
+    if {type(x) for x in obj.ravel().tolist()} <= {str, np.str_}:
+        return arr
+    return _names_array(obj)
 
 
 def _names_array(arr: np.ndarray) -> np.ndarray:

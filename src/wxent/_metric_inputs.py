@@ -125,7 +125,7 @@ def check_threshold_shape(shape: tuple[Any, ...], k: int | None, binary: bool) -
 
 
 def below(t: np.ndarray, dtype: str | None) -> np.ndarray:
-    """The largest ``float32`` at most ``t``: ``x > t`` exactly for float32 ``x``."""
+    """The largest ``float32`` at most ``t`` (``+inf`` for ``+inf``): ``x > t`` exactly."""
     if dtype != "float32":
         return t
     # Clipped first (no overflow in the cast): beyond float32's range the largest float32
@@ -136,7 +136,33 @@ def below(t: np.ndarray, dtype: str | None) -> np.ndarray:
     edge = low == -top
     down = np.nextafter(np.where(edge, np.float32(0.0), low), np.float32(-np.inf))
     down = np.where(edge, np.float32(-np.inf), down)
+    # +inf is its own largest float32 at most it: no logit (not even +inf) is above it,
+    # as with the float64 threshold (the clip would make +inf logits positive).
+    low = np.where(t == np.inf, np.float32(np.inf), low)
     return np.where(low.astype(np.float64) > t, down, low)
+
+
+def below_on_device(xp: Any, t: Any, arr: Any) -> Any:
+    """``arr`` (``t`` cast to float32) as the largest float32 at most ``t``, on the device.
+
+    A float64 threshold of the logits' framework compared with float32 logits: cast to
+    the nearest float32 it could round up (16777219.0 to 16777220.0, and a logit
+    16777220 was not above it), unlike the same number given as a Python float.
+    """
+    if v.dtype_name(t.dtype) != "float64":
+        return arr
+    if ns.is_torch_namespace(xp):
+        import torch
+
+        t = t.to(arr.device)
+        step = torch.nextafter(arr, torch.full_like(arr, -math.inf))
+    elif ns.is_tf_namespace(xp):
+        import tensorflow as tf
+
+        step = tf.math.nextafter(arr, tf.fill(tf.shape(arr), tf.constant(-math.inf, arr.dtype)))
+    else:
+        step = xp.nextafter(arr, xp.full_like(arr, -math.inf))
+    return xp.where(xp.astype(arr, t.dtype) > t, step, arr)
 
 
 def check_options(
@@ -286,6 +312,8 @@ def threshold_array(c: Call, k: int, binary: bool) -> Array:
         if not v.is_floating(c.xp, t.dtype) and not v.is_integer(c.xp, t.dtype):
             raise v.type_error("threshold", "a real dtype", f"threshold of dtype {t.dtype}")
         arr = prep.config_array("threshold", t, c.inputs(k), check_values=False)
+        if ns.float_dtype_name(c.xp, c.dtype) == "float32":
+            arr = below_on_device(c.xp, t, arr)
         if c.concrete:
             c.checks.add(
                 c.xp.isnan(arr),

@@ -334,11 +334,12 @@ def calibrate(
                 "method", '"temperature" for softmax logits (integer labels)', 'method="platt"'
             )
         return Calibration("temperature", fit.fit_temperature_softmax(x, y, w, max_iter), 0.0, axis)
-    if not per_label or len(v.static_shape(logits)) == 1:
+    pooled = not per_label or len(v.static_shape(logits)) == 1
+    if pooled:
         x, y, w = x.reshape(1, -1), y.reshape(1, -1), w.reshape(1, -1)
     fits = [fit.fit_sigmoid(x[j], y[j], w[j], method, max_iter) for j in range(x.shape[0])]
     scales, biases = (np.array([f[i] for f in fits]) for i in (0, 1))
-    if x.shape[0] == 1:
+    if pooled:  # one fit for all: a float (one label of (N, 1) stays a vector of one)
         return Calibration(method, float(scales[0]), float(biases[0]), axis)
     return Calibration(method, scales, biases if method == "platt" else 0.0, axis)
 

@@ -109,6 +109,11 @@ def _class_report(
 ) -> dict[str, Any]:
     if len(names) != 1:
         shown = ", ".join(map(repr, names[:10])) + (" ..." if len(names) > 10 else "")
+        if path.suffix.lower() == ".npy":  # --column is for CSV and Parquet
+            raise CliError(
+                f"{path} holds a matrix of {len(names)} label columns: pass --multi-label "
+                "for 0/1 label columns, or save one column of class labels (N,)"
+            )
         raise CliError(
             f"{path} has {len(names)} label columns ({shown}): choose one with --column NAME "
             "(or pass --multi-label for 0/1 label columns)"

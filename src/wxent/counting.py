@@ -345,6 +345,8 @@ class LabelCounter:
         return self
 
     def _merge(self, batch: np.ndarray, names: list[Any] | None) -> None:
+        if self.multi_label and self._fixed is None and self._counts is not None:
+            batch, names = self._same_labels(batch, names)
         if self._counts is not None and self.multi_label and batch.shape != self._counts.shape:
             raise v.value_error(
                 "labels",
@@ -373,6 +375,34 @@ class LabelCounter:
         size = max(batch.shape[-1], self._counts.shape[-1])
         self._counts = _pad(self._counts, size) + _pad(batch, size)
         self._names = names
+
+    def _same_labels(
+        self, batch: np.ndarray, names: list[Any] | None
+    ) -> tuple[np.ndarray, list[Any] | None]:
+        """A multi-label batch in the order of the labels counted so far.
+
+        Named labels (tag sets, table columns) are matched by name, not by position: a
+        batch with the same labels in another order is reordered, and one with other
+        labels is an error (tags seen in one batch only would be added to another's
+        counts), as is a batch of another kind (named, or a plain matrix).
+        """
+        if (names is None) != (self._names is None):
+            kinds = ("named labels (tag sets or table columns)", "a multi-hot matrix")
+            raise v.type_error(
+                "labels",
+                f"multi-label batches of the kind counted so far ({kinds[self._names is None]})",
+                kinds[names is None],
+            )
+        if names is None or self._names is None or names == self._names:
+            return batch, names
+        if len(names) != len(set(names)) or set(names) != set(self._names):
+            raise v.value_error(
+                "labels",
+                f"multi-label batches with the labels {v._short(self._names)} (pass "
+                "classes= to fix the labels of every batch)",
+                f"a batch with the labels {v._short(names)}",
+            )
+        return _scatter(batch, names, self._names), self._names
 
     @classmethod
     def from_batches(

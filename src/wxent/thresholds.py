@@ -459,6 +459,7 @@ def _decision_vector(name: str, value: Any, inp: Any) -> Any:
     # most it (as the metrics do): rounded to the nearest, 16777219.0 became 16777220.0,
     # and a logit 16777220 was not above it.
     below = name == "threshold" and ns.float_dtype_name(inp.xp, inp.dtype) == "float32"
+    value = mi.own_framework(name, value, inp.logits)  # another framework's: as NumPy
     if isinstance(value, numbers.Real):
         if value != value:
             raise v.value_error(name, "a number that is not NaN", f"{name}={value!r}")
@@ -485,6 +486,8 @@ def _decision_vector(name: str, value: Any, inp: Any) -> Any:
     if len(shape) > 1 or (len(shape) == 1 and known and shape[0] != inp.num_classes):
         raise v.value_error(name, expected, f"{name} of shape {v.shape_str(shape)}")
     arr = prep.config_array(name, value, inp, check_values=False)
+    if below and ns.is_array(value) and not isinstance(value, np.ndarray):
+        arr = mi.below_on_device(inp.xp, value, arr)
     ndim = len(inp.logits.shape)
     if len(shape) == 1 and inp.axis != ndim - 1:
         target = [1] * ndim
