@@ -15,9 +15,10 @@ import wxent
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_infinite_threshold_predicts_no_infinite_logit(backend, dtype):
     """``threshold=+inf``: nothing is above it, a ``+inf`` logit included, on every backend
-    and dtype (float32 logits once compared with float32's largest number instead)."""
+    and dtype (float32 logits once compared with float32's largest number instead;
+    array_api_strict has no float16: float32 stands in for it there)."""
     if dtype == np.float16 and backend.name == "strict":
-        pytest.skip("array_api_strict has no float16")
+        dtype = np.float32
     x = np.array([[-2.0, np.inf], [np.inf, 0.0]], dtype=dtype)
     y = np.array([[0, 0], [1, 0]])
     t = float("inf")
