@@ -51,9 +51,9 @@ def test_accumulator_refuses_int32_counts_that_wrapped():
     also after a merge or a pickle round trip, and keeps exact counts below the limit."""
     import pickle
 
-    jax = pytest.importorskip("jax")
-    if jax.config.jax_enable_x64:
-        pytest.skip("with x64, JAX counts in int64")
+    import jax
+
+    assert not jax.config.jax_enable_x64  # (with x64, JAX counts in int64)
     jnp = jax.numpy
     acc = wxent.MetricAccumulator().update(jnp.eye(3), jnp.array([0, 1, 1]))
     for _ in range(29):  # doubling: 2**29 per count, still exact
@@ -150,7 +150,8 @@ def test_multi_label_counter_matches_labels_by_name():
     """Named multi-label batches were added by position: the tag ``b`` of a second batch
     was counted as the tag ``a`` of the first, and table columns in another order were
     swapped. Same labels in another order now align; other labels are an error."""
-    pa = pytest.importorskip("pyarrow")
+    import pyarrow as pa
+
     first = pa.table({"x": [1, 1], "y": [0, 0]})
     second = pa.table({"y": [0], "x": [1]})
     streamed = wxent.LabelCounter(multi_label=True).update(first).update(second)
@@ -213,13 +214,15 @@ def test_float64_threshold_tensor_on_float32_logits(framework):
     same threshold as a Python float or a NumPy array; now every form agrees, in predict
     and in the metrics, also for a tensor of another framework."""
     if framework == "torch":
-        torch = pytest.importorskip("torch")
+        import torch
+
         x = torch.tensor([16777220.0, 0.0])
         y = torch.tensor([1, 0])
         t64 = torch.tensor(16777219.0, dtype=torch.float64)
         v64 = torch.tensor([16777219.0, 16777219.0], dtype=torch.float64)
     else:
-        tf = pytest.importorskip("tensorflow")
+        import tensorflow as tf
+
         x = tf.constant([16777220.0, 0.0])
         y = tf.constant([1, 0])
         t64 = tf.constant(16777219.0, dtype=tf.float64)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import reference as ref
 import reference_cost as ref_cost
@@ -30,9 +32,6 @@ import test_softmax_limits as softmax_limits
 import wxent
 from conftest import TorchBackend, assert_close
 from wxent import _fastpaths
-
-torch = pytest.importorskip("torch")
-from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 N, C = 6, 40  # the logits' shape; no other array of the calls has it
 INF = math.inf
@@ -262,7 +261,8 @@ def test_a_row_of_only_minus_inf_is_still_an_error(name):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
 def test_tf_where_takes_a_scalar_in_the_other_operands_dtype(dtype):
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
     from wxent import _tf_namespace as tfx
 
     x = tf.constant([1, -2, 3], dtype=dtype)
