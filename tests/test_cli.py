@@ -450,3 +450,24 @@ def test_tsv_names_with_blanks(tmp_path: Path, capsys: pytest.CaptureFixture[str
     f.write_text("id\tpet\n1\tcat\n2\t  \n")
     code, _, err = run(["weights", str(f), "--column", "pet"], capsys)
     assert_one_line_error(code, err, "missing label (blank) in column 'pet'")
+
+
+def test_a_header_row_that_reads_as_labels_is_noted(tmp_path, capsys):
+    # a file of bare labels: its first label is the header, not counted; a note says so
+    bare = tmp_path / "labels.txt"
+    bare.write_text("3\n0\n1\n1\n2\n0\n")
+    code, out, err = run(["weights", str(bare), "--json"], capsys)
+    assert code == 0 and json.loads(out)["samples"] == 5
+    assert err.startswith("wxent: note: the header row of") and "'3'" in err
+    hot = tmp_path / "tags.csv"
+    hot.write_text("1,0\n0,1\n1,1\n")
+    code, out, err = run(["weights", str(hot), "--multi-label", "--json"], capsys)
+    assert code == 0 and "'1', '0'" in err
+    named = tmp_path / "named.csv"
+    named.write_text("label\n0\n1\n")
+    code, out, err = run(["weights", str(named), "--json"], capsys)
+    assert code == 0 and err == ""
+    columns = tmp_path / "columns.csv"  # pandas' default names of three label columns
+    columns.write_text("0,1,2\n1,0,1\n0,1,1\n")
+    code, out, err = run(["weights", str(columns), "--multi-label", "--json"], capsys)
+    assert code == 0 and err == ""

@@ -96,12 +96,34 @@ def _weights(args: argparse.Namespace) -> int:
     path = Path(args.file)
     lf.check_path(path)
     names, columns = lf.read(path, args.column, args.columns, args.exclude)
+    _note_label_like_header(path, names, args.multi_label)
     if args.multi_label:
         report = _multi_label_report(path, names, columns, args)
     else:
         report = _class_report(path, names, columns, args)
     sys.stdout.write({"json": _json, "python": _python, "table": _table}[args.format](report))
     return 0
+
+
+def _note_label_like_header(path: Path, names: list[str], multi_label: bool) -> None:
+    """A note on stderr where a CSV's header row reads as labels (a file without a header?).
+
+    The first row of a CSV or TSV is its header: in a file of bare labels it is the first
+    label, taken as the column's name and not counted. Integer names of class-label
+    columns, or 0/1 names of all label columns, are what such a row looks like.
+    """
+    if path.suffix.lower() not in (".csv", ".tsv", ".txt") or not names:
+        return
+    if multi_label:
+        looks = all(n.strip().lower() in ("0", "1", "true", "false") for n in names)
+    else:
+        looks = len(names) == 1 and names[0].strip().lstrip("-").isdigit()
+    if looks:
+        shown = ", ".join(map(repr, names[:10])) + (" ..." if len(names) > 10 else "")
+        sys.stderr.write(
+            f"wxent: note: the header row of {path} ({shown}) reads as labels: it names the "
+            "columns and is not counted (a file of bare labels needs a header row)\n"
+        )
 
 
 def _class_report(
