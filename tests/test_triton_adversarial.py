@@ -1,0 +1,120 @@
+"""The Triton kernels against the generic path on inputs the other kernel tests leave out.
+
+Run by Triton's interpreter on CPU tensors (``TRITON_INTERPRET=1``, ``WXENT_KERNELS=triton``),
+tiny shapes: the autograd corners (a second backward pass through a retained graph,
+``create_graph=True``), ``inplace_backward`` on logits that share storage with a leaf or
+that another operation saved.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+import triton  # noqa: F401  (a missing triton is a failure, not a skip)
+
+import wxent
+from wxent._fastpaths import select
+
+X = np.random.default_rng(7).normal(size=(3, 5)).astype(np.float32) * 2
+Y = np.array([0, 4, 2])
+Z = np.array([[1, 0, 0, 1, 0], [0, 0, 1, 0, 0], [1, 1, 0, 0, 1]], dtype=np.float32)
+P = np.full((3, 5), 0.2, dtype=np.float32)
+
+#: One loss of each kernel (softmax: integer labels, probabilities, focal; sigmoid family).
+LOSSES = {
+    "softmax": lambda x, **k: wxent.softmax_cross_entropy(
+        x, torch.tensor(Y), class_weight=[1.0, 2.0, 0.5, 1.0, 3.0], **k
+    ),
+    "soft": lambda x, **k: wxent.softmax_cross_entropy(x, torch.tensor(P), **k),
+    "softmax_focal": lambda x, **k: wxent.softmax_focal_loss(x, torch.tensor(Y), **k),
+    "sigmoid": lambda x, **k: wxent.sigmoid_cross_entropy(x, torch.tensor(Z), pos_weight=2.0, **k),
+    "asymmetric": lambda x, **k: wxent.asymmetric_loss(x, torch.tensor(Z), **k),
+}
+
+
+@pytest.fixture(autouse=True)
+def _interpreter(monkeypatch):
+    assert os.environ.get("TRITON_INTERPRET") == "1", "tests/conftest.py sets it"
+    monkeypatch.setenv("WXENT_KERNELS", "triton")
+    select.LAUNCHES.clear()
+
+
+def _kernels(monkeypatch, on: bool) -> None:
+    monkeypatch.setenv("WXENT_KERNELS", "triton" if on else "off")
+
+
+def _two_backward_passes(loss, validate: bool) -> np.ndarray:
+    x = torch.tensor(X, requires_grad=True)
+    out = loss(x, validate=validate)
+    out.backward(retain_graph=True)
+    (out * 3).backward()  # the second pass, another upstream gradient
+    return x.grad.numpy()
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_second_backward_through_a_retained_graph(monkeypatch, name, validate):
+    # The kernels' gradient buffer serves one backward pass; a second one (retain_graph)
+    # failed (an unpacking error) or silently added nothing (the sigmoid family).
+    loss = LOSSES[name]
+    fast = _two_backward_passes(loss, validate)
+    assert sum(select.LAUNCHES.values()) > 0, "the kernel did not run"
+    _kernels(monkeypatch, False)
+    np.testing.assert_allclose(fast, _two_backward_passes(loss, validate), rtol=1e-5, atol=1e-6)
+
+
+def _gradient_penalty(loss) -> tuple[np.ndarray, np.ndarray]:
+    x = torch.tensor(X, requires_grad=True)
+    (g,) = torch.autograd.grad(loss(x), x, create_graph=True)
+    (hvp,) = torch.autograd.grad((g * g).sum(), x)
+    return g.detach().numpy(), hvp.numpy()
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_create_graph_gives_a_differentiable_gradient(monkeypatch, name):
+    # The kernels' gradient had no graph: a penalty on it got no gradient (an error from
+    # torch.autograd.grad, or silently nothing in a sum with the loss).
+    loss = LOSSES[name]
+    fast = _gradient_penalty(loss)
+    assert sum(select.LAUNCHES.values()) > 0, "the kernel did not run"
+    _kernels(monkeypatch, False)
+    for a, b in zip(fast, _gradient_penalty(loss), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("labels", ["indices", "probabilities"])
+@pytest.mark.parametrize("view", ["whole", "rows"])
+def test_inplace_backward_never_writes_a_leafs_storage(labels, view):
+    # Logits that are a view of a leaf (a parameter) are not a leaf themselves: the
+    # gradient was written over the parameter's values.
+    y = torch.tensor(Y) if labels == "indices" else torch.tensor(P)
+    w = torch.tensor(X, requires_grad=True)
+    logits = w.view(3, 5) if view == "whole" else w[:2]
+    wxent.softmax_cross_entropy(logits, y[: len(logits)], inplace_backward=True).backward()
+    assert sum(select.LAUNCHES.values()) > 0, "the kernel did not run"
+    np.testing.assert_array_equal(w.detach().numpy(), X)
+    expected = torch.tensor(X, requires_grad=True)
+    part = expected if view == "whole" else expected[:2]
+    os.environ["WXENT_KERNELS"] = "off"
+    try:
+        wxent.softmax_cross_entropy(part, y[: len(part)]).backward()
+    finally:
+        os.environ["WXENT_KERNELS"] = "triton"
+    np.testing.assert_allclose(w.grad.numpy(), expected.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("labels", ["indices", "probabilities"])
+def test_inplace_backward_over_logits_another_operation_saved_raises(labels):
+    # The gradient written over logits that a later backward step reads (here ``l * l``)
+    # gave that step the gradient's values: a silently wrong gradient. The write now
+    # counts as an in-place modification, which PyTorch reports.
+    y = torch.tensor(Y) if labels == "indices" else torch.tensor(P)
+    w = torch.tensor(X, requires_grad=True)
+    logits = w * 2.0
+    square = (logits * logits).sum()  # saves the logits; its backward runs after the loss's
+    total = wxent.softmax_cross_entropy(logits, y, inplace_backward=True) + square
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        total.backward()
