@@ -118,3 +118,52 @@ def test_inplace_backward_over_logits_another_operation_saved_raises(labels):
     total = wxent.softmax_cross_entropy(logits, y, inplace_backward=True) + square
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         total.backward()
+
+
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+@pytest.mark.parametrize("name", ["softmax", "soft", "sigmoid"])
+def test_no_gradient_pass_where_autograd_records_nothing(name, context):
+    # Logits that require a gradient, under no_grad or inference_mode: no backward pass
+    # can follow, yet a checked call queued its gradient pass (a read and a write of the
+    # logits' size) behind the flag read.
+    loss = LOSSES[name]
+    expected = loss(torch.tensor(X))  # logits that need no gradient
+    launches = dict(select.LAUNCHES)
+    select.LAUNCHES.clear()
+    with context():
+        out = loss(torch.tensor(X, requires_grad=True))
+    assert dict(select.LAUNCHES) == launches
+    assert not out.requires_grad
+    np.testing.assert_array_equal(out.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        # pos_weight 0 on the NaN logit's positive label
+        lambda x, **k: wxent.sigmoid_cross_entropy(
+            x, torch.ones(3, 5), pos_weight=[1.0, 0.0, 1.0, 1.0, 1.0], **k
+        ),
+        # alpha = 1: the negative term has weight 1 - alpha = 0
+        lambda x, **k: wxent.sigmoid_focal_loss(x, torch.zeros(3, 5), alpha=1.0, **k),
+    ],
+)
+def test_sigmoid_nan_logit_of_weight_zero_has_gradient_zero(monkeypatch, loss, validate):
+    # An element whose only term has weight 0 counts nothing: loss 0 and gradient 0,
+    # also at a NaN logit. The kernel's gradient was NaN there (it masked a zero label,
+    # not a zero weight).
+    x = X.copy()
+    x[1, 1] = np.nan
+    values = []
+    for on in (True, False):
+        _kernels(monkeypatch, on)
+        xt = torch.tensor(x, requires_grad=True)
+        out = loss(xt, reduction="none", validate=validate)
+        out.sum().backward()
+        values.append((out.detach().numpy(), xt.grad.numpy()))
+    assert sum(select.LAUNCHES.values()) > 0, "the kernel did not run"
+    (fast, fast_grad), (generic, generic_grad) = values
+    assert fast_grad[1, 1] == 0.0
+    np.testing.assert_allclose(fast, generic, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(fast_grad, generic_grad, rtol=1e-5, atol=1e-7)

@@ -216,6 +216,17 @@ def early_gradient(ctx: Any, g: Any, inputs: int) -> tuple[Any, ...] | None:
     return (grad.view(ctx.shape),) + (None,) * (inputs - 1)
 
 
+def records_gradient(logits: Any) -> bool:
+    """Whether autograd records this call: gradients enabled and the logits need one.
+
+    Inside an autograd function's forward gradients are off, and ``needs_input_grad``
+    says only that the logits require a gradient: under ``torch.no_grad()`` or
+    ``torch.inference_mode()`` no backward pass follows, and a kernel that computes its
+    gradient early (or keeps what its backward pass reads) would do so for nothing.
+    """
+    return torch.is_grad_enabled() and bool(logits.requires_grad)
+
+
 def keep_logits(ctx: Any, logits: Any, rerun: Callable[[Any], Any] | None, *saved: Any) -> None:
     """Save ``saved`` and the caller's ``logits`` for the backward pass, with ``rerun``.
 

@@ -193,8 +193,9 @@ def _sigmoid_kernel(
             else:
                 tl.store(out_ptr + pid, tl.sum(tl.sum(loss, axis=1), axis=0))
         if COMPUTE_GRAD:
-            d_pos = tl.where(t == 0.0, 0.0, d_pos)
-            d_neg = tl.where(one_t == 0.0, 0.0, d_neg)
+            # as the loss: a term of label or weight 0 has gradient 0, also at a NaN logit
+            d_pos = tl.where(q * t == 0.0, 0.0, d_pos)
+            d_neg = tl.where(r * one_t == 0.0, 0.0, d_neg)
             d = q * (t * d_pos) + r * (one_t * d_neg)
             coef = s
             if DENOM == 1:  # divided by the reduction's denominator, known on the host
@@ -300,7 +301,7 @@ class _SigmoidFamily(torch.autograd.Function):
             tensors["status"] = plan.status_buffer(tiles, x.device)
         share, n_const = _denominator(cfg, reduction)
         options["inv_const"] = 1.0 / n_const
-        grad = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        grad = torch.empty_like(x) if ctx.needs_input_grad[0] and options["grad"] else None
         eager = options["eager"] if grad is not None else None
         per_element = reduction == "none"
         if per_element:
@@ -450,6 +451,7 @@ def sigmoid_family(
         "plan": plan,
         "eager": eager_gradient,
         "rerun": rerun,
+        "grad": common.records_gradient(logits),
     }
     return _SigmoidFamily.apply(
         logits, z, _flat(pos_weight), _flat(neg_weight), s, reduction, options

@@ -362,7 +362,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         rows = common.rows_of(logits)
         n = rows.shape[0]
         ignore, eager, plan = options["ignore"], options["eager"], options["plan"]
-        needs_grad = ctx.needs_input_grad[0]
+        needs_grad = ctx.needs_input_grad[0] and options["grad"]
         lse = torch.empty((2, n), dtype=torch.float32, device=rows.device) if needs_grad else None
         denom = {"none": 0, "sum": 0, "mean": 1, "weighted_mean": 2}[reduction]
         if denom == 1 and ignore is None:
@@ -446,6 +446,7 @@ def softmax_cross_entropy(
     flat_labels, cw, sw = common.row_inputs(labels, class_weight, sample_weight)
     inplace = bool(inplace_backward) and not logits.is_leaf
     options = {"ignore": ignore_index, "eager": eager_gradient, "plan": plan, "rerun": rerun}
+    options["grad"] = common.records_gradient(logits)
     return _SoftmaxCrossEntropy.apply(
         logits, flat_labels, cw, sw, float(label_smoothing), reduction, inplace, options
     )

@@ -286,7 +286,7 @@ class _SoftmaxFocal(torch.autograd.Function):
         rows = common.rows_of(logits)
         n, num_classes = rows.shape
         ignore, plan = options["ignore"], options["plan"]
-        grad = torch.empty_like(rows) if ctx.needs_input_grad[0] else None
+        grad = torch.empty_like(rows) if ctx.needs_input_grad[0] and options["grad"] else None
         denominator, n_const = None, 1.0
         if reduction == "weighted_mean" or (reduction == "mean" and ignore is not None):
             weighted = reduction == "weighted_mean"
@@ -356,6 +356,7 @@ def softmax_focal_loss(
     """
     flat_labels, cw, sw = common.row_inputs(labels, class_weight, sample_weight)
     options = {"ignore": ignore_index, "plan": plan, "rerun": rerun}
+    options["grad"] = common.records_gradient(logits)
     return _SoftmaxFocal.apply(
         logits, flat_labels, cw, sw, float(label_smoothing), float(gamma), reduction, options
     )

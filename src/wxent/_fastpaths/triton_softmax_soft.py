@@ -315,7 +315,7 @@ class _SoftLabelCrossEntropy(torch.autograd.Function):
     ) -> Any:
         rows = common.rows_of(logits)
         n = rows.shape[0]
-        needs_grad = ctx.needs_input_grad[0]
+        needs_grad = ctx.needs_input_grad[0] and options["grad"]
         stats = None
         if needs_grad:
             stats = torch.empty((4, n), dtype=torch.float32, device=rows.device)
@@ -406,6 +406,7 @@ def softmax_cross_entropy(
         "inplace": bool(inplace_backward) and not logits.is_leaf,
         "eager": eager_gradient,
         "rerun": rerun,
+        "grad": common.records_gradient(logits),
     }
     return _SoftLabelCrossEntropy.apply(
         logits, y, cw, sw, float(label_smoothing), reduction, options
