@@ -167,3 +167,48 @@ def test_sigmoid_nan_logit_of_weight_zero_has_gradient_zero(monkeypatch, loss, v
     assert fast_grad[1, 1] == 0.0
     np.testing.assert_allclose(fast, generic, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(fast_grad, generic_grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("labels", ["indices", "probabilities"])
+def test_second_backward_after_inplace_backward_raises(labels):
+    # The first backward pass overwrote the logits with their gradient; a second one
+    # (retain_graph) computed another gradient from those values, silently.
+    y = torch.tensor(Y) if labels == "indices" else torch.tensor(P)
+    w = torch.tensor(X, requires_grad=True)
+    out = wxent.softmax_cross_entropy(w * 1.0, y, inplace_backward=True)
+    out.backward(retain_graph=True)
+    assert sum(select.LAUNCHES.values()) > 0, "the kernel did not run"
+    with pytest.raises(RuntimeError, match="inplace_backward=True"):
+        out.backward()
+
+
+def _batched_vjp(loss, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the Jacobian of per-sample losses: batched (vmap) and one pass each."""
+    out = loss(x)
+    (batched,) = torch.autograd.grad(out, x, torch.eye(len(out)), is_grads_batched=True)
+    rows = [torch.autograd.grad(loss(x), x, torch.eye(len(out))[i])[0] for i in range(len(out))]
+    return batched.numpy(), torch.stack(rows).numpy()
+
+
+PER_SAMPLE = {
+    "softmax": lambda x: LOSSES["softmax"](x, reduction="none"),
+    "soft": lambda x: LOSSES["soft"](x, reduction="none"),
+    "softmax_focal": lambda x: LOSSES["softmax_focal"](x, reduction="none"),
+    "sigmoid": lambda x: LOSSES["sigmoid"](x, reduction="none").sum(-1),
+    "linear": lambda x: wxent.linear_cross_entropy(
+        x, torch.tensor(X[:, 1:] * 0.5), torch.tensor([0, 2, 1]), reduction="none"
+    ),
+}
+
+
+@pytest.mark.parametrize("kernels", ["triton", "auto"])
+@pytest.mark.parametrize("name", list(PER_SAMPLE))
+def test_batched_upstream_gradients(monkeypatch, name, kernels):
+    # is_grads_batched=True (torch.autograd.functional.jacobian(vectorize=True)) hands the
+    # backward pass a batched upstream gradient: the Triton kernels failed on it (a
+    # BatchedTensor has no storage), so did the CPU custom gradients of the softmax
+    # focal loss and of linear_cross_entropy (an in-place product with a batched factor).
+    monkeypatch.setenv("WXENT_KERNELS", kernels)
+    x = torch.tensor(X if name != "linear" else X[:, :4], requires_grad=True)
+    batched, rows = _batched_vjp(PER_SAMPLE[name], x)
+    np.testing.assert_allclose(batched, rows, rtol=1e-5, atol=1e-6)

@@ -104,6 +104,19 @@ def _transforms_active() -> bool:
     return bool(check is not None and check())
 
 
+def batched(g: Any) -> bool:
+    """Whether ``g`` is a batched tensor of ``vmap`` (``is_grads_batched=True``, ``torch.func``).
+
+    A custom backward pass that cannot read one (a Triton kernel, an in-place product of
+    unbatched buffers) differentiates the generic formulas instead.
+    """
+    torch = sys.modules["torch"]
+    functorch = getattr(torch._C, "_functorch", None)
+    if functorch is None or ns.torch_is_compiling():  # (a traced backward: no wrapper)
+        return False
+    return bool(functorch.is_functorch_wrapped_tensor(g) or functorch.is_legacy_batchedtensor(g))
+
+
 def forward_ad(*tensors: Any) -> bool:
     """Whether a torch tensor among ``tensors`` carries a forward-mode tangent.
 

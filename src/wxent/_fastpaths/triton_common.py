@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from wxent._fastpaths.select import LAUNCHES, generic
+from wxent._fastpaths.select import LAUNCHES, batched, generic
 from wxent._types import Array
 
 #: Elements per program of the element-wise kernels.
@@ -237,14 +237,16 @@ def keep_logits(ctx: Any, logits: Any, rerun: Callable[[Any], Any] | None, *save
     ctx.save_for_backward(*saved, logits)
 
 
-def must_rerun(ctx: Any) -> bool:
+def must_rerun(ctx: Any, g: Any) -> bool:
     """Whether a backward pass must rerun the generic path (:func:`rerun_gradient`).
 
     ``create_graph=True`` (the backward pass runs with gradients enabled: the gradient
-    must be differentiable, which a kernel's is not), or a second backward pass through
-    a retained graph whose gradient buffer the first one consumed (``ctx.spent``).
+    must be differentiable, which a kernel's is not), a second backward pass through a
+    retained graph whose gradient buffer the first one consumed (``ctx.spent``), or an
+    upstream gradient ``g`` batched by a transform (``is_grads_batched=True``, vmap),
+    which a kernel cannot read.
     """
-    return torch.is_grad_enabled() or ctx.spent
+    return torch.is_grad_enabled() or ctx.spent or batched(g)
 
 
 def rerun_gradient(ctx: Any, g: Any, inputs: int) -> tuple[Any, ...]:
@@ -257,6 +259,12 @@ def rerun_gradient(ctx: Any, g: Any, inputs: int) -> tuple[Any, ...]:
         raise RuntimeError(
             "wxent: this Triton kernel's gradient serves one backward pass without "
             "create_graph; set WXENT_KERNELS=off for more."
+        )
+    if getattr(ctx, "inplace", False) and ctx.spent:
+        raise RuntimeError(
+            "wxent: a second backward pass through a loss called with "
+            "inplace_backward=True: the first one overwrote the logits with their "
+            "gradient. Call it with inplace_backward=False to backpropagate more than once."
         )
     logits = ctx.saved_tensors[-1]
     create = torch.is_grad_enabled()
@@ -326,7 +334,7 @@ def row_gradient(ctx: Any, g: Any, inputs: int) -> tuple[Any, ...]:
     upstream gradient ``g`` in place, once; a second backward pass through a retained
     graph, or one with ``create_graph=True``, reruns the generic path.
     """
-    if must_rerun(ctx):
+    if must_rerun(ctx, g):
         return rerun_gradient(ctx, g, inputs)
     grad = ctx.grad
     if grad is None:  # pragma: no cover - autograd asks only when the logits need it

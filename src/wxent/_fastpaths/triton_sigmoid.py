@@ -362,7 +362,7 @@ class _SigmoidFamily(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
-        if common.must_rerun(ctx):  # create_graph, or a second backward pass
+        if common.must_rerun(ctx, g):  # create_graph, or a second backward pass
             return common.rerun_gradient(ctx, g, 7)
         grad = ctx.grad
         if grad is None:  # pragma: no cover - autograd asks only when the logits need it

@@ -387,7 +387,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
-        if common.must_rerun(ctx):  # create_graph, or a second backward pass
+        if common.must_rerun(ctx, g):  # create_graph, or a second backward pass
             return common.rerun_gradient(ctx, g, 8)
         early = common.early_gradient(ctx, g, 8)
         if early is not None:
@@ -398,6 +398,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         _backward(saved, ctx.eps, g, grad, per_row=ctx.reduction == "none")
         if ctx.inplace:
             common.wrote_into(grad)
+            ctx.spent = True  # the logits hold the gradient now: no second pass
         return (grad.view(ctx.shape),) + (None,) * 7
 
 

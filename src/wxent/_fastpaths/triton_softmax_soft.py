@@ -344,7 +344,7 @@ class _SoftLabelCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
-        if common.must_rerun(ctx):  # create_graph, or a second backward pass
+        if common.must_rerun(ctx, g):  # create_graph, or a second backward pass
             return common.rerun_gradient(ctx, g, 7)
         early = common.early_gradient(ctx, g, 7)
         if early is not None:
@@ -355,6 +355,7 @@ class _SoftLabelCrossEntropy(torch.autograd.Function):
         _backward(saved, ctx.eps, ctx.reduction == "none", g, grad)
         if ctx.inplace:
             common.wrote_into(grad)
+            ctx.spent = True  # the logits hold the gradient now: no second pass
         return (grad.view(ctx.shape),) + (None,) * 6
 
 
