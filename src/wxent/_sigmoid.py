@@ -84,6 +84,17 @@ def sigmoid_cross_entropy(
         >>> round(float(wxent.sigmoid_cross_entropy(logits, labels, pos_weight=[3.0, 1.0])), 4)
         1.2484
     """
+    rerun = select.rerun(
+        sigmoid_cross_entropy,
+        labels,
+        pos_weight=pos_weight,
+        neg_weight=neg_weight,
+        sample_weight=sample_weight,
+        label_smoothing=label_smoothing,
+        ignore_label=ignore_label,
+        class_axis=class_axis,
+        reduction=reduction,
+    )
     prepared = _family_inputs(
         logits,
         labels,
@@ -99,7 +110,7 @@ def sigmoid_cross_entropy(
     )
     inp, q, r, s = prepared
     options = (ignore_label, label_smoothing, reduction)
-    fused = _fused(logits, labels, prepared, options)
+    fused = _fused(logits, labels, prepared, options, rerun=rerun)
     if fused is not None:
         return fused
     z = inp.labels
@@ -258,11 +269,13 @@ def _fused(
     options: tuple[Any, Any, Any],
     modulation: tuple[float, float, float] = (0.0, 0.0, 0.0),
     alpha: tuple[float, float] | None = None,
+    rerun: Any = None,
 ) -> Array | None:
     """The fused kernel's result (CUDA; see :mod:`wxent._fastpaths.select`), or ``None``.
 
     ``options`` is ``(ignore_label, label_smoothing, reduction)``, ``modulation``
-    ``(gamma_pos, gamma_neg, clip)``, ``alpha`` the pair of a :class:`_Scalar`.
+    ``(gamma_pos, gamma_neg, clip)``, ``alpha`` the pair of a :class:`_Scalar`,
+    ``rerun`` the call again (:func:`wxent._fastpaths.select.rerun`).
     """
     if _reduction.terms_pending():
         return None
@@ -283,6 +296,7 @@ def _fused(
         gamma_neg=gamma_neg,
         clip=clip,
         alpha=alpha,
+        rerun=rerun,
     )
     return None if fused is None else prep.settle(inp, fused)
 
@@ -353,6 +367,19 @@ def sigmoid_focal_loss(
         >>> wxent.sigmoid_focal_loss(logits, labels, alpha=0.25, reduction="none").round(2)
         array([[25.  ,  2.07]], dtype=float32)
     """
+    rerun = select.rerun(
+        sigmoid_focal_loss,
+        labels,
+        gamma=gamma,
+        alpha=alpha,
+        pos_weight=pos_weight,
+        neg_weight=neg_weight,
+        sample_weight=sample_weight,
+        label_smoothing=label_smoothing,
+        ignore_label=ignore_label,
+        class_axis=class_axis,
+        reduction=reduction,
+    )
     gamma = v.check_nonnegative_number("gamma", gamma)
     alpha = _scalar_alpha(alpha, logits, pos_weight, neg_weight, reduction)
     prepared = _family_inputs(
@@ -371,7 +398,7 @@ def sigmoid_focal_loss(
     v.check_scalar_fits("gamma", gamma, prepared[0].xp, prepared[0].dtype)
     options = (ignore_label, label_smoothing, reduction)
     scalar = alpha.pair if isinstance(alpha, _Scalar) else None
-    fused = _fused(logits, labels, prepared, options, (gamma, gamma, 0.0), scalar)
+    fused = _fused(logits, labels, prepared, options, (gamma, gamma, 0.0), scalar, rerun)
     if fused is not None:
         return fused
     if isinstance(alpha, _Scalar):
@@ -459,6 +486,20 @@ def asymmetric_loss(
         >>> wxent.asymmetric_loss(logits, labels, reduction="none").round(4)
         array([[0.1269, 0.    , 0.0006]], dtype=float32)
     """
+    rerun = select.rerun(
+        asymmetric_loss,
+        labels,
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+        pos_weight=pos_weight,
+        neg_weight=neg_weight,
+        sample_weight=sample_weight,
+        label_smoothing=label_smoothing,
+        ignore_label=ignore_label,
+        class_axis=class_axis,
+        reduction=reduction,
+    )
     gamma_pos = v.check_nonnegative_number("gamma_pos", gamma_pos)
     gamma_neg = v.check_nonnegative_number("gamma_neg", gamma_neg)
     clip = v.check_fraction("clip", clip)
@@ -479,7 +520,7 @@ def asymmetric_loss(
     v.check_scalar_fits("gamma_pos", gamma_pos, inp.xp, inp.dtype)
     v.check_scalar_fits("gamma_neg", gamma_neg, inp.xp, inp.dtype)
     options = (ignore_label, label_smoothing, reduction)
-    fused = _fused(logits, labels, prepared, options, (gamma_pos, gamma_neg, clip))
+    fused = _fused(logits, labels, prepared, options, (gamma_pos, gamma_neg, clip), rerun=rerun)
     if fused is not None:
         return fused
     z = inp.labels

@@ -67,7 +67,10 @@ def softmax_cross_entropy(
             use it only for logits straight out of a linear layer or matmul (whose
             backward does not read its output; not after ``tanh``, ``softcap`` or the
             like, nor a leaf tensor), read nowhere after the backward pass, and call
-            ``backward`` once. Elsewhere the option has no effect.
+            ``backward`` once. Elsewhere the option has no effect (also for logits that
+            are a view of a leaf, or of a larger tensor's storage); a backward step that
+            reads the overwritten logits raises PyTorch's error of a tensor modified in
+            place.
 
     Returns:
         The loss in the logits' framework and dtype: 0-d, or per sample for
@@ -87,6 +90,16 @@ def softmax_cross_entropy(
         >>> round(float(wxent.softmax_cross_entropy(logits, one_hot)), 4)
         0.1755
     """
+    rerun = select.rerun(
+        softmax_cross_entropy,
+        labels,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
+        class_axis=class_axis,
+        reduction=reduction,
+    )
     inp = prep.softmax_inputs(
         logits,
         labels,
@@ -106,6 +119,7 @@ def softmax_cross_entropy(
             label_smoothing=float(label_smoothing),
             reduction=reduction,
             inplace_backward=inplace,
+            rerun=rerun,
         )
         if fused is not None:
             return prep.settle(inp, fused)
@@ -298,6 +312,17 @@ def softmax_focal_loss(
         >>> wxent.softmax_focal_loss(logits, labels, reduction="none").round(4)
         array([0.0109, 1.7879], dtype=float32)
     """
+    rerun = select.rerun(
+        softmax_focal_loss,
+        labels,
+        gamma=gamma,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
+        class_axis=class_axis,
+        reduction=reduction,
+    )
     gamma = v.check_nonnegative_number("gamma", gamma)
     inp = prep.softmax_inputs(
         logits,
@@ -318,6 +343,7 @@ def softmax_focal_loss(
             sample_weight=sample_weight,
             label_smoothing=float(label_smoothing),
             reduction=reduction,
+            rerun=rerun,
         )
         if fused is not None:
             return prep.settle(inp, fused)

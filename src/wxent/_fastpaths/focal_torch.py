@@ -20,6 +20,7 @@ import torch
 
 from wxent import _validation as v
 from wxent._fastpaths import focal as shared
+from wxent._fastpaths import select
 
 Tensor = torch.Tensor
 
@@ -282,7 +283,7 @@ class SoftmaxSparse(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor, _m: Any, _total: Any, _k: Any) -> Any:
         x, y, m, total, k = ctx.saved_tensors
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or select.batched(grad):  # (create_graph, vmap)
             gamma = ctx.gamma
             grads = _by_autograd(
                 lambda a, b: shared.softmax_sparse_generic(a, b, gamma),

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from wxent._fastpaths import select
 from wxent._types import Array
 
 #: Logits whose float32 softmax the torch chunk step computes at once: a chunk with more
@@ -223,6 +224,9 @@ def _graph_grads(
 ) -> list[Any]:
     """Gradients with a graph of their own, for double backward (``create_graph=True``).
 
+    Also the gradients for a batched upstream gradient ``g`` (``vmap``), without a graph
+    then.
+
     Recomputes the loss from the materialised logits with differentiable operations
     (memory of the full ``(N, V)`` logits, on this rarely used path only); ``coef`` given:
     the gradient of ``sum(coef * l)``, else of ``l`` against the upstream vector ``g``.
@@ -231,13 +235,14 @@ def _graph_grads(
     wrt = [t for t, need in zip(tensors, needs, strict=True) if need]
     if not wrt:
         return [None] * 4
+    create_graph = torch.is_grad_enabled()  # (else a batched upstream gradient: vmap)
     with torch.enable_grad():
         logits = (x @ w.t()).to(g.dtype)
         if b is not None:
             logits = logits + b
         losses = F.cross_entropy(logits, y, reduction="none", label_smoothing=eps)
         out = losses if coef is None else _weighted_sum(coef, losses)
-        grads = iter(torch.autograd.grad(out, wrt, grad_outputs=g, create_graph=True))
+        grads = iter(torch.autograd.grad(out, wrt, grad_outputs=g, create_graph=create_graph))
     return [next(grads) if need else None for need in needs]
 
 
@@ -264,7 +269,7 @@ class LinearCrossEntropyTotal(torch.autograd.Function):
         losses, gx, gw, gb, x, w, b, y, coef = ctx.saved_tensors
         need = ctx.needs_input_grad  # x, w, b, y, coef, eps, chunk, needs
         need_x, need_w, need_b, need_c = need[0], need[1], need[2], need[4]
-        if torch.is_grad_enabled():  # create_graph=True: a differentiable recomputation
+        if torch.is_grad_enabled() or select.batched(g):  # create_graph, vmap: recompute
             grads = _graph_grads((x, w, b, coef), (need_x, need_w, need_b, need_c), y, ctx.eps, g)
             return (*grads[:3], None, grads[3], None, None, None)
         return (
@@ -296,7 +301,7 @@ class LinearCrossEntropyRows(torch.autograd.Function):
     def backward(ctx: Any, g: Any) -> Any:
         x, w, b, y = ctx.saved_tensors
         needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2])
-        if torch.is_grad_enabled():  # create_graph=True: a differentiable recomputation
+        if torch.is_grad_enabled() or select.batched(g):  # create_graph, vmap: recompute
             grads = _graph_grads((x, w, b, None), (*needs, False), y, ctx.eps, g)
             return (*grads[:3], None, None, None)
         _, gx, gw, gb = sweep(x, w, b, y, g, ctx.eps, ctx.chunk, needs)

@@ -30,8 +30,10 @@ import contextlib
 import functools
 import os
 import sys
+import threading
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from wxent import _namespace as ns
@@ -42,6 +44,26 @@ from wxent._types import Array
 LAUNCHES: Counter[str] = Counter()
 
 _MODES = ("auto", "triton", "off")
+
+#: Per thread: set while a kernel's backward pass reruns the generic path (:func:`generic`).
+_GENERIC = threading.local()
+
+
+@contextlib.contextmanager
+def generic() -> Iterator[None]:
+    """The generic path for every call inside, on this thread (the Triton kernels off).
+
+    A kernel's backward pass that cannot use its own gradient (a second backward pass
+    through a retained graph, whose gradient buffer the first one consumed, or
+    ``create_graph=True``, which needs a differentiable gradient) reruns the call's
+    generic formulas inside (:func:`wxent._fastpaths.triton_common.rerun_gradient`).
+    """
+    before = getattr(_GENERIC, "on", False)
+    _GENERIC.on = True
+    try:
+        yield
+    finally:
+        _GENERIC.on = before
 
 
 def mode() -> str:
@@ -80,6 +102,19 @@ def _transforms_active() -> bool:
         return False
     check = getattr(torch._C, "_are_functorch_transforms_active", None)
     return bool(check is not None and check())
+
+
+def batched(g: Any) -> bool:
+    """Whether ``g`` is a batched tensor of ``vmap`` (``is_grads_batched=True``, ``torch.func``).
+
+    A custom backward pass that cannot read one (a Triton kernel, an in-place product of
+    unbatched buffers) differentiates the generic formulas instead.
+    """
+    torch = sys.modules["torch"]
+    functorch = getattr(torch._C, "_functorch", None)
+    if functorch is None or ns.torch_is_compiling():  # (a traced backward: no wrapper)
+        return False
+    return bool(functorch.is_functorch_wrapped_tensor(g) or functorch.is_legacy_batchedtensor(g))
 
 
 def forward_ad(*tensors: Any) -> bool:
@@ -125,6 +160,16 @@ def tf_forward_ad(*tensors: Any) -> bool:
     return bool(watched) and bool(forwardprop_util.pack_tangents(watched).indices)
 
 
+def rerun(loss: Callable[..., Any], labels: Any, **options: Any) -> Callable[[Any], Any]:
+    """``loss(x, labels, **options, validate=False)`` for other logits ``x``.
+
+    ``options``: the call's keyword arguments as given (without ``validate`` and
+    ``inplace_backward``). A kernel's backward pass calls it on the saved logits, under
+    :func:`generic`, when it must rerun the generic path.
+    """
+    return functools.partial(loss, labels=labels, validate=False, **options)
+
+
 def use_triton(logits: Array, *tensors: Any, reduction: Any = "mean") -> bool:
     """Whether the Triton kernels take these torch inputs.
 
@@ -140,7 +185,7 @@ def use_triton(logits: Array, *tensors: Any, reduction: Any = "mean") -> bool:
     if not ns.is_torch(logits) or ns.torch_is_compiling():
         return False
     current = mode()
-    if current == "off" or not isinstance(reduction, str):
+    if current == "off" or not isinstance(reduction, str) or getattr(_GENERIC, "on", False):
         return False
     if not logits.is_cuda and not (
         current == "triton" and os.environ.get("TRITON_INTERPRET", "0") == "1"
@@ -201,6 +246,7 @@ def softmax_cross_entropy(
     label_smoothing: float,
     reduction: Any,
     inplace_backward: bool,
+    rerun: Callable[[Any], Any] | None = None,
 ) -> Array | None:
     """The Triton softmax cross-entropy for prepared inputs, or ``None`` (generic path).
 
@@ -208,13 +254,14 @@ def softmax_cross_entropy(
     are the caller's (not the float32 copy of 16-bit logits in ``inp``, nor prepared
     indices): the kernel reads them in their own dtypes, computes in float32, handles
     ``ignore_index`` and checks the labels itself. Probability labels take the kernel
-    of :mod:`wxent._fastpaths.triton_softmax_soft`.
+    of :mod:`wxent._fastpaths.triton_softmax_soft`. ``rerun(x)``: the same call on
+    other logits ``x`` (a backward pass that must rerun the generic path calls it).
     """
     if inp.axis != inp.ndim - 1:
         return None
     weights = (class_weight, sample_weight, reduction)
     options: dict[str, Any] = {"label_smoothing": label_smoothing}
-    options.update(inplace_backward=inplace_backward, eager_gradient=_launches(inp))
+    options.update(inplace_backward=inplace_backward, eager_gradient=_launches(inp), rerun=rerun)
     if not inp.indices:
         # Probability labels, read in their own dtype; the kernel's value check replaces
         # the generic one (the error messages stay the same).
@@ -385,7 +432,8 @@ def sigmoid_family(
     for the kernel to multiply them by), ``sample_weight`` the prepared per-element or
     per-sample weight; ``logits`` and ``labels`` are the caller's (read in their own
     dtypes). ``options``: the rest of
-    :func:`wxent._fastpaths.triton_sigmoid.sigmoid_family`'s arguments.
+    :func:`wxent._fastpaths.triton_sigmoid.sigmoid_family`'s arguments (``rerun``: the
+    same call on other logits, see :func:`softmax_cross_entropy`).
     """
     if inp.axis != inp.ndim - 1:
         return None
@@ -417,11 +465,12 @@ def softmax_focal_loss(
     sample_weight: Any,
     label_smoothing: float,
     reduction: Any,
+    rerun: Callable[[Any], Any] | None = None,
 ) -> Array | None:
     """The Triton softmax focal loss for prepared inputs, or ``None`` (generic path).
 
     Integer labels with the classes on the last axis, as for
-    :func:`softmax_cross_entropy`.
+    :func:`softmax_cross_entropy` (``rerun`` too).
     """
     if not inp.indices or inp.axis != inp.ndim - 1:
         return None
@@ -433,4 +482,5 @@ def softmax_focal_loss(
         gamma=gamma,
         ignore_index=inp.ignore_index,
         label_smoothing=label_smoothing,
+        rerun=rerun,
     )

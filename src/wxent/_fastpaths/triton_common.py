@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from wxent._fastpaths.select import LAUNCHES
+from wxent._fastpaths.select import LAUNCHES, batched, generic
 from wxent._types import Array
 
 #: Elements per program of the element-wise kernels.
@@ -203,14 +203,75 @@ def early_gradient(ctx: Any, g: Any, inputs: int) -> tuple[Any, ...] | None:
 
     ``ctx.grad`` holds it (for an upstream gradient of 1), ``ctx.pending`` its launch
     (a no-op when the call's flag read launched it); it is scaled by ``g`` in place and
-    returned for the logits, with ``None`` for the ``inputs - 1`` other inputs.
+    returned for the logits, with ``None`` for the ``inputs - 1`` other inputs. The
+    buffer serves once: ``ctx.spent`` then sends a later backward pass to
+    :func:`rerun_gradient`.
     """
     if ctx.grad is None:
         return None
     grad, ctx.grad = ctx.grad, None
+    ctx.spent = True
     ctx.pending()
     scale_(grad, g, group=grad.shape[-1] if ctx.reduction == "none" else 1)
     return (grad.view(ctx.shape),) + (None,) * (inputs - 1)
+
+
+def records_gradient(logits: Any) -> bool:
+    """Whether autograd records this call: gradients enabled and the logits need one.
+
+    Inside an autograd function's forward gradients are off, and ``needs_input_grad``
+    says only that the logits require a gradient: under ``torch.no_grad()`` or
+    ``torch.inference_mode()`` no backward pass follows, and a kernel that computes its
+    gradient early (or keeps what its backward pass reads) would do so for nothing.
+    """
+    return torch.is_grad_enabled() and bool(logits.requires_grad)
+
+
+def keep_logits(ctx: Any, logits: Any, rerun: Callable[[Any], Any] | None, *saved: Any) -> None:
+    """Save ``saved`` and the caller's ``logits`` for the backward pass, with ``rerun``.
+
+    The logits are kept by reference (they are the caller's tensor, no copy) for
+    :func:`rerun_gradient`; ``rerun(x)`` is the call on other logits ``x``.
+    """
+    ctx.rerun, ctx.spent = rerun, False
+    ctx.save_for_backward(*saved, logits)
+
+
+def must_rerun(ctx: Any, g: Any) -> bool:
+    """Whether a backward pass must rerun the generic path (:func:`rerun_gradient`).
+
+    ``create_graph=True`` (the backward pass runs with gradients enabled: the gradient
+    must be differentiable, which a kernel's is not), a second backward pass through a
+    retained graph whose gradient buffer the first one consumed (``ctx.spent``), or an
+    upstream gradient ``g`` batched by a transform (``is_grads_batched=True``, vmap),
+    which a kernel cannot read.
+    """
+    return torch.is_grad_enabled() or ctx.spent or batched(g)
+
+
+def rerun_gradient(ctx: Any, g: Any, inputs: int) -> tuple[Any, ...]:
+    """The gradient of the call's generic path at the saved logits, times ``g``.
+
+    Under ``create_graph=True`` it is differentiable (the generic formulas run on the
+    saved logits, which are part of the graph); else it is computed on a detached copy.
+    """
+    if ctx.rerun is None:  # pragma: no cover - the public functions always pass it
+        raise RuntimeError(
+            "wxent: this Triton kernel's gradient serves one backward pass without "
+            "create_graph; set WXENT_KERNELS=off for more."
+        )
+    if getattr(ctx, "inplace", False) and ctx.spent:
+        raise RuntimeError(
+            "wxent: a second backward pass through a loss called with "
+            "inplace_backward=True: the first one overwrote the logits with their "
+            "gradient. Call it with inplace_backward=False to backpropagate more than once."
+        )
+    logits = ctx.saved_tensors[-1]
+    create = torch.is_grad_enabled()
+    with torch.enable_grad(), generic():
+        x = logits if create else logits.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(ctx.rerun(x), x, g, create_graph=create)
+    return (grad,) + (None,) * (inputs - 1)
 
 
 def defer_gradient(ctx: Any, eager: list, rows: Any, launch: Callable[[Any], None]) -> None:
@@ -226,8 +287,26 @@ def defer_gradient(ctx: Any, eager: list, rows: Any, launch: Callable[[Any], Non
 
 
 def writes_into(logits: Any, rows: Any, inplace: bool) -> bool:
-    """Whether the gradient goes into the logits' storage: asked, and ``rows`` is a view."""
-    return inplace and rows.data_ptr() == logits.data_ptr() and logits.is_contiguous()
+    """Whether the gradient goes into the logits' storage.
+
+    Asked, ``rows`` is a view of the logits, and the logits are contiguous and not a
+    view of a leaf (a parameter's storage is never overwritten, nor a tensor's that
+    the logits cover only in part).
+    """
+    if not (inplace and rows.data_ptr() == logits.data_ptr() and logits.is_contiguous()):
+        return False
+    base = logits._base
+    return base is None or (not base.is_leaf and base.numel() == logits.numel())
+
+
+def wrote_into(grad: Any) -> None:
+    """Mark the logits' storage as written (their version counter, which ``grad`` shares).
+
+    A backward pass that reads the logits after the gradient overwrote them (an
+    operation that saved them, a second backward pass) then raises PyTorch's error of a
+    tensor modified in place, instead of computing with the gradient's values.
+    """
+    torch.autograd.graph.increment_version(grad)
 
 
 def once(launch: Callable[[], None]) -> Callable[[], None]:
@@ -252,12 +331,16 @@ def row_gradient(ctx: Any, g: Any, inputs: int) -> tuple[Any, ...]:
     """The backward of a row kernel whose forward pass wrote the gradient.
 
     ``ctx.grad`` is already divided by the reduction's denominator: it is scaled by the
-    upstream gradient ``g`` in place.
+    upstream gradient ``g`` in place, once; a second backward pass through a retained
+    graph, or one with ``create_graph=True``, reruns the generic path.
     """
+    if must_rerun(ctx, g):
+        return rerun_gradient(ctx, g, inputs)
     grad = ctx.grad
     if grad is None:  # pragma: no cover - autograd asks only when the logits need it
         return (None,) * inputs
-    ctx.grad = None  # the buffer is scaled in place: a second backward would be wrong
+    ctx.grad = None  # the buffer is scaled in place: a second backward reruns
+    ctx.spent = True
     scale_(grad, g, group=grad.shape[-1] if ctx.reduction == "none" else 1)
     return (grad.view(ctx.shape),) + (None,) * (inputs - 1)
 

@@ -193,8 +193,9 @@ def _sigmoid_kernel(
             else:
                 tl.store(out_ptr + pid, tl.sum(tl.sum(loss, axis=1), axis=0))
         if COMPUTE_GRAD:
-            d_pos = tl.where(t == 0.0, 0.0, d_pos)
-            d_neg = tl.where(one_t == 0.0, 0.0, d_neg)
+            # as the loss: a term of label or weight 0 has gradient 0, also at a NaN logit
+            d_pos = tl.where(q * t == 0.0, 0.0, d_pos)
+            d_neg = tl.where(r * one_t == 0.0, 0.0, d_neg)
             d = q * (t * d_pos) + r * (one_t * d_neg)
             coef = s
             if DENOM == 1:  # divided by the reduction's denominator, known on the host
@@ -300,7 +301,7 @@ class _SigmoidFamily(torch.autograd.Function):
             tensors["status"] = plan.status_buffer(tiles, x.device)
         share, n_const = _denominator(cfg, reduction)
         options["inv_const"] = 1.0 / n_const
-        grad = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        grad = torch.empty_like(x) if ctx.needs_input_grad[0] and options["grad"] else None
         eager = options["eager"] if grad is not None else None
         per_element = reduction == "none"
         if per_element:
@@ -337,6 +338,8 @@ class _SigmoidFamily(torch.autograd.Function):
         ctx.pending = None
         ctx.grad = grad
         ctx.shape = logits.shape
+        if grad is not None:
+            common.keep_logits(ctx, logits, options["rerun"])
         if per_element:
             if plan is not None:
                 triton_checks.settle(plan)
@@ -358,12 +361,14 @@ class _SigmoidFamily(torch.autograd.Function):
         return result
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
+        if common.must_rerun(ctx, g):  # create_graph, or a second backward pass
+            return common.rerun_gradient(ctx, g, 7)
         grad = ctx.grad
         if grad is None:  # pragma: no cover - autograd asks only when the logits need it
             return (None,) * 7
-        ctx.grad = None  # the buffer is scaled in place: a second backward would be wrong
+        ctx.grad = None  # the buffer is scaled in place: a second backward reruns
+        ctx.spent = True
         if ctx.pending is not None:
             ctx.pending()  # a no-op when the call's flag read launched it
         common.scale_(grad, g.contiguous())
@@ -392,6 +397,7 @@ def sigmoid_family(
     alpha: tuple[float, float] | None = None,
     plan: Any = None,
     eager_gradient: list | None = None,
+    rerun: Any = None,
 ) -> Array:
     """The reduced (or per-element) loss of the sigmoid family, SPEC semantics.
 
@@ -417,6 +423,9 @@ def sigmoid_family(
         eager_gradient: for a checked call, the launches its one flag read queues
             behind the flag (``Inputs.launches``): the loss pass runs now and the
             gradient pass is added there. ``None``: one pass computes both.
+        rerun: the same call on other logits ``x`` (``rerun(x)``), for a backward pass
+            that must rerun the generic path (``create_graph=True``, or a second
+            backward pass through a retained graph).
 
     Returns:
         The loss in the logits' dtype.
@@ -441,6 +450,8 @@ def sigmoid_family(
         "sw_mode": sw_mode,
         "plan": plan,
         "eager": eager_gradient,
+        "rerun": rerun,
+        "grad": common.records_gradient(logits),
     }
     return _SigmoidFamily.apply(
         logits, z, _flat(pos_weight), _flat(neg_weight), s, reduction, options

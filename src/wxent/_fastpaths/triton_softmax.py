@@ -362,7 +362,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         rows = common.rows_of(logits)
         n = rows.shape[0]
         ignore, eager, plan = options["ignore"], options["eager"], options["plan"]
-        needs_grad = ctx.needs_input_grad[0]
+        needs_grad = ctx.needs_input_grad[0] and options["grad"]
         lse = torch.empty((2, n), dtype=torch.float32, device=rows.device) if needs_grad else None
         denom = {"none": 0, "sum": 0, "mean": 1, "weighted_mean": 2}[reduction]
         if denom == 1 and ignore is None:
@@ -377,23 +377,28 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
             saved = (rows, labels, ignore, cw, sw, lse, inv)
             ctx.eps, ctx.reduction, ctx.shape = eps, reduction, logits.shape
             ctx.inplace = in_place = common.writes_into(logits, rows, inplace)
+            ctx.ignore = ignore
             if eager is not None and not in_place:  # queued behind a checked call's read
                 common.defer_gradient(ctx, eager, rows, lambda g: _backward(saved, eps, None, g))
+                common.keep_logits(ctx, logits, options["rerun"])
             else:
-                ctx.ignore = ignore
-                ctx.save_for_backward(rows, labels, cw, sw, lse, inv)
+                common.keep_logits(ctx, logits, options["rerun"], rows, labels, cw, sw, lse, inv)
         return result
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
+        if common.must_rerun(ctx, g):  # create_graph, or a second backward pass
+            return common.rerun_gradient(ctx, g, 8)
         early = common.early_gradient(ctx, g, 8)
         if early is not None:
             return early
-        rows, labels, cw, sw, lse, inv = ctx.saved_tensors
+        rows, labels, cw, sw, lse, inv, _logits = ctx.saved_tensors
         saved = (rows, labels, ctx.ignore, cw, sw, lse, inv)
         grad = rows.detach() if ctx.inplace else torch.empty_like(rows)
         _backward(saved, ctx.eps, g, grad, per_row=ctx.reduction == "none")
+        if ctx.inplace:
+            common.wrote_into(grad)
+            ctx.spent = True  # the logits hold the gradient now: no second pass
         return (grad.view(ctx.shape),) + (None,) * 7
 
 
@@ -409,6 +414,7 @@ def softmax_cross_entropy(
     inplace_backward: bool = False,
     eager_gradient: list | None = None,
     plan: Any = None,
+    rerun: Any = None,
 ) -> Array:
     """The reduced (or per-sample) weighted softmax cross-entropy, SPEC semantics.
 
@@ -431,13 +437,17 @@ def softmax_cross_entropy(
             in between.
         plan: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the kernel
             checks the labels (and the sample weights it claims) and fills its statuses.
+        rerun: the same call on other logits ``x`` (``rerun(x)``), for a backward pass
+            that must rerun the generic path (``create_graph=True``, or a second
+            backward pass through a retained graph); ``None``: such a pass raises.
 
     Returns:
         The loss in the logits' dtype.
     """
     flat_labels, cw, sw = common.row_inputs(labels, class_weight, sample_weight)
     inplace = bool(inplace_backward) and not logits.is_leaf
-    options = {"ignore": ignore_index, "eager": eager_gradient, "plan": plan}
+    options = {"ignore": ignore_index, "eager": eager_gradient, "plan": plan, "rerun": rerun}
+    options["grad"] = common.records_gradient(logits)
     return _SoftmaxCrossEntropy.apply(
         logits, flat_labels, cw, sw, float(label_smoothing), reduction, inplace, options
     )

@@ -286,7 +286,7 @@ class _SoftmaxFocal(torch.autograd.Function):
         rows = common.rows_of(logits)
         n, num_classes = rows.shape
         ignore, plan = options["ignore"], options["plan"]
-        grad = torch.empty_like(rows) if ctx.needs_input_grad[0] else None
+        grad = torch.empty_like(rows) if ctx.needs_input_grad[0] and options["grad"] else None
         denominator, n_const = None, 1.0
         if reduction == "weighted_mean" or (reduction == "mean" and ignore is not None):
             weighted = reduction == "weighted_mean"
@@ -311,10 +311,11 @@ class _SoftmaxFocal(torch.autograd.Function):
             DEN_BLOCK=DENOMINATOR_SHARES, BLOCK=block, num_warps=common.warps_for(block),
         )  # fmt: skip
         ctx.grad, ctx.shape, ctx.reduction = grad, logits.shape, reduction
+        if grad is not None:
+            common.keep_logits(ctx, logits, options["rerun"])
         return triton_checks.finish_rows(plan, loss, denominator, n_const, logits, reduction)[0]
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
         return common.row_gradient(ctx, g, 8)
 
@@ -330,6 +331,7 @@ def softmax_focal_loss(
     label_smoothing: float,
     reduction: str,
     plan: Any = None,
+    rerun: Any = None,
 ) -> Array:
     """The reduced (or per-sample) softmax focal loss, SPEC semantics.
 
@@ -345,12 +347,16 @@ def softmax_focal_loss(
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
         plan: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the kernel
             checks the labels (and the sample weights it claims) and fills its statuses.
+        rerun: the same call on other logits ``x`` (``rerun(x)``), for a backward pass
+            that must rerun the generic path (``create_graph=True``, or a second
+            backward pass through a retained graph).
 
     Returns:
         The loss in the logits' dtype.
     """
     flat_labels, cw, sw = common.row_inputs(labels, class_weight, sample_weight)
-    options = {"ignore": ignore_index, "plan": plan}
+    options = {"ignore": ignore_index, "plan": plan, "rerun": rerun}
+    options["grad"] = common.records_gradient(logits)
     return _SoftmaxFocal.apply(
         logits, flat_labels, cw, sw, float(label_smoothing), float(gamma), reduction, options
     )

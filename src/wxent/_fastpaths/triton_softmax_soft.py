@@ -315,7 +315,7 @@ class _SoftLabelCrossEntropy(torch.autograd.Function):
     ) -> Any:
         rows = common.rows_of(logits)
         n = rows.shape[0]
-        needs_grad = ctx.needs_input_grad[0]
+        needs_grad = ctx.needs_input_grad[0] and options["grad"]
         stats = None
         if needs_grad:
             stats = torch.empty((4, n), dtype=torch.float32, device=rows.device)
@@ -337,20 +337,25 @@ class _SoftLabelCrossEntropy(torch.autograd.Function):
                 common.defer_gradient(
                     ctx, eager, rows, lambda g: _backward(saved, eps, False, None, g)
                 )
+                common.keep_logits(ctx, logits, options["rerun"])
             else:
-                ctx.save_for_backward(*saved)
+                common.keep_logits(ctx, logits, options["rerun"], *saved)
         return result
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
+        if common.must_rerun(ctx, g):  # create_graph, or a second backward pass
+            return common.rerun_gradient(ctx, g, 7)
         early = common.early_gradient(ctx, g, 7)
         if early is not None:
             return early
-        saved = ctx.saved_tensors
+        saved = ctx.saved_tensors[:-1]
         rows = saved[0]
         grad = rows.detach() if ctx.inplace else torch.empty_like(rows)
         _backward(saved, ctx.eps, ctx.reduction == "none", g, grad)
+        if ctx.inplace:
+            common.wrote_into(grad)
+            ctx.spent = True  # the logits hold the gradient now: no second pass
         return (grad.view(ctx.shape),) + (None,) * 6
 
 
@@ -366,6 +371,7 @@ def softmax_cross_entropy(
     inplace_backward: bool = False,
     plan: Any = None,
     eager_gradient: list | None = None,
+    rerun: Any = None,
 ) -> Array:
     """The reduced (or per-sample) weighted softmax cross-entropy of probability labels.
 
@@ -388,6 +394,7 @@ def softmax_cross_entropy(
         eager_gradient: for a checked call, the launches its one flag read queues behind
             the flag (``Inputs.launches``); see
             :func:`wxent._fastpaths.triton_softmax.softmax_cross_entropy`.
+        rerun: the same call on other logits, as there.
 
     Returns:
         The loss in the logits' dtype.
@@ -399,6 +406,8 @@ def softmax_cross_entropy(
         "plan": plan,
         "inplace": bool(inplace_backward) and not logits.is_leaf,
         "eager": eager_gradient,
+        "rerun": rerun,
+        "grad": common.records_gradient(logits),
     }
     return _SoftLabelCrossEntropy.apply(
         logits, y, cw, sw, float(label_smoothing), reduction, options
