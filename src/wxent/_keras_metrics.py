@@ -26,6 +26,23 @@ from wxent._user_names import user_names
 
 _register = keras.saving.register_keras_serializable(package="wxent")
 
+try:  # Keras >= 3.6 keeps the masks of arrays that take no attributes (JAX) in a table
+    from keras.src.backend import get_keras_mask as _get_keras_mask
+except ImportError:  # pragma: no cover - older Keras 3: the attribute only
+
+    def _get_keras_mask(x: Any) -> Any:
+        return getattr(x, "_keras_mask", None)
+
+
+def keras_mask(y_pred: Any) -> Any:
+    """The Keras mask of ``y_pred`` (sequence padding), or None: on every backend.
+
+    Keras sets it as the attribute ``_keras_mask`` where the tensor takes one (TensorFlow,
+    PyTorch) and in a table keyed by the array otherwise (JAX); reading the attribute
+    alone missed the masks of the JAX backend.
+    """
+    return _get_keras_mask(y_pred)
+
 
 def check_indices(labels: Any) -> None:
     """Float class indices must be whole numbers: checked when the values can be read.
@@ -109,6 +126,16 @@ def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any) -> Any:
     return ops.broadcast_to(w, ops.shape(like))
 
 
+def _masked_weight(sample_weight: Any, mask: Any, like: Any, dtype: Any) -> Any:
+    """The sample weight times the Keras mask of ``y_pred`` (masked elements count nowhere).
+
+    Both are broadcast to ``like`` as :func:`_broadcast_weight` does; None when neither
+    is given.
+    """
+    weights = [_broadcast_weight(w, like, dtype) for w in (sample_weight, mask) if w is not None]
+    return weights[0] * weights[1] if len(weights) == 2 else (weights[0] if weights else None)
+
+
 def _threshold(threshold: Any) -> np.ndarray:
     """A scalar or per-label threshold as float64 NumPy (lists, NumPy, any tensor)."""
     if ns.is_array(threshold) and not isinstance(threshold, np.ndarray):
@@ -179,6 +206,7 @@ class _ConfusionMetric(keras.metrics.Metric):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the counts of a batch: :func:`wxent.confusion_matrix` in Keras variables."""
+        mask = keras_mask(y_pred)
         logits = ops.convert_to_tensor(y_pred, dtype=self.dtype)
         threshold: Any = self._logits_threshold
         if not self.from_logits:
@@ -194,7 +222,7 @@ class _ConfusionMetric(keras.metrics.Metric):
             labels = ops.expand_dims(labels, axis=-1)
         elif len(labels.shape) == len(logits.shape) + 1 and labels.shape[-1] == 1:
             labels = ops.squeeze(labels, axis=-1)  # (B,) logits, (B, 1) labels
-        w = None if sample_weight is None else _broadcast_weight(sample_weight, logits, self.dtype)
+        w = _masked_weight(sample_weight, mask, logits, self.dtype)
         with user_names(logits="y_pred", labels="y_true"):
             counts = wxent.confusion_matrix(
                 logits,
@@ -373,6 +401,7 @@ class ExpectedCost(keras.metrics.Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the costs of a batch's Bayes decisions."""
         num_classes = self.costs.shape[0]
+        mask = keras_mask(y_pred)
         y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
         if y_pred.shape[self.class_axis] != num_classes:
             raise v.value_error(
@@ -392,7 +421,7 @@ class ExpectedCost(keras.metrics.Metric):
         if "float" in str(y_true.dtype):
             check_indices(y_true)
             y_true = ops.cast(y_true, "int32")
-        w = None if sample_weight is None else _broadcast_weight(sample_weight, y_true, self.dtype)
+        w = _masked_weight(sample_weight, mask, y_true, self.dtype)
         with user_names(logits="y_pred", labels="y_true"):
             counts = wxent.confusion_matrix(
                 logits, y_true, costs=self.costs, sample_weight=w, class_axis=self.class_axis

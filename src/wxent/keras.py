@@ -34,8 +34,11 @@ With the default the value equals the wxent function's default ``"mean"``. Keras
 ``fit(sample_weight=..., class_weight=...)`` passes) is broadcast over the remaining
 axes of the sample shape (the logits' shape without ``class_axis``); a trailing axis
 of size 1 is squeezed. A Keras mask on the predictions (sequence padding) multiplies
-the sample weight: masked elements contribute 0 (they still count in the ``"mean"``
-denominator; mark them with ``ignore_index``/``ignore_label`` to drop them from it).
+the sample weight, on every backend (Keras keeps the masks of JAX arrays in a table):
+masked elements contribute 0 (they still count in the ``"mean"`` denominator; mark them
+with ``ignore_index``/``ignore_label`` to drop them from it); the metrics leave them out.
+Under a multi-replica ``tf.distribute`` strategy the means are divided by the number of
+replicas, as Keras divides its own losses (it sums the replicas' gradients).
 For softmax-family losses, class indices given as floats (Keras data pipelines often
 produce ``float32`` targets) or with a trailing axis of size 1 are taken as indices.
 
@@ -95,6 +98,7 @@ from wxent._keras_metrics import (
     Recall,
     check_indices,
     host_config,
+    keras_mask,
     plain_config,
 )
 from wxent._user_names import user_names
@@ -127,9 +131,26 @@ _REDUCTIONS = {
     "mean_with_sample_weight": "weighted_mean",
     "weighted_mean": "weighted_mean",
 }
+_MEANS = ("mean", "weighted_mean")  # divided by the replicas under tf.distribute
 _AXIS = table.CLASS_AXIS["keras"]
 _KERAS = "sum_over_batch_size"
 _register = keras.saving.register_keras_serializable(package="wxent")
+
+
+def _scale_for_replicas(loss: Any) -> Any:
+    """A batch mean divided by the number of ``tf.distribute`` replicas, as Keras divides it.
+
+    Under a multi-replica strategy each replica reduces its share of the batch, Keras sums
+    the replicas' gradients and multiplies the reported loss back: so a mean must be
+    divided here, as Keras' own losses divide theirs (a sum is not). Other backends and a
+    single replica: the loss as it is.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else ops.multiply(loss, ops.cast(1.0 / replicas, loss.dtype))
 
 
 def _activation(y_pred: Any) -> str | None:
@@ -165,6 +186,7 @@ class WxentLoss(keras.losses.Loss):
         )
         self._wxent_reduction = _REDUCTIONS[reduction]
         self._reduction_arg = reduction
+        self._dtype_arg = dtype
         table.check_options(function, {**options, "reduction": self._wxent_reduction})
         spec = table.LOSSES[function.__name__]
         self._options = {
@@ -260,12 +282,13 @@ class WxentLoss(keras.losses.Loss):
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         """The loss of a batch, reduced by wxent (see the module docstring)."""
-        mask = getattr(y_pred, "_keras_mask", None)
+        mask = keras_mask(y_pred)
         self._warn_probabilities(y_pred)
         with keras.name_scope(self.name):
             logits, labels, axis = self._prepare(y_true, y_pred)
             weights = self._sample_weight(sample_weight, mask, logits, axis)
-            return self._wxent(logits, labels, weights, self._wxent_reduction)
+            loss = self._wxent(logits, labels, weights, self._wxent_reduction)
+            return _scale_for_replicas(loss) if self._wxent_reduction in _MEANS else loss
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """Unreduced losses (``reduction="none"``), per Keras' ``Loss.call`` contract."""
@@ -276,6 +299,9 @@ class WxentLoss(keras.losses.Loss):
         """The constructor arguments, JSON-friendly (arrays as nested lists)."""
         config = super().get_config()
         config["reduction"] = self._reduction_arg
+        policy = getattr(self, "_dtype_policy", None)  # the Keras versions that have one
+        dtype = getattr(policy, "name", None) or keras.backend.standardize_dtype(self._dtype_arg)
+        config["dtype"] = None if self._dtype_arg is None else dtype
         config.update({k: plain_config(val) for k, val in self._options.items()})
         return config
 
