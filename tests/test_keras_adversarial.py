@@ -61,6 +61,49 @@ def test_metrics_leave_masked_elements_out() -> None:
         assert_close(metric.result(), function(logits[mask], tags[mask]), rtol=1e-6, atol=1e-7)
 
 
+def test_per_element_weight_times_mask() -> None:
+    """Sigmoid weights per element of y_pred and a mask over (B, T) multiply element-wise."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(2, 3, 3)).astype(np.float32)  # T == L: no accidental fit
+    tags = (rng.random((2, 3, 3)) < 0.5).astype(np.float32)
+    weight = rng.random((2, 3, 3)).astype(np.float32)
+    mask = np.array([[True, True, False], [True, False, False]])
+    y_pred = tf.constant(logits)
+    y_pred._keras_mask = tf.constant(mask)
+    got = wk.SigmoidCrossEntropy(reduction="sum")(tags, y_pred, sample_weight=weight)
+    want = wxent.sigmoid_cross_entropy(
+        logits, tags, sample_weight=weight * mask[..., None], reduction="sum"
+    )
+    assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "y_pred", "sample_weight", "expected"),
+    [
+        ("SoftmaxCrossEntropy", (5, 3), (4,), r"broadcast to \(5,\). Received: sample_weight of "),
+        ("SoftmaxCrossEntropy", (5, 3), (5, 3), r"broadcast to \(5,\). Received: sample_weight "),
+        ("SigmoidFocalLoss", (5, 2, 3), (5, 3), r"broadcast to \(5, 2\) or the shape of `y_pred`"),
+    ],
+)
+def test_sample_weight_that_does_not_broadcast(
+    name: str, y_pred: tuple[int, ...], sample_weight: tuple[int, ...], expected: str
+) -> None:
+    """A ValueError naming sample_weight, not the backend's broadcasting error."""
+    logits = np.zeros(y_pred, np.float32)
+    labels = np.zeros(y_pred[:-1], np.int64) if "Softmax" in name else logits
+    with pytest.raises(ValueError, match=r"argument `sample_weight`. Expected .*" + expected):
+        getattr(wk, name)()(labels, logits, sample_weight=np.ones(sample_weight, np.float32))
+
+
+def test_expected_cost_with_classes_unknown_while_tracing() -> None:
+    """An unknown class axis is not a wrong one: the error says what is missing."""
+    metric = wk.ExpectedCost(COSTS)
+    spec = [tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, None], tf.float32)]
+    logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 3.0]], np.float32)
+    with pytest.raises(ValueError, match=r"`y_pred`. Expected a known number of classes"):
+        tf.function(metric.update_state, input_signature=spec)(np.array([1, 2]), logits)
+
+
 def test_loss_config_keeps_dtype() -> None:
     for dtype in ("float64", "mixed_bfloat16", None):
         loss = wk.SigmoidFocalLoss(pos_weight=[1.0, 2.0], dtype=dtype)

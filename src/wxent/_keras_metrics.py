@@ -102,28 +102,42 @@ def check_probabilities(y_pred: Any) -> None:
         )
 
 
-def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any) -> Any:
-    """A Keras-style sample weight (scalar, per sample ``(B,)``, ...) broadcast to ``like``."""
-    w = ops.cast(ops.convert_to_tensor(sample_weight), dtype)
-    given = tuple(w.shape)
-    while len(w.shape) > len(like.shape) and w.shape[-1] == 1:
+def broadcast_weight(weight: Any, shape: tuple[Any, ...], dynamic: Any, expected: str = "") -> Any:
+    """A Keras-style weight tensor (scalar, per sample ``(B,)``, ...) broadcast to ``shape``.
+
+    ``shape`` is the static target shape (None where unknown), ``dynamic`` the same shape
+    as ``ops.shape`` gives it. Trailing axes of size 1 beyond ``shape`` are squeezed and
+    missing trailing axes added, as Keras does; what then does not broadcast raises here,
+    naming ``sample_weight``, not in the backend's broadcast.
+
+    Raises:
+        ValueError: for a weight that does not broadcast to ``shape``.
+    """
+    w, given = weight, tuple(weight.shape)
+    while len(w.shape) > len(shape) and w.shape[-1] == 1:
         w = ops.squeeze(w, axis=-1)
-    while 0 < len(w.shape) < len(like.shape):
+    while 0 < len(w.shape) < len(shape):
         w = ops.expand_dims(w, axis=-1)
-    target = tuple(like.shape)
     if len(w.shape) and (
-        len(w.shape) != len(target)
+        len(w.shape) != len(shape)
         or any(
             a is not None and b is not None and a not in (1, b)
-            for a, b in zip(w.shape, target, strict=True)
+            for a, b in zip(w.shape, shape, strict=True)
         )
     ):
         raise v.value_error(
             "sample_weight",
-            f"a scalar, one weight per sample, or weights that broadcast to {v.shape_str(target)}",
+            "a scalar, one weight per sample, or weights that broadcast to "
+            f"{v.shape_str(shape)}{expected}",
             f"sample_weight of shape {v.shape_str(given)}",
         )
-    return ops.broadcast_to(w, ops.shape(like))
+    return ops.broadcast_to(w, dynamic)
+
+
+def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any) -> Any:
+    """A Keras-style sample weight broadcast to the shape of ``like``."""
+    w = ops.cast(ops.convert_to_tensor(sample_weight), dtype)
+    return broadcast_weight(w, tuple(like.shape), ops.shape(like))
 
 
 def _masked_weight(sample_weight: Any, mask: Any, like: Any, dtype: Any) -> Any:
@@ -403,7 +417,8 @@ class ExpectedCost(keras.metrics.Metric):
         num_classes = self.costs.shape[0]
         mask = keras_mask(y_pred)
         y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
-        if y_pred.shape[self.class_axis] != num_classes:
+        size = y_pred.shape[self.class_axis]  # None: not known while tracing
+        if size is not None and size != num_classes:
             raise v.value_error(
                 "y_pred",
                 f"{num_classes} classes along class_axis={self.class_axis} (the size of `costs`)",

@@ -96,6 +96,7 @@ from wxent._keras_metrics import (
     FBetaScore,
     Precision,
     Recall,
+    broadcast_weight,
     check_indices,
     host_config,
     keras_mask,
@@ -229,29 +230,35 @@ class WxentLoss(keras.losses.Loss):
         return logits, labels, axis
 
     def _sample_weight(self, sample_weight: Any, mask: Any, logits: Any, axis: int) -> Any:
+        """Keras' sample weight times its mask, in a shape the wxent function takes.
+
+        Each is a scalar, a weight per element of the sample shape (the logits' shape
+        without ``class_axis``; Keras' per-sample ``(B,)`` is broadcast over it) or, for
+        the sigmoid family, a weight per element of the logits; the sample-shaped ones
+        gain the class axis when multiplied with the latter.
+        """
         if sample_weight is None and mask is None:
             return None
-        shape = ops.shape(logits)
-        sample_shape = tuple(shape[:axis]) + tuple(shape[axis + 1 :])
-        rank = len(sample_shape)
-        weights = []
+        static, dynamic = tuple(logits.shape), ops.shape(logits)
+        sample_shape = static[:axis] + static[axis + 1 :]
+        sample_dynamic = tuple(dynamic[:axis]) + tuple(dynamic[axis + 1 :])
+        also = f" or the shape of `y_pred` {v.shape_str(static)}" if self._sigmoid else ""
+        weights, per_element = [], False
         for w in (sample_weight, mask):
             if w is None:
                 continue
             w = ops.cast(ops.convert_to_tensor(w), logits.dtype)
-            if len(w.shape) == 0 or (self._sigmoid and tuple(w.shape) == tuple(logits.shape)):
-                weights.append(w)
-                continue
-            while len(w.shape) > rank and w.shape[-1] == 1:
-                w = ops.squeeze(w, axis=-1)
-            while 0 < len(w.shape) < rank:
-                w = ops.expand_dims(w, axis=-1)
-            if len(w.shape) == rank:
-                w = ops.broadcast_to(w, sample_shape)
+            if self._sigmoid and len(w.shape) == len(static) and tuple(w.shape) == static:
+                per_element = True
+            elif len(w.shape):
+                w = broadcast_weight(w, sample_shape, sample_dynamic, also)
             weights.append(w)
-        if len(weights) == 2 and len(weights[0].shape) != len(weights[1].shape):
+        if per_element:  # the sample-shaped weights: a class axis of size 1
             weights = [
-                ops.broadcast_to(w, sample_shape) if len(w.shape) == 0 else w for w in weights
+                ops.expand_dims(w, axis)
+                if len(w.shape) == len(sample_shape) and len(w.shape)
+                else w
+                for w in weights
             ]
         result = weights[0]
         for w in weights[1:]:
