@@ -104,6 +104,17 @@ def test_expected_cost_with_classes_unknown_while_tracing() -> None:
         tf.function(metric.update_state, input_signature=spec)(np.array([1, 2]), logits)
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, np.bool_])
+def test_one_hot_rows_of_integers_or_booleans(dtype: type) -> None:
+    """As Keras' CategoricalCrossentropy and wxent.keras.ExpectedCost take them."""
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(6, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=6)
+    one_hot = np.eye(3)[labels].astype(dtype)
+    for loss in (wk.SoftmaxCrossEntropy(), wk.CostSensitiveCrossEntropy(COSTS)):
+        assert_close(loss(one_hot, logits), loss(labels, logits), rtol=1e-6, atol=1e-7)
+
+
 def test_loss_config_keeps_dtype() -> None:
     for dtype in ("float64", "mixed_bfloat16", None):
         loss = wk.SigmoidFocalLoss(pos_weight=[1.0, 2.0], dtype=dtype)

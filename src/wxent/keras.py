@@ -51,7 +51,8 @@ wxent functions).
 **Labels.** Sigmoid-family losses take labels of the logits' shape; ``Dense(1)`` logits
 ``(B, 1)`` with labels ``(B,)`` (the standard binary set-up) are aligned by adding the
 axis. Softmax-family losses take class indices, also as floats (Keras data pipelines often
-produce ``float32`` targets) or with a trailing axis of size 1, or probability rows. Float
+produce ``float32`` targets) or with a trailing axis of size 1, or probability rows (one-hot
+rows also as integers or booleans, as ``pandas.get_dummies`` gives them). Float
 indices must be whole numbers: ``0.5`` or ``1.7`` raise a ``ValueError`` when the values
 can be read (eager calls, the PyTorch backend); inside a compiled train step
 (``tf.function``, ``jax.jit``) they cannot be read and are truncated toward zero, as
@@ -227,6 +228,8 @@ class WxentLoss(keras.losses.Loss):
             if self._options["validate"]:
                 check_indices(labels)
             labels = ops.cast(labels, "int32")
+        elif len(labels.shape) == ndim and "float" not in str(labels.dtype):
+            labels = ops.cast(labels, logits.dtype)  # one-hot rows as integers or booleans
         return logits, labels, axis
 
     def _sample_weight(self, sample_weight: Any, mask: Any, logits: Any, axis: int) -> Any:
