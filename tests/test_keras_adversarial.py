@@ -115,6 +115,22 @@ def test_one_hot_rows_of_integers_or_booleans(dtype: type) -> None:
         assert_close(loss(one_hot, logits), loss(labels, logits), rtol=1e-6, atol=1e-7)
 
 
+def test_confusion_metric_weights_per_time_step_with_channels_first_logits() -> None:
+    """(B, L, T) logits with class_axis=1: a (B, T) weight or mask is one per time step."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(4, 3, 3)).astype(np.float32)  # L == T: no accidental fit
+    tags = (rng.random((4, 3, 3)) < 0.5).astype(np.float32)
+    weight = rng.random((4, 3)).astype(np.float32)
+    mask = rng.random((4, 3)) < 0.7
+    y_pred = tf.constant(logits)
+    y_pred._keras_mask = tf.constant(mask)
+    metric = wk.Recall(class_axis=1)
+    metric.update_state(tags, y_pred, sample_weight=weight)
+    per_element = np.broadcast_to((weight * mask)[:, None, :], logits.shape)
+    want = wxent.recall(logits, tags, sample_weight=per_element, class_axis=1)
+    assert_close(metric.result(), want, rtol=1e-6, atol=1e-7)
+
+
 def test_loss_config_keeps_dtype() -> None:
     for dtype in ("float64", "mixed_bfloat16", None):
         loss = wk.SigmoidFocalLoss(pos_weight=[1.0, 2.0], dtype=dtype)

@@ -134,19 +134,38 @@ def broadcast_weight(weight: Any, shape: tuple[Any, ...], dynamic: Any, expected
     return ops.broadcast_to(w, dynamic)
 
 
-def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any) -> Any:
-    """A Keras-style sample weight broadcast to the shape of ``like``."""
+def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any, class_axis: Any = None) -> Any:
+    """A Keras-style sample weight broadcast to the shape of ``like``.
+
+    With ``class_axis`` (the logits of the confusion metrics), a weight that is not one
+    per element is one per element of the sample shape (``like`` without ``class_axis``)
+    and gains the class axis: for channels-first logits ``(B, L, T)`` a weight ``(B, T)``
+    is taken per time step, not aligned by its trailing axis with ``L``.
+    """
     w = ops.cast(ops.convert_to_tensor(sample_weight), dtype)
-    return broadcast_weight(w, tuple(like.shape), ops.shape(like))
+    static, dynamic = tuple(like.shape), ops.shape(like)
+    axis = None if class_axis is None or not static else class_axis % len(static)
+    if axis is None or axis == len(static) - 1 or tuple(w.shape) == static:
+        return broadcast_weight(w, static, dynamic)
+    sample = static[:axis] + static[axis + 1 :]
+    also = f" or the shape of `y_pred` {v.shape_str(static)}"
+    w = broadcast_weight(w, sample, tuple(dynamic[:axis]) + tuple(dynamic[axis + 1 :]), also)
+    return ops.broadcast_to(ops.expand_dims(w, axis), dynamic)
 
 
-def _masked_weight(sample_weight: Any, mask: Any, like: Any, dtype: Any) -> Any:
+def _masked_weight(
+    sample_weight: Any, mask: Any, like: Any, dtype: Any, class_axis: Any = None
+) -> Any:
     """The sample weight times the Keras mask of ``y_pred`` (masked elements count nowhere).
 
     Both are broadcast to ``like`` as :func:`_broadcast_weight` does; None when neither
     is given.
     """
-    weights = [_broadcast_weight(w, like, dtype) for w in (sample_weight, mask) if w is not None]
+    weights = [
+        _broadcast_weight(w, like, dtype, class_axis)
+        for w in (sample_weight, mask)
+        if w is not None
+    ]
     return weights[0] * weights[1] if len(weights) == 2 else (weights[0] if weights else None)
 
 
@@ -236,7 +255,7 @@ class _ConfusionMetric(keras.metrics.Metric):
             labels = ops.expand_dims(labels, axis=-1)
         elif len(labels.shape) == len(logits.shape) + 1 and labels.shape[-1] == 1:
             labels = ops.squeeze(labels, axis=-1)  # (B,) logits, (B, 1) labels
-        w = _masked_weight(sample_weight, mask, logits, self.dtype)
+        w = _masked_weight(sample_weight, mask, logits, self.dtype, self.class_axis)
         with user_names(logits="y_pred", labels="y_true"):
             counts = wxent.confusion_matrix(
                 logits,
