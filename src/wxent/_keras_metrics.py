@@ -26,6 +26,23 @@ from wxent._user_names import user_names
 
 _register = keras.saving.register_keras_serializable(package="wxent")
 
+try:  # Keras >= 3.6 keeps the masks of arrays that take no attributes (JAX) in a table
+    from keras.src.backend import get_keras_mask as _get_keras_mask
+except ImportError:  # pragma: no cover - older Keras 3: the attribute only
+
+    def _get_keras_mask(x: Any) -> Any:
+        return getattr(x, "_keras_mask", None)
+
+
+def keras_mask(y_pred: Any) -> Any:
+    """The Keras mask of ``y_pred`` (sequence padding), or None: on every backend.
+
+    Keras sets it as the attribute ``_keras_mask`` where the tensor takes one (TensorFlow,
+    PyTorch) and in a table keyed by the array otherwise (JAX); reading the attribute
+    alone missed the masks of the JAX backend.
+    """
+    return _get_keras_mask(y_pred)
+
 
 def check_indices(labels: Any) -> None:
     """Float class indices must be whole numbers: checked when the values can be read.
@@ -85,28 +102,71 @@ def check_probabilities(y_pred: Any) -> None:
         )
 
 
-def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any) -> Any:
-    """A Keras-style sample weight (scalar, per sample ``(B,)``, ...) broadcast to ``like``."""
-    w = ops.cast(ops.convert_to_tensor(sample_weight), dtype)
-    given = tuple(w.shape)
-    while len(w.shape) > len(like.shape) and w.shape[-1] == 1:
+def broadcast_weight(weight: Any, shape: tuple[Any, ...], dynamic: Any, expected: str = "") -> Any:
+    """A Keras-style weight tensor (scalar, per sample ``(B,)``, ...) broadcast to ``shape``.
+
+    ``shape`` is the static target shape (None where unknown), ``dynamic`` the same shape
+    as ``ops.shape`` gives it. Trailing axes of size 1 beyond ``shape`` are squeezed and
+    missing trailing axes added, as Keras does; what then does not broadcast raises here,
+    naming ``sample_weight``, not in the backend's broadcast.
+
+    Raises:
+        ValueError: for a weight that does not broadcast to ``shape``.
+    """
+    w, given = weight, tuple(weight.shape)
+    while len(w.shape) > len(shape) and w.shape[-1] == 1:
         w = ops.squeeze(w, axis=-1)
-    while 0 < len(w.shape) < len(like.shape):
+    while 0 < len(w.shape) < len(shape):
         w = ops.expand_dims(w, axis=-1)
-    target = tuple(like.shape)
     if len(w.shape) and (
-        len(w.shape) != len(target)
+        len(w.shape) != len(shape)
         or any(
             a is not None and b is not None and a not in (1, b)
-            for a, b in zip(w.shape, target, strict=True)
+            for a, b in zip(w.shape, shape, strict=True)
         )
     ):
         raise v.value_error(
             "sample_weight",
-            f"a scalar, one weight per sample, or weights that broadcast to {v.shape_str(target)}",
+            "a scalar, one weight per sample, or weights that broadcast to "
+            f"{v.shape_str(shape)}{expected}",
             f"sample_weight of shape {v.shape_str(given)}",
         )
-    return ops.broadcast_to(w, ops.shape(like))
+    return ops.broadcast_to(w, dynamic)
+
+
+def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any, class_axis: Any = None) -> Any:
+    """A Keras-style sample weight broadcast to the shape of ``like``.
+
+    With ``class_axis`` (the logits of the confusion metrics), a weight that is not one
+    per element is one per element of the sample shape (``like`` without ``class_axis``)
+    and gains the class axis: for channels-first logits ``(B, L, T)`` a weight ``(B, T)``
+    is taken per time step, not aligned by its trailing axis with ``L``.
+    """
+    w = ops.cast(ops.convert_to_tensor(sample_weight), dtype)
+    static, dynamic = tuple(like.shape), ops.shape(like)
+    axis = None if class_axis is None or not static else class_axis % len(static)
+    if axis is None or axis == len(static) - 1 or tuple(w.shape) == static:
+        return broadcast_weight(w, static, dynamic)
+    sample = static[:axis] + static[axis + 1 :]
+    also = f" or the shape of `y_pred` {v.shape_str(static)}"
+    w = broadcast_weight(w, sample, tuple(dynamic[:axis]) + tuple(dynamic[axis + 1 :]), also)
+    return ops.broadcast_to(ops.expand_dims(w, axis), dynamic)
+
+
+def _masked_weight(
+    sample_weight: Any, mask: Any, like: Any, dtype: Any, class_axis: Any = None
+) -> Any:
+    """The sample weight times the Keras mask of ``y_pred`` (masked elements count nowhere).
+
+    Both are broadcast to ``like`` as :func:`_broadcast_weight` does; None when neither
+    is given.
+    """
+    weights = [
+        _broadcast_weight(w, like, dtype, class_axis)
+        for w in (sample_weight, mask)
+        if w is not None
+    ]
+    return weights[0] * weights[1] if len(weights) == 2 else (weights[0] if weights else None)
 
 
 def _threshold(threshold: Any) -> np.ndarray:
@@ -179,6 +239,7 @@ class _ConfusionMetric(keras.metrics.Metric):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the counts of a batch: :func:`wxent.confusion_matrix` in Keras variables."""
+        mask = keras_mask(y_pred)
         logits = ops.convert_to_tensor(y_pred, dtype=self.dtype)
         threshold: Any = self._logits_threshold
         if not self.from_logits:
@@ -194,7 +255,7 @@ class _ConfusionMetric(keras.metrics.Metric):
             labels = ops.expand_dims(labels, axis=-1)
         elif len(labels.shape) == len(logits.shape) + 1 and labels.shape[-1] == 1:
             labels = ops.squeeze(labels, axis=-1)  # (B,) logits, (B, 1) labels
-        w = None if sample_weight is None else _broadcast_weight(sample_weight, logits, self.dtype)
+        w = _masked_weight(sample_weight, mask, logits, self.dtype, self.class_axis)
         with user_names(logits="y_pred", labels="y_true"):
             counts = wxent.confusion_matrix(
                 logits,
@@ -373,8 +434,10 @@ class ExpectedCost(keras.metrics.Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the costs of a batch's Bayes decisions."""
         num_classes = self.costs.shape[0]
+        mask = keras_mask(y_pred)
         y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
-        if y_pred.shape[self.class_axis] != num_classes:
+        size = y_pred.shape[self.class_axis]  # None: not known while tracing
+        if size is not None and size != num_classes:
             raise v.value_error(
                 "y_pred",
                 f"{num_classes} classes along class_axis={self.class_axis} (the size of `costs`)",
@@ -392,7 +455,7 @@ class ExpectedCost(keras.metrics.Metric):
         if "float" in str(y_true.dtype):
             check_indices(y_true)
             y_true = ops.cast(y_true, "int32")
-        w = None if sample_weight is None else _broadcast_weight(sample_weight, y_true, self.dtype)
+        w = _masked_weight(sample_weight, mask, y_true, self.dtype)
         with user_names(logits="y_pred", labels="y_true"):
             counts = wxent.confusion_matrix(
                 logits, y_true, costs=self.costs, sample_weight=w, class_axis=self.class_axis

@@ -34,8 +34,11 @@ With the default the value equals the wxent function's default ``"mean"``. Keras
 ``fit(sample_weight=..., class_weight=...)`` passes) is broadcast over the remaining
 axes of the sample shape (the logits' shape without ``class_axis``); a trailing axis
 of size 1 is squeezed. A Keras mask on the predictions (sequence padding) multiplies
-the sample weight: masked elements contribute 0 (they still count in the ``"mean"``
-denominator; mark them with ``ignore_index``/``ignore_label`` to drop them from it).
+the sample weight, on every backend (Keras keeps the masks of JAX arrays in a table):
+masked elements contribute 0 (they still count in the ``"mean"`` denominator; mark them
+with ``ignore_index``/``ignore_label`` to drop them from it); the metrics leave them out.
+Under a multi-replica ``tf.distribute`` strategy the means are divided by the number of
+replicas, as Keras divides its own losses (it sums the replicas' gradients).
 For softmax-family losses, class indices given as floats (Keras data pipelines often
 produce ``float32`` targets) or with a trailing axis of size 1 are taken as indices.
 
@@ -48,7 +51,8 @@ wxent functions).
 **Labels.** Sigmoid-family losses take labels of the logits' shape; ``Dense(1)`` logits
 ``(B, 1)`` with labels ``(B,)`` (the standard binary set-up) are aligned by adding the
 axis. Softmax-family losses take class indices, also as floats (Keras data pipelines often
-produce ``float32`` targets) or with a trailing axis of size 1, or probability rows. Float
+produce ``float32`` targets) or with a trailing axis of size 1, or probability rows (one-hot
+rows also as integers or booleans, as ``pandas.get_dummies`` gives them). Float
 indices must be whole numbers: ``0.5`` or ``1.7`` raise a ``ValueError`` when the values
 can be read (eager calls, the PyTorch backend); inside a compiled train step
 (``tf.function``, ``jax.jit``) they cannot be read and are truncated toward zero, as
@@ -93,8 +97,10 @@ from wxent._keras_metrics import (
     FBetaScore,
     Precision,
     Recall,
+    broadcast_weight,
     check_indices,
     host_config,
+    keras_mask,
     plain_config,
 )
 from wxent._user_names import user_names
@@ -127,9 +133,26 @@ _REDUCTIONS = {
     "mean_with_sample_weight": "weighted_mean",
     "weighted_mean": "weighted_mean",
 }
+_MEANS = ("mean", "weighted_mean")  # divided by the replicas under tf.distribute
 _AXIS = table.CLASS_AXIS["keras"]
 _KERAS = "sum_over_batch_size"
 _register = keras.saving.register_keras_serializable(package="wxent")
+
+
+def _scale_for_replicas(loss: Any) -> Any:
+    """A batch mean divided by the number of ``tf.distribute`` replicas, as Keras divides it.
+
+    Under a multi-replica strategy each replica reduces its share of the batch, Keras sums
+    the replicas' gradients and multiplies the reported loss back: so a mean must be
+    divided here, as Keras' own losses divide theirs (a sum is not). Other backends and a
+    single replica: the loss as it is.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else ops.multiply(loss, ops.cast(1.0 / replicas, loss.dtype))
 
 
 def _activation(y_pred: Any) -> str | None:
@@ -165,6 +188,7 @@ class WxentLoss(keras.losses.Loss):
         )
         self._wxent_reduction = _REDUCTIONS[reduction]
         self._reduction_arg = reduction
+        self._dtype_arg = dtype
         table.check_options(function, {**options, "reduction": self._wxent_reduction})
         spec = table.LOSSES[function.__name__]
         self._options = {
@@ -204,32 +228,40 @@ class WxentLoss(keras.losses.Loss):
             if self._options["validate"]:
                 check_indices(labels)
             labels = ops.cast(labels, "int32")
+        elif len(labels.shape) == ndim and "float" not in str(labels.dtype):
+            labels = ops.cast(labels, logits.dtype)  # one-hot rows as integers or booleans
         return logits, labels, axis
 
     def _sample_weight(self, sample_weight: Any, mask: Any, logits: Any, axis: int) -> Any:
+        """Keras' sample weight times its mask, in a shape the wxent function takes.
+
+        Each is a scalar, a weight per element of the sample shape (the logits' shape
+        without ``class_axis``; Keras' per-sample ``(B,)`` is broadcast over it) or, for
+        the sigmoid family, a weight per element of the logits; the sample-shaped ones
+        gain the class axis when multiplied with the latter.
+        """
         if sample_weight is None and mask is None:
             return None
-        shape = ops.shape(logits)
-        sample_shape = tuple(shape[:axis]) + tuple(shape[axis + 1 :])
-        rank = len(sample_shape)
-        weights = []
+        static, dynamic = tuple(logits.shape), ops.shape(logits)
+        sample_shape = static[:axis] + static[axis + 1 :]
+        sample_dynamic = tuple(dynamic[:axis]) + tuple(dynamic[axis + 1 :])
+        also = f" or the shape of `y_pred` {v.shape_str(static)}" if self._sigmoid else ""
+        weights, per_element = [], False
         for w in (sample_weight, mask):
             if w is None:
                 continue
             w = ops.cast(ops.convert_to_tensor(w), logits.dtype)
-            if len(w.shape) == 0 or (self._sigmoid and tuple(w.shape) == tuple(logits.shape)):
-                weights.append(w)
-                continue
-            while len(w.shape) > rank and w.shape[-1] == 1:
-                w = ops.squeeze(w, axis=-1)
-            while 0 < len(w.shape) < rank:
-                w = ops.expand_dims(w, axis=-1)
-            if len(w.shape) == rank:
-                w = ops.broadcast_to(w, sample_shape)
+            if self._sigmoid and len(w.shape) == len(static) and tuple(w.shape) == static:
+                per_element = True
+            elif len(w.shape):
+                w = broadcast_weight(w, sample_shape, sample_dynamic, also)
             weights.append(w)
-        if len(weights) == 2 and len(weights[0].shape) != len(weights[1].shape):
+        if per_element:  # the sample-shaped weights: a class axis of size 1
             weights = [
-                ops.broadcast_to(w, sample_shape) if len(w.shape) == 0 else w for w in weights
+                ops.expand_dims(w, axis)
+                if len(w.shape) == len(sample_shape) and len(w.shape)
+                else w
+                for w in weights
             ]
         result = weights[0]
         for w in weights[1:]:
@@ -260,12 +292,13 @@ class WxentLoss(keras.losses.Loss):
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         """The loss of a batch, reduced by wxent (see the module docstring)."""
-        mask = getattr(y_pred, "_keras_mask", None)
+        mask = keras_mask(y_pred)
         self._warn_probabilities(y_pred)
         with keras.name_scope(self.name):
             logits, labels, axis = self._prepare(y_true, y_pred)
             weights = self._sample_weight(sample_weight, mask, logits, axis)
-            return self._wxent(logits, labels, weights, self._wxent_reduction)
+            loss = self._wxent(logits, labels, weights, self._wxent_reduction)
+            return _scale_for_replicas(loss) if self._wxent_reduction in _MEANS else loss
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """Unreduced losses (``reduction="none"``), per Keras' ``Loss.call`` contract."""
@@ -276,6 +309,9 @@ class WxentLoss(keras.losses.Loss):
         """The constructor arguments, JSON-friendly (arrays as nested lists)."""
         config = super().get_config()
         config["reduction"] = self._reduction_arg
+        policy = getattr(self, "_dtype_policy", None)  # the Keras versions that have one
+        dtype = getattr(policy, "name", None) or keras.backend.standardize_dtype(self._dtype_arg)
+        config["dtype"] = None if self._dtype_arg is None else dtype
         config.update({k: plain_config(val) for k, val in self._options.items()})
         return config
 

@@ -1,0 +1,211 @@
+"""wxent.keras as Keras uses it: masks on every backend, tf.distribute replicas, configs.
+
+Keras keeps the mask of a JAX array in a table (JAX arrays take no attributes), divides a
+batch mean by the number of ``tf.distribute`` replicas, and its masks mark padding that
+metrics leave out. Backends other than TensorFlow run in a subprocess each, as in
+tests/test_keras_adapter.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import wxent
+import wxent.keras as wk
+from conftest import assert_close
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+COSTS = [[0.0, 1.0, 1.0], [1.0, 0.0, 4.0], [1.0, 1.0, 0.0]]
+
+
+def _run(backend: str, script: str) -> None:
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "OK" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_metrics_leave_masked_elements_out() -> None:
+    """A Keras mask on y_pred (sequence padding) counts nowhere, as the loss takes it."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 6, 3)).astype(np.float32)
+    classes = rng.integers(0, 3, size=(4, 6))
+    tags = (rng.random((4, 6, 3)) < 0.5).astype(np.float32)
+    mask = np.arange(6)[None, :] < np.array([[2], [6], [3], [1]])
+    sw = rng.random(4).astype(np.float32)
+    y_pred = tf.constant(logits)
+    y_pred._keras_mask = tf.constant(mask)
+    cost = wk.ExpectedCost(COSTS)
+    cost.update_state(classes, y_pred, sample_weight=sw)
+    weights = np.broadcast_to(sw[:, None], mask.shape) * mask
+    want = wxent.expected_cost(logits, classes, COSTS, sample_weight=weights)
+    assert_close(cost.result(), want, rtol=1e-6, atol=1e-7)
+    for metric, function in [(wk.Recall(), wxent.recall), (wk.Precision(), wxent.precision)]:
+        metric.update_state(tags, y_pred)
+        assert_close(metric.result(), function(logits[mask], tags[mask]), rtol=1e-6, atol=1e-7)
+
+
+def test_per_element_weight_times_mask() -> None:
+    """Sigmoid weights per element of y_pred and a mask over (B, T) multiply element-wise."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(2, 3, 3)).astype(np.float32)  # T == L: no accidental fit
+    tags = (rng.random((2, 3, 3)) < 0.5).astype(np.float32)
+    weight = rng.random((2, 3, 3)).astype(np.float32)
+    mask = np.array([[True, True, False], [True, False, False]])
+    y_pred = tf.constant(logits)
+    y_pred._keras_mask = tf.constant(mask)
+    got = wk.SigmoidCrossEntropy(reduction="sum")(tags, y_pred, sample_weight=weight)
+    want = wxent.sigmoid_cross_entropy(
+        logits, tags, sample_weight=weight * mask[..., None], reduction="sum"
+    )
+    assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "y_pred", "sample_weight", "expected"),
+    [
+        ("SoftmaxCrossEntropy", (5, 3), (4,), r"broadcast to \(5,\). Received: sample_weight of "),
+        ("SoftmaxCrossEntropy", (5, 3), (5, 3), r"broadcast to \(5,\). Received: sample_weight "),
+        ("SigmoidFocalLoss", (5, 2, 3), (5, 3), r"broadcast to \(5, 2\) or the shape of `y_pred`"),
+    ],
+)
+def test_sample_weight_that_does_not_broadcast(
+    name: str, y_pred: tuple[int, ...], sample_weight: tuple[int, ...], expected: str
+) -> None:
+    """A ValueError naming sample_weight, not the backend's broadcasting error."""
+    logits = np.zeros(y_pred, np.float32)
+    labels = np.zeros(y_pred[:-1], np.int64) if "Softmax" in name else logits
+    with pytest.raises(ValueError, match=r"argument `sample_weight`. Expected .*" + expected):
+        getattr(wk, name)()(labels, logits, sample_weight=np.ones(sample_weight, np.float32))
+
+
+def test_expected_cost_with_classes_unknown_while_tracing() -> None:
+    """An unknown class axis is not a wrong one: the error says what is missing."""
+    metric = wk.ExpectedCost(COSTS)
+    spec = [tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, None], tf.float32)]
+    logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 3.0]], np.float32)
+    with pytest.raises(ValueError, match=r"`y_pred`. Expected a known number of classes"):
+        tf.function(metric.update_state, input_signature=spec)(np.array([1, 2]), logits)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, np.bool_])
+def test_one_hot_rows_of_integers_or_booleans(dtype: type) -> None:
+    """As Keras' CategoricalCrossentropy and wxent.keras.ExpectedCost take them."""
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(6, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=6)
+    one_hot = np.eye(3)[labels].astype(dtype)
+    for loss in (wk.SoftmaxCrossEntropy(), wk.CostSensitiveCrossEntropy(COSTS)):
+        assert_close(loss(one_hot, logits), loss(labels, logits), rtol=1e-6, atol=1e-7)
+
+
+def test_confusion_metric_weights_per_time_step_with_channels_first_logits() -> None:
+    """(B, L, T) logits with class_axis=1: a (B, T) weight or mask is one per time step."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(4, 3, 3)).astype(np.float32)  # L == T: no accidental fit
+    tags = (rng.random((4, 3, 3)) < 0.5).astype(np.float32)
+    weight = rng.random((4, 3)).astype(np.float32)
+    mask = rng.random((4, 3)) < 0.7
+    y_pred = tf.constant(logits)
+    y_pred._keras_mask = tf.constant(mask)
+    metric = wk.Recall(class_axis=1)
+    metric.update_state(tags, y_pred, sample_weight=weight)
+    per_element = np.broadcast_to((weight * mask)[:, None, :], logits.shape)
+    want = wxent.recall(logits, tags, sample_weight=per_element, class_axis=1)
+    assert_close(metric.result(), want, rtol=1e-6, atol=1e-7)
+
+
+def test_loss_config_keeps_dtype() -> None:
+    for dtype in ("float64", "mixed_bfloat16", None):
+        loss = wk.SigmoidFocalLoss(pos_weight=[1.0, 2.0], dtype=dtype)
+        config = loss.get_config()
+        assert config["dtype"] == dtype
+        clone = keras.losses.deserialize(keras.losses.serialize(loss))
+        assert clone.dtype == loss.dtype and clone.get_config() == config
+    logits = np.array([[0.3, -1.0]])
+    got = wk.SigmoidFocalLoss.from_config(wk.SigmoidFocalLoss(dtype="float64").get_config())(
+        np.array([[1.0, 0.0]]), logits
+    )
+    assert got.dtype == tf.float64
+
+
+JAX_MASK = """
+import keras, numpy as np, wxent, wxent.keras as wk
+assert keras.backend.backend() == "jax"
+rng = np.random.default_rng(0)
+x = rng.normal(size=(8, 5, 4)).astype("float32")
+x[:, 3:] = 0.0
+x[0, 1:] = 0.0
+y = rng.integers(0, 3, size=(8, 5))
+inputs = keras.Input((5, 4))
+model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Masking(0.0)(inputs)))
+costs = [[0.0, 1.0, 1.0], [1.0, 0.0, 4.0], [1.0, 1.0, 0.0]]
+model.compile(loss=wk.SoftmaxCrossEntropy(reduction="sum"), metrics=[wk.ExpectedCost(costs)])
+got = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+z = keras.ops.convert_to_numpy(model.predict(x, verbose=0))
+mask = np.abs(x).sum(-1) > 0
+want = float(wxent.softmax_cross_entropy(z[mask], y[mask], reduction="sum"))
+assert abs(got["loss"] - want) < 1e-4 * want, (got, want)
+want = float(wxent.expected_cost(z[mask], y[mask], costs))
+assert abs(got["expected_cost"] - want) < 1e-6, (got, want)
+print("OK")
+"""
+
+
+def test_keras_mask_on_the_jax_backend() -> None:
+    """Keras keeps the masks of JAX arrays in a table: the loss and metrics read it there."""
+    _run("jax", JAX_MASK)
+
+
+TF_REPLICAS = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, numpy as np, wxent.keras as wk
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 4)).astype("float32")
+y = rng.integers(0, 3, size=64)
+sw = rng.random(64).astype("float32")
+start = [rng.normal(size=(4, 3)).astype("float32"), np.zeros(3, "float32")]
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+assert strategy.num_replicas_in_sync == 2
+peer = keras.losses.SparseCategoricalCrossentropy
+for reduction in ("sum_over_batch_size", "mean_with_sample_weight", "sum"):
+    results = []
+    ours = wk.SoftmaxCrossEntropy(reduction=reduction)
+    for loss in (peer(from_logits=True, reduction=reduction), ours):
+        with strategy.scope():
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+            model.set_weights(start)
+            model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
+        fit = model.fit(x, y, sample_weight=sw, batch_size=64, shuffle=False, verbose=0)
+        value = model.evaluate(x, y, sample_weight=sw, batch_size=64, verbose=0)
+        results.append((fit.history["loss"][0], value, model.get_weights()[1]))
+    (keras_fit, keras_value, keras_bias), (fit, value, bias) = results
+    assert abs(fit - keras_fit) < 1e-5 * keras_fit, (reduction, fit, keras_fit)
+    assert abs(value - keras_value) < 1e-5 * keras_value, (reduction, value, keras_value)
+    assert np.allclose(bias, keras_bias, rtol=1e-5, atol=1e-7), (reduction, bias, keras_bias)
+print("OK")
+"""
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_mean_is_divided_by_the_replicas_under_tf_distribute() -> None:
+    """Two replicas: the loss, its gradients and the reported value are Keras' own."""
+    _run("tensorflow", TF_REPLICAS)
