@@ -303,18 +303,21 @@ SAMPLE_BIG = (np.array([1.0, 0.5, 2.0], np.float32) * BIG).astype(np.float32)
 CLASS_BIG = (np.array([1.5, 1.0, 0.25], np.float32) * BIG).astype(np.float32)
 
 
+@pytest.mark.parametrize("power", [100, -100])
 @pytest.mark.parametrize("name", SOFTMAX)
-def test_softmax_family_weighted_mean_of_overflowing_weight_products(ad_backend, name):
+def test_softmax_family_weighted_mean_of_overflowing_weight_products(ad_backend, name, power):
+    # 2**100 each: products of 2**200 overflow float32; 2**-100 each: 2**-200 underflows
     loss = _softmax(name)
 
     def f(a, b, s, c):
         return loss(a, b, sample_weight=s, class_weight=c, reduction="weighted_mean")
 
-    value, grad = ad_backend.value_and_grad(f, X, Y, SAMPLE_BIG, CLASS_BIG)
-    small = np.float32(2.0**-100)
-    expected, expected_grad = ad_backend.value_and_grad(
-        f, X, Y, SAMPLE_BIG * small, CLASS_BIG * small
-    )
+    factor = np.float32(2.0**power)
+    sample, classes = (SAMPLE_BIG / BIG) * factor, (CLASS_BIG / BIG) * factor
+    assert sample.all() and classes.all() and np.isfinite([sample, classes]).all()
+    value, grad = ad_backend.value_and_grad(f, X, Y, sample, classes)
+    small = np.float32(2.0**-power)
+    expected, expected_grad = ad_backend.value_and_grad(f, X, Y, sample * small, classes * small)
     assert np.isfinite(value).all() and np.isfinite(grad).all(), (value, grad)
     assert_close(value, expected, rtol=1e-6, atol=0)
     assert_close(grad, expected_grad, rtol=1e-6, atol=1e-7)
