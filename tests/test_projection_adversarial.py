@@ -115,3 +115,10 @@ def test_sampled_values_must_hold_num_sampled_classes():
         wxent.sampled_softmax_cross_entropy(
             x, w, np.array([0, 1]), num_sampled=2, sampled_values=values
         )
+
+
+def test_numpy_matmul_overflow_warns_nothing():
+    got = wxent.linear_cross_entropy(X, W, Y, reduction="none")
+    np.testing.assert_allclose(got, _unfused(X, W, Y, reduction="none"), rtol=1e-6)
+    out = wxent.sampled_softmax_cross_entropy(X, W, Y, num_sampled=2, seed=0, reduction="none")
+    assert out.shape == (4,)

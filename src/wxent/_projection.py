@@ -377,7 +377,8 @@ def _linear(
     if chunk is None:
         chunk = max(1, fast.CPU_CHUNK_ELEMENTS // int(p.num_classes)) if p.num_classes else 1
     x, w = prep._cast(xp, p.x, inp.dtype), prep._cast(xp, p.w, inp.dtype)
-    losses = _generic_losses(xp, x, w, p.b, inp.labels, eps, chunk)
+    # (NumPy: a matmul beyond the dtype's range gives infinite logits, whose limits are taken)
+    losses = prep.quietly(inp, lambda: _generic_losses(xp, x, w, p.b, inp.labels, eps, chunk))
     _check_values(p, losses, labels)
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
 
@@ -566,8 +567,10 @@ def sampled_softmax_cross_entropy(
     sampled, log_q_true, log_q_sampled = candidates(
         inp, sampled_values, int(num_sampled), num_classes, seed, p.n
     )
-    true_logits = xp.sum(x * xp.take(w, idx, axis=0), axis=1)
-    sampled_logits = xp.matmul(x, xp.matrix_transpose(xp.take(w, sampled, axis=0)))
+    true_logits = prep.quietly(inp, lambda: xp.sum(x * xp.take(w, idx, axis=0), axis=1))
+    sampled_logits = prep.quietly(
+        inp, lambda: xp.matmul(x, xp.matrix_transpose(xp.take(w, sampled, axis=0)))
+    )
     if b is not None:
         true_logits = true_logits + xp.take(b, idx, axis=0)
         sampled_logits = sampled_logits + xp.take(b, sampled, axis=0)
