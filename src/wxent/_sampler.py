@@ -57,6 +57,9 @@ def expected_count(probability: Any, tries: int, *, xp: Any = np) -> Any:
     The approximation TensorFlow's unique samplers document: the chance that a class
     is drawn at least once in ``tries`` independent draws.
     """
+    if xp is np:  # a probability of 1 (one class): log1p(-1) = -inf, Q = 1, no warning
+        with np.errstate(divide="ignore"):
+            return -np.expm1(tries * np.log1p(-probability))
     return -xp.expm1(tries * xp.log1p(-probability))
 
 
@@ -79,7 +82,7 @@ def candidates(
         p_true = xp.log1p(1.0 / (xp.astype(inp.labels, inp.dtype) + 1.0)) / math.log(
             num_classes + 1.0
         )
-        log_q_true = xp.log(-xp.expm1(tries * xp.log1p(-p_true)))
+        log_q_true = prep.quietly(inp, lambda: xp.log(expected_count(p_true, tries, xp=xp)))
         return _index_array(xp, sampled, inp), log_q_true, log_q_sampled
     if not isinstance(sampled_values, (tuple, list)) or len(sampled_values) != 3:
         raise v.value_error(
@@ -88,6 +91,13 @@ def candidates(
             f"sampled_values={v._short(sampled_values)}",
         )
     sampled, true_count, sampled_count = sampled_values
+    size = getattr(sampled, "shape", np.shape(sampled))
+    if len(size) == 1 and size[0] is not None and int(size[0]) != num_sampled:
+        raise v.value_error(
+            "sampled_values",
+            f"num_sampled={num_sampled} sampled classes (the `num_sampled` of the call)",
+            f"{int(size[0])} sampled classes",
+        )
     s_shape, t_shape, c_shape = (
         tuple(None if d is None else int(d) for d in getattr(a, "shape", np.shape(a)))
         for a in (sampled, true_count, sampled_count)
@@ -110,10 +120,11 @@ def candidates(
                 f"sampled classes in [0, {num_classes})",
                 f"classes in [{host.min()}, {host.max()}]",
             )
-    true_q = prep.config_array("sampled_values", true_count, inp)
+    # expected counts are positive: a zero one is an infinite -log Q (a loss of 0 or inf)
+    true_q = prep.config_array("sampled_values", true_count, inp, positive=True)
     if len(t_shape) == 2:
         true_q = xp.reshape(true_q, (-1,))
-    sampled_q = prep.config_array("sampled_values", sampled_count, inp)
+    sampled_q = prep.config_array("sampled_values", sampled_count, inp, positive=True)
     return _index_array(xp, sampled, inp), xp.log(true_q), xp.log(sampled_q)
 
 

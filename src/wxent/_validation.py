@@ -448,12 +448,16 @@ def check_positive_values(name: str, values: np.ndarray) -> None:
     check_finite_nonnegative(name, values)
     if (values == 0).any():
         where = np.flatnonzero(np.atleast_1d(values) == 0).tolist()
-        raise value_error(
-            name,
-            "finite positive values (the log of a zero prior is -inf; see "
-            'class_prior(zero_count="min")',
-            f"zero at class(es) {where} in `{name}`",
-        )
+        if name == "sampled_values":  # expected counts (their log is taken)
+            expected = "finite positive expected counts (the log of a zero count is -inf)"
+            received = f"zero at position(s) {where} of an expected count"
+        else:
+            expected = (
+                "finite positive values (the log of a zero prior is -inf; see "
+                'class_prior(zero_count="min")'
+            )
+            received = f"zero at class(es) {where} in `{name}`"
+        raise value_error(name, expected, received)
 
 
 def check_at_most_one(name: str, values: np.ndarray) -> None:

@@ -1,0 +1,124 @@
+"""Edge cases of the projection losses: infinite logits on the fused paths, the sampler's inputs."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+import wxent
+
+# One feature: inputs 1e38 times weights 10 overflow float32 to +inf (and -10 to -inf)
+# inside the matmul, as they do in the unfused logits `inputs @ weight.T`.
+X = np.array([[1e38], [1.0], [1e38], [-2.0]], dtype=np.float32)
+W = np.array([[10.0], [-10.0], [1.0], [10.0]], dtype=np.float32)
+Y = np.array([0, 1, 2, 3])
+BACKENDS = {"torch": torch.tensor, "jax": jnp.asarray}
+
+
+def _unfused(x: np.ndarray, w: np.ndarray, y: np.ndarray, **options: object) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        logits = x @ w.T
+    return np.asarray(wxent.softmax_cross_entropy(logits, y, **options))
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("target", [0, 2], ids=["target-inf", "target-finite"])
+def test_infinite_logits_from_the_matmul_take_the_unfused_limits(backend, reduction, target):
+    conv = BACKENDS[backend]
+    y = Y.copy()
+    y[0] = target  # row 0: logits (+inf, -inf, 1e38, +inf)
+    expected = _unfused(X, W, y, reduction=reduction)
+    got = wxent.linear_cross_entropy(conv(X), conv(W), conv(y), reduction=reduction, chunk_size=2)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_infinite_inputs_and_bias_match_the_unfused_loss(backend):
+    conv = BACKENDS[backend]
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 3)).astype(np.float32)
+    w = rng.normal(size=(5, 3)).astype(np.float32)
+    b = np.zeros(5, np.float32)
+    x_inf = x.copy()
+    x_inf[1, 1] = np.inf
+    b[2] = np.inf
+    y = np.array([0, 4, 2, 1])
+    for inputs, bias in ((x_inf, None), (x, b)):
+        with np.errstate(invalid="ignore"):
+            logits = inputs @ w.T + (0 if bias is None else bias)
+        expected = np.asarray(wxent.softmax_cross_entropy(logits, y, reduction="none"))
+        b_arg = None if bias is None else conv(bias)
+        got = wxent.linear_cross_entropy(
+            conv(inputs), conv(w), conv(y), bias=b_arg, reduction="none"
+        )
+        np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6)
+
+
+def test_infinite_logits_gradient_and_loss_terms_match_the_unfused_loss():
+    xs = torch.tensor(X, requires_grad=True)
+    ws = torch.tensor(W, requires_grad=True)
+    loss = wxent.linear_cross_entropy(xs, ws, torch.tensor(Y), chunk_size=3)
+    loss.backward()
+    xu = torch.tensor(X, requires_grad=True)
+    wu = torch.tensor(W, requires_grad=True)
+    ref = wxent.softmax_cross_entropy(xu @ wu.T, torch.tensor(Y))
+    ref.backward()
+    torch.testing.assert_close(loss, ref)
+    torch.testing.assert_close(xs.grad, xu.grad)
+    torch.testing.assert_close(ws.grad, wu.grad)
+    terms = wxent.loss_terms(
+        wxent.linear_cross_entropy, torch.tensor(X), torch.tensor(W), torch.tensor(Y)
+    )
+    assert isinstance(terms, wxent.LossTerms)
+    torch.testing.assert_close(terms.numerator / terms.denominator, ref.detach())
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_nan_inputs_are_still_named(backend):
+    conv = BACKENDS[backend]
+    x = X.copy()
+    x[1, 0] = np.nan
+    with pytest.raises(ValueError, match="`inputs`"):
+        wxent.linear_cross_entropy(conv(x), conv(W), conv(Y))
+
+
+def test_one_class_sampler_warns_nothing():
+    x = np.ones((3, 2), np.float32)
+    w = np.ones((1, 2), np.float32)
+    out = wxent.sampled_softmax_cross_entropy(x, w, np.zeros(3, np.int64), num_sampled=1, seed=0)
+    assert float(out) == 0.0
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("which", [1, 2])
+def test_zero_expected_counts_are_refused(backend, which):
+    conv = np.asarray if backend == "numpy" else torch.tensor
+    x = np.ones((2, 3), np.float32)
+    w = np.arange(12, dtype=np.float32).reshape(4, 3)
+    values = [np.array([2, 3]), np.array([0.5, 0.5], np.float32), np.array([0.5, 0.5], np.float32)]
+    values[which][1] = 0.0  # -log Q = +inf: a loss of 0 (true) or inf (sampled) before
+    values = [values[0], conv(values[1]), conv(values[2])]
+    with pytest.raises(ValueError, match=r"sampled_values.*positive expected counts"):
+        wxent.sampled_softmax_cross_entropy(
+            conv(x), conv(w), conv(np.array([0, 1])), num_sampled=2, sampled_values=tuple(values)
+        )
+
+
+def test_sampled_values_must_hold_num_sampled_classes():
+    x = np.ones((2, 3), np.float32)
+    w = np.ones((6, 3), np.float32)
+    values = (np.array([2, 3, 4]), np.full(2, 0.5), np.full(3, 0.5))
+    with pytest.raises(ValueError, match=r"sampled_values.*num_sampled=2"):
+        wxent.sampled_softmax_cross_entropy(
+            x, w, np.array([0, 1]), num_sampled=2, sampled_values=values
+        )
+
+
+def test_numpy_matmul_overflow_warns_nothing():
+    got = wxent.linear_cross_entropy(X, W, Y, reduction="none")
+    np.testing.assert_allclose(got, _unfused(X, W, Y, reduction="none"), rtol=1e-6)
+    out = wxent.sampled_softmax_cross_entropy(X, W, Y, num_sampled=2, seed=0, reduction="none")
+    assert out.shape == (4,)
