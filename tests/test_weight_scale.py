@@ -381,3 +381,21 @@ def test_triton_kernels_refuse_overflowing_weight_products(monkeypatch):
             x, labels, sample_weight=sample, class_weight=classes, reduction="weighted_mean"
         )
         assert torch.isfinite(value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["softmax_cross_entropy", "softmax_focal_loss", "sigmoid_cross_entropy", "asymmetric_loss"],
+)
+def test_gradient_with_respect_to_small_positive_sample_weights(ad_backend, name):
+    # what reweighting methods differentiate: d(sum w * l) / dw = l, at weights near 0
+    loss = getattr(wxent, name)
+    labels = Z if name in SIGMOID else Y
+
+    def f(w, a, b):
+        return loss(a, b, sample_weight=w, reduction="sum")
+
+    _, grad = ad_backend.value_and_grad(f, np.full(3, 1e-30, np.float32), X, labels)
+    per_element = np.asarray(loss(X, labels, reduction="none"), np.float64)
+    expected = per_element.sum(axis=-1) if name in SIGMOID else per_element
+    assert_close(grad, expected, rtol=1e-5, atol=1e-7)
