@@ -383,19 +383,46 @@ def test_triton_kernels_refuse_overflowing_weight_products(monkeypatch):
         assert torch.isfinite(value)
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["softmax_cross_entropy", "softmax_focal_loss", "sigmoid_cross_entropy", "asymmetric_loss"],
-)
-def test_gradient_with_respect_to_small_positive_sample_weights(ad_backend, name):
-    # what reweighting methods differentiate: d(sum w * l) / dw = l, at weights near 0
-    loss = getattr(wxent, name)
+WEIGHT_GRADIENT_LOSSES = {
+    "softmax_cross_entropy": wxent.softmax_cross_entropy,
+    "softmax_focal_loss": wxent.softmax_focal_loss,
+    "cost_sensitive_cross_entropy": _softmax("cost_sensitive_cross_entropy"),
+    "sigmoid_cross_entropy": wxent.sigmoid_cross_entropy,
+    "sigmoid_focal_loss": wxent.sigmoid_focal_loss,
+    "asymmetric_loss": wxent.asymmetric_loss,
+}
+
+
+@pytest.mark.parametrize("start", [0.0, 1e-30])
+@pytest.mark.parametrize("name", list(WEIGHT_GRADIENT_LOSSES))
+def test_gradient_with_respect_to_sample_weights_at_and_near_zero(ad_backend, name, start):
+    # what reweighting methods differentiate: d(sum w * l) / dw = l, from weights at 0
+    # (a weight of 0 counts nothing in the value; its gradient is still the loss)
+    loss = WEIGHT_GRADIENT_LOSSES[name]
     labels = Z if name in SIGMOID else Y
 
     def f(w, a, b):
         return loss(a, b, sample_weight=w, reduction="sum")
 
-    _, grad = ad_backend.value_and_grad(f, np.full(3, 1e-30, np.float32), X, labels)
+    value, grad = ad_backend.value_and_grad(f, np.full(3, start, np.float32), X, labels)
     per_element = np.asarray(loss(X, labels, reduction="none"), np.float64)
     expected = per_element.sum(axis=-1) if name in SIGMOID else per_element
+    assert_close(grad, expected, rtol=1e-5, atol=1e-7)
+    assert abs(float(value)) <= 1e-28
+
+
+def test_gradient_with_respect_to_zero_class_weights_and_projection_weights(ad_backend):
+    def by_class(w, a, b):
+        return wxent.softmax_cross_entropy(a, b, class_weight=w, reduction="sum")
+
+    _, grad = ad_backend.value_and_grad(by_class, np.zeros(3, np.float32), X, Y)
+    per_sample = np.asarray(wxent.softmax_cross_entropy(X, Y, reduction="none"), np.float64)
+    assert_close(grad, np.eye(3)[Y].T @ per_sample, rtol=1e-5, atol=1e-7)  # per class
+    h = np.array([[0.5, 1.0], [-1.0, 0.25], [2.0, -0.5]], np.float32)
+
+    def projected(w, a, b, c):
+        return wxent.linear_cross_entropy(a, c, b, sample_weight=w, reduction="sum")
+
+    _, grad = ad_backend.value_and_grad(projected, np.zeros(3, np.float32), h, Y, X[:, :2])
+    expected = np.asarray(wxent.softmax_cross_entropy(h @ X[:, :2].T, Y, reduction="none"))
     assert_close(grad, expected, rtol=1e-5, atol=1e-7)

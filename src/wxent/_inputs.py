@@ -88,6 +88,8 @@ class Inputs:
         kept: traced calls: where the elements count, as :func:`shield` recorded it (of
             the loss shape, or a scalar), applied to :attr:`logits` on their first read;
             a fast path that masks its own rows reads it with :meth:`unshielded`.
+        weighed: :attr:`kept` holds weights of 0: elements of weight 0 that are not
+            ignored keep their finite logits (their loss is their weight's gradient).
     """
 
     xp: Any
@@ -115,6 +117,7 @@ class Inputs:
     word: Array | None = None
     out_of_range: Array | None = None
     kept: Array | None = None
+    weighed: bool = False
     unit_neg: bool = False
     _logits: Array | None = field(default=None, init=False, repr=False, compare=False)
     _labels: Array | None = field(default=None, init=False, repr=False, compare=False)
@@ -135,6 +138,14 @@ class Inputs:
             xp, keep, self.kept = self.xp, self.kept, None
             if 0 < len(keep.shape) < self.ndim:
                 keep = xp.expand_dims(keep, axis=self.axis)
+            if self.weighed:  # weight 0, not ignored: only the non-finite logits are 0
+                finite = xp.isfinite(x)
+                valid = self.valid
+                if valid is not None:
+                    if 0 < len(valid.shape) < self.ndim:
+                        valid = xp.expand_dims(valid, axis=self.axis)
+                    finite = xp.logical_and(finite, valid)
+                keep = xp.logical_or(keep, finite)
             x = self._logits = xp.where(keep, x, 0.0)
         return x
 
@@ -281,8 +292,10 @@ def shield(inp: Inputs, weights: Array | None) -> None:
     traced one (``jax.jit`` and ``jax.grad``, ``tf.function``, ``torch.compile``,
     ``torch.func``) cannot read: it records where the elements count (:attr:`Inputs.kept`),
     and the first read of ``inp.logits`` zeroes the others (a ``where``); the JAX fast
-    path masks those rows inside its own reductions instead. ``weights`` are the
-    per-element weights of the loss shape (or a scalar).
+    path masks those rows inside its own reductions instead. Elements of weight 0 that
+    are not ignored keep their finite logits (only the others are 0): their loss is the
+    gradient with respect to their weight, which reweighting methods differentiate.
+    ``weights`` are the per-element weights of the loss shape (or a scalar).
     """
     if inp.concrete or ns.is_numpy_namespace(inp.xp):
         return
@@ -290,6 +303,7 @@ def shield(inp: Inputs, weights: Array | None) -> None:
     if keep is None:
         return
     inp.kept = keep if inp.kept is None else xp.logical_and(inp.kept, keep)
+    inp.weighed = inp.weighed or weights is not None
 
 
 def zero_rows(inp: Inputs, weights: Array | None, x: Array) -> Array:
@@ -298,11 +312,18 @@ def zero_rows(inp: Inputs, weights: Array | None, x: Array) -> Array:
     The projection losses' inputs: a NaN in such a row then gives neither a NaN logit
     (an error, or 0 * NaN in the gradient of every weight) nor a NaN gradient; the
     ``where`` costs a pass over ``(N, D)``, nothing beside the ``(N, D) x (D, V)`` matmul.
+    Rows of weight 0 that are not ignored keep their inputs where all are finite: their
+    loss is the gradient with respect to their weight.
     """
     keep = _counted(inp, weights)
     if keep is None:
         return x
     xp = inp.xp
+    if weights is not None:  # rows of weight 0, not ignored, keep their finite inputs
+        finite = xp.all(xp.isfinite(x), axis=-1)
+        if inp.valid is not None:
+            finite = xp.logical_and(finite, inp.valid)
+        keep = xp.logical_or(keep, finite)
     if len(keep.shape):
         keep = xp.expand_dims(keep, axis=-1)
     return xp.where(keep, x, 0.0)
@@ -351,11 +372,14 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
         inp.watch_excluded(losses)  # NaN logits where nothing counts: see Inputs.exclude
     if weights is None:
         return losses
-    # w * where(w == 0, 0, l): no 0 * inf in the value, nor in either gradient.
+    # w * where(w == 0 and l not finite, 0, l): no 0 * inf in the value, nor in either
+    # gradient; a finite loss of weight 0 is the gradient of its weight (reweighting
+    # methods differentiate with respect to weights that start at 0).
     torch = ns.torch_of(xp)
     if torch is not None:
-        return weights * torch.where(weights == 0, 0.0, losses)
-    return weights * xp.where(weights == 0, 0.0, losses)
+        return weights * torch.where((weights == 0) & ~torch.isfinite(losses), 0.0, losses)
+    hidden = xp.logical_and(weights == 0, xp.logical_not(xp.isfinite(losses)))
+    return weights * xp.where(hidden, 0.0, losses)
 
 
 @dataclass

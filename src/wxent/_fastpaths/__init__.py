@@ -114,6 +114,8 @@ def _jax_softmax_losses(
     if not select.custom_gradients():  # WXENT_KERNELS=off
         return None
     x, keep = inp.unshielded(), inp.kept
+    if keep is not None and inp.weighed:  # rows of weight 0 count in the rule
+        keep = inp.valid
     keep = jnp.ones((), bool) if keep is None else keep
     keep = jnp.reshape(jnp.broadcast_to(keep, x.shape[:-1]), (-1,))
     rows = jnp.reshape(x, (-1, x.shape[-1]))

@@ -9,9 +9,11 @@ whole loss (a 4x slower forward at 1024 x 32768 float32):
   :func:`wxent._core.numerics.limit_logits`: the softmax is uniform over the ``+inf``
   entries, the loss ``log k`` or ``inf``, the gradient 0) from per-row terms: the
   count ``k`` of ``+inf`` entries, counted (a ``lax.cond``) only when a row holds one;
-* rows that do not count (``keep`` false: ignored, or of weight 0 — what
-  :func:`wxent._inputs.shield` zeroes on the generic path) have loss 0 and gradient 0
-  exactly, also where their logits are NaN (never 0 * NaN).
+* rows that do not count (``keep`` false: ignored — what :func:`wxent._inputs.shield`
+  zeroes on the generic path) have loss 0 and gradient 0 exactly, also where their
+  logits are NaN (never 0 * NaN); rows of weight 0 count here (their loss is their
+  weight's gradient), and a NaN loss (a NaN logit, or a row of only ``-inf``: of weight
+  0, else the result is NaN) has gradient 0.
 """
 
 from __future__ import annotations
@@ -168,7 +170,8 @@ def jax_softmax_function() -> Any:
             smooth = log_total - _mean_below(x, s)
             limit = log_total - jnp.where(all_inf, 0.0, -jnp.inf)
             loss = (1.0 - eps) * loss + eps * jnp.where(row_inf, limit, smooth)
-        live = jnp.logical_and(keep, ~row_inf)
+        # (a NaN loss: a NaN logit, or only -inf, in a row of weight 0: gradient 0)
+        live = jnp.logical_and(jnp.logical_and(keep, ~row_inf), ~jnp.isnan(loss))
         return jnp.where(keep, loss, 0.0), (hi, lo, e, total), live
 
     # Autodiff of the generic path differentiates through the max, the where and the
@@ -269,7 +272,7 @@ def jax_softmax_probability_function() -> Any:
         if not isinstance(x_dot, SymbolicZero):
             # d loss / dx = S * softmax - t' in the rows that count and are finite; the
             # softmax from the forward pass's exponentials (one exp per logit in all).
-            live = jnp.logical_and(keep, ~row_inf)
+            live = jnp.logical_and(jnp.logical_and(keep, ~row_inf), ~jnp.isnan(loss))
             p = _softmax(x, hi, lo, e, total, live)
             mass = jnp.sum(ts, axis=1)
             dx = mass * jnp.sum(p * x_dot, axis=1) - jnp.sum(ts * x_dot, axis=1)
@@ -281,7 +284,8 @@ def jax_softmax_probability_function() -> Any:
             log_p = (x - hi[:, None]) - lo[:, None]
             limit = jnp.where(x == jnp.inf, -hi[:, None], -jnp.inf)  # hi = log k there
             log_p = jnp.where(row_inf[:, None], limit, log_p)
-            counted = jnp.logical_and(keep[:, None], (ts != 0) | jnp.isfinite(log_p))
+            counts = jnp.logical_and(keep, ~jnp.isnan(loss))[:, None]
+            counted = jnp.logical_and(counts, (ts != 0) | jnp.isfinite(log_p))
             grad_t = jnp.where(counted, -log_p, 0.0)
             tangent = tangent + jnp.sum(grad_t * (t_dot * (1.0 - eps)), axis=1)
         return loss, tangent

@@ -76,7 +76,8 @@ def tf_sigmoid_values(inp: Any, label_smoothing: float, q: Any, r: Any, s: Any) 
     """Weighted per-element losses ``s * l`` of prepared TensorFlow inputs, or ``None``.
 
     float32/float64 compute dtype (16-bit logits are computed in float32), any layout,
-    unknown dimensions included. ``s * l`` is 0 (gradient 0) where ``s`` is 0, as
+    unknown dimensions included. ``s * l`` is 0 where ``s`` is 0 (gradient 0 with
+    respect to the logits; with respect to ``s`` the loss where it is finite), as
     :func:`wxent._inputs.weigh` makes it.
     """
     import tensorflow as tf
@@ -93,7 +94,8 @@ def tf_sigmoid_values(inp: Any, label_smoothing: float, q: Any, r: Any, s: Any) 
     out = tf_sigmoid_function()(x, c1, c2)
     if s is None:
         return out
-    return s * tf.where(s == 0, tf.zeros_like(out), out)
+    hidden = tf.logical_and(s == 0, tf.logical_not(tf.math.is_finite(out)))
+    return s * tf.where(hidden, tf.zeros_like(out), out)
 
 
 def _records(tensors: list[Any]) -> bool:
