@@ -377,7 +377,9 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
     # methods differentiate with respect to weights that start at 0).
     torch = ns.torch_of(xp)
     if torch is not None:
-        return weights * torch.where((weights == 0) & ~torch.isfinite(losses), 0.0, losses)
+        # (nan_to_num: one pass for the masked branch, its gradient 1 where finite)
+        finite = torch.nan_to_num(losses, nan=0.0, posinf=0.0, neginf=0.0)
+        return weights * torch.where(weights == 0, finite, losses)
     hidden = xp.logical_and(weights == 0, xp.logical_not(xp.isfinite(losses)))
     return weights * xp.where(hidden, 0.0, losses)
 
