@@ -136,3 +136,14 @@ def test_torch_jit_script_is_refused_clearly() -> None:
     for target in (wt.SoftmaxCrossEntropy(), model):
         with pytest.raises(TypeError, match=r"cannot be compiled by torch\.jit\.script"):
             torch.jit.script(target)
+
+
+def test_weights_on_the_meta_device_are_a_value_error() -> None:
+    logits, labels, multi_hot = _batch()
+    criterion = wt.SoftmaxCrossEntropy(class_weight=[1.0, 2.0, 0.5]).to("meta")
+    with pytest.raises(ValueError, match=r"`class_weight`.*meta device"):
+        criterion(logits, labels)
+    with pytest.raises(ValueError, match=r"`pos_weight`.*meta device"):
+        wt.SigmoidCrossEntropy(pos_weight=[1.0, 2.0, 3.0]).to("meta")(logits, multi_hot)
+    with pytest.raises(ValueError, match=r"`sample_weight`.*meta device"):
+        wt.SoftmaxCrossEntropy()(logits, labels, sample_weight=torch.ones(6, device="meta"))
