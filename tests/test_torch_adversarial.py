@@ -147,3 +147,27 @@ def test_weights_on_the_meta_device_are_a_value_error() -> None:
         wt.SigmoidCrossEntropy(pos_weight=[1.0, 2.0, 3.0]).to("meta")(logits, multi_hot)
     with pytest.raises(ValueError, match=r"`sample_weight`.*meta device"):
         wt.SoftmaxCrossEntropy()(logits, labels, sample_weight=torch.ones(6, device="meta"))
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_replicas_for_data_parallel_take_tensors_as_assigned(learned: bool) -> None:
+    # torch.nn.parallel.replicate empties a replica's parameters and buffers, then assigns
+    # each copy with setattr: a parameter's copy is a tensor that requires grad
+    logits, labels, _ = _batch()
+    weight = torch.tensor([1.0, 2.0, 0.5])
+    criterion = wt.SoftmaxCrossEntropy(
+        class_weight=torch.nn.Parameter(weight) if learned else weight, reduction="sum"
+    )
+    replica = criterion._replicate_for_data_parallel()
+    copied = criterion.class_weight * 1.0
+    replica.class_weight = copied
+    assert replica.class_weight is copied
+    torch.testing.assert_close(replica(logits, labels), criterion(logits, labels))
+    if learned:
+        replica(logits, labels).backward()
+        assert criterion.class_weight.grad is not None
+        return
+    # a tensor assigned by the user is checked by the next call
+    criterion.class_weight = torch.tensor([1.0, -2.0, 0.5])
+    with pytest.raises(ValueError, match="class_weight"):
+        criterion(logits, labels)

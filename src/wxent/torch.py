@@ -16,7 +16,8 @@ CamelCase) and takes the function's options as constructor arguments::
   given there is registered as a parameter instead (a learned weight: it takes gradients).
   The other options (numbers, strings) are attributes (``criterion.reduction``).
 * Options assigned after construction (``criterion.reduction = "none"``,
-  ``criterion.class_weight = [...]``) are checked as in the constructor and then used.
+  ``criterion.class_weight = [...]``) are checked as in the constructor and then used
+  (a tensor assigned to a weight is checked by the next call).
 * ``torch.jit.script`` is refused with a ``TypeError``: use ``torch.compile``.
 * ``class_axis=1`` by default, the PyTorch convention for ``(N, C)`` and channels-first
   ``(N, C, H, W)`` logits (the functions default to ``-1``). 1-D logits have no axis 1:
@@ -95,15 +96,24 @@ class WxentLoss(torch.nn.Module):
         self._built = True
 
     def __setattr__(self, name: str, value: Any) -> None:
-        """Options assigned after construction are checked as in the constructor, then used."""
-        if self.__dict__.get("_built") and name in self._option_names + self._arrays:
+        """Options assigned after construction are checked as in the constructor, then used.
+
+        Tensors (and ``None``) assigned to a weight go to ``torch.nn.Module`` as they are,
+        unchecked until the next call: replication for data parallelism assigns them so.
+        """
+        built = self.__dict__.get("_built")
+        if built and name in self._arrays and (value is None or isinstance(value, torch.Tensor)):
+            super().__setattr__(name, value)
+        elif built and name in self._option_names + self._arrays:
             options = self._current()
             options[name] = value
             table.check_options(type(self).function, options)
             if name in self._arrays:
                 _register(self, name, value, like=getattr(self, name))
-                return
-        super().__setattr__(name, value)
+            else:
+                super().__setattr__(name, value)
+        else:
+            super().__setattr__(name, value)
 
     def _current(self) -> dict[str, Any]:
         """Every option as it stands: the attributes, and the buffers (or parameters)."""
