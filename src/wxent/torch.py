@@ -101,19 +101,16 @@ class WxentLoss(torch.nn.Module):
         Tensors (and ``None``) assigned to a weight go to ``torch.nn.Module`` as they are,
         unchecked until the next call: replication for data parallelism assigns them so.
         """
-        built = self.__dict__.get("_built")
-        if built and name in self._arrays and (value is None or isinstance(value, torch.Tensor)):
-            super().__setattr__(name, value)
-        elif built and name in self._option_names + self._arrays:
-            options = self._current()
-            options[name] = value
-            table.check_options(type(self).function, options)
-            if name in self._arrays:
-                _register(self, name, value, like=getattr(self, name))
-            else:
-                super().__setattr__(name, value)
-        else:
-            super().__setattr__(name, value)
+        if self.__dict__.get("_built") and name in self._option_names + self._arrays:
+            array = name in self._arrays
+            if not (array and (value is None or isinstance(value, torch.Tensor))):
+                options = self._current()
+                options[name] = value
+                table.check_options(type(self).function, options)
+                if array:
+                    _register(self, name, value, like=getattr(self, name))
+                    return
+        super().__setattr__(name, value)
 
     def _current(self) -> dict[str, Any]:
         """Every option as it stands: the attributes, and the buffers (or parameters)."""
