@@ -62,7 +62,10 @@ def _host(name: str, value: Any) -> Any:
     if hasattr(value, "detach"):  # a torch tensor (on the meta device: no values to check)
         if value.device.type == "meta":
             return np.ones(tuple(value.shape), dtype=np.float32)
-        return value.detach().cpu().numpy()
+        host = value.detach().cpu()
+        if host.dtype.is_floating_point and host.dtype.itemsize < 4:
+            host = host.float()  # NumPy has no bfloat16; float32 holds every such value
+        return host.numpy()
     if hasattr(value, "shape") and not isinstance(value, np.ndarray):
         try:
             return np.asarray(value)

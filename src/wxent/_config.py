@@ -69,6 +69,12 @@ def config_array(
             arr = prep._cast(xp, value, inp.dtype)
             check_values = check_values and (positive or not mask)
             if ns.is_torch_namespace(xp) and arr.device != inp.raw_logits.device:
+                if arr.device.type == "meta":  # no values to move (a module built on meta)
+                    raise v.value_error(
+                        name,
+                        f"values on the device of `logits` ({inp.raw_logits.device})",
+                        f"{name} on the meta device, which holds no values",
+                    )
                 arr = arr.to(inp.raw_logits.device)
             if inp.concrete and not ns.is_concrete(value):  # e.g. vmap over the weights only
                 inp.concrete = inp.validate = False  # the result cannot be read either

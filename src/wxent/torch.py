@@ -12,8 +12,13 @@ CamelCase) and takes the function's options as constructor arguments::
   first batch).
 * Weights, costs and priors (``pos_weight``, ``neg_weight``, ``alpha``, ``class_weight``,
   ``costs``, ``class_prior``, ``weights``) are **buffers**: they follow ``.to(device)``
-  and ``.double()``, and they are saved in ``state_dict``. The other options (numbers,
-  strings) are plain attributes.
+  and ``.double()``, and they are saved in ``state_dict``. A ``torch.nn.Parameter``
+  given there is registered as a parameter instead (a learned weight: it takes gradients).
+  The other options (numbers, strings) are attributes (``criterion.reduction``).
+* Options assigned after construction (``criterion.reduction = "none"``,
+  ``criterion.class_weight = [...]``) are checked as in the constructor and then used
+  (a tensor assigned to a weight is checked by the next call).
+* ``torch.jit.script`` is refused with a ``TypeError``: use ``torch.compile``.
 * ``class_axis=1`` by default, the PyTorch convention for ``(N, C)`` and channels-first
   ``(N, C, H, W)`` logits (the functions default to ``-1``). 1-D logits have no axis 1:
   their only axis is the class axis, as for PyTorch's unbatched inputs. So softmax logits
@@ -83,10 +88,43 @@ class WxentLoss(torch.nn.Module):
         spec = table.LOSSES[type(self).function.__name__]
         self._sigmoid = spec.family == "sigmoid"
         self._arrays = tuple(k for k in options if k in spec.arrays)
-        self._options = {k: val for k, val in options.items() if k not in spec.arrays}
+        self._option_names = tuple(k for k in options if k not in spec.arrays)
+        for name in self._option_names:
+            object.__setattr__(self, name, options[name])
         for name in self._arrays:
-            value = options[name]
-            self.register_buffer(name, None if value is None else _as_buffer(value))
+            _register(self, name, options[name])
+        self._built = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Options assigned after construction are checked as in the constructor, then used.
+
+        Tensors (and ``None``) assigned to a weight go to ``torch.nn.Module`` as they are,
+        unchecked until the next call: replication for data parallelism assigns them so.
+        """
+        if self.__dict__.get("_built") and name in self._option_names + self._arrays:
+            array = name in self._arrays
+            if not (array and (value is None or isinstance(value, torch.Tensor))):
+                options = self._current()
+                options[name] = value
+                table.check_options(type(self).function, options)
+                if array:
+                    _register(self, name, value, like=getattr(self, name))
+                    return
+        super().__setattr__(name, value)
+
+    def _current(self) -> dict[str, Any]:
+        """Every option as it stands: the attributes, and the buffers (or parameters)."""
+        options = {k: getattr(self, k) for k in self._option_names}
+        options.update({k: getattr(self, k) for k in self._arrays})
+        return options
+
+    def __prepare_scriptable__(self) -> Any:
+        """``torch.jit.script`` cannot compile wxent's Python: refused with a clear error."""
+        raise TypeError(
+            f"wxent.torch.{type(self).__name__} cannot be compiled by torch.jit.script: "
+            "the loss is Python code that TorchScript does not run. Use torch.compile, "
+            "or call the module eagerly."
+        )
 
     def forward(self, logits: torch.Tensor, labels: Any, sample_weight: Any = None) -> Any:
         """The loss of a batch, as ``function(logits, labels, ...)`` with the stored options.
@@ -100,7 +138,7 @@ class WxentLoss(torch.nn.Module):
         Returns:
             The loss tensor (0-d, or per element for ``reduction="none"``).
         """
-        options = dict(self._options)
+        options = {name: getattr(self, name) for name in self._option_names}
         arrays = {name: getattr(self, name) for name in self._arrays}
         if logits.ndim == 1 and options["class_axis"] == _AXIS:
             options["class_axis"] = 0
@@ -117,15 +155,43 @@ class WxentLoss(torch.nn.Module):
             if (value := getattr(self, name)) is not None
         ]
         parts += [
-            f"{k}={val!r}"
-            for k, val in self._options.items()
-            if k == "class_axis" or val != defaults[k]
+            f"{k}={getattr(self, k)!r}"
+            for k in self._option_names
+            if k == "class_axis" or getattr(self, k) != defaults[k]
         ]
         return ", ".join(parts)
 
 
 def _one(weight: torch.Tensor | None) -> torch.Tensor | None:
     return weight.reshape(()) if weight is not None and tuple(weight.shape) == (1,) else weight
+
+
+def _register(
+    module: torch.nn.Module, name: str, value: Any, like: torch.Tensor | None = None
+) -> None:
+    """Keep a weight, cost or prior already checked by the probe.
+
+    A ``torch.nn.Parameter`` is registered as it is (a learned weight: it takes gradients
+    and the optimizer updates it); anything else becomes a buffer holding a floating copy,
+    on the device of ``like`` (the buffer it replaces) when given.
+    """
+    if isinstance(value, torch.nn.Parameter):
+        module._buffers.pop(name, None)
+        module.register_parameter(name, value)
+        return
+    if isinstance(value, torch.Tensor) and value.requires_grad:
+        raise TypeError(
+            f"Invalid type for argument `{name}`. Expected a torch.nn.Parameter for a learned "
+            f"weight (it then takes gradients), or a tensor that does not require grad. "
+            f"Received: {name}, a tensor that requires grad but is not a Parameter "
+            f"(a copy of it would take no gradient)"
+        )
+    tensor = None if value is None else _as_buffer(value)
+    if tensor is not None and like is not None and not isinstance(value, torch.Tensor):
+        dtype = like.dtype if like.dtype.is_floating_point else tensor.dtype
+        tensor = tensor.to(device=like.device, dtype=dtype)
+    module._parameters.pop(name, None)
+    module.register_buffer(name, tensor)
 
 
 def _as_buffer(value: Any) -> torch.Tensor:
