@@ -193,3 +193,22 @@ def test_jax_sparse_arrays_are_refused_as_such():
         wxent.sigmoid_cross_entropy(x, z)
     with pytest.raises(TypeError, match=r"`sample_weight`.*dense array.*BCOO"):
         wxent.sigmoid_cross_entropy(x, jnp.eye(3, C), sample_weight=z)
+
+
+# (inductor's first CPU lowering in a process imports torch.utils.mkldnn, which warns)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_loss_terms_compile_to_one_graph():
+    # the terms request around the loss is traced (a data-parallel step compiled whole)
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 1])
+    cw = torch.tensor([1.0, 2.0, 3.0])
+
+    def terms(a, b):
+        return wxent.loss_terms(
+            wxent.softmax_cross_entropy, a, b, class_weight=cw, reduction="weighted_mean"
+        )
+
+    num, den = torch.compile(terms, fullgraph=True)(x, y)
+    want_num, want_den = terms(x, y)
+    torch.testing.assert_close(num, want_num)
+    torch.testing.assert_close(den, want_den)
+    assert float(den) == float(cw[y].sum())

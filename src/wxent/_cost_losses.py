@@ -126,7 +126,8 @@ def cost_sensitive_cross_entropy(
         labels: integer class indices or floating probabilities, as for
             :func:`wxent.softmax_cross_entropy`.
         costs: the ``(C, C)`` cost matrix ``costs[true, predicted]``.
-        cost_weight: finite, ``>= 0``: the weight of the expected-cost term.
+        cost_weight: finite, ``>= 0``: the weight of the expected-cost term; its product
+            with the largest cost must fit in the compute dtype (checked with the values).
         class_weight: one non-negative weight per class ``(C,)`` (or a scalar).
         sample_weight: a scalar or one weight per sample (the loss shape).
         label_smoothing: ``eps`` in ``[0, 1]`` for the cross-entropy term.
@@ -195,7 +196,7 @@ def _check_cost_scale(cost_weight: float, costs: Any, c: Array, inp: prep.Inputs
     from wxent import _namespace as ns
 
     dtype = ns.float_dtype_name(inp.xp, inp.dtype)
-    top = host._FLOAT_MAX.get(dtype or "")
+    top = host.float_max(inp.xp, inp.dtype)
     if top is None:
         return
 

@@ -229,12 +229,17 @@ def check_known_classes(name: str, shape: Sequence[int | None], xp: Any, classes
 _FLOAT_MAX = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
 
 
+def float_max(xp: Any, dtype: Any) -> float | None:
+    """The largest finite value of a float32 or float64 compute dtype (else ``None``)."""
+    return _FLOAT_MAX.get(ns.float_dtype_name(xp, dtype) or "")
+
+
 def check_scalar_fits(name: str, value: float, xp: Any, dtype: Any) -> None:
     """A scalar factor of losses or logits (``tau``, ``cost_weight``) that ``dtype`` holds.
 
     In plain Python, which ``torch.compile`` traces.
     """
-    top = _FLOAT_MAX.get(ns.float_dtype_name(xp, dtype) or "")
+    top = float_max(xp, dtype)
     if top is not None and value > top:
         raise v.value_error(
             name,

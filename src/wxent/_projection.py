@@ -298,13 +298,8 @@ def linear_cross_entropy(
     except _InfiniteLogits:
         # infinite logits gave the fused kernels NaN: the exact generic path takes the
         # softmax's limits there, as the unfused loss does (only on this error path)
-        if terms:
-            _reduction._TERMS_REQUESTS.append(True)
-        try:
+        with _reduction.terms_requested(terms):
             return _linear(inputs, weight, labels, fused=False, **options)
-        finally:
-            if terms:
-                _reduction._TERMS_REQUESTS.pop()
 
 
 def _linear(

@@ -21,7 +21,8 @@ by :func:`wxent.loss_terms`; ranks all-reduce (sum) both and divide with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -55,6 +56,23 @@ _TERMS_REQUESTS: list[bool] = []
 def terms_pending() -> bool:
     """Whether :func:`loss_terms` asks the loss now running for its terms (not cleared)."""
     return bool(_TERMS_REQUESTS) and _TERMS_REQUESTS[-1]
+
+
+@contextlib.contextmanager
+def terms_requested(requested: bool = True) -> Iterator[None]:
+    """Ask the loss called inside for its terms (:func:`loss_terms`).
+
+    A no-op when not ``requested``: for a caller that repeats a call under the request
+    it was given (the projection losses' exact recomputation).
+    """
+    if not requested:
+        yield
+        return
+    _TERMS_REQUESTS.append(True)
+    try:
+        yield
+    finally:
+        _TERMS_REQUESTS.pop()
 
 
 def take_terms_request() -> bool:
@@ -292,11 +310,8 @@ def loss_terms(
     """
     reduction = options.pop("reduction", "mean")
     v.check_terms_reduction(reduction)
-    _TERMS_REQUESTS.append(True)
-    try:
+    with terms_requested():
         terms = loss(logits, labels, *args, reduction=reduction, **options)
-    finally:
-        _TERMS_REQUESTS.pop()
     if not isinstance(terms, LossTerms):
         raise v.type_error(
             "loss", "a wxent loss function", f"loss={getattr(loss, '__name__', loss)!r}"

@@ -54,6 +54,7 @@ import torch
 
 import wxent
 from wxent import _adapter_options as table
+from wxent import _validation as v
 
 __all__ = [
     "AsymmetricLoss",
@@ -180,11 +181,12 @@ def _register(
         module.register_parameter(name, value)
         return
     if isinstance(value, torch.Tensor) and value.requires_grad:
-        raise TypeError(
-            f"Invalid type for argument `{name}`. Expected a torch.nn.Parameter for a learned "
-            f"weight (it then takes gradients), or a tensor that does not require grad. "
-            f"Received: {name}, a tensor that requires grad but is not a Parameter "
-            f"(a copy of it would take no gradient)"
+        raise v.type_error(
+            name,
+            "a torch.nn.Parameter for a learned weight (it then takes gradients), or a "
+            "tensor that does not require grad",
+            f"{name}, a tensor that requires grad but is not a Parameter (a copy of it "
+            "would take no gradient)",
         )
     tensor = None if value is None else _as_buffer(value)
     if tensor is not None and like is not None and not isinstance(value, torch.Tensor):
