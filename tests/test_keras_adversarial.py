@@ -209,3 +209,90 @@ print("OK")
 def test_mean_is_divided_by_the_replicas_under_tf_distribute() -> None:
     """Two replicas: the loss, its gradients and the reported value are Keras' own."""
     _run("tensorflow", TF_REPLICAS)
+
+
+def _batch3() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(8, 3)).astype(np.float32)
+    return logits, rng.integers(0, 3, size=8), (rng.random((8, 3)) < 0.5).astype(np.float32)
+
+
+def test_loss_options_assigned_after_construction_are_checked_and_used() -> None:
+    # a label-smoothing schedule in a callback assigned `loss.label_smoothing`: ignored before
+    logits, classes, tags = _batch3()
+    loss = wk.SoftmaxCrossEntropy(class_weight=[1.0, 2.0, 0.5])
+    assert loss.label_smoothing == 0.0 and loss.class_weight.tolist() == [1.0, 2.0, 0.5]
+    loss.label_smoothing = 0.3
+    loss.class_weight = [5.0, 1.0, 1.0]
+    loss.reduction = "sum"
+    want = wxent.softmax_cross_entropy(
+        logits, classes, class_weight=[5.0, 1.0, 1.0], label_smoothing=0.3, reduction="sum"
+    )
+    assert_close(loss(classes, logits), want, rtol=1e-6)
+    config = loss.get_config()
+    assert (config["label_smoothing"], config["reduction"]) == (0.3, "sum")
+    assert config["class_weight"] == [5.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match=r"label_smoothing.*Received: label_smoothing=1.5"):
+        loss.label_smoothing = 1.5
+    with pytest.raises(ValueError, match=r"`reduction`.*Received: reduction='avg'"):
+        loss.reduction = "avg"
+    with pytest.raises(ValueError, match="class_weight"):
+        loss.class_weight = [1.0, -1.0, 1.0]
+    assert loss.label_smoothing == 0.3 and loss.reduction == "sum"  # unchanged by errors
+    focal = wk.SigmoidFocalLoss()
+    focal.gamma = 0.0
+    focal.alpha = None
+    want = wxent.sigmoid_cross_entropy(logits, tags)
+    assert_close(focal(tags, logits), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("loss", "name", "hint"),
+    [
+        (wk.SoftmaxCrossEntropy(), "weight", "class_weight"),
+        (wk.SoftmaxCrossEntropy(), "from_logits", "always take logits"),
+        (wk.SoftmaxCrossEntropy(), "axis", "class_axis"),
+        (wk.SoftmaxCrossEntropy(), "ignore_class", "ignore_index"),
+        (wk.SigmoidCrossEntropy(), "ignore_index", "ignore_label"),
+        (wk.SoftmaxFocalLoss(), "alpha", "gamma"),
+    ],
+)
+def test_loss_options_of_other_losses_are_refused(loss, name, hint) -> None:
+    with pytest.raises(AttributeError, match=rf"`{name}`.*never be read.*{hint}.*Received"):
+        setattr(loss, name, 0.5)
+
+
+def test_metric_options_assigned_after_construction_are_checked_and_used() -> None:
+    # `metric.threshold = t` after tuning was stored and ignored (the logit kept the old one)
+    logits, classes, tags = _batch3()
+    recall = wk.Recall()
+    recall.threshold = 0.8
+    recall.update_state(tags, logits)
+    assert_close(recall.result(), wxent.recall(logits, tags, threshold=0.8), rtol=1e-6)
+    probabilities = wk.Precision(from_logits=False, threshold=0.5)
+    probabilities.threshold = 0.7
+    probabilities.update_state(tags, 1 / (1 + np.exp(-logits)))
+    want = wxent.precision(logits, tags, threshold=np.log(0.7 / 0.3))
+    assert_close(probabilities.result(), want, rtol=1e-6)
+    fbeta = wk.FBetaScore(beta=2.0, num_classes=3, average="macro")
+    fbeta.beta = 0.5
+    fbeta.update_state(tags, logits)
+    assert fbeta.get_config()["beta"] == 0.5
+    want = wxent.fbeta_score(logits, tags, beta=0.5, average="macro")
+    assert_close(fbeta.result(), want, rtol=1e-6)
+    for name, value, message in [
+        ("threshold", float("nan"), "not NaN"),
+        ("beta", -1.0, "beta"),
+        ("average", "macr", "average"),
+        ("num_classes", 4, "sizes its counts"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            setattr(fbeta, name, value)
+    assert fbeta.beta == 0.5 and fbeta.average == "macro"
+    cost = wk.ExpectedCost(COSTS)
+    cost.costs = [[0.0, 2.0, 2.0], [1.0, 0.0, 1.0], [3.0, 1.0, 0.0]]
+    cost.update_state(classes, logits)
+    want = wxent.expected_cost(logits, classes, cost.costs)
+    assert_close(cost.result(), want, rtol=1e-6)
+    with pytest.raises(ValueError, match="sizes its counts"):
+        cost.costs = np.ones((2, 2))

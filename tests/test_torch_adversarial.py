@@ -171,3 +171,134 @@ def test_replicas_for_data_parallel_take_tensors_as_assigned(learned: bool) -> N
     criterion.class_weight = torch.tensor([1.0, -2.0, 0.5])
     with pytest.raises(ValueError, match="class_weight"):
         criterion(logits, labels)
+
+
+def _traceable_calls() -> list:
+    costs = [[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]]
+    softmax = wt.SoftmaxCrossEntropy(class_weight=[1.0, 2.0, 0.5])
+    focal = wt.SigmoidFocalLoss()
+    return [
+        lambda x, y, z: wxent.softmax_cross_entropy(x, y),
+        lambda x, y, z: wxent.sigmoid_cross_entropy(x, z, pos_weight=[1.0, 2.0, 3.0]),
+        lambda x, y, z: wxent.softmax_focal_loss(x, y),
+        lambda x, y, z: wxent.sigmoid_focal_loss(x, z),
+        lambda x, y, z: wxent.asymmetric_loss(x, z),
+        lambda x, y, z: wxent.expected_cost_loss(x, y, costs),
+        lambda x, y, z: wxent.linear_cross_entropy(x, torch.eye(C), y),
+        lambda x, y, z: wxent.recall(x, z),
+        lambda x, y, z: wxent.bayes_decision(x, costs),
+        lambda x, y, z: wxent.predict(x),
+        lambda x, y, z: softmax(x, y),
+        lambda x, y, z: focal(x, z),
+    ]
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace")  # torch's own deprecation notice
+@pytest.mark.parametrize("index", range(len(_traceable_calls())))
+def test_torch_jit_trace_is_refused_clearly(index: int) -> None:
+    # a trace kept the branches of the example batch and dropped the checks: a label out of
+    # range then gave a silently wrong loss (functions) or an indexing error (modules)
+    logits, labels, multi_hot = _batch()
+    call = _traceable_calls()[index]
+    with pytest.raises(TypeError, match=r"torch\.jit\.trace.*torch\.compile or torch\.export"):
+        torch.jit.trace(call, (logits, labels, multi_hot))
+    call(logits, labels, multi_hot)  # eagerly, after the refusal: as before
+
+
+def test_torch_export_traces_losses_with_the_traced_semantics() -> None:
+    logits, labels, _ = _batch()
+    criterion = wt.SoftmaxCrossEntropy(class_weight=[1.0, 2.0, 0.5])
+    exported = torch.export.export(criterion, (logits, labels)).module()
+    torch.testing.assert_close(exported(logits, labels), criterion(logits, labels))
+    other = torch.randn(6, C, dtype=torch.float32)
+    torch.testing.assert_close(exported(other, labels), criterion(other, labels))
+    # values are not checked in a graph: an out-of-range label is NaN there (documented)
+    bad = torch.tensor([0, 1, 5, 1, 0, 2])
+    assert torch.isnan(exported(logits, bad))
+    with pytest.raises(ValueError, match="labels"):
+        criterion(logits, bad)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "hint"),
+    [
+        (wt.SoftmaxCrossEntropy(), "weight", "class_weight"),
+        (wt.SoftmaxFocalLoss(), "weight", "class_weight"),
+        (wt.SigmoidCrossEntropy(), "weight", "pos_weight"),
+        (wt.SigmoidCrossEntropy(), "ignore_index", "ignore_label"),
+        (wt.SoftmaxCrossEntropy(), "ignore_label", "ignore_index"),
+        (wt.SoftmaxCrossEntropy(), "size_average", "reduction"),
+        (wt.SoftmaxCrossEntropy(), "pos_weight", "class_weight"),
+        (wt.SoftmaxCrossEntropy(), "gamma", "label_smoothing"),
+        (wt.ExpectedCostLoss(costs=np.eye(C)), "label_smoothing", "costs"),
+    ],
+)
+def test_options_of_other_losses_are_refused_not_ignored(module, name, hint) -> None:
+    # torch's `criterion.weight = w` was stored and never read: a silently unweighted loss
+    with pytest.raises(AttributeError, match=rf"`{name}`.*never be read.*{hint}.*Received"):
+        setattr(module, name, torch.tensor([1.0, 2.0, 3.0]))
+    assert name not in vars(module) and name not in module._buffers
+
+
+def test_own_attributes_of_modules_and_subclasses_still_assign() -> None:
+    class Scaled(wt.SoftmaxCrossEntropy):
+        def __init__(self, scale: float) -> None:
+            super().__init__(label_smoothing=0.1)
+            self.scale = scale
+
+        def forward(self, logits, labels, sample_weight=None):
+            return self.scale * super().forward(logits, labels, sample_weight)
+
+    logits, labels, _ = _batch()
+    criterion = Scaled(2.0)
+    criterion.eval()
+    criterion.label_smoothing = 0.2
+    want = wxent.softmax_cross_entropy(logits, labels, label_smoothing=0.2, class_axis=1)
+    torch.testing.assert_close(criterion(logits, labels), 2.0 * want)
+    assert not criterion.training
+
+
+def test_reset_parameters_restores_weights_after_meta_construction() -> None:
+    logits, labels, multi_hot = _batch()
+    given = torch.tensor([1.0, 2.0, 0.5])
+    with torch.device("meta"):
+        from_list = wt.SoftmaxCrossEntropy(class_weight=[1.0, 2.0, 0.5])
+        from_cpu_tensor = wt.SigmoidCrossEntropy(pos_weight=given, neg_weight=[2.0, 1.0, 1.0])
+        costs = wt.CostSensitiveCrossEntropy(costs=1.0 - np.eye(C), class_weight=given)
+    for module in (from_list, from_cpu_tensor, costs):
+        assert any(b.device.type == "meta" for b in module.buffers())
+        module.to_empty(device="cpu")
+        for b in module.buffers():  # what to_empty leaves: any bits at all
+            b.fill_(float("nan"))
+        module.reset_parameters()
+    torch.testing.assert_close(
+        from_list(logits, labels), wt.SoftmaxCrossEntropy(class_weight=given)(logits, labels)
+    )
+    want = wt.SigmoidCrossEntropy(pos_weight=given, neg_weight=[2.0, 1.0, 1.0])
+    torch.testing.assert_close(from_cpu_tensor(logits, multi_hot), want(logits, multi_hot))
+    torch.testing.assert_close(costs.costs, torch.as_tensor(1.0 - np.eye(C)).float())
+    torch.testing.assert_close(costs.class_weight, given)
+
+
+def test_reset_parameters_restores_what_was_assigned_last() -> None:
+    criterion = wt.SoftmaxCrossEntropy(class_weight=[1.0, 2.0, 0.5]).double()
+    criterion.class_weight = [3.0, 1.0, 1.0]
+    criterion.class_weight.zero_()
+    criterion.reset_parameters()
+    assert criterion.class_weight.dtype == torch.float64
+    assert criterion.class_weight.tolist() == [3.0, 1.0, 1.0]
+    assigned = torch.tensor([0.25, 0.5, 4.0], dtype=torch.float64)
+    criterion.class_weight = assigned
+    with torch.no_grad():
+        criterion.class_weight.copy_(torch.zeros(3))  # the buffer is the assigned tensor
+    criterion.reset_parameters()
+    assert criterion.class_weight.tolist() == [0.0, 0.0, 0.0]  # restores the tensor's values
+    learned = torch.nn.Parameter(torch.tensor([1.0, 1.0, 1.0]))
+    criterion.class_weight = learned
+    with torch.no_grad():
+        learned.mul_(2.0)
+    criterion.reset_parameters()  # a learned weight belongs to its optimizer: left alone
+    assert criterion.class_weight is learned and learned.tolist() == [2.0, 2.0, 2.0]
+    replica = criterion._replicate_for_data_parallel()
+    replica.class_weight = torch.ones(3)
+    assert "class_weight" not in replica._given or replica._given is not criterion._given

@@ -16,6 +16,7 @@ wrapped function up here:
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -50,6 +51,65 @@ LOSSES: dict[str, LossOptions] = {
 }
 
 _MAX_PROBE_RANK = 8
+
+# Options of PyTorch's and Keras' own loss classes that wxent spells differently (or lacks).
+_FRAMEWORK_NAMES = (
+    "weight",
+    "size_average",
+    "reduce",
+    "from_logits",
+    "axis",
+    "ignore_class",
+    "apply_class_balancing",
+)
+
+_HINTS = {
+    ("weight", "softmax"): "the per-class weight is `class_weight`",
+    ("weight", "sigmoid"): (
+        "per-label weights are `pos_weight` and `neg_weight`; per-element weights go to "
+        "the call's `sample_weight`"
+    ),
+    ("size_average", None): "use `reduction`",
+    ("reduce", None): "use `reduction`",
+    ("ignore_index", "sigmoid"): "sigmoid losses leave out a label value: `ignore_label`",
+    ("ignore_label", "softmax"): "softmax losses leave out a class index: `ignore_index`",
+    ("ignore_class", None): "softmax losses leave out a class index: `ignore_index`",
+    ("axis", None): "the class axis is `class_axis`",
+    ("from_logits", None): "wxent losses always take logits",
+    ("apply_class_balancing", None): "class weights are `class_weight` (`wxent.class_weights`)",
+}
+
+
+def foreign_options() -> frozenset[str]:
+    """Names the adapters refuse on a loss that lacks them (never read if stored).
+
+    The options of the other wxent losses and of the frameworks' own loss classes.
+    """
+    wxent_names = {
+        name
+        for function in LOSSES
+        for name in inspect.signature(getattr(_wxent(), function)).parameters
+        if name not in ("logits", "labels", "sample_weight")
+    }
+    return frozenset(wxent_names.union(_FRAMEWORK_NAMES))
+
+
+def _wxent() -> Any:
+    import wxent
+
+    return wxent
+
+
+def foreign_error(
+    owner: str, name: str, value: Any, family: str, options: tuple[str, ...]
+) -> AttributeError:
+    """The error for assigning ``name``, an option elsewhere but not of ``owner``."""
+    hint = _HINTS.get((name, family)) or _HINTS.get((name, None))
+    return AttributeError(
+        f"Invalid attribute `{name}` of {owner}: it is no option of this loss and would "
+        f"never be read{f' ({hint})' if hint else ''}. Expected one of its options: "
+        f"{', '.join(options)}. Received: {name}={v._short(value)}"
+    )
 
 
 def constructor_options(given: dict[str, Any]) -> dict[str, Any]:

@@ -185,7 +185,37 @@ def _threshold(threshold: Any) -> np.ndarray:
     return t.astype(np.float64)
 
 
-class _ConfusionMetric(keras.metrics.Metric):
+class _Reconfigured:
+    """Options assigned after construction are checked as in the constructor, then used.
+
+    ``metric.threshold = 1.5`` (after tuning, say) is checked by building the metric
+    again from its config with the new value, whose derived state (the threshold as a
+    logit, the scoring options) then replaces this one's; the counts are kept. Options
+    that size the counts (``num_classes``, the number of classes of ``costs``) cannot
+    change: assigning other sizes is an error.
+    """
+
+    _options: ClassVar[tuple[str, ...]]
+    _derived: ClassVar[tuple[str, ...]]
+
+    def _shape(self) -> tuple[int, ...]:
+        """The shape of what the counts are sized by."""
+        raise NotImplementedError
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not self.__dict__.get("_configured") or name not in self._options:
+            super().__setattr__(name, value)
+            return
+        config = {**self.get_config(), name: value}  # type: ignore[attr-defined]
+        fresh = type(self).from_config(config)  # type: ignore[attr-defined]
+        if fresh._shape() != self._shape():
+            expected = f"the {name} the metric was built with (it sizes its counts)"
+            raise v.value_error(name, expected, f"{name}={v._short(value)}")
+        for derived in self._derived:
+            super().__setattr__(derived, fresh.__dict__[derived])
+
+
+class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
     """The summed :func:`wxent.confusion_matrix` of sigmoid outputs, scored by wxent."""
 
     _default_name: ClassVar[str] = "confusion"
@@ -236,6 +266,29 @@ class _ConfusionMetric(keras.metrics.Metric):
         self.ignore_label = ignore_label
         shape = (2, 2) if self.num_classes is None else (self.num_classes, 2, 2)
         self.confusion = self.add_variable(shape, "zeros", name="confusion")
+        self._configured = True
+
+    _options: ClassVar[tuple[str, ...]] = (
+        "threshold",
+        "from_logits",
+        "average",
+        "num_classes",
+        "ignore_label",
+        "class_axis",
+    )
+    _derived: ClassVar[tuple[str, ...]] = (
+        "threshold",
+        "_threshold_array",
+        "_logits_threshold",
+        "from_logits",
+        "average",
+        "class_axis",
+        "ignore_label",
+        "_score_options",
+    )
+
+    def _shape(self) -> tuple[int, ...]:
+        return tuple(self.confusion.shape)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the counts of a batch: :func:`wxent.confusion_matrix` in Keras variables."""
@@ -376,11 +429,14 @@ class FBetaScore(_ConfusionMetric):
 
     def __init__(self, beta: float = 1.0, threshold: Any = None, **kwargs: Any) -> None:
         super().__init__(threshold, beta=beta, **kwargs)
-        self.beta = float(beta)
+        object.__setattr__(self, "beta", float(beta))  # part of the construction
+
+    _options = (*_ConfusionMetric._options, "beta")
+    _derived = (*_ConfusionMetric._derived, "beta")
 
 
 @_register
-class ExpectedCost(keras.metrics.Metric):
+class ExpectedCost(_Reconfigured, keras.metrics.Metric):
     """Mean cost of the Bayes decisions of softmax outputs under a cost matrix.
 
     The decision for a sample is :func:`wxent.bayes_decision`, ``argmin_k sum_j p_j *
@@ -430,6 +486,13 @@ class ExpectedCost(keras.metrics.Metric):
         self.class_axis = class_axis
         self.total_cost = self.add_variable((), "zeros", name="total_cost")
         self.count = self.add_variable((), "zeros", name="count")
+        self._configured = True
+
+    _options = ("costs", "from_logits", "class_axis")
+    _derived = _options
+
+    def _shape(self) -> tuple[int, ...]:
+        return tuple(self.costs.shape)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the costs of a batch's Bayes decisions."""

@@ -70,6 +70,7 @@ def namespace(*arrays: Array) -> Namespace:
     """The array namespace shared by ``arrays`` (``None`` entries are skipped)."""
     present = [a for a in arrays if a is not None]
     if present and all(is_torch(a) for a in present):
+        _refuse_jit_trace()
         import array_api_compat.torch as torch_namespace
 
         return torch_namespace
@@ -78,6 +79,22 @@ def namespace(*arrays: Array) -> Namespace:
 
         return _tf_namespace
     return array_api_compat.array_namespace(*present)
+
+
+def _refuse_jit_trace() -> None:
+    """``torch.jit.trace`` records one path of wxent's Python: refused, as ``jit.script`` is.
+
+    A trace keeps the branches taken for the example inputs and drops the value checks,
+    so a traced loss gave silently wrong numbers (or an indexing error inside TorchScript)
+    on other labels; ``torch.compile`` and ``torch.export`` trace wxent correctly.
+    """
+    torch = sys.modules["torch"]
+    if not torch_is_compiling() and torch.jit.is_tracing():
+        raise TypeError(
+            "wxent cannot be traced by torch.jit.trace: a trace records one path of "
+            "wxent's Python for the example inputs and drops its checks. Use "
+            "torch.compile or torch.export, or call wxent eagerly."
+        )
 
 
 def _name(xp: Namespace) -> str:

@@ -77,6 +77,13 @@ counted by :func:`wxent.confusion_matrix` into a Keras variable (``reset_state``
 
 Everything here is registered for ``keras.saving`` under the package ``"wxent"``: a
 model saved with a wxent loss and metric loads back.
+
+**Options are attributes.** ``loss.label_smoothing = 0.05`` or ``metric.threshold = 1.2``
+after construction is checked as in the constructor, used by the next call and saved by
+``get_config`` (a train step already compiled keeps the values it was traced with until
+``model.compile`` runs again); a metric's ``num_classes`` and the size of its ``costs``
+cannot change. Another loss's option (``loss.weight``, ``loss.from_logits``) is an
+``AttributeError`` naming the option to use.
 """
 
 from __future__ import annotations
@@ -137,6 +144,8 @@ _MEANS = ("mean", "weighted_mean")  # divided by the replicas under tf.distribut
 _AXIS = table.CLASS_AXIS["keras"]
 _KERAS = "sum_over_batch_size"
 _register = keras.saving.register_keras_serializable(package="wxent")
+# Assigned to a loss that lacks them, these names are refused (never read otherwise).
+_FOREIGN_OPTIONS = table.foreign_options()
 
 
 def _scale_for_replicas(loss: Any) -> Any:
@@ -196,6 +205,52 @@ class WxentLoss(keras.losses.Loss):
         }
         self._sigmoid = spec.family == "sigmoid"
         self._warned = False
+
+    # ------------------------------------------------------------------ options
+
+    def __getattr__(self, name: str) -> Any:
+        """The options read as attributes (``loss.label_smoothing``)."""
+        options = self.__dict__.get("_options")
+        if options is not None and name in options:
+            return options[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Options assigned after construction are checked as in the constructor, then used.
+
+        ``loss.label_smoothing = 0.05`` (a schedule in a callback, say) takes effect at the
+        next call; a train step that Keras has already compiled keeps the values it was
+        traced with until ``model.compile`` runs again. A name that is an option elsewhere
+        but not here is an ``AttributeError``.
+        """
+        options = self.__dict__.get("_options")
+        if options is None:
+            super().__setattr__(name, value)
+        elif name == "reduction":
+            self._set_reduction(value)
+        elif name in options:
+            spec = table.LOSSES[type(self).function.__name__]
+            changed = {**options, name: value, "reduction": self._wxent_reduction}
+            table.check_options(type(self).function, changed)
+            options[name] = host_config(value) if name in spec.arrays else value
+        elif name in _FOREIGN_OPTIONS:
+            raise table.foreign_error(
+                f"wxent.keras.{type(self).__name__}",
+                name,
+                value,
+                "sigmoid" if self._sigmoid else "softmax",
+                (*options, "reduction"),
+            )
+        else:
+            super().__setattr__(name, value)
+
+    def _set_reduction(self, reduction: Any) -> None:
+        if not isinstance(reduction, (str, type(None))) or reduction not in _REDUCTIONS:
+            expected = "one of " + ", ".join(repr(r) for r in _REDUCTIONS)
+            raise v.value_error("reduction", expected, f"reduction={reduction!r}")
+        object.__setattr__(self, "_wxent_reduction", _REDUCTIONS[reduction])
+        object.__setattr__(self, "_reduction_arg", reduction)
+        object.__setattr__(self, "reduction", _KERAS if reduction == "weighted_mean" else reduction)
 
     # ------------------------------------------------------------------ computation
 

@@ -18,7 +18,16 @@ CamelCase) and takes the function's options as constructor arguments::
 * Options assigned after construction (``criterion.reduction = "none"``,
   ``criterion.class_weight = [...]``) are checked as in the constructor and then used
   (a tensor assigned to a weight is checked by the next call).
-* ``torch.jit.script`` is refused with a ``TypeError``: use ``torch.compile``.
+* Assigning a name that is an option of another wxent loss or of a PyTorch loss module but
+  not of this one (``criterion.weight = w`` on :class:`SoftmaxCrossEntropy`, whose
+  per-class weight is ``class_weight``) is an ``AttributeError`` naming the option to use:
+  it would otherwise be stored and never read.
+* Built on the meta device (deferred initialisation), ``to_empty(device=...)`` leaves the
+  buffers uninitialised, as for every PyTorch module; :meth:`WxentLoss.reset_parameters`
+  then restores the weights, costs and priors given at construction (or assigned since).
+* ``torch.jit.script`` and ``torch.jit.trace`` are refused with a ``TypeError`` (a trace
+  would record one path of wxent's Python and drop its checks): use ``torch.compile`` or
+  ``torch.export``.
 * ``class_axis=1`` by default, the PyTorch convention for ``(N, C)`` and channels-first
   ``(N, C, H, W)`` logits (the functions default to ``-1``). 1-D logits have no axis 1:
   their only axis is the class axis, as for PyTorch's unbatched inputs. So softmax logits
@@ -92,6 +101,7 @@ class WxentLoss(torch.nn.Module):
         self._option_names = tuple(k for k in options if k not in spec.arrays)
         for name in self._option_names:
             object.__setattr__(self, name, options[name])
+        self._given: dict[str, torch.Tensor] = {}
         for name in self._arrays:
             _register(self, name, options[name])
         self._built = True
@@ -101,17 +111,50 @@ class WxentLoss(torch.nn.Module):
 
         Tensors (and ``None``) assigned to a weight go to ``torch.nn.Module`` as they are,
         unchecked until the next call: replication for data parallelism assigns them so.
+        A name that is an option elsewhere but not here is an ``AttributeError``.
         """
-        if self.__dict__.get("_built") and name in self._option_names + self._arrays:
-            array = name in self._arrays
-            if not (array and (value is None or isinstance(value, torch.Tensor))):
-                options = self._current()
-                options[name] = value
-                table.check_options(type(self).function, options)
-                if array:
-                    _register(self, name, value, like=getattr(self, name))
-                    return
+        if self.__dict__.get("_built"):
+            if name in self._option_names + self._arrays:
+                array = name in self._arrays
+                if not (array and (value is None or isinstance(value, torch.Tensor))):
+                    options = self._current()
+                    options[name] = value
+                    table.check_options(type(self).function, options)
+                    if array:
+                        _register(self, name, value, like=getattr(self, name))
+                        return
+                elif array:  # the tensor itself is what reset_parameters restores
+                    learned = isinstance(value, torch.nn.Parameter)
+                    kept = None if value is None or learned else value.detach()
+                    _remember(self, name, kept)
+            elif name in _FOREIGN_OPTIONS:
+                raise self._foreign(name, value)
         super().__setattr__(name, value)
+
+    def _foreign(self, name: str, value: Any) -> AttributeError:
+        """The error for an option of another loss (it would be stored and never read)."""
+        return table.foreign_error(
+            f"wxent.torch.{type(self).__name__}",
+            name,
+            value,
+            "sigmoid" if self._sigmoid else "softmax",
+            self._arrays + self._option_names,
+        )
+
+    def reset_parameters(self) -> None:
+        """Restore the weights, costs and priors given at construction (or assigned since).
+
+        For deferred initialisation: a criterion built on the meta device and moved with
+        ``to_empty(device=...)`` has uninitialised buffers, as every PyTorch module does;
+        this fills them again, on their device and in their dtype. Learned weights
+        (``torch.nn.Parameter``) and tensors given on the meta device (no values) are
+        left as they are.
+        """
+        with torch.no_grad():
+            for name, host in self._given.items():
+                buffer = self._buffers.get(name)
+                if buffer is not None and buffer.device.type != "meta":
+                    buffer.copy_(host.to(dtype=buffer.dtype))
 
     def _current(self) -> dict[str, Any]:
         """Every option as it stands: the attributes, and the buffers (or parameters)."""
@@ -179,6 +222,7 @@ def _register(
     if isinstance(value, torch.nn.Parameter):
         module._buffers.pop(name, None)
         module.register_parameter(name, value)
+        _remember(module, name, None)
         return
     if isinstance(value, torch.Tensor) and value.requires_grad:
         raise v.type_error(
@@ -194,6 +238,25 @@ def _register(
         tensor = tensor.to(device=like.device, dtype=dtype)
     module._parameters.pop(name, None)
     module.register_buffer(name, tensor)
+    if tensor is None or (isinstance(value, torch.Tensor) and tensor.device.type == "meta"):
+        _remember(module, name, None)
+    elif isinstance(value, torch.Tensor):
+        _remember(module, name, tensor.detach().to("cpu", copy=True))
+    else:  # numbers, lists, NumPy: on the host (also when built on the meta device)
+        host = torch.as_tensor(np.asarray(value, dtype=np.float64), device="cpu")
+        _remember(module, name, host)
+
+
+def _remember(module: torch.nn.Module, name: str, values: torch.Tensor | None) -> None:
+    """Keep ``values`` for :meth:`WxentLoss.reset_parameters` (``None``: nothing to restore).
+
+    A new dictionary each time: replicas for data parallelism share the module's
+    ``__dict__`` entries, and their assignments must not change the original's.
+    """
+    given = {k: g for k, g in module.__dict__.get("_given", {}).items() if k != name}
+    if values is not None and values.device.type != "meta":
+        given[name] = values
+    object.__setattr__(module, "_given", given)
 
 
 def _as_buffer(value: Any) -> torch.Tensor:
@@ -204,6 +267,10 @@ def _as_buffer(value: Any) -> torch.Tensor:
         return value.detach().to(torch.get_default_dtype())
     host = np.asarray(value, dtype=np.float64)
     return torch.as_tensor(host, dtype=torch.get_default_dtype())
+
+
+# Assigned to a criterion that lacks them, these names are refused (never read otherwise).
+_FOREIGN_OPTIONS = table.foreign_options()
 
 
 class SigmoidCrossEntropy(WxentLoss):
