@@ -237,3 +237,20 @@ def test_float64_threshold_tensor_on_float32_logits(framework):
         assert np.asarray(wxent.predict(x, threshold=np.float64(16777219.0))).tolist()[0]
     else:
         assert np.asarray(wxent.predict(x2, threshold=v64[0])).tolist()[0] == [True, False]
+
+
+@pytest.mark.parametrize("row", [b"dog,\x80\xff", b"\xff\xfe\x00\x81,garbage,more"])
+def test_cli_row_of_other_bytes_with_extra_fields_is_one_error_line(tmp_path, capsys, row):
+    """pyarrow decodes a ragged row before its bad-row callback: bytes that are not UTF-8
+    failed there, and Python printed "Exception ignored in ..." with a traceback (and a
+    parse error quoting the bytes) before wxent's error."""
+    from wxent import cli
+
+    path = tmp_path / "labels.csv"
+    path.write_bytes(b"label\ncat\n" + row + b"\ndog\n")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["weights", str(path)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert "labels.csv, line 3:" in err and "fields where the header has 1" in err
+    assert "Traceback" not in err and "Exception ignored" not in err

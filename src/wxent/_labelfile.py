@@ -16,6 +16,7 @@ import csv
 import fnmatch
 import io
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,7 +197,7 @@ def _csv(
 
     header = _header(path, delimiter)
     chosen = select(path, header, names, globs, exclude)
-    bad_rows: list[int] = []
+    bad_rows: list[Any] = []
 
     def invalid(row: Any) -> str:
         bad_rows.append(row.actual_columns)
@@ -205,14 +206,19 @@ def _csv(
     block = 1 << 20  # pyarrow's default; a row longer than a block needs a larger one
     while True:
         try:
-            table = pcsv.read_csv(
-                path,
-                read_options=pcsv.ReadOptions(column_names=header, skip_rows=1, block_size=block),
-                parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid),
-                convert_options=pcsv.ConvertOptions(
-                    include_columns=chosen, null_values=[""], strings_can_be_null=True
-                ),
-            )
+            with _unraisable_into(bad_rows):
+                table = pcsv.read_csv(
+                    path,
+                    read_options=pcsv.ReadOptions(
+                        column_names=header, skip_rows=1, block_size=block
+                    ),
+                    parse_options=pcsv.ParseOptions(
+                        delimiter=delimiter, invalid_row_handler=invalid
+                    ),
+                    convert_options=pcsv.ConvertOptions(
+                        include_columns=chosen, null_values=[""], strings_can_be_null=True
+                    ),
+                )
             break
         except pa.ArrowInvalid as error:
             if bad_rows:
@@ -228,6 +234,22 @@ def _csv(
             raise CliError(f"cannot read {path} as CSV: column {name!r} is not UTF-8 text")
         columns.append(column)
     return chosen, columns
+
+
+@contextlib.contextmanager
+def _unraisable_into(seen: list[Any]) -> Iterator[None]:
+    """Errors raised around the bad-row callback kept in ``seen``, not printed.
+
+    pyarrow decodes a row with the wrong number of fields before it calls the handler; a
+    row that is not UTF-8 fails there, and Python printed that error as "Exception
+    ignored in ..." with a traceback. It is a bad row like the others.
+    """
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: seen.append(unraisable.exc_value)
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 def _ragged(path: Path, delimiter: str, width: int) -> str:
