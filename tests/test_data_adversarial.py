@@ -254,3 +254,24 @@ def test_cli_row_of_other_bytes_with_extra_fields_is_one_error_line(tmp_path, ca
     assert exit_info.value.code == 2 and err.count("\n") == 1
     assert "labels.csv, line 3:" in err and "fields where the header has 1" in err
     assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_cli_semicolon_csv_is_read_with_semicolons(tmp_path, capsys):
+    """A spreadsheet's semicolon CSV was one column ``label;x`` whose labels ``cat;1`` ...
+    were counted as class names: silently wrong weights."""
+    from wxent import cli
+
+    path = tmp_path / "labels.csv"
+    path.write_text("label;x\ncat;1\ndog;2\ncat;3\n")
+    assert cli.main(["weights", str(path), "--column", "label", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["classes"] == ["cat", "dog"] and report["counts"] == [2, 1]
+    # a comma in the header keeps commas (a semicolon may be part of a name)
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("label,note;kept\ncat,a;b\ndog,c\n")
+    assert cli.main(["weights", str(mixed), "--column", "label", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == [1, 1]
+    tabs = tmp_path / "tabs.csv"
+    tabs.write_text("label\tx\ncat\t1\n")
+    assert cli.main(["weights", str(tabs), "--column", "label", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["classes"] == ["cat"]

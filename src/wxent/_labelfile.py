@@ -125,7 +125,7 @@ def read(
         raise CliError("reading CSV and Parquet needs pyarrow: pip install 'wxent[cli]'") from None
     if suffix in (".parquet", ".pq"):
         return _parquet(path, names, globs, exclude)
-    return _csv(path, names, globs, exclude, "\t" if suffix == ".tsv" else ",")
+    return _csv(path, names, globs, exclude, "\t" if suffix == ".tsv" else _delimiter(path))
 
 
 def _npy(path: Path) -> tuple[list[str], list[Any]]:
@@ -161,15 +161,33 @@ def _parquet(
     return chosen, [table.column(i) for i in range(table.num_columns)]
 
 
-def _header(path: Path, delimiter: str) -> list[str]:
+def _first_line(path: Path) -> str:
     with path.open("rb") as handle:
         first = handle.readline(MAX_BLOCK)  # whole: a wide header is not cut short
     if not first.strip():
         raise CliError(f"{path} is empty (expected a header row and one label per row)")
     try:
-        text = first.decode("utf-8-sig")
+        return first.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CliError(f"cannot read {path} as CSV: it is not UTF-8 text") from None
+
+
+def _delimiter(path: Path) -> str:
+    """``,``; or ``;`` (or a tab) where the header row has those and no comma.
+
+    Spreadsheets in many locales write CSV with semicolons: read with commas, such a
+    file was one column named ``a;b`` whose labels were ``"1;0"`` — counted as names.
+    """
+    header = _first_line(path)
+    if "," not in header:
+        found = [d for d in (";", "\t") if d in header]
+        if len(found) == 1:
+            return found[0]
+    return ","
+
+
+def _header(path: Path, delimiter: str) -> list[str]:
+    text = _first_line(path)
     with _wide_fields():
         row = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     return [h.strip() for h in row]

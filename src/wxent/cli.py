@@ -317,7 +317,13 @@ def _weights_parser(sub: Any) -> None:
         "scheme (or pos_weight with --multi-label) from a CSV, Parquet or .npy file. "
         "Labels are integer class indices or class names (text, true/false).",
     )
-    w.add_argument("file", help="a .csv/.tsv (header row), .parquet or .npy label file")
+    w.add_argument(
+        "file",
+        help=(
+            "a .csv/.tsv (header row; a .csv whose header has semicolons and no comma is "
+            "read with semicolons), .parquet or .npy label file"
+        ),
+    )
     w.add_argument(
         "--column",
         action="append",
