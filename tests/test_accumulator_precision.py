@@ -142,3 +142,15 @@ def test_compensation_survives_an_overflowing_sum():
     for _ in range(3):
         acc.update(x, y, torch.tensor([3e38]))
     assert float(acc.compute()["confusion_matrix"][0, 0]) == float("inf")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_label_counter_counts_float32_weights_in_float64(framework):
+    """LabelCounter counts on the host in float64: weight-1 samples past 2**24 count."""
+    make = FRAMEWORKS[framework]
+    counter = wxent.LabelCounter(2)
+    counter.update(make(np.array([0])), make(np.array([BIG], np.float32)))
+    for i in range(UNITS):
+        counter.update(make(np.array([i % 2])), make(np.ones(1, np.float32)))
+    np.testing.assert_array_equal(counter.counts, [BIG + UNITS // 2, UNITS // 2])
+    assert counter.counts.dtype == np.float64
