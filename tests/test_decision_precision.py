@@ -55,6 +55,13 @@ def test_float64_logits_move_the_limit(gap, expected):
     assert wxent.bayes_decision(torch.from_numpy(x), UNDERFLOW).tolist() == [expected]
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_16_bit_logits_decide_in_float32(dtype):
+    """A probability of e**-60 is 0 in 16 bits but not in float32, where they are decided."""
+    x = torch.from_numpy(_rows(60.0, np.float32)).to(dtype)
+    assert wxent.bayes_decision(x, UNDERFLOW).tolist() == [2]
+
+
 @pytest.mark.parametrize(("gap", "expected"), [(5.0, 2), (12.0, 2), (25.0, 1), (200.0, 1)])
 def test_rounding_ties_go_to_the_smaller_index(backend: Backend, gap, expected):
     """Costs 1 on the likely class in both columns: differences below 2**-24 of 1 tie."""
