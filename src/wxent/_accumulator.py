@@ -11,6 +11,7 @@ from wxent import _metric_counts as mc
 from wxent import _metric_inputs as mi
 from wxent import _namespace as ns
 from wxent import _validation as v
+from wxent._core.numerics import two_sum
 
 __all__ = ["MetricAccumulator"]
 
@@ -89,7 +90,7 @@ class MetricAccumulator:
         """Forget every batch; returns ``self``."""
         self._first: mc.Counts | None = None
         self._sums: dict[bool, dict[str, Any]] = {False: {}, True: {}}  # by weighted
-        # The rounding errors of the float32 sums (same keys; see _two_sum).
+        # The rounding errors of the float32 sums (same keys; see two_sum).
         self._errors: dict[bool, dict[str, Any]] = {False: {}, True: {}}
         self._wrapped: Any = None  # int32 sums (JAX without x64) that passed 2**31 - 1
         return self
@@ -131,7 +132,7 @@ class MetricAccumulator:
             if name not in sums:
                 sums[name] = value
             elif _compensated(xp, value):
-                sums[name], rounding = _two_sum(sums[name], value)
+                sums[name], rounding = two_sum(sums[name], value)
                 error = rounding if error is None else error + rounding
             else:
                 sums[name] = sums[name] + value
@@ -179,6 +180,7 @@ class MetricAccumulator:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """The namespace back from the counts' arrays."""
+        state.setdefault("_errors", {False: {}, True: {}})  # pickled before errors were kept
         first = state["_first"]
         if first is not None:
             state["_first"] = dataclasses.replace(first, xp=ns.namespace(first.tp))
@@ -248,17 +250,6 @@ def _to(value: Any, device: Any) -> Any:
 def _compensated(xp: Any, value: Any) -> bool:
     """A float sum below float64 (float32 counts), whose additions keep their rounding errors."""
     return ns.float_dtype_name(xp, getattr(value, "dtype", None)) not in (None, "float64")
-
-
-def _two_sum(a: Any, b: Any) -> tuple[Any, Any]:
-    """``(s, e)`` with ``s = fl(a + b)`` and ``s + e == a + b`` exactly (finite values).
-
-    Knuth's branch-free two-sum: six elementwise operations in the arrays' dtype, on their
-    device. (Run eagerly, op by op: a compiler that reassociated it would lose ``e``.)
-    """
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
 
 
 def _fold(xp: Any, total: Any, error: Any) -> Any:

@@ -22,6 +22,7 @@ import wxent
 from wxent import _adapter_options as table
 from wxent import _namespace as ns
 from wxent import _validation as v
+from wxent._core.numerics import two_sum
 from wxent._user_names import user_names
 
 _register = keras.saving.register_keras_serializable(package="wxent")
@@ -194,9 +195,7 @@ def add_compensated(total: Any, error: Any, value: Any) -> None:
     and ``result()`` reads ``total + error``, as :class:`wxent.MetricAccumulator` does.
     """
     old = ops.copy(total)  # the value before the assignment (a variable reads anew)
-    new = ops.add(old, value)
-    bb = ops.subtract(new, old)
-    rounding = ops.add(ops.subtract(old, ops.subtract(new, bb)), ops.subtract(value, bb))
+    new, rounding = two_sum(old, ops.convert_to_tensor(value, dtype=old.dtype))
     total.assign(new)
     error.assign_add(rounding)
 
