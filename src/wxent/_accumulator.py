@@ -11,6 +11,7 @@ from wxent import _metric_counts as mc
 from wxent import _metric_inputs as mi
 from wxent import _namespace as ns
 from wxent import _validation as v
+from wxent._core.numerics import two_sum
 
 __all__ = ["MetricAccumulator"]
 
@@ -20,7 +21,15 @@ class MetricAccumulator:
 
     Keeps the per-class counts of every batch in the batches' framework, on their device
     (NumPy: host counts), so an evaluation loop never copies logits to the host; unweighted
-    counts stay integers. Accumulators add (``a + b``, ``sum(...)``) like
+    counts stay integers. Floating sums (weighted counts, and the cost and weight behind
+    ``"expected_cost"``) in float32 are compensated: each running sum keeps, beside it on
+    the device, the rounding error of every addition (an exact two-sum, a few elementwise
+    operations on per-class arrays per batch), so counts stay exact far past ``2**24``
+    (weight-1 samples added to a float32 count of ``2**24`` would otherwise be lost);
+    ``compute()`` adds the two once, and the results keep the batches' float dtype. One
+    path on every device (including those without float64, and JAX without
+    ``jax_enable_x64``); float64 sums (NumPy, float64 logits) are plain. Each batch's own
+    counts are summed in its dtype. Accumulators add (``a + b``, ``sum(...)``) like
     :class:`~wxent.LabelCounter`: each shard counts its part, the parts merge exactly, and
     ``compute()`` equals the metrics of all batches at once. ``update`` is eager (it keeps
     state); the metric functions themselves trace.
@@ -81,6 +90,8 @@ class MetricAccumulator:
         """Forget every batch; returns ``self``."""
         self._first: mc.Counts | None = None
         self._sums: dict[bool, dict[str, Any]] = {False: {}, True: {}}  # by weighted
+        # The rounding errors of the float32 sums (same keys; see two_sum).
+        self._errors: dict[bool, dict[str, Any]] = {False: {}, True: {}}
         self._wrapped: Any = None  # int32 sums (JAX without x64) that passed 2**31 - 1
         return self
 
@@ -94,10 +105,12 @@ class MetricAccumulator:
             need_costs=self._options["costs"] is not None,
             **self._options,
         )
-        self._add(counts, sample_weight is not None, mc.parts(counts, self.confusion))
+        self._add(counts, sample_weight is not None, mc.parts(counts, self.confusion), {})
         return self
 
-    def _add(self, counts: mc.Counts, weighted: bool, parts: dict[str, Any]) -> None:
+    def _add(
+        self, counts: mc.Counts, weighted: bool, parts: dict[str, Any], errors: dict[str, Any]
+    ) -> None:
         first = self._first
         if first is not None and mi.framework(counts.tp) != mi.framework(first.tp):
             raise mi.same_framework_error("logits", counts.tp, first.tp)
@@ -111,11 +124,20 @@ class MetricAccumulator:
                 f"{counts.kind} batches with {counts.tp.shape[0]}",
             )
         self._first = first or counts
-        sums = self._sums[weighted]
+        sums, kept = self._sums[weighted], self._errors[weighted]
+        xp, anchor = self._first.xp, self._first.tp
+        device = anchor.device if ns.is_torch(anchor) else None
         for name, value in parts.items():
-            if ns.is_torch(value) and value.device != self._first.tp.device:
-                value = value.to(self._first.tp.device)
-            sums[name] = value if name not in sums else sums[name] + value
+            value, error = _to(value, device), _to(errors.get(name), device)
+            if name not in sums:
+                sums[name] = value
+            elif _compensated(xp, value):
+                sums[name], rounding = two_sum(sums[name], value)
+                error = rounding if error is None else error + rounding
+            else:
+                sums[name] = sums[name] + value
+            if error is not None:  # running rounding errors: small, so float32 holds them
+                kept[name] = error if name not in kept else kept[name] + error
             if _narrow(sums[name]):
                 # Counts are non-negative: an int32 sum past 2**31 - 1 wraps below 0. The
                 # flag stays on the device (no host read per batch); compute() reads it.
@@ -145,8 +167,8 @@ class MetricAccumulator:
             wrapped = other._wrapped
             self._wrapped = wrapped if self._wrapped is None else self._wrapped | wrapped
         for weighted, parts in other._sums.items():
-            if parts:
-                self._add(other._first, weighted, parts)
+            if parts:  # with the shard's rounding errors, added to this one's
+                self._add(other._first, weighted, parts, other._errors[weighted])
         return self
 
     def __getstate__(self) -> dict[str, Any]:
@@ -158,6 +180,7 @@ class MetricAccumulator:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """The namespace back from the counts' arrays."""
+        state.setdefault("_errors", {False: {}, True: {}})  # pickled before errors were kept
         first = state["_first"]
         if first is not None:
             state["_first"] = dataclasses.replace(first, xp=ns.namespace(first.tp))
@@ -199,7 +222,11 @@ class MetricAccumulator:
                 "unless jax_enable_x64 is set: enable it for int64 counts)",
                 "more samples than int32 counts",
             )
-        counts, total = mc.combine(first, self._sums.values())
+        sums = [
+            {n: _fold(first.xp, s, self._errors[weighted].get(n)) for n, s in parts.items()}
+            for weighted, parts in self._sums.items()
+        ]
+        counts, total = mc.combine(first, sums)
         out = {
             "precision": mc.scores(counts, "precision", average),
             "recall": mc.scores(counts, "recall", average),
@@ -211,6 +238,25 @@ class MetricAccumulator:
             result = mc.safe_divide(first.xp, total["cost"], total["weight"])
             out["expected_cost"] = float(result) if first.numpy else result
         return out
+
+
+def _to(value: Any, device: Any) -> Any:
+    """A PyTorch tensor moved onto the first batch's device (``None`` and others as they are)."""
+    if device is not None and ns.is_torch(value) and value.device != device:
+        return value.to(device)
+    return value
+
+
+def _compensated(xp: Any, value: Any) -> bool:
+    """A float sum below float64 (float32 counts), whose additions keep their rounding errors."""
+    return ns.float_dtype_name(xp, getattr(value, "dtype", None)) not in (None, "float64")
+
+
+def _fold(xp: Any, total: Any, error: Any) -> Any:
+    """A running sum plus its rounding errors (none past an overflow: ``inf - inf``)."""
+    if error is None:
+        return total
+    return total + xp.where(xp.isfinite(error), error, xp.zeros_like(error))
 
 
 def _narrow(value: Any) -> bool:

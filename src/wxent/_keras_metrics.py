@@ -22,6 +22,7 @@ import wxent
 from wxent import _adapter_options as table
 from wxent import _namespace as ns
 from wxent import _validation as v
+from wxent._core.numerics import two_sum
 from wxent._user_names import user_names
 
 _register = keras.saving.register_keras_serializable(package="wxent")
@@ -185,6 +186,26 @@ def _threshold(threshold: Any) -> np.ndarray:
     return t.astype(np.float64)
 
 
+def add_compensated(total: Any, error: Any, value: Any) -> None:
+    """``total += value``, the rounding error of the addition added to ``error``.
+
+    The metrics' variables are float32 (Keras' default dtype): a plain running sum of
+    ``2**24`` drops weight-1 increments. Each variable keeps a second one with the exact
+    rounding errors of its additions (Knuth's two-sum, elementwise, in the step's graph),
+    and ``result()`` reads ``total + error``, as :class:`wxent.MetricAccumulator` does.
+    """
+    old = ops.copy(total)  # the value before the assignment (a variable reads anew)
+    new, rounding = two_sum(old, ops.convert_to_tensor(value, dtype=old.dtype))
+    total.assign(new)
+    error.assign_add(rounding)
+
+
+def compensated(total: Any, error: Any) -> Any:
+    """``total + error`` as a tensor (no error past an overflow to inf: ``inf - inf``)."""
+    e = ops.copy(error)
+    return ops.add(ops.copy(total), ops.where(ops.isfinite(e), e, ops.zeros_like(e)))
+
+
 class _Reconfigured:
     """Options assigned after construction are checked as in the constructor, then used.
 
@@ -266,6 +287,7 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
         self.ignore_label = ignore_label
         shape = (2, 2) if self.num_classes is None else (self.num_classes, 2, 2)
         self.confusion = self.add_variable(shape, "zeros", name="confusion")
+        self.confusion_error = self.add_variable(shape, "zeros", name="confusion_error")
         self._configured = True
 
     _options: ClassVar[tuple[str, ...]] = (
@@ -319,12 +341,13 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
                 class_axis=self.class_axis,
             )
         counts = ops.reshape(ops.cast(counts, self.dtype), (-1, 2, 2))  # [[tn, fp], [fn, tp]]
-        self.confusion.assign_add(ops.sum(counts, axis=0) if self.num_classes is None else counts)
+        counts = ops.sum(counts, axis=0) if self.num_classes is None else counts
+        add_compensated(self.confusion, self.confusion_error, counts)
 
     def result(self) -> Any:
         """The score as :func:`wxent.recall` & co. give it for every batch seen together."""
         return wxent.metrics.scores_from_confusion(
-            ops.copy(self.confusion),  # a tensor of the backend, not the variable
+            compensated(self.confusion, self.confusion_error),  # a tensor, not the variable
             metric=self._metric,
             average=self.average,
             **self._score_options,
@@ -332,7 +355,8 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
 
     def reset_state(self) -> None:
         """Zero the counts."""
-        self.confusion.assign(ops.zeros(self.confusion.shape, dtype=self.confusion.dtype))
+        for variable in (self.confusion, self.confusion_error):
+            variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments."""
@@ -486,6 +510,8 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
         self.class_axis = class_axis
         self.total_cost = self.add_variable((), "zeros", name="total_cost")
         self.count = self.add_variable((), "zeros", name="count")
+        self.total_cost_error = self.add_variable((), "zeros", name="total_cost_error")
+        self.count_error = self.add_variable((), "zeros", name="count_error")
         self._configured = True
 
     _options = ("costs", "from_logits", "class_axis")
@@ -525,17 +551,20 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
             )
         counts = ops.cast(counts, self.dtype)
         costs = ops.convert_to_tensor(self.costs, dtype=self.dtype)
-        self.total_cost.assign_add(ops.sum(counts * costs))
-        self.count.assign_add(ops.sum(counts))
+        add_compensated(self.total_cost, self.total_cost_error, ops.sum(counts * costs))
+        add_compensated(self.count, self.count_error, ops.sum(counts))
 
     def result(self) -> Any:
         """The mean cost (0 before any sample)."""
-        return ops.divide_no_nan(self.total_cost, self.count)
+        return ops.divide_no_nan(
+            compensated(self.total_cost, self.total_cost_error),
+            compensated(self.count, self.count_error),
+        )
 
     def reset_state(self) -> None:
         """Zero the accumulators."""
-        self.total_cost.assign(0.0)
-        self.count.assign(0.0)
+        for variable in (self.total_cost, self.count, self.total_cost_error, self.count_error):
+            variable.assign(0.0)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (``costs`` as nested lists)."""

@@ -73,7 +73,10 @@ Labels are 0/1; ``ignore_label`` (e.g. ``-1`` for unknown) leaves elements out.
 :class:`ExpectedCost` reads softmax logits and a cost matrix ``costs[true, predicted]``
 and averages the cost of the Bayes decisions (:func:`wxent.bayes_decision`). Each batch is
 counted by :func:`wxent.confusion_matrix` into a Keras variable (``reset_state``,
-``result``): the result is the wxent function's over every batch seen.
+``result``): the result is the wxent function's over every batch seen. The variables are
+float32 by default (the metric's ``dtype``); each keeps a second variable (``*_error``)
+with the rounding errors of its additions, so sums past ``2**24`` (weighted counts, or
+more samples than that) still count every weight-1 sample, also in compiled steps.
 
 Everything here is registered for ``keras.saving`` under the package ``"wxent"``: a
 model saved with a wxent loss and metric loads back.

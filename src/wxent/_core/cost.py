@@ -98,7 +98,12 @@ def prediction_risk(logits: Array, costs: Array, *, axis: int, xp: Any) -> Array
 
 
 def bayes_decision(logits: Array, costs: Array, *, axis: int, xp: Any) -> Array:
-    """``argmin_k sum_j softmax(x)_j * costs[j, k]`` along ``axis`` (first index on ties)."""
+    """``argmin_k sum_j softmax(x)_j * costs[j, k]`` along ``axis`` (first index on ties).
+
+    The argmin of the computed risks: columns whose computed risks are equal tie (also
+    when the exact risks differ below their rounding or through probabilities that
+    underflow to 0); see :func:`wxent.bayes_decision` for the limits.
+    """
     return xp.argmin(prediction_risk(logits, costs, axis=axis, xp=xp), axis=-1)
 
 
