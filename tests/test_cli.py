@@ -405,6 +405,9 @@ def test_errors_name_the_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str
         ([f, "--beta", "1"], "--beta must be in [0, 1)"),
         ([f, "--json", "--format", "table"], "--json and --format table disagree"),
         ([f, "--multi-label", "--scheme", "inverse"], "--scheme applies to class labels"),
+        # a flag of the other kind of labels is an error, never silently ignored
+        ([f, "--multi-label", "--beta", "0.5"], "--beta applies to class labels"),
+        ([f, "--max-weight", "3"], "--max-weight caps pos_weight"),
     ]:
         code, out, err = run(["weights", *argv], capsys)
         assert out == ""
