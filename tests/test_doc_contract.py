@@ -109,3 +109,75 @@ def test_safe_divide_refuses_arrays_of_two_frameworks() -> None:
         wxent.safe_divide(np.array(3.0, dtype=F32), torch.tensor(0.0))
     quotient = wxent.safe_divide(torch.tensor([3.0, 1.0]), torch.tensor([0.0, 2.0]))
     assert quotient.tolist() == [0.0, 0.5]
+
+
+def test_expected_cost_offsets_on_nothing_report_a_cost_of_plus_zero() -> None:
+    # "Nothing to tune on gives offsets 0 with objective 0": the mean cost was -0.0.
+    offsets, cost = wxent.tune_thresholds(
+        np.zeros((0, 3), dtype=F32),
+        np.zeros((0,), dtype=np.int64),
+        objective="expected_cost",
+        costs=COSTS,
+        return_objective=True,
+    )
+    assert offsets.tolist() == [0.0, 0.0, 0.0]
+    assert cost == 0.0 and np.copysign(1.0, cost) == 1.0
+
+
+# The documented answers where there is nothing to fit, on every backend.
+
+
+def test_predict_decides_class_0_in_a_row_of_only_minus_inf(backend: Any) -> None:
+    # predict: "a row of only -inf decides class 0" (bayes_decision raises there).
+    x = np.array([[-np.inf, -np.inf, -np.inf], [-np.inf, 0.0, -np.inf]], dtype=F32)
+    got = backend.call(lambda a: wxent.predict(a, offsets=[0.0, 5.0, 0.0]), x)
+    assert got.tolist() == [0, 1]
+
+
+def test_ignore_index_has_no_effect_on_probability_labels(backend: Any) -> None:
+    # softmax-family ignore_index: "no effect on probability labels".
+    probabilities = np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]], dtype=F32)
+    for name, loss in [
+        ("softmax", wxent.softmax_cross_entropy),
+        ("focal", wxent.softmax_focal_loss),
+        (
+            "adjusted",
+            lambda x, t, **k: wxent.logit_adjusted_cross_entropy(x, t, [0.2, 0.8, 1.0], **k),
+        ),
+    ]:
+        plain = backend.call(lambda x, t, f=loss: f(x, t, reduction="none"), X, probabilities)
+        ignoring = backend.call(
+            lambda x, t, f=loss: f(x, t, ignore_index=0, reduction="none"),
+            X,
+            probabilities,
+        )
+        np.testing.assert_array_equal(ignoring, plain, err_msg=name)
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch", "jax", "tf"])
+def test_fits_without_data_are_the_identity_and_scores_are_0(framework: str) -> None:
+    # calibrate: "without data to fit ... the identity"; expected_calibration_error:
+    # "0 when nothing is counted"; tune_thresholds: "threshold 0 with objective 0".
+    import jax.numpy as jnp
+    import tensorflow as tf
+
+    make = {
+        "numpy": np.asarray,
+        "torch": torch.as_tensor,
+        "jax": jnp.asarray,
+        "tf": tf.constant,
+    }[framework]
+    empty = make(np.zeros((0, 2), dtype=F32))
+    platt = wxent.calibrate(empty, empty, method="platt")
+    assert platt.scale.tolist() == [1.0, 1.0] and platt.bias.tolist() == [0.0, 0.0]
+    softmax = wxent.calibrate(empty, make(np.zeros((0,), dtype=np.int64)))
+    assert softmax.temperature == 1.0
+    x = make(np.array([[1.0, 2.0], [0.5, -1.0]], dtype=F32))
+    z = make(np.array([[1.0, 0.0], [0.0, 1.0]], dtype=F32))
+    weights = make(np.array([[1.0, 0.0], [1.0, 0.0]], dtype=F32))
+    per_label = wxent.calibrate(x, z, method="platt", sample_weight=weights)
+    assert per_label.scale[1] == 1.0 and per_label.bias[1] == 0.0
+    assert wxent.expected_calibration_error(empty, empty) == 0.0
+    assert wxent.expected_calibration_error(x, z, sample_weight=weights * 0) == 0.0
+    thresholds, objective = wxent.tune_thresholds(empty, empty, return_objective=True)
+    assert thresholds.tolist() == [0.0, 0.0] and objective.tolist() == [0.0, 0.0]

@@ -287,8 +287,10 @@ def calibrate(
     scaling returns, without iterating, the temperature below which no calibrated
     probability of these data changes in float64 (the smallest margin calibrated to 37
     nats, plus the log of the number of other classes); Platt scaling stops when the
-    likelihood stops improving. For a known weighting, :func:`unweight_logits` is the
-    exact correction without fitting.
+    likelihood stops improving. Without data to fit (no sample, or every one ignored or
+    of weight 0; per label for sigmoid logits) the fit is the identity (``T = 1``, or
+    ``a = 1, b = 0``). For a known weighting, :func:`unweight_logits` is the exact
+    correction without fitting.
 
     Args:
         logits: floating array of any supported framework (concrete, no NaN).
@@ -414,7 +416,8 @@ def expected_calibration_error(
         sample_weight: one weight per sample, or for sigmoid logits one per element.
 
     Returns:
-        The ECE, a Python float in ``[0, 1]``.
+        The ECE, a Python float in ``[0, 1]`` (0 when nothing is counted: ``N = 0``,
+        or every weight 0).
 
     Raises:
         TypeError: for wrong types or traced arrays.
