@@ -242,6 +242,8 @@ def test_error_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         ([], "choose a command"),
         (["frobnicate"], "invalid choice"),
         (["demo", "--epochs", "0"], "--epochs must be a positive integer"),
+        (["demo", "--seed", "-1", "--no-plot"], "--seed must be an integer in [0, 2**64)"),
+        (["demo", "--seed", str(2**70), "--no-plot"], "--seed must be an integer in [0, 2**64)"),
         (["demo", "--samples", "ten"], "invalid int value"),
         (["demo", "--plot", str(tmp_path / "no" / "dir.png")], "no such directory"),
     ]

@@ -69,22 +69,32 @@ def test_numpy_reduced_losses_are_0d_arrays_of_the_logits_dtype(
         np.testing.assert_allclose(float(loss), per_element.sum(), rtol=tol)
 
 
+@pytest.mark.parametrize("options", [{}, {"reduction": "weighted_mean"}], ids=["mean", "wmean"])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
 @pytest.mark.parametrize("name", sorted(LOSSES))
-def test_numpy_loss_terms_are_two_0d_arrays(name: str) -> None:
+def test_numpy_loss_terms_are_two_0d_arrays(name: str, dtype: Any, options: Any) -> None:
     # LossTerms: "two 0-d arrays" of the same dtype (the numerator was a NumPy scalar).
     if name.startswith(("linear", "sampled")):
         loss = wxent.linear_cross_entropy if name.startswith("linear") else None
         if loss is None:
             terms = wxent.loss_terms(
-                wxent.sampled_softmax_cross_entropy, H, W, Y, num_sampled=2, seed=0
+                wxent.sampled_softmax_cross_entropy,
+                H.astype(dtype),
+                W.astype(dtype),
+                Y,
+                num_sampled=2,
+                seed=0,
+                **options,
             )
         else:
-            terms = wxent.loss_terms(loss, H, W, Y)
+            terms = wxent.loss_terms(loss, H.astype(dtype), W.astype(dtype), Y, **options)
     else:
-        terms = wxent.loss_terms(lambda x, y, **k: LOSSES[name](x, **k), X, Y)
+        terms = wxent.loss_terms(
+            lambda x, y, **k: LOSSES[name](x, **k), X.astype(dtype), Y, **options
+        )
     assert type(terms.numerator) is np.ndarray and type(terms.denominator) is np.ndarray
     assert terms.numerator.shape == terms.denominator.shape == ()
-    assert terms.numerator.dtype == terms.denominator.dtype == F32
+    assert terms.numerator.dtype == terms.denominator.dtype == dtype
 
 
 @pytest.mark.parametrize(
@@ -181,3 +191,48 @@ def test_fits_without_data_are_the_identity_and_scores_are_0(framework: str) -> 
     assert wxent.expected_calibration_error(x, z, sample_weight=weights * 0) == 0.0
     thresholds, objective = wxent.tune_thresholds(empty, empty, return_objective=True)
     assert thresholds.tolist() == [0.0, 0.0] and objective.tolist() == [0.0, 0.0]
+
+
+def test_accumulators_of_two_frameworks_refuse_to_merge_naming_other() -> None:
+    # MetricAccumulator "adds" shards: a shard of another framework (or class count) is
+    # an error about `other`, the argument of the merge -- not about a `logits` that the
+    # merge never received.
+    host = wxent.MetricAccumulator().update(np.array([[1.0, 0.0]]), np.array([0]))
+    device = wxent.MetricAccumulator().update(torch.tensor([[1.0, 0.0]]), torch.tensor([0]))
+    wider = wxent.MetricAccumulator().update(np.array([[1.0, 0.0, 0.0]]), np.array([0]))
+    with pytest.raises(TypeError, match=r"argument `other`\..*framework of the first batch"):
+        host + device
+    with pytest.raises(ValueError, match=r"argument `other`\..*2 classes"):
+        host.merge(wider)
+    with pytest.raises(TypeError, match=r"argument `logits`\..*framework of the first batch"):
+        host.update(torch.tensor([[1.0, 0.0]]), torch.tensor([0]))
+    merged = host + wxent.MetricAccumulator().update(np.array([[0.0, 1.0]]), np.array([0]))
+    assert merged.compute()["confusion_matrix"].tolist() == [[1, 1], [0, 0]]
+
+
+def test_projection_losses_take_labels_as_a_python_list(backend: Any) -> None:
+    # README: "Labels may be Python lists" -- every loss took them but the two
+    # projection losses, which raised a TypeError.
+    listed = backend.call(
+        lambda h, w: wxent.linear_cross_entropy(h, w, [0, 2], reduction="none"), H, W
+    )
+    arrays = backend.call(
+        lambda h, w, y: wxent.linear_cross_entropy(h, w, y, reduction="none"), H, W, Y
+    )
+    np.testing.assert_array_equal(listed, arrays)
+    reference = wxent.softmax_cross_entropy(
+        H.astype(np.float64) @ W.T.astype(np.float64), Y, reduction="none"
+    )
+    np.testing.assert_allclose(listed, reference, rtol=1e-5)
+    sampled = backend.call(
+        lambda h, w: wxent.sampled_softmax_cross_entropy(h, w, [0, 2], num_sampled=2, seed=3),
+        H,
+        W,
+    )
+    expected = backend.call(
+        lambda h, w, y: wxent.sampled_softmax_cross_entropy(h, w, y, num_sampled=2, seed=3),
+        H,
+        W,
+        Y,
+    )
+    np.testing.assert_allclose(sampled, expected, rtol=1e-6)

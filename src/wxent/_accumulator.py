@@ -97,15 +97,22 @@ class MetricAccumulator:
         self._add(counts, sample_weight is not None, mc.parts(counts, self.confusion))
         return self
 
-    def _add(self, counts: mc.Counts, weighted: bool, parts: dict[str, Any]) -> None:
+    def _add(
+        self, counts: mc.Counts, weighted: bool, parts: dict[str, Any], other: bool = False
+    ) -> None:
+        """Add counts of a batch, or with ``other`` of a merged accumulator (errors name it)."""
         first = self._first
         if first is not None and mi.framework(counts.tp) != mi.framework(first.tp):
-            raise mi.same_framework_error("logits", counts.tp, first.tp)
+            raise v.type_error(
+                "other" if other else "logits",
+                f"the framework of the first batch ({type(first.tp).__name__})",
+                f"{'counts' if other else 'logits'} of type {type(counts.tp).__name__}",
+            )
         if first is not None and (
             first.kind != counts.kind or first.tp.shape[0] != counts.tp.shape[0]
         ):
             raise v.value_error(
-                "labels",
+                "other" if other else "labels",
                 f"{first.kind} batches with {first.tp.shape[0]} classes (labels), like the "
                 "previous ones",
                 f"{counts.kind} batches with {counts.tp.shape[0]}",
@@ -146,7 +153,7 @@ class MetricAccumulator:
             self._wrapped = wrapped if self._wrapped is None else self._wrapped | wrapped
         for weighted, parts in other._sums.items():
             if parts:
-                self._add(other._first, weighted, parts)
+                self._add(other._first, weighted, parts, other=True)
         return self
 
     def __getstate__(self) -> dict[str, Any]:

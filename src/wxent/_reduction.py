@@ -281,6 +281,8 @@ def reduce(
                     w = xp.where(valid, w, xp.zeros_like(w))
             denominator = xp.sum(w)
     if terms:
+        if isinstance(denominator, np.generic):  # (NumPy sums give scalars, as above)
+            denominator = np.asarray(denominator)
         return LossTerms(numerator, denominator)
     if name == "sum":
         return numerator

@@ -402,7 +402,8 @@ def expected_calibration_error(
 ) -> float:
     """Expected calibration error ``sum_b (n_b / n) |frequency_b - mean probability_b|``.
 
-    Over the ``bins`` equal-width bins of :func:`reliability_bins`: the top-label
+    Over the ``bins`` equal-width bins of :func:`wxent.calibration.reliability_bins`
+    (not in the ``wxent`` namespace: ``from wxent.calibration import ...``): the top-label
     (confidence) ECE for softmax logits (Guo et al. 2017), the ECE of every element's
     probability for sigmoid logits. An evaluation-time function: concrete arrays of any
     framework, computed in float64 on the host.

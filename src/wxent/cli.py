@@ -287,6 +287,8 @@ def _demo(args: argparse.Namespace) -> int:
     for name in ("samples", "epochs", "hidden"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    if not 0 <= args.seed < 2**64:  # what NumPy and torch both take as a seed
+        raise CliError(f"--seed must be an integer in [0, 2**64), got {args.seed}")
     if not args.no_plot:
         _check_plot(args.plot)
     needed = ["torch"] if args.no_plot else ["torch", "matplotlib"]
