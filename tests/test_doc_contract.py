@@ -236,3 +236,58 @@ def test_projection_losses_take_labels_as_a_python_list(backend: Any) -> None:
         Y,
     )
     np.testing.assert_allclose(sampled, expected, rtol=1e-6)
+
+
+UNBATCHED = np.array([0.5, 1.0, 2.0], dtype=F32)  # one sample's (C,) logits
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean", "weighted_mean"])
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_numpy_unbatched_losses_are_0d_arrays(name: str, reduction: str) -> None:
+    # Unbatched logits: softmax (C,) logits with a 0-d label, sigmoid (L,) logits. Every
+    # result is an np.ndarray of the logits' dtype ("none" per sample was np.float32 for
+    # several losses, an np.ndarray for others).
+    if name.startswith(("linear", "sampled")):
+        return  # (N, D) inputs only
+    label, labels = np.array(2), np.array([1.0, 0.0, 1.0], dtype=F32)
+    calls: dict[str, Callable[..., Any]] = {
+        "softmax_cross_entropy": lambda **k: wxent.softmax_cross_entropy(UNBATCHED, label, **k),
+        "softmax_cross_entropy/prob": lambda **k: wxent.softmax_cross_entropy(
+            UNBATCHED, np.eye(3, dtype=F32)[2], **k
+        ),
+        "sigmoid_cross_entropy": lambda **k: wxent.sigmoid_cross_entropy(UNBATCHED, labels, **k),
+        "sigmoid_focal_loss": lambda **k: wxent.sigmoid_focal_loss(UNBATCHED, labels, **k),
+        "asymmetric_loss": lambda **k: wxent.asymmetric_loss(UNBATCHED, labels, **k),
+        "softmax_focal_loss": lambda **k: wxent.softmax_focal_loss(UNBATCHED, label, **k),
+        "logit_adjusted_cross_entropy": lambda **k: wxent.logit_adjusted_cross_entropy(
+            UNBATCHED, label, [0.2, 0.3, 0.5], **k
+        ),
+        "expected_cost_loss": lambda **k: wxent.expected_cost_loss(UNBATCHED, label, COSTS, **k),
+        "cost_sensitive_cross_entropy": lambda **k: wxent.cost_sensitive_cross_entropy(
+            UNBATCHED, label, COSTS, **k
+        ),
+        "confusion_weighted_cross_entropy": lambda **k: wxent.confusion_weighted_cross_entropy(
+            UNBATCHED, label, np.ones((3, 3)), **k
+        ),
+    }
+    loss = calls[name](reduction=reduction)
+    assert type(loss) is np.ndarray and loss.dtype == F32
+    per_element = name.startswith("sigmoid") or name == "asymmetric_loss"
+    assert loss.shape == ((3,) if per_element and reduction == "none" else ())
+
+
+def test_numpy_unbatched_decisions_are_0d_arrays() -> None:
+    # bayes_decision and predict: "shape of logits without class_axis" -- a 0-d array
+    # for (C,) logits (NumPy's argmin/argmax gave an np.int64 scalar, the names an np.str_).
+    decision = wxent.bayes_decision(UNBATCHED, COSTS)
+    assert type(decision) is np.ndarray and decision.shape == () and int(decision) == 2
+    named = wxent.bayes_decision(UNBATCHED, COSTS, classes=["a", "b", "c"])
+    assert type(named) is np.ndarray and named.shape == () and str(named) == "c"
+    offset = wxent.predict(UNBATCHED, offsets=[0.0, 1.5, 0.0])
+    assert type(offset) is np.ndarray and offset.shape == () and int(offset) == 1
+    assert wxent.bayes_decision(
+        np.stack([UNBATCHED] * 2), COSTS, classes=["a", "b", "c"]
+    ).tolist() == [
+        "c",
+        "c",
+    ]

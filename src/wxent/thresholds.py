@@ -447,9 +447,11 @@ def predict(
         return x > vec
     # The offsets are added to the shifted logits x - max(x): added to large logits (1e8
     # in float32) they would round away, as would 1 added to 3e38.
-    return prep.quietly(
+    decision = prep.quietly(
         inp, lambda: xp.argmax(shifted_logits(x, axis=axis, xp=xp) + vec, axis=axis)
     )
+    # NumPy's argmax of unbatched (C,) logits is a scalar: a 0-d array, as other shapes
+    return np.asarray(decision) if isinstance(decision, np.generic) else decision
 
 
 def _decision_vector(name: str, value: Any, inp: Any) -> Any:
