@@ -242,6 +242,8 @@ def test_error_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         ([], "choose a command"),
         (["frobnicate"], "invalid choice"),
         (["demo", "--epochs", "0"], "--epochs must be a positive integer"),
+        (["demo", "--seed", "-1", "--no-plot"], "--seed must be an integer in [0, 2**64)"),
+        (["demo", "--seed", str(2**70), "--no-plot"], "--seed must be an integer in [0, 2**64)"),
         (["demo", "--samples", "ten"], "invalid int value"),
         (["demo", "--plot", str(tmp_path / "no" / "dir.png")], "no such directory"),
     ]
@@ -405,6 +407,9 @@ def test_errors_name_the_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str
         ([f, "--beta", "1"], "--beta must be in [0, 1)"),
         ([f, "--json", "--format", "table"], "--json and --format table disagree"),
         ([f, "--multi-label", "--scheme", "inverse"], "--scheme applies to class labels"),
+        # a flag of the other kind of labels is an error, never silently ignored
+        ([f, "--multi-label", "--beta", "0.5"], "--beta applies to class labels"),
+        ([f, "--max-weight", "3"], "--max-weight caps pos_weight"),
     ]:
         code, out, err = run(["weights", *argv], capsys)
         assert out == ""

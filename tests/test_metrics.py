@@ -456,7 +456,7 @@ def test_accumulator_counts_stay_in_framework_and_reset(rng):
     with pytest.raises(ValueError, match=_msg("Expected at least one batch before compute()")):
         acc.compute()
     acc.update(logits, labels)
-    with pytest.raises(TypeError, match=_msg("Expected an array of the same framework")):
+    with pytest.raises(TypeError, match=_msg("Expected the framework of the first batch")):
         acc.update(logits.numpy(), labels.numpy())
     with pytest.raises(ValueError, match=_msg("Expected multiclass batches with 3 classes")):
         acc.update(logits[:, :2], labels % 2)
@@ -609,8 +609,14 @@ def test_metric_errors(rng):
         wxent.expected_cost(logits, labels, None)
     with pytest.raises(ValueError, match=_msg("Expected a square matrix of shape (2, 2)")):
         wxent.expected_cost(logits[:, 0], labels % 2, 1 - np.eye(3))
-    with pytest.raises(ValueError, match=_msg("are the arguments swapped?")):
+    # a degenerate 2 x 2 matrix is an error about `costs`, the argument given (it named
+    # cost_fp, an argument of cost_threshold that the caller never passed)
+    with pytest.raises(ValueError, match=_msg("argument `costs`. Expected a 2 x 2 matrix")):
         wxent.expected_cost(logits[:, 0], labels % 2, [[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match=_msg("under which the decision matters")):
+        wxent.expected_cost(logits[:, 0], labels % 2, [[2.0, 2.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match=_msg("argument `costs`")):
+        wxent.MetricAccumulator(costs=[[1.0, 0.0], [0.0, 1.0]]).update(logits[:, 0], labels % 2)
     with pytest.raises(TypeError, match=_msg("Invalid type for argument `labels`")):
         wxent.recall(logits, ["a", "b", "c", "a", "b", "c"])
 

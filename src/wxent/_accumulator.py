@@ -109,16 +109,26 @@ class MetricAccumulator:
         return self
 
     def _add(
-        self, counts: mc.Counts, weighted: bool, parts: dict[str, Any], errors: dict[str, Any]
+        self,
+        counts: mc.Counts,
+        weighted: bool,
+        parts: dict[str, Any],
+        errors: dict[str, Any],
+        other: bool = False,
     ) -> None:
+        """Add counts of a batch, or with ``other`` of a merged accumulator (errors name it)."""
         first = self._first
         if first is not None and mi.framework(counts.tp) != mi.framework(first.tp):
-            raise mi.same_framework_error("logits", counts.tp, first.tp)
+            raise v.type_error(
+                "other" if other else "logits",
+                f"the framework of the first batch ({type(first.tp).__name__})",
+                f"{'counts' if other else 'logits'} of type {type(counts.tp).__name__}",
+            )
         if first is not None and (
             first.kind != counts.kind or first.tp.shape[0] != counts.tp.shape[0]
         ):
             raise v.value_error(
-                "labels",
+                "other" if other else "labels",
                 f"{first.kind} batches with {first.tp.shape[0]} classes (labels), like the "
                 "previous ones",
                 f"{counts.kind} batches with {counts.tp.shape[0]}",
@@ -168,7 +178,7 @@ class MetricAccumulator:
             self._wrapped = wrapped if self._wrapped is None else self._wrapped | wrapped
         for weighted, parts in other._sums.items():
             if parts:  # with the shard's rounding errors, added to this one's
-                self._add(other._first, weighted, parts, other._errors[weighted])
+                self._add(other._first, weighted, parts, other._errors[weighted], other=True)
         return self
 
     def __getstate__(self) -> dict[str, Any]:

@@ -58,7 +58,8 @@ def expected_cost_loss(
         class_axis: the class axis.
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
         validate: check label, weight and cost values on concrete data (a
-            :class:`~wxent.CostMatrixWarning` is issued for dominated columns).
+            :class:`~wxent.CostMatrixWarning` is issued for dominated columns of a cost
+            matrix given as numbers or NumPy; one of the logits' framework is not read).
 
     Returns:
         The loss in the logits' framework and dtype: 0-d, or per sample for

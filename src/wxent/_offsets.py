@@ -185,7 +185,7 @@ def tune_offsets(
         if not moved:
             break
     if objective == "expected_cost":
-        current = -current
+        current = -current + 0.0  # a cost of nothing is 0.0, not -0.0
     return b, float(current)
 
 

@@ -571,4 +571,6 @@ def _reduce(
         return _reduction.LossTerms(
             _cast(xp, result.numerator, inp.out_dtype), _cast(xp, result.denominator, inp.out_dtype)
         )
-    return _cast(xp, result, inp.out_dtype)
+    result = _cast(xp, result, inp.out_dtype)
+    # NumPy gives scalars for 0-d results (an unbatched "none"): a 0-d array, as elsewhere
+    return np.asarray(result) if isinstance(result, np.generic) else result

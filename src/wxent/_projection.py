@@ -59,6 +59,14 @@ class _Projection(NamedTuple):
     bad_labels: Array | None  # (N,) bool, when values are checked
 
 
+def _host_labels(labels: Any, inputs: Array) -> Any:
+    """Labels given as a Python list (as every wxent loss takes them) on the inputs' device."""
+    if isinstance(labels, (list, tuple)) and ns.is_array(inputs):
+        v.check_logits(inputs, "inputs")
+        return prep.labels_array(labels, inputs)
+    return labels
+
+
 def _projection_inputs(
     inputs: Array,
     weight: Array,
@@ -282,6 +290,7 @@ def linear_cross_entropy(
         >>> bool(np.isclose(fused, full))
         True
     """
+    labels = _host_labels(labels, inputs)
     options = dict(
         bias=bias,
         class_weight=class_weight,
@@ -531,6 +540,7 @@ def sampled_softmax_cross_entropy(
         >>> bool(a == b) and a.shape == ()
         True
     """
+    labels = _host_labels(labels, inputs)
     p = _projection_inputs(
         inputs,
         weight,

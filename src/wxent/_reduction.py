@@ -22,6 +22,7 @@ by :func:`wxent.loss_terms`; ranks all-reduce (sum) both and divide with
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -96,11 +97,24 @@ def safe_divide(numerator: Array, denominator: Array) -> Array:
     Returns:
         The quotient; 0 where ``denominator == 0``.
 
+    Raises:
+        TypeError: for arrays of two frameworks.
+
     Example:
         >>> import numpy as np
         >>> float(safe_divide(np.float32(3.0), np.float32(0.0)))
         0.0
     """
+
+    def framework(x: Any) -> str | None:
+        return "numpy" if isinstance(x, np.generic) else ns.framework(x)
+
+    if len({framework(numerator), framework(denominator)} - {None}) > 1:
+        raise v.type_error(
+            "denominator",
+            f"an array of the numerator's framework ({framework(numerator)})",
+            f"denominator of type {type(denominator).__name__}",
+        )
     return _safe_divide(ns.namespace(numerator, denominator), numerator, denominator)
 
 
@@ -240,6 +254,8 @@ def reduce(
     if name == "none":
         return values
     numerator = xp.sum(values)
+    if isinstance(numerator, np.generic):  # NumPy sums give scalars: a 0-d array, as the others
+        numerator = np.asarray(numerator)
     if (name == "mean" or (name == "weighted_mean" and weights is None)) and not terms:
         n = _static_count(values) if valid is None else None
         if n and ns.torch_of(xp) is not None:  # a known count: a division by a number
@@ -265,6 +281,8 @@ def reduce(
                     w = xp.where(valid, w, xp.zeros_like(w))
             denominator = xp.sum(w)
     if terms:
+        if isinstance(denominator, np.generic):  # (NumPy sums give scalars, as above)
+            denominator = np.asarray(denominator)
         return LossTerms(numerator, denominator)
     if name == "sum":
         return numerator
@@ -310,6 +328,16 @@ def loss_terms(
     """
     reduction = options.pop("reduction", "mean")
     v.check_terms_reduction(reduction)
+    try:
+        parameters = inspect.signature(loss).parameters.values()
+    except (TypeError, ValueError):  # not introspectable: the result decides below
+        parameters = None
+    if parameters is not None and not any(
+        p.name == "reduction" or p.kind is p.VAR_KEYWORD for p in parameters
+    ):  # a function without a reduction (bayes_decision, a metric) is not a loss
+        raise v.type_error(
+            "loss", "a wxent loss function", f"loss={getattr(loss, '__name__', loss)!r}"
+        )
     with terms_requested():
         terms = loss(logits, labels, *args, reduction=reduction, **options)
     if not isinstance(terms, LossTerms):

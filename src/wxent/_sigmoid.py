@@ -51,7 +51,8 @@ def sigmoid_cross_entropy(
     ``s * (q * z + r * (1 - z))`` with the label before smoothing.
 
     Args:
-        logits: floating array (NumPy, PyTorch, JAX or TensorFlow), any shape; classes
+        logits: floating array (NumPy, PyTorch, JAX or TensorFlow), any shape of at
+            least one dimension (one binary logit is ``(1,)``; 0-d is an error); classes
             (labels) along ``class_axis``.
         labels: the logits' shape; values in ``[0, 1]`` (soft labels allowed) or equal to
             ``ignore_label``; any real or boolean dtype.

@@ -55,7 +55,8 @@ def softmax_cross_entropy(
         sample_weight: a scalar or one weight per sample (the loss shape).
         label_smoothing: ``eps`` in ``[0, 1]``.
         ignore_index: an integer label to ignore (integer labels only): ignored samples
-            contribute 0 and are not counted in any denominator.
+            contribute 0 and are not counted in any denominator. With probability
+            labels it has no effect (a criterion built with it serves both forms).
         class_axis: the class axis (``1`` for channels-first ``(N, C, H, W)`` data).
         reduction: ``"none"``, ``"sum"``, ``"mean"`` (``sum(w*l) / n_valid``) or
             ``"weighted_mean"`` (``sum(w*l) / sum(w)``, torch's weighted ``mean``).
@@ -292,7 +293,8 @@ def softmax_focal_loss(
         class_weight: one non-negative weight per class ``(C,)`` (or a scalar).
         sample_weight: a scalar or one weight per sample.
         label_smoothing: ``eps`` in ``[0, 1]``.
-        ignore_index: an integer label to ignore (integer labels only).
+        ignore_index: an integer label to ignore (integer labels only; no effect on
+            probability labels).
         class_axis: the class axis.
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
         validate: check label and weight values on concrete arrays.
@@ -431,7 +433,8 @@ def logit_adjusted_cross_entropy(
         class_weight: one non-negative weight per class ``(C,)``.
         sample_weight: a scalar or one weight per sample.
         label_smoothing: ``eps`` in ``[0, 1]``.
-        ignore_index: an integer label to ignore (integer labels only).
+        ignore_index: an integer label to ignore (integer labels only; no effect on
+            probability labels).
         class_axis: the class axis.
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
         validate: check label, weight and prior values on concrete arrays.

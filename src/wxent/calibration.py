@@ -287,8 +287,10 @@ def calibrate(
     scaling returns, without iterating, the temperature below which no calibrated
     probability of these data changes in float64 (the smallest margin calibrated to 37
     nats, plus the log of the number of other classes); Platt scaling stops when the
-    likelihood stops improving. For a known weighting, :func:`unweight_logits` is the
-    exact correction without fitting.
+    likelihood stops improving. Without data to fit (no sample, or every one ignored or
+    of weight 0; per label for sigmoid logits) the fit is the identity (``T = 1``, or
+    ``a = 1, b = 0``). For a known weighting, :func:`unweight_logits` is the exact
+    correction without fitting.
 
     Args:
         logits: floating array of any supported framework (concrete, no NaN).
@@ -400,7 +402,8 @@ def expected_calibration_error(
 ) -> float:
     """Expected calibration error ``sum_b (n_b / n) |frequency_b - mean probability_b|``.
 
-    Over the ``bins`` equal-width bins of :func:`reliability_bins`: the top-label
+    Over the ``bins`` equal-width bins of :func:`wxent.calibration.reliability_bins`
+    (not in the ``wxent`` namespace: ``from wxent.calibration import ...``): the top-label
     (confidence) ECE for softmax logits (Guo et al. 2017), the ECE of every element's
     probability for sigmoid logits. An evaluation-time function: concrete arrays of any
     framework, computed in float64 on the host.
@@ -414,7 +417,8 @@ def expected_calibration_error(
         sample_weight: one weight per sample, or for sigmoid logits one per element.
 
     Returns:
-        The ECE, a Python float in ``[0, 1]``.
+        The ECE, a Python float in ``[0, 1]`` (0 when nothing is counted: ``N = 0``,
+        or every weight 0).
 
     Raises:
         TypeError: for wrong types or traced arrays.

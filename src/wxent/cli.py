@@ -79,16 +79,20 @@ def _flags(message: str) -> str:
 
 def _options(args: argparse.Namespace) -> None:
     """The options wxent would refuse, refused here in the flags' words."""
-    if not (0.0 <= args.beta < 1.0):
+    if args.beta is not None and not (0.0 <= args.beta < 1.0):
         raise CliError(f"--beta must be in [0, 1), got {args.beta}")
     if args.max_weight is not None and not (math.isfinite(args.max_weight) and args.max_weight > 0):
         raise CliError(f"--max-weight must be a finite number > 0, got {args.max_weight}")
     if args.json and args.format not in (None, "json"):
         raise CliError(f"--json and --format {args.format} disagree: choose one")
     args.format = "json" if args.json else (args.format or "table")
-    if args.multi_label and (args.scheme or args.normalize):
-        flag = "--scheme" if args.scheme else "--normalize"
+    if args.multi_label and (args.scheme or args.normalize or args.beta is not None):
+        flag = "--scheme" if args.scheme else "--normalize" if args.normalize else "--beta"
         raise CliError(f"{flag} applies to class labels, not --multi-label (pos_weight)")
+    if not args.multi_label and args.max_weight is not None:
+        raise CliError("--max-weight caps pos_weight: it applies to --multi-label only")
+    if args.beta is None:
+        args.beta = 0.999
 
 
 def _weights(args: argparse.Namespace) -> int:
@@ -283,6 +287,8 @@ def _demo(args: argparse.Namespace) -> int:
     for name in ("samples", "epochs", "hidden"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    if not 0 <= args.seed < 2**64:  # what NumPy and torch both take as a seed
+        raise CliError(f"--seed must be an integer in [0, 2**64), got {args.seed}")
     if not args.no_plot:
         _check_plot(args.plot)
     needed = ["torch"] if args.no_plot else ["torch", "matplotlib"]
@@ -353,14 +359,16 @@ def _weights_parser(sub: Any) -> None:
     w.add_argument(
         "--normalize", choices=["sum", "mean"], default=None, help="normalise class weights"
     )
-    w.add_argument("--beta", type=float, default=0.999, help="beta of effective_number (0.999)")
+    w.add_argument("--beta", type=float, default=None, help="beta of effective_number (0.999)")
     w.add_argument(
         "--zero-count",
         choices=["raise", "zero", "max"],
         default="raise",
         help="weight of a class (or label) that never occurs (default: an error)",
     )
-    w.add_argument("--max-weight", type=float, default=None, help="cap pos_weight")
+    w.add_argument(
+        "--max-weight", type=float, default=None, help="cap pos_weight (with --multi-label)"
+    )
     w.set_defaults(run=_weights)
 
 

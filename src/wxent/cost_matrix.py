@@ -199,7 +199,9 @@ def cost_matrix(
 
     Returns:
         A ``float64`` NumPy array of shape ``(C, C)``; a :class:`CostMatrixWarning` is
-        issued if a column is dominated (see :func:`dominated_columns`).
+        issued if a column is dominated (see ``dominated_columns``, imported with
+        ``from wxent.cost_matrix import dominated_columns``: ``wxent.cost_matrix`` is
+        this function).
 
     Raises:
         TypeError: for a non-integer class count or a non-numeric cost.

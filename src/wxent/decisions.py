@@ -137,6 +137,8 @@ def bayes_decision(
     decision = prep.quietly(  # NumPy's warnings at -inf rows: the check above says it
         inp, lambda: core_cost.bayes_decision(inp.logits, c, axis=axis, xp=xp)
     )
+    if isinstance(decision, np.generic):  # NumPy's argmin of unbatched (C,) logits
+        decision = np.asarray(decision)
     if names is None:
         return decision
     if not ns.is_concrete(decision):
@@ -145,7 +147,8 @@ def bayes_decision(
             "None while tracing (jax.jit, tf.function, torch.compile): names live on the host",
             "class names with traced logits",
         )
-    return names[ns.to_numpy(decision)]
+    picked = names[ns.to_numpy(decision)]
+    return picked if isinstance(picked, np.ndarray) else np.asarray(picked, dtype=names.dtype)
 
 
 def _names(classes: Any, num_classes: int | None) -> np.ndarray:

@@ -209,7 +209,9 @@ def tune_thresholds(
         Sigmoid: a Python float (binary logits or ``per_label=False``) or a NumPy
         ``float64`` array ``(L,)``; softmax: NumPy ``float64`` offsets ``(C,)``. With
         ``return_objective=True`` a pair ``(result, objective)``, the objective being a
-        float or one per label (the mean cost for ``"expected_cost"``).
+        float or one per label (the mean cost for ``"expected_cost"``). Nothing to
+        tune on (``N = 0``, or a label whose elements are all ignored) gives
+        threshold 0 (offsets 0) with objective 0.
 
     Raises:
         TypeError: for wrong types or traced arrays.
@@ -392,8 +394,9 @@ def predict(
     Sigmoid logits (``offsets=None``): ``logits > threshold`` with a scalar logit or one per
     label along ``class_axis``, a boolean array of the logits' shape. Softmax logits
     (``offsets`` given, ``0`` for the plain argmax): ``argmax(logits + offsets)`` along
-    ``class_axis``, integer class indices (the first index wins an exact tie). Runs under
-    ``jax.jit``, ``tf.function`` and ``torch.compile``.
+    ``class_axis``, integer class indices (the first index wins an exact tie; a row of
+    only ``-inf`` decides class 0, where :func:`bayes_decision`, which needs its softmax,
+    raises). Runs under ``jax.jit``, ``tf.function`` and ``torch.compile``.
 
     The offsets are added to the shifted logits ``logits - max(logits)`` of each row (the
     same argmax in exact arithmetic), so they count at any magnitude: an offset of 9 on a
@@ -444,9 +447,11 @@ def predict(
         return x > vec
     # The offsets are added to the shifted logits x - max(x): added to large logits (1e8
     # in float32) they would round away, as would 1 added to 3e38.
-    return prep.quietly(
+    decision = prep.quietly(
         inp, lambda: xp.argmax(shifted_logits(x, axis=axis, xp=xp) + vec, axis=axis)
     )
+    # NumPy's argmax of unbatched (C,) logits is a scalar: a 0-d array, as other shapes
+    return np.asarray(decision) if isinstance(decision, np.generic) else decision
 
 
 def _decision_vector(name: str, value: Any, inp: Any) -> Any:
