@@ -5,6 +5,7 @@ framework and get the loss back in that framework, with gradients through its ow
 autodiff. ``import wxent`` imports no framework.
 """
 
+from wxent import _autograph
 from wxent._cost_losses import (
     confusion_weighted_cross_entropy,
     cost_sensitive_cross_entropy,
@@ -82,3 +83,5 @@ __all__ = [
     "tune_thresholds",
     "unweight_logits",
 ]
+
+_autograph.leave_to_python()  # tf.function calls wxent as Python (see wxent._autograph)

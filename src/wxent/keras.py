@@ -100,6 +100,7 @@ from keras import ops
 
 import wxent
 from wxent import _adapter_options as table
+from wxent import _autograph
 from wxent import _namespace as ns
 from wxent import _validation as v
 from wxent._keras_metrics import (
@@ -585,3 +586,6 @@ class ConfusionWeightedCrossEntropy(WxentLoss):
         dtype: Any = None,
     ) -> None:
         super().__init__(locals())
+
+
+_autograph.leave_to_python()  # tf.function calls wxent as Python (see wxent._autograph)
