@@ -332,21 +332,27 @@ def test_bfloat16_inputs_at_the_limits(mode):
 @pytest.mark.parametrize("mode", ["torch", "jax"])
 def test_the_default_call_takes_the_limits_without_a_second_pass(mode, monkeypatch):
     # The limits are the chunk steps' own: the checked default call runs the fused
-    # sweep once, and no generic recomputation follows.
+    # sweep once, and no generic (unfused) recomputation follows.
+    from wxent import _projection
     from wxent._fastpaths import linear as fast
 
-    calls = []
-    original = fast.total
+    calls = {"fused": 0, "generic": 0}
 
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
+    def counted(name, original):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
 
-    monkeypatch.setattr(fast, "total", counted)
+        return call
+
+    monkeypatch.setattr(fast, "total", counted("fused", fast.total))
+    monkeypatch.setattr(
+        _projection, "_generic_losses", counted("generic", _projection._generic_losses)
+    )
     x, w, b, y = _case("bias")
-    got = MODES[mode](x, w, b, y, "mean")
-    _assert_same(got, _reference(x, w, b, y, "mean"))
-    assert len(calls) == 1
+    got = PLAIN[mode](x, w, b, y, "mean")
+    _assert_same((got,), _reference(x, w, b, y, "mean")[:1])
+    assert calls == {"fused": 1, "generic": 0}
 
 
 def test_second_order_gradients_take_the_limits():
@@ -356,7 +362,7 @@ def test_second_order_gradients_take_the_limits():
     bt = torch.tensor(b)
     for reduction in ("mean", "none"):
         out = wxent.linear_cross_entropy(
-            xt, torch.tensor(w), torch.tensor(y), bias=bt, reduction=reduction
+            xt, torch.tensor(w), torch.tensor(y), bias=bt, reduction=reduction, validate=False
         )
         (g,) = torch.autograd.grad(out.sum(), xt, create_graph=True)
         expected = _reference(x, w, b, y, reduction)[1]
@@ -428,3 +434,21 @@ def test_rows_that_count_nothing_get_gradient_0_even_at_nan_logits(mode, monkeyp
         assert np.isfinite(got[2]).all()
     if mode == "triton":
         assert select.LAUNCHES["linear_cross_entropy"] > 0, "the kernel did not run"
+
+
+# (inductor's first CPU lowering in a process imports torch.utils.mkldnn, which warns)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_inductor_compiles_the_limits_into_one_graph():
+    # The default backend: the in-place limit of the chunk step lowered by inductor.
+    x, w, _, y = _case("matmul-overflow")
+    xt = torch.tensor(x, requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+
+    def f(a, c, labels):
+        return wxent.linear_cross_entropy(a, c, labels, chunk_size=4, reduction="sum")
+
+    torch._dynamo.reset()
+    out = torch.compile(f, fullgraph=True)(xt, wt, torch.tensor(y))
+    grads = torch.autograd.grad(out, (xt, wt))
+    got = (out.detach().double().numpy(), *(g.double().numpy() for g in grads), None)
+    _assert_same(got, _reference(x, w, None, y, "sum"))

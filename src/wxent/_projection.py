@@ -233,6 +233,14 @@ def linear_cross_entropy(
     Inside ``torch.autocast``, float32 ``inputs`` and ``weight`` are first cast to the
     autocast dtype (the matmuls ``F.linear`` would run there); the result stays float32.
 
+    Infinite logits (an infinite input, weight or bias, or a matmul beyond the dtype's
+    range) take the limits of the unfused loss on every path, checked or not, eager or
+    traced: a row holding ``+inf`` costs 0 (one ``+inf``, on the label), ``log k`` (the
+    label among ``k`` tied ones) or ``inf`` (the label elsewhere), with gradient 0 in that
+    row. NaN logits (and rows of only ``-inf``) give a NaN loss, an error in a checked
+    eager call. Rows that count nothing (ignored, or of weight 0 with a non-finite input)
+    have their inputs set to 0 first: no gradient reaches those inputs.
+
     Args:
         inputs: floating ``(N, D)`` features (the last hidden layer).
         weight: floating ``(V, D)`` output projection (``torch.nn.Linear`` layout),
