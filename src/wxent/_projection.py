@@ -159,24 +159,14 @@ def _projection_inputs(
     return _Projection(inp, inputs, weight, b, num_classes, in_shape[0], ignore, bad)
 
 
-class _InfiniteLogits(Exception):
-    """A fused kernel's NaN loss explained by neither NaN inputs nor bad labels.
-
-    Infinite logits (an infinite input, weight or bias, or a matmul beyond the dtype's
-    range): the kernels' softmax gives NaN there, where the unfused loss takes its
-    limits. Raised by the error path of the one read; the call then recomputes on the
-    generic (exact) path.
-    """
-
-
-def _check_values(p: _Projection, losses: Array, labels: Array, *, fused: bool = False) -> None:
+def _check_values(p: _Projection, losses: Array, labels: Array) -> None:
     """Out-of-range labels and NaN losses: one flag on the arrays' device, read with the rest.
 
     A NaN in ``inputs`` or ``weight`` (or a NaN logit from them) makes the per-row loss
     NaN, so the losses are checked, not every input. Only when the flag is set are the
     inputs inspected (on their device) to name the culprit, with the messages of
-    :mod:`wxent._validation`. A ``fused`` kernel's NaN that no input explains raises
-    :class:`_InfiniteLogits` (the caller recomputes exactly) instead of an error.
+    :mod:`wxent._validation`. Infinite logits give no NaN (every path takes the softmax's
+    limits there, as the unfused loss does), except where the unfused loss has one too.
     """
     inp = p.inp
     if not inp.validate:
@@ -185,10 +175,10 @@ def _check_values(p: _Projection, losses: Array, labels: Array, *, fused: bool =
     flag = xp.any(xp.isnan(losses))
     if p.bad_labels is not None:
         flag = flag | xp.any(p.bad_labels)
-    inp.add_check(flag, lambda: _diagnose(p, labels, losses, fused))
+    inp.add_check(flag, lambda: _diagnose(p, labels, losses))
 
 
-def _diagnose(p: _Projection, labels: Array, losses: Array, fused: bool = False) -> None:
+def _diagnose(p: _Projection, labels: Array, losses: Array) -> None:
     """The error path of :func:`_check_values`: name the culprit (host reads allowed)."""
     xp = p.inp.xp
     for name, arr in (("inputs", p.x), ("weight", p.w), ("bias", p.b)):
@@ -207,8 +197,6 @@ def _diagnose(p: _Projection, labels: Array, losses: Array, fused: bool = False)
             + ("" if p.ignore is None else f" or ignore_index={p.ignore}"),
             f"label value {first} ({count} out-of-range label(s))",
         )
-    if fused:
-        raise _InfiniteLogits
     count = int(xp.sum(xp.astype(xp.isnan(losses), xp.int32)))
     raise v.value_error(
         "inputs",
@@ -253,6 +241,14 @@ def linear_cross_entropy(
     Inside ``torch.autocast``, float32 ``inputs`` and ``weight`` are first cast to the
     autocast dtype (the matmuls ``F.linear`` would run there); the result stays float32.
 
+    Infinite logits (an infinite input, weight or bias, or a matmul beyond the dtype's
+    range) take the limits of the unfused loss on every path, checked or not, eager or
+    traced: a row holding ``+inf`` costs 0 (one ``+inf``, on the label), ``log k`` (the
+    label among ``k`` tied ones) or ``inf`` (the label elsewhere), with gradient 0 in that
+    row. NaN logits (and rows of only ``-inf``) give a NaN loss, an error in a checked
+    eager call. Rows that count nothing (ignored, or of weight 0 with a non-finite input)
+    have their inputs set to 0 first: no gradient reaches those inputs.
+
     Args:
         inputs: floating ``(N, D)`` features (the last hidden layer).
         weight: floating ``(V, D)`` output projection (``torch.nn.Linear`` layout),
@@ -291,42 +287,6 @@ def linear_cross_entropy(
         True
     """
     labels = _host_labels(labels, inputs)
-    options = dict(
-        bias=bias,
-        class_weight=class_weight,
-        sample_weight=sample_weight,
-        label_smoothing=label_smoothing,
-        ignore_index=ignore_index,
-        chunk_size=chunk_size,
-        reduction=reduction,
-        validate=validate,
-    )
-    terms = _reduction.terms_pending()
-    try:
-        return _linear(inputs, weight, labels, fused=True, **options)
-    except _InfiniteLogits:
-        # infinite logits gave the fused kernels NaN: the exact generic path takes the
-        # softmax's limits there, as the unfused loss does (only on this error path)
-        with _reduction.terms_requested(terms):
-            return _linear(inputs, weight, labels, fused=False, **options)
-
-
-def _linear(
-    inputs: Array,
-    weight: Array,
-    labels: Array,
-    *,
-    bias: Any,
-    class_weight: Any,
-    sample_weight: Any,
-    label_smoothing: Any,
-    ignore_index: Any,
-    chunk_size: Any,
-    reduction: Any,
-    validate: Any,
-    fused: bool,
-) -> Array:
-    """:func:`linear_cross_entropy`; ``fused=False``: the generic path on every framework."""
     p = _projection_inputs(
         inputs,
         weight,
@@ -345,8 +305,7 @@ def _linear(
     # forward-mode dual tensors (the chunks' autograd functions have no forward rule,
     # the Triton chunk step would drop the tangent): the generic path
     torch_path = (
-        fused
-        and ns.is_torch_namespace(xp)
+        ns.is_torch_namespace(xp)
         and not select._transforms_active()
         and not select.forward_ad(p.x, p.w, p.b)
     )
@@ -355,7 +314,7 @@ def _linear(
     if torch_path and p.x.dtype != p.w.dtype:  # torch's matmuls take one dtype
         common = xp.result_type(p.x, p.w)
         p = p._replace(x=prep._cast(xp, p.x, common), w=prep._cast(xp, p.w, common))
-    jax_path = fused and ns.is_jax_namespace(xp)
+    jax_path = ns.is_jax_namespace(xp)
     if (torch_path or jax_path) and p.num_classes is not None and p.n is not None:
         if chunk is None:
             accelerator = fast.on_accelerator(p.x, torch_path)
@@ -366,12 +325,12 @@ def _linear(
         args = (torch_path, p.x, p.w, p.b, inp.labels)
         if reduction == "none":
             losses = fast.rows(*args, eps, chunk)
-            _check_values(p, losses, labels, fused=True)
+            _check_values(p, losses, labels)
             return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
         terms = _reduction.take_terms_request()
         coef, den = _coefficients(inp, weights, reduction, terms)
         total, losses = fast.total(*args, coef, eps, chunk)
-        _check_values(p, losses, labels, fused=True)
+        _check_values(p, losses, labels)
         prep.settle(inp, total)  # the one host read: every pending check and NaN in total
         if terms:
             return _reduction.LossTerms(

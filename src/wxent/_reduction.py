@@ -60,15 +60,8 @@ def terms_pending() -> bool:
 
 
 @contextlib.contextmanager
-def terms_requested(requested: bool = True) -> Iterator[None]:
-    """Ask the loss called inside for its terms (:func:`loss_terms`).
-
-    A no-op when not ``requested``: for a caller that repeats a call under the request
-    it was given (the projection losses' exact recomputation).
-    """
-    if not requested:
-        yield
-        return
+def terms_requested() -> Iterator[None]:
+    """Ask the loss called inside for its terms (:func:`loss_terms`)."""
     _TERMS_REQUESTS.append(True)
     try:
         yield

@@ -5,7 +5,9 @@
 fp32 accumulation inside the GEMM); the softmax and the loss run in float32 per chunk
 (``chunk_step`` of :mod:`~wxent._fastpaths.linear_torch` and
 :mod:`~wxent._fastpaths.linear_jax`; on CUDA the softmax cross-entropy Triton kernel,
-which writes the chunk's gradient over its logits).
+which writes the chunk's gradient over its logits). Every chunk step takes the unfused
+loss's limits in rows holding ``+inf`` (loss ``0``, ``log k`` or ``inf``, gradient 0) by
+itself, in the graph: no read, the same under ``jit``/``torch.compile`` and unchecked.
 
 Memory beyond the inputs and the returned gradients: one chunk (see
 :data:`ACCELERATOR_CHUNK_ELEMENTS`) and the accumulator of ``grad_weight``, float32 on

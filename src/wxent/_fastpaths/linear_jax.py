@@ -35,14 +35,23 @@ def _jax_dot(a: Array, b: Array, contract: tuple[int, int], dtype: Any) -> Array
 def chunk_step(
     xc: Array, w: Array, b: Array | None, y: Array, coef: Array | None, eps: float, dtype: Any
 ) -> tuple[Array, Array | None]:
-    """Loss of one chunk and, given ``coef``, ``d(sum coef*l) / d logits`` (compute dtype)."""
+    """Loss of one chunk and, given ``coef``, ``d(sum coef*l) / d logits`` (compute dtype).
+
+    Rows holding ``+inf`` take the limits of the unfused loss
+    (:func:`wxent._core.numerics.limit_rows`): the logits 0 at the ``+inf`` entries and
+    ``-inf`` elsewhere, from constants (gradient 0); elementwise selections that XLA
+    fuses into the passes the softmax makes anyway. Rows of coefficient 0 get gradient 0
+    whatever their logits (NaN ones too).
+    """
     z = _jax_dot(xc, w, (1, 1), dtype)
     if b is not None:
         z = z + b
     # In the shifted logits zs = z - max: -log p_y = log_total - zs_y and p = exp(zs -
     # log_total) (lse - z_y and exp(z - lse) round log_total away at large |z|).
     m = lax.stop_gradient(jnp.max(z, axis=1, keepdims=True))
-    zs = z - jnp.where(jnp.isfinite(m), m, 0.0)
+    limit = m == jnp.inf
+    shifted = z - jnp.where(jnp.isfinite(m), m, 0.0)
+    zs = jnp.where(limit, jnp.where(z == jnp.inf, 0.0, -jnp.inf).astype(dtype), shifted)
     log_total = jnp.log(jnp.sum(jnp.exp(zs), axis=1))
     loss = log_total - jnp.take_along_axis(zs, y[:, None], axis=1)[:, 0]
     if eps:
@@ -51,7 +60,9 @@ def chunk_step(
         return loss, None
     hit = lax.broadcasted_iota(y.dtype, z.shape, 1) == y[:, None]
     target = jnp.where(hit, 1.0 - eps + eps / z.shape[1], eps / z.shape[1]).astype(dtype)
-    return loss, coef[:, None] * (jnp.exp(zs - log_total[:, None]) - target)
+    # the limit's gradient: 0; rows where nothing counts (coef 0): 0, even at NaN logits
+    zero = limit | (coef[:, None] == 0)
+    return loss, jnp.where(zero, 0.0, coef[:, None] * (jnp.exp(zs - log_total[:, None]) - target))
 
 
 def _blocks(n: int, size: int, step: Any, state: Any) -> Any:

@@ -7,11 +7,13 @@ a traced call, so ``torch.compile`` traces the loss without a graph break.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from wxent import _namespace as ns
+from wxent._core import softmax as core_softmax
 from wxent._fastpaths import select
 from wxent._types import Array
 
@@ -66,24 +68,46 @@ def _torch_step(
     """:func:`chunk_step` with torch operations on one block of rows.
 
     A few passes over the block; the softmax and the loss in ``dtype`` whatever the
-    logits' dtype (no upcast copy of them).
+    logits' dtype (no upcast copy of them). Rows holding ``+inf`` take the limits of the
+    unfused loss (:func:`wxent._core.numerics.limit_rows`): the logits 0 at the ``+inf``
+    entries and ``-inf`` elsewhere, gradient 0; rows holding NaN give NaN (a NaN
+    gradient too, except in rows of coefficient 0).
     """
+    limit, nan_row = _limit_rows(logits)
     # log_softmax (read from the 16-bit logits) is (x - max) - log(total): accurate at any
     # magnitude, where lse(x) - x_y rounds log(total) away (at logits 1e4 in float32).
     log_p = torch.log_softmax(logits, dim=1, dtype=dtype)
     loss = log_p.gather(1, y[:, None]).squeeze(1).neg()
     if eps:  # lse - mean(x) = -mean(log p)
         loss = (1.0 - eps) * loss - eps * log_p.mean(dim=1)
+    loss = torch.where(nan_row.squeeze(1), math.nan, loss)
     if coef is None:
         return loss, None
     p = log_p.exp_()
     c = coef[:, None]
+    # the limit's gradient: 0; NaN logits: NaN, but 0 where nothing counts (coef 0)
+    c = torch.where(limit, 0.0, torch.where(nan_row & (c != 0), math.nan, c))
     p.scatter_add_(1, y[:, None], torch.full_like(c, eps - 1.0))  # p - (1 - eps) * onehot
     if eps:  # c * (p - t) written in the logits' dtype, one pass
         torch.addcmul(c * (-eps / logits.shape[1]), p, c, out=logits)
     else:
         torch.mul(p, c, out=logits)
     return loss, logits
+
+
+def _limit_rows(logits: Array) -> tuple[Array, Array]:
+    """Rows holding ``+inf`` replaced in place by their limit; ``(limit, nan_row)`` ``(R, 1)``.
+
+    One read of the logits for the row maxima, then two elementwise passes in place:
+    shifted by ``+inf``, a limit row is NaN at its ``+inf`` entries (set to 0) and
+    ``-inf`` elsewhere; other rows are shifted by 0. NaN logits become 0 there too: the
+    rows holding them (a NaN maximum) are marked, for a NaN loss and gradient.
+    """
+    m = logits.amax(dim=1, keepdim=True)
+    limit = m == math.inf
+    logits.sub_(torch.where(limit, math.inf, 0.0).to(logits.dtype))
+    logits.nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+    return limit, torch.isnan(m)
 
 
 def sweep(*args: Any) -> tuple[Array, Array | None, Array | None, Array | None]:
@@ -240,7 +264,9 @@ def _graph_grads(
         logits = (x @ w.t()).to(g.dtype)
         if b is not None:
             logits = logits + b
-        losses = F.cross_entropy(logits, y, reduction="none", label_smoothing=eps)
+        losses = core_softmax.softmax_cross_entropy_indices(
+            logits, y, axis=1, label_smoothing=eps, xp=ns.namespace(logits)
+        )  # (the limits at +inf logits, as in the forward pass)
         out = losses if coef is None else _weighted_sum(coef, losses)
         grads = iter(torch.autograd.grad(out, wrt, grad_outputs=g, create_graph=create_graph))
     return [next(grads) if need else None for need in needs]

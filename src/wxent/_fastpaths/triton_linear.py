@@ -3,6 +3,8 @@
 :func:`wxent._fastpaths.linear_torch` computes each chunk of logits with a matmul and
 hands it here: the forward kernel of :mod:`wxent._fastpaths.triton_softmax` gives the
 per-row losses and its backward kernel overwrites the chunk with the gradient, in place.
+Rows holding ``+inf`` take the limits of the unfused loss there (gradient 0), rows of
+coefficient 0 get gradient 0 whatever their logits.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def linear_chunk_step(logits: Array, labels: Array, coef: Array | None, eps: flo
     n = logits.shape[0]
     lse = None if coef is None else torch.empty((2, n), dtype=torch.float32, device=logits.device)
     out = _forward(logits, labels, None, None, None, eps, 0, lse)
-    if coef is not None:
-        saved = (logits, labels, None, None, None, lse, None)
-        _backward(saved, eps, coef, logits, per_row=True)
+    if coef is not None:  # coef as the rows' weight: 0 gives gradient 0, even at NaN logits
+        saved = (logits, labels, None, None, coef, lse, None)
+        _backward(saved, eps, None, logits)
     return out[0]
