@@ -101,6 +101,20 @@ def test_value_check_sees_16_bit_probabilities_cast_to_the_loss_dtype(
         assert len(found) == 1 and "look like the output of a softmax" in found[0], found
 
 
+@pytest.mark.parametrize("name", ["Recall", "Precision", "FBetaScore"])
+def test_per_label_metric_with_another_number_of_labels(name: str) -> None:
+    # counts (4, 2, 2) added to the variable (3, 2, 2): the framework's broadcasting error
+    metric = getattr(wk, name)(num_classes=3, average="macro")
+    logits = np.zeros((5, 4), np.float32)
+    message = r"`y_pred`. Expected 3 labels along class_axis=-1 .*Received: y_pred of shape "
+    with pytest.raises(ValueError, match=message + r"\(5, 4\)"):
+        metric.update_state(np.ones((5, 4), np.float32), logits)
+    spec = [tf.TensorSpec([None, 4], tf.float32)] * 2
+    with pytest.raises(ValueError, match=message + r"\(None, 4\)"):
+        tf.function(metric.update_state, input_signature=spec)(logits, logits)
+    assert float(keras.ops.sum(metric.confusion)) == 0.0
+
+
 def test_registered_names_for_lookups() -> None:
     """keras.losses.get takes a dict with the registered name (strings: Keras' own only)."""
     loss = keras.losses.get(

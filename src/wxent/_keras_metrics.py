@@ -309,10 +309,32 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
     def _shape(self) -> tuple[int, ...]:
         return tuple(self.confusion.shape)
 
+    def _check_labels_axis(self, logits: Any) -> None:
+        """Per-label counts: ``y_pred`` has ``num_classes`` labels along ``class_axis``.
+
+        Checked on the static shape (also while tracing; a size unknown there is not
+        checked): the counts of another number of labels do not add to the variable's.
+
+        Raises:
+            ValueError: naming ``y_pred``, for another number of labels.
+        """
+        shape = tuple(logits.shape)
+        if self.num_classes is None or not -len(shape) <= self.class_axis < len(shape):
+            return  # an axis out of range: wxent.confusion_matrix's error
+        size = shape[self.class_axis]
+        if size is not None and size != self.num_classes:
+            raise v.value_error(
+                "y_pred",
+                f"{self.num_classes} labels along class_axis={self.class_axis} "
+                "(the num_classes the metric was built with)",
+                f"y_pred of shape {v.shape_str(shape)}",
+            )
+
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the counts of a batch: :func:`wxent.confusion_matrix` in Keras variables."""
         mask = keras_mask(y_pred)
         logits = ops.convert_to_tensor(y_pred, dtype=self._counts)
+        self._check_labels_axis(logits)
         threshold: Any = self._logits_threshold
         if not self.from_logits:
             check_probabilities(logits)
