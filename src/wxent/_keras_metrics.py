@@ -11,6 +11,7 @@ wxent functions give for all the batches together.
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -170,6 +171,23 @@ def _masked_weight(
     return weights[0] * weights[1] if len(weights) == 2 else (weights[0] if weights else None)
 
 
+def count_dtype(dtype: Any) -> str:
+    """The dtype a metric counts and decides in: float64 under a float64 policy, else float32.
+
+    A metric's ``dtype`` may be a half-precision policy (``"mixed_float16"``, ``"bfloat16"``)
+    when a whole model is set up for mixed precision; counts in float16 stop growing at
+    2048 (bfloat16: 256) and the model's float32 logits rounded to 16 bits change the
+    decisions next to the threshold. So the counts, the weights and the decisions stay in
+    float32 (whatever the 16-bit logits of a mixed-precision model, which float32 holds
+    exactly). The JAX backend has float64 only with ``jax_enable_x64``: float32 without.
+    """
+    if keras.backend.standardize_dtype(dtype) != "float64":
+        return "float32"
+    if keras.backend.backend() == "jax" and not sys.modules["jax"].config.jax_enable_x64:
+        return "float32"
+    return "float64"
+
+
 def _threshold(threshold: Any) -> np.ndarray:
     """A scalar or per-label threshold as float64 NumPy (lists, NumPy, any tensor)."""
     if ns.is_array(threshold) and not isinstance(threshold, np.ndarray):
@@ -286,8 +304,11 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
         self.average, self.class_axis, self._score_options = average, class_axis, score
         self.ignore_label = ignore_label
         shape = (2, 2) if self.num_classes is None else (self.num_classes, 2, 2)
-        self.confusion = self.add_variable(shape, "zeros", name="confusion")
-        self.confusion_error = self.add_variable(shape, "zeros", name="confusion_error")
+        self._counts = count_dtype(self.dtype)
+        self.confusion = self.add_variable(shape, "zeros", dtype=self._counts, name="confusion")
+        self.confusion_error = self.add_variable(
+            shape, "zeros", dtype=self._counts, name="confusion_error"
+        )
         self._configured = True
 
     _options: ClassVar[tuple[str, ...]] = (
@@ -312,10 +333,32 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
     def _shape(self) -> tuple[int, ...]:
         return tuple(self.confusion.shape)
 
+    def _check_labels_axis(self, logits: Any) -> None:
+        """Per-label counts: ``y_pred`` has ``num_classes`` labels along ``class_axis``.
+
+        Checked on the static shape (also while tracing; a size unknown there is not
+        checked): the counts of another number of labels do not add to the variable's.
+
+        Raises:
+            ValueError: naming ``y_pred``, for another number of labels.
+        """
+        shape = tuple(logits.shape)
+        if self.num_classes is None or not -len(shape) <= self.class_axis < len(shape):
+            return  # an axis out of range: wxent.confusion_matrix's error
+        size = shape[self.class_axis]
+        if size is not None and size != self.num_classes:
+            raise v.value_error(
+                "y_pred",
+                f"{self.num_classes} labels along class_axis={self.class_axis} "
+                "(the num_classes the metric was built with)",
+                f"y_pred of shape {v.shape_str(shape)}",
+            )
+
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the counts of a batch: :func:`wxent.confusion_matrix` in Keras variables."""
         mask = keras_mask(y_pred)
-        logits = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+        logits = ops.convert_to_tensor(y_pred, dtype=self._counts)
+        self._check_labels_axis(logits)
         threshold: Any = self._logits_threshold
         if not self.from_logits:
             check_probabilities(logits)
@@ -323,14 +366,14 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
             # same dtype: a probability equal to the threshold stays not above it (as in
             # keras.metrics.Recall), which a float64 threshold logit did not guarantee.
             logits = ops.log(logits) - ops.log1p(-logits)
-            t = ops.convert_to_tensor(self._threshold_array, dtype=self.dtype)
+            t = ops.convert_to_tensor(self._threshold_array, dtype=self._counts)
             threshold = ops.log(t) - ops.log1p(-t)
         labels = ops.convert_to_tensor(y_true)
         if len(labels.shape) == len(logits.shape) - 1:  # Dense(1) logits, (B,) labels
             labels = ops.expand_dims(labels, axis=-1)
         elif len(labels.shape) == len(logits.shape) + 1 and labels.shape[-1] == 1:
             labels = ops.squeeze(labels, axis=-1)  # (B,) logits, (B, 1) labels
-        w = _masked_weight(sample_weight, mask, logits, self.dtype, self.class_axis)
+        w = _masked_weight(sample_weight, mask, logits, self._counts, self.class_axis)
         with user_names(logits="y_pred", labels="y_true"):
             counts = wxent.confusion_matrix(
                 logits,
@@ -340,7 +383,7 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
                 ignore_label=self.ignore_label,
                 class_axis=self.class_axis,
             )
-        counts = ops.reshape(ops.cast(counts, self.dtype), (-1, 2, 2))  # [[tn, fp], [fn, tp]]
+        counts = ops.reshape(ops.cast(counts, self._counts), (-1, 2, 2))  # [[tn, fp], [fn, tp]]
         counts = ops.sum(counts, axis=0) if self.num_classes is None else counts
         add_compensated(self.confusion, self.confusion_error, counts)
 
@@ -396,7 +439,10 @@ class Recall(_ConfusionMetric):
             a compiled step, as in :func:`wxent.confusion_matrix`.
         class_axis: the label axis (``-1``).
         name: the metric's name (default: the class name in snake case).
-        dtype: the dtype of the counts.
+        dtype: the metric's dtype (policy). The counts, weights and decisions are float32
+            (float64 under a float64 policy that the backend has), also under a 16-bit
+            policy such as ``"mixed_float16"``: 16-bit counts would stop at 2048
+            (bfloat16: 256).
 
     Example:
         >>> import numpy as np, wxent.keras
@@ -474,7 +520,8 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
         from_logits: whether ``y_pred`` holds logits (the default) or probabilities.
         class_axis: the class axis of ``y_pred`` (``-1``).
         name: the metric's name (default: the class name in snake case).
-        dtype: the dtype of the accumulators.
+        dtype: the metric's dtype (policy); the accumulators are float32 (float64 under
+            a float64 policy), as for :class:`Recall`.
 
     Labels are integer class indices (a trailing axis of size 1 is squeezed) or
     one-hot / probability rows (their argmax is the true class). An index outside
@@ -508,10 +555,13 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
         self.costs = np.asarray(costs, dtype=np.float64)
         self.from_logits = v.check_bool("from_logits", from_logits)
         self.class_axis = class_axis
-        self.total_cost = self.add_variable((), "zeros", name="total_cost")
-        self.count = self.add_variable((), "zeros", name="count")
-        self.total_cost_error = self.add_variable((), "zeros", name="total_cost_error")
-        self.count_error = self.add_variable((), "zeros", name="count_error")
+        self._counts = count_dtype(self.dtype)
+        self.total_cost = self.add_variable((), "zeros", dtype=self._counts, name="total_cost")
+        self.count = self.add_variable((), "zeros", dtype=self._counts, name="count")
+        self.total_cost_error = self.add_variable(
+            (), "zeros", dtype=self._counts, name="total_cost_error"
+        )
+        self.count_error = self.add_variable((), "zeros", dtype=self._counts, name="count_error")
         self._configured = True
 
     _options = ("costs", "from_logits", "class_axis")
@@ -524,7 +574,7 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
         """Add the costs of a batch's Bayes decisions."""
         num_classes = self.costs.shape[0]
         mask = keras_mask(y_pred)
-        y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+        y_pred = ops.convert_to_tensor(y_pred, dtype=self._counts)
         size = y_pred.shape[self.class_axis]  # None: not known while tracing
         if size is not None and size != num_classes:
             raise v.value_error(
@@ -544,13 +594,13 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
         if "float" in str(y_true.dtype):
             check_indices(y_true)
             y_true = ops.cast(y_true, "int32")
-        w = _masked_weight(sample_weight, mask, y_true, self.dtype)
+        w = _masked_weight(sample_weight, mask, y_true, self._counts)
         with user_names(logits="y_pred", labels="y_true"):
             counts = wxent.confusion_matrix(
                 logits, y_true, costs=self.costs, sample_weight=w, class_axis=self.class_axis
             )
-        counts = ops.cast(counts, self.dtype)
-        costs = ops.convert_to_tensor(self.costs, dtype=self.dtype)
+        counts = ops.cast(counts, self._counts)
+        costs = ops.convert_to_tensor(self.costs, dtype=self._counts)
         add_compensated(self.total_cost, self.total_cost_error, ops.sum(counts * costs))
         add_compensated(self.count, self.count_error, ops.sum(counts))
 

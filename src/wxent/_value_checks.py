@@ -378,6 +378,13 @@ probability_hook: ContextVar[Callable[[bool], None] | None] = ContextVar(
 )
 
 
+#: The precision of the values the logits were widened from by the caller (16: float16 or
+#: bfloat16), ``None`` when they come as made. The Keras adapter casts a mixed-precision
+#: model's 16-bit outputs to its float32 loss dtype: softmax rows of 16-bit probabilities
+#: sum to 1 only within 16-bit rounding, which the look of float32 logits would not allow.
+source_bits: ContextVar[int | None] = ContextVar("wxent_source_bits", default=None)
+
+
 def probe(x: Any, axis: int, *, softmax: bool) -> tuple[Any, ...] | None:
     """The index of the view that :func:`probability_flag` looks at (``None``: too small).
 
@@ -467,7 +474,16 @@ class Probe:
     """
 
     def __init__(self, xp: Any, logits: Any, axis: int, *, softmax: bool, bits: int) -> None:
-        self.xp, self.logits, self.axis, self.softmax, self.bits = xp, logits, axis, softmax, bits
+        self.xp, self.logits, self.axis, self.softmax, self._bits = xp, logits, axis, softmax, bits
+
+    @property
+    def bits(self) -> int:
+        """16 for 16-bit logits, or logits widened from 16 bits (:data:`source_bits`).
+
+        Read when the look is computed, at the call's read of concrete values: never in
+        traced code (``torch.compile`` cannot trace a ``ContextVar``).
+        """
+        return 16 if self._bits == 16 or source_bits.get() == 16 else self._bits
 
     def __call__(self) -> Any | None:
         return probability_flag(

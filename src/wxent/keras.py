@@ -64,7 +64,10 @@ tensors, the op type of symbolic TensorFlow tensors), the loss warns once with a
 :class:`LogitsWarning` (``wxent.LogitsWarning``): the model should output logits
 (``Dense(C)`` without activation). JAX arrays carry no mark; in eager calls (any backend)
 wxent's own value check catches predictions that look like probabilities, also once per
-loss. Compiled train steps (``jax.jit``, ``tf.function``) are seen only through the marks.
+loss. Compiled train steps (``jax.jit``, ``tf.function``) are seen only through the marks:
+on the JAX backend a softmax last layer goes unwarned in ``fit`` (whose gradient traces the
+loss even with ``jit_compile=False``) and is caught by ``evaluate`` with
+``jit_compile=False``.
 
 **Metrics.** :class:`Recall`, :class:`Precision`, :class:`FBetaScore` threshold
 sigmoid outputs (binary, multi-label); with ``from_logits=True`` (the default) the
@@ -79,7 +82,32 @@ with the rounding errors of its additions, so sums past ``2**24`` (weighted coun
 more samples than that) still count every weight-1 sample, also in compiled steps.
 
 Everything here is registered for ``keras.saving`` under the package ``"wxent"``: a
-model saved with a wxent loss and metric loads back.
+model saved with a wxent loss and metric loads back. Lookups by name go through the
+registered name in a dict, ``keras.losses.get({"class_name": "wxent>SoftmaxCrossEntropy",
+"config": {...}})`` (or ``keras.saving.get_registered_object("wxent>Recall")``): Keras
+reads a plain string such as ``compile(loss="wxent>SoftmaxCrossEntropy")`` as one of its
+own names only, so pass an instance there.
+
+**Mixed precision.** Under ``keras.mixed_precision.set_dtype_policy("mixed_float16")``
+(or ``"mixed_bfloat16"``) the model's logits are 16-bit; a loss with the default
+``dtype=None`` computes in float32, as Keras' own losses do (their dtype defaults to
+``keras.backend.floatx()``, not the global policy): the value is the float32 one of the
+16-bit logits, and ``compile``'s ``LossScaleOptimizer`` scales it as Keras' losses. A loss
+built with ``dtype="mixed_float16"`` computes and returns float16 (as Keras' losses of that
+dtype; a ``"sum"`` above 65504 overflows). The value check sees 16-bit predictions as what
+they were: probabilities of a 16-bit softmax, whose rows sum to 1 only within 16-bit
+rounding, are caught also after the cast to float32. The metrics count, weigh and decide in
+float32 whatever their ``dtype`` (float64 under a float64 policy): 16-bit counts would stop
+at 2048 (bfloat16: 256).
+
+**fit's own options.** ``fit(class_weight={...})`` reaches the loss as a per-sample
+``sample_weight`` (Keras maps each sample's class), so it *multiplies* the loss's own
+``class_weight``: give the weights in one place. For multi-label targets Keras takes the
+argmax of each label row as its class: use ``pos_weight``/``neg_weight`` there. Keras passes
+sample weights only to ``weighted_metrics=`` (not to ``metrics=``), the wxent metrics
+included. ``keras.distribution.DataParallel`` (JAX) computes the loss and the metrics'
+counts over the whole batch, as on one device (its batches must divide by the number of
+devices, a Keras requirement).
 
 **Options are attributes.** ``loss.label_smoothing = 0.05`` or ``metric.threshold = 1.2``
 after construction is checked as in the constructor, used by the next call and saved by
@@ -115,7 +143,7 @@ from wxent._keras_metrics import (
     plain_config,
 )
 from wxent._user_names import user_names
-from wxent._value_checks import LogitsWarning, probability_hook
+from wxent._value_checks import LogitsWarning, probability_hook, source_bits
 
 __all__ = [
     "AsymmetricLoss",
@@ -166,6 +194,12 @@ def _scale_for_replicas(loss: Any) -> Any:
 
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return loss if replicas == 1 else ops.multiply(loss, ops.cast(1.0 / replicas, loss.dtype))
+
+
+def _is_16_bit(x: Any) -> bool:
+    """Whether ``x`` is a float16 or bfloat16 array (a mixed-precision model's output)."""
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and keras.backend.standardize_dtype(dtype) in ("float16", "bfloat16")
 
 
 def _activation(y_pred: Any) -> str | None:
@@ -258,14 +292,22 @@ class WxentLoss(keras.losses.Loss):
 
     # ------------------------------------------------------------------ computation
 
-    def _wxent(self, logits: Any, labels: Any, sample_weight: Any, reduction: str) -> Any:
+    def _wxent(
+        self, logits: Any, labels: Any, sample_weight: Any, reduction: str, y_pred: Any
+    ) -> Any:
         options = {**self._options, "reduction": reduction}
         checked = options["validate"] and ns.is_concrete(logits)  # value checks run
         token = probability_hook.set(self._found_probabilities) if checked else None
+        # 16-bit predictions (a mixed-precision model) widened to the loss dtype: the
+        # value check allows the row sums of 16-bit probabilities, as on the 16-bit values
+        narrow = checked and _is_16_bit(y_pred) and not _is_16_bit(logits)
+        bits = source_bits.set(16) if narrow else None
         try:  # the errors name the arrays as Keras users pass them, y_true and y_pred
             with user_names(logits="y_pred", labels="y_true"):
                 return type(self).function(logits, labels, **options, sample_weight=sample_weight)
         finally:
+            if bits is not None:
+                source_bits.reset(bits)
             if token is not None:  # the value checks warn once per loss
                 probability_hook.reset(token)
 
@@ -356,13 +398,13 @@ class WxentLoss(keras.losses.Loss):
         with keras.name_scope(self.name):
             logits, labels, axis = self._prepare(y_true, y_pred)
             weights = self._sample_weight(sample_weight, mask, logits, axis)
-            loss = self._wxent(logits, labels, weights, self._wxent_reduction)
+            loss = self._wxent(logits, labels, weights, self._wxent_reduction, y_pred)
             return _scale_for_replicas(loss) if self._wxent_reduction in _MEANS else loss
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """Unreduced losses (``reduction="none"``), per Keras' ``Loss.call`` contract."""
         logits, labels, _ = self._prepare(y_true, y_pred)
-        return self._wxent(logits, labels, None, "none")
+        return self._wxent(logits, labels, None, "none", y_pred)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-friendly (arrays as nested lists)."""
