@@ -303,7 +303,9 @@ OPTION_CASES = [
 ]
 
 
-@pytest.mark.parametrize("mode", list(MODES))
+# torch.compile traces the code torch runs eagerly with validate=False (every case and
+# reduction compiled: test_values_and_gradients_are_the_unfused_limits)
+@pytest.mark.parametrize("mode", [m for m in MODES if m != "torch-compile"])
 @pytest.mark.parametrize(("case", "options"), OPTION_CASES)
 def test_options_at_the_limits(mode, case, options):
     # Class and sample weights (one of 0 on a row of infinite loss), label smoothing
