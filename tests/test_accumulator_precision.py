@@ -154,3 +154,33 @@ def test_label_counter_counts_float32_weights_in_float64(framework):
         counter.update(make(np.array([i % 2])), make(np.ones(1, np.float32)))
     np.testing.assert_array_equal(counter.counts, [BIG + UNITS // 2, UNITS // 2])
     assert counter.counts.dtype == np.float64
+
+
+@pytest.mark.parametrize("framework", ["jax", "tensorflow"])
+@pytest.mark.parametrize("argument", ["logits", "labels", "sample_weight"])
+def test_update_inside_a_trace_is_a_type_error_naming_the_array(framework, argument):
+    # jax.jit: a TracerBoolConversionError from inside the counting; tf.function: counts
+    # kept as symbolic tensors, then TensorFlow's "out of scope" error at compute()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3)).astype(np.float32)
+    y = np.arange(8) % 3
+    sw = np.ones(8, dtype=np.float32)
+    acc = wxent.MetricAccumulator()
+
+    def step(a, b, c):
+        given = {"logits": a, "labels": b, "sample_weight": c}
+        concrete = {"logits": x, "labels": y, "sample_weight": sw}
+        concrete[argument] = given[argument]  # only this one traced
+        acc.update(concrete["logits"], concrete["labels"], concrete["sample_weight"])
+        return a[0, 0]
+
+    message = rf"`{argument}`.*concrete values.*runs eagerly.*Received: a traced"
+    with pytest.raises(TypeError, match=message):
+        if framework == "jax":
+            jax.jit(step)(jnp.asarray(x), jnp.asarray(y), jnp.asarray(sw))
+        else:
+            tf.function(step)(tf.constant(x), tf.constant(y), tf.constant(sw))
+    with pytest.raises(ValueError, match="at least one batch"):  # nothing was added
+        acc.compute()
+    acc.update(x, y, sw)  # eagerly, as before
+    assert acc.compute()["confusion_matrix"].sum() == 8

@@ -96,7 +96,19 @@ class MetricAccumulator:
         return self
 
     def update(self, logits: Any, labels: Any, sample_weight: Any = None) -> MetricAccumulator:
-        """Add the counts of one batch (arrays of the first batch's framework); ``self``."""
+        """Add the counts of one batch (arrays of the first batch's framework); ``self``.
+
+        Eager only: the accumulator keeps the batches' counts, which a ``jax.jit`` or
+        ``tf.function`` trace cannot hand out of the trace (a ``TypeError`` naming the
+        array; ``torch.compile`` runs it as Python). A compiled step returns its logits
+        (or the counts of :func:`wxent.confusion_matrix`), and the loop updates outside.
+        """
+        for name, value in (
+            ("logits", logits),
+            ("labels", labels),
+            ("sample_weight", sample_weight),
+        ):
+            _check_eager(name, value)
         counts = mc.count(
             logits,
             labels,
@@ -267,6 +279,18 @@ def _fold(xp: Any, total: Any, error: Any) -> Any:
     if error is None:
         return total
     return total + xp.where(xp.isfinite(error), error, xp.zeros_like(error))
+
+
+def _check_eager(name: str, value: Any) -> None:
+    """``value`` is no JAX tracer or symbolic TensorFlow tensor (state cannot leave a trace)."""
+    if not ns.is_array(value) or ns.is_torch(value) or ns.is_concrete(value):
+        return
+    raise v.type_error(
+        name,
+        "concrete values (MetricAccumulator.update keeps state and runs eagerly, outside "
+        "jax.jit and tf.function; the metric functions such as wxent.confusion_matrix trace)",
+        f"a traced {type(value).__name__}",
+    )
 
 
 def _narrow(value: Any) -> bool:
