@@ -34,6 +34,7 @@ SCRIPTS = [
     "bench_cli.py",
     "bench_thresholds.py",
     "bench_host.py",
+    "bench_trace.py",
 ]
 
 HEADER = """# Benchmarks

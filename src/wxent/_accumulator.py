@@ -11,7 +11,7 @@ from wxent import _metric_counts as mc
 from wxent import _metric_inputs as mi
 from wxent import _namespace as ns
 from wxent import _validation as v
-from wxent._core.numerics import two_sum
+from wxent._core.numerics import fold_error, two_sum
 
 __all__ = ["MetricAccumulator"]
 
@@ -245,7 +245,7 @@ class MetricAccumulator:
                 "more samples than int32 counts",
             )
         sums = [
-            {n: _fold(first.xp, s, self._errors[weighted].get(n)) for n, s in parts.items()}
+            {n: fold_error(s, self._errors[weighted].get(n), xp=first.xp) for n, s in parts.items()}
             for weighted, parts in self._sums.items()
         ]
         counts, total = mc.combine(first, sums)
@@ -272,13 +272,6 @@ def _to(value: Any, device: Any) -> Any:
 def _compensated(xp: Any, value: Any) -> bool:
     """A float sum below float64 (float32 counts), whose additions keep their rounding errors."""
     return ns.float_dtype_name(xp, getattr(value, "dtype", None)) not in (None, "float64")
-
-
-def _fold(xp: Any, total: Any, error: Any) -> Any:
-    """A running sum plus its rounding errors (none past an overflow: ``inf - inf``)."""
-    if error is None:
-        return total
-    return total + xp.where(xp.isfinite(error), error, xp.zeros_like(error))
 
 
 def _check_eager(name: str, value: Any) -> None:

@@ -3,8 +3,9 @@
 ``tf.function`` converts the Python functions its function calls (AutoGraph: ``if`` and
 loops over tensors become graph control flow), recursively, unless they are marked: the
 conversion parses each function's source, and converting wxent's validation and fast-path
-code made the first trace of a loss take seconds (11 s for ``softmax_cross_entropy`` with
-class weights and smoothing, 0.1 s unconverted). wxent's code decides its branches on
+code made the first trace of a loss take seconds (7 s for ``softmax_cross_entropy`` with
+class weights and smoothing in a fresh process, 0.06 s unconverted: BENCHMARKS.md, "First
+trace under tf.function"). wxent's code decides its branches on
 shapes, dtypes and options — Python values — and builds its graph control flow itself
 (``tf.cond``, ``where``), so it needs no conversion.
 

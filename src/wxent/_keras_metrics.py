@@ -23,7 +23,7 @@ import wxent
 from wxent import _adapter_options as table
 from wxent import _namespace as ns
 from wxent import _validation as v
-from wxent._core.numerics import two_sum
+from wxent._core.numerics import fold_error, two_sum
 from wxent._user_names import user_names
 
 _register = keras.saving.register_keras_serializable(package="wxent")
@@ -219,9 +219,8 @@ def add_compensated(total: Any, error: Any, value: Any) -> None:
 
 
 def compensated(total: Any, error: Any) -> Any:
-    """``total + error`` as a tensor (no error past an overflow to inf: ``inf - inf``)."""
-    e = ops.copy(error)
-    return ops.add(ops.copy(total), ops.where(ops.isfinite(e), e, ops.zeros_like(e)))
+    """``total + error`` of two variables, as a tensor of the backend."""
+    return fold_error(ops.copy(total), ops.copy(error), xp=ops)
 
 
 class _Reconfigured:

@@ -125,7 +125,7 @@ def read(
         raise CliError("reading CSV and Parquet needs pyarrow: pip install 'wxent[cli]'") from None
     if suffix in (".parquet", ".pq"):
         return _parquet(path, names, globs, exclude)
-    return _csv(path, names, globs, exclude, "\t" if suffix == ".tsv" else _delimiter(path))
+    return _csv(path, names, globs, exclude, "\t" if suffix == ".tsv" else None)
 
 
 def _npy(path: Path) -> tuple[list[str], list[Any]]:
@@ -172,13 +172,12 @@ def _first_line(path: Path) -> str:
         raise CliError(f"cannot read {path} as CSV: it is not UTF-8 text") from None
 
 
-def _delimiter(path: Path) -> str:
+def _delimiter(header: str) -> str:
     """``,``; or ``;`` (or a tab) where the header row has those and no comma.
 
     Spreadsheets in many locales write CSV with semicolons: read with commas, such a
     file was one column named ``a;b`` whose labels were ``"1;0"`` — counted as names.
     """
-    header = _first_line(path)
     if "," not in header:
         found = [d for d in (";", "\t") if d in header]
         if len(found) == 1:
@@ -186,8 +185,7 @@ def _delimiter(path: Path) -> str:
     return ","
 
 
-def _header(path: Path, delimiter: str) -> list[str]:
-    text = _first_line(path)
+def _header(text: str, delimiter: str) -> list[str]:
     with _wide_fields():
         row = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     return [h.strip() for h in row]
@@ -208,12 +206,14 @@ def _csv(
     names: list[str] | None,
     globs: list[str] | None,
     exclude: list[str] | None,
-    delimiter: str,
+    delimiter: str | None,
 ) -> tuple[list[str], list[Any]]:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    header = _header(path, delimiter)
+    text = _first_line(path)
+    delimiter = delimiter or _delimiter(text)  # None: read from the header row
+    header = _header(text, delimiter)
     chosen = select(path, header, names, globs, exclude)
     bad_rows: list[Any] = []
 

@@ -20,7 +20,7 @@ from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._types import Array
 from wxent.cost_matrix import check_cost_matrix, check_matrix_shape, matrix_for
-from wxent.decisions import cost_threshold
+from wxent.decisions import threshold_of
 
 
 def same_framework_error(name: str, value: Any, logits: Any) -> TypeError:
@@ -370,20 +370,15 @@ def binary_costs(c: Call) -> tuple[Array, Array]:
 def _check_binary_costs(host: np.ndarray) -> float:
     """The threshold of a checked ``[[c_tn, c_fp], [c_fn, c_tp]]``; errors name ``costs``."""
     host = check_cost_matrix(host, num_classes=2, warn=False)
-    a, b = host[0, 1] - host[0, 0], host[1, 0] - host[1, 1]
-    if (a == 0 and b == 0) or (a < 0 and b < 0):
-        expected = (
-            "a 2 x 2 matrix [[c_tn, c_fp], [c_fn, c_tp]] under which the decision matters "
-            "(costs[0, 1] != costs[0, 0] or costs[1, 0] != costs[1, 1])"
-            if a == 0
-            else "a 2 x 2 matrix [[c_tn, c_fp], [c_fn, c_tp]] whose mistakes cost at least as "
-            "much as a correct decision in one row (costs[0, 1] >= costs[0, 0] or "
-            "costs[1, 0] >= costs[1, 1]): not a swapped one"
-        )
-        raise v.value_error("costs", expected, f"costs={host.tolist()}")
-    return cost_threshold(
-        cost_fp=float(host[0, 1]),
-        cost_fn=float(host[1, 0]),
-        cost_tp=float(host[1, 1]),
-        cost_tn=float(host[0, 0]),
+    matrix = "a 2 x 2 matrix [[c_tn, c_fp], [c_fn, c_tp]]"
+    return threshold_of(
+        float(host[0, 1] - host[0, 0]),
+        float(host[1, 0] - host[1, 1]),
+        name="costs",
+        received=f"costs={host.tolist()}",
+        matters=f"{matrix} under which the decision matters (costs[0, 1] != costs[0, 0] "
+        "or costs[1, 0] != costs[1, 1])",
+        ordered=f"{matrix} whose mistakes cost at least as much as a correct decision in "
+        "one row (costs[0, 1] >= costs[0, 0] or costs[1, 0] >= costs[1, 1]): not a "
+        "swapped one",
     )

@@ -217,22 +217,30 @@ def cost_threshold(
         if not (math.isfinite(number) and number >= 0):
             raise v.value_error(name, "a finite number >= 0", f"{name}={value!r}")
         values[name] = number
-    a = values["cost_fp"] - values["cost_tn"]
-    b = values["cost_fn"] - values["cost_tp"]
-    received = f"cost_fp={cost_fp!r}, cost_fn={cost_fn!r}, cost_tp={cost_tp!r}, cost_tn={cost_tn!r}"
+    return threshold_of(
+        values["cost_fp"] - values["cost_tn"],
+        values["cost_fn"] - values["cost_tp"],
+        name="cost_fp",
+        received=f"cost_fp={cost_fp!r}, cost_fn={cost_fn!r}, cost_tp={cost_tp!r}, "
+        f"cost_tn={cost_tn!r}",
+        matters="costs under which the decision matters (cost_fp != cost_tn or cost_fn != cost_tp)",
+        ordered="mistakes that cost at least as much as correct decisions for one class "
+        "(cost_fp >= cost_tn or cost_fn >= cost_tp); are the arguments swapped?",
+    )
+
+
+def threshold_of(
+    a: float, b: float, *, name: str, received: str, matters: str, ordered: str
+) -> float:
+    """The logit threshold ``log(a) - log(b)`` of :func:`cost_threshold`'s ``a`` and ``b``.
+
+    ``matters`` and ``ordered`` word the two errors (``a = b = 0``; ``a, b < 0``) for the
+    argument ``name`` as the caller gave it (four numbers, or a ``2 x 2`` matrix).
+    """
     if a == 0 and b == 0:
-        raise v.value_error(
-            "cost_fp",
-            "costs under which the decision matters (cost_fp != cost_tn or cost_fn != cost_tp)",
-            received,
-        )
+        raise v.value_error(name, matters, received)
     if a < 0 and b < 0:
-        raise v.value_error(
-            "cost_fp",
-            "mistakes that cost at least as much as correct decisions for one class "
-            "(cost_fp >= cost_tn or cost_fn >= cost_tp); are the arguments swapped?",
-            received,
-        )
+        raise v.value_error(name, ordered, received)
     if a <= 0 <= b:
         return -math.inf
     if b <= 0 <= a:

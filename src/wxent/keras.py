@@ -196,6 +196,13 @@ def _scale_for_replicas(loss: Any) -> Any:
     return loss if replicas == 1 else ops.multiply(loss, ops.cast(1.0 / replicas, loss.dtype))
 
 
+def _check_reduction(reduction: Any) -> None:
+    """One of Keras' reduction names or wxent's (``_REDUCTIONS``)."""
+    if not isinstance(reduction, (str, type(None))) or reduction not in _REDUCTIONS:
+        expected = "one of " + ", ".join(repr(r) for r in _REDUCTIONS)
+        raise v.value_error("reduction", expected, f"reduction={reduction!r}")
+
+
 def _is_16_bit(x: Any) -> bool:
     """Whether ``x`` is a float16 or bfloat16 array (a mixed-precision model's output)."""
     dtype = getattr(x, "dtype", None)
@@ -224,9 +231,7 @@ class WxentLoss(keras.losses.Loss):
     def __init__(self, arguments: dict[str, Any]) -> None:
         options = table.constructor_options(arguments)
         reduction, name, dtype = options.pop("reduction"), options.pop("name"), options.pop("dtype")
-        if not isinstance(reduction, (str, type(None))) or reduction not in _REDUCTIONS:
-            expected = "one of " + ", ".join(repr(r) for r in _REDUCTIONS)
-            raise v.value_error("reduction", expected, f"reduction={reduction!r}")
+        _check_reduction(reduction)
         function = type(self).function
         super().__init__(
             name=name or function.__name__,
@@ -283,9 +288,7 @@ class WxentLoss(keras.losses.Loss):
             super().__setattr__(name, value)
 
     def _set_reduction(self, reduction: Any) -> None:
-        if not isinstance(reduction, (str, type(None))) or reduction not in _REDUCTIONS:
-            expected = "one of " + ", ".join(repr(r) for r in _REDUCTIONS)
-            raise v.value_error("reduction", expected, f"reduction={reduction!r}")
+        _check_reduction(reduction)
         object.__setattr__(self, "_wxent_reduction", _REDUCTIONS[reduction])
         object.__setattr__(self, "_reduction_arg", reduction)
         object.__setattr__(self, "reduction", _KERAS if reduction == "weighted_mean" else reduction)

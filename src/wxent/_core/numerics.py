@@ -220,3 +220,13 @@ def two_sum(a: Array, b: Array) -> tuple[Array, Array]:
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
+
+
+def fold_error(total: Array, error: Array | None, *, xp: Any) -> Array:
+    """A running sum plus the rounding errors :func:`two_sum` kept beside it.
+
+    No error past an overflow of ``total`` to ``inf`` (where ``error`` is ``inf - inf``).
+    """
+    if error is None:
+        return total
+    return total + xp.where(xp.isfinite(error), error, xp.zeros_like(error))
