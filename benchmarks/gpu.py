@@ -63,6 +63,10 @@ def _version(name: str) -> str:
 
 
 def _commit() -> str:
+    # The GPU machine receives a copy of the tree; its git may read an older HEAD, so the
+    # caller's WXENT_COMMIT (the commit the tree was copied from) comes first.
+    if os.environ.get("WXENT_COMMIT"):
+        return os.environ["WXENT_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -71,7 +75,7 @@ def _commit() -> str:
             return out.stdout.strip()
     except OSError:
         pass
-    return os.environ.get("WXENT_COMMIT", "unknown")
+    return "unknown"
 
 
 CUDA = gpu_cases.DEV == "cuda"
