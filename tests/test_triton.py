@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import triton  # noqa: F401  (a missing triton is a failure, not a skip)
+import triton  # (a missing triton is a failure, not a skip)
 
 import wxent
 from device_ops import DeviceOps
@@ -598,12 +598,33 @@ def test_a_kernel_triton_cannot_run_leaves_the_call_to_the_generic_path(monkeypa
     np.testing.assert_allclose(grad, expected[1], rtol=1e-6)
     run(wxent.softmax_cross_entropy, x, y)  # no second warning: the kernel is known broken
 
+    # Triton's compiler passes raise a plain RuntimeError from Triton's own code (seen on
+    # an H100 with Triton 3.6: "PassManager::run failed"): Triton's too.
+    namespace: dict = {}
+    where = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "compiler.py")
+    code = "def make_ttgir(*args, **kwargs):\n    raise RuntimeError('PassManager::run failed')"
+    exec(compile(code, where, "exec"), namespace)
+    monkeypatch.setattr(select, "_BROKEN", set())
+    monkeypatch.setattr(triton_softmax, "_forward", namespace["make_ttgir"])
+    with pytest.warns(RuntimeWarning, match="PassManager"):
+        value, grad = run(wxent.softmax_cross_entropy, x, y, class_weight=cw)
+    np.testing.assert_allclose(value, expected[0], rtol=1e-6)
+    np.testing.assert_allclose(grad, expected[1], rtol=1e-6)
+
     def failing(*args, **kwargs):
         raise MemoryError("out of memory")  # not Triton's: propagates
 
     monkeypatch.setattr(select, "_BROKEN", set())
     monkeypatch.setattr(triton_softmax, "_forward", failing)
     with pytest.raises(MemoryError):
+        run(wxent.softmax_cross_entropy, x, y)
+
+    def wrong(*args, **kwargs):
+        raise RuntimeError("a bug of wxent's own")  # raised outside Triton: propagates
+
+    monkeypatch.setattr(select, "_BROKEN", set())
+    monkeypatch.setattr(triton_softmax, "_forward", wrong)
+    with pytest.raises(RuntimeError, match="own"):
         run(wxent.softmax_cross_entropy, x, y)
 
 

@@ -209,8 +209,9 @@ def _guarded(name: str, kernel: Any, logits: Array, *args: Any, **kwargs: Any) -
     """``kernel(logits, ...)`` on the logits' device; ``None`` if Triton itself fails.
 
     A kernel that Triton cannot compile or launch here (an old ``triton``, an unsupported
-    GPU) leaves the call to the generic path, with one ``RuntimeWarning`` per kernel;
-    errors of other origins (out of memory, bad input) propagate.
+    GPU, a compiler pass that fails on it) leaves the call to the generic path, with one
+    ``RuntimeWarning`` per kernel; errors of other origins (out of memory, bad input)
+    propagate.
     """
     if name in _BROKEN:
         return None
@@ -221,7 +222,7 @@ def _guarded(name: str, kernel: Any, logits: Array, *args: Any, **kwargs: Any) -
         with device:
             return kernel(logits, *args, **kwargs)
     except Exception as exc:
-        if not type(exc).__module__.startswith("triton"):
+        if not _raised_by_triton(exc):
             raise
         _BROKEN.add(name)
         warnings.warn(
@@ -235,6 +236,29 @@ def _guarded(name: str, kernel: Any, logits: Array, *args: Any, **kwargs: Any) -
 
 #: Kernels that failed to compile or launch in this process.
 _BROKEN: set[str] = set()
+
+
+def _raised_by_triton(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from Triton itself: its compiler, runtime or driver.
+
+    An exception of Triton's own types, or one raised in Triton's code (its compiler
+    passes raise a plain ``RuntimeError``, e.g. ``PassManager::run failed``). Memory
+    errors and errors raised in wxent's or PyTorch's code are not Triton's.
+    """
+    if type(exc).__module__.startswith("triton"):
+        return True
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return False
+    triton = sys.modules.get("triton")
+    if triton is None or not getattr(triton, "__file__", None):
+        return False
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    root = os.path.dirname(os.path.abspath(triton.__file__)) + os.sep
+    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(root)
 
 
 def softmax_cross_entropy(

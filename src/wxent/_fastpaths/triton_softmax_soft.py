@@ -95,9 +95,12 @@ def _forward_kernel(
     s = tl.zeros([ROWS], dtype=tl.float32)
     tz = tl.zeros([ROWS], dtype=tl.float32)  # sum of t * (x - shift) where t != 0
     t_seen = tl.zeros([ROWS], dtype=tl.float32)  # sum of t so far
-    ysum = tl.zeros([ROWS], dtype=tl.float32)
-    wc = tl.zeros([ROWS], dtype=tl.float32)  # sum of class_weight * y
-    wrong = tl.zeros([ROWS], dtype=tl.int32)  # labels negative, infinite or NaN
+    # Sums the loop does not read are kept per lane and reduced after it (a loop result
+    # of a per-block reduction read more than once after the loop fails Triton 3.6's
+    # TritonGPUOptimizeThreadLocality pass; per-lane sums also save the shuffles).
+    ysum_lanes = tl.zeros([ROWS, BLOCK], dtype=tl.float32)
+    wc_lanes = tl.zeros([ROWS, BLOCK], dtype=tl.float32)  # class_weight * y
+    wrong_lanes = tl.zeros([ROWS, BLOCK], dtype=tl.int32)  # labels < 0, infinite or NaN
     for start in range(0, n_cols, BLOCK):
         cols = start + lane
         cmask = cols < n_cols
@@ -114,12 +117,15 @@ def _forward_kernel(
         z = tl.where(t != 0.0, x - shift[:, None], 0.0)  # 0 * -inf counts 0
         tz += moved + tl.sum(t * z, axis=1)
         t_seen += tl.sum(t, axis=1)
-        ysum += tl.sum(y, axis=1)
+        ysum_lanes += y
         if CW_MODE == 2:
             cw = tl.load(cw_ptr + cols, mask=cmask, other=0.0).to(tl.float32)
-            wc += tl.sum(y * cw[None, :], axis=1)
+            wc_lanes += y * cw[None, :]
         if CHECK:
-            wrong += tl.sum(tl.where((y >= 0.0) & (y < float("inf")), 0, 1), axis=1)
+            wrong_lanes += tl.where((y >= 0.0) & (y < float("inf")), 0, 1)
+    ysum = tl.sum(ysum_lanes, axis=1)
+    wc = tl.sum(wc_lanes, axis=1)
+    wrong = tl.sum(wrong_lanes, axis=1)
     log_total = common.log_total(s)
     total = ysum
     if HAS_SMOOTH:
