@@ -103,7 +103,7 @@ def main() -> None:
     scaling = {"a": "*fp32", "na": "i32", "out_a": "*fp32", "b": "*fp32", "nb": "i32"}
     scaling["out_b"] = "*fp32"
     constexprs = {"HAS_B": True, "JOINT": True, "BLOCK": triton_weights.BLOCK}
-    compile_kernel(triton_weights._scale_kernel, scaling, constexprs, 4)
+    compile_kernel(triton_weights._scale_kernel, scaling, constexprs, 8)
     settle = {"total_ptr": "*fp32", "n_total": "i32", "den_ptr": "*fp32", "n_den": "i32"}
     settle.update({"n_const": "fp32", "out_ptr": "*bf16", "inv_ptr": "*fp32"})
     settle.update({"word_ptr": "*i32", "status_ptr": "*i32", "n_status": "i32"})
@@ -113,7 +113,8 @@ def main() -> None:
     settle["tol"] = "fp32"
     for probe, atomic in ((1, True), (2, False)):
         constexprs = {"FINISH": 2, "CHECK": True, "ATOMIC": atomic, "PROBE": probe}
-        compile_kernel(triton_checks._settle_kernel, settle, {**constexprs, "BLOCK": 1024}, 4)
+        constexprs.update(BLOCK=1024, WIDE=triton_checks.WIDE)
+        compile_kernel(triton_checks._settle_kernel, settle, constexprs, 8)
 
 
 if __name__ == "__main__":
