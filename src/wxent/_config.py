@@ -242,7 +242,7 @@ def config_inputs(
         num_classes=shape[axis],
         validate=check_arrays and readable,
         raw_labels=None,
-        valid=None,
+        given_valid=None,
         indices=False,
         loss_shape=shape[:axis] + shape[axis + 1 :] if per_sample else shape,
         check_config=check_config,

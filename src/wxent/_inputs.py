@@ -52,7 +52,9 @@ class Inputs:
         num_classes: ``C`` (``None`` if unknown while tracing).
         validate: whether value checks on arrays run (``validate=True`` and concrete).
         raw_labels: the labels before the cast of :attr:`labels` (see ``label_dtype``).
-        valid: boolean mask of valid elements in the loss shape, or ``None``.
+        given_valid: the boolean mask of valid elements in the loss shape given at
+            construction, or ``None``; read it as :attr:`valid` (subclasses make it
+            lazily there).
         indices: softmax family only — whether labels are class indices.
         loss_shape: the static shape of the per-element loss.
         check_config: whether host configuration (numbers, lists, NumPy) is checked
@@ -99,7 +101,7 @@ class Inputs:
     num_classes: int | None
     validate: bool
     raw_labels: Array
-    valid: Array | None
+    given_valid: Array | None
     indices: bool
     loss_shape: tuple[int | None, ...]
     check_config: bool = True
@@ -125,6 +127,18 @@ class Inputs:
     def __post_init__(self) -> None:
         if self.compute_dtype is None:
             self.compute_dtype = self.raw_logits.dtype
+
+    # ``valid`` is a property over the field ``given_valid``, never a field itself: a
+    # subclass's property that shadows a dataclass field is not called by torch 2.11's
+    # compiler (it read the field's None: ignored labels counted under torch.compile).
+    @property
+    def valid(self) -> Array | None:
+        """The boolean mask of valid elements in the loss shape (``None``: all)."""
+        return self.given_valid
+
+    @valid.setter
+    def valid(self, value: Array | None) -> None:
+        self.given_valid = value
 
     @property
     def logits(self) -> Array:
@@ -400,14 +414,14 @@ class IndexInputs(Inputs):
     ignore_index: int | None = None
     make_indices: Callable[[], tuple[Array, Array | None]] | None = None
 
-    @property  # type: ignore[misc]
+    @property
     def valid(self) -> Array | None:
         """The mask of the labels not ignored (``None``: all), made on the first read."""
         return None if self.ignore_index is None else self._indices()[1]
 
     @valid.setter
     def valid(self, value: Array | None) -> None:
-        pass  # the constructor's value: the mask is made from the labels
+        pass  # the mask is made from the labels
 
     def _indices(self) -> tuple[Array, Array | None]:
         assert self.make_indices is not None
@@ -466,15 +480,16 @@ class MaskedInputs(Inputs):
 
     make_valid: Callable[[], Array] | None = None
 
-    @property  # type: ignore[misc]
+    @property
     def valid(self) -> Array | None:
         """The mask of the elements not ignored (``None``: all), made on the first read."""
-        return None if self.make_valid is None else self.make_valid()
+        if self.make_valid is None:
+            return self.given_valid
+        return self.make_valid()
 
     @valid.setter
     def valid(self, value: Array | None) -> None:
-        if value is not None:  # a given mask (dataclasses.replace passes the one made)
-            self.make_valid = lambda: value
+        self.given_valid, self.make_valid = value, None
 
 
 def once(make: Callable[[], Any]) -> Callable[[], Any]:

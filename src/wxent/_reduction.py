@@ -152,11 +152,15 @@ def scale_free(
             return [None if w is None else scaled.pop(0) for w in weights]
     if torch is not None and len({w.dtype for w in present}) == 1:
         return _scale_free_torch(torch, weights, valid)
-    maxima, counted = [], {}
-    for w in present:
-        if valid is not None and tuple(w.shape) == tuple(valid.shape):
-            counted[id(w)] = w = xp.where(valid, w, xp.zeros_like(w))
-        maxima.append(xp.max(w))
+    # masked arrays: the weights of elements that do not count are 0 (scaled, they
+    # might overflow: their maximum did not set the scale); kept by position (``id`` of a
+    # tensor breaks torch 2.11's graph)
+    masked: list[Array | None] = []
+    for w in weights:
+        if w is not None and valid is not None and tuple(w.shape) == tuple(valid.shape):
+            w = xp.where(valid, w, xp.zeros_like(w))
+        masked.append(w)
+    maxima = [xp.max(w) for w in masked if w is not None]
     largest = maxima[0]
     for m in maxima[1:]:
         largest = xp.maximum(largest, m)
@@ -171,9 +175,7 @@ def scale_free(
 
         power = jax.lax.pow
     first, second = power(two, -half), power(two, half - e)
-    # masked arrays: the weights of elements that do not count are 0 (scaled, they
-    # might overflow: their maximum did not set the scale)
-    return [None if w is None else (counted.get(id(w), w) * first) * second for w in weights]
+    return [None if w is None else (w * first) * second for w in masked]
 
 
 def _scale_free_torch(torch: Any, weights: list[Array | None], valid: Array | None) -> list:
@@ -182,13 +184,12 @@ def _scale_free_torch(torch: Any, weights: list[Array | None], valid: Array | No
     (array-api-compat's wrappers cast 0-d operands and fill constants: a dozen small
     launches more per call.)
     """
-    maxima, counted = [], {}
+    masked: list[Array | None] = []  # (by position, as in scale_free)
     for w in weights:
-        if w is None:
-            continue
-        if valid is not None and tuple(w.shape) == tuple(valid.shape):
-            counted[id(w)] = w = torch.where(valid, w, 0.0)
-        maxima.append(torch.amax(w))
+        if w is not None and valid is not None and tuple(w.shape) == tuple(valid.shape):
+            w = torch.where(valid, w, 0.0)
+        masked.append(w)
+    maxima = [torch.amax(w) for w in masked if w is not None]
     largest = maxima[0]
     for m in maxima[1:]:
         largest = torch.maximum(largest, m)
@@ -196,7 +197,7 @@ def _scale_free_torch(torch: Any, weights: list[Array | None], valid: Array | No
     e = torch.floor(torch.log2(torch.where(usable, largest, 4.0))) - 2.0
     half = torch.floor(e / 2)
     first, second = torch.pow(2.0, -half), torch.pow(2.0, half - e)
-    return [None if w is None else (counted.get(id(w), w) * first) * second for w in weights]
+    return [None if w is None else (w * first) * second for w in masked]
 
 
 def _count(xp: Any, values: Array, valid: Array | None) -> Array:

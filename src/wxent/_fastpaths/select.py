@@ -249,15 +249,13 @@ def _raised_by_triton(exc: BaseException) -> bool:
         return True
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
         return False
-    triton = sys.modules.get("triton")
-    if triton is None or not getattr(triton, "__file__", None):
-        return False
+    location = getattr(sys.modules.get("triton"), "__file__", None)
     tb = exc.__traceback__
-    if tb is None:
+    if not location or tb is None:
         return False
     while tb.tb_next is not None:
         tb = tb.tb_next
-    root = os.path.dirname(os.path.abspath(triton.__file__)) + os.sep
+    root = os.path.dirname(os.path.abspath(location)) + os.sep
     return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(root)
 
 
