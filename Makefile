@@ -12,6 +12,10 @@ $(STAMP): pyproject.toml Makefile
 	# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --disable-pip-version-check -q "torch==2.13.0"
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[all,test]"
+	# Triton 3.6 (what torch 2.11's CUDA builds ship) beside the installed one, for the
+	# sm_90 compile test of the kernels (tests/test_triton.py): GPU machines run it.
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --upgrade \
+		--target $(VENV)/triton-3.6 "triton==3.6.0"
 	touch $(STAMP)
 
 lint: $(STAMP)

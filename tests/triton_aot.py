@@ -1,16 +1,60 @@
 """Compile every Triton kernel of wxent for an sm_90 (Hopper) GPU, without a GPU.
 
-Run by ``tests/test_triton.py`` in a process of its own (without ``TRITON_INTERPRET``);
+Run by ``tests/test_triton.py`` in a process of its own (without ``TRITON_INTERPRET``),
+with the installed Triton and with Triton 3.6 (what torch 2.11's CUDA builds ship);
 prints ``compiled`` once per kernel configuration and fails on a compile error or a
-register spill. Every optional feature of each kernel is switched on.
+register spill. Every optional feature of each kernel is switched on; the forward
+kernels of the softmax family (loops whose per-block sums Triton's passes rewrite) are
+also compiled with each switch off in turn and each mode at each value (Triton 3.6
+failed the probability-label kernel without class weights only). ``--sweep`` does that
+for every kernel (a few minutes; run it when a kernel changes).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+#: Constexpr switches that take more values than on/off.
+MODES = {
+    "CW_MODE": (0, 1, 2),
+    "SW_MODE": (0, 1, 2),
+    "DENOM": (0, 1, 2),
+    "G_MODE": (0, 1, 2),
+    "SHARE": (0, 1, 2),
+    "FINISH": (0, 1, 2),
+    "PROBE": (0, 1, 2),
+    "PHASE": (0, 1),
+}
+SWEEP = "--sweep" in sys.argv
 
-def compile_kernel(fn: Any, signature: dict, constexprs: dict, num_warps: int) -> None:
+
+def variants(constexprs: dict) -> list[dict]:
+    """``constexprs`` and, one at a time, each switch flipped and each mode's values."""
+    out = [dict(constexprs)]
+    for key, value in constexprs.items():
+        if isinstance(value, bool):
+            out.append({**constexprs, key: not value})
+        elif key in MODES:
+            out += [{**constexprs, key: m} for m in MODES[key] if m != value]
+    return out
+
+
+def compile_kernel(
+    fn: Any, signature: dict, constexprs: dict, num_warps: int, vary: bool = False
+) -> None:
+    """Compile ``fn``; ``vary`` (or ``--sweep``): every :func:`variants` of its switches,
+    with 16-bit and with float32 logits (Triton 3.6 failed on float32 pointers only)."""
+    if not (vary or SWEEP):
+        _compile(fn, signature, constexprs, num_warps)
+        return
+    wide = {k: ("*fp32" if v == "*bf16" else v) for k, v in signature.items()}
+    for each in variants(constexprs):
+        for sig in (signature, wide) if wide != signature else (signature,):
+            _compile(fn, sig, each, num_warps)
+
+
+def _compile(fn: Any, signature: dict, constexprs: dict, num_warps: int) -> None:
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -45,7 +89,8 @@ def main() -> None:
         constexprs = {**modes, "DENOM": 2, "STORE_LSE": True, "LANES": lanes}
         constexprs.update({"CHECK": True, "CHECK_SW": True})
         constexprs.update({"ROWS": shape[0], "BLOCK": shape[1]})
-        compile_kernel(triton_softmax._forward_kernel, forward, constexprs, 16)
+        vary = shape == (1, 16384)
+        compile_kernel(triton_softmax._forward_kernel, forward, constexprs, 16, vary)
     backward = {**rows, "grad_row_stride": "i64", **weights, "lse_ptr": "*fp32"}
     backward.update({"g_ptr": "*bf16", "inv_ptr": "*fp32"})
     backward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32", "ignore": "i64"})
@@ -57,7 +102,7 @@ def main() -> None:
     focal.update({"ignore": "i64", "inv_const": "fp32", "n_den": "i32"})
     focal_flags = {**modes, "MODULATE": True, "COMPUTE_GRAD": True, "DENOM": 2, "CHECK": True}
     focal_flags.update({"CHECK_SW": True, "DEN_BLOCK": 64, "BLOCK": 8192})
-    compile_kernel(triton_softmax_focal._softmax_focal_kernel, focal, focal_flags, 16)
+    compile_kernel(triton_softmax_focal._softmax_focal_kernel, focal, focal_flags, 16, True)
     denominator = {**weights, "out_ptr": "*fp32", "n_rows": "i32", "n_cols": "i32"}
     denominator["ignore"] = "i64"
     constexprs = {"HAS_IGNORE": True, "CW_MODE": 2, "SW_MODE": 2, "WEIGHTED": True}
@@ -92,7 +137,8 @@ def main() -> None:
     for shape, warps in (((1, 8192), 16), ((8, 256), 8)):
         constexprs = {**soft_modes, "DENOM": 2, "STORE_STATS": True, "CHECK": True}
         constexprs.update({"ROWS": shape[0], "BLOCK": shape[1]})
-        compile_kernel(triton_softmax_soft._forward_kernel, soft_forward, constexprs, warps)
+        vary = shape == (1, 8192)
+        compile_kernel(triton_softmax_soft._forward_kernel, soft_forward, constexprs, warps, vary)
     soft_backward = {**soft, "grad_ptr": "*bf16", "grad_row_stride": "i64"}
     soft_backward.update({"stats_ptr": "*fp32", "g_ptr": "*bf16", "inv_ptr": "*fp32"})
     soft_backward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32"})
