@@ -4,8 +4,10 @@ Each adapter class (:mod:`wxent.torch`, :mod:`wxent.keras`) is written out with 
 constructor signature; it hands its arguments to the shared base class, which looks the
 wrapped function up here:
 
-* ``family``: ``"sigmoid"`` (labels with the logits' shape) or ``"softmax"`` (class
-  indices), for the label handling of the Keras adapter and the probe below;
+* ``family``: ``"sigmoid"`` (labels with the logits' shape), ``"softmax"`` (class
+  indices) or ``"projection"`` (features, class embeddings and class indices: the losses
+  that fuse the output projection, PyTorch only), for the label handling of the Keras
+  adapter and the probe below;
 * ``arrays``: the per-class configuration (weights, priors, cost matrices). PyTorch keeps
   them as buffers (they follow ``.to()`` and are saved in ``state_dict``); Keras keeps them
   as NumPy arrays, written as nested lists by ``get_config``.
@@ -33,7 +35,7 @@ CLASS_AXIS = {"torch": 1, "keras": -1}
 class LossOptions:
     """How an adapter treats the options of one loss function."""
 
-    family: Literal["sigmoid", "softmax"]
+    family: Literal["sigmoid", "softmax", "projection"]
     arrays: tuple[str, ...]
 
 
@@ -48,7 +50,12 @@ LOSSES: dict[str, LossOptions] = {
     "expected_cost_loss": LossOptions("softmax", ("costs", "class_weight")),
     "cost_sensitive_cross_entropy": LossOptions("softmax", ("costs", "class_weight")),
     "confusion_weighted_cross_entropy": LossOptions("softmax", ("weights", "class_weight")),
+    "linear_cross_entropy": LossOptions("projection", ("class_weight",)),
+    "sampled_softmax_cross_entropy": LossOptions("projection", ("class_weight",)),
 }
+
+#: Arguments of the calls (``forward``), not options: never an adapter's attribute.
+CALL_ARGUMENTS = ("logits", "labels", "sample_weight", "inputs", "bias", "sampled_values")
 
 _MAX_PROBE_RANK = 8
 
@@ -65,6 +72,10 @@ _FRAMEWORK_NAMES = (
 
 _HINTS = {
     ("weight", "softmax"): "the per-class weight is `class_weight`",
+    ("weight", "projection"): (
+        "the projection's weight is an argument of each call; the per-class weight is "
+        "`class_weight`"
+    ),
     ("weight", "sigmoid"): (
         "per-label weights are `pos_weight` and `neg_weight`; per-element weights go to "
         "the call's `sample_weight`"
@@ -73,6 +84,7 @@ _HINTS = {
     ("reduce", None): "use `reduction`",
     ("ignore_index", "sigmoid"): "sigmoid losses leave out a label value: `ignore_label`",
     ("ignore_label", "softmax"): "softmax losses leave out a class index: `ignore_index`",
+    ("ignore_label", "projection"): "these losses leave out a class index: `ignore_index`",
     ("ignore_class", None): "softmax losses leave out a class index: `ignore_index`",
     ("axis", None): "the class axis is `class_axis`",
     ("from_logits", None): "wxent losses always take logits",
@@ -89,7 +101,7 @@ def foreign_options() -> frozenset[str]:
         name
         for function in LOSSES
         for name in inspect.signature(getattr(_wxent(), function)).parameters
-        if name not in ("logits", "labels", "sample_weight")
+        if name not in CALL_ARGUMENTS
     }
     return frozenset(wxent_names.union(_FRAMEWORK_NAMES))
 
@@ -155,7 +167,12 @@ def check_options(function: Any, options: dict[str, Any]) -> None:
     spec = LOSSES[function.__name__]
     options = {k: _host(k, val) if k in spec.arrays else val for k, val in options.items()}
     sizes = [n for n in (_length(options.get(k)) for k in spec.arrays) if n is not None]
-    probe(function, spec.family, sizes[0] if sizes else 2, options)
+    n = sizes[0] if sizes else 2
+    if "num_sampled" in options and not sizes:  # the classes are known at the first call
+        from wxent._host_checks import check_positive_int
+
+        n = max(n, check_positive_int("num_sampled", options["num_sampled"]))
+    probe(function, spec.family, n, options)
 
 
 def probe(function: Any, family: str, num_classes: int, options: dict[str, Any]) -> None:
@@ -163,10 +180,19 @@ def probe(function: Any, family: str, num_classes: int, options: dict[str, Any])
 
     The batch has ``num_classes`` classes along ``options["class_axis"]`` (every other
     axis has size 1); labels are zeros: 0/1 labels of the logits' shape (``"sigmoid"``)
-    or class indices (``"softmax"``). Warnings of the probe (about a cost matrix, say) are
-    left to the real calls; its errors are the function's own, word for word.
+    or class indices (``"softmax"``). ``"projection"``: ``function(inputs, weight, labels,
+    **options)`` with one row of one feature and ``num_classes`` class embeddings.
+    Warnings of the probe (about a cost matrix, say) are left to the real calls; its
+    errors are the function's own, word for word.
     """
     options = dict(options)
+    if family == "projection":  # one row of one feature, num_classes class embeddings
+        inputs = np.zeros((1, 1), dtype=np.float32)
+        weight = np.zeros((num_classes, 1), dtype=np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            function(inputs, weight, np.zeros((1,), dtype=np.int64), **options)
+        return
     axis = options.get("class_axis", -1)
     shape = [1, 1]
     if isinstance(axis, int) and not isinstance(axis, bool):

@@ -36,6 +36,10 @@ CamelCase) and takes the function's options as constructor arguments::
   applies to every element, one of shape ``(N,)`` to each.
 * ``forward(logits, labels, sample_weight=None)``: the per-batch ``sample_weight``
   is an argument of the call, not of the constructor.
+* The losses that fuse the output projection take its operands in the call, as their
+  functions do: :class:`LinearCrossEntropy` ``forward(inputs, weight, labels, bias=None,
+  sample_weight=None)``, :class:`SampledSoftmaxCrossEntropy` the same and
+  ``sampled_values=None``. They have no ``class_axis`` (the classes are ``weight``'s rows).
 * The modules are ``torch.compile``-able: value checks run eagerly and are skipped
   while compiling (as under ``jax.jit``).
 
@@ -70,7 +74,9 @@ __all__ = [
     "ConfusionWeightedCrossEntropy",
     "CostSensitiveCrossEntropy",
     "ExpectedCostLoss",
+    "LinearCrossEntropy",
     "LogitAdjustedCrossEntropy",
+    "SampledSoftmaxCrossEntropy",
     "SigmoidCrossEntropy",
     "SigmoidFocalLoss",
     "SoftmaxCrossEntropy",
@@ -96,6 +102,7 @@ class WxentLoss(torch.nn.Module):
         options = table.constructor_options(arguments)
         table.check_options(type(self).function, options)
         spec = table.LOSSES[type(self).function.__name__]
+        self._family = spec.family
         self._sigmoid = spec.family == "sigmoid"
         self._arrays = tuple(k for k in options if k in spec.arrays)
         self._option_names = tuple(k for k in options if k not in spec.arrays)
@@ -137,7 +144,7 @@ class WxentLoss(torch.nn.Module):
             f"wxent.torch.{type(self).__name__}",
             name,
             value,
-            "sigmoid" if self._sigmoid else "softmax",
+            self._family,
             self._arrays + self._option_names,
         )
 
@@ -457,3 +464,127 @@ class ConfusionWeightedCrossEntropy(WxentLoss):
         validate: bool = True,
     ) -> None:
         super().__init__(locals())
+
+
+class LinearCrossEntropy(WxentLoss):
+    """Criterion for :func:`wxent.linear_cross_entropy`: the output projection and the loss.
+
+    The arguments are the function's options; ``class_weight`` is a buffer. The
+    projection's operands come with each call, as for the function (a language model's
+    head is usually a parameter of the model, not of the criterion)::
+
+        criterion = wxent.torch.LinearCrossEntropy(ignore_index=-100, label_smoothing=0.1)
+        loss = criterion(hidden, model.lm_head.weight, labels)   # never all the logits
+    """
+
+    function = staticmethod(wxent.linear_cross_entropy)
+
+    def __init__(
+        self,
+        *,
+        class_weight: Any = None,
+        label_smoothing: float = 0.0,
+        ignore_index: int | None = None,
+        chunk_size: int | None = None,
+        reduction: str = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__(locals())
+
+    def forward(  # type: ignore[override]
+        self,
+        inputs: torch.Tensor,
+        weight: torch.Tensor,
+        labels: Any,
+        bias: torch.Tensor | None = None,
+        sample_weight: Any = None,
+    ) -> Any:
+        """``linear_cross_entropy(inputs, weight, labels, bias=..., ...)``, stored options.
+
+        Args:
+            inputs: ``(N, D)`` features.
+            weight: ``(V, D)`` class embeddings (the projection's weight).
+            labels: integer ``(N,)`` classes.
+            bias: optional ``(V,)`` biases.
+            sample_weight: optional per-batch weights, a scalar or ``(N,)``.
+
+        Returns:
+            The loss tensor (0-d, or ``(N,)`` for ``reduction="none"``).
+        """
+        return wxent.linear_cross_entropy(
+            inputs, weight, labels, bias=bias, sample_weight=sample_weight, **self._current()
+        )
+
+
+class SampledSoftmaxCrossEntropy(WxentLoss):
+    """Criterion for :func:`wxent.sampled_softmax_cross_entropy` (very many classes).
+
+    The arguments are the function's options; ``class_weight`` is a buffer. The
+    projection's operands come with each call. Each call draws ``num_sampled`` classes on
+    the host: with ``seed=None`` from fresh randomness, with an integer ``seed`` from a
+    NumPy generator seeded once at construction (or when ``seed`` is assigned), so that
+    every call draws new classes and a run repeats from the same seed. The generator's
+    position is not part of ``state_dict``. Under ``torch.compile`` pass
+    ``sampled_values`` to each call (see the function).
+    """
+
+    function = staticmethod(wxent.sampled_softmax_cross_entropy)
+
+    def __init__(
+        self,
+        num_sampled: int,
+        *,
+        remove_accidental_hits: bool = True,
+        seed: int | None = None,
+        class_weight: Any = None,
+        ignore_index: int | None = None,
+        reduction: str = "mean",
+        validate: bool = True,
+    ) -> None:
+        super().__init__(locals())
+
+    def forward(  # type: ignore[override]
+        self,
+        inputs: torch.Tensor,
+        weight: torch.Tensor,
+        labels: Any,
+        bias: torch.Tensor | None = None,
+        sample_weight: Any = None,
+        sampled_values: Any = None,
+    ) -> Any:
+        """``sampled_softmax_cross_entropy(inputs, weight, labels, ...)``, stored options.
+
+        Args:
+            inputs: ``(N, D)`` features.
+            weight: ``(V, D)`` class embeddings.
+            labels: integer ``(N,)`` true classes.
+            bias: optional ``(V,)`` biases.
+            sample_weight: optional per-batch weights, a scalar or ``(N,)``.
+            sampled_values: the function's ``(sampled, true_expected_count,
+                sampled_expected_count)`` instead of a draw.
+
+        Returns:
+            The loss tensor (0-d, or ``(N,)`` for ``reduction="none"``).
+        """
+        options = self._current()
+        if options["seed"] is not None and sampled_values is None:
+            options["seed"] = int(self._generator().integers(2**63))
+        return wxent.sampled_softmax_cross_entropy(
+            inputs, weight, labels, bias=bias, sample_weight=sample_weight,
+            sampled_values=sampled_values, **options,
+        )  # fmt: skip
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """As :class:`WxentLoss`; assigning ``seed`` starts its sequence of draws again."""
+        super().__setattr__(name, value)
+        if name == "seed":
+            self.__dict__.pop("_draws", None)
+
+    def _generator(self) -> np.random.Generator:
+        """The generator of the per-call seeds (made from ``seed`` at its first use)."""
+        made = self.__dict__.get("_draws")
+        if made is None:
+            made = np.random.default_rng(self.__dict__["seed"])
+            object.__setattr__(self, "_draws", made)
+        return made
+
