@@ -587,4 +587,3 @@ class SampledSoftmaxCrossEntropy(WxentLoss):
             made = np.random.default_rng(self.__dict__["seed"])
             object.__setattr__(self, "_draws", made)
         return made
-
