@@ -204,3 +204,19 @@ def test_sampled_module_takes_sampled_values_and_class_weight():
     )  # fmt: skip
     np.testing.assert_array_equal(got.numpy(), want.numpy())
     assert sorted(module.state_dict()) == ["class_weight"]
+
+
+@pytest.mark.parametrize("name", ["linear_cross_entropy", "sampled_softmax_cross_entropy"])
+def test_class_weight_of_the_wrong_length_names_the_rows_of_weight(name):
+    # (the projection losses have no class_axis: the message must not name one)
+    ops = _operands()
+    extra = {"num_sampled": 3} if name.startswith("sampled") else {}
+    with pytest.raises(ValueError, match=r"shape \(40,\) \(the rows of `weight`\)") as info:
+        getattr(wxent, name)(
+            ops["inputs"],
+            ops["weight"],
+            ops["labels"].clamp(min=0),
+            class_weight=[1.0] * 41,
+            **extra,
+        )
+    assert "class_axis" not in str(info.value)

@@ -173,10 +173,10 @@ def per_class(
         return config_array(name, value, inp, **checks)
     v.check_known_classes(name, shape, inp.xp, inp.num_classes)
     if len(shape) != 1 or (inp.num_classes is not None and shape[0] != inp.num_classes):
+        where = inp.classes_are or f"along class_axis={inp.axis}"
         raise v.value_error(
             name,
-            f"a scalar or one value per class, shape ({inp.num_classes},) along "
-            f"class_axis={inp.axis}",
+            f"a scalar or one value per class, shape ({inp.num_classes},) {where}",
             f"{name} of shape {v.shape_str(shape)}",
         )
     arr = config_array(name, value, inp, **checks)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -121,6 +121,8 @@ class Inputs:
     kept: Array | None = None
     weighed: bool = False
     unit_neg: bool = False
+    #: Where the classes are, for messages (``None``: along ``class_axis``).
+    classes_are: ClassVar[str | None] = None
     _logits: Array | None = field(default=None, init=False, repr=False, compare=False)
     _labels: Array | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -41,6 +41,7 @@ class _Inputs(prep.Inputs):
     """
 
     compute_dtype: Any = None
+    classes_are: ClassVar[str | None] = "(the rows of `weight`)"
 
     @property
     def dtype(self) -> Any:

@@ -466,7 +466,39 @@ class ConfusionWeightedCrossEntropy(WxentLoss):
         super().__init__(locals())
 
 
-class LinearCrossEntropy(WxentLoss):
+class _ProjectionLoss(WxentLoss):
+    """Base of the modules over the losses that fuse the output projection.
+
+    Their calls take the projection's operands, as the functions do; they have no
+    ``class_axis`` (the classes are ``weight``'s rows).
+    """
+
+    def forward(  # type: ignore[override]
+        self,
+        inputs: torch.Tensor,
+        weight: torch.Tensor,
+        labels: Any,
+        bias: torch.Tensor | None = None,
+        sample_weight: Any = None,
+    ) -> Any:
+        """``function(inputs, weight, labels, bias=..., sample_weight=...)``, stored options.
+
+        Args:
+            inputs: ``(N, D)`` features.
+            weight: ``(V, D)`` class embeddings (the projection's weight).
+            labels: integer ``(N,)`` classes.
+            bias: optional ``(V,)`` biases.
+            sample_weight: optional per-batch weights, a scalar or ``(N,)``.
+
+        Returns:
+            The loss tensor (0-d, or ``(N,)`` for ``reduction="none"``).
+        """
+        return type(self).function(
+            inputs, weight, labels, bias=bias, sample_weight=sample_weight, **self._current()
+        )
+
+
+class LinearCrossEntropy(_ProjectionLoss):
     """Criterion for :func:`wxent.linear_cross_entropy`: the output projection and the loss.
 
     The arguments are the function's options; ``class_weight`` is a buffer. The
@@ -491,32 +523,8 @@ class LinearCrossEntropy(WxentLoss):
     ) -> None:
         super().__init__(locals())
 
-    def forward(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        weight: torch.Tensor,
-        labels: Any,
-        bias: torch.Tensor | None = None,
-        sample_weight: Any = None,
-    ) -> Any:
-        """``linear_cross_entropy(inputs, weight, labels, bias=..., ...)``, stored options.
 
-        Args:
-            inputs: ``(N, D)`` features.
-            weight: ``(V, D)`` class embeddings (the projection's weight).
-            labels: integer ``(N,)`` classes.
-            bias: optional ``(V,)`` biases.
-            sample_weight: optional per-batch weights, a scalar or ``(N,)``.
-
-        Returns:
-            The loss tensor (0-d, or ``(N,)`` for ``reduction="none"``).
-        """
-        return wxent.linear_cross_entropy(
-            inputs, weight, labels, bias=bias, sample_weight=sample_weight, **self._current()
-        )
-
-
-class SampledSoftmaxCrossEntropy(WxentLoss):
+class SampledSoftmaxCrossEntropy(_ProjectionLoss):
     """Criterion for :func:`wxent.sampled_softmax_cross_entropy` (very many classes).
 
     The arguments are the function's options; ``class_weight`` is a buffer. The
@@ -552,24 +560,15 @@ class SampledSoftmaxCrossEntropy(WxentLoss):
         sample_weight: Any = None,
         sampled_values: Any = None,
     ) -> Any:
-        """``sampled_softmax_cross_entropy(inputs, weight, labels, ...)``, stored options.
+        """As :meth:`_ProjectionLoss.forward`, drawing the classes as the class says.
 
-        Args:
-            inputs: ``(N, D)`` features.
-            weight: ``(V, D)`` class embeddings.
-            labels: integer ``(N,)`` true classes.
-            bias: optional ``(V,)`` biases.
-            sample_weight: optional per-batch weights, a scalar or ``(N,)``.
-            sampled_values: the function's ``(sampled, true_expected_count,
-                sampled_expected_count)`` instead of a draw.
-
-        Returns:
-            The loss tensor (0-d, or ``(N,)`` for ``reduction="none"``).
+        ``sampled_values``: the function's ``(sampled, true_expected_count,
+        sampled_expected_count)`` instead of a draw.
         """
         options = self._current()
         if options["seed"] is not None and sampled_values is None:
             options["seed"] = int(self._generator().integers(2**63))
-        return wxent.sampled_softmax_cross_entropy(
+        return type(self).function(
             inputs, weight, labels, bias=bias, sample_weight=sample_weight,
             sampled_values=sampled_values, **options,
         )  # fmt: skip
