@@ -122,3 +122,32 @@ def test_numpy_matmul_overflow_warns_nothing():
     np.testing.assert_allclose(got, _unfused(X, W, Y, reduction="none"), rtol=1e-6)
     out = wxent.sampled_softmax_cross_entropy(X, W, Y, num_sampled=2, seed=0, reduction="none")
     assert out.shape == (4,)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax", "tensorflow"])
+@pytest.mark.parametrize("name", ["linear_cross_entropy", "sampled_softmax_cross_entropy"])
+def test_rows_that_count_nothing_do_not_fail_the_nan_check(backend, name):
+    # An ignored row's inputs are set to 0, and 0 times an infinite weight is a NaN logit
+    # there: the checked call raised "a NaN loss in 1 row(s)" for data that is fine
+    # without the ignored row. Only rows that count are checked (ignored, weight 0).
+    import tensorflow as tf
+
+    conv = {"numpy": np.asarray, "torch": torch.tensor, "jax": jnp.asarray}.get(
+        backend, tf.constant
+    )
+    h = np.array([[1.0, 0.5], [0.3, -0.2], [0.7, 0.1]], np.float32)
+    w = np.array([[0.2, 0.1], [np.inf, 0.3], [0.5, -0.4]], np.float32)
+    fn = getattr(wxent, name)
+    extra = {"num_sampled": 2, "seed": 0} if name.startswith("sampled") else {}
+    for y, sw in (([0, -100, 2], None), ([0, 1, 2], [1.0, 0.0, 1.0])):
+        kw = {"ignore_index": -100, "reduction": "none", **extra}
+        if sw is not None:
+            kw["sample_weight"] = conv(np.asarray(sw, np.float32))
+        checked = fn(conv(h), conv(w), conv(np.asarray(y)), **kw)
+        unchecked = fn(conv(h), conv(w), conv(np.asarray(y)), validate=False, **kw)
+        np.testing.assert_array_equal(np.asarray(checked), np.asarray(unchecked))
+        assert np.asarray(checked)[1] == 0.0
+    bad = h.copy()
+    bad[0, 0] = np.nan  # a NaN in a row that counts is still an error
+    with pytest.raises(ValueError, match="NaN value"):
+        fn(conv(bad), conv(np.nan_to_num(w, posinf=1.0)), conv(np.asarray([0, 1, 2])), **extra)

@@ -315,7 +315,7 @@ def shield(inp: Inputs, weights: Array | None) -> None:
     """
     if inp.concrete or ns.is_numpy_namespace(inp.xp):
         return
-    xp, keep = inp.xp, _counted(inp, weights)
+    xp, keep = inp.xp, counted(inp, weights)
     if keep is None:
         return
     inp.kept = keep if inp.kept is None else xp.logical_and(inp.kept, keep)
@@ -331,7 +331,7 @@ def zero_rows(inp: Inputs, weights: Array | None, x: Array) -> Array:
     Rows of weight 0 that are not ignored keep their inputs where all are finite: their
     loss is the gradient with respect to their weight.
     """
-    keep = _counted(inp, weights)
+    keep = counted(inp, weights)
     if keep is None:
         return x
     xp = inp.xp
@@ -345,7 +345,7 @@ def zero_rows(inp: Inputs, weights: Array | None, x: Array) -> Array:
     return xp.where(keep, x, 0.0)
 
 
-def _counted(inp: Inputs, weights: Array | None) -> Array | None:
+def counted(inp: Inputs, weights: Array | None) -> Array | None:
     """Where elements count (not ignored, weight not 0), or ``None`` when all do."""
     keep = inp.valid
     if weights is not None:

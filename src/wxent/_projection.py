@@ -160,11 +160,13 @@ def _projection_inputs(
     return _Projection(inp, inputs, weight, b, num_classes, in_shape[0], ignore, bad)
 
 
-def _check_values(p: _Projection, losses: Array, labels: Array) -> None:
+def _check_values(p: _Projection, losses: Array, labels: Array, weights: Array | None) -> None:
     """Out-of-range labels and NaN losses: one flag on the arrays' device, read with the rest.
 
     A NaN in ``inputs`` or ``weight`` (or a NaN logit from them) makes the per-row loss
-    NaN, so the losses are checked, not every input. Only when the flag is set are the
+    NaN, so the losses are checked, not every input. Only rows that count are read:
+    the others' inputs were set to 0 (:func:`~wxent._prepare.zero_rows`), and 0 times an
+    infinite weight is a NaN logit that counts nothing. Only when the flag is set are the
     inputs inspected (on their device) to name the culprit, with the messages of
     :mod:`wxent._validation`. Infinite logits give no NaN (every path takes the softmax's
     limits there, as the unfused loss does), except where the unfused loss has one too.
@@ -173,13 +175,17 @@ def _check_values(p: _Projection, losses: Array, labels: Array) -> None:
     if not inp.validate:
         return
     xp = inp.xp
-    flag = xp.any(xp.isnan(losses))
+    nan = xp.isnan(losses)
+    keep = prep.counted(inp, weights)
+    if keep is not None:
+        nan = xp.logical_and(nan, keep)
+    flag = xp.any(nan)
     if p.bad_labels is not None:
         flag = flag | xp.any(p.bad_labels)
-    inp.add_check(flag, lambda: _diagnose(p, labels, losses))
+    inp.add_check(flag, lambda: _diagnose(p, labels, nan))
 
 
-def _diagnose(p: _Projection, labels: Array, losses: Array) -> None:
+def _diagnose(p: _Projection, labels: Array, nan: Array) -> None:
     """The error path of :func:`_check_values`: name the culprit (host reads allowed)."""
     xp = p.inp.xp
     for name, arr in (("inputs", p.x), ("weight", p.w), ("bias", p.b)):
@@ -198,7 +204,7 @@ def _diagnose(p: _Projection, labels: Array, losses: Array) -> None:
             + ("" if p.ignore is None else f" or ignore_index={p.ignore}"),
             f"label value {first} ({count} out-of-range label(s))",
         )
-    count = int(xp.sum(xp.astype(xp.isnan(losses), xp.int32)))
+    count = int(xp.sum(xp.astype(nan, xp.int32)))
     raise v.value_error(
         "inputs",
         "inputs, weight and bias whose logits `inputs @ weight.T + bias` give no NaN loss",
@@ -326,12 +332,12 @@ def linear_cross_entropy(
         args = (torch_path, p.x, p.w, p.b, inp.labels)
         if reduction == "none":
             losses = fast.rows(*args, eps, chunk)
-            _check_values(p, losses, labels)
+            _check_values(p, losses, labels, weights)
             return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
         terms = _reduction.take_terms_request()
         coef, den = _coefficients(inp, weights, reduction, terms)
         total, losses = fast.total(*args, coef, eps, chunk)
-        _check_values(p, losses, labels)
+        _check_values(p, losses, labels, weights)
         prep.settle(inp, total)  # the one host read: every pending check and NaN in total
         if terms:
             return _reduction.LossTerms(
@@ -343,7 +349,7 @@ def linear_cross_entropy(
     x, w = prep._cast(xp, p.x, inp.dtype), prep._cast(xp, p.w, inp.dtype)
     # (NumPy: a matmul beyond the dtype's range gives infinite logits, whose limits are taken)
     losses = prep.quietly(inp, lambda: _generic_losses(xp, x, w, p.b, inp.labels, eps, chunk))
-    _check_values(p, losses, labels)
+    _check_values(p, losses, labels, weights)
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
 
 
@@ -553,5 +559,5 @@ def sampled_softmax_cross_entropy(
     losses = core_softmax.softmax_cross_entropy_indices(
         logits, xp.zeros_like(idx), axis=1, label_smoothing=0.0, xp=xp
     )
-    _check_values(p, losses, labels)
+    _check_values(p, losses, labels, weights)
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
