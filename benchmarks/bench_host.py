@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -277,14 +276,9 @@ def _write(
     )
     section = "\n".join(["## Host time per call", "", intro, "", *lines, ""])
     print(section)
-    out: Path = args.output
-    text = out.read_text() if out.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"## Host time per call\n.*?(?=\n## |\Z)", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n"), text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    out.write_text(text)
+    import common
+
+    common.replace_section(args.output, "Host time per call", section)
 
 
 if __name__ == "__main__":

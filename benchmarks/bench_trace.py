@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -147,14 +146,7 @@ def _write(args: argparse.Namespace, med: dict[str, float], sides: dict[str, Pat
     )
     section = "\n".join(["## First trace under tf.function", "", intro, "", *lines, ""])
     print(section)
-    out: Path = args.output
-    text = out.read_text() if out.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"## First trace under tf.function\n.*?(?=\n## |\Z)", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n"), text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    out.write_text(text)
+    common.replace_section(args.output, "First trace under tf.function", section)
 
 
 if __name__ == "__main__":

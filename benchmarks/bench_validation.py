@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+import common  # noqa: E402
 
 import wxent  # noqa: E402
 
@@ -121,13 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         *[f"| {n} | {d:.1f} | {o:.1f} | {r:.3f}x |" for n, d, o, r in rows],
         "",
     ]
-    text = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
-    section = "\n".join(table)
-    pattern = re.compile(r"## Cost of validation\n.*?(?=\n## |\Z)", re.S)
-    text = (
-        pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text + "\n" + section
-    )
-    args.output.write_text(text)
+    common.replace_section(args.output, "Cost of validation", "\n".join(table))
 
 
 if __name__ == "__main__":

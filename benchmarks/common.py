@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import os
 import platform
+import re
 import statistics
 import subprocess
 import time
@@ -161,6 +162,21 @@ def machine() -> str:
         f"Machine: {model}, {os.cpu_count()} logical CPUs, Linux {platform.release()}. "
         f"Versions: {', '.join(versions)}. Commit: {commit}."
     )
+
+
+def replace_section(output: Path, title: str, section: str) -> None:
+    """Put ``section`` (starting with ``## {title}``) in place of that section of ``output``.
+
+    The section runs to the next ``## `` heading (or the end); a file without it gets
+    the section appended, a missing file a ``# Benchmarks`` title first.
+    """
+    text = output.read_text() if output.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"## {re.escape(title)}\n.*?(?=\n## |\Z)", re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section.rstrip("\n") + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    output.write_text(text)
 
 
 def write_section(output: Path, title: str, intro: str, cases: list[Case], notes: str = "") -> None:

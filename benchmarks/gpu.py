@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import common  # noqa: E402
 import gpu_cases  # noqa: E402
 import torch  # noqa: E402
 
@@ -327,19 +328,6 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path) -> None:
-    """Replace (or append) the ``## GPU`` section of ``path``."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = old.find("\n## GPU\n")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        nxt = old.find("\n## ", start + 1)
-        tail = "" if nxt < 0 else old[nxt:]
-        new = old[: start + 1] + text + tail
-    path.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
@@ -371,7 +359,7 @@ def main() -> None:
         for row in rows:
             print("   ", " | ".join([row["contender"], *_cell(row)]), flush=True)
     text = render(results, args, ceiling)
-    write_section(text, args.output)
+    common.replace_section(args.output, "GPU", text)
     print(text)
 
 
