@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from wxent import _fx
 from wxent import _metric_counts as mc
 from wxent import _metric_inputs as mi
 from wxent import _namespace as ns
@@ -276,6 +277,7 @@ def _compensated(xp: Any, value: Any) -> bool:
 
 def _check_eager(name: str, value: Any) -> None:
     """``value`` is no JAX tracer or symbolic TensorFlow tensor (state cannot leave a trace)."""
+    _fx.refuse(name, value)  # nor a torch.fx proxy
     if not ns.is_array(value) or ns.is_torch(value) or ns.is_concrete(value):
         return
     raise v.type_error(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wxent import _fx
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import cost as core_cost
@@ -20,6 +21,7 @@ from wxent._types import Array
 from wxent.cost_matrix import matrix_for
 
 
+@_fx.leaf
 def expected_cost_loss(
     logits: Array,
     labels: Array,
@@ -96,6 +98,7 @@ def expected_cost_loss(
     return prep.finish(inp, values(), weights, reduction, exact=values)
 
 
+@_fx.leaf
 def cost_sensitive_cross_entropy(
     logits: Array,
     labels: Array,
@@ -222,6 +225,7 @@ def _check_cost_scale(cost_weight: float, costs: Any, c: Array, inp: prep.Inputs
         )
 
 
+@_fx.leaf
 def confusion_weighted_cross_entropy(
     logits: Array,
     labels: Array,

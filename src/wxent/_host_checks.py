@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 import wxent._validation as v  # circular on purpose: used at call time only
+from wxent import _fx
 from wxent import _namespace as ns
 
 
@@ -28,6 +29,7 @@ def check_plain_array(name: str, value: Any) -> None:
     ``np.asarray`` would drop a masked array's mask without a word; what it meant goes
     into ``sample_weight`` (0 where masked) or the ignore value.
     """
+    _fx.refuse(name, value)
     if isinstance(value, (np.matrix, np.ma.MaskedArray)):
         raise v.type_error(
             name,

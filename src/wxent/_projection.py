@@ -19,9 +19,9 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from wxent import _fx, _reduction
 from wxent import _namespace as ns
 from wxent import _prepare as prep
-from wxent import _reduction
 from wxent import _validation as v
 from wxent._core import numerics
 from wxent._core import softmax as core_softmax
@@ -215,6 +215,7 @@ def _diagnose(p: _Projection, labels: Array, nan: Array) -> None:
 # ----------------------------------------------------------------------------- linear
 
 
+@_fx.leaf
 def linear_cross_entropy(
     inputs: Array,
     weight: Array,
@@ -431,6 +432,7 @@ def _generic_losses(
 # ----------------------------------------------------------------------------- sampled
 
 
+@_fx.leaf
 def sampled_softmax_cross_entropy(
     inputs: Array,
     weight: Array,

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from wxent import _fx
 from wxent import _namespace as ns
 from wxent import _validation as v
 from wxent._types import Array
@@ -80,6 +81,7 @@ def take_terms_request() -> bool:
     return True
 
 
+@_fx.leaf
 def safe_divide(numerator: Array, denominator: Array) -> Array:
     """``numerator / denominator``, and 0 (with a zero gradient) where the denominator is 0.
 
@@ -283,6 +285,7 @@ def reduce(
     return _safe_divide(xp, numerator, denominator)
 
 
+@_fx.leaf
 def loss_terms(
     loss: Callable[..., Any], logits: Array, labels: Array, *args: Any, **options: Any
 ) -> LossTerms:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from wxent import _fastpaths, _reduction
+from wxent import _fastpaths, _fx, _reduction
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
@@ -23,6 +23,7 @@ from wxent._fastpaths import select
 from wxent._types import Array
 
 
+@_fx.leaf
 def sigmoid_cross_entropy(
     logits: Array,
     labels: Array,
@@ -302,6 +303,7 @@ def _fused(
     return None if fused is None else prep.settle(inp, fused)
 
 
+@_fx.leaf
 def sigmoid_focal_loss(
     logits: Array,
     labels: Array,
@@ -427,6 +429,7 @@ def sigmoid_focal_loss(
     return prep.finish(inp, values, weights, reduction, exact=lambda: prep.weigh(inp, s, generic()))
 
 
+@_fx.leaf
 def asymmetric_loss(
     logits: Array,
     labels: Array,

@@ -13,7 +13,7 @@ import dataclasses
 import math
 from typing import Any
 
-from wxent import _fastpaths, _reduction
+from wxent import _fastpaths, _fx, _reduction
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import numerics
@@ -23,6 +23,7 @@ from wxent._fastpaths import select
 from wxent._types import Array
 
 
+@_fx.leaf
 def softmax_cross_entropy(
     logits: Array,
     labels: Array,
@@ -256,6 +257,7 @@ def _refuse_product(inp: prep.Inputs, s: Array, cw: Array, counted: Array, reduc
     )
 
 
+@_fx.leaf
 def softmax_focal_loss(
     logits: Array,
     labels: Array,
@@ -390,6 +392,7 @@ def _log_prior(class_prior: Any, inp: prep.Inputs) -> Array:
     return prep.quietly(inp, lambda: inp.xp.log(prior))  # a zero prior: its check raises
 
 
+@_fx.leaf
 def logit_adjusted_cross_entropy(
     logits: Array,
     labels: Array,
@@ -495,6 +498,7 @@ def logit_adjusted_cross_entropy(
     )
 
 
+@_fx.leaf
 def adjust_logits(
     logits: Array, class_prior: Any, *, tau: float = 1.0, class_axis: int = -1
 ) -> Array:

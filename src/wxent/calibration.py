@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from wxent import _calibration_fit as fit
+from wxent import _fx
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
@@ -258,6 +259,7 @@ def _host_inputs(
     return np.moveaxis(x, axis, -1)[keep], y[keep], w[keep], False, axis
 
 
+@_fx.leaf
 def calibrate(
     logits: Array,
     labels: Array,
@@ -397,6 +399,7 @@ def reliability_bins(
     return mean, freq, weight
 
 
+@_fx.leaf
 def expected_calibration_error(
     logits: Array, labels: Array, *, bins: int = 15, class_axis: int = -1, sample_weight: Any = None
 ) -> float:
@@ -457,6 +460,7 @@ def _check_positive(name: str, value: Any) -> None:
         )
 
 
+@_fx.leaf
 def unweight_logits(
     logits: Array,
     *,

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from wxent import _fx
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
@@ -175,6 +176,7 @@ def matrix_for(name: str, value: Any, inp: prep.Inputs, *, warn: bool = True) ->
     return arr
 
 
+@_fx.leaf
 def cost_matrix(
     classes: int | Sequence[Hashable],
     *,

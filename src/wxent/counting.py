@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from wxent import _labels
+from wxent import _fx, _labels
 from wxent import _namespace as ns
 from wxent import _validation as v
 
 __all__ = ["LabelCounter", "label_counts"]
 
 
+@_fx.leaf
 def label_counts(
     labels: Any,
     *,

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from wxent import _fx
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
@@ -45,6 +46,7 @@ def _config_inputs(logits: Array, axis: int, validate: bool) -> prep.Inputs:
     return prep.config_inputs(logits, axis, check_arrays=False, check_config=validate)
 
 
+@_fx.leaf
 def bayes_decision(
     logits: Array,
     costs: Any,
@@ -166,6 +168,7 @@ def _names(classes: Any, num_classes: int | None) -> np.ndarray:
     return names
 
 
+@_fx.leaf
 def cost_threshold(
     *, cost_fp: float, cost_fn: float, cost_tp: float = 0.0, cost_tn: float = 0.0
 ) -> float:

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from wxent import _fx
 from wxent import _metric_counts as mc
 from wxent import _namespace as ns
 from wxent import _validation as v
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 
+@_fx.leaf
 def confusion_matrix(
     logits: Any,
     labels: Any,
@@ -130,6 +132,7 @@ def _score(metric: str, beta: float, logits: Any, labels: Any, average: Any, **k
     return mc.scores(mc.count(logits, labels, **kw), metric, average, beta)
 
 
+@_fx.leaf
 def precision(
     logits: Any,
     labels: Any,
@@ -181,6 +184,7 @@ def precision(
     )  # fmt: skip
 
 
+@_fx.leaf
 def recall(
     logits: Any,
     labels: Any,
@@ -235,6 +239,7 @@ def recall(
     )  # fmt: skip
 
 
+@_fx.leaf
 def fbeta_score(
     logits: Any,
     labels: Any,
@@ -294,6 +299,7 @@ def fbeta_score(
     )  # fmt: skip
 
 
+@_fx.leaf
 def expected_cost(
     logits: Any,
     labels: Any,

@@ -50,9 +50,9 @@ from typing import Any
 
 import numpy as np
 
+from wxent import _fx, _offsets
 from wxent import _metric_inputs as mi
 from wxent import _namespace as ns
-from wxent import _offsets
 from wxent import _prepare as prep
 from wxent import _threshold_search as search
 from wxent import _validation as v
@@ -136,6 +136,7 @@ def _fraction(name: str, value: Any, objective: str, wanted: str) -> float:
     return v.check_fraction(name, value)
 
 
+@_fx.leaf
 def tune_thresholds(
     logits: Array,
     labels: Array,
@@ -386,6 +387,7 @@ def label_rows(a: np.ndarray, axis: int, rows: int) -> np.ndarray:
     return np.ascontiguousarray(np.reshape(a, (rows, -1)))
 
 
+@_fx.leaf
 def predict(
     logits: Array, *, threshold: Any = 0.0, offsets: Any = None, class_axis: int = -1
 ) -> Array:

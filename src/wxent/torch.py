@@ -67,6 +67,7 @@ import torch
 
 import wxent
 from wxent import _adapter_options as table
+from wxent import _fx
 from wxent import _validation as v
 
 __all__ = [
@@ -189,6 +190,10 @@ class WxentLoss(torch.nn.Module):
         Returns:
             The loss tensor (0-d, or per element for ``reduction="none"``).
         """
+        if _fx.tracing():  # torch.fx.symbolic_trace: one node that calls the module
+            node = _fx.record(_call, (self, logits, labels, sample_weight), {}, _what(self))
+            if node is not None:
+                return node
         options = {name: getattr(self, name) for name in self._option_names}
         arrays = {name: getattr(self, name) for name in self._arrays}
         if logits.ndim == 1 and options["class_axis"] == _AXIS:
@@ -211,6 +216,15 @@ class WxentLoss(torch.nn.Module):
             if k == "class_axis" or getattr(self, k) != defaults[k]
         ]
         return ", ".join(parts)
+
+
+def _call(module: torch.nn.Module, *args: Any) -> Any:
+    """``module(*args)``: the node a symbolic trace records for a wxent.torch module."""
+    return module(*args)
+
+
+def _what(module: torch.nn.Module) -> str:
+    return f"wxent.torch.{type(module).__name__}"
 
 
 def _one(weight: torch.Tensor | None) -> torch.Tensor | None:
@@ -493,6 +507,11 @@ class _ProjectionLoss(WxentLoss):
         Returns:
             The loss tensor (0-d, or ``(N,)`` for ``reduction="none"``).
         """
+        if _fx.tracing():  # torch.fx.symbolic_trace: one node that calls the module
+            args = (self, inputs, weight, labels, bias, sample_weight)
+            node = _fx.record(_call, args, {}, _what(self))
+            if node is not None:
+                return node
         return type(self).function(
             inputs, weight, labels, bias=bias, sample_weight=sample_weight, **self._current()
         )
@@ -565,6 +584,11 @@ class SampledSoftmaxCrossEntropy(_ProjectionLoss):
         ``sampled_values``: the function's ``(sampled, true_expected_count,
         sampled_expected_count)`` instead of a draw.
         """
+        if _fx.tracing():  # torch.fx.symbolic_trace: one node that calls the module
+            args = (self, inputs, weight, labels, bias, sample_weight, sampled_values)
+            node = _fx.record(_call, args, {}, _what(self))
+            if node is not None:
+                return node
         options = self._current()
         if options["seed"] is not None and sampled_values is None:
             options["seed"] = int(self._generator().integers(2**63))

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from wxent import _labels
+from wxent import _fx, _labels
 from wxent import _validation as v
 from wxent._schemes import DIRECT, direct_scheme, log_scheme, lse
 from wxent.counting import LabelCounter, count, label_counts
@@ -149,6 +149,7 @@ def _too_wide(name: str, what: str, log_w: float) -> ValueError:
     )
 
 
+@_fx.leaf
 def class_weights(
     labels: Any = None,
     *,
@@ -319,6 +320,7 @@ def _normalize(w: np.ndarray, normalize: str | None) -> np.ndarray:
     return w / total if normalize == "sum" else w * (w.size / total)
 
 
+@_fx.leaf
 def pos_weights(
     labels: Any = None,
     *,
@@ -400,6 +402,7 @@ def pos_weights(
     return _result(w, names, as_dict)
 
 
+@_fx.leaf
 def class_prior(
     labels: Any = None,
     *,
