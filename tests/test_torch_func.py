@@ -72,3 +72,23 @@ def test_per_sample_gradients_with_functional_call():
         model.zero_grad()
         loss_of(dict(model.named_parameters()), inputs[i], labels[i]).backward()
         torch.testing.assert_close(grads["weight"][i], model.weight.grad)
+
+
+# Forward-mode AD loads torch's own scripted decompositions.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("name", sorted(_losses()))
+def test_jvp_tangent_has_the_loss_dtype(name, dtype):
+    # torch.func.jvp gave a 0-d tensor divided by a Python number (a "mean" over a known
+    # count) a float64 tangent: float32 and bfloat16 losses had float64 derivatives
+    loss = _losses()[name]
+    x = torch.randn(5, C, dtype=torch.float64).to(dtype)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    direction = torch.randn(5, C, dtype=torch.float64).to(dtype)
+    value, tangent = torch.func.jvp(lambda a: loss(a, y), (x,), (direction,))
+    assert value.dtype == dtype and tangent.dtype == dtype
+    x_ref = x.clone().requires_grad_(True)
+    (g_ref,) = torch.autograd.grad(loss(x_ref, y), x_ref)
+    expected = (g_ref.double() * direction.double()).sum()
+    tolerance = 2e-2 if dtype == torch.bfloat16 else 1e-5
+    torch.testing.assert_close(tangent.double(), expected, rtol=tolerance, atol=tolerance)

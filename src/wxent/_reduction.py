@@ -254,7 +254,12 @@ def reduce(
         numerator = np.asarray(numerator)
     if (name == "mean" or (name == "weighted_mean" and weights is None)) and not terms:
         n = _static_count(values) if valid is None else None
-        if n and ns.torch_of(xp) is not None:  # a known count: a division by a number
+        torch = ns.torch_of(xp)
+        if n and torch is not None:  # a known count: a division by a number
+            if torch._C._are_functorch_transforms_active():
+                # torch.func.jvp gives a 0-d tensor divided by a Python number a float64
+                # tangent (float32 loss): a divisor of the loss's dtype keeps the tangent's
+                return numerator / torch.full((), float(n), dtype=numerator.dtype)
             return numerator / float(n)
     if name == "sum":
         denominator = xp.ones_like(numerator)
