@@ -259,7 +259,8 @@ def reduce(
             if torch._C._are_functorch_transforms_active():
                 # torch.func.jvp gives a 0-d tensor divided by a Python number a float64
                 # tangent (float32 loss): a divisor of the loss's dtype keeps the tangent's
-                return numerator / torch.full((), float(n), dtype=numerator.dtype)
+                divisor = torch.full((), float(n), dtype=numerator.dtype, device=numerator.device)
+                return numerator / divisor
             return numerator / float(n)
     if name == "sum":
         denominator = xp.ones_like(numerator)
