@@ -443,10 +443,11 @@ class IndexInputs(Inputs):
             if self.validate and c is not None:  # memory-safe gathers until the check raises
                 torch = ns.torch_of(self.xp)
                 clip = self.xp.clip if torch is None else torch.clamp
-                idx = clip(idx, 0, max(int(c) - 1, 0))
+                n = v.size(c)  # (a symbolic torch dimension stays symbolic: no max())
+                idx = clip(idx, 0, max(n - 1, 0) if isinstance(n, int) else n - 1)
             elif not self.concrete and c is not None:  # traced: a NaN loss (``finish``)
                 xp = self.xp
-                self.out_of_range = xp.logical_or(idx < 0, idx >= int(c))
+                self.out_of_range = xp.logical_or(idx < 0, idx >= v.size(c))
                 idx = xp.where(self.out_of_range, 0, idx)
             self._labels = idx
         return self._labels

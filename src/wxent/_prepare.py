@@ -192,7 +192,11 @@ def class_indices(
         ns.is_tf_namespace(xp) and name not in ("int32", "int64")
     ):
         idx = xp.astype(labels, xp.int64)
-    elif num_classes is not None and not _representable(int(num_classes), labels.dtype):
+    elif (  # (int64 labels hold every count; int() would fix a symbolic torch dimension)
+        num_classes is not None
+        and name != "int64"
+        and not _representable(int(num_classes), labels.dtype)
+    ):
         wide = xp.int32 if ns.is_jax_namespace(xp) and num_classes < 2**31 else xp.int64
         idx = xp.astype(labels, wide)
     valid = None

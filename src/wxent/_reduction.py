@@ -261,7 +261,7 @@ def reduce(
                 # tangent (float32 loss): a divisor of the loss's dtype keeps the tangent's
                 divisor = torch.full((), float(n), dtype=numerator.dtype, device=numerator.device)
                 return numerator / divisor
-            return numerator / float(n)
+            return numerator / (n if isinstance(n, torch.SymInt) else float(n))  # (symbolic)
     if name == "sum":
         denominator = xp.ones_like(numerator)
     elif name == "mean":

@@ -308,18 +308,34 @@ def shapes_match(a: Sequence[int | None], b: Sequence[int | None]) -> bool:
 
 
 def shape_str(shape: Sequence[int | None]) -> str:
-    """``(4, 3)`` for a shape, with ``None`` for unknown dimensions."""
-    return str(tuple(dim(d) for d in shape))
+    """``(4, 3)`` for a shape, with ``None`` for unknown dimensions (for messages)."""
+    # (built by hand: the compiler cannot join the str() of a tuple of symbolic sizes)
+    parts = ["None" if d is None else "%d" % int(d) for d in (dim(d) for d in shape)]  # noqa: UP031
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
 def dim(d: Any) -> int | None:
-    """A dimension as an ``int``, ``None`` when unknown (TensorFlow, ``jax.export``)."""
+    """A dimension as an ``int``, ``None`` when unknown (TensorFlow, ``jax.export``).
+
+    A symbolic PyTorch dimension (``torch.compile`` with dynamic shapes, ``torch.export``
+    with a ``Dim``) stays a ``torch.SymInt``: it computes and compares as an ``int``, and
+    the compiler records a comparison as a guard between dimensions instead of fixing the
+    dimension to the example's size (every new batch size recompiled).
+    """
     if d is None or isinstance(d, (int, np.integer)):
         return None if d is None else int(d)
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(d, torch.SymInt):
-        return int(d)  # torch.compile(dynamic=True): specialised, as before
+        return d
     return None  # a symbolic dimension of jax.export: no value until the exported call
+
+
+def size(d: Any) -> int:
+    """A known dimension as an ``int``; a symbolic PyTorch one stays symbolic (see :func:`dim`)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(d, torch.SymInt):
+        return d
+    return int(d)
 
 
 def static_shape(x: Any) -> tuple[int | None, ...]:

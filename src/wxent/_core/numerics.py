@@ -17,6 +17,19 @@ from wxent._types import Array
 FAR = 1000.0
 
 
+def take_along_axis(x: Array, index: Array, *, axis: int, xp: Any) -> Array:
+    """``xp.take_along_axis(x, index, axis=axis)`` for valid, non-negative ``index``.
+
+    PyTorch gathers (``torch.gather``): its ``take_along_dim`` fixes symbolic sizes to
+    the example's under ``torch.compile`` with dynamic shapes and ``torch.export``, so
+    every new batch size compiled the loss again.
+    """
+    torch = ns.torch_of(xp)
+    if torch is not None:
+        return torch.gather(x, axis, index)
+    return xp.take_along_axis(x, index, axis=axis)
+
+
 def softplus(x: Array, *, xp: Any) -> Array:
     """``log(1 + exp(x))``, stable for all ``x``; gradient ``sigmoid(x)`` (exactly 0.5 at 0).
 

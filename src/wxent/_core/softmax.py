@@ -26,6 +26,7 @@ from wxent._core.numerics import (
     logsumexp,
     safe_mul,
     shifted_log_total,
+    take_along_axis,
 )
 from wxent._types import Array
 
@@ -55,7 +56,7 @@ def softmax_cross_entropy_indices(
     logits, shift = limit_rows(logits, axis=axis, xp=xp)
     z, log_total = shifted_log_total(logits, shift, axis=axis, xp=xp)
     index = xp.expand_dims(labels, axis=axis)
-    target = xp.take_along_axis(z, index, axis=axis)
+    target = take_along_axis(z, index, axis=axis, xp=xp)
     nll = xp.squeeze(log_total - target, axis=axis)
     if label_smoothing == 0.0:
         return nll
@@ -215,7 +216,7 @@ def softmax_focal_loss_indices(
     """
     terms = softmax_focal_terms(logits, axis=axis, gamma=gamma, xp=xp)
     index = xp.expand_dims(labels, axis=axis)
-    target = xp.squeeze(xp.take_along_axis(terms, index, axis=axis), axis=axis)
+    target = xp.squeeze(take_along_axis(terms, index, axis=axis, xp=xp), axis=axis)
     if label_smoothing == 0.0:
         return target
     num_classes = class_count(logits, axis=axis, xp=xp)
