@@ -132,6 +132,15 @@ def _index_array(xp: Any, sampled: Any, inp: prep.Inputs) -> Array:
     """Sampled class ids as an integer array of the inputs' framework and device."""
     if ns.is_array(sampled) and not isinstance(sampled, np.ndarray):
         if prep._same_framework(sampled, xp):
+            device = getattr(inp.logits, "device", None)
+            if ns.is_torch(sampled) and sampled.device != device:
+                if sampled.device.type == "meta":  # no classes to read
+                    raise v.value_error(
+                        "sampled_values",
+                        f"sampled classes on the device of `inputs` ({device})",
+                        "sampled classes on the meta device, which holds no values",
+                    )
+                sampled = sampled.to(device)  # (S,) classes: moved, as weights are
             return xp.astype(sampled, inp.labels.dtype)
         sampled = ns.to_numpy(sampled)
     host = np.asarray(sampled).astype(np.int64)
