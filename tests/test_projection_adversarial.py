@@ -228,3 +228,29 @@ def test_weight_and_sampled_classes_on_another_device_are_named(name):
             wxent.sampled_softmax_cross_entropy(
                 _H, torch.ones(5, 4), y, num_sampled=2, sampled_values=values
             )
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax", "tensorflow"])
+@pytest.mark.parametrize("classes", [[1.0, 2.0, 5.5], [True, False, True]], ids=["float", "bool"])
+def test_sampled_classes_that_are_not_integers_are_refused(backend, classes):
+    # A float class 5.5 was truncated to 5, and booleans read as classes 1, 0, 1.
+    import tensorflow as tf
+
+    conv = {"numpy": np.asarray, "torch": torch.tensor, "jax": jnp.asarray}.get(
+        backend, tf.constant
+    )
+    x, w = np.ones((2, 3), np.float32), np.ones((8, 3), np.float32)
+    values = (conv(np.asarray(classes)), conv(np.full(2, 0.5)), conv(np.full(3, 0.5)))
+    with pytest.raises(TypeError, match=r"`sampled_values`. Expected integer sampled classes"):
+        wxent.sampled_softmax_cross_entropy(
+            conv(x), conv(w), conv(np.array([0, 1])), num_sampled=3, sampled_values=values
+        )
+    with pytest.raises(TypeError, match=r"sampled classes with dtype"):
+        wxent.sampled_softmax_cross_entropy(
+            x, w, np.array([0, 1]), num_sampled=3, sampled_values=(classes, [0.5] * 2, [0.5] * 3)
+        )
+    ints = (conv(np.array([1, 2, 5])), conv(np.full(2, 0.5)), conv(np.full(3, 0.5)))
+    out = wxent.sampled_softmax_cross_entropy(
+        conv(x), conv(w), conv(np.array([0, 1])), num_sampled=3, sampled_values=ints
+    )
+    assert np.isfinite(np.asarray(out))

@@ -112,6 +112,14 @@ def candidates(
             f"shapes (S,), ({n},) or ({n}, 1), and (S,)",
             f"shapes {s_shape}, {t_shape} and {c_shape}",
         )
+    dtype = getattr(sampled, "dtype", None)
+    kind = v.dtype_name(dtype if dtype is not None else np.asarray(sampled).dtype)
+    if not kind.startswith(("int", "uint")):  # (a float or bool class would be truncated)
+        raise v.type_error(
+            "sampled_values",
+            "integer sampled classes (the first array of the triple)",
+            f"sampled classes with dtype {kind}",
+        )
     if ns.is_concrete(sampled):  # (S,) with S <= V: a per-class-sized read at most
         host = np.asarray(ns.to_numpy(sampled) if ns.is_array(sampled) else sampled)
         if inp.check_config and host.size and (host.min() < 0 or host.max() >= num_classes):
