@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import wxent
+import wxent.torch as wt
 
 # One feature: inputs 1e38 times weights 10 overflow float32 to +inf (and -10 to -inf)
 # inside the matmul, as they do in the unfused logits `inputs @ weight.T`.
@@ -151,3 +152,105 @@ def test_rows_that_count_nothing_do_not_fail_the_nan_check(backend, name):
     bad[0, 0] = np.nan  # a NaN in a row that counts is still an error
     with pytest.raises(ValueError, match="NaN value"):
         fn(conv(bad), conv(np.nan_to_num(w, posinf=1.0)), conv(np.asarray([0, 1, 2])), **extra)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("name", ["linear_cross_entropy", "sampled_softmax_cross_entropy"])
+def test_meta_tensors_give_a_meta_loss(name, reduction):
+    # Shape inference on the meta device (no values): the autocast query raised
+    # "unknown device type for autocast" from inside torch for the linear loss.
+    meta = {"device": "meta"}
+    h = torch.empty(5, 3, requires_grad=True, **meta)
+    w, b = torch.empty(7, 3, **meta), torch.empty(7, **meta)
+    y = torch.zeros(5, dtype=torch.int64, **meta)
+    extra = {"num_sampled": 2, "seed": 0} if name.startswith("sampled") else {}
+    out = getattr(wxent, name)(h, w, y, bias=b, reduction=reduction, **extra)
+    assert out.device.type == "meta" and out.shape == ((5,) if reduction == "none" else ())
+    module = wt.LinearCrossEntropy().to("meta") if not extra else wt.SampledSoftmaxCrossEntropy(2)
+    assert module(h, w, y).device.type == "meta"
+
+
+_H = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+_TABLES = {"costs": torch.rand(4, 4), "weights": torch.rand(4, 4) + 0.1}
+_DEVICE_CALLS = {
+    "softmax_cross_entropy": lambda y: wxent.softmax_cross_entropy(_H, y),
+    "softmax_focal_loss": lambda y: wxent.softmax_focal_loss(_H, y),
+    "logit_adjusted_cross_entropy": lambda y: wxent.logit_adjusted_cross_entropy(
+        _H, y, class_prior=[0.25] * 4
+    ),
+    "expected_cost_loss": lambda y: wxent.expected_cost_loss(_H, y, costs=_TABLES["costs"]),
+    "cost_sensitive_cross_entropy": lambda y: wxent.cost_sensitive_cross_entropy(
+        _H, y, costs=_TABLES["costs"]
+    ),
+    "confusion_weighted_cross_entropy": lambda y: wxent.confusion_weighted_cross_entropy(
+        _H, y, weights=_TABLES["weights"]
+    ),
+    # (these two returned a number computed from the missing values of meta labels)
+    "sigmoid_cross_entropy": lambda y: wxent.sigmoid_cross_entropy(_H, _binary(y)),
+    "sigmoid_focal_loss": lambda y: wxent.sigmoid_focal_loss(_H, _binary(y)),
+    "asymmetric_loss": lambda y: wxent.asymmetric_loss(_H, _binary(y)),
+    "linear_cross_entropy": lambda y: wxent.linear_cross_entropy(_H, torch.ones(5, 4), y),
+    "sampled_softmax_cross_entropy": lambda y: wxent.sampled_softmax_cross_entropy(
+        _H, torch.ones(5, 4), y, num_sampled=2, seed=0
+    ),
+}
+
+
+_PROJECTIONS = ("linear_cross_entropy", "sampled_softmax_cross_entropy")
+
+
+def _binary(y: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(3, 4, device=y.device)
+
+
+@pytest.mark.parametrize("name", sorted(_DEVICE_CALLS))
+def test_labels_on_another_device_name_labels(name):
+    # PyTorch raised from inside the loss ("Tensor on device cpu is not on the expected
+    # device meta!"), and three sigmoid losses returned a number read from meta labels.
+    y = torch.zeros(3, dtype=torch.int64, device="meta")
+    like = "inputs" if name in _PROJECTIONS else "logits"
+    pattern = rf"`labels`. Expected an array on the device of `{like}` \(cpu\).*meta device"
+    with pytest.raises(ValueError, match=pattern):
+        _DEVICE_CALLS[name](y)
+    assert _DEVICE_CALLS[name](torch.zeros(3, dtype=torch.int64)).device.type == "cpu"
+
+
+@pytest.mark.parametrize("name", ["linear_cross_entropy", "sampled_softmax_cross_entropy"])
+def test_weight_and_sampled_classes_on_another_device_are_named(name):
+    # A meta weight gave a number (1e34) on the linear loss, a RuntimeError on the sampled.
+    y = torch.tensor([0, 1, 4])
+    extra = {"num_sampled": 2, "seed": 0} if name.startswith("sampled") else {}
+    with pytest.raises(ValueError, match=r"`weight`. Expected an array on the device of `inputs`"):
+        getattr(wxent, name)(_H, torch.ones(5, 4, device="meta"), y, **extra)
+    if extra:
+        values = (torch.tensor([1, 2], device="meta"), torch.ones(3), torch.ones(2))
+        with pytest.raises(ValueError, match=r"`sampled_values`. Expected sampled classes on"):
+            wxent.sampled_softmax_cross_entropy(
+                _H, torch.ones(5, 4), y, num_sampled=2, sampled_values=values
+            )
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax", "tensorflow"])
+@pytest.mark.parametrize("classes", [[1.0, 2.0, 5.5], [True, False, True]], ids=["float", "bool"])
+def test_sampled_classes_that_are_not_integers_are_refused(backend, classes):
+    # A float class 5.5 was truncated to 5, and booleans read as classes 1, 0, 1.
+    import tensorflow as tf
+
+    conv = {"numpy": np.asarray, "torch": torch.tensor, "jax": jnp.asarray}.get(
+        backend, tf.constant
+    )
+    x, w = np.ones((2, 3), np.float32), np.ones((8, 3), np.float32)
+    values = (conv(np.asarray(classes)), conv(np.full(2, 0.5)), conv(np.full(3, 0.5)))
+    with pytest.raises(TypeError, match=r"`sampled_values`. Expected integer sampled classes"):
+        wxent.sampled_softmax_cross_entropy(
+            conv(x), conv(w), conv(np.array([0, 1])), num_sampled=3, sampled_values=values
+        )
+    with pytest.raises(TypeError, match=r"sampled classes with dtype"):
+        wxent.sampled_softmax_cross_entropy(
+            x, w, np.array([0, 1]), num_sampled=3, sampled_values=(classes, [0.5] * 2, [0.5] * 3)
+        )
+    ints = (conv(np.array([1, 2, 5])), conv(np.full(2, 0.5)), conv(np.full(3, 0.5)))
+    out = wxent.sampled_softmax_cross_entropy(
+        conv(x), conv(w), conv(np.array([0, 1])), num_sampled=3, sampled_values=ints
+    )
+    assert np.isfinite(np.asarray(out))

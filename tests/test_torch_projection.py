@@ -220,3 +220,16 @@ def test_class_weight_of_the_wrong_length_names_the_rows_of_weight(name):
             **extra,
         )
     assert "class_axis" not in str(info.value)
+
+
+# (torch's compiler instantiates the autograd functions it traces)
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+def test_compiled_sampled_module_draws_the_seeded_sequence():
+    # Compiled (graph breaks at the host draw), the per-call seed was traced as one
+    # constant: every call drew the same classes, a loss that never changed.
+    ops = _operands(dtype=torch.float32)
+    eager = wt.SampledSoftmaxCrossEntropy(10, seed=4)
+    compiled = torch.compile(wt.SampledSoftmaxCrossEntropy(10, seed=4), backend="eager")
+    want = [float(_sampled_call(eager, ops)) for _ in range(2)]
+    assert [float(_sampled_call(compiled, ops)) for _ in range(2)] == want
+    assert len(set(want)) == 2

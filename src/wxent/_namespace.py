@@ -195,6 +195,8 @@ def torch_autocast_dtype(x: Any) -> Any:
         if not torch.is_autocast_enabled(kind):
             return None
         return torch.get_autocast_dtype(kind)
+    except RuntimeError:  # a device type autocast does not know (meta): never autocast
+        return None
     except TypeError:  # pragma: no cover - torch < 2.4: CUDA and CPU flags of their own
         if kind == "cuda" and torch.is_autocast_enabled():
             return torch.get_autocast_gpu_dtype()

@@ -69,6 +69,7 @@ def labels_array(labels: Any, logits: Array) -> Array:
             )
         return ns.to_device(ns.namespace(logits), host, logits)
     v.check_labels_array(labels, logits)
+    v.check_same_device("labels", labels, logits)
     return labels
 
 

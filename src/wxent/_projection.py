@@ -93,7 +93,9 @@ def _projection_inputs(
             f"an array of the same framework as `inputs` ({type(inputs).__name__})",
             f"weight of type {type(weight).__name__}",
         )
-    v.check_labels_array(labels, inputs)
+    v.check_labels_array(labels, inputs, "inputs")
+    v.check_same_device("weight", weight, inputs, "inputs")
+    v.check_same_device("labels", labels, inputs, "inputs")
     v.check_reduction(reduction)
     validate = v.check_bool("validate", validate)
     ignore = v.check_optional_int("ignore_index", ignore_index)

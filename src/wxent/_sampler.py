@@ -112,6 +112,14 @@ def candidates(
             f"shapes (S,), ({n},) or ({n}, 1), and (S,)",
             f"shapes {s_shape}, {t_shape} and {c_shape}",
         )
+    dtype = getattr(sampled, "dtype", None)
+    kind = v.dtype_name(dtype if dtype is not None else np.asarray(sampled).dtype)
+    if not kind.startswith(("int", "uint")):  # (a float or bool class would be truncated)
+        raise v.type_error(
+            "sampled_values",
+            "integer sampled classes (the first array of the triple)",
+            f"sampled classes with dtype {kind}",
+        )
     if ns.is_concrete(sampled):  # (S,) with S <= V: a per-class-sized read at most
         host = np.asarray(ns.to_numpy(sampled) if ns.is_array(sampled) else sampled)
         if inp.check_config and host.size and (host.min() < 0 or host.max() >= num_classes):
@@ -132,6 +140,15 @@ def _index_array(xp: Any, sampled: Any, inp: prep.Inputs) -> Array:
     """Sampled class ids as an integer array of the inputs' framework and device."""
     if ns.is_array(sampled) and not isinstance(sampled, np.ndarray):
         if prep._same_framework(sampled, xp):
+            device = getattr(inp.logits, "device", None)
+            if ns.is_torch(sampled) and sampled.device != device:
+                if sampled.device.type == "meta":  # no classes to read
+                    raise v.value_error(
+                        "sampled_values",
+                        f"sampled classes on the device of `inputs` ({device})",
+                        "sampled classes on the meta device, which holds no values",
+                    )
+                sampled = sampled.to(device)  # (S,) classes: moved, as weights are
             return xp.astype(sampled, inp.labels.dtype)
         sampled = ns.to_numpy(sampled)
     host = np.asarray(sampled).astype(np.int64)

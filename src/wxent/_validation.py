@@ -274,8 +274,8 @@ def is_bool(xp: Any, dtype: Any) -> bool:
     return bool(xp.isdtype(dtype, "bool"))
 
 
-def check_same_framework(name: str, value: Any, logits: Any) -> None:
-    """``value`` is an array of the same framework as ``logits``.
+def check_same_framework(name: str, value: Any, logits: Any, like: str = "logits") -> None:
+    """``value`` is an array of the same framework as ``logits`` (the argument ``like``).
 
     One message for every mix (NumPy, PyTorch, JAX, TensorFlow), raised before any
     framework sees the other's arrays.
@@ -284,20 +284,38 @@ def check_same_framework(name: str, value: Any, logits: Any) -> None:
     if not ns.is_array(value):
         raise type_error(
             name,
-            "an array of the same framework as `logits`",
+            f"an array of the same framework as `{like}`",
             f"{name} of type {type(value).__name__}",
         )
     if ns.framework(value) != ns.framework(logits):
         raise type_error(
             name,
-            f"an array of the same framework as `logits` ({type(logits).__name__})",
+            f"an array of the same framework as `{like}` ({type(logits).__name__})",
             f"{name} of type {type(value).__name__}",
         )
 
 
-def check_labels_array(labels: Any, logits: Any) -> None:
+def check_same_device(name: str, value: Any, logits: Any, like: str = "logits") -> None:
+    """A PyTorch ``value`` is on the device of ``logits`` (the argument ``like``).
+
+    Otherwise PyTorch raises from deep inside the loss, or computes with the missing
+    values of a meta tensor as if they were numbers. A 0-d CPU tensor goes with any
+    device, as in PyTorch's own arithmetic.
+    """
+    if not (ns.is_torch(value) and ns.is_torch(logits)) or value.device == logits.device:
+        return
+    if value.ndim == 0 and value.device.type == "cpu":
+        return
+    raise value_error(
+        name,
+        f"an array on the device of `{like}` ({logits.device})",
+        f"{name} on the {value.device} device",
+    )
+
+
+def check_labels_array(labels: Any, logits: Any, like: str = "logits") -> None:
     """``labels`` is an array of the same framework as ``logits``."""
-    check_same_framework("labels", labels, logits)
+    check_same_framework("labels", labels, logits, like)
 
 
 def shapes_match(a: Sequence[int | None], b: Sequence[int | None]) -> bool:

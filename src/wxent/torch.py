@@ -552,7 +552,8 @@ class SampledSoftmaxCrossEntropy(_ProjectionLoss):
     NumPy generator seeded once at construction (or when ``seed`` is assigned), so that
     every call draws new classes and a run repeats from the same seed. The generator's
     position is not part of ``state_dict``. Under ``torch.compile`` pass
-    ``sampled_values`` to each call (see the function).
+    ``sampled_values`` to each call (see the function); without them the host draw
+    breaks the graph, and the seeded sequence runs as in eager calls.
     """
 
     function = staticmethod(wxent.sampled_softmax_cross_entropy)
@@ -591,7 +592,7 @@ class SampledSoftmaxCrossEntropy(_ProjectionLoss):
                 return node
         options = self._current()
         if options["seed"] is not None and sampled_values is None:
-            options["seed"] = int(self._generator().integers(2**63))
+            options["seed"] = self._next_seed()
         return type(self).function(
             inputs, weight, labels, bias=bias, sample_weight=sample_weight,
             sampled_values=sampled_values, **options,
@@ -602,6 +603,11 @@ class SampledSoftmaxCrossEntropy(_ProjectionLoss):
         super().__setattr__(name, value)
         if name == "seed":
             self.__dict__.pop("_draws", None)
+
+    @torch.compiler.disable  # run at each call: a traced draw would be one constant seed
+    def _next_seed(self) -> int:
+        """The seed of this call's draw, the next of the sequence started by ``seed``."""
+        return int(self._generator().integers(2**63))
 
     def _generator(self) -> np.random.Generator:
         """The generator of the per-call seeds (made from ``seed`` at its first use)."""
