@@ -190,10 +190,9 @@ class WxentLoss(torch.nn.Module):
         Returns:
             The loss tensor (0-d, or per element for ``reduction="none"``).
         """
-        if _fx.tracing():  # torch.fx.symbolic_trace: one node that calls the module
-            node = _fx.record(_call, (self, logits, labels, sample_weight), {}, _what(self))
-            if node is not None:
-                return node
+        node = _traced(self, logits, labels, sample_weight)
+        if node is not None:  # torch.fx.symbolic_trace: one node that calls the module
+            return node
         options = {name: getattr(self, name) for name in self._option_names}
         arrays = {name: getattr(self, name) for name in self._arrays}
         if logits.ndim == 1 and options["class_axis"] == _AXIS:
@@ -223,8 +222,11 @@ def _call(module: torch.nn.Module, *args: Any) -> Any:
     return module(*args)
 
 
-def _what(module: torch.nn.Module) -> str:
-    return f"wxent.torch.{type(module).__name__}"
+def _traced(module: torch.nn.Module, *args: Any) -> Any:
+    """While a symbolic trace runs with a proxy in ``args``: the node ``_call(module, *args)``."""
+    if not _fx.tracing():
+        return None
+    return _fx.record(_call, (module, *args), {}, f"wxent.torch.{type(module).__name__}")
 
 
 def _one(weight: torch.Tensor | None) -> torch.Tensor | None:
@@ -507,11 +509,9 @@ class _ProjectionLoss(WxentLoss):
         Returns:
             The loss tensor (0-d, or ``(N,)`` for ``reduction="none"``).
         """
-        if _fx.tracing():  # torch.fx.symbolic_trace: one node that calls the module
-            args = (self, inputs, weight, labels, bias, sample_weight)
-            node = _fx.record(_call, args, {}, _what(self))
-            if node is not None:
-                return node
+        node = _traced(self, inputs, weight, labels, bias, sample_weight)
+        if node is not None:  # torch.fx.symbolic_trace: one node that calls the module
+            return node
         return type(self).function(
             inputs, weight, labels, bias=bias, sample_weight=sample_weight, **self._current()
         )
@@ -585,11 +585,9 @@ class SampledSoftmaxCrossEntropy(_ProjectionLoss):
         ``sampled_values``: the function's ``(sampled, true_expected_count,
         sampled_expected_count)`` instead of a draw.
         """
-        if _fx.tracing():  # torch.fx.symbolic_trace: one node that calls the module
-            args = (self, inputs, weight, labels, bias, sample_weight, sampled_values)
-            node = _fx.record(_call, args, {}, _what(self))
-            if node is not None:
-                return node
+        node = _traced(self, inputs, weight, labels, bias, sample_weight, sampled_values)
+        if node is not None:  # torch.fx.symbolic_trace: one node that calls the module
+            return node
         options = self._current()
         if options["seed"] is not None and sampled_values is None:
             options["seed"] = self._next_seed()
