@@ -15,6 +15,7 @@ export PYTHONPATH="/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 out="${OUT:-/tmp}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+python3 benchmarks/gpu_capture.py 2>&1 | tee "$out/gpu_capture.log"
 python3 benchmarks/gpu.py "$@" 2>&1 | tee "$out/gpu.log"
 status=${PIPESTATUS[0]}
 cp BENCHMARKS.md "$out/BENCHMARKS.md" 2>/dev/null || true

@@ -98,7 +98,7 @@ def config_array(
         host = v.host_numbers(name, value)
     if check_values and inp.check_config and not ns.torch_is_compiling():
         check_host(host.astype(np.float64, copy=False))
-    return ns.to_device(xp, host, inp.raw_logits, dtype=inp.dtype)
+    return ns.to_device(xp, host, inp.raw_logits, dtype=inp.dtype, name=name)
 
 
 def _check_host(

@@ -71,7 +71,7 @@ def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
             )
         if ns.is_numpy_namespace(xp):
             return host
-        return ns.to_device(xp, host, logits)
+        return ns.to_device(xp, host, logits, name="labels")
     if not ns.is_array(labels):
         raise v.type_error(
             "labels",

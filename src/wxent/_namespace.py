@@ -146,15 +146,26 @@ def device(x: Array) -> Any:
     return array_api_compat.device(x)
 
 
-def to_device(xp: Any, host: Any, like: Array, dtype: Any = None) -> Array:
+def to_device(xp: Any, host: Any, like: Array, dtype: Any = None, *, name: str = "values") -> Array:
     """Host values as an array of ``xp`` on the device of ``like``, without a host wait.
 
     On a CUDA device a copy from ordinary (pageable) host memory makes the host wait
     for the device to reach it; a scalar is written by a fill kernel instead, and an
-    array goes through page-locked memory with an asynchronous copy.
+    array goes through page-locked memory with an asynchronous copy. While a CUDA graph
+    is captured an array is refused (``ValueError`` naming ``name``): the graph would
+    copy from host memory it does not keep, on every replay.
     """
     if is_tf_namespace(xp):
         return xp.asarray(host) if dtype is None else xp.asarray(host, dtype=dtype)
+    if not torch_is_compiling() and capturing(like) and np.ndim(host):
+        from wxent import _validation as v
+
+        raise v.value_error(
+            name,
+            f"a tensor on the device of the inputs ({like.device}) while a CUDA graph "
+            "is captured (the graph would copy host values from memory it does not keep)",
+            f"{name} as host values (a list, a NumPy array or a CPU tensor)",
+        )
     if is_torch(like) and like.is_cuda and not torch_is_compiling():
         torch = sys.modules["torch"]
         staged = torch.from_numpy(np.array(host, copy=True))
@@ -237,9 +248,6 @@ def is_concrete(x: Array) -> bool:
     """
     if x is None:
         return True
-    if is_tensorflow(x):
-        tf = sys.modules["tensorflow"]
-        return bool(tf.executing_eagerly()) and hasattr(x, "numpy")
     if is_torch(x):
         torch = sys.modules["torch"]
         compiler = getattr(torch, "compiler", None)
@@ -247,11 +255,28 @@ def is_concrete(x: Array) -> bool:
             return False
         if torch._C._functorch.is_functorch_wrapped_tensor(x):
             return False  # torch.func transforms (grad, vmap, hessian): nothing to read
-        return not (torch.jit.is_tracing() or x.device.type == "meta")
+        if capturing(x):
+            return False  # a CUDA graph's capture: a read would wait for the device
+        return not (torch._C._is_tracing() or x.device.type == "meta")
+    if is_tensorflow(x):
+        tf = sys.modules["tensorflow"]
+        return bool(tf.executing_eagerly()) and hasattr(x, "numpy")
     if array_api_compat.is_jax_array(x):
         jax = sys.modules["jax"]
         return not isinstance(x, jax.core.Tracer)
     return not array_api_compat.is_lazy_array(x)
+
+
+def capturing(x: Array) -> bool:
+    """Whether ``x`` is a CUDA tensor and a CUDA graph is being captured on its stream now.
+
+    While a graph is captured (``torch.cuda.graph``, ``make_graphed_callables``) nothing
+    may wait for the device: the values of a call are not read (as under tracing) and
+    host configuration arrays cannot be copied in.
+    """
+    if not (is_torch(x) and x.is_cuda):
+        return False
+    return bool(sys.modules["torch"].cuda.is_current_stream_capturing())
 
 
 def on_host(x: Array) -> bool:
@@ -345,8 +370,24 @@ def to_numpy(x: Array) -> np.ndarray:
 
 def float_dtype_name(xp: Namespace, dtype: Any) -> str | None:
     """``"float16"``, ``"bfloat16"``, ``"float32"``, ``"float64"`` or ``None`` for others."""
+    try:
+        key = (getattr(xp, "__name__", None), dtype)
+        return _FLOAT_NAMES[key]
+    except (KeyError, TypeError):  # (TypeError: a dtype that cannot be a key)
+        pass
+    found = None
     for name in ("float32", "float64", "float16", "bfloat16"):
         candidate = getattr(xp, name, None)
         if candidate is not None and dtype == candidate:
-            return name
-    return None
+            found = name
+            break
+    try:
+        if key[0] is not None and len(_FLOAT_NAMES) < 256:
+            _FLOAT_NAMES[key] = found
+    except TypeError:
+        pass
+    return found
+
+
+#: ``(namespace name, dtype) -> float_dtype_name`` of the dtypes seen (a few per process).
+_FLOAT_NAMES: dict[tuple[Any, Any], str | None] = {}

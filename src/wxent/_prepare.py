@@ -67,7 +67,7 @@ def labels_array(labels: Any, logits: Array) -> Array:
             raise v.type_error(
                 "labels", "numbers, a list of numbers or an array", f"labels={v._short(labels)}"
             )
-        return ns.to_device(ns.namespace(logits), host, logits)
+        return ns.to_device(ns.namespace(logits), host, logits, name="labels")
     v.check_labels_array(labels, logits)
     v.check_same_device("labels", labels, logits)
     return labels

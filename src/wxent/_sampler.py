@@ -74,6 +74,13 @@ def candidates(
     """The sampled classes and the ``log Q`` of the true and the sampled classes."""
     xp = inp.xp
     if sampled_values is None:
+        if ns.capturing(inp.raw_logits):
+            raise v.value_error(
+                "sampled_values",
+                "classes drawn on the device, passed as sampled_values, while a CUDA graph is "
+                "captured (classes drawn on the host now would be the same on every replay)",
+                "sampled_values=None",
+            )
         sampled, tries = log_uniform_sample(num_sampled, num_classes, seed=seed)
         q_sampled = expected_count(log_uniform_probability(sampled, num_classes), tries)
         log_q_sampled = prep.config_array(
@@ -152,4 +159,4 @@ def _index_array(xp: Any, sampled: Any, inp: prep.Inputs) -> Array:
             return xp.astype(sampled, inp.labels.dtype)
         sampled = ns.to_numpy(sampled)
     host = np.asarray(sampled).astype(np.int64)
-    return ns.to_device(xp, host, inp.logits, dtype=inp.labels.dtype)
+    return ns.to_device(xp, host, inp.logits, dtype=inp.labels.dtype, name="sampled_values")

@@ -208,6 +208,8 @@ def check_optional_label_value(name: str, value: Any) -> float | None:
 
 def check_class_axis(class_axis: Any, ndim: int) -> int:
     """A valid axis of the logits, returned non-negative."""
+    if type(class_axis) is int and -ndim <= class_axis < ndim:
+        return class_axis % ndim
     if isinstance(class_axis, bool) or not isinstance(class_axis, numbers.Integral):
         raise type_error("class_axis", "an integer axis of `logits`", f"class_axis={class_axis!r}")
     class_axis = int(plain_number(class_axis))
@@ -359,6 +361,8 @@ def size(d: Any) -> int:
 def static_shape(x: Any) -> tuple[int | None, ...]:
     """The static shape of an array, ``None`` where a dimension is unknown."""
     shape = x.shape
+    if isinstance(shape, tuple) and all(type(d) is int for d in shape):
+        return tuple(shape)  # (NumPy, eager PyTorch and JAX: known sizes)
     dims = getattr(shape, "dims", None)  # TensorFlow TensorShape
     if dims is None and hasattr(shape, "as_list"):
         return ()

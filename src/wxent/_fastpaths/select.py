@@ -347,7 +347,7 @@ def _softmax_weights(
         if len(given) == 2 and inp.validate:
             _check_weight_product(inp, cw, sw, reduction)
         return cw, sw
-    scaled = scale_weights(given, joint=False)  # one launch for both
+    scaled = scale_weights(given, joint=False, chosen=True)  # one launch for both
     if scaled is not None:
         return (scaled.pop(0) if cw is not None else None), (
             scaled.pop(0) if sw is not None else None
@@ -382,12 +382,16 @@ def _check_weight_product(inp: Any, cw: Array, sw: Array, reduction: Any) -> Non
     check_product(inp, sw * taken, sw, taken, valid, reduction)
 
 
-def scale_weights(weights: list[Any], *, joint: bool) -> list[Any] | None:
+def scale_weights(weights: list[Any], *, joint: bool, chosen: bool = False) -> list[Any] | None:
     """One or two weight tensors scaled by the Triton kernel, or ``None`` (array operations).
 
-    See :mod:`wxent._fastpaths.triton_weights`; ``joint``: one scale for both.
+    See :mod:`wxent._fastpaths.triton_weights`; ``joint``: one scale for both;
+    ``chosen``: the caller's kernel was chosen by :func:`use_triton` for these weights'
+    logits (on whose device they now are): not asked again.
     """
-    if not 1 <= len(weights) <= 2 or not use_triton(weights[0], *weights[1:]):
+    if not 1 <= len(weights) <= 2:
+        return None
+    if not chosen and not use_triton(weights[0], *weights[1:]):
         return None
     from wxent._fastpaths import triton_weights
 
