@@ -370,24 +370,8 @@ def to_numpy(x: Array) -> np.ndarray:
 
 def float_dtype_name(xp: Namespace, dtype: Any) -> str | None:
     """``"float16"``, ``"bfloat16"``, ``"float32"``, ``"float64"`` or ``None`` for others."""
-    try:
-        key = (getattr(xp, "__name__", None), dtype)
-        return _FLOAT_NAMES[key]
-    except (KeyError, TypeError):  # (TypeError: a dtype that cannot be a key)
-        pass
-    found = None
     for name in ("float32", "float64", "float16", "bfloat16"):
         candidate = getattr(xp, name, None)
         if candidate is not None and dtype == candidate:
-            found = name
-            break
-    try:
-        if key[0] is not None and len(_FLOAT_NAMES) < 256:
-            _FLOAT_NAMES[key] = found
-    except TypeError:
-        pass
-    return found
-
-
-#: ``(namespace name, dtype) -> float_dtype_name`` of the dtypes seen (a few per process).
-_FLOAT_NAMES: dict[tuple[Any, Any], str | None] = {}
+            return name
+    return None
