@@ -230,6 +230,19 @@ def test_weight_and_sampled_classes_on_another_device_are_named(name):
             )
 
 
+@pytest.mark.parametrize("name", _PROJECTIONS)
+@pytest.mark.parametrize("argument", ["class_weight", "sample_weight", "bias"])
+def test_configuration_messages_name_inputs_not_logits(name, argument):
+    # The projection losses take `inputs`; the messages of their configuration arrays
+    # said "on the device of `logits`", an argument they do not have.
+    y = torch.tensor([0, 1, 4])
+    extra = {"num_sampled": 2, "seed": 0} if name.startswith("sampled") else {}
+    value = torch.ones(5 if argument != "sample_weight" else 3, device="meta")
+    pattern = rf"`{argument}`. Expected values on the device of `inputs` \(cpu\)"
+    with pytest.raises(ValueError, match=pattern):
+        getattr(wxent, name)(_H, torch.ones(5, 4), y, **{argument: value}, **extra)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "torch", "jax", "tensorflow"])
 @pytest.mark.parametrize("classes", [[1.0, 2.0, 5.5], [True, False, True]], ids=["float", "bool"])
 def test_sampled_classes_that_are_not_integers_are_refused(backend, classes):

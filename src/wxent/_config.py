@@ -54,7 +54,8 @@ def config_array(
             if not ns.is_concrete(value):
                 raise v.type_error(
                     name,
-                    "an array of the same framework as `logits`, a NumPy array or numbers",
+                    f"an array of the same framework as `{inp.scores_are}`, a NumPy array or "
+                    "numbers",
                     f"{name} of type {type(value).__name__}",
                 )
             value = ns.to_numpy(value)
@@ -72,7 +73,7 @@ def config_array(
                 if arr.device.type == "meta":  # no values to move (a module built on meta)
                     raise v.value_error(
                         name,
-                        f"values on the device of `logits` ({inp.raw_logits.device})",
+                        f"values on the device of `{inp.scores_are}` ({inp.raw_logits.device})",
                         f"{name} on the meta device, which holds no values",
                     )
                 arr = arr.to(inp.raw_logits.device)

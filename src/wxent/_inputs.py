@@ -123,6 +123,8 @@ class Inputs:
     unit_neg: bool = False
     #: Where the classes are, for messages (``None``: along ``class_axis``).
     classes_are: ClassVar[str | None] = None
+    #: The argument whose framework and device configuration arrays follow (messages).
+    scores_are: ClassVar[str] = "logits"
     _logits: Array | None = field(default=None, init=False, repr=False, compare=False)
     _labels: Array | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -42,6 +42,7 @@ class _Inputs(prep.Inputs):
 
     compute_dtype: Any = None
     classes_are: ClassVar[str | None] = "(the rows of `weight`)"
+    scores_are: ClassVar[str] = "inputs"
 
     @property
     def dtype(self) -> Any:
