@@ -208,8 +208,6 @@ def check_optional_label_value(name: str, value: Any) -> float | None:
 
 def check_class_axis(class_axis: Any, ndim: int) -> int:
     """A valid axis of the logits, returned non-negative."""
-    if type(class_axis) is int and -ndim <= class_axis < ndim:
-        return class_axis % ndim
     if isinstance(class_axis, bool) or not isinstance(class_axis, numbers.Integral):
         raise type_error("class_axis", "an integer axis of `logits`", f"class_axis={class_axis!r}")
     class_axis = int(plain_number(class_axis))
