@@ -19,6 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import wxent  # noqa: E402
@@ -110,25 +111,27 @@ def main() -> int:
         except Exception as exc:  # report every case
             failures += 1
             print(f"FAIL  {name}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
-    try:  # a host array while capturing: refused with the argument's name
-        x = torch.randn(n, c, device=dev)
-        y = torch.zeros(n, dtype=torch.long, device=dev)
-        wxent.softmax_cross_entropy(x, y)  # warm-up
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        message = ""
-        with torch.cuda.stream(side):
-            graph = torch.cuda.CUDAGraph()
-            try:
-                with torch.cuda.graph(graph):
-                    wxent.softmax_cross_entropy(x, y, class_weight=[1.0] * c)
-            except ValueError as exc:
-                message = str(exc)
-        assert "`class_weight`" in message and "CUDA graph" in message, message
-        print("ok    host class_weight refused while capturing")
-    except Exception as exc:
-        failures += 1
-        print(f"FAIL  host class_weight while capturing: {type(exc).__name__}: {exc}")
+    x = torch.randn(n, c, device=dev)
+    y = torch.zeros(n, dtype=torch.long, device=dev)
+    wxent.softmax_cross_entropy(x, y)  # warm-up
+    hosts = {"list": [1.0] * c, "NumPy array": np.ones(c), "CPU tensor": torch.ones(c)}
+    for kind, host in hosts.items():  # host values while capturing: refused by name
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            message = ""
+            with torch.cuda.stream(side):
+                graph = torch.cuda.CUDAGraph()
+                try:
+                    with torch.cuda.graph(graph):
+                        wxent.softmax_cross_entropy(x, y, class_weight=host)
+                except ValueError as exc:
+                    message = str(exc)
+            assert "`class_weight`" in message and "CUDA graph" in message, message
+            print(f"ok    class_weight as a {kind} refused while capturing")
+        except Exception as exc:
+            failures += 1
+            print(f"FAIL  class_weight as a {kind} while capturing: {type(exc).__name__}: {exc}")
     print(f"gpu_capture: {failures} failure(s)")
     return 1 if failures else 0
 

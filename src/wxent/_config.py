@@ -76,6 +76,8 @@ def config_array(
                         f"values on the device of `{inp.scores_are}` ({inp.raw_logits.device})",
                         f"{name} on the meta device, which holds no values",
                     )
+                if ns.capturing(inp.raw_logits):
+                    raise ns.captured_copy_error(name, inp.raw_logits)
                 arr = arr.to(inp.raw_logits.device)
             if inp.concrete and not ns.is_concrete(value):  # e.g. vmap over the weights only
                 inp.concrete = inp.validate = False  # the result cannot be read either

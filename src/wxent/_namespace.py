@@ -158,14 +158,7 @@ def to_device(xp: Any, host: Any, like: Array, dtype: Any = None, *, name: str =
     if is_tf_namespace(xp):
         return xp.asarray(host) if dtype is None else xp.asarray(host, dtype=dtype)
     if not torch_is_compiling() and capturing(like) and np.ndim(host):
-        from wxent import _validation as v
-
-        raise v.value_error(
-            name,
-            f"a tensor on the device of the inputs ({like.device}) while a CUDA graph "
-            "is captured (the graph would copy host values from memory it does not keep)",
-            f"{name} as host values (a list, a NumPy array or a CPU tensor)",
-        )
+        raise captured_copy_error(name, like)
     if is_torch(like) and like.is_cuda and not torch_is_compiling():
         torch = sys.modules["torch"]
         staged = torch.from_numpy(np.array(host, copy=True))
@@ -277,6 +270,18 @@ def capturing(x: Array) -> bool:
     if not (is_torch(x) and x.is_cuda):
         return False
     return bool(sys.modules["torch"].cuda.is_current_stream_capturing())
+
+
+def captured_copy_error(name: str, like: Array) -> ValueError:
+    """The error of host values given as ``name`` while a CUDA graph is captured."""
+    from wxent import _validation as v
+
+    return v.value_error(
+        name,
+        f"a tensor on the device of the inputs ({like.device}) while a CUDA graph is "
+        "captured (the graph would copy host values from memory it does not keep)",
+        f"{name} as host values (a list, a NumPy array or a CPU tensor)",
+    )
 
 
 def on_host(x: Array) -> bool:
