@@ -309,3 +309,61 @@ def test_softmax_focal_kernel_on_rows_of_negative_logits(smoothing):
     for reduction in ("none", "mean"):
         _compare(wxent.softmax_focal_loss, ((3, 5), lambda t: t), x, labels, options, -1, reduction)
     assert select.LAUNCHES["softmax_focal_loss"] > 0, "the kernel did not run"
+
+
+def _upstream_of_stride_0(loss, logits, labels, options):
+    """The gradient of ``loss(..., reduction="none").sum()``: an upstream of stride 0."""
+    x = torch.tensor(logits, requires_grad=True)
+    loss(x * 1, labels, reduction="none", **options).sum().backward()
+    return x.grad.numpy()
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_an_upstream_gradient_of_stride_0(monkeypatch, name):
+    kind, loss, options = LOSSES[name]
+    values = RNG.normal(size=(N, C)).astype(np.float32)
+    probe = torch.tensor(values)
+    labels = _labels(kind, probe, -1)
+    opts = _weights(options, probe, -1, kind != "sig", lambda t: t)
+    got = _upstream_of_stride_0(loss, values, labels, opts)
+    assert sum(select.LAUNCHES.values()) > 0, "the kernel did not run"
+    monkeypatch.setenv("WXENT_KERNELS", "off")
+    np.testing.assert_allclose(
+        got, _upstream_of_stride_0(loss, values, labels, opts), rtol=1e-5, atol=1e-6
+    )
+
+
+def _linear(inputs, weight, labels, reduction, validate, backward):
+    x = torch.tensor(inputs, requires_grad=True)
+    w = torch.tensor(weight, requires_grad=True)
+    out = wxent.linear_cross_entropy(
+        x, w, labels, reduction=reduction, chunk_size=4, validate=validate
+    )
+    backward(out)
+    return out.detach().numpy(), x.grad.numpy(), w.grad.numpy()
+
+
+LINEAR_BACKWARD = {
+    "sum": lambda out: out.sum().backward(),  # (reduction="none": an upstream of stride 0)
+    "mean": lambda out: out.mean().backward(),
+    "vector": lambda out: out.backward(torch.linspace(0.5, 1.5, out.numel()) if out.ndim else None),
+}
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("backward", list(LINEAR_BACKWARD))
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_the_linear_triton_chunk_step_takes_any_layout(monkeypatch, reduction, backward, validate):
+    # The Triton chunk step read its labels and coefficients by row as if contiguous:
+    # strided labels of an unchecked call, and the upstream gradient of stride 0 that
+    # `loss.sum().backward()` hands to reduction="none", gave wrong losses and gradients.
+    x = RNG.normal(size=(6, 3)).astype(np.float32)
+    w = RNG.normal(size=(5, 3)).astype(np.float32)
+    labels = torch.tensor([0, 9, 1, 9, 2, 9, 3, 9, 4, 9, 1, 9])[::2]  # (strided)
+    run = LINEAR_BACKWARD[backward]
+    got = _linear(x, w, labels, reduction, validate, run)
+    assert select.LAUNCHES["linear_cross_entropy"] > 0, "the kernel did not run"
+    monkeypatch.setenv("WXENT_KERNELS", "off")
+    expected = _linear(x, w, labels.contiguous(), reduction, validate, run)
+    for name, a, e in zip(("loss", "inputs", "weight"), got, expected, strict=True):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6, err_msg=name)
