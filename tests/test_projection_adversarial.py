@@ -52,8 +52,9 @@ def test_infinite_inputs_and_bias_match_the_unfused_loss(backend):
             logits = inputs @ w.T + (0 if bias is None else bias)
         expected = np.asarray(wxent.softmax_cross_entropy(logits, y, reduction="none"))
         b_arg = None if bias is None else conv(bias)
+        # (an infinite input is refused by a checked call: tests/test_linear_limits.py)
         got = wxent.linear_cross_entropy(
-            conv(inputs), conv(w), conv(y), bias=b_arg, reduction="none"
+            conv(inputs), conv(w), conv(y), bias=b_arg, reduction="none", validate=bias is not None
         )
         np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6)
 
@@ -131,6 +132,8 @@ def test_rows_that_count_nothing_do_not_fail_the_nan_check(backend, name):
     # An ignored row's inputs are set to 0, and 0 times an infinite weight is a NaN logit
     # there: the checked call raised "a NaN loss in 1 row(s)" for data that is fine
     # without the ignored row. Only rows that count are checked (ignored, weight 0).
+    # An infinite weight is itself refused by a checked call (its gradient through the
+    # matmul is 0 * inf): the ignored row's NaN input is what a checked call sees here.
     import tensorflow as tf
 
     conv = {"numpy": np.asarray, "torch": torch.tensor, "jax": jnp.asarray}.get(
@@ -140,12 +143,19 @@ def test_rows_that_count_nothing_do_not_fail_the_nan_check(backend, name):
     w = np.array([[0.2, 0.1], [np.inf, 0.3], [0.5, -0.4]], np.float32)
     fn = getattr(wxent, name)
     extra = {"num_sampled": 2, "seed": 0} if name.startswith("sampled") else {}
+    h_nan = h.copy()
+    h_nan[1, 0] = np.nan  # (in the row that counts nothing)
+    w_finite = np.nan_to_num(w, posinf=1.0)
     for y, sw in (([0, -100, 2], None), ([0, 1, 2], [1.0, 0.0, 1.0])):
         kw = {"ignore_index": -100, "reduction": "none", **extra}
         if sw is not None:
             kw["sample_weight"] = conv(np.asarray(sw, np.float32))
-        checked = fn(conv(h), conv(w), conv(np.asarray(y)), **kw)
         unchecked = fn(conv(h), conv(w), conv(np.asarray(y)), validate=False, **kw)
+        assert np.asarray(unchecked)[1] == 0.0
+        with pytest.raises(ValueError, match=r"`weight`.*1 infinite value"):
+            fn(conv(h), conv(w), conv(np.asarray(y)), **kw)
+        checked = fn(conv(h_nan), conv(w_finite), conv(np.asarray(y)), **kw)
+        unchecked = fn(conv(h_nan), conv(w_finite), conv(np.asarray(y)), validate=False, **kw)
         np.testing.assert_array_equal(np.asarray(checked), np.asarray(unchecked))
         assert np.asarray(checked)[1] == 0.0
     bad = h.copy()
@@ -267,3 +277,74 @@ def test_sampled_classes_that_are_not_integers_are_refused(backend, classes):
         conv(x), conv(w), conv(np.array([0, 1])), num_sampled=3, sampled_values=ints
     )
     assert np.isfinite(np.asarray(out))
+
+
+def _infinite_factor_call(backend, name, which, **kw):
+    """A checked call whose ``which`` (inputs or weight) holds one +inf, gradients requested.
+
+    The loss alone would take the limits, but the gradient through the matmul meets
+    ``0 * inf``: it was NaN with respect to the other factor (``inputs`` for an infinite
+    weight) in every row, also in rows of loss 0.
+    """
+    import tensorflow as tf
+
+    x = np.array([[1.0, 0.5], [0.3, -0.2], [0.7, 0.1], [-0.4, 0.9]], np.float32)
+    w = np.array([[0.2, 0.1], [0.5, 0.3], [0.5, -0.4]], np.float32)
+    (w if which == "weight" else x)[1, 0] = np.inf
+    y = np.array([1, 1, 0, 2])
+    fn = getattr(wxent, name)
+    extra = {"num_sampled": 2, "seed": 0, **kw} if name.startswith("sampled") else kw
+    if backend == "torch":
+        xt, wt_ = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+        out = fn(xt, wt_, torch.tensor(y), **extra)
+        return torch.autograd.grad(out.sum(), (xt, wt_))
+    if backend == "tensorflow":
+        xv, wv = tf.Variable(x), tf.Variable(w)
+        with tf.GradientTape() as tape:
+            out = tf.reduce_sum(fn(xv, wv, tf.constant(y), **extra))
+        return tape.gradient(out, [xv, wv])
+    conv = np.asarray if backend == "numpy" else jnp.asarray
+    return fn(conv(x), conv(w), conv(y), **extra)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax", "tensorflow"])
+@pytest.mark.parametrize("name", ["linear_cross_entropy", "sampled_softmax_cross_entropy"])
+@pytest.mark.parametrize("which", ["weight", "inputs"])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_an_infinite_factor_is_named_by_a_checked_call(backend, name, which, reduction):
+    with pytest.raises(ValueError, match=f"argument `{which}`.*1 infinite value"):
+        _infinite_factor_call(backend, name, which, reduction=reduction)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_an_infinite_weight_is_named_on_the_triton_chunk_path(monkeypatch, reduction):
+    from wxent._fastpaths import select
+
+    monkeypatch.setenv("WXENT_KERNELS", "triton")
+    select.LAUNCHES.clear()
+    with np.errstate(all="ignore"), pytest.raises(ValueError, match=r"`weight`.*infinite"):
+        _infinite_factor_call("torch", "linear_cross_entropy", "weight", reduction=reduction)
+    assert select.LAUNCHES["linear_cross_entropy"] > 0, "the kernel did not run"
+
+
+def test_infinite_logits_from_the_bias_keep_finite_gradients():
+    # The documented way to infinite logits (masking or forcing a class): no error, and
+    # gradients without NaN for inputs, weight and bias.
+    rng = np.random.default_rng(4)
+    x = torch.tensor(rng.normal(size=(5, 3)).astype(np.float32), requires_grad=True)
+    w = torch.tensor(rng.normal(size=(4, 3)).astype(np.float32), requires_grad=True)
+    b = torch.tensor([0.0, -np.inf, np.inf, 0.0], requires_grad=True)
+    out = wxent.linear_cross_entropy(x, w, torch.tensor([2, 0, 2, 3, 2]), bias=b)
+    grads = torch.autograd.grad(out, (x, w, b))
+    assert all(torch.isfinite(g).all() for g in grads)
+
+
+def test_the_sampled_loss_checks_only_the_rows_of_weight_it_reads():
+    w = np.ones((50, 2), np.float32)
+    w[49] = np.inf  # never a true class here, and drawn with probability ~1%
+    x = np.ones((3, 2), np.float32)
+    values = (np.array([3, 7]), np.full(3, 0.5, np.float32), np.full(2, 0.5, np.float32))
+    out = wxent.sampled_softmax_cross_entropy(
+        x, w, np.array([0, 1, 2]), num_sampled=2, sampled_values=values
+    )
+    assert np.isfinite(out)

@@ -357,7 +357,7 @@ def to_numpy(x: Array) -> np.ndarray:
     if is_tensorflow(x):
         return np.asarray(x.numpy())
     if is_torch(x):
-        t = x.detach()
+        t = x.detach().resolve_neg()  # (a negative view: torch's numpy() refuses it)
         if t.dtype.is_floating_point and t.dtype not in (
             sys.modules["torch"].float32,
             sys.modules["torch"].float64,

@@ -163,8 +163,14 @@ def _projection_inputs(
     return _Projection(inp, inputs, weight, b, num_classes, in_shape[0], ignore, bad)
 
 
-def _check_values(p: _Projection, losses: Array, labels: Array, weights: Array | None) -> None:
-    """Out-of-range labels and NaN losses: one flag on the arrays' device, read with the rest.
+def _check_values(
+    p: _Projection,
+    losses: Array,
+    labels: Array,
+    weights: Array | None,
+    factors: tuple[Array, Array],
+) -> None:
+    """Out-of-range labels, NaN losses and infinite factors: one flag, read with the rest.
 
     A NaN in ``inputs`` or ``weight`` (or a NaN logit from them) makes the per-row loss
     NaN, so the losses are checked, not every input. Only rows that count are read:
@@ -173,6 +179,12 @@ def _check_values(p: _Projection, losses: Array, labels: Array, weights: Array |
     inputs inspected (on their device) to name the culprit, with the messages of
     :mod:`wxent._validation`. Infinite logits give no NaN (every path takes the softmax's
     limits there, as the unfused loss does), except where the unfused loss has one too.
+
+    ``factors`` are the matmul's operands as the caller gave them (``inputs`` with the rows
+    that count nothing set to 0, and ``weight``, or the rows of it that the call reads):
+    an infinite entry there is an error, since its gradient through the matmul meets
+    ``0 * inf`` (a NaN gradient for its partner; the loss alone would take its limits).
+    Infinite logits from the bias or from a matmul beyond the dtype's range are fine.
     """
     inp = p.inp
     if not inp.validate:
@@ -183,12 +195,19 @@ def _check_values(p: _Projection, losses: Array, labels: Array, weights: Array |
     if keep is not None:
         nan = xp.logical_and(nan, keep)
     flag = xp.any(nan)
+    for factor in factors:
+        flag = flag | xp.any(_infinite(xp, factor))
     if p.bad_labels is not None:
         flag = flag | xp.any(p.bad_labels)
-    inp.add_check(flag, lambda: _diagnose(p, labels, nan))
+    inp.add_check(flag, lambda: _diagnose(p, labels, nan, factors))
 
 
-def _diagnose(p: _Projection, labels: Array, nan: Array) -> None:
+def _infinite(xp: Any, a: Array) -> Array:
+    """``+-inf`` entries of ``a`` (every namespace wxent uses has ``abs``)."""
+    return xp.abs(a) == math.inf
+
+
+def _diagnose(p: _Projection, labels: Array, nan: Array, factors: tuple[Array, Array]) -> None:
     """The error path of :func:`_check_values`: name the culprit (host reads allowed)."""
     xp = p.inp.xp
     for name, arr in (("inputs", p.x), ("weight", p.w), ("bias", p.b)):
@@ -197,6 +216,15 @@ def _diagnose(p: _Projection, labels: Array, nan: Array) -> None:
         count = int(xp.sum(xp.astype(xp.isnan(arr), xp.int32)))
         if count:
             raise v.value_error(name, "numbers without NaN", f"{count} NaN value(s) in `{name}`")
+    for name, arr, full in zip(("inputs", "weight"), factors, (p.x, p.w), strict=True):
+        if bool(xp.any(_infinite(xp, arr))):  # (the count: of the whole array)
+            count = int(xp.sum(xp.astype(_infinite(xp, full), xp.int32)))
+            raise v.value_error(
+                name,
+                "finite numbers (the gradient through `inputs @ weight.T` of an infinite "
+                "entry is 0 * inf; infinite logits belong in `bias`)",
+                f"{count} infinite value(s) in `{name}`",
+            )
     bad = p.bad_labels
     if bad is not None and bool(xp.any(bad)):
         count = int(xp.sum(xp.astype(bad, xp.int32)))
@@ -252,13 +280,20 @@ def linear_cross_entropy(
     Inside ``torch.autocast``, float32 ``inputs`` and ``weight`` are first cast to the
     autocast dtype (the matmuls ``F.linear`` would run there); the result stays float32.
 
-    Infinite logits (an infinite input, weight or bias, or a matmul beyond the dtype's
-    range) take the limits of the unfused loss on every path, checked or not, eager or
-    traced: a row holding ``+inf`` costs 0 (one ``+inf``, on the label), ``log k`` (the
-    label among ``k`` tied ones) or ``inf`` (the label elsewhere), with gradient 0 in that
-    row. NaN logits (and rows of only ``-inf``) give a NaN loss, an error in a checked
-    eager call. Rows that count nothing (ignored, or of weight 0 with a non-finite input)
-    have their inputs set to 0 first: no gradient reaches those inputs.
+    Infinite logits (an infinite bias, or a matmul beyond the dtype's range) take the
+    limits of the unfused loss on every path, checked or not, eager or traced: a row
+    holding ``+inf`` costs 0 (one ``+inf``, on the label), ``log k`` (the label among
+    ``k`` tied ones) or ``inf`` (the label elsewhere), with gradient 0 in that row. An
+    infinite entry of ``inputs`` or ``weight`` (in a row that counts) is an error in a
+    checked eager call (a ``ValueError`` naming it): the gradient through the matmul
+    multiplies it by the logits' gradient, 0 in those rows, and ``0 * inf`` would be a
+    NaN gradient for the other factor (``inputs`` for an infinite weight), in every row;
+    an infinite parameter or feature is a diverged model, and infinite logits belong in
+    ``bias`` (``-inf`` masks a class). Unchecked and traced calls take the loss's limits
+    there too, and that gradient is NaN. NaN logits (and rows of only ``-inf``) give a
+    NaN loss, an error in a checked eager call. Rows that count nothing (ignored, or of
+    weight 0 with a non-finite input) have their inputs set to 0 first: no gradient
+    reaches those inputs.
 
     Args:
         inputs: floating ``(N, D)`` features (the last hidden layer).
@@ -275,8 +310,9 @@ def linear_cross_entropy(
             logits on accelerators (1024 rows at V=131072).
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``, as for
             every wxent loss.
-        validate: check label values, and that no input gives a NaN loss, on concrete
-            arrays (one flag, computed on the arrays' device, read once).
+        validate: check label values, that no input gives a NaN loss, and that
+            ``inputs`` and ``weight`` are finite, on concrete arrays (one flag, computed on
+            the arrays' device, read once).
 
     Returns:
         The loss in the inputs' framework and dtype: 0-d, or ``(N,)`` for
@@ -312,6 +348,7 @@ def linear_cross_entropy(
     inp, xp = p.inp, p.inp.xp
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     p = p._replace(x=prep.zero_rows(inp, weights, p.x))  # NaN where nothing counts: 0
+    factors = (p.x, p.w)  # (as given: before any cast)
     # torch.func transforms (vmap writes no batched chunk into a plain buffer) and
     # forward-mode dual tensors (the chunks' autograd functions have no forward rule,
     # the Triton chunk step would drop the tangent): the generic path
@@ -336,12 +373,12 @@ def linear_cross_entropy(
         args = (torch_path, p.x, p.w, p.b, inp.labels)
         if reduction == "none":
             losses = fast.rows(*args, eps, chunk)
-            _check_values(p, losses, labels, weights)
+            _check_values(p, losses, labels, weights, factors)
             return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
         terms = _reduction.take_terms_request()
         coef, den = _coefficients(inp, weights, reduction, terms)
         total, losses = fast.total(*args, coef, eps, chunk)
-        _check_values(p, losses, labels, weights)
+        _check_values(p, losses, labels, weights, factors)
         prep.settle(inp, total)  # the one host read: every pending check and NaN in total
         if terms:
             return _reduction.LossTerms(
@@ -353,7 +390,7 @@ def linear_cross_entropy(
     x, w = prep._cast(xp, p.x, inp.dtype), prep._cast(xp, p.w, inp.dtype)
     # (NumPy: a matmul beyond the dtype's range gives infinite logits, whose limits are taken)
     losses = prep.quietly(inp, lambda: _generic_losses(xp, x, w, p.b, inp.labels, eps, chunk))
-    _check_values(p, losses, labels, weights)
+    _check_values(p, losses, labels, weights, factors)
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
 
 
@@ -489,8 +526,9 @@ def sampled_softmax_cross_entropy(
         sample_weight: a scalar or one weight per row ``(N,)``.
         ignore_index: an integer label to ignore.
         reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
-        validate: check label values, and that no input gives a NaN loss, on concrete
-            arrays (one flag, computed on the arrays' device, read once).
+        validate: check label values, that no input gives a NaN loss, and that
+            ``inputs`` and the rows of ``weight`` the call reads are finite (as for
+            :func:`linear_cross_entropy`), on concrete arrays (one flag, read once).
 
     Returns:
         The loss in the inputs' framework and dtype: 0-d, or ``(N,)`` for
@@ -543,10 +581,9 @@ def sampled_softmax_cross_entropy(
     sampled, log_q_true, log_q_sampled = candidates(
         inp, sampled_values, int(num_sampled), num_classes, seed, p.n
     )
-    true_logits = prep.quietly(inp, lambda: xp.sum(x * xp.take(w, idx, axis=0), axis=1))
-    sampled_logits = prep.quietly(
-        inp, lambda: xp.matmul(x, xp.matrix_transpose(xp.take(w, sampled, axis=0)))
-    )
+    w_true, w_sampled = xp.take(w, idx, axis=0), xp.take(w, sampled, axis=0)
+    true_logits = prep.quietly(inp, lambda: xp.sum(x * w_true, axis=1))
+    sampled_logits = prep.quietly(inp, lambda: xp.matmul(x, xp.matrix_transpose(w_sampled)))
     if b is not None:
         true_logits = true_logits + xp.take(b, idx, axis=0)
         sampled_logits = sampled_logits + xp.take(b, sampled, axis=0)
@@ -564,5 +601,12 @@ def sampled_softmax_cross_entropy(
     losses = core_softmax.softmax_cross_entropy_indices(
         logits, xp.zeros_like(idx), axis=1, label_smoothing=0.0, xp=xp
     )
-    _check_values(p, losses, labels, weights)
+    # the rows of `weight` the call reads (the true classes' of rows that count, as their
+    # inputs are 0 otherwise, and the sampled ones)
+    true_rows = (
+        w_true
+        if inp.valid is None
+        else xp.where(xp.expand_dims(inp.valid, axis=1), w_true, xp.zeros_like(w_true))
+    )
+    _check_values(p, losses, labels, weights, (p.x, xp.concat([true_rows, w_sampled], axis=0)))
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)

@@ -31,6 +31,7 @@ import triton
 import triton.language as tl
 
 from wxent._fastpaths.select import LAUNCHES
+from wxent._fastpaths.triton_common import plain
 from wxent._fastpaths.triton_common import sum_values as _sum
 
 #: Configuration arrays the check kernel takes at most (more: the generic flags).
@@ -244,6 +245,8 @@ def _probe_view(suspect: Any, logits: Any) -> tuple[Any, int, int, bool, float] 
 
     if not isinstance(suspect, checks.Probe) or suspect.axis != logits.ndim - 1:
         return None
+    if logits.is_neg() or logits.is_conj():  # (the look reads memory: a resolved copy
+        return None  # would cost a pass over every logit; the generic look reads values)
     try:
         rows = logits.view(-1, logits.shape[-1])
     except RuntimeError:
@@ -340,7 +343,8 @@ def _check_arguments(plan: Plan, word: Any) -> tuple[list[Any], tuple]:
         plan.fold_bounds = False  # the generic flags check them all
     arrays: list[Any] = []
     for arr, positive, at_most_one in plan.bounds if plan.fold_bounds else ():
-        arrays += [arr.reshape(-1).contiguous(), arr.numel(), int(positive) | 2 * int(at_most_one)]
+        flat = plain(arr).reshape(-1).contiguous()
+        arrays += [flat, arr.numel(), int(positive) | 2 * int(at_most_one)]
     arrays += [word, 0, 0] * (_SLOTS - len(arrays) // 3)
     probe: tuple = (0, None, 0, 1, 0, 0.0)
     if plan.probe is not None:

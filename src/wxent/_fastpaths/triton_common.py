@@ -125,9 +125,28 @@ def upstream_mode(g: Any, inv: Any, per_row: bool) -> tuple[Any, int]:
     return g.reshape(()), 1  # 0-d, times the inverse denominator
 
 
+def plain(t: Any) -> Any:
+    """``t`` with its negative and conjugate bits resolved (``None`` stays ``None``).
+
+    A kernel reads a tensor's memory through its data pointer, which ignores those bits:
+    a negative view (``torch._neg_view``, or the imaginary part of a conjugated complex
+    tensor, ``z.conj().imag``) would be read with the opposite sign. A tensor without
+    them is returned as is (no copy); one with them is copied once, resolved. Every
+    tensor a kernel reads goes through here (:func:`rows_of`, :func:`row_inputs`,
+    :func:`row_weights`, and the sigmoid family's and the check kernel's arguments).
+    """
+    if t is None or not isinstance(t, torch.Tensor):
+        return t
+    if t.is_neg():
+        t = t.resolve_neg()
+    if t.is_conj():  # (real tensors never carry it: for completeness)
+        t = t.resolve_conj()
+    return t
+
+
 def rows_of(logits: Array) -> Array:
     """The logits as ``(N, C)`` rows of unit stride (a view where possible)."""
-    rows = logits.reshape(-1, logits.shape[-1])
+    rows = plain(logits).reshape(-1, logits.shape[-1])
     return rows if rows.stride(-1) == 1 else rows.contiguous()
 
 
@@ -349,7 +368,7 @@ def row_inputs(
     labels: Array, class_weight: Array | None, sample_weight: Array | None
 ) -> tuple[Array, Array | None, Array | None]:
     """Flat contiguous labels, class and sample weights (float32)."""
-    flat_labels = labels.reshape(-1).contiguous()
+    flat_labels = plain(labels).reshape(-1).contiguous()
     return (flat_labels, *row_weights(class_weight, sample_weight, flat_labels.numel()))
 
 
@@ -359,10 +378,10 @@ def row_weights(
     """Class weights ``(C,)`` or 0-d and sample weights ``(n,)`` or 0-d, float32, contiguous."""
     cw = None
     if class_weight is not None:
-        cw = class_weight.float().reshape(-1 if class_weight.ndim else ()).contiguous()
+        cw = plain(class_weight).float().reshape(-1 if class_weight.ndim else ()).contiguous()
     sw = None
     if sample_weight is not None:
-        sw = sample_weight.float()
+        sw = plain(sample_weight).float()
         sw = sw.reshape(-1).expand(n) if sw.ndim else sw
         sw = sw.contiguous()
     return cw, sw

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from wxent._fastpaths import triton_common as common
 from wxent._fastpaths.select import LAUNCHES
 from wxent._fastpaths.triton_softmax import _backward, _forward
 from wxent._types import Array
@@ -22,14 +23,20 @@ def linear_chunk_step(logits: Array, labels: Array, coef: Array | None, eps: flo
     Args:
         logits: contiguous ``(R, V)`` chunk of logits (bias included); overwritten with
             ``coef * (softmax - t)`` in its own dtype when ``coef`` is given.
-        labels: ``(R,)`` integer class indices in ``[0, V)``.
-        coef: ``(R,)`` float32 coefficients of the gradient, or ``None`` for no gradient.
+        labels: ``(R,)`` integer class indices in ``[0, V)``, any layout.
+        coef: ``(R,)`` float32 coefficients of the gradient, any layout, or ``None`` for
+            no gradient.
         eps: label smoothing.
 
     Returns:
         The unweighted per-row losses, float32.
     """
     LAUNCHES["linear_cross_entropy"] += 1
+    # The kernels index labels and coefficients by row: strided labels (unchecked calls
+    # keep the caller's), or an upstream gradient of stride 0 (the backward pass of
+    # `loss.sum()` with reduction="none") were read as contiguous, past their values.
+    labels = common.plain(labels).contiguous()
+    coef = None if coef is None else common.plain(coef).contiguous()
     n = logits.shape[0]
     lse = None if coef is None else torch.empty((2, n), dtype=torch.float32, device=logits.device)
     out = _forward(logits, labels, None, None, None, eps, 0, lse)

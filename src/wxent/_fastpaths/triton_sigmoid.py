@@ -292,7 +292,7 @@ class _SigmoidFamily(torch.autograd.Function):
         options: dict[str, Any],
     ) -> Any:
         n_cols = logits.shape[-1]
-        x = logits.contiguous()
+        x = common.plain(logits).contiguous()
         cfg = _Config(x.numel() // n_cols, n_cols, options)
         plan = options["plan"]
         tiles = cfg.grid[0] * cfg.grid[1]
@@ -378,7 +378,8 @@ class _SigmoidFamily(torch.autograd.Function):
 def _flat(weight: Any) -> Any:
     if weight is None:
         return None
-    return weight.float().reshape(-1).contiguous() if weight.numel() > 1 else weight.float()
+    weight = common.plain(weight).float()
+    return weight.reshape(-1).contiguous() if weight.numel() > 1 else weight
 
 
 def sigmoid_family(
@@ -430,7 +431,7 @@ def sigmoid_family(
     Returns:
         The loss in the logits' dtype.
     """
-    z = labels.contiguous()
+    z = common.plain(labels).contiguous()
     if z.dtype == torch.bool:
         z = z.view(torch.uint8)
     s = _flat(sample_weight)

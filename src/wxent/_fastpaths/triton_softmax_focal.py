@@ -178,7 +178,9 @@ def _softmax_focal_kernel(
         for start in range(0, n_cols, BLOCK):
             cols = start + lane
             mask = cols < n_cols
-            x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
+            # (-inf past the row: p = 0 there; a 0 above a negative row maximum gave
+            # p > 1 and log1p(-p) of a negative number in the lanes the masks drop)
+            x = tl.load(x_row + cols, mask=mask, other=float("-inf")).to(tl.float32)
             focal, b, p = _terms(_limit(x, limit), m, log_others, log_total, gamma, MODULATE)
             f_vec += tl.where(mask, focal, 0.0)
             b_vec += tl.where(mask, b, 0.0)
@@ -208,7 +210,9 @@ def _softmax_focal_kernel(
         for start in range(0, n_cols, BLOCK):
             cols = start + lane
             mask = cols < n_cols
-            x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
+            # (-inf past the row: p = 0 there; a 0 above a negative row maximum gave
+            # p > 1 and log1p(-p) of a negative number in the lanes the masks drop)
+            x = tl.load(x_row + cols, mask=mask, other=float("-inf")).to(tl.float32)
             focal, b, p = _terms(_limit(x, limit), m, log_others, log_total, gamma, MODULATE)
             t = tl.where(cols == y, on_target, 0.0) + spread
             own = tl.where(t == 0.0, 0.0, t * b)
