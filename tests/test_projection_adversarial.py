@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -348,3 +351,32 @@ def test_the_sampled_loss_checks_only_the_rows_of_weight_it_reads():
         x, w, np.array([0, 1, 2]), num_sampled=2, sampled_values=values
     )
     assert np.isfinite(out)
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_the_infinity_check_allocates_nothing_of_the_weights_size(autocast):
+    # `abs(weight) == inf` made two temporaries of the weight's size (gigabytes at large
+    # vocabularies; under autocast a float32 copy first): one reduction now, 0-d outputs.
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from wxent import _namespace as ns
+    from wxent import _projection
+
+    sizes: list[int] = []
+
+    class Sizes(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if not func.is_view:  # (views of the weight allocate nothing)
+                leaves = torch.utils._pytree.tree_leaves(out)
+                sizes.extend(t.numel() for t in leaves if isinstance(t, torch.Tensor))
+            return out
+
+    w = torch.randn(64, 32, requires_grad=True)
+    cast = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+    with cast, Sizes():
+        flag = _projection._any_infinite(ns.namespace(w), (w, w[:3]))
+    assert max(sizes) == 1 and not bool(flag), sizes
+    w.data[5, 7] = -math.inf
+    assert bool(_projection._any_infinite(ns.namespace(w), (w[:3], w)))
+    assert _projection._any_infinite(ns.namespace(w), w[:0]) is None

@@ -168,7 +168,7 @@ def _check_values(
     losses: Array,
     labels: Array,
     weights: Array | None,
-    factors: tuple[Array, Array],
+    factors: tuple[Array, Array | tuple[Array, ...]],
 ) -> None:
     """Out-of-range labels, NaN losses and infinite factors: one flag, read with the rest.
 
@@ -196,18 +196,40 @@ def _check_values(
         nan = xp.logical_and(nan, keep)
     flag = xp.any(nan)
     for factor in factors:
-        flag = flag | xp.any(_infinite(xp, factor))
+        infinite = _any_infinite(xp, factor)
+        if infinite is not None:
+            flag = flag | infinite
     if p.bad_labels is not None:
         flag = flag | xp.any(p.bad_labels)
     inp.add_check(flag, lambda: _diagnose(p, labels, nan, factors))
 
 
-def _infinite(xp: Any, a: Array) -> Array:
-    """``+-inf`` entries of ``a`` (every namespace wxent uses has ``abs``)."""
-    return xp.abs(a) == math.inf
+def _any_infinite(xp: Any, factor: Array | tuple[Array, ...]) -> Array | None:
+    """Whether ``factor`` (an array, or a tuple of arrays) holds ``+-inf``: a 0-d flag.
+
+    PyTorch computes it as one reduction, ``vector_norm(a, inf) == inf``, which allocates
+    nothing of the array's size (``abs(a) == inf`` would be two temporaries of the
+    weight's size: gigabytes at large vocabularies), outside autocast (which would
+    compute the norm from a float32 copy) and outside the autograd graph. ``None`` when
+    there is nothing to check (empty arrays).
+    """
+    torch = ns.torch_of(xp)
+    flag = None
+    for a in factor if isinstance(factor, tuple) else (factor,):
+        if torch is not None:
+            if a.numel() == 0:
+                continue
+            with torch.no_grad(), ns.no_autocast(a):
+                part = torch.linalg.vector_norm(a.detach(), ord=math.inf) == math.inf
+        else:
+            part = xp.any(xp.abs(a) == math.inf)
+        flag = part if flag is None else flag | part
+    return flag
 
 
-def _diagnose(p: _Projection, labels: Array, nan: Array, factors: tuple[Array, Array]) -> None:
+def _diagnose(
+    p: _Projection, labels: Array, nan: Array, factors: tuple[Array, Array | tuple[Array, ...]]
+) -> None:
     """The error path of :func:`_check_values`: name the culprit (host reads allowed)."""
     xp = p.inp.xp
     for name, arr in (("inputs", p.x), ("weight", p.w), ("bias", p.b)):
@@ -217,8 +239,9 @@ def _diagnose(p: _Projection, labels: Array, nan: Array, factors: tuple[Array, A
         if count:
             raise v.value_error(name, "numbers without NaN", f"{count} NaN value(s) in `{name}`")
     for name, arr, full in zip(("inputs", "weight"), factors, (p.x, p.w), strict=True):
-        if bool(xp.any(_infinite(xp, arr))):  # (the count: of the whole array)
-            count = int(xp.sum(xp.astype(_infinite(xp, full), xp.int32)))
+        infinite = _any_infinite(xp, arr)
+        if infinite is not None and bool(infinite):  # (the count: of the whole array)
+            count = int(xp.sum(xp.astype(xp.abs(full) == math.inf, xp.int32)))
             raise v.value_error(
                 name,
                 "finite numbers (the gradient through `inputs @ weight.T` of an infinite "
@@ -608,5 +631,5 @@ def sampled_softmax_cross_entropy(
         if inp.valid is None
         else xp.where(xp.expand_dims(inp.valid, axis=1), w_true, xp.zeros_like(w_true))
     )
-    _check_values(p, losses, labels, weights, (p.x, xp.concat([true_rows, w_sampled], axis=0)))
+    _check_values(p, losses, labels, weights, (p.x, (true_rows, w_sampled)))
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
