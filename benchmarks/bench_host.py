@@ -41,6 +41,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(64, 10), (256, 1000)]
 
 
+def labels_and_weights(n: int, c: int) -> tuple[Any, Any, Any, Any, Any]:
+    """``(y, y with every 7th -100, class weights, 0/1 labels, pos_weight)`` for (N, C) logits."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, c, (n,), generator=g)
+    y_ign = y.clone()
+    y_ign[::7] = -100
+    cw = torch.rand(c, generator=g) + 0.5
+    z = (torch.rand(n, c, generator=g) < 0.1).float()
+    pw = torch.rand(c, generator=g) * 3 + 0.5
+    return y, y_ign, cw, z, pw
+
+
 def _cases(x: Any) -> dict[str, tuple[Callable[..., Any], Callable[..., Any], float]]:
     """``name -> (wxent(a, validate), floor(a), float64 reference at x)`` for ``x`` (N, C)."""
     import torch
@@ -49,13 +63,7 @@ def _cases(x: Any) -> dict[str, tuple[Callable[..., Any], Callable[..., Any], fl
     import wxent
 
     n, c = x.shape
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, c, (n,), generator=g)
-    y_ign = y.clone()
-    y_ign[::7] = -100
-    cw = torch.rand(c, generator=g) + 0.5
-    z = (torch.rand(n, c, generator=g) < 0.1).float()
-    pw = torch.rand(c, generator=g) * 3 + 0.5
+    y, y_ign, cw, z, pw = labels_and_weights(n, c)
 
     x64, cw64, z64, pw64 = x.double(), cw.double(), z.double(), pw.double()
     logp = torch.log_softmax(x64, dim=-1)

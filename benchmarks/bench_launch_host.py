@@ -59,15 +59,11 @@ def _measure(rounds: int, calls: int) -> dict[str, list[float]]:
         return launch
 
     type(triton_softmax._forward_kernel).__getitem__ = stub  # every kernel's class
+    from bench_host import labels_and_weights
+
     n, c = 64, 1000
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, c, generator=g, requires_grad=True)
-    y = torch.randint(0, c, (n,), generator=g)
-    y_ign = y.clone()
-    y_ign[::7] = -100
-    cw = torch.rand(c, generator=g) + 0.5
-    z = (torch.rand(n, c, generator=g) < 0.1).float()
-    pw = torch.rand(c, generator=g) * 3 + 0.5
+    x = torch.randn(n, c, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    y, y_ign, cw, z, pw = labels_and_weights(n, c)
     given.update(t.data_ptr() for t in (x, y, y_ign, cw, z, pw))
     cases = {
         "softmax CE, mean": lambda v: wxent.softmax_cross_entropy(x, y, validate=v),

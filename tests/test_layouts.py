@@ -149,29 +149,12 @@ def _call(loss, make, values, labels, options, *, axis, kernels, dtype, reductio
 
 
 def _compare(loss, make, values, labels, options, axis, reduction, **kw):
+    common = (loss, make, values, labels, options)
     got = _call(
-        loss,
-        make,
-        values,
-        labels,
-        options,
-        axis=axis,
-        kernels="triton",
-        dtype=torch.float32,
-        reduction=reduction,
-        **kw,
+        *common, axis=axis, kernels="triton", dtype=torch.float32, reduction=reduction, **kw
     )
     expected = _call(
-        loss,
-        make,
-        values,
-        labels,
-        options,
-        axis=axis,
-        kernels="off",
-        dtype=torch.float64,
-        reduction=reduction,
-        validate=False,
+        *common, axis=axis, kernels="off", dtype=torch.float64, reduction=reduction, validate=False
     )
     for name, a, e in zip(("loss", "gradient"), got, expected, strict=True):
         assert a.shape == e.shape, name

@@ -120,6 +120,13 @@ def _check_host(
         inside = (low > 0.0 if positive else low >= 0.0) and low >= bottom
         if inside and high <= top and high < math.inf:
             return
+    _check_each(name, values, dtype_name, positive, at_most_one)
+
+
+def _check_each(
+    name: str, values: np.ndarray, dtype_name: str | None, positive: bool, at_most_one: bool
+) -> None:
+    """The checks of :func:`_check_host` one by one: each raises its own message."""
     if positive:
         v.check_positive_values(name, values)
     v.check_finite_nonnegative(name, values)
