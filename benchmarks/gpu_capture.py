@@ -61,7 +61,9 @@ def _cases(n: int, c: int, dev: str) -> dict[str, tuple[Callable[[Any], Any], An
             torch.float32,
         ),
         "linear_cross_entropy (inputs' gradient)": (
-            lambda x: wxent.linear_cross_entropy(x[:, :64].to(torch.bfloat16) + h, w, y),
+            lambda x: wxent.linear_cross_entropy(
+                x[:, :64].to(torch.bfloat16) + h, w, y, ignore_index=-100
+            ),
             torch.float32,
         ),
     }
