@@ -353,6 +353,33 @@ def test_the_sampled_loss_checks_only_the_rows_of_weight_it_reads():
     assert np.isfinite(out)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax", "tensorflow"])
+def test_the_sampled_loss_leaves_the_weight_row_of_an_ignored_label_unchecked(backend):
+    # An ignored row's label becomes a safe class (0) for the gather: that row of
+    # `weight` is not read by the loss, so an infinite entry there is no error; a row
+    # that counts with the same class is.
+    import tensorflow as tf
+
+    conv = {"numpy": np.asarray, "torch": torch.tensor, "jax": jnp.asarray}.get(
+        backend, tf.constant
+    )
+    w = np.ones((50, 2), np.float32)
+    w[0] = np.inf
+    x = np.ones((3, 2), np.float32)
+    values = (np.array([3, 7]), np.full(3, 0.5, np.float32), np.full(2, 0.5, np.float32))
+    values = tuple(conv(a) for a in values)
+
+    def call(labels):
+        return wxent.sampled_softmax_cross_entropy(
+            conv(x), conv(w), conv(np.array(labels)), num_sampled=2, sampled_values=values,
+            ignore_index=-100,
+        )  # fmt: skip
+
+    assert np.isfinite(float(call([-100, 1, 2])))
+    with pytest.raises(ValueError, match="infinite value"):
+        call([0, 1, 2])
+
+
 @pytest.mark.parametrize("autocast", [False, True])
 def test_the_infinity_check_allocates_nothing_of_the_weights_size(autocast):
     # `abs(weight) == inf` made two temporaries of the weight's size (gigabytes at large

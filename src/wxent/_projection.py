@@ -625,11 +625,9 @@ def sampled_softmax_cross_entropy(
         logits, xp.zeros_like(idx), axis=1, label_smoothing=0.0, xp=xp
     )
     # the rows of `weight` the call reads (the true classes' of rows that count, as their
-    # inputs are 0 otherwise, and the sampled ones)
-    true_rows = (
-        w_true
-        if inp.valid is None
-        else xp.where(xp.expand_dims(inp.valid, axis=1), w_true, xp.zeros_like(w_true))
-    )
+    # inputs are 0 otherwise, and the sampled ones), masked only for a checked call
+    true_rows = w_true
+    if inp.validate and inp.valid is not None:
+        true_rows = xp.where(xp.expand_dims(inp.valid, axis=1), w_true, 0.0)
     _check_values(p, losses, labels, weights, (p.x, (true_rows, w_sampled)))
     return prep.finish(inp, prep.weigh(inp, weights, losses), weights, reduction)
