@@ -26,7 +26,7 @@ import wxent  # noqa: E402
 
 
 def _cases(n: int, c: int, dev: str) -> dict[str, tuple[Callable[[Any], Any], Any]]:
-    """``name -> (loss of the logits, logits' shape and dtype maker)``."""
+    """``name -> (loss of the logits, the logits' dtype)`` for ``(n, c)`` logits."""
     g = torch.Generator(device=dev).manual_seed(0)
     y = torch.randint(0, c, (n,), device=dev, generator=g)
     y[::7] = -100
