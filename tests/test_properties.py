@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -101,6 +103,15 @@ def sigmoid_problem(draw):
 
 @SETTINGS
 @given(sigmoid_problem(), REDUCTION)
+@example(  # weights whose product underflows float64 (found by a CI-like run)
+    problem=(
+        np.zeros((1, 1)),
+        np.ones((1, 1)),
+        np.array([1.12474303e-101]),
+        np.array([2.42597669e-273]),
+    ),
+    reduction="weighted_mean",
+)
 def test_sigmoid_ignoring_equals_dropping(problem, reduction):
     x, z, q, sw = problem
     keep = z != -1
@@ -126,8 +137,28 @@ def test_sigmoid_ignoring_equals_dropping(problem, reduction):
     elif reduction == "mean":
         expected = total / keep.sum() if keep.sum() else 0.0
     else:
-        w = s_el * (q_el * z[keep] + (1 - z[keep]))
-        expected = total / w.sum() if w.sum() else 0.0
+        # each kept element alone, as a weighted mean of one (its loss per unit weight),
+        # combined with its weight s * (q z + 1 - z) in exact rational arithmetic: the
+        # products of tiny weights (1e-101 * 1e-273) underflow in float64, which the
+        # weighted mean of the whole call does not (it scales the weights first)
+        per_unit = [
+            float(
+                wxent.sigmoid_cross_entropy(
+                    x[keep][i : i + 1],
+                    z[keep][i : i + 1],
+                    pos_weight=q_el[i],
+                    reduction="weighted_mean",
+                )
+            )
+            for i in range(int(keep.sum()))
+        ]
+        w = [
+            Fraction(s) * (Fraction(q) * Fraction(t) + 1 - Fraction(t))
+            for s, q, t in zip(s_el, q_el, z[keep], strict=True)
+        ]
+        den = sum(w, Fraction(0))
+        num = sum((wi * Fraction(li) for wi, li in zip(w, per_unit, strict=True)), Fraction(0))
+        expected = float(num / den) if den else 0.0
     assert_close(full, expected, rtol=1e-9, atol=1e-12)
 
 
