@@ -407,3 +407,34 @@ def test_the_infinity_check_allocates_nothing_of_the_weights_size(autocast):
     w.data[5, 7] = -math.inf
     assert bool(_projection._any_infinite(ns.namespace(w), (w[:3], w)))
     assert _projection._any_infinite(ns.namespace(w), w[:0]) is None
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax", "tensorflow"])
+def test_the_infinity_check_of_other_backends_is_two_reductions(backend):
+    # NumPy, eager JAX and TensorFlow materialise each operation: `abs(weight) == inf`
+    # made two temporaries of the weight's size. A maximum and a minimum now.
+    import tensorflow as tf
+
+    from wxent import _namespace as ns
+    from wxent import _projection
+
+    conv = {"numpy": np.asarray, "jax": jnp.asarray, "tensorflow": tf.constant}[backend]
+    w = np.random.default_rng(0).normal(size=(64, 32)).astype(np.float32)
+
+    def check(*arrays):
+        flag = _projection._any_infinite(ns.namespace(conv(w)), tuple(map(conv, arrays)))
+        return None if flag is None else bool(flag)
+
+    assert check(w, w[:3]) is False
+    for value in (math.inf, -math.inf):
+        bad = w.copy()
+        bad[5, 7] = value
+        assert check(w[:3], bad) is True
+        assert check(bad[5:6]) is True and check(bad[6:]) is False
+    assert check(w[:0]) is None
+    if backend == "jax":
+        import jax
+
+        eager = jax.make_jaxpr(lambda a: _projection._any_infinite(ns.namespace(a), a))
+        primitives = {e.primitive.name for e in eager(jnp.asarray(w)).jaxpr.eqns}
+        assert primitives <= {"reduce_max", "reduce_min", "eq", "or"}, primitives

@@ -207,11 +207,12 @@ def _check_values(
 def _any_infinite(xp: Any, factor: Array | tuple[Array, ...]) -> Array | None:
     """Whether ``factor`` (an array, or a tuple of arrays) holds ``+-inf``: a 0-d flag.
 
-    PyTorch computes it as one reduction, ``vector_norm(a, inf) == inf``, which allocates
-    nothing of the array's size (``abs(a) == inf`` would be two temporaries of the
-    weight's size: gigabytes at large vocabularies), outside autocast (which would
-    compute the norm from a float32 copy) and outside the autograd graph. ``None`` when
-    there is nothing to check (empty arrays).
+    No temporary of the array's size is made (``abs(a) == inf`` would be two: gigabytes
+    at large vocabularies). PyTorch computes one reduction, ``vector_norm(a, inf) == inf``,
+    outside autocast (which would compute the norm from a float32 copy) and outside the
+    autograd graph; NumPy, JAX (eager, where each operation is materialised) and
+    TensorFlow take the maximum and the minimum (a NaN makes both comparisons false: the
+    NaN check reports it). ``None`` when there is nothing to check (empty arrays).
     """
     torch = ns.torch_of(xp)
     flag = None
@@ -221,8 +222,10 @@ def _any_infinite(xp: Any, factor: Array | tuple[Array, ...]) -> Array | None:
                 continue
             with torch.no_grad(), ns.no_autocast(a):
                 part = torch.linalg.vector_norm(a.detach(), ord=math.inf) == math.inf
+        elif 0 in v.static_shape(a):  # (an unknown size is reduced: TF's empty max is -inf)
+            continue
         else:
-            part = xp.any(xp.abs(a) == math.inf)
+            part = (xp.max(a) == math.inf) | (xp.min(a) == -math.inf)
         flag = part if flag is None else flag | part
     return flag
 
