@@ -410,12 +410,11 @@ def test_sigmoid_family_every_option(name, reduction, validate):
         **weights,
         **options,
     )
-    # A checked call queues its gradient pass behind its flag read: two passes, and the
-    # loss pass writes the denominator's shares. An unchecked call writes its gradient in
-    # the loss pass, already divided: its denominator comes first (labels and weights).
-    assert select.LAUNCHES["sigmoid_family"] == (2 if validate else 1)
+    # Checked or not, a call writes its gradient in the loss pass, already divided: one
+    # read of the logits, its denominator first (from the labels and weights alone).
+    assert select.LAUNCHES["sigmoid_family"] == 1
     divides = reduction in ("mean", "weighted_mean")
-    assert select.LAUNCHES["sigmoid_denominator"] == (divides and not validate)
+    assert select.LAUNCHES["sigmoid_denominator"] == divides
 
 
 @pytest.mark.parametrize("name", list(SIGMOID_LOSSES))
@@ -461,9 +460,8 @@ def test_sigmoid_focal_number_alpha_is_a_kernel_argument(alpha, bf16):
 
 @pytest.mark.parametrize("validate", [True, False], ids=["checked", "unchecked"])
 def test_sigmoid_family_denominator_shares_come_with_the_loss_pass(validate):
-    # Without a gradient in the loss pass (forward only, or a checked call's queued
-    # gradient pass) the denominator's shares are written by the loss pass and summed
-    # by the reduction: no denominator pass.
+    # Without a gradient (forward only) the denominator's shares are written by the loss
+    # pass and summed by the reduction: no denominator pass.
     x, z, per_class, sw = sigmoid_data(seed=7)
     kw = {"pos_weight": per_class, "sample_weight": torch.tensor(sw, dtype=torch.float32)}
     kw.update(ignore_label=-1.0, validate=validate)
@@ -519,7 +517,7 @@ def test_sigmoid_family_infinite_logits_on_the_target_side_cost_nothing(name):
     loss, options = sigmoid_options(name, per_class)
     kw = {"reduction": "none", "pos_weight": per_class, **options}
     value, grad = run(loss, x, z, **kw)
-    assert select.LAUNCHES["sigmoid_family"] == 2  # loss pass, then the gradient pass
+    assert select.LAUNCHES["sigmoid_family"] == 1  # loss and gradient in one pass
     # The exact limits: no cost, and a zero gradient (the generic path's autodiff of the
     # modulated losses gives NaN gradients there; the kernel's are the limits).
     assert not value.any() and not grad.any()
@@ -679,7 +677,7 @@ def test_sigmoid_kernel_checks_the_labels_itself():
     with LabelSized():
         wxent.sigmoid_cross_entropy(x, z, pos_weight=2.0).backward()
     assert big == []  # no reduction over the labels outside the kernel
-    assert select.LAUNCHES["sigmoid_family"] == 2  # loss pass, then the gradient pass
+    assert select.LAUNCHES["sigmoid_family"] == 1  # loss and gradient in one pass
     for value in (2.0, -0.5, np.nan):
         bad = z.clone()
         bad[3, 7] = value

@@ -26,16 +26,19 @@ from device_ops import DeviceOps, cases, count
 from wxent._fastpaths import select, triton_checks, triton_softmax
 
 #: Device operations of each checked call at most: the loss kernel, the one-program kernel
-#: that sums, divides and checks, the one read, the gradient pass queued behind it (and
-#: the denominator pass of a softmax focal loss with ignored labels). A number ``alpha``
-#: of the focal loss is a scalar argument of the kernel: no device operation.
+#: that sums, divides and checks, the one read, the softmax kernels' gradient pass queued
+#: behind it (and the denominator pass of a softmax focal loss with ignored labels). The
+#: sigmoid family writes its gradient in the loss pass (one read of the logits): a
+#: divided gradient needs its denominator first, a pass over the labels and weights and
+#: the sum of its tiles. A number ``alpha`` of the focal loss is a scalar argument of the
+#: kernel: no device operation.
 BUDGET = {
     "softmax CE": 4,
     "softmax CE, class_weight + ignore_index + smoothing 0.1": 4,
     "softmax CE, + sample_weight, weighted_mean": 5,  # and the one launch scaling the weights
     "softmax CE, probability labels, class_weight + smoothing 0.1": 4,
     "sigmoid CE, pos_weight": 4,
-    "sigmoid CE, ignore_label, weighted_mean": 4,
+    "sigmoid CE, ignore_label, weighted_mean": 5,  # the denominator pass and its sum
     "sigmoid focal, alpha 0.25": 4,
     "asymmetric": 4,
     "softmax focal, class_weight + ignore_index": 4,

@@ -477,7 +477,6 @@ def sigmoid_family(
         neg_weight=neg_weight,
         sample_weight=sample_weight,
         reduction=reduction,
-        eager_gradient=_launches(inp),
         **options,
     )
 

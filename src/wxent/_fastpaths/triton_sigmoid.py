@@ -17,16 +17,16 @@ of the modulated gradients take their limit 0 where the sigmoid is 0, so a logit
 ``+inf`` on a positive (``-inf`` on a negative) costs 0 with a zero gradient.
 
 The loss comes as one partial sum per tile, with the labels' value check (outside
-``[0, 1]`` or NaN, not ignored) done on the labels as they are read. A checked call
-computes the loss first and queues the gradient pass behind its one host read
-(``Inputs.launches``), so the device computes the gradient while the host waits for the
-flag; the loss pass then also writes each tile's share of the reduction's denominator
-(the count of valid elements, or the sum of the effective weights
-``s * (q * z + r * (1 - z))`` with the unsmoothed label), which the reduction
-(:func:`wxent._fastpaths.triton_checks.settle`) sums with the loss and inverts for the
-gradient pass. An unchecked call that needs the gradient computes loss and gradient in
-one pass, the gradient already divided: its denominator comes first, from the labels and
-weights alone (phase 0 of the kernel, no read of the logits).
+``[0, 1]`` or NaN, not ignored) done on the labels as they are read. A call that needs
+the gradient, checked or not, computes loss and gradient in one pass over the logits,
+the gradient already divided: the reduction's denominator (the count of valid elements,
+or the sum of the effective weights ``s * (q * z + r * (1 - z))`` with the unsmoothed
+label) comes first, from the labels and weights alone (phase 0 of the kernel, no read of
+the logits). A checked call's one host read then waits for that pass: a second pass
+queued behind the read (as the softmax kernels do, whose gradient needs a second read of
+the logits anyway) would read the logits and labels again for nothing. Without a
+gradient the loss pass writes each tile's share of the denominator, which the reduction
+(:func:`wxent._fastpaths.triton_checks.settle`) sums with the loss.
 """
 
 from __future__ import annotations
@@ -203,8 +203,6 @@ def _sigmoid_kernel(
             elif DENOM == 2:  # ...or computed first (0 where that is 0)
                 den = tl.load(denom_ptr).to(tl.float32)
                 coef = coef * tl.where(den == 0.0, 0.0, 1.0 / tl.where(den == 0.0, 1.0, den))
-            elif DENOM == 3:  # ...or its inverse, from the reduction of the loss pass
-                coef = coef * tl.load(denom_ptr)
             d = tl.where(valid, coef * d, 0.0)
             if SW_MODE != 0:  # weight 0 counts nothing: gradient 0, also at a NaN logit
                 d = tl.where(s == 0.0, 0.0, d)
@@ -302,18 +300,16 @@ class _SigmoidFamily(torch.autograd.Function):
         share, n_const = _denominator(cfg, reduction)
         options["inv_const"] = 1.0 / n_const
         grad = torch.empty_like(x) if ctx.needs_input_grad[0] and options["grad"] else None
-        eager = options["eager"] if grad is not None else None
         per_element = reduction == "none"
         if per_element:
             out = torch.empty_like(x)
         else:  # the tiles' loss (and denominator) shares
             out = torch.empty((2 if share else 1, tiles), dtype=torch.float32, device=x.device)
         flags: dict[str, Any] = {"PER_ELEMENT": per_element}
-        flags["DENOM"] = 3 if share else (1 if n_const != 1.0 else 0)
+        flags["DENOM"] = 1 if n_const != 1.0 else 0
         launch = {**tensors, "out": out[0] if share else out, "grad": grad}
-        one_pass = grad is not None and eager is None
         denominator, loss_share = None, 0
-        if share and one_pass:
+        if share and grad is not None:
             # The gradient is written in the loss pass, already divided: the denominator
             # comes first, from the labels and weights alone (no read of the logits).
             denominator = out[1]
@@ -329,13 +325,12 @@ class _SigmoidFamily(torch.autograd.Function):
             launch,
             1,
             SHARE=loss_share,
-            COMPUTE_GRAD=one_pass,
+            COMPUTE_GRAD=grad is not None,
             CHECK=plan is not None,
             CHECK_SW=plan is not None and plan.claim(s),
             STORE_LOSS=True,
             **flags,
         )
-        ctx.pending = None
         ctx.grad = grad
         ctx.shape = logits.shape
         if grad is not None:
@@ -345,19 +340,7 @@ class _SigmoidFamily(torch.autograd.Function):
                 triton_checks.settle(plan)
             result = out.view(logits.shape)
         else:  # the sum of the tiles, its division and a checked call's checks: one launch
-            result, inv = triton_checks.settle(plan, out[0], denominator, n_const, logits.dtype)
-            if flags["DENOM"] == 3:
-                launch["denom"] = inv  # the gradient pass multiplies by the inverse
-        if eager is not None:
-            # A checked call reads its flag on the host after this: the gradient pass
-            # is queued behind the flag, so the device computes it while the host reads
-            # the flag and returns (see wxent._prepare.Inputs.launches).
-            def gradient_pass() -> None:
-                _launch(cfg, launch, 1, SHARE=0, COMPUTE_GRAD=True, CHECK=False,
-                        CHECK_SW=False, STORE_LOSS=False, **flags)  # fmt: skip
-
-            ctx.pending = common.once(gradient_pass)
-            eager.append(ctx.pending)
+            result, _ = triton_checks.settle(plan, out[0], denominator, n_const, logits.dtype)
         return result
 
     @staticmethod
@@ -369,8 +352,6 @@ class _SigmoidFamily(torch.autograd.Function):
             return (None,) * 7
         ctx.grad = None  # the buffer is scaled in place: a second backward reruns
         ctx.spent = True
-        if ctx.pending is not None:
-            ctx.pending()  # a no-op when the call's flag read launched it
         common.scale_(grad, g.contiguous())
         return (grad.view(ctx.shape), None, None, None, None, None, None)
 
@@ -397,7 +378,6 @@ def sigmoid_family(
     clip: float = 0.0,
     alpha: tuple[float, float] | None = None,
     plan: Any = None,
-    eager_gradient: list | None = None,
     rerun: Any = None,
 ) -> Array:
     """The reduced (or per-element) loss of the sigmoid family, SPEC semantics.
@@ -421,9 +401,6 @@ def sigmoid_family(
             kernel checks the labels it reads (outside ``[0, 1]`` or NaN, and not
             ignored), the sample weights it claims and the NaN of the losses, and the
             call's checks are folded into its flag word.
-        eager_gradient: for a checked call, the launches its one flag read queues
-            behind the flag (``Inputs.launches``): the loss pass runs now and the
-            gradient pass is added there. ``None``: one pass computes both.
         rerun: the same call on other logits ``x`` (``rerun(x)``), for a backward pass
             that must rerun the generic path (``create_graph=True``, or a second
             backward pass through a retained graph).
@@ -450,7 +427,6 @@ def sigmoid_family(
         "alpha": alpha,
         "sw_mode": sw_mode,
         "plan": plan,
-        "eager": eager_gradient,
         "rerun": rerun,
         "grad": common.records_gradient(logits),
     }
