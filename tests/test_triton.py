@@ -105,6 +105,25 @@ def test_softmax_ce_every_option(reduction, eps, weights, bf16):
     assert select.LAUNCHES["softmax_cross_entropy"] == 1
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_softmax_ce_row_of_only_negative_infinity_is_nan_as_on_the_generic_path(eps):
+    # Unchecked, a row without a finite logit has no softmax: loss and gradient NaN, as
+    # on the generic path (the kernel formed inf - inf there, which the interpreter's
+    # warning turned into a failure that set the kernel aside).
+    x, y, _, _ = softmax_data(seed=11)
+    x[2, :] = -np.inf
+    kw = {"ignore_index": -100, "label_smoothing": eps, "reduction": "none", "validate": False}
+    value, grad = run(wxent.softmax_cross_entropy, x, y, **kw)
+    generic = run(wxent.softmax_cross_entropy, x, y, mode="off", **kw)
+    assert select.LAUNCHES["softmax_cross_entropy"] == 1
+    assert np.isnan(value[2]) and np.isnan(grad[2]).all()
+    np.testing.assert_array_equal(np.isnan(value), np.isnan(generic[0]))
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(generic[1]))
+    rest = np.arange(len(value)) != 2
+    np.testing.assert_allclose(value[rest], generic[0][rest], rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(grad[rest], generic[1][rest], rtol=2e-5, atol=2e-6)
+
+
 def test_softmax_ce_without_ignore_and_one_kind_of_weight():
     x, y, cw, sw = softmax_data(shape=(2, 3, 21), seed=1)
     y = torch.where(y < 0, 0, y)
@@ -650,7 +669,7 @@ def test_kernels_compile_for_a_hopper_gpu(which):
         [sys.executable, "-W", "error", str(script)], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["compiled"] * 85
+    assert done.stdout.split() == ["compiled"] * 141
     if which == "3.6":  # (the version that ran is the one asked for)
         version = subprocess.run(
             [sys.executable, "-c", "import triton; print(triton.__version__)"],

@@ -50,6 +50,8 @@ def compile_kernel(
         return
     wide = {k: ("*fp32" if v == "*bf16" else v) for k, v in signature.items()}
     for each in variants(constexprs):
+        if each.get("COST") and each.get("LANES"):
+            continue  # (refused by the kernel: the expected cost keeps one maximum per row)
         for sig in (signature, wide) if wide != signature else (signature,):
             _compile(fn, sig, each, num_warps)
 
@@ -83,19 +85,24 @@ def main() -> None:
     weights = {"labels_ptr": "*i64", "cw_ptr": "*fp32", "sw_ptr": "*fp32"}
     modes = {"HAS_IGNORE": True, "CW_MODE": 2, "SW_MODE": 2, "HAS_SMOOTH": True}
     forward = {"x_ptr": "*bf16", "x_row_stride": "i64", **weights, "out_ptr": "*fp32"}
-    forward.update({"lse_ptr": "*fp32", "status_ptr": "*i32", "n_rows": "i32", "n_cols": "i32"})
-    forward.update({"eps": "fp32", "ignore": "i64"})
+    forward.update({"lse_ptr": "*fp32", "status_ptr": "*i32", "costs_ptr": "*fp32"})
+    forward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32", "ignore": "i64"})
     for lanes, shape in ((True, (1, 8192)), (False, (1, 16384)), (True, (8, 256))):
         constexprs = {**modes, "DENOM": 2, "STORE_LSE": True, "LANES": lanes}
-        constexprs.update({"CHECK": True, "CHECK_SW": True})
+        constexprs.update({"CHECK": True, "CHECK_SW": True, "COST": False})
         constexprs.update({"ROWS": shape[0], "BLOCK": shape[1]})
         vary = shape == (1, 16384)
         compile_kernel(triton_softmax._forward_kernel, forward, constexprs, 16, vary)
+    for shape in ((1, 16384), (8, 256)):  # the expected cost (no smoothing, no lanes)
+        constexprs = {**modes, "HAS_SMOOTH": False, "DENOM": 2, "STORE_LSE": True}
+        constexprs.update({"CHECK": True, "CHECK_SW": True, "COST": True, "LANES": False})
+        constexprs.update({"ROWS": shape[0], "BLOCK": shape[1]})
+        compile_kernel(triton_softmax._forward_kernel, forward, constexprs, 16, True)
     backward = {**rows, "grad_row_stride": "i64", **weights, "lse_ptr": "*fp32"}
-    backward.update({"g_ptr": "*bf16", "inv_ptr": "*fp32"})
+    backward.update({"g_ptr": "*bf16", "inv_ptr": "*fp32", "costs_ptr": "*fp32"})
     backward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32", "ignore": "i64"})
-    for g_mode in (0, 2):
-        constexprs = {**modes, "G_MODE": g_mode, "ROWS": 1, "BLOCK": 8192}
+    for g_mode, cost in ((0, False), (2, False), (0, True), (2, True)):
+        constexprs = {**modes, "G_MODE": g_mode, "COST": cost, "ROWS": 1, "BLOCK": 8192}
         compile_kernel(triton_softmax._backward_kernel, backward, constexprs, 16)
     focal = {**rows, **weights, "loss_ptr": "*fp32", "denom_ptr": "*fp32", "status_ptr": "*i32"}
     focal.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32", "gamma": "fp32"})

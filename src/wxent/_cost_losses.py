@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from wxent import _fx
+from wxent import _fx, _reduction
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import cost as core_cost
+from wxent._fastpaths import select
 from wxent._softmax import softmax_losses, softmax_sample_weight
 from wxent._types import Array
 from wxent.cost_matrix import matrix_for
@@ -81,8 +82,30 @@ def expected_cost_loss(
         >>> [round(float(value), 4) for value in loss]  # 1 - p_true
         [0.213, 0.6667]
     """
+    rerun = select.rerun(
+        expected_cost_loss,
+        labels,
+        costs=costs,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        class_axis=class_axis,
+        reduction=reduction,
+    )
     inp = _inputs(logits, labels, ignore_index, 0.0, class_axis, reduction, validate)
     c = matrix_for("costs", costs, inp)
+    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
+        fused = select.expected_cost_loss(
+            logits,
+            inp,
+            costs=c,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
+            reduction=reduction,
+            rerun=rerun,
+        )
+        if fused is not None:
+            return prep.settle(inp, fused)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     prep.shield(inp, weights)
 

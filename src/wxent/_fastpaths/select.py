@@ -303,21 +303,24 @@ def _softmax_family(
 
     ``kernel``: ``(name, module)``: the kernel's name (:data:`LAUNCHES`,
     :func:`_guarded`) and its module under :mod:`wxent._fastpaths`, imported now (its
-    ``softmax_cross_entropy`` or ``softmax_focal_loss``); ``weights``: the call's
+    ``softmax_cross_entropy``, ``softmax_focal_loss`` or ``expected_cost_loss``; a
+    ``costs`` matrix among ``kwargs`` must be on the logits' device too); ``weights``: the call's
     ``(class_weight, sample_weight, reduction)``, prepared by :func:`_softmax_weights`.
     """
     class_weight, sample_weight, reduction = weights
     labels = inp.raw_labels
-    if not use_triton(logits, labels, class_weight, sample_weight, reduction=reduction):
+    more = [kwargs["costs"]] if "costs" in kwargs else []
+    if not use_triton(logits, labels, class_weight, sample_weight, *more, reduction=reduction):
         return None
     import importlib
 
     name, module = kernel
     run = importlib.import_module(f"wxent._fastpaths.{module}")
     cw, sw = _softmax_weights(inp, class_weight, sample_weight, reduction)
+    entry = name if name in ("softmax_focal_loss", "expected_cost_loss") else None
     return _checked(  # (the kernel checks the labels itself)
         name,
-        run.softmax_focal_loss if name == "softmax_focal_loss" else run.softmax_cross_entropy,
+        getattr(run, entry or "softmax_cross_entropy"),
         inp,
         logits,
         labels,
@@ -507,5 +510,35 @@ def softmax_focal_loss(
         gamma=gamma,
         ignore_index=inp.ignore_index,
         label_smoothing=label_smoothing,
+        rerun=rerun,
+    )
+
+
+def expected_cost_loss(
+    logits: Array,
+    inp: Any,
+    *,
+    costs: Any,
+    class_weight: Any,
+    sample_weight: Any,
+    reduction: Any,
+    rerun: Callable[[Any], Any] | None = None,
+) -> Array | None:
+    """The Triton expected cost for prepared inputs, or ``None`` (generic path).
+
+    Integer labels with the classes on the last axis, as for
+    :func:`softmax_cross_entropy` (``rerun`` too); ``costs``: the ``(C, C)`` matrix on
+    the logits' framework and device (its checks are the call's, folded into the flag).
+    """
+    if not inp.indices or inp.axis != inp.ndim - 1:
+        return None
+    return _softmax_family(
+        ("expected_cost_loss", "triton_softmax"),
+        inp,
+        logits,
+        (class_weight, sample_weight, reduction),
+        costs=costs,
+        ignore_index=inp.ignore_index,
+        eager_gradient=_launches(inp),
         rerun=rerun,
     )

@@ -99,6 +99,7 @@ def _forward_kernel(
     out_ptr,
     lse_ptr,
     status_ptr,
+    costs_ptr,
     n_rows,
     n_cols,
     eps,
@@ -111,6 +112,7 @@ def _forward_kernel(
     STORE_LSE: tl.constexpr,
     CHECK: tl.constexpr,
     CHECK_SW: tl.constexpr,
+    COST: tl.constexpr,
     LANES: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -120,7 +122,9 @@ def _forward_kernel(
     # marks a row in its +inf limit, whose gradient is 0), lse[1, row] = log of its sum
     # of exp(x - shift) (never their sum: it rounds the log away at large |x|); CHECK:
     # status[program] = 1 when a label or sample weight fails its check or a counted loss
-    # is NaN.
+    # is NaN. COST: the loss is the expected cost sum_j costs[y, j] * softmax(x)_j (a
+    # running sum of costs[y, j] * exp(x_j - shift) beside the row's sum; no smoothing,
+    # one running maximum per row), kept unweighted in lse[2, row] for the backward pass.
     rows, rmask = common.program_rows(n_rows, ROWS)
     y, w, valid, bad = _row_weight(
         labels_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, ignore, HAS_IGNORE, CW_MODE,
@@ -134,6 +138,7 @@ def _forward_kernel(
     r = common.finite_or_zero(x_y)
 
     lane = tl.arange(0, BLOCK)
+    tl.static_assert(not (COST and LANES), "the expected cost runs one maximum per row")
     if LANES:  # per-lane running maximum and sum, reduced once at the end
         m_vec = tl.full([ROWS, BLOCK], float("-inf"), dtype=tl.float32)
         s_vec = tl.zeros([ROWS, BLOCK], dtype=tl.float32)
@@ -157,35 +162,65 @@ def _forward_kernel(
         m = tl.full([ROWS], float("-inf"), dtype=tl.float32)
         s = tl.zeros([ROWS], dtype=tl.float32)
         sx = tl.zeros([ROWS], dtype=tl.float32)
+        cost_sum = tl.zeros([ROWS], dtype=tl.float32)
+        cost_rows = costs_ptr + y * n_cols
         for start in range(0, n_cols, BLOCK):
             cols = start + lane
             mask = (cols < n_cols)[None, :]
             x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=float("-inf"))
             x = x.to(tl.float32)
-            m, s = common.online_step(m, s, x)
+            if COST:  # both running sums rescale by the same factor
+                m_new = tl.maximum(m, tl.max(x, axis=1))
+                shift_new = common.finite_or_zero(m_new)
+                factor = common.rescale(m, shift_new)
+                e = tl.exp(x - shift_new[:, None])
+                c = tl.load(cost_rows[:, None] + cols[None, :], mask=mask, other=0.0)
+                s = s * factor + tl.sum(e, axis=1)
+                # A row reaching +inf takes its limit below: its cost sum stays 0 (no
+                # 0 * inf on the way).
+                finite = m_new < float("inf")
+                factor = tl.where(finite, factor, 0.0)
+                e = tl.where(finite[:, None], e, 0.0)
+                cost_sum = cost_sum * factor + tl.sum(c.to(tl.float32) * e, axis=1)
+                m = m_new
+            else:
+                m, s = common.online_step(m, s, x)
             if HAS_SMOOTH:
                 sx += tl.sum(tl.where(mask, x - r[:, None], 0.0), axis=1)
         shift = common.finite_or_zero(m)
     # In the shifted logits z = x - shift: -log p_y = log_total - z_y, the smoothing's
     # mean of z is (r - shift) + mean(x - r).
-    log_total = common.log_total(s)
+    # A row of only -inf (s = 0) has no softmax: its log-sum is NaN, so that its loss
+    # and gradient are NaN (the generic path's) without an inf - inf on the way.
+    log_total = tl.where(s == 0.0, float("nan"), common.log_total(s))
     z_y = x_y - shift
     mean_z = (r - shift) + sx / n_cols
 
     # Rows holding +inf take their limit: logits 0 at the +inf entries, -inf elsewhere.
     limit = m == float("inf")
+    if COST:  # (costs are finite: a row's expected cost is NaN only through its logits)
+        expected = tl.where(s == 0.0, float("nan"), cost_sum / tl.where(s == 0.0, 1.0, s))
     if tl.max(tl.where(limit, 1, 0), axis=0) > 0:
         k = tl.zeros([ROWS], dtype=tl.float32)
+        limit_cost = tl.zeros([ROWS], dtype=tl.float32)
         for start in range(0, n_cols, BLOCK):
             cols = start + lane
             mask = (cols < n_cols)[None, :]
             x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=0.0).to(tl.float32)
             k += tl.sum(tl.where(x == float("inf"), 1.0, 0.0), axis=1)
+            if COST:  # the softmax's limit: uniform over the +inf entries
+                c = tl.load(cost_rows[:, None] + cols[None, :], mask=mask, other=0.0)
+                limit_cost += tl.sum(tl.where(x == float("inf"), c.to(tl.float32), 0.0), axis=1)
         log_total = tl.where(limit, tl.log(tl.maximum(k, 1.0)), log_total)
         z_y = tl.where(limit, tl.where(x_y == float("inf"), 0.0, float("-inf")), z_y)
         mean_z = tl.where(limit, tl.where(k == n_cols, 0.0, float("-inf")), mean_z)
+        if COST:
+            expected = tl.where(limit, limit_cost / tl.maximum(k, 1.0), expected)
 
-    loss = log_total - z_y
+    if COST:  # noqa: SIM108  (a static branch: `expected` exists only under COST)
+        loss = expected
+    else:
+        loss = log_total - z_y
     if HAS_SMOOTH:
         loss = (1.0 - eps) * loss + eps * (log_total - mean_z)
     keep = valid & (w != 0.0)  # a zero weight counts nothing, also against an inf loss
@@ -201,6 +236,8 @@ def _forward_kernel(
     if STORE_LSE:
         tl.store(lse_ptr + rows, tl.where(limit, float("inf"), shift), mask=rmask)
         tl.store(lse_ptr + n_rows + rows, log_total, mask=rmask)
+        if COST:
+            tl.store(lse_ptr + 2 * n_rows + rows, loss, mask=rmask)
 
 
 @triton.jit
@@ -215,6 +252,7 @@ def _backward_kernel(
     lse_ptr,
     g_ptr,
     inv_ptr,
+    costs_ptr,
     n_rows,
     n_cols,
     eps,
@@ -224,6 +262,7 @@ def _backward_kernel(
     SW_MODE: tl.constexpr,
     HAS_SMOOTH: tl.constexpr,
     G_MODE: tl.constexpr,
+    COST: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
@@ -244,6 +283,10 @@ def _backward_kernel(
     if HAS_SMOOTH:
         on_target = 1.0 - eps
         spread = eps / n_cols
+    if COST:  # d expected / dx_j = p_j * (costs[y, j] - expected)
+        expected = tl.load(lse_ptr + 2 * n_rows + rows, mask=rmask, other=0.0)
+        expected = tl.where(keep, expected, 0.0)
+        cost_rows = costs_ptr + y * n_cols
     x_rows = x_ptr + tl.minimum(rows, n_rows - 1) * x_row_stride
     g_rows = grad_ptr + rows * grad_row_stride
     lane = tl.arange(0, BLOCK)
@@ -252,8 +295,13 @@ def _backward_kernel(
         mask = rmask[:, None] & (cols < n_cols)[None, :]
         x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=float("-inf"))
         p = tl.exp((x.to(tl.float32) - shift[:, None]) - log_total[:, None])
-        t = tl.where(cols[None, :] == y[:, None], on_target, 0.0) + spread
-        d = tl.where(keep[:, None], coef[:, None] * (p - t), 0.0)
+        if COST:  # (rows not kept hold p = inf at +inf logits: never multiplied)
+            c = tl.load(cost_rows[:, None] + cols[None, :], mask=mask, other=0.0)
+            p = tl.where(keep[:, None], p, 0.0)
+            d = coef[:, None] * (p * (c.to(tl.float32) - expected[:, None]))
+        else:
+            t = tl.where(cols[None, :] == y[:, None], on_target, 0.0) + spread
+            d = tl.where(keep[:, None], coef[:, None] * (p - t), 0.0)
         tl.store(g_rows[:, None] + cols[None, :], d.to(grad_ptr.dtype.element_ty), mask=mask)
 
 
@@ -286,19 +334,21 @@ def _mode(tensor: Any) -> int:
 
 def _forward(
     rows: Any, labels: Any, ignore: int | None, cw: Any, sw: Any, eps: float, denom: int,
-    lse: Any, plan: Any = None, cfg: tuple[int, int, int] | None = None,
+    lse: Any, plan: Any = None, cfg: tuple[int, int, int] | None = None, costs: Any = None,
 ) -> Any:  # fmt: skip
     """Launch the forward kernel; returns the ``(2, N)`` per-row buffer.
 
     ``plan``: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the kernel
     checks the labels (and the sample weights it claims) and writes its statuses there.
+    ``costs``: a contiguous float32 ``(C, C)`` cost matrix: the loss is the expected
+    cost (``lse`` then has a third row, the per-row expected cost), or ``None``.
     """
     n, num_classes = rows.shape
     per_program, block, warps = cfg or config(num_classes)
     grid = triton.cdiv(n, per_program)
     out = torch.empty((2 if denom else 1, n), dtype=torch.float32, device=rows.device)
     status = out if plan is None else plan.status_buffer(grid, rows.device)
-    LAUNCHES["softmax_cross_entropy"] += 1
+    LAUNCHES["expected_cost_loss" if costs is not None else "softmax_cross_entropy"] += 1
     _forward_kernel[(grid,)](
         rows, rows.stride(0), labels,
         out if cw is None else cw,
@@ -306,10 +356,12 @@ def _forward(
         out,
         out if lse is None else lse,
         status,
+        out if costs is None else costs,
         n, num_classes, float(eps), 0 if ignore is None else int(ignore),
         HAS_IGNORE=ignore is not None, CW_MODE=_mode(cw), SW_MODE=_mode(sw),
         HAS_SMOOTH=eps != 0.0, DENOM=denom, STORE_LSE=lse is not None,
-        CHECK=plan is not None, CHECK_SW=plan is not None and plan.claim(sw), LANES=LANES,
+        CHECK=plan is not None, CHECK_SW=plan is not None and plan.claim(sw),
+        COST=costs is not None, LANES=LANES and costs is None,
         ROWS=per_program, BLOCK=block, num_warps=warps,
     )  # fmt: skip
     return out
@@ -322,24 +374,30 @@ def _backward(
     grad: Any,
     per_row: bool = False,
     cfg: tuple[int, int, int] | None = None,
+    costs: Any = None,
 ) -> None:
     """Launch the backward kernel: ``grad = g * w / denominator * (softmax(x) - t)``.
 
     ``g``: the upstream gradient (per row when ``per_row``), or ``None`` for 1.
+    ``costs``: the expected cost's matrix (``grad = g * w / denominator * p * (costs[y]
+    - expected)``), or ``None``.
     """
     rows, labels, ignore, cw, sw, lse, inv = saved
     n, num_classes = rows.shape
     per_program, block, warps = cfg or config(num_classes, backward=True)
     g, g_mode = common.upstream_mode(g, inv, per_row)
-    LAUNCHES["softmax_cross_entropy_backward"] += 1
+    LAUNCHES[
+        "expected_cost_loss_backward" if costs is not None else "softmax_cross_entropy_backward"
+    ] += 1
     _backward_kernel[(triton.cdiv(n, per_program),)](
         rows, rows.stride(0), grad, grad.stride(0), labels,
         lse if cw is None else cw,
         lse if sw is None else sw,
         lse, lse if g is None else g, lse if inv is None else inv,
+        lse if costs is None else costs,
         n, num_classes, float(eps), 0 if ignore is None else int(ignore),
         HAS_IGNORE=ignore is not None, CW_MODE=_mode(cw), SW_MODE=_mode(sw),
-        HAS_SMOOTH=eps != 0.0, G_MODE=g_mode,
+        HAS_SMOOTH=eps != 0.0, G_MODE=g_mode, COST=costs is not None,
         ROWS=per_program, BLOCK=block, num_warps=warps,
     )  # fmt: skip
 
@@ -362,12 +420,17 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         rows = common.rows_of(logits)
         n = rows.shape[0]
         ignore, eager, plan = options["ignore"], options["eager"], options["plan"]
+        costs = ctx.costs = options.get("costs")
         needs_grad = ctx.needs_input_grad[0] and options["grad"]
-        lse = torch.empty((2, n), dtype=torch.float32, device=rows.device) if needs_grad else None
+        lse = None
+        if needs_grad:  # (shift, log-sum, and the expected cost of a cost matrix)
+            lse = torch.empty(
+                (2 if costs is None else 3, n), dtype=torch.float32, device=rows.device
+            )
         denom = {"none": 0, "sum": 0, "mean": 1, "weighted_mean": 2}[reduction]
         if denom == 1 and ignore is None:
             denom = 0  # the count is n, known on the host
-        out = _forward(rows, labels, ignore, cw, sw, eps, denom, lse, plan)
+        out = _forward(rows, labels, ignore, cw, sw, eps, denom, lse, plan, costs=costs)
         # the sum and its division (and a checked call's checks): one launch
         n_const = float(n) if reduction == "mean" and ignore is None else 1.0
         den = out[1] if denom else None
@@ -379,7 +442,9 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
             ctx.inplace = in_place = common.writes_into(logits, rows, inplace)
             ctx.ignore = ignore
             if eager is not None and not in_place:  # queued behind a checked call's read
-                common.defer_gradient(ctx, eager, rows, lambda g: _backward(saved, eps, None, g))
+                common.defer_gradient(
+                    ctx, eager, rows, lambda g: _backward(saved, eps, None, g, costs=costs)
+                )
                 common.keep_logits(ctx, logits, options["rerun"])
             else:
                 common.keep_logits(ctx, logits, options["rerun"], rows, labels, cw, sw, lse, inv)
@@ -395,7 +460,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         rows, labels, cw, sw, lse, inv, _logits = ctx.saved_tensors
         saved = (rows, labels, ctx.ignore, cw, sw, lse, inv)
         grad = rows.detach() if ctx.inplace else torch.empty_like(rows)
-        _backward(saved, ctx.eps, g, grad, per_row=ctx.reduction == "none")
+        _backward(saved, ctx.eps, g, grad, per_row=ctx.reduction == "none", costs=ctx.costs)
         if ctx.inplace:
             common.wrote_into(grad)
             ctx.spent = True  # the logits hold the gradient now: no second pass
@@ -451,3 +516,33 @@ def softmax_cross_entropy(
     return _SoftmaxCrossEntropy.apply(
         logits, flat_labels, cw, sw, float(label_smoothing), reduction, inplace, options
     )
+
+
+def expected_cost_loss(
+    logits: Array,
+    labels: Array,
+    *,
+    costs: Array,
+    class_weight: Array | None,
+    sample_weight: Array | None,
+    ignore_index: int | None,
+    reduction: str,
+    eager_gradient: list | None = None,
+    plan: Any = None,
+    rerun: Any = None,
+) -> Array:
+    """The reduced (or per-sample) weighted expected cost, SPEC semantics (integer labels).
+
+    The softmax cross-entropy's kernels with the cost matrix read in their loops: the
+    loss of a row is ``sum_j costs[y, j] * softmax(x)_j`` (at a row holding ``+inf``, the
+    mean cost over its ``+inf`` entries, with gradient 0), its gradient
+    ``p_j * (costs[y, j] - loss)``. ``costs``: the ``(C, C)`` matrix on the logits'
+    device (any floating dtype; read as float32). The other arguments are
+    :func:`softmax_cross_entropy`'s.
+    """
+    flat_labels, cw, sw = common.row_inputs(labels, class_weight, sample_weight)
+    matrix = common.plain(costs).to(torch.float32).contiguous()
+    options = {"ignore": ignore_index, "eager": eager_gradient, "plan": plan, "rerun": rerun}
+    options["grad"] = common.records_gradient(logits)
+    options["costs"] = matrix
+    return _SoftmaxCrossEntropy.apply(logits, flat_labels, cw, sw, 0.0, reduction, False, options)
