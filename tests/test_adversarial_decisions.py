@@ -326,6 +326,40 @@ def test_keras_probability_thresholds_break_ties_as_keras_does():
     assert out["ours"] == pytest.approx(out["peer"]) == pytest.approx(0.4)
 
 
+def test_keras_probabilities_just_above_the_threshold_are_positive():
+    """``from_logits=False``: probabilities one to three float32 ulps above the threshold
+    (0.12428328) were counted negative, their logits ``log(p) - log1p(-p)`` in float32
+    not above the threshold's (the map is not monotone there): recall 3/7 where
+    keras.metrics.Recall says 6/7. Also per label, and in a compiled ``evaluate``."""
+    import keras
+
+    from wxent import keras as wk
+
+    t = np.float32(0.12428328)
+    p = np.nextafter(t, np.float32(1)) + np.arange(6, dtype=np.float32) * np.spacing(t)
+    p = np.concatenate([[t], p, [t - np.spacing(t)]]).astype(np.float32)
+    y = np.ones(p.shape, np.float32)
+    for ours, peer in (
+        (wk.Recall(threshold=t, from_logits=False), keras.metrics.Recall(thresholds=float(t))),
+        (
+            wk.Precision(threshold=t, from_logits=False),
+            keras.metrics.Precision(thresholds=float(t)),
+        ),
+    ):
+        ours.update_state(y, p)
+        peer.update_state(y, p)
+        assert float(ours.result()) == pytest.approx(float(peer.result()), abs=1e-7)
+    per_label = wk.Recall(threshold=[float(t), 0.0], from_logits=False, average=None, num_classes=2)
+    per_label.update_state(np.ones((p.size, 2)), np.stack([p, p], axis=1))
+    np.testing.assert_allclose(np.asarray(per_label.result()), [6 / 8, 1.0], atol=1e-7)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Identity()])
+    model.compile(
+        loss="mse", metrics=[wk.Recall(threshold=float(t), from_logits=False, name="ours")]
+    )
+    out = model.evaluate(p[:, None], y[:, None], verbose=0, return_dict=True)
+    assert out["ours"] == pytest.approx(6 / 8)
+
+
 def test_keras_metric_sample_weight_of_another_batch_is_a_value_error():
     """A (3,) weight for a batch of 7 reached the backend's broadcast (InvalidArgumentError,
     RuntimeError or a JAX ValueError without an argument's name)."""

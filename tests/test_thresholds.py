@@ -374,6 +374,49 @@ def test_offsets_are_coordinate_optimal_and_beat_the_argmax(objective, rng):
             assert score(np.argmax(x + trial, axis=1)) <= reached + 1e-12
 
 
+def test_offsets_count_classes_as_the_weighted_macro_f1_does():
+    """A class seen only in samples of weight 0 is absent from the macro mean of
+    ``fbeta_score(sample_weight=...)`` (its weighted tp + fp + fn is 0); the tuner counted
+    it (as 0), so it stopped at offsets whose macro F1 is 0.6 where one offset reaches
+    0.733 (class 2 moved out of the predictions)."""
+    x = np.array(
+        [[2.32, 3.689, -2.407, 0.024], [-3.356, -3.449, 6.76, -1.279], [1.881, 2.678, -1.77, 0.324],
+         [2.321, -1.731, 2.53, -0.313], [-1.043, 0.95, 1.069, -2.329]]
+    )  # fmt: skip
+    y = np.array([1, 3, 0, 1, 2])
+    w = np.array([2.0, 0.0, 1.0, 1.0, 0.0])
+    b, value = wxent.tune_thresholds(x, y, sample_weight=w, return_objective=True)
+    pred = wxent.predict(x, offsets=b)
+    one_hot = np.where(np.eye(4, dtype=bool)[pred], 0.0, -10.0)
+    assert value == pytest.approx(wxent.fbeta_score(one_hot, y, sample_weight=w, average="macro"))
+    assert value == pytest.approx(11 / 15)
+
+
+def test_offsets_stay_put_when_no_move_improves_the_decisions():
+    """Weights of 1e-300 beside 2: the sweep's running sums lose the small ones, and it
+    saw an improvement at every pass that the decisions did not have. The offsets drifted
+    to 1.2e7 in 20 passes, where float32 logits plus offsets in ``predict`` gave other
+    decisions (macro F1 0.095, below the plain argmax's 0.19, reported as 0.467)."""
+    x = np.array(
+        [[2.075, 4.692, 4.163], [-1.21, -2.419, -1.517], [2.358, -0.572, -0.79],
+         [-5.908, -1.917, 1.911], [2.832, 8.784, 0.522], [-5.823, -0.713, -1.423],
+         [-0.381, -0.372, -2.484], [-0.195, 0.959, 2.443], [1.358, 0.448, -0.446],
+         [-3.452, 3.546, -6.98], [3.498, -1.026, 3.418], [0.917, -0.907, 2.32],
+         [-2.647, -2.868, 3.504], [1.22, 0.209, 0.164], [0.22, -3.977, 1.747],
+         [-3.086, 3.952, 1.119], [2.134, 1.385, -1.911], [-2.48, -2.049, -1.28],
+         [-9.664, 0.444, -2.82], [3.593, 1.724, -4.512]], dtype=np.float32
+    )  # fmt: skip
+    y = np.array([0, 0, 1, 0, 1, 0, 0, 1, 0, 2, 1, 2, 0, 0, 1, 2, 0, 2, 0, 2])
+    w = np.zeros(20)
+    w[[0, 12]], w[[4, 18]], w[[3, 15, 16, 19]] = 1.0, 2.0, 1e-300
+    b, value = wxent.tune_thresholds(x, y, sample_weight=w, return_objective=True)
+    assert np.abs(b).max() < 100
+    pred = wxent.predict(x, offsets=b)
+    one_hot = np.where(np.eye(3, dtype=bool)[pred], 0.0, -10.0)
+    assert value == pytest.approx(wxent.fbeta_score(one_hot, y, sample_weight=w, average="macro"))
+    assert value >= wxent.fbeta_score(x, y, sample_weight=w, average="macro")
+
+
 # ----------------------------------------------------------------------------- errors
 
 

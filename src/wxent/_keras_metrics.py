@@ -361,12 +361,11 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
         threshold: Any = self._logits_threshold
         if not self.from_logits:
             check_probabilities(logits)
-            # Probabilities and the threshold go to logits by the same operations in the
-            # same dtype: a probability equal to the threshold stays not above it (as in
-            # keras.metrics.Recall), which a float64 threshold logit did not guarantee.
-            logits = ops.log(logits) - ops.log1p(-logits)
-            t = ops.convert_to_tensor(self._threshold_array, dtype=self._counts)
-            threshold = ops.log(t) - ops.log1p(-t)
+            # The probabilities are compared with the threshold as they are, both in the
+            # counting dtype: positive exactly where p > t, as keras.metrics.Recall decides.
+            # (Their logits log(p) - log1p(-p) are not monotone in float32: probabilities
+            # a few ulps above the threshold got a logit not above the threshold's.)
+            threshold = ops.convert_to_tensor(self._threshold_array, dtype=self._counts)
         labels = ops.convert_to_tensor(y_true)
         if len(labels.shape) == len(logits.shape) - 1:  # Dense(1) logits, (B,) labels
             labels = ops.expand_dims(labels, axis=-1)

@@ -44,6 +44,7 @@ class _Problem:
     ) -> None:
         self.y, self.w, self.c = y, w, num_classes
         self.support = np.bincount(y, weights=w, minlength=num_classes)
+        self.counts = (w > 0).astype(np.float64)  # samples that make their classes present
         self.b2 = fbeta_shares(beta)
         self.kind = "f" if objective in ("f1", "fbeta") else "cost"
         self.scale = 1.0
@@ -69,7 +70,9 @@ class _Problem:
         c = self.c
         tp = np.bincount(pred, weights=self.w * (pred == self.y), minlength=c)
         predicted = np.bincount(pred, weights=self.w, minlength=c)
-        counted = np.bincount(pred, minlength=c)
+        # A class counts in the macro mean when its weighted tp + fp + fn is positive, as
+        # in the metrics: samples of weight 0 make no class present.
+        counted = np.bincount(pred, weights=self.counts, minlength=c)
         present = (self.support > 0) | (counted > 0)
         if not present.any():
             return 0.0
@@ -91,12 +94,13 @@ class _Problem:
         hit = w * (y == os)
         tp0 = np.bincount(o, weights=self.w * (o == self.y), minlength=self.c)
         pw0 = np.bincount(o, weights=self.w, minlength=self.c)
-        cnt0 = np.bincount(o, minlength=self.c)
+        counts = self.counts[order]
+        cnt0 = np.bincount(o, weights=self.counts, minlength=self.c)
         # cumulative removals from each sample's previous class, in sweep order
         by_class = np.argsort(os, kind="stable")
         starts = np.searchsorted(os[by_class], np.arange(self.c))
         removed = []
-        for values in (hit, w, np.ones_like(w)):
+        for values in (hit, w, counts):
             cum = np.cumsum(values[by_class])
             before = np.concatenate([[0.0], cum])[starts][os[by_class]]
             out = np.empty_like(cum)
@@ -106,7 +110,7 @@ class _Problem:
         f_after = _fscore(tp0[os] - rt, pw0[os] - rp, n[os], b2)
         f_before = _fscore(tp0[os] - rt + hit, pw0[os] - rp + w, n[os], b2)
         alive_after = (n[os] > 0) | (cnt0[os] - rc > 0)
-        alive_before = (n[os] > 0) | (cnt0[os] - rc + 1 > 0)
+        alive_before = (n[os] > 0) | (cnt0[os] - rc + counts > 0)
         others = np.arange(self.c) != c
         s0 = float(_fscore(tp0, pw0, n, b2)[others].sum())
         d0 = int((((n > 0) | (cnt0 > 0)) & others).sum()) + int(n[c] > 0)
@@ -115,8 +119,8 @@ class _Problem:
         tpc = np.concatenate([[0.0], np.cumsum(w * (y == c))[ends]])
         pwc = np.concatenate([[0.0], np.cumsum(w)[ends]])
         s = s + _fscore(tpc, pwc, np.full_like(tpc, n[c]), b2)
-        if n[c] == 0:
-            d = d + (np.arange(d.shape[0]) > 0)
+        if n[c] == 0:  # present once a sample of positive weight is switched to c
+            d = d + (np.concatenate([[0.0], np.cumsum(counts)[ends]]) > 0)
         return np.divide(s, d, out=np.zeros_like(s), where=d > 0)
 
 
@@ -179,8 +183,17 @@ def tune_offsets(
                 continue
             ties = np.flatnonzero(values >= best - TIE_TOLERANCE * max(1.0, abs(best)))
             offsets = np.array([_candidate(ds[ends], int(t)) for t in ties])
+            previous = b[k]
             b[k] = offsets[np.argmin(np.abs(offsets - b[k]))]
-            current = problem.value(np.argmax(x + b, axis=1))
+            # The sweep's running sums are inexact for weights of very different sizes
+            # (1e-300 beside 2): a move is kept only when the decisions it gives improve
+            # on the exact objective, else the offsets drifted pass after pass (1e7 after
+            # 20 passes, beyond float32 logits' resolution) without improving anything.
+            value = problem.value(np.argmax(x + b, axis=1))
+            if value <= current + TIE_TOLERANCE * max(1.0, abs(current)):
+                b[k] = previous
+                continue
+            current = value
             moved = True
         if not moved:
             break
