@@ -669,7 +669,7 @@ def test_kernels_compile_for_a_hopper_gpu(which):
         [sys.executable, "-W", "error", str(script)], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["compiled"] * 141
+    assert done.stdout.split() == ["compiled"] * 149
     if which == "3.6":  # (the version that ran is the one asked for)
         version = subprocess.run(
             [sys.executable, "-c", "import triton; print(triton.__version__)"],

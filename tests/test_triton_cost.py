@@ -190,3 +190,87 @@ def test_probability_labels_and_other_class_axes_take_the_generic_path():
     wxent.expected_cost_loss(torch.tensor(x, dtype=torch.float32), soft, costs)
     wxent.expected_cost_loss(torch.tensor(x.T.copy(), dtype=torch.float32), y, costs, class_axis=0)
     assert select.LAUNCHES["expected_cost_loss"] == 0
+
+
+# --------------------------------------------------------------- cost-sensitive cross-entropy
+
+
+def sensitive_with(costs: np.ndarray, cost_weight: float = 0.7):
+    """``cost_sensitive_cross_entropy`` with ``costs`` (a torch tensor) and ``cost_weight``."""
+    matrix = torch.tensor(costs, dtype=torch.float32)
+
+    def loss(x, y, **kw):
+        return wxent.cost_sensitive_cross_entropy(x, y, matrix, cost_weight=cost_weight, **kw)
+
+    return loss
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+@pytest.mark.parametrize("weights", ["none", "both"])
+@pytest.mark.parametrize("validate", [True, False], ids=["checked", "unchecked"])
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+def test_cost_sensitive_every_option(reduction, eps, weights, validate, bf16):
+    x, y, cw, sw = softmax_data(seed=12)
+    kw = {"reduction": reduction, "ignore_index": -100, "label_smoothing": eps}
+    kw["validate"] = validate
+    if weights == "both":
+        kw.update(class_weight=cw, sample_weight=torch.tensor(sw, dtype=torch.float32))
+    check(sensitive_with(costs_for(x.shape[-1])), x, y, bf16=bf16, **kw)
+    assert select.LAUNCHES["cost_sensitive_cross_entropy"] == 1
+    assert select.LAUNCHES["cost_sensitive_cross_entropy_backward"] == 1
+
+
+def test_cost_sensitive_is_the_sum_of_its_terms_and_its_limits_the_generic_ones():
+    x, y, cw, _ = softmax_data(seed=13)
+    y = torch.where(y < 0, 0, y)
+    x[0, [2, 9]] = math.inf
+    x[1, ::2] = -math.inf
+    costs = costs_for(x.shape[-1])
+    kw = {"reduction": "none", "class_weight": cw, "label_smoothing": 0.1}
+    value, grad = check(sensitive_with(costs, 2.5), x, y, **kw)
+    ce = run(wxent.softmax_cross_entropy, x, y, **kw)
+    ec = run(loss_with(costs), x, y, reduction="none", class_weight=cw)
+    np.testing.assert_allclose(value, ce[0] + 2.5 * ec[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, ce[1] + 2.5 * ec[1], rtol=1e-5, atol=1e-6)
+    assert not grad[0].any()  # the +inf limit
+    empty = x.copy()
+    empty[3, :] = -math.inf
+    unchecked = {**kw, "validate": False}
+    value, grad = run(sensitive_with(costs), empty, y, **unchecked)
+    generic = run(sensitive_with(costs), empty, y, mode="off", **unchecked)
+    np.testing.assert_array_equal(np.isnan(value), np.isnan(generic[0]))
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(generic[1]))
+    assert np.isnan(value[3]) and not np.isnan(np.delete(value, 3)).any()
+    np.testing.assert_allclose(np.delete(value, 3), np.delete(generic[0], 3), rtol=2e-5)
+
+
+def test_cost_sensitive_with_cost_weight_zero_is_the_cross_entropy_kernel():
+    x, y, _, _ = softmax_data(seed=14)
+    value, _ = check(sensitive_with(costs_for(x.shape[-1]), 0.0), x, y, ignore_index=-100)
+    assert select.LAUNCHES["softmax_cross_entropy"] == 1
+    assert select.LAUNCHES["cost_sensitive_cross_entropy"] == 0
+    ce, _ = run(wxent.softmax_cross_entropy, x, y, ignore_index=-100)
+    np.testing.assert_array_equal(value, ce)
+
+
+def test_cost_sensitive_errors_are_the_generic_paths(monkeypatch):
+    x, y, _, _ = softmax_data(seed=15)
+    y = torch.where(y < 0, 0, y)
+    xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    costs = torch.tensor(costs_for(x.shape[-1]), dtype=torch.float32)
+    bad_labels = y.clone()
+    bad_labels[0] = -3
+    nan_logit = xt.detach().clone()
+    nan_logit[1, 3] = math.nan
+    loss = wxent.cost_sensitive_cross_entropy
+    calls = {
+        "labels": lambda: loss(xt, bad_labels, costs),
+        "costs": lambda: loss(xt, y, -costs),
+        "NaN logit": lambda: loss(nan_logit, y, costs),
+    }
+    for name, call in calls.items():
+        select.LAUNCHES.clear()
+        fast = _message(call, "triton", monkeypatch)
+        assert select.LAUNCHES["cost_sensitive_cross_entropy"] == 1, name
+        assert fast == _message(call, "off", monkeypatch), name

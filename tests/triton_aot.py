@@ -25,6 +25,7 @@ MODES = {
     "FINISH": (0, 1, 2),
     "PROBE": (0, 1, 2),
     "PHASE": (0, 1),
+    "COST": (0, 1, 2),
 }
 SWEEP = "--sweep" in sys.argv
 
@@ -87,21 +88,23 @@ def main() -> None:
     forward = {"x_ptr": "*bf16", "x_row_stride": "i64", **weights, "out_ptr": "*fp32"}
     forward.update({"lse_ptr": "*fp32", "status_ptr": "*i32", "costs_ptr": "*fp32"})
     forward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32", "ignore": "i64"})
+    forward["cost_weight"] = "fp32"
     for lanes, shape in ((True, (1, 8192)), (False, (1, 16384)), (True, (8, 256))):
         constexprs = {**modes, "DENOM": 2, "STORE_LSE": True, "LANES": lanes}
-        constexprs.update({"CHECK": True, "CHECK_SW": True, "COST": False})
+        constexprs.update({"CHECK": True, "CHECK_SW": True, "COST": 0})
         constexprs.update({"ROWS": shape[0], "BLOCK": shape[1]})
         vary = shape == (1, 16384)
         compile_kernel(triton_softmax._forward_kernel, forward, constexprs, 16, vary)
-    for shape in ((1, 16384), (8, 256)):  # the expected cost (no smoothing, no lanes)
-        constexprs = {**modes, "HAS_SMOOTH": False, "DENOM": 2, "STORE_LSE": True}
-        constexprs.update({"CHECK": True, "CHECK_SW": True, "COST": True, "LANES": False})
+    for shape in ((1, 16384), (8, 256)):  # cross-entropy + expected cost (no lanes)
+        constexprs = {**modes, "DENOM": 2, "STORE_LSE": True}
+        constexprs.update({"CHECK": True, "CHECK_SW": True, "COST": 2, "LANES": False})
         constexprs.update({"ROWS": shape[0], "BLOCK": shape[1]})
         compile_kernel(triton_softmax._forward_kernel, forward, constexprs, 16, True)
     backward = {**rows, "grad_row_stride": "i64", **weights, "lse_ptr": "*fp32"}
     backward.update({"g_ptr": "*bf16", "inv_ptr": "*fp32", "costs_ptr": "*fp32"})
     backward.update({"n_rows": "i32", "n_cols": "i32", "eps": "fp32", "ignore": "i64"})
-    for g_mode, cost in ((0, False), (2, False), (0, True), (2, True)):
+    backward["cost_weight"] = "fp32"
+    for g_mode, cost in ((0, 0), (2, 0), (0, 1), (2, 1), (0, 2), (2, 2)):
         constexprs = {**modes, "G_MODE": g_mode, "COST": cost, "ROWS": 1, "BLOCK": 8192}
         compile_kernel(triton_softmax._backward_kernel, backward, constexprs, 16)
     focal = {**rows, **weights, "loss_ptr": "*fp32", "denom_ptr": "*fp32", "status_ptr": "*i32"}

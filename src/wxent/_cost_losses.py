@@ -181,12 +181,38 @@ def cost_sensitive_cross_entropy(
         >>> bool(np.isclose(total, ce + 0.5 * ec))
         True
     """
+    rerun = select.rerun(
+        cost_sensitive_cross_entropy,
+        labels,
+        costs=costs,
+        cost_weight=cost_weight,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
+        class_axis=class_axis,
+        reduction=reduction,
+    )
     cost_weight = v.check_nonnegative_number("cost_weight", cost_weight)  # traceable
     inp = _inputs(logits, labels, ignore_index, label_smoothing, class_axis, reduction, validate)
     v.check_scalar_fits("cost_weight", cost_weight, inp.xp, inp.dtype)
     c = matrix_for("costs", costs, inp)
     if cost_weight != 0.0:
         _check_cost_scale(cost_weight, costs, c, inp)
+    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
+        fused = select.cost_sensitive_cross_entropy(
+            logits,
+            inp,
+            costs=c,
+            cost_weight=cost_weight,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
+            label_smoothing=float(label_smoothing),
+            reduction=reduction,
+            rerun=rerun,
+        )
+        if fused is not None:
+            return prep.settle(inp, fused)
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     prep.shield(inp, weights)

@@ -317,7 +317,8 @@ def _softmax_family(
     name, module = kernel
     run = importlib.import_module(f"wxent._fastpaths.{module}")
     cw, sw = _softmax_weights(inp, class_weight, sample_weight, reduction)
-    entry = name if name in ("softmax_focal_loss", "expected_cost_loss") else None
+    own = ("softmax_focal_loss", "expected_cost_loss", "cost_sensitive_cross_entropy")
+    entry = name if name in own else None
     return _checked(  # (the kernel checks the labels itself)
         name,
         getattr(run, entry or "softmax_cross_entropy"),
@@ -539,6 +540,50 @@ def expected_cost_loss(
         (class_weight, sample_weight, reduction),
         costs=costs,
         ignore_index=inp.ignore_index,
+        eager_gradient=_launches(inp),
+        rerun=rerun,
+    )
+
+
+def cost_sensitive_cross_entropy(
+    logits: Array,
+    inp: Any,
+    *,
+    costs: Any,
+    cost_weight: Any,
+    class_weight: Any,
+    sample_weight: Any,
+    label_smoothing: float,
+    reduction: Any,
+    rerun: Callable[[Any], Any] | None = None,
+) -> Array | None:
+    """The Triton cost-sensitive cross-entropy for prepared inputs, or ``None``.
+
+    As :func:`expected_cost_loss`, for a Python number ``cost_weight`` (0: the
+    cross-entropy alone, :func:`softmax_cross_entropy`'s kernel, the costs not read).
+    """
+    if not inp.indices or inp.axis != inp.ndim - 1 or type(cost_weight) not in (int, float):
+        return None
+    if cost_weight == 0:
+        return softmax_cross_entropy(
+            logits,
+            inp,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+            inplace_backward=False,
+            rerun=rerun,
+        )
+    return _softmax_family(
+        ("cost_sensitive_cross_entropy", "triton_softmax"),
+        inp,
+        logits,
+        (class_weight, sample_weight, reduction),
+        costs=costs,
+        cost_weight=float(cost_weight),
+        ignore_index=inp.ignore_index,
+        label_smoothing=label_smoothing,
         eager_gradient=_launches(inp),
         rerun=rerun,
     )

@@ -104,6 +104,7 @@ def _forward_kernel(
     n_cols,
     eps,
     ignore,
+    cost_weight,
     HAS_IGNORE: tl.constexpr,
     CW_MODE: tl.constexpr,
     SW_MODE: tl.constexpr,
@@ -122,9 +123,10 @@ def _forward_kernel(
     # marks a row in its +inf limit, whose gradient is 0), lse[1, row] = log of its sum
     # of exp(x - shift) (never their sum: it rounds the log away at large |x|); CHECK:
     # status[program] = 1 when a label or sample weight fails its check or a counted loss
-    # is NaN. COST: the loss is the expected cost sum_j costs[y, j] * softmax(x)_j (a
+    # is NaN. COST 1: the loss is the expected cost sum_j costs[y, j] * softmax(x)_j (a
     # running sum of costs[y, j] * exp(x_j - shift) beside the row's sum; no smoothing,
-    # one running maximum per row), kept unweighted in lse[2, row] for the backward pass.
+    # one running maximum per row), kept unweighted in lse[2, row] for the backward pass;
+    # COST 2: the (smoothed) cross-entropy plus cost_weight times the expected cost.
     rows, rmask = common.program_rows(n_rows, ROWS)
     y, w, valid, bad = _row_weight(
         labels_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, ignore, HAS_IGNORE, CW_MODE,
@@ -217,12 +219,14 @@ def _forward_kernel(
         if COST:
             expected = tl.where(limit, limit_cost / tl.maximum(k, 1.0), expected)
 
-    if COST:  # noqa: SIM108  (a static branch: `expected` exists only under COST)
+    if COST == 1:  # noqa: SIM108  (a static branch: `expected` exists only under COST)
         loss = expected
     else:
         loss = log_total - z_y
     if HAS_SMOOTH:
         loss = (1.0 - eps) * loss + eps * (log_total - mean_z)
+    if COST == 2:  # (the cost term takes the true label, unsmoothed)
+        loss = loss + cost_weight * expected
     keep = valid & (w != 0.0)  # a zero weight counts nothing, also against an inf loss
     value = w * tl.where(keep, loss, 0.0)
     tl.store(out_ptr + rows, value, mask=rmask)
@@ -237,7 +241,7 @@ def _forward_kernel(
         tl.store(lse_ptr + rows, tl.where(limit, float("inf"), shift), mask=rmask)
         tl.store(lse_ptr + n_rows + rows, log_total, mask=rmask)
         if COST:
-            tl.store(lse_ptr + 2 * n_rows + rows, loss, mask=rmask)
+            tl.store(lse_ptr + 2 * n_rows + rows, expected, mask=rmask)
 
 
 @triton.jit
@@ -257,6 +261,7 @@ def _backward_kernel(
     n_cols,
     eps,
     ignore,
+    cost_weight,
     HAS_IGNORE: tl.constexpr,
     CW_MODE: tl.constexpr,
     SW_MODE: tl.constexpr,
@@ -295,10 +300,16 @@ def _backward_kernel(
         mask = rmask[:, None] & (cols < n_cols)[None, :]
         x = tl.load(x_rows[:, None] + cols[None, :], mask=mask, other=float("-inf"))
         p = tl.exp((x.to(tl.float32) - shift[:, None]) - log_total[:, None])
-        if COST:  # (rows not kept hold p = inf at +inf logits: never multiplied)
+        # Rows not kept (their coef is 0) hold p = inf at +inf logits: never multiplied.
+        p = tl.where(keep[:, None], p, 0.0)
+        if COST == 1:
             c = tl.load(cost_rows[:, None] + cols[None, :], mask=mask, other=0.0)
-            p = tl.where(keep[:, None], p, 0.0)
             d = coef[:, None] * (p * (c.to(tl.float32) - expected[:, None]))
+        elif COST == 2:  # cross-entropy's p - t, plus the cost term's
+            c = tl.load(cost_rows[:, None] + cols[None, :], mask=mask, other=0.0)
+            t = tl.where(cols[None, :] == y[:, None], on_target, 0.0) + spread
+            cost_term = p * (c.to(tl.float32) - expected[:, None])
+            d = coef[:, None] * ((p - t) + cost_weight * cost_term)
         else:
             t = tl.where(cols[None, :] == y[:, None], on_target, 0.0) + spread
             d = tl.where(keep[:, None], coef[:, None] * (p - t), 0.0)
@@ -328,6 +339,18 @@ def config(num_classes: int, backward: bool = False) -> tuple[int, int, int]:
 LANES = False
 
 
+def _cost_mode(costs: Any, cost_weight: float | None) -> int:
+    """The kernels' ``COST``: 0 cross-entropy, 1 expected cost, 2 both (``cost_weight``)."""
+    return 0 if costs is None else (1 if cost_weight is None else 2)
+
+
+def _name(costs: Any, cost_weight: float | None) -> str:
+    """The loss a launch computes, for :data:`LAUNCHES`."""
+    return ("softmax_cross_entropy", "expected_cost_loss", "cost_sensitive_cross_entropy")[
+        _cost_mode(costs, cost_weight)
+    ]
+
+
 def _mode(tensor: Any) -> int:
     return 0 if tensor is None else (1 if tensor.numel() == 1 and tensor.ndim == 0 else 2)
 
@@ -335,20 +358,22 @@ def _mode(tensor: Any) -> int:
 def _forward(
     rows: Any, labels: Any, ignore: int | None, cw: Any, sw: Any, eps: float, denom: int,
     lse: Any, plan: Any = None, cfg: tuple[int, int, int] | None = None, costs: Any = None,
+    cost_weight: float | None = None,
 ) -> Any:  # fmt: skip
     """Launch the forward kernel; returns the ``(2, N)`` per-row buffer.
 
     ``plan``: a checked call's :class:`~wxent._fastpaths.triton_checks.Plan`: the kernel
     checks the labels (and the sample weights it claims) and writes its statuses there.
     ``costs``: a contiguous float32 ``(C, C)`` cost matrix: the loss is the expected
-    cost (``lse`` then has a third row, the per-row expected cost), or ``None``.
+    cost (``lse`` then has a third row, the per-row expected cost), or with
+    ``cost_weight`` the cross-entropy plus ``cost_weight`` times it; or ``None``.
     """
     n, num_classes = rows.shape
     per_program, block, warps = cfg or config(num_classes)
     grid = triton.cdiv(n, per_program)
     out = torch.empty((2 if denom else 1, n), dtype=torch.float32, device=rows.device)
     status = out if plan is None else plan.status_buffer(grid, rows.device)
-    LAUNCHES["expected_cost_loss" if costs is not None else "softmax_cross_entropy"] += 1
+    LAUNCHES[_name(costs, cost_weight)] += 1
     _forward_kernel[(grid,)](
         rows, rows.stride(0), labels,
         out if cw is None else cw,
@@ -358,10 +383,11 @@ def _forward(
         status,
         out if costs is None else costs,
         n, num_classes, float(eps), 0 if ignore is None else int(ignore),
+        float(cost_weight or 0.0),
         HAS_IGNORE=ignore is not None, CW_MODE=_mode(cw), SW_MODE=_mode(sw),
         HAS_SMOOTH=eps != 0.0, DENOM=denom, STORE_LSE=lse is not None,
         CHECK=plan is not None, CHECK_SW=plan is not None and plan.claim(sw),
-        COST=costs is not None, LANES=LANES and costs is None,
+        COST=_cost_mode(costs, cost_weight), LANES=LANES and costs is None,
         ROWS=per_program, BLOCK=block, num_warps=warps,
     )  # fmt: skip
     return out
@@ -375,20 +401,20 @@ def _backward(
     per_row: bool = False,
     cfg: tuple[int, int, int] | None = None,
     costs: Any = None,
+    cost_weight: float | None = None,
 ) -> None:
     """Launch the backward kernel: ``grad = g * w / denominator * (softmax(x) - t)``.
 
     ``g``: the upstream gradient (per row when ``per_row``), or ``None`` for 1.
     ``costs``: the expected cost's matrix (``grad = g * w / denominator * p * (costs[y]
-    - expected)``), or ``None``.
+    - expected)``; with ``cost_weight``, that times it plus the cross-entropy's), or
+    ``None``.
     """
     rows, labels, ignore, cw, sw, lse, inv = saved
     n, num_classes = rows.shape
     per_program, block, warps = cfg or config(num_classes, backward=True)
     g, g_mode = common.upstream_mode(g, inv, per_row)
-    LAUNCHES[
-        "expected_cost_loss_backward" if costs is not None else "softmax_cross_entropy_backward"
-    ] += 1
+    LAUNCHES[_name(costs, cost_weight) + "_backward"] += 1
     _backward_kernel[(triton.cdiv(n, per_program),)](
         rows, rows.stride(0), grad, grad.stride(0), labels,
         lse if cw is None else cw,
@@ -396,8 +422,9 @@ def _backward(
         lse, lse if g is None else g, lse if inv is None else inv,
         lse if costs is None else costs,
         n, num_classes, float(eps), 0 if ignore is None else int(ignore),
+        float(cost_weight or 0.0),
         HAS_IGNORE=ignore is not None, CW_MODE=_mode(cw), SW_MODE=_mode(sw),
-        HAS_SMOOTH=eps != 0.0, G_MODE=g_mode, COST=costs is not None,
+        HAS_SMOOTH=eps != 0.0, G_MODE=g_mode, COST=_cost_mode(costs, cost_weight),
         ROWS=per_program, BLOCK=block, num_warps=warps,
     )  # fmt: skip
 
@@ -421,6 +448,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         n = rows.shape[0]
         ignore, eager, plan = options["ignore"], options["eager"], options["plan"]
         costs = ctx.costs = options.get("costs")
+        lam = ctx.cost_weight = options.get("cost_weight")
         needs_grad = ctx.needs_input_grad[0] and options["grad"]
         lse = None
         if needs_grad:  # (shift, log-sum, and the expected cost of a cost matrix)
@@ -430,7 +458,9 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         denom = {"none": 0, "sum": 0, "mean": 1, "weighted_mean": 2}[reduction]
         if denom == 1 and ignore is None:
             denom = 0  # the count is n, known on the host
-        out = _forward(rows, labels, ignore, cw, sw, eps, denom, lse, plan, costs=costs)
+        out = _forward(
+            rows, labels, ignore, cw, sw, eps, denom, lse, plan, costs=costs, cost_weight=lam
+        )
         # the sum and its division (and a checked call's checks): one launch
         n_const = float(n) if reduction == "mean" and ignore is None else 1.0
         den = out[1] if denom else None
@@ -443,7 +473,10 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
             ctx.ignore = ignore
             if eager is not None and not in_place:  # queued behind a checked call's read
                 common.defer_gradient(
-                    ctx, eager, rows, lambda g: _backward(saved, eps, None, g, costs=costs)
+                    ctx,
+                    eager,
+                    rows,
+                    lambda g: _backward(saved, eps, None, g, costs=costs, cost_weight=lam),
                 )
                 common.keep_logits(ctx, logits, options["rerun"])
             else:
@@ -460,7 +493,15 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         rows, labels, cw, sw, lse, inv, _logits = ctx.saved_tensors
         saved = (rows, labels, ctx.ignore, cw, sw, lse, inv)
         grad = rows.detach() if ctx.inplace else torch.empty_like(rows)
-        _backward(saved, ctx.eps, g, grad, per_row=ctx.reduction == "none", costs=ctx.costs)
+        _backward(
+            saved,
+            ctx.eps,
+            g,
+            grad,
+            per_row=ctx.reduction == "none",
+            costs=ctx.costs,
+            cost_weight=ctx.cost_weight,
+        )
         if ctx.inplace:
             common.wrote_into(grad)
             ctx.spent = True  # the logits hold the gradient now: no second pass
@@ -540,9 +581,50 @@ def expected_cost_loss(
     device (any floating dtype; read as float32). The other arguments are
     :func:`softmax_cross_entropy`'s.
     """
+    return _with_costs(
+        logits, labels, costs, None, class_weight, sample_weight, ignore_index, 0.0,
+        reduction, eager_gradient, plan, rerun,
+    )  # fmt: skip
+
+
+def cost_sensitive_cross_entropy(
+    logits: Array,
+    labels: Array,
+    *,
+    costs: Array,
+    cost_weight: float,
+    class_weight: Array | None,
+    sample_weight: Array | None,
+    ignore_index: int | None,
+    label_smoothing: float,
+    reduction: str,
+    eager_gradient: list | None = None,
+    plan: Any = None,
+    rerun: Any = None,
+) -> Array:
+    """Cross-entropy plus ``cost_weight`` times the expected cost, SPEC semantics.
+
+    As :func:`expected_cost_loss`, the softmax kernels with the cost matrix read in their
+    loops: a row's loss is its (smoothed) cross-entropy plus ``cost_weight`` times its
+    expected cost (of the true label), the gradient the sum of both terms' (``p - t``
+    and ``cost_weight * p_j * (costs[y, j] - expected)``); both are 0 at a row's ``+inf``
+    limit. ``cost_weight``: a Python number ``> 0``.
+    """
+    return _with_costs(
+        logits, labels, costs, float(cost_weight), class_weight, sample_weight, ignore_index,
+        float(label_smoothing), reduction, eager_gradient, plan, rerun,
+    )  # fmt: skip
+
+
+def _with_costs(
+    logits: Array, labels: Array, costs: Array, cost_weight: float | None,
+    class_weight: Array | None, sample_weight: Array | None, ignore_index: int | None,
+    eps: float, reduction: str, eager: list | None, plan: Any, rerun: Any,
+) -> Array:  # fmt: skip
+    """The softmax kernels' call with a cost matrix (see the two public entries)."""
     flat_labels, cw, sw = common.row_inputs(labels, class_weight, sample_weight)
     matrix = common.plain(costs).to(torch.float32).contiguous()
-    options = {"ignore": ignore_index, "eager": eager_gradient, "plan": plan, "rerun": rerun}
+    options = {"ignore": ignore_index, "eager": eager, "plan": plan, "rerun": rerun}
     options["grad"] = common.records_gradient(logits)
-    options["costs"] = matrix
-    return _SoftmaxCrossEntropy.apply(logits, flat_labels, cw, sw, 0.0, reduction, False, options)
+    options.update(costs=matrix, cost_weight=cost_weight)
+    return _SoftmaxCrossEntropy.apply(logits, flat_labels, cw, sw, eps, reduction, False, options)
