@@ -147,6 +147,7 @@ def cases(
     z_ignored = z.clone()
     z_ignored[0, : c // 2] = -1.0
     soft = torch.softmax(torch.tensor(rng.normal(size=(n, c)), dtype=torch.float32), -1)
+    costs = torch.tensor(rng.uniform(0.0, 2.0, (c, c)), dtype=torch.float32)
     v = {"validate": validate}
     ce, focal = wxent.softmax_cross_entropy, wxent.softmax_focal_loss
     return {
@@ -174,6 +175,12 @@ def cases(
         "asymmetric": lambda: wxent.asymmetric_loss(x, z, **v),
         "softmax focal, class_weight + ignore_index": lambda: focal(
             x, y, class_weight=cw, ignore_index=-100, **v
+        ),
+        "expected cost, class_weight + ignore_index": lambda: wxent.expected_cost_loss(
+            x, y, costs, class_weight=cw, ignore_index=-100, **v
+        ),
+        "cost-sensitive CE, smoothing 0.1": lambda: wxent.cost_sensitive_cross_entropy(
+            x, plain, costs, cost_weight=0.5, label_smoothing=0.1, **v
         ),
     }
 

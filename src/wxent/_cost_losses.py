@@ -268,8 +268,10 @@ def _check_cost_scale(cost_weight: float, costs: Any, c: Array, inp: prep.Inputs
             refuse(float(np.max(host_costs)) if host_costs.size else 0.0)
     elif inp.validate:
         xp = inp.xp
+        # The largest product is the largest cost's (costs are >= 0; rounding is
+        # monotonic): one reduction, no product of the matrix's size.
         inp.add_check(
-            prep.quietly(inp, lambda: xp.any(c * cost_weight == math.inf)),
+            prep.quietly(inp, lambda: xp.max(c) * cost_weight == math.inf),
             lambda: refuse(float(np.max(ns.to_numpy(c).astype(np.float64)))),
         )
 
