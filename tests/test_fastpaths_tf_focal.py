@@ -509,6 +509,21 @@ def test_dtypes(monkeypatch, calls, dtype):
         _check(monkeypatch, calls, f, a, b, name, dtype=tf_dtype, tol=tol)
 
 
+def test_float64_in_a_function(monkeypatch, calls):
+    # The rules' graphs take the logits' dtype: a Python number first in a ``tf.where``
+    # became a float32 tensor in a graph and float64 logits failed in ``tf.function``.
+    x, z = _binary_data(29)
+    xs, y = _softmax_data(30)
+    cases = [
+        (_sigmoid_fn("asl", "sum"), x, z, "sigmoid_family"),
+        (_softmax_fn("g0.5-weights", "mean"), xs, y, "softmax_sparse"),
+        (_softmax_fn("g2-smooth", "none"), xs, y, "softmax_dense"),
+    ]
+    for f, a, b, name in cases:
+        calls.clear()
+        _check(monkeypatch, calls, f, a, b, name, mode="function", dtype=tf.float64, tol=1e-12)
+
+
 # ----------------------------------------------------------------------------- switches
 
 

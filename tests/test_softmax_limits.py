@@ -168,3 +168,41 @@ def test_every_softmax_loss_is_exact_at_plus_inf(backend, name):
         np.testing.assert_allclose(value[1:3], [INF, 0.25 * math.log(2)], rtol=1e-6)
     else:
         assert value[1] == INF
+
+
+FULL_SMOOTHING = {
+    "softmax_cross_entropy": wxent.softmax_cross_entropy,
+    "softmax_focal_loss": lambda a, b, **k: wxent.softmax_focal_loss(a, b, gamma=0.5, **k),
+    "logit_adjusted_cross_entropy": lambda a, b, **k: wxent.logit_adjusted_cross_entropy(
+        a, b, [0.1, 0.2, 0.3, 0.4], **k
+    ),
+    "cost_sensitive_cross_entropy": lambda a, b, **k: wxent.cost_sensitive_cross_entropy(
+        a, b, 1 - np.eye(4), **k
+    ),
+    "confusion_weighted_cross_entropy": lambda a, b, **k: wxent.confusion_weighted_cross_entropy(
+        a, b, np.ones((4, 4)), **k
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FULL_SMOOTHING))
+def test_full_smoothing_at_infinite_logits_is_not_nan(backend, name):
+    # label_smoothing=1 gives the target 0 weight: (1 - eps) * inf was a NaN loss (no
+    # error) for class indices whose logit lies below a +inf or at -inf; one-hot labels
+    # gave inf.
+    def f(a, b):
+        return FULL_SMOOTHING[name](a, b, label_smoothing=1.0, reduction="none")
+
+    indices = backend.call(f, X, Y)
+    one_hot = backend.call(f, X, np.eye(4, dtype=np.float32)[Y])
+    assert not np.isnan(indices).any(), indices
+    assert_close(indices, one_hot, rtol=1e-5, atol=1e-6)
+
+
+def test_full_smoothing_of_a_projection_with_an_infinite_bias(eager_backend):
+    h = eager_backend.asarray(np.array([[1.0, 0.5], [0.2, -1.0]], np.float32))
+    w = eager_backend.asarray(np.array([[0.1, 0.2], [0.3, -0.1], [0.0, 1.0]], np.float32))
+    b = eager_backend.asarray(np.array([0.0, INF, -INF], np.float32))
+    y = eager_backend.asarray(np.array([0, 1]))
+    loss = wxent.linear_cross_entropy(h, w, y, bias=b, label_smoothing=1.0, reduction="none")
+    np.testing.assert_array_equal(np.asarray(loss), [INF, INF])  # -inf in the smoothed target

@@ -212,3 +212,27 @@ def test_batched_upstream_gradients(monkeypatch, name, kernels):
     x = torch.tensor(X if name != "linear" else X[:, :4], requires_grad=True)
     batched, rows = _batched_vjp(PER_SAMPLE[name], x)
     np.testing.assert_allclose(batched, rows, rtol=1e-5, atol=1e-6)
+
+
+def test_full_smoothing_at_infinite_logits(monkeypatch):
+    # label_smoothing=1: the target's share (1 - eps) * inf was a NaN loss in the kernels
+    inf = float("inf")
+    x = torch.tensor([[0.5, inf, inf, -1.0], [0.1, 0.2, -inf, 0.3], [0.3, -0.2, 1.0, 0.0]])
+    y = torch.tensor([0, 2, 1])
+    h, w = torch.eye(4)[:3], torch.zeros(4, 4)
+    b = torch.tensor([0.0, inf, inf, -1.0])
+    calls = {
+        "softmax_cross_entropy": lambda: wxent.softmax_cross_entropy(x, y, label_smoothing=1.0),
+        "softmax_focal_loss": lambda: wxent.softmax_focal_loss(x, y, label_smoothing=1.0),
+        "linear_cross_entropy": lambda: wxent.linear_cross_entropy(
+            h, w, y, bias=b, label_smoothing=1.0, reduction="sum"
+        ),
+    }
+    for kernel, call in calls.items():
+        select.LAUNCHES.clear()
+        value = call()
+        assert select.LAUNCHES[kernel] >= 1, (kernel, dict(select.LAUNCHES))
+        assert value.item() == float("inf"), (kernel, value)
+        _kernels(monkeypatch, False)
+        assert call().item() == float("inf")
+        _kernels(monkeypatch, True)

@@ -426,3 +426,33 @@ def test_gradient_with_respect_to_zero_class_weights_and_projection_weights(ad_b
     _, grad = ad_backend.value_and_grad(projected, np.zeros(3, np.float32), h, Y, X[:, :2])
     expected = np.asarray(wxent.softmax_cross_entropy(h @ X[:, :2].T, Y, reduction="none"))
     assert_close(grad, expected, rtol=1e-5, atol=1e-7)
+
+
+# Infinite logits where the loss is finite: -inf masking a class (softmax: rows 0 and 2,
+# the target of row 2 at +inf: loss 0); +inf on a positive and -inf on a negative
+# (sigmoid: loss 0). Their weights' gradients are these finite losses.
+X_MASKED = np.array([[0.5, -np.inf, 2.0], [2.0, 0.1, -0.3], [-0.7, np.inf, -np.inf]], np.float32)
+Z_MASKED = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 1.0]], np.float32)
+X_SIGMOID = np.array([[np.inf, -np.inf, 2.0], [2.0, 0.1, -0.3], [-0.7, 0.4, np.inf]], np.float32)
+
+
+@pytest.mark.parametrize("name", list(WEIGHT_GRADIENT_LOSSES))
+def test_gradient_with_respect_to_zero_weights_at_infinite_logits(ad_backend, name):
+    # Traced calls (jax.grad, jax.jit, tf.function) zeroed the infinite logits of elements
+    # of weight 0, and the weights' gradient there was the loss at logit 0 (log 2).
+    loss = WEIGHT_GRADIENT_LOSSES[name]
+    x, labels = (X_SIGMOID, Z_MASKED) if name in SIGMOID else (X_MASKED, np.array([0, 2, 1]))
+
+    def f(w, a, b):
+        return loss(a, b, sample_weight=w, reduction="sum")
+
+    _, grad = ad_backend.value_and_grad(f, np.zeros(3, np.float32), x, labels)
+    per_element = np.asarray(loss(x, labels, reduction="none"), np.float64)
+    expected = per_element.sum(axis=-1) if name in SIGMOID else per_element
+    assert np.isfinite(expected).all()
+    assert_close(grad, expected, rtol=1e-5, atol=1e-7)
+    # and the logits' gradient of a weight of 0 is 0
+    _, grad_x = ad_backend.value_and_grad(
+        lambda a, w, b: loss(a, b, sample_weight=w, reduction="sum"), x, np.zeros(3, "f4"), labels
+    )
+    assert not np.asarray(grad_x).any()

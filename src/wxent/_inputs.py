@@ -16,6 +16,7 @@ re-exported by :mod:`wxent._prepare`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -91,7 +92,8 @@ class Inputs:
             the loss shape, or a scalar), applied to :attr:`logits` on their first read;
             a fast path that masks its own rows reads it with :meth:`unshielded`.
         weighed: :attr:`kept` holds weights of 0: elements of weight 0 that are not
-            ignored keep their finite logits (their loss is their weight's gradient).
+            ignored keep their logits but NaN ones, and softmax rows of only ``-inf``
+            (their loss is their weight's gradient).
     """
 
     xp: Any
@@ -154,16 +156,24 @@ class Inputs:
         x = self.unshielded()
         if self.kept is not None:
             xp, keep, self.kept = self.xp, self.kept, None
-            if 0 < len(keep.shape) < self.ndim:
+            rows = 0 < len(keep.shape) < self.ndim  # one flag per row (softmax family)
+            if rows:
                 keep = xp.expand_dims(keep, axis=self.axis)
-            if self.weighed:  # weight 0, not ignored: only the non-finite logits are 0
-                finite = xp.isfinite(x)
+            if self.weighed:  # weight 0, not ignored: only the NaN logits are 0
+                # An infinite logit keeps its value: the loss takes its limit there (0 or
+                # inf, or a finite loss of a row masked by -inf), which is the weight's
+                # gradient where finite; the formulas' gradient is finite at +-inf. A row
+                # of only -inf has no softmax: it is 0 whole.
+                usable = xp.logical_not(xp.isnan(x))
+                if rows:
+                    some = xp.any(x > -math.inf, axis=self.axis, keepdims=True)
+                    usable = xp.logical_and(usable, some)
                 valid = self.valid
                 if valid is not None:
                     if 0 < len(valid.shape) < self.ndim:
                         valid = xp.expand_dims(valid, axis=self.axis)
-                    finite = xp.logical_and(finite, valid)
-                keep = xp.logical_or(keep, finite)
+                    usable = xp.logical_and(usable, valid)
+                keep = xp.logical_or(keep, usable)
             x = self._logits = xp.where(keep, x, 0.0)
         return x
 
@@ -311,8 +321,9 @@ def shield(inp: Inputs, weights: Array | None) -> None:
     ``torch.func``) cannot read: it records where the elements count (:attr:`Inputs.kept`),
     and the first read of ``inp.logits`` zeroes the others (a ``where``); the JAX fast
     path masks those rows inside its own reductions instead. Elements of weight 0 that
-    are not ignored keep their finite logits (only the others are 0): their loss is the
-    gradient with respect to their weight, which reweighting methods differentiate.
+    are not ignored keep their logits but NaN ones (and softmax rows of only ``-inf``),
+    also infinite ones, whose limits the losses take: their loss is the gradient with
+    respect to their weight, which reweighting methods differentiate.
     ``weights`` are the per-element weights of the loss shape (or a scalar).
     """
     if inp.concrete or ns.is_numpy_namespace(inp.xp):

@@ -17,6 +17,18 @@ from wxent._types import Array
 FAR = 1000.0
 
 
+def smoothed(target: Any, spread: Any, eps: float) -> Any:
+    """``(1 - eps) * target + eps * spread``: the loss of the smoothed target.
+
+    At ``eps = 1`` the spread alone: the target's weight is 0, also where its loss is
+    ``inf`` (the label's logit at ``-inf``, or a row holding ``+inf`` elsewhere), where
+    ``0 * inf`` would make the loss NaN.
+    """
+    if eps == 1.0:
+        return spread
+    return (1.0 - eps) * target + eps * spread
+
+
 def take_along_axis(x: Array, index: Array, *, axis: int, xp: Any) -> Array:
     """``xp.take_along_axis(x, index, axis=axis)`` for valid, non-negative ``index``.
 

@@ -26,6 +26,7 @@ from wxent._core.numerics import (
     logsumexp,
     safe_mul,
     shifted_log_total,
+    smoothed,
     take_along_axis,
 )
 from wxent._types import Array
@@ -61,7 +62,7 @@ def softmax_cross_entropy_indices(
     if label_smoothing == 0.0:
         return nll
     smooth = xp.squeeze(log_total, axis=axis) - xp.mean(z, axis=axis)
-    return (1.0 - label_smoothing) * nll + label_smoothing * smooth
+    return smoothed(nll, smooth, label_smoothing)
 
 
 def smooth_probabilities(labels: Array, *, axis: int, label_smoothing: float, xp: Any) -> Array:
@@ -223,7 +224,7 @@ def softmax_focal_loss_indices(
     if not isinstance(num_classes, int):
         num_classes = xp.squeeze(num_classes, axis=axis)
     spread = xp.sum(terms, axis=axis) / num_classes
-    return (1.0 - label_smoothing) * target + label_smoothing * spread
+    return smoothed(target, spread, label_smoothing)
 
 
 def softmax_focal_loss_probabilities(

@@ -198,7 +198,7 @@ def focal_and_slope(xp: Any, minus_log_p: Array, log1m: Array, gamma: float) -> 
         ``F`` and ``k``, each the shape of the inputs.
     """
     far = minus_log_p > FAR
-    safe = xp.where(far, 0.0, minus_log_p)
+    safe = xp.where(far, xp.zeros_like(minus_log_p), minus_log_p)  # tensor first: TF graphs
     factor = xp.exp(log1m * gamma)
     loss = xp.where(far, minus_log_p, safe * factor)
     near_one = log1m > _TOP

@@ -238,7 +238,7 @@ def _row_stats(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
 
     on_host = _branch_on_host(x)
     x = tf.cond(tf.reduce_any(infinite), limited, lambda: x) if on_host else limited()
-    m = tf.where(infinite | (m == -_INF), 0.0, m)
+    m = tf.where(infinite | (m == -_INF), tf.zeros_like(m), m)
     e = tf.exp(x - m)
     return x, infinite, m, e, tf.reduce_sum(e, axis=1)
 
@@ -273,7 +273,8 @@ def _sparse_values(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, 
             tf.math.log(others) - log_total,
         )
         loss, k = shared.focal_and_slope(tf, minus_log_p, log1m, gamma)
-    return loss, tf.where(infinite, _INF, m[:, 0]), log_total, tf.where(infinite, 0.0, k)
+    shift = tf.where(infinite, tf.fill(tf.shape(m[:, 0]), tf.constant(_INF, m.dtype)), m[:, 0])
+    return loss, shift, log_total, tf.where(infinite, tf.zeros_like(k), k)
 
 
 def _sparse(x: Tensor, y: Tensor, gamma: float) -> Tensor:
@@ -311,7 +312,7 @@ def _dense_values(x: Tensor, t: Tensor, gamma: float, slope: bool) -> tuple[Tens
     else:
         is_max = x == m
         count = tf.reduce_sum(tf.cast(is_max, x.dtype), axis=1)
-        rest = tf.reduce_sum(tf.where(is_max, 0.0, p), axis=1) + (count - 1.0) / total
+        rest = tf.reduce_sum(tf.where(is_max, tf.zeros_like(p), p), axis=1) + (count - 1.0) / total
         log1m = tf.where(is_max & (p > 0.5), tf.math.log(rest)[:, None], tf.math.log1p(-p))
         terms, k = shared.focal_and_slope(tf, minus_log_p, log1m, gamma)
     loss = tf.reduce_sum(_mul(terms, t), axis=1)
@@ -319,7 +320,7 @@ def _dense_values(x: Tensor, t: Tensor, gamma: float, slope: bool) -> tuple[Tens
         return loss, None
     tk = t * k
     derivative = tk - p * tf.reduce_sum(tk, axis=1, keepdims=True)
-    return loss, tf.where(infinite, 0.0, derivative)
+    return loss, tf.where(infinite, tf.zeros_like(derivative), derivative)
 
 
 def _targets(x: Tensor, labels: Tensor, eps: float) -> Tensor:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from wxent._core.numerics import smoothed
+
 
 def on_cpu() -> bool:
     """Whether the rules are traced for CPUs (the default backend).
@@ -169,7 +171,7 @@ def jax_softmax_function() -> Any:
         if eps:
             smooth = log_total - _mean_below(x, s)
             limit = log_total - jnp.where(all_inf, 0.0, -jnp.inf)
-            loss = (1.0 - eps) * loss + eps * jnp.where(row_inf, limit, smooth)
+            loss = smoothed(loss, jnp.where(row_inf, limit, smooth), eps)
         # (a NaN loss: a NaN logit, or only -inf, in a row of weight 0: gradient 0)
         live = jnp.logical_and(jnp.logical_and(keep, ~row_inf), ~jnp.isnan(loss))
         return jnp.where(keep, loss, 0.0), (hi, lo, e, total), live

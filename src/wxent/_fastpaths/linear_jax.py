@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from wxent._core.numerics import smoothed
 from wxent._types import Array
 
 
@@ -55,7 +56,7 @@ def chunk_step(
     log_total = jnp.log(jnp.sum(jnp.exp(zs), axis=1))
     loss = log_total - jnp.take_along_axis(zs, y[:, None], axis=1)[:, 0]
     if eps:
-        loss = (1.0 - eps) * loss + eps * (log_total - jnp.mean(zs, axis=1))
+        loss = smoothed(loss, log_total - jnp.mean(zs, axis=1), eps)
     if coef is None:
         return loss, None
     hit = lax.broadcasted_iota(y.dtype, z.shape, 1) == y[:, None]

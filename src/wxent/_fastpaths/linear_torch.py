@@ -14,6 +14,7 @@ import torch
 
 from wxent import _namespace as ns
 from wxent._core import softmax as core_softmax
+from wxent._core.numerics import smoothed
 from wxent._fastpaths import select
 from wxent._types import Array
 
@@ -79,7 +80,7 @@ def _torch_step(
     log_p = torch.log_softmax(logits, dim=1, dtype=dtype)
     loss = log_p.gather(1, y[:, None]).squeeze(1).neg()
     if eps:  # lse - mean(x) = -mean(log p)
-        loss = (1.0 - eps) * loss - eps * log_p.mean(dim=1)
+        loss = smoothed(loss, -log_p.mean(dim=1), eps)
     loss = torch.where(nan_row.squeeze(1), math.nan, loss)
     if coef is None:
         return loss, None

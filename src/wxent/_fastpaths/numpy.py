@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from wxent._core.numerics import smoothed
 from wxent._types import Array
 
 #: Rows per block: about 2**16 logits (256 KiB in float32), which keeps a block in the L2
@@ -49,7 +50,7 @@ def numpy_softmax_losses(x: np.ndarray, labels: np.ndarray, label_smoothing: flo
             log_total = np.log(scratch @ ones)
             loss = log_total - target
             if mean is not None:
-                loss = (1.0 - label_smoothing) * loss + label_smoothing * (log_total - mean)
+                loss = smoothed(loss, log_total - mean, label_smoothing)
             out[start:stop] = loss
     return out
 

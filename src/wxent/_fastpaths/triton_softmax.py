@@ -224,7 +224,8 @@ def _forward_kernel(
     else:
         loss = log_total - z_y
     if HAS_SMOOTH:
-        loss = (1.0 - eps) * loss + eps * (log_total - mean_z)
+        # (at eps = 1 the target's share is 0, also against an inf: no 0 * inf)
+        loss = tl.where(eps == 1.0, 0.0, loss) * (1.0 - eps) + eps * (log_total - mean_z)
     if COST == 2:  # (the cost term takes the true label, unsmoothed)
         loss = loss + cost_weight * expected
     keep = valid & (w != 0.0)  # a zero weight counts nothing, also against an inf loss

@@ -184,7 +184,8 @@ def _softmax_focal_kernel(
             focal, b, p = _terms(_limit(x, limit), m, log_others, log_total, gamma, MODULATE)
             f_vec += tl.where(mask, focal, 0.0)
             b_vec += tl.where(mask, b, 0.0)
-        loss = (1.0 - eps) * focal_y + eps * tl.sum(f_vec, axis=0) / n_cols
+        on_y = tl.where(eps == 1.0, 0.0, focal_y) * (1.0 - eps)  # no 0 * inf at eps = 1
+        loss = on_y + eps * tl.sum(f_vec, axis=0) / n_cols
         sum_b = (1.0 - eps) * b_y + eps * tl.sum(b_vec, axis=0) / n_cols
     keep = valid & (w != 0.0)  # a zero weight counts nothing, also against an inf loss
     loss = w * tl.where(keep, loss, 0.0)
