@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wxent import _fx, _reduction
+from wxent import _fx
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import cost as core_cost
@@ -94,18 +94,18 @@ def expected_cost_loss(
     )
     inp = _inputs(logits, labels, ignore_index, 0.0, class_axis, reduction, validate)
     c = matrix_for("costs", costs, inp)
-    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
-        fused = select.expected_cost_loss(
-            logits,
-            inp,
-            costs=c,
-            class_weight=class_weight,
-            sample_weight=sample_weight,
-            reduction=reduction,
-            rerun=rerun,
-        )
-        if fused is not None:
-            return prep.settle(inp, fused)
+    fused = prep.fused(
+        inp,
+        select.expected_cost_loss,
+        logits,
+        costs=c,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        reduction=reduction,
+        rerun=rerun,
+    )
+    if fused is not None:  # the fused kernel (CUDA; see _fastpaths.select)
+        return fused
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     prep.shield(inp, weights)
 
@@ -199,20 +199,20 @@ def cost_sensitive_cross_entropy(
     c = matrix_for("costs", costs, inp)
     if cost_weight != 0.0:
         _check_cost_scale(cost_weight, costs, c, inp)
-    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
-        fused = select.cost_sensitive_cross_entropy(
-            logits,
-            inp,
-            costs=c,
-            cost_weight=cost_weight,
-            class_weight=class_weight,
-            sample_weight=sample_weight,
-            label_smoothing=float(label_smoothing),
-            reduction=reduction,
-            rerun=rerun,
-        )
-        if fused is not None:
-            return prep.settle(inp, fused)
+    fused = prep.fused(
+        inp,
+        select.cost_sensitive_cross_entropy,
+        logits,
+        costs=c,
+        cost_weight=cost_weight,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        label_smoothing=float(label_smoothing),
+        reduction=reduction,
+        rerun=rerun,
+    )
+    if fused is not None:  # the fused kernel (CUDA; see _fastpaths.select)
+        return fused
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     prep.shield(inp, weights)

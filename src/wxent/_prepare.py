@@ -358,6 +358,19 @@ def logits_inputs(logits: Array, *, class_axis: Any, validate: bool = True) -> I
     )
 
 
+def fused(inp: Inputs, kernel: Callable[..., Any], logits: Array, **kwargs: Any) -> Any:
+    """A fused kernel's loss, settled (``kernel(logits, inp, **kwargs)``), or ``None``.
+
+    ``kernel`` is one of :mod:`wxent._fastpaths.select`'s losses, which return ``None``
+    where no kernel takes the call; a pending :func:`wxent.loss_terms` request takes the
+    generic path too (the terms come from its formulas).
+    """
+    if _reduction.terms_pending():
+        return None
+    result = kernel(logits, inp, **kwargs)
+    return None if result is None else settle(inp, result)
+
+
 def settle(inp: Inputs, result: Array) -> Array:
     """Settle the pending checks of a call without a loss (one read; NaN in ``result``).
 

@@ -112,19 +112,19 @@ def softmax_cross_entropy(
         validate=validate,
     )
     inplace = v.check_bool("inplace_backward", inplace_backward)
-    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
-        fused = select.softmax_cross_entropy(
-            logits,
-            inp,
-            class_weight=class_weight,
-            sample_weight=sample_weight,
-            label_smoothing=float(label_smoothing),
-            reduction=reduction,
-            inplace_backward=inplace,
-            rerun=rerun,
-        )
-        if fused is not None:
-            return prep.settle(inp, fused)
+    fused = prep.fused(
+        inp,
+        select.softmax_cross_entropy,
+        logits,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        label_smoothing=float(label_smoothing),
+        reduction=reduction,
+        inplace_backward=inplace,
+        rerun=rerun,
+    )
+    if fused is not None:  # the fused kernel (CUDA; see _fastpaths.select)
+        return fused
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     prep.shield(inp, weights)
@@ -338,19 +338,19 @@ def softmax_focal_loss(
         validate=validate,
     )
     v.check_scalar_fits("gamma", gamma, inp.xp, inp.dtype)
-    if not _reduction.terms_pending():  # the fused kernel (CUDA; see _fastpaths.select)
-        fused = select.softmax_focal_loss(
-            logits,
-            inp,
-            gamma=gamma,
-            class_weight=class_weight,
-            sample_weight=sample_weight,
-            label_smoothing=float(label_smoothing),
-            reduction=reduction,
-            rerun=rerun,
-        )
-        if fused is not None:
-            return prep.settle(inp, fused)
+    fused = prep.fused(
+        inp,
+        select.softmax_focal_loss,
+        logits,
+        gamma=gamma,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        label_smoothing=float(label_smoothing),
+        reduction=reduction,
+        rerun=rerun,
+    )
+    if fused is not None:  # the fused kernel (CUDA; see _fastpaths.select)
+        return fused
     eps = float(label_smoothing)
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     prep.shield(inp, weights)

@@ -531,18 +531,8 @@ def expected_cost_loss(
     :func:`softmax_cross_entropy` (``rerun`` too); ``costs``: the ``(C, C)`` matrix on
     the logits' framework and device (its checks are the call's, folded into the flag).
     """
-    if not inp.indices or inp.axis != inp.ndim - 1:
-        return None
-    return _softmax_family(
-        ("expected_cost_loss", "triton_softmax"),
-        inp,
-        logits,
-        (class_weight, sample_weight, reduction),
-        costs=costs,
-        ignore_index=inp.ignore_index,
-        eager_gradient=_launches(inp),
-        rerun=rerun,
-    )
+    weights = (class_weight, sample_weight, reduction)
+    return _with_costs("expected_cost_loss", logits, inp, weights, costs, rerun)
 
 
 def cost_sensitive_cross_entropy(
@@ -562,7 +552,7 @@ def cost_sensitive_cross_entropy(
     As :func:`expected_cost_loss`, for a Python number ``cost_weight`` (0: the
     cross-entropy alone, :func:`softmax_cross_entropy`'s kernel, the costs not read).
     """
-    if not inp.indices or inp.axis != inp.ndim - 1 or type(cost_weight) not in (int, float):
+    if type(cost_weight) not in (int, float):
         return None
     if cost_weight == 0:
         return softmax_cross_entropy(
@@ -575,15 +565,29 @@ def cost_sensitive_cross_entropy(
             inplace_backward=False,
             rerun=rerun,
         )
+    weights = (class_weight, sample_weight, reduction)
+    extra = {"cost_weight": float(cost_weight), "label_smoothing": label_smoothing}
+    return _with_costs("cost_sensitive_cross_entropy", logits, inp, weights, costs, rerun, **extra)
+
+
+def _with_costs(
+    name: str, logits: Array, inp: Any, weights: tuple, costs: Any, rerun: Any, **extra: Any
+) -> Array | None:
+    """The softmax kernels with a cost matrix (the two losses above), or ``None``.
+
+    Integer labels with the classes on the last axis; ``weights``: the call's
+    ``(class_weight, sample_weight, reduction)``.
+    """
+    if not inp.indices or inp.axis != inp.ndim - 1:
+        return None
     return _softmax_family(
-        ("cost_sensitive_cross_entropy", "triton_softmax"),
+        (name, "triton_softmax"),
         inp,
         logits,
-        (class_weight, sample_weight, reduction),
+        weights,
         costs=costs,
-        cost_weight=float(cost_weight),
         ignore_index=inp.ignore_index,
-        label_smoothing=label_smoothing,
         eager_gradient=_launches(inp),
         rerun=rerun,
+        **extra,
     )
