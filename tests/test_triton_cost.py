@@ -122,13 +122,17 @@ def _message(call, mode, monkeypatch):
     return str(err.value)
 
 
-def test_expected_cost_errors_are_the_generic_paths(monkeypatch):
-    x, y, _, _ = softmax_data(seed=7)
-    y = torch.where(y < 0, 0, y)
+def error_inputs(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits (requiring a gradient), valid labels and a cost matrix, as torch tensors."""
+    x, y, _, _ = softmax_data(seed=seed)
     xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
-    costs = torch.tensor(costs_for(x.shape[-1]), dtype=torch.float32)
+    return xt, torch.where(y < 0, 0, y), torch.tensor(costs_for(x.shape[-1]), dtype=torch.float32)
+
+
+def test_expected_cost_errors_are_the_generic_paths(monkeypatch):
+    xt, y, costs = error_inputs(7)
     bad_labels = y.clone()
-    bad_labels[2] = x.shape[-1]
+    bad_labels[2] = xt.shape[-1]
     nan_costs = costs.clone()
     nan_costs[1, 2] = math.nan
     empty_row = xt.detach().clone()
@@ -255,10 +259,7 @@ def test_cost_sensitive_with_cost_weight_zero_is_the_cross_entropy_kernel():
 
 
 def test_cost_sensitive_errors_are_the_generic_paths(monkeypatch):
-    x, y, _, _ = softmax_data(seed=15)
-    y = torch.where(y < 0, 0, y)
-    xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
-    costs = torch.tensor(costs_for(x.shape[-1]), dtype=torch.float32)
+    xt, y, costs = error_inputs(15)
     bad_labels = y.clone()
     bad_labels[0] = -3
     nan_logit = xt.detach().clone()
