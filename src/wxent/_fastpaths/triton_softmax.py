@@ -17,6 +17,12 @@
   ``t = (1 - eps) * onehot(y) + eps / C``; the upstream gradient ``g`` is read on the
   device. With ``inplace_backward`` the gradient is written over the logits.
 
+The cost losses run the same two kernels (``COST``): ``expected_cost_loss`` with the loss
+``sum_j costs[y, j] * softmax(x)_j`` (a second running sum in the forward loop, each
+label's row of the cost matrix read beside its logits), ``cost_sensitive_cross_entropy``
+with the cross-entropy plus ``cost_weight`` times it; the backward pass adds the
+gradient ``p_j * (costs[y, j] - expected)``.
+
 Nothing of the logits' size is kept between forward and backward (the memory beyond the
 logits is the gradient alone, none with ``inplace_backward``); the logits cross the
 memory bus three times in all (read, read, write).
