@@ -15,9 +15,10 @@ on a GPU each is a launch paid in host time. Here:
   (class weights, ``pos_weight``...: finite, non-negative, positive or at most 1 where
   asked) and the probability look of the first logits, and writes the call's flag word.
 
-So a checked call costs the unchecked call's launches plus the read (and the gradient
-pass queued behind it). The messages are unchanged: when bit 0 is set, the call's
-diagnoses run on the host (the error path) exactly as on the generic path.
+So a checked call costs the unchecked call's launches plus the read (a softmax kernel's
+gradient pass is queued behind it; the sigmoid family writes its gradient in the loss
+pass). The messages are unchanged: when bit 0 is set, the call's diagnoses run on the
+host (the error path) exactly as on the generic path.
 :class:`Plan` hands the call's deferred checks over only once the kernel ran (a kernel
 Triton cannot run leaves them to the generic path).
 """
