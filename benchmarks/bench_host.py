@@ -7,7 +7,8 @@ flag read. This script measures microseconds per call on CPU tensors at 64 x 10 
 256 x 1000 float32, forward only and forward+backward, for wxent's losses with their
 defaults (``validate=True``) and with ``validate=False``, against
 ``F.cross_entropy`` / ``F.binary_cross_entropy_with_logits`` with the same options as
-the floor (the focal losses have no torch peer: their floor is the plain native loss).
+the floor (the focal and asymmetric losses have no torch peer: their floor is the plain
+native loss).
 
 Every wxent case is checked against a float64 formula before it is timed. A round runs
 every case ``--calls`` times in a row; rounds are interleaved and the median kept. The
@@ -81,6 +82,10 @@ def _cases(x: Any) -> dict[str, tuple[Callable[..., Any], Callable[..., Any], fl
             0.25 * z64 * (1 - p) ** 2 * F.softplus(-x64) + 0.75 * (1 - z64) * p**2 * F.softplus(x64)
         ).mean()
     )
+    p_m = (p - 0.05).clamp(min=0.0)
+    ref_asl = float(
+        (z64 * F.softplus(-x64) - (1 - z64) * p_m**4 * torch.log1p(-p_m)).mean()
+    )  # gamma_pos=0, gamma_neg=4, clip=0.05 (the defaults)
     py = logp[torch.arange(n), y]
     ref_smfocal = float((-((1 - py.exp()) ** 2) * py).mean())
     return {
@@ -111,6 +116,11 @@ def _cases(x: Any) -> dict[str, tuple[Callable[..., Any], Callable[..., Any], fl
             lambda a, v: wxent.sigmoid_focal_loss(a, z, alpha=0.25, validate=v),
             lambda a: F.binary_cross_entropy_with_logits(a, z),
             ref_sfocal,
+        ),
+        "asymmetric_loss (defaults)": (
+            lambda a, v: wxent.asymmetric_loss(a, z, validate=v),
+            lambda a: F.binary_cross_entropy_with_logits(a, z),
+            ref_asl,
         ),
         "softmax_focal_loss (gamma=2)": (
             lambda a, v: wxent.softmax_focal_loss(a, y, validate=v),
@@ -279,8 +289,8 @@ def _write(
         f"{model}, {os.cpu_count()} logical CPUs, torch.set_num_threads({args.threads}), "
         f"torch {torch.__version__}, NumPy {np.__version__}; commit {_commit(ROOT)}."
         f"{compared} The floor is `F.cross_entropy` / `F.binary_cross_entropy_with_logits` "
-        "with the same options (for the focal losses, the plain native loss: torch has no "
-        "focal loss)."
+        "with the same options (for the focal and asymmetric losses, the plain native loss: "
+        "torch has neither)."
     )
     section = "\n".join(["## Host time per call", "", intro, "", *lines, ""])
     print(section)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from wxent import _fx
+from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import cost as core_cost
@@ -109,16 +110,23 @@ def expected_cost_loss(
     weights = softmax_sample_weight(inp, class_weight, sample_weight, reduction)
     prep.shield(inp, weights)
 
-    def values() -> Array:
-        losses = prep.quietly(
-            inp,
-            lambda: core_cost.expected_cost(
-                inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
-            ),
-        )
+    def values(fast: bool) -> Array:
+        losses = None
+        if fast and torch_host:
+            from wxent._fastpaths import cost_torch
+
+            losses = cost_torch.losses(inp, c, ce=False)
+        if losses is None:
+            losses = prep.quietly(
+                inp,
+                lambda: core_cost.expected_cost(
+                    inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+                ),
+            )
         return prep.weigh(inp, weights, losses)
 
-    return prep.finish(inp, values(), weights, reduction, exact=values)
+    torch_host = ns.is_torch(logits) and ns.on_host(logits)
+    return prep.finish(inp, values(True), weights, reduction, exact=lambda: values(False))
 
 
 @_fx.leaf
@@ -218,6 +226,12 @@ def cost_sensitive_cross_entropy(
     prep.shield(inp, weights)
 
     def values(fast: bool) -> Array:
+        if fast and cost_weight != 0.0 and ns.is_torch(logits) and ns.on_host(logits):
+            from wxent._fastpaths import cost_torch
+
+            losses = cost_torch.losses(inp, c, weight=cost_weight, label_smoothing=eps, ce=True)
+            if losses is not None:
+                return prep.weigh(inp, weights, losses)
         losses = softmax_losses(inp, eps, fast=fast)
         if cost_weight != 0.0:
             cost = prep.quietly(

@@ -165,6 +165,9 @@ def _unit_interval_flag(xp: Any, labels: Array, valid: Array | None) -> Array | 
     """True when a valid label lies outside ``[0, 1]`` or is NaN; the labels are not cast."""
     if valid is None:
         return v.outside_flag(xp, labels, 0, 1)  # int bounds: fit every real dtype
+    torch = ns.torch_of(xp)
+    if torch is not None:  # one selection and a minimum and maximum, not five masks
+        return v.outside_flag(xp, torch.where(valid, labels, 0), 0, 1)
     inside = xp.logical_and(labels >= 0, labels <= 1)  # False for NaN
     return xp.any(xp.logical_and(valid, xp.logical_not(inside)))
 

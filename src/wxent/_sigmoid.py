@@ -9,6 +9,7 @@ value checks (:func:`wxent._prepare.finish`).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -411,9 +412,11 @@ def sigmoid_focal_loss(
     eps = float(label_smoothing)
     _guard(inp, z, q, r, s, eps)
     # The custom gradient (PyTorch off CUDA kernels, JAX, TensorFlow), else the generic formulas.
-    losses = custom_grad.sigmoid_family(
-        inp, q, r, gamma_pos=gamma, gamma_neg=gamma, clip=0.0, label_smoothing=eps
-    )
+    family = functools.partial(
+        custom_grad.sigmoid_family, inp, q, r,
+        gamma_pos=gamma, gamma_neg=gamma, clip=0.0, label_smoothing=eps,
+    )  # fmt: skip
+    losses = family()
 
     def generic() -> Array:  # quietly: gamma * softplus may overflow to exp(-inf) = 0
         t = prep.smooth_binary(z, eps)
@@ -424,9 +427,13 @@ def sigmoid_focal_loss(
             ),
         )
 
+    def exact() -> Array:  # after an inexact result: the custom gradient with its masks
+        losses = family(exact=True)
+        return prep.weigh(inp, s, generic() if losses is None else losses)
+
     values = prep.weigh(inp, s, generic() if losses is None else losses)
     weights = binary_element_weight(z, q, r, s) if prep.needs_weights(reduction) else None
-    return prep.finish(inp, values, weights, reduction, exact=lambda: prep.weigh(inp, s, generic()))
+    return prep.finish(inp, values, weights, reduction, exact=exact)
 
 
 @_fx.leaf
@@ -530,9 +537,11 @@ def asymmetric_loss(
     z = inp.labels
     eps = float(label_smoothing)
     _guard(inp, z, q, r, s, eps)
-    losses = custom_grad.sigmoid_family(
-        inp, q, r, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, label_smoothing=eps
-    )
+    family = functools.partial(
+        custom_grad.sigmoid_family, inp, q, r,
+        gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, label_smoothing=eps,
+    )  # fmt: skip
+    losses = family()
 
     def generic() -> Array:  # quietly: gamma * softplus may overflow to exp(-inf) = 0
         t = prep.smooth_binary(z, eps)
@@ -544,6 +553,10 @@ def asymmetric_loss(
             ),
         )  # fmt: skip
 
+    def exact() -> Array:  # after an inexact result: the custom gradient with its masks
+        losses = family(exact=True)
+        return prep.weigh(inp, s, generic() if losses is None else losses)
+
     values = prep.weigh(inp, s, generic() if losses is None else losses)
     weights = binary_element_weight(z, q, r, s) if prep.needs_weights(reduction) else None
-    return prep.finish(inp, values, weights, reduction, exact=lambda: prep.weigh(inp, s, generic()))
+    return prep.finish(inp, values, weights, reduction, exact=exact)

@@ -98,6 +98,7 @@ def sigmoid_family(
     gamma_neg: float,
     clip: float,
     label_smoothing: float,
+    exact: bool = False,
 ) -> Array | None:
     """Per-element ``q*t*A(x) + r*(1-t)*N(x)`` of the focal/asymmetric losses, or ``None``.
 
@@ -111,6 +112,8 @@ def sigmoid_family(
         gamma_neg: focusing parameter of the negative term.
         clip: the probability margin of the negative term (0 for the focal loss).
         label_smoothing: ``eps``.
+        exact: take a zero coefficient times an infinite term to 0 on the host too (the
+            recomputation after an inexact result).
 
     Returns:
         The per-element losses, or ``None`` where no custom gradient applies.
@@ -121,6 +124,15 @@ def sigmoid_family(
     opts = (float(gamma_pos), float(gamma_neg), float(clip), float(label_smoothing))
     if framework == "torch":
         from wxent._fastpaths import focal_torch as impl
+
+        if not exact and inp.may_fall_back() and ns.on_host(inp.raw_logits):
+            # On the host the masks of 0 * inf at infinite logits are mispredicted
+            # branches, costlier than the arithmetic: the term stays NaN there, and
+            # the call's one read answers it by recomputing exactly.
+            inp.inexact = True
+            return impl.sigmoid_family(
+                inp.logits, inp.labels, pos_weight, neg_weight, opts, limit=False
+            )
     elif framework == "tf":
         from wxent._fastpaths import focal_tf as impl  # type: ignore[no-redef]
     else:

@@ -25,29 +25,34 @@ from wxent._fastpaths import select
 Tensor = torch.Tensor
 
 
-def _where_zero(coefficient: Tensor, product: Tensor) -> Tensor:
-    """``coefficient * term`` already in ``product``, set to 0 where the coefficient is 0."""
-    return product.masked_fill_(coefficient == 0, 0.0)
+def _where_zero(coefficient: Tensor, product: Tensor, *, limit: bool = True) -> Tensor:
+    """``coefficient * term`` already in ``product``, set to 0 where the coefficient is 0.
+
+    The mask guards ``0 * inf`` at infinite logits only. ``limit=False`` leaves the
+    product as it is (NaN there): for a caller that reads the result anyway and then
+    recomputes exactly, sparing a selection by value that a CPU runs as a mispredicted
+    branch per element.
+    """
+    return product.masked_fill_(coefficient == 0, 0.0) if limit else product
 
 
 # ----------------------------------------------------------------------------- sigmoid
 
 
 def _sigmoid_parts(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``p, 1 - p, softplus(x), softplus(-x)`` from one ``exp`` and one ``log1p``.
+    """``p, 1 - p, softplus(x), softplus(-x)`` in four new buffers, without a branch.
 
-    Written with in-place operations on fresh buffers: on the CPU every new full-size
-    tensor costs a page-faulting allocation, more than the arithmetic.
+    ``softplus(+-x) = max(+-x, 0) + log1p(exp(-|x|))`` and ``1 - p = sigmoid(-x)``
+    (exact at small ``1 - p``). Written with in-place operations on fresh buffers: on
+    the CPU every new full-size tensor costs a page-faulting allocation, and a selection
+    by the sign of ``x`` a mispredicted branch per element, each more than the arithmetic.
     """
-    e = x.abs().neg_().exp_()
-    log_term = torch.log1p(e)
-    r = e.add(1.0).reciprocal_()
-    er = e.mul_(r)
-    nonneg = x >= 0
-    p = torch.where(nonneg, r, er)
-    q = torch.where(nonneg, er, r)
+    log_term = x.abs().neg_().exp_().log1p_()
+    p = torch.sigmoid(x)
     sp_pos = x.clamp(min=0.0).add_(log_term)
-    sp_neg = log_term.sub_(r.copy_(x).clamp_(max=0.0))
+    lower = x.clamp(max=0.0)
+    sp_neg = log_term.sub_(lower)
+    q = lower.copy_(x).neg_().sigmoid_()
     return p, q, sp_pos, sp_neg
 
 
@@ -62,7 +67,10 @@ def _focal_term(
     """
     if gamma == 0.0:
         return sp_neg, q.neg() if slope else None
-    factor = sp_pos.mul(-gamma).exp_()
+    # (1-p)**gamma: whole powers by products (cheaper, and exact to an ulp where
+    # exp(-gamma softplus(x)) carries the rounding of its argument).
+    small = gamma in (1.0, 2.0, 3.0)
+    factor = torch.pow(q, gamma) if small else sp_pos.mul(-gamma).exp_()
     derivative = None
     if slope:
         derivative = sp_neg.clamp(max=shared.FAR).mul_(p).mul_(gamma).add_(q)
@@ -73,29 +81,42 @@ def _focal_term(
 def _clipped_negative(
     p: Tensor, q: Tensor, gamma: float, clip: float, *, slope: bool
 ) -> tuple[Tensor, Tensor | None]:
-    """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``."""
-    shifted = p - clip
-    inactive = shifted <= 0
-    p_m = shifted.masked_fill_(inactive, 1.0)
-    one_minus = torch.add(q, clip).masked_fill_(inactive, 1.0)
+    """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``.
+
+    Branch-free: ``1 - p_m = min(q + clip, 1)``; ``p_m**gamma = exp(gamma log p_m)`` is
+    0 where inactive (``p <= clip``), and so are ``N`` and ``dN/dx``. With ``gamma = 0``
+    the indicator ``sign(p_m)`` zeroes them; in the division of ``dN/dx`` the inactive
+    ``p_m`` are taken as 1, so no ``0 / 0`` arises. NaN logits stay NaN.
+    """
+    p_m = torch.sub(p, clip).clamp_(min=0.0)
+    active = torch.sign(p_m)
+    one_minus = torch.add(q, clip).clamp_(max=1.0)
     minus_log = torch.log(one_minus).neg_()
     derivative = None
-    if gamma != 0.0:
+    if gamma == 0.0:
+        if slope:
+            derivative = one_minus.reciprocal_().mul_(active)
+        minus_log = minus_log.mul_(active)
+    else:
         power = torch.log(p_m).mul_(gamma).exp_()
         if slope:
-            derivative = one_minus.reciprocal_().add_(minus_log * gamma / p_m).mul_(power)
+            safe = p_m.add_(active.neg_().add_(1.0))  # p_m where active, 1 elsewhere
+            derivative = torch.mul(minus_log, gamma).div_(safe)
+            derivative = derivative.add_(one_minus.reciprocal_()).mul_(power)
         minus_log = minus_log.mul_(power)
-    elif slope:
-        derivative = one_minus.reciprocal_()
     if derivative is not None:
-        derivative = derivative.mul_(p).mul_(q).masked_fill_(inactive, 0.0)
-    return minus_log.masked_fill_(inactive, 0.0), derivative
+        derivative = derivative.mul_(p).mul_(q)
+    return minus_log, derivative
 
 
 def _sigmoid_family(
-    x: Tensor, cp: Tensor, cn: Tensor, opts: tuple[float, ...], *, slope: bool
+    x: Tensor, cp: Tensor, cn: Tensor, opts: tuple[float, ...], *, slope: bool, limit: bool
 ) -> tuple[Tensor, Tensor | None]:
-    """Per-element loss ``cp*A + cn*N`` and its derivative (or ``None``)."""
+    """Per-element loss ``cp*A + cn*N`` and its derivative (or ``None``).
+
+    ``limit=False``: a zero coefficient times an infinite term stays NaN (see
+    :func:`_where_zero`); every other value is the same.
+    """
     gamma_pos, gamma_neg, clip = opts[:3]
     p, q, sp_pos, sp_neg = _sigmoid_parts(x)
     pos, d_pos = _focal_term(p, q, sp_pos, sp_neg, gamma_pos, slope=slope)
@@ -108,8 +129,8 @@ def _sigmoid_family(
     if d_pos is not None and d_neg is not None:  # both fresh buffers
         derivative = d_pos.mul_(cp).add_(d_neg.mul_(cn))
     # Last uses of the parts: the terms (possibly the parts themselves) are scaled in place.
-    loss = _where_zero(cp, pos.mul_(cp)).add_(_where_zero(cn, neg.mul_(cn)))
-    return loss, derivative
+    loss = _where_zero(cp, pos.mul_(cp), limit=limit)
+    return loss.add_(_where_zero(cn, neg.mul_(cn), limit=limit)), derivative
 
 
 def _coefficients(
@@ -118,7 +139,9 @@ def _coefficients(
     """``q * t`` and ``r * (1 - t)`` of the smoothed labels ``t = z (1 - eps) + eps / 2``."""
     t = z * (1.0 - eps) + 0.5 * eps if eps else z
     cp = t if q is None else t * q
-    cn = 1.0 - t if r is None else (1.0 - t) * r
+    cn = torch.sub(1.0, t)
+    if r is not None:
+        cn = cn.mul_(r) if torch.broadcast_shapes(cn.shape, r.shape) == cn.shape else cn * r
     return cp, cn
 
 
@@ -135,15 +158,20 @@ class SigmoidFamily(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        x: Tensor, z: Tensor, q: Tensor | None, r: Tensor | None, opts: tuple[float, ...]
+        x: Tensor,
+        z: Tensor,
+        q: Tensor | None,
+        r: Tensor | None,
+        opts: tuple[float, ...],
+        limit: bool,
     ) -> Any:
         cp, cn = _coefficients(z, q, r, opts[3])
-        loss, derivative = _sigmoid_family(x, cp, cn, opts, slope=True)
+        loss, derivative = _sigmoid_family(x, cp, cn, opts, slope=True, limit=limit)
         return loss, derivative
 
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-        x, z, q, r, opts = inputs
+        x, z, q, r, opts, _ = inputs
         ctx.mark_non_differentiable(output[1])
         ctx.save_for_backward(x, z, q, r, output[1])
         ctx.opts = opts
@@ -160,8 +188,8 @@ class SigmoidFamily(torch.autograd.Function):
                 needs,
                 grad,
             )
-            return (*grads, None)
-        return grad * derivative, None, None, None, None
+            return (*grads, None, None)
+        return grad * derivative, None, None, None, None, None
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
@@ -412,10 +440,21 @@ def softmax_dense(
 
 
 def sigmoid_family(
-    x: Tensor, z: Tensor, q: Tensor | None, r: Tensor | None, opts: tuple[float, ...]
+    x: Tensor,
+    z: Tensor,
+    q: Tensor | None,
+    r: Tensor | None,
+    opts: tuple[float, ...],
+    *,
+    limit: bool = True,
 ) -> Tensor:
-    """Per-element losses of :class:`SigmoidFamily` (forward only when nothing records)."""
+    """Per-element losses of :class:`SigmoidFamily` (forward only when nothing records).
+
+    ``limit=False`` skips the masks that take a zero coefficient times an infinite term
+    to 0: such an element is then NaN, for a caller that reads the result anyway and
+    recomputes exactly. On the host this makes the call branch-free.
+    """
     if not _recording(x, z, q, r):
         cp, cn = _coefficients(z, q, r, opts[3])
-        return _sigmoid_family(x, cp, cn, opts, slope=False)[0]
-    return SigmoidFamily.apply(x, z, q, r, opts)[0]
+        return _sigmoid_family(x, cp, cn, opts, slope=False, limit=limit)[0]
+    return SigmoidFamily.apply(x, z, q, r, opts, limit)[0]
