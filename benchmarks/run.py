@@ -35,6 +35,7 @@ SCRIPTS = [
     "bench_thresholds.py",
     "bench_host.py",
     "bench_trace.py",
+    "bench_numpy_focal.py",
 ]
 
 HEADER = """# Benchmarks

@@ -10,6 +10,7 @@ import torch
 
 import wxent
 from conftest import assert_close
+from focal_cases import SIGMOID_OPTIONS
 from reference import softmax_ce
 from wxent import _fastpaths
 from wxent._fastpaths import numpy as numpy_kernels
@@ -326,3 +327,159 @@ def test_numpy_sigmoid_kernel_one_exp_per_logit_and_infinite_fallback(monkeypatc
     finite = np.ones((4, 6), np.float32)
     numpy_kernels.numpy_sigmoid_losses(finite, np.zeros_like(finite), None, None)
     assert sum(calls) == finite.size
+
+
+# ---------------------------------------------------------------- NumPy focal / asymmetric
+
+FAMILY_REDUCTIONS = ["none", "sum", "mean", "weighted_mean"]
+#: Huge finite logits (the far branches of the generic formulas) and ordinary ones.
+FAMILY_FINITE = [-1e30, 1e30, -3e4, 3e4, -1e3 - 1, 1e3 + 1, -90.0, 90.0, -30.0, 25.0, 0.0]
+
+
+def _family(name: str, shape: tuple[int, ...], rng: np.random.Generator, axis: int = -1):
+    """The loss of ``SIGMOID_OPTIONS[name]`` as ``f(x, z, **extra)``."""
+    opts = dict(SIGMOID_OPTIONS[name])
+    loss = wxent.sigmoid_focal_loss if opts.pop("loss") == "focal" else wxent.asymmetric_loss
+    if opts.get("sample_weight") == "element":
+        opts["sample_weight"] = rng.uniform(0.0, 2.0, shape)
+        opts["sample_weight"].reshape(-1)[:3] = 0.0
+    return lambda x, z, **extra: loss(x, z, **{**opts, "class_axis": axis, **extra})
+
+
+def _family_data(rng, shape, dtype, special):
+    x = 3.0 * rng.normal(size=shape)
+    x.reshape(-1)[: len(special)] = special
+    z = (rng.uniform(size=shape) < 0.3).astype(np.float64)
+    z.reshape(-1)[-4:] = rng.uniform(size=4)  # soft labels
+    return x.astype(dtype), z.astype(dtype)
+
+
+@pytest.fixture
+def family_kernel(monkeypatch):
+    """Counts the NumPy focal/asymmetric kernel's calls and the generic formulas' (blocks
+    of 7 elements or rows: several, a ragged last one)."""
+    from wxent._core import sigmoid as core_sigmoid
+
+    calls = {"kernel": 0, "generic": 0}
+    kernel, terms = _fastpaths.numpy_sigmoid_family_losses, core_sigmoid.binary_terms
+
+    def spy_kernel(*args, **kwargs):
+        calls["kernel"] += 1
+        return kernel(*args, **kwargs)
+
+    def spy_terms(*args, **kwargs):
+        calls["generic"] += 1
+        return terms(*args, **kwargs)
+
+    monkeypatch.setattr(_fastpaths, "numpy_sigmoid_family_losses", spy_kernel)
+    monkeypatch.setattr(core_sigmoid, "binary_terms", spy_terms)
+    monkeypatch.setattr(numpy_kernels, "BLOCK_ELEMENTS", 7)
+    return calls
+
+
+@pytest.mark.parametrize("reduction", FAMILY_REDUCTIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(SIGMOID_OPTIONS))
+def test_numpy_focal_kernel_matches_generic_at_finite_logits(
+    monkeypatch, family_kernel, name, dtype, reduction
+):
+    """Every option, every reduction, huge finite logits: the kernel alone, the generic values."""
+    rng = np.random.default_rng(20)
+    x, z = _family_data(rng, (6, 5), dtype, FAMILY_FINITE)
+    f = _family(name, x.shape, rng)
+    fast = f(x, z, reduction=reduction)
+    assert family_kernel == {"kernel": 1, "generic": 0}  # no fallback at finite logits
+    fast_again, generic = _both(monkeypatch, lambda: f(x, z, reduction=reduction))
+    assert family_kernel["generic"] == 1
+    assert fast.dtype == generic.dtype == dtype
+    assert not np.isnan(fast).any()
+    rtol = 1e-6 if dtype == np.float32 else 1e-13
+    assert_close(fast, generic, rtol=rtol, atol=0.0)
+    assert_close(fast_again, fast, rtol=0.0, atol=0.0)
+
+
+@pytest.mark.parametrize("reduction", FAMILY_REDUCTIONS)
+@pytest.mark.parametrize("name", list(SIGMOID_OPTIONS))
+def test_numpy_focal_kernel_infinite_logits_take_the_exact_limits(
+    monkeypatch, family_kernel, name, reduction
+):
+    """``±inf`` on both sides of hard and soft labels: NaN in the kernel where 0 meets inf,
+    then the exact path, so the values are the generic path's (its limits), never NaN."""
+    rng = np.random.default_rng(21)
+    x, z = _family_data(rng, (6, 5), np.float32, [-np.inf, np.inf] * 2 + FAMILY_FINITE[:4])
+    z.reshape(-1)[:4] = [0.0, 1.0, 1.0, 0.0]  # each infinity on its label's side and not
+    f = _family(name, x.shape, rng)
+    fast, generic = _both(monkeypatch, lambda: f(x, z, reduction=reduction))
+    assert family_kernel["kernel"] == 1
+    assert not np.isnan(fast).any()
+    assert_close(fast, generic, rtol=1e-6, atol=0.0)
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        dict(gamma=2.0, alpha=0.25, pos_weight=[1, 2, 3, 4, 5.0]),
+        dict(gamma=0.5, alpha=[0.1, 0.2, 0.5, 0.7, 1.0], neg_weight=[1, 0, 2, 1, 1.0]),
+        dict(gamma_pos=1.0, gamma_neg=2.0, clip=0.1, neg_weight=[1, 3, 2, 1, 1.0]),
+        dict(gamma_pos=0.0, gamma_neg=0.0, clip=0.2, pos_weight=[1, 3, 2, 1, 1.0]),
+    ],
+)
+@pytest.mark.parametrize("reduction", ["none", "weighted_mean"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_focal_kernel_per_class_weights_on_another_axis(
+    monkeypatch, family_kernel, opts, reduction, dtype
+):
+    rng = np.random.default_rng(22)
+    x, z = _family_data(rng, (3, 5, 2, 2), dtype, FAMILY_FINITE)
+    loss = wxent.sigmoid_focal_loss if "gamma" in opts else wxent.asymmetric_loss
+    kw = dict(opts, class_axis=1, reduction=reduction, label_smoothing=0.1)
+    fast, generic = _both(monkeypatch, lambda: loss(x, z, **kw))
+    assert family_kernel == {"kernel": 1, "generic": 1}
+    assert_close(fast, generic, rtol=1e-6 if dtype == np.float32 else 1e-13, atol=0.0)
+
+
+@pytest.mark.parametrize("loss", [wxent.sigmoid_focal_loss, wxent.asymmetric_loss])
+def test_numpy_focal_kernel_nan_logits(monkeypatch, family_kernel, loss):
+    """A NaN logit is an error; where it does not count (ignored, weight 0) the loss is the
+    generic path's finite value."""
+    rng = np.random.default_rng(23)
+    x, z = _family_data(rng, (4, 5), np.float32, [np.nan, -np.inf, np.inf])
+    z[0, 1:3] = [0.0, 1.0]  # the infinities on their labels' side: finite losses
+    with pytest.raises(ValueError, match="NaN"):
+        loss(x, z)
+    z_ignored = z.copy()
+    z_ignored[0, 0] = -1.0
+    weights = np.ones(x.shape, np.float32)
+    weights[0, 0] = 0.0
+    for kw in (
+        dict(labels=z_ignored, ignore_label=-1.0),
+        dict(labels=z, sample_weight=weights, reduction="sum"),
+        dict(labels=z, pos_weight=[0, 1, 1, 1, 1.0], neg_weight=[0, 1, 1, 1, 1.0]),
+    ):
+        fast, generic = _both(monkeypatch, lambda kw=kw: loss(x, **kw))
+        assert np.isfinite(fast), kw
+        assert_close(fast, generic, rtol=1e-6, atol=0.0)
+    assert family_kernel["kernel"] == 4
+
+
+def test_numpy_focal_kernel_is_branch_free(monkeypatch):
+    """No ``where``, masked copy or boolean indexing over the logits in the kernel: on CPUs
+    a mask that follows the logits' signs costs a branch misprediction per few elements
+    (BENCHMARKS.md). A comparison makes a mask only for ``gamma_neg = 0`` with a clip."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a data-dependent selection in the kernel")
+
+    for name in ("where", "copyto", "putmask", "place", "select", "nonzero", "greater"):
+        monkeypatch.setattr(numpy_kernels.np, name, forbidden)
+    rng = np.random.default_rng(24)
+    x, z = _family_data(rng, (8, 9), np.float32, FAMILY_FINITE)
+    for opts in (
+        dict(gamma_pos=2.0, gamma_neg=2.0, clip=0.0),
+        dict(gamma_pos=0.0, gamma_neg=4.0, clip=0.05),
+        dict(gamma_pos=0.5, gamma_neg=0.0, clip=0.0),
+    ):
+        out = numpy_kernels.numpy_sigmoid_family_losses(
+            x, z, np.float32(0.25), np.ones(9, np.float32), **opts
+        )
+        assert np.isfinite(out).all()

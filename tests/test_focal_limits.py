@@ -164,6 +164,42 @@ def _sigmoid_expected(case: dict, opts: dict, x, z):
     return value, grad
 
 
+@pytest.mark.parametrize("finite", [False, True], ids=["with-inf", "finite"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("case", list(SIGMOID_CASES), ids=str)
+def test_sigmoid_family_limits_numpy(monkeypatch, case, label_smoothing, dtype, finite):
+    """NumPy (its blocked kernel; at infinite logits the exact path): the float64 limits.
+
+    Without infinite logits no term is ``0 * inf``: the kernel's values are the result
+    (the generic formulas never run).
+    """
+    from wxent._core import sigmoid as core_sigmoid
+
+    spec = SIGMOID_CASES[case]
+    x, z = _sigmoid_case()
+    if finite:
+        keep = np.isfinite(x[0])
+        x, z = x[:, keep], z[:, keep]
+        monkeypatch.setattr(core_sigmoid, "binary_terms", None)  # (a call would raise)
+    _, opts = _sigmoid_loss(spec, label_smoothing, "none")
+    opts["pos_weight"] = opts["pos_weight"][: x.shape[1]]
+    kw = {k: v for k, v in spec.items() if k != "loss"} | opts
+    if spec["loss"] == "focal":
+        value = wxent.sigmoid_focal_loss(x.astype(dtype), z, **kw)
+        kw.pop("reduction")
+        expected = ref.sigmoid_focal(x.astype(np.float64), z, reduction="none", **kw)
+    else:
+        value = wxent.asymmetric_loss(x.astype(dtype), z, **kw)
+        kw.pop("reduction")
+        expected = ref.asymmetric(x.astype(np.float64), z, reduction="none", **kw)
+    assert value.dtype == dtype and not np.isnan(value).any()
+    if dtype == np.float32:
+        assert_close(value, _as_float32(expected), rtol=1e-5, atol=1e-6)
+    else:
+        assert_close(value, expected, rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("case", list(SIGMOID_CASES), ids=str)
 def test_sigmoid_family_limits(ad_backend, case, label_smoothing):

@@ -411,12 +411,17 @@ def sigmoid_focal_loss(
     z = inp.labels
     eps = float(label_smoothing)
     _guard(inp, z, q, r, s, eps)
-    # The custom gradient (PyTorch off CUDA kernels, JAX, TensorFlow), else the generic formulas.
+    # The custom gradient (PyTorch off CUDA kernels, JAX, TensorFlow), the NumPy kernel,
+    # else the generic formulas.
     family = functools.partial(
         custom_grad.sigmoid_family, inp, q, r,
         gamma_pos=gamma, gamma_neg=gamma, clip=0.0, label_smoothing=eps,
     )  # fmt: skip
     losses = family()
+    if losses is None:  # NumPy: the blocked kernel (NaN at infinite logits: exact below)
+        losses = _fastpaths.sigmoid_family_losses(
+            inp, eps, q, r, gamma_pos=gamma, gamma_neg=gamma, clip=0.0
+        )
 
     def generic() -> Array:  # quietly: gamma * softplus may overflow to exp(-inf) = 0
         t = prep.smooth_binary(z, eps)
@@ -542,6 +547,10 @@ def asymmetric_loss(
         gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, label_smoothing=eps,
     )  # fmt: skip
     losses = family()
+    if losses is None:  # NumPy: the blocked kernel (NaN at infinite logits: exact below)
+        losses = _fastpaths.sigmoid_family_losses(
+            inp, eps, q, r, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip
+        )
 
     def generic() -> Array:  # quietly: gamma * softplus may overflow to exp(-inf) = 0
         t = prep.smooth_binary(z, eps)

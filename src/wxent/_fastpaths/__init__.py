@@ -23,6 +23,7 @@ give NaN where the limit is 0 or ``inf``): they set ``inp.inexact`` and run only
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from wxent import _namespace as ns
 from wxent._fastpaths import select
 from wxent._fastpaths.jax import jax_softmax_function, jax_softmax_probability_function
 from wxent._fastpaths.numpy import (
+    numpy_sigmoid_family_losses,
     numpy_sigmoid_losses,
     numpy_softmax_losses,
     numpy_softmax_probability_losses,
@@ -239,6 +241,70 @@ def _numpy_sigmoid(
         t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
     rows = x.reshape(-1, x.shape[-1])
     out = numpy_sigmoid_losses(rows, t.reshape(rows.shape), q, r)
+    return out.reshape(x.shape)
+
+
+def sigmoid_family_losses(
+    inp: Any,
+    label_smoothing: float,
+    pos_weight: Array | None,
+    neg_weight: Array | None,
+    *,
+    gamma_pos: float,
+    gamma_neg: float,
+    clip: float,
+) -> Array | None:
+    """NumPy: per-element focal/asymmetric losses ``q*t*A(x) + r*(1-t)*N(x)``, or ``None``.
+
+    The blocked, branch-free kernel :func:`~wxent._fastpaths.numpy.numpy_sigmoid_family_losses`
+    for float32/float64 NumPy logits (PyTorch, JAX and TensorFlow take the custom
+    gradients of :mod:`wxent._fastpaths.focal`). Equal to the generic formulas at finite
+    logits; NaN where a zero coefficient meets an infinite term, so ``inp.inexact`` is
+    set and :func:`wxent._prepare.finish` recomputes such calls exactly. Per-class
+    weights along any axis; the smoothed target is ``z*(1-eps) + eps/2``.
+    """
+    if not ENABLED:
+        return None
+    x = inp.logits
+    if not (isinstance(x, np.ndarray) and ns.is_numpy_namespace(inp.xp)):
+        return None
+    if x.dtype not in (np.float32, np.float64) or x.ndim == 0 or x.size == 0:
+        return None
+    weights = [pos_weight, neg_weight]
+    if any(not isinstance(w, (np.ndarray, np.generic)) for w in weights if w is not None):
+        return None
+    weights = [None if w is None else np.asarray(w) for w in weights]  # (1 - alpha: a scalar)
+    if any(w is not None and w.dtype != x.dtype for w in weights):
+        return None
+    rows: np.ndarray
+    if all(w is None or w.ndim == 0 for w in weights):
+        rows = x.reshape(-1)  # scalar weights: blocks of elements
+    else:
+        # Per-class weights lie along the class axis ((C,), or (1, C, 1, ...)): rows of
+        # everything from the class axis on, each weight one row's worth of values.
+        inner = x.shape[inp.axis :]
+        rows = x.reshape(-1, math.prod(inner))
+        for i, w in enumerate(weights):
+            if w is None or w.ndim == 0:
+                continue
+            lead = w.shape[: max(0, w.ndim - len(inner))]
+            if any(d != 1 for d in lead):
+                return None
+            w = w.reshape(w.shape[len(lead) :])
+            weights[i] = np.broadcast_to(w, inner).reshape(-1)
+    t = np.asarray(inp.labels, dtype=x.dtype)
+    if label_smoothing:
+        t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    inp.inexact = True  # NaN where 0 meets an infinite term: finish recomputes exactly
+    out = numpy_sigmoid_family_losses(
+        rows,
+        t.reshape(rows.shape),
+        weights[0],
+        weights[1],
+        gamma_pos=float(gamma_pos),
+        gamma_neg=float(gamma_neg),
+        clip=float(clip),
+    )
     return out.reshape(x.shape)
 
 
