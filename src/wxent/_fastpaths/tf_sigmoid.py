@@ -25,6 +25,13 @@ path gets from a ``where`` on the logits (``_inputs.shield``) or a second, exact
 Exact at infinite logits (the limits, gradient ``c2`` or ``-c1``): it needs no fallback
 and runs eagerly and traced, with or without a tape (the forward pass writes no
 gradient).
+
+Eagerly each TensorFlow operation is a dispatch and a pass of its own (the forward pass
+was about fifteen of them); there the operations run as ``tf.function`` graphs
+(:func:`compiled`: the same kernels, so the same values bit for bit): the whole
+weighted loss where no tape watches the inputs, else the custom gradient's forward pass
+and the logits' gradient of its backward pass. Inside a traced function the operations
+are traced inline, as before.
 """
 
 from __future__ import annotations
