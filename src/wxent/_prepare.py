@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from wxent import _jax_checks, _reduction
 from wxent import _namespace as ns
-from wxent import _reduction
 from wxent import _validation as v
 from wxent import _value_checks as checks
 from wxent._config import _same_framework as _same_framework  # re-exported below
@@ -409,8 +409,11 @@ def _read(inp: Inputs, flags: list[Array], checked: bool) -> int:
             flags = inp.checks.flags + flags
         suspect = inp.suspect() if callable(inp.suspect) else inp.suspect
         suspect = suspect if inp.validate else None
-        flag = _any(xp, flags) if flags else None
-        code = checks.status(xp, flag, suspect, inp.launches, word=inp.word)
+        if ns.is_jax_namespace(xp) and inp.word is None:  # OR and bits: one compiled call
+            code = ns.read_int(_jax_checks.status_code(flags, suspect), inp.launches)
+        else:
+            flag = _any(xp, flags) if flags else None
+            code = checks.status(xp, flag, suspect, inp.launches, word=inp.word)
     if code & 1 and inp.validate and inp.checks is not None:
         inp.checks.diagnose()
     if code & 2:

@@ -262,6 +262,11 @@ def reduce(
                 divisor = torch.full((), float(n), dtype=numerator.dtype, device=numerator.device)
                 return numerator / divisor
             return numerator / (n if isinstance(n, torch.SymInt) else float(n))  # (symbolic)
+        if n and (ns.is_jax_namespace(xp) or ns.is_tf_namespace(xp)):
+            # A division by the number, rounded to the loss's dtype as the count array
+            # would be: eagerly, the count's array and the safe division were six
+            # dispatched operations more.
+            return numerator / float(n)
     if name == "sum":
         denominator = xp.ones_like(numerator)
     elif name == "mean":

@@ -130,6 +130,9 @@ def sigmoid_cross_entropy(
         if losses is None:
             if inp.concrete:  # the inexact fast paths need no watch: a NaN logit makes
                 _guard(inp, z, q, r, s, eps)  # their loss NaN, which sends the call here
+            # JAX: the generic formulas' values as one compiled rule (exact)
+            losses = _fastpaths.jax_sigmoid_losses(inp, eps, q, r) if fast else None
+        if losses is None:
             losses = core.sigmoid_cross_entropy(
                 inp.logits, prep.smooth_binary(z, eps), pos_weight=q, neg_weight=r, xp=inp.xp
             )

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 import wxent._validation as v  # circular on purpose: used at call time only
+from wxent import _jax_checks
 from wxent import _namespace as ns
 
 inf = float("inf")
@@ -145,6 +146,8 @@ def outside_flag(xp: Any, x: Any, low: float, high: float) -> Any | None:
     torch = ns.torch_of(xp)
     if torch is not None:
         return _torch_outside_flag(torch, x, low, high)
+    if ns.is_jax_namespace(xp):  # the same operations, one compiled call
+        return _jax_checks.outside_flag(x, low, high)
     lo, hi = _min_max(xp, x)
     return xp.logical_not(xp.logical_and(lo >= low, hi <= high))
 
@@ -278,6 +281,8 @@ def config_flag(xp: Any, x: Any, *, positive: bool, at_most_one: bool) -> Any | 
     """True when a weight, cost or prior is NaN, infinite, negative (or 0, or above 1)."""
     if _size(x) == 0:
         return None
+    if ns.is_jax_namespace(xp):  # the same operations, one compiled call
+        return _jax_checks.config_flag(x, positive=positive, at_most_one=at_most_one)
     lo, hi = _min_max(xp, x)
     if ns.torch_of(xp) is not None:  # direct operators: no wrapper casting 0-d operands
         return ~((lo > 0 if positive else lo >= 0) & (hi <= 1 if at_most_one else hi < inf))
@@ -312,6 +317,8 @@ def nan_flag(xp: Any, x: Any) -> Any:
     if torch is not None:
         nan = torch.isnan(x)
         return nan if nan.ndim == 0 else nan.any()
+    if ns.is_jax_namespace(xp):  # the same operations, one compiled call
+        return _jax_checks.nan_flag(x)
     return xp.any(xp.isnan(x))
 
 
@@ -412,6 +419,11 @@ def probability_flag(xp: Any, x: Any, axis: int, *, softmax: bool, bits: int) ->
     are logits); for softmax, each probed row also sums to 1 within ``1e-3`` (``1e-2``
     for 16-bit logits). ``None`` when the logits are too small to judge.
     """
+    if ns.is_jax_namespace(xp):  # the same operations, one compiled call
+        index = probe(x, axis, softmax=softmax)
+        return (
+            None if index is None else _jax_checks.probability_flag(x, index, axis, softmax, bits)
+        )
     stats = probability_stats(xp, x, axis, softmax=softmax, bits=bits)
     if stats is None:
         return None

@@ -209,6 +209,30 @@ def sigmoid_losses(
     return F.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight, reduction="none")
 
 
+def jax_sigmoid_losses(
+    inp: Any, label_smoothing: float, pos_weight: Array | None, neg_weight: Array | None
+) -> Array | None:
+    """JAX: per-element sigmoid CE from one compiled ``custom_jvp`` rule, or ``None``.
+
+    The rule of the focal and asymmetric losses (:mod:`wxent._fastpaths.focal_jax`) with
+    ``gamma_pos = gamma_neg = clip = 0``: the generic formulas' values
+    (``q*t*softplus(-x) + r*(1-t)*softplus(x)``, each term 0 where its coefficient is 0,
+    the same softplus pair) and their derivatives, exact at infinite logits (no
+    fallback). Eagerly the generic formulas were about twenty dispatched operations, each
+    a pass over the logits; here they are one compiled call (XLA fuses them). Like the
+    generic path it reads ``inp.logits``, shielded in traced calls (``_inputs.shield``).
+    float32/float64 compute dtype (16-bit logits compute in float32).
+    """
+    if not ENABLED or not ns.is_jax_namespace(inp.xp) or not select.custom_gradients():
+        return None
+    if ns.float_dtype_name(inp.xp, inp.dtype) not in ("float32", "float64"):
+        return None
+    from wxent._fastpaths import focal_jax
+
+    opts = (0.0, 0.0, 0.0, float(label_smoothing))
+    return focal_jax.sigmoid_family(inp.logits, inp.labels, pos_weight, neg_weight, opts)
+
+
 def tf_sigmoid_values(
     inp: Any, label_smoothing: float, pos_weight: Any, neg_weight: Any, sample_weight: Any
 ) -> Array | None:

@@ -120,19 +120,36 @@ def _sigmoid_jvp(opts: Any, primals: Any, tangents: Any) -> Any:
 
 
 _sigmoid_rule.defjvp(_sigmoid_jvp, symbolic_zeros=True)
-_sigmoid_jit = jax.jit(_sigmoid_rule, static_argnums=(3,))
 
 
-def sigmoid_family(
+def _sigmoid_call(
     x: Array, z: Array, q: Array | None, r: Array | None, opts: tuple[float, ...]
 ) -> Array:
-    """Per-element ``q t A(x) + r (1 - t) N(x)``, ``t = z (1 - eps) + eps / 2``."""
     eps = opts[3]
     t = z * (1.0 - eps) + 0.5 * eps if eps else z
     cp = t if q is None else t * q
     cn = 1.0 - t if r is None else (1.0 - t) * r
     cp, cn = jnp.broadcast_to(cp, x.shape), jnp.broadcast_to(cn, x.shape)
-    return _sigmoid_jit(x, cp, cn, opts[:3])
+    return _sigmoid_rule(x, cp, cn, opts[:3])
+
+
+# The coefficients are made inside the compiled function too: called eagerly, their five
+# full-size operations (smoothing, the two products, the two broadcasts) would each be a
+# dispatch and a pass of their own. Compiled once per option tuple, shape and dtype, and
+# whether ``q`` and ``r`` are given (``None`` is an empty argument).
+_sigmoid_jit = jax.jit(_sigmoid_call, static_argnums=(4,))
+
+
+def sigmoid_family(
+    x: Array, z: Array, q: Array | None, r: Array | None, opts: tuple[float, ...]
+) -> Array:
+    """Per-element ``q t A(x) + r (1 - t) N(x)``, ``t = z (1 - eps) + eps / 2``.
+
+    ``opts`` is ``(gamma_pos, gamma_neg, clip, eps)``; with ``(0, 0, 0, eps)`` this is
+    the sigmoid cross-entropy (:func:`wxent._fastpaths.jax_sigmoid_losses`). One compiled
+    call, also eagerly.
+    """
+    return _sigmoid_jit(x, z, q, r, tuple(float(o) for o in opts))
 
 
 # ----------------------------------------------------------------------------- softmax

@@ -25,6 +25,13 @@ path gets from a ``where`` on the logits (``_inputs.shield``) or a second, exact
 Exact at infinite logits (the limits, gradient ``c2`` or ``-c1``): it needs no fallback
 and runs eagerly and traced, with or without a tape (the forward pass writes no
 gradient).
+
+Eagerly each TensorFlow operation is a dispatch and a pass of its own (the forward pass
+was about fifteen of them); there the operations run as ``tf.function`` graphs
+(:func:`compiled`: the same kernels, so the same values bit for bit): the whole
+weighted loss where no tape watches the inputs, else the custom gradient's forward pass
+and the logits' gradient of its backward pass. Inside a traced function the operations
+are traced inline, as before.
 """
 
 from __future__ import annotations
@@ -33,16 +40,81 @@ import functools
 from typing import Any
 
 
+def _mul(v: Any, c: Any) -> Any:
+    """``v * c``, and 0 where ``c`` is 0 (``v`` infinite or NaN)."""
+    import tensorflow as tf
+
+    return tf.math.multiply_no_nan(v, c)
+
+
+def _softplus_pair(x: Any) -> tuple[Any, Any]:
+    import tensorflow as tf
+
+    shared = tf.math.log1p(tf.exp(-tf.abs(x)))
+    return tf.nn.relu(x) + shared, tf.nn.relu(-x) + shared
+
+
+def _loss(x: Any, c1: Any, c2: Any) -> Any:
+    plus, minus = _softplus_pair(x)
+    return _mul(minus, c1) + _mul(plus, c2)
+
+
+def _logits_gradient(x: Any, c1: Any, c2: Any, upstream: Any) -> Any:
+    import tensorflow as tf
+
+    return _mul(_mul(tf.sigmoid(x), c2) - _mul(tf.sigmoid(-x), c1), upstream)
+
+
+def _weighted(x: Any, c1: Any, c2: Any, s: Any) -> Any:
+    """``s * l`` (0 where ``s`` is 0, also for an infinite ``l``), or ``l`` for no ``s``."""
+    import tensorflow as tf
+
+    out = _loss(x, c1, c2)
+    if s is None:
+        return out
+    hidden = tf.logical_and(s == 0, tf.logical_not(tf.math.is_finite(out)))
+    return s * tf.where(hidden, tf.zeros_like(out), out)
+
+
+def _coefficients(z: Any, q: Any, r: Any, eps: float) -> tuple[Any, Any]:
+    """``c1 = q * t`` and ``c2 = r * (1 - t)`` of the smoothed labels ``t``."""
+    t = z * (1.0 - eps) + 0.5 * eps if eps else z
+    return (t if q is None else q * t), (1 - t if r is None else r * (1 - t))
+
+
+@functools.cache
+def compiled() -> Any:
+    """The eager calls' compiled functions: ``values``, ``loss`` and ``logits_gradient``.
+
+    Eagerly each TensorFlow operation is a dispatch and a pass over the logits of its
+    own; these run the same operations as one graph each (one call, no Python between
+    the operations: the same kernels, so the same values bit for bit). ``values(x, z, q,
+    r, s, eps)`` is a call no tape watches (the loss alone, coefficients and weights
+    included); under a tape the custom gradient's forward pass calls ``loss`` (with the
+    tapes paused) and its backward pass ``logits_gradient``, itself differentiable (a
+    nested tape records the function call). Traced once per layout of the ``None``
+    arguments, ``eps`` and dtype; ``reduce_retracing`` gives a second shape a trace
+    with unknown dimensions that every further shape reuses.
+    """
+    import tensorflow as tf
+
+    def values(x: Any, z: Any, q: Any, r: Any, s: Any, eps: float) -> Any:
+        c1, c2 = _coefficients(z, q, r, eps)
+        return _weighted(x, c1, c2, s)
+
+    def function(f: Any) -> Any:
+        return tf.function(f, autograph=False, reduce_retracing=True)
+
+    return function(values), function(_loss), function(_logits_gradient)
+
+
 @functools.cache
 def tf_sigmoid_function() -> Any:
     """``losses(x, c1, c2)``: per-element ``c1 * softplus(-x) + c2 * softplus(x)``."""
     import tensorflow as tf
+    from tensorflow.python.eager import record
 
-    mul = tf.math.multiply_no_nan  # mul(v, c) = v * c, and 0 where c is 0 (v inf or NaN)
-
-    def softplus_pair(x: Any) -> tuple[Any, Any]:
-        shared = tf.math.log1p(tf.exp(-tf.abs(x)))
-        return tf.nn.relu(x) + shared, tf.nn.relu(-x) + shared
+    mul = _mul  # mul(v, c) = v * c, and 0 where c is 0 (v inf or NaN)
 
     def coefficient_gradient(term: Any, c: Any, upstream: Any) -> Any:
         # The term where finite, also at c = 0 (a hard label): 0 only for 0 * inf.
@@ -50,22 +122,24 @@ def tf_sigmoid_function() -> Any:
         return mul(tf.where(excluded, tf.zeros_like(term), term), upstream)
 
     def losses(x: Any, c1: Any, c2: Any) -> Any:
-        both = not tf.executing_eagerly() or _records([c1, c2])
+        eager = tf.executing_eagerly()
+        both = not eager or _records([c1, c2])
+        _, loss, logits_gradient = compiled() if eager else (None, _loss, _logits_gradient)
 
         @tf.custom_gradient
         def cross_entropy(x: Any, c1: Any, c2: Any) -> Any:
-            plus, minus = softplus_pair(x)
+            with record.stop_recording():  # (the custom gradient differentiates it)
+                out = loss(x, c1, c2)
 
             def backward(upstream: Any) -> Any:
-                d = mul(tf.sigmoid(x), c2) - mul(tf.sigmoid(-x), c1)
-                dx = mul(d, upstream)
+                dx = logits_gradient(x, c1, c2, upstream)
                 if not both:
                     return dx, None, None
-                plus, minus = softplus_pair(x)
+                plus, minus = _softplus_pair(x)
                 dc1 = coefficient_gradient(minus, c1, upstream)
                 return dx, dc1, coefficient_gradient(plus, c2, upstream)
 
-            return mul(minus, c1) + mul(plus, c2), backward
+            return out, backward
 
         return cross_entropy(x, c1, c2)
 
@@ -86,11 +160,10 @@ def tf_sigmoid_values(inp: Any, label_smoothing: float, q: Any, r: Any, s: Any) 
     if x.dtype not in (tf.float32, tf.float64):
         return None
     # A tf.Variable is read here (a read a tape records): the rule takes tensors.
-    x, t = tf.convert_to_tensor(x), tf.convert_to_tensor(inp.labels)
-    if label_smoothing:
-        t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    c1 = t if q is None else q * t
-    c2 = 1 - t if r is None else r * (1 - t)
+    x, z = tf.convert_to_tensor(x), tf.convert_to_tensor(inp.labels)
+    if tf.executing_eagerly() and not _records([x, z, q, r, s]):  # the loss alone
+        return compiled()[0](x, z, q, r, s, float(label_smoothing))
+    c1, c2 = _coefficients(z, q, r, label_smoothing)
     out = tf_sigmoid_function()(x, c1, c2)
     if s is None:
         return out
@@ -99,9 +172,10 @@ def tf_sigmoid_values(inp: Any, label_smoothing: float, q: Any, r: Any, s: Any) 
 
 
 def _records(tensors: list[Any]) -> bool:
-    """Whether a tape watches one of ``tensors`` (eagerly): their gradient is needed."""
+    """Whether a tape watches one of ``tensors`` (eagerly; ``None`` entries are skipped)."""
     try:
         from tensorflow.python.eager import record
     except ImportError:  # pragma: no cover - a TensorFlow without the module: assume so
         return True
-    return bool(record.should_record_backprop(tensors))
+    present = [t for t in tensors if t is not None]
+    return bool(present) and bool(record.should_record_backprop(present))

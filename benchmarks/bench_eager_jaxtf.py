@@ -1,0 +1,120 @@
+"""Eager JAX and TensorFlow sigmoid-family losses on CPU: this tree against another one.
+
+Each measurement runs in a fresh process with ``PYTHONPATH`` set to one wxent ``src``
+folder (``--before``, default ``/tmp/jaxtf_before/src``, against this checkout's), the
+two trees alternating, their order reversed every other round; a process times ``--calls``
+eager calls after a warm-up and reports the median. The table gives the median over
+the rounds. Inputs: ``(N, 1000)`` float32 logits (standard normal) and labels with about
+10% ones, as ``jnp`` arrays (results waited for with ``block_until_ready``) or
+``tf.constant`` (read with ``.numpy()``); NumPy is the floor.
+
+    git -C /work/main archive <commit> src | tar -x -C /tmp/jaxtf_before
+    python benchmarks/bench_eager_jaxtf.py --rows 256,4096 --rounds 5
+
+Prints a Markdown table (milliseconds per call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+CASES = {
+    "sigmoid_cross_entropy": "wxent.sigmoid_cross_entropy(X, Z)",
+    "sigmoid_cross_entropy, validate=False": "wxent.sigmoid_cross_entropy(X, Z, validate=False)",
+    "sigmoid_cross_entropy, pos_weight (C,)": "wxent.sigmoid_cross_entropy(X, Z, pos_weight=Q)",
+    "sigmoid_focal_loss": "wxent.sigmoid_focal_loss(X, Z)",
+    "asymmetric_loss": "wxent.asymmetric_loss(X, Z)",
+    "softmax_cross_entropy, class_weight": "wxent.softmax_cross_entropy(X, Y, class_weight=W)",
+}
+
+WORKER = r"""
+import json, statistics, sys, time
+import numpy as np
+fw, rows, calls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+cases = json.loads(sys.argv[4])
+import wxent
+rng = np.random.default_rng(0)
+x = rng.normal(size=(rows, 1000)).astype(np.float32)
+z = (rng.uniform(size=(rows, 1000)) < 0.1).astype(np.float32)
+q = rng.uniform(0.5, 3.0, 1000).astype(np.float32)
+y = rng.integers(0, 1000, rows).astype(np.int32)
+W = rng.uniform(0.5, 2.0, 1000).astype(np.float32)
+if fw == "jax":
+    import jax.numpy as jnp
+    X, Z, Q, Y = jnp.asarray(x), jnp.asarray(z), jnp.asarray(q), jnp.asarray(y)
+    wait = lambda r: r.block_until_ready()
+elif fw == "tf":
+    import tensorflow as tf
+    X, Z, Q, Y = tf.constant(x), tf.constant(z), tf.constant(q), tf.constant(y)
+    wait = lambda r: r.numpy()
+else:
+    X, Z, Q, Y = x, z, q, y
+    wait = lambda r: r
+out = {}
+for name, expr in cases.items():
+    f = eval("lambda: " + expr)
+    for _ in range(5):
+        wait(f())
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        wait(f())
+        times.append(time.perf_counter() - start)
+    out[name] = statistics.median(times) * 1e3
+print(json.dumps(out))
+"""
+
+
+def _run(worker: Path, src: Path, fw: str, rows: int, calls: int, cases: dict) -> dict:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(src))
+    args = [sys.executable, str(worker), fw, str(rows), str(calls), json.dumps(cases)]
+    out = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default="/tmp/jaxtf_before/src")
+    parser.add_argument("--rows", default="256")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=30)
+    args = parser.parse_args()
+    trees = {"before": Path(args.before), "after": ROOT / "src"}
+    with tempfile.TemporaryDirectory() as tmp:
+        worker = Path(tmp) / "worker.py"
+        worker.write_text(WORKER)
+        print("| N | framework | loss | before ms | after ms | before / after |")
+        print("|---:|---|---|---:|---:|---:|")
+        for rows in (int(r) for r in args.rows.split(",")):
+            calls = args.calls if rows <= 1024 else max(5, args.calls // 4)
+            floor = _run(worker, trees["after"], "numpy", rows, calls, CASES)
+            for fw in ("jax", "tf"):
+                got: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
+                for i in range(args.rounds):
+                    order = list(trees) if i % 2 == 0 else list(reversed(trees))
+                    for tree in order:
+                        for name, ms in _run(worker, trees[tree], fw, rows, calls, CASES).items():
+                            got[tree].setdefault(name, []).append(ms)
+                for name in CASES:
+                    b = statistics.median(got["before"][name])
+                    a = statistics.median(got["after"][name])
+                    print(
+                        f"| {rows} | {fw} | {name} | {b:.2f} | {a:.2f} | {b / a:.1f}x |",
+                        flush=True,
+                    )
+            for name in CASES:
+                print(f"| {rows} | numpy (floor) | {name} | | {floor[name]:.2f} | |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
