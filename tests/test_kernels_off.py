@@ -55,7 +55,8 @@ CASES: list[tuple[str, Callable[[Any, dict[str, Any]], Any], str]] = [
     ("asymmetric", lambda x, d: wxent.asymmetric_loss(x, d["z"]), "IdentityN"),
     ("softmax_focal", lambda x, d: wxent.softmax_focal_loss(x, d["y"]), "IdentityN"),
 ]
-JAX_RULES = {"softmax_int", "softmax_prob", "sigmoid_focal", "asymmetric", "softmax_focal"}
+JAX_RULES = {"softmax_int", "softmax_prob", "sigmoid", "sigmoid_focal", "asymmetric"}
+JAX_RULES |= {"softmax_focal"}
 TF_RULES = {"softmax_int", "sigmoid", "sigmoid_focal", "asymmetric", "softmax_focal"}
 TORCH_RULES = {"sigmoid_focal", "asymmetric", "softmax_focal"}
 

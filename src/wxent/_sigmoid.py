@@ -421,6 +421,7 @@ def sigmoid_focal_loss(
         gamma_pos=gamma, gamma_neg=gamma, clip=0.0, label_smoothing=eps,
     )  # fmt: skip
     losses = family()
+    inexact_rule = losses is not None and inp.inexact  # (PyTorch on the host)
     if losses is None:  # NumPy: the blocked kernel (NaN at infinite logits: exact below)
         losses = _fastpaths.sigmoid_family_losses(
             inp, eps, q, r, gamma_pos=gamma, gamma_neg=gamma, clip=0.0
@@ -435,8 +436,8 @@ def sigmoid_focal_loss(
             ),
         )
 
-    def exact() -> Array:  # after an inexact result: the custom gradient with its masks
-        losses = family(exact=True)
+    def exact() -> Array:  # the custom gradient with its masks after its inexact result
+        losses = family(exact=True) if inexact_rule else None
         return prep.weigh(inp, s, generic() if losses is None else losses)
 
     values = prep.weigh(inp, s, generic() if losses is None else losses)
@@ -550,6 +551,7 @@ def asymmetric_loss(
         gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, label_smoothing=eps,
     )  # fmt: skip
     losses = family()
+    inexact_rule = losses is not None and inp.inexact  # (PyTorch on the host)
     if losses is None:  # NumPy: the blocked kernel (NaN at infinite logits: exact below)
         losses = _fastpaths.sigmoid_family_losses(
             inp, eps, q, r, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip
@@ -565,8 +567,8 @@ def asymmetric_loss(
             ),
         )  # fmt: skip
 
-    def exact() -> Array:  # after an inexact result: the custom gradient with its masks
-        losses = family(exact=True)
+    def exact() -> Array:  # the custom gradient with its masks after its inexact result
+        losses = family(exact=True) if inexact_rule else None
         return prep.weigh(inp, s, generic() if losses is None else losses)
 
     values = prep.weigh(inp, s, generic() if losses is None else losses)

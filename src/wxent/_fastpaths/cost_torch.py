@@ -39,9 +39,15 @@ Tensor = torch.Tensor
 def _forward(
     x: Tensor, y: Tensor, costs: Tensor, weight: float, eps: float, ce: bool
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-row loss, ``p`` and ``e`` (``x`` is ``(N, C)``, ``y`` ``(N,)``)."""
+    """Per-row loss, ``p`` and ``e`` (``x`` is ``(N, C)``, ``y`` ``(N,)``).
+
+    In the shifted logits ``z = x - max(x)``, as the generic formulas: ``-log p_y`` is
+    ``log(total) - z_y``, never ``lse - x_y``, which cancels at large ``|x|``.
+    """
     m = x.amax(dim=1, keepdim=True)
-    p = torch.sub(x, m).exp_()
+    p = torch.sub(x, m)
+    mean_z = p.mean(dim=1) if ce and eps else None
+    p = p.exp_()
     total = p.sum(dim=1, keepdim=True)
     p = p.div_(total)
     rows = costs.index_select(0, y)
@@ -49,10 +55,11 @@ def _forward(
         e = torch.linalg.vecdot(rows, p)
     if not ce:
         return e, p, e.clone()  # (a distinct tensor: the loss stays differentiable)
-    lse = torch.log(total).add_(m).squeeze(1)
-    loss = lse - x.gather(1, y.unsqueeze(1)).squeeze(1)
-    if eps:
-        loss = loss.mul_(1.0 - eps).add_(lse.sub_(x.mean(dim=1)).mul_(eps))
+    log_total = torch.log(total).squeeze(1)
+    z_y = x.gather(1, y.unsqueeze(1)).squeeze(1).sub_(m.squeeze(1))
+    loss = log_total - z_y
+    if mean_z is not None:
+        loss = loss.mul_(1.0 - eps).add_(log_total.sub_(mean_z).mul_(eps))
     return loss.add_(e, alpha=weight) if weight else loss, p, e
 
 
