@@ -20,10 +20,10 @@ framework, dtype and layout only, never on values.
 PyTorch: ``torch.autograd.Function`` in :mod:`.focal_torch`; JAX: ``custom_jvp`` in
 :mod:`.focal_jax` (a JVP rule keeps forward mode and Hessians working, and reverse mode
 saves the same residuals as a VJP would); TensorFlow: ``tf.custom_gradient`` in
-:mod:`.focal_tf` (also under Keras 3's TensorFlow backend). Each entry point returns
-``None`` where no custom gradient applies, and the caller falls back to the generic
-core. Parity with the generic path is tested in ``tests/test_fastpaths_focal.py`` and
-``tests/test_fastpaths_tf_focal.py``.
+:mod:`.focal_tf` (also under Keras 3's TensorFlow backend; eager calls run it as
+``tf.function`` graphs). Each entry point returns ``None`` where no custom gradient
+applies, and the caller falls back to the generic core. Parity with the generic path
+is tested in ``tests/test_fastpaths_focal.py`` and ``tests/test_fastpaths_tf_focal.py``.
 """
 
 from __future__ import annotations
