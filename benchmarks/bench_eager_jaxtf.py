@@ -1,17 +1,21 @@
-"""Eager JAX and TensorFlow sigmoid-family losses on CPU: this tree against another one.
+"""Eager JAX and TensorFlow sigmoid and focal losses on CPU: this tree against another one.
 
 Each measurement runs in a fresh process with ``PYTHONPATH`` set to one wxent ``src``
 folder (``--before``, default ``/tmp/jaxtf_before/src``, against this checkout's), the
 two trees alternating, their order reversed every other round; a process times ``--calls``
 eager calls after a warm-up and reports the median. The table gives the median over
-the rounds. Inputs: ``(N, 1000)`` float32 logits (standard normal) and labels with about
-10% ones, as ``jnp`` arrays (results waited for with ``block_until_ready``) or
-``tf.constant`` (read with ``.numpy()``); NumPy is the floor.
+the rounds. Inputs: ``(N, 1000)`` float32 logits (standard normal), labels with about
+10% ones and class indices (softmax losses), as ``jnp`` arrays (results waited for with
+``block_until_ready``) or ``tf.constant`` (read with ``.numpy()``); NumPy is the floor.
 
     git -C /work/main archive <commit> src | tar -x -C /tmp/jaxtf_before
     python benchmarks/bench_eager_jaxtf.py --rows 256,4096 --rounds 5
+    python benchmarks/bench_eager_jaxtf.py --frameworks tf --cases focal,asymmetric
 
-Prints a Markdown table (milliseconds per call).
+``--frameworks`` and ``--cases`` (substrings of the case names) select the rows. The
+"value and gradient" cases take the logits' gradient of the summed loss too (a
+``tf.GradientTape``, ``jax.grad``); NumPy has no floor for them. Prints a Markdown
+table (milliseconds per call).
 """
 
 from __future__ import annotations
@@ -35,6 +39,11 @@ CASES = {
     "sigmoid_focal_loss": "wxent.sigmoid_focal_loss(X, Z)",
     "asymmetric_loss": "wxent.asymmetric_loss(X, Z)",
     "softmax_cross_entropy, class_weight": "wxent.softmax_cross_entropy(X, Y, class_weight=W)",
+    "softmax_focal_loss": "wxent.softmax_focal_loss(X, Y)",
+    "softmax_focal_loss, smoothing 0.1": "wxent.softmax_focal_loss(X, Y, label_smoothing=0.1)",
+    "sigmoid_focal_loss, value and gradient": "grad(lambda a: wxent.sigmoid_focal_loss(a, Z))",
+    "asymmetric_loss, value and gradient": "grad(lambda a: wxent.asymmetric_loss(a, Z))",
+    "softmax_focal_loss, value and gradient": "grad(lambda a: wxent.softmax_focal_loss(a, Y))",
 }
 
 WORKER = r"""
@@ -53,15 +62,25 @@ if fw == "jax":
     import jax.numpy as jnp
     X, Z, Q, Y = jnp.asarray(x), jnp.asarray(z), jnp.asarray(q), jnp.asarray(y)
     wait = lambda r: r.block_until_ready()
+    import jax
+    grad = lambda f: jax.grad(f)(X)
 elif fw == "tf":
     import tensorflow as tf
     X, Z, Q, Y = tf.constant(x), tf.constant(z), tf.constant(q), tf.constant(y)
     wait = lambda r: r.numpy()
+    def grad(f):
+        with tf.GradientTape() as tape:
+            tape.watch(X)
+            value = f(X)
+        return tape.gradient(value, X)
 else:
     X, Z, Q, Y = x, z, q, y
     wait = lambda r: r
+    grad = None  # (no gradient)
 out = {}
 for name, expr in cases.items():
+    if grad is None and "grad(" in expr:
+        continue
     f = eval("lambda: " + expr)
     for _ in range(5):
         wait(f())
@@ -88,8 +107,12 @@ def main() -> None:
     parser.add_argument("--rows", default="256")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=30)
+    parser.add_argument("--frameworks", default="jax,tf")
+    parser.add_argument("--cases", default="", help="substrings of the case names to run")
     args = parser.parse_args()
     trees = {"before": Path(args.before), "after": ROOT / "src"}
+    wanted = [w for w in args.cases.split(",") if w]
+    cases = {k: e for k, e in CASES.items() if not wanted or any(w in k for w in wanted)}
     with tempfile.TemporaryDirectory() as tmp:
         worker = Path(tmp) / "worker.py"
         worker.write_text(WORKER)
@@ -97,22 +120,24 @@ def main() -> None:
         print("|---:|---|---|---:|---:|---:|")
         for rows in (int(r) for r in args.rows.split(",")):
             calls = args.calls if rows <= 1024 else max(5, args.calls // 4)
-            floor = _run(worker, trees["after"], "numpy", rows, calls, CASES)
-            for fw in ("jax", "tf"):
+            floor = _run(worker, trees["after"], "numpy", rows, calls, cases)
+            for fw in args.frameworks.split(","):
                 got: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
                 for i in range(args.rounds):
                     order = list(trees) if i % 2 == 0 else list(reversed(trees))
                     for tree in order:
-                        for name, ms in _run(worker, trees[tree], fw, rows, calls, CASES).items():
+                        for name, ms in _run(worker, trees[tree], fw, rows, calls, cases).items():
                             got[tree].setdefault(name, []).append(ms)
-                for name in CASES:
+                for name in cases:
                     b = statistics.median(got["before"][name])
                     a = statistics.median(got["after"][name])
                     print(
                         f"| {rows} | {fw} | {name} | {b:.2f} | {a:.2f} | {b / a:.1f}x |",
                         flush=True,
                     )
-            for name in CASES:
+            for name in cases:
+                if "gradient" in name:  # (NumPy has none)
+                    continue
                 print(f"| {rows} | numpy (floor) | {name} | | {floor[name]:.2f} | |", flush=True)
 
 

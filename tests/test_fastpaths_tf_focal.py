@@ -14,6 +14,7 @@ counter :data:`~wxent._fastpaths.focal_tf.CALLS` proves the rule ran.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -592,3 +593,195 @@ def test_errors_of_the_generic_path_remain(calls):
     with tf.GradientTape() as tape, pytest.raises(ValueError, match="logits"):
         tape.watch(xt)
         wxent.softmax_focal_loss(xt, tf.constant([0, 1, 2, 3, 4, 0]))
+
+
+# ----------------------------------------------------------------------------- compiled
+
+# Eagerly the rules run as tf.function graphs (focal_tf.compiled()): the same operations,
+# so the same values bit for bit as the operations run one by one (focal_tf._compiled
+# patched to give None).
+
+EAGER = {
+    "focal": (lambda a, b, y, t: wxent.sigmoid_focal_loss(a, b, alpha=0.25, reduction="none")),
+    "focal-weights": (
+        lambda a, b, y, t: wxent.sigmoid_focal_loss(
+            a,
+            b,
+            gamma=0.5,
+            pos_weight=np.linspace(1.0, 5.0, a.shape[-1]),
+            label_smoothing=0.1,
+            reduction="none",
+        )
+    ),
+    "asl": (lambda a, b, y, t: wxent.asymmetric_loss(a, b, reduction="none")),
+    "asl-gpos": (
+        lambda a, b, y, t: wxent.asymmetric_loss(
+            a, b, gamma_pos=1.0, clip=0.1, neg_weight=2.0, reduction="none"
+        )
+    ),
+    "softmax": (lambda a, b, y, t: wxent.softmax_focal_loss(a, y, gamma=2.0, reduction="none")),
+    "softmax-g0": (lambda a, b, y, t: wxent.softmax_focal_loss(a, y, gamma=0.0, reduction="none")),
+    "smoothed": (
+        lambda a, b, y, t: wxent.softmax_focal_loss(a, y, label_smoothing=0.1, reduction="none")
+    ),
+    "probabilities": (
+        lambda a, b, y, t: wxent.softmax_focal_loss(a, t, gamma=1.5, reduction="none")
+    ),
+}
+
+
+def _eager_inputs(seed: int, n: int = 6, c: int = 5, *, inf: bool = True):
+    """Logits (with ``inf``: infinite ones where ``n, c >= 5``), 0/1 and soft labels, classes."""
+    inf = inf and min(n, c) >= 5
+    x, z = _binary_data(seed, n, c, inf=inf)
+    z = np.where(z < 0, 0.0, z).astype(np.float32)
+    y = np.random.default_rng(seed).integers(0, c, size=n)
+    if inf:
+        x[4, :2] = [INF, INF]  # a row holding +inf twice (the softmax limit)
+        z[0, 0], y[0] = 1.0, 0  # -inf on the side of its label: the limit inf
+    t = _probabilities(seed + 1, n, c).astype(np.float32)
+    return tf.constant(x, tf.float32), tf.constant(z), tf.constant(y), tf.constant(t)
+
+
+def _eager_value_and_grad(loss: str, inputs, tape: bool):
+    x = inputs[0]
+    if not tape:
+        return [EAGER[loss](*inputs).numpy()]
+    with tf.GradientTape() as g:
+        g.watch(x)
+        value = EAGER[loss](*inputs)
+    return [value.numpy(), g.gradient(value, x).numpy()]
+
+
+@pytest.mark.parametrize("tape", [False, True])
+@pytest.mark.parametrize("loss", list(EAGER))
+def test_eager_calls_run_compiled_graphs_equal_to_the_operations(monkeypatch, loss, tape):
+    inputs = _eager_inputs(40)
+    ran = Counter()
+    functions = focal_tf.compiled()
+    for name, f in list(functions.items()):
+        monkeypatch.setitem(functions, name, lambda *a, _f=f, _n=name: ran.update([_n]) or _f(*a))
+    compiled = _eager_value_and_grad(loss, inputs, tape)
+    kind = "sigmoid" if loss.startswith(("focal", "asl")) else "sparse"
+    if loss in ("smoothed", "probabilities"):
+        kind = "dense"
+    expected = {f"{kind}_forward", f"{kind}_gradient"} if tape else {f"{kind}_loss"}
+    assert set(ran) == (expected & set(functions)), ran  # (dense: the backward is one product)
+    with monkeypatch.context() as m:
+        m.setattr(focal_tf, "_compiled", lambda name, key: None)  # operation by operation
+        one_by_one = _eager_value_and_grad(loss, inputs, tape)
+    for a, b in zip(compiled, one_by_one, strict=True):
+        np.testing.assert_array_equal(a, b)  # bit for bit, inf and NaN included
+    assert np.isinf(compiled[0]).any()  # the limits at infinite logits
+
+
+@pytest.mark.parametrize("loss", list(EAGER))
+def test_eager_calls_run_no_exp_or_log_outside_the_graphs(monkeypatch, loss):
+    inputs = _eager_inputs(41, inf=False)  # (no exact recomputation of a limit's NaN)
+    _eager_value_and_grad(loss, inputs, True)  # traced (while tracing, not eager)
+    eager_ops: list[str] = []
+
+    def spy(module: Any, name: str) -> None:
+        real = getattr(module, name)
+
+        def recorded(*a: Any, **k: Any) -> Any:
+            if tf.executing_eagerly():
+                eager_ops.append(name)
+            return real(*a, **k)
+
+        monkeypatch.setattr(module, name, recorded)
+
+    for module, name in [(tf, "exp"), (tf.math, "exp"), (tf.math, "log"), (tf.math, "log1p")]:
+        spy(module, name)
+    _eager_value_and_grad(loss, inputs, False)
+    _eager_value_and_grad(loss, inputs, True)
+    assert eager_ops == []
+    with monkeypatch.context() as m:  # (the spies see the operations run one by one)
+        m.setattr(focal_tf, "_compiled", lambda name, key: None)
+        _eager_value_and_grad(loss, inputs, False)
+    assert "exp" in eager_ops
+
+
+def _trace_counts() -> dict[str, int]:
+    return {k: f.experimental_get_tracing_count() for k, f in focal_tf.compiled().items()}
+
+
+def test_eager_traces_stay_fixed_across_calls_and_bounded_across_shapes():
+    for loss in EAGER:  # every function traced for these shapes
+        for tape in (False, True):
+            _eager_value_and_grad(loss, _eager_inputs(42), tape)
+    first = _trace_counts()
+    for seed in (43, 44, 45):  # new values, the same shapes: no new trace
+        for loss in EAGER:
+            for tape in (False, True):
+                _eager_value_and_grad(loss, _eager_inputs(seed), tape)
+    assert _trace_counts() == first
+    # New shapes: a changed dimension is relaxed to an unknown one (reduce_retracing),
+    # once per dimension: rank + 1 = 3 traces per key at most, whatever the shapes.
+    for n, c in [(7, 5), (8, 5), (9, 6), (3, 7), (10, 8), (11, 9)]:
+        for loss in EAGER:
+            for tape in (False, True):
+                _eager_value_and_grad(loss, _eager_inputs(46, n, c), tape)
+    grown = _trace_counts()
+    again = dict(grown)
+    for n, c in [(12, 10), (13, 11), (2, 3)]:
+        for loss in EAGER:
+            for tape in (False, True):
+                _eager_value_and_grad(loss, _eager_inputs(47, n, c), tape)
+    assert _trace_counts() == again  # the relaxed traces take every further shape
+    for name, count in grown.items():
+        assert count - first[name] <= 2 * 8, (name, first[name], count)  # (<= 2 per key)
+
+
+def test_relaxed_traces_keep_the_values(monkeypatch):
+    # A trace with an unknown number of classes reads it from the shape (eps / C as
+    # the same float64 quotient rounded to the dtype). A smoothing used nowhere else:
+    # its keys are traced here, the third class count by a relaxed trace.
+    classes: list[Any] = []
+    real = focal_tf._targets
+    monkeypatch.setattr(
+        focal_tf, "_targets", lambda x, *a: classes.append(x.shape[1]) or real(x, *a)
+    )
+
+    def run(loss, inputs):
+        x, _, y, t = inputs
+        labels = y if loss == "indices" else t
+        with tf.GradientTape() as g:
+            g.watch(x)
+            value = wxent.softmax_focal_loss(x, labels, label_smoothing=0.137, reduction="none")
+        alone = wxent.softmax_focal_loss(x, labels, label_smoothing=0.137, reduction="none")
+        return [value.numpy(), g.gradient(value, x).numpy(), alone.numpy()]
+
+    for n, c in [(4, 3), (5, 7), (6, 11), (7, 13)]:
+        inputs = _eager_inputs(48, n, c)
+        for loss in ("indices", "probabilities"):
+            got = run(loss, inputs)
+            with monkeypatch.context() as m:
+                m.setattr(focal_tf, "_compiled", lambda name, key: None)
+                want = run(loss, inputs)
+            for a, b in zip(got, want, strict=True):
+                np.testing.assert_array_equal(a, b)
+    assert None in classes  # (a relaxed trace ran)
+
+
+def test_option_keys_are_bounded(monkeypatch):
+    # A gamma that changes call after call compiles at most MAX_KEYS traces' keys; the
+    # calls beyond run operation by operation (the same values).
+    monkeypatch.setattr(focal_tf, "MAX_KEYS", 2)
+    monkeypatch.setattr(focal_tf, "_KEYS", {})
+    x, z, y, _ = _eager_inputs(49)
+    before = _trace_counts()
+    values = [wxent.sigmoid_focal_loss(x, z, gamma=0.1 * i, reduction="none") for i in range(6)]
+    values += [wxent.softmax_focal_loss(x, y, gamma=0.1 * i, reduction="none") for i in range(6)]
+    after = _trace_counts()
+    assert after["sigmoid_loss"] - before["sigmoid_loss"] <= 2
+    assert after["sparse_loss"] - before["sparse_loss"] <= 2
+    assert len(focal_tf._KEYS["sigmoid_loss"]) == len(focal_tf._KEYS["sparse_loss"]) == 2
+    monkeypatch.setattr(focal_tf, "_compiled", lambda name, key: None)
+    for i, value in enumerate(values):
+        gamma = 0.1 * (i % 6)
+        if i < 6:
+            want = wxent.sigmoid_focal_loss(x, z, gamma=gamma, reduction="none")
+        else:
+            want = wxent.softmax_focal_loss(x, y, gamma=gamma, reduction="none")
+        np.testing.assert_array_equal(value.numpy(), want.numpy())

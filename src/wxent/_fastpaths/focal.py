@@ -20,11 +20,12 @@ framework, dtype and layout only, never on values.
 PyTorch: ``torch.autograd.Function`` in :mod:`.focal_torch`; JAX: ``custom_jvp`` in
 :mod:`.focal_jax` (a JVP rule keeps forward mode and Hessians working, and reverse mode
 saves the same residuals as a VJP would); TensorFlow: ``tf.custom_gradient`` in
-:mod:`.focal_tf` (also under Keras 3's TensorFlow backend). Each entry point returns
-``None`` where no custom gradient applies, and the caller falls back to the generic
-core. Parity with the generic path is tested in ``tests/test_fastpaths_focal.py`` and
-``tests/test_fastpaths_tf_focal.py``. NumPy has no gradient: its values come from the
-blocked kernel :func:`wxent._fastpaths.numpy.numpy_sigmoid_family_losses`
+:mod:`.focal_tf` (also under Keras 3's TensorFlow backend; eager calls run it as
+``tf.function`` graphs). Each entry point returns ``None`` where no custom gradient
+applies, and the caller falls back to the generic core. Parity with the generic path
+is tested in ``tests/test_fastpaths_focal.py`` and ``tests/test_fastpaths_tf_focal.py``.
+NumPy has no gradient: its values come from the blocked kernel
+:func:`wxent._fastpaths.numpy.numpy_sigmoid_family_losses`
 (:func:`wxent._fastpaths.sigmoid_family_losses`).
 """
 

@@ -31,10 +31,25 @@ traced function the derivative is computed beside the loss; TensorFlow prunes it
 no gradient reads it. Unknown leading dimensions are fine (``tf.function`` with ``None``
 dimensions); the softmax rules need a known number of classes. :data:`CALLS` counts the
 rules' uses by name (eagerly per call, traced per trace).
+
+Eagerly each TensorFlow operation is a dispatch and a pass of its own (the focal loss's
+forward pass is about thirty of them, the asymmetric loss's about forty); there the
+rules run as ``tf.function`` graphs (:func:`compiled`; the same operations and kernels,
+so the same values bit for bit, limits included): the loss alone where no tape watches
+the inputs, else the custom gradient's forward pass (tapes paused) and, for class
+indices, its backward pass. The backward passes that are one or two operations stay
+eager, as do those a tape records (second derivatives) and the labels' and weights'
+gradients (the generic formulas' autodiff, which a graph orders differently). Traces
+are keyed on the options and the layout of the ``None`` weights (at most
+:data:`MAX_KEYS` option keys per function; further ones run operation by operation),
+and ``reduce_retracing`` bounds them per key whatever the shapes. Inside a traced
+function (a user's ``tf.function``, Keras' compiled steps) the operations are traced
+inline, as before.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -163,6 +178,21 @@ def _coefficients(z: Tensor, q: Tensor | None, r: Tensor | None, eps: float) -> 
     return cp, cn
 
 
+def _sigmoid_loss(x: Tensor, z: Tensor, q: Any, r: Any, opts: tuple[float, ...]) -> Tensor:
+    """The loss alone (no derivative) of :func:`sigmoid_family`'s inputs."""
+    cp, cn = _coefficients(z, q, r, opts[3])
+    return _sigmoid_values(x, cp, cn, opts, slope=False)[0]
+
+
+def _sigmoid_forward(
+    x: Tensor, z: Tensor, q: Any, r: Any, opts: tuple[float, ...]
+) -> tuple[Tensor, Tensor]:
+    """The loss and its derivative with respect to the logits (the custom gradient's forward)."""
+    cp, cn = _coefficients(z, q, r, opts[3])
+    loss, derivative = _sigmoid_values(x, cp, cn, opts, slope=True)
+    return loss, derivative
+
+
 def sigmoid_family(
     x: Tensor, z: Tensor, q: Tensor | None, r: Tensor | None, opts: tuple[float, ...]
 ) -> Tensor:
@@ -173,15 +203,14 @@ def sigmoid_family(
     """
     CALLS["sigmoid_family"] += 1
     x, z, q, r = _tensor(x), _tensor(z), _tensor(q), _tensor(r)
-    eps = opts[3]
     eager = tf.executing_eagerly()
     if eager and not _watched([x, z, q, r]):  # the loss alone
-        cp, cn = _coefficients(z, q, r, eps)
-        return _sigmoid_values(x, cp, cn, opts, slope=False)[0]
+        return (_compiled("sigmoid_loss", opts) or _sigmoid_loss)(x, z, q, r, opts)
     weights = [w for w in (q, r) if w is not None]
     # The labels' and weights' gradient: eagerly where watched; traced, always (a tape
     # outside the function differentiates it later, and TensorFlow prunes what is unread).
     others = not eager or _watched([z, *weights])
+    forward = _compiled("sigmoid_forward", opts) if eager else None
 
     def unpack(z: Tensor, weights: tuple) -> tuple[Tensor, Any, Any]:
         it = iter(weights)
@@ -193,8 +222,7 @@ def sigmoid_family(
     @tf.custom_gradient
     def rule(x: Tensor, z: Tensor, *weights: Tensor) -> Any:
         with record.stop_recording():
-            cp, cn = _coefficients(*unpack(z, weights), eps)
-            loss, derivative = _sigmoid_values(x, cp, cn, opts, slope=True)
+            loss, derivative = (forward or _sigmoid_forward)(x, *unpack(z, weights), opts)
 
         def backward(upstream: Tensor) -> Any:
             inputs = [x, z, *weights]
@@ -221,14 +249,15 @@ def _branch_on_host(x: Tensor) -> bool:
     return not tf.executing_eagerly() or "CPU" in (x.device or "CPU")
 
 
-def _row_stats(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _row_stats(x: Tensor, on_host: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Limited logits, rows holding ``+inf`` ``(N, 1)``, shift ``(N, 1)``, ``exp``, sums.
 
     Rows holding ``+inf`` take their limit (:func:`wxent._core.numerics.limit_logits`: 0
     at the ``+inf`` entries, ``-inf`` elsewhere), in a branch taken only when some row
     holds one. The shift is the row's maximum (0 where it is ``-inf``); a NaN row keeps
-    NaN everywhere. Eagerly on an accelerator the ``where`` runs unconditionally: an eager
-    ``tf.cond`` reads its predicate on the host, a wait for the device on every call.
+    NaN everywhere. Eagerly on an accelerator (``on_host`` false, see
+    :func:`_branch_on_host`) the ``where`` runs unconditionally: an eager ``tf.cond``
+    reads its predicate on the host, a wait for the device on every call.
     """
     m = tf.reduce_max(x, axis=1, keepdims=True)
     infinite = m == _INF
@@ -236,7 +265,6 @@ def _row_stats(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     def limited() -> Tensor:
         return tf.where(infinite, tf.where(x == _INF, tf.zeros_like(x), -_INF), x)
 
-    on_host = _branch_on_host(x)
     x = tf.cond(tf.reduce_any(infinite), limited, lambda: x) if on_host else limited()
     m = tf.where(infinite | (m == -_INF), tf.zeros_like(m), m)
     e = tf.exp(x - m)
@@ -249,7 +277,9 @@ def _label_positions(y: Tensor) -> Tensor:
     return tf.stack([rows, y], axis=1)
 
 
-def _sparse_values(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _sparse_values(
+    x: Tensor, y: Tensor, gamma: float, on_host: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per-row ``F_y``, shift ``m`` (``inf`` in rows holding ``+inf``), ``log_total`` and ``k_y``.
 
     ``k_y`` is 0 in rows holding ``+inf``; ``dF_y/dx_j = (delta_yj - p_j) * k_y`` with
@@ -257,7 +287,7 @@ def _sparse_values(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, 
     logits, never ``exp(x - lse)``, whose ``lse = m + log_total`` rounds ``log_total``
     away at large ``|x|``.
     """
-    x, infinite, m, e, total = _row_stats(x)
+    x, infinite, m, e, total = _row_stats(x, on_host)
     infinite = infinite[:, 0]
     log_total = tf.math.log(total)
     minus_log_p = log_total - (tf.gather(x, y, axis=1, batch_dims=1) - m[:, 0])
@@ -277,34 +307,53 @@ def _sparse_values(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, 
     return loss, shift, log_total, tf.where(infinite, tf.zeros_like(k), k)
 
 
+def _sparse_loss(x: Tensor, y: Tensor, gamma: float, on_host: bool) -> Tensor:
+    """The per-row loss alone of :func:`_sparse_values`."""
+    return _sparse_values(x, y, gamma, on_host)[0]
+
+
+def _sparse_gradient(
+    x: Tensor, y: Tensor, m: Tensor, log_total: Tensor, k: Tensor, upstream: Tensor
+) -> Tensor:
+    """``(onehot(y) - softmax(x)) * k_y * upstream``, 0 in rows that do not count."""
+    scale = _mul(k, upstream)  # 0 in rows that do not count and in +inf rows
+    p = tf.exp((x - m[:, None]) - log_total[:, None])  # (NaN in +inf rows: scale 0)
+    grad = _mul(p, -scale[:, None])
+    return tf.tensor_scatter_nd_add(grad, _label_positions(y), scale)
+
+
 def _sparse(x: Tensor, y: Tensor, gamma: float) -> Tensor:
     """Per-row focal loss of class indices (``x`` is ``(N, C)``)."""
     CALLS["softmax_sparse"] += 1
-    if tf.executing_eagerly() and not _watched([x]):
-        return _sparse_values(x, y, gamma)[0]
+    eager = tf.executing_eagerly()
+    on_host = _branch_on_host(x)
+    key = (gamma, on_host)
+    if eager and not _watched([x]):
+        return (_compiled("sparse_loss", key) or _sparse_loss)(x, y, gamma, on_host)
+    forward = (eager and _compiled("sparse_forward", key)) or _sparse_values
+    gradient = (eager and _compiled("sparse_gradient", ())) or _sparse_gradient
 
     @tf.custom_gradient
     def rule(x: Tensor) -> Any:
         with record.stop_recording():
-            loss, m, log_total, k = _sparse_values(x, y, gamma)
+            loss, m, log_total, k = forward(x, y, gamma, on_host)
 
         def backward(upstream: Tensor) -> Any:
             if record.could_possibly_record():  # a second derivative: the generic autodiff
                 generic = lambda a: shared.softmax_sparse_generic(a, y, gamma)  # noqa: E731
                 return _by_tape(generic, [x], [True], upstream)[0]
-            scale = _mul(k, upstream)  # 0 in rows that do not count and in +inf rows
-            p = tf.exp((x - m[:, None]) - log_total[:, None])  # (NaN in +inf rows: scale 0)
-            grad = _mul(p, -scale[:, None])
-            return tf.tensor_scatter_nd_add(grad, _label_positions(y), scale)
+            return gradient(x, y, m, log_total, k, upstream)
 
         return loss, backward
 
     return rule(x)
 
 
-def _dense_values(x: Tensor, t: Tensor, gamma: float, slope: bool) -> tuple[Tensor, Tensor | None]:
+def _dense_values(
+    x: Tensor, t: Tensor, gamma: float, slope: bool, on_host: bool
+) -> tuple[Tensor, Tensor | None]:
     """Per-row ``sum_c t_c F_c`` and its gradient (0 in rows holding ``+inf``)."""
-    x, infinite, m, e, total = _row_stats(x)
+    x, infinite, m, e, total = _row_stats(x, on_host)
     minus_log_p = tf.math.log(total)[:, None] - (x - m)  # shifted logits: no cancellation
     p = e / total[:, None]
     if gamma == 0.0:
@@ -324,29 +373,56 @@ def _dense_values(x: Tensor, t: Tensor, gamma: float, slope: bool) -> tuple[Tens
 
 
 def _targets(x: Tensor, labels: Tensor, eps: float) -> Tensor:
-    """Smoothed targets ``(N, C)`` of class indices ``(N,)`` or probabilities ``(N, C)``."""
+    """Smoothed targets ``(N, C)`` of class indices ``(N,)`` or probabilities ``(N, C)``.
+
+    The number of classes is known where the rule is chosen; a compiled function traced
+    for several shapes may have lost it (unknown dimensions): then it is read from the
+    shape, and ``eps / C`` is the same float64 quotient rounded to the dtype.
+    """
     num_classes = x.shape[1]
+    if num_classes is None:
+        num_classes = tf.shape(x)[1]
+        share = tf.cast(eps / tf.cast(num_classes, tf.float64), x.dtype)
+    else:
+        share = eps / num_classes
     if len(labels.shape) == 2:
-        return labels * (1.0 - eps) + eps / num_classes if eps else labels
-    return tf.one_hot(labels, num_classes, dtype=x.dtype) * (1.0 - eps) + eps / num_classes
+        return labels * (1.0 - eps) + share if eps else labels
+    return tf.one_hot(labels, num_classes, dtype=x.dtype) * (1.0 - eps) + share
+
+
+def _dense_loss(x: Tensor, labels: Tensor, eps: float, gamma: float, on_host: bool) -> Tensor:
+    """The per-row loss alone of :func:`_dense`."""
+    return _dense_values(x, _targets(x, labels, eps), gamma, False, on_host)[0]
+
+
+def _dense_forward(
+    x: Tensor, labels: Tensor, eps: float, gamma: float, on_host: bool
+) -> tuple[Tensor, Tensor]:
+    """The per-row loss and its gradient (the custom gradient's forward pass)."""
+    loss, derivative = _dense_values(x, _targets(x, labels, eps), gamma, True, on_host)
+    return loss, derivative
 
 
 def _dense(x: Tensor, labels: Tensor, eps: float, gamma: float) -> Tensor:
     """Per-row focal loss of smoothed indices ``(N,)`` or probabilities ``(N, C)``."""
     CALLS["softmax_dense"] += 1
     probabilities = len(labels.shape) == 2
-    if tf.executing_eagerly() and not _watched([x, labels]):
-        return _dense_values(x, _targets(x, labels, eps), gamma, slope=False)[0]
+    eager = tf.executing_eagerly()
+    on_host = _branch_on_host(x)
+    key = (eps, gamma, on_host)
+    if eager and not _watched([x, labels]):
+        return (_compiled("dense_loss", key) or _dense_loss)(x, labels, eps, gamma, on_host)
+    forward = (eager and _compiled("dense_forward", key)) or _dense_forward
 
     def generic(a: Tensor, b: Tensor) -> Tensor:
         return shared.softmax_dense_generic(a, b, eps, gamma)
 
-    others = probabilities and (not tf.executing_eagerly() or _watched([labels]))
+    others = probabilities and (not eager or _watched([labels]))
 
     @tf.custom_gradient
     def rule(x: Tensor, labels: Tensor) -> Any:
         with record.stop_recording():
-            loss, derivative = _dense_values(x, _targets(x, labels, eps), gamma, slope=True)
+            loss, derivative = forward(x, labels, eps, gamma, on_host)
 
         def backward(upstream: Tensor) -> Any:
             if record.could_possibly_record():  # a second derivative: the generic autodiff
@@ -380,3 +456,59 @@ def softmax_focal(inp: Any, gamma: float, eps: float) -> Tensor | None:
     else:
         losses = _dense(rows, tf.reshape(labels, (-1, num_classes)), eps, gamma)
     return tf.reshape(losses, tf.shape(x)[:-1])
+
+
+#: The most option keys (``opts``, ``gamma``, ``eps``, ...) compiled per function: each
+#: key is a trace of its own, and a value that changes call after call (a schedule of
+#: ``gamma``) would trace again every call. Keys beyond it run eagerly, operation by
+#: operation (the same values).
+MAX_KEYS = 32
+
+
+@functools.cache
+def compiled() -> dict[str, Any]:
+    """The eager calls' ``tf.function`` graphs of the rules, by name, made once.
+
+    Eagerly each TensorFlow operation is a dispatch and a pass over the logits of its
+    own; these run the same operations as one graph each (one call, no Python between
+    the operations: the same kernels, so the same values bit for bit). Where no tape
+    watches the inputs, the loss alone (``*_loss``); under a tape the custom gradient's
+    forward pass (``*_forward``, called with the tapes paused) and, for class indices,
+    its backward pass (``sparse_gradient``; the others' backward pass is one or two
+    operations). Where a tape records the backward pass (second derivatives) and for the
+    gradients of labels and weights (the generic formulas' autodiff, whose graph orders
+    some products differently from eager autodiff) the backward pass stays eager.
+
+    The options (``opts``, ``gamma``, ``eps``, ``on_host``) are Python values, hence part
+    of a trace's key (at most :data:`MAX_KEYS` of them per function, see
+    :func:`_compiled`), as are the layout of the ``None`` weights and the tensors' dtypes
+    and ranks. ``reduce_retracing`` relaxes a dimension that changes between calls to an
+    unknown one, so a key has at most ``rank + 1`` traces whatever the shapes, and a
+    repeated call traces nothing.
+    """
+    rules = {
+        "sigmoid_loss": _sigmoid_loss,
+        "sigmoid_forward": _sigmoid_forward,
+        "sparse_loss": _sparse_loss,
+        "sparse_forward": _sparse_values,
+        "sparse_gradient": _sparse_gradient,
+        "dense_loss": _dense_loss,
+        "dense_forward": _dense_forward,
+    }
+    return {
+        name: tf.function(rule, autograph=False, reduce_retracing=True)
+        for name, rule in rules.items()
+    }
+
+
+_KEYS: dict[str, set[Any]] = {}
+
+
+def _compiled(name: str, key: Any) -> Any:
+    """The compiled function ``name`` for the options ``key``, or ``None`` past :data:`MAX_KEYS`."""
+    keys = _KEYS.setdefault(name, set())
+    if key not in keys:
+        if len(keys) >= MAX_KEYS:
+            return None
+        keys.add(key)
+    return compiled()[name]
