@@ -188,3 +188,24 @@ def test_tf_taped_call_matches_the_generic_path(monkeypatch):
     for a, b in zip(fast, generic, strict=True):
         assert np.isfinite(a.numpy()).all()
         assert_close(a, b, rtol=2e-6, atol=2e-6)
+
+
+def test_tf_eager_loss_traces_a_bounded_number_of_smoothing_values(monkeypatch):
+    """A schedule of ``label_smoothing`` values traces at most ``MAX_KEYS`` of them."""
+    monkeypatch.setattr(tf_sigmoid, "MAX_KEYS", 3)
+    monkeypatch.setattr(tf_sigmoid, "_EPS_KEYS", set())
+    values = tf_sigmoid.compiled()[0]
+    x, z, _ = _data()
+    before = values.experimental_get_tracing_count()
+    for eps in np.linspace(0.01, 0.2, 8):
+        got = wxent.sigmoid_cross_entropy(
+            tf.constant(x), tf.constant(z), label_smoothing=float(eps), reduction="none"
+        )
+        expected = _generic(
+            monkeypatch,
+            lambda eps=eps: wxent.sigmoid_cross_entropy(
+                tf.constant(x), tf.constant(z), label_smoothing=float(eps), reduction="none"
+            ),
+        )
+        assert_close(got.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
+    assert values.experimental_get_tracing_count() - before <= 3

@@ -161,14 +161,32 @@ def tf_sigmoid_values(inp: Any, label_smoothing: float, q: Any, r: Any, s: Any) 
         return None
     # A tf.Variable is read here (a read a tape records): the rule takes tensors.
     x, z = tf.convert_to_tensor(x), tf.convert_to_tensor(inp.labels)
-    if tf.executing_eagerly() and not _records([x, z, q, r, s]):  # the loss alone
-        return compiled()[0](x, z, q, r, s, float(label_smoothing))
+    eps = float(label_smoothing)
+    if tf.executing_eagerly() and not _records([x, z, q, r, s]) and _traced_once_more(eps):
+        return compiled()[0](x, z, q, r, s, eps)  # the loss alone
     c1, c2 = _coefficients(z, q, r, label_smoothing)
     out = tf_sigmoid_function()(x, c1, c2)
     if s is None:
         return out
     hidden = tf.logical_and(s == 0, tf.logical_not(tf.math.is_finite(out)))
     return s * tf.where(hidden, tf.zeros_like(out), out)
+
+
+#: How many values of ``label_smoothing`` the eager loss is compiled for: each is a trace
+#: of its own, so a value that changes call after call (a smoothing schedule) would trace
+#: every call. Further values run operation by operation (the same values).
+MAX_KEYS = 32
+_EPS_KEYS: set[float] = set()
+
+
+def _traced_once_more(eps: float) -> bool:
+    """Whether the compiled loss takes ``eps`` (known, or one of the first :data:`MAX_KEYS`)."""
+    if eps in _EPS_KEYS:
+        return True
+    if len(_EPS_KEYS) >= MAX_KEYS:
+        return False
+    _EPS_KEYS.add(eps)
+    return True
 
 
 def _records(tensors: list[Any]) -> bool:
