@@ -533,8 +533,9 @@ def finish(
     terms = _reduction.take_terms_request()
     if inp.out_of_range is not None:  # traced class indices outside [0, C)
         values = inp.xp.where(inp.out_of_range, math.nan, values)
-    result = _reduce(inp, values, weights, reduction, terms)
     fall_back = inp.inexact and exact is not None
+    numerators: list[Array] | None = [] if fall_back else None
+    result = _reduce(inp, values, weights, reduction, terms, numerators)
     guarded = exact is not None and inp.excluded_flag is not None
     if not (inp.validate or fall_back or guarded):
         return result
@@ -542,6 +543,8 @@ def finish(
     flags = _nan_flags(xp, result)
     if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
         flags.append(inp.inexact_flag)
+    for numerator in numerators or ():  # a weighted mean of zero weights hides its NaN
+        flags.append(xp.isnan(numerator))
     if fall_back and inp.unit_neg and not isinstance(result, _reduction.LossTerms):
         flags.append(xp.logical_not(xp.isfinite(result)))  # see sigmoid_losses
     if guarded:  # NaN where nothing counts (Inputs.watch_excluded)
@@ -581,7 +584,12 @@ def _any(xp: Any, flags: list[Array]) -> Array:
 
 
 def _reduce(
-    inp: Inputs, values: Array, weights: Array | None, reduction: Any, terms: bool
+    inp: Inputs,
+    values: Array,
+    weights: Array | None,
+    reduction: Any,
+    terms: bool,
+    numerators: list[Array] | None = None,
 ) -> Array | _reduction.LossTerms:
     xp = inp.xp
     valid = inp.valid
@@ -591,7 +599,9 @@ def _reduce(
             values = torch.where(valid, values, 0.0)
         else:
             values = xp.where(valid, values, 0.0)
-    result = _reduction.reduce(xp, values, weights, valid, reduction, terms=terms)
+    result = _reduction.reduce(
+        xp, values, weights, valid, reduction, terms=terms, numerators=numerators
+    )
     if isinstance(result, _reduction.LossTerms):
         return _reduction.LossTerms(
             _cast(xp, result.numerator, inp.out_dtype), _cast(xp, result.denominator, inp.out_dtype)
