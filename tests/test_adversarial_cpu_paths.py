@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import torch
 
 import wxent
@@ -96,3 +97,83 @@ def test_sigmoid_weighted_mean_of_zero_weights_has_zero_gradient(
     value, grad = _torch_value_grad(loss, x, z, **kw)
     assert float(value) == 0.0
     np.testing.assert_array_equal(grad, np.zeros_like(x))
+
+
+# ---------------------------------------------------------------- TensorFlow: tf.Variable weights
+
+X_TF = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -3.0], [30.0, -40.0, 0.25]], np.float32)
+Z_TF = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 1.0, 1.0]], np.float32)
+VARIABLE_WEIGHTS = {
+    "sample_weight_scalar": ("sample_weight", np.float32(2.0)),
+    "sample_weight_per_sample": ("sample_weight", np.array([0.5, 2.0, 0.0], np.float32)),
+    "sample_weight_full": ("sample_weight", np.linspace(0, 2, 9, dtype=np.float32).reshape(3, 3)),
+    "pos_weight": ("pos_weight", np.array([1.0, 2.0, 3.0], np.float32)),
+    "pos_weight_scalar": ("pos_weight", np.float32(4.0)),
+    "neg_weight": ("neg_weight", np.array([0.5, 0.0, 3.0], np.float32)),
+}
+TF_SIGMOID = {
+    "sigmoid_ce": lambda x, z, **k: wxent.sigmoid_cross_entropy(x, z, **k),
+    "sigmoid_ce_smooth": lambda x, z, **k: wxent.sigmoid_cross_entropy(
+        x, z, label_smoothing=0.2, **k
+    ),
+    "focal": lambda x, z, **k: wxent.sigmoid_focal_loss(x, z, **k),
+    "asymmetric": lambda x, z, **k: wxent.asymmetric_loss(x, z, **k),
+}
+
+
+def _tf_value_grads(
+    loss: Callable[..., Any], weight: str, value: np.ndarray, reduction: str, *, variable: bool
+) -> list[np.ndarray]:
+    """Loss, gradient of the logits and gradient of the weight (a variable or a tensor)."""
+    x = tf.constant(X_TF)
+    w = tf.Variable(value) if variable else tf.constant(value)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        if not variable:
+            tape.watch(w)
+        out = loss(x, tf.constant(Z_TF), reduction=reduction, **{weight: w})
+    grads = tape.gradient(out, [x, w])
+    return [out.numpy(), *(g.numpy() for g in grads)]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "weighted_mean", "sum"])
+@pytest.mark.parametrize("case", sorted(VARIABLE_WEIGHTS))
+@pytest.mark.parametrize("name", sorted(TF_SIGMOID))
+def test_tf_variable_weights_under_a_tape(name: str, case: str, reduction: str) -> None:
+    # A tf.Variable weight reached the compiled sigmoid rule and crashed inside
+    # TensorFlow under a tape; its gradient must be the generic path's.
+    weight, value = VARIABLE_WEIGHTS[case]
+    loss = TF_SIGMOID[name]
+    got = _tf_value_grads(loss, weight, value, reduction, variable=True)
+    saved = _fastpaths.ENABLED
+    _fastpaths.ENABLED = False
+    try:
+        want = _tf_value_grads(loss, weight, value, reduction, variable=False)
+    finally:
+        _fastpaths.ENABLED = saved
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+    assert all(np.isfinite(a).all() for a in got)
+
+
+@pytest.mark.parametrize("name", ["sigmoid_ce", "focal", "asymmetric"])
+def test_tf_variable_logits_labels_and_weights(name: str) -> None:
+    x, z = tf.Variable(X_TF), tf.Variable(Z_TF)
+    w = tf.Variable(np.array([1.0, 2.0, 3.0], np.float32))
+    loss = TF_SIGMOID[name]
+    with tf.GradientTape() as tape:
+        out = loss(x, z, pos_weight=w, sample_weight=tf.Variable(np.float32(0.5)))
+    gx, gw = tape.gradient(out, [x, w])
+    saved = _fastpaths.ENABLED
+    _fastpaths.ENABLED = False
+    try:
+        xc, wc = tf.constant(X_TF), tf.constant(w.numpy())
+        with tf.GradientTape() as tape:
+            tape.watch([xc, wc])
+            ref = loss(xc, tf.constant(Z_TF), pos_weight=wc, sample_weight=0.5)
+        rx, rw = tape.gradient(ref, [xc, wc])
+    finally:
+        _fastpaths.ENABLED = saved
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=2e-6)
+    np.testing.assert_allclose(gx.numpy(), rx.numpy(), rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(gw.numpy(), rw.numpy(), rtol=2e-5, atol=1e-7)
