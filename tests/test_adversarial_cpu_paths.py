@@ -177,3 +177,26 @@ def test_tf_variable_logits_labels_and_weights(name: str) -> None:
     np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=2e-6)
     np.testing.assert_allclose(gx.numpy(), rx.numpy(), rtol=2e-5, atol=1e-7)
     np.testing.assert_allclose(gw.numpy(), rw.numpy(), rtol=2e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------- PyTorch sigmoid CE: overflow
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("pos_weight", [2.0, [2.0, 1.0]], ids=["scalar", "per_class"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_torch_sigmoid_pos_weight_at_the_largest_logits_is_finite(
+    dtype: Any, pos_weight: Any, reduction: str
+) -> None:
+    # The native kernel with pos_weight forms (1 + (q - 1) t) * softplus(-x), which
+    # overflowed to inf at x = -3e38 (float32) where the loss, 3e38, is finite.
+    big = float(np.finfo(dtype).max) * 0.9
+    x = np.array([[-big, 1.0], [3.0, -2.0]], dtype)
+    z = torch.tensor([[0.5, 0.0], [0.0, 1.0]], dtype=torch.from_numpy(x).dtype)
+    q = pos_weight if isinstance(pos_weight, float) else torch.tensor(pos_weight, dtype=z.dtype)
+    kw = {"pos_weight": q, "reduction": reduction}
+    value, grad = _torch_value_grad(wxent.sigmoid_cross_entropy, x, z, **kw)
+    g_value, g_grad = _torch_value_grad(wxent.sigmoid_cross_entropy, x, z, generic=True, **kw)
+    assert np.isfinite(value).all()
+    np.testing.assert_allclose(value, g_value, rtol=1e-6)
+    np.testing.assert_allclose(grad, g_grad, rtol=1e-6, atol=1e-7)

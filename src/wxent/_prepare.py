@@ -545,8 +545,9 @@ def finish(
         flags.append(inp.inexact_flag)
     for numerator in numerators or ():  # a weighted mean of zero weights hides its NaN
         flags.append(xp.isnan(numerator))
-    if fall_back and inp.unit_neg and not isinstance(result, _reduction.LossTerms):
-        flags.append(xp.logical_not(xp.isfinite(result)))  # see sigmoid_losses
+    overflows = inp.unit_neg or inp.overflows  # see sigmoid_losses
+    if fall_back and overflows and not isinstance(result, _reduction.LossTerms):
+        flags.append(_infinite_flag(xp, result))
     if guarded:  # NaN where nothing counts (Inputs.watch_excluded)
         flags.append(inp.excluded_flag)
     if not _read(inp, flags, inp.validate) & 1:  # the one host read of the call
@@ -563,6 +564,17 @@ def finish(
     if inp.validate:  # a NaN in the result: NaN logits, or a row of only -inf
         _logits_errors(inp)
     return result
+
+
+def _infinite_flag(xp: Any, result: Array) -> Array:
+    """0-d: ``result`` (``w * l >= 0``, or their reduction) holds an infinity or a NaN."""
+    torch = ns.torch_of(xp)
+    if torch is not None:  # one reduction (16-bit results summed in float32: no overflow)
+        if result.ndim == 0:
+            return torch.logical_not(torch.isfinite(result))
+        wide = torch.float64 if result.dtype == torch.float64 else torch.float32
+        return torch.logical_not(torch.isfinite(result.sum(dtype=wide)))
+    return xp.logical_not(xp.all(xp.isfinite(result)))
 
 
 def _nan_flags(xp: Any, result: Array | _reduction.LossTerms) -> list[Array]:
