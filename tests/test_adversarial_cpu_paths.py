@@ -200,3 +200,88 @@ def test_torch_sigmoid_pos_weight_at_the_largest_logits_is_finite(
     assert np.isfinite(value).all()
     np.testing.assert_allclose(value, g_value, rtol=1e-6)
     np.testing.assert_allclose(grad, g_grad, rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------- fast paths against the generic path
+
+EXTREME = np.array(
+    [[inf, -inf, 0.0, 1e4], [-1e4, 1e38, -1e38, 0.5], [-inf, 3.0, inf, -2.0]], np.float64
+)
+EXTREME_LABELS = np.array([[1.0, 0.0, 0.3, 0.0], [1.0, 0.0, 1.0, 0.7], [0.0, 1.0, 1.0, 0.0]])
+FAMILY: dict[str, Callable[..., Any]] = {
+    "focal_2": lambda x, z, **k: wxent.sigmoid_focal_loss(x, z, **k),
+    "focal_0.5_alpha": lambda x, z, **k: wxent.sigmoid_focal_loss(x, z, gamma=0.5, alpha=0.25, **k),
+    "focal_2.5_smooth": lambda x, z, **k: wxent.sigmoid_focal_loss(
+        x, z, gamma=2.5, label_smoothing=0.2, **k
+    ),
+    "asym": lambda x, z, **k: wxent.asymmetric_loss(x, z, **k),
+    "asym_clip0": lambda x, z, **k: wxent.asymmetric_loss(x, z, clip=0.0, gamma_pos=1.0, **k),
+    "asym_clip.999": lambda x, z, **k: wxent.asymmetric_loss(x, z, clip=0.999, gamma_neg=2.5, **k),
+}
+FAMILY_WEIGHTS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "pos_per_class": {"pos_weight": np.array([0.0, 1.0, 2.0, 3.0])},
+    "neg_zero": {"neg_weight": 0.0},
+    "sample_zero_row": {"sample_weight": np.array([0.0, 1.0, 2.0])},
+    "sample_subnormal": {"sample_weight": np.full((3, 4), 1e-40)},
+    "sample_huge": {"sample_weight": np.full(3, 1e30)},
+}
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "weighted_mean"])
+@pytest.mark.parametrize("weights", sorted(FAMILY_WEIGHTS))
+@pytest.mark.parametrize("name", sorted(FAMILY))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_host_focal_paths_match_the_generic_path_at_extreme_logits(
+    dtype: Any, name: str, weights: str, reduction: str
+) -> None:
+    x = EXTREME.astype(dtype)
+    # Finite where the float is: 1e38 in float32 stays, the float64 values are the same.
+    loss = FAMILY[name]
+    kw = {k: np.asarray(v, dtype) for k, v in FAMILY_WEIGHTS[weights].items()}
+    kw["reduction"] = reduction
+    z_np = EXTREME_LABELS.astype(dtype)
+    z_t = torch.from_numpy(z_np)
+    with np.errstate(all="ignore"):  # (the float64 -> float32 cast of 1e40 etc.)
+        value, grad = _torch_value_grad(loss, x, z_t, **kw)
+        g_value, g_grad = _torch_value_grad(loss, x, z_t, generic=True, **kw)
+    saved = _fastpaths.ENABLED
+    try:
+        np_value = np.asarray(loss(x, z_np, **kw))
+        _fastpaths.ENABLED = False
+        np_generic = np.asarray(loss(x, z_np, **kw))
+    finally:
+        _fastpaths.ENABLED = saved
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+    for a, b in [(value, g_value), (np_value, np_generic), (np_value, g_value)]:
+        assert not np.isnan(a).any()
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=0)
+    assert not np.isnan(grad).any()
+    scale = np.abs(g_grad[np.isfinite(g_grad)]).max(initial=1.0)
+    np.testing.assert_allclose(grad, g_grad, rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean", "weighted_mean", "none"])
+@pytest.mark.parametrize(
+    "loss",
+    [wxent.sigmoid_cross_entropy, wxent.sigmoid_focal_loss, wxent.asymmetric_loss],
+    ids=lambda f: f.__name__,
+)
+def test_numpy_losses_beyond_the_float_range_are_inf_without_a_warning(
+    loss: Callable[..., Any], reduction: str
+) -> None:
+    # Losses of 3e38 whose sum (or whose product with a weight of 10) exceeds float32:
+    # inf, as PyTorch gives, not a RuntimeWarning (an error where warnings are errors).
+    x = np.array([[3e38, -3e38, 1.0], [2e38, 2e38, 0.0]], np.float32)
+    z = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], np.float32)
+    s = np.array([10.0, 1.0], np.float32)
+    for enabled in (True, False):
+        saved = _fastpaths.ENABLED
+        _fastpaths.ENABLED = enabled
+        try:
+            got = np.asarray(loss(x, z, sample_weight=s, reduction=reduction))
+        finally:
+            _fastpaths.ENABLED = saved
+        want = loss(torch.from_numpy(x), torch.from_numpy(z), sample_weight=s, reduction=reduction)
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want.numpy()))
+        np.testing.assert_allclose(got, want.numpy(), rtol=2e-6)

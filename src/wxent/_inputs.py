@@ -415,7 +415,8 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
         finite = torch.nan_to_num(losses, nan=0.0, posinf=0.0, neginf=0.0)
         return weights * torch.where(weights == 0, finite, losses)
     hidden = xp.logical_and(weights == 0, xp.logical_not(xp.isfinite(losses)))
-    return weights * xp.where(hidden, 0.0, losses)
+    # (quietly: a weight times a loss beyond the float's range is inf, as it should be)
+    return quietly(inp, lambda: weights * xp.where(hidden, 0.0, losses))
 
 
 @dataclass

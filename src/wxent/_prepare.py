@@ -611,8 +611,11 @@ def _reduce(
             values = torch.where(valid, values, 0.0)
         else:
             values = xp.where(valid, values, 0.0)
-    result = _reduction.reduce(
-        xp, values, weights, valid, reduction, terms=terms, numerators=numerators
+    result = quietly(  # (NumPy: a sum beyond the float's range is inf, without a warning)
+        inp,
+        lambda: _reduction.reduce(
+            xp, values, weights, valid, reduction, terms=terms, numerators=numerators
+        ),
     )
     if isinstance(result, _reduction.LossTerms):
         return _reduction.LossTerms(
