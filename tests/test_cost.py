@@ -602,6 +602,9 @@ def test_dominated_columns_equal_brute_force_across_row_chunks(rng, size):
             c[:, : size // 2] = c[:, :1]  # a run of equal columns
         assert dominated_columns(c) == _dominated_brute(c)
         assert dominated_columns(c.astype(np.float32)) == _dominated_brute(c)
+    for shape in [(size, 3), (3, size)]:  # not square: the pivot row is row 0
+        c = rng.integers(0, 3, size=shape).astype(float)
+        assert dominated_columns(c) == _dominated_brute(c)
 
 
 def test_dominated_columns_of_a_large_matrix_follow_its_content(rng):
