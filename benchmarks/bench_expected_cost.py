@@ -5,9 +5,10 @@ Integer labels, a random non-negative ``C x C`` cost matrix with a zero diagonal
 ``(softmax(x) * costs[y]).sum(-1).mean()`` written with the framework's own ops:
 ``torch.softmax`` and indexing (eager), ``jax.nn.softmax`` and indexing (under
 ``jax.jit``), ``tf.nn.softmax`` and ``tf.gather`` (under ``tf.function``), and NumPy
-(a max-shifted softmax). wxent has no fast path for this loss (every framework runs the
-generic Array API code), so there are no "generic path" rows. The cost matrix is given
-to every contender as an array of its framework (converted once, outside the timing).
+(a max-shifted softmax). PyTorch on the CPU runs wxent's autograd function of this loss
+(``_fastpaths/cost_torch.py``); NumPy, JAX and TensorFlow run the generic Array API
+code. The cost matrix is given to every contender as an array of its framework
+(converted once, outside the timing).
 """
 
 from __future__ import annotations

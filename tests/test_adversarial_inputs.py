@@ -618,3 +618,52 @@ def test_cost_decisions_on_a_row_of_only_minus_inf(eager_backend, name):
     if name == "bayes_decision":  # unchecked: a decision, without NumPy's warnings
         out = eager_backend.call(lambda a: wxent.bayes_decision(a, costs, validate=False), x)
         assert out.shape == (3,)
+
+
+# ------------------------------------------------- class indices outside [0, C), unchecked
+
+UNCHECKED_LOSSES = {
+    "softmax_ce": lambda x, y: wxent.softmax_cross_entropy(x, y, **UNCHECKED),
+    "softmax_ce_smoothed": lambda x, y: wxent.softmax_cross_entropy(
+        x, y, label_smoothing=0.1, class_weight=np.arange(1.0, 5.0), **UNCHECKED
+    ),
+    "softmax_focal": lambda x, y: wxent.softmax_focal_loss(x, y, **UNCHECKED),
+    "logit_adjusted": lambda x, y: wxent.logit_adjusted_cross_entropy(
+        x, y, class_prior=np.full(4, 0.25), **UNCHECKED
+    ),
+    "expected_cost": lambda x, y: wxent.expected_cost_loss(x, y, 1 - np.eye(4), **UNCHECKED),
+    "cost_sensitive": lambda x, y: wxent.cost_sensitive_cross_entropy(
+        x, y, 1 - np.eye(4), **UNCHECKED
+    ),
+    "confusion_weighted": lambda x, y: wxent.confusion_weighted_cross_entropy(
+        x, y, 2 - np.eye(4), **UNCHECKED
+    ),
+}
+UNCHECKED = {"validate": False, "reduction": "none"}
+
+
+@pytest.mark.parametrize("name", list(UNCHECKED_LOSSES))
+@pytest.mark.parametrize("bad", [-1, 4, -5])
+def test_unchecked_labels_outside_the_classes_give_a_nan_loss(eager_backend, name, bad):
+    # validate=False skips the range check: the element's loss is NaN on every framework
+    # (it was a wrapped index on NumPy and JAX, a gather error on torch and TensorFlow)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 4)).astype(np.float32)
+    y = np.array([0, bad, 2, 3])
+    loss = UNCHECKED_LOSSES[name]
+    out = eager_backend.call(loss, x, y)
+    assert np.isnan(out[1]) and np.isfinite(np.delete(out, 1)).all()
+    good = eager_backend.call(loss, x, np.array([0, 1, 2, 3]))
+    np.testing.assert_allclose(np.delete(out, 1), np.delete(good, 1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-1, 6])
+def test_unchecked_projection_labels_outside_the_classes_give_a_nan_loss(eager_backend, bad):
+    rng = np.random.default_rng(4)
+    inputs = rng.standard_normal((3, 5)).astype(np.float32)
+    weight = rng.standard_normal((6, 5)).astype(np.float32)
+    y = np.array([0, bad, 2])
+    out = eager_backend.call(
+        lambda a, w, t: wxent.linear_cross_entropy(a, w, t, **UNCHECKED), inputs, weight, y
+    )
+    assert np.isnan(out[1]) and np.isfinite(out[[0, 2]]).all()

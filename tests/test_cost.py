@@ -583,6 +583,98 @@ def test_dominated_columns_vectorised_and_cached_by_content(rng):
         assert dominated_columns(c) == brute(c)
 
 
+def _dominated_brute(c):
+    pairs = []
+    for k in range(c.shape[1]):
+        for j in range(c.shape[1]):
+            if j != k and np.all(c[:, k] >= c[:, j]) and np.any(c[:, k] > c[:, j]):
+                pairs.append((k, j))
+                break
+    return pairs
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 7, 65, 150])
+def test_dominated_columns_equal_brute_force_across_row_chunks(rng, size):
+    # few distinct values: many ties, equal columns and dominations, rows past one chunk
+    for trial in range(4):
+        c = rng.integers(0, 2 if trial % 2 else 3, size=(size, size)).astype(float)
+        if trial == 3:
+            c[:, : size // 2] = c[:, :1]  # a run of equal columns
+        assert dominated_columns(c) == _dominated_brute(c)
+        assert dominated_columns(c.astype(np.float32)) == _dominated_brute(c)
+    for shape in [(size, 3), (3, size)]:  # not square: the pivot row is row 0
+        c = rng.integers(0, 3, size=shape).astype(float)
+        assert dominated_columns(c) == _dominated_brute(c)
+
+
+def test_dominated_columns_of_a_large_matrix_follow_its_content(rng):
+    # over 2**20 entries the cache key is a one-pass form of the matrix, not a hash
+    c = rng.uniform(0.5, 1.0, size=(1100, 1100)).astype(np.float32)
+    np.fill_diagonal(c, 0.0)
+    c[:, 7] = c[:, 3] + 0.25
+    c[7, 7] = c[7, 3]  # column 7 costs more than column 3 everywhere but row 7
+    assert dominated_columns(c) == [(7, 3)]
+    c[:] = c.T.copy()  # transposed in place: row 7 now exceeds row 3
+    assert dominated_columns(c) == _dominated_brute(c)
+    assert dominated_columns(c) != [(7, 3)]
+
+
+def test_the_loss_searches_a_large_matrix_within_a_budget(rng, monkeypatch):
+    import sys
+
+    cm = sys.modules["wxent.cost_matrix"]
+    logits = rng.standard_normal((2, 300)).astype(np.float32)
+    labels = np.array([0, 5])
+    equal = np.ones((300, 300), np.float32)  # every column a candidate of every other
+    monkeypatch.setattr(cm, "_WARN_BUDGET", 10_000)
+    searched = []
+    search = cm._dominated_search
+    monkeypatch.setattr(
+        cm, "_dominated_search", lambda c, budget: searched.append(search(c, budget)) or None
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wxent.expected_cost_loss(logits, labels, equal)
+    assert searched == [None]  # stopped at the budget: no warning, no full search
+    monkeypatch.undo()
+    assert dominated_columns(equal) == []  # the public function always searches to the end
+    planted = 1 - np.eye(300)
+    planted[:, 9] = 2.0
+    with pytest.warns(CostMatrixWarning, match=_msg("predicting 9 is never better")):
+        wxent.expected_cost_loss(logits, labels, planted)  # the default budget is enough
+
+
+def test_dominated_warning_names_at_most_ten_columns(rng):
+    logits, labels, _ = _data(rng, c=30)
+    costs = 1 - np.eye(30)
+    costs[:, 15:] = 2.0  # 15 dominated columns
+    with pytest.warns(CostMatrixWarning) as record:
+        wxent.expected_cost_loss(logits, labels, costs)
+    text = str(record[0].message)
+    assert "predicting 24 is never better than predicting 0, and 5 more" in text
+    assert "predicting 25 " not in text
+    assert "never predicts 15, 16" in text and "and 5 more columns" in text
+    assert len(dominated_columns(costs)) == 15
+
+
+def test_a_numpy_cost_matrix_is_not_copied_per_call(rng):
+    import tracemalloc
+
+    costs = np.ones((1024, 1024), np.float32)  # 4 MiB; a float64 copy would be 8 MiB
+    np.fill_diagonal(costs, 0.0)
+    logits = rng.standard_normal((2, 1024)).astype(np.float32)
+    labels = np.array([0, 3])
+    for loss in (wxent.expected_cost_loss, wxent.cost_sensitive_cross_entropy):
+        loss(logits, labels, costs)  # the first call searches and caches
+        tracemalloc.start()
+        try:
+            loss(logits, labels, costs)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 1 << 20, peak
+
+
 def test_cost_weight_whose_product_with_the_costs_overflows_is_refused(eager_backend):
     # cost_weight * costs beyond float32: the loss is inf and its gradient NaN (inf - inf)
     x = np.array([[1.0, 2.0, 3.0], [3.0, 1.0, 0.0]], np.float32)

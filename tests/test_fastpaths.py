@@ -329,6 +329,21 @@ def test_numpy_sigmoid_kernel_one_exp_per_logit_and_infinite_fallback(monkeypatc
     assert sum(calls) == finite.size
 
 
+@pytest.mark.parametrize("pos_weight", [None, 3.0])
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_sigmoid_small_losses_keep_their_digits(backend, pos_weight):
+    # far on the label's side the loss is log1p(exp(-|x|)): tiny, but not 0. Forming
+    # softplus(x) - x rounded label 1 at logit 17 to 0 in the NumPy kernel.
+    x = np.array([[17.0, 30.0, -17.0, 12.0, -9.0, 0.0, 3.0, -15.0, 60.0]], np.float32)
+    z = np.array([[1, 1, 0, 1, 0, 1, 0.3, 0, 1]], np.float32)
+    x64 = x.astype(np.float64)
+    q = 1.0 if pos_weight is None else pos_weight
+    expected = q * z * np.logaddexp(0, -x64) + (1 - z) * np.logaddexp(0, x64)
+    conv = np.asarray if backend == "numpy" else jnp.asarray
+    got = wxent.sigmoid_cross_entropy(conv(x), conv(z), pos_weight=pos_weight, reduction="none")
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=2e-6, atol=0)
+
+
 # ---------------------------------------------------------------- NumPy focal / asymmetric
 
 FAMILY_REDUCTIONS = ["none", "sum", "mean", "weighted_mean"]

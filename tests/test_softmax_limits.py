@@ -206,3 +206,20 @@ def test_full_smoothing_of_a_projection_with_an_infinite_bias(eager_backend):
     y = eager_backend.asarray(np.array([0, 1]))
     loss = wxent.linear_cross_entropy(h, w, y, bias=b, label_smoothing=1.0, reduction="none")
     np.testing.assert_array_equal(np.asarray(loss), [INF, INF])  # -inf in the smoothed target
+
+
+def test_numpy_limit_rows_keeps_finite_logits_without_copies():
+    # host logits without +inf: the logits themselves, no limit passes or temporaries
+    from wxent._core.numerics import limit_rows
+    from wxent._namespace import namespace
+
+    x = np.array([[1.0, -INF, 3.0], [-INF, -INF, -INF], [2.0, 0.0, 1.0]], np.float32)
+    xp = namespace(x)
+    limited, shift = limit_rows(x, axis=-1, xp=xp)
+    assert limited is x
+    np.testing.assert_array_equal(shift, [[3.0], [0.0], [2.0]])
+    x[0, 1] = INF  # a row holding +inf takes its limit as before
+    limited, shift = limit_rows(x, axis=-1, xp=xp)
+    np.testing.assert_array_equal(limited[0], [-INF, 0.0, -INF])
+    np.testing.assert_array_equal(limited[1:], x[1:])
+    np.testing.assert_array_equal(shift, [[0.0], [0.0], [2.0]])

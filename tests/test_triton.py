@@ -252,7 +252,37 @@ def test_softmax_ce_nan_logits_give_nan_and_bad_labels_stay_in_bounds():
     bad = y.clone()
     bad[0], bad[1] = 10**9, -(10**9)  # clamped inside the kernel: no read outside the row
     value, grad = run(wxent.softmax_cross_entropy, x, bad, validate=False, reduction="none")
-    assert np.isfinite(value).all() and np.isfinite(grad).all()
+    assert np.isnan(value[:2]).all() and np.isfinite(value[2:]).all()  # NaN, never a
+    assert np.isfinite(grad).all()  # gathered neighbour: the generic path's result
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        wxent.softmax_cross_entropy,
+        wxent.softmax_focal_loss,
+        lambda x, y, **kw: wxent.expected_cost_loss(x, y, 1 - torch.eye(37), **kw),
+        lambda x, y, **kw: wxent.cost_sensitive_cross_entropy(x, y, 1 - torch.eye(37), **kw),
+    ],
+    ids=["softmax_ce", "softmax_focal", "expected_cost", "cost_sensitive"],
+)
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_unchecked_labels_outside_the_classes_give_nan_as_on_the_generic_path(loss, reduction):
+    # validate=False: nothing raises; a label -1 or C makes its loss NaN (its gradient 0)
+    # on the kernels as on the generic path, never the loss of a clamped class
+    x, y, _, _ = softmax_data(seed=6)
+    y = torch.where(y < 0, 0, y)
+    y[1], y[3] = -1, 37
+    before = sum(select.LAUNCHES.values())
+    fast = run(loss, x, y, validate=False, reduction=reduction)
+    assert sum(select.LAUNCHES.values()) > before, "the kernel did not run"
+    generic = run(loss, x, y, mode="off", validate=False, reduction=reduction)
+    assert np.isnan(fast[0]).any()
+    for a, b in zip(fast, generic, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)  # NaN where NaN
+    if reduction == "none":
+        assert np.isnan(fast[0][[1, 3]]).all() and np.isfinite(np.delete(fast[0], [1, 3])).all()
+        assert (fast[1][[1, 3]] == 0).all()
 
 
 def test_softmax_ce_noncontiguous_and_3d_logits():

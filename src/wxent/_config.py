@@ -102,18 +102,19 @@ def config_array(
     else:  # keep the caller's numeric dtype: no float64 round trip per call
         host = v.host_numbers(name, value)
     if check_values and inp.check_config and not ns.torch_is_compiling():
-        check_host(host.astype(np.float64, copy=False))
+        check_host(host)  # in its own dtype: no float64 copy of a large matrix per call
     return ns.to_device(xp, host, inp.raw_logits, dtype=inp.dtype, name=name)
 
 
 def _check_host(
     name: str, values: np.ndarray, dtype_name: str | None, positive: bool, at_most_one: bool
 ) -> None:
-    """The value checks of host configuration (float64 ``values``), in the one voice.
+    """The value checks of host configuration (numeric ``values``), in the one voice.
 
     Values whose minimum and maximum lie well inside every bound pass after those two
-    reductions (NaN fails the comparisons); any other values take the checks one by one,
-    which raise the message.
+    reductions in the values' own dtype (NaN fails the comparisons; a float's extremes
+    convert to Python floats exactly); any other values take the checks one by one in
+    float64, which raise the message.
     """
     if values.size:
         low, high = float(values.min()), float(values.max())
@@ -122,7 +123,7 @@ def _check_host(
         inside = (low > 0.0 if positive else low >= 0.0) and low >= bottom
         if inside and high <= top and high < math.inf:
             return
-    _check_each(name, values, dtype_name, positive, at_most_one)
+    _check_each(name, values.astype(np.float64, copy=False), dtype_name, positive, at_most_one)
 
 
 def _check_each(

@@ -278,7 +278,10 @@ def _check_cost_scale(cost_weight: float, costs: Any, c: Array, inp: prep.Inputs
 
     if not ns.is_array(costs) or isinstance(costs, np.ndarray):
         if inp.check_config and not ns.torch_is_compiling():
-            host_costs = np.asarray(costs, dtype=np.float64)
+            # a NumPy matrix's maximum in its own dtype: no float64 copy per call
+            host_costs = (
+                costs if isinstance(costs, np.ndarray) else np.asarray(costs, dtype=np.float64)
+            )
             refuse(float(np.max(host_costs)) if host_costs.size else 0.0)
     elif inp.validate:
         xp = inp.xp

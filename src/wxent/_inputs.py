@@ -82,9 +82,10 @@ class Inputs:
         word: a fused kernel's flag word (1-element int32 tensor, bit 0 error, bit 1
             probability warning) that folds the call's flags on the device, or ``None``;
             read with what is left of the flags as the call's one read.
-        out_of_range: traced calls (nothing can raise): where a class index lies outside
-            ``[0, C)``; ``finish`` makes those losses NaN (never a wrapped negative
-            index, a framework's gather error, or a silently gathered class 0).
+        out_of_range: traced or unchecked (``validate=False``) calls, where nothing
+            raises: where a class index lies outside ``[0, C)``; ``finish`` makes those
+            losses NaN (never a wrapped negative index, a framework's gather error, or a
+            silently gathered class 0).
         unit_neg: the sigmoid family's ``r`` is the implicit 1 of a ``"weighted_mean"``
             given only ``pos_weight``, scaled with ``q`` by one power of two (every entry
             the same power of two), so ``q / r`` is the caller's ``pos_weight`` exactly.
@@ -464,7 +465,7 @@ class IndexInputs(Inputs):
                 clip = self.xp.clip if torch is None else torch.clamp
                 n = v.size(c)  # (a symbolic torch dimension stays symbolic: no max())
                 idx = clip(idx, 0, max(n - 1, 0) if isinstance(n, int) else n - 1)
-            elif not self.concrete and c is not None:  # traced: a NaN loss (``finish``)
+            elif c is not None:  # traced or validate=False: a NaN loss (``finish``)
                 xp = self.xp
                 self.out_of_range = xp.logical_or(idx < 0, idx >= v.size(c))
                 idx = xp.where(self.out_of_range, 0, idx)
@@ -478,12 +479,12 @@ class IndexInputs(Inputs):
     def take(self, vector: Array) -> Array | None:
         """``vector[labels]`` of a per-class vector ``(C,)`` where PyTorch gathers directly.
 
-        The labels then lie in ``[0, C)`` already (clamped while checking, or the traced
-        ones zeroed where out of range): ``index_select`` needs none of the wrapping of
+        The labels then lie in ``[0, C)`` already (clamped while checking, or, traced or
+        unchecked, zeroed where out of range): ``index_select`` needs none of the wrapping of
         negative indices that array-api-compat's ``take`` adds. ``None`` elsewhere.
         """
         torch = ns.torch_of(self.xp)
-        if torch is None or self.num_classes is None or not (self.validate or not self.concrete):
+        if torch is None or self.num_classes is None:
             return None
         idx = self.labels
         if idx.ndim == 1:

@@ -531,11 +531,15 @@ def finish(
         dtype; :class:`~wxent.LossTerms` when :func:`wxent.loss_terms` asked.
     """
     terms = _reduction.take_terms_request()
-    if inp.out_of_range is not None:  # traced class indices outside [0, C)
-        values = inp.xp.where(inp.out_of_range, math.nan, values)
+
+    def losses(values: Array) -> Array:
+        if inp.out_of_range is not None:  # unchecked class indices outside [0, C)
+            values = inp.xp.where(inp.out_of_range, math.nan, values)
+        return values
+
     fall_back = inp.inexact and exact is not None
     numerators: list[Array] | None = [] if fall_back else None
-    result = _reduce(inp, values, weights, reduction, terms, numerators)
+    result = _reduce(inp, losses(values), weights, reduction, terms, numerators)
     guarded = exact is not None and inp.excluded_flag is not None
     if not (inp.validate or fall_back or guarded):
         return result
@@ -555,11 +559,11 @@ def finish(
     if exact is not None and (fall_back or guarded):
         if fall_back:  # the fast path's NaN at infinite logits: recompute exactly
             inp.inexact = False
-            result = _reduce(inp, exact(), weights, reduction, terms)
+            result = _reduce(inp, losses(exact()), weights, reduction, terms)
         if not ns.read_flag(_any(xp, _nan_flags(xp, result))):
             if inp.excluded_flag is not None and ns.read_flag(inp.excluded_flag):
                 inp.exclude()  # NaN logits where nothing counts: gradient 0, not NaN
-                result = _reduce(inp, exact(), weights, reduction, terms)
+                result = _reduce(inp, losses(exact()), weights, reduction, terms)
             return result
     if inp.validate:  # a NaN in the result: NaN logits, or a row of only -inf
         _logits_errors(inp)

@@ -131,8 +131,7 @@ def _projection_inputs(
     concrete = validate and all(ns.is_concrete(a) for a in (inputs, weight, labels))
     idx, valid = prep.class_indices(xp, labels, ignore)
     bad = None
-    traced = not all(ns.is_concrete(a) for a in (inputs, weight, labels))
-    if (concrete or traced) and num_classes is not None:  # ignored labels are 0: never bad
+    if num_classes is not None:  # ignored labels are 0: never bad
         bad = idx < 0
         if int(num_classes) <= np.iinfo(v.dtype_name(idx.dtype)).max:
             bad = bad | (idx >= num_classes)
@@ -158,8 +157,8 @@ def _projection_inputs(
             received = f"bias of shape {v.shape_str(b_shape)}"
             raise v.value_error("bias", f"one value per class, shape ({num_classes},)", received)
         b = prep.config_array("bias", bias, inp, check_values=False)
-    if traced:  # nothing can raise: an out-of-range label gives a NaN loss
-        inp.out_of_range, bad = bad, None
+    if not concrete:  # traced or validate=False: nothing raises, an out-of-range label
+        inp.out_of_range, bad = bad, None  # gives a NaN loss (never a wrapped index)
     return _Projection(inp, inputs, weight, b, num_classes, in_shape[0], ignore, bad)
 
 

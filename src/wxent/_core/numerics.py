@@ -125,7 +125,8 @@ def limit_rows(x: Array, *, axis: int, xp: Any) -> tuple[Array, Array]:
     entries, ``-inf`` elsewhere, from constants: gradient 0) with shift 0; a row of only
     ``-inf`` keeps its logits with shift 0. Three elementwise passes over ``x`` (one
     comparison, two ``where`` with a scalar or a per-row constant: no constant of the
-    logits' size), one ``where`` in the backward pass; the values are
+    logits' size; on NumPy none when no row holds ``+inf``), one ``where`` in the
+    backward pass; the values are
     :func:`limit_logits`'s and :func:`logsumexp`'s bit for bit. The shift is a
     :func:`constant` (the log-sum-exp does not depend on it).
 
@@ -135,6 +136,10 @@ def limit_rows(x: Array, *, axis: int, xp: Any) -> tuple[Array, Array]:
     """
     m = constant(xp.max(x, axis=axis, keepdims=True), xp=xp)
     row_inf = m == float("inf")
+    if ns.is_numpy_namespace(xp) and not xp.any(row_inf):
+        # host logits without +inf (the usual case): nothing to limit, and reading the
+        # flag costs no transfer; two passes and two logits-size temporaries saved
+        return x, xp.where(xp.isfinite(m), m, 0.0)
     minus_inf = xp.full_like(m, -float("inf"))  # per row: no gradient, nothing full-size
     limit = xp.where(x == float("inf"), 0.0, minus_inf)  # no gradient: 1 where backward
     limited = xp.where(row_inf, limit, x)

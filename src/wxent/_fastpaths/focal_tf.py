@@ -138,7 +138,9 @@ def _clipped_negative(
 ) -> tuple[Tensor, Tensor | None]:
     """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``."""
     shifted = p - clip
-    active = tf.logical_not(shifted <= 0)  # NaN stays: a NaN logit is an error
+    # NaN stays active (a NaN logit is an error). Not logical_not(shifted <= 0): in a
+    # graph TensorFlow's optimizer rewrites that as shifted > 0, false for NaN.
+    active = tf.logical_or(shifted > 0, tf.math.is_nan(shifted))
     p_m = tf.where(active, shifted, 1.0)
     one_minus = tf.where(active, q + clip, 1.0)
     minus_log = -tf.math.log(one_minus)

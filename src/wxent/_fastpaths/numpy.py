@@ -101,8 +101,11 @@ def numpy_sigmoid_losses(
 ) -> np.ndarray:
     """Row-blocked ``q*t*softplus(-x) + r*(1-t)*softplus(x)`` (NaN at infinite ``x``).
 
-    With ``sp = softplus(x) = max(x, 0) + log1p(exp(-|x|))`` (one ``exp`` per logit) and
-    ``softplus(-x) = sp - x``, computed block by block in the output buffer.
+    With ``l = log1p(exp(-|x|))`` (one ``exp`` per logit), ``softplus(x) = relu(x) + l``
+    and ``softplus(-x) = (relu(x) - x) + l``, computed block by block in the output
+    buffer. ``l`` is added last: ``relu(x) - x`` is exactly ``relu(-x)``, so a small loss
+    far on its label's side keeps its digits (``softplus(x) - x`` rounded the loss of
+    label 1 at logit 17 to 0).
     """
     n, num_classes = x.shape
     out = np.empty_like(x)
@@ -116,16 +119,18 @@ def numpy_sigmoid_losses(
             np.abs(xb, out=ob)
             np.negative(ob, out=ob)
             np.exp(ob, out=ob)
-            np.log1p(ob, out=ob)
-            # max(x, 0) as a clamp into scratch: np.maximum(x, 0.0) took about 3 times
+            np.log1p(ob, out=ob)  # ob = l
+            # relu(x) as a clamp into scratch: np.maximum(x, 0.0) took about 3 times
             # as long on random signs (BENCHMARKS.md), and allocated.
-            ob += np.clip(xb, 0.0, np.inf, out=scratch[: stop - start])  # ob = softplus(x)
+            relu = np.clip(xb, 0.0, np.inf, out=scratch[: stop - start])
             if q is None and r is None:
-                ob -= tb * xb  # t * (sp - x) + (1 - t) * sp
+                relu -= tb * xb  # t*relu(-x) + (1-t)*relu(x): exact for labels 0 and 1
+                ob += relu
                 continue
-            pos = tb * (ob - xb)
+            pos = tb * ((relu - xb) + ob)  # t * softplus(-x)
             if q is not None:
                 pos *= q
+            ob += relu  # softplus(x)
             ob *= 1.0 - tb
             if r is not None:
                 ob *= r

@@ -236,6 +236,8 @@ def _forward_kernel(
         loss = loss + cost_weight * expected
     keep = valid & (w != 0.0)  # a zero weight counts nothing, also against an inf loss
     value = w * tl.where(keep, loss, 0.0)
+    if not CHECK:  # unchecked: a label outside [0, C) gives a NaN loss, as on the generic path
+        value = tl.where(bad, float("nan"), value)
     tl.store(out_ptr + rows, value, mask=rmask)
     if CHECK:
         bad = bad | (rmask & (value != value))
@@ -279,14 +281,15 @@ def _backward_kernel(
     BLOCK: tl.constexpr,
 ):
     rows, rmask = common.program_rows(n_rows, ROWS)
-    y, w, valid, _bad = _row_weight(
+    y, w, valid, bad = _row_weight(
         labels_ptr, cw_ptr, sw_ptr, rows, rmask, n_cols, ignore, HAS_IGNORE, CW_MODE,
         SW_MODE, False,
     )  # fmt: skip
     shift = tl.load(lse_ptr + rows, mask=rmask, other=0.0)
     log_total = tl.load(lse_ptr + n_rows + rows, mask=rmask, other=0.0)
     g = common.upstream(g_ptr, inv_ptr, rows, rmask, G_MODE)
-    keep = valid & (w != 0.0) & (shift != float("inf"))
+    # (a label outside [0, C), unchecked: gradient 0, as on the generic path)
+    keep = valid & (w != 0.0) & (shift != float("inf")) & (bad == 0)
     coef = tl.where(keep, g * w, 0.0)
     shift = tl.where(keep, shift, 0.0)
     log_total = tl.where(keep, log_total, 0.0)

@@ -189,6 +189,10 @@ def _softmax_focal_kernel(
         sum_b = (1.0 - eps) * b_y + eps * tl.sum(b_vec, axis=0) / n_cols
     keep = valid & (w != 0.0)  # a zero weight counts nothing, also against an inf loss
     loss = w * tl.where(keep, loss, 0.0)
+    if not CHECK:  # unchecked: a label outside [0, C) gives a NaN loss and gradient 0,
+        bad_row = tl.max(tl.where(bad, 1, 0), axis=0) != 0  # as on the generic path
+        loss = tl.where(bad_row, float("nan"), loss)
+        keep = keep & (bad_row == 0)
     tl.store(loss_ptr + row, loss)
     if CHECK:
         nan = tl.where(loss != loss, 1, 0)
