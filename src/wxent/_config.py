@@ -68,6 +68,8 @@ def config_array(
                     f"{name} with dtype {v.dtype_name(value.dtype)}",
                 )
             arr = prep._cast(xp, value, inp.dtype)
+            if ns.is_tf_namespace(xp):  # a tf.Variable read into a tensor (a read a tape
+                arr = _read_variable(arr)  # records): the compiled rules take tensors
             check_values = check_values and (positive or not mask)
             if ns.is_torch_namespace(xp) and arr.device != inp.raw_logits.device:
                 if arr.device.type == "meta":  # no values to move (a module built on meta)
@@ -165,6 +167,13 @@ def _poisoned(xp: Any, arr: Array, *, positive: bool, at_most_one: bool) -> Arra
     if at_most_one:
         bad = xp.logical_or(bad, arr > 1)
     return xp.where(bad, xp.full_like(arr, math.nan), arr)
+
+
+def _read_variable(arr: Array) -> Array:
+    """A ``tf.Variable``'s value as a tensor (its read recorded where a tape watches it)."""
+    import tensorflow as tf
+
+    return tf.convert_to_tensor(arr) if isinstance(arr, tf.Variable) else arr
 
 
 def _same_framework(value: Array, xp: Any) -> bool:

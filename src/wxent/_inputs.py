@@ -89,6 +89,10 @@ class Inputs:
         unit_neg: the sigmoid family's ``r`` is the implicit 1 of a ``"weighted_mean"``
             given only ``pos_weight``, scaled with ``q`` by one power of two (every entry
             the same power of two), so ``q / r`` is the caller's ``pos_weight`` exactly.
+        overflows: an inexact fast path may overflow to ``inf`` where the exact value is
+            finite (PyTorch's native sigmoid CE with ``pos_weight`` forms
+            ``(1 + (q - 1) t) * softplus(-x)`` whole): ``finish`` recomputes a non-finite
+            result, not only a NaN one, exactly.
         kept: traced calls: where the elements count, as :func:`shield` recorded it (of
             the loss shape, or a scalar), applied to :attr:`logits` on their first read;
             a fast path that masks its own rows reads it with :meth:`unshielded`.
@@ -124,6 +128,7 @@ class Inputs:
     kept: Array | None = None
     weighed: bool = False
     unit_neg: bool = False
+    overflows: bool = False
     #: Where the classes are, for messages (``None``: along ``class_axis``).
     classes_are: ClassVar[str | None] = None
     #: The argument whose framework and device configuration arrays follow (messages).
@@ -411,7 +416,8 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
         finite = torch.nan_to_num(losses, nan=0.0, posinf=0.0, neginf=0.0)
         return weights * torch.where(weights == 0, finite, losses)
     hidden = xp.logical_and(weights == 0, xp.logical_not(xp.isfinite(losses)))
-    return weights * xp.where(hidden, 0.0, losses)
+    # (quietly: a weight times a loss beyond the float's range is inf, as it should be)
+    return quietly(inp, lambda: weights * xp.where(hidden, 0.0, losses))
 
 
 @dataclass

@@ -537,8 +537,9 @@ def finish(
             values = inp.xp.where(inp.out_of_range, math.nan, values)
         return values
 
-    result = _reduce(inp, losses(values), weights, reduction, terms)
     fall_back = inp.inexact and exact is not None
+    numerators: list[Array] | None = [] if fall_back else None
+    result = _reduce(inp, losses(values), weights, reduction, terms, numerators)
     guarded = exact is not None and inp.excluded_flag is not None
     if not (inp.validate or fall_back or guarded):
         return result
@@ -546,8 +547,11 @@ def finish(
     flags = _nan_flags(xp, result)
     if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
         flags.append(inp.inexact_flag)
-    if fall_back and inp.unit_neg and not isinstance(result, _reduction.LossTerms):
-        flags.append(xp.logical_not(xp.isfinite(result)))  # see sigmoid_losses
+    for numerator in numerators or ():  # a weighted mean of zero weights hides its NaN
+        flags.append(xp.isnan(numerator))
+    overflows = inp.unit_neg or inp.overflows  # see sigmoid_losses
+    if fall_back and overflows and not isinstance(result, _reduction.LossTerms):
+        flags.append(_infinite_flag(xp, result))
     if guarded:  # NaN where nothing counts (Inputs.watch_excluded)
         flags.append(inp.excluded_flag)
     if not _read(inp, flags, inp.validate) & 1:  # the one host read of the call
@@ -564,6 +568,17 @@ def finish(
     if inp.validate:  # a NaN in the result: NaN logits, or a row of only -inf
         _logits_errors(inp)
     return result
+
+
+def _infinite_flag(xp: Any, result: Array) -> Array:
+    """0-d: ``result`` (``w * l >= 0``, or their reduction) holds an infinity or a NaN."""
+    torch = ns.torch_of(xp)
+    if torch is not None:  # one reduction (16-bit results summed in float32: no overflow)
+        if result.ndim == 0:
+            return torch.logical_not(torch.isfinite(result))
+        wide = torch.float64 if result.dtype == torch.float64 else torch.float32
+        return torch.logical_not(torch.isfinite(result.sum(dtype=wide)))
+    return xp.logical_not(xp.all(xp.isfinite(result)))
 
 
 def _nan_flags(xp: Any, result: Array | _reduction.LossTerms) -> list[Array]:
@@ -585,7 +600,12 @@ def _any(xp: Any, flags: list[Array]) -> Array:
 
 
 def _reduce(
-    inp: Inputs, values: Array, weights: Array | None, reduction: Any, terms: bool
+    inp: Inputs,
+    values: Array,
+    weights: Array | None,
+    reduction: Any,
+    terms: bool,
+    numerators: list[Array] | None = None,
 ) -> Array | _reduction.LossTerms:
     xp = inp.xp
     valid = inp.valid
@@ -595,7 +615,12 @@ def _reduce(
             values = torch.where(valid, values, 0.0)
         else:
             values = xp.where(valid, values, 0.0)
-    result = _reduction.reduce(xp, values, weights, valid, reduction, terms=terms)
+    result = quietly(  # (NumPy: a sum beyond the float's range is inf, without a warning)
+        inp,
+        lambda: _reduction.reduce(
+            xp, values, weights, valid, reduction, terms=terms, numerators=numerators
+        ),
+    )
     if isinstance(result, _reduction.LossTerms):
         return _reduction.LossTerms(
             _cast(xp, result.numerator, inp.out_dtype), _cast(xp, result.denominator, inp.out_dtype)

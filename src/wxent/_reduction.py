@@ -230,6 +230,7 @@ def reduce(
     reduction: str,
     *,
     terms: bool = False,
+    numerators: list[Array] | None = None,
 ) -> Array | LossTerms:
     """Reduce weighted per-element losses.
 
@@ -241,6 +242,9 @@ def reduce(
         valid: boolean mask of valid elements broadcastable to ``values``, or ``None``.
         reduction: a name from the table above.
         terms: return :class:`LossTerms` (numerator and denominator) instead.
+        numerators: a list that receives the numerator of a ``"weighted_mean"`` with
+            ``weights`` (its division by a zero sum of weights gives 0, whatever the
+            numerator: a caller whose values may hold a NaN to answer reads it there).
 
     Returns:
         The per-element array for ``"none"``, a 0-d array otherwise, or
@@ -287,6 +291,8 @@ def reduce(
                 else:
                     w = xp.where(valid, w, xp.zeros_like(w))
             denominator = xp.sum(w)
+            if numerators is not None:
+                numerators.append(numerator)
     if terms:
         if isinstance(denominator, np.generic):  # (NumPy sums give scalars, as above)
             denominator = np.asarray(denominator)

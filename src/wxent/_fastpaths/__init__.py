@@ -194,6 +194,9 @@ def sigmoid_losses(
     import torch.nn.functional as F
 
     inp.inexact = True  # NaN at infinite logits: finish recomputes exactly
+    # (1 + (q - 1) t) * softplus(-x) may overflow at |x| near the float's largest where
+    # the loss itself is finite: finish recomputes an infinite result too.
+    inp.overflows = pos_weight is not None
 
     t = inp.labels
     if label_smoothing:

@@ -159,8 +159,9 @@ def tf_sigmoid_values(inp: Any, label_smoothing: float, q: Any, r: Any, s: Any) 
     x = inp.logits
     if x.dtype not in (tf.float32, tf.float64):
         return None
-    # A tf.Variable is read here (a read a tape records): the rule takes tensors.
+    # A tf.Variable is read here (a read a tape records): the rules take tensors.
     x, z = tf.convert_to_tensor(x), tf.convert_to_tensor(inp.labels)
+    q, r, s = (None if a is None else tf.convert_to_tensor(a) for a in (q, r, s))
     eps = float(label_smoothing)
     if tf.executing_eagerly() and not _records([x, z, q, r, s]) and _traced_once_more(eps):
         return compiled()[0](x, z, q, r, s, eps)  # the loss alone
