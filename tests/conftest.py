@@ -35,6 +35,24 @@ import torch
 Array = Any
 
 
+@pytest.fixture(autouse=True)
+def _fresh_compiled_option_keys(monkeypatch):
+    """Each test starts below the compiled TensorFlow rules' cap on option keys.
+
+    The cap counts the keys a process has compiled (``MAX_KEYS``); past it, calls run
+    operation by operation. A test that checks the compiled graphs ran must not depend
+    on how many keys the tests before it in the same worker used.
+    """
+    import sys
+
+    focal = sys.modules.get("wxent._fastpaths.focal_tf")
+    if focal is not None:
+        monkeypatch.setattr(focal, "_KEYS", {})
+    sigmoid = sys.modules.get("wxent._fastpaths.tf_sigmoid")
+    if sigmoid is not None:
+        monkeypatch.setattr(sigmoid, "_EPS_KEYS", set())
+
+
 class Backend:
     """How one framework creates arrays, reads them back and differentiates."""
 

@@ -548,7 +548,7 @@ def finish(
     if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
         flags.append(inp.inexact_flag)
     for numerator in numerators or ():  # a weighted mean of zero weights hides its NaN
-        flags.append(xp.isnan(numerator))
+        flags[0] = xp.logical_or(flags[0], xp.isnan(numerator))  # (one flag: one value read)
     overflows = inp.unit_neg or inp.overflows  # see sigmoid_losses
     if fall_back and overflows and not isinstance(result, _reduction.LossTerms):
         flags.append(_infinite_flag(xp, result))
