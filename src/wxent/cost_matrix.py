@@ -77,9 +77,10 @@ def _dominated_search(c: np.ndarray, budget: int | None) -> tuple[tuple[int, int
 
     For each column ``k`` the candidate columns ``j`` are narrowed: first by the column
     sums (``costs[:, j] <= costs[:, k]`` everywhere implies a sum that is not larger, also
-    in floating point, where addition is monotone) and by row ``k`` (with a zero diagonal
-    only columns that are free there stay), for a block of columns at once; then, for the
-    few columns with candidates left, by the rows in chunks. A usual matrix leaves no
+    in floating point, where addition is monotone) and by row ``k`` (row 0 of a matrix
+    that is not square; with a zero diagonal only columns that are free there stay),
+    for a block of columns at once; then, for the few columns with candidates left, by
+    the rows in chunks. A usual matrix leaves no
     candidate after the first step: a few vectorised passes over the matrix instead of
     a search per column.
     """
