@@ -141,7 +141,7 @@ def _host(name: str, value: Any) -> Any:
     if hasattr(value, "shape") and not isinstance(value, np.ndarray):
         try:
             return np.asarray(value)
-        except (TypeError, ValueError):
+        except v.NOT_NUMBERS:
             raise v.type_error(
                 name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
             ) from None
@@ -151,7 +151,7 @@ def _host(name: str, value: Any) -> Any:
 def _length(value: Any) -> int | None:
     try:
         shape = np.shape(value)
-    except (TypeError, ValueError):
+    except v.NOT_NUMBERS:
         return None
     return int(shape[0]) if len(shape) >= 1 and shape[0] > 0 else None
 

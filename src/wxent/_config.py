@@ -58,6 +58,15 @@ def config_array(
                     "numbers",
                     f"{name} of type {type(value).__name__}",
                 )
+            if ns.is_torch(value) and value.requires_grad:  # its gradient would be lost
+                raise v.type_error(
+                    name,
+                    f"an array of the same framework as `{inp.scores_are}`, a NumPy array or "
+                    "numbers (a PyTorch tensor that requires grad, given to another "
+                    "framework's call, would lose its gradient: pass `.detach()` to use its "
+                    "values)",
+                    f"{name} of type Tensor with requires_grad=True",
+                )
             value = ns.to_numpy(value)
         else:
             mask = v.is_bool(xp, value.dtype)  # 0/1 values: nothing to check but zeros
@@ -95,7 +104,7 @@ def config_array(
     if ns.torch_is_compiling():  # the compiler cannot read an ndarray's dtype
         try:
             host = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
+        except v.NOT_NUMBERS:
             raise v.type_error(
                 name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
             ) from None

@@ -151,7 +151,7 @@ def config_shape(name: str, value: Any) -> tuple[int | None, ...]:
     if shape is None:
         try:
             shape = np.shape(value)
-        except (TypeError, ValueError):  # ragged lists
+        except NOT_NUMBERS:  # ragged lists
             raise v.type_error(
                 name, "numbers, a list or an array of numbers", f"{name}={v._short(value)}"
             ) from None
@@ -173,7 +173,7 @@ def host_numbers(name: str, value: Any) -> np.ndarray:
         raise v.value_error(
             name, "numbers that float64 holds (at most 1.8e308)", f"{name}={v._short(value)}"
         ) from None
-    except (TypeError, ValueError):
+    except NOT_NUMBERS:
         host = None
     if host is None or host.dtype.kind not in "iuf":
         raise v.type_error(
@@ -227,6 +227,11 @@ def check_known_classes(name: str, shape: Sequence[int | None], xp: Any, classes
             f"{name} of shape {v.shape_str(shape)} with a symbolic number of classes",
         )
 
+
+# What converting a caller's list or array to NumPy raises when it holds no plain numbers:
+# other objects, ragged lists, a PyTorch tensor that requires grad (RuntimeError), a
+# symbolic TensorFlow tensor (NotImplementedError). Each becomes the argument's TypeError.
+NOT_NUMBERS = (TypeError, ValueError, RuntimeError, NotImplementedError)
 
 _FLOAT_MAX = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
 

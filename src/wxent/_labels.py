@@ -51,7 +51,7 @@ def _any_host(name: str, value: Any) -> np.ndarray:
         return ns.to_numpy(value)
     try:
         return np.asarray(value)
-    except (TypeError, ValueError):
+    except v.NOT_NUMBERS:
         raise v.type_error(name, "an array or a list of numbers", v._short(value)) from None
 
 

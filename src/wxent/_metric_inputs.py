@@ -101,7 +101,7 @@ def _check_threshold(threshold: Any, k: int | None, binary: bool) -> np.ndarray:
         raise v.value_error(
             "threshold", "logits that float64 holds", f"threshold={v._short(threshold)}"
         ) from None
-    except (TypeError, ValueError):
+    except v.NOT_NUMBERS:
         raise v.type_error(
             "threshold", "a logit (a number) or one per label", f"threshold={threshold!r}"
         ) from None

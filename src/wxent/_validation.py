@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from wxent import _namespace as ns
-from wxent._host_checks import allocate as allocate  # host-side checks, as v.<name>
+from wxent._host_checks import NOT_NUMBERS as NOT_NUMBERS  # host-side checks, as v.<name>
+from wxent._host_checks import allocate as allocate
 from wxent._host_checks import as_float as as_float
 from wxent._host_checks import check_has_classes as check_has_classes
 from wxent._host_checks import check_known_classes as check_known_classes

@@ -451,7 +451,7 @@ def _check_positive(name: str, value: Any) -> None:
         host = np.asarray(host, dtype=np.float64)
     except OverflowError:  # a Python integer beyond float64: an infinite weight
         raise v.value_error(name, "finite positive numbers", f"{name}={v._short(value)}") from None
-    except (TypeError, ValueError):
+    except v.NOT_NUMBERS:
         raise v.type_error(name, "positive numbers", f"{name}={v._short(value)}") from None
     v.check_finite_nonnegative(name, host)
     if (host == 0).any():

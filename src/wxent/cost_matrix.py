@@ -234,7 +234,7 @@ def _to_host(name: str, value: Any) -> np.ndarray:
         raise v.type_error(name, "a matrix of numbers", f"{name} with dtype {value.dtype}")
     try:
         return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except v.NOT_NUMBERS:
         raise v.type_error(name, "a matrix of numbers", f"{name}={v._short(value)}") from None
 
 

@@ -482,7 +482,7 @@ def _decision_vector(name: str, value: Any, inp: Any) -> Any:
             raise v.value_error(
                 name, "logits that float64 holds", f"{name}={v._short(value)}"
             ) from None
-        except (TypeError, ValueError):
+        except v.NOT_NUMBERS:
             raise v.type_error(name, expected, f"{name}={v._short(value)}") from None
         if not ns.torch_is_compiling() and np.isnan(value).any():
             raise v.value_error(name, "numbers that are not NaN", f"{name} with NaN")
