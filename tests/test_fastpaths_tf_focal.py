@@ -785,3 +785,31 @@ def test_option_keys_are_bounded(monkeypatch):
         else:
             want = wxent.softmax_focal_loss(x, y, gamma=gamma, reduction="none")
         np.testing.assert_array_equal(value.numpy(), want.numpy())
+
+
+def test_alternating_option_sets_log_no_retracing_notice(caplog):
+    # Each option set is a trace of its own, by design and bounded (MAX_KEYS per rule):
+    # alternating them, as a training loop with and without weights does, must not log
+    # TensorFlow's notice about functions retraced too often.
+    rng = np.random.default_rng(3)
+    sets = [
+        {},
+        {"pos_weight": [1.0, 2.0, 3.0]},
+        {"neg_weight": [2.0, 1.0, 1.0]},
+        {"reduction": "sum"},
+        {"reduction": "none"},
+        {"label_smoothing": 0.1},
+        {"pos_weight": [1.0, 2.0, 3.0], "reduction": "sum"},
+    ]
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for loss in (wxent.sigmoid_cross_entropy, wxent.sigmoid_focal_loss, wxent.asymmetric_loss):
+            for options in sets:
+                for n in (4, 8, 16):
+                    x = tf.constant(rng.normal(size=(n, 3)).astype(np.float32))
+                    t = tf.constant((rng.random((n, 3)) > 0.5).astype(np.float32))
+                    with tf.GradientTape() as tape:
+                        tape.watch(x)
+                        value = loss(x, t, **options)
+                    tape.gradient(value, x)
+                    loss(x, t, **options)  # no tape: the loss-only graph
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]

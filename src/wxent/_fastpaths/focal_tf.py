@@ -497,10 +497,22 @@ def compiled() -> dict[str, Any]:
         "dense_loss": _dense_loss,
         "dense_forward": _dense_forward,
     }
-    return {
-        name: tf.function(rule, autograph=False, reduce_retracing=True)
-        for name, rule in rules.items()
-    }
+    return {name: graph_function(rule) for name, rule in rules.items()}
+
+
+def graph_function(rule: Any) -> Any:
+    """``rule`` as a ``tf.function`` whose traces are bounded by design.
+
+    A rule traces once per option key (at most :data:`MAX_KEYS`) and per shape layout;
+    a user alternating option sets (with and without ``pos_weight``, say) retraces on
+    purpose, never without bound, so TensorFlow's "triggered tf.function retracing"
+    notice, meant for functions made anew in a loop, is turned off for these functions
+    (the flag TensorFlow's own loaded functions set; a version without it just logs).
+    """
+    function = tf.function(rule, autograph=False, reduce_retracing=True)
+    if hasattr(function, "_omit_frequent_tracing_warning"):
+        function._omit_frequent_tracing_warning = True
+    return function
 
 
 _KEYS: dict[str, set[Any]] = {}

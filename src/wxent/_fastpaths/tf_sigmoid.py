@@ -96,16 +96,14 @@ def compiled() -> Any:
     arguments, ``eps`` and dtype; ``reduce_retracing`` gives a second shape a trace
     with unknown dimensions that every further shape reuses.
     """
-    import tensorflow as tf
 
     def values(x: Any, z: Any, q: Any, r: Any, s: Any, eps: float) -> Any:
         c1, c2 = _coefficients(z, q, r, eps)
         return _weighted(x, c1, c2, s)
 
-    def function(f: Any) -> Any:
-        return tf.function(f, autograph=False, reduce_retracing=True)
+    from wxent._fastpaths.focal_tf import graph_function  # (imports TensorFlow)
 
-    return function(values), function(_loss), function(_logits_gradient)
+    return graph_function(values), graph_function(_loss), graph_function(_logits_gradient)
 
 
 @functools.cache
