@@ -223,3 +223,42 @@ def test_numpy_limit_rows_keeps_finite_logits_without_copies():
     np.testing.assert_array_equal(limited[0], [-INF, 0.0, -INF])
     np.testing.assert_array_equal(limited[1:], x[1:])
     np.testing.assert_array_equal(shift, [[0.0], [0.0], [2.0]])
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_eager_host_limit_rows_keep_finite_logits(framework):
+    # Eager PyTorch and TensorFlow tensors on the CPU read the row flags as NumPy does:
+    # without +inf the logits themselves come back (no comparison, no two `where`s).
+    import tensorflow as tf
+    import torch
+
+    from wxent._core.numerics import limit_rows
+    from wxent._namespace import namespace
+
+    host = np.array([[1.0, -INF, 3.0], [-INF, -INF, -INF], [2.0, 0.0, 1.0]], np.float32)
+    convert = torch.as_tensor if framework == "torch" else tf.convert_to_tensor
+    x = convert(host)
+    xp = namespace(x)
+    limited, shift = limit_rows(x, axis=-1, xp=xp)
+    assert limited is x
+    np.testing.assert_array_equal(np.asarray(shift), [[3.0], [0.0], [2.0]])
+    host[0, 1] = INF
+    limited, shift = limit_rows(convert(host), axis=-1, xp=xp)
+    np.testing.assert_array_equal(np.asarray(limited)[0], [-INF, 0.0, -INF])
+    np.testing.assert_array_equal(np.asarray(shift), [[0.0], [0.0], [2.0]])
+
+
+def test_traced_limit_rows_keep_the_branch_free_limits():
+    # Inside torch.compile / tf.function nothing is read: the limits stay `where`s, and a
+    # traced +inf row still takes its limit.
+    import tensorflow as tf
+
+    from wxent._core.numerics import limit_rows
+    from wxent._namespace import namespace
+
+    @tf.function(autograph=False)
+    def limited(x):
+        return limit_rows(x, axis=-1, xp=namespace(x))[0]
+
+    x = np.array([[1.0, INF, 3.0], [2.0, 0.0, 1.0]], np.float32)
+    np.testing.assert_array_equal(limited(tf.constant(x)).numpy(), [[-INF, 0.0, -INF], x[1]])

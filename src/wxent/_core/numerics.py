@@ -125,7 +125,7 @@ def limit_rows(x: Array, *, axis: int, xp: Any) -> tuple[Array, Array]:
     entries, ``-inf`` elsewhere, from constants: gradient 0) with shift 0; a row of only
     ``-inf`` keeps its logits with shift 0. Three elementwise passes over ``x`` (one
     comparison, two ``where`` with a scalar or a per-row constant: no constant of the
-    logits' size; on NumPy none when no row holds ``+inf``), one ``where`` in the
+    logits' size; none on the host when no row holds ``+inf``), one ``where`` in the
     backward pass; the values are
     :func:`limit_logits`'s and :func:`logsumexp`'s bit for bit. The shift is a
     :func:`constant` (the log-sum-exp does not depend on it).
@@ -136,7 +136,7 @@ def limit_rows(x: Array, *, axis: int, xp: Any) -> tuple[Array, Array]:
     """
     m = constant(xp.max(x, axis=axis, keepdims=True), xp=xp)
     row_inf = m == float("inf")
-    if ns.is_numpy_namespace(xp) and not xp.any(row_inf):
+    if _readable_on_host(x) and not bool(xp.any(row_inf)):
         # host logits without +inf (the usual case): nothing to limit, and reading the
         # flag costs no transfer; two passes and two logits-size temporaries saved
         return x, xp.where(xp.isfinite(m), m, 0.0)
@@ -144,6 +144,16 @@ def limit_rows(x: Array, *, axis: int, xp: Any) -> tuple[Array, Array]:
     limit = xp.where(x == float("inf"), 0.0, minus_inf)  # no gradient: 1 where backward
     limited = xp.where(row_inf, limit, x)
     return limited, xp.where(xp.isfinite(m), m, 0.0)
+
+
+def _readable_on_host(x: Array) -> bool:
+    """Whether a flag of ``x`` is read at no cost: concrete values in host memory.
+
+    NumPy, and eager PyTorch and TensorFlow tensors on a CPU; never a traced value
+    (``torch.compile``, ``torch.func``, ``tf.function``, ``jax.jit``), whose branches
+    must not depend on values, nor an accelerator's, whose read would wait for it.
+    """
+    return ns.on_host(x) and ns.is_concrete(x)
 
 
 def shifted_logits(x: Array, *, axis: int, xp: Any) -> Array:
