@@ -49,6 +49,14 @@ CASES: list[tuple[str, Loss, str]] = [
         "x",
     ),
     ("softmax_focal_prob", lambda d: wxent.softmax_focal_loss(d["x"], d["t"]), "t"),
+    ("expected_cost", lambda d: wxent.expected_cost_loss(d["x"], d["y"], d["c"]), "x"),
+    (
+        "cost_sensitive",
+        lambda d: wxent.cost_sensitive_cross_entropy(
+            d["x"], d["y"], d["c"], cost_weight=0.7, label_smoothing=0.1
+        ),
+        "x",
+    ),
 ]
 
 
@@ -61,6 +69,7 @@ def _data(dtype: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         "y": np.array([0, 1, 2, 3, 4, 1]),
         "z": (t > 0.2) * 1.0,
         "q": rng.uniform(0.5, 2.0, 5),
+        "c": rng.uniform(0.0, 3.0, (5, 5)) * (1.0 - np.eye(5)),
     }
     data = {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in data.items()}
     tangents = {k: rng.normal(size=v.shape).astype(dtype) for k, v in data.items()}
@@ -152,3 +161,21 @@ def test_jax_jvp_equals_the_same_directional_derivative(case, loss, name):
     direction = jnp.asarray(tangents[name].astype(np.float32))
     _, got = jax.jvp(lambda a: loss({**d, name: a}), (d[name],), (direction,))
     assert_close(np.asarray(got), along, rtol=2e-4, atol=2e-5)  # JAX in float32
+
+
+@pytest.mark.parametrize(("case", "loss", "name"), CASES, ids=[c[0] for c in CASES])
+def test_eager_accumulator_beside_a_tape_gives_the_loss_tangent(case, loss, name):
+    # A training step's tape and an accumulator together, eagerly: the loss's tangent is
+    # the directional derivative (a custom gradient under both used to leave it None).
+    data, tangents = _data("float64")
+    along, _ = _reverse(loss, data, name, tangents[name])
+    d = _tf(data)
+    with tf.autodiff.ForwardAccumulator(d[name], tf.constant(tangents[name])) as acc:
+        with tf.GradientTape() as tape:
+            tape.watch(d[name])
+            value = loss(d)
+        grad = tape.gradient(value, d[name])
+    assert grad is not None
+    tangent = acc.jvp(value)
+    assert tangent is not None
+    assert_close(tangent.numpy(), along, rtol=1e-9, atol=1e-9)

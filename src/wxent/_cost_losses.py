@@ -116,6 +116,10 @@ def expected_cost_loss(
             from wxent._fastpaths import cost_torch
 
             losses = cost_torch.losses(inp, c, ce=False)
+        elif fast and ns.is_tf_namespace(inp.xp):
+            from wxent._fastpaths import cost_tf
+
+            losses = cost_tf.losses(inp, c, ce=False)
         if losses is None:
             losses = prep.quietly(
                 inp,
@@ -230,6 +234,12 @@ def cost_sensitive_cross_entropy(
             from wxent._fastpaths import cost_torch
 
             losses = cost_torch.losses(inp, c, weight=cost_weight, label_smoothing=eps, ce=True)
+            if losses is not None:
+                return prep.weigh(inp, weights, losses)
+        elif fast and cost_weight != 0.0 and ns.is_tf_namespace(inp.xp):
+            from wxent._fastpaths import cost_tf
+
+            losses = cost_tf.losses(inp, c, weight=cost_weight, label_smoothing=eps, ce=True)
             if losses is not None:
                 return prep.weigh(inp, weights, losses)
         losses = softmax_losses(inp, eps, fast=fast)

@@ -57,7 +57,16 @@ def ones_like(x: Array, /, *, dtype: Any = None) -> Array:
 
 def full_like(x: Array, /, fill_value: Any, *, dtype: Any = None) -> Array:
     """An array like ``x`` filled with ``fill_value``."""
-    return tf.fill(tf.shape(x), tf.cast(fill_value, dtype or x.dtype))
+    return tf.fill(tf.shape(x), _in_dtype(fill_value, dtype or x.dtype))
+
+
+def _in_dtype(value: Any, dtype: Any) -> Array:
+    """``value`` as a scalar of ``dtype``: a Python number straight in ``dtype``.
+
+    ``tf.cast`` of a Python float first makes a float32 tensor, so float64 would get
+    0.1 rounded to float32 (and 1e-300 as 0).
+    """
+    return tf.cast(value, dtype) if _is_tensor(value) else tf.constant(value, dtype=dtype)
 
 
 def where(condition: Array, x1: Array | complex, x2: Array | complex, /) -> Array:
@@ -115,9 +124,9 @@ def minimum(x1: Array, x2: Array, /) -> Array:
 def clip(x: Array, /, min: Any = None, max: Any = None) -> Array:
     """Clip to ``[min, max]`` (either may be ``None``)."""
     if min is not None:
-        x = tf.maximum(x, tf.cast(min, x.dtype))
+        x = tf.maximum(x, _in_dtype(min, x.dtype))
     if max is not None:
-        x = tf.minimum(x, tf.cast(max, x.dtype))
+        x = tf.minimum(x, _in_dtype(max, x.dtype))
     return x
 
 

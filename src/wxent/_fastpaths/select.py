@@ -136,17 +136,19 @@ def forward_ad(*tensors: Any) -> bool:
 
 
 def tf_forward_ad(*tensors: Any) -> bool:
-    """Whether a ``tf.autodiff.ForwardAccumulator`` watches TensorFlow ``tensors`` (traced).
+    """Whether a ``tf.autodiff.ForwardAccumulator`` watches TensorFlow ``tensors``.
 
     Under an accumulator opened inside a traced function the custom gradients of the
     focal rules gave a zero tangent (TensorFlow derives a JVP from a custom gradient's
-    backward function, and the traced one is not fit for it): such calls take the generic
-    formulas, which it differentiates op by op. Eagerly, and for an accumulator around a
-    traced call, the rules' JVPs are exact (tests/test_tf_forward_ad.py) and they stay.
-    Costs nothing where no tape or accumulator is active.
+    backward function, and the traced one is not fit for it); eagerly, with a tape
+    recording beside the accumulator, the tangent of the loss itself was missing (None).
+    Such calls take the generic formulas, which it differentiates op by op. For an
+    accumulator around a traced call the rules' JVPs are exact
+    (tests/test_tf_forward_ad.py) and they stay. Costs nothing where no tape or
+    accumulator is active.
     """
     tf = sys.modules.get("tensorflow")
-    if tf is None or tf.executing_eagerly():
+    if tf is None:
         return False
     from tensorflow.python.eager import forwardprop_util, record
 
@@ -157,7 +159,11 @@ def tf_forward_ad(*tensors: Any) -> bool:
         for t in tensors
         if isinstance(t, tf.Variable) or (tf.is_tensor(t) and t.dtype.is_floating)
     ]
-    return bool(watched) and bool(forwardprop_util.pack_tangents(watched).indices)
+    if not watched or not forwardprop_util.pack_tangents(watched).indices:
+        return False
+    # Eagerly an accumulator alone differentiates the rules exactly (their loss-only
+    # graphs); only beside a recording tape does the custom gradient lose the tangent.
+    return not tf.executing_eagerly() or bool(record.should_record_backprop(watched))
 
 
 def rerun(loss: Callable[..., Any], labels: Any, **options: Any) -> Callable[[Any], Any]:

@@ -45,7 +45,7 @@ def tf_softmax_function() -> Any:
             rows = tf.range(tf.shape(x, out_type=labels.dtype)[0], dtype=labels.dtype)
             where = tf.stack([rows, labels], axis=1)
             grad = tf.tensor_scatter_nd_add(
-                grad - eps / classes, where, tf.fill(tf.shape(labels), tf.cast(eps, x.dtype))
+                grad - eps / classes, where, tf.fill(tf.shape(labels), tf.constant(eps, x.dtype))
             )
         return loss, grad
 

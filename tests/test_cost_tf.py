@@ -1,0 +1,324 @@
+"""The TensorFlow custom gradient of the expected-cost losses against the generic formulas.
+
+``expected_cost_loss`` and ``cost_sensitive_cross_entropy`` under a tape run one
+``tf.custom_gradient`` rule (:mod:`wxent._fastpaths.cost_tf`), eagerly and in
+``tf.function``: values and gradients equal the generic path's
+(``wxent._fastpaths.ENABLED = False``) for every option and reduction, float32 and
+float64, at ``-inf`` and huge logits; rows holding ``+inf`` reach their limits (eagerly
+by the call's one read, traced by a branch), rows of only ``-inf`` or NaN the generic
+path's errors or NaN; second derivatives and cost matrices a tape watches take the generic
+formulas (forward mode: tests/test_tf_forward_ad.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import wxent
+from conftest import assert_close
+from wxent import _fastpaths
+from wxent._core import cost as core_cost
+from wxent._fastpaths import cost_tf
+
+REDUCTIONS = ["none", "sum", "mean", "weighted_mean"]
+MODES = ["eager", "function"]
+N, C = 9, 6
+
+
+@pytest.fixture
+def ran(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """``"fast"`` per forward pass of the rule, ``"generic"`` per core call."""
+    calls: list[str] = []
+    fast, generic = cost_tf._forward, core_cost.expected_cost
+
+    def spy_fast(*args: Any, **kwargs: Any) -> Any:
+        calls.append("fast")
+        return fast(*args, **kwargs)
+
+    def spy_generic(*args: Any, **kwargs: Any) -> Any:
+        calls.append("generic")
+        return generic(*args, **kwargs)
+
+    monkeypatch.setattr(cost_tf, "_forward", spy_fast)
+    monkeypatch.setattr(core_cost, "expected_cost", spy_generic)
+    yield calls
+
+
+def _data(dtype: Any, *, edges: bool = True) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(N, C)) * 3.0
+    if edges:
+        x[0, 2] = -math.inf  # a masked class (not the label)
+        x[1] = -1e30  # huge finite logits, one of them large
+        x[1, 3] = 5.0
+        x[2, 4] = 1e4
+    y = rng.integers(0, C, N)
+    y[0] = 1
+    y[5] = -100  # ignored
+    costs = rng.random((C, C))
+    np.fill_diagonal(costs, 0.0)
+    cw = rng.random(C) + 0.5
+    sw = rng.random(N)
+    sw[3] = 0.0
+    return tuple(a.astype(dtype) if a.dtype.kind == "f" else a for a in (x, y, costs, cw, sw))
+
+
+CASES: dict[str, dict[str, Any]] = {
+    "expected": dict(loss="expected"),
+    "expected-weights": dict(loss="expected", class_weight=True, sample_weight=True),
+    "sensitive": dict(loss="sensitive", cost_weight=0.7),
+    "sensitive-smooth-weights": dict(
+        loss="sensitive", cost_weight=2.5, label_smoothing=0.2, class_weight=True
+    ),
+    "sensitive-sample-weights": dict(loss="sensitive", cost_weight=1.0, sample_weight=True),
+}
+
+
+def _call(case: str, reduction: str, data: tuple[np.ndarray, ...]) -> Any:
+    _, y, costs, cw, sw = data
+    opts = dict(CASES[case])
+    loss = opts.pop("loss")
+    if opts.pop("class_weight", False):
+        opts["class_weight"] = cw
+    if opts.pop("sample_weight", False):
+        opts["sample_weight"] = sw
+    fn = wxent.expected_cost_loss if loss == "expected" else wxent.cost_sensitive_cross_entropy
+    labels = tf.constant(y)
+    costs_t = tf.constant(costs)
+    return lambda a: fn(a, labels, costs_t, ignore_index=-100, reduction=reduction, **opts)
+
+
+def _value_and_grad(f: Any, x: np.ndarray, mode: str = "eager") -> tuple[np.ndarray, np.ndarray]:
+    def step(a: Any) -> Any:
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            out = f(a)
+        return out, tape.gradient(out, a)
+
+    if mode == "function":
+        step = tf.function(step, autograph=False)
+    out, grad = step(tf.constant(x))
+    return out.numpy().astype(np.float64), grad.numpy().astype(np.float64)
+
+
+def _generic(f: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    with monkeypatch.context() as m:
+        m.setattr(_fastpaths, "ENABLED", False)
+        return f()
+
+
+TOL = {np.float32: 2e-6, np.float64: 1e-12}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("case", list(CASES))
+def test_matches_the_generic_path(monkeypatch, ran, case, reduction, dtype, mode):
+    data = _data(dtype)
+    f = _call(case, reduction, data)
+    value, grad = _value_and_grad(f, data[0], mode)
+    assert ran == ["fast"]
+    ran.clear()
+    ref_value, ref_grad = _generic(lambda: _value_and_grad(f, data[0], mode), monkeypatch)
+    assert "fast" not in ran
+    assert np.isfinite(grad).all()
+    assert_close(value, ref_value, rtol=TOL[dtype], atol=TOL[dtype])
+    assert_close(grad, ref_grad, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_matches_float64_formula(ran, mode):
+    """``l = ce_eps + w e`` and ``dl/dx = p - t + w p (costs[y] - e)``, in float64."""
+    x, y, costs, _, _ = _data(np.float64, edges=False)
+    y = np.maximum(y, 0)
+    eps, w = 0.2, 0.7
+    value, grad = _value_and_grad(
+        lambda a: wxent.cost_sensitive_cross_entropy(
+            a, tf.constant(y), costs, cost_weight=w, label_smoothing=eps, reduction="none"
+        ),
+        x,
+        mode,
+    )
+    assert ran == ["fast"]
+    z = x - x.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    rows = costs[y]
+    e = (rows * p).sum(axis=1)
+    t = np.full((N, C), eps / C)
+    t[np.arange(N), y] += 1.0 - eps
+    ce = -(t * np.log(p)).sum(axis=1)
+    assert_close(value, ce + w * e, rtol=1e-13, atol=1e-15)
+    assert_close(grad, p - t + w * p * (rows - e[:, None]), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", ["expected", "sensitive-smooth-weights"])
+def test_plus_inf_rows_take_their_limit(monkeypatch, ran, case, mode):
+    """Eagerly a ``+inf`` row is NaN and the one read recomputes; traced, a branch limits it."""
+    data = _data(np.float32)
+    data[0][4, 1] = math.inf
+    f = _call(case, "none", data)
+    value, grad = _value_and_grad(f, data[0], mode)
+    assert ran[0] == "fast"
+    if mode == "eager":
+        assert "generic" in ran  # the inexact result was recomputed
+    ref_value, ref_grad = _generic(lambda: _value_and_grad(f, data[0], mode), monkeypatch)
+    assert not np.isnan(value).any() and not np.isnan(grad).any()
+    assert (grad[4] == 0).all()
+    assert_close(value, ref_value, rtol=2e-6, atol=2e-6)
+    assert_close(grad, ref_grad, rtol=2e-6, atol=2e-6)
+
+
+@pytest.mark.parametrize("bad", ["nan", "all -inf"])
+def test_bad_rows_raise_the_generic_error_eagerly_and_give_nan_traced(monkeypatch, bad):
+    x, y, costs, _, _ = _data(np.float32)
+    if bad == "nan":
+        x[6, 2] = math.nan
+    else:
+        x[6] = -math.inf
+    f = _call("sensitive", "none", (x, y, costs, None, None))
+    with pytest.raises(ValueError, match="logits"):
+        _value_and_grad(f, x)
+    value, grad = _value_and_grad(f, x, "function")
+    ref_value, ref_grad = _generic(lambda: _value_and_grad(f, x, "function"), monkeypatch)
+    assert np.isnan(value[6]) and not np.isnan(value[:6]).any()
+    assert_close(value[:6], ref_value[:6], rtol=2e-6, atol=2e-6)
+    assert_close(grad[:6], ref_grad[:6], rtol=2e-6, atol=2e-6)
+
+
+def test_ignored_nan_rows_get_gradient_zero(monkeypatch):
+    """A NaN row that is ignored counts nothing: loss and gradient 0 there, as generically."""
+    x, y, costs, _, _ = _data(np.float32)
+    x[5, 1] = math.nan  # row 5 is ignored
+    f = _call("sensitive", "mean", (x, y, costs, None, None))
+    for mode in MODES:
+        value, grad = _value_and_grad(f, x, mode)
+        ref_value, ref_grad = _generic(lambda m=mode: _value_and_grad(f, x, m), monkeypatch)
+        assert np.isfinite(value) and (grad[5] == 0).all()
+        assert_close(value, ref_value, rtol=2e-6, atol=2e-6)
+        assert_close(grad, ref_grad, rtol=2e-6, atol=2e-6)
+
+
+@pytest.mark.parametrize("case", ["expected", "sensitive-smooth-weights"])
+def test_second_derivatives_match_generic(monkeypatch, case):
+    x, y, costs, cw, sw = _data(np.float64, edges=False)
+    f = _call(case, "mean", (x, y, costs, cw, sw))
+
+    def hvp() -> np.ndarray:
+        a = tf.constant(x)
+        with tf.GradientTape() as outer:
+            outer.watch(a)
+            with tf.GradientTape() as inner:
+                inner.watch(a)
+                out = f(a)
+            g = inner.gradient(out, a)
+            s = tf.reduce_sum(g * tf.sin(a))
+        return outer.gradient(s, a).numpy()
+
+    assert_close(hvp(), _generic(hvp, monkeypatch), rtol=1e-10, atol=1e-12)
+
+
+def test_watched_costs_and_the_loss_alone_take_the_generic_formulas(monkeypatch, ran):
+    x, y, costs, _, _ = _data(np.float64, edges=False)
+    y = np.maximum(y, 0)
+    variable = tf.Variable(costs)
+    a = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        out = wxent.expected_cost_loss(a, tf.constant(y), variable)
+    g_costs, g_x = tape.gradient(out, [variable, a])
+    assert "fast" not in ran
+    p = np.exp(x - x.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    expected = np.zeros_like(costs)
+    np.add.at(expected, y, p / N)  # d mean_i(costs[y_i] . p_i) / d costs
+    assert_close(tf.convert_to_tensor(g_costs).numpy(), expected, rtol=1e-12, atol=1e-15)
+    assert np.isfinite(g_x.numpy()).all()
+    wxent.expected_cost_loss(a, tf.constant(y), costs)  # no tape: the loss alone
+    assert "fast" not in ran
+    monkeypatch.setenv("WXENT_KERNELS", "off")
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        wxent.expected_cost_loss(a, tf.constant(y), costs)
+    assert "fast" not in ran
+
+
+def test_unknown_leading_dimensions_and_3d_logits(monkeypatch, ran):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2, 4, C)).astype(np.float32)
+    y = rng.integers(0, C, (2, 4))
+    costs = rng.random((C, C)).astype(np.float32)
+    np.fill_diagonal(costs, 0.0)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, C], tf.float32)], autograph=False)
+    def step(a: Any) -> Any:
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            out = wxent.cost_sensitive_cross_entropy(
+                a, tf.constant(y), costs, cost_weight=0.5, reduction="none"
+            )
+        return out, tape.gradient(out, a)
+
+    value, grad = step(tf.constant(x))
+    assert ran == ["fast"]
+    ref_value, ref_grad = _generic(lambda: _value_and_grad(
+        lambda a: wxent.cost_sensitive_cross_entropy(
+            a, tf.constant(y), costs, cost_weight=0.5, reduction="none"
+        ), x), monkeypatch)  # fmt: skip
+    assert value.shape == (2, 4)
+    assert_close(value.numpy(), ref_value, rtol=2e-6, atol=2e-6)
+    assert_close(grad.numpy(), ref_grad, rtol=2e-6, atol=2e-6)
+
+
+def test_float64_smoothed_softmax_gradient_is_exact():
+    # The smoothing term of TensorFlow's softmax cross-entropy rule in float64: eps in
+    # float64, not a float32 rounding of it (an error of 1.5e-8 relative before).
+    x, y, _, _, _ = _data(np.float64, edges=False)
+    y = np.maximum(y, 0)
+    eps = 0.1
+    _, grad = _value_and_grad(
+        lambda a: wxent.softmax_cross_entropy(
+            a, tf.constant(y), label_smoothing=eps, reduction="sum"
+        ),
+        x,
+    )
+    p = np.exp(x - x.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    t = np.full((N, C), eps / C)
+    t[np.arange(N), y] += 1.0 - eps
+    assert_close(grad, p - t, rtol=1e-14, atol=1e-15)
+
+
+def test_namespace_scalars_keep_float64():
+    from wxent import _tf_namespace as tnp
+
+    x = tf.zeros(3, tf.float64)
+    assert tnp.full_like(x, 0.1).numpy()[0] == 0.1
+    assert tnp.clip(x, min=1e-300).numpy()[0] == 1e-300
+    assert tnp.clip(x + 1.0, max=0.1).numpy()[0] == 0.1
+
+
+def test_variable_logits_run_the_rule(monkeypatch, ran):
+    x, y, costs, _, _ = _data(np.float32, edges=False)
+    y = np.maximum(y, 0)
+    variable = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        out = wxent.cost_sensitive_cross_entropy(variable, tf.constant(y), costs, cost_weight=0.3)
+    grad = tape.gradient(out, variable)
+    assert ran == ["fast"]
+    ref_value, ref_grad = _generic(
+        lambda: _value_and_grad(
+            lambda a: wxent.cost_sensitive_cross_entropy(a, tf.constant(y), costs, cost_weight=0.3),
+            x,
+        ),
+        monkeypatch,
+    )
+    assert_close(out.numpy(), ref_value, rtol=2e-6, atol=2e-6)
+    assert_close(grad.numpy(), ref_grad, rtol=2e-6, atol=2e-6)
