@@ -8,6 +8,7 @@ per-element weight array). :func:`softmax_data`: the softmax focal tests' logits
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -66,3 +67,22 @@ def softmax_data(
         if plus_inf:
             x[3, 1] = np.inf
     return x, y
+
+
+def clip_case(clip: float, gamma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Logits ``(N, 2)`` whose negatives are active well past the clip, labels, and the
+    float64 loss and gradient of ``reduction="none"`` (column 1: label 1, ``gamma_pos =
+    0``). ``p_m = (1 - clip) - sigmoid(-x)`` from a quarter of ``1 - clip`` on (nearer
+    the threshold ``p_m`` is ill-conditioned in ``x`` itself)."""
+    start = math.log((1 - 0.75 * (1 - clip)) / (0.75 * (1 - clip)))
+    x = np.repeat(np.linspace(start, start + 25.0, 101), 2).reshape(-1, 2).astype(np.float32)
+    z = np.zeros_like(x)
+    z[:, 1] = 1.0
+    x64 = x.astype(np.float64)
+    p, q = 1.0 / (1.0 + np.exp(-x64)), 1.0 / (1.0 + np.exp(x64))
+    p_m = (1.0 - clip) - q
+    minus_log = -np.log1p(-p_m)
+    loss = np.where(z == 1, np.log1p(np.exp(-x64)), p_m**gamma * minus_log)
+    d_pm = (gamma * p_m ** (gamma - 1) * minus_log if gamma else 0.0) + p_m**gamma / (1 - p_m)
+    grad = np.where(z == 1, -q, d_pm * p * q)
+    return x, z, loss, grad

@@ -22,7 +22,7 @@ import torch
 
 import wxent
 from conftest import assert_close
-from focal_cases import SIGMOID_OPTIONS, SOFTMAX_OPTIONS, softmax_data
+from focal_cases import SIGMOID_OPTIONS, SOFTMAX_OPTIONS, clip_case, softmax_data
 from wxent import _fastpaths
 from wxent._fastpaths import focal
 
@@ -433,3 +433,37 @@ def test_jax_vmap_hessian_and_label_gradients(monkeypatch, rng):
     expected = _generic(monkeypatch, compute)
     for a, b in zip(got, expected, strict=True):
         assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+CLIP_BACKENDS = ["numpy", "numpy-generic", "torch", "torch-generic", "jax", "jax-generic"]
+
+
+@pytest.mark.parametrize("backend", CLIP_BACKENDS)
+@pytest.mark.parametrize("gamma", [0.0, 4.0])
+@pytest.mark.parametrize("clip", [0.999, 0.9])
+def test_asymmetric_clip_near_one_keeps_its_digits(monkeypatch, backend, gamma, clip):
+    """float32 against float64: ``p - clip`` of ``p`` near 1 cancelled (1.7e-4 relative
+    error at ``clip = 0.999``), and ``-log(sigmoid(-x) + clip)`` of a number near 1 too;
+    ``(1 - clip) - sigmoid(-x)`` and ``log1p`` keep a few ulps, values and gradients."""
+    x, z, loss, grad = clip_case(clip, gamma)
+    framework, _, generic = backend.partition("-")
+    if generic:
+        monkeypatch.setattr(_fastpaths, "ENABLED", False)
+    kw = {"gamma_pos": 0.0, "gamma_neg": gamma, "clip": clip, "reduction": "none"}
+    if framework == "numpy":
+        got = wxent.asymmetric_loss(x, z, **kw)
+        got_grad = None
+    elif framework == "torch":
+        xt = torch.tensor(x, requires_grad=True)
+        out = wxent.asymmetric_loss(xt, torch.tensor(z), **kw)
+        out.sum().backward()
+        got, got_grad = out.detach().numpy(), xt.grad.numpy()
+    else:
+        zj = jnp.asarray(z)
+        got, got_grad = jax.value_and_grad(
+            lambda a: wxent.asymmetric_loss(a, zj, **{**kw, "reduction": "sum"})
+        )(jnp.asarray(x))
+        got = wxent.asymmetric_loss(jnp.asarray(x), zj, **kw)
+    np.testing.assert_allclose(np.asarray(got), loss, rtol=1e-5, atol=0)
+    if got_grad is not None:
+        np.testing.assert_allclose(np.asarray(got_grad), grad, rtol=1e-5, atol=0)

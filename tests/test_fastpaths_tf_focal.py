@@ -25,7 +25,7 @@ import tensorflow as tf
 import reference_imbalance as ref
 import wxent
 from conftest import assert_close
-from focal_cases import SIGMOID_OPTIONS, SOFTMAX_OPTIONS, softmax_data
+from focal_cases import SIGMOID_OPTIONS, SOFTMAX_OPTIONS, clip_case, softmax_data
 from test_fastpaths_tf import _value_grad_hvp
 from wxent._fastpaths import focal_tf
 
@@ -813,3 +813,22 @@ def test_alternating_option_sets_log_no_retracing_notice(caplog):
                     tape.gradient(value, x)
                     loss(x, t, **options)  # no tape: the loss-only graph
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["rule", "generic"])
+@pytest.mark.parametrize("gamma", [0.0, 4.0])
+@pytest.mark.parametrize("clip", [0.999, 0.9])
+def test_asymmetric_clip_near_one_keeps_its_digits(monkeypatch, generic, gamma, clip):
+    """float32 against float64 (as tests/test_fastpaths_focal.py): ``(1 - clip) -
+    sigmoid(-x)`` and ``log1p``, not ``p - clip`` and ``log(q + clip)`` near 1."""
+    x, z, loss, grad = clip_case(clip, gamma)
+    if generic:
+        monkeypatch.setenv("WXENT_KERNELS", "off")
+    kw = {"gamma_pos": 0.0, "gamma_neg": gamma, "clip": clip, "reduction": "none"}
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        out = wxent.asymmetric_loss(xt, tf.constant(z), **kw)
+    got_grad = tape.gradient(out, xt)
+    np.testing.assert_allclose(out.numpy(), loss, rtol=1e-5, atol=0)
+    np.testing.assert_allclose(got_grad.numpy(), grad, rtol=1e-5, atol=0)

@@ -22,6 +22,7 @@ import triton  # (a missing triton is a failure, not a skip)
 
 import wxent
 from device_ops import DeviceOps
+from focal_cases import clip_case
 from wxent._fastpaths import (
     select,
     triton_common,
@@ -808,3 +809,18 @@ def test_softmax_focal_rows_holding_inf_take_their_limit(gamma, eps):
         assert np.all(grad[:3] == 0.0) and np.isfinite(grad).all()
         if reduction != "none":
             assert np.isfinite(value).all() == (eps == 0.0)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 4.0])
+@pytest.mark.parametrize("clip", [0.999, 0.9])
+def test_asymmetric_clip_near_one_keeps_its_digits(gamma, clip):
+    """float32 against float64 (as tests/test_fastpaths_focal.py): the kernel takes
+    ``1 - clip`` rounded once from the host's double, ``(1 - clip) - sigmoid(-x)`` and
+    ``log1p``, not ``p - clip`` and ``log(q + clip)`` near 1."""
+    x, z, loss, grad = clip_case(clip, gamma)
+    before = sum(select.LAUNCHES.values())
+    kw = {"gamma_pos": 0.0, "gamma_neg": gamma, "clip": clip, "reduction": "none"}
+    value, got_grad = run(wxent.asymmetric_loss, x, torch.tensor(z), **kw)
+    assert sum(select.LAUNCHES.values()) > before, "the kernel did not run"
+    np.testing.assert_allclose(value, loss, rtol=1e-5, atol=0)
+    np.testing.assert_allclose(got_grad, grad, rtol=1e-5, atol=0)

@@ -122,7 +122,7 @@ def main() -> None:
     sigmoid = {**dict.fromkeys(pointers, "*fp32"), "denom_ptr": "*fp32", "status_ptr": "*i32"}
     sigmoid.update(dict.fromkeys(["n_rows", "n_cols", "q_stride", "r_stride"], "i32"))
     sigmoid.update(dict.fromkeys(["ignore", "eps", "gamma_pos", "gamma_neg", "clip"], "fp32"))
-    sigmoid.update(dict.fromkeys(["inv_const", "alpha_pos", "alpha_neg"], "fp32"))
+    sigmoid.update(dict.fromkeys(["keep", "inv_const", "alpha_pos", "alpha_neg"], "fp32"))
     switches = ["HAS_Q", "HAS_R", "HAS_ALPHA", "HAS_IGNORE", "HAS_SMOOTH"]
     switches += ["MOD_POS", "MOD_NEG"]
     for phase in (0, 1):

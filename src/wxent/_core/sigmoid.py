@@ -134,15 +134,29 @@ def binary_terms(
     # p and 1 - p are exact beyond the clip too (exp(-1000) is 0 in every float).
     p = xp.exp(-sp_minus_x)
     q = xp.exp(-sp_x)
-    shifted = p - clip
+    shifted = clipped_probability(p, q, clip)
     active = xp.logical_not(shifted <= 0)  # NaN stays: a NaN logit is an error
     # Double where: the inactive branch never sees log(0) or a zero base.
-    one_minus_p_m = xp.where(active, q + clip, 1.0)
-    term = -xp.log(one_minus_p_m)
+    if clip >= 0.5:  # -log(1 - p_m), p_m <= 1 - clip <= 1/2: log1p keeps its digits
+        term = -xp.log1p(-xp.where(active, shifted, 0.0))
+    else:
+        term = -xp.log(xp.where(active, q + clip, 1.0))
     if gamma_neg != 0.0:
         p_m = xp.where(active, shifted, 1.0)
         term = term * xp.exp(gamma_neg * xp.log(p_m))
     return pos, xp.where(active, term, 0.0)
+
+
+def clipped_probability(p: Array, q: Array, clip: float) -> Array:
+    """``p - clip`` (``p = sigmoid(x)``, ``q = sigmoid(-x)``) without its cancellation.
+
+    Where ``clip >= 1/2``, ``p - clip`` subtracts two numbers near 1: ``p``'s rounding
+    (half an ulp of 1) is then a large part of a small difference (1.7e-4 in float32 at
+    ``clip = 0.999``). ``(1 - clip) - q`` is the same difference of two small numbers,
+    each to its own relative precision. Below ``clip = 1/2``, ``p - clip`` is the exact
+    one near the threshold (``p`` small there), and stays.
+    """
+    return (1.0 - clip) - q if clip >= 0.5 else p - clip
 
 
 def sigmoid_focal_loss(

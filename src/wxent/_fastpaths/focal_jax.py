@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
+from wxent._core import sigmoid as core_sigmoid
 from wxent._fastpaths import focal as shared
 
 Array = Any
@@ -80,11 +81,13 @@ def _focal_term(p: Array, q: Array, sp_pos: Array, sp_neg: Array, gamma: float) 
 
 def _clipped_negative(p: Array, q: Array, gamma: float, clip: float) -> Any:
     """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``."""
-    shifted = p - clip
+    shifted = core_sigmoid.clipped_probability(p, q, clip)
     active = ~(shifted <= 0)  # NaN stays: a NaN logit is an error
     p_m = jnp.where(active, shifted, 1.0)
     one_minus = jnp.where(active, q + clip, 1.0)
-    minus_log = -jnp.log(one_minus)
+    # (-log1p(-p_m) where p_m <= 1/2: see clipped_probability)
+    high = clip >= 0.5
+    minus_log = -jnp.log1p(-jnp.where(active, shifted, 0.0)) if high else -jnp.log(one_minus)
     d_pm = 1.0 / one_minus
     if gamma != 0.0:
         power = jnp.exp(gamma * jnp.log(p_m))

@@ -58,6 +58,7 @@ from typing import Any
 import tensorflow as tf
 from tensorflow.python.eager import record
 
+from wxent._core import sigmoid as core_sigmoid
 from wxent._fastpaths import focal as shared
 
 Tensor = Any
@@ -137,13 +138,15 @@ def _clipped_negative(
     p: Tensor, q: Tensor, gamma: float, clip: float, slope: bool
 ) -> tuple[Tensor, Tensor | None]:
     """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``."""
-    shifted = p - clip
+    shifted = core_sigmoid.clipped_probability(p, q, clip)
     # NaN stays active (a NaN logit is an error). Not logical_not(shifted <= 0): in a
     # graph TensorFlow's optimizer rewrites that as shifted > 0, false for NaN.
     active = tf.logical_or(shifted > 0, tf.math.is_nan(shifted))
     p_m = tf.where(active, shifted, 1.0)
     one_minus = tf.where(active, q + clip, 1.0)
-    minus_log = -tf.math.log(one_minus)
+    # (-log1p(-p_m) where p_m <= 1/2: see clipped_probability)
+    high = clip >= 0.5
+    minus_log = -tf.math.log1p(-tf.where(active, shifted, 0.0)) if high else -tf.math.log(one_minus)
     d_pm = tf.math.reciprocal(one_minus) if slope else None
     if gamma != 0.0:
         power = tf.exp(gamma * tf.math.log(p_m))

@@ -83,15 +83,19 @@ def _clipped_negative(
 ) -> tuple[Tensor, Tensor | None]:
     """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``.
 
-    Branch-free: ``1 - p_m = min(q + clip, 1)``; ``p_m**gamma = exp(gamma log p_m)`` is
-    0 where inactive (``p <= clip``), and so are ``N`` and ``dN/dx``. With ``gamma = 0``
-    the indicator ``sign(p_m)`` zeroes them; in the division of ``dN/dx`` the inactive
-    ``p_m`` are taken as 1, so no ``0 / 0`` arises. NaN logits stay NaN.
+    Branch-free: ``p_m = max((1 - clip) - q, 0)`` where ``clip >= 1/2`` (no
+    cancellation; ``-log(1 - p_m)`` then by ``log1p``), ``1 - p_m = min(q + clip, 1)``;
+    ``p_m**gamma = exp(gamma log p_m)`` is 0 where inactive (``p <= clip``), and so are
+    ``N`` and ``dN/dx``. With ``gamma = 0`` the indicator ``sign(p_m)`` zeroes them; in
+    the division of ``dN/dx`` the inactive ``p_m`` are taken as 1, so no ``0 / 0``
+    arises. NaN logits stay NaN.
     """
-    p_m = torch.sub(p, clip).clamp_(min=0.0)
+    high = clip >= 0.5  # (1 - clip) - q: see wxent._core.sigmoid.clipped_probability
+    p_m = (q.neg().add_(1.0 - clip) if high else torch.sub(p, clip)).clamp_(min=0.0)
     active = torch.sign(p_m)
     one_minus = torch.add(q, clip).clamp_(max=1.0)
-    minus_log = torch.log(one_minus).neg_()
+    # -log(1 - p_m), 0 where inactive: log1p(-p_m) where p_m <= 1/2
+    minus_log = p_m.neg().log1p_().neg_() if high else torch.log(one_minus).neg_()
     derivative = None
     if gamma == 0.0:
         if slope:

@@ -209,13 +209,20 @@ def numpy_sigmoid_family_losses(
             np.subtract(ub, smb, out=smb)
             # The negative term N, in gb (or spb itself).
             if clip:
-                np.negative(smb, out=fb)
-                np.exp(fb, out=fb)  # p
-                fb -= clip  # p - clip (NaN stays NaN)
-                np.negative(spb, out=gb)
-                np.exp(gb, out=gb)  # 1 - p
-                gb += clip
-                np.log(gb, out=gb)
+                if clip >= 0.5:  # (see wxent._core.sigmoid.clipped_probability)
+                    np.negative(spb, out=fb)
+                    np.exp(fb, out=fb)  # 1 - p
+                    np.subtract(1.0 - clip, fb, out=fb)  # p - clip, without cancellation
+                    np.negative(fb, out=gb)
+                    np.log1p(gb, out=gb)
+                else:
+                    np.negative(smb, out=fb)
+                    np.exp(fb, out=fb)  # p
+                    fb -= clip  # p - clip (NaN stays NaN)
+                    np.negative(spb, out=gb)
+                    np.exp(gb, out=gb)  # 1 - p
+                    gb += clip
+                    np.log(gb, out=gb)
                 np.negative(gb, out=gb)  # -log(1 - p_m) where p > clip, finite elsewhere
                 if gamma_neg:
                     np.clip(fb, 0.0, inf, out=fb)  # p_m, 0 where p <= clip

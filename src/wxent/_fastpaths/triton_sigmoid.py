@@ -68,6 +68,7 @@ def _sigmoid_kernel(
     gamma_pos,
     gamma_neg,
     clip,
+    keep,
     inv_const,
     alpha_pos,
     alpha_neg,
@@ -153,10 +154,16 @@ def _sigmoid_kernel(
             d_pos = -f * (p_neg + gamma_pos * prod)
         # Negative term Q and dQ/dx.
         if CLIP:
-            active = (p - clip > 0.0) | (p != p)  # a NaN logit stays NaN (an error)
-            p_m = tl.where(active, p - clip, 1.0)
+            # p - clip cancels where clip >= 1/2: (1 - clip) - (1 - p) there, and
+            # -log(1 - p_m) as -log1p(-p_m) (see wxent._core.sigmoid.clipped_probability)
+            high = clip >= 0.5
+            shifted = tl.where(high, keep - p_neg, p - clip)  # (keep = 1 - clip)
+            active = (shifted > 0.0) | (p != p)  # a NaN logit stays NaN (an error)
+            p_m = tl.where(active, shifted, 1.0)
             one_m = tl.where(active, p_neg + clip, 1.0)
-            minus_log = -tl.log(one_m)
+            minus_log = tl.where(
+                high, -common.log1p(-tl.where(active, shifted, 0.0)), -tl.log(one_m)
+            )
             dp = p * p_neg
             if MOD_NEG:
                 f = tl.exp(gamma_neg * tl.log(p_m))
@@ -243,6 +250,7 @@ def _launch(cfg: _Config, tensors: dict[str, Any], phase: int, **flags: Any) -> 
         o["gamma_pos"],
         o["gamma_neg"],
         o["clip"],
+        1.0 - o["clip"],  # (in float64: 1 - clip rounded once)
         o.get("inv_const", 1.0),
         *(o["alpha"] or (1.0, 1.0)),
         PHASE=phase,
