@@ -166,7 +166,7 @@ def main() -> None:
         f"within 1e-12. Command: `python benchmarks/bench_decisions.py --rounds {rounds}`. "
         + common.machine()
     )
-    title = "H. Decisions at many classes (NumPy)"
+    title = "I. Decisions at many classes (NumPy)"
     section = f"## {title}\n\n{intro}\n\n{common.table(cases)}\n"
     common.replace_section(args.output, title, section)
     print(common.table(cases))
