@@ -31,7 +31,7 @@ def _check(p: np.ndarray, costs: np.ndarray) -> None:
     np.testing.assert_array_equal(got[nan], 0)  # argmin of a NaN row
     risks, got = risks[~nan], got[~nan]
     best = risks.min(axis=1)
-    rounding = 4 * costs.shape[0] * 2.0**-53 * best + 1e-300
+    rounding = 4 * costs.shape[0] * 2.0**-53 * np.abs(risks).max(axis=1) + 1e-300
     second = np.sort(risks, axis=1)[:, 1] if risks.shape[1] > 1 else best + 1
     resolved = second - best > rounding
     np.testing.assert_array_equal(got[resolved], np.argmin(risks, axis=1)[resolved])
@@ -73,6 +73,12 @@ def test_nan_rows_costs_beyond_float32_and_one_class(rng):
     p[3] = np.nan
     _check(p, rng.random((5, 5)))
     _check(p, rng.random((5, 5)) * 1e200)  # float32 products would overflow
+    _check(p, rng.random((5, 5)) - 0.5)  # negative costs (validate=False): no bound
+    costs32 = rng.random((5, 5)).astype(np.float32)
+    np.testing.assert_array_equal(
+        bayes_decision_float64(p, costs32.astype(np.float64), costs32),
+        bayes_decision_float64(p, costs32.astype(np.float64)),
+    )
     np.testing.assert_array_equal(bayes_decision_float64(p[:, :1], np.ones((1, 1))), 0)
     assert bayes_decision_float64(p[:0], rng.random((5, 5))).shape == (0,)
 
@@ -89,6 +95,8 @@ def test_expected_cost_metric_decides_as_the_float64_product(rng):
     decision = np.argmin(p.astype(np.float64) @ costs, axis=1)
     expected = costs[y, decision].mean()
     assert wxent.expected_cost(x, y, costs) == pytest.approx(expected, rel=1e-12)
+    costs32 = costs.astype(np.float32)  # used as it is for the float32 product
+    assert wxent.expected_cost(x, y, costs32) == pytest.approx(expected, rel=1e-12)
     matrix = wxent.confusion_matrix(x, y, costs=costs)
     np.testing.assert_array_equal(
         matrix, np.bincount(y * c + decision, minlength=c * c).reshape(c, c)

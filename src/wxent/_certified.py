@@ -29,19 +29,24 @@ _MAX_COST = 2.0**100
 _PAIR_CHUNK = 256  # rows of (pairs, C) float64 recomputed at once
 
 
-def bayes_decision_float64(p: np.ndarray, costs: np.ndarray) -> np.ndarray:
+def bayes_decision_float64(
+    p: np.ndarray, costs: np.ndarray, costs32: np.ndarray | None = None
+) -> np.ndarray:
     """``argmin(p.astype(float64) @ costs, axis=1)`` for float32/16-bit ``p`` ``(N, C)``.
 
     ``costs`` is the float64 ``(C, C)`` matrix, finite and non-negative (checked by the
-    callers). Rows with NaN probabilities are decided as the float64 product decides them.
+    callers); ``costs32``, when given, is the float32 matrix it was converted from (used
+    as it is: no float32 copy). Rows with NaN probabilities are decided as the float64
+    product decides them.
     """
     n_rows, n = p.shape
     cmax = float(costs.max()) if costs.size else 0.0
+    cmin = float(costs.min()) if costs.size else 0.0  # (negative: validate=False)
     rho = 2.0 * (n + 2) * _U32
-    if n_rows == 0 or n < 2 or rho > 0.02 or not cmax <= _MAX_COST:
+    if n_rows == 0 or n < 2 or rho > 0.02 or not (cmin >= 0.0 and cmax <= _MAX_COST):
         return np.argmin(np.matmul(p.astype(np.float64), costs), axis=1)
     p32 = p.astype(np.float32, copy=False)
-    r32 = np.matmul(p32, costs.astype(np.float32))
+    r32 = np.matmul(p32, costs.astype(np.float32) if costs32 is None else costs32)
     decision = np.argmin(r32, axis=1)
     low = r32[np.arange(n_rows), decision].astype(np.float64)  # row minimum (NaN rows: NaN)
     rho = rho / (1.0 - rho)

@@ -275,7 +275,10 @@ def _softmax(c: mi.Call) -> Counts:
         with quiet:  # NumPy's warnings at such a row (NumPy, array-api-strict)
             if _float64_risks_of_narrow(rows, cm):  # float32 product, float64 decisions
                 p = _core_cost.softmax(rows, axis=1, xp=xp)
-                pred = bayes_decision_float64(p, cm)
+                given = (
+                    costs if isinstance(costs, np.ndarray) and costs.dtype == np.float32 else None
+                )
+                pred = bayes_decision_float64(p, cm, given)
             else:
                 pred = _core_cost.bayes_decision(rows, cm, axis=1, xp=xp)
     else:
