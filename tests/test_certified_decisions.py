@@ -101,3 +101,17 @@ def test_expected_cost_metric_decides_as_the_float64_product(rng):
     np.testing.assert_array_equal(
         matrix, np.bincount(y * c + decision, minlength=c * c).reshape(c, c)
     )
+
+
+def test_close_columns_recomputed_in_chunks(rng, monkeypatch):
+    from wxent import _certified
+
+    monkeypatch.setattr(_certified, "_CHUNK_ELEMENTS", 1000)  # 3 pairs per chunk
+    p = _softmax(rng.normal(size=(300, 300)), np.float32)
+    costs = rng.random((300, 300))
+    costs[:, 1::2] = costs[:, ::2] + 1e-9 * rng.random((300, 150))  # twins: 2 close columns
+    with monkeypatch.context() as patch:
+        calls = []
+        patch.setattr(_certified.np, "ascontiguousarray", lambda a: calls.append(1) or a.copy())
+        _check(p, costs)
+    assert len(calls) > 100  # every row's pair of twins, 3 pairs at a time

@@ -26,7 +26,7 @@ import numpy as np
 _U32 = 2.0**-24
 _TINY32 = 2.0**-126
 _MAX_COST = 2.0**100
-_PAIR_CHUNK = 256  # rows of (pairs, C) float64 recomputed at once
+_CHUNK_ELEMENTS = 2**21  # float64 elements of (pairs, C) recomputed at once (16 MiB)
 
 
 def bayes_decision_float64(
@@ -71,10 +71,11 @@ def bayes_decision_float64(
         return decision
     rows = contested[rows]
     risks = np.empty(rows.size)
-    for start in range(0, rows.size, _PAIR_CHUNK):
-        r, k = rows[start : start + _PAIR_CHUNK], cols[start : start + _PAIR_CHUNK]
+    chunk = max(1, _CHUNK_ELEMENTS // n)
+    for start in range(0, rows.size, chunk):
+        r, k = rows[start : start + chunk], cols[start : start + chunk]
         columns = np.ascontiguousarray(costs[:, k].T)  # (pairs, C), the sums along rows
-        risks[start : start + _PAIR_CHUNK] = (p[r].astype(np.float64) * columns).sum(axis=1)
+        risks[start : start + chunk] = (p[r].astype(np.float64) * columns).sum(axis=1)
     # per row, the smallest float64 risk, the smallest column on ties
     order = np.lexsort((cols, risks, rows))
     first = np.ones(order.size, dtype=bool)
