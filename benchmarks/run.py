@@ -33,6 +33,7 @@ SCRIPTS = [
     "bench_expected_cost.py",
     "bench_cli.py",
     "bench_thresholds.py",
+    "bench_decisions.py",
     "bench_host.py",
     "bench_trace.py",
     "bench_numpy_focal.py",

@@ -24,6 +24,7 @@ from wxent import _metric_inputs as mi
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
+from wxent._certified import bayes_decision_float64
 from wxent._core import cost as _core_cost
 from wxent._threshold_search import fbeta_shares
 from wxent._types import Array
@@ -272,7 +273,14 @@ def _softmax(c: mi.Call) -> Counts:
         native = ns.is_torch_namespace(xp) or ns.is_jax_namespace(xp) or ns.is_tf_namespace(xp)
         quiet = nullcontext() if native else np.errstate(divide="ignore", invalid="ignore")
         with quiet:  # NumPy's warnings at such a row (NumPy, array-api-strict)
-            pred = _core_cost.bayes_decision(rows, cm, axis=1, xp=xp)
+            if _float64_risks_of_narrow(rows, cm):  # float32 product, float64 decisions
+                p = _core_cost.softmax(rows, axis=1, xp=xp)
+                given = (
+                    costs if isinstance(costs, np.ndarray) and costs.dtype == np.float32 else None
+                )
+                pred = bayes_decision_float64(p, cm, given)
+            else:
+                pred = _core_cost.bayes_decision(rows, cm, axis=1, xp=xp)
     else:
         pred = xp.argmax(c.x, axis=c.axis)
     index = xp.int64 if c.numpy or ns.is_torch_namespace(xp) or ns.is_tf_namespace(xp) else None
@@ -303,6 +311,16 @@ def _softmax(c: mi.Call) -> Counts:
         out.cost = xp.sum(xp.take(xp.reshape(cm, (-1,)), y * n + p) * wf)
         out.weight = xp.sum(wf)
     return out
+
+
+def _float64_risks_of_narrow(rows: Array, costs: Array) -> bool:
+    """Whether NumPy's risks are float64 products of narrower probabilities."""
+    return (
+        type(rows) is np.ndarray
+        and rows.dtype in (np.float16, np.float32)
+        and type(costs) is np.ndarray
+        and costs.dtype == np.float64
+    )
 
 
 def scatter_add(xp: Any, index: Array, values: Array, n: int) -> Array:

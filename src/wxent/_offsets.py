@@ -97,15 +97,15 @@ class _Problem:
         counts = self.counts[order]
         cnt0 = np.bincount(o, weights=self.counts, minlength=self.c)
         # cumulative removals from each sample's previous class, in sweep order
-        by_class = np.argsort(os, kind="stable")
-        starts = np.searchsorted(os[by_class], np.arange(self.c))
-        removed = []
-        for values in (hit, w, counts):
-            cum = np.cumsum(values[by_class])
-            before = np.concatenate([[0.0], cum])[starts][os[by_class]]
-            out = np.empty_like(cum)
-            out[by_class] = cum - before
-            removed.append(out)
+        # (a stable sort is unique: 16-bit keys take NumPy's radix sort)
+        keys = os.astype(np.int16) if self.c <= np.iinfo(np.int16).max else os
+        by_class = np.argsort(keys, kind="stable")
+        grouped = os[by_class]
+        starts = np.searchsorted(grouped, np.arange(self.c))
+        cum = np.cumsum(np.stack([hit, w, counts])[:, by_class], axis=1)
+        before = np.concatenate([np.zeros((3, 1)), cum], axis=1)[:, starts[grouped]]
+        removed = np.empty_like(cum)
+        removed[:, by_class] = cum - before
         rt, rp, rc = removed
         f_after = _fscore(tp0[os] - rt, pw0[os] - rp, n[os], b2)
         f_before = _fscore(tp0[os] - rt + hit, pw0[os] - rp + w, n[os], b2)
@@ -131,6 +131,62 @@ def _candidate(values: np.ndarray, k: int) -> float:
     if k == values.shape[0]:
         return float(values[-1] + max(1.0, abs(values[-1])))
     return float(values[k - 1] / 2 + values[k] / 2)
+
+
+class _TopTwo:
+    """The two best classes of every row of ``z = x + b``, kept up to date as ``b`` moves.
+
+    ``top1`` is ``argmax(z, axis=1)`` (the first index on ties) and ``top2`` the argmax of
+    ``z`` with ``top1`` left out, as NumPy computes them on the whole of ``z``. When only
+    ``b[k]`` changes, only column ``k`` of ``z`` does: rows that had ``k`` among their two
+    best are recomputed from their row of ``z``, and every other row compares ``z[:, k]``
+    with its two best (the order of the others is unchanged). A pass over the classes
+    costs ``O(N)`` per class and ``O(C)`` per recomputed row instead of ``O(N C)`` per
+    class. A column with NaN (``inf - inf`` of extreme offsets) recomputes every row.
+    """
+
+    def __init__(self, x: np.ndarray, b: np.ndarray) -> None:
+        self.x, self.b = x, b
+        self.rows = np.arange(x.shape[0])
+        self.top1 = np.zeros(x.shape[0], dtype=np.intp)
+        self.top2 = np.zeros(x.shape[0], dtype=np.intp)
+        self._recompute(self.rows)
+
+    def _recompute(self, rows: np.ndarray) -> None:
+        z = self.x[rows] + self.b
+        top1 = np.argmax(z, axis=1)
+        z[np.arange(rows.shape[0]), top1] = -np.inf
+        self.top1[rows] = top1
+        self.top2[rows] = np.argmax(z, axis=1)
+
+    def value(self, classes: np.ndarray) -> np.ndarray:
+        """``z[i, classes[i]]`` for every row ``i``."""
+        return self.x[self.rows, classes] + self.b[classes]
+
+    def other(self, k: int) -> np.ndarray:
+        """The best class other than ``k`` of every row."""
+        return np.where(self.top1 == k, self.top2, self.top1)
+
+    def save(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.top1.copy(), self.top2.copy()
+
+    def restore(self, saved: tuple[np.ndarray, np.ndarray]) -> None:
+        self.top1, self.top2 = saved
+
+    def moved(self, k: int) -> None:
+        """Update after a change of ``b[k]`` alone."""
+        zk = self.x[:, k] + self.b[k]
+        if np.isnan(zk).any():
+            self._recompute(self.rows)
+            return
+        inside = (self.top1 == k) | (self.top2 == k)
+        v1, v2 = self.value(self.top1), self.value(self.top2)
+        # k beats a class j when z_k > z_j, or z_k == z_j and k < j (argmax's first index)
+        over1 = ~inside & ((zk > v1) | ((zk == v1) & (k < self.top1)))
+        over2 = ~inside & ~over1 & ((zk > v2) | ((zk == v2) & (k < self.top2)))
+        self.top2 = np.where(over1, self.top1, np.where(over2, k, self.top2))
+        self.top1 = np.where(over1, k, self.top1)
+        self._recompute(np.flatnonzero(inside))
 
 
 def tune_offsets(
@@ -162,18 +218,13 @@ def tune_offsets(
     n, c = x.shape
     problem = _Problem(y, w, c, objective, costs, beta)
     b = np.zeros(c)
-    rows = np.arange(n)
-    current = problem.value(np.argmax(x, axis=1)) if n else 0.0
+    ranks = _TopTwo(x, b)
+    current = problem.value(ranks.top1) if n else 0.0
     for _ in range(max_iter if n else 0):
         moved = False
         for k in range(c):
-            z = x + b
-            top1 = np.argmax(z, axis=1)
-            rest = z.copy()
-            rest[rows, top1] = -np.inf
-            top2 = np.argmax(rest, axis=1)
-            o = np.where(top1 == k, top2, top1)
-            d = z[rows, o] - x[:, k]
+            o = ranks.other(k)
+            d = ranks.value(o) - x[:, k]
             order = np.argsort(d, kind="stable")
             ds = d[order]
             ends = np.append(np.flatnonzero(ds[1:] != ds[:-1]), n - 1)
@@ -184,14 +235,17 @@ def tune_offsets(
             ties = np.flatnonzero(values >= best - TIE_TOLERANCE * max(1.0, abs(best)))
             offsets = np.array([_candidate(ds[ends], int(t)) for t in ties])
             previous = b[k]
+            saved = ranks.save()
             b[k] = offsets[np.argmin(np.abs(offsets - b[k]))]
+            ranks.moved(k)
             # The sweep's running sums are inexact for weights of very different sizes
             # (1e-300 beside 2): a move is kept only when the decisions it gives improve
             # on the exact objective, else the offsets drifted pass after pass (1e7 after
             # 20 passes, beyond float32 logits' resolution) without improving anything.
-            value = problem.value(np.argmax(x + b, axis=1))
+            value = problem.value(ranks.top1)
             if value <= current + TIE_TOLERANCE * max(1.0, abs(current)):
                 b[k] = previous
+                ranks.restore(saved)
                 continue
             current = value
             moved = True

@@ -6,7 +6,12 @@ positive where ``logits > threshold``, a *logit* (``0`` is probability 0.5;
 :func:`~wxent.cost_threshold` gives the cost-optimal one), or one threshold per label.
 Integer labels with the logits' shape without ``class_axis`` mean **softmax** logits: the
 argmax, or :func:`~wxent.bayes_decision` with a cost matrix. (One-hot labels would read as
-multi-label: pass ``argmax(one_hot)``.)
+multi-label: pass ``argmax(one_hot)``.) NumPy metrics compute the expected costs of the
+float32 (or 16-bit) probabilities in float64: a float32 product decides every row whose
+best column wins by more than the product's certified error bound, and the few columns
+within that bound of the best are recomputed in float64: the float64 product's decisions
+wherever its rounding resolves them, ties to the smallest index, at about the cost of the
+float32 product.
 
 **Where it runs, what comes back.** Counting is sums and scatter-adds in the logits'
 framework, on their device, eagerly and under ``jax.jit``, ``tf.function`` and
