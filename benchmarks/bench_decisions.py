@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the reference
 
 import common
 import numpy as np
@@ -35,44 +36,11 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 def _offsets_from_scratch(x: np.ndarray, y: np.ndarray, max_iter: int = 20) -> float:
     """Macro-F1 coordinate ascent, ``argmax(x + b)`` and runner-up recomputed per class."""
-    from wxent import _offsets
-    from wxent._threshold_search import TIE_TOLERANCE
+    from reference_thresholds import offsets_from_scratch
 
     x = x.astype(np.float64)
-    n, c = x.shape
-    problem = _offsets._Problem(y, np.ones(n), c, "f1", None, 1.0)
-    b = np.zeros(c)
-    rows = np.arange(n)
-    current = problem.value(np.argmax(x, axis=1))
-    for _ in range(max_iter):
-        moved = False
-        for k in range(c):
-            z = x + b
-            top1 = np.argmax(z, axis=1)
-            rest = z.copy()
-            rest[rows, top1] = -np.inf
-            o = np.where(top1 == k, np.argmax(rest, axis=1), top1)
-            d = z[rows, o] - x[:, k]
-            order = np.argsort(d, kind="stable")
-            ds = d[order]
-            ends = np.append(np.flatnonzero(ds[1:] != ds[:-1]), n - 1)
-            values = problem.sweep(k, order, ends, o)
-            best = values.max()
-            if best <= current + TIE_TOLERANCE * max(1.0, abs(current)):
-                continue
-            ties = np.flatnonzero(values >= best - TIE_TOLERANCE * max(1.0, abs(best)))
-            offsets = np.array([_offsets._candidate(ds[ends], int(t)) for t in ties])
-            previous = b[k]
-            b[k] = offsets[np.argmin(np.abs(offsets - b[k]))]
-            value = problem.value(np.argmax(x + b, axis=1))
-            if value <= current + TIE_TOLERANCE * max(1.0, abs(current)):
-                b[k] = previous
-                continue
-            current = value
-            moved = True
-        if not moved:
-            break
-    return current
+    kw = {"objective": "f1", "costs": None, "beta": 1.0, "max_iter": max_iter}
+    return float(offsets_from_scratch(x, y, np.ones(x.shape[0]), **kw)[1])
 
 
 def main() -> None:

@@ -128,3 +128,24 @@ def binary_expected_costs(
     """``(E[cost | predict positive], E[cost | predict negative])`` under sigmoid(logit)."""
     p = 1.0 / (1.0 + math.exp(-logit)) if logit >= 0 else math.exp(logit) / (1 + math.exp(logit))
     return p * cost_tp + (1 - p) * cost_fp, p * cost_fn + (1 - p) * cost_tn
+
+
+def spy_cost_paths(monkeypatch, fast_module) -> list:
+    """``"fast"`` per forward pass of ``fast_module._forward``, ``"generic"`` per call of
+    the generic expected cost (``wxent._core.cost.expected_cost``), in call order."""
+    from wxent._core import cost as core_cost
+
+    calls: list = []
+    fast, generic = fast_module._forward, core_cost.expected_cost
+
+    def spy_fast(*args, **kwargs):
+        calls.append("fast")
+        return fast(*args, **kwargs)
+
+    def spy_generic(*args, **kwargs):
+        calls.append("generic")
+        return generic(*args, **kwargs)
+
+    monkeypatch.setattr(fast_module, "_forward", spy_fast)
+    monkeypatch.setattr(core_cost, "expected_cost", spy_generic)
+    return calls

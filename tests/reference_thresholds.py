@@ -74,3 +74,52 @@ def brute_force(s, z, w, objective, params):
     i = feasible[0]
     best = -value[i] if objective == "expected_cost" else value[i]
     return s > ts[i], best, attainable
+
+
+def full_top_two(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The best and second-best column of each row (first index on ties)."""
+    top1 = np.argmax(z, axis=1)
+    rest = z.copy()
+    rest[np.arange(z.shape[0]), top1] = -np.inf
+    return top1, np.argmax(rest, axis=1)
+
+
+def offsets_from_scratch(x, y, w, *, objective, costs, beta, max_iter):
+    """The softmax offsets search with ``argmax(x + b)`` and its runner-up recomputed
+    from scratch for every class: ``(offsets, objective value)`` (tests and
+    benchmarks/bench_decisions.py)."""
+    from wxent import _offsets
+    from wxent._threshold_search import TIE_TOLERANCE
+
+    n, c = x.shape
+    problem = _offsets._Problem(y, w, c, objective, costs, beta)
+    b = np.zeros(c)
+    rows = np.arange(n)
+    current = problem.value(np.argmax(x, axis=1))
+    for _ in range(max_iter):
+        moved = False
+        for k in range(c):
+            z = x + b
+            top1, top2 = full_top_two(z)
+            o = np.where(top1 == k, top2, top1)
+            d = z[rows, o] - x[:, k]
+            order = np.argsort(d, kind="stable")
+            ds = d[order]
+            ends = np.append(np.flatnonzero(ds[1:] != ds[:-1]), n - 1)
+            values = problem.sweep(k, order, ends, o)
+            best = values.max()
+            if best <= current + TIE_TOLERANCE * max(1.0, abs(current)):
+                continue
+            ties = np.flatnonzero(values >= best - TIE_TOLERANCE * max(1.0, abs(best)))
+            offsets = np.array([_offsets._candidate(ds[ends], int(t)) for t in ties])
+            previous = b[k]
+            b[k] = offsets[np.argmin(np.abs(offsets - b[k]))]
+            value = problem.value(np.argmax(x + b, axis=1))
+            if value <= current + TIE_TOLERANCE * max(1.0, abs(current)):
+                b[k] = previous
+                continue
+            current = value
+            moved = True
+        if not moved:
+            break
+    return b, current

@@ -20,8 +20,8 @@ import torch
 
 import wxent
 from conftest import assert_close
+from reference_cost import spy_cost_paths
 from wxent import _fastpaths
-from wxent._core import cost as core_cost
 from wxent._fastpaths import cost_torch
 
 REDUCTIONS = ["none", "sum", "mean", "weighted_mean"]
@@ -31,20 +31,7 @@ N, C = 9, 6
 @pytest.fixture
 def ran(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """``"fast"`` per forward pass of the autograd function, ``"generic"`` per core call."""
-    calls: list[str] = []
-    fast, generic = cost_torch._forward, core_cost.expected_cost
-
-    def spy_fast(*args: Any, **kwargs: Any) -> Any:
-        calls.append("fast")
-        return fast(*args, **kwargs)
-
-    def spy_generic(*args: Any, **kwargs: Any) -> Any:
-        calls.append("generic")
-        return generic(*args, **kwargs)
-
-    monkeypatch.setattr(cost_torch, "_forward", spy_fast)
-    monkeypatch.setattr(core_cost, "expected_cost", spy_generic)
-    yield calls
+    yield spy_cost_paths(monkeypatch, cost_torch)
 
 
 def _data(dtype: torch.dtype, *, edges: bool = True) -> tuple[torch.Tensor, ...]:

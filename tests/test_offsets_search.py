@@ -5,15 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reference_thresholds import full_top_two as _full_top_two
+from reference_thresholds import offsets_from_scratch
 from wxent import _offsets
-from wxent._threshold_search import TIE_TOLERANCE
-
-
-def _full_top_two(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    top1 = np.argmax(z, axis=1)
-    rest = z.copy()
-    rest[np.arange(z.shape[0]), top1] = -np.inf
-    return top1, np.argmax(rest, axis=1)
 
 
 @pytest.mark.parametrize("c", [1, 2, 3, 7])
@@ -50,42 +44,6 @@ def test_top_two_with_a_nan_column_recomputes_as_numpy_does():
     np.testing.assert_array_equal(ranks.top2, top2)
 
 
-def _reference_offsets(x, y, w, *, objective, costs, beta, max_iter):
-    """The search with ``argmax(x + b)`` and its runner-up recomputed from scratch."""
-    n, c = x.shape
-    problem = _offsets._Problem(y, w, c, objective, costs, beta)
-    b = np.zeros(c)
-    rows = np.arange(n)
-    current = problem.value(np.argmax(x, axis=1))
-    for _ in range(max_iter):
-        moved = False
-        for k in range(c):
-            z = x + b
-            top1, top2 = _full_top_two(z)
-            o = np.where(top1 == k, top2, top1)
-            d = z[rows, o] - x[:, k]
-            order = np.argsort(d, kind="stable")
-            ds = d[order]
-            ends = np.append(np.flatnonzero(ds[1:] != ds[:-1]), n - 1)
-            values = problem.sweep(k, order, ends, o)
-            best = values.max()
-            if best <= current + TIE_TOLERANCE * max(1.0, abs(current)):
-                continue
-            ties = np.flatnonzero(values >= best - TIE_TOLERANCE * max(1.0, abs(best)))
-            offsets = np.array([_offsets._candidate(ds[ends], int(t)) for t in ties])
-            previous = b[k]
-            b[k] = offsets[np.argmin(np.abs(offsets - b[k]))]
-            value = problem.value(np.argmax(x + b, axis=1))
-            if value <= current + TIE_TOLERANCE * max(1.0, abs(current)):
-                b[k] = previous
-                continue
-            current = value
-            moved = True
-        if not moved:
-            break
-    return b
-
-
 @pytest.mark.parametrize("objective", ["f1", "fbeta", "expected_cost", "balanced_accuracy"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_offsets_equal_the_search_from_scratch(objective, weighted, rng):
@@ -96,5 +54,5 @@ def test_offsets_equal_the_search_from_scratch(objective, weighted, rng):
     costs = rng.uniform(0.5, 3.0, size=(c, c)) * (1 - np.eye(c))
     kw = {"objective": objective, "costs": costs, "beta": 2.0, "max_iter": 20}
     b, _ = _offsets.tune_offsets(x, y, w, **kw)
-    np.testing.assert_array_equal(b, _reference_offsets(x, y, w, **kw))
+    np.testing.assert_array_equal(b, offsets_from_scratch(x, y, w, **kw)[0])
     assert np.any(b != 0)
