@@ -149,11 +149,12 @@ def limit_rows(x: Array, *, axis: int, xp: Any) -> tuple[Array, Array]:
 def _readable_on_host(x: Array) -> bool:
     """Whether a flag of ``x`` is read at no cost: concrete values in host memory.
 
-    NumPy, and eager PyTorch and TensorFlow tensors on a CPU; never a traced value
-    (``torch.compile``, ``torch.func``, ``tf.function``, ``jax.jit``), whose branches
-    must not depend on values, nor an accelerator's, whose read would wait for it.
+    NumPy, and eager TensorFlow tensors on a CPU; never a traced value (``tf.function``,
+    ``jax.jit``), whose branches must not depend on values, nor an accelerator's, whose
+    read would wait for it. PyTorch keeps the branch-free limits: its calls read one
+    scalar each, the checks' (its CPU fast paths take the limits themselves).
     """
-    return ns.on_host(x) and ns.is_concrete(x)
+    return not ns.is_torch(x) and ns.on_host(x) and ns.is_concrete(x)
 
 
 def shifted_logits(x: Array, *, axis: int, xp: Any) -> Array:
