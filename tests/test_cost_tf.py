@@ -309,3 +309,56 @@ def test_variable_logits_run_the_rule(monkeypatch, ran):
     )
     assert_close(out.numpy(), ref_value, rtol=2e-6, atol=2e-6)
     assert_close(grad.numpy(), ref_grad, rtol=2e-6, atol=2e-6)
+
+
+def _matrix_size_ops(graph: Any, shape: tuple[int, ...]) -> list[str]:
+    return sorted(
+        op.type
+        for op in graph.get_operations()
+        if op.type != "Placeholder"
+        and any(out.shape.as_list() == list(shape) for out in op.outputs)
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_traced_cost_matrix_check_is_one_comparison_and_one_where(dtype):
+    # Traced calls cannot raise: an invalid cost gives NaN where it is used. TensorFlow
+    # runs each op as its own pass, so the check is one comparison and one `where` with a
+    # NaN scalar: no negation and no NaN constant of the matrix's size.
+    c = 12
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, c)).astype(dtype)
+    y = rng.integers(0, c, 5)
+    good = rng.uniform(0.0, 2.0, (c, c)).astype(dtype)
+    good[0, 0], good[1, 1], good[2, 2] = 0.0, -0.0, math.inf
+
+    traced = tf.function(lambda x, y, k: wxent.expected_cost_loss(x, y, k, reduction="none"))
+    spec = (tf.TensorSpec(x.shape, dtype), tf.TensorSpec(y.shape, tf.int64))
+    graph = traced.get_concrete_function(*spec, tf.TensorSpec((c, c), dtype)).graph
+    assert _matrix_size_ops(graph, (c, c)) == ["GreaterEqual", "SelectV2"]
+
+    args = (tf.constant(x), tf.constant(y))
+    assert_close(
+        traced(*args, tf.constant(good)).numpy(),
+        wxent.expected_cost_loss(x, y, good, reduction="none", validate=False),
+        rtol=1e-6 if dtype == "float32" else 1e-14,
+        atol=0,
+    )
+    for bad_value in (-1e-30, math.nan, -math.inf):
+        bad = good.copy()
+        bad[y[0], 7] = bad_value
+        out = traced(*args, tf.constant(bad)).numpy()
+        np.testing.assert_array_equal(np.isnan(out), y == y[0])
+
+
+def test_traced_alpha_above_one_and_zero_prior_are_nan():
+    # The same check with its other bounds: focal alpha at most 1, a prior above 0.
+    x = tf.constant(np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -3.0]], np.float32))
+    z = tf.constant(np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], np.float32))
+    y = tf.constant(np.array([2, 0]))
+    focal = tf.function(lambda a: wxent.sigmoid_focal_loss(x, z, alpha=a))
+    prior = tf.function(lambda q: wxent.logit_adjusted_cross_entropy(x, y, class_prior=q))
+    assert np.isfinite(focal(tf.constant([0.25, 1.0, 0.0])).numpy())
+    assert np.isnan(focal(tf.constant([0.25, 1.0 + 1e-6, 0.5])).numpy())
+    assert np.isfinite(prior(tf.constant([0.2, 0.3, 0.5])).numpy())
+    assert np.isnan(prior(tf.constant([0.2, 0.0, 0.8])).numpy())

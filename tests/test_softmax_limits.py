@@ -246,9 +246,9 @@ def test_eager_host_limit_rows_keep_finite_logits():
     np.testing.assert_array_equal(np.asarray(shift), [[0.0], [0.0], [2.0]])
 
 
-def test_traced_limit_rows_keep_the_branch_free_limits():
-    # Inside torch.compile / tf.function nothing is read: the limits stay `where`s, and a
-    # traced +inf row still takes its limit.
+def test_traced_limit_rows_keep_the_limits():
+    # Inside torch.compile / tf.function nothing is read: a traced +inf row still takes
+    # its limit (TensorFlow: in a branch of the graph, below).
     import tensorflow as tf
 
     from wxent._core.numerics import limit_rows
@@ -260,3 +260,57 @@ def test_traced_limit_rows_keep_the_branch_free_limits():
 
     x = np.array([[1.0, INF, 3.0], [2.0, 0.0, 1.0]], np.float32)
     np.testing.assert_array_equal(limited(tf.constant(x)).numpy(), [[-INF, 0.0, -INF], x[1]])
+
+
+def _logits_size_ops(graph, shape):
+    """Top-level ops of a TensorFlow graph with an output of the logits' shape."""
+    return sorted(
+        op.type
+        for op in graph.get_operations()
+        if any(out.shape.as_list() == list(shape) for out in op.outputs)
+    )
+
+
+def test_tf_graph_limits_run_only_when_a_row_holds_inf():
+    # A TensorFlow graph runs each op as its own pass: the comparison and the two `where`s
+    # of the limits sit in a branch taken only when some row holds +inf. Values, the
+    # gradient, XLA and vectorized_map agree with the eager limits either way.
+    import tensorflow as tf
+
+    from wxent._core.numerics import limit_rows
+    from wxent._namespace import namespace
+
+    def loss(x, y):
+        return tf.reduce_sum(wxent.expected_cost_loss(x, y, 1.0 - np.eye(4), reduction="none"))
+
+    traced = tf.function(loss)
+    spec = (tf.TensorSpec(X.shape, tf.float32), tf.TensorSpec(Y.shape, tf.int64))
+    graph = traced.get_concrete_function(*spec).graph
+    ops = _logits_size_ops(graph, X.shape)
+    assert "SelectV2" not in ops and "Equal" not in ops, ops
+    assert "StatelessIf" in ops or "If" in ops, ops
+
+    def value_and_grad(fn, x, y):
+        x = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = fn(x, tf.constant(y, tf.int64))
+        return value.numpy(), tape.gradient(value, x).numpy()
+
+    for x, y in ((X, Y), (X[FINITE_ROWS], Y[FINITE_ROWS])):
+        want = value_and_grad(loss, x, y)
+        for fn in (traced, tf.function(loss, jit_compile=True)):
+            got = value_and_grad(fn, x, y)
+            np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+            np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-7)
+
+    @tf.function(autograph=False)
+    def limited(x):
+        return limit_rows(x, axis=-1, xp=namespace(x))[0]
+
+    eager = limit_rows(tf.constant(X), axis=-1, xp=namespace(tf.constant(X)))[0].numpy()
+    np.testing.assert_array_equal(limited(tf.constant(X)).numpy(), eager)
+    stacked = tf.constant(np.stack([X, np.where(np.isinf(X), 0.0, X).astype(np.float32)]))
+    mapped = tf.vectorized_map(lambda x: limit_rows(x, axis=-1, xp=namespace(x))[0], stacked)
+    np.testing.assert_array_equal(mapped.numpy()[0], eager)
+    np.testing.assert_array_equal(mapped.numpy()[1], stacked.numpy()[1])

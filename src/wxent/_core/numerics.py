@@ -140,10 +140,20 @@ def limit_rows(x: Array, *, axis: int, xp: Any) -> tuple[Array, Array]:
         # host logits without +inf (the usual case): nothing to limit, and reading the
         # flag costs no transfer; two passes and two logits-size temporaries saved
         return x, xp.where(xp.isfinite(m), m, 0.0)
-    minus_inf = xp.full_like(m, -float("inf"))  # per row: no gradient, nothing full-size
-    limit = xp.where(x == float("inf"), 0.0, minus_inf)  # no gradient: 1 where backward
-    limited = xp.where(row_inf, limit, x)
-    return limited, xp.where(xp.isfinite(m), m, 0.0)
+
+    def limited() -> Array:
+        minus_inf = xp.full_like(m, -float("inf"))  # per row: no gradient, nothing full-size
+        limit = xp.where(x == float("inf"), 0.0, minus_inf)  # no gradient: 1 where backward
+        return xp.where(row_inf, limit, x)
+
+    shift = xp.where(xp.isfinite(m), m, 0.0)
+    if ns.is_tf_namespace(xp) and not ns.is_concrete(x):
+        # A TensorFlow graph runs each op as its own pass (no fusion without XLA): the
+        # three passes run in a branch taken only when some row holds +inf.
+        import tensorflow as tf
+
+        return tf.cond(tf.reduce_any(row_inf), limited, lambda: x), shift
+    return limited(), shift
 
 
 def _readable_on_host(x: Array) -> bool:
