@@ -294,9 +294,7 @@ def _remember_validated(key: tuple[Any, ...], value: Any) -> None:
     _VALIDATED[key] = weakref.ref(value)
 
 
-def _validated(
-    name: str, value: Any, inp: prep.Inputs, broadcast: bool, **flags: bool
-) -> Array:
+def _validated(name: str, value: Any, inp: prep.Inputs, broadcast: bool, **flags: bool) -> Array:
     """:func:`per_class` of a tensor whose host checks passed before (:data:`_VALIDATED`).
 
     The value check is the call's own, as in :func:`config_array`: a device-side flag

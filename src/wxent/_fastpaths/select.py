@@ -205,8 +205,9 @@ def use_triton(logits: Array, *tensors: Any, reduction: Any = "mean") -> bool:
         return False
     if _transforms_active() or forward_ad(logits, *tensors):
         return False
+    device = logits.device
     for t in tensors:
-        if isinstance(t, torch.Tensor) and (t.requires_grad or t.device != logits.device):
+        if isinstance(t, torch.Tensor) and (t.requires_grad or t.device != device):
             return False
     return triton_available()
 
