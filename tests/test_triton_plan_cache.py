@@ -187,3 +187,67 @@ def test_the_caches_keep_no_weight_alive():
     del cw
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        lambda x, y, cw, **kw: wxent.softmax_focal_loss(x, y, class_weight=cw, **kw),
+        lambda x, y, cw, **kw: wxent.expected_cost_loss(
+            x, y, torch.ones(C, C) - torch.eye(C), class_weight=cw, **kw
+        ),
+    ],
+    ids=["softmax_focal_loss", "expected_cost_loss"],
+)
+@pytest.mark.parametrize("validate", [True, False])
+def test_the_other_softmax_kernels_remember_alike(loss, validate):
+    x, y, cw = data(seed=9)
+    kw = {"ignore_index": -100, "reduction": "weighted_mean", "validate": validate}
+
+    def run(weights):
+        xt = x.clone().requires_grad_(True)
+        value = loss(xt, y, weights, **kw)
+        value.backward()
+        return value.detach().numpy(), xt.grad.numpy()
+
+    first = run(cw)
+    again = run(cw)
+    assert_same(first, again)
+    assert select.LAUNCHES["weight_scale"] == 1
+    with torch.no_grad():
+        cw[int(y[0])] = 40.0
+    changed = run(cw)
+    assert select.LAUNCHES["weight_scale"] == 2
+    assert_same(changed, run(cw.clone()))
+    assert not np.array_equal(first[0], changed[0])
+
+
+def test_a_full_cache_starts_over(monkeypatch):
+    monkeypatch.setattr(_config, "_VALIDATED_SIZE", 2)
+    monkeypatch.setattr(select, "_SCALED_SIZE", 2)
+    x, y, _ = data(seed=10)
+    weights = [data(seed=11 + i)[2] for i in range(3)]
+    results = [softmax(x, y, w) for w in weights]
+    assert len(_config._VALIDATED) == 1 and len(select._SCALED) == 1  # the third one
+    for w, expected in zip(weights, results, strict=True):
+        assert_same(softmax(x, y, w), expected)
+
+
+def test_a_weight_along_another_class_axis_is_broadcast_again(monkeypatch):
+    # per_class's cache serves every PyTorch path: here the generic one, class_axis=1
+    monkeypatch.setenv("WXENT_KERNELS", "off")
+    rng = np.random.default_rng(12)
+    x = torch.tensor(rng.normal(size=(2, C, 3)), dtype=torch.float32)
+    z = torch.tensor(rng.uniform(size=(2, C, 3)) < 0.5, dtype=torch.float32)
+    pw = torch.tensor(rng.uniform(0.5, 4.0, C), dtype=torch.float32)
+
+    def run(weights):
+        return wxent.sigmoid_cross_entropy(x, z, pos_weight=weights, class_axis=1).item()
+
+    first = run(pw)
+    assert len(_config._VALIDATED) == 1
+    assert run(pw) == first == run(pw.clone())
+    flat = torch.tensor(rng.normal(size=(2, 3, C)), dtype=torch.float32)
+    last = wxent.sigmoid_cross_entropy(flat, z.transpose(1, 2), pos_weight=pw).item()
+    moved = wxent.sigmoid_cross_entropy(flat.transpose(1, 2), z, pos_weight=pw, class_axis=1)
+    assert moved.item() == pytest.approx(last, rel=1e-6)

@@ -290,7 +290,7 @@ def _is_validated(key: tuple[Any, ...], value: Any) -> bool:
 
 def _remember_validated(key: tuple[Any, ...], value: Any) -> None:
     if len(_VALIDATED) >= _VALIDATED_SIZE:
-        del _VALIDATED[next(iter(_VALIDATED))]  # the oldest
+        _VALIDATED.clear()  # (one operation: safe beside other threads)
     _VALIDATED[key] = weakref.ref(value)
 
 

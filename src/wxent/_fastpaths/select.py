@@ -398,7 +398,7 @@ def _scaled_weights(weights: list[Any]) -> list[Any] | None:
         import weakref
 
         if len(_SCALED) >= _SCALED_SIZE:
-            del _SCALED[next(iter(_SCALED))]  # the oldest
+            _SCALED.clear()  # (one operation: safe beside other threads)
         _SCALED[key] = ([weakref.ref(w) for w in weights], list(scaled))
     return scaled
 
