@@ -9,6 +9,8 @@ their check joins the call's pending device-side checks. Re-exported by
 from __future__ import annotations
 
 import math
+import sys
+import weakref
 from typing import Any
 
 import numpy as np
@@ -221,6 +223,9 @@ def per_class(
     """
     if value is None:
         return None
+    key = _validated_key(name, value, inp, broadcast, checks)
+    if key is not None and _is_validated(key, value):
+        return _validated(name, value, inp, broadcast, **checks)
     value = v.plain_number(value)
     v.check_not_flag(name, value)
     shape = v.config_shape(name, value)
@@ -236,11 +241,95 @@ def per_class(
             f"{name} of shape {v.shape_str(shape)}",
         )
     arr = config_array(name, value, inp, **checks)
+    if key is not None and arr is value and ns.is_concrete(value):
+        _remember_validated(key, value)
     if broadcast and inp.axis != ndim - 1:
         target = [1] * ndim
         target[inp.axis] = -1
         arr = inp.xp.reshape(arr, tuple(target))
     return arr
+
+
+#: PyTorch weights whose per-class checks of type, dtype, shape and device passed:
+#: ``key -> weak reference`` (see :func:`_validated_key`), at most ``_VALIDATED_SIZE``.
+_VALIDATED: dict[tuple[Any, ...], weakref.ref] = {}
+_VALIDATED_SIZE = 64
+
+
+def _validated_key(
+    name: str, value: Any, inp: prep.Inputs, broadcast: bool, checks: dict[str, bool]
+) -> tuple[Any, ...] | None:
+    """The key of a PyTorch weight's host checks in :data:`_VALIDATED`, or ``None``.
+
+    Only a plain ``torch.Tensor`` (or ``Parameter``) that needs no cast nor move takes
+    the cached route: what :func:`per_class` checks on the host (type, dtype, shape
+    against the classes, device) depends on the tensor's metadata and the call's
+    logits only, all in the key; its values are never cached (their device-side check
+    joins every call's flag, :func:`_validated`). The key holds ``id(value)``; the
+    entry's weak reference makes sure it is the same live tensor.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or type(value) not in (torch.Tensor, torch.nn.Parameter):
+        return None
+    logits = inp.raw_logits
+    if type(logits) not in (torch.Tensor, torch.nn.Parameter) or value.dtype != inp.dtype:
+        return None
+    device = value.device
+    if device != logits.device:
+        return None
+    return (
+        name, id(value), value.dtype, device, value.shape, value.requires_grad, inp.ndim,
+        inp.axis, inp.num_classes, broadcast, inp.validate, *sorted(checks.items()),
+    )  # fmt: skip
+
+
+def _is_validated(key: tuple[Any, ...], value: Any) -> bool:
+    """Whether ``value``'s host checks passed under ``key`` and its values can be read now.
+
+    A tensor readable once stays so but for the process-wide states that
+    :func:`wxent._namespace.is_concrete` asks (compiling, tracing, a CUDA graph capture).
+    """
+    ref = _VALIDATED.get(key)
+    if ref is None or ref() is not value:
+        return False
+    torch = sys.modules["torch"]
+    if torch.compiler.is_compiling() or torch._C._is_tracing():
+        return False
+    return not ns.capturing(value)
+
+
+def _remember_validated(key: tuple[Any, ...], value: Any) -> None:
+    if len(_VALIDATED) >= _VALIDATED_SIZE:
+        _VALIDATED.clear()  # (one operation: safe beside other threads)
+    _VALIDATED[key] = weakref.ref(value)
+
+
+def _validated(name: str, value: Any, inp: prep.Inputs, broadcast: bool, **flags: bool) -> Array:
+    """:func:`per_class` of a tensor whose host checks passed before (:data:`_VALIDATED`).
+
+    The value check is the call's own, as in :func:`config_array`: a device-side flag
+    joins the call's pending checks (its one read).
+    """
+    positive, at_most_one = flags.get("positive", False), flags.get("at_most_one", False)
+    if inp.validate:
+        xp = inp.xp
+
+        def diagnose() -> None:
+            values = ns.to_numpy(value).astype(np.float64)
+            dtype_name = ns.float_dtype_name(xp, inp.dtype)
+            _check_host(name, values, dtype_name, positive, at_most_one)
+
+        inp.add_check(
+            checks.ConfigCheck(xp, value, positive=positive, at_most_one=at_most_one),
+            diagnose,
+            bounds=(value, positive, at_most_one),
+        )
+    ndim = inp.ndim
+    if broadcast and inp.axis != ndim - 1:
+        target = [1] * ndim
+        target[inp.axis] = -1
+        return inp.xp.reshape(value, tuple(target))
+    return value
 
 
 def sample_weight(value: Any, inp: prep.Inputs, *, per_sample: bool) -> Array | None:

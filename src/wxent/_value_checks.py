@@ -13,6 +13,7 @@ read by :func:`status`, and :func:`warn_probabilities` emits :class:`LogitsWarni
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import warnings
@@ -399,16 +400,23 @@ def probe(x: Any, axis: int, *, softmax: bool) -> tuple[Any, ...] | None:
     the axis where it would not is cut, and the axes before it take their first entry;
     softmax keeps the class axis whole (its rows must sum to 1).
     """
-    shape = [int(d) for d in x.shape]
+    shape = tuple(int(d) for d in x.shape)
+    return _probe_index(shape, axis, softmax, PROBE_SIZE, PROBE_MIN)
+
+
+def _probe_index(
+    shape: tuple[int, ...], axis: int, softmax: bool, size: int, least: int
+) -> tuple[Any, ...] | None:
+    """:func:`probe` of logits of ``shape``, with the limits ``size`` and ``least``."""
     if any(d == 0 for d in shape) or (softmax and shape[axis] < 2):
         return None
     kept = shape[axis] if softmax else 1
-    index = [slice(None)] * len(shape)
+    index: list[Any] = [slice(None)] * len(shape)
     for d in reversed(range(len(shape))):
         if not (softmax and d == axis):
-            take = max(1, min(shape[d], PROBE_SIZE // kept))
+            take = max(1, min(shape[d], size // kept))
             index[d], kept = slice(0, take), kept * take
-    return tuple(index) if kept >= PROBE_MIN else None
+    return tuple(index) if kept >= least else None
 
 
 def probability_flag(xp: Any, x: Any, axis: int, *, softmax: bool, bits: int) -> Any | None:
@@ -518,13 +526,24 @@ class Probe:
         The view keeps inner axes whole, cuts one axis and takes the first entry of the
         outer ones: a prefix of the logits in row-major order.
         """
-        index = probe(self.logits, self.axis, softmax=self.softmax)
-        if index is None:
-            return 0
-        n = 1
-        for i, d in zip(index, self.logits.shape, strict=True):
-            n *= min(int(d), int(d) if i.stop is None else int(i.stop))
-        return n
+        shape = tuple(int(d) for d in self.logits.shape)
+        return _prefix(shape, self.axis, self.softmax, PROBE_SIZE, PROBE_MIN)
+
+
+@functools.lru_cache(maxsize=256)
+def _prefix(shape: tuple[int, ...], axis: int, softmax: bool, size: int, least: int) -> int:
+    """:meth:`Probe.prefix` of logits of ``shape`` (``size``, ``least``: the probe's limits).
+
+    A function of the shape alone, remembered: a training loop asks it of one shape in
+    every call.
+    """
+    index = _probe_index(shape, axis, softmax, size, least)
+    if index is None:
+        return 0
+    n = 1
+    for i, d in zip(index, shape, strict=True):
+        n *= min(d, d if i.stop is None else int(i.stop))
+    return n
 
 
 def warn_probabilities(name: str, softmax: bool) -> None:

@@ -32,7 +32,7 @@ import triton
 import triton.language as tl
 
 from wxent._fastpaths.select import LAUNCHES
-from wxent._fastpaths.triton_common import plain
+from wxent._fastpaths.triton_common import cdiv, plain
 from wxent._fastpaths.triton_common import sum_values as _sum
 
 #: Configuration arrays the check kernel takes at most (more: the generic flags).
@@ -293,7 +293,7 @@ def settle(
     programs, word, probe = 1, None, (0, None, 0, 1, 0, 0.0)
     arrays: list[Any] = []
     if plan is not None:
-        programs = max(1, min(triton.cdiv(plan.status.numel(), STATUS_PER_PROGRAM), 1024))
+        programs = max(1, min(cdiv(plan.status.numel(), STATUS_PER_PROGRAM), 1024))
         make = torch.zeros if programs > 1 else torch.empty  # several programs: OR-ed in
         word = plan.word = make(1, dtype=torch.int32, device=device)
         arrays, probe = _check_arguments(plan, word)

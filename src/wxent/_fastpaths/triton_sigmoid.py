@@ -223,7 +223,7 @@ class _Config:
         self.n_rows, self.n_cols = n_rows, n_cols
         self.block_c = min(common.next_power_of_2(n_cols), MAX_BLOCK_C, TILE_ELEMENTS)
         self.block_r = max(1, TILE_ELEMENTS // self.block_c)
-        self.grid = (triton.cdiv(n_rows, self.block_r), triton.cdiv(n_cols, self.block_c))
+        self.grid = (common.cdiv(n_rows, self.block_r), common.cdiv(n_cols, self.block_c))
         self.options = options
 
 

@@ -380,7 +380,7 @@ def _forward(
     """
     n, num_classes = rows.shape
     per_program, block, warps = cfg or config(num_classes)
-    grid = triton.cdiv(n, per_program)
+    grid = common.cdiv(n, per_program)
     out = torch.empty((2 if denom else 1, n), dtype=torch.float32, device=rows.device)
     status = out if plan is None else plan.status_buffer(grid, rows.device)
     LAUNCHES[_name(costs, cost_weight)] += 1
@@ -425,7 +425,7 @@ def _backward(
     per_program, block, warps = cfg or config(num_classes, backward=True)
     g, g_mode = common.upstream_mode(g, inv, per_row)
     LAUNCHES[_name(costs, cost_weight) + "_backward"] += 1
-    _backward_kernel[(triton.cdiv(n, per_program),)](
+    _backward_kernel[(common.cdiv(n, per_program),)](
         rows, rows.stride(0), grad, grad.stride(0), labels,
         lse if cw is None else cw,
         lse if sw is None else sw,

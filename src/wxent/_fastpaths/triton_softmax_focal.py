@@ -265,7 +265,7 @@ def _denominator(
     reduction each sum them (no separate sum).
     """
     n = labels.numel()
-    grid = triton.cdiv(n, DENOMINATOR_ROWS)
+    grid = common.cdiv(n, DENOMINATOR_ROWS)
     out = torch.empty(grid, dtype=torch.float32, device=labels.device)
     LAUNCHES["softmax_focal_denominator"] += 1
     _denominator_kernel[(grid,)](

@@ -261,7 +261,7 @@ def _forward(
     """
     n, num_classes = rows.shape
     per_program, block, warps = cfg or config(num_classes)
-    grid = triton.cdiv(n, per_program)
+    grid = common.cdiv(n, per_program)
     out = torch.empty((2 if denom else 1, n), dtype=torch.float32, device=rows.device)
     bad = None if plan is None else plan.status_buffer(grid, rows.device)
     LAUNCHES["softmax_cross_entropy_soft"] += 1
@@ -297,7 +297,7 @@ def _backward(
     per_program, block, warps = cfg or config(num_classes, backward=True)
     g, g_mode = common.upstream_mode(g, inv, per_row)
     LAUNCHES["softmax_cross_entropy_soft_backward"] += 1
-    _backward_kernel[(triton.cdiv(n, per_program),)](
+    _backward_kernel[(common.cdiv(n, per_program),)](
         rows, rows.stride(0), labels, labels.stride(0), grad, grad.stride(0), stats,
         stats if g is None else g, stats if inv is None else inv,
         n, num_classes, float(eps),
