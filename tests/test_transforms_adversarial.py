@@ -57,3 +57,86 @@ def test_tf_eager_accumulator_alone_is_exact_at_zero_logits(name, dtype):
         value = loss(x, y)
     expected = tf.reduce_sum(_tape_gradient(loss, x, y) * t)
     np.testing.assert_allclose(acc.jvp(value).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("label_dtype", ["int32", "int64"])
+@pytest.mark.parametrize("name", sorted(_tf_losses()))
+def test_tf_vectorized_map_per_sample_gradients(name, label_dtype):
+    # The focal rule's scatter of per-row terms joined vectorized_map's int32 loop
+    # index to int64 labels: a ConcatV2 TypeError from deep inside pfor.
+    loss = _tf_losses()[name]
+    xs = tf.constant(np.stack([X, 0.5 * X]))
+    ys = tf.constant(np.stack([Y, Y[::-1]]), label_dtype)
+
+    def value_and_gradient(args: Any) -> Any:
+        a, b = args
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            value = loss(a, b)
+        return value, tape.gradient(value, a)
+
+    values, grads = tf.vectorized_map(value_and_gradient, (xs, ys))
+    for i in range(2):
+        np.testing.assert_allclose(values[i].numpy(), loss(xs[i], ys[i]).numpy(), rtol=1e-6)
+        expected = _tape_gradient(loss, xs[i], ys[i])
+        np.testing.assert_allclose(grads[i].numpy(), expected.numpy(), rtol=1e-6, atol=1e-12)
+
+
+XINF = np.array([[np.inf, 0.0, 1.0], [np.inf, np.inf, 0.0], [0.5, -np.inf, 0.1], [0.0, -2.0, 1.0]])
+
+
+@pytest.mark.parametrize("logits", ["finite", "infinite"])
+@pytest.mark.parametrize("name", sorted(_tf_losses()))
+def test_tf_function_hessian_by_a_vectorized_jacobian(name, logits):
+    # In a tf.function, the traced softmax and expected-cost rules put a tf.cond (the
+    # limits of rows holding +inf) on the differentiated path: a Hessian by
+    # tape.jacobian (vectorized) failed converting the cond's gradient.
+    loss = _tf_losses()[name]
+    x = tf.constant(X if logits == "finite" else XINF)
+    y = tf.constant(Y)
+
+    @tf.function
+    def hessian(a: Any, b: Any) -> Any:
+        with tf.GradientTape() as outer:
+            outer.watch(a)
+            with tf.GradientTape() as inner:
+                inner.watch(a)
+                value = loss(a, b)
+            grad = inner.gradient(value, a)
+        return value, grad, outer.jacobian(grad, a)
+
+    value, grad, h = hessian(x, y)
+    with tf.GradientTape(persistent=True) as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            expected_value = loss(x, y)
+        expected_grad = inner.gradient(expected_value, x)
+    expected_h = outer.jacobian(expected_grad, x, experimental_use_pfor=False)
+    np.testing.assert_allclose(value.numpy(), expected_value.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(grad.numpy(), expected_grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(h.numpy(), expected_h.numpy(), rtol=1e-10, atol=1e-13)
+    assert np.isfinite(h.numpy()).all()
+
+
+@pytest.mark.parametrize("name", sorted(_tf_losses()))
+def test_tf_vectorized_map_at_infinite_logits(name):
+    loss = _tf_losses()[name]
+    xs = tf.constant(np.stack([XINF, X]))
+    ys = tf.constant(np.stack([Y, Y]))
+
+    @tf.function
+    def per_sample(a: Any, b: Any) -> Any:
+        def value_and_gradient(args: Any) -> Any:
+            with tf.GradientTape() as tape:
+                tape.watch(args[0])
+                value = loss(args[0], args[1])
+            return value, tape.gradient(value, args[0])
+
+        return tf.vectorized_map(value_and_gradient, (a, b))
+
+    values, grads = per_sample(xs, ys)
+    for i in range(2):
+        np.testing.assert_allclose(values[i].numpy(), loss(xs[i], ys[i]).numpy(), rtol=1e-12)
+        expected = _tape_gradient(loss, xs[i], ys[i])
+        np.testing.assert_allclose(grads[i].numpy(), expected.numpy(), rtol=1e-12, atol=1e-15)
