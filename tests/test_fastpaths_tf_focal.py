@@ -379,7 +379,9 @@ def test_forward_mode_matches_generic(monkeypatch, calls):
         return out
 
     got = run()
-    assert sum(calls.values()) == len(SECOND_ORDER)
+    # An eager accumulator takes the generic formulas: differentiated op by op, the
+    # rules' loss-only graphs gave tangent 0 at logits of exactly 0.
+    assert sum(calls.values()) == 0
     for a, b in zip(got, _generic(monkeypatch, run), strict=True):
         assert_close(a, b, rtol=1e-5, atol=1e-6)
 

@@ -127,25 +127,34 @@ def losses(
     rows = tf.reshape(x, (-1, num_classes))
     if eager:
         inp.inexact = True  # a row holding +inf or of only -inf gives NaN: recomputed
-    else:  # traced: rows holding +inf take their limits, in a branch taken only then
-        rows = tf.cond(
-            tf.reduce_any(tf.reduce_max(rows, axis=1) == math.inf),
-            lambda: limit_logits(rows, axis=1, xp=inp.xp),
-            lambda: rows,
-        )
     labels = tf.reshape(inp.labels, (-1,))
     opts = (float(weight), float(label_smoothing), ce)
     CALLS["expected_cost"] += 1
 
     @tf.custom_gradient
     def rule(x: Tensor) -> Any:
+        finite = None
         with record.stop_recording():
-            loss, p, e = _forward(x, labels, costs, *opts)
+            limited = x
+            if not eager:
+                # Traced: rows holding +inf take their limits, in a branch taken only
+                # then, inside the forward pass (a tf.cond on a differentiated path
+                # fails under tf.vectorized_map and vectorized Jacobians); such rows get
+                # gradient 0 from a per-row mask of the upstream gradient.
+                finite = tf.reduce_max(x, axis=1) != math.inf
+                limited = tf.cond(
+                    tf.reduce_all(finite),
+                    lambda: x,
+                    lambda: limit_logits(x, axis=1, xp=inp.xp),
+                )
+            loss, p, e = _forward(limited, labels, costs, *opts)
 
         def backward(upstream: Tensor) -> Any:
             if record.could_possibly_record():  # a second derivative: the generic autodiff
                 generic = lambda a: _generic(a, labels, costs, *opts)  # noqa: E731
                 return _by_tape(generic, [x], [True], upstream)[0]
+            if finite is not None:
+                upstream = tf.where(finite, upstream, tf.zeros_like(upstream))
             return upstream[:, None] * _gradient(labels, costs, p, e, *opts)
 
         return loss, backward

@@ -277,8 +277,18 @@ def _row_stats(x: Tensor, on_host: bool) -> tuple[Tensor, Tensor, Tensor, Tensor
 
 
 def _label_positions(y: Tensor) -> Tensor:
-    """``(N, 2)`` indices ``[i, y_i]`` for the scatter of the per-row terms."""
-    rows = tf.range(tf.shape(y, out_type=y.dtype)[0], dtype=y.dtype)
+    """``(N, 2)`` int32 indices ``[i, y_i]`` for the scatter of the per-row terms.
+
+    int32 whatever the labels' dtype: ``tf.vectorized_map`` (and a ``jacobian`` that
+    vectorizes) batches a scatter by joining its int32 loop index to the indices, which
+    failed for int64 labels (``ConcatV2`` of int32 and int64). Labels beyond int32 are
+    clipped to -1 or int32's largest value first, so an unchecked label outside the
+    classes stays outside them (no wrap-around onto a real class).
+    """
+    if y.dtype == tf.int64:
+        y = tf.clip_by_value(y, tf.constant(-1, y.dtype), tf.constant(2**31 - 1, y.dtype))
+    y = tf.cast(y, tf.int32)
+    rows = tf.range(tf.shape(y)[0], dtype=tf.int32)
     return tf.stack([rows, y], axis=1)
 
 

@@ -141,8 +141,9 @@ def tf_forward_ad(*tensors: Any) -> bool:
     Under an accumulator opened inside a traced function the custom gradients of the
     focal rules gave a zero tangent (TensorFlow derives a JVP from a custom gradient's
     backward function, and the traced one is not fit for it); eagerly, with a tape
-    recording beside the accumulator, the tangent of the loss itself was missing (None).
-    Such calls take the generic formulas, which it differentiates op by op. For an
+    recording beside the accumulator, the tangent of the loss itself was missing (None),
+    and with an accumulator alone the eager loss-only graphs gave tangent 0 at logits of
+    exactly 0. Such calls take the generic formulas, which it differentiates op by op. For an
     accumulator around a traced call the rules' JVPs are exact
     (tests/test_tf_forward_ad.py) and they stay. Costs nothing where no tape or
     accumulator is active.
@@ -159,11 +160,11 @@ def tf_forward_ad(*tensors: Any) -> bool:
         for t in tensors
         if isinstance(t, tf.Variable) or (tf.is_tensor(t) and t.dtype.is_floating)
     ]
-    if not watched or not forwardprop_util.pack_tangents(watched).indices:
-        return False
-    # Eagerly an accumulator alone differentiates the rules exactly (their loss-only
-    # graphs); only beside a recording tape does the custom gradient lose the tangent.
-    return not tf.executing_eagerly() or bool(record.should_record_backprop(watched))
+    # Eagerly an accumulator alone differentiates the rules' loss-only graphs op by op,
+    # whose ``abs`` and ``relu`` have derivative 0 at a logit of exactly 0: the tangent
+    # there was 0 (sigmoid cross-entropy: ``0.5 - z`` expected). So any accumulator that
+    # watches the inputs, eagerly or traced, takes the generic formulas.
+    return bool(forwardprop_util.pack_tangents(watched).indices) if watched else False
 
 
 def rerun(loss: Callable[..., Any], labels: Any, **options: Any) -> Callable[[Any], Any]:

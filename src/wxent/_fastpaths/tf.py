@@ -18,7 +18,10 @@ Like the other native kernels this one is not exact at ``+inf`` logits (a NaN wh
 limit is ``log k`` or ``inf``): eagerly, the call's one read sends such a call to the exact
 path (``inp.inexact``); traced (``tf.function``), rows holding ``+inf`` are replaced by
 their limits in a ``tf.cond`` branch taken only when some row holds one (one read of the
-logits for their maximum).
+logits for their maximum), inside the custom gradient's forward pass: no ``tf.cond`` lies
+on a differentiated path (``tf.vectorized_map`` and vectorized Jacobians cannot
+differentiate one), and such rows get gradient 0 from a per-row mask of the upstream
+gradient.
 """
 
 from __future__ import annotations
@@ -49,25 +52,50 @@ def tf_softmax_function() -> Any:
             )
         return loss, grad
 
-    @tf.custom_gradient
-    def kept_gradient(x: Any, grad: Any) -> Any:
-        """``grad`` (the gradient kept by the forward pass), differentiable in ``x``."""
-        x = tf.identity(x)  # of this graph (a tf.function's backward graph), not the forward's
+    def kept_gradient(x: Any, grad: Any, limit: Any) -> Any:
+        """``grad`` (the gradient kept by the forward pass), differentiable in ``x``.
 
-        def softmax_jacobian(v: Any) -> Any:
-            s = tf.nn.softmax(x, axis=1)
-            jvp = s * v - s * tf.reduce_sum(s * v, axis=1, keepdims=True)
-            return jvp, tf.zeros_like(v)  # (grad is a constant of the forward pass)
+        ``grad`` is a constant of the forward pass (a ``stop_gradient``: no second-order
+        path back through the forward graph). ``limit`` (traced calls) limits rows
+        holding ``+inf`` for the softmax of the second derivative, whose upstream is 0
+        in those rows.
+        """
 
-        return tf.identity(grad), softmax_jacobian
+        @tf.custom_gradient
+        def kept(x: Any) -> Any:
+            x = tf.identity(x)  # of this graph (a tf.function's backward graph)
 
-    def losses(x: Any, labels: Any, eps: float) -> Any:
+            def softmax_jacobian(v: Any) -> Any:
+                s = tf.nn.softmax(x if limit is None else limit(x), axis=1)
+                return s * v - s * tf.reduce_sum(s * v, axis=1, keepdims=True)
+
+            return tf.identity(grad), softmax_jacobian
+
+        return kept(x)
+
+    def losses(x: Any, labels: Any, eps: float, limit: Any = None) -> Any:
+        """Per-row losses; ``limit`` (traced calls): rows holding ``+inf`` take their limits.
+
+        The limits are taken inside the custom gradient's forward pass, in a ``tf.cond``
+        taken only when some row holds ``+inf``, and such rows get gradient 0 from a
+        per-row mask of the upstream gradient: no ``tf.cond`` lies on a differentiated
+        path (its gradient, a cond of its own, failed under ``tf.vectorized_map`` and a
+        vectorized ``jacobian``, as in per-sample gradients and Hessians).
+        """
+
         @tf.custom_gradient
         def cross_entropy(x: Any) -> Any:
-            loss, grad = fused(x, labels, eps)
+            rows, finite = x, None
+            if limit is not None:
+                finite = tf.reduce_max(x, axis=1) != float("inf")
+                rows = tf.cond(tf.reduce_all(finite), lambda: x, lambda: limit(x))
+            loss, grad = fused(rows, labels, eps)
+            grad = tf.stop_gradient(grad)
 
             def backward(upstream: Any) -> Any:
-                return upstream[:, None] * kept_gradient(x, grad)
+                if finite is not None:
+                    upstream = tf.where(finite, upstream, tf.zeros_like(upstream))
+                return upstream[:, None] * kept_gradient(x, grad, limit)
 
             return loss, backward
 
@@ -153,16 +181,13 @@ def tf_softmax_losses(inp: Any, label_smoothing: float) -> Any:
     if not _tape_records():  # the loss alone: the generic path writes no gradient
         return None
     rows = tf.reshape(x, (-1, x.shape[-1]))
+    limit = None
     if inp.concrete:
         inp.inexact = True  # a +inf logit gives NaN here: finish recomputes exactly
     else:  # traced: rows holding +inf take their limits, in a branch taken only then
-        rows = tf.cond(
-            tf.reduce_any(tf.reduce_max(rows, axis=1) == float("inf")),
-            lambda: limit_logits(rows, axis=1, xp=inp.xp),
-            lambda: rows,
-        )
+        limit = functools.partial(limit_logits, axis=1, xp=inp.xp)
     labels = tf.reshape(inp.labels, (-1,))
-    out = tf_softmax_function()(rows, labels, label_smoothing)
+    out = tf_softmax_function()(rows, labels, label_smoothing, limit)
     return tf.reshape(out, tf.shape(x)[:-1])
 
 
