@@ -149,3 +149,29 @@ def spy_cost_paths(monkeypatch, fast_module) -> list:
     monkeypatch.setattr(fast_module, "_forward", spy_fast)
     monkeypatch.setattr(core_cost, "expected_cost", spy_generic)
     return calls
+
+
+#: The expected-cost rule tests' option sets (PyTorch's and TensorFlow's alike).
+RULE_CASES: dict[str, dict[str, Any]] = {
+    "expected": dict(loss="expected"),
+    "expected-weights": dict(loss="expected", class_weight=True, sample_weight=True),
+    "sensitive": dict(loss="sensitive", cost_weight=0.7),
+    "sensitive-smooth-weights": dict(
+        loss="sensitive", cost_weight=2.5, label_smoothing=0.2, class_weight=True
+    ),
+    "sensitive-sample-weights": dict(loss="sensitive", cost_weight=1.0, sample_weight=True),
+}
+
+
+def rule_case(case: str, class_weight: Any, sample_weight: Any) -> tuple[Any, dict[str, Any]]:
+    """The wxent function and its keyword options of :data:`RULE_CASES` ``[case]``."""
+    import wxent
+
+    opts = dict(RULE_CASES[case])
+    loss = opts.pop("loss")
+    if opts.pop("class_weight", False):
+        opts["class_weight"] = class_weight
+    if opts.pop("sample_weight", False):
+        opts["sample_weight"] = sample_weight
+    fn = wxent.expected_cost_loss if loss == "expected" else wxent.cost_sensitive_cross_entropy
+    return fn, opts

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 import wxent
 from conftest import assert_close
-from reference_cost import spy_cost_paths
+from reference_cost import RULE_CASES, rule_case, spy_cost_paths
 from wxent import _fastpaths
 from wxent._fastpaths import cost_tf
 
@@ -56,26 +56,12 @@ def _data(dtype: Any, *, edges: bool = True) -> tuple[np.ndarray, ...]:
     return tuple(a.astype(dtype) if a.dtype.kind == "f" else a for a in (x, y, costs, cw, sw))
 
 
-CASES: dict[str, dict[str, Any]] = {
-    "expected": dict(loss="expected"),
-    "expected-weights": dict(loss="expected", class_weight=True, sample_weight=True),
-    "sensitive": dict(loss="sensitive", cost_weight=0.7),
-    "sensitive-smooth-weights": dict(
-        loss="sensitive", cost_weight=2.5, label_smoothing=0.2, class_weight=True
-    ),
-    "sensitive-sample-weights": dict(loss="sensitive", cost_weight=1.0, sample_weight=True),
-}
+CASES = RULE_CASES
 
 
 def _call(case: str, reduction: str, data: tuple[np.ndarray, ...]) -> Any:
     _, y, costs, cw, sw = data
-    opts = dict(CASES[case])
-    loss = opts.pop("loss")
-    if opts.pop("class_weight", False):
-        opts["class_weight"] = cw
-    if opts.pop("sample_weight", False):
-        opts["sample_weight"] = sw
-    fn = wxent.expected_cost_loss if loss == "expected" else wxent.cost_sensitive_cross_entropy
+    fn, opts = rule_case(case, cw, sw)
     labels = tf.constant(y)
     costs_t = tf.constant(costs)
     return lambda a: fn(a, labels, costs_t, ignore_index=-100, reduction=reduction, **opts)
