@@ -1,11 +1,11 @@
 """What a repeated call of the Triton path remembers, and when it forgets.
 
 A call with the same class or label weight tensor as an earlier one skips the host
-checks of its type, dtype, shape and device (``wxent._config._VALIDATED``) and, for a
-class weight alone under ``reduction="weighted_mean"``, the launch that scales it
-(``wxent._fastpaths.select._SCALED``). The values are never taken on trust: their check
-runs in every call (folded into its one read), an in-place change, a replaced tensor or
-other logits give what a fresh call gives, and errors stay errors. Run by Triton's
+checks of its type, dtype, shape and device (``wxent._config._VALIDATED``). The values
+are never taken on trust: their check runs in every call (folded into its one read), and
+the weighted mean's scaling of class weights runs in every call too, so an in-place
+change (also through ``.data``, which leaves the version counter alone), a replaced
+tensor or other logits give what a fresh call gives, and errors stay errors. Run by Triton's
 interpreter on CPU tensors, as tests/test_triton.py.
 """
 
@@ -33,7 +33,6 @@ def _interpreter(monkeypatch):
     assert os.environ.get("TRITON_INTERPRET") == "1", "tests/conftest.py sets it"
     monkeypatch.setenv("WXENT_KERNELS", "triton")
     monkeypatch.setattr(_config, "_VALIDATED", {})
-    monkeypatch.setattr(select, "_SCALED", {})
     select.LAUNCHES.clear()
 
 
@@ -65,15 +64,15 @@ def assert_same(a, b):
         np.testing.assert_array_equal(u, w)
 
 
-def test_a_repeated_call_gives_the_same_result_and_skips_the_scaling_launch():
+def test_a_repeated_call_gives_the_same_result_and_scales_again():
     x, y, cw = data()
     first = softmax(x, y, cw)
     assert select.LAUNCHES["weight_scale"] == 1 and len(_config._VALIDATED) == 1
     second = softmax(x, y, cw)
     assert_same(first, second)
-    assert select.LAUNCHES["weight_scale"] == 1  # the scaled class weights were kept
-    assert_same(first, softmax(x, y, cw.clone()))  # a fresh tensor: computed again
-    assert select.LAUNCHES["weight_scale"] == 2
+    assert select.LAUNCHES["weight_scale"] == 2  # the values are scaled in every call
+    assert_same(first, softmax(x, y, cw.clone()))
+    assert select.LAUNCHES["weight_scale"] == 3
     generic = softmax(x, y, cw, mode="off")
     for u, w in zip(first, generic, strict=True):
         np.testing.assert_allclose(u, w, rtol=2e-5, atol=2e-6)
@@ -83,14 +82,25 @@ def test_an_in_place_change_of_the_weights_is_seen():
     x, y, cw = data(seed=1)
     before = softmax(x, y, cw)
     with torch.no_grad():
-        cw[int(y[0])] = 50.0  # the version counter moves: scaled again
+        cw[int(y[0])] = 50.0
     after = softmax(x, y, cw)
-    assert select.LAUNCHES["weight_scale"] == 2
     assert not np.array_equal(before[0], after[0])
     assert_same(after, softmax(x, y, cw.clone()))
-    cw.mul_(4.0)  # a power of two: the same weighted mean, scaled again all the same
+    cw.mul_(4.0)  # a power of two: the same weighted mean
     assert_same(after, softmax(x, y, cw))
-    assert select.LAUNCHES["weight_scale"] == 4
+
+
+def test_an_in_place_change_through_data_is_seen():
+    # `.data` shares the storage but not the version counter: only scaling in every call
+    # sees such a write.
+    x, y, cw = data(seed=1)
+    before = softmax(x, y, cw)
+    version = cw._version
+    cw.data[int(y[0])] = 50.0
+    assert cw._version == version
+    after = softmax(x, y, cw)
+    assert not np.array_equal(before[0], after[0])
+    assert_same(after, softmax(x, y, cw.clone()))
 
 
 def test_weights_swapped_through_data_are_seen():
@@ -149,9 +159,7 @@ def test_a_repeated_call_issues_no_more_device_operations():
         call().backward()
     assert again.reads == first.reads == 1
     assert again.ops == first.ops, (first.report(), again.report())
-    expected = first.kernels.copy()
-    expected["_scale_kernel"] -= 1  # the class weights' scaling (backward scales none)
-    assert again.kernels == +expected, (first.report(), again.report())
+    assert again.kernels == first.kernels, (first.report(), again.report())
     with torch.no_grad():
         cw.add_(1.0)
     with DeviceOps() as changed:
@@ -213,22 +221,20 @@ def test_the_other_softmax_kernels_remember_alike(loss, validate):
     first = run(cw)
     again = run(cw)
     assert_same(first, again)
-    assert select.LAUNCHES["weight_scale"] == 1
+    assert select.LAUNCHES["weight_scale"] == 2
     with torch.no_grad():
         cw[int(y[0])] = 40.0
     changed = run(cw)
-    assert select.LAUNCHES["weight_scale"] == 2
     assert_same(changed, run(cw.clone()))
     assert not np.array_equal(first[0], changed[0])
 
 
 def test_a_full_cache_starts_over(monkeypatch):
     monkeypatch.setattr(_config, "_VALIDATED_SIZE", 2)
-    monkeypatch.setattr(select, "_SCALED_SIZE", 2)
     x, y, _ = data(seed=10)
     weights = [data(seed=11 + i)[2] for i in range(3)]
     results = [softmax(x, y, w) for w in weights]
-    assert len(_config._VALIDATED) == 1 and len(select._SCALED) == 1  # the third one
+    assert len(_config._VALIDATED) == 1  # the third one
     for w, expected in zip(weights, results, strict=True):
         assert_same(softmax(x, y, w), expected)
 

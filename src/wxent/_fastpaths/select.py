@@ -359,10 +359,9 @@ def _softmax_weights(
         if len(given) == 2 and inp.validate:
             _check_weight_product(inp, cw, sw, reduction)
         return cw, sw
-    if sw is None:  # class weights alone: none when they are the last call's
-        scaled = _scaled_weights(given)
-    else:  # one launch for both (sample weights change from batch to batch)
-        scaled = scale_weights(given, joint=False, chosen=True)
+    # One launch for both, in every call: a scaled copy kept across calls would miss a
+    # write through `.data` (which leaves the version counter alone) and give a stale loss.
+    scaled = scale_weights(given, joint=False, chosen=True)
     if scaled is not None:
         return (scaled.pop(0) if cw is not None else None), (
             scaled.pop(0) if sw is not None else None
@@ -370,54 +369,6 @@ def _softmax_weights(
     (cw,) = scale_free(inp.xp, [cw], None, reduction)
     (sw,) = scale_free(inp.xp, [sw], None, reduction)
     return cw, sw
-
-
-#: The kernel-scaled weights of the softmax family's weighted mean, by the weights they
-#: came from: ``key -> (weak references to them, the scaled tensors)`` (:func:`_scaled_weights`).
-_SCALED: dict[tuple[Any, ...], tuple[list[Any], list[Any]]] = {}
-_SCALED_SIZE = 16
-
-
-def _scaled_weights(weights: list[Any]) -> list[Any] | None:
-    """:func:`scale_weights` of a softmax-family kernel's weights, kept while they are unchanged.
-
-    For a class weight alone (sample weights change from batch to batch). The scaled
-    weights depend on the weights' values alone: a call with the same
-    tensors (the same objects, storage, shape, dtype, and version counter: an in-place
-    change, ``copy_`` or ``set_`` bumps it) on the same stream takes the tensors the
-    scaling kernel wrote for an earlier one (only kernels read them), and skips that
-    launch. Writes that bypass the version counter (through ``.data``, DLPack or
-    another library's kernel) are not seen, as for autograd's saved tensors.
-    """
-    key = _scale_key(weights)
-    if key is not None:
-        hit = _SCALED.get(key)
-        if hit is not None and all(r() is w for r, w in zip(hit[0], weights, strict=True)):
-            return list(hit[1])
-    scaled = scale_weights(weights, joint=False, chosen=True)
-    if scaled is not None and key is not None:
-        import weakref
-
-        if len(_SCALED) >= _SCALED_SIZE:
-            _SCALED.clear()  # (one operation: safe beside other threads)
-        _SCALED[key] = ([weakref.ref(w) for w in weights], list(scaled))
-    return scaled
-
-
-def _scale_key(weights: list[Any]) -> tuple[Any, ...] | None:
-    """The key of :data:`_SCALED` for these torch tensors, or ``None`` (no caching)."""
-    torch = sys.modules["torch"]
-    key: list[Any] = []
-    for w in weights:
-        if type(w) is not torch.Tensor or w.requires_grad or w.is_inference():
-            return None
-        key += (id(w), w._version, w.data_ptr(), w.dtype, w.shape, w.stride(), w.device)
-    device = weights[0].device
-    if device.type == "cuda":
-        if torch.cuda.is_current_stream_capturing():
-            return None  # a graph keeps reading its tensors: none from (or into) the cache
-        key.append(torch.cuda.current_stream(device).cuda_stream)  # read on its stream
-    return tuple(key)
 
 
 def _check_weight_product(inp: Any, cw: Array, sw: Array, reduction: Any) -> None:
