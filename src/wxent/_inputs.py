@@ -25,6 +25,7 @@ import numpy as np
 
 from wxent import _namespace as ns
 from wxent import _validation as v
+from wxent._core.numerics import scale
 from wxent._types import Array
 
 
@@ -416,8 +417,9 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
         finite = torch.nan_to_num(losses, nan=0.0, posinf=0.0, neginf=0.0)
         return weights * torch.where(weights == 0, finite, losses)
     hidden = xp.logical_and(weights == 0, xp.logical_not(xp.isfinite(losses)))
-    # (quietly: a weight times a loss beyond the float's range is inf, as it should be)
-    return quietly(inp, lambda: weights * xp.where(hidden, 0.0, losses))
+    # (quietly: a weight times a loss beyond the float's range is inf, as it should be;
+    # TensorFlow: scale, whose forward-mode tangent is finite at an infinite loss)
+    return quietly(inp, lambda: scale(xp.where(hidden, 0.0, losses), weights, xp=xp))
 
 
 @dataclass

@@ -31,6 +31,7 @@ import numpy as np
 from wxent import _fx
 from wxent import _namespace as ns
 from wxent import _validation as v
+from wxent._core.numerics import divide
 from wxent._types import Array
 
 
@@ -119,7 +120,7 @@ def _safe_divide(xp: Any, numerator: Array, denominator: Array) -> Array:
     if torch is not None and numerator.dtype == denominator.dtype:  # (see ns.torch_of)
         return torch.where(zero, 0.0, numerator / torch.where(zero, 1.0, denominator))
     safe = xp.where(zero, xp.ones_like(denominator), denominator)
-    return xp.where(zero, xp.zeros_like(numerator), numerator / safe)
+    return xp.where(zero, xp.zeros_like(numerator), divide(numerator, safe, xp=xp))
 
 
 def scale_free(
@@ -270,7 +271,7 @@ def reduce(
             # A division by the number, rounded to the loss's dtype as the count array
             # would be: eagerly, the count's array and the safe division were six
             # dispatched operations more.
-            return numerator / float(n)
+            return divide(numerator, float(n), xp=xp)
     if name == "sum":
         denominator = xp.ones_like(numerator)
     elif name == "mean":

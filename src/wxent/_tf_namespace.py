@@ -15,6 +15,7 @@ import builtins
 from typing import Any
 
 import tensorflow as tf
+from tensorflow.python.eager import forwardprop_util, record
 
 from wxent._types import Array
 
@@ -80,6 +81,46 @@ def where(condition: Array, x1: Array | complex, x2: Array | complex, /) -> Arra
     elif not _is_tensor(x2) and _is_tensor(x1):
         x2 = tf.constant(x2, dtype=x1.dtype)  # type: ignore[union-attr]
     return tf.where(condition, x1, x2)
+
+
+def accumulating() -> builtins.bool:
+    """Whether a ``tf.autodiff.ForwardAccumulator`` is active (eagerly, or in this trace).
+
+    About a microsecond where a tape records; less where nothing records.
+    """
+    return record.could_possibly_record() and builtins.bool(
+        forwardprop_util.pack_tangents([]).indices
+    )
+
+
+def multiply(x1: Array, x2: Any, /) -> Array:
+    """``x1 * x2``; under a forward accumulator, ``tf.math.multiply_no_nan(x1, x2)``.
+
+    For an ``x1`` that may be infinite (a loss) and a finite ``x2`` (a weight, a label,
+    a number): TensorFlow's forward mode gives ``x1 * x2`` the tangent
+    ``dx1 * x2 + x1 * dx2``, with ``dx2 = 0`` filled in where ``x2`` has no tangent,
+    which is NaN wherever ``x1`` is infinite. ``multiply_no_nan``'s tangent leaves that
+    term out where ``dx2`` is 0; its value is the product's wherever that is not NaN
+    (0 where ``x2`` is 0, which wxent's callers keep from meeting an infinite ``x1``).
+    Outside forward mode a plain product (reverse mode is unchanged).
+    """
+    if not accumulating():
+        return x1 * x2
+    return tf.math.multiply_no_nan(x1, _in_dtype(x2, x1.dtype))
+
+
+def divide(x1: Array, x2: Any, /) -> Array:
+    """``x1 / x2``; under a forward accumulator, finite where ``x1`` is infinite.
+
+    A division's tangent ``dx1 / x2 - x1 * dx2 / x2**2`` is NaN at an infinite ``x1``
+    for the reason of :func:`multiply`: there the quotient is ``multiply(x1, 1 / x2)``
+    (infinite, with tangent ``dx1 / x2``); finite ``x1`` keep the exact quotient. For a
+    non-zero ``x2``; outside forward mode a plain division.
+    """
+    if not accumulating():
+        return x1 / x2
+    d = _in_dtype(x2, x1.dtype)
+    return tf.where(tf.math.is_finite(x1), x1 / d, tf.math.multiply_no_nan(x1, 1 / d))
 
 
 def _is_tensor(x: Any) -> builtins.bool:

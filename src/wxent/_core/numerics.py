@@ -17,16 +17,38 @@ from wxent._types import Array
 FAR = 1000.0
 
 
-def smoothed(target: Any, spread: Any, eps: float) -> Any:
+def smoothed(target: Any, spread: Any, eps: float, *, xp: Any = None) -> Any:
     """``(1 - eps) * target + eps * spread``: the loss of the smoothed target.
 
     At ``eps = 1`` the spread alone: the target's weight is 0, also where its loss is
     ``inf`` (the label's logit at ``-inf``, or a row holding ``+inf`` elsewhere), where
-    ``0 * inf`` would make the loss NaN.
+    ``0 * inf`` would make the loss NaN. ``xp``: the namespace of the generic core's
+    callers (TensorFlow scales with :func:`scale`); the fast paths' kernels leave it out.
     """
     if eps == 1.0:
         return spread
+    if xp is not None and ns.is_tf_namespace(xp):
+        return scale(target, 1.0 - eps, xp=xp) + scale(spread, eps, xp=xp)
     return (1.0 - eps) * target + eps * spread
+
+
+def scale(x: Array, factor: Any, *, xp: Any) -> Array:
+    """``x * factor``, for an ``x`` that may be infinite (a loss) and a finite ``factor``.
+
+    TensorFlow multiplies with :func:`wxent._tf_namespace.multiply`, whose tangent under
+    a forward accumulator is finite where ``x`` is infinite (a plain product's is NaN
+    there: the factor's zero tangent times ``x``); every other framework multiplies.
+    """
+    if ns.is_tf_namespace(xp):
+        return xp.multiply(x, factor)
+    return x * factor
+
+
+def divide(x: Array, divisor: Any, *, xp: Any) -> Array:
+    """``x / divisor``, for an ``x`` that may be infinite: :func:`scale`'s division."""
+    if ns.is_tf_namespace(xp):
+        return xp.divide(x, divisor)
+    return x / divisor
 
 
 def take_along_axis(x: Array, index: Array, *, axis: int, xp: Any) -> Array:
@@ -216,8 +238,12 @@ def safe_mul(t: Array, v: Array, *, xp: Any) -> Array:
     plain mask saves two passes (labels are seldom differentiated).
     """
     if may_differentiate(t):
-        return t * xp.where(xp.logical_and(t == 0, xp.logical_not(xp.isfinite(v))), 0.0, v)
-    return t * xp.where(t == 0, 0.0, v)
+        hidden = xp.logical_and(t == 0, xp.logical_not(xp.isfinite(v)))
+    else:
+        hidden = t == 0
+    if ns.is_tf_namespace(xp):
+        return xp.multiply(xp.where(hidden, 0.0, v), t)
+    return t * xp.where(hidden, 0.0, v)
 
 
 def may_differentiate(t: Array) -> bool:
@@ -225,17 +251,23 @@ def may_differentiate(t: Array) -> bool:
 
     PyTorch: ``t`` requires a gradient, or is traced (``torch.compile``, ``torch.func``);
     JAX: a tracer (``jax.grad``, ``jit``, ``vmap``); TensorFlow: inside ``tf.function``,
-    or eagerly where a tape watches ``t``. Never for NumPy and other arrays.
+    or eagerly where a tape watches ``t`` or ``t`` carries a forward accumulator's
+    tangent. Never for NumPy and other arrays.
     """
     if ns.is_torch(t):
         return bool(t.requires_grad) or not ns.is_concrete(t)
     if ns.is_tensorflow(t):
         import tensorflow as tf
-        from tensorflow.python.eager import record
+        from tensorflow.python.eager import forwardprop_util, record
 
         if not tf.executing_eagerly():
             return True
-        return bool(record.should_record_backprop([tf.convert_to_tensor(t)]))
+        if not record.could_possibly_record():
+            return False
+        t = tf.convert_to_tensor(t)
+        return bool(record.should_record_backprop([t])) or any(
+            forwardprop_util.pack_tangents([t]).indices
+        )
     return not ns.is_concrete(t)
 
 

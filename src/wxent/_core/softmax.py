@@ -20,11 +20,13 @@ from wxent._core.numerics import (
     FAR,
     class_count,
     constant,
+    divide,
     has_unknown_dims,
     limit_rows,
     log_softmax,
     logsumexp,
     safe_mul,
+    scale,
     shifted_log_total,
     smoothed,
     take_along_axis,
@@ -62,7 +64,7 @@ def softmax_cross_entropy_indices(
     if label_smoothing == 0.0:
         return nll
     smooth = xp.squeeze(log_total, axis=axis) - xp.mean(z, axis=axis)
-    return smoothed(nll, smooth, label_smoothing)
+    return smoothed(nll, smooth, label_smoothing, xp=xp)
 
 
 def smooth_probabilities(labels: Array, *, axis: int, label_smoothing: float, xp: Any) -> Array:
@@ -191,7 +193,7 @@ def softmax_focal_terms(logits: Array, *, axis: int, gamma: float, xp: Any) -> A
     # The row maximum of z is 0 (also in rows holding +inf: their limit's maximum is 0),
     # except in rows of only -inf, whose every p is NaN.
     log1m = log1m_softmax(z, axis=axis, xp=xp, lse=log_total, top=shift * 0.0)
-    near = safe * xp.exp(gamma * log1m)
+    near = safe * xp.exp(scale(log1m, gamma, xp=xp))
     return xp.where(far, minus_log_p, near)
 
 
@@ -223,8 +225,8 @@ def softmax_focal_loss_indices(
     num_classes = class_count(logits, axis=axis, xp=xp)
     if not isinstance(num_classes, int):
         num_classes = xp.squeeze(num_classes, axis=axis)
-    spread = xp.sum(terms, axis=axis) / num_classes
-    return smoothed(target, spread, label_smoothing)
+    spread = divide(xp.sum(terms, axis=axis), num_classes, xp=xp)
+    return smoothed(target, spread, label_smoothing, xp=xp)
 
 
 def softmax_focal_loss_probabilities(
