@@ -54,22 +54,22 @@ def _forward(
     """Per-row loss, ``p`` and ``e`` (``x`` is ``(N, C)``, ``y`` ``(N,)``).
 
     In the shifted logits ``z = x - max(x)``: ``-log p_y`` is ``log(total) - z_y``,
-    never ``lse - x_y``, which cancels at large ``|x|``. ``check``: the gathered cost
-    rows of a traced matrix are NaN where its check would fail (``e``, and with it the
-    row's gradient, NaN: what the checked matrix gives, in ``N x C`` work, not ``C x C``).
+    never ``lse - x_y``, which cancels at large ``|x|``. ``check``: a traced matrix is
+    checked on the rows gathered: ``e`` is NaN where a row holds a negative or NaN cost
+    (its sum is NaN already where the row holds NaN), and with ``e`` the row's loss and
+    gradient. That is what the checked matrix gives (NaN where the check fails), in one
+    reduction of the ``N x C`` rows instead of passes over the ``C x C`` matrix.
     """
     rows = tf.gather(costs, y)
-    if check:
-        rows = poisoned(ns.namespace(rows), rows)
     if not ce:  # (one fused softmax: the cross-entropy's log of the total is not needed)
         p = tf.nn.softmax(x, axis=1)
-        e = tf.reduce_sum(rows * p, axis=1)
+        e = _checked(tf.reduce_sum(rows * p, axis=1), rows, check)
         return e, p, e
     z = x - tf.reduce_max(x, axis=1, keepdims=True)
     p = tf.exp(z)
     total = tf.reduce_sum(p, axis=1, keepdims=True)
     p = p / total
-    e = tf.reduce_sum(rows * p, axis=1)
+    e = _checked(tf.reduce_sum(rows * p, axis=1), rows, check)
     log_total = tf.math.log(total[:, 0])
     loss = log_total - tf.gather(z, y, axis=1, batch_dims=1)
     if eps == 1.0:  # the target's term has weight 0 (also where it is inf: not NaN)
@@ -77,6 +77,13 @@ def _forward(
     elif eps:
         loss = loss * (1.0 - eps) + (log_total - tf.reduce_mean(z, axis=1)) * eps
     return (loss + weight * e if weight else loss), p, e
+
+
+def _checked(e: Tensor, rows: Tensor, check: bool) -> Tensor:
+    """``e`` NaN where ``rows`` holds a negative cost or NaN (the minimum is NaN then)."""
+    if not check:
+        return e
+    return tf.where(tf.reduce_min(rows, axis=1) >= 0, e, tf.constant(math.nan, e.dtype))
 
 
 def _gradient(
