@@ -198,7 +198,9 @@ def test_second_derivatives_match_generic(monkeypatch, case):
     assert_close(hvp(), _generic(hvp, monkeypatch), rtol=1e-10, atol=1e-12)
 
 
-def test_watched_costs_and_the_loss_alone_take_the_generic_formulas(monkeypatch, ran):
+def test_watched_costs_take_the_generic_formulas_and_the_loss_alone_the_forward_pass(
+    monkeypatch, ran
+):
     x, y, costs, _, _ = _data(np.float64, edges=False)
     y = np.maximum(y, 0)
     variable = tf.Variable(costs)
@@ -214,8 +216,10 @@ def test_watched_costs_and_the_loss_alone_take_the_generic_formulas(monkeypatch,
     np.add.at(expected, y, p / N)  # d mean_i(costs[y_i] . p_i) / d costs
     assert_close(tf.convert_to_tensor(g_costs).numpy(), expected, rtol=1e-12, atol=1e-15)
     assert np.isfinite(g_x.numpy()).all()
-    wxent.expected_cost_loss(a, tf.constant(y), costs)  # no tape: the loss alone
-    assert "fast" not in ran
+    alone = wxent.expected_cost_loss(a, tf.constant(y), costs)  # no tape: the loss alone
+    assert ran[-1] == "fast"  # the rule's forward pass, nothing kept for a gradient
+    assert_close(alone.numpy(), out.numpy(), rtol=1e-14, atol=0.0)
+    del ran[:]
     monkeypatch.setenv("WXENT_KERNELS", "off")
     with tf.GradientTape() as tape:
         tape.watch(a)
@@ -306,35 +310,81 @@ def _matrix_size_ops(graph: Any, shape: tuple[int, ...]) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_traced_cost_matrix_check_is_one_comparison_and_one_where(dtype):
-    # Traced calls cannot raise: an invalid cost gives NaN where it is used. TensorFlow
-    # runs each op as its own pass, so the check is one comparison and one `where` with a
-    # NaN scalar: no negation and no NaN constant of the matrix's size.
-    c = 12
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((5, c)).astype(dtype)
-    y = rng.integers(0, c, 5)
-    good = rng.uniform(0.0, 2.0, (c, c)).astype(dtype)
-    good[0, 0], good[1, 1], good[2, 2] = 0.0, -0.0, math.inf
+TRACED_MATRIX_CALLS = {
+    "expected": lambda x, y, k: wxent.expected_cost_loss(x, y, k, reduction="none"),
+    "sensitive": lambda x, y, k: wxent.cost_sensitive_cross_entropy(
+        x, y, k, cost_weight=0.5, label_smoothing=0.1, reduction="none"
+    ),
+    "confusion": lambda x, y, k: wxent.confusion_weighted_cross_entropy(x, y, k, reduction="none"),
+}
 
-    traced = tf.function(lambda x, y, k: wxent.expected_cost_loss(x, y, k, reduction="none"))
+
+@pytest.mark.parametrize("taped", [False, True], ids=["loss", "taped"])
+@pytest.mark.parametrize("call", sorted(TRACED_MATRIX_CALLS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_traced_cost_matrix_is_checked_where_integer_labels_read_it(dtype, call, taped):
+    # Traced calls cannot raise: an invalid cost gives NaN where it is used. TensorFlow
+    # runs each op as its own pass, so with integer labels the check runs on what the
+    # labels read (N rows of costs: their minimum; N confusion weights), not on the
+    # C x C matrix, with the values of a checked matrix.
+    c, n = 12, 5
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, c)).astype(dtype)
+    y = rng.integers(0, c, n)
+    good = rng.uniform(0.0, 2.0, (c, c)).astype(dtype)
+    good[0, 0], good[1, 1], good[2, 2] = 0.0, -0.0, 1e30
+    loss = TRACED_MATRIX_CALLS[call]
+
+    def run(x, y, k):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = loss(x, y, k)
+        return (out, tape.gradient(out, x)) if taped else (out, tf.zeros_like(x))
+
+    traced = tf.function(run)
     spec = (tf.TensorSpec(x.shape, dtype), tf.TensorSpec(y.shape, tf.int64))
     graph = traced.get_concrete_function(*spec, tf.TensorSpec((c, c), dtype)).graph
-    assert _matrix_size_ops(graph, (c, c)) == ["GreaterEqual", "SelectV2"]
+    assert _matrix_size_ops(graph, (c, c)) == []  # nothing of the matrix's size
+    check = "GreaterEqual" if call == "confusion" else "Min"  # (the rows' minimum)
+    assert check in _matrix_size_ops(graph, (n,))
 
     args = (tf.constant(x), tf.constant(y))
-    assert_close(
-        traced(*args, tf.constant(good)).numpy(),
-        wxent.expected_cost_loss(x, y, good, reduction="none", validate=False),
-        rtol=1e-6 if dtype == "float32" else 1e-14,
-        atol=0,
-    )
+    want = loss(x, y, good)  # eager (checked) NumPy-given matrix
+    value, grad = traced(*args, tf.constant(good))
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-13, atol=1e-14)
+    assert_close(value.numpy(), np.asarray(want), **tol)
+    assert np.isfinite(grad.numpy()).all()
     for bad_value in (-1e-30, math.nan, -math.inf):
         bad = good.copy()
-        bad[y[0], 7] = bad_value
-        out = traced(*args, tf.constant(bad)).numpy()
-        np.testing.assert_array_equal(np.isnan(out), y == y[0])
+        predicted = int(np.argmax(x[0])) if call == "confusion" else 7
+        bad[y[0], predicted] = bad_value
+        value, grad = traced(*args, tf.constant(bad))
+        hit = y == y[0]
+        if call == "confusion":  # one entry per sample: the rows that read it
+            hit = hit & (np.argmax(x, axis=1) == predicted)
+        np.testing.assert_array_equal(np.isnan(value.numpy()), hit)
+        if taped:  # the samples that read a bad cost have NaN gradients, as before
+            assert np.isnan(grad.numpy()[hit]).all()
+            assert np.isfinite(grad.numpy()[~hit]).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_traced_cost_matrix_with_probability_labels_is_checked_whole(dtype):
+    # Probability labels read every row of the matrix: it is checked as it is, one
+    # comparison and one `where`.
+    c = 12
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, c)).astype(dtype)
+    y = rng.dirichlet(np.ones(c), 5).astype(dtype)
+    good = rng.uniform(0.0, 2.0, (c, c)).astype(dtype)
+    traced = tf.function(lambda x, y, k: wxent.expected_cost_loss(x, y, k, reduction="none"))
+    spec = (tf.TensorSpec(x.shape, dtype), tf.TensorSpec(y.shape, dtype))
+    graph = traced.get_concrete_function(*spec, tf.TensorSpec((c, c), dtype)).graph
+    assert _matrix_size_ops(graph, (c, c)) == ["GreaterEqual", "SelectV2"]
+    bad = good.copy()
+    bad[3, 7] = -1.0
+    out = traced(tf.constant(x), tf.constant(y), tf.constant(bad)).numpy()
+    assert np.isnan(out).all()  # every sample reads row 3
 
 
 def test_traced_alpha_above_one_and_zero_prior_are_nan():
@@ -348,3 +398,32 @@ def test_traced_alpha_above_one_and_zero_prior_are_nan():
     assert np.isnan(focal(tf.constant([0.25, 1.0 + 1e-6, 0.5])).numpy())
     assert np.isfinite(prior(tf.constant([0.2, 0.3, 0.5])).numpy())
     assert np.isnan(prior(tf.constant([0.2, 0.0, 0.8])).numpy())
+
+
+@pytest.mark.parametrize("taped", [False, True], ids=["loss", "taped"])
+@pytest.mark.parametrize("mode", MODES)
+def test_full_smoothing_at_infinite_logits_matches_generic(monkeypatch, ran, mode, taped):
+    # label_smoothing=1 gives the target's term weight 0, also where it is inf (a target
+    # at -inf, or below a +inf that the limits keep): 0 * inf was NaN in the rule.
+    inf = math.inf
+    x = np.array([[inf, 0.0, 1.0], [0.0, inf, 1.0], [-inf, 0.0, 2.0], [0.3, -1.2, 2.0]], np.float32)
+    y = tf.constant([0, 0, 0, 1])
+    costs = tf.constant(1.0 - np.eye(3, dtype=np.float32))
+
+    def f(a: Any) -> Any:
+        return wxent.cost_sensitive_cross_entropy(
+            a, y, costs, cost_weight=0.5, label_smoothing=1.0, reduction="none"
+        )
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
+        if taped:
+            return _value_and_grad(f, x, mode)
+        step = tf.function(f, autograph=False) if mode == "function" else f
+        return step(tf.constant(x)).numpy(), np.zeros_like(x)
+
+    value, grad = run()
+    assert "fast" in ran
+    want_value, want_grad = _generic(run, monkeypatch)
+    assert not np.isnan(value).any(), value
+    assert_close(value, want_value, rtol=1e-6, atol=1e-6)
+    assert_close(grad, want_grad, rtol=1e-6, atol=1e-6)

@@ -30,6 +30,7 @@ def config_array(
     check_values: bool = True,
     positive: bool = False,
     at_most_one: bool = False,
+    traced_check: bool = True,
 ) -> Array:
     """Move a weight, cost or prior onto the logits' framework, device and dtype.
 
@@ -42,6 +43,11 @@ def config_array(
     whose log is taken) and ``at_most_one`` values above 1 (focal ``alpha``). Boolean
     arrays of any framework (a mask) are 0/1 values; a lone ``True`` or ``False`` is a
     ``TypeError`` (a flag given to the wrong argument, most likely).
+
+    A traced array (:func:`traced`), which cannot be read, comes back NaN where its check
+    would fail (:func:`poisoned`); with ``traced_check=False`` it comes back as it is, for
+    a caller that reads it only through gathers and applies :func:`poisoned` to what it
+    gathers (the same values, in less work than the whole array).
     """
 
     def check_host(values: np.ndarray) -> None:
@@ -95,7 +101,9 @@ def config_array(
             if inp.concrete and not ns.is_concrete(value):  # e.g. vmap over the weights only
                 inp.concrete = inp.validate = False  # the result cannot be read either
             if check_values and not ns.is_concrete(value):
-                return _poisoned(xp, arr, positive=positive, at_most_one=at_most_one)
+                if not traced_check:  # the caller checks what it reads (see the docstring)
+                    return arr
+                return poisoned(xp, arr, positive=positive, at_most_one=at_most_one)
             if check_values and inp.validate and ns.is_concrete(value):
                 inp.add_check(
                     checks.ConfigCheck(xp, arr, positive=positive, at_most_one=at_most_one),
@@ -168,7 +176,7 @@ def host_number(name: str, value: Any, inp: prep.Inputs, *, at_most_one: bool = 
     return float(value)
 
 
-def _poisoned(xp: Any, arr: Array, *, positive: bool, at_most_one: bool) -> Array:
+def poisoned(xp: Any, arr: Array, *, positive: bool = False, at_most_one: bool = False) -> Array:
     """A traced weight, cost or prior with NaN where its check would fail.
 
     Nothing can raise while tracing (Keras ``fit``, ``jax.jit``, ``tf.function``): a
@@ -188,6 +196,16 @@ def _poisoned(xp: Any, arr: Array, *, positive: bool, at_most_one: bool) -> Arra
     if at_most_one:
         good = tf.logical_and(good, arr <= 1)
     return tf.where(good, arr, tf.constant(math.nan, arr.dtype))
+
+
+def traced(value: Any, inp: prep.Inputs) -> bool:
+    """Whether ``value`` is a traced array of the logits' framework (checked by NaN)."""
+    return (
+        ns.is_array(value)
+        and not isinstance(value, np.ndarray)
+        and _same_framework(value, inp.xp)
+        and not ns.is_concrete(value)
+    )
 
 
 def _read_variable(arr: Array) -> Array:

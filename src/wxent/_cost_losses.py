@@ -94,7 +94,7 @@ def expected_cost_loss(
         reduction=reduction,
     )
     inp = _inputs(logits, labels, ignore_index, 0.0, class_axis, reduction, validate)
-    c = matrix_for("costs", costs, inp)
+    c, check_rows = _cost_rows_matrix(costs, inp)
     fused = prep.fused(
         inp,
         select.expected_cost_loss,
@@ -119,12 +119,13 @@ def expected_cost_loss(
         elif fast and ns.is_tf_namespace(inp.xp):
             from wxent._fastpaths import cost_tf
 
-            losses = cost_tf.losses(inp, c, ce=False)
+            losses = cost_tf.losses(inp, c, ce=False, check_rows=check_rows)
         if losses is None:
+            checked = prep.poisoned(inp.xp, c) if check_rows else c
             losses = prep.quietly(
                 inp,
                 lambda: core_cost.expected_cost(
-                    inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+                    inp.logits, inp.labels, checked, indices=inp.indices, axis=inp.axis, xp=inp.xp
                 ),
             )
         return prep.weigh(inp, weights, losses)
@@ -208,7 +209,7 @@ def cost_sensitive_cross_entropy(
     cost_weight = v.check_nonnegative_number("cost_weight", cost_weight)  # traceable
     inp = _inputs(logits, labels, ignore_index, label_smoothing, class_axis, reduction, validate)
     v.check_scalar_fits("cost_weight", cost_weight, inp.xp, inp.dtype)
-    c = matrix_for("costs", costs, inp)
+    c, check_rows = _cost_rows_matrix(costs, inp)
     if cost_weight != 0.0:
         _check_cost_scale(cost_weight, costs, c, inp)
     fused = prep.fused(
@@ -239,17 +240,25 @@ def cost_sensitive_cross_entropy(
         elif fast and cost_weight != 0.0 and ns.is_tf_namespace(inp.xp):
             from wxent._fastpaths import cost_tf
 
-            losses = cost_tf.losses(inp, c, weight=cost_weight, label_smoothing=eps, ce=True)
+            losses = cost_tf.losses(
+                inp, c, weight=cost_weight, label_smoothing=eps, ce=True, check_rows=check_rows
+            )
             if losses is not None:
                 return prep.weigh(inp, weights, losses)
         losses = softmax_losses(inp, eps, fast=fast)
         if cost_weight != 0.0:
+            checked = prep.poisoned(inp.xp, c) if check_rows else c
             cost = prep.quietly(
                 inp,
                 lambda: (
                     cost_weight
                     * core_cost.expected_cost(
-                        inp.logits, inp.labels, c, indices=inp.indices, axis=inp.axis, xp=inp.xp
+                        inp.logits,
+                        inp.labels,
+                        checked,
+                        indices=inp.indices,
+                        axis=inp.axis,
+                        xp=inp.xp,
                     )
                 ),
             )
@@ -257,6 +266,19 @@ def cost_sensitive_cross_entropy(
         return prep.weigh(inp, weights, losses)
 
     return prep.finish(inp, values(True), weights, reduction, exact=lambda: values(False))
+
+
+def _cost_rows_matrix(costs: Any, inp: prep.Inputs) -> tuple[Array, bool]:
+    """The cost matrix on the logits, and whether its gathered rows still need the check.
+
+    A traced TensorFlow matrix with integer labels comes back unchecked (``True``): the
+    loss checks the ``N`` rows it gathers (:func:`wxent._config.poisoned`, the same
+    values), not the ``C x C`` matrix, which TensorFlow graphs ran as passes of their own
+    (40 ms a call at 8192 classes on a CPU). XLA and Inductor fuse the check into its use.
+    """
+    rows = ns.is_tf_namespace(inp.xp) and inp.indices
+    c = matrix_for("costs", costs, inp, traced_check=not rows)
+    return c, rows and prep.traced(costs, inp)
 
 
 def _check_cost_scale(cost_weight: float, costs: Any, c: Array, inp: prep.Inputs) -> None:
@@ -369,11 +391,15 @@ def confusion_weighted_cross_entropy(
         True
     """
     inp = _inputs(logits, labels, ignore_index, label_smoothing, class_axis, reduction, validate)
-    m = matrix_for("weights", weights, inp, warn=False)
+    # Integer labels read one entry of the weights per sample: a traced matrix's check
+    # runs on those entries (N values, not C x C), with the same values.
+    m = matrix_for("weights", weights, inp, warn=False, traced_check=not inp.indices)
     eps = float(label_smoothing)
     confusion = core_cost.confusion_weight(
         inp.logits, inp.labels, m, indices=inp.indices, axis=inp.axis, xp=inp.xp
     )
+    if inp.indices and prep.traced(weights, inp):
+        confusion = prep.poisoned(inp.xp, confusion)
     sample = prep.multiply(
         softmax_sample_weight(inp, class_weight, sample_weight, reduction), confusion
     )

@@ -36,7 +36,13 @@ from wxent._config import (
     per_class as per_class,
 )
 from wxent._config import (
+    poisoned as poisoned,
+)
+from wxent._config import (
     sample_weight as sample_weight,
+)
+from wxent._config import (
+    traced as traced,
 )
 from wxent._inputs import IndexInputs as IndexInputs
 from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs

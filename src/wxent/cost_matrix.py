@@ -238,14 +238,17 @@ def _to_host(name: str, value: Any) -> np.ndarray:
         raise v.type_error(name, "a matrix of numbers", f"{name}={v._short(value)}") from None
 
 
-def matrix_for(name: str, value: Any, inp: prep.Inputs, *, warn: bool = True) -> Array:
+def matrix_for(
+    name: str, value: Any, inp: prep.Inputs, *, warn: bool = True, traced_check: bool = True
+) -> Array:
     """Check a ``C x C`` matrix and move it onto the logits' framework, device and dtype.
 
     The shape is checked always (also while tracing); values (finite, non-negative) are
     checked when ``inp`` says so: host configuration whenever ``validate=True``, arrays of
     the logits' framework when concrete (on their device, with the call's other checks).
     Dominated columns are looked for in host matrices (numbers, lists, NumPy): a matrix of
-    the logits' framework is never copied to the host for it.
+    the logits' framework is never copied to the host for it. ``traced_check``: as for
+    :func:`wxent._config.config_array`.
     """
     if value is None or isinstance(value, (bool, numbers.Number, str)):
         raise v.type_error(
@@ -256,7 +259,7 @@ def matrix_for(name: str, value: Any, inp: prep.Inputs, *, warn: bool = True) ->
     shape = v.static_shape(value) if ns.is_array(value) else _to_host(name, value).shape
     v.check_known_classes(name, shape, inp.xp, inp.num_classes)
     check_matrix_shape(name, shape, inp.num_classes)
-    arr = prep.config_array(name, value, inp)
+    arr = prep.config_array(name, value, inp, traced_check=traced_check)
     host_config = not ns.is_array(value) or isinstance(value, np.ndarray)
     if warn and host_config and inp.check_config and not ns.torch_is_compiling():
         # a float NumPy matrix is searched as it is: no float64 copy of every call's matrix
