@@ -119,7 +119,6 @@ cannot change. Another loss's option (``loss.weight``, ``loss.from_logits``) is 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -128,7 +127,7 @@ from keras import ops
 
 import wxent
 from wxent import _adapter_options as table
-from wxent import _autograph
+from wxent import _autograph, _warnings
 from wxent import _namespace as ns
 from wxent import _validation as v
 from wxent._keras_metrics import (
@@ -380,7 +379,7 @@ class WxentLoss(keras.losses.Loss):
     def _warn_once(self, what: str) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(
+            _warnings.warn(
                 LogitsWarning(
                     f"`{type(self).__name__}` received {what}: probabilities, not logits. "
                     "wxent losses take logits: drop the activation of the last layer and "
