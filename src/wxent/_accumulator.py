@@ -194,6 +194,20 @@ class MetricAccumulator:
                 self._add(other._first, weighted, parts, other._errors[weighted], other=True)
         return self
 
+    def __copy__(self) -> MetricAccumulator:
+        """A copy whose later updates leave this accumulator alone (a snapshot).
+
+        The counts are arrays that updates replace, never change in place: the copy
+        shares them, with dictionaries of its own (a plain shallow copy shared those, so
+        updating the copy counted the batch in the original too).
+        """
+        copied = object.__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        copied._options = dict(self._options)
+        copied._sums = {k: dict(parts) for k, parts in self._sums.items()}
+        copied._errors = {k: dict(parts) for k, parts in self._errors.items()}
+        return copied
+
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (shards merge across processes): the array namespace is not kept."""
         state = dict(self.__dict__)
