@@ -149,10 +149,31 @@ def test_overlapping_probes_leave_the_warnings_filters_alone():
     second.join(TIMEOUT)
     assert not first_errors and not second_errors, (first_errors, second_errors)
     assert list(warnings.filters) == before
-    # and the warnings of a construction are still held back (left to the real calls)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        wt.ExpectedCostLoss(_dominated_costs())
+
+
+def test_a_criterion_warns_of_its_cost_matrix_once_where_it_is_given():
+    """``wxent.torch`` criteria warn of dominated columns once, at the line giving the matrix.
+
+    The construction's probe holds its warnings back, and a criterion's calls pass its
+    buffer (never searched): a transposed cost matrix given to ``ExpectedCostLoss`` never
+    warned. It now warns where it is given (constructor or assignment), once.
+    """
+    for build in (
+        lambda: wt.ExpectedCostLoss(_dominated_costs()),
+        lambda: wt.CostSensitiveCrossEntropy(torch.as_tensor(_dominated_costs())),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            criterion = build()
+        assert [w.category for w in caught] == [wxent.CostMatrixWarning], caught
+        assert caught[0].filename == __file__
+    good = 1.0 - np.eye(3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        criterion.costs = good  # no warning
+        criterion.costs = _dominated_costs()
+    assert [w.category for w in caught] == [wxent.CostMatrixWarning], caught
+    assert caught[0].filename == __file__
 
 
 class _EvictingCache(dict):
