@@ -189,8 +189,11 @@ peer = keras.losses.SparseCategoricalCrossentropy
 for reduction in ("sum_over_batch_size", "mean_with_sample_weight", "sum"):
     results = []
     ours = wk.SoftmaxCrossEntropy(reduction=reduction)
-    for loss in (peer(from_logits=True, reduction=reduction), ours):
-        with strategy.scope():
+    # Keras' own loss: under the strategy, or (a weighted mean, which Keras' own loss
+    # takes per replica and averages) on one device, the whole batch's weighted mean
+    distributed = reduction != "mean_with_sample_weight"
+    for loss, scope in ((peer(from_logits=True, reduction=reduction), distributed), (ours, True)):
+        with strategy.scope() if scope else keras.name_scope("one_device"):
             model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
             model.set_weights(start)
             model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
@@ -207,7 +210,11 @@ print("OK")
 
 @pytest.mark.filterwarnings("ignore")
 def test_mean_is_divided_by_the_replicas_under_tf_distribute() -> None:
-    """Two replicas: the loss, its gradients and the reported value are Keras' own."""
+    """Two replicas: the loss, its gradients and the reported value are Keras' own.
+
+    The weighted mean is the whole batch's, as on one device (Keras' own loss averages the
+    replicas' weighted means there).
+    """
     _run("tensorflow", TF_REPLICAS)
 
 

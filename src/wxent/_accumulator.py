@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from wxent import _fx
@@ -149,9 +150,8 @@ class MetricAccumulator:
         self._first = first or counts
         sums, kept = self._sums[weighted], self._errors[weighted]
         xp, anchor = self._first.xp, self._first.tp
-        device = anchor.device if ns.is_torch(anchor) else None
         for name, value in parts.items():
-            value, error = _to(value, device), _to(errors.get(name), device)
+            value, error = _to(value, anchor), _to(errors.get(name), anchor)
             if name not in sums:
                 sums[name] = value
             elif _compensated(xp, value):
@@ -187,12 +187,26 @@ class MetricAccumulator:
         if other._first is None:
             return self
         if other._wrapped is not None:  # a shard whose counts wrapped already
-            wrapped = other._wrapped
+            wrapped = other._wrapped if self._first is None else _to(other._wrapped, self._first.tp)
             self._wrapped = wrapped if self._wrapped is None else self._wrapped | wrapped
         for weighted, parts in other._sums.items():
             if parts:  # with the shard's rounding errors, added to this one's
                 self._add(other._first, weighted, parts, other._errors[weighted], other=True)
         return self
+
+    def __copy__(self) -> MetricAccumulator:
+        """A copy whose later updates leave this accumulator alone (a snapshot).
+
+        The counts are arrays that updates replace, never change in place: the copy
+        shares them, with dictionaries of its own (a plain shallow copy shared those, so
+        updating the copy counted the batch in the original too).
+        """
+        copied = object.__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        copied._options = dict(self._options)
+        copied._sums = {k: dict(parts) for k, parts in self._sums.items()}
+        copied._errors = {k: dict(parts) for k, parts in self._errors.items()}
+        return copied
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (shards merge across processes): the array namespace is not kept."""
@@ -263,10 +277,19 @@ class MetricAccumulator:
         return out
 
 
-def _to(value: Any, device: Any) -> Any:
-    """A PyTorch tensor moved onto the first batch's device (``None`` and others as they are)."""
-    if device is not None and ns.is_torch(value) and value.device != device:
-        return value.to(device)
+def _to(value: Any, anchor: Any) -> Any:
+    """``value`` moved onto the devices of ``anchor`` (the first batch's counts).
+
+    PyTorch tensors and JAX arrays (batches on other devices, or sharded over several:
+    the sums of every batch live where the first batch's do); ``None`` and others as
+    they are.
+    """
+    if value is None:
+        return None
+    if ns.is_torch(value) and ns.is_torch(anchor):
+        return value if value.device == anchor.device else value.to(anchor.device)
+    if array_api_compat.is_jax_array(value) and array_api_compat.is_jax_array(anchor):
+        return ns.follow_jax(value, anchor)
     return value
 
 

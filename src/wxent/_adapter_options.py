@@ -19,13 +19,13 @@ wrapped function up here:
 from __future__ import annotations
 
 import inspect
-import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from wxent import _validation as v
+from wxent import _warnings
 
 # The adapters' defaults of ``class_axis``: PyTorch's ``(N, C, ...)`` layout, Keras' last axis.
 CLASS_AXIS = {"torch": 1, "keras": -1}
@@ -182,15 +182,15 @@ def probe(function: Any, family: str, num_classes: int, options: dict[str, Any])
     axis has size 1); labels are zeros: 0/1 labels of the logits' shape (``"sigmoid"``)
     or class indices (``"softmax"``). ``"projection"``: ``function(inputs, weight, labels,
     **options)`` with one row of one feature and ``num_classes`` class embeddings.
-    Warnings of the probe (about a cost matrix, say) are left to the real calls; its
-    errors are the function's own, word for word.
+    wxent's warnings of the probe (about a cost matrix, say) are left to the real calls
+    (held back on this thread only: :func:`wxent._warnings.quiet`); its errors are the
+    function's own, word for word.
     """
     options = dict(options)
     if family == "projection":  # one row of one feature, num_classes class embeddings
         inputs = np.zeros((1, 1), dtype=np.float32)
         weight = np.zeros((num_classes, 1), dtype=np.float32)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _warnings.quiet():
             function(inputs, weight, np.zeros((1,), dtype=np.int64), **options)
         return
     axis = options.get("class_axis", -1)
@@ -205,6 +205,5 @@ def probe(function: Any, family: str, num_classes: int, options: dict[str, Any])
         labels = np.zeros(shape, dtype=np.float32)
     else:
         labels = np.zeros([1] * (len(shape) - 1), dtype=np.int64)  # the other axes: size 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _warnings.quiet():
         function(logits, labels, **options)

@@ -98,6 +98,8 @@ def config_array(
                 if ns.capturing(inp.raw_logits):
                     raise ns.captured_copy_error(name, inp.raw_logits)
                 arr = arr.to(inp.raw_logits.device)
+            if ns.is_jax_namespace(xp):  # committed elsewhere (another device, one of several)
+                arr = ns.follow_jax(arr, inp.raw_logits)
             if inp.concrete and not ns.is_concrete(value):  # e.g. vmap over the weights only
                 inp.concrete = inp.validate = False  # the result cannot be read either
             if check_values and not ns.is_concrete(value):

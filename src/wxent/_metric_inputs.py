@@ -84,6 +84,8 @@ def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
         raise same_framework_error("labels", labels, logits)
     if ns.is_torch(labels) and labels.device != logits.device:
         labels = labels.to(logits.device)
+    if ns.is_jax_namespace(xp):  # committed to other devices: moved, as PyTorch's are
+        labels = ns.follow_jax(labels, logits)
     if ns.is_torch(labels) and v.dtype_name(labels.dtype) in ("uint16", "uint32", "uint64"):
         labels = labels.to(sys.modules["torch"].int64)  # no comparison kernels for them
     return labels
@@ -263,6 +265,8 @@ class Call:
     def inputs(self, k: Any) -> Any:
         """Inputs for the configuration mover: the score dtype, the logits' device."""
         like = self.xp.astype(self.xp.reshape(self.logits, (-1,))[:0], self.dtype)
+        if ns.is_jax_namespace(self.xp):  # (an empty slice of sharded logits has one device)
+            like = ns.follow_jax(like, self.logits)
         return prep.Inputs(
             self.xp, like, self.dtype, self.axis, k, False, None, None, False, (), self.validate
         )

@@ -138,12 +138,102 @@ def is_tf_namespace(xp: Namespace) -> bool:
 
 
 def device(x: Array) -> Any:
-    """The device of ``x`` (``None`` for TensorFlow, where placement follows the tensor)."""
+    """The device of ``x`` (``None`` for TensorFlow, where placement follows the tensor).
+
+    For a concrete JAX array, where configuration made for it goes: its device, or for
+    an array sharded over several devices a sharding that replicates values over the
+    same devices (:func:`jax_placement`).
+    """
     if is_torch(x):
         return x.device
     if is_tensorflow(x):
         return None
+    if array_api_compat.is_jax_array(x):
+        placement = jax_placement(x)
+        if placement is not None:
+            return placement
     return array_api_compat.device(x)
+
+
+def jax_placement(x: Any) -> Any:
+    """Where a weight, cost or prior for the JAX array ``x`` goes; ``None`` if unknown.
+
+    ``x``'s one device, or, for ``x`` sharded over several devices (a batch split by a
+    ``NamedSharding``), a sharding that replicates every value over those devices:
+    ``x``'s own sharding would split a per-class vector or a cost matrix along an axis
+    that is not theirs (a ``(C,)`` vector under ``P("batch", None)``), and one device of
+    the set would meet ``x`` on devices it is not on. Either way a JAX operation of both
+    finds its operands on one set of devices. Unknown (``None``) under ``jax.jit`` and
+    ``vmap``, whose traces place their constants themselves; ``jax.grad`` and ``jvp``
+    run eagerly on values whose placement is known.
+    """
+    x = _placed_jax(x)
+    if x is None:
+        return None
+    jax = sys.modules["jax"]
+    sharding = x.sharding
+    devices = sharding.device_set
+    if len(devices) == 1:
+        return next(iter(devices))
+    P = jax.sharding.PartitionSpec
+    if isinstance(sharding, jax.sharding.NamedSharding):
+        return jax.sharding.NamedSharding(sharding.mesh, P())
+    order = np.array(sharding._device_assignment)  # the devices in the sharding's order
+    return jax.sharding.NamedSharding(jax.sharding.Mesh(order, ("devices",)), P())
+
+
+def _placed_jax(x: Any) -> Any:
+    """The concrete JAX array behind ``x`` (a tracer of ``grad`` or ``jvp``), or ``None``."""
+    jax = sys.modules["jax"]
+    if isinstance(x, jax.core.Tracer):
+        concrete = getattr(x, "to_concrete_value", None)  # (JAX 0.4.36 and later)
+        x = None if concrete is None else concrete()
+        if x is None or isinstance(x, jax.core.Tracer) or not hasattr(x, "sharding"):
+            return None
+    return x
+
+
+def jax_elsewhere(value: Any, like: Any) -> bool:
+    """Whether the JAX array ``value`` is committed to other devices than the JAX array ``like``.
+
+    ``False`` for anything else, for arrays not committed to a device (JAX moves those
+    itself) and wherever placement is unknown (:func:`jax_placement`).
+    """
+    if not (array_api_compat.is_jax_array(value) and array_api_compat.is_jax_array(like)):
+        return False
+    placed, target = _placed_jax(value), _placed_jax(like)
+    if placed is None or target is None or not getattr(placed, "committed", True):
+        return False
+    return bool(placed.sharding.device_set != target.sharding.device_set)
+
+
+def placement_str(x: Any) -> str:
+    """Where the JAX array ``x`` lives, for messages: ``"TFRT_CPU_1"``, ``"devices [0, 1]"``."""
+    placed = _placed_jax(x)
+    if placed is None:
+        return "an unknown device"
+    devices = sorted(placed.sharding.device_set, key=lambda d: d.id)
+    if len(devices) == 1:
+        return f"device {devices[0]}"
+    return f"devices {[d.id for d in devices]} ({devices[0].platform})"
+
+
+def follow_jax(value: Any, like: Any) -> Any:
+    """The JAX array ``value`` on the devices of the JAX array ``like`` (moved if elsewhere).
+
+    A weight committed to another device than the logits (``jax.device_put(w, d)``), or
+    to one device of logits sharded over several, meets them on other devices: JAX
+    refuses an operation on both ("incompatible devices"). Moved as the configuration of
+    host values is placed (:func:`jax_placement`), with ``jax.device_put``, which
+    differentiates. Values already on ``like``'s devices, and anything under ``jax.jit``
+    or ``vmap`` (where the trace places it), stay.
+    """
+    placed, target = _placed_jax(value), _placed_jax(like)
+    if placed is None or target is None:
+        return value
+    if placed.sharding.device_set == target.sharding.device_set:
+        return value
+    return sys.modules["jax"].device_put(value, jax_placement(target))
 
 
 def to_device(xp: Any, host: Any, like: Array, dtype: Any = None, *, name: str = "values") -> Array:

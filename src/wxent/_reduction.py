@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -49,26 +50,38 @@ class LossTerms(NamedTuple):
     denominator: Array
 
 
-#: Pushed by :func:`loss_terms` while it calls a loss: the loss's :func:`reduce` then
-#: returns the numerator and the denominator instead of their quotient. An internal entry
-#: beside the public ``reduction`` argument, which keeps its four documented values. (A
-#: plain list, which ``torch.compile`` traces; context variables it cannot.)
-_TERMS_REQUESTS: list[bool] = []
+#: Per thread, pushed by :func:`loss_terms` while it calls a loss: the loss's :func:`reduce`
+#: then returns the numerator and the denominator instead of their quotient. An internal
+#: entry beside the public ``reduction`` argument, which keeps its four documented values.
+#: Per thread, so that a loss called on another thread meanwhile (data-loader threads,
+#: replicas of ``torch.nn.DataParallel``) returns its reduced loss, not terms. (A
+#: ``threading.local``, which ``torch.compile`` traces; context variables it cannot.)
+_TERMS = threading.local()
+
+
+def _requests() -> list[bool]:
+    """This thread's stack of :func:`loss_terms` requests."""
+    requests = getattr(_TERMS, "requests", None)
+    if requests is None:
+        requests = _TERMS.requests = []
+    return requests
 
 
 def terms_pending() -> bool:
     """Whether :func:`loss_terms` asks the loss now running for its terms (not cleared)."""
-    return bool(_TERMS_REQUESTS) and _TERMS_REQUESTS[-1]
+    requests = _requests()
+    return bool(requests) and requests[-1]
 
 
 @contextlib.contextmanager
 def terms_requested() -> Iterator[None]:
-    """Ask the loss called inside for its terms (:func:`loss_terms`)."""
-    _TERMS_REQUESTS.append(True)
+    """Ask the loss called inside, on this thread, for its terms (:func:`loss_terms`)."""
+    requests = _requests()
+    requests.append(True)
     try:
         yield
     finally:
-        _TERMS_REQUESTS.pop()
+        requests.pop()
 
 
 def take_terms_request() -> bool:
@@ -76,9 +89,10 @@ def take_terms_request() -> bool:
 
     Cleared at the first read, so that only the outermost loss returns its terms.
     """
-    if not _TERMS_REQUESTS or not _TERMS_REQUESTS[-1]:
+    requests = _requests()
+    if not requests or not requests[-1]:
         return False
-    _TERMS_REQUESTS[-1] = False
+    requests[-1] = False
     return True
 
 

@@ -297,12 +297,22 @@ def check_same_framework(name: str, value: Any, logits: Any, like: str = "logits
 
 
 def check_same_device(name: str, value: Any, logits: Any, like: str = "logits") -> None:
-    """A PyTorch ``value`` is on the device of ``logits`` (the argument ``like``).
+    """A PyTorch or JAX ``value`` is on the device of ``logits`` (the argument ``like``).
 
     Otherwise PyTorch raises from deep inside the loss, or computes with the missing
     values of a meta tensor as if they were numbers. A 0-d CPU tensor goes with any
-    device, as in PyTorch's own arithmetic.
+    device, as in PyTorch's own arithmetic. A JAX array is on the devices of ``logits``
+    when it is on the same set of devices (a batch sharded as the logits are, or
+    replicated over their devices), or not committed to a device at all (JAX moves it).
     """
+    if not (ns.is_torch(value) or ns.is_torch(logits)):
+        if ns.jax_elsewhere(value, logits):
+            raise value_error(
+                name,
+                f"an array on the devices of `{like}` ({ns.placement_str(logits)})",
+                f"{name} on {ns.placement_str(value)}",
+            )
+        return
     if not (ns.is_torch(value) and ns.is_torch(logits)) or value.device == logits.device:
         return
     if value.ndim == 0 and value.device.type == "cpu":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 import wxent._validation as v  # circular on purpose: used at call time only
-from wxent import _jax_checks
+from wxent import _jax_checks, _warnings
 from wxent import _namespace as ns
 
 inf = float("inf")
@@ -554,7 +553,7 @@ def warn_probabilities(name: str, softmax: bool) -> None:
         return
     activation = "softmax" if softmax else "sigmoid"
     rows = " and each of its rows sums to 1 along class_axis" if softmax else ""
-    warnings.warn(
+    _warnings.warn(
         LogitsWarning(
             f"Argument `{name}` looks like probabilities: its first values (up to "
             f"{PROBE_SIZE}) all lie in [0, 1]{rows}. wxent losses take logits: pass the "

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import numbers
-import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from wxent import _fx
+from wxent import _fx, _warnings
 from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
@@ -85,10 +84,10 @@ def _dominated_search(c: np.ndarray, budget: int | None) -> tuple[tuple[int, int
     a search per column.
     """
     key = _content_key(c)
-    if key in _DOMINATED_CACHE:
-        cached = _DOMINATED_CACHE[key]  # None: a search that stopped at the warning's budget
-        if cached is not None or budget is not None:
-            return cached
+    # one lookup (another thread may evict the entry between a test and a read)
+    cached = _DOMINATED_CACHE.get(key, _ABSENT)  # None: a search stopped at the warning's budget
+    if cached is not _ABSENT and (cached is not None or budget is not None):
+        return cached  # type: ignore[return-value]
     if c.dtype not in (np.float32, np.float64):
         c = c.astype(np.float64)
     rows, cols = c.shape
@@ -128,12 +127,17 @@ def _dominated_search(c: np.ndarray, budget: int | None) -> tuple[tuple[int, int
     return tuple(pairs)
 
 
+#: Searches by content key (:func:`_content_key`), at most 32. Shared by every thread:
+#: each access is one dictionary operation (no test-then-read, no iteration that another
+#: thread's insertion could break), so concurrent loss calls never see a ``KeyError``.
 _DOMINATED_CACHE: dict[tuple[Any, ...], tuple[tuple[int, int], ...] | None] = {}
+_ABSENT = object()
 
 
 def _remember(key: tuple[Any, ...], pairs: tuple[tuple[int, int], ...] | None) -> None:
     if len(_DOMINATED_CACHE) >= 32:  # a loss called in a loop sees the same matrix
-        _DOMINATED_CACHE.pop(next(iter(_DOMINATED_CACHE)))
+        for old in list(_DOMINATED_CACHE)[:-31]:  # (a copy of the keys: one operation)
+            _DOMINATED_CACHE.pop(old, None)  # (another thread may have evicted it)
     _DOMINATED_CACHE[key] = pairs
 
 
@@ -170,7 +174,7 @@ def _warn_dominated(name: str, costs: np.ndarray, stacklevel: int = 3) -> None:
             more = len(pairs) - len(shown)
             text += f", and {more} more"
             never += f" and {more} more columns (dominated_columns lists them)"
-        warnings.warn(
+        _warnings.warn(
             f"`{name}` has dominated columns ({text}): a decision minimising expected cost "
             f"never predicts {never}. Check the orientation: "
             f"wxent reads {name}[true, predicted].",

@@ -37,8 +37,9 @@ of size 1 is squeezed. A Keras mask on the predictions (sequence padding) multip
 the sample weight, on every backend (Keras keeps the masks of JAX arrays in a table):
 masked elements contribute 0 (they still count in the ``"mean"`` denominator; mark them
 with ``ignore_index``/``ignore_label`` to drop them from it); the metrics leave them out.
-Under a multi-replica ``tf.distribute`` strategy the means are divided by the number of
-replicas, as Keras divides its own losses (it sums the replicas' gradients).
+Under a multi-replica ``tf.distribute`` strategy (Keras sums the replicas' losses and
+gradients) each replica divides the numerator of its share of the batch by the
+denominator of the whole batch, all-reduced: the means of one device.
 For softmax-family losses, class indices given as floats (Keras data pipelines often
 produce ``float32`` targets) or with a trailing axis of size 1 are taken as indices.
 
@@ -119,7 +120,6 @@ cannot change. Another loss's option (``loss.weight``, ``loss.from_logits``) is 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -128,7 +128,7 @@ from keras import ops
 
 import wxent
 from wxent import _adapter_options as table
-from wxent import _autograph
+from wxent import _autograph, _warnings
 from wxent import _namespace as ns
 from wxent import _validation as v
 from wxent._keras_metrics import (
@@ -180,13 +180,36 @@ _register = keras.saving.register_keras_serializable(package="wxent")
 _FOREIGN_OPTIONS = table.foreign_options()
 
 
+def _replica_context() -> Any:
+    """The ``tf.distribute`` replica context of a multi-replica step now running, or ``None``.
+
+    Inside ``strategy.run`` (Keras' ``fit``, ``evaluate`` under a strategy's scope) each
+    replica reduces its share of the batch, and Keras sums the replicas' losses and
+    gradients. A mean there takes the denominator of the whole batch: the numerator of
+    the replica's share over the sum of every replica's denominator
+    (:meth:`WxentLoss.__call__`). Other backends, one replica, or no replica context:
+    ``None``.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    if not tf.distribute.has_strategy():
+        return None
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
+
+
 def _scale_for_replicas(loss: Any) -> Any:
     """A batch mean divided by the number of ``tf.distribute`` replicas, as Keras divides it.
 
-    Under a multi-replica strategy each replica reduces its share of the batch, Keras sums
-    the replicas' gradients and multiplies the reported loss back: so a mean must be
-    divided here, as Keras' own losses divide theirs (a sum is not). Other backends and a
-    single replica: the loss as it is.
+    Called in a strategy's cross-replica context (a loss called directly, outside
+    ``strategy.run``): Keras sums what the replicas return and multiplies the reported
+    loss back, so a mean is divided here, as Keras' own losses divide theirs (a sum is
+    not). Inside a replica :func:`_replica_context` gives the exact mean instead. Other
+    backends and a single replica: the loss as it is.
     """
     if keras.backend.backend() != "tensorflow":
         return loss
@@ -296,7 +319,13 @@ class WxentLoss(keras.losses.Loss):
     # ------------------------------------------------------------------ computation
 
     def _wxent(
-        self, logits: Any, labels: Any, sample_weight: Any, reduction: str, y_pred: Any
+        self,
+        logits: Any,
+        labels: Any,
+        sample_weight: Any,
+        reduction: str,
+        y_pred: Any,
+        terms: bool = False,
     ) -> Any:
         options = {**self._options, "reduction": reduction}
         checked = options["validate"] and ns.is_concrete(logits)  # value checks run
@@ -307,6 +336,10 @@ class WxentLoss(keras.losses.Loss):
         bits = source_bits.set(16) if narrow else None
         try:  # the errors name the arrays as Keras users pass them, y_true and y_pred
             with user_names(logits="y_pred", labels="y_true"):
+                if terms:  # the numerator and the denominator (a mean across replicas)
+                    return wxent.loss_terms(
+                        type(self).function, logits, labels, **options, sample_weight=sample_weight
+                    )
                 return type(self).function(logits, labels, **options, sample_weight=sample_weight)
         finally:
             if bits is not None:
@@ -380,7 +413,7 @@ class WxentLoss(keras.losses.Loss):
     def _warn_once(self, what: str) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(
+            _warnings.warn(
                 LogitsWarning(
                     f"`{type(self).__name__}` received {what}: probabilities, not logits. "
                     "wxent losses take logits: drop the activation of the last layer and "
@@ -401,8 +434,22 @@ class WxentLoss(keras.losses.Loss):
         with keras.name_scope(self.name):
             logits, labels, axis = self._prepare(y_true, y_pred)
             weights = self._sample_weight(sample_weight, mask, logits, axis)
-            loss = self._wxent(logits, labels, weights, self._wxent_reduction, y_pred)
-            return _scale_for_replicas(loss) if self._wxent_reduction in _MEANS else loss
+            reduction = self._wxent_reduction
+            context = _replica_context() if reduction in _MEANS else None
+            if context is not None:
+                # this replica's numerator over the whole batch's denominator: the sum
+                # over replicas (Keras') is the loss of the batch on one device, also
+                # where the replicas' shares count differently (ignored labels, class
+                # and sample weights, a last batch split unevenly)
+                import tensorflow as tf
+
+                numerator, denominator = self._wxent(
+                    logits, labels, weights, reduction, y_pred, terms=True
+                )
+                total = context.all_reduce("sum", tf.stop_gradient(denominator))
+                return wxent.safe_divide(numerator, total)
+            loss = self._wxent(logits, labels, weights, reduction, y_pred)
+            return _scale_for_replicas(loss) if reduction in _MEANS else loss
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """Unreduced losses (``reduction="none"``), per Keras' ``Loss.call`` contract."""

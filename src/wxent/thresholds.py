@@ -44,13 +44,12 @@ optimum that no single offset can improve, at least as good as the plain argmax.
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from wxent import _fx, _offsets
+from wxent import _fx, _offsets, _warnings
 from wxent import _metric_inputs as mi
 from wxent import _namespace as ns
 from wxent import _prepare as prep
@@ -355,7 +354,7 @@ def _tune_sigmoid(
     if missed:
         required = "precision" if objective == "recall_at_precision" else "recall"
         which = "the logits" if x.shape[0] == 1 else f"label(s) {missed[:20]}"
-        warnings.warn(
+        _warnings.warn(
             f"No threshold reaches {required} >= {params[required]:g} for {which}: "
             f"returned the threshold with the highest {required} instead.",
             ThresholdWarning,

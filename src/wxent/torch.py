@@ -112,6 +112,7 @@ class WxentLoss(torch.nn.Module):
         self._given: dict[str, torch.Tensor] = {}
         for name in self._arrays:
             _register(self, name, options[name])
+        _warn_costs(self)
         self._built = True
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -130,6 +131,7 @@ class WxentLoss(torch.nn.Module):
                     table.check_options(type(self).function, options)
                     if array:
                         _register(self, name, value, like=getattr(self, name))
+                        _warn_costs(self)
                         return
                 elif array:  # the tensor itself is what reset_parameters restores
                     learned = isinstance(value, torch.nn.Parameter)
@@ -227,6 +229,24 @@ def _traced(module: torch.nn.Module, *args: Any) -> Any:
     if not _fx.tracing():
         return None
     return _fx.record(_call, (module, *args), {}, f"wxent.torch.{type(module).__name__}")
+
+
+def _warn_costs(module: torch.nn.Module) -> None:
+    """The ``CostMatrixWarning`` of a cost matrix with dominated columns, once, when given.
+
+    The functions look for dominated columns in host matrices, at every call; a
+    criterion's calls pass its buffer, a tensor they never copy to the host, and the
+    construction's probe holds its warnings back: so the criterion searches the host copy
+    it keeps for ``reset_parameters`` here, where the matrix is given (the constructor,
+    an assignment), and the warning points at that line.
+    """
+    given = module.__dict__.get("_given", {}).get("costs")
+    if given is None:
+        return
+    from wxent._value_checks import _caller_level
+    from wxent.cost_matrix import _warn_dominated
+
+    _warn_dominated("costs", given.numpy(), stacklevel=_caller_level() + 1)
 
 
 def _one(weight: torch.Tensor | None) -> torch.Tensor | None:

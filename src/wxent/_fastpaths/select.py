@@ -31,13 +31,13 @@ import functools
 import os
 import sys
 import threading
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from wxent import _namespace as ns
 from wxent import _validation as v
+from wxent import _warnings
 from wxent._types import Array
 
 #: Kernel launches by name, incremented by the launch wrappers.
@@ -233,7 +233,7 @@ def _guarded(name: str, kernel: Any, logits: Array, *args: Any, **kwargs: Any) -
         if not _raised_by_triton(exc):
             raise
         _BROKEN.add(name)
-        warnings.warn(
+        _warnings.warn(
             f"wxent: the Triton kernel {name!r} failed ({type(exc).__name__}: {exc}); "
             "the generic path is used instead (WXENT_KERNELS=off silences this).",
             RuntimeWarning,
