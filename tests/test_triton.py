@@ -696,11 +696,15 @@ def test_kernels_compile_for_a_hopper_gpu(which):
         paths.insert(0, str(TRITON_36))
     env["PYTHONPATH"] = os.pathsep.join(paths)
     script = ROOT / "tests" / "triton_aot.py"
+    # Each kernel with every feature on; with Triton 3.6 also each switch flipped in the
+    # softmax family's forward kernels, where its compiler failed one (triton_aot.py).
+    plain = ["--plain"] if which == "installed" else []
     done = subprocess.run(
-        [sys.executable, "-W", "error", str(script)], env=env, capture_output=True, text=True
-    )
+        [sys.executable, "-W", "error", str(script), *plain],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["compiled"] * 149
+    assert done.stdout.split() == ["compiled"] * (22 if plain else 149)
     if which == "3.6":  # (the version that ran is the one asked for)
         version = subprocess.run(
             [sys.executable, "-c", "import triton; print(triton.__version__)"],
