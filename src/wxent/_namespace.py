@@ -178,7 +178,11 @@ def jax_placement(x: Any) -> Any:
     P = jax.sharding.PartitionSpec
     if isinstance(sharding, jax.sharding.NamedSharding):
         return jax.sharding.NamedSharding(sharding.mesh, P())
-    order = np.array(sharding._device_assignment)  # the devices in the sharding's order
+    # the devices in the sharding's order where it says (a private attribute), else by id
+    order = getattr(sharding, "_device_assignment", None)
+    if order is None:
+        order = sorted(devices, key=lambda d: d.id)
+    order = np.array(list(order))
     return jax.sharding.NamedSharding(jax.sharding.Mesh(order, ("devices",)), P())
 
 
