@@ -166,10 +166,13 @@ def test_sigmoid_ignoring_equals_dropping(problem, reduction):
 @given(softmax_problem(), st.sampled_from(["mean", "weighted_mean"]), st.data())
 def test_loss_terms_recombine_across_shards(problem, reduction, data):
     x, y, cw, sw, eps = problem
-    # terms keep the caller's scale (ranks add them): subnormal weights lose their digits
-    # there, while the whole loss scales them first (tests/test_weight_scale.py)
-    subnormal = [w for w in (cw, sw) if np.any((w > 0) & (w < np.finfo(np.float64).tiny))]
-    assume(reduction == "mean" or not subnormal)
+    # terms keep the caller's scale (ranks add them): subnormal weights, or weights whose
+    # product is below the normal range, lose their digits there, while the whole loss
+    # scales each first (tests/test_weight_scale.py; README, "weighted_mean")
+    tiny = np.finfo(np.float64).tiny
+    positive = [w[w > 0] for w in (cw, sw)]
+    smallest = [float(w.min()) if w.size else 1.0 for w in positive]
+    assume(reduction == "mean" or (min(smallest) >= tiny and smallest[0] * smallest[1] >= tiny))
     y = np.where(data.draw(hnp.arrays(bool, y.shape)), -1, y)
     cut = data.draw(st.integers(0, len(y)))
     opts = dict(class_weight=cw, label_smoothing=eps, ignore_index=-1, reduction=reduction)
