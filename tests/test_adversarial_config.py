@@ -703,3 +703,35 @@ def test_focal_gammas_that_the_compute_dtype_cannot_hold_are_an_error(framework)
     with pytest.raises(ValueError, match=_message("gamma_neg")):
         wxent.asymmetric_loss(x, z, gamma_neg=1e39)
     assert float(wxent.sigmoid_focal_loss(x, z, gamma=1e38)) == 0.0
+
+
+@pytest.mark.parametrize("framework", ["jax", "tf", "torch"])
+def test_traced_confusion_weights_are_checked_where_labels_read_them(framework):
+    """Integer labels read one confusion weight per sample: a traced weight matrix is
+    checked on those entries (the same NaN as the whole matrix's check, in N values)."""
+    import jax
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6, 4)).astype(np.float32)
+    y = np.array([0, 1, 2, 3, 1, 0])
+    good = rng.uniform(0.5, 2.0, (4, 4)).astype(np.float32)
+
+    def f(a, b, m):
+        return wxent.confusion_weighted_cross_entropy(a, b, m, reduction="none")
+
+    def traced(m: np.ndarray) -> np.ndarray:
+        if framework == "jax":
+            return np.asarray(jax.jit(f)(x, y, m))
+        if framework == "tf":
+            return tf.function(f)(tf.constant(x), tf.constant(y), tf.constant(m)).numpy()
+        run = torch.compile(f, backend="eager", fullgraph=False)
+        return run(torch.as_tensor(x), torch.as_tensor(y), torch.as_tensor(m)).numpy()
+
+    np.testing.assert_allclose(traced(good), f(x, y, good), rtol=1e-5)
+    predicted = np.argmax(x, axis=1)
+    for bad_value in (-1.0, np.nan, -np.inf):
+        bad = good.copy()
+        bad[y[1], predicted[1]] = bad_value
+        out = traced(bad)
+        hit = (y == y[1]) & (predicted == predicted[1])
+        np.testing.assert_array_equal(np.isnan(out), hit)

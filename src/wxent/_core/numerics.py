@@ -241,9 +241,7 @@ def safe_mul(t: Array, v: Array, *, xp: Any) -> Array:
         hidden = xp.logical_and(t == 0, xp.logical_not(xp.isfinite(v)))
     else:
         hidden = t == 0
-    if ns.is_tf_namespace(xp):
-        return xp.multiply(xp.where(hidden, 0.0, v), t)
-    return t * xp.where(hidden, 0.0, v)
+    return scale(xp.where(hidden, 0.0, v), t, xp=xp)
 
 
 def may_differentiate(t: Array) -> bool:
