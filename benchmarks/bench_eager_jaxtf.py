@@ -38,12 +38,22 @@ CASES = {
     "sigmoid_cross_entropy, pos_weight (C,)": "wxent.sigmoid_cross_entropy(X, Z, pos_weight=Q)",
     "sigmoid_focal_loss": "wxent.sigmoid_focal_loss(X, Z)",
     "asymmetric_loss": "wxent.asymmetric_loss(X, Z)",
+    "softmax_cross_entropy": "wxent.softmax_cross_entropy(X, Y)",
+    "softmax_cross_entropy, smoothing 0.1": (
+        "wxent.softmax_cross_entropy(X, Y, label_smoothing=0.1)"
+    ),
     "softmax_cross_entropy, class_weight": "wxent.softmax_cross_entropy(X, Y, class_weight=W)",
     "softmax_focal_loss": "wxent.softmax_focal_loss(X, Y)",
     "softmax_focal_loss, smoothing 0.1": "wxent.softmax_focal_loss(X, Y, label_smoothing=0.1)",
     "sigmoid_focal_loss, value and gradient": "grad(lambda a: wxent.sigmoid_focal_loss(a, Z))",
     "asymmetric_loss, value and gradient": "grad(lambda a: wxent.asymmetric_loss(a, Z))",
     "softmax_focal_loss, value and gradient": "grad(lambda a: wxent.softmax_focal_loss(a, Y))",
+    "softmax_cross_entropy, value and gradient": (
+        "grad(lambda a: wxent.softmax_cross_entropy(a, Y))"
+    ),
+    "softmax_cross_entropy, class_weight, value and gradient": (
+        "grad(lambda a: wxent.softmax_cross_entropy(a, Y, class_weight=W))"
+    ),
 }
 
 WORKER = r"""
