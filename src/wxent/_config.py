@@ -291,6 +291,10 @@ def _validated_key(
     torch = sys.modules.get("torch")
     if torch is None or type(value) not in (torch.Tensor, torch.nn.Parameter):
         return None
+    if ns.torch_is_compiling():
+        # Compiled code checks nothing on the host; ``id(value)`` would make the compiled
+        # graph guard on this very tensor (a new compilation for every new weight tensor).
+        return None
     logits = inp.raw_logits
     if type(logits) not in (torch.Tensor, torch.nn.Parameter) or value.dtype != inp.dtype:
         return None

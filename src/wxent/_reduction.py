@@ -56,15 +56,20 @@ class LossTerms(NamedTuple):
 #: Per thread, so that a loss called on another thread meanwhile (data-loader threads,
 #: replicas of ``torch.nn.DataParallel``) returns its reduced loss, not terms. (A
 #: ``threading.local``, which ``torch.compile`` traces; context variables it cannot.)
-_TERMS = threading.local()
+class _Requests(threading.local):
+    def __init__(self) -> None:
+        # Made on a thread's first access, before any loss reads it: a compiled loss
+        # guards on the stack's length only (an attribute made by the first call would
+        # fail the first compilation's guard: a second compilation of every loss).
+        self.requests: list[bool] = []
+
+
+_TERMS = _Requests()
 
 
 def _requests() -> list[bool]:
     """This thread's stack of :func:`loss_terms` requests."""
-    requests = getattr(_TERMS, "requests", None)
-    if requests is None:
-        requests = _TERMS.requests = []
-    return requests
+    return _TERMS.requests
 
 
 def terms_pending() -> bool:
@@ -221,7 +226,7 @@ def _count(xp: Any, values: Array, valid: Array | None) -> Array:
     if valid is not None:
         return xp.sum(xp.astype(valid, values.dtype))
     n = _static_count(values)
-    if n is not None:
+    if n is not None and not ns.torch_is_compiling():  # (float() would fix a symbolic size)
         return ns.to_device(xp, np.asarray(float(n)), values, dtype=values.dtype)
     return xp.sum(xp.ones_like(values))
 

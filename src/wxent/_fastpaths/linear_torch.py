@@ -145,7 +145,10 @@ def _sweep(
     wide = x.dtype == dtype  # float32/float64: accumulate grad_w in place
     bias = None if b is None else b.to(x.dtype)  # the GEMM adds it (16-bit: one rounding)
     wt = w.t()
-    for s in range(0, n, chunk):
+    # By the count of chunks: under torch.compile a symbolic n then guards on that count
+    # only (one graph for every batch of as many chunks), where range(0, n, chunk) fixed n.
+    for i in range(-(-n // chunk)):
+        s = i * chunk
         e = min(s + chunk, n)
         xc = x[s:e]
         logits = xc @ wt if bias is None else torch.addmm(bias, xc, wt)
