@@ -195,6 +195,7 @@ def _threshold(threshold: Any) -> np.ndarray:
     elif isinstance(threshold, keras.Variable):
         threshold = ops.convert_to_numpy(threshold)
     t = np.asarray(threshold) if not isinstance(threshold, (str, bytes)) else np.asarray(None)
+    t = ns.widen_host(t)  # ml_dtypes' bfloat16 as float32
     if t.dtype.kind not in "iuf":
         received = f"threshold={threshold!r}"
         raise v.type_error("threshold", "a logit (a number) or one per label", received)

@@ -265,6 +265,8 @@ def is_integer(xp: Any, dtype: Any) -> bool:
     """Whether ``dtype`` is a signed or unsigned integer dtype."""
     if ns.is_tf_namespace(xp):
         return bool(getattr(dtype, "is_integer", False))
+    if ns.is_extension_dtype(dtype):  # NumPy's isdtype refuses ml_dtypes' dtypes
+        return False  # (int4 labels are not class indices wxent takes)
     return bool(xp.isdtype(dtype, "integral"))
 
 
@@ -272,6 +274,8 @@ def is_bool(xp: Any, dtype: Any) -> bool:
     """Whether ``dtype`` is boolean."""
     if ns.is_tf_namespace(xp):
         return bool(getattr(dtype, "is_bool", False))
+    if ns.is_extension_dtype(dtype):  # NumPy's isdtype refuses ml_dtypes' dtypes
+        return False
     return bool(xp.isdtype(dtype, "bool"))
 
 
