@@ -293,7 +293,7 @@ def _softmax(c: mi.Call) -> Counts:
         bad = ~in_range if ignore is None else ~in_range & (y != ignore)
         c.checks.add(
             bad,
-            lambda: v.check_class_indices(ns.to_numpy(labels).astype(np.int64), n, ignore),
+            lambda: v.check_class_indices(ns.to_numpy(labels), n, ignore),  # no int64 wrap
         )
     y = xp.where(keep, xp.astype(y, index), xp.zeros_like(xp.astype(y, index)))
     p = xp.astype(xp.reshape(pred, (-1,)), index)
