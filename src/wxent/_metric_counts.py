@@ -157,6 +157,7 @@ def _sigmoid(c: mi.Call) -> Counts:
     else:
         t = mi.threshold_array(c, k, binary)
     z = labels if c.numpy else xp.astype(labels, c.dtype)
+    held = v.label_marker(ignore, labels.dtype)  # -0.1 as float16 labels hold it
 
     def flat(a: Array) -> Array:
         if binary:
@@ -168,8 +169,8 @@ def _sigmoid(c: mi.Call) -> Counts:
     x, z = flat(c.x), flat(z)
     pos, neg = z == 1, z == 0
     if c.concrete:
-        bad = ~(pos | neg) if ignore is None else ~(pos | neg) & (z != ignore)
-        c.checks.add(bad, lambda: _bad_binary_labels(labels, ignore))
+        bad = ~(pos | neg) if ignore is None else ~(pos | neg) & (z != held)
+        c.checks.add(bad, lambda: _bad_binary_labels(labels, ignore, held))
     sample_shape = shape if binary else shape[: c.axis] + shape[c.axis + 1 :]
     allowed: dict[tuple[Any, ...], Any] = {(): lambda w: w, shape: flat}
     if not binary:
@@ -195,11 +196,11 @@ def _sigmoid(c: mi.Call) -> Counts:
     return out
 
 
-def _bad_binary_labels(labels: Array, ignore: float | None) -> None:
+def _bad_binary_labels(labels: Array, ignore: float | None, held: float | None) -> None:
     z = ns.to_numpy(labels).astype(np.float64)
     bad = ~((z == 0) | (z == 1))
     if ignore is not None:
-        bad &= z != ignore
+        bad &= z != held
     hint = "" if ignore is None else f" or ignore_label={ignore:g}"
     raise v.value_error(
         "labels",

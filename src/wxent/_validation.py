@@ -22,7 +22,7 @@ import numbers
 import operator
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -205,6 +205,36 @@ def check_optional_label_value(name: str, value: Any) -> float | None:
             f"{name}={value!r}",
         )
     return value
+
+
+@overload
+def label_marker(value: float, dtype: Any) -> float: ...
+@overload
+def label_marker(value: None, dtype: Any) -> None: ...
+def label_marker(value: float | None, dtype: Any) -> float | None:
+    """``ignore_label`` as labels of ``dtype`` hold it (``None`` stays ``None``).
+
+    A marker that a 16- or 32-bit float cannot hold exactly (``-0.1``) is stored rounded
+    in such labels (``-0.0999755859375`` in float16): compared after the labels are
+    widened (float32 to compute, float64 on the host) the marker as given would match
+    none of them. Rounded to the labels' own dtype it matches, as it does where the
+    labels are compared in their dtype. Other dtypes (integers, float64) keep the value.
+    """
+    if value is None:
+        return None
+    name = dtype_name(dtype)
+    with np.errstate(over="ignore"):
+        if name == "float16":
+            held = float(np.float16(value))
+        elif name == "float32":
+            held = float(np.float32(value))
+        elif name == "bfloat16":  # round to nearest even on the upper 16 bits of float32
+            bits = int(np.array(value, np.float32).view(np.uint32))
+            bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+            held = float(np.array(bits, np.uint32).view(np.float32))
+        else:
+            return value
+    return held if math.isfinite(held) else value
 
 
 def check_class_axis(class_axis: Any, ndim: int) -> int:
@@ -433,12 +463,18 @@ def check_class_indices(
         )
 
 
-def check_unit_interval_labels(labels: np.ndarray, ignore_label: float | None) -> None:
-    """Sigmoid labels in ``[0, 1]`` or equal to ``ignore_label``."""
+def check_unit_interval_labels(
+    labels: np.ndarray, ignore_label: float | None, held: float | None = None
+) -> None:
+    """Sigmoid labels in ``[0, 1]`` or equal to ``ignore_label``.
+
+    ``held``: the marker as the caller's labels hold it (:func:`label_marker`), compared
+    in place of ``ignore_label``; the message names ``ignore_label`` as given.
+    """
     with np.errstate(invalid="ignore"):
         bad = ~((labels >= 0) & (labels <= 1))
     if ignore_label is not None:
-        bad &= labels != ignore_label
+        bad &= labels != (ignore_label if held is None else held)
     if bad.any():
         first = labels[bad].ravel()[0]
         hint = "" if ignore_label is None else f" or ignore_label={ignore_label:g}"
