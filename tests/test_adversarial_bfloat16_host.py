@@ -120,3 +120,26 @@ def test_narrow_ml_dtypes_labels_are_refused_in_wxent_words() -> None:
         wxent.softmax_cross_entropy(X.astype(ml_dtypes.float8_e4m3fn), Y)
     with pytest.raises(TypeError, match="Invalid type for argument `labels`"):
         wxent.softmax_cross_entropy(X, Y.astype(ml_dtypes.int4))
+
+
+def test_torch_modules_take_bfloat16_configuration() -> None:
+    """wxent.torch modules hold NumPy (ml_dtypes) or JAX bfloat16 weights as buffers."""
+    import torch
+
+    import wxent.torch as wt
+
+    x = torch.tensor(X)
+    y = torch.tensor(Y)
+    for costs in (_bf16(COSTS), jnp.asarray(COSTS, jnp.bfloat16)):
+        got = wt.ExpectedCostLoss(costs, class_axis=-1)(x, y)
+        want = wt.ExpectedCostLoss(_bf16(COSTS).astype(np.float32), class_axis=-1)(x, y)
+        assert_close(got.numpy(), want.numpy(), rtol=1e-6)
+    got = wt.SoftmaxCrossEntropy(class_weight=_bf16(WEIGHTS), class_axis=-1)(x, y)
+    want = wt.SoftmaxCrossEntropy(class_weight=WEIGHTS, class_axis=-1)(x, y)
+    assert_close(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+def test_alpha_above_one_is_named_as_a_plain_number() -> None:
+    """The message shows ``2.0``, not NumPy's ``np.float64(2.0)``."""
+    with pytest.raises(ValueError, match=r"Received: value 2\.0 in `alpha`"):
+        wxent.sigmoid_focal_loss(X, MULTI_HOT, alpha=2)

@@ -553,7 +553,7 @@ def check_at_most_one(name: str, values: np.ndarray) -> None:
         raise value_error(
             name,
             "values in [0, 1] (alpha weighs positives and 1 - alpha negatives)",
-            f"value {values[values > 1].max()!r} in `{name}`",
+            f"value {float(values[values > 1].max())!r} in `{name}`",
         )
 
 
