@@ -287,6 +287,8 @@ def _softmax(c: mi.Call) -> Counts:
     index = xp.int64 if c.numpy or ns.is_torch_namespace(xp) or ns.is_tf_namespace(xp) else None
     index = index or c.count_dtype(False)
     y = xp.reshape(labels, (-1,))
+    if not mi.holds(labels, n):  # uint8 labels of 257 classes: `y < 257` would cast 257 to 1
+        y = xp.astype(y, index)  # (a narrow integer dtype: the widening is exact)
     ignore = mi.ignore_in_dtype(ignore, labels)
     in_range = (y >= 0) & (y < n)
     keep = in_range if ignore is None else in_range & (y != ignore)

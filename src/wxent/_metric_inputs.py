@@ -339,6 +339,15 @@ def _raise(kind: Any, name: str, expected: str, received: str) -> None:
     raise kind(name, expected, received)
 
 
+def holds(labels: Array, value: int) -> bool:
+    """Whether the labels' integer dtype holds ``value`` (a comparison would not wrap it)."""
+    try:
+        info = np.iinfo(v.dtype_name(labels.dtype))
+    except (TypeError, ValueError):
+        return True
+    return info.min <= value <= info.max
+
+
 def ignore_in_dtype(ignore: int | None, labels: Array) -> int | None:
     """``ignore_index`` outside the labels' dtype range ignores nothing (no wrapping)."""
     if ignore is None:
