@@ -308,6 +308,14 @@ def _softmax(c: mi.Call) -> Counts:
     predicted = scatter_add(xp, p, wk, n)
     out = Counts(xp, "multiclass", c.numpy, c.dtype, tp, predicted - tp, support - tp, None)
     if c.matrix:
+        if n * n > 1 << 23 and ns.on_host(c.logits):  # 64 MiB of host counts or more:
+            # refused in wxent's words before NumPy's MemoryError or the allocator's
+            v.allocate(
+                "logits",
+                f"logits of {n} classes, whose confusion matrix is {n} x {n} (without one: "
+                "precision, recall or wxent.MetricAccumulator(confusion=False))",
+                (n, n),
+            )
         out.matrix = xp.reshape(scatter_add(xp, y * n + p, wk, n * n), (n, n))
     if c.need_costs and cm is not None:
         wf = xp.astype(wk, c.dtype)
