@@ -476,3 +476,23 @@ def test_a_header_row_that_reads_as_labels_is_noted(tmp_path, capsys):
     columns.write_text("0,1,2\n1,0,1\n0,1,1\n")
     code, out, err = run(["weights", str(columns), "--multi-label", "--json"], capsys)
     assert code == 0 and err == ""
+
+
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ([0.0, 1.5, 2.0], "non-integer label 1.5 in column 'y', row 2"),
+        ([0.0, 1.0, -1.0], "negative class label -1.0 in column 'y', row 3"),
+    ],
+)
+def test_weights_parquet_float16_bad_label_names_its_row(
+    tmp_path: Path, values: list[float], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A float16 Parquet column: Arrow's ``index`` has no kernel for it; the row is found
+    all the same (the message was Arrow's ``ArrowNotImplementedError``)."""
+    pq.write_table(pa.table({"y": pa.array(values, pa.float16())}), tmp_path / "h.parquet")
+    code, out, err = run(["weights", str(tmp_path / "h.parquet")], capsys)
+    assert code == 2 and out == ""
+    assert err == f"wxent: error: {message}" + (
+        " (labels are class indices)\n" if "negative" in message else "\n"
+    )

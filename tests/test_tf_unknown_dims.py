@@ -80,3 +80,59 @@ def test_unknown_rank_is_a_wxent_error():
     )
     with pytest.raises(ValueError, match=r"Invalid value for argument `logits`.*unknown rank"):
         graph(tf.zeros((2, 3)), tf.zeros((2,), tf.int64))
+
+
+COST_LOSSES = {
+    "expected_cost": wxent.expected_cost_loss,
+    "cost_sensitive": wxent.cost_sensitive_cross_entropy,
+    "confusion_weighted": wxent.confusion_weighted_cross_entropy,
+}
+
+
+@pytest.mark.parametrize("name", sorted(COST_LOSSES))
+@pytest.mark.parametrize(
+    "logits_shape,matrix_shape",
+    [
+        ([None, None, 3], [None, None]),
+        ([None, None, None], [None, None]),
+        ([None, None, None], [None, 3]),
+        ([2, 5, 3], [None, None]),
+    ],
+)
+def test_traced_matrix_of_unknown_size(name, logits_shape, matrix_shape):
+    """A cost or weight matrix passed through a TensorSpec of unknown size, integer labels.
+
+    The confusion-weighted loss read ``weights[y, argmax(x)]`` through a flat index
+    ``y * C + argmax(x)`` with ``C`` taken from the matrix's static shape: ``None`` ended
+    in TensorFlow's "None values not supported" while the graph was traced.
+    """
+    loss = COST_LOSSES[name]
+    matrix = tf.constant(1.0 + COSTS) if name == "confusion_weighted" else tf.constant(COSTS)
+
+    def call(x, y, m):
+        return loss(x, y, m, reduction="none", ignore_index=1)
+
+    graph = tf.function(
+        call,
+        input_signature=[
+            tf.TensorSpec(logits_shape, tf.float32),
+            tf.TensorSpec([None, None], tf.int64),
+            tf.TensorSpec(matrix_shape, tf.float32),
+        ],
+    )
+    x, y = _data(2, 5)
+    want = call(x, y, matrix).numpy()
+    np.testing.assert_allclose(graph(x, y, matrix).numpy(), want, rtol=1e-5, atol=1e-6)
+    channels_first = tf.function(
+        lambda x, y, m: loss(x, y, m, class_axis=1),
+        input_signature=[
+            tf.TensorSpec([None, None, None], tf.float32),
+            tf.TensorSpec([None, None], tf.int64),
+            tf.TensorSpec([None, None], tf.float32),
+        ],
+    )
+    np.testing.assert_allclose(
+        channels_first(tf.transpose(x, [0, 2, 1]), y, matrix).numpy(),
+        loss(x, y, matrix).numpy(),
+        rtol=1e-5,
+    )

@@ -166,7 +166,7 @@ def host_numbers(name: str, value: Any) -> np.ndarray:
     """
     check_plain_array(name, value)
     try:
-        host = np.asarray(value)
+        host = ns.widen_host(np.asarray(value))  # ml_dtypes' bfloat16 as float32
         if host.dtype.kind in "bO":
             host = host.astype(np.float64)
     except OverflowError:  # a Python integer beyond float64

@@ -195,6 +195,7 @@ def _threshold(threshold: Any) -> np.ndarray:
     elif isinstance(threshold, keras.Variable):
         threshold = ops.convert_to_numpy(threshold)
     t = np.asarray(threshold) if not isinstance(threshold, (str, bytes)) else np.asarray(None)
+    t = ns.widen_host(t)  # ml_dtypes' bfloat16 as float32
     if t.dtype.kind not in "iuf":
         received = f"threshold={threshold!r}"
         raise v.type_error("threshold", "a logit (a number) or one per label", received)
@@ -367,7 +368,20 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
             # a few ulps above the threshold got a logit not above the threshold's.)
             threshold = ops.convert_to_tensor(self._threshold_array, dtype=self._counts)
         labels = ops.convert_to_tensor(y_true)
-        if len(labels.shape) == len(logits.shape) - 1:  # Dense(1) logits, (B,) labels
+        rank, width = len(logits.shape), logits.shape[-1] if len(logits.shape) else None
+        indices = len(labels.shape) == rank - 1 or (
+            len(labels.shape) == rank and rank > 1 and labels.shape[-1] == 1
+        )  # class indices (B,) or, as Keras often passes them, (B, 1)
+        if indices and width not in (1, None):  # softmax logits: not this metric's
+            raise v.value_error(
+                "y_true",
+                f"0/1 labels of the shape of `y_pred` {v.shape_str(tuple(logits.shape))}: "
+                f"{type(self).__name__} counts sigmoid outputs (softmax logits with class "
+                "indices are counted by wxent.recall, wxent.precision and "
+                "wxent.fbeta_score, or wxent.MetricAccumulator)",
+                f"y_true of shape {v.shape_str(tuple(labels.shape))}",
+            )
+        if len(labels.shape) == rank - 1:  # Dense(1) logits, (B,) labels
             labels = ops.expand_dims(labels, axis=-1)
         elif len(labels.shape) == len(logits.shape) + 1 and labels.shape[-1] == 1:
             labels = ops.squeeze(labels, axis=-1)  # (B,) logits, (B, 1) labels

@@ -444,7 +444,10 @@ def _first_row(column: Any, value: Any) -> int:
 
     if value != value:
         return int(np.argmax(np.asarray(pc.is_nan(column).to_numpy(zero_copy_only=False)))) + 1
-    return int(pc.index(column, value).as_py()) + 1
+    try:
+        return int(pc.index(column, value).as_py()) + 1
+    except NotImplementedError:  # no kernel for the type (float16): look in NumPy
+        return _first_row(np.asarray(column.to_numpy(zero_copy_only=False)), value)
 
 
 def _from_present(

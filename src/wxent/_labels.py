@@ -50,7 +50,7 @@ def _any_host(name: str, value: Any) -> np.ndarray:
             )
         return ns.to_numpy(value)
     try:
-        return np.asarray(value)
+        return ns.widen_host(np.asarray(value))  # ml_dtypes' bfloat16 as float32
     except v.NOT_NUMBERS:
         raise v.type_error(name, "an array or a list of numbers", v._short(value)) from None
 

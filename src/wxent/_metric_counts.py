@@ -157,6 +157,7 @@ def _sigmoid(c: mi.Call) -> Counts:
     else:
         t = mi.threshold_array(c, k, binary)
     z = labels if c.numpy else xp.astype(labels, c.dtype)
+    held = v.label_marker(ignore, labels.dtype)  # -0.1 as float16 labels hold it
 
     def flat(a: Array) -> Array:
         if binary:
@@ -168,8 +169,8 @@ def _sigmoid(c: mi.Call) -> Counts:
     x, z = flat(c.x), flat(z)
     pos, neg = z == 1, z == 0
     if c.concrete:
-        bad = ~(pos | neg) if ignore is None else ~(pos | neg) & (z != ignore)
-        c.checks.add(bad, lambda: _bad_binary_labels(labels, ignore))
+        bad = ~(pos | neg) if ignore is None else ~(pos | neg) & (z != held)
+        c.checks.add(bad, lambda: _bad_binary_labels(labels, ignore, held))
     sample_shape = shape if binary else shape[: c.axis] + shape[c.axis + 1 :]
     allowed: dict[tuple[Any, ...], Any] = {(): lambda w: w, shape: flat}
     if not binary:
@@ -195,11 +196,11 @@ def _sigmoid(c: mi.Call) -> Counts:
     return out
 
 
-def _bad_binary_labels(labels: Array, ignore: float | None) -> None:
+def _bad_binary_labels(labels: Array, ignore: float | None, held: float | None) -> None:
     z = ns.to_numpy(labels).astype(np.float64)
     bad = ~((z == 0) | (z == 1))
     if ignore is not None:
-        bad &= z != ignore
+        bad &= z != held
     hint = "" if ignore is None else f" or ignore_label={ignore:g}"
     raise v.value_error(
         "labels",
@@ -286,6 +287,8 @@ def _softmax(c: mi.Call) -> Counts:
     index = xp.int64 if c.numpy or ns.is_torch_namespace(xp) or ns.is_tf_namespace(xp) else None
     index = index or c.count_dtype(False)
     y = xp.reshape(labels, (-1,))
+    if not mi.holds(labels, n):  # uint8 labels of 257 classes: `y < 257` would cast 257 to 1
+        y = xp.astype(y, index)  # (a narrow integer dtype: the widening is exact)
     ignore = mi.ignore_in_dtype(ignore, labels)
     in_range = (y >= 0) & (y < n)
     keep = in_range if ignore is None else in_range & (y != ignore)
@@ -293,7 +296,7 @@ def _softmax(c: mi.Call) -> Counts:
         bad = ~in_range if ignore is None else ~in_range & (y != ignore)
         c.checks.add(
             bad,
-            lambda: v.check_class_indices(ns.to_numpy(labels).astype(np.int64), n, ignore),
+            lambda: v.check_class_indices(ns.to_numpy(labels), n, ignore),  # no int64 wrap
         )
     y = xp.where(keep, xp.astype(y, index), xp.zeros_like(xp.astype(y, index)))
     p = xp.astype(xp.reshape(pred, (-1,)), index)
@@ -305,6 +308,14 @@ def _softmax(c: mi.Call) -> Counts:
     predicted = scatter_add(xp, p, wk, n)
     out = Counts(xp, "multiclass", c.numpy, c.dtype, tp, predicted - tp, support - tp, None)
     if c.matrix:
+        if n * n > 1 << 23 and ns.on_host(c.logits):  # 64 MiB of host counts or more:
+            # refused in wxent's words before NumPy's MemoryError or the allocator's
+            v.allocate(
+                "logits",
+                f"logits of {n} classes, whose confusion matrix is {n} x {n} (without one: "
+                "precision, recall or wxent.MetricAccumulator(confusion=False))",
+                (n, n),
+            )
         out.matrix = xp.reshape(scatter_add(xp, y * n + p, wk, n * n), (n, n))
     if c.need_costs and cm is not None:
         wf = xp.astype(wk, c.dtype)

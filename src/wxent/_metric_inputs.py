@@ -87,7 +87,11 @@ def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
     if ns.is_jax_namespace(xp):  # committed to other devices: moved, as PyTorch's are
         labels = ns.follow_jax(labels, logits)
     if ns.is_torch(labels) and v.dtype_name(labels.dtype) in ("uint16", "uint32", "uint64"):
-        labels = labels.to(sys.modules["torch"].int64)  # no comparison kernels for them
+        torch = sys.modules["torch"]
+        wide = labels.to(torch.int64)  # no comparison kernels for them
+        if labels.dtype == torch.uint64:  # 2**63 and above wrap to negatives (ignore_index -1)
+            wide = torch.where(wide < 0, torch.iinfo(torch.int64).max, wide)  # saturated
+        labels = wide
     return labels
 
 
@@ -333,6 +337,15 @@ def threshold_array(c: Call, k: int, binary: bool) -> Array:
 
 def _raise(kind: Any, name: str, expected: str, received: str) -> None:
     raise kind(name, expected, received)
+
+
+def holds(labels: Array, value: int) -> bool:
+    """Whether the labels' integer dtype holds ``value`` (a comparison would not wrap it)."""
+    try:
+        info = np.iinfo(v.dtype_name(labels.dtype))
+    except (TypeError, ValueError):
+        return True
+    return info.min <= value <= info.max
 
 
 def ignore_in_dtype(ignore: int | None, labels: Array) -> int | None:

@@ -444,8 +444,42 @@ def read_flag(flag: Array, then: list[Any] | None = None) -> bool:
     return bool(read_int(flag, then))
 
 
+def is_extension_dtype(dtype: Any) -> bool:
+    """Whether ``dtype`` is a NumPy dtype from ml_dtypes (``bfloat16``, ``float8_*``, ``int4``).
+
+    NumPy files these under kind ``"V"``: its own predicates (``isdtype``, ``kind in "f"``)
+    refuse or miss them.
+    """
+    return (
+        isinstance(dtype, np.dtype) and dtype.kind == "V" and dtype.type.__module__ == "ml_dtypes"
+    )
+
+
+def widen_host(arr: np.ndarray) -> np.ndarray:
+    """A host array of an ml_dtypes dtype as a NumPy one that holds every value.
+
+    JAX and TensorFlow hand their ``bfloat16`` (and ``float8``) arrays to NumPy in these
+    dtypes, and users pass them directly: floats become ``float32``, the narrow integers
+    ``int8`` or ``uint8``; any other array is returned as it is.
+    """
+    if not is_extension_dtype(arr.dtype):
+        return arr
+    name = arr.dtype.name
+    if not name.startswith(("int", "uint")):
+        return arr.astype(np.float32)
+    return arr.astype(np.uint8 if name.startswith("uint") else np.int8)
+
+
 def to_numpy(x: Array) -> np.ndarray:
-    """Copy a concrete array of any supported framework to NumPy (for checks only)."""
+    """Copy a concrete array of any supported framework to NumPy (for checks only).
+
+    JAX's and TensorFlow's ``bfloat16`` (and ``float8``) arrays come back as ``float32``, as
+    PyTorch's do; a NumPy array is returned as it is.
+    """
+    return x if isinstance(x, np.ndarray) else widen_host(_to_numpy(x))
+
+
+def _to_numpy(x: Array) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
     if is_tensorflow(x):

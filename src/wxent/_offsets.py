@@ -302,8 +302,8 @@ def tune_softmax(
         )
     num_classes = shape[axis]
     ignore = v.check_optional_int("ignore_index", ignore_index)
+    v.check_class_indices(y_host, num_classes, ignore)  # before int64: uint64 would wrap
     y = y_host.astype(np.int64)
-    v.check_class_indices(y, num_classes, ignore)
     w = np.ones(sample_shape) if w is None else w
     keep = np.ones(sample_shape, dtype=bool) if ignore is None else y != ignore
     x2 = np.moveaxis(x, axis, -1)[keep].astype(np.float64)

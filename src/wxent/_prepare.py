@@ -130,9 +130,10 @@ def sigmoid_inputs(
         )
     dtype = _compute_dtype(xp, logits.dtype)
     make_valid = None
+    held = v.label_marker(ignore, labels.dtype)  # -0.1 as float16 labels hold it
     if ignore is not None:  # compared as given (floating labels, torch): nothing is cast
         direct = v.is_floating(xp, labels.dtype) or ns.is_torch_namespace(xp)
-        make_valid = once(lambda: (labels if direct else _cast(xp, labels, dtype)) != ignore)
+        make_valid = once(lambda: (labels if direct else _cast(xp, labels, dtype)) != held)
     inp = MaskedInputs(
         xp=xp,
         raw_logits=logits,
@@ -160,7 +161,7 @@ def sigmoid_inputs(
         inp.add_check(
             flag,
             lambda: v.check_unit_interval_labels(
-                ns.to_numpy(labels).astype(np.float64, copy=False), ignore
+                ns.to_numpy(labels).astype(np.float64, copy=False), ignore, held
             ),
             key="labels",
         )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import numbers
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -106,29 +107,67 @@ def safe_divide(numerator: Array, denominator: Array) -> Array:
     """``numerator / denominator``, and 0 (with a zero gradient) where the denominator is 0.
 
     Args:
-        numerator: the summed weighted loss (any framework's array).
-        denominator: the matching denominator, same framework.
+        numerator: the summed weighted loss (any framework's array, or a number).
+        denominator: the matching denominator, same framework (or a number).
 
     Returns:
-        The quotient; 0 where ``denominator == 0``.
+        The quotient; 0 where ``denominator == 0``. A number with an array is taken in the
+        array's framework, device and floating dtype; two numbers (terms summed on the
+        host) give a NumPy ``float64``.
 
     Raises:
-        TypeError: for arrays of two frameworks.
+        TypeError: for arrays of two frameworks, or an argument that is neither an array
+            nor a real number.
 
     Example:
         >>> import numpy as np
         >>> float(safe_divide(np.float32(3.0), np.float32(0.0)))
         0.0
+        >>> float(safe_divide(6.0, 4))
+        1.5
     """
 
     def framework(x: Any) -> str | None:
         return "numpy" if isinstance(x, np.generic) else ns.framework(x)
 
+    def number(x: Any) -> bool:
+        return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.generic))
+
+    for name, value in (("numerator", numerator), ("denominator", denominator)):
+        v.check_plain_array(name, value)
+        if not (ns.is_array(value) or isinstance(value, np.generic) or number(value)):
+            raise v.type_error(
+                name, "an array or a real number", f"{name} of type {type(value).__name__}"
+            )
+        if isinstance(value, (np.bool_, np.complexfloating)):
+            raise v.type_error(name, "an array or a real number", f"{name}={value!r}")
     if len({framework(numerator), framework(denominator)} - {None}) > 1:
         raise v.type_error(
             "denominator",
             f"an array of the numerator's framework ({framework(numerator)})",
             f"denominator of type {type(denominator).__name__}",
+        )
+    arrays = [x for x in (numerator, denominator) if not number(x)]
+    if not arrays:  # per-rank terms summed on the host as Python numbers
+        return _safe_divide(np, np.asarray(numerator, np.float64), np.float64(denominator))
+    like = arrays[0]
+    xp = ns.namespace(like)
+    dtype = like.dtype if v.is_floating(xp, like.dtype) else None
+
+    def own(x: Any) -> Any:  # a number as an array of the other argument's framework
+        if not number(x):
+            return x
+        kind = dtype if dtype is not None or not isinstance(x, numbers.Integral) else like.dtype
+        if isinstance(like, np.generic):
+            return np.asarray(x, dtype=kind)
+        return ns.to_device(xp, np.asarray(x), like, dtype=kind)
+
+    numerator, denominator = own(numerator), own(denominator)
+    if ns.is_tf_namespace(xp):  # TensorFlow mixes no dtypes: integers divide in floats
+        floats = [x.dtype for x in (numerator, denominator) if v.is_floating(xp, x.dtype)]
+        target = floats[0] if floats else xp.float64  # (tf.math.truediv's int32 result)
+        numerator, denominator = (
+            x if x.dtype == target else xp.astype(x, target) for x in (numerator, denominator)
         )
     return _safe_divide(ns.namespace(numerator, denominator), numerator, denominator)
 

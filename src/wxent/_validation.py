@@ -22,7 +22,7 @@ import numbers
 import operator
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -207,6 +207,36 @@ def check_optional_label_value(name: str, value: Any) -> float | None:
     return value
 
 
+@overload
+def label_marker(value: float, dtype: Any) -> float: ...
+@overload
+def label_marker(value: None, dtype: Any) -> None: ...
+def label_marker(value: float | None, dtype: Any) -> float | None:
+    """``ignore_label`` as labels of ``dtype`` hold it (``None`` stays ``None``).
+
+    A marker that a 16- or 32-bit float cannot hold exactly (``-0.1``) is stored rounded
+    in such labels (``-0.0999755859375`` in float16): compared after the labels are
+    widened (float32 to compute, float64 on the host) the marker as given would match
+    none of them. Rounded to the labels' own dtype it matches, as it does where the
+    labels are compared in their dtype. Other dtypes (integers, float64) keep the value.
+    """
+    if value is None:
+        return None
+    name = dtype_name(dtype)
+    with np.errstate(over="ignore"):
+        if name == "float16":
+            held = float(np.float16(value))
+        elif name == "float32":
+            held = float(np.float32(value))
+        elif name == "bfloat16":  # round to nearest even on the upper 16 bits of float32
+            bits = int(np.array(value, np.float32).view(np.uint32))
+            bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+            held = float(np.array(bits, np.uint32).view(np.float32))
+        else:
+            return value
+    return held if math.isfinite(held) else value
+
+
 def check_class_axis(class_axis: Any, ndim: int) -> int:
     """A valid axis of the logits, returned non-negative."""
     if isinstance(class_axis, bool) or not isinstance(class_axis, numbers.Integral):
@@ -265,6 +295,8 @@ def is_integer(xp: Any, dtype: Any) -> bool:
     """Whether ``dtype`` is a signed or unsigned integer dtype."""
     if ns.is_tf_namespace(xp):
         return bool(getattr(dtype, "is_integer", False))
+    if ns.is_extension_dtype(dtype):  # NumPy's isdtype refuses ml_dtypes' dtypes
+        return False  # (int4 labels are not class indices wxent takes)
     return bool(xp.isdtype(dtype, "integral"))
 
 
@@ -272,6 +304,8 @@ def is_bool(xp: Any, dtype: Any) -> bool:
     """Whether ``dtype`` is boolean."""
     if ns.is_tf_namespace(xp):
         return bool(getattr(dtype, "is_bool", False))
+    if ns.is_extension_dtype(dtype):  # NumPy's isdtype refuses ml_dtypes' dtypes
+        return False
     return bool(xp.isdtype(dtype, "bool"))
 
 
@@ -429,12 +463,18 @@ def check_class_indices(
         )
 
 
-def check_unit_interval_labels(labels: np.ndarray, ignore_label: float | None) -> None:
-    """Sigmoid labels in ``[0, 1]`` or equal to ``ignore_label``."""
+def check_unit_interval_labels(
+    labels: np.ndarray, ignore_label: float | None, held: float | None = None
+) -> None:
+    """Sigmoid labels in ``[0, 1]`` or equal to ``ignore_label``.
+
+    ``held``: the marker as the caller's labels hold it (:func:`label_marker`), compared
+    in place of ``ignore_label``; the message names ``ignore_label`` as given.
+    """
     with np.errstate(invalid="ignore"):
         bad = ~((labels >= 0) & (labels <= 1))
     if ignore_label is not None:
-        bad &= labels != ignore_label
+        bad &= labels != (ignore_label if held is None else held)
     if bad.any():
         first = labels[bad].ravel()[0]
         hint = "" if ignore_label is None else f" or ignore_label={ignore_label:g}"
@@ -513,7 +553,7 @@ def check_at_most_one(name: str, values: np.ndarray) -> None:
         raise value_error(
             name,
             "values in [0, 1] (alpha weighs positives and 1 - alpha negatives)",
-            f"value {values[values > 1].max()!r} in `{name}`",
+            f"value {float(values[values > 1].max())!r} in `{name}`",
         )
 
 

@@ -252,8 +252,8 @@ def _host_inputs(
             f"labels of shape {y.shape} and dtype {y.dtype}",
         )
     ignore = v.check_optional_int("ignore_index", ignore_index)
+    v.check_class_indices(y, shape[axis], ignore)  # before int64: uint64 would wrap
     y = y.astype(np.int64)
-    v.check_class_indices(y, shape[axis], ignore)
     keep = np.ones(sample_shape, dtype=bool) if ignore is None else y != ignore
     w = np.ones(sample_shape) if w is None else w
     return np.moveaxis(x, axis, -1)[keep], y[keep], w[keep], False, axis

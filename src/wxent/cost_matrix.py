@@ -234,6 +234,8 @@ def check_cost_matrix(
 def _to_host(name: str, value: Any) -> np.ndarray:
     if ns.is_array(value) and not isinstance(value, np.ndarray):
         value = ns.to_numpy(value)
+    if isinstance(value, np.ndarray):
+        value = ns.widen_host(value)  # ml_dtypes' bfloat16 as float32
     if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
         raise v.type_error(name, "a matrix of numbers", f"{name} with dtype {value.dtype}")
     try:

@@ -284,6 +284,7 @@ def tune_thresholds(
             objective=objective,
             params=params,
             ignore=v.check_optional_label_value("ignore_label", ignore_label),
+            labels_dtype=labels.dtype,
         )
     else:
         result, value = _offsets.tune_softmax(
@@ -313,7 +314,9 @@ def _tune_sigmoid(
     objective: str,
     params: dict[str, float],
     ignore: float | None,
+    labels_dtype: Any = None,
 ) -> tuple[Any, Any]:
+    given, ignore = ignore, v.label_marker(ignore, labels_dtype)  # as the labels hold it
     if z.dtype == bool and w is None:
         is_one, binary = z, True
     else:
@@ -325,7 +328,7 @@ def _tune_sigmoid(
             known |= z == ignore
         binary = bool(known.all())
         if not binary:  # fractional labels (or out of range: the error)
-            v.check_unit_interval_labels(z, ignore)
+            v.check_unit_interval_labels(z, given, ignore)
     exact = w is None and binary
     if exact and ignore is None:
         z = is_one  # a bool array is cheaper to transpose

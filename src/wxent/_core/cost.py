@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wxent._core.numerics import has_unknown_dims, log_softmax
+from wxent._core.numerics import has_unknown_dims, log_softmax, take_along_axis
 from wxent._core.softmax import take_classes
 from wxent._namespace import moveaxis, no_autocast
 from wxent._types import Array
@@ -129,6 +129,12 @@ def confusion_weight(
     """
     num_classes = weights.shape[0]
     predicted = xp.argmax(logits, axis=axis)
+    if indices and num_classes is None:
+        # A TensorFlow graph's matrix of unknown size (a TensorSpec of shape [None, None]):
+        # no flat index without C, so row y (an N-D gather), then column argmax(x).
+        rows = xp.take(weights, labels, axis=0)
+        picked = take_along_axis(rows, xp.expand_dims(predicted, axis=-1), axis=-1, xp=xp)
+        return xp.squeeze(picked, axis=-1)
     if indices:
         flat_index = xp.astype(labels, predicted.dtype) * num_classes + predicted
         return take_classes(xp.reshape(weights, (-1,)), flat_index, xp=xp)

@@ -37,6 +37,7 @@ import torch
 import triton
 import triton.language as tl
 
+from wxent import _validation as v
 from wxent._fastpaths import triton_checks
 from wxent._fastpaths import triton_common as common
 from wxent._fastpaths.select import LAUNCHES
@@ -426,7 +427,8 @@ def sigmoid_family(
         if s.numel() == 1:
             s = s.reshape(())
     options = {
-        "ignore": 0.0 if ignore_label is None else float(ignore_label),
+        # the marker as the labels hold it (-0.1 in float16), compared after the float32 load
+        "ignore": 0.0 if ignore_label is None else float(v.label_marker(ignore_label, z.dtype)),
         "has_ignore": ignore_label is not None,
         "eps": float(label_smoothing),
         "gamma_pos": float(gamma_pos),
