@@ -218,23 +218,39 @@ def label_marker(value: float | None, dtype: Any) -> float | None:
     in such labels (``-0.0999755859375`` in float16): compared after the labels are
     widened (float32 to compute, float64 on the host) the marker as given would match
     none of them. Rounded to the labels' own dtype it matches, as it does where the
-    labels are compared in their dtype. Other dtypes (integers, float64) keep the value.
+    labels are compared in their dtype. Other dtypes (integers, float64) keep the value,
+    as does a marker beyond the dtype's range. Plain Python arithmetic: ``torch.compile``
+    folds it into a constant (NumPy's scalars and ``errstate`` would break the graph).
     """
     if value is None:
         return None
     name = dtype_name(dtype)
-    with np.errstate(over="ignore"):
-        if name == "float16":
-            held = float(np.float16(value))
-        elif name == "float32":
-            held = float(np.float32(value))
-        elif name == "bfloat16":  # round to nearest even on the upper 16 bits of float32
-            bits = int(np.array(value, np.float32).view(np.uint32))
-            bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-            held = float(np.array(bits, np.uint32).view(np.float32))
-        else:
-            return value
+    if name not in _FLOAT_FORMATS:
+        return value
+    held = _round_to(float(value), _FLOAT_FORMATS["float32"])
+    if name != "float32":  # (bfloat16 and float16 from the float32 value, as frameworks do)
+        held = _round_to(held, _FLOAT_FORMATS[name])
     return held if math.isfinite(held) else value
+
+
+#: Significant bits, least normal exponent and largest finite value of the float formats
+#: labels may have.
+_FLOAT_FORMATS = {
+    "float32": (24, -126, 3.4028234663852886e38),
+    "bfloat16": (8, -126, 3.3895313892515355e38),
+    "float16": (11, -14, 65504.0),
+}
+
+
+def _round_to(value: float, fmt: tuple[int, int, float]) -> float:
+    """``value`` rounded to nearest (ties to even) in the format ``fmt``; inf beyond it."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    bits, least, largest = fmt
+    mantissa, exponent = math.frexp(value)  # value = mantissa * 2**exponent, |m| in [0.5, 1)
+    kept = bits - max(0, least - (exponent - 1))  # fewer bits below the normal range
+    held = math.ldexp(round(math.ldexp(mantissa, kept)), exponent - kept)
+    return held if abs(held) <= largest else math.copysign(math.inf, value)
 
 
 def check_class_axis(class_axis: Any, ndim: int) -> int:
