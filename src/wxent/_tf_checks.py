@@ -106,25 +106,36 @@ def _compute(plan: tuple[tuple[Any, ...], ...], arrays: tuple[Any, ...]) -> Any:
     return xp.astype(flag, xp.int32) + 2 * xp.astype(suspect, xp.int32)
 
 
-#: The most status functions traced (plans, with the arrays' dtypes and ranks): a plan
-#: holds static options (the classes' count of a range check, the probed view), and
-#: options that change call after call must not trace without bound.
+#: The most functions traced here (status plans and the graphs of :func:`concrete`, with
+#: the arrays' dtypes and ranks): a plan holds static options (the classes' count of a
+#: range check, the probed view), and options that change call after call must not
+#: trace without bound.
 MAX_PLANS = 256
-#: The traced status functions, by plan and by the arrays' dtypes and ranks.
+#: The traced functions, by name, plan (or options) and the arrays' dtypes and ranks.
 _FUNCTIONS: dict[Any, Any] = {}
 _LOCK = threading.Lock()
 
 
-def _function(plan: tuple[tuple[Any, ...], ...], arrays: tuple[Any, ...]) -> Any | None:
-    """The concrete function of ``plan`` for arrays of these dtypes and ranks (traced once).
+def concrete(
+    name: str, options: Any, rule: Any, arrays: tuple[Any, ...], keep: int | None = None
+) -> Any | None:
+    """``rule(options, *arrays)`` as a concrete function for arrays of these dtypes and ranks.
 
-    ``None`` past :data:`MAX_PLANS` functions.
-
-    Its signature leaves every dimension unknown: a new batch size does not trace again,
-    and a call does not build the trace key of its arguments (a Python structure walk
-    that cost as much as the checks themselves).
+    Traced once per ``(name, options)`` and dtypes and ranks; ``None`` past
+    :data:`MAX_PLANS` functions. Its signature leaves every dimension unknown but axis
+    ``keep`` of the arrays of the first one's rank (the classes' count, which the rules
+    use as a number): a new batch size does not trace again, and a call does not build
+    the trace key of its arguments (a walk of their Python structure that cost as much
+    as the checks themselves, about 0.2 ms).
     """
-    key = (plan, tuple((x.dtype, len(x.shape)) for x in arrays))
+    rank = len(arrays[0].shape)
+
+    def dims(x: Any) -> tuple[int | None, ...]:
+        if keep is None or len(x.shape) != rank:
+            return (None,) * len(x.shape)
+        return tuple(int(d) if i == keep else None for i, d in enumerate(x.shape))
+
+    key = (name, options, tuple((x.dtype, dims(x)) for x in arrays))
     function = _FUNCTIONS.get(key)
     if function is None:
         import tensorflow as tf
@@ -134,15 +145,19 @@ def _function(plan: tuple[tuple[Any, ...], ...], arrays: tuple[Any, ...]) -> Any
             if function is None:
                 if len(_FUNCTIONS) >= MAX_PLANS:
                     return None
-                signature = [tf.TensorSpec([None] * rank, dtype) for dtype, rank in key[1]]
+                signature = [tf.TensorSpec(shape, dtype) for dtype, shape in key[2]]
 
-                def status(*flat: Any) -> Any:
-                    return _compute(plan, flat)
+                def traced(*flat: Any) -> Any:
+                    return rule(options, *flat)
 
-                traced = tf.function(status, input_signature=signature, autograph=False)
-                function = traced.get_concrete_function()
+                graph = tf.function(traced, input_signature=signature, autograph=False)
+                function = graph.get_concrete_function()
                 _FUNCTIONS[key] = function
     return function
+
+
+def _status(plan: tuple[tuple[Any, ...], ...], *arrays: Any) -> Any:
+    return _compute(plan, arrays)
 
 
 def status_code(plan: list[tuple[Any, ...]], arrays: list[Any]) -> Any:
@@ -153,13 +168,13 @@ def status_code(plan: list[tuple[Any, ...]], arrays: list[Any]) -> Any:
     """
     from tensorflow.python.eager import record
 
-    function = _function(tuple(plan), tuple(arrays))
+    function = concrete("status", tuple(plan), _status, tuple(arrays))
     with record.stop_recording():
         if function is None:  # the same operations, one by one
             return _compute(tuple(plan), tuple(arrays))
         return function(*arrays)
 
 
-def traces() -> int:
-    """How many status functions were traced in this process (for tests)."""
-    return len(_FUNCTIONS)
+def traces(name: str = "status") -> int:
+    """How many functions ``name`` were traced in this process (for tests)."""
+    return sum(key[0] == name for key in list(_FUNCTIONS))
