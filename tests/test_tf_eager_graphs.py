@@ -94,6 +94,16 @@ def test_a_default_softmax_call_dispatches_a_few_operations(eager_ops):
     assert "Reshape" not in ops.names and "Max" not in ops.names
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_a_softmax_focal_call_takes_rows_as_they_are(eager_ops, eps):
+    x, y = tf.constant(X), tf.constant(Y)
+    ops = eager_ops(lambda: wxent.softmax_focal_loss(x, y, label_smoothing=eps))
+    assert ops.total <= 8, ops.names  # (13 before: reshapes of rows, labels and losses)
+    taped = eager_ops(_tape(lambda a: wxent.softmax_focal_loss(a, y, label_smoothing=eps), x))
+    assert "Reshape" not in ops.names, ops.names
+    assert taped.total <= 24, taped.names  # (33 before; the mean's gradient reshapes)
+
+
 @pytest.mark.parametrize(
     "call",
     [
