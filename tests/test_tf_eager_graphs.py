@@ -227,6 +227,7 @@ def test_checks_raise_and_warn_as_numpy(monkeypatch, name, plans):
     if plans is not None:  # past the traced functions' bound: the same operations eagerly
         monkeypatch.setattr(_tf_checks, "MAX_PLANS", plans)
         monkeypatch.setattr(_tf_checks, "_FUNCTIONS", {})
+        monkeypatch.setattr(_tf_checks, "_COUNTS", collections.Counter())
     case = _bad_cases()[name]
     expected = _outcome(lambda: case(np.asarray))
     got = _outcome(lambda: case(tf.constant))

@@ -22,6 +22,7 @@ operations). Checks given as arbitrary callables, and flags already computed, jo
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from typing import Any
 
 #: The kinds of entries of a plan (the first element of each entry).
@@ -57,7 +58,9 @@ def looks_entry(index: tuple[slice, ...], axis: int, softmax: bool, bits: int) -
 def _compute(plan: tuple[tuple[Any, ...], ...], arrays: tuple[Any, ...]) -> Any:
     """The status word of ``plan`` over ``arrays`` (bit 0: a flag is set; bit 1: the look).
 
-    The operations of the eager checks, in their order (:mod:`wxent._value_checks`).
+    The operations of the eager checks, in their order (:mod:`wxent._value_checks`). No
+    ``logical_not`` of a comparison: in a graph TensorFlow's optimizer rewrites
+    ``logical_not(a >= b)`` as ``a < b``, false for NaN (a NaN label would pass).
     """
     import tensorflow as tf
 
@@ -106,13 +109,14 @@ def _compute(plan: tuple[tuple[Any, ...], ...], arrays: tuple[Any, ...]) -> Any:
     return xp.astype(flag, xp.int32) + 2 * xp.astype(suspect, xp.int32)
 
 
-#: The most functions traced here (status plans and the graphs of :func:`concrete`, with
-#: the arrays' dtypes and ranks): a plan holds static options (the classes' count of a
-#: range check, the probed view), and options that change call after call must not
-#: trace without bound.
+#: The most functions traced here per name (status plans, or the graphs of one
+#: :func:`concrete` rule, with the arrays' dtypes and ranks): a plan holds static
+#: options (the classes' count of a range check, the probed view), and options that
+#: change call after call must not trace without bound.
 MAX_PLANS = 256
 #: The traced functions, by name, plan (or options) and the arrays' dtypes and ranks.
 _FUNCTIONS: dict[Any, Any] = {}
+_COUNTS: Counter[str] = Counter()  # (traced functions by name)
 _LOCK = threading.Lock()
 
 
@@ -122,11 +126,11 @@ def concrete(
     """``rule(options, *arrays)`` as a concrete function for arrays of these dtypes and ranks.
 
     Traced once per ``(name, options)`` and dtypes and ranks; ``None`` past
-    :data:`MAX_PLANS` functions. Its signature leaves every dimension unknown but axis
-    ``keep`` of the arrays of the first one's rank (the classes' count, which the rules
-    use as a number): a new batch size does not trace again, and a call does not build
-    the trace key of its arguments (a walk of their Python structure that cost as much
-    as the checks themselves, about 0.2 ms).
+    :data:`MAX_PLANS` functions of ``name``. Its signature leaves every dimension
+    unknown but axis ``keep`` of the arrays of the first one's rank (the classes' count,
+    which the rules use as a number): a new batch size does not trace again, and a call
+    does not build the trace key of its arguments (a walk of their Python structure that
+    cost as much as the checks themselves, about 0.2 ms).
     """
     rank = len(arrays[0].shape)
 
@@ -143,8 +147,9 @@ def concrete(
         with _LOCK:
             function = _FUNCTIONS.get(key)
             if function is None:
-                if len(_FUNCTIONS) >= MAX_PLANS:
+                if _COUNTS[name] >= MAX_PLANS:
                     return None
+                _COUNTS[name] += 1
                 signature = [tf.TensorSpec(shape, dtype) for dtype, shape in key[2]]
 
                 def traced(*flat: Any) -> Any:
