@@ -94,6 +94,13 @@ def test_a_default_softmax_call_dispatches_a_few_operations(eager_ops):
     assert "Reshape" not in ops.names and "Max" not in ops.names
 
 
+def test_a_probability_labels_call_checks_them_in_the_graph(eager_ops):
+    x = tf.constant(X)
+    p = tf.constant(np.exp(X) / np.exp(X).sum(axis=1, keepdims=True))
+    ops = eager_ops(lambda: wxent.softmax_cross_entropy(x, p, label_smoothing=0.1))
+    assert ops.total <= 6, ops.names  # the losses' graph, the mean, the checks' graph (54 before)
+
+
 @pytest.mark.parametrize("eps", [0.0, 0.1])
 def test_a_softmax_focal_call_takes_rows_as_they_are(eager_ops, eps):
     x, y = tf.constant(X), tf.constant(Y)
@@ -209,6 +216,11 @@ def _bad_cases() -> dict[str, Callable[[Callable[[Any], Any]], Any]]:
         ),
         "NaN logits": lambda a: sce(a(nan_x), a(Y)),
         "probability rows": lambda a: sce(a(X), a(bad_rows)),
+        "NaN probability": lambda a: sce(
+            a(X), a(np.where(bad_rows > 0.5, math.nan, probabilities))
+        ),
+        "negative probability": lambda a: sce(a(X), a(probabilities - 0.01)),
+        "probability labels": lambda a: sce(a(X), a(probabilities), label_smoothing=0.1),
         "probabilities as logits": lambda a: sce(a(probabilities), a(Y)),
         "sigmoid label above": lambda a: sig(a(X), a(Z * 2)),
         "sigmoid NaN label": lambda a: sig(a(X), a(nan_z)),
@@ -231,7 +243,7 @@ def test_checks_raise_and_warn_as_numpy(monkeypatch, name, plans):
     case = _bad_cases()[name]
     expected = _outcome(lambda: case(np.asarray))
     got = _outcome(lambda: case(tf.constant))
-    fails = name != "ignored label"  # (the one case that passes: its bad label is ignored)
+    fails = name not in ("ignored label", "probability labels")  # (the ones that pass)
     assert (expected[0] is not None or bool(expected[2])) == fails, name
     assert got == expected
     with tf.GradientTape() as tape:  # under a tape too (the checks are not recorded)

@@ -467,6 +467,12 @@ def _read_tf(inp: Inputs, flags: list[Any], checked: bool) -> int:
                 plan.append(_tf_checks.config_entry(flag.positive, flag.at_most_one))
                 arrays.append(flag.x)
             return
+        if isinstance(flag, checks.ProbabilityCheck):
+            y = flag.get()
+            if checks._size(y) != 0:
+                plan.append((_tf_checks.ROWS, int(flag.axis), float(flag.tol)))
+                arrays.append(y)
+            return
         if isinstance(flag, NanOf):
             plan.append((_tf_checks.NAN,))
             arrays.append(flag.x)

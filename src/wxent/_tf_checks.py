@@ -32,6 +32,7 @@ CONFIG = "config"  # ("config", positive, at_most_one): config_flag
 NAN = "nan"  # the array holds a NaN
 LOOKS = "looks"  # ("looks", view, axis, softmax, bits): the probability look (bit 1)
 SUSPECT = "suspect"  # a 0-d boolean flag of bit 1, as given
+ROWS = "rows"  # ("rows", axis, tol): probability labels (probability_rows_flag)
 
 
 def _bound(value: Any) -> tuple[str, Any]:
@@ -82,6 +83,10 @@ def _compute(plan: tuple[tuple[Any, ...], ...], arrays: tuple[Any, ...]) -> Any:
                 lo > 0 if positive else lo >= 0, hi <= 1 if at_most_one else hi < float("inf")
             )
             one = xp.logical_not(ok)
+        elif kind == ROWS:
+            from wxent._value_checks import probability_rows_flag
+
+            one = probability_rows_flag(xp, x, entry[1], entry[2])
         elif kind == NAN:
             one = xp.any(xp.isnan(x))
         elif kind == SUSPECT:
