@@ -36,6 +36,12 @@ CASES = {
         "wxent.softmax_cross_entropy(a, y, class_weight=cw, ignore_index=-100, "
         "reduction='weighted_mean')"
     ),
+    "peer: tf.nn.softmax_cross_entropy_with_logits (probabilities), mean": (
+        "tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(p, a))"
+    ),
+    "softmax_cross_entropy, probability labels, smoothing 0.1": (
+        "wxent.softmax_cross_entropy(a, p, label_smoothing=0.1)"
+    ),
     "peer: tf.nn.weighted_cross_entropy_with_logits (pos_weight), mean": (
         "tf.reduce_mean(tf.nn.weighted_cross_entropy_with_logits(z, a, pw))"
     ),
@@ -54,6 +60,7 @@ tf.random.set_seed(0)
 x = tf.random.normal((64, 10)); y = tf.random.uniform((64,), 0, 10, dtype=tf.int64)
 cw = tf.random.uniform((10,)) + 0.5
 z = tf.cast(tf.random.uniform((64, 10)) > 0.5, tf.float32); pw = tf.random.uniform((10,)) + 0.5
+p = tf.nn.softmax(tf.random.normal((64, 10)))
 out = {}
 for name, expr in cases.items():
     f = eval("lambda a: " + expr)
