@@ -259,3 +259,43 @@ def test_tf_variables_are_checked():
     labels = tf.Variable(Y + 10)
     with pytest.raises(ValueError, match="labels"):
         wxent.softmax_cross_entropy(tf.constant(X), labels)
+
+
+def test_weighted_calls_give_the_one_by_one_values(eager_ops, monkeypatch):
+    x = X[:16, :5].copy()
+    y = Y[:16] % 5
+    y[3] = -100
+    x[3, 1] = math.nan  # NaN logits in an ignored row: gradient 0 there, loss finite
+    x[7, 0] = math.inf  # +inf in a row of weight 0
+    sw = np.linspace(0.0, 2.0, 16, dtype=np.float32)
+    sw[9] = 0.0
+    cw = np.float32([1, 0, 2, 0.5, 3])
+
+    def run() -> list[np.ndarray]:
+        out = []
+        for reduction in ("none", "sum", "mean", "weighted_mean"):
+            kw = dict(class_weight=tf.constant(cw), ignore_index=-100, reduction=reduction)
+            for extra in ({}, {"sample_weight": tf.constant(sw)}):
+                out.append(
+                    wxent.softmax_cross_entropy(tf.constant(x), tf.constant(y), **kw, **extra)
+                )
+        return [t.numpy() for t in out]
+
+    graph = run()
+    with monkeypatch.context() as m:
+        m.setattr(_tf_checks, "MAX_PLANS", 0)
+        m.setattr(_tf_checks, "_FUNCTIONS", {})
+        m.setattr(_tf_checks, "_COUNTS", collections.Counter())
+        eager = run()
+    for a, b in zip(graph, eager, strict=True):
+        assert (
+            np.atleast_1d(a).view(np.uint32).tolist() == np.atleast_1d(b).view(np.uint32).tolist()
+        )
+    weighted = eager_ops(
+        lambda: wxent.softmax_cross_entropy(
+            tf.constant(X), tf.constant(Y), class_weight=tf.constant(np.ones(10, np.float32)),
+            ignore_index=-100, reduction="weighted_mean",
+        )
+    )  # fmt: skip
+    assert weighted.total <= 45, weighted.names  # (98 before; the weights' scaling stays eager)
+    assert "IsFinite" not in weighted.names and "IsNan" not in weighted.names
