@@ -299,3 +299,29 @@ def test_weighted_calls_give_the_one_by_one_values(eager_ops, monkeypatch):
     )  # fmt: skip
     assert weighted.total <= 45, weighted.names  # (98 before; the weights' scaling stays eager)
     assert "IsFinite" not in weighted.names and "IsNan" not in weighted.names
+
+
+def test_traced_steps_call_none_of_the_eager_graphs():
+    x, y = tf.constant(X), tf.constant(Y)
+    cw = tf.constant(np.ones(10, np.float32))
+    before = {name: _tf_checks.traces(name) for name in ("status", "softmax_losses", "weigh")}
+
+    @tf.function
+    def step(a: Any) -> Any:
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            loss = wxent.softmax_cross_entropy(a, y)
+            loss += wxent.softmax_cross_entropy(a, y, class_weight=cw, ignore_index=-100)
+            loss += wxent.sigmoid_cross_entropy(a, tf.constant(Z))
+        return loss, tape.gradient(loss, a)
+
+    @tf.function
+    def forward(a: Any) -> Any:
+        return wxent.softmax_cross_entropy(a, y, class_weight=cw, ignore_index=-100)
+
+    for traced in (step, forward):
+        graph = traced.get_concrete_function(x).graph
+        calls = [op for op in graph.get_operations() if "PartitionedCall" in op.type]
+        assert calls == [], [op.name for op in calls]  # (the operations are inline)
+    after = {name: _tf_checks.traces(name) for name in before}
+    assert after == before
