@@ -404,7 +404,12 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
         if inp.valid is not None:
             inp.watch(values)
         return values
-    if (weights is not None or inp.valid is not None) and inp.watching():
+    watch = (weights is not None or inp.valid is not None) and inp.watching()
+    if weights is not None and ns.is_tf_namespace(xp):
+        weighed = _weigh_tf(inp, weights, losses, watch)
+        if weighed is not None:
+            return weighed
+    if watch:
         inp.watch_excluded(losses)  # NaN logits where nothing counts: see Inputs.exclude
     if weights is None:
         return losses
@@ -420,6 +425,40 @@ def weigh(inp: Inputs, weights: Array | None, losses: Array) -> Array:
     # (quietly: a weight times a loss beyond the float's range is inf, as it should be;
     # TensorFlow: scale, whose forward-mode tangent is finite at an infinite loss)
     return quietly(inp, lambda: scale(xp.where(hidden, 0.0, losses), weights, xp=xp))
+
+
+def _weigh_rule(watch: bool, losses: Array, weights: Array) -> Any:
+    """:func:`weigh`'s product (and :meth:`Inputs.watch_excluded`'s flag) of TensorFlow."""
+    from wxent import _tf_namespace as xp
+
+    hidden = xp.logical_and(weights == 0, xp.logical_not(xp.isfinite(losses)))
+    values = scale(xp.where(hidden, 0.0, losses), weights, xp=xp)
+    return (values, xp.isnan(xp.sum(losses))) if watch else values
+
+
+def _weigh_tf(inp: Inputs, weights: Array, losses: Array, watch: bool) -> Array | None:
+    """:func:`weigh` of eager TensorFlow tensors that no tape records, as one graph call.
+
+    The same operations (the watched NaN flag included) as one traced function
+    (:func:`wxent._tf_checks.concrete`): eagerly they were seven dispatches. ``None``
+    where they run one by one (traced, recorded, or past the traced functions' bound).
+    """
+    from tensorflow.python.eager import record
+
+    from wxent import _tf_checks
+
+    if not inp.concrete or record.could_possibly_record():
+        return None
+    function = _tf_checks.concrete("weigh", bool(watch), _weigh_rule, (losses, weights))
+    if function is None:
+        return None
+    if not watch:
+        return function(losses, weights)
+    values, flag = function(losses, weights)
+    if inp.excluded_flag is not None:
+        flag = inp.xp.logical_or(inp.excluded_flag, flag)
+    inp.excluded_flag = flag
+    return values
 
 
 @dataclass

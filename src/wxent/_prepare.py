@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from wxent import _jax_checks, _reduction
+from wxent import _jax_checks, _reduction, _tf_checks
 from wxent import _namespace as ns
 from wxent import _validation as v
 from wxent import _value_checks as checks
@@ -411,6 +411,8 @@ def _read(inp: Inputs, flags: list[Array], checked: bool) -> int:
     torch = ns.torch_of(xp)
     if torch is not None and inp.word is None:
         code = _read_torch(torch, inp, flags, checked)
+    elif inp.word is None and ns.is_tf_namespace(xp):
+        code = _read_tf(inp, flags, checked)
     else:
         if checked and inp.checks is not None:
             flags = inp.checks.flags + flags
@@ -426,6 +428,78 @@ def _read(inp: Inputs, flags: list[Array], checked: bool) -> int:
     if code & 2:
         checks.warn_probabilities(inp.logits_name, inp.softmax)
     return code
+
+
+class NanOf:
+    """A TensorFlow call's flag "``x`` holds a NaN", computed by the call's read.
+
+    :func:`_read_tf` computes it in the graph of the call's other checks (eagerly it would
+    be two dispatches of its own).
+    """
+
+    __slots__ = ("x",)
+
+    def __init__(self, x: Array) -> None:
+        self.x = x
+
+
+def _read_tf(inp: Inputs, flags: list[Any], checked: bool) -> int:
+    """:func:`_read` of eager TensorFlow tensors: the checks and the status word in one graph.
+
+    The pending checks that :mod:`wxent._tf_checks` knows (label ranges, weights'
+    bounds, NaN flags of :class:`NanOf`, the probability look) become entries of a plan
+    computed by one ``tf.function`` call; other deferred checks are called here, and
+    their flags, and flags already computed, join it as 0-d flags. The same operations
+    as the eager checks: the same bits.
+    """
+    xp = inp.xp
+    plan: list[tuple[Any, ...]] = []
+    arrays: list[Any] = []
+
+    def add(flag: Any) -> None:
+        if isinstance(flag, checks.RangeCheck):
+            x = flag.get()
+            if checks._size(x) != 0:
+                plan.append(_tf_checks.range_entry(flag.low, flag.high))
+                arrays.append(x)
+            return
+        if isinstance(flag, checks.ConfigCheck):
+            if checks._size(flag.x) != 0:
+                plan.append(_tf_checks.config_entry(flag.positive, flag.at_most_one))
+                arrays.append(flag.x)
+            return
+        if isinstance(flag, checks.ProbabilityCheck):
+            y = flag.get()
+            if checks._size(y) != 0:
+                plan.append((_tf_checks.ROWS, int(flag.axis), float(flag.tol)))
+                arrays.append(y)
+            return
+        if isinstance(flag, NanOf):
+            plan.append((_tf_checks.NAN,))
+            arrays.append(flag.x)
+            return
+        if callable(flag):
+            flag = flag()
+        if flag is not None:
+            plan.append((_tf_checks.FLAG,))
+            arrays.append(xp.asarray(flag))
+
+    for flag in inp.checks.pending() if checked and inp.checks is not None else ():
+        add(flag)
+    for flag in flags:
+        add(flag)
+    suspect = inp.suspect if inp.validate else None
+    if isinstance(suspect, checks.Probe):
+        index = checks.probe(suspect.logits, suspect.axis, softmax=suspect.softmax)
+        if index is not None:
+            plan.append(_tf_checks.looks_entry(index, suspect.axis, suspect.softmax, suspect.bits))
+            arrays.append(suspect.logits)
+    elif suspect is not None:
+        flag = suspect() if callable(suspect) else suspect
+        if flag is not None:
+            plan.append((_tf_checks.SUSPECT,))
+            arrays.append(xp.asarray(flag))
+    return ns.read_int(_tf_checks.status_code(plan, arrays), inp.launches)
 
 
 def _read_torch(torch: Any, inp: Inputs, flags: list[Array], checked: bool) -> int:
@@ -551,11 +625,16 @@ def finish(
     if not (inp.validate or fall_back or guarded):
         return result
     xp = inp.xp
-    flags = _nan_flags(xp, result)
+    flags: list[Any]
+    if ns.is_tf_namespace(xp) and inp.word is None:  # computed by the read (_read_tf)
+        parts = result if isinstance(result, _reduction.LossTerms) else (result,)
+        flags = [NanOf(part) for part in (*parts, *(numerators or ()))]
+    else:
+        flags = _nan_flags(xp, result)
+        for numerator in numerators or ():  # a weighted mean of zero weights hides its NaN
+            flags[0] = xp.logical_or(flags[0], xp.isnan(numerator))  # (one flag: one read)
     if fall_back and inp.inexact_flag is not None:  # a NaN a zero weight or mask hides
         flags.append(inp.inexact_flag)
-    for numerator in numerators or ():  # a weighted mean of zero weights hides its NaN
-        flags[0] = xp.logical_or(flags[0], xp.isnan(numerator))  # (one flag: one value read)
     overflows = inp.unit_neg or inp.overflows  # see sigmoid_losses
     if fall_back and overflows and not isinstance(result, _reduction.LossTerms):
         flags.append(_infinite_flag(xp, result))

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from wxent import _fastpaths, _fx, _reduction
+from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._core import numerics
@@ -147,6 +148,10 @@ def softmax_losses(inp: prep.Inputs, label_smoothing: float, *, fast: bool = Tru
     losses = _fastpaths.softmax_losses(inp, label_smoothing) if fast else None
     if losses is not None:
         return losses
+    if ns.is_tf_namespace(inp.xp):  # eager: the same operations as one graph call
+        losses = _fastpaths.tf.eager_softmax_losses(inp, label_smoothing)
+        if losses is not None:
+            return losses
     core_losses = (
         core.softmax_cross_entropy_indices
         if inp.indices

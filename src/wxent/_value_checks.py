@@ -339,6 +339,29 @@ def check_no_infinite_rows(logits: np.ndarray, axis: int) -> None:
         )
 
 
+class ProbabilityCheck(Judged):
+    """Probability labels ``get()``: finite, non-negative, rows summing to 1 within ``tol``.
+
+    Called, the device flag (``None`` for empty labels). An eager TensorFlow call computes
+    the same operations in its checks' graph (:func:`wxent._prepare._read_tf`).
+    """
+
+    def __init__(self, xp: Any, get: Callable[[], Any], axis: int, tol: float) -> None:
+        self.xp, self.get, self.axis, self.tol = xp, get, axis, tol
+
+    def __call__(self) -> Any | None:
+        return probability_rows_flag(self.xp, self.get(), self.axis, self.tol)
+
+
+def probability_rows_flag(xp: Any, y: Any, axis: int, tol: float) -> Any | None:
+    """The flag of :class:`ProbabilityCheck` of labels ``y`` (``None``: nothing to check)."""
+    wrong = nonnegative_finite_flag(xp, y)
+    if wrong is None:
+        return None
+    sums = xp.sum(y, axis=axis)
+    return xp.logical_or(wrong, xp.any(xp.abs(sums - 1.0) > tol))
+
+
 def pending_probability_check(inp: Any, labels: Any) -> None:
     """Probability labels: finite, non-negative, and rows that sum to 1.
 
@@ -347,14 +370,7 @@ def pending_probability_check(inp: Any, labels: Any) -> None:
     """
     xp = inp.xp
     tol = probability_sum_tolerance(labels.dtype, inp.num_classes)
-
-    def flag() -> Any:
-        y = inp.labels  # in the compute dtype
-        wrong = nonnegative_finite_flag(xp, y)
-        if wrong is None:
-            return None
-        sums = xp.sum(y, axis=inp.axis)
-        return xp.logical_or(wrong, xp.any(xp.abs(sums - 1.0) > tol))
+    flag = ProbabilityCheck(xp, lambda: inp.labels, inp.axis, tol)  # (the compute dtype)
 
     def diagnose() -> None:
         host = ns.to_numpy(labels).astype(np.float64, copy=False)

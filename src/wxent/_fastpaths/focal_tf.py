@@ -463,8 +463,13 @@ def softmax_focal(inp: Any, gamma: float, eps: float) -> Tensor | None:
     if ndim == 0 or inp.axis != ndim - 1 or num_classes in (0, None):
         return None
     x = _tensor(inp.logits)
-    rows = tf.reshape(x, (-1, num_classes))
     labels = _tensor(inp.labels)
+    if ndim == 2 and tf.executing_eagerly():  # rows already: no reshapes (eagerly, five
+        # operations and their gradients; traced, the graph is as it was)
+        if not inp.indices:
+            return _dense(x, labels, eps, gamma)
+        return _sparse(x, labels, gamma) if eps == 0.0 else _dense(x, labels, eps, gamma)
+    rows = tf.reshape(x, (-1, num_classes))
     if inp.indices:
         labels = tf.reshape(labels, (-1,))
         losses = _sparse(rows, labels, gamma) if eps == 0.0 else _dense(rows, labels, eps, gamma)

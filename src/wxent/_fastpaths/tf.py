@@ -180,12 +180,14 @@ def tf_softmax_losses(inp: Any, label_smoothing: float) -> Any:
         return None
     if not _tape_records():  # the loss alone: the generic path writes no gradient
         return None
-    rows = tf.reshape(x, (-1, x.shape[-1]))
     limit = None
     if inp.concrete:
         inp.inexact = True  # a +inf logit gives NaN here: finish recomputes exactly
+        if len(x.shape) == 2:  # rows already: no reshapes (eagerly, six operations)
+            return tf_softmax_function()(x, inp.labels, label_smoothing, None)
     else:  # traced: rows holding +inf take their limits, in a branch taken only then
         limit = functools.partial(limit_logits, axis=1, xp=inp.xp)
+    rows = tf.reshape(x, (-1, x.shape[-1]))
     labels = tf.reshape(inp.labels, (-1,))
     out = tf_softmax_function()(rows, labels, label_smoothing, limit)
     return tf.reshape(out, tf.shape(x)[:-1])
@@ -203,3 +205,39 @@ def _tape_records() -> bool:
     except ImportError:  # pragma: no cover - a TensorFlow without the module: assume one
         return True
     return bool(record.could_possibly_record())
+
+
+def _generic_losses(options: tuple[int, float, bool], x: Any, labels: Any) -> Any:
+    """The generic softmax cross-entropy's per-sample losses (traced by :func:`concrete`)."""
+    from wxent import _tf_namespace as xp
+    from wxent._core import softmax as core
+
+    axis, eps, indices = options
+    rule = (
+        core.softmax_cross_entropy_indices if indices else core.softmax_cross_entropy_probabilities
+    )
+    return rule(x, labels, axis=axis, label_smoothing=eps, xp=xp)
+
+
+def eager_softmax_losses(inp: Any, label_smoothing: float) -> Any:
+    """The generic path's per-sample losses of eager TensorFlow inputs, as one graph call.
+
+    ``None`` where the operations must run one by one: a traced call (they are traced
+    inline), a tape or forward accumulator that may record them (their gradients), or
+    past :data:`wxent._tf_checks.MAX_PLANS` traced functions. Eagerly each operation is a
+    dispatch of its own (about fifteen for class indices: the row maximum and the
+    limits of rows holding ``+inf``, the shift, the log-sum-exp, the gather); the graph
+    runs the same operations and kernels (the limits in a branch taken when a row holds
+    ``+inf``, as traced calls take them), the classes' count known: the same values bit
+    for bit.
+    """
+    from tensorflow.python.eager import record
+
+    from wxent._tf_checks import concrete
+
+    if not inp.concrete or record.could_possibly_record():
+        return None
+    options = (int(inp.axis), float(label_smoothing), bool(inp.indices))
+    arrays = (inp.logits, inp.labels)
+    function = concrete("softmax_losses", options, _generic_losses, arrays, keep=options[0])
+    return None if function is None else function(*arrays)
