@@ -13,7 +13,7 @@ and this module holds the steps so that each loss is a short composition of them
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -443,6 +443,13 @@ class NanOf:
         self.x = x
 
 
+def _flags_to_read(inp: Inputs, flags: list[Any], checked: bool) -> Iterator[Any]:
+    """The pending checks of ``inp`` (when ``checked``), then ``flags``, for a call's read."""
+    if checked and inp.checks is not None:
+        yield from inp.checks.pending()
+    yield from flags
+
+
 def _read_tf(inp: Inputs, flags: list[Any], checked: bool) -> int:
     """:func:`_read` of eager TensorFlow tensors: the checks and the status word in one graph.
 
@@ -484,9 +491,7 @@ def _read_tf(inp: Inputs, flags: list[Any], checked: bool) -> int:
             plan.append((_tf_checks.FLAG,))
             arrays.append(xp.asarray(flag))
 
-    for flag in inp.checks.pending() if checked and inp.checks is not None else ():
-        add(flag)
-    for flag in flags:
+    for flag in _flags_to_read(inp, flags, checked):
         add(flag)
     suspect = inp.suspect if inp.validate else None
     if isinstance(suspect, checks.Probe):
@@ -528,9 +533,7 @@ def _read_torch(torch: Any, inp: Inputs, flags: list[Array], checked: bool) -> i
             judged.append((len(parts), 1, 1, _is_set))
             parts.append(flag if flag.ndim == 0 else flag.reshape(()))
 
-    for flag in inp.checks.pending() if checked and inp.checks is not None else ():
-        add(flag)
-    for flag in flags:
+    for flag in _flags_to_read(inp, flags, checked):
         add(flag)
     suspect = inp.suspect if inp.validate else None
     if isinstance(suspect, checks.Probe):
