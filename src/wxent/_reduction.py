@@ -51,13 +51,9 @@ class LossTerms(NamedTuple):
     denominator: Array
 
 
-#: Per thread, pushed by :func:`loss_terms` while it calls a loss: the loss's :func:`reduce`
-#: then returns the numerator and the denominator instead of their quotient. An internal
-#: entry beside the public ``reduction`` argument, which keeps its four documented values.
-#: Per thread, so that a loss called on another thread meanwhile (data-loader threads,
-#: replicas of ``torch.nn.DataParallel``) returns its reduced loss, not terms. (A
-#: ``threading.local``, which ``torch.compile`` traces; context variables it cannot.)
 class _Requests(threading.local):
+    """A thread's stack of :func:`loss_terms` requests (``requests``)."""
+
     def __init__(self) -> None:
         # Made on a thread's first access, before any loss reads it: a compiled loss
         # guards on the stack's length only (an attribute made by the first call would
@@ -65,6 +61,12 @@ class _Requests(threading.local):
         self.requests: list[bool] = []
 
 
+#: Per thread, pushed by :func:`loss_terms` while it calls a loss: the loss's :func:`reduce`
+#: then returns the numerator and the denominator instead of their quotient. An internal
+#: entry beside the public ``reduction`` argument, which keeps its four documented values.
+#: Per thread, so that a loss called on another thread meanwhile (data-loader threads,
+#: replicas of ``torch.nn.DataParallel``) returns its reduced loss, not terms. (A
+#: ``threading.local``, which ``torch.compile`` traces; context variables it cannot.)
 _TERMS = _Requests()
 
 
