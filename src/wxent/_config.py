@@ -291,9 +291,9 @@ def _validated_key(
     torch = sys.modules.get("torch")
     if torch is None or type(value) not in (torch.Tensor, torch.nn.Parameter):
         return None
-    if ns.torch_is_compiling():
-        # Compiled code checks nothing on the host; ``id(value)`` would make the compiled
-        # graph guard on this very tensor (a new compilation for every new weight tensor).
+    if torch.compiler.is_compiling() or torch._C._is_tracing():
+        # Compiled and traced code reads no values on the host; ``id(value)`` would make
+        # a compiled graph guard on this very tensor (a new compilation per weight tensor).
         return None
     logits = inp.raw_logits
     if type(logits) not in (torch.Tensor, torch.nn.Parameter) or value.dtype != inp.dtype:
@@ -311,13 +311,11 @@ def _is_validated(key: tuple[Any, ...], value: Any) -> bool:
     """Whether ``value``'s host checks passed under ``key`` and its values can be read now.
 
     A tensor readable once stays so but for the process-wide states that
-    :func:`wxent._namespace.is_concrete` asks (compiling, tracing, a CUDA graph capture).
+    :func:`wxent._namespace.is_concrete` asks: compiling and tracing make no key
+    (:func:`_validated_key`), a CUDA graph capture is asked here.
     """
     ref = _VALIDATED.get(key)
     if ref is None or ref() is not value:
-        return False
-    torch = sys.modules["torch"]
-    if torch.compiler.is_compiling() or torch._C._is_tracing():
         return False
     return not ns.capturing(value)
 

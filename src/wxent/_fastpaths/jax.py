@@ -302,7 +302,7 @@ def _compiled(rule: Any) -> Any:
     Called eagerly, the rule would run as one dispatch per operation, and each of its
     ``lax.cond`` as a compilation of its own: the branches' derivatives (and, with label
     smoothing or probability labels, the branches themselves) are traced anew per call,
-    so every eager call, and every eager ``jax.grad``, compiled again (0.1-0.5 s per call
+    so every eager call, and every eager ``jax.grad``, compiled again (0.1-0.6 s per call
     at 64 x 10). Compiled, an eager call runs one cached executable, its derivative
     another; inside a caller's ``jit`` the call is inlined as before.
     """
