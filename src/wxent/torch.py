@@ -69,6 +69,7 @@ import wxent
 from wxent import _adapter_options as table
 from wxent import _fx
 from wxent import _validation as v
+from wxent._fastpaths import linear_torch as _linear_torch  # noqa: F401  (registers wxent::linear_sweep)
 
 __all__ = [
     "AsymmetricLoss",
