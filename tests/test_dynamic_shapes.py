@@ -214,3 +214,25 @@ def test_importing_the_torch_adapter_registers_the_sweep_operator() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "wxent.linear_sweep" in out.stdout
+
+
+#: metrics -> (call on logits and labels, label family)
+METRICS: dict[str, tuple[Callable[[Any, Any], Any], str]] = {
+    "precision": (lambda x, y: wxent.precision(x, y, average="macro"), "index"),
+    "recall, sample weights": (
+        lambda x, y: wxent.recall(x, y, sample_weight=torch.ones(x.shape[0])), "index"
+    ),
+    "fbeta_score, binary, sample weights": (
+        lambda x, y: wxent.fbeta_score(x, y, sample_weight=torch.ones(x.shape[0])), "binary"
+    ),
+    "confusion_matrix": (lambda x, y: wxent.confusion_matrix(x, y), "index"),
+    "expected_cost": (lambda x, y: wxent.expected_cost(x, y, COSTS5), "index"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_compiled_metrics_do_not_recompile_per_batch_size(name: str) -> None:
+    # the metrics' sample weights were matched against a dict keyed by shapes: hashing
+    # the symbolic batch size fixed it, so every batch size compiled again
+    fn, family = METRICS[name]
+    assert _compiled_graphs(fn, [(n, C) for n in range(4, 14)], family) <= 2
