@@ -220,10 +220,12 @@ def test_importing_the_torch_adapter_registers_the_sweep_operator() -> None:
 METRICS: dict[str, tuple[Callable[[Any, Any], Any], str]] = {
     "precision": (lambda x, y: wxent.precision(x, y, average="macro"), "index"),
     "recall, sample weights": (
-        lambda x, y: wxent.recall(x, y, sample_weight=torch.ones(x.shape[0])), "index"
+        lambda x, y: wxent.recall(x, y, sample_weight=torch.ones(x.shape[0])),
+        "index",
     ),
     "fbeta_score, binary, sample weights": (
-        lambda x, y: wxent.fbeta_score(x, y, sample_weight=torch.ones(x.shape[0])), "binary"
+        lambda x, y: wxent.fbeta_score(x, y, sample_weight=torch.ones(x.shape[0])),
+        "binary",
     ),
     "confusion_matrix": (lambda x, y: wxent.confusion_matrix(x, y), "index"),
     "expected_cost": (lambda x, y: wxent.expected_cost(x, y, COSTS5), "index"),
