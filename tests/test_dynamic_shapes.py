@@ -238,3 +238,19 @@ def test_compiled_metrics_do_not_recompile_per_batch_size(name: str) -> None:
     # the symbolic batch size fixed it, so every batch size compiled again
     fn, family = METRICS[name]
     assert _compiled_graphs(fn, [(n, C) for n in range(4, 14)], family) <= 2
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("gradients", [False, True])
+def test_the_sweep_operator_passes_torch_s_operator_checks(dtype: Any, gradients: bool) -> None:
+    # schema, fake implementation (shapes and dtypes of every output) and real one agree
+    from wxent._fastpaths import linear_torch
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(13, 4, generator=gen).to(dtype)
+    w = torch.randn(7, 4, generator=gen).to(dtype)
+    b = torch.randn(7, generator=gen)
+    y = torch.randint(0, 7, (13,), generator=gen)
+    coef = torch.rand(13, generator=gen) if gradients else None
+    args = (x, w, b, y, coef, 0.1, 5, gradients, gradients, gradients)
+    torch.library.opcheck(linear_torch._sweep_op, args)
