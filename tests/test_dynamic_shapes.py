@@ -254,3 +254,18 @@ def test_the_sweep_operator_passes_torch_s_operator_checks(dtype: Any, gradients
     coef = torch.rand(13, generator=gen) if gradients else None
     args = (x, w, b, y, coef, 0.1, 5, gradients, gradients, gradients)
     torch.library.opcheck(linear_torch._sweep_op, args)
+
+
+def test_without_the_operator_the_traced_sweep_is_unrolled_and_still_right(monkeypatch) -> None:
+    # (PyTorch before 2.4 has no torch.library.custom_op: the loop is traced as before)
+    from wxent._fastpaths import linear_torch
+
+    monkeypatch.setattr(linear_torch, "_sweep_op", None)
+    dynamo.reset()
+    compiled = torch.compile(_linear_loss, backend="eager")
+    hidden, weight, labels = _linear_batch(20)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        got = compiled(hidden, weight, labels)
+    assert_close(got.detach(), _linear_loss(hidden, weight, labels).detach())
+    dynamo.reset()

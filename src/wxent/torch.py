@@ -68,6 +68,7 @@ import torch
 import wxent
 from wxent import _adapter_options as table
 from wxent import _fx
+from wxent import _namespace as ns
 from wxent import _validation as v
 from wxent._fastpaths import linear_torch as _linear_torch  # noqa: F401  (registers wxent::linear_sweep)
 
@@ -102,7 +103,7 @@ class WxentLoss(torch.nn.Module):
     def __init__(self, arguments: dict[str, Any]) -> None:
         super().__init__()
         options = table.constructor_options(arguments)
-        if not torch.compiler.is_compiling():
+        if not ns.torch_is_compiling():
             table.check_options(type(self).function, options)
         spec = table.LOSSES[type(self).function.__name__]
         self._family = spec.family
@@ -114,7 +115,7 @@ class WxentLoss(torch.nn.Module):
         self._given: dict[str, torch.Tensor] = {}
         for name in self._arrays:
             _register(self, name, options[name])
-        if not torch.compiler.is_compiling():
+        if not ns.torch_is_compiling():
             _warn_costs(self)
         self._built = True
 

@@ -129,7 +129,7 @@ def sweep(
     count compiled the loss (and a whole compiled training step around it) again, until
     the recompile limit left the step to run eagerly.
     """
-    if ns.torch_is_compiling():
+    if _sweep_op is not None and ns.torch_is_compiling():
         need_x, need_w, need_b = needs
         losses, gx, gw, gb = _sweep_op(x, w, b, y, coef, eps, chunk, need_x, need_w, need_b)
         given = coef is not None
@@ -149,8 +149,7 @@ def _sweep_eager(*args: Any) -> tuple[Array, Array | None, Array | None, Array |
         return _sweep(*args)
 
 
-@torch.library.custom_op("wxent::linear_sweep", mutates_args=())
-def _sweep_op(
+def _sweep_op_impl(
     x: torch.Tensor,
     w: torch.Tensor,
     b: torch.Tensor | None,
@@ -173,7 +172,6 @@ def _sweep_op(
     )
 
 
-@_sweep_op.register_fake
 def _sweep_op_fake(
     x: torch.Tensor,
     w: torch.Tensor,
@@ -195,6 +193,14 @@ def _sweep_op_fake(
         torch.empty_like(w) if given and need_w else empty.clone(),
         w.new_empty(w.shape[0], dtype=dtype) if given and need_b else empty.clone(),
     )
+
+
+#: The operator (``torch.library.custom_op``, PyTorch 2.4 and later; before, the traced
+#: sweep is unrolled as it was).
+_sweep_op: Any = None
+if hasattr(torch.library, "custom_op"):
+    _sweep_op = torch.library.custom_op("wxent::linear_sweep", mutates_args=())(_sweep_op_impl)
+    _sweep_op.register_fake(_sweep_op_fake)
 
 
 def _sweep(
