@@ -73,7 +73,10 @@ def count(
 ) -> Counts:
     """Check the inputs and count the decisions (see :mod:`wxent.metrics`)."""
     xp = v.check_logits(logits)
+    given = labels
     labels = mi.as_labels(labels, logits, xp)
+    if not (ns.is_torch(given) and given.dtype != labels.dtype):
+        given = labels  # (widened: PyTorch uint16/32/64, whose values messages show)
     validate = v.check_bool("validate", validate)
     axis = v.check_class_axis(class_axis, len(logits.shape))
     if need_costs and costs is None:
@@ -84,7 +87,7 @@ def count(
     x = logits if numpy or logits.dtype == dtype else xp.astype(logits, dtype)
     call = mi.Call(
         xp, logits, x, labels, axis, dtype, numpy, validate, concrete, mi.Checks(),
-        sample_weight, threshold, costs, ignore_index, ignore_label, matrix, need_costs,
+        sample_weight, threshold, costs, ignore_index, ignore_label, matrix, need_costs, given,
     )  # fmt: skip
     if concrete:
         call.checks.add(xp.isnan(x), lambda: v.check_no_nan("logits", ns.to_numpy(logits)))
@@ -170,7 +173,7 @@ def _sigmoid(c: mi.Call) -> Counts:
     pos, neg = z == 1, z == 0
     if c.concrete:
         bad = ~(pos | neg) if ignore is None else ~(pos | neg) & (z != held)
-        c.checks.add(bad, lambda: _bad_binary_labels(labels, ignore, held))
+        c.checks.add(bad, lambda: _bad_binary_labels(c.given, ignore, held))
     sample_shape = shape if binary else shape[: c.axis] + shape[c.axis + 1 :]
     allowed: dict[tuple[Any, ...], Any] = {(): lambda w: w, shape: flat}
     if not binary:
@@ -225,7 +228,7 @@ def _softmax(c: mi.Call) -> Counts:
             f"integer class indices of shape {v.shape_str(sample_shape)} (softmax logits, "
             f"class_axis={c.axis})",
             f"labels of shape {v.shape_str(v.static_shape(labels))} and dtype "
-            f"{v.dtype_name(labels.dtype)}",
+            f"{v.dtype_name(c.given.dtype)}",
         )
     t = c.threshold
     if ns.is_array(t) or not (
@@ -289,14 +292,19 @@ def _softmax(c: mi.Call) -> Counts:
     y = xp.reshape(labels, (-1,))
     if not mi.holds(labels, n):  # uint8 labels of 257 classes: `y < 257` would cast 257 to 1
         y = xp.astype(y, index)  # (a narrow integer dtype: the widening is exact)
-    ignore = mi.ignore_in_dtype(ignore, labels)
+    ignore = shown = mi.ignore_in_dtype(ignore, c.given)  # (in the dtype the labels came in)
+    if ignore is not None and ignore >= 1 << 63 and c.given is not labels:  # PyTorch uint64,
+        # whose widening saturates: compared by their bits as int64 (the ignored and the
+        # other labels of 2**63 and above negative)
+        y = xp.reshape(c.given.view(sys.modules["torch"].int64), (-1,))
+        ignore -= 1 << 64
     in_range = (y >= 0) & (y < n)
     keep = in_range if ignore is None else in_range & (y != ignore)
     if c.concrete:
         bad = ~in_range if ignore is None else ~in_range & (y != ignore)
         c.checks.add(
             bad,
-            lambda: v.check_class_indices(ns.to_numpy(labels), n, ignore),  # no int64 wrap
+            lambda: v.check_class_indices(ns.to_numpy(c.given), n, shown),  # no int64 wrap
         )
     y = xp.where(keep, xp.astype(y, index), xp.zeros_like(xp.astype(y, index)))
     p = xp.astype(xp.reshape(pred, (-1,)), index)

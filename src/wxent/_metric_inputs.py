@@ -265,6 +265,7 @@ class Call:
     ignore_label: Any
     matrix: bool
     need_costs: bool
+    given: Any = None  # the labels as passed, where ``labels`` widened them (messages)
 
     def inputs(self, k: Any) -> Any:
         """Inputs for the configuration mover: the score dtype, the logits' device."""
