@@ -55,6 +55,7 @@ class Counts:
     matrix: Array | None = None
     cost: Array | None = None
     weight: Array | None = None
+    poison: Array | None = None  # 0-d: NaN where traced costs or thresholds are bad, else 0
 
 
 def count(
@@ -105,9 +106,33 @@ def count(
             functools.reduce(lambda a, b: a | b, flags),
             lambda: _raise_overflow(ns.float_dtype_name(xp, dtype) or "float64"),
         )
+    if call.traced_bad:
+        _poison(out, functools.reduce(lambda a, b: a | b, call.traced_bad))
     if concrete:
         call.checks.run(xp)
     return out
+
+
+def _poison(out: Counts, bad: Array) -> None:
+    """NaN in every floating result when ``bad`` (0-d) is set: traced costs or thresholds.
+
+    What a check would refuse gives NaN while tracing, as in the losses: the scores, the
+    expected cost and summed weights. Integer counts cannot hold NaN; they carry the flag
+    to the scores computed from them (:attr:`Counts.poison`).
+    """
+    xp = out.xp
+    flag = xp.astype(bad, out.dtype)
+    out.poison = xp.where(bad, flag * math.nan, flag)  # NaN or 0, on the counts' device
+    if out.cost is not None:
+        out.cost = out.cost + out.poison
+    if v.is_floating(xp, out.tp.dtype):  # summed weights
+        out.tp, out.fp, out.fn = (a + out.poison for a in (out.tp, out.fp, out.fn))
+        if out.tn is not None:
+            out.tn = out.tn + out.poison
+        if out.matrix is not None:
+            out.matrix = out.matrix + out.poison
+        if out.weight is not None:
+            out.weight = out.weight + out.poison
 
 
 def _raise_overflow(dtype: str) -> None:
@@ -257,6 +282,8 @@ def _softmax(c: mi.Call) -> Counts:
         costs = mi.own_framework("costs", c.costs, c.logits)
         foreign = ns.is_array(costs) and not isinstance(costs, np.ndarray)
         cm = matrix_for("costs", costs, c.inputs(n), warn=not ns.torch_is_compiling())
+        if foreign and not ns.is_concrete(costs):  # traced: NaN where a check would fail
+            c.traced_bad.append(xp.any(xp.isnan(cm)))
         if c.concrete and foreign:
             c.checks.add(
                 ~(xp.isfinite(cm) & (cm >= 0)),
@@ -393,6 +420,8 @@ def scores(counts: Counts, metric: str, average: Any, beta: float = 1.0) -> Any:
             present = (tp + fp + fn) > 0
             chosen = xp.where(present, result, xp.zeros_like(result))
             result = safe_divide(xp, xp.sum(chosen), xp.sum(xp.astype(present, dtype)))
+    if counts.poison is not None:
+        result = result + counts.poison
     if counts.numpy and average is not None:
         return float(result)
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -266,6 +266,8 @@ class Call:
     matrix: bool
     need_costs: bool
     given: Any = None  # the labels as passed, where ``labels`` widened them (messages)
+    # 0-d flags of traced costs or thresholds that a check would refuse (NaN scores)
+    traced_bad: list[Any] = field(default_factory=list)
 
     def inputs(self, k: Any) -> Any:
         """Inputs for the configuration mover: the score dtype, the logits' device."""
@@ -328,6 +330,8 @@ def threshold_array(c: Call, k: int, binary: bool) -> Array:
                 c.xp.isnan(arr),
                 lambda: _raise(v.value_error, "threshold", "logits that are not NaN", v._short(t)),
             )
+        elif not ns.is_concrete(t):  # traced: the scores are NaN, as a traced loss's
+            c.traced_bad.append(c.xp.any(c.xp.isnan(arr)))
         return arr
     host = _check_threshold(t, k, binary)
     if c.numpy:
