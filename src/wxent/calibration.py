@@ -196,6 +196,7 @@ class Calibration:
 
 def _parameter(name: str, value: Any) -> np.ndarray:
     """A calibration parameter as float64 NumPy: a finite number or one per label."""
+    v.check_plain_array(name, value)  # sparse, ragged, nested: the one message
     host = ns.to_numpy(value) if ns.is_array(value) else value
     if isinstance(host, (bool, np.bool_)):
         raise v.type_error(name, "a float or one per label", f"{name}={host!r}")
@@ -446,6 +447,7 @@ def expected_calibration_error(
 
 
 def _check_positive(name: str, value: Any) -> None:
+    v.check_plain_array(name, value)  # sparse, ragged, nested: the one message
     host = ns.to_numpy(value) if ns.is_array(value) else value
     try:
         host = np.asarray(host, dtype=np.float64)

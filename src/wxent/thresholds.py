@@ -78,6 +78,7 @@ def host_array(
     name: str, x: Any, why: str = "thresholds are tuned on the host, on held-out logits"
 ) -> np.ndarray:
     """Held-out logits or labels of any framework as a NumPy array (concrete only)."""
+    v.check_plain_array(name, x)  # sparse, ragged, nested: the one message
     if not ns.is_concrete(x):
         raise v.type_error(name, f"a concrete array ({why})", f"a traced {type(x).__name__}")
     return ns.to_numpy(x)
