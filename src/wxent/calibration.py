@@ -33,7 +33,7 @@ from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._types import Array
-from wxent.thresholds import host_array, label_rows, row_weights
+from wxent.thresholds import held_out_labels, host_array, label_rows, row_weights
 
 __all__ = [
     "Calibration",
@@ -215,7 +215,7 @@ def _host_inputs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, int]:
     """Host float64 ``(x, y, w, sigmoid, axis)``; sigmoid arrays as ``(L, n)`` rows."""
     v.check_logits(logits)
-    v.check_labels_array(labels, logits)
+    labels = held_out_labels(labels, logits)
     shape = tuple(int(d) for d in v.static_shape(logits))  # type: ignore[arg-type]
     axis = v.check_class_axis(class_axis, len(shape))
     why = "calibration is fitted and measured on the host, on held-out logits"
@@ -298,7 +298,8 @@ def calibrate(
     Args:
         logits: floating array of any supported framework (concrete, no NaN).
         labels: ``[0, 1]`` labels of the logits' shape (sigmoid) or integer class
-            indices of the logits' shape without ``class_axis`` (softmax).
+            indices of the logits' shape without ``class_axis`` (softmax); of the
+            logits' framework, or a list.
         method: ``"temperature"`` or ``"platt"`` (sigmoid only).
         per_label: sigmoid multi-label: one fit per label, or one for all.
         sample_weight: one weight per sample, or for sigmoid logits one per element.
@@ -414,7 +415,8 @@ def expected_calibration_error(
 
     Args:
         logits: floating array of any supported framework.
-        labels: ``[0, 1]`` labels of the logits' shape or integer class indices.
+        labels: ``[0, 1]`` labels of the logits' shape or integer class indices (of
+            the logits' framework, or a list).
         bins: the number of equal-width probability bins (at most 2**53; only the
             occupied ones are held, so a large number costs no memory).
         class_axis: the class (label) axis.

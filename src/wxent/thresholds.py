@@ -84,6 +84,26 @@ def host_array(
     return ns.to_numpy(x)
 
 
+def held_out_labels(labels: Any, logits: Any) -> Any:
+    """Labels of the logits' framework, or numbers in a list or tuple (read on the host).
+
+    The tuners read labels on the host, so a Python list needs no framework: it is a
+    NumPy array here, as the losses and metrics take lists.
+    """
+    if isinstance(labels, (list, tuple)):
+        try:
+            host = np.asarray(labels)
+        except ValueError:
+            host = None
+        if host is None or host.dtype.kind not in "biuf":
+            raise v.type_error(
+                "labels", "numbers, a list of numbers or an array", f"labels={v._short(labels)}"
+            )
+        return host
+    v.check_labels_array(labels, logits)
+    return labels
+
+
 def row_weights(
     sample_weight: Any, shape: tuple[int, ...], axis: int, sigmoid: bool, why: str | None = None
 ) -> Any:
@@ -186,7 +206,8 @@ def tune_thresholds(
     Args:
         logits: floating array of any supported framework (concrete, no NaN).
         labels: ``[0, 1]`` labels of the logits' shape (sigmoid) or integer class
-            indices of the logits' shape without ``class_axis`` (softmax).
+            indices of the logits' shape without ``class_axis`` (softmax); of the
+            logits' framework, or a list.
         objective: one of the objectives above (softmax: ``"f1"``, ``"fbeta"``,
             ``"expected_cost"``, ``"balanced_accuracy"``).
         per_label: sigmoid multi-label only: one threshold per label, or one in all.
@@ -233,7 +254,7 @@ def tune_thresholds(
         [False, True, True, True, True]
     """
     v.check_logits(logits)
-    v.check_labels_array(labels, logits)
+    labels = held_out_labels(labels, logits)
     if not isinstance(objective, str) or objective not in OBJECTIVES:
         expected = "one of " + ", ".join(f'"{o}"' for o in OBJECTIVES)
         raise v.value_error("objective", expected, f"objective={objective!r}")
