@@ -95,6 +95,8 @@ def count(
     sigmoid = v.static_shape(labels) == v.static_shape(logits)
     if not sigmoid:
         v.check_has_classes(v.static_shape(logits), axis)
+    else:
+        v.check_has_labels(v.static_shape(logits), axis)
     quiet = np.errstate(over="ignore", invalid="ignore") if numpy else nullcontext()
     with quiet:  # overflowing sums of weights: the check below says so
         out = _sigmoid(call) if sigmoid else _softmax(call)

@@ -201,7 +201,7 @@ def _parameter(name: str, value: Any) -> np.ndarray:
     if isinstance(host, (bool, np.bool_)):
         raise v.type_error(name, "a float or one per label", f"{name}={host!r}")
     host = v.host_numbers(name, host).astype(np.float64)
-    if host.ndim > 1:
+    if host.ndim > 1 or host.size == 0:
         raise v.value_error(
             name, "a float or one per label, shape (L,)", f"{name} of shape {host.shape}"
         )
@@ -223,6 +223,8 @@ def _host_inputs(
     y = host_array("labels", labels, why)
     v.check_no_nan("logits", x)
     sigmoid = y.shape == x.shape
+    if sigmoid:
+        v.check_has_labels(shape, axis)
     w = row_weights(sample_weight, shape, axis, sigmoid, why)
     if sigmoid:
         if ignore_index is not None:

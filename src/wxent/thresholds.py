@@ -261,10 +261,11 @@ def tune_thresholds(
     per_label = v.check_bool("per_label", per_label)
     return_objective = v.check_bool("return_objective", return_objective)
     sigmoid = v.static_shape(labels) == v.static_shape(logits)
+    axis = v.check_class_axis(class_axis, len(logits.shape))
     if not sigmoid:
-        v.check_has_classes(
-            v.static_shape(logits), v.check_class_axis(class_axis, len(logits.shape))
-        )
+        v.check_has_classes(v.static_shape(logits), axis)
+    else:
+        v.check_has_labels(v.static_shape(logits), axis)
     binary_costs = {"cost_fp": cost_fp, "cost_fn": cost_fn, "cost_tp": cost_tp, "cost_tn": cost_tn}
     if sigmoid:
         params = _cost_params(objective, **binary_costs)
