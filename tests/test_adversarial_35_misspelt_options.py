@@ -19,7 +19,11 @@ import wxent.torch as wt
 
 @pytest.mark.parametrize(
     ("name", "meant"),
-    [("pos_wieght", "pos_weight"), ("reductoin", "reduction"), ("label_smothing", "label_smoothing")],
+    [
+        ("pos_wieght", "pos_weight"),
+        ("reductoin", "reduction"),
+        ("label_smothing", "label_smoothing"),
+    ],
 )
 def test_torch_misspelt_option_is_refused(name: str, meant: str) -> None:
     criterion = wt.SigmoidCrossEntropy(pos_weight=[2.0, 3.0])

@@ -25,22 +25,33 @@ COSTS = torch.tensor(1.0 - np.eye(3), dtype=torch.float32)
 SPARSE_W = torch.ones(6).to_sparse()
 
 TORCH_CALLS = {
-    "tune_sigmoid_weights": ("sample_weight", lambda: wxent.tune_thresholds(X, Z, sample_weight=SPARSE_W)),
-    "tune_softmax_weights": ("sample_weight", lambda: wxent.tune_thresholds(X, Y, sample_weight=SPARSE_W)),
+    "tune_sigmoid_weights": (
+        "sample_weight",
+        lambda: wxent.tune_thresholds(X, Z, sample_weight=SPARSE_W),
+    ),
+    "tune_softmax_weights": (
+        "sample_weight",
+        lambda: wxent.tune_thresholds(X, Y, sample_weight=SPARSE_W),
+    ),
     "calibrate_weights": ("sample_weight", lambda: wxent.calibrate(X, Y, sample_weight=SPARSE_W)),
     "tune_costs": (
         "costs",
         lambda: wxent.tune_thresholds(X, Y, objective="expected_cost", costs=COSTS.to_sparse()),
     ),
     "check_cost_matrix": ("costs", lambda: check_cost_matrix(COSTS.to_sparse())),
-    "unweight_logits": ("pos_weight", lambda: wxent.unweight_logits(X, pos_weight=torch.ones(3).to_sparse())),
+    "unweight_logits": (
+        "pos_weight",
+        lambda: wxent.unweight_logits(X, pos_weight=torch.ones(3).to_sparse()),
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_CALLS))
 def test_torch_sparse_value_gets_the_dense_message(name: str) -> None:
     argument, call = TORCH_CALLS[name]
-    with pytest.raises(TypeError, match=rf"Invalid type for argument `{argument}`. Expected a dense tensor"):
+    with pytest.raises(
+        TypeError, match=rf"Invalid type for argument `{argument}`. Expected a dense tensor"
+    ):
         call()
 
 
@@ -49,7 +60,9 @@ def test_tensorflow_sparse_cost_matrix_gets_the_dense_message(layout: str) -> No
     import tensorflow as tf
 
     dense = tf.constant(1.0 - np.eye(3), tf.float32)
-    costs = tf.sparse.from_dense(dense) if layout == "sparse" else tf.RaggedTensor.from_tensor(dense)
+    costs = (
+        tf.sparse.from_dense(dense) if layout == "sparse" else tf.RaggedTensor.from_tensor(dense)
+    )
     x, y = tf.constant(X.numpy()), tf.constant(Y.numpy())
     for call in (
         lambda: wxent.expected_cost_loss(x, y, costs),

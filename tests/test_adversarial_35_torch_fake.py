@@ -23,9 +23,13 @@ CALLS = {
     "softmax_cross_entropy": lambda x, y, z: wxent.softmax_cross_entropy(
         x, y, class_weight=[1, 2, 3], sample_weight=torch.ones(4)
     ),
-    "softmax_probabilities": lambda x, y, z: wxent.softmax_cross_entropy(x, torch.full((4, 3), 1 / 3)),
+    "softmax_probabilities": lambda x, y, z: wxent.softmax_cross_entropy(
+        x, torch.full((4, 3), 1 / 3)
+    ),
     "softmax_focal_loss": lambda x, y, z: wxent.softmax_focal_loss(x, y),
-    "sigmoid_cross_entropy": lambda x, y, z: wxent.sigmoid_cross_entropy(x, z, pos_weight=[1, 2, 3]),
+    "sigmoid_cross_entropy": lambda x, y, z: wxent.sigmoid_cross_entropy(
+        x, z, pos_weight=[1, 2, 3]
+    ),
     "asymmetric_loss": lambda x, y, z: wxent.asymmetric_loss(x, z),
     "cost_sensitive_cross_entropy": lambda x, y, z: wxent.cost_sensitive_cross_entropy(x, y, COSTS),
     "module": lambda x, y, z: wt.SoftmaxCrossEntropy(class_weight=[1.0, 2.0, 3.0])(x, y),

@@ -179,10 +179,11 @@ def safe_divide(numerator: Array, denominator: Array) -> Array:
 def _check_broadcast(numerator: Array, denominator: Array) -> None:
     """Shapes that broadcast together (known sizes only: symbolic ones stay unread)."""
     shapes = [tuple(v.static_shape(x)) for x in (numerator, denominator)]
-    if not all(type(d) is int for shape in shapes for d in shape):
+    known = [tuple(d for d in shape if type(d) is int) for shape in shapes]
+    if [len(k) for k in known] != [len(s) for s in shapes]:
         return
     try:
-        np.broadcast_shapes(*shapes)
+        np.broadcast_shapes(*known)
     except ValueError:
         raise v.value_error(
             "denominator",
