@@ -202,9 +202,9 @@ def _sigmoid(c: mi.Call) -> Counts:
         bad = ~(pos | neg) if ignore is None else ~(pos | neg) & (z != held)
         c.checks.add(bad, lambda: _bad_binary_labels(c.given, ignore, held))
     sample_shape = shape if binary else shape[: c.axis] + shape[c.axis + 1 :]
-    allowed: dict[tuple[Any, ...], Any] = {(): lambda w: w, shape: flat}
+    allowed: list[tuple[tuple[Any, ...], Any]] = [((), lambda w: w), (shape, flat)]
     if not binary:
-        allowed[sample_shape] = lambda w: xp.reshape(w, (-1, 1))
+        allowed.append((sample_shape, lambda w: xp.reshape(w, (-1, 1))))
     w = mi.weights(c, allowed)
     pred = x > t
     cd = c.count_dtype(w is not None)
@@ -337,7 +337,7 @@ def _softmax(c: mi.Call) -> Counts:
         )
     y = xp.where(keep, xp.astype(y, index), xp.zeros_like(xp.astype(y, index)))
     p = xp.astype(xp.reshape(pred, (-1,)), index)
-    w = mi.weights(c, {(): lambda w: w, sample_shape: lambda w: xp.reshape(w, (-1,))})
+    w = mi.weights(c, [((), lambda w: w), (sample_shape, lambda w: xp.reshape(w, (-1,)))])
     cd = c.count_dtype(w is not None)
     wk = xp.astype(keep, cd) if w is None else xp.astype(keep, cd) * w
     tp = scatter_add(xp, y, xp.astype(y == p, cd) * wk, n)

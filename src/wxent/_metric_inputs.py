@@ -288,8 +288,13 @@ class Call:
         return self.xp.int64
 
 
-def weights(c: Call, allowed: dict[tuple[Any, ...], Any]) -> Array | None:
-    """``sample_weight`` moved onto the logits and shaped by ``allowed[shape](w)``."""
+def weights(c: Call, allowed: list[tuple[tuple[Any, ...], Any]]) -> Array | None:
+    """``sample_weight`` moved onto the logits and shaped by the ``reshape`` of its shape.
+
+    ``allowed``: ``(shape, reshape)`` pairs, the first match wins. A list, not a dict keyed
+    by shapes: hashing a symbolic size (``torch.compile(dynamic=True)``) would fix it to
+    the first batch's, and every new batch size would compile again.
+    """
     value = c.sample_weight
     if value is None:
         return None
@@ -298,13 +303,13 @@ def weights(c: Call, allowed: dict[tuple[Any, ...], Any]) -> Array | None:
     if foreign and framework(value) != framework(c.logits):  # data, like the labels
         raise same_framework_error("sample_weight", value, c.logits)
     shape = v.config_shape("sample_weight", value)
-    for allowed_shape, reshape in allowed.items():
+    for allowed_shape, reshape in allowed:
         if len(shape) == len(allowed_shape) and v.shapes_match(shape, allowed_shape):
             w = prep.config_array("sample_weight", value, c.inputs(None))
             if foreign and c.concrete:
                 c.checks.add(~(c.xp.isfinite(w) & (w >= 0)), lambda: _check_weights(c, value))
             return reshape(w)
-    expected = " or ".join(v.shape_str(s) if s else "a scalar" for s in allowed)
+    expected = " or ".join(v.shape_str(s) if s else "a scalar" for s, _ in allowed)
     raise v.value_error(
         "sample_weight", f"one weight per sample: {expected}", f"sample_weight of shape {shape}"
     )

@@ -48,9 +48,20 @@ def _inputs(logits: Array, axis: int) -> prep.Inputs:
     return prep.config_inputs(logits, axis, check_arrays=True, per_sample=False)
 
 
+def _ndim(value: Any) -> int:
+    """0 for a number, else the array's ``ndim`` (an attribute, not ``np.ndim``).
+
+    ``torch.compile`` traces it: with ``dynamic=True`` a float parameter is a symbolic
+    float, whose attributes it cannot look up (``hasattr`` on it broke the graph).
+    """
+    if isinstance(value, (int, float)):
+        return 0
+    return int(getattr(value, "ndim", 0))
+
+
 def _along_axis(name: str, value: Any, inp: prep.Inputs) -> Any:
     """A float, or a per-class vector moved onto the logits along the class axis."""
-    if getattr(value, "ndim", 0) == 0:  # attributes, not np.ndim: torch.compile traces it
+    if _ndim(value) == 0:
         return float(value)
     arr = prep.config_array(name, value, inp, check_values=False)
     ndim = len(inp.logits.shape)
@@ -146,7 +157,7 @@ class Calibration:
         inp = _inputs(logits, axis)
         for value in (self.scale, self.bias):
             unknown = inp.num_classes is None  # (tf.function with None): the vector's
-            if getattr(value, "ndim", 0) == 1 and not unknown and inp.num_classes != value.shape[0]:
+            if _ndim(value) == 1 and not unknown and inp.num_classes != value.shape[0]:
                 raise v.value_error(
                     "logits",
                     f"{value.shape[0]} labels along class_axis={self.class_axis}, as "
