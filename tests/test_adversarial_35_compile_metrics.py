@@ -1,10 +1,11 @@
-"""``torch.compile`` of the metrics and of a ``Calibration`` across batch sizes.
+"""``torch.compile`` and ``torch.export`` of the metrics and a ``Calibration``, any batch.
 
 * The metrics looked up the shape of ``sample_weight`` in a dict keyed by shapes, built
   on every call: hashing the batch's symbolic size fixed it to the first batch's, so
   every metric (also without ``sample_weight``) compiled again for each new batch size,
-  until PyTorch's recompile limit sent it back to eager. They compile twice at most now
-  (one static, one dynamic graph), as the losses do.
+  until PyTorch's recompile limit sent it back to eager, and ``torch.export`` with a
+  dynamic batch failed ("unhashable type: non-nested SymInt"). They compile twice at
+  most now (one static, one dynamic graph), as the losses do, and export.
 * A ``Calibration`` with float parameters (every temperature scaling) failed under
   ``torch.compile(dynamic=True, fullgraph=True)``: it asked a symbolic float for its
   ``ndim``.
@@ -73,3 +74,24 @@ def test_calibration_compiles_with_dynamic_shapes(calibration: wxent.Calibration
     for n in (4, 7):
         x = torch.randn(n, 3)
         torch.testing.assert_close(compiled(x), calibration(x))
+
+
+class _Metric(torch.nn.Module):
+    def __init__(self, metric: Callable[[torch.Tensor, torch.Tensor], Any]) -> None:
+        super().__init__()
+        self.metric = metric
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> Any:
+        return self.metric(x, y)
+
+
+@pytest.mark.parametrize("name", ["recall", "expected_cost"])
+def test_metrics_export_with_a_dynamic_batch(name: str) -> None:
+    """``torch.export`` with a batch ``Dim`` failed: "unhashable type: non-nested SymInt"."""
+    batch = torch.export.Dim("batch", min=2)
+    example = (torch.randn(4, 5), torch.randint(0, 5, (4,)))
+    program = torch.export.export(
+        _Metric(CASES[name]), example, dynamic_shapes=({0: batch}, {0: batch})
+    )
+    x, y = torch.randn(9, 5), torch.randint(0, 5, (9,))
+    torch.testing.assert_close(program.module()(x, y), CASES[name](x, y))
