@@ -283,8 +283,9 @@ def _softmax(c: mi.Call) -> Counts:
     if c.costs is not None:
         costs = mi.own_framework("costs", c.costs, c.logits)
         foreign = ns.is_array(costs) and not isinstance(costs, np.ndarray)
-        cm = matrix_for("costs", costs, c.inputs(n), warn=not ns.torch_is_compiling())
-        if foreign and not ns.is_concrete(costs):  # traced: NaN where a check would fail
+        inputs = c.inputs(n)
+        cm = matrix_for("costs", costs, inputs, warn=not ns.torch_is_compiling())
+        if prep.traced(costs, inputs):  # NaN where a check would fail: the scores too
             c.traced_bad.append(xp.any(xp.isnan(cm)))
         if c.concrete and foreign:
             c.checks.add(
