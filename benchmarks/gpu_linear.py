@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from gpu_cases import DEV, Case, Contender, _jax_runner, _torch_runner
+from gpu_cases import DEV, Case, Contender, _compiled, _jax_runner, _torch_runner
 
 import wxent
 
@@ -75,6 +75,9 @@ def _torch_contenders() -> list[Contender]:
             kind="weighted",
         ),
         Contender("wxent chunk_size=1024", _torch_runner(wx_small_chunks, leaves)),
+        # the chunked sweep is one graph operator (wxent::linear_sweep): wxent's chunk step
+        # runs inside the compiled graph
+        Contender("torch.compile(wxent loss, fullgraph=True)", _compiled(wx, leaves)),
         Contender("matmul + F.cross_entropy (float32 logits)", _torch_runner(matmul, leaves)),
         Contender("Liger-Kernel LigerFusedLinearCrossEntropyLoss", _torch_runner(liger, leaves)),
         Contender(

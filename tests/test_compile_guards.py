@@ -128,3 +128,53 @@ def test_a_new_thread_compiles_one_graph_for_one_shape():
     thread.join()
     assert not errors, errors
     assert len(graphs) == 1, f"{len(graphs)} graphs for three calls of one shape"
+
+
+_COSTS = (1.0 - torch.eye(C)).tolist()
+
+_COSTS = (1.0 - torch.eye(C)).tolist()
+
+#: criteria built inside the compiled function, as a model's forward often builds its loss
+BUILT_INSIDE: dict[str, Callable[[], Any]] = {
+    "SoftmaxCrossEntropy": lambda: wt.SoftmaxCrossEntropy(
+        class_weight=[1.0] * C, label_smoothing=0.1, ignore_index=-100
+    ),
+    "SigmoidFocalLoss": lambda: wt.SigmoidFocalLoss(alpha=[0.25] * C, gamma=1.5),
+    "CostSensitiveCrossEntropy": lambda: wt.CostSensitiveCrossEntropy(_COSTS),
+}
+
+
+@pytest.mark.parametrize("name", list(BUILT_INSIDE))
+def test_a_criterion_built_inside_a_compiled_function_breaks_no_graph(name):
+    # its constructor checked the options by a probe call on NumPy arrays, which the
+    # compiler cannot trace: about 30 graph breaks and a graph per call; the call that
+    # follows checks the same options while compiling
+    torch._dynamo.reset()
+    graphs: list[int] = []
+
+    def count(gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
+        graphs.append(len(gm.graph.nodes))
+        return gm.forward
+
+    def step(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return BUILT_INSIDE[name]()(x, labels)
+
+    compiled = torch.compile(step, backend=count, fullgraph=True)
+    for n in SIZES:
+        d = _data(n)
+        labels = d["z"].clamp(min=0) if name == "SigmoidFocalLoss" else d["y"].clamp(min=0)
+        torch.testing.assert_close(compiled(d["x"], labels), step(d["x"], labels))
+    assert len(graphs) <= 2, f"{name}: {len(graphs)} graphs for batches of {SIZES}"
+
+
+# (after the error, the compiler runs the step's frame eagerly and traces the frames it
+# calls one by one: its own warning about array-api-compat's cache is no concern here)
+@pytest.mark.filterwarnings("ignore:Dynamo detected a call to a `functools.lru_cache`")
+def test_a_bad_option_of_a_criterion_built_while_compiling_gets_wxent_s_message():
+    torch._dynamo.reset()
+
+    def step(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return wt.SoftmaxCrossEntropy(label_smoothing=1.5)(x, labels)
+
+    with pytest.raises(Exception, match=r"label_smoothing.*Expected a float in \[0, 1\]"):
+        torch.compile(step, backend="eager")(torch.randn(4, C), torch.zeros(4, dtype=torch.long))

@@ -290,11 +290,10 @@ class Call:
 
 
 def weights(c: Call, allowed: list[tuple[tuple[Any, ...], Any]]) -> Array | None:
-    """``sample_weight`` moved onto the logits and shaped by the ``reshape`` of its shape.
+    """``sample_weight`` moved onto the logits and shaped by ``reshape(w)`` of its shape.
 
-    ``allowed``: ``(shape, reshape)`` pairs, the first match wins. A list, not a dict keyed
-    by shapes: hashing a symbolic size (``torch.compile(dynamic=True)``) would fix it to
-    the first batch's, and every new batch size would compile again.
+    ``allowed``: ``(shape, reshape)`` pairs, the first matching shape wins (a list, not a
+    dict keyed by shapes: hashing a symbolic size fixes it under ``torch.compile``).
     """
     value = c.sample_weight
     if value is None:

@@ -71,6 +71,7 @@ import wxent
 from wxent import _adapter_options as table
 from wxent import _fx
 from wxent import _validation as v
+from wxent._fastpaths import linear_torch as _linear_torch  # noqa: F401  (registers wxent::linear_sweep)
 
 __all__ = [
     "AsymmetricLoss",
@@ -103,7 +104,8 @@ class WxentLoss(torch.nn.Module):
     def __init__(self, arguments: dict[str, Any]) -> None:
         super().__init__()
         options = table.constructor_options(arguments)
-        table.check_options(type(self).function, options)
+        if not torch.compiler.is_compiling():
+            table.check_options(type(self).function, options)
         spec = table.LOSSES[type(self).function.__name__]
         self._family = spec.family
         self._sigmoid = spec.family == "sigmoid"
@@ -114,7 +116,8 @@ class WxentLoss(torch.nn.Module):
         self._given: dict[str, torch.Tensor] = {}
         for name in self._arrays:
             _register(self, name, options[name])
-        _warn_costs(self)
+        if not torch.compiler.is_compiling():
+            _warn_costs(self)
         self._built = True
 
     def __setattr__(self, name: str, value: Any) -> None:

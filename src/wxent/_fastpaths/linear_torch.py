@@ -111,12 +111,90 @@ def _limit_rows(logits: Array) -> tuple[Array, Array]:
     return limit, torch.isnan(m)
 
 
-def sweep(*args: Any) -> tuple[Array, Array | None, Array | None, Array | None]:
-    """:func:`_sweep` with ``torch.autocast`` off: every matmul in the dtype chosen here."""
+def sweep(
+    x: Array,
+    w: Array,
+    b: Array | None,
+    y: Array,
+    coef: Array | None,
+    eps: float,
+    chunk: int,
+    needs: tuple[bool, bool, bool] = (False, False, False),
+) -> tuple[Array, Array | None, Array | None, Array | None]:
+    """:func:`_sweep` with ``torch.autocast`` off: every matmul in the dtype chosen here.
+
+    While ``torch.compile`` traces, the sweep is one operator of the graph
+    (:func:`_sweep_op`): traced, its loop over the row chunks would be unrolled, and the
+    graph would guard on the number of chunks, so that every batch size with another
+    count compiled the loss (and a whole compiled training step around it) again, until
+    the recompile limit left the step to run eagerly.
+    """
+    if ns.torch_is_compiling():
+        need_x, need_w, need_b = needs
+        losses, gx, gw, gb = _sweep_op(x, w, b, y, coef, eps, chunk, need_x, need_w, need_b)
+        given = coef is not None
+        return (
+            losses,
+            gx if given and need_x else None,
+            gw if given and need_w else None,
+            gb if given and need_b else None,
+        )
+    return _sweep_eager(x, w, b, y, coef, eps, chunk, needs)
+
+
+def _sweep_eager(*args: Any) -> tuple[Array, Array | None, Array | None, Array | None]:
     from wxent._namespace import no_autocast
 
     with no_autocast(args[0]):
         return _sweep(*args)
+
+
+@torch.library.custom_op("wxent::linear_sweep", mutates_args=())
+def _sweep_op(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    b: torch.Tensor | None,
+    y: torch.Tensor,
+    coef: torch.Tensor | None,
+    eps: float,
+    chunk: int,
+    need_x: bool,
+    need_w: bool,
+    need_b: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`sweep` as one graph operator; gradients not asked for are empty tensors."""
+    losses, gx, gw, gb = _sweep_eager(x, w, b, y, coef, eps, chunk, (need_x, need_w, need_b))
+    empty = x.new_empty(0)
+    return (
+        losses,
+        empty if gx is None else gx,
+        empty.clone() if gw is None else gw,
+        empty.clone() if gb is None else gb,
+    )
+
+
+@_sweep_op.register_fake
+def _sweep_op_fake(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    b: torch.Tensor | None,
+    y: torch.Tensor,
+    coef: torch.Tensor | None,
+    eps: float,
+    chunk: int,
+    need_x: bool,
+    need_w: bool,
+    need_b: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    dtype = coef.dtype if coef is not None else (b.dtype if b is not None else _compute(x))
+    given = coef is not None
+    empty = x.new_empty(0)
+    return (
+        x.new_empty(x.shape[0], dtype=dtype),
+        torch.empty_like(x) if given and need_x else empty,
+        torch.empty_like(w) if given and need_w else empty.clone(),
+        w.new_empty(w.shape[0], dtype=dtype) if given and need_b else empty.clone(),
+    )
 
 
 def _sweep(
