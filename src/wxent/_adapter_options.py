@@ -18,6 +18,7 @@ wrapped function up here:
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -120,6 +121,27 @@ def foreign_error(
     return AttributeError(
         f"Invalid attribute `{name}` of {owner}: it is no option of this loss and would "
         f"never be read{f' ({hint})' if hint else ''}. Expected one of its options: "
+        f"{', '.join(options)}. Received: {name}={v._short(value)}"
+    )
+
+
+def misspelt_error(
+    owner: str, name: str, value: Any, options: tuple[str, ...]
+) -> AttributeError | None:
+    """The error for a new public attribute that reads as a misspelt option, else None.
+
+    ``criterion.pos_wieght = w`` would be stored and never read. Names close to one of
+    the loss's options (``difflib`` ratio 0.8 or more) are refused; any other new
+    attribute is the caller's own, as on every object.
+    """
+    if name.startswith("_"):
+        return None
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.8)
+    if not close:
+        return None
+    return AttributeError(
+        f"Invalid attribute `{name}` of {owner}: it is no option of this loss and would "
+        f"never be read (did you mean `{close[0]}`?). Expected one of its options: "
         f"{', '.join(options)}. Received: {name}={v._short(value)}"
     )
 

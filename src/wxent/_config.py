@@ -102,7 +102,7 @@ def config_array(
                 arr = ns.follow_jax(arr, inp.raw_logits)
             if inp.concrete and not ns.is_concrete(value):  # e.g. vmap over the weights only
                 inp.concrete = inp.validate = False  # the result cannot be read either
-            if check_values and not ns.is_concrete(value):
+            if check_values and traced(value, inp):
                 if not traced_check:  # the caller checks what it reads (see the docstring)
                     return arr
                 return poisoned(xp, arr, positive=positive, at_most_one=at_most_one)
@@ -201,12 +201,18 @@ def poisoned(xp: Any, arr: Array, *, positive: bool = False, at_most_one: bool =
 
 
 def traced(value: Any, inp: prep.Inputs) -> bool:
-    """Whether ``value`` is a traced array of the logits' framework (checked by NaN)."""
+    """Whether ``value``, an array of the logits' framework, is checked by NaN.
+
+    A traced array; or, when configuration is checked, a concrete one in a call whose
+    values are not read (a constant a ``jax.jit`` function closes over, weights of a
+    ``torch.func`` transform's call): its values are known, but no check of the call
+    runs, and it would be used as it is.
+    """
     return (
         ns.is_array(value)
         and not isinstance(value, np.ndarray)
         and _same_framework(value, inp.xp)
-        and not ns.is_concrete(value)
+        and (not ns.is_concrete(value) or (inp.check_config and not inp.concrete))
     )
 
 

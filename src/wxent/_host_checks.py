@@ -144,6 +144,17 @@ def check_has_classes(shape: Sequence[int | None], axis: int, name: str = "logit
         )
 
 
+def check_has_labels(shape: Sequence[int | None], axis: int) -> None:
+    """Multi-label logits with at least one label along ``axis`` (something to score)."""
+    if len(shape) > 1 and shape[axis] == 0:
+        raise v.value_error(
+            "logits",
+            f"at least one label along class_axis={axis} (no label has a score, a "
+            "threshold or a calibration)",
+            f"logits of shape {v.shape_str(shape)}",
+        )
+
+
 def config_shape(name: str, value: Any) -> tuple[int | None, ...]:
     """The shape of a weight, cost, prior or threshold: an array, numbers or nested lists."""
     check_plain_array(name, value)

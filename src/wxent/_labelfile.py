@@ -15,6 +15,7 @@ import contextlib
 import csv
 import fnmatch
 import io
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -230,8 +231,8 @@ def _csv(
                     read_options=pcsv.ReadOptions(
                         column_names=header, skip_rows=1, block_size=block
                     ),
-                    parse_options=pcsv.ParseOptions(
-                        delimiter=delimiter, invalid_row_handler=invalid
+                    parse_options=pcsv.ParseOptions(  # a blank line: a row of nulls
+                        delimiter=delimiter, invalid_row_handler=invalid, ignore_empty_lines=False
                     ),
                     convert_options=pcsv.ConvertOptions(
                         include_columns=chosen, null_values=[""], strings_can_be_null=True
@@ -245,6 +246,9 @@ def _csv(
                 block *= 8
                 continue
             raise CliError(f"cannot read {path} as CSV: {one_line(error)}") from None
+    trailing = _trailing_blank_lines(path)  # not rows: the file's end
+    if trailing:
+        table = table.slice(0, max(table.num_rows - trailing, 0))
     columns = []
     for name in chosen:
         column = table.column(name)
@@ -252,6 +256,27 @@ def _csv(
             raise CliError(f"cannot read {path} as CSV: column {name!r} is not UTF-8 text")
         columns.append(column)
     return chosen, columns
+
+
+def _trailing_blank_lines(path: Path) -> int:
+    """How many empty lines end the file (after its last line's terminator).
+
+    A blank line between labels is a row whose labels are missing (an error naming the
+    row); blank lines after the last label are the end of the file, not rows.
+    """
+    newlines, chunk = 0, 1 << 12
+    with path.open("rb") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        while end > 0:
+            start = max(end - chunk, 0)
+            handle.seek(start)
+            block = handle.read(end - start)
+            tail = block.rstrip(b"\r\n")
+            newlines += block.count(b"\n", len(tail))
+            if tail:
+                break
+            end = start
+    return max(newlines - 1, 0)
 
 
 @contextlib.contextmanager
@@ -316,7 +341,7 @@ def count_column(name: str, column: Any, zero_count: str) -> Column:
             key = (x.decode("utf-8", "replace") if isinstance(x, bytes) else x).strip()
             merged[key] = merged.get(key, 0) + n
         if "" in merged:
-            raise CliError(f"missing label (blank) in column {name!r}")
+            raise CliError(f"missing label (blank) in column {name!r}{_first_text_row(column, '')}")
         if any("\n" in key or "\r" in key for key in merged):  # rows swallowed by a quote
             raise CliError(f"label in column {name!r} spans lines (an unterminated quote?)")
         _check_one_kind(name, column, merged)

@@ -55,6 +55,7 @@ class Counts:
     matrix: Array | None = None
     cost: Array | None = None
     weight: Array | None = None
+    poison: Array | None = None  # 0-d: NaN where traced costs or thresholds are bad, else 0
 
 
 def count(
@@ -73,7 +74,10 @@ def count(
 ) -> Counts:
     """Check the inputs and count the decisions (see :mod:`wxent.metrics`)."""
     xp = v.check_logits(logits)
+    given = labels
     labels = mi.as_labels(labels, logits, xp)
+    if not (ns.is_torch(given) and given.dtype != labels.dtype):
+        given = labels  # (widened: PyTorch uint16/32/64, whose values messages show)
     validate = v.check_bool("validate", validate)
     axis = v.check_class_axis(class_axis, len(logits.shape))
     if need_costs and costs is None:
@@ -84,13 +88,15 @@ def count(
     x = logits if numpy or logits.dtype == dtype else xp.astype(logits, dtype)
     call = mi.Call(
         xp, logits, x, labels, axis, dtype, numpy, validate, concrete, mi.Checks(),
-        sample_weight, threshold, costs, ignore_index, ignore_label, matrix, need_costs,
+        sample_weight, threshold, costs, ignore_index, ignore_label, matrix, need_costs, given,
     )  # fmt: skip
     if concrete:
         call.checks.add(xp.isnan(x), lambda: v.check_no_nan("logits", ns.to_numpy(logits)))
     sigmoid = v.static_shape(labels) == v.static_shape(logits)
     if not sigmoid:
         v.check_has_classes(v.static_shape(logits), axis)
+    else:
+        v.check_has_labels(v.static_shape(logits), axis)
     quiet = np.errstate(over="ignore", invalid="ignore") if numpy else nullcontext()
     with quiet:  # overflowing sums of weights: the check below says so
         out = _sigmoid(call) if sigmoid else _softmax(call)
@@ -102,9 +108,33 @@ def count(
             functools.reduce(lambda a, b: a | b, flags),
             lambda: _raise_overflow(ns.float_dtype_name(xp, dtype) or "float64"),
         )
+    if call.traced_bad:
+        _poison(out, functools.reduce(lambda a, b: a | b, call.traced_bad))
     if concrete:
         call.checks.run(xp)
     return out
+
+
+def _poison(out: Counts, bad: Array) -> None:
+    """NaN in every floating result when ``bad`` (0-d) is set: traced costs or thresholds.
+
+    What a check would refuse gives NaN while tracing, as in the losses: the scores, the
+    expected cost and summed weights. Integer counts cannot hold NaN; they carry the flag
+    to the scores computed from them (:attr:`Counts.poison`).
+    """
+    xp = out.xp
+    flag = xp.astype(bad, out.dtype)
+    out.poison = xp.where(bad, flag * math.nan, flag)  # NaN or 0, on the counts' device
+    if out.cost is not None:
+        out.cost = out.cost + out.poison
+    if v.is_floating(xp, out.tp.dtype):  # summed weights
+        out.tp, out.fp, out.fn = (a + out.poison for a in (out.tp, out.fp, out.fn))
+        if out.tn is not None:
+            out.tn = out.tn + out.poison
+        if out.matrix is not None:
+            out.matrix = out.matrix + out.poison
+        if out.weight is not None:
+            out.weight = out.weight + out.poison
 
 
 def _raise_overflow(dtype: str) -> None:
@@ -170,7 +200,7 @@ def _sigmoid(c: mi.Call) -> Counts:
     pos, neg = z == 1, z == 0
     if c.concrete:
         bad = ~(pos | neg) if ignore is None else ~(pos | neg) & (z != held)
-        c.checks.add(bad, lambda: _bad_binary_labels(labels, ignore, held))
+        c.checks.add(bad, lambda: _bad_binary_labels(c.given, ignore, held))
     sample_shape = shape if binary else shape[: c.axis] + shape[c.axis + 1 :]
     allowed: list[tuple[tuple[Any, ...], Any]] = [((), lambda w: w), (shape, flat)]
     if not binary:
@@ -225,7 +255,7 @@ def _softmax(c: mi.Call) -> Counts:
             f"integer class indices of shape {v.shape_str(sample_shape)} (softmax logits, "
             f"class_axis={c.axis})",
             f"labels of shape {v.shape_str(v.static_shape(labels))} and dtype "
-            f"{v.dtype_name(labels.dtype)}",
+            f"{v.dtype_name(c.given.dtype)}",
         )
     t = c.threshold
     if ns.is_array(t) or not (
@@ -253,7 +283,10 @@ def _softmax(c: mi.Call) -> Counts:
     if c.costs is not None:
         costs = mi.own_framework("costs", c.costs, c.logits)
         foreign = ns.is_array(costs) and not isinstance(costs, np.ndarray)
-        cm = matrix_for("costs", costs, c.inputs(n), warn=not ns.torch_is_compiling())
+        inputs = c.inputs(n)
+        cm = matrix_for("costs", costs, inputs, warn=not ns.torch_is_compiling())
+        if prep.traced(costs, inputs):  # NaN where a check would fail: the scores too
+            c.traced_bad.append(xp.any(xp.isnan(cm)))
         if c.concrete and foreign:
             c.checks.add(
                 ~(xp.isfinite(cm) & (cm >= 0)),
@@ -289,14 +322,19 @@ def _softmax(c: mi.Call) -> Counts:
     y = xp.reshape(labels, (-1,))
     if not mi.holds(labels, n):  # uint8 labels of 257 classes: `y < 257` would cast 257 to 1
         y = xp.astype(y, index)  # (a narrow integer dtype: the widening is exact)
-    ignore = mi.ignore_in_dtype(ignore, labels)
+    ignore = shown = mi.ignore_in_dtype(ignore, c.given)  # (in the dtype the labels came in)
+    if ignore is not None and ignore >= 1 << 63 and c.given is not labels:  # PyTorch uint64,
+        # whose widening saturates: compared by their bits as int64 (the ignored and the
+        # other labels of 2**63 and above negative)
+        y = xp.reshape(c.given.view(sys.modules["torch"].int64), (-1,))
+        ignore -= 1 << 64
     in_range = (y >= 0) & (y < n)
     keep = in_range if ignore is None else in_range & (y != ignore)
     if c.concrete:
         bad = ~in_range if ignore is None else ~in_range & (y != ignore)
         c.checks.add(
             bad,
-            lambda: v.check_class_indices(ns.to_numpy(labels), n, ignore),  # no int64 wrap
+            lambda: v.check_class_indices(ns.to_numpy(c.given), n, shown),  # no int64 wrap
         )
     y = xp.where(keep, xp.astype(y, index), xp.zeros_like(xp.astype(y, index)))
     p = xp.astype(xp.reshape(pred, (-1,)), index)
@@ -385,6 +423,8 @@ def scores(counts: Counts, metric: str, average: Any, beta: float = 1.0) -> Any:
             present = (tp + fp + fn) > 0
             chosen = xp.where(present, result, xp.zeros_like(result))
             result = safe_divide(xp, xp.sum(chosen), xp.sum(xp.astype(present, dtype)))
+    if counts.poison is not None:
+        result = result + counts.poison
     if counts.numpy and average is not None:
         return float(result)
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -265,6 +265,9 @@ class Call:
     ignore_label: Any
     matrix: bool
     need_costs: bool
+    given: Any = None  # the labels as passed, where ``labels`` widened them (messages)
+    # 0-d flags of traced costs or thresholds that a check would refuse (NaN scores)
+    traced_bad: list[Any] = field(default_factory=list)
 
     def inputs(self, k: Any) -> Any:
         """Inputs for the configuration mover: the score dtype, the logits' device."""
@@ -272,8 +275,9 @@ class Call:
         if ns.is_jax_namespace(self.xp):  # (an empty slice of sharded logits has one device)
             like = ns.follow_jax(like, self.logits)
         return prep.Inputs(
-            self.xp, like, self.dtype, self.axis, k, False, None, None, False, (), self.validate
-        )
+            self.xp, like, self.dtype, self.axis, k, False, None, None, False, (), self.validate,
+            concrete=self.concrete,
+        )  # fmt: skip
 
     def count_dtype(self, weighted: bool) -> Any:
         if weighted:
@@ -323,7 +327,8 @@ def threshold_array(c: Call, k: int, binary: bool) -> Array:
         check_threshold_shape(v.static_shape(t), k, binary)
         if not v.is_floating(c.xp, t.dtype) and not v.is_integer(c.xp, t.dtype):
             raise v.type_error("threshold", "a real dtype", f"threshold of dtype {t.dtype}")
-        arr = prep.config_array("threshold", t, c.inputs(k), check_values=False)
+        inputs = c.inputs(k)
+        arr = prep.config_array("threshold", t, inputs, check_values=False)
         if ns.float_dtype_name(c.xp, c.dtype) == "float32":
             arr = below_on_device(c.xp, t, arr)
         if c.concrete:
@@ -331,6 +336,8 @@ def threshold_array(c: Call, k: int, binary: bool) -> Array:
                 c.xp.isnan(arr),
                 lambda: _raise(v.value_error, "threshold", "logits that are not NaN", v._short(t)),
             )
+        elif prep.traced(t, inputs):  # traced: the scores are NaN, as a traced loss's
+            c.traced_bad.append(c.xp.any(c.xp.isnan(arr)))
         return arr
     host = _check_threshold(t, k, binary)
     if c.numpy:

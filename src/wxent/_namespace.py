@@ -330,7 +330,8 @@ def is_concrete(x: Array) -> bool:
 
     False for JAX tracers (``jit``, ``grad`` of a traced function, ``vmap``), symbolic
     TensorFlow tensors inside ``tf.function``, PyTorch tensors while ``torch.compile``
-    traces, inside ``torch.func`` transforms, or on the meta device. Data-dependent checks only run
+    traces, inside ``torch.func`` transforms, fake tensors (``FakeTensorMode``), or on the
+    meta device. Data-dependent checks only run
     on concrete arrays.
     """
     if x is None:
@@ -344,6 +345,9 @@ def is_concrete(x: Array) -> bool:
             return False  # torch.func transforms (grad, vmap, hessian): nothing to read
         if capturing(x):
             return False  # a CUDA graph's capture: a read would wait for the device
+        fake = sys.modules.get("torch._subclasses.fake_tensor")  # (loaded where one exists)
+        if fake is not None and isinstance(x, fake.FakeTensor):
+            return False  # FakeTensorMode (shape propagation, memory estimates): no values
         return not (torch._C._is_tracing() or x.device.type == "meta")
     if is_tensorflow(x):
         tf = sys.modules["tensorflow"]

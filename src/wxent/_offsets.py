@@ -305,7 +305,7 @@ def tune_softmax(
     v.check_class_indices(y_host, num_classes, ignore)  # before int64: uint64 would wrap
     y = y_host.astype(np.int64)
     w = np.ones(sample_shape) if w is None else w
-    keep = np.ones(sample_shape, dtype=bool) if ignore is None else y != ignore
+    keep = np.ones(sample_shape, dtype=bool) if ignore is None else y_host != ignore  # (uint64)
     x2 = np.moveaxis(x, axis, -1)[keep].astype(np.float64)
     matrix = None
     if objective == "expected_cost":

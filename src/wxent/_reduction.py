@@ -120,6 +120,7 @@ def safe_divide(numerator: Array, denominator: Array) -> Array:
     Raises:
         TypeError: for arrays of two frameworks, or an argument that is neither an array
             nor a real number.
+        ValueError: for shapes that do not broadcast together.
 
     Example:
         >>> import numpy as np
@@ -165,6 +166,7 @@ def safe_divide(numerator: Array, denominator: Array) -> Array:
         return ns.to_device(xp, np.asarray(x), like, dtype=kind)
 
     numerator, denominator = own(numerator), own(denominator)
+    _check_broadcast(numerator, denominator)
     if ns.is_tf_namespace(xp):  # TensorFlow mixes no dtypes: integers divide in floats
         floats = [x.dtype for x in (numerator, denominator) if v.is_floating(xp, x.dtype)]
         target = floats[0] if floats else xp.float64  # (tf.math.truediv's int32 result)
@@ -172,6 +174,22 @@ def safe_divide(numerator: Array, denominator: Array) -> Array:
             x if x.dtype == target else xp.astype(x, target) for x in (numerator, denominator)
         )
     return _safe_divide(ns.namespace(numerator, denominator), numerator, denominator)
+
+
+def _check_broadcast(numerator: Array, denominator: Array) -> None:
+    """Shapes that broadcast together (known sizes only: symbolic ones stay unread)."""
+    shapes = [tuple(v.static_shape(x)) for x in (numerator, denominator)]
+    known = [tuple(d for d in shape if type(d) is int) for shape in shapes]
+    if [len(k) for k in known] != [len(s) for s in shapes]:
+        return
+    try:
+        np.broadcast_shapes(*known)
+    except ValueError:
+        raise v.value_error(
+            "denominator",
+            f"a shape that broadcasts with the numerator's {v.shape_str(shapes[0])}",
+            f"denominator of shape {v.shape_str(shapes[1])}",
+        ) from None
 
 
 def _safe_divide(xp: Any, numerator: Array, denominator: Array) -> Array:

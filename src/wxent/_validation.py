@@ -31,6 +31,7 @@ from wxent._host_checks import NOT_NUMBERS as NOT_NUMBERS  # host-side checks, a
 from wxent._host_checks import allocate as allocate
 from wxent._host_checks import as_float as as_float
 from wxent._host_checks import check_has_classes as check_has_classes
+from wxent._host_checks import check_has_labels as check_has_labels
 from wxent._host_checks import check_known_classes as check_known_classes
 from wxent._host_checks import check_not_flag as check_not_flag
 from wxent._host_checks import check_optional_positive_float as check_optional_positive_float

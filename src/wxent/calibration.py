@@ -33,7 +33,7 @@ from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._types import Array
-from wxent.thresholds import host_array, label_rows, row_weights
+from wxent.thresholds import held_out_labels, host_array, label_rows, row_weights
 
 __all__ = [
     "Calibration",
@@ -48,9 +48,20 @@ def _inputs(logits: Array, axis: int) -> prep.Inputs:
     return prep.config_inputs(logits, axis, check_arrays=True, per_sample=False)
 
 
+def _ndim(value: Any) -> int:
+    """0 for a number, else the array's ``ndim`` (an attribute, not ``np.ndim``).
+
+    ``torch.compile`` traces it: with ``dynamic=True`` a float parameter is a symbolic
+    float, whose attributes it cannot look up (``hasattr`` on it broke the graph).
+    """
+    if isinstance(value, (int, float)):
+        return 0
+    return int(getattr(value, "ndim", 0))
+
+
 def _along_axis(name: str, value: Any, inp: prep.Inputs) -> Any:
     """A float, or a per-class vector moved onto the logits along the class axis."""
-    if getattr(value, "ndim", 0) == 0:  # attributes, not np.ndim: torch.compile traces it
+    if _ndim(value) == 0:
         return float(value)
     arr = prep.config_array(name, value, inp, check_values=False)
     ndim = len(inp.logits.shape)
@@ -146,7 +157,7 @@ class Calibration:
         inp = _inputs(logits, axis)
         for value in (self.scale, self.bias):
             unknown = inp.num_classes is None  # (tf.function with None): the vector's
-            if getattr(value, "ndim", 0) == 1 and not unknown and inp.num_classes != value.shape[0]:
+            if _ndim(value) == 1 and not unknown and inp.num_classes != value.shape[0]:
                 raise v.value_error(
                     "logits",
                     f"{value.shape[0]} labels along class_axis={self.class_axis}, as "
@@ -196,11 +207,12 @@ class Calibration:
 
 def _parameter(name: str, value: Any) -> np.ndarray:
     """A calibration parameter as float64 NumPy: a finite number or one per label."""
+    v.check_plain_array(name, value)  # sparse, ragged, nested: the one message
     host = ns.to_numpy(value) if ns.is_array(value) else value
     if isinstance(host, (bool, np.bool_)):
         raise v.type_error(name, "a float or one per label", f"{name}={host!r}")
     host = v.host_numbers(name, host).astype(np.float64)
-    if host.ndim > 1:
+    if host.ndim > 1 or host.size == 0:
         raise v.value_error(
             name, "a float or one per label, shape (L,)", f"{name} of shape {host.shape}"
         )
@@ -214,7 +226,7 @@ def _host_inputs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, int]:
     """Host float64 ``(x, y, w, sigmoid, axis)``; sigmoid arrays as ``(L, n)`` rows."""
     v.check_logits(logits)
-    v.check_labels_array(labels, logits)
+    labels = held_out_labels(labels, logits)
     shape = tuple(int(d) for d in v.static_shape(logits))  # type: ignore[arg-type]
     axis = v.check_class_axis(class_axis, len(shape))
     why = "calibration is fitted and measured on the host, on held-out logits"
@@ -222,6 +234,8 @@ def _host_inputs(
     y = host_array("labels", labels, why)
     v.check_no_nan("logits", x)
     sigmoid = y.shape == x.shape
+    if sigmoid:
+        v.check_has_labels(shape, axis)
     w = row_weights(sample_weight, shape, axis, sigmoid, why)
     if sigmoid:
         if ignore_index is not None:
@@ -297,7 +311,8 @@ def calibrate(
     Args:
         logits: floating array of any supported framework (concrete, no NaN).
         labels: ``[0, 1]`` labels of the logits' shape (sigmoid) or integer class
-            indices of the logits' shape without ``class_axis`` (softmax).
+            indices of the logits' shape without ``class_axis`` (softmax); of the
+            logits' framework, or a list.
         method: ``"temperature"`` or ``"platt"`` (sigmoid only).
         per_label: sigmoid multi-label: one fit per label, or one for all.
         sample_weight: one weight per sample, or for sigmoid logits one per element.
@@ -413,7 +428,8 @@ def expected_calibration_error(
 
     Args:
         logits: floating array of any supported framework.
-        labels: ``[0, 1]`` labels of the logits' shape or integer class indices.
+        labels: ``[0, 1]`` labels of the logits' shape or integer class indices (of
+            the logits' framework, or a list).
         bins: the number of equal-width probability bins (at most 2**53; only the
             occupied ones are held, so a large number costs no memory).
         class_axis: the class (label) axis.
@@ -446,6 +462,7 @@ def expected_calibration_error(
 
 
 def _check_positive(name: str, value: Any) -> None:
+    v.check_plain_array(name, value)  # sparse, ragged, nested: the one message
     host = ns.to_numpy(value) if ns.is_array(value) else value
     try:
         host = np.asarray(host, dtype=np.float64)

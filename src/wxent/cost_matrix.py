@@ -232,6 +232,7 @@ def check_cost_matrix(
 
 
 def _to_host(name: str, value: Any) -> np.ndarray:
+    v.check_plain_array(name, value)  # sparse, ragged, nested: the one message
     if ns.is_array(value) and not isinstance(value, np.ndarray):
         value = ns.to_numpy(value)
     if isinstance(value, np.ndarray):
@@ -256,6 +257,7 @@ def matrix_for(
     the logits' framework is never copied to the host for it. ``traced_check``: as for
     :func:`wxent._config.config_array`.
     """
+    v.check_plain_array(name, value)  # sparse, ragged, nested: the one message
     if value is None or isinstance(value, (bool, numbers.Number, str)):
         raise v.type_error(
             name,

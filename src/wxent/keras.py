@@ -308,6 +308,12 @@ class WxentLoss(keras.losses.Loss):
                 (*options, "reduction"),
             )
         else:
+            if name not in self.__dict__ and not hasattr(type(self), name):
+                error = table.misspelt_error(
+                    f"wxent.keras.{type(self).__name__}", name, value, (*options, "reduction")
+                )
+                if error is not None:
+                    raise error
             super().__setattr__(name, value)
 
     def _set_reduction(self, reduction: Any) -> None:

@@ -38,7 +38,12 @@ score (scikit-learn's ``average="binary"``).
 **Checks.** With ``validate=True`` and concrete arrays, out-of-range labels (not in
 ``[0, C)`` nor ``ignore_index``; not 0/1 nor ``ignore_label``), NaN logits, negative or
 non-finite weights and costs, and NaN thresholds raise ``ValueError`` after one scalar
-read. Under tracing nothing is read: elements with out-of-range labels count nowhere.
+read. Under tracing nothing is read: elements with out-of-range labels count nowhere;
+a traced weight, cost matrix or threshold that a check would refuse (negative or
+non-finite weights and costs, a NaN threshold) makes the scores, the expected cost and
+weighted counts NaN, as it makes the losses NaN. Integer counts (no ``sample_weight``)
+and :func:`~wxent.bayes_decision`'s classes cannot hold NaN: they count the decisions
+such a matrix gives, and the scores computed from them in the same call are NaN.
 """
 
 from __future__ import annotations

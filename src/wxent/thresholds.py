@@ -78,9 +78,30 @@ def host_array(
     name: str, x: Any, why: str = "thresholds are tuned on the host, on held-out logits"
 ) -> np.ndarray:
     """Held-out logits or labels of any framework as a NumPy array (concrete only)."""
+    v.check_plain_array(name, x)  # sparse, ragged, nested: the one message
     if not ns.is_concrete(x):
         raise v.type_error(name, f"a concrete array ({why})", f"a traced {type(x).__name__}")
     return ns.to_numpy(x)
+
+
+def held_out_labels(labels: Any, logits: Any) -> Any:
+    """Labels of the logits' framework, or numbers in a list or tuple (read on the host).
+
+    The tuners read labels on the host, so a Python list needs no framework: it is a
+    NumPy array here, as the losses and metrics take lists.
+    """
+    if isinstance(labels, (list, tuple)):
+        try:
+            host = np.asarray(labels)
+        except ValueError:
+            host = None
+        if host is None or host.dtype.kind not in "biuf":
+            raise v.type_error(
+                "labels", "numbers, a list of numbers or an array", f"labels={v._short(labels)}"
+            )
+        return host
+    v.check_labels_array(labels, logits)
+    return labels
 
 
 def row_weights(
@@ -185,7 +206,8 @@ def tune_thresholds(
     Args:
         logits: floating array of any supported framework (concrete, no NaN).
         labels: ``[0, 1]`` labels of the logits' shape (sigmoid) or integer class
-            indices of the logits' shape without ``class_axis`` (softmax).
+            indices of the logits' shape without ``class_axis`` (softmax); of the
+            logits' framework, or a list.
         objective: one of the objectives above (softmax: ``"f1"``, ``"fbeta"``,
             ``"expected_cost"``, ``"balanced_accuracy"``).
         per_label: sigmoid multi-label only: one threshold per label, or one in all.
@@ -232,17 +254,18 @@ def tune_thresholds(
         [False, True, True, True, True]
     """
     v.check_logits(logits)
-    v.check_labels_array(labels, logits)
+    labels = held_out_labels(labels, logits)
     if not isinstance(objective, str) or objective not in OBJECTIVES:
         expected = "one of " + ", ".join(f'"{o}"' for o in OBJECTIVES)
         raise v.value_error("objective", expected, f"objective={objective!r}")
     per_label = v.check_bool("per_label", per_label)
     return_objective = v.check_bool("return_objective", return_objective)
     sigmoid = v.static_shape(labels) == v.static_shape(logits)
+    axis = v.check_class_axis(class_axis, len(logits.shape))
     if not sigmoid:
-        v.check_has_classes(
-            v.static_shape(logits), v.check_class_axis(class_axis, len(logits.shape))
-        )
+        v.check_has_classes(v.static_shape(logits), axis)
+    else:
+        v.check_has_labels(v.static_shape(logits), axis)
     binary_costs = {"cost_fp": cost_fp, "cost_fn": cost_fn, "cost_tp": cost_tp, "cost_tn": cost_tn}
     if sigmoid:
         params = _cost_params(objective, **binary_costs)

@@ -21,7 +21,9 @@ CamelCase) and takes the function's options as constructor arguments::
 * Assigning a name that is an option of another wxent loss or of a PyTorch loss module but
   not of this one (``criterion.weight = w`` on :class:`SoftmaxCrossEntropy`, whose
   per-class weight is ``class_weight``) is an ``AttributeError`` naming the option to use:
-  it would otherwise be stored and never read.
+  it would otherwise be stored and never read. So is a new attribute whose name is close
+  to one of this loss's options (``criterion.pos_wieght = w``: "did you mean
+  ``pos_weight``?"); other new attributes are stored, as on every module.
 * Built on the meta device (deferred initialisation), ``to_empty(device=...)`` leaves the
   buffers uninitialised, as for every PyTorch module; :meth:`WxentLoss.reset_parameters`
   then restores the weights, costs and priors given at construction (or assigned since).
@@ -143,7 +145,26 @@ class WxentLoss(torch.nn.Module):
                     _remember(self, name, kept)
             elif name in _FOREIGN_OPTIONS:
                 raise self._foreign(name, value)
+            elif not self._known(name):
+                error = table.misspelt_error(
+                    f"wxent.torch.{type(self).__name__}",
+                    name,
+                    value,
+                    self._arrays + self._option_names,
+                )
+                if error is not None:
+                    raise error
         super().__setattr__(name, value)
+
+    def _known(self, name: str) -> bool:
+        """Whether ``name`` is already an attribute (of the instance or its class)."""
+        return (
+            name in self.__dict__
+            or name in self._buffers
+            or name in self._parameters
+            or name in self._modules
+            or hasattr(type(self), name)
+        )
 
     def _foreign(self, name: str, value: Any) -> AttributeError:
         """The error for an option of another loss (it would be stored and never read)."""
