@@ -58,6 +58,23 @@ from wxent._inputs import zero_rows as zero_rows
 from wxent._types import Array
 
 
+def host_labels(labels: Any) -> np.ndarray:
+    """Python numbers, lists or tuples of them (or NumPy scalars) as a NumPy array.
+
+    Raises:
+        TypeError: for anything else (text, ragged lists).
+    """
+    try:
+        host = np.asarray(labels)
+    except ValueError:
+        host = None
+    if host is None or host.dtype.kind not in "biuf":
+        raise v.type_error(
+            "labels", "numbers, a list of numbers or an array", f"labels={v._short(labels)}"
+        )
+    return host
+
+
 def labels_array(labels: Any, logits: Array) -> Array:
     """``labels`` as an array of the logits' framework.
 
@@ -65,15 +82,7 @@ def labels_array(labels: Any, logits: Array) -> Array:
     converted, as weights are; arrays of another framework are an error.
     """
     if isinstance(labels, (list, tuple, int, float, np.generic)):
-        try:
-            host = np.asarray(labels)
-        except ValueError:
-            host = None
-        if host is None or host.dtype.kind not in "biuf":
-            raise v.type_error(
-                "labels", "numbers, a list of numbers or an array", f"labels={v._short(labels)}"
-            )
-        return ns.to_device(ns.namespace(logits), host, logits, name="labels")
+        return ns.to_device(ns.namespace(logits), host_labels(labels), logits, name="labels")
     v.check_labels_array(labels, logits)
     v.check_same_device("labels", labels, logits)
     return labels

@@ -91,15 +91,7 @@ def held_out_labels(labels: Any, logits: Any) -> Any:
     NumPy array here, as the losses and metrics take lists.
     """
     if isinstance(labels, (list, tuple)):
-        try:
-            host = np.asarray(labels)
-        except ValueError:
-            host = None
-        if host is None or host.dtype.kind not in "biuf":
-            raise v.type_error(
-                "labels", "numbers, a list of numbers or an array", f"labels={v._short(labels)}"
-            )
-        return host
+        return prep.host_labels(labels)
     v.check_labels_array(labels, logits)
     return labels
 
