@@ -206,13 +206,18 @@ def traced(value: Any, inp: prep.Inputs) -> bool:
     A traced array; or, when configuration is checked, a concrete one in a call whose
     values are not read (a constant a ``jax.jit`` function closes over, weights of a
     ``torch.func`` transform's call): its values are known, but no check of the call
-    runs, and it would be used as it is.
+    runs, and it would be used as it is. The call reads nothing when its logits cannot be
+    read (``inp.concrete`` alone is not that: the projection losses' inputs leave it
+    unset, and their eager calls check the weights they read).
     """
     return (
         ns.is_array(value)
         and not isinstance(value, np.ndarray)
         and _same_framework(value, inp.xp)
-        and (not ns.is_concrete(value) or (inp.check_config and not inp.concrete))
+        and (
+            not ns.is_concrete(value)
+            or (inp.check_config and not inp.concrete and not ns.is_concrete(inp.raw_logits))
+        )
     )
 
 
