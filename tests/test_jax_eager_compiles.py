@@ -150,3 +150,46 @@ def test_the_compiled_rule_gives_the_traced_callers_values():
     traced = jax.jit(jax.value_and_grad(f))(x)
     np.testing.assert_array_equal(np.asarray(eager[0]), np.asarray(traced[0]))
     np.testing.assert_array_equal(np.asarray(eager[1]), np.asarray(traced[1]))
+
+
+SCHEDULED = {
+    "softmax_cross_entropy": lambda d, x, eps: wxent.softmax_cross_entropy(
+        x, d["y"], label_smoothing=eps
+    ),
+    "softmax_cross_entropy probabilities": lambda d, x, eps: wxent.softmax_cross_entropy(
+        x, d["p"], label_smoothing=eps
+    ),
+    "sigmoid_cross_entropy": lambda d, x, eps: wxent.sigmoid_cross_entropy(
+        x, d["z"], pos_weight=d["w"], label_smoothing=eps
+    ),
+}
+
+
+def _smoothed_reference(name: str, d: dict[str, Any], eps: float) -> float:
+    x = np.asarray(d["x"], np.float64)
+    if name.startswith("sigmoid"):
+        t = np.asarray(d["z"], np.float64) * (1 - eps) + eps / 2
+        w = np.asarray(d["w"], np.float64)
+        log_p, log_q = -np.logaddexp(0, -x), -np.logaddexp(0, x)
+        return float(np.mean(-(w * t * log_p + (1 - t) * log_q)))
+    log_p = x - np.log(np.sum(np.exp(x), axis=1, keepdims=True))
+    t = np.asarray(d["p"], np.float64) if "prob" in name else np.eye(C)[np.asarray(d["y"])]
+    t = t * (1 - eps) + eps / C
+    return float(np.mean(-np.sum(t * log_p, axis=1)))
+
+
+@pytest.mark.parametrize("name", list(SCHEDULED))
+def test_a_label_smoothing_schedule_compiles_once(name):
+    """A new smoothing value per eager call (a schedule) runs the programs already compiled."""
+    d, loss = _data(), SCHEDULED[name]
+    grad = jax.value_and_grad(lambda a, eps: loss(d, a, eps))
+    jax.block_until_ready((loss(d, d["x"], 0.05), grad(d["x"], 0.05)))
+    for eps in (0.1, 0.35, 0.8):
+        with _compiles() as seen:
+            value, g = jax.block_until_ready(grad(d["x"], eps))
+            plain = jax.block_until_ready(loss(d, d["x"], eps))
+        assert len(seen) == 0, f"{name}: label_smoothing={eps} compiled {len(seen)} program(s)"
+        reference = _smoothed_reference(name, d, eps)
+        assert float(plain) == pytest.approx(reference, rel=1e-6)
+        assert float(value) == pytest.approx(reference, rel=1e-6)
+        assert np.all(np.isfinite(np.asarray(g)))

@@ -126,10 +126,9 @@ _sigmoid_rule.defjvp(_sigmoid_jvp, symbolic_zeros=True)
 
 
 def _sigmoid_call(
-    x: Array, z: Array, q: Array | None, r: Array | None, opts: tuple[float, ...]
+    x: Array, z: Array, q: Array | None, r: Array | None, eps: Any, opts: tuple[float, ...]
 ) -> Array:
-    eps = opts[3]
-    t = z * (1.0 - eps) + 0.5 * eps if eps else z
+    t = z * (1.0 - eps) + 0.5 * eps if opts[3] else z
     cp = t if q is None else t * q
     cn = 1.0 - t if r is None else (1.0 - t) * r
     cp, cn = jnp.broadcast_to(cp, x.shape), jnp.broadcast_to(cn, x.shape)
@@ -139,8 +138,10 @@ def _sigmoid_call(
 # The coefficients are made inside the compiled function too: called eagerly, their five
 # full-size operations (smoothing, the two products, the two broadcasts) would each be a
 # dispatch and a pass of their own. Compiled once per option tuple, shape and dtype, and
-# whether ``q`` and ``r`` are given (``None`` is an empty argument).
-_sigmoid_jit = jax.jit(_sigmoid_call, static_argnums=(4,))
+# whether ``q`` and ``r`` are given (``None`` is an empty argument). The label smoothing
+# is a value of the call (only whether there is one is in the key): an eager smoothing
+# schedule does not compile once per value.
+_sigmoid_jit = jax.jit(_sigmoid_call, static_argnums=(5,))
 
 
 def sigmoid_family(
@@ -152,7 +153,8 @@ def sigmoid_family(
     the sigmoid cross-entropy (:func:`wxent._fastpaths.jax_sigmoid_losses`). One compiled
     call, also eagerly.
     """
-    return _sigmoid_jit(x, z, q, r, tuple(float(o) for o in opts))
+    gamma_pos, gamma_neg, clip, eps = (float(o) for o in opts)
+    return _sigmoid_jit(x, z, q, r, eps, (gamma_pos, gamma_neg, clip, eps != 0.0))
 
 
 # ----------------------------------------------------------------------------- softmax
