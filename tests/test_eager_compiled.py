@@ -190,22 +190,64 @@ def test_tf_taped_call_matches_the_generic_path(monkeypatch):
         assert_close(a, b, rtol=2e-6, atol=2e-6)
 
 
-def test_tf_eager_loss_traces_a_bounded_number_of_smoothing_values(monkeypatch):
-    """A schedule of ``label_smoothing`` values traces at most ``MAX_KEYS`` of them."""
-    monkeypatch.setattr(tf_sigmoid, "MAX_KEYS", 3)
-    monkeypatch.setattr(tf_sigmoid, "_EPS_KEYS", set())
-    values = tf_sigmoid.compiled()[0]
-    x, z, _ = _data()
-    before = values.experimental_get_tracing_count()
-    for eps in np.linspace(0.01, 0.2, 8):
-        got = wxent.sigmoid_cross_entropy(
-            tf.constant(x), tf.constant(z), label_smoothing=float(eps), reduction="none"
-        )
-        expected = _generic(
-            monkeypatch,
-            lambda eps=eps: wxent.sigmoid_cross_entropy(
-                tf.constant(x), tf.constant(z), label_smoothing=float(eps), reduction="none"
-            ),
-        )
-        assert_close(got.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
-    assert values.experimental_get_tracing_count() - before <= 3
+def _tf_traces() -> int:
+    """Traces of every compiled eager TensorFlow loss so far."""
+    from wxent import _tf_checks
+    from wxent._fastpaths import focal_tf
+
+    functions = [*focal_tf.compiled().values(), *tf_sigmoid.compiled()]
+    counts = sum(f.experimental_get_tracing_count() for f in functions)
+    return counts + _tf_checks._COUNTS["softmax_losses"]
+
+
+def _tf_smoothed_losses():
+    _, z, q = _data()
+    y = tf.constant([0, 1, 2, 3, 4, 0])
+    p = tf.nn.softmax(tf.constant(z))
+    return {
+        "softmax_cross_entropy": lambda a, e: wxent.softmax_cross_entropy(
+            a, y, label_smoothing=e, reduction="none"
+        ),
+        "softmax_cross_entropy probabilities": lambda a, e: wxent.softmax_cross_entropy(
+            a, p, label_smoothing=e, reduction="none"
+        ),
+        "sigmoid_cross_entropy": lambda a, e: wxent.sigmoid_cross_entropy(
+            a, tf.constant(z), pos_weight=tf.constant(q), label_smoothing=e, reduction="none"
+        ),
+        "sigmoid_focal_loss": lambda a, e: wxent.sigmoid_focal_loss(
+            a, tf.constant(z), label_smoothing=e, reduction="none"
+        ),
+        "asymmetric_loss": lambda a, e: wxent.asymmetric_loss(
+            a, tf.constant(z), label_smoothing=e, reduction="none"
+        ),
+        "softmax_focal_loss": lambda a, e: wxent.softmax_focal_loss(
+            a, y, gamma=2.0, label_smoothing=e, reduction="none"
+        ),
+    }
+
+
+@pytest.mark.parametrize("tape", [False, True])
+@pytest.mark.parametrize("name", list(_tf_smoothed_losses()))
+def test_tf_a_label_smoothing_schedule_traces_nothing_new(monkeypatch, name, tape):
+    """A new smoothing value per eager call (a schedule) runs the functions already traced."""
+    loss = _tf_smoothed_losses()[name]
+    x = tf.constant(np.nan_to_num(_data()[0], posinf=30.0, neginf=-30.0))
+
+    def run(eps):
+        if not tape:
+            return loss(x, eps), None
+        with tf.GradientTape() as g:
+            g.watch(x)
+            out = loss(x, eps)
+        return out, g.gradient(out, x)
+
+    run(0.05)  # the first smoothed call traces
+    before = _tf_traces()
+    for eps in (0.1, 0.35, 0.8):
+        got = run(eps)
+        expected = _generic(monkeypatch, lambda eps=eps: run(eps))
+        for a, b in zip(got, expected, strict=True):
+            if a is not None:
+                assert np.isfinite(a.numpy()).all()
+                assert_close(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
+    assert _tf_traces() == before, f"{name}: a new label_smoothing value traced again"

@@ -17,16 +17,41 @@ from wxent._types import Array
 FAR = 1000.0
 
 
-def smoothed(target: Any, spread: Any, eps: float, *, xp: Any = None) -> Any:
+def smoothing_is(eps: Any, value: float) -> bool:
+    """Whether the label smoothing ``eps`` is known to be ``value`` (0 or 1).
+
+    ``eps`` is a Python number, or a float64 0-d array: the value of a compiled eager call
+    (TensorFlow's, whose smoothing is an argument so that a schedule compiles nothing
+    new), which is never 0 or 1 (those are compiled apart).
+    """
+    return not ns.is_array(eps) and eps == value
+
+
+def smoothing_factors(eps: Any, like: Array, *, xp: Any) -> tuple[Any, Any]:
+    """``(1 - eps, eps)`` for arrays of ``like``'s dtype.
+
+    A float64 array ``eps`` (see :func:`smoothing_is`) gives the two factors rounded once
+    to the dtype, as the Python number's would be.
+    """
+    if not ns.is_array(eps):
+        return 1.0 - eps, eps
+    return xp.astype(1.0 - eps, like.dtype), xp.astype(eps, like.dtype)
+
+
+def smoothed(target: Any, spread: Any, eps: Any, *, xp: Any = None) -> Any:
     """``(1 - eps) * target + eps * spread``: the loss of the smoothed target.
 
     At ``eps = 1`` the spread alone: the target's weight is 0, also where its loss is
     ``inf`` (the label's logit at ``-inf``, or a row holding ``+inf`` elsewhere), where
     ``0 * inf`` would make the loss NaN. ``xp``: the namespace of the generic core's
     callers (TensorFlow scales with :func:`scale`); the fast paths' kernels leave it out.
+    ``eps``: a number, or a float64 0-d array (:func:`smoothing_is`, with ``xp``).
     """
-    if eps == 1.0:
+    if smoothing_is(eps, 1.0):
         return spread
+    if xp is not None and ns.is_array(eps):
+        keep, eps = smoothing_factors(eps, target, xp=xp)
+        return scale(target, keep, xp=xp) + scale(spread, eps, xp=xp)
     if xp is not None and ns.is_tf_namespace(xp):
         return scale(target, 1.0 - eps, xp=xp) + scale(spread, eps, xp=xp)
     return (1.0 - eps) * target + eps * spread

@@ -175,25 +175,44 @@ def _sigmoid_values(
     return loss, cp * d_pos + cn * d_neg
 
 
-def _coefficients(z: Tensor, q: Tensor | None, r: Tensor | None, eps: float) -> Any:
+def smoothing_argument(eps: float) -> Any:
+    """``eps`` as the compiled eager functions take it: a value of the call, not of the key.
+
+    A float64 0-d tensor (a smoothing schedule, a new value per call, traces nothing new;
+    float64 keeps the roundings of the Python number); without smoothing ``0.0``, a
+    constant of its own trace.
+    """
+    return tf.constant(eps, tf.float64) if eps else 0.0
+
+
+def smooth_binary(z: Tensor, eps: Any) -> Tensor:
+    """``t = z (1 - eps) + eps / 2``; ``eps`` a number or a :func:`smoothing_argument`."""
+    if isinstance(eps, tf.Tensor):  # each factor rounded once to the dtype, as a number's
+        return z * tf.cast(1.0 - eps, z.dtype) + tf.cast(0.5 * eps, z.dtype)
+    return z * (1.0 - eps) + 0.5 * eps if eps else z
+
+
+def _coefficients(z: Tensor, q: Tensor | None, r: Tensor | None, eps: Any) -> Any:
     """``q * t`` and ``r * (1 - t)`` of the smoothed labels ``t = z (1 - eps) + eps / 2``."""
-    t = z * (1.0 - eps) + 0.5 * eps if eps else z
+    t = smooth_binary(z, eps)
     cp = t if q is None else t * q
     cn = 1.0 - t if r is None else (1.0 - t) * r
     return cp, cn
 
 
-def _sigmoid_loss(x: Tensor, z: Tensor, q: Any, r: Any, opts: tuple[float, ...]) -> Tensor:
+def _sigmoid_loss(
+    x: Tensor, z: Tensor, q: Any, r: Any, eps: Any, opts: tuple[float, ...]
+) -> Tensor:
     """The loss alone (no derivative) of :func:`sigmoid_family`'s inputs."""
-    cp, cn = _coefficients(z, q, r, opts[3])
+    cp, cn = _coefficients(z, q, r, eps)
     return _sigmoid_values(x, cp, cn, opts, slope=False)[0]
 
 
 def _sigmoid_forward(
-    x: Tensor, z: Tensor, q: Any, r: Any, opts: tuple[float, ...]
+    x: Tensor, z: Tensor, q: Any, r: Any, eps: Any, opts: tuple[float, ...]
 ) -> tuple[Tensor, Tensor]:
     """The loss and its derivative with respect to the logits (the custom gradient's forward)."""
-    cp, cn = _coefficients(z, q, r, opts[3])
+    cp, cn = _coefficients(z, q, r, eps)
     loss, derivative = _sigmoid_values(x, cp, cn, opts, slope=True)
     return loss, derivative
 
@@ -209,13 +228,19 @@ def sigmoid_family(
     CALLS["sigmoid_family"] += 1
     x, z, q, r = _tensor(x), _tensor(z), _tensor(q), _tensor(r)
     eager = tf.executing_eagerly()
+    # The compiled functions' key holds whether there is smoothing; its value is an argument.
+    eps, key, rule_opts = opts[3], (*opts[:3], opts[3] != 0.0), opts[:3]
     if eager and not _watched([x, z, q, r]):  # the loss alone
-        return (_compiled("sigmoid_loss", opts) or _sigmoid_loss)(x, z, q, r, opts)
+        loss = _compiled("sigmoid_loss", key)
+        if loss is None:
+            return _sigmoid_loss(x, z, q, r, eps, rule_opts)
+        return loss(x, z, q, r, smoothing_argument(eps), rule_opts)
     weights = [w for w in (q, r) if w is not None]
     # The labels' and weights' gradient: eagerly where watched; traced, always (a tape
     # outside the function differentiates it later, and TensorFlow prunes what is unread).
     others = not eager or _watched([z, *weights])
-    forward = _compiled("sigmoid_forward", opts) if eager else None
+    forward = _compiled("sigmoid_forward", key) if eager else None
+    forward_eps = eps if forward is None else smoothing_argument(eps)
 
     def unpack(z: Tensor, weights: tuple) -> tuple[Tensor, Any, Any]:
         it = iter(weights)
@@ -227,7 +252,9 @@ def sigmoid_family(
     @tf.custom_gradient
     def rule(x: Tensor, z: Tensor, *weights: Tensor) -> Any:
         with record.stop_recording():
-            loss, derivative = (forward or _sigmoid_forward)(x, *unpack(z, weights), opts)
+            loss, derivative = (forward or _sigmoid_forward)(
+                x, *unpack(z, weights), forward_eps, rule_opts
+            )
 
         def backward(upstream: Tensor) -> Any:
             inputs = [x, z, *weights]
@@ -387,31 +414,35 @@ def _dense_values(
     return loss, tf.where(infinite, tf.zeros_like(derivative), derivative)
 
 
-def _targets(x: Tensor, labels: Tensor, eps: float) -> Tensor:
+def _targets(x: Tensor, labels: Tensor, eps: Any) -> Tensor:
     """Smoothed targets ``(N, C)`` of class indices ``(N,)`` or probabilities ``(N, C)``.
 
     The number of classes is known where the rule is chosen; a compiled function traced
     for several shapes may have lost it (unknown dimensions): then it is read from the
-    shape, and ``eps / C`` is the same float64 quotient rounded to the dtype.
+    shape, and ``eps / C`` is the same float64 quotient rounded to the dtype. ``eps``: a
+    Python number or a float64 0-d tensor (:func:`smoothing_argument`), whose factors
+    are rounded once to the dtype, as the number's are.
     """
+    tensor = isinstance(eps, tf.Tensor)
     num_classes = x.shape[1]
     if num_classes is None:
         num_classes = tf.shape(x)[1]
         share = tf.cast(eps / tf.cast(num_classes, tf.float64), x.dtype)
     else:
-        share = eps / num_classes
+        share = tf.cast(eps / num_classes, x.dtype) if tensor else eps / num_classes
+    keep = tf.cast(1.0 - eps, x.dtype) if tensor else 1.0 - eps
     if len(labels.shape) == 2:
-        return labels * (1.0 - eps) + share if eps else labels
-    return tf.one_hot(labels, num_classes, dtype=x.dtype) * (1.0 - eps) + share
+        return labels * keep + share if tensor or eps else labels
+    return tf.one_hot(labels, num_classes, dtype=x.dtype) * keep + share
 
 
-def _dense_loss(x: Tensor, labels: Tensor, eps: float, gamma: float, on_host: bool) -> Tensor:
+def _dense_loss(x: Tensor, labels: Tensor, eps: Any, gamma: float, on_host: bool) -> Tensor:
     """The per-row loss alone of :func:`_dense`."""
     return _dense_values(x, _targets(x, labels, eps), gamma, False, on_host)[0]
 
 
 def _dense_forward(
-    x: Tensor, labels: Tensor, eps: float, gamma: float, on_host: bool
+    x: Tensor, labels: Tensor, eps: Any, gamma: float, on_host: bool
 ) -> tuple[Tensor, Tensor]:
     """The per-row loss and its gradient (the custom gradient's forward pass)."""
     loss, derivative = _dense_values(x, _targets(x, labels, eps), gamma, True, on_host)
@@ -424,10 +455,15 @@ def _dense(x: Tensor, labels: Tensor, eps: float, gamma: float) -> Tensor:
     probabilities = len(labels.shape) == 2
     eager = tf.executing_eagerly()
     on_host = _branch_on_host(x)
-    key = (eps, gamma, on_host)
+    key = (eps != 0.0, gamma, on_host)  # (the smoothing itself is an argument)
     if eager and not _watched([x, labels]):
-        return (_compiled("dense_loss", key) or _dense_loss)(x, labels, eps, gamma, on_host)
-    forward = (eager and _compiled("dense_forward", key)) or _dense_forward
+        loss = _compiled("dense_loss", key)
+        if loss is None:
+            return _dense_loss(x, labels, eps, gamma, on_host)
+        return loss(x, labels, smoothing_argument(eps), gamma, on_host)
+    compiled_forward = eager and _compiled("dense_forward", key)
+    forward = compiled_forward or _dense_forward
+    forward_eps = smoothing_argument(eps) if compiled_forward else eps
 
     def generic(a: Tensor, b: Tensor) -> Tensor:
         return shared.softmax_dense_generic(a, b, eps, gamma)
@@ -437,7 +473,7 @@ def _dense(x: Tensor, labels: Tensor, eps: float, gamma: float) -> Tensor:
     @tf.custom_gradient
     def rule(x: Tensor, labels: Tensor) -> Any:
         with record.stop_recording():
-            loss, derivative = forward(x, labels, eps, gamma, on_host)
+            loss, derivative = forward(x, labels, forward_eps, gamma, on_host)
 
         def backward(upstream: Tensor) -> Any:
             if record.could_possibly_record():  # a second derivative: the generic autodiff
@@ -478,7 +514,7 @@ def softmax_focal(inp: Any, gamma: float, eps: float) -> Tensor | None:
     return tf.reshape(losses, tf.shape(x)[:-1])
 
 
-#: The most option keys (``opts``, ``gamma``, ``eps``, ...) compiled per function: each
+#: The most option keys (``opts``, ``gamma``, ...) compiled per function: each
 #: key is a trace of its own, and a value that changes call after call (a schedule of
 #: ``gamma``) would trace again every call. Keys beyond it run eagerly, operation by
 #: operation (the same values).
@@ -499,12 +535,14 @@ def compiled() -> dict[str, Any]:
     gradients of labels and weights (the generic formulas' autodiff, whose graph orders
     some products differently from eager autodiff) the backward pass stays eager.
 
-    The options (``opts``, ``gamma``, ``eps``, ``on_host``) are Python values, hence part
-    of a trace's key (at most :data:`MAX_KEYS` of them per function, see
-    :func:`_compiled`), as are the layout of the ``None`` weights and the tensors' dtypes
-    and ranks. ``reduce_retracing`` relaxes a dimension that changes between calls to an
-    unknown one, so a key has at most ``rank + 1`` traces whatever the shapes, and a
-    repeated call traces nothing.
+    The options (``opts``, ``gamma``, ``on_host``, and whether there is label smoothing)
+    are Python values, hence part of a trace's key (at most :data:`MAX_KEYS` of them per
+    function, see :func:`_compiled`), as are the layout of the ``None`` weights and the
+    tensors' dtypes and ranks; the smoothing itself is a float64 argument
+    (:func:`smoothing_argument`), so a smoothing schedule traces nothing new.
+    ``reduce_retracing`` relaxes a dimension that changes between calls to an unknown
+    one, so a key has at most ``rank + 1`` traces whatever the shapes, and a repeated
+    call traces nothing.
     """
     rules = {
         "sigmoid_loss": _sigmoid_loss,
