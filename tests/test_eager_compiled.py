@@ -226,6 +226,75 @@ def _tf_smoothed_losses():
     }
 
 
+def _tf_option_schedules():
+    _, z, _ = _data()
+    y = tf.constant([0, 1, 2, 3, 4, 0])
+    z = tf.constant(z)
+    return {
+        "softmax_focal_loss gamma": (
+            lambda a, g: wxent.softmax_focal_loss(a, y, gamma=g, reduction="none"),
+            (2.0, 1.5, 0.7, 3.2),
+        ),
+        "softmax_focal_loss gamma, smoothing": (
+            lambda a, g: wxent.softmax_focal_loss(
+                a, y, gamma=g, label_smoothing=0.1, reduction="none"
+            ),
+            (2.0, 1.5, 0.7),
+        ),
+        "sigmoid_focal_loss gamma": (
+            lambda a, g: wxent.sigmoid_focal_loss(a, z, gamma=g, alpha=0.25, reduction="none"),
+            (2.0, 1.5, 0.7, 3.2),
+        ),
+        "asymmetric_loss gamma_neg": (
+            lambda a, g: wxent.asymmetric_loss(a, z, gamma_neg=g, reduction="none"),
+            (4.0, 3.0, 2.5),
+        ),
+        "asymmetric_loss clip": (
+            lambda a, c: wxent.asymmetric_loss(a, z, clip=c, reduction="none"),
+            (0.05, 0.1, 0.3),
+        ),
+        "asymmetric_loss high clip": (
+            lambda a, c: wxent.asymmetric_loss(a, z, clip=c, reduction="none"),
+            (0.6, 0.75, 0.999),
+        ),
+    }
+
+
+@pytest.mark.parametrize("tape", [False, True])
+@pytest.mark.parametrize("name", list(_tf_option_schedules()))
+def test_tf_a_focal_option_schedule_traces_nothing_new(monkeypatch, name, tape):
+    """A new gamma or clip per eager call runs the functions already traced."""
+    loss, values = _tf_option_schedules()[name]
+    x = tf.constant(np.nan_to_num(_data()[0], posinf=30.0, neginf=-30.0))
+
+    def run(v):
+        if not tape:
+            return loss(x, v), None
+        with tf.GradientTape() as g:
+            g.watch(x)
+            out = loss(x, v)
+        return out, g.gradient(out, x)
+
+    from wxent._fastpaths import focal_tf
+
+    run(values[0])
+    before = _tf_traces()
+    for v in values[1:]:
+        got = run(v)
+        expected = _generic(monkeypatch, lambda v=v: run(v))
+        with monkeypatch.context() as m:  # the same rules, operation by operation
+            m.setattr(focal_tf, "MAX_KEYS", 0)
+            m.setattr(focal_tf, "_KEYS", {})
+            eager = run(v)
+        for a, b, c in zip(got, expected, eager, strict=True):
+            if a is not None:
+                assert np.isfinite(a.numpy()).all()
+                assert_close(a.numpy(), b.numpy(), rtol=2e-6, atol=1e-7)
+                # (a graph may order a product differently from eager: an ulp apart)
+                assert_close(a.numpy(), c.numpy(), rtol=1e-6, atol=1e-8)
+    assert _tf_traces() == before, f"{name}: a new value traced again"
+
+
 @pytest.mark.parametrize("tape", [False, True])
 @pytest.mark.parametrize("name", list(_tf_smoothed_losses()))
 def test_tf_a_label_smoothing_schedule_traces_nothing_new(monkeypatch, name, tape):

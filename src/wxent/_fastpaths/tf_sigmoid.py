@@ -99,7 +99,7 @@ def compiled() -> Any:
     tapes paused) and its backward pass ``logits_gradient``, itself differentiable (a
     nested tape records the function call). Traced once per layout of the ``None``
     arguments, whether there is label smoothing, and dtype (the smoothing itself is a
-    float64 argument, :func:`wxent._fastpaths.focal_tf.smoothing_argument`: a smoothing
+    float64 argument, :func:`wxent._fastpaths.focal_tf.scalar_argument`: a smoothing
     schedule traces nothing new); ``reduce_retracing`` gives a second shape a trace
     with unknown dimensions that every further shape reuses.
     """
@@ -168,9 +168,9 @@ def tf_sigmoid_values(inp: Any, label_smoothing: float, q: Any, r: Any, s: Any) 
     x, z = tf.convert_to_tensor(x), tf.convert_to_tensor(inp.labels)
     q, r, s = (None if a is None else tf.convert_to_tensor(a) for a in (q, r, s))
     if tf.executing_eagerly() and not _records([x, z, q, r, s]):  # the loss alone
-        from wxent._fastpaths.focal_tf import smoothing_argument
+        from wxent._fastpaths.focal_tf import scalar_argument
 
-        return compiled()[0](x, z, q, r, s, smoothing_argument(float(label_smoothing)))
+        return compiled()[0](x, z, q, r, s, scalar_argument(float(label_smoothing)))
     c1, c2 = _coefficients(z, q, r, label_smoothing)
     out = tf_sigmoid_function()(x, c1, c2)
     if s is None:

@@ -1,15 +1,16 @@
-"""A label-smoothing schedule in eager JAX and TensorFlow: a new value every call.
+"""Option schedules in eager JAX and TensorFlow: a new option value every call.
 
-A user who anneals ``label_smoothing`` (a new value each step) in an eager training loop
-calls the loss with a value it has not seen. Each measurement runs in a fresh process
-with ``PYTHONPATH`` set to one wxent ``src`` folder (``--before`` against this
-checkout's), the two trees alternating for ``--rounds`` rounds. A process warms each
-case up with one smoothed value (its first compilation), then times ``--calls`` calls,
-each with a new value (``0.1 + i / 1000``), and reports the median milliseconds per call.
-Default options otherwise; 64 x 10 float32 logits, class indices or multi-hot labels.
+A user who anneals ``label_smoothing``, a focal ``gamma`` or the asymmetric loss's
+``clip`` (a new value each step) in an eager training loop calls the loss with a value it
+has not seen. Each measurement runs in a fresh process with ``PYTHONPATH`` set to one
+wxent ``src`` folder (``--before`` against ``--after``, by default this checkout's), the
+two trees alternating for ``--rounds`` rounds. A process warms each case up with one value
+(its first compilation), then times ``--calls`` calls, each with a new value, and
+reports the median milliseconds per call. Default options otherwise; 64 x 10 float32
+logits, class indices or multi-hot labels.
 
-    git -C /work/main archive <commit> src | tar -x -C /tmp/smooth_before
-    python benchmarks/bench_smoothing_schedule.py --before /tmp/smooth_before/src
+    git -C /work/main archive <commit> src | tar -x -C /tmp/options_before
+    python benchmarks/bench_option_schedule.py --before /tmp/options_before/src
 
 Prints a Markdown table.
 """
@@ -26,11 +27,32 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# name: (call of logits ``a`` and the option's value ``e``, first value, step)
 CASES = {
-    "softmax_cross_entropy": "wxent.softmax_cross_entropy(a, Y, label_smoothing=e)",
-    "sigmoid_cross_entropy": "wxent.sigmoid_cross_entropy(a, Z, label_smoothing=e)",
-    "softmax_focal_loss": "wxent.softmax_focal_loss(a, Y, label_smoothing=e)",
-    "sigmoid_focal_loss": "wxent.sigmoid_focal_loss(a, Z, label_smoothing=e)",
+    "softmax_cross_entropy, label_smoothing": (
+        "wxent.softmax_cross_entropy(a, Y, label_smoothing=e)",
+        0.1,
+        1e-4,
+    ),
+    "sigmoid_cross_entropy, label_smoothing": (
+        "wxent.sigmoid_cross_entropy(a, Z, label_smoothing=e)",
+        0.1,
+        1e-4,
+    ),
+    "softmax_focal_loss, label_smoothing": (
+        "wxent.softmax_focal_loss(a, Y, label_smoothing=e)",
+        0.1,
+        1e-4,
+    ),
+    "sigmoid_focal_loss, label_smoothing": (
+        "wxent.sigmoid_focal_loss(a, Z, label_smoothing=e)",
+        0.1,
+        1e-4,
+    ),
+    "softmax_focal_loss, gamma": ("wxent.softmax_focal_loss(a, Y, gamma=e)", 2.0, 1e-3),
+    "sigmoid_focal_loss, gamma": ("wxent.sigmoid_focal_loss(a, Z, gamma=e)", 2.0, 1e-3),
+    "asymmetric_loss, gamma_neg": ("wxent.asymmetric_loss(a, Z, gamma_neg=e)", 4.0, 1e-3),
+    "asymmetric_loss, clip": ("wxent.asymmetric_loss(a, Z, clip=e)", 0.05, 1e-4),
 }
 
 WORKER = r"""
@@ -60,14 +82,14 @@ else:
         return g.gradient(loss, X).numpy()
 import wxent
 out = {}
-for name, expr in cases.items():
+for name, (expr, first, step) in cases.items():
     f = eval("lambda a, e: " + expr, {"wxent": wxent, "Y": Y, "Z": Z})
     for grad in (False, True):
-        run(f, 0.05, grad)  # the first smoothed value compiles
+        run(f, first / 2, grad)  # the first value compiles
         times = []
         for i in range(calls):
             start = time.perf_counter()
-            run(f, 0.1 + (i + (1000 if grad else 0)) / 10000, grad)
+            run(f, first + (i + (1000 if grad else 0)) * step, grad)
             times.append(time.perf_counter() - start)
         out[f"{name}|{grad}"] = 1e3 * statistics.median(times)
 print(json.dumps(out))
@@ -89,10 +111,11 @@ def measure(src: str, framework: str, calls: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="an older wxent src folder")
+    parser.add_argument("--after", default=str(ROOT / "src"), help="default: this checkout's")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--calls", type=int, default=9)
     args = parser.parse_args()
-    trees = {"before": args.before, "after": str(ROOT / "src")}
+    trees = {"before": args.before, "after": args.after}
     results: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in range(args.rounds):
         order = list(trees) if r % 2 == 0 else list(reversed(trees))
@@ -101,7 +124,7 @@ def main() -> None:
                 got = measure(trees[tree], framework, args.calls)
                 for key, ms in got.items():
                     results.setdefault((framework, key), {}).setdefault(tree, []).append(ms)
-    print("| framework | loss | call | before ms | after ms |")
+    print("| framework | loss, option | call | before ms | after ms |")
     print("|---|---|---|---:|---:|")
     for (framework, key), by_tree in results.items():
         name, grad = key.split("|")
