@@ -56,7 +56,6 @@ from wxent import _prepare as prep
 from wxent import _threshold_search as search
 from wxent import _validation as v
 from wxent._core.numerics import offset_argmax
-from wxent._host_checks import float_max
 from wxent._types import Array
 
 OBJECTIVES = (
@@ -487,8 +486,7 @@ def predict(
     # The offsets are added to the shifted logits x - max(x): added to large logits (1e8
     # in float32) they would round away, as would 1 added to 3e38. Infinite logits and
     # offsets are ranked without inf - inf (offset_argmax).
-    top = float_max(xp, x.dtype)  # (TensorFlow's argmax never picks the lowest float)
-    lowest = None if top is None else float(np.nextafter(np.asarray(-top, _FLOATS[top]), 0))
+    lowest = _ABOVE_LOWEST.get(ns.float_dtype_name(xp, x.dtype) or "")
     checked = ns.is_concrete(x) and (isinstance(vec, float) or ns.is_concrete(vec))
     decision = prep.quietly(
         inp,
@@ -505,7 +503,12 @@ def predict(
     return np.asarray(decision) if isinstance(decision, np.generic) else decision
 
 
-_FLOATS = {float(np.finfo(t).max): t for t in (np.float32, np.float64)}
+#: The finite rest of offset_argmax saturates just above the lowest float of the compute
+#: dtype: TensorFlow's argmax never picks the lowest float itself (it starts from it).
+_ABOVE_LOWEST = {
+    name: float(np.nextafter(np.finfo(name).min, np.zeros((), name)))
+    for name in ("float32", "float64")
+}
 
 
 def _decision_vector(name: str, value: Any, inp: Any) -> Any:
