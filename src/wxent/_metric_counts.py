@@ -328,6 +328,8 @@ def _softmax(c: mi.Call) -> Counts:
         # other labels of 2**63 and above negative)
         y = xp.reshape(c.given.view(sys.modules["torch"].int64), (-1,))
         ignore -= 1 << 64
+    elif ignore is not None and ignore >= 1 << 63 and ns.is_jax_namespace(xp):  # uint64 (x64):
+        ignore = xp.asarray(ignore, dtype=y.dtype)  # JAX takes no Python int beyond int64
     in_range = (y >= 0) & (y < n)
     keep = in_range if ignore is None else in_range & (y != ignore)
     if c.concrete:
