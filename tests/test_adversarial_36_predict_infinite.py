@@ -128,3 +128,17 @@ def test_nan_never_decides() -> None:
     for name, run in TRACED.items():
         np.testing.assert_array_equal(np.asarray(run(x, b)), want, err_msg=name)
         np.testing.assert_array_equal(np.asarray(run(X, nan_b)), [-1] * len(X), err_msg=name)
+
+
+def test_finite_logits_and_offsets_take_the_same_ranking(backend: Backend) -> None:
+    """All finite (the plain argmax of the shifted logits, eagerly): the same decisions."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([X[[3, 5, 6, 8]], rng.normal(size=(6, 4)).astype(np.float32) * 4])
+    lowest = np.finfo(np.float32).min
+    for b in (
+        np.array([0.0, 1.0, -2.0, 0.5]),
+        np.array([lowest, 0.0, 1e38, -3e38]),  # sums beyond float32: saturated, ranked last
+    ):
+        b = b.astype(np.float32)
+        got = backend.call(lambda a, b=b: wxent.predict(a, offsets=b), x)
+        np.testing.assert_array_equal(got, _reference(x, b), err_msg=str(b))

@@ -43,6 +43,7 @@ optimum that no single offset can improve, at least as good as the plain argmax.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterator
 from typing import Any
@@ -488,6 +489,11 @@ def predict(
     # offsets are ranked without inf - inf (offset_argmax).
     lowest = _ABOVE_LOWEST.get(ns.float_dtype_name(xp, x.dtype) or "")
     checked = ns.is_concrete(x) and (isinstance(vec, float) or ns.is_concrete(vec))
+    decision = (
+        prep.quietly(inp, lambda: _finite_ranking(xp, x, vec, axis, lowest)) if checked else None
+    )
+    if decision is not None:
+        return np.asarray(decision) if isinstance(decision, np.generic) else decision
     decision = prep.quietly(
         inp,
         lambda: offset_argmax(
@@ -501,6 +507,31 @@ def predict(
     )
     # NumPy's argmax of unbatched (C,) logits is a scalar: a 0-d array, as other shapes
     return np.asarray(decision) if isinstance(decision, np.generic) else decision
+
+
+def _finite_ranking(xp: Any, x: Array, vec: Any, axis: int, lowest: float | None) -> Array | None:
+    """``argmax(x - max(x) + offsets)`` where the logits and offsets are finite, else ``None``.
+
+    For concrete logits (NaN already refused): with every logit and offset finite,
+    :func:`offset_argmax`'s ranking is this plain one (a difference that overflows to
+    ``-inf`` ranks last, as its saturated value does), in five passes over the logits
+    against its fifteen. Whether they are finite comes from the row maxima and minima
+    (one host read).
+    """
+    if isinstance(vec, float) and not math.isfinite(vec):
+        return None
+    top = xp.max(x, axis=axis, keepdims=True)
+    flag = xp.logical_and(
+        xp.all(xp.isfinite(top)), xp.all(xp.isfinite(xp.min(x, axis=axis, keepdims=True)))
+    )
+    if not isinstance(vec, float):
+        flag = xp.logical_and(flag, xp.all(xp.isfinite(vec)))
+    if not bool(flag):
+        return None
+    rest = (x - top) + vec
+    if ns.is_tf_namespace(xp) and lowest is not None:  # (TensorFlow's argmax: _ABOVE_LOWEST)
+        rest = xp.clip(rest, min=lowest)
+    return xp.argmax(rest, axis=axis)
 
 
 #: The finite rest of offset_argmax saturates just above the lowest float of the compute
