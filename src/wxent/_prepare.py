@@ -48,6 +48,7 @@ from wxent._inputs import IndexInputs as IndexInputs
 from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs
 from wxent._inputs import MaskedInputs as MaskedInputs
 from wxent._inputs import cast as _cast
+from wxent._inputs import cast as cast  # re-exported: prep.cast
 from wxent._inputs import compute_dtype as _compute_dtype
 from wxent._inputs import counted as counted
 from wxent._inputs import once

@@ -199,7 +199,12 @@ def _safe_divide(xp: Any, numerator: Array, denominator: Array) -> Array:
     if torch is not None and numerator.dtype == denominator.dtype:  # (see ns.torch_of)
         return torch.where(zero, 0.0, numerator / torch.where(zero, 1.0, denominator))
     safe = xp.where(zero, xp.ones_like(denominator), denominator)
-    return xp.where(zero, xp.zeros_like(numerator), divide(numerator, safe, xp=xp))
+    if isinstance(numerator, (np.ndarray, np.generic)):  # a quotient beyond the range: inf,
+        with np.errstate(over="ignore"):  # as on every framework (NumPy alone warns)
+            quotient = divide(numerator, safe, xp=xp)
+    else:
+        quotient = divide(numerator, safe, xp=xp)
+    return xp.where(zero, xp.zeros_like(numerator), quotient)
 
 
 def scale_free(
