@@ -329,9 +329,10 @@ def _softmax(c: mi.Call) -> Counts:
         y = xp.reshape(c.given.view(sys.modules["torch"].int64), (-1,))
         ignore -= 1 << 64
     in_range = (y >= 0) & (y < n)
-    keep = in_range if ignore is None else in_range & (y != ignore)
+    marker = None if ignore is None else ns.label_marker(xp, ignore, y)  # (JAX uint64)
+    keep = in_range if marker is None else in_range & (y != marker)
     if c.concrete:
-        bad = ~in_range if ignore is None else ~in_range & (y != ignore)
+        bad = ~in_range if marker is None else ~in_range & (y != marker)
         c.checks.add(
             bad,
             lambda: v.check_class_indices(ns.to_numpy(c.given), n, shown),  # no int64 wrap

@@ -224,7 +224,7 @@ def class_indices(
     if ignore is not None and _representable(ignore, labels.dtype):
         # An ignore_index outside the labels' dtype range ignores nothing (comparing
         # with it would wrap around and ignore real labels).
-        valid = idx != ignore
+        valid = idx != ns.label_marker(xp, ignore, idx)
         torch = ns.torch_of(xp)
         idx = torch.where(valid, idx, 0) if torch is not None else xp.where(valid, idx, 0)
     return idx, valid

@@ -272,8 +272,10 @@ def _host_inputs(
         )
     ignore = v.check_optional_int("ignore_index", ignore_index)
     v.check_class_indices(y, shape[axis], ignore)  # before int64: uint64 would wrap
-    y = y.astype(np.int64)
+    # (and so would the ignored labels: uint64 2**64 - 1 is -1 in int64, counted as the
+    # last class)
     keep = np.ones(sample_shape, dtype=bool) if ignore is None else y != ignore
+    y = y.astype(np.int64)
     w = np.ones(sample_shape) if w is None else w
     return np.moveaxis(x, axis, -1)[keep], y[keep], w[keep], False, axis
 
