@@ -48,9 +48,6 @@ def _fresh_compiled_option_keys(monkeypatch):
     focal = sys.modules.get("wxent._fastpaths.focal_tf")
     if focal is not None:
         monkeypatch.setattr(focal, "_KEYS", {})
-    sigmoid = sys.modules.get("wxent._fastpaths.tf_sigmoid")
-    if sigmoid is not None:
-        monkeypatch.setattr(sigmoid, "_EPS_KEYS", set())
 
 
 class Backend:

@@ -140,10 +140,13 @@ def test_expected_cost_offsets_on_nothing_report_a_cost_of_plus_zero() -> None:
 # The documented answers where there is nothing to fit, on every backend.
 
 
-def test_predict_decides_class_0_in_a_row_of_only_minus_inf(backend: Any) -> None:
-    # predict: "a row of only -inf decides class 0" (bayes_decision raises there).
+def test_predict_in_a_row_of_only_minus_inf(backend: Any) -> None:
+    # predict: "a row of only -inf decides the class of the largest offset, class 0 for
+    # equal ones" (bayes_decision raises there).
     x = np.array([[-np.inf, -np.inf, -np.inf], [-np.inf, 0.0, -np.inf]], dtype=F32)
     got = backend.call(lambda a: wxent.predict(a, offsets=[0.0, 5.0, 0.0]), x)
+    assert got.tolist() == [1, 1]
+    got = backend.call(lambda a: wxent.predict(a, offsets=[1.0, 1.0, 1.0]), x)
     assert got.tolist() == [0, 1]
 
 

@@ -190,22 +190,133 @@ def test_tf_taped_call_matches_the_generic_path(monkeypatch):
         assert_close(a, b, rtol=2e-6, atol=2e-6)
 
 
-def test_tf_eager_loss_traces_a_bounded_number_of_smoothing_values(monkeypatch):
-    """A schedule of ``label_smoothing`` values traces at most ``MAX_KEYS`` of them."""
-    monkeypatch.setattr(tf_sigmoid, "MAX_KEYS", 3)
-    monkeypatch.setattr(tf_sigmoid, "_EPS_KEYS", set())
-    values = tf_sigmoid.compiled()[0]
-    x, z, _ = _data()
-    before = values.experimental_get_tracing_count()
-    for eps in np.linspace(0.01, 0.2, 8):
-        got = wxent.sigmoid_cross_entropy(
-            tf.constant(x), tf.constant(z), label_smoothing=float(eps), reduction="none"
-        )
-        expected = _generic(
-            monkeypatch,
-            lambda eps=eps: wxent.sigmoid_cross_entropy(
-                tf.constant(x), tf.constant(z), label_smoothing=float(eps), reduction="none"
+def _tf_traces() -> int:
+    """Traces of every compiled eager TensorFlow loss so far."""
+    from wxent import _tf_checks
+    from wxent._fastpaths import focal_tf
+
+    functions = [*focal_tf.compiled().values(), *tf_sigmoid.compiled()]
+    counts = sum(f.experimental_get_tracing_count() for f in functions)
+    return counts + _tf_checks._COUNTS["softmax_losses"]
+
+
+def _tf_smoothed_losses():
+    _, z, q = _data()
+    y = tf.constant([0, 1, 2, 3, 4, 0])
+    p = tf.nn.softmax(tf.constant(z))
+    return {
+        "softmax_cross_entropy": lambda a, e: wxent.softmax_cross_entropy(
+            a, y, label_smoothing=e, reduction="none"
+        ),
+        "softmax_cross_entropy probabilities": lambda a, e: wxent.softmax_cross_entropy(
+            a, p, label_smoothing=e, reduction="none"
+        ),
+        "sigmoid_cross_entropy": lambda a, e: wxent.sigmoid_cross_entropy(
+            a, tf.constant(z), pos_weight=tf.constant(q), label_smoothing=e, reduction="none"
+        ),
+        "sigmoid_focal_loss": lambda a, e: wxent.sigmoid_focal_loss(
+            a, tf.constant(z), label_smoothing=e, reduction="none"
+        ),
+        "asymmetric_loss": lambda a, e: wxent.asymmetric_loss(
+            a, tf.constant(z), label_smoothing=e, reduction="none"
+        ),
+        "softmax_focal_loss": lambda a, e: wxent.softmax_focal_loss(
+            a, y, gamma=2.0, label_smoothing=e, reduction="none"
+        ),
+    }
+
+
+def _tf_option_schedules():
+    _, z, _ = _data()
+    y = tf.constant([0, 1, 2, 3, 4, 0])
+    z = tf.constant(z)
+    return {
+        "softmax_focal_loss gamma": (
+            lambda a, g: wxent.softmax_focal_loss(a, y, gamma=g, reduction="none"),
+            (2.0, 1.5, 0.7, 3.2),
+        ),
+        "softmax_focal_loss gamma, smoothing": (
+            lambda a, g: wxent.softmax_focal_loss(
+                a, y, gamma=g, label_smoothing=0.1, reduction="none"
             ),
-        )
-        assert_close(got.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
-    assert values.experimental_get_tracing_count() - before <= 3
+            (2.0, 1.5, 0.7),
+        ),
+        "sigmoid_focal_loss gamma": (
+            lambda a, g: wxent.sigmoid_focal_loss(a, z, gamma=g, alpha=0.25, reduction="none"),
+            (2.0, 1.5, 0.7, 3.2),
+        ),
+        "asymmetric_loss gamma_neg": (
+            lambda a, g: wxent.asymmetric_loss(a, z, gamma_neg=g, reduction="none"),
+            (4.0, 3.0, 2.5),
+        ),
+        "asymmetric_loss clip": (
+            lambda a, c: wxent.asymmetric_loss(a, z, clip=c, reduction="none"),
+            (0.05, 0.1, 0.3),
+        ),
+        "asymmetric_loss high clip": (
+            lambda a, c: wxent.asymmetric_loss(a, z, clip=c, reduction="none"),
+            (0.6, 0.75, 0.999),
+        ),
+    }
+
+
+@pytest.mark.parametrize("tape", [False, True])
+@pytest.mark.parametrize("name", list(_tf_option_schedules()))
+def test_tf_a_focal_option_schedule_traces_nothing_new(monkeypatch, name, tape):
+    """A new gamma or clip per eager call runs the functions already traced."""
+    loss, values = _tf_option_schedules()[name]
+    x = tf.constant(np.nan_to_num(_data()[0], posinf=30.0, neginf=-30.0))
+
+    def run(v):
+        if not tape:
+            return loss(x, v), None
+        with tf.GradientTape() as g:
+            g.watch(x)
+            out = loss(x, v)
+        return out, g.gradient(out, x)
+
+    from wxent._fastpaths import focal_tf
+
+    run(values[0])
+    before = _tf_traces()
+    for v in values[1:]:
+        got = run(v)
+        expected = _generic(monkeypatch, lambda v=v: run(v))
+        with monkeypatch.context() as m:  # the same rules, operation by operation
+            m.setattr(focal_tf, "MAX_KEYS", 0)
+            m.setattr(focal_tf, "_KEYS", {})
+            eager = run(v)
+        for a, b, c in zip(got, expected, eager, strict=True):
+            if a is not None:
+                assert np.isfinite(a.numpy()).all()
+                assert_close(a.numpy(), b.numpy(), rtol=2e-6, atol=1e-7)
+                # (a graph may order a product differently from eager: an ulp apart)
+                assert_close(a.numpy(), c.numpy(), rtol=1e-6, atol=1e-8)
+    assert _tf_traces() == before, f"{name}: a new value traced again"
+
+
+@pytest.mark.parametrize("tape", [False, True])
+@pytest.mark.parametrize("name", list(_tf_smoothed_losses()))
+def test_tf_a_label_smoothing_schedule_traces_nothing_new(monkeypatch, name, tape):
+    """A new smoothing value per eager call (a schedule) runs the functions already traced."""
+    loss = _tf_smoothed_losses()[name]
+    x = tf.constant(np.nan_to_num(_data()[0], posinf=30.0, neginf=-30.0))
+
+    def run(eps):
+        if not tape:
+            return loss(x, eps), None
+        with tf.GradientTape() as g:
+            g.watch(x)
+            out = loss(x, eps)
+        return out, g.gradient(out, x)
+
+    run(0.05)  # the first smoothed call traces
+    before = _tf_traces()
+    for eps in (0.1, 0.35, 0.8):
+        got = run(eps)
+        expected = _generic(monkeypatch, lambda eps=eps: run(eps))
+        for a, b in zip(got, expected, strict=True):
+            if a is not None:
+                assert np.isfinite(a.numpy()).all()
+                assert_close(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
+    assert _tf_traces() == before, f"{name}: a new label_smoothing value traced again"

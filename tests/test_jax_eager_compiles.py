@@ -150,3 +150,97 @@ def test_the_compiled_rule_gives_the_traced_callers_values():
     traced = jax.jit(jax.value_and_grad(f))(x)
     np.testing.assert_array_equal(np.asarray(eager[0]), np.asarray(traced[0]))
     np.testing.assert_array_equal(np.asarray(eager[1]), np.asarray(traced[1]))
+
+
+SCHEDULED = {
+    "softmax_cross_entropy": lambda d, x, eps: wxent.softmax_cross_entropy(
+        x, d["y"], label_smoothing=eps
+    ),
+    "softmax_cross_entropy probabilities": lambda d, x, eps: wxent.softmax_cross_entropy(
+        x, d["p"], label_smoothing=eps
+    ),
+    "sigmoid_cross_entropy": lambda d, x, eps: wxent.sigmoid_cross_entropy(
+        x, d["z"], pos_weight=d["w"], label_smoothing=eps
+    ),
+}
+
+# Other options a schedule may change (value, the values after it), against the generic path
+OPTION_SCHEDULES = {
+    "softmax_focal_loss gamma": (
+        lambda d, x, g: wxent.softmax_focal_loss(x, d["y"], gamma=g),
+        (2.0, 1.5, 0.7, 3.2),
+    ),
+    "softmax_focal_loss gamma, smoothing": (
+        lambda d, x, g: wxent.softmax_focal_loss(x, d["y"], gamma=g, label_smoothing=0.1),
+        (2.0, 1.5, 0.7),
+    ),
+    "sigmoid_focal_loss gamma": (
+        lambda d, x, g: wxent.sigmoid_focal_loss(x, d["z"], gamma=g, alpha=0.25),
+        (2.0, 1.5, 0.7, 3.2),
+    ),
+    "asymmetric_loss gamma_neg": (
+        lambda d, x, g: wxent.asymmetric_loss(x, d["z"], gamma_neg=g),
+        (4.0, 3.0, 2.5),
+    ),
+    "asymmetric_loss clip": (
+        lambda d, x, c: wxent.asymmetric_loss(x, d["z"], clip=c),
+        (0.05, 0.1, 0.3),
+    ),
+    "asymmetric_loss high clip": (
+        lambda d, x, c: wxent.asymmetric_loss(x, d["z"], clip=c),
+        (0.6, 0.75, 0.999),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTION_SCHEDULES))
+def test_a_focal_option_schedule_compiles_once(name, monkeypatch):
+    """A new gamma or clip per eager call runs the programs already compiled."""
+    from wxent import _fastpaths
+
+    d = _data()
+    loss, values = OPTION_SCHEDULES[name]
+    x = d["x"].at[0, 1].set(30.0).at[1, 2].set(-30.0)
+    grad = jax.value_and_grad(lambda a, v: loss(d, a, v))
+    jax.block_until_ready((loss(d, x, values[0]), grad(x, values[0])))
+    for v in values[1:]:
+        with _compiles() as seen:
+            value, g = jax.block_until_ready(grad(x, v))
+            plain = jax.block_until_ready(loss(d, x, v))
+        assert len(seen) == 0, f"{name}={v} compiled {len(seen)} program(s)"
+        with monkeypatch.context() as m:
+            m.setattr(_fastpaths, "ENABLED", False)
+            ref_value, ref_g = jax.value_and_grad(lambda a, v=v: loss(d, a, v))(x)
+        assert float(plain) == float(value)
+        assert float(value) == pytest.approx(float(ref_value), rel=2e-6)
+        np.testing.assert_allclose(np.asarray(g), np.asarray(ref_g), rtol=2e-5, atol=1e-7)
+
+
+def _smoothed_reference(name: str, d: dict[str, Any], eps: float) -> float:
+    x = np.asarray(d["x"], np.float64)
+    if name.startswith("sigmoid"):
+        t = np.asarray(d["z"], np.float64) * (1 - eps) + eps / 2
+        w = np.asarray(d["w"], np.float64)
+        log_p, log_q = -np.logaddexp(0, -x), -np.logaddexp(0, x)
+        return float(np.mean(-(w * t * log_p + (1 - t) * log_q)))
+    log_p = x - np.log(np.sum(np.exp(x), axis=1, keepdims=True))
+    t = np.asarray(d["p"], np.float64) if "prob" in name else np.eye(C)[np.asarray(d["y"])]
+    t = t * (1 - eps) + eps / C
+    return float(np.mean(-np.sum(t * log_p, axis=1)))
+
+
+@pytest.mark.parametrize("name", list(SCHEDULED))
+def test_a_label_smoothing_schedule_compiles_once(name):
+    """A new smoothing value per eager call (a schedule) runs the programs already compiled."""
+    d, loss = _data(), SCHEDULED[name]
+    grad = jax.value_and_grad(lambda a, eps: loss(d, a, eps))
+    jax.block_until_ready((loss(d, d["x"], 0.05), grad(d["x"], 0.05)))
+    for eps in (0.1, 0.35, 0.8):
+        with _compiles() as seen:
+            value, g = jax.block_until_ready(grad(d["x"], eps))
+            plain = jax.block_until_ready(loss(d, d["x"], eps))
+        assert len(seen) == 0, f"{name}: label_smoothing={eps} compiled {len(seen)} program(s)"
+        reference = _smoothed_reference(name, d, eps)
+        assert float(plain) == pytest.approx(reference, rel=1e-6)
+        assert float(value) == pytest.approx(reference, rel=1e-6)
+        assert np.all(np.isfinite(np.asarray(g)))

@@ -126,13 +126,13 @@ def foreign_error(
 
 
 def misspelt_error(
-    owner: str, name: str, value: Any, options: tuple[str, ...]
+    owner: str, name: str, value: Any, options: tuple[str, ...], what: str = "loss"
 ) -> AttributeError | None:
     """The error for a new public attribute that reads as a misspelt option, else None.
 
     ``criterion.pos_wieght = w`` would be stored and never read. Names close to one of
-    the loss's options (``difflib`` ratio 0.8 or more) are refused; any other new
-    attribute is the caller's own, as on every object.
+    the loss's (or metric's: ``what``) options (``difflib`` ratio 0.8 or more) are
+    refused; any other new attribute is the caller's own, as on every object.
     """
     if name.startswith("_"):
         return None
@@ -140,7 +140,7 @@ def misspelt_error(
     if not close:
         return None
     return AttributeError(
-        f"Invalid attribute `{name}` of {owner}: it is no option of this loss and would "
+        f"Invalid attribute `{name}` of {owner}: it is no option of this {what} and would "
         f"never be read (did you mean `{close[0]}`?). Expected one of its options: "
         f"{', '.join(options)}. Received: {name}={v._short(value)}"
     )

@@ -242,7 +242,11 @@ class _Reconfigured:
     again from its config with the new value, whose derived state (the threshold as a
     logit, the scoring options) then replaces this one's; the counts are kept. Options
     that size the counts (``num_classes``, the number of classes of ``costs``) cannot
-    change: assigning other sizes is an error.
+    change: assigning other sizes is an error. A new public attribute whose name is close
+    to an option (``metric.treshold = 1.5``, which would be stored and never read) is an
+    ``AttributeError`` suggesting the option; other new attributes are stored, and what
+    Keras sets itself (variables, tracking, names) is never checked: it is private or
+    already an attribute, and assignments during construction are not checked.
     """
 
     _options: ClassVar[tuple[str, ...]]
@@ -253,7 +257,21 @@ class _Reconfigured:
         raise NotImplementedError
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if not self.__dict__.get("_configured") or name not in self._options:
+        if not self.__dict__.get("_configured"):
+            super().__setattr__(name, value)
+            return
+        if name not in self._options:
+            if name not in self.__dict__ and not hasattr(type(self), name):
+                options = (*self._options, *self.__dict__.get("_score_options", {}))
+                error = table.misspelt_error(
+                    f"wxent.keras.{type(self).__name__}",
+                    name,
+                    value,
+                    tuple(dict.fromkeys(options)),
+                    "metric",
+                )
+                if error is not None:
+                    raise error
             super().__setattr__(name, value)
             return
         config = {**self.get_config(), name: value}  # type: ignore[attr-defined]

@@ -96,17 +96,19 @@ def _name(x: Any) -> Any:
 
 def encode(
     labels: Any, classes: Classes | None, ignore_index: int | None
-) -> tuple[np.ndarray, Classes | None]:
-    """Class labels as ``int64`` indices, and the classes when labels are names.
+) -> tuple[np.ndarray, Classes | None, np.ndarray | None]:
+    """Class labels as ``int64`` indices, the classes when labels are names, the kept ones.
 
-    Returns ``(indices, None)`` for numeric labels without ``classes`` (the indices are
-    the labels; entries equal to ``ignore_index`` stay, for the caller to drop), else
-    ``(indices, classes)`` with ``indices`` in ``[0, len(classes))`` and ``-1`` for
-    ignored entries.
+    Returns ``(indices, None, keep)`` for numeric labels without ``classes``: the indices
+    are the labels, and ``keep`` is ``None`` (every entry counts) or a mask of the entries
+    that are not ``ignore_index``, compared as the labels hold them (a ``uint64`` label
+    ``2**64 - 1`` is ignored by ``ignore_index=2**64 - 1``; the indices of ignored entries
+    mean nothing). Else ``(indices, classes, None)`` with ``indices`` in
+    ``[0, len(classes))`` and ``-1`` for ignored entries.
     """
     codes, categories = _categorical(labels)
     if codes is not None:
-        return _recode(codes, categories, classes)
+        return (*_recode(codes, categories, classes), None)
     arr = _any_host("labels", labels)
     if arr.dtype.kind == "U" and isinstance(labels, (list, tuple)):
         arr = _listed_names(labels, arr)
@@ -116,17 +118,19 @@ def encode(
         kind = arr.dtype.kind
     if kind == "b":
         if classes is None:
-            return arr.astype(np.int64), [False, True]
-        return _lookup(arr, classes, None)
+            return arr.astype(np.int64), [False, True], None
+        return (*_lookup(arr, classes, None), None)
     if kind in "iuf":
         if classes is not None and kind == "f":
-            return _lookup(arr, classes, None)
-        indices = class_indices(arr)
-        if classes is None:
-            return indices, None
-        return _lookup(indices, classes, ignore_index)
+            return (*_lookup(arr, classes, None), None)
+        if classes is not None:  # the values as given: no int64 on the way (uint64)
+            return (*_lookup(arr, classes, ignore_index), None)
+        keep = None if ignore_index is None else arr != ignore_index
+        if keep is not None and keep.all():
+            keep = None
+        return class_indices(arr, keep, ignore_index), None, keep
     if kind == "U":
-        return _lookup(arr, classes, None)
+        return (*_lookup(arr, classes, None), None)
     raise v.type_error(
         "labels",
         "integer class indices or class names (str, bool, categorical)",
@@ -134,12 +138,23 @@ def encode(
     )
 
 
-def class_indices(labels: np.ndarray) -> np.ndarray:
-    """Integer (or boolean, or whole-valued floating) labels as ``int64``."""
-    if labels.dtype.kind == "u" and labels.size and int(labels.max()) >= 2**63:
+def class_indices(
+    labels: np.ndarray, keep: np.ndarray | None = None, ignore_index: int | None = None
+) -> np.ndarray:
+    """Integer (or boolean, or whole-valued floating) labels as ``int64``.
+
+    Only the entries that ``keep`` marks (all by default) are checked: an ignored label
+    is ignored whatever its value, also a ``uint64`` one that ``int64`` cannot hold. The
+    indices of the other entries mean nothing.
+    """
+    kept = labels if keep is None else labels[keep]
+    hint = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+    if kept.dtype.kind == "u" and kept.size and int(kept.max()) >= 2**63:
         raise v.value_error(
-            "labels", "class indices below 2**63 (int64)", f"label value {int(labels.max())}"
+            "labels", f"class indices below 2**63 (int64){hint}", f"label value {int(kept.max())}"
         )
+    if keep is not None:  # ignored entries: 0 (no cast of a value int64 cannot hold)
+        labels = np.where(keep, labels, np.zeros((), dtype=labels.dtype))
     if labels.dtype.kind in "iub":
         return labels.astype(np.int64)
     if labels.dtype.kind == "f":

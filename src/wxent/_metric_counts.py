@@ -328,11 +328,12 @@ def _softmax(c: mi.Call) -> Counts:
         # other labels of 2**63 and above negative)
         y = xp.reshape(c.given.view(sys.modules["torch"].int64), (-1,))
         ignore -= 1 << 64
+    elif ignore is not None and ignore >= 1 << 63 and ns.is_jax_namespace(xp):  # uint64 (x64):
+        ignore = xp.asarray(ignore, dtype=y.dtype)  # JAX takes no Python int beyond int64
     in_range = (y >= 0) & (y < n)
-    marker = None if ignore is None else ns.label_marker(xp, ignore, y)  # (JAX uint64)
-    keep = in_range if marker is None else in_range & (y != marker)
+    keep = in_range if ignore is None else in_range & (y != ignore)
     if c.concrete:
-        bad = ~in_range if marker is None else ~in_range & (y != marker)
+        bad = ~in_range if ignore is None else ~in_range & (y != ignore)
         c.checks.add(
             bad,
             lambda: v.check_class_indices(ns.to_numpy(c.given), n, shown),  # no int64 wrap

@@ -132,18 +132,6 @@ def is_jax_namespace(xp: Namespace) -> bool:
     return _name(xp).startswith("jax")
 
 
-def label_marker(xp: Namespace, value: int, labels: Any) -> Any:
-    """``value`` (an ``ignore_index``) to compare integer ``labels`` with.
-
-    JAX reads a Python integer as int64: ``labels != 2**64 - 1`` (uint64 labels under
-    ``jax_enable_x64``, a "missing" marker) was an ``OverflowError`` from inside JAX.
-    Past int64 it is a scalar of the labels' dtype there; elsewhere the number itself.
-    """
-    if value > 2**63 - 1 and is_jax_namespace(xp):
-        return xp.asarray(value, dtype=labels.dtype)
-    return value
-
-
 def is_tf_namespace(xp: Namespace) -> bool:
     """Whether ``xp`` is wxent's TensorFlow shim."""
     return _name(xp) == "wxent._tf_namespace"

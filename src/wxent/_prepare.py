@@ -224,7 +224,11 @@ def class_indices(
     if ignore is not None and _representable(ignore, labels.dtype):
         # An ignore_index outside the labels' dtype range ignores nothing (comparing
         # with it would wrap around and ignore real labels).
-        valid = idx != ns.label_marker(xp, ignore, idx)
+        if ignore >= 2**63 and ns.is_jax_namespace(xp):  # uint64 (x64): JAX takes no
+            # Python int beyond int64, so the marker is given in the labels' dtype
+            valid = idx != xp.asarray(ignore, dtype=idx.dtype)
+        else:
+            valid = idx != ignore
         torch = ns.torch_of(xp)
         idx = torch.where(valid, idx, 0) if torch is not None else xp.where(valid, idx, 0)
     return idx, valid

@@ -593,10 +593,16 @@ def check_at_most_one(name: str, values: np.ndarray) -> None:
 
 
 def check_class_labels_for_counting(
-    labels: np.ndarray, num_classes: int | None, ignore_index: int | None
+    labels: np.ndarray,
+    num_classes: int | None,
+    ignore_index: int | None,
+    keep: np.ndarray | None = None,
 ) -> None:
-    """Integer labels to count: non-negative, below ``num_classes``, or ``ignore_index``."""
-    kept = labels if ignore_index is None else labels[labels != ignore_index]
+    """Integer labels to count: non-negative, below ``num_classes``, or ``ignore_index``.
+
+    ``keep``: the entries that are not ``ignore_index`` (``None``: all of them).
+    """
+    kept = labels if keep is None else labels[keep]
     hint = "" if ignore_index is None else f" or ignore_index={ignore_index}"
     if kept.size and kept.min() < 0:
         raise value_error(

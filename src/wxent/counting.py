@@ -60,7 +60,10 @@ def label_counts(
             do not occur get count 0. For names and multi-hot labels, if given, it must
             equal the number of classes (labels).
         multi_label: count a multi-hot matrix per label.
-        ignore_index: an integer class label that is not counted (class labels only).
+        ignore_index: an integer class label that is not counted (class labels only),
+            compared with the labels as they are held: a ``uint64`` marker such as
+            ``2**64 - 1`` is ignored, where any other label of ``2**63`` or above is an
+            error (class indices are ``int64``).
         sample_weight: non-negative weights, the shape of ``labels`` (or for multi-hot
             labels one weight per row): each entry counts as its weight.
         classes: the classes in order (class values as they appear in ``labels``), or
@@ -131,11 +134,10 @@ def count(
     if multi_label:
         arr, names = _labels.multi_hot(labels, classes)
         return _multi_hot_counts(arr, num_classes, ignore_index, sample_weight), names
-    idx, names = _labels.encode(labels, classes, ignore_index)
+    idx, names, keep = _labels.encode(labels, classes, ignore_index)
     sw = _labels.sample_weight(sample_weight, idx, multi_label=False)
     if names is None:
-        v.check_class_labels_for_counting(idx, num_classes, ignore_index)
-        keep = idx != ignore_index if ignore_index is not None else None
+        v.check_class_labels_for_counting(idx, num_classes, ignore_index, keep)
         size = num_classes
     else:
         if num_classes is not None and num_classes != len(names):

@@ -115,7 +115,9 @@ after construction is checked as in the constructor, used by the next call and s
 ``get_config`` (a train step already compiled keeps the values it was traced with until
 ``model.compile`` runs again); a metric's ``num_classes`` and the size of its ``costs``
 cannot change. Another loss's option (``loss.weight``, ``loss.from_logits``) is an
-``AttributeError`` naming the option to use.
+``AttributeError`` naming the option to use, and so is a new attribute whose name is close
+to an option of the loss or metric (``metric.treshold = 1.2``: "did you mean
+``threshold``?"); other new attributes are stored.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _threshold_search as search
 from wxent import _validation as v
-from wxent._core.numerics import shifted_logits
+from wxent._core.numerics import offset_argmax
 from wxent._types import Array
 
 OBJECTIVES = (
@@ -414,14 +414,28 @@ def predict(
     label along ``class_axis``, a boolean array of the logits' shape. Softmax logits
     (``offsets`` given, ``0`` for the plain argmax): ``argmax(logits + offsets)`` along
     ``class_axis``, integer class indices (the first index wins an exact tie; a row of
-    only ``-inf`` decides class 0, where :func:`bayes_decision`, which needs its softmax,
-    raises). Runs under ``jax.jit``, ``tf.function`` and ``torch.compile``.
+    only ``-inf`` decides the class of the largest offset, class 0 for equal ones, where
+    :func:`bayes_decision`, which needs its softmax, raises). Runs under ``jax.jit``,
+    ``tf.function`` and ``torch.compile``.
 
     The offsets are added to the shifted logits ``logits - max(logits)`` of each row (the
     same argmax in exact arithmetic), so they count at any magnitude: an offset of 9 on a
     class 8 below the top decides also at float32 logits ``1e8``, where ``1e8 + 9`` would
-    round to ``1e8``. In a row holding ``+inf`` the first ``+inf`` entry wins (an offset
-    added to ``+inf`` leaves it ``+inf``).
+    round to ``1e8``. A single number adds the same to every class and decides nothing
+    (also ``±inf``).
+
+    **Infinite logits and offsets.** ``logits + offsets`` has no value where ``+inf``
+    meets ``-inf``, and ``+inf`` entries tie; the classes of a row are ranked by, in
+    this order: (1) their offset: ``-inf`` below any finite offset, ``+inf`` above;
+    (2) their logit: ``-inf`` below any finite logit, ``+inf`` above; (3) the finite
+    rest, ``shifted logit + offset``, an infinite term counting 0 (the rest of
+    ``+inf + 3`` is 3); then the first index. So an offset ``-inf`` excludes its class
+    (chosen only where every class is excluded, by the logits), an offset ``+inf``
+    forces it (among several, the logits decide), a ``+inf`` logit beats the finite ones
+    (among several, the largest offset wins), and no ``inf - inf`` NaN ever decides.
+    A NaN logit or offset is an error (``ValueError``) where it can be read; traced
+    (``jax.jit``, ``tf.function``, ``torch.compile``) a row holding a NaN logit, and
+    every row when an offset is NaN, decides ``-1``, no class.
 
     Args:
         logits: floating array of NumPy, PyTorch, JAX or TensorFlow.
@@ -431,7 +445,8 @@ def predict(
         class_axis: the class (label) axis.
 
     Returns:
-        Booleans (thresholds) or integer class indices (offsets), on the logits' device.
+        Booleans (thresholds) or integer class indices (offsets), on the logits' device
+        (``-1`` where a traced call met NaN).
 
     Raises:
         TypeError: for wrong types.
@@ -445,6 +460,10 @@ def predict(
         [1, 1]
         >>> wxent.predict(logits, threshold=[1.0, 1.0, 0.0]).tolist()
         [[True, True, False], [False, False, True]]
+        >>> inf = float("inf")  # a -inf offset excludes; among +inf logits, the larger offset
+        >>> x = np.array([[inf, 5.0, inf], [inf, 1.0, 2.0]])
+        >>> wxent.predict(x, offsets=[-inf, 0.0, 1.0]).tolist()
+        [2, 2]
     """
     xp = v.check_logits(logits)
     shape = v.static_shape(logits)
@@ -465,12 +484,31 @@ def predict(
     if offsets is None:
         return x > vec
     # The offsets are added to the shifted logits x - max(x): added to large logits (1e8
-    # in float32) they would round away, as would 1 added to 3e38.
+    # in float32) they would round away, as would 1 added to 3e38. Infinite logits and
+    # offsets are ranked without inf - inf (offset_argmax).
+    lowest = _ABOVE_LOWEST.get(ns.float_dtype_name(xp, x.dtype) or "")
+    checked = ns.is_concrete(x) and (isinstance(vec, float) or ns.is_concrete(vec))
     decision = prep.quietly(
-        inp, lambda: xp.argmax(shifted_logits(x, axis=axis, xp=xp) + vec, axis=axis)
+        inp,
+        lambda: offset_argmax(
+            x,
+            vec,
+            axis=axis,
+            xp=xp,
+            lowest=lowest,
+            mark_nan=not checked or ns.torch_is_compiling(),
+        ),
     )
     # NumPy's argmax of unbatched (C,) logits is a scalar: a 0-d array, as other shapes
     return np.asarray(decision) if isinstance(decision, np.generic) else decision
+
+
+#: The finite rest of offset_argmax saturates just above the lowest float of the compute
+#: dtype: TensorFlow's argmax never picks the lowest float itself (it starts from it).
+_ABOVE_LOWEST = {
+    name: float(np.nextafter(np.finfo(name).min, np.zeros((), name)))
+    for name in ("float32", "float64")
+}
 
 
 def _decision_vector(name: str, value: Any, inp: Any) -> Any:

@@ -17,16 +17,41 @@ from wxent._types import Array
 FAR = 1000.0
 
 
-def smoothed(target: Any, spread: Any, eps: float, *, xp: Any = None) -> Any:
+def smoothing_is(eps: Any, value: float) -> bool:
+    """Whether the label smoothing ``eps`` is known to be ``value`` (0 or 1).
+
+    ``eps`` is a Python number, or a float64 0-d array: the value of a compiled eager call
+    (TensorFlow's, whose smoothing is an argument so that a schedule compiles nothing
+    new), which is never 0 or 1 (those are compiled apart).
+    """
+    return not ns.is_array(eps) and eps == value
+
+
+def smoothing_factors(eps: Any, like: Array, *, xp: Any) -> tuple[Any, Any]:
+    """``(1 - eps, eps)`` for arrays of ``like``'s dtype.
+
+    A float64 array ``eps`` (see :func:`smoothing_is`) gives the two factors rounded once
+    to the dtype, as the Python number's would be.
+    """
+    if not ns.is_array(eps):
+        return 1.0 - eps, eps
+    return xp.astype(1.0 - eps, like.dtype), xp.astype(eps, like.dtype)
+
+
+def smoothed(target: Any, spread: Any, eps: Any, *, xp: Any = None) -> Any:
     """``(1 - eps) * target + eps * spread``: the loss of the smoothed target.
 
     At ``eps = 1`` the spread alone: the target's weight is 0, also where its loss is
     ``inf`` (the label's logit at ``-inf``, or a row holding ``+inf`` elsewhere), where
     ``0 * inf`` would make the loss NaN. ``xp``: the namespace of the generic core's
     callers (TensorFlow scales with :func:`scale`); the fast paths' kernels leave it out.
+    ``eps``: a number, or a float64 0-d array (:func:`smoothing_is`, with ``xp``).
     """
-    if eps == 1.0:
+    if smoothing_is(eps, 1.0):
         return spread
+    if xp is not None and ns.is_array(eps):
+        keep, eps = smoothing_factors(eps, target, xp=xp)
+        return scale(target, keep, xp=xp) + scale(spread, eps, xp=xp)
     if xp is not None and ns.is_tf_namespace(xp):
         return scale(target, 1.0 - eps, xp=xp) + scale(spread, eps, xp=xp)
     return (1.0 - eps) * target + eps * spread
@@ -203,6 +228,56 @@ def shifted_logits(x: Array, *, axis: int, xp: Any) -> Array:
     m = constant(xp.max(x, axis=axis, keepdims=True), xp=xp)
     finite = xp.isfinite(m)
     return xp.where(finite, x - xp.where(finite, m, 0.0), x)
+
+
+def offset_argmax(
+    x: Array, b: Any, *, axis: int, xp: Any, lowest: float | None, mark_nan: bool
+) -> Array:
+    """``argmax(x + b)`` along ``axis``, defined at infinite logits and offsets.
+
+    ``b``: a Python number (the same for every class: it decides nothing) or offsets of
+    ``x``'s framework that broadcast along ``axis``. The classes of a row are ranked by,
+    in this order:
+
+    1. their offset's infinity: ``-inf`` below every finite offset, ``+inf`` above;
+    2. their logit's infinity, likewise;
+    3. the finite rest: the logit, shifted by the row's largest finite logit (so that an
+       offset counts at any magnitude, as in :func:`shifted_logits`), plus the offset,
+       each counted 0 where infinite (the rest of ``+inf + 3`` is 3).
+
+    The first index wins a tie. So an offset ``-inf`` never chooses its class while a
+    class of a larger offset is in the row, an offset ``+inf`` always does (among several,
+    the logits decide), a ``+inf`` logit beats the finite ones of the same offset class,
+    and among several ``+inf`` logits the largest offset wins. No ``inf - inf``: no NaN
+    decides. ``lowest``: where the finite rest saturates, above the most negative finite
+    value of ``x``'s dtype (a shifted logit ``-3e38 - 3e38`` is not ``-inf``, which would
+    tie with the classes ranked out, nor that value, which TensorFlow's argmax never
+    picks: it starts from it and takes only larger entries). ``mark_nan``: a row holding
+    a NaN logit, and every row when an offset is NaN, decides ``-1`` (traced calls,
+    where no check can raise).
+    """
+    inf = float("inf")
+    finite = xp.isfinite(x)
+    level = xp.where(finite, 0.0, xp.sign(x))
+    scalar = isinstance(b, (int, float))
+    if not scalar:
+        finite_b = xp.isfinite(b)
+        level = level + xp.where(finite_b, 0.0, 3.0 * xp.sign(b))
+    m = xp.max(xp.where(finite, x, -inf), axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    rest = xp.where(finite, x - m, 0.0)  # (a where: no rewrite of (x - m) + b, see above)
+    if not scalar:
+        rest = rest + xp.where(finite_b, b, 0.0)
+    if lowest is not None:
+        rest = xp.clip(rest, min=lowest)
+    top = xp.max(level, axis=axis, keepdims=True)
+    decision = xp.argmax(xp.where(level == top, rest, -inf), axis=axis)
+    if mark_nan:
+        bad = xp.any(xp.isnan(x), axis=axis)
+        if not scalar:
+            bad = xp.logical_or(bad, xp.any(xp.isnan(b)))
+        decision = xp.where(bad, -1, decision)
+    return decision
 
 
 def limit_logits(x: Array, *, axis: int, xp: Any) -> Array:

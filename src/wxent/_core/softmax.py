@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from wxent import _namespace as ns
 from wxent._core.numerics import (
     FAR,
     class_count,
@@ -29,13 +30,14 @@ from wxent._core.numerics import (
     scale,
     shifted_log_total,
     smoothed,
+    smoothing_is,
     take_along_axis,
 )
 from wxent._types import Array
 
 
 def softmax_cross_entropy_indices(
-    logits: Array, labels: Array, *, axis: int, label_smoothing: float, xp: Any
+    logits: Array, labels: Array, *, axis: int, label_smoothing: Any, xp: Any
 ) -> Array:
     """Per-sample softmax cross-entropy with class-index labels.
 
@@ -48,7 +50,8 @@ def softmax_cross_entropy_indices(
         labels: integer class indices, the shape of ``logits`` without ``axis``, every
             entry a valid index (the caller replaces ignored ones).
         axis: the class axis (non-negative).
-        label_smoothing: ``eps`` in ``[0, 1]``.
+        label_smoothing: ``eps`` in ``[0, 1]`` (a number, or a float64 0-d array: see
+            :func:`wxent._core.numerics.smoothing_is`).
         xp: the array namespace.
 
     Returns:
@@ -61,22 +64,27 @@ def softmax_cross_entropy_indices(
     index = xp.expand_dims(labels, axis=axis)
     target = take_along_axis(z, index, axis=axis, xp=xp)
     nll = xp.squeeze(log_total - target, axis=axis)
-    if label_smoothing == 0.0:
+    if smoothing_is(label_smoothing, 0.0):
         return nll
     smooth = xp.squeeze(log_total, axis=axis) - xp.mean(z, axis=axis)
     return smoothed(nll, smooth, label_smoothing, xp=xp)
 
 
-def smooth_probabilities(labels: Array, *, axis: int, label_smoothing: float, xp: Any) -> Array:
+def smooth_probabilities(labels: Array, *, axis: int, label_smoothing: Any, xp: Any) -> Array:
     """``t = y * (1 - eps) + eps / C`` along ``axis``."""
-    if label_smoothing == 0.0:
+    if smoothing_is(label_smoothing, 0.0):
         return labels
     num_classes = class_count(labels, axis=axis, xp=xp)
+    if ns.is_array(label_smoothing):  # (float64, see smoothing_is): rounded once, as a number
+        if not isinstance(num_classes, int):
+            num_classes = xp.astype(num_classes, label_smoothing.dtype)
+        keep = xp.astype(1.0 - label_smoothing, labels.dtype)
+        return labels * keep + xp.astype(label_smoothing / num_classes, labels.dtype)
     return labels * (1.0 - label_smoothing) + label_smoothing / num_classes
 
 
 def softmax_cross_entropy_probabilities(
-    logits: Array, labels: Array, *, axis: int, label_smoothing: float, xp: Any
+    logits: Array, labels: Array, *, axis: int, label_smoothing: Any, xp: Any
 ) -> Array:
     """Per-sample softmax cross-entropy with probability labels.
 
@@ -87,7 +95,8 @@ def softmax_cross_entropy_probabilities(
         logits: ``x``, floating, classes along ``axis``.
         labels: ``y``, same shape, non-negative.
         axis: the class axis (non-negative).
-        label_smoothing: ``eps`` in ``[0, 1]``.
+        label_smoothing: ``eps`` in ``[0, 1]`` (a number, or a float64 0-d array: see
+            :func:`wxent._core.numerics.smoothing_is`).
         xp: the array namespace.
 
     Returns:
@@ -198,7 +207,7 @@ def softmax_focal_terms(logits: Array, *, axis: int, gamma: float, xp: Any) -> A
 
 
 def softmax_focal_loss_indices(
-    logits: Array, labels: Array, *, axis: int, gamma: float, label_smoothing: float, xp: Any
+    logits: Array, labels: Array, *, axis: int, gamma: float, label_smoothing: Any, xp: Any
 ) -> Array:
     """Per-sample softmax focal loss with class-index labels.
 
@@ -211,7 +220,8 @@ def softmax_focal_loss_indices(
         labels: integer class indices, the shape of ``logits`` without ``axis``, valid.
         axis: the class axis (non-negative).
         gamma: the focusing parameter ``>= 0``.
-        label_smoothing: ``eps`` in ``[0, 1]``.
+        label_smoothing: ``eps`` in ``[0, 1]`` (a number, or a float64 0-d array: see
+            :func:`wxent._core.numerics.smoothing_is`).
         xp: the array namespace.
 
     Returns:
@@ -220,7 +230,7 @@ def softmax_focal_loss_indices(
     terms = softmax_focal_terms(logits, axis=axis, gamma=gamma, xp=xp)
     index = xp.expand_dims(labels, axis=axis)
     target = xp.squeeze(take_along_axis(terms, index, axis=axis, xp=xp), axis=axis)
-    if label_smoothing == 0.0:
+    if smoothing_is(label_smoothing, 0.0):
         return target
     num_classes = class_count(logits, axis=axis, xp=xp)
     if not isinstance(num_classes, int):

@@ -58,7 +58,6 @@ from typing import Any
 import tensorflow as tf
 from tensorflow.python.eager import record
 
-from wxent._core import sigmoid as core_sigmoid
 from wxent._fastpaths import focal as shared
 
 Tensor = Any
@@ -121,12 +120,42 @@ def _sigmoid_parts(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     )
 
 
+# The compiled eager functions take the options as values of the call, not as parts of
+# their keys, so that a schedule (a new gamma, clip or smoothing each step) traces nothing
+# new: the keys hold what the formulas branch on (``_kinds``), the values come as float64
+# tensors (:func:`option_values`), from which every number is formed in float64 and then
+# rounded once to the logits' dtype (``_num``), as a Python number's constant is.
+
+
+def option_values(opts: tuple[float, ...]) -> Tensor:
+    """The options ``opts`` as one float64 vector, an argument of a compiled function."""
+    return tf.constant(opts, tf.float64)
+
+
+def _options(opts: Any) -> tuple[Any, ...]:
+    """``opts`` entry by entry: Python numbers, or the float64 0-d tensors of a vector."""
+    return tuple(tf.unstack(opts)) if isinstance(opts, tf.Tensor) else tuple(opts)
+
+
+def _num(value: Any, dtype: Any) -> Any:
+    """A Python number as it is; a float64 option tensor rounded once to ``dtype``."""
+    return tf.cast(value, dtype) if isinstance(value, tf.Tensor) else value
+
+
+def _kinds(opts: tuple[float, ...]) -> tuple[bool, bool, int, bool]:
+    """What the sigmoid family's formulas branch on: gammas 0, the clip's form, smoothing."""
+    gamma_pos, gamma_neg, clip, eps = opts
+    clip_kind = 0 if clip == 0.0 else 2 if clip >= 0.5 else 1  # see clipped_probability
+    return gamma_pos == 0.0, gamma_neg == 0.0, clip_kind, eps != 0.0
+
+
 def _focal_term(
-    p: Tensor, q: Tensor, sp_pos: Tensor, sp_neg: Tensor, gamma: float, slope: bool
+    p: Tensor, q: Tensor, sp_pos: Tensor, sp_neg: Tensor, gamma: Any, zero: bool, slope: bool
 ) -> tuple[Tensor, Tensor | None]:
     """``A = -(1-p)**gamma log p`` and ``dA/dx`` (see :func:`.focal_torch._focal_term`)."""
-    if gamma == 0.0:
+    if zero:
         return sp_neg, (-q if slope else None)
+    gamma = _num(gamma, p.dtype)
     factor = tf.exp(sp_pos * -gamma)
     derivative = None
     if slope:
@@ -135,20 +164,23 @@ def _focal_term(
 
 
 def _clipped_negative(
-    p: Tensor, q: Tensor, gamma: float, clip: float, slope: bool
+    p: Tensor, q: Tensor, gamma: Any, zero: bool, clip: Any, high: bool, slope: bool
 ) -> tuple[Tensor, Tensor | None]:
-    """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``."""
-    shifted = core_sigmoid.clipped_probability(p, q, clip)
+    """``N = -p_m**gamma log(1 - p_m)``, ``p_m = max(p - clip, 0)``, and ``dN/dx``.
+
+    ``high``: ``clip >= 1/2`` (the forms of :func:`wxent._core.sigmoid.clipped_probability`).
+    """
+    shifted = _num(1.0 - clip, p.dtype) - q if high else p - _num(clip, p.dtype)
     # NaN stays active (a NaN logit is an error). Not logical_not(shifted <= 0): in a
     # graph TensorFlow's optimizer rewrites that as shifted > 0, false for NaN.
     active = tf.logical_or(shifted > 0, tf.math.is_nan(shifted))
     p_m = tf.where(active, shifted, 1.0)
-    one_minus = tf.where(active, q + clip, 1.0)
+    one_minus = tf.where(active, q + _num(clip, p.dtype), 1.0)
     # (-log1p(-p_m) where p_m <= 1/2: see clipped_probability)
-    high = clip >= 0.5
     minus_log = -tf.math.log1p(-tf.where(active, shifted, 0.0)) if high else -tf.math.log(one_minus)
     d_pm = tf.math.reciprocal(one_minus) if slope else None
-    if gamma != 0.0:
+    if not zero:
+        gamma = _num(gamma, p.dtype)
         power = tf.exp(gamma * tf.math.log(p_m))
         if slope:
             d_pm = (d_pm + gamma * minus_log / p_m) * power
@@ -158,43 +190,71 @@ def _clipped_negative(
 
 
 def _sigmoid_values(
-    x: Tensor, cp: Tensor, cn: Tensor, opts: tuple[float, ...], slope: bool
+    x: Tensor, cp: Tensor, cn: Tensor, opts: Any, kinds: Any, slope: bool
 ) -> tuple[Tensor, Tensor | None]:
     """Per-element ``cp*A + cn*N`` (0 where a coefficient is 0) and its derivative."""
-    gamma_pos, gamma_neg, clip = opts[:3]
+    gamma_pos, gamma_neg, clip = _options(opts)[:3]
+    pos_zero, neg_zero, clip_kind = kinds[:3]
     p, q, sp_pos, sp_neg = _sigmoid_parts(x)
-    pos, d_pos = _focal_term(p, q, sp_pos, sp_neg, gamma_pos, slope)
-    if clip == 0.0:
-        neg, d_neg = _focal_term(q, p, sp_neg, sp_pos, gamma_neg, slope)  # B(x) = A(-x)
+    pos, d_pos = _focal_term(p, q, sp_pos, sp_neg, gamma_pos, pos_zero, slope)
+    if clip_kind == 0:
+        neg, d_neg = _focal_term(q, p, sp_neg, sp_pos, gamma_neg, neg_zero, slope)  # A(-x)
         d_neg = None if d_neg is None else -d_neg
     else:
-        neg, d_neg = _clipped_negative(p, q, gamma_neg, clip, slope)
+        neg, d_neg = _clipped_negative(p, q, gamma_neg, neg_zero, clip, clip_kind == 2, slope)
     loss = _mul(pos, cp) + _mul(neg, cn)
     if not slope:
         return loss, None
     return loss, cp * d_pos + cn * d_neg
 
 
-def _coefficients(z: Tensor, q: Tensor | None, r: Tensor | None, eps: float) -> Any:
+def scalar_argument(value: float) -> Any:
+    """An option as the compiled eager functions take it: a value of the call, not of the key.
+
+    A float64 0-d tensor (a schedule, a new value per call, traces nothing new; float64
+    keeps the roundings of the Python number, see :func:`_num`); ``0.0`` (no smoothing, a
+    gamma of 0) stays a constant of its own trace, as the formulas branch on it.
+    """
+    return tf.constant(value, tf.float64) if value else 0.0
+
+
+def _zero(value: Any) -> bool:
+    """Whether an option (a number or a :func:`scalar_argument`) is known to be 0."""
+    return not isinstance(value, tf.Tensor) and value == 0.0
+
+
+def smooth_binary(z: Tensor, eps: Any) -> Tensor:
+    """``t = z (1 - eps) + eps / 2``; ``eps`` a number or a :func:`scalar_argument`."""
+    if isinstance(eps, tf.Tensor):  # each factor rounded once to the dtype, as a number's
+        return z * tf.cast(1.0 - eps, z.dtype) + tf.cast(0.5 * eps, z.dtype)
+    return z * (1.0 - eps) + 0.5 * eps if eps else z
+
+
+def _coefficients(z: Tensor, q: Tensor | None, r: Tensor | None, eps: Any) -> Any:
     """``q * t`` and ``r * (1 - t)`` of the smoothed labels ``t = z (1 - eps) + eps / 2``."""
-    t = z * (1.0 - eps) + 0.5 * eps if eps else z
+    t = smooth_binary(z, eps)
     cp = t if q is None else t * q
     cn = 1.0 - t if r is None else (1.0 - t) * r
     return cp, cn
 
 
-def _sigmoid_loss(x: Tensor, z: Tensor, q: Any, r: Any, opts: tuple[float, ...]) -> Tensor:
-    """The loss alone (no derivative) of :func:`sigmoid_family`'s inputs."""
-    cp, cn = _coefficients(z, q, r, opts[3])
-    return _sigmoid_values(x, cp, cn, opts, slope=False)[0]
+def _sigmoid_loss(x: Tensor, z: Tensor, q: Any, r: Any, opts: Any, kinds: Any) -> Tensor:
+    """The loss alone (no derivative) of :func:`sigmoid_family`'s inputs.
+
+    ``opts``: ``(gamma_pos, gamma_neg, clip, eps)``, numbers or :func:`option_values`.
+    """
+    eps = _options(opts)[3] if kinds[3] else 0.0
+    cp, cn = _coefficients(z, q, r, eps)
+    return _sigmoid_values(x, cp, cn, opts, kinds, slope=False)[0]
 
 
 def _sigmoid_forward(
-    x: Tensor, z: Tensor, q: Any, r: Any, opts: tuple[float, ...]
+    x: Tensor, z: Tensor, q: Any, r: Any, opts: Any, kinds: Any
 ) -> tuple[Tensor, Tensor]:
     """The loss and its derivative with respect to the logits (the custom gradient's forward)."""
-    cp, cn = _coefficients(z, q, r, opts[3])
-    loss, derivative = _sigmoid_values(x, cp, cn, opts, slope=True)
+    eps = _options(opts)[3] if kinds[3] else 0.0
+    cp, cn = _coefficients(z, q, r, eps)
+    loss, derivative = _sigmoid_values(x, cp, cn, opts, kinds, slope=True)
     return loss, derivative
 
 
@@ -209,13 +269,18 @@ def sigmoid_family(
     CALLS["sigmoid_family"] += 1
     x, z, q, r = _tensor(x), _tensor(z), _tensor(q), _tensor(r)
     eager = tf.executing_eagerly()
+    kinds = _kinds(opts)  # (the compiled functions' key; the values are an argument)
     if eager and not _watched([x, z, q, r]):  # the loss alone
-        return (_compiled("sigmoid_loss", opts) or _sigmoid_loss)(x, z, q, r, opts)
+        loss = _compiled("sigmoid_loss", kinds)
+        if loss is None:
+            return _sigmoid_loss(x, z, q, r, opts, kinds)
+        return loss(x, z, q, r, option_values(opts), kinds)
     weights = [w for w in (q, r) if w is not None]
     # The labels' and weights' gradient: eagerly where watched; traced, always (a tape
     # outside the function differentiates it later, and TensorFlow prunes what is unread).
     others = not eager or _watched([z, *weights])
-    forward = _compiled("sigmoid_forward", opts) if eager else None
+    forward = _compiled("sigmoid_forward", kinds) if eager else None
+    values = opts if forward is None else option_values(opts)
 
     def unpack(z: Tensor, weights: tuple) -> tuple[Tensor, Any, Any]:
         it = iter(weights)
@@ -227,7 +292,7 @@ def sigmoid_family(
     @tf.custom_gradient
     def rule(x: Tensor, z: Tensor, *weights: Tensor) -> Any:
         with record.stop_recording():
-            loss, derivative = (forward or _sigmoid_forward)(x, *unpack(z, weights), opts)
+            loss, derivative = (forward or _sigmoid_forward)(x, *unpack(z, weights), values, kinds)
 
         def backward(upstream: Tensor) -> Any:
             inputs = [x, z, *weights]
@@ -293,7 +358,7 @@ def _label_positions(y: Tensor) -> Tensor:
 
 
 def _sparse_values(
-    x: Tensor, y: Tensor, gamma: float, on_host: bool
+    x: Tensor, y: Tensor, gamma: Any, on_host: bool
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per-row ``F_y``, shift ``m`` (``inf`` in rows holding ``+inf``), ``log_total`` and ``k_y``.
 
@@ -306,7 +371,7 @@ def _sparse_values(
     infinite = infinite[:, 0]
     log_total = tf.math.log(total)
     minus_log_p = log_total - (tf.gather(x, y, axis=1, batch_dims=1) - m[:, 0])
-    if gamma == 0.0:
+    if _zero(gamma):
         loss = minus_log_p
         k = tf.fill(tf.shape(log_total), tf.constant(-1.0, log_total.dtype))
     else:
@@ -317,12 +382,12 @@ def _sparse_values(
             tf.math.log1p(-tf.exp(-minus_log_p)),
             tf.math.log(others) - log_total,
         )
-        loss, k = shared.focal_and_slope(tf, minus_log_p, log1m, gamma)
+        loss, k = shared.focal_and_slope(tf, minus_log_p, log1m, _num(gamma, x.dtype))
     shift = tf.where(infinite, tf.fill(tf.shape(m[:, 0]), tf.constant(_INF, m.dtype)), m[:, 0])
     return loss, shift, log_total, tf.where(infinite, tf.zeros_like(k), k)
 
 
-def _sparse_loss(x: Tensor, y: Tensor, gamma: float, on_host: bool) -> Tensor:
+def _sparse_loss(x: Tensor, y: Tensor, gamma: Any, on_host: bool) -> Tensor:
     """The per-row loss alone of :func:`_sparse_values`."""
     return _sparse_values(x, y, gamma, on_host)[0]
 
@@ -342,16 +407,21 @@ def _sparse(x: Tensor, y: Tensor, gamma: float) -> Tensor:
     CALLS["softmax_sparse"] += 1
     eager = tf.executing_eagerly()
     on_host = _branch_on_host(x)
-    key = (gamma, on_host)
+    key = (gamma == 0.0, on_host)  # (gamma itself is an argument: scalar_argument)
     if eager and not _watched([x]):
-        return (_compiled("sparse_loss", key) or _sparse_loss)(x, y, gamma, on_host)
-    forward = (eager and _compiled("sparse_forward", key)) or _sparse_values
+        loss = _compiled("sparse_loss", key)
+        if loss is None:
+            return _sparse_loss(x, y, gamma, on_host)
+        return loss(x, y, scalar_argument(gamma), on_host)
+    compiled_forward = eager and _compiled("sparse_forward", key)
+    forward = compiled_forward or _sparse_values
+    forward_gamma = scalar_argument(gamma) if compiled_forward else gamma
     gradient = (eager and _compiled("sparse_gradient", ())) or _sparse_gradient
 
     @tf.custom_gradient
     def rule(x: Tensor) -> Any:
         with record.stop_recording():
-            loss, m, log_total, k = forward(x, y, gamma, on_host)
+            loss, m, log_total, k = forward(x, y, forward_gamma, on_host)
 
         def backward(upstream: Tensor) -> Any:
             if record.could_possibly_record():  # a second derivative: the generic autodiff
@@ -365,20 +435,20 @@ def _sparse(x: Tensor, y: Tensor, gamma: float) -> Tensor:
 
 
 def _dense_values(
-    x: Tensor, t: Tensor, gamma: float, slope: bool, on_host: bool
+    x: Tensor, t: Tensor, gamma: Any, slope: bool, on_host: bool
 ) -> tuple[Tensor, Tensor | None]:
     """Per-row ``sum_c t_c F_c`` and its gradient (0 in rows holding ``+inf``)."""
     x, infinite, m, e, total = _row_stats(x, on_host)
     minus_log_p = tf.math.log(total)[:, None] - (x - m)  # shifted logits: no cancellation
     p = e / total[:, None]
-    if gamma == 0.0:
+    if _zero(gamma):
         terms, k = minus_log_p, -1.0
     else:
         is_max = x == m
         count = tf.reduce_sum(tf.cast(is_max, x.dtype), axis=1)
         rest = tf.reduce_sum(tf.where(is_max, tf.zeros_like(p), p), axis=1) + (count - 1.0) / total
         log1m = tf.where(is_max & (p > 0.5), tf.math.log(rest)[:, None], tf.math.log1p(-p))
-        terms, k = shared.focal_and_slope(tf, minus_log_p, log1m, gamma)
+        terms, k = shared.focal_and_slope(tf, minus_log_p, log1m, _num(gamma, x.dtype))
     loss = tf.reduce_sum(_mul(terms, t), axis=1)
     if not slope:
         return loss, None
@@ -387,31 +457,35 @@ def _dense_values(
     return loss, tf.where(infinite, tf.zeros_like(derivative), derivative)
 
 
-def _targets(x: Tensor, labels: Tensor, eps: float) -> Tensor:
+def _targets(x: Tensor, labels: Tensor, eps: Any) -> Tensor:
     """Smoothed targets ``(N, C)`` of class indices ``(N,)`` or probabilities ``(N, C)``.
 
     The number of classes is known where the rule is chosen; a compiled function traced
     for several shapes may have lost it (unknown dimensions): then it is read from the
-    shape, and ``eps / C`` is the same float64 quotient rounded to the dtype.
+    shape, and ``eps / C`` is the same float64 quotient rounded to the dtype. ``eps``: a
+    Python number or a float64 0-d tensor (:func:`scalar_argument`), whose factors
+    are rounded once to the dtype, as the number's are.
     """
+    tensor = isinstance(eps, tf.Tensor)
     num_classes = x.shape[1]
     if num_classes is None:
         num_classes = tf.shape(x)[1]
         share = tf.cast(eps / tf.cast(num_classes, tf.float64), x.dtype)
     else:
-        share = eps / num_classes
+        share = tf.cast(eps / num_classes, x.dtype) if tensor else eps / num_classes
+    keep = tf.cast(1.0 - eps, x.dtype) if tensor else 1.0 - eps
     if len(labels.shape) == 2:
-        return labels * (1.0 - eps) + share if eps else labels
-    return tf.one_hot(labels, num_classes, dtype=x.dtype) * (1.0 - eps) + share
+        return labels * keep + share if tensor or eps else labels
+    return tf.one_hot(labels, num_classes, dtype=x.dtype) * keep + share
 
 
-def _dense_loss(x: Tensor, labels: Tensor, eps: float, gamma: float, on_host: bool) -> Tensor:
+def _dense_loss(x: Tensor, labels: Tensor, eps: Any, gamma: Any, on_host: bool) -> Tensor:
     """The per-row loss alone of :func:`_dense`."""
     return _dense_values(x, _targets(x, labels, eps), gamma, False, on_host)[0]
 
 
 def _dense_forward(
-    x: Tensor, labels: Tensor, eps: float, gamma: float, on_host: bool
+    x: Tensor, labels: Tensor, eps: Any, gamma: Any, on_host: bool
 ) -> tuple[Tensor, Tensor]:
     """The per-row loss and its gradient (the custom gradient's forward pass)."""
     loss, derivative = _dense_values(x, _targets(x, labels, eps), gamma, True, on_host)
@@ -424,10 +498,17 @@ def _dense(x: Tensor, labels: Tensor, eps: float, gamma: float) -> Tensor:
     probabilities = len(labels.shape) == 2
     eager = tf.executing_eagerly()
     on_host = _branch_on_host(x)
-    key = (eps, gamma, on_host)
+    key = (eps != 0.0, gamma == 0.0, on_host)  # (their values are arguments)
     if eager and not _watched([x, labels]):
-        return (_compiled("dense_loss", key) or _dense_loss)(x, labels, eps, gamma, on_host)
-    forward = (eager and _compiled("dense_forward", key)) or _dense_forward
+        loss = _compiled("dense_loss", key)
+        if loss is None:
+            return _dense_loss(x, labels, eps, gamma, on_host)
+        return loss(x, labels, scalar_argument(eps), scalar_argument(gamma), on_host)
+    compiled_forward = eager and _compiled("dense_forward", key)
+    forward = compiled_forward or _dense_forward
+    eps_value, gamma_value = (eps, gamma)
+    if compiled_forward:
+        eps_value, gamma_value = scalar_argument(eps), scalar_argument(gamma)
 
     def generic(a: Tensor, b: Tensor) -> Tensor:
         return shared.softmax_dense_generic(a, b, eps, gamma)
@@ -437,7 +518,7 @@ def _dense(x: Tensor, labels: Tensor, eps: float, gamma: float) -> Tensor:
     @tf.custom_gradient
     def rule(x: Tensor, labels: Tensor) -> Any:
         with record.stop_recording():
-            loss, derivative = forward(x, labels, eps, gamma, on_host)
+            loss, derivative = forward(x, labels, eps_value, gamma_value, on_host)
 
         def backward(upstream: Tensor) -> Any:
             if record.could_possibly_record():  # a second derivative: the generic autodiff
@@ -478,10 +559,10 @@ def softmax_focal(inp: Any, gamma: float, eps: float) -> Tensor | None:
     return tf.reshape(losses, tf.shape(x)[:-1])
 
 
-#: The most option keys (``opts``, ``gamma``, ``eps``, ...) compiled per function: each
-#: key is a trace of its own, and a value that changes call after call (a schedule of
-#: ``gamma``) would trace again every call. Keys beyond it run eagerly, operation by
-#: operation (the same values).
+#: The most option keys compiled per function: each key is a trace of its own. The keys
+#: hold only what the formulas branch on (a gamma of 0 or not, the clip's form, whether
+#: there is smoothing, where a branch is taken), a few per function; the options' values
+#: are arguments. Keys beyond it run eagerly, operation by operation (the same values).
 MAX_KEYS = 32
 
 
@@ -499,12 +580,15 @@ def compiled() -> dict[str, Any]:
     gradients of labels and weights (the generic formulas' autodiff, whose graph orders
     some products differently from eager autodiff) the backward pass stays eager.
 
-    The options (``opts``, ``gamma``, ``eps``, ``on_host``) are Python values, hence part
-    of a trace's key (at most :data:`MAX_KEYS` of them per function, see
-    :func:`_compiled`), as are the layout of the ``None`` weights and the tensors' dtypes
-    and ranks. ``reduce_retracing`` relaxes a dimension that changes between calls to an
-    unknown one, so a key has at most ``rank + 1`` traces whatever the shapes, and a
-    repeated call traces nothing.
+    What the formulas branch on (a gamma of 0, the clip's form, whether there is
+    smoothing, ``on_host``) is part of a trace's key (at most :data:`MAX_KEYS` keys per
+    function, see :func:`_compiled`), as are the layout of the ``None`` weights and the
+    tensors' dtypes and ranks; the options' values are float64 arguments
+    (:func:`option_values`, :func:`scalar_argument`), so a schedule of gamma, clip or
+    smoothing traces nothing new.
+    ``reduce_retracing`` relaxes a dimension that changes between calls to an unknown
+    one, so a key has at most ``rank + 1`` traces whatever the shapes, and a repeated
+    call traces nothing.
     """
     rules = {
         "sigmoid_loss": _sigmoid_loss,

@@ -21,8 +21,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from wxent._core.numerics import smoothed
-
 
 def on_cpu() -> bool:
     """Whether the rules are traced for CPUs (the default backend).
@@ -132,7 +130,7 @@ def jax_softmax_function() -> Any:
     """``softmax_ce(x, labels, keep, eps)``: per-row losses of ``(N, C)`` logits.
 
     ``labels``: ``(N,)`` class indices (0 where ``keep`` is false); ``keep``: ``(N,)``
-    bool; ``eps``: the label smoothing (static).
+    bool; ``eps``: the label smoothing (a value of the compiled call, see :func:`_compiled`).
     """
     import jax
     import jax.numpy as jnp
@@ -147,7 +145,7 @@ def jax_softmax_function() -> Any:
         zeros = jnp.where(False, x[:, 0], 0.0)
         return zeros, zeros != 0
 
-    def forward(x: Any, labels: Any, keep: Any, eps: float) -> tuple[Any, Any, Any]:
+    def forward(x: Any, labels: Any, keep: Any, eps: Any, mode: int) -> tuple[Any, Any, Any]:
         # The losses, and the exponentials and row sums the tangent's softmax is made of
         # (the softmax itself is formed in the JVP rule only: an eager call without a
         # derivative never builds it).
@@ -168,10 +166,12 @@ def jax_softmax_function() -> Any:
         target = jnp.where(row_inf, jnp.where(picked == jnp.inf, 0.0, -jnp.inf), picked)
         loss = log_total - target
         hi, lo = _split(s, log_total)
-        if eps:
+        if mode:
             smooth = log_total - _mean_below(x, s)
             limit = log_total - jnp.where(all_inf, 0.0, -jnp.inf)
-            loss = smoothed(loss, jnp.where(row_inf, limit, smooth), eps)
+            spread = jnp.where(row_inf, limit, smooth)
+            # (smoothed's formula; at full smoothing the label's loss, maybe inf, drops out)
+            loss = spread if mode == 1 else (1.0 - eps) * loss + eps * spread
         # (a NaN loss: a NaN logit, or only -inf, in a row of weight 0: gradient 0)
         live = jnp.logical_and(jnp.logical_and(keep, ~row_inf), ~jnp.isnan(loss))
         return jnp.where(keep, loss, 0.0), (hi, lo, e, total), live
@@ -181,21 +181,22 @@ def jax_softmax_function() -> Any:
     # exponentials (one exp per logit for the loss and its gradient) in one fused pass.
     # A custom_jvp (not a vjp) keeps forward mode and Hessians working; reverse mode
     # transposes the linear rule.
-    @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
-    def softmax_ce(x: Any, labels: Any, keep: Any, eps: float) -> Any:
-        return forward(x, labels, keep, eps)[0]
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
+    def softmax_ce(x: Any, labels: Any, keep: Any, eps: Any, mode: int) -> Any:
+        return forward(x, labels, keep, eps, mode)[0]
 
     @softmax_ce.defjvp
-    def jvp(eps: float, primals: Any, tangents: Any) -> Any:
-        x, labels, keep = primals
+    def jvp(mode: int, primals: Any, tangents: Any) -> Any:
+        x, labels, keep, eps = primals  # (eps is a checked number: no tangent)
         x_dot = tangents[0]
-        loss, (hi, lo, e, total), live = forward(x, labels, keep, eps)
+        loss, (hi, lo, e, total), live = forward(x, labels, keep, eps, mode)
+        eps = _factor(eps, mode)
         p = _softmax(x, hi, lo, e, total, live)
         # d loss = sum(softmax * dx) - (1 - eps) * dx[y] - eps * mean(dx) where the row
         # counts and is finite, else 0; reverse mode transposes the gather into a
         # scatter of N values, as autodiff of the plain formula does.
         own = (1.0 - eps) * jnp.take_along_axis(x_dot, labels[:, None], axis=1)[:, 0]
-        if eps:
+        if mode:
             own = own + eps * jnp.mean(x_dot, axis=1)
         tangent = jnp.sum(p * x_dot, axis=1) - jnp.where(live, own, 0.0)
         return loss, tangent
@@ -216,8 +217,8 @@ def jax_softmax_probability_function() -> Any:
     import jax.numpy as jnp
     from jax.custom_derivatives import SymbolicZero
 
-    def smooth(t: Any, eps: float) -> Any:
-        return t * (1.0 - eps) + eps / t.shape[1] if eps else t
+    def smooth(t: Any, eps: Any, mode: int) -> Any:
+        return t * (1.0 - eps) + eps / t.shape[1] if mode else t
 
     def limits(x: Any, t: Any) -> tuple[Any, Any]:
         # Limit rows: log_softmax is -log k at the k +inf entries, -inf elsewhere.
@@ -231,8 +232,8 @@ def jax_softmax_probability_function() -> Any:
         zeros = jnp.where(False, x[:, 0] + t[:, 0], 0.0)  # as the other branch varies
         return zeros, zeros
 
-    def forward(x: Any, t: Any, keep: Any, eps: float) -> tuple[Any, ...]:
-        ts = smooth(t, eps)
+    def forward(x: Any, t: Any, keep: Any, eps: Any, mode: int) -> tuple[Any, ...]:
+        ts = smooth(t, eps, mode)
         m = jnp.max(x, axis=1)
         row_inf = m == jnp.inf
         s = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
@@ -262,14 +263,14 @@ def jax_softmax_probability_function() -> Any:
         loss = jnp.where(keep, jnp.where(row_inf, limit, loss), 0.0)
         return loss, ts, (hi, lo), row_inf, (e, total)
 
-    @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
-    def softmax_ce(x: Any, t: Any, keep: Any, eps: float) -> Any:
-        return forward(x, t, keep, eps)[0]
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
+    def softmax_ce(x: Any, t: Any, keep: Any, eps: Any, mode: int) -> Any:
+        return forward(x, t, keep, eps, mode)[0]
 
-    def jvp(eps: float, primals: Any, tangents: Any) -> Any:
-        x, t, keep = primals
-        x_dot, t_dot, _ = tangents
-        loss, ts, (hi, lo), row_inf, (e, total) = forward(x, t, keep, eps)
+    def jvp(mode: int, primals: Any, tangents: Any) -> Any:
+        x, t, keep, eps = primals  # (eps is a checked number: no tangent)
+        x_dot, t_dot, _, _ = tangents
+        loss, ts, (hi, lo), row_inf, (e, total) = forward(x, t, keep, eps, mode)
         tangent = jnp.zeros_like(loss)
         if not isinstance(x_dot, SymbolicZero):
             # d loss / dx = S * softmax - t' in the rows that count and are finite; the
@@ -289,23 +290,47 @@ def jax_softmax_probability_function() -> Any:
             counts = jnp.logical_and(keep, ~jnp.isnan(loss))[:, None]
             counted = jnp.logical_and(counts, (ts != 0) | jnp.isfinite(log_p))
             grad_t = jnp.where(counted, -log_p, 0.0)
-            tangent = tangent + jnp.sum(grad_t * (t_dot * (1.0 - eps)), axis=1)
+            if mode:
+                t_dot = t_dot * (1.0 - eps)
+            tangent = tangent + jnp.sum(grad_t * t_dot, axis=1)
         return loss, tangent
 
     softmax_ce.defjvp(jvp, symbolic_zeros=True)
     return _compiled(softmax_ce)
 
 
+def _factor(eps: Any, mode: int) -> Any:
+    """The smoothing the rules compute with: exactly ``1.0`` at full smoothing (mode 1).
+
+    At ``eps = 1`` the label's own loss has weight 0, also where it is infinite
+    (:func:`wxent._core.numerics.smoothed`), which only a known 1 can say.
+    """
+    return 1.0 if mode == 1 else eps
+
+
+def _mode(eps: float) -> int:
+    """0: no smoothing, 1: full smoothing, 2: anything between (a static argument)."""
+    return 0 if eps == 0.0 else 1 if eps == 1.0 else 2
+
+
 def _compiled(rule: Any) -> Any:
-    """``rule`` compiled once per shape, dtype and label smoothing (``jax.jit``).
+    """``rule(x, labels, keep, eps)`` compiled once per shape, dtype and smoothing mode.
 
     Called eagerly, the rule would run as one dispatch per operation, and each of its
     ``lax.cond`` as a compilation of its own: the branches' derivatives (and, with label
     smoothing or probability labels, the branches themselves) are traced anew per call,
     so every eager call, and every eager ``jax.grad``, compiled again (0.1-0.6 s per call
     at 64 x 10). Compiled, an eager call runs one cached executable, its derivative
-    another; inside a caller's ``jit`` the call is inlined as before.
+    another; inside a caller's ``jit`` the call is inlined as before. The label smoothing
+    is a value of the compiled call, not part of its key: an eager smoothing schedule
+    (a new value per step) compiles three variants at most (none, full, partial), not one
+    per value.
     """
     import jax
 
-    return jax.jit(rule, static_argnums=(3,))
+    jitted = jax.jit(rule, static_argnums=(4,))
+
+    def call(x: Any, labels: Any, keep: Any, eps: float) -> Any:
+        return jitted(x, labels, keep, eps, _mode(eps))
+
+    return call

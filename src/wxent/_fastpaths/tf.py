@@ -207,16 +207,21 @@ def _tape_records() -> bool:
     return bool(record.could_possibly_record())
 
 
-def _generic_losses(options: tuple[int, float, bool], x: Any, labels: Any) -> Any:
-    """The generic softmax cross-entropy's per-sample losses (traced by :func:`concrete`)."""
+def _generic_losses(options: tuple[int, float | None, bool], x: Any, labels: Any, *eps: Any) -> Any:
+    """The generic softmax cross-entropy's per-sample losses (traced by :func:`concrete`).
+
+    ``options[1]``: the label smoothing when it is 0 or 1, else ``None`` and the smoothing
+    is the float64 0-d argument ``eps`` (a value of the call: a new one traces nothing).
+    """
     from wxent import _tf_namespace as xp
     from wxent._core import softmax as core
 
-    axis, eps, indices = options
+    axis, known, indices = options
     rule = (
         core.softmax_cross_entropy_indices if indices else core.softmax_cross_entropy_probabilities
     )
-    return rule(x, labels, axis=axis, label_smoothing=eps, xp=xp)
+    smoothing: Any = eps[0] if eps else known
+    return rule(x, labels, axis=axis, label_smoothing=smoothing, xp=xp)
 
 
 def eager_softmax_losses(inp: Any, label_smoothing: float) -> Any:
@@ -237,7 +242,13 @@ def eager_softmax_losses(inp: Any, label_smoothing: float) -> Any:
 
     if not inp.concrete or record.could_possibly_record():
         return None
-    options = (int(inp.axis), float(label_smoothing), bool(inp.indices))
-    arrays = (inp.logits, inp.labels)
+    import tensorflow as tf
+
+    eps = float(label_smoothing)
+    known = eps if eps in (0.0, 1.0) else None  # (0 and 1 take their own forms)
+    options = (int(inp.axis), known, bool(inp.indices))
+    arrays: tuple[Any, ...] = (inp.logits, inp.labels)
+    if known is None:
+        arrays = (*arrays, tf.constant(eps, tf.float64))
     function = concrete("softmax_losses", options, _generic_losses, arrays, keep=options[0])
     return None if function is None else function(*arrays)

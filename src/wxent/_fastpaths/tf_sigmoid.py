@@ -76,9 +76,14 @@ def _weighted(x: Any, c1: Any, c2: Any, s: Any) -> Any:
     return s * tf.where(hidden, tf.zeros_like(out), out)
 
 
-def _coefficients(z: Any, q: Any, r: Any, eps: float) -> tuple[Any, Any]:
-    """``c1 = q * t`` and ``c2 = r * (1 - t)`` of the smoothed labels ``t``."""
-    t = z * (1.0 - eps) + 0.5 * eps if eps else z
+def _coefficients(z: Any, q: Any, r: Any, eps: Any) -> tuple[Any, Any]:
+    """``c1 = q * t`` and ``c2 = r * (1 - t)`` of the smoothed labels ``t``.
+
+    ``eps``: a Python number, or a float64 0-d tensor (the compiled eager call's argument).
+    """
+    from wxent._fastpaths.focal_tf import smooth_binary  # (imports TensorFlow)
+
+    t = smooth_binary(z, eps)
     return (t if q is None else q * t), (1 - t if r is None else r * (1 - t))
 
 
@@ -93,11 +98,13 @@ def compiled() -> Any:
     included); under a tape the custom gradient's forward pass calls ``loss`` (with the
     tapes paused) and its backward pass ``logits_gradient``, itself differentiable (a
     nested tape records the function call). Traced once per layout of the ``None``
-    arguments, ``eps`` and dtype; ``reduce_retracing`` gives a second shape a trace
+    arguments, whether there is label smoothing, and dtype (the smoothing itself is a
+    float64 argument, :func:`wxent._fastpaths.focal_tf.scalar_argument`: a smoothing
+    schedule traces nothing new); ``reduce_retracing`` gives a second shape a trace
     with unknown dimensions that every further shape reuses.
     """
 
-    def values(x: Any, z: Any, q: Any, r: Any, s: Any, eps: float) -> Any:
+    def values(x: Any, z: Any, q: Any, r: Any, s: Any, eps: Any) -> Any:
         c1, c2 = _coefficients(z, q, r, eps)
         return _weighted(x, c1, c2, s)
 
@@ -160,32 +167,16 @@ def tf_sigmoid_values(inp: Any, label_smoothing: float, q: Any, r: Any, s: Any) 
     # A tf.Variable is read here (a read a tape records): the rules take tensors.
     x, z = tf.convert_to_tensor(x), tf.convert_to_tensor(inp.labels)
     q, r, s = (None if a is None else tf.convert_to_tensor(a) for a in (q, r, s))
-    eps = float(label_smoothing)
-    if tf.executing_eagerly() and not _records([x, z, q, r, s]) and _traced_once_more(eps):
-        return compiled()[0](x, z, q, r, s, eps)  # the loss alone
+    if tf.executing_eagerly() and not _records([x, z, q, r, s]):  # the loss alone
+        from wxent._fastpaths.focal_tf import scalar_argument
+
+        return compiled()[0](x, z, q, r, s, scalar_argument(float(label_smoothing)))
     c1, c2 = _coefficients(z, q, r, label_smoothing)
     out = tf_sigmoid_function()(x, c1, c2)
     if s is None:
         return out
     hidden = tf.logical_and(s == 0, tf.logical_not(tf.math.is_finite(out)))
     return s * tf.where(hidden, tf.zeros_like(out), out)
-
-
-#: How many values of ``label_smoothing`` the eager loss is compiled for: each is a trace
-#: of its own, so a value that changes call after call (a smoothing schedule) would trace
-#: every call. Further values run operation by operation (the same values).
-MAX_KEYS = 32
-_EPS_KEYS: set[float] = set()
-
-
-def _traced_once_more(eps: float) -> bool:
-    """Whether the compiled loss takes ``eps`` (known, or one of the first :data:`MAX_KEYS`)."""
-    if eps in _EPS_KEYS:
-        return True
-    if len(_EPS_KEYS) >= MAX_KEYS:
-        return False
-    _EPS_KEYS.add(eps)
-    return True
 
 
 def _records(tensors: list[Any]) -> bool:
