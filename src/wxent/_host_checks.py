@@ -287,7 +287,7 @@ def check_optional_positive_float(name: str, value: Any) -> float | None:
     """``None`` or a finite float ``> 0`` (a cap such as ``max_weight``)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not v.is_real_number(value):
         raise v.type_error(name, "a finite float > 0 or None", f"{name}={value!r}")
     value = as_float(name, value, "a finite float > 0 or None")
     if not (math.isfinite(value) and value > 0.0):

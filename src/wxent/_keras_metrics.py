@@ -69,8 +69,19 @@ def host_config(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, numbers.Number)):
         return value
     if not isinstance(value, (list, tuple, np.ndarray)):
-        value = ops.convert_to_numpy(value)
+        value = host_values(value)
     return np.asarray(value, dtype=np.float64)
+
+
+def host_values(value: Any) -> Any:
+    """An option's array on the host, of any framework, as the wxent functions read it.
+
+    Keras' own conversion fails on another framework's bfloat16 tensor (a PyTorch one on
+    the TensorFlow or JAX backend: "Got unsupported ScalarType BFloat16").
+    """
+    if ns.is_array(value) and ns.is_concrete(value):
+        return ns.to_numpy(value)  # (16-bit floats widened to float32)
+    return ops.convert_to_numpy(value)
 
 
 def plain_config(value: Any) -> Any:
@@ -193,7 +204,7 @@ def _threshold(threshold: Any) -> np.ndarray:
     if ns.is_array(threshold) and not isinstance(threshold, np.ndarray):
         threshold = ns.to_numpy(threshold)  # a tensor of any framework or device
     elif isinstance(threshold, keras.Variable):
-        threshold = ops.convert_to_numpy(threshold)
+        threshold = host_values(threshold)
     t = np.asarray(threshold) if not isinstance(threshold, (str, bytes)) else np.asarray(None)
     t = ns.widen_host(t)  # ml_dtypes' bfloat16 as float32
     if t.dtype.kind not in "iuf":
@@ -578,7 +589,7 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
     ) -> None:
         super().__init__(name=name or "expected_cost", dtype=dtype)
         if hasattr(costs, "shape") and not isinstance(costs, np.ndarray):
-            costs = ops.convert_to_numpy(costs)
+            costs = host_values(costs)
         shape = np.shape(costs) if isinstance(costs, (list, tuple, np.ndarray)) else ()
         options = {"costs": costs, "class_axis": class_axis}
         table.probe(wxent.expected_cost, "softmax", shape[0] if shape else 2, options)

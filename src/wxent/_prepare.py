@@ -48,6 +48,7 @@ from wxent._inputs import IndexInputs as IndexInputs
 from wxent._inputs import Inputs as Inputs  # re-exported: prep.Inputs
 from wxent._inputs import MaskedInputs as MaskedInputs
 from wxent._inputs import cast as _cast
+from wxent._inputs import cast as cast  # re-exported: prep.cast
 from wxent._inputs import compute_dtype as _compute_dtype
 from wxent._inputs import counted as counted
 from wxent._inputs import once
@@ -701,6 +702,18 @@ def _any(xp: Any, flags: list[Array]) -> Array:
     return flag
 
 
+def terms_in_compute_dtype(xp: Any, terms: Any, dtype: Any) -> _reduction.LossTerms:
+    """A :func:`wxent.loss_terms` request's sums in the compute dtype of ``dtype``.
+
+    For 16-bit logits that is float32, as the sums were made: a denominator counting
+    65520 or more elements is ``inf`` in float16 (the loss then 0 or NaN), a numerator
+    overflows long before the mean would, and bfloat16 rounds a count of 70000 to
+    70144. Ranks all-reduce float32 terms; their quotient is the float32 mean.
+    """
+    wide = _compute_dtype(xp, dtype)
+    return _reduction.LossTerms(_cast(xp, terms[0], wide), _cast(xp, terms[1], wide))
+
+
 def _reduce(
     inp: Inputs,
     values: Array,
@@ -724,9 +737,7 @@ def _reduce(
         ),
     )
     if isinstance(result, _reduction.LossTerms):
-        return _reduction.LossTerms(
-            _cast(xp, result.numerator, inp.out_dtype), _cast(xp, result.denominator, inp.out_dtype)
-        )
+        return terms_in_compute_dtype(xp, result, inp.out_dtype)
     result = _cast(xp, result, inp.out_dtype)
     # NumPy gives scalars for 0-d results (an unbatched "none"): a 0-d array, as elsewhere
     return np.asarray(result) if isinstance(result, np.generic) else result

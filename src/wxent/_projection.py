@@ -406,9 +406,7 @@ def linear_cross_entropy(
         _check_values(p, losses, labels, weights, factors)
         prep.settle(inp, total)  # the one host read: every pending check and NaN in total
         if terms:
-            return _reduction.LossTerms(
-                prep._cast(xp, total, inp.out_dtype), prep._cast(xp, den, inp.out_dtype)
-            )
+            return prep.terms_in_compute_dtype(xp, (total, den), inp.out_dtype)
         return prep._cast(xp, total, inp.out_dtype)
     if chunk is None:
         chunk = max(1, fast.CPU_CHUNK_ELEMENTS // int(p.num_classes)) if p.num_classes else 1

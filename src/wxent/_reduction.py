@@ -41,7 +41,8 @@ class LossTerms(NamedTuple):
     """A reduced loss as ``numerator / denominator`` (see :func:`wxent.loss_terms`).
 
     Attributes:
-        numerator: ``sum(w * l)`` over the valid elements, a 0-d array.
+        numerator: ``sum(w * l)`` over the valid elements, a 0-d array in the logits'
+            compute dtype (float32 for float16 and bfloat16 logits).
         denominator: what the reduction divides by (the count of valid elements for
             ``"mean"``, ``sum(w)`` over valid elements for ``"weighted_mean"``), a 0-d
             array of the same dtype. Sum both over ranks, then :func:`safe_divide`.
@@ -198,7 +199,12 @@ def _safe_divide(xp: Any, numerator: Array, denominator: Array) -> Array:
     if torch is not None and numerator.dtype == denominator.dtype:  # (see ns.torch_of)
         return torch.where(zero, 0.0, numerator / torch.where(zero, 1.0, denominator))
     safe = xp.where(zero, xp.ones_like(denominator), denominator)
-    return xp.where(zero, xp.zeros_like(numerator), divide(numerator, safe, xp=xp))
+    if isinstance(numerator, (np.ndarray, np.generic)):  # a quotient beyond the range: inf,
+        with np.errstate(over="ignore"):  # as on every framework (NumPy alone warns)
+            quotient = divide(numerator, safe, xp=xp)
+    else:
+        quotient = divide(numerator, safe, xp=xp)
+    return xp.where(zero, xp.zeros_like(numerator), quotient)
 
 
 def scale_free(
@@ -405,7 +411,10 @@ def loss_terms(
     Returns:
         ``LossTerms(numerator, denominator)``, two 0-d arrays, in the caller's scale of
         the weights (ranks add them; the reduced loss itself rescales its weights first,
-        so weights below the float's normal range lose digits here only).
+        so weights below the float's normal range lose digits here only), in the
+        logits' compute dtype: float32 for float16 and bfloat16 logits (a float16
+        count overflows at 65520 elements, a bfloat16 one rounds 70000 to 70144), so
+        their quotient is a float32 loss there.
 
     Raises:
         ValueError: for a ``reduction`` other than ``"mean"`` or ``"weighted_mean"``.

@@ -543,6 +543,6 @@ def adjust_logits(
     tau = v.check_nonnegative_number("tau", tau)
     inp = prep.logits_inputs(logits, class_axis=class_axis)
     v.check_scalar_fits("tau", tau, inp.xp, inp.dtype)
-    out = inp.logits - tau * _log_prior(class_prior, inp)
+    out = prep.quietly(inp, lambda: inp.logits - tau * _log_prior(class_prior, inp))
     out = prep.settle(inp, out)  # NaN logits are an error here too
-    return out if out.dtype == inp.out_dtype else inp.xp.astype(out, inp.out_dtype)
+    return prep.cast(inp.xp, out, inp.out_dtype)  # (beyond a 16-bit range: inf, quietly)

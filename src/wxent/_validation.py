@@ -118,6 +118,24 @@ def forward_mode_error(loss: str) -> NotImplementedError:
 # ----------------------------------------------------------------------------- options
 
 
+def is_real_number(value: Any) -> bool:
+    """Whether ``value`` is a real number, ml_dtypes' scalars included.
+
+    That is a ``numbers.Real`` other than a bool, or a NumPy scalar of an ml_dtypes
+    dtype (``ml_dtypes.bfloat16(0.1)``, ``float8_*``, ``int4``), which ``numbers.Real``
+    does not know, as it knows ``np.float16(0.1)``.
+
+    A scalar option (``label_smoothing``, ``gamma``, ``tau``, ``beta``, a cost) takes
+    such a number like the NumPy float scalars: it was a ``TypeError`` that showed the
+    number itself as what was received.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    return isinstance(value, np.generic) and ns.is_extension_dtype(value.dtype)
+
+
 def plain_number(value: Any) -> Any:
     """A Python ``int`` or ``float`` as a plain number; anything else unchanged.
 
@@ -156,7 +174,7 @@ def check_terms_reduction(reduction: Any) -> None:
 
 def check_fraction(name: str, value: Any) -> float:
     """A float in ``[0, 1]`` (label smoothing, clip margins)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         raise type_error(name, "a float in [0, 1]", f"{name}={value!r}")
     value = as_float(name, value, "a float in [0, 1]")
     if not 0.0 <= value <= 1.0:
@@ -166,7 +184,7 @@ def check_fraction(name: str, value: Any) -> float:
 
 def check_nonnegative_float(name: str, value: Any) -> float:
     """A finite float ``>= 0`` (focal ``gamma``, cost weight)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         raise type_error(name, "a finite float >= 0", f"{name}={value!r}")
     value = as_float(name, value, "a finite float >= 0")
     if not (math.isfinite(value) and value >= 0.0):
@@ -194,7 +212,7 @@ def check_optional_label_value(name: str, value: Any) -> float | None:
     """``None`` or a finite real number (the sigmoid family's ignore marker)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         raise type_error(name, "a number or None", f"{name}={value!r}")
     value = as_float(name, value, "a finite number or None")
     if not math.isfinite(value):
@@ -528,7 +546,7 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
 
 def check_unit_open_float(name: str, value: Any) -> float:
     """A float in ``[0, 1)`` (the ``beta`` of the effective number of samples)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         raise type_error(name, "a float in [0, 1)", f"{name}={value!r}")
     value = as_float(name, value, "a float in [0, 1)")
     if not 0.0 <= value < 1.0:
@@ -620,7 +638,7 @@ def check_nonnegative_number(name: str, value: Any) -> float:
     Like :func:`check_nonnegative_float`, in plain Python (NaN fails ``>= 0``), which
     ``torch.compile`` traces without a graph break.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         raise type_error(name, "a finite float >= 0", f"{name}={value!r}")
     value = as_float(name, value, "a finite float >= 0")
     if not (value >= 0.0 and value != float("inf")):

@@ -164,8 +164,14 @@ class Calibration:
                     "the calibration was fitted",
                     f"logits of shape {v.shape_str(v.static_shape(logits))}",
                 )
+        self._check_range(ns.float_dtype_name(inp.xp, inp.logits.dtype))
+        out = prep.quietly(inp, lambda: self._apply(inp))  # beyond the dtype's range: inf
+        out = prep.settle(inp, out)  # NaN logits are an error (concrete logits)
+        return prep.cast(inp.xp, out, logits.dtype)
+
+    def _apply(self, inp: Any) -> Array:
+        """``logits * scale`` (``+ bias``) in the logits' compute dtype."""
         xp = inp.xp
-        self._check_range(ns.float_dtype_name(xp, inp.logits.dtype))
         if not self._any_zero_scale:
             out = inp.logits * _along_axis("scale", self.scale, inp)
         elif np.ndim(self._zero_scale) == 0:  # a zero scale maps every logit to 0
@@ -177,8 +183,7 @@ class Calibration:
             out = xp.where(zero == 1.0, xp.zeros_like(out), out)
         if self.method == "platt":
             out = out + _along_axis("bias", self.bias, inp)
-        out = prep.settle(inp, out)  # NaN logits are an error (concrete logits)
-        return out if out.dtype == logits.dtype else xp.astype(out, logits.dtype)
+        return out
 
     def _check_range(self, compute: str | None) -> None:
         """A scale or bias that the logits' compute dtype does not hold is an error.
@@ -267,8 +272,10 @@ def _host_inputs(
         )
     ignore = v.check_optional_int("ignore_index", ignore_index)
     v.check_class_indices(y, shape[axis], ignore)  # before int64: uint64 would wrap
-    y = y.astype(np.int64)
+    # (and so would the ignored labels: uint64 2**64 - 1 is -1 in int64, counted as the
+    # last class)
     keep = np.ones(sample_shape, dtype=bool) if ignore is None else y != ignore
+    y = y.astype(np.int64)
     w = np.ones(sample_shape) if w is None else w
     return np.moveaxis(x, axis, -1)[keep], y[keep], w[keep], False, axis
 
@@ -538,6 +545,11 @@ def unweight_logits(
         if not ns.torch_is_compiling() and (not ns.is_array(value) or ns.is_concrete(value)):
             _check_positive(name, value)
         w = prep.per_class(name, value, inp, positive=True)  # positive in the compute dtype
-        out = out + sign * inp.xp.log(w)
+        out = _shifted(inp, out, sign * inp.xp.log(w))
     out = prep.settle(inp, out)  # NaN logits are an error (concrete logits)
-    return out if out.dtype == logits.dtype else inp.xp.astype(out, logits.dtype)
+    return prep.cast(inp.xp, out, logits.dtype)  # (beyond a 16-bit range: inf)
+
+
+def _shifted(inp: Any, out: Array, shift: Array) -> Array:
+    """``out + shift``: beyond the dtype's range ``inf``, on NumPy without a warning."""
+    return prep.quietly(inp, lambda: out + shift)

@@ -366,7 +366,7 @@ def cost_matrix(
 
 
 def _check_cost_value(name: str, value: Any, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not v.is_real_number(value):
         raise v.type_error(name, "a finite number >= 0", f"{where}={value!r}")
     number = v.as_float(name, value, "a finite number >= 0")
     if not (np.isfinite(number) and number >= 0):

@@ -18,7 +18,6 @@ The metrics that score these decisions live in :mod:`wxent.metrics`.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -214,7 +213,7 @@ def cost_threshold(
         ("cost_tp", cost_tp),
         ("cost_tn", cost_tn),
     ):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if not v.is_real_number(value):
             raise v.type_error(name, "a finite number >= 0", f"{name}={value!r}")
         number = v.as_float(name, value, "a finite number >= 0")
         if not (math.isfinite(number) and number >= 0):

@@ -455,7 +455,8 @@ class WxentLoss(keras.losses.Loss):
                     logits, labels, weights, reduction, y_pred, terms=True
                 )
                 total = context.all_reduce("sum", tf.stop_gradient(denominator))
-                return wxent.safe_divide(numerator, total)
+                # (16-bit logits: float32 terms, the loss in the logits' dtype as elsewhere)
+                return ops.cast(wxent.safe_divide(numerator, total), logits.dtype)
             loss = self._wxent(logits, labels, weights, reduction, y_pred)
             return _scale_for_replicas(loss) if reduction in _MEANS else loss
 
