@@ -9,7 +9,8 @@ every batch, so that was a per-step overhead of one to a few milliseconds.
 
 Here a repeated eager call runs the metric function itself as one concrete function,
 traced with the call's exact shapes, dtypes and static options (numbers, strings, small
-NumPy thresholds and cost matrices, baked in by value), its tensors (logits, labels, a
+NumPy arrays and lists of numbers such as thresholds and cost matrices, baked in by
+value), its tensors (logits, labels, a
 tensor ``threshold``, ``costs`` or ``sample_weight``, a ``tf.Variable``'s value read
 anew each call) as inputs. The trace takes the eager path of the code
 (:func:`wxent._namespace.reading_eagerly`: the graph's tensors count as concrete), so
@@ -23,7 +24,7 @@ What stays eager: a call's first appearance (options, shapes and dtypes not seen
 before: errors in wxent's words, no trace for a one-off call; traced on the second);
 calls a ``tf.GradientTape`` or a forward accumulator may record (their gradients, e.g.
 of a watched ``sample_weight``); ``tf.config.run_functions_eagerly(True)``; options of
-other kinds (lists, arrays of other frameworks, large NumPy arrays, which would be
+other kinds (arrays of other frameworks, large NumPy arrays or lists, which would be
 graph constants); past :data:`MAX_SHAPES` traced shapes of one set of options (a loop
 over ever new batch sizes) or :data:`MAX_GRAPHS` graphs in all; and a graph whose trace
 fails. Calls inside ``tf.function`` trace the metric inline, as before.
@@ -31,6 +32,7 @@ fails. Calls inside ``tf.function`` trace the metric inline, as before.
 
 from __future__ import annotations
 
+import copy
 import sys
 import threading
 from collections import Counter
@@ -49,6 +51,7 @@ MAX_SEEN = 4096
 #: The largest NumPy option baked into a graph by value (bytes).
 MAX_BAKED = 1 << 16
 
+_NUMBERS = (int, float, bool)  # the leaves of a list option baked by its repr
 _EAGER = object()  # a signature whose graph could not be traced: eager calls
 _GRAPHS: dict[Any, Any] = {}  # signature -> (function, checked, warnings) or _EAGER
 _SEEN: dict[Any, int] = {}  # signatures called once eagerly, with success
@@ -93,6 +96,15 @@ def _signature(logits: Any, labels: Any, options: dict[str, Any]) -> Any:
                 return None
             static.append((name, value.dtype.str, value.shape, value.tobytes()))
             baked[name] = value
+        elif type(value) in (list, tuple):  # numbers only (a tensor's repr is cut short)
+            try:
+                leaves = np.array(value, dtype=object).ravel()
+            except ValueError:
+                return None
+            if leaves.size * 8 > MAX_BAKED or not all(type(e) in _NUMBERS for e in leaves):
+                return None
+            static.append((name, "list", repr(value)))
+            baked[name] = copy.deepcopy(value)
         elif type(value) is eager:
             tensors[name] = value
         elif isinstance(value, tf.Variable):
@@ -108,7 +120,7 @@ def _trace(function: Any, names: tuple[str, ...], baked: dict[str, Any], tensors
     """The concrete function of ``function`` over ``tensors``, or ``_EAGER``."""
     import tensorflow as tf
 
-    kept = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v for k, v in baked.items()}
+    kept = {k: copy.deepcopy(v) for k, v in baked.items()}  # (as they were when traced)
 
     def traced(*flat: Any) -> Any:
         graph = tf.compat.v1.get_default_graph()
