@@ -33,6 +33,7 @@ fails. Calls inside ``tf.function`` trace the metric inline, as before.
 from __future__ import annotations
 
 import copy
+import hashlib
 import sys
 import threading
 from collections import Counter
@@ -94,7 +95,7 @@ def _signature(logits: Any, labels: Any, options: dict[str, Any]) -> Any:
                 return None
             if value.nbytes > MAX_BAKED:
                 return None
-            static.append((name, value.dtype.str, value.shape, value.tobytes()))
+            static.append((name, value.dtype.str, value.shape, _digest(value.tobytes())))
             baked[name] = value
         elif type(value) in (list, tuple):  # numbers only (a tensor's repr is cut short)
             try:
@@ -103,7 +104,7 @@ def _signature(logits: Any, labels: Any, options: dict[str, Any]) -> Any:
                 return None
             if leaves.size * 8 > MAX_BAKED or not all(type(e) in _NUMBERS for e in leaves):
                 return None
-            static.append((name, "list", repr(value)))
+            static.append((name, "list", _digest(repr(value).encode())))
             baked[name] = copy.deepcopy(value)
         elif type(value) is eager:
             tensors[name] = value
@@ -114,6 +115,11 @@ def _signature(logits: Any, labels: Any, options: dict[str, Any]) -> Any:
     shapes = tuple((n, t.dtype, tuple(t.shape)) for n, t in tensors.items())
     base = (tuple(static), tuple((n, t.dtype) for n, t in tensors.items()), logits.device)
     return (base, shapes), base, tensors, baked
+
+
+def _digest(data: bytes) -> bytes:
+    """A baked option's content in a signature (128 bits: no two contents share one)."""
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def _trace(function: Any, names: tuple[str, ...], baked: dict[str, Any], tensors: Any) -> Any:
@@ -175,7 +181,10 @@ def run(function: Any, logits: Any, labels: Any, **options: Any) -> Any:
     if entry is _EAGER:
         return function(logits, labels, **options)
     graph, checked, warnings = entry  # type: ignore[misc]
-    out, status = graph(*tensors.values())
+    try:
+        out, status = graph(*tensors.values())
+    except tf.errors.OpError:  # whatever the eager call does instead (its own error)
+        return function(logits, labels, **options)
     if checked and int(status):  # a check failed: the eager call raises its message
         return function(logits, labels, **options)
     if warnings:
