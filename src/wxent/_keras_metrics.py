@@ -230,10 +230,10 @@ def in_graph(metric: Any, function: Callable[..., None], *tensors: Any) -> None:
     A batch's counts added to the metric's variables (casts, sums, the two-sum of
     :func:`add_compensated` and the assignments) were about twenty eager Keras
     operations per call; traced once per metric and dtype of the counts (their shapes
-    are the metric's), they are one call, the operations a compiled ``fit`` step
-    traces. Eager elsewhere: other backends, traced calls, a tape that may record, a
-    Keras stateless or symbolic scope, a ``tf.distribute`` strategy, or
-    ``tf.config.run_functions_eagerly(True)``.
+    are the metric's) at its second update, they are one call, the operations a
+    compiled ``fit`` step traces. Eager elsewhere: other backends, traced calls, a tape
+    that may record, a Keras stateless or symbolic scope, a ``tf.distribute`` strategy,
+    or ``tf.config.run_functions_eagerly(True)``.
     """
     if keras.backend.backend() != "tensorflow" or not _eager_tf():
         function(metric, *tensors)
@@ -242,6 +242,10 @@ def in_graph(metric: Any, function: Callable[..., None], *tensors: Any) -> None:
     key = (function.__name__, tuple((t.dtype, tuple(t.shape)) for t in tensors))
     graphs = _GRAPHS.setdefault(metric, {})
     graph = graphs.get(key)
+    if key not in graphs:  # a first update runs eagerly: no trace for a one-off call
+        function(metric, *tensors)
+        graphs[key] = None
+        return
     if graph is None:
         import tensorflow as tf
 
