@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numbers
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -230,6 +231,63 @@ def add_compensated(total: Any, error: Any, value: Any) -> None:
     error.assign_add(rounding)
 
 
+#: Per metric, the graphs of its eager TensorFlow additions (:func:`in_graph`).
+_GRAPHS: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def in_graph(metric: Any, function: Callable[..., None], *tensors: Any) -> None:
+    """``function(metric, *tensors)``; one ``tf.function`` call on eager TensorFlow.
+
+    A batch's counts added to the metric's variables (casts, sums, the two-sum of
+    :func:`add_compensated` and the assignments) were about twenty eager Keras
+    operations per call; traced once per metric and dtype of the counts (their shapes
+    are the metric's) at its second update, they are one call, the operations a
+    compiled ``fit`` step traces. Eager elsewhere: other backends, traced calls, a tape
+    that may record, a Keras stateless or symbolic scope, a ``tf.distribute`` strategy,
+    or ``tf.config.run_functions_eagerly(True)``.
+    """
+    if keras.backend.backend() != "tensorflow" or not _eager_tf():
+        function(metric, *tensors)
+        return
+    tensors = tuple(ops.convert_to_tensor(t) for t in tensors)
+    key = (function.__name__, tuple((t.dtype, tuple(t.shape)) for t in tensors))
+    graphs = _GRAPHS.setdefault(metric, {})
+    graph = graphs.get(key)
+    if key not in graphs:  # a first update runs eagerly: no trace for a one-off call
+        function(metric, *tensors)
+        graphs[key] = None
+        return
+    if graph is None:
+        import tensorflow as tf
+
+        ref = weakref.ref(metric)  # (the graph must not keep its metric alive)
+
+        def body(*flat: Any) -> None:
+            function(ref(), *flat)
+
+        signature = [tf.TensorSpec(shape, dtype) for dtype, shape in key[1]]
+        graph = tf.function(body, input_signature=signature, autograph=False)
+        graph = graphs[key] = graph.get_concrete_function()
+    graph(*tensors)
+
+
+def _eager_tf() -> bool:
+    """Eager TensorFlow that a graph call may stand for (see :func:`in_graph`)."""
+    tf = sys.modules["tensorflow"]
+    from keras.src.backend.common.stateless_scope import in_stateless_scope
+    from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+    from tensorflow.python.eager import record
+
+    return bool(
+        tf.executing_eagerly()
+        and not tf.config.functions_run_eagerly()
+        and not record.could_possibly_record()
+        and not in_stateless_scope()
+        and not in_symbolic_scope()
+        and not tf.distribute.has_strategy()
+    )
+
+
 def compensated(total: Any, error: Any) -> Any:
     """``total + error`` of two variables, as a tensor of the backend."""
     return fold_error(ops.copy(total), ops.copy(error), xp=ops)
@@ -424,9 +482,7 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
                 ignore_label=self.ignore_label,
                 class_axis=self.class_axis,
             )
-        counts = ops.reshape(ops.cast(counts, self._counts), (-1, 2, 2))  # [[tn, fp], [fn, tp]]
-        counts = ops.sum(counts, axis=0) if self.num_classes is None else counts
-        add_compensated(self.confusion, self.confusion_error, counts)
+        in_graph(self, _add_confusion, counts)
 
     def result(self) -> Any:
         """The score as :func:`wxent.recall` & co. give it for every batch seen together."""
@@ -455,6 +511,13 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
             **self._score_options,
         )
         return config
+
+
+def _add_confusion(metric: Any, counts: Any) -> None:
+    """Add a batch's confusion counts to the metric's variables."""
+    counts = ops.reshape(ops.cast(counts, metric._counts), (-1, 2, 2))  # [[tn, fp], [fn, tp]]
+    counts = ops.sum(counts, axis=0) if metric.num_classes is None else counts
+    add_compensated(metric.confusion, metric.confusion_error, counts)
 
 
 @_register
@@ -640,10 +703,8 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
             counts = wxent.confusion_matrix(
                 logits, y_true, costs=self.costs, sample_weight=w, class_axis=self.class_axis
             )
-        counts = ops.cast(counts, self._counts)
-        costs = ops.convert_to_tensor(self.costs, dtype=self._counts)
-        add_compensated(self.total_cost, self.total_cost_error, ops.sum(counts * costs))
-        add_compensated(self.count, self.count_error, ops.sum(counts))
+        costs = ops.convert_to_tensor(self.costs, dtype=self._counts)  # (as it is now)
+        in_graph(self, _add_costs, counts, costs)
 
     def result(self) -> Any:
         """The mean cost (0 before any sample)."""
@@ -664,3 +725,10 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
             costs=self.costs.tolist(), from_logits=self.from_logits, class_axis=self.class_axis
         )
         return config
+
+
+def _add_costs(metric: Any, counts: Any, costs: Any) -> None:
+    """Add a batch's cost and count (from its confusion counts) to the metric's variables."""
+    counts = ops.cast(counts, metric._counts)
+    add_compensated(metric.total_cost, metric.total_cost_error, ops.sum(counts * costs))
+    add_compensated(metric.count, metric.count_error, ops.sum(counts))

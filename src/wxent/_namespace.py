@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from typing import Any
 
 import array_api_compat
@@ -325,6 +326,33 @@ def torch_is_compiling() -> bool:
     return bool(compiler is not None and compiler.is_compiling())
 
 
+#: The graph of an eager TensorFlow metric call while :mod:`wxent._tf_metric_graphs` traces
+#: it (this thread only): its tensors stand for the call's eager values and are checked
+#: as they are (see :func:`reading_eagerly`).
+_EAGER_GRAPH = threading.local()
+
+
+@contextlib.contextmanager
+def reading_eagerly(graph: Any) -> Any:
+    """Trace ``graph`` as an eager call: its tensors count as concrete (:func:`is_concrete`).
+
+    For the graph of an eager metric call (:mod:`wxent._tf_metric_graphs`), whose inputs
+    are the call's eager tensors: the trace takes the eager path of the checks (their
+    flags computed, not NaN), and the checks' status word is read once after the call.
+    """
+    previous = getattr(_EAGER_GRAPH, "graph", None)
+    _EAGER_GRAPH.graph = graph
+    try:
+        yield
+    finally:
+        _EAGER_GRAPH.graph = previous
+
+
+def tracing_eager_call() -> bool:
+    """Whether this thread traces an eager call's graph (:func:`reading_eagerly`)."""
+    return getattr(_EAGER_GRAPH, "graph", None) is not None
+
+
 def is_concrete(x: Array) -> bool:
     """Whether the values of ``x`` can be read now.
 
@@ -351,7 +379,10 @@ def is_concrete(x: Array) -> bool:
         return not (torch._C._is_tracing() or x.device.type == "meta")
     if is_tensorflow(x):
         tf = sys.modules["tensorflow"]
-        return bool(tf.executing_eagerly()) and hasattr(x, "numpy")
+        if tf.executing_eagerly():
+            return hasattr(x, "numpy")
+        graph = getattr(_EAGER_GRAPH, "graph", None)  # an eager call's own graph
+        return graph is not None and getattr(x, "graph", None) is graph
     if array_api_compat.is_jax_array(x):
         jax = sys.modules["jax"]
         return not isinstance(x, jax.core.Tracer)

@@ -165,6 +165,11 @@ def _content_key(c: np.ndarray) -> tuple[Any, ...]:
 
 
 def _warn_dominated(name: str, costs: np.ndarray, stacklevel: int = 3) -> None:
+    if ns.tracing_eager_call():  # warned by each call of the traced graph
+        from wxent._tf_metric_graphs import defer_warning
+
+        defer_warning(name, costs)
+        return
     pairs = _dominated_search(costs, budget=_WARN_BUDGET)
     if pairs:
         shown = pairs[:_WARN_LISTED]

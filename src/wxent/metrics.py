@@ -55,6 +55,7 @@ import numpy as np
 from wxent import _fx
 from wxent import _metric_counts as mc
 from wxent import _namespace as ns
+from wxent import _tf_metric_graphs as graphs
 from wxent import _validation as v
 from wxent._accumulator import MetricAccumulator
 
@@ -123,7 +124,8 @@ def confusion_matrix(
         >>> wxent.confusion_matrix(logits, labels, sample_weight=[1, 2, 3, 4]).tolist()
         [[4.0, 3.0], [2.0, 1.0]]
     """
-    return mc.count(
+    return graphs.run(
+        _confusion,
         logits,
         labels,
         sample_weight=sample_weight,
@@ -133,12 +135,21 @@ def confusion_matrix(
         ignore_label=ignore_label,
         class_axis=class_axis,
         validate=validate,
-        matrix=True,
-    ).matrix
+    )
+
+
+def _confusion(logits: Any, labels: Any, **kw: Any) -> Any:
+    return mc.count(logits, labels, matrix=True, **kw).matrix
 
 
 def _score(metric: str, beta: float, logits: Any, labels: Any, average: Any, **kw: Any) -> Any:
     mc.check_average(average)
+    return graphs.run(
+        _scores, logits, labels, metric=metric, beta=beta, average=average, **kw
+    )  # fmt: skip
+
+
+def _scores(logits: Any, labels: Any, *, metric: str, beta: float, average: Any, **kw: Any) -> Any:
     return mc.scores(mc.count(logits, labels, **kw), metric, average, beta)
 
 
@@ -357,7 +368,8 @@ def expected_cost(
         >>> wxent.expected_cost(logits, labels, costs)  # decides [1, 0]: no cost
         0.0
     """
-    counts = mc.count(
+    return graphs.run(
+        _expected_cost,
         logits,
         labels,
         sample_weight=sample_weight,
@@ -366,8 +378,11 @@ def expected_cost(
         ignore_label=ignore_label,
         class_axis=class_axis,
         validate=validate,
-        need_costs=True,
     )
+
+
+def _expected_cost(logits: Any, labels: Any, **kw: Any) -> Any:
+    counts = mc.count(logits, labels, need_costs=True, **kw)
     result = mc.safe_divide(counts.xp, counts.cost, counts.weight)
     return float(result) if counts.numpy else result
 
