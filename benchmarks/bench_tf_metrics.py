@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
+
+from common import alternate_trees
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,15 +116,6 @@ print(json.dumps(out))
 """
 
 
-def _run(worker: Path, src: str, calls: int, repeats: int) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=src, TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        [sys.executable, str(worker), str(calls), str(repeats), json.dumps(CASES)],
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default="/tmp/tfm_old/src")
@@ -135,14 +124,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     trees = {"before": args.before, "after": str(ROOT / "src")}
-    results: dict[str, list[dict[str, float]]] = {k: [] for k in trees}
-    with tempfile.TemporaryDirectory() as tmp:
-        worker = Path(tmp) / "worker.py"
-        worker.write_text(WORKER)
-        for r in range(args.rounds):
-            order = list(trees) if r % 2 == 0 else list(trees)[::-1]
-            for name in order:
-                results[name].append(_run(worker, trees[name], args.calls, args.repeats))
+    results = alternate_trees(
+        WORKER, trees, [str(args.calls), str(args.repeats), json.dumps(CASES)], args.rounds
+    )
     print("| call | before us | after us | after/before |")
     print("|---|---:|---:|---:|")
     for case in CASES:

@@ -247,3 +247,32 @@ def binary_focal_reference(kind: str, x: np.ndarray, z: np.ndarray) -> float:
     p_m = np.maximum(np.exp(-minus_log_p) - 0.05, 0.0)
     neg = np.where(p_m > 0, p_m**4 * -np.log1p(-p_m), 0.0)
     return float((z * minus_log_p + (1 - z) * neg).mean())
+
+
+def alternate_trees(
+    worker: str, trees: dict[str, str], args: list[str], rounds: int
+) -> dict[str, list[dict[str, float]]]:
+    """Run the script ``worker`` once per tree per round, the trees alternating.
+
+    Each run is a fresh process with ``PYTHONPATH`` set to the tree's ``src`` folder and
+    ``args`` as its arguments; it prints a JSON object of numbers on its last line. The
+    order of the trees is reversed every other round. Returns each tree's objects.
+    """
+    import json
+    import sys
+    import tempfile
+
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "worker.py"
+        script.write_text(worker)
+        for r in range(rounds):
+            order = list(trees) if r % 2 == 0 else list(trees)[::-1]
+            for name in order:
+                env = dict(os.environ, PYTHONPATH=trees[name], TF_CPP_MIN_LOG_LEVEL="3")
+                done = subprocess.run(
+                    [sys.executable, str(script), *args],
+                    env=env, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                results[name].append(dict(json.loads(done.stdout.strip().splitlines()[-1])))
+    return results

@@ -223,6 +223,20 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
+#: An array of each framework from a NumPy array (the framework's default conversion).
+ARRAY_OF: dict[str, Callable[[np.ndarray], Any]] = {
+    "numpy": lambda a: a,
+    "torch": torch.from_numpy,
+    "jax": jnp.asarray,
+    "tf": tf.constant,
+}
+
+
+def as_float(x: Any) -> float:
+    """A 0-d array (or number) of any framework as a Python float."""
+    return float(np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float64))
+
+
 def assert_close(actual: Any, expected: Any, *, rtol: float = 2e-5, atol: float = 2e-5) -> None:
     """Compare with tolerances suited to float32 against a float64 reference."""
     np.testing.assert_allclose(

@@ -8,24 +8,13 @@ warnings are errors, and so did ``safe_divide`` for a quotient beyond its dtype'
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
-import tensorflow as tf
-import torch
 
 import wxent
+from conftest import ARRAY_OF, as_float
 
-FRAMEWORKS = {
-    "numpy": lambda a: a,
-    "torch": torch.from_numpy,
-    "jax": jnp.asarray,
-    "tf": tf.constant,
-}
-
-
-def _float(x: object) -> float:
-    return float(np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float64))
+FRAMEWORKS = ARRAY_OF
 
 
 BIG = np.array([[65504.0, -65504.0, 0.0], [60000.0, 65000.0, -65504.0]], np.float16)
@@ -50,11 +39,11 @@ def test_16_bit_results_beyond_the_range_are_inf_without_a_warning(framework: st
         "safe_divide": lambda: wxent.safe_divide(x, 0.5)[0, 0],
     }
     for name, call in calls.items():
-        assert _float(call()) == np.inf, name
+        assert as_float(call()) == np.inf, name
     # and the float32 ones: the product or quotient beyond float32's range
     x32 = make(np.array([[3e38, -3e38]], np.float32))
-    assert _float(wxent.Calibration("temperature", 2.0, 0.0)(x32)[0, 0]) == np.inf
-    assert _float(wxent.safe_divide(x32, 1e-3)[0, 1]) == -np.inf
+    assert as_float(wxent.Calibration("temperature", 2.0, 0.0)(x32)[0, 0]) == np.inf
+    assert as_float(wxent.safe_divide(x32, 1e-3)[0, 1]) == -np.inf
     # the mean fits: it is exact
     mean = wxent.softmax_cross_entropy(x, labels)
-    assert abs(_float(mean) - 130496 / 2) <= 32
+    assert abs(as_float(mean) - 130496 / 2) <= 32

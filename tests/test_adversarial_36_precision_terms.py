@@ -9,14 +9,13 @@ projection losses included, and their quotient is the float32 loss.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
-import tensorflow as tf
 import torch
 
 import wxent
+from conftest import ARRAY_OF, as_float
 
 RNG = np.random.default_rng(36)
 ROWS = 70_000  # past float16's 65504
@@ -24,16 +23,7 @@ X16 = RNG.normal(size=(ROWS, 2)).astype(np.float16)
 Y = RNG.integers(0, 2, ROWS)
 TAGS = (RNG.random((ROWS, 2)) < 0.3).astype(np.float16)
 
-FRAMEWORKS = {
-    "numpy": lambda a: a,
-    "torch": torch.from_numpy,
-    "jax": jnp.asarray,
-    "tf": tf.constant,
-}
-
-
-def _float(x: object) -> float:
-    return float(np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float64))
+FRAMEWORKS = ARRAY_OF
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -51,8 +41,8 @@ def test_loss_terms_of_many_float16_logits(framework: str) -> None:
         for term in terms:
             assert "float32" in str(term.dtype), (loss.__name__, term.dtype)
         want = float(loss(x, host, **options))
-        assert abs(_float(wxent.safe_divide(*terms)) - want) <= 1e-5 * want, loss.__name__
-        assert _float(terms.denominator) in (ROWS, 2 * ROWS, 3 * ROWS)  # counted exactly
+        assert abs(as_float(wxent.safe_divide(*terms)) - want) <= 1e-5 * want, loss.__name__
+        assert as_float(terms.denominator) in (ROWS, 2 * ROWS, 3 * ROWS)  # counted exactly
 
 
 def test_loss_terms_of_bfloat16_logits_count_exactly() -> None:
