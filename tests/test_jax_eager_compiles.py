@@ -244,3 +244,42 @@ def test_a_label_smoothing_schedule_compiles_once(name):
         assert float(plain) == pytest.approx(reference, rel=1e-6)
         assert float(value) == pytest.approx(reference, rel=1e-6)
         assert np.all(np.isfinite(np.asarray(g)))
+
+
+@contextlib.contextmanager
+def _binds() -> Iterator[list[str]]:
+    """The JAX primitives bound inside the block (eager operations, or compiled calls)."""
+    from jax.extend.core import Primitive
+
+    seen: list[str] = []
+    original = Primitive.bind
+
+    def bind(self: Any, *args: Any, **params: Any) -> Any:
+        seen.append(self.name)
+        return original(self, *args, **params)
+
+    Primitive.bind = bind  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        Primitive.bind = original  # type: ignore[method-assign]
+
+
+METRICS = {  # name: (call, the most primitives an eager call binds)
+    "confusion_matrix": (lambda d, a: wxent.confusion_matrix(a, d["y"]), 12),
+    "precision": (lambda d, a: wxent.precision(a, d["y"], average="macro"), 20),
+    "expected_cost": (lambda d, a: wxent.expected_cost(a, d["y"], np.asarray(d["cost"])), 24),
+}
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+def test_an_eager_metric_counts_in_compiled_scatters(name):
+    """The class counts' scatter-adds are one compiled call each, not ~8 eager operations."""
+    d = _data()
+    call, budget = METRICS[name]
+    jax.block_until_ready(call(d, d["x"]))
+    with _binds() as seen:
+        got = jax.block_until_ready(call(d, d["x"]))
+    assert len(seen) <= budget, seen
+    host = {k: np.asarray(v) for k, v in d.items()}
+    np.testing.assert_allclose(np.asarray(got), np.asarray(call(host, host["x"])), rtol=1e-6)

@@ -384,11 +384,27 @@ def scatter_add(xp: Any, index: Array, values: Array, n: int) -> Array:
         zeros = torch.zeros(n, dtype=values.dtype, device=values.device)
         return zeros.index_add(0, index, values)
     if ns.is_jax_namespace(xp):
-        return xp.zeros(n, dtype=values.dtype).at[index].add(values)
+        return _jax_scatter_add()(index, values, n)
     if ns.is_tf_namespace(xp):
         return sys.modules["tensorflow"].math.unsorted_segment_sum(values, index, n)
     hits = xp.astype(xp.expand_dims(index, axis=1) == xp.arange(n, dtype=index.dtype), values.dtype)
     return xp.sum(hits * xp.expand_dims(values, axis=1), axis=0)
+
+
+@functools.cache
+def _jax_scatter_add() -> Any:
+    """JAX's scatter-add as one compiled program per shape (``n`` static).
+
+    Eagerly, ``.at[index].add`` builds its gather indices operation by operation: about
+    0.9 ms per call at 64 labels, three of them per metric call; compiled, one dispatch.
+    Inside a caller's ``jit`` it is inlined as before.
+    """
+    import jax
+
+    def add(index: Array, values: Array, n: int) -> Array:
+        return jax.numpy.zeros(n, dtype=values.dtype).at[index].add(values)
+
+    return jax.jit(add, static_argnums=2)
 
 
 # ----------------------------------------------------------------------------- scores
