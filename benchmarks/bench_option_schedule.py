@@ -4,10 +4,10 @@ A user who anneals ``label_smoothing``, a focal ``gamma`` or the asymmetric loss
 ``clip`` (a new value each step) in an eager training loop calls the loss with a value it
 has not seen. Each measurement runs in a fresh process with ``PYTHONPATH`` set to one
 wxent ``src`` folder (``--before`` against ``--after``, by default this checkout's), the
-two trees alternating for ``--rounds`` rounds. A process warms each case up with one value
-(its first compilation), then times ``--calls`` calls, each with a new value, and
-reports the median milliseconds per call. Default options otherwise; 64 x 10 float32
-logits, class indices or multi-hot labels.
+two trees alternating for ``--rounds`` rounds (``common.alternate_trees``). A process
+warms each case up with one value (its first compilation), then times ``--calls``
+calls, each with a new value, and reports the median milliseconds per call. Default
+options otherwise; 64 x 10 float32 logits, class indices or multi-hot labels.
 
     git -C /work/main archive <commit> src | tar -x -C /tmp/options_before
     python benchmarks/bench_option_schedule.py --before /tmp/options_before/src
@@ -21,9 +21,9 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
+
+from common import alternate_trees
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,18 +96,6 @@ print(json.dumps(out))
 """
 
 
-def measure(src: str, framework: str, calls: int) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=src, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
-    done = subprocess.run(
-        [sys.executable, "-c", WORKER, framework, str(calls), json.dumps(CASES)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="an older wxent src folder")
@@ -116,12 +104,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=9)
     args = parser.parse_args()
     trees = {"before": args.before, "after": args.after}
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")  # (the workers inherit it)
     results: dict[tuple[str, str], dict[str, list[float]]] = {}
-    for r in range(args.rounds):
-        order = list(trees) if r % 2 == 0 else list(reversed(trees))
-        for framework in ("jax", "tf"):
-            for tree in order:
-                got = measure(trees[tree], framework, args.calls)
+    for framework in ("jax", "tf"):
+        worker_args = [framework, str(args.calls), json.dumps(CASES)]
+        runs = alternate_trees(WORKER, trees, worker_args, args.rounds)
+        for tree, objects in runs.items():
+            for got in objects:
                 for key, ms in got.items():
                     results.setdefault((framework, key), {}).setdefault(tree, []).append(ms)
     print("| framework | loss, option | call | before ms | after ms |")

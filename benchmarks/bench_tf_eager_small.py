@@ -15,14 +15,9 @@ median over the rounds.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-from pathlib import Path
 
-from common import alternate_trees
-
-ROOT = Path(__file__).resolve().parent.parent
+from common import before_after_runs
 
 CASES = {
     "peer: tf.nn.sparse_softmax_cross_entropy_with_logits, mean": (
@@ -68,29 +63,14 @@ for name, expr in cases.items():
             loss = f(x)
         return tape.gradient(loss, x)
     for mode, run in (("fwd", lambda: f(x)), ("fwd+bwd", grad)):
-        for _ in range(20):
-            run()
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(calls):
-                run()
-            best = min(best, (time.perf_counter() - start) / calls * 1e6)
-        out[name + "|" + mode] = best
+        out[name + "|" + mode] = best_us(run, calls, repeats)
 print(json.dumps(out))
 """
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", default="/tmp/tfeager_old/src")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    trees = {"before": args.before, "after": str(ROOT / "src")}
-    results = alternate_trees(
-        WORKER, trees, [str(args.calls), str(args.repeats), json.dumps(CASES)], args.rounds
+    trees, results = before_after_runs(
+        __doc__.splitlines()[0], "/tmp/tfeager_old/src", WORKER, CASES
     )
     print("| loss | before fwd us | after fwd us | before fwd+bwd us | after fwd+bwd us |")
     print("|---|---:|---:|---:|---:|")

@@ -17,14 +17,9 @@ reports the fastest repeat. The table gives the median over the rounds.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-from pathlib import Path
 
-from common import alternate_trees
-
-ROOT = Path(__file__).resolve().parent.parent
+from common import before_after_runs
 
 #: name -> (framework, expression); ``x`` logits, ``y`` class indices, ``z`` 0/1 labels,
 #: ``c`` a NumPy cost matrix, ``ct`` the same as a tensor, ``w`` one weight per sample.
@@ -103,30 +98,13 @@ for name, (fw, expr) in cases.items():
         run = lambda: f().block_until_ready()
     else:
         run = f
-    for _ in range(20):
-        run()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            run()
-        best = min(best, (time.perf_counter() - start) / calls * 1e6)
-    out[name] = best
+    out[name] = best_us(run, calls, repeats)
 print(json.dumps(out))
 """
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", default="/tmp/tfm_old/src")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    trees = {"before": args.before, "after": str(ROOT / "src")}
-    results = alternate_trees(
-        WORKER, trees, [str(args.calls), str(args.repeats), json.dumps(CASES)], args.rounds
-    )
+    trees, results = before_after_runs(__doc__.splitlines()[0], "/tmp/tfm_old/src", WORKER, CASES)
     print("| call | before us | after us | after/before |")
     print("|---|---:|---:|---:|")
     for case in CASES:

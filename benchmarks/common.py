@@ -249,6 +249,52 @@ def binary_focal_reference(kind: str, x: np.ndarray, z: np.ndarray) -> float:
     return float((z * minus_log_p + (1 - z) * neg).mean())
 
 
+#: Worker-script source of ``best_us(run, calls, repeats)``: microseconds per call of
+#: ``run``, the best of ``repeats`` loops of ``calls`` calls after 20 warm-up calls (for
+#: the scripts :func:`alternate_trees` runs).
+BEST_US = """
+import time
+def best_us(run, calls, repeats):
+    for _ in range(20):
+        run()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        best = min(best, (time.perf_counter() - start) / calls * 1e6)
+    return best
+"""
+
+
+def before_after_runs(
+    description: str, before: str, worker: str, cases: Any
+) -> tuple[dict[str, str], dict[str, list[dict[str, float]]]]:
+    """A before/after script's trees and the results of its worker over them.
+
+    Parses ``--before`` (an older ``src`` folder), ``--rounds``, ``--calls`` and
+    ``--repeats``; runs ``worker`` (with :data:`BEST_US` defined) on ``argv`` ``calls
+    repeats json(cases)`` in each tree, alternating (:func:`alternate_trees`).
+    """
+    import json
+
+    args = _before_after_args(description, before)
+    trees = {"before": args.before, "after": str(ROOT / "src")}
+    argv = [str(args.calls), str(args.repeats), json.dumps(cases)]
+    return trees, alternate_trees(BEST_US + worker, trees, argv, args.rounds)
+
+
+def _before_after_args(description: str, before: str) -> Any:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--before", default=before)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    return parser.parse_args()
+
+
 def alternate_trees(
     worker: str, trees: dict[str, str], args: list[str], rounds: int
 ) -> dict[str, list[dict[str, float]]]:
