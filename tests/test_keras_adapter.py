@@ -1,12 +1,10 @@
 """wxent.keras: each loss equals its function; configs round-trip; models save, load and fit
-on the TensorFlow, JAX and PyTorch Keras backends (one subprocess per backend)."""
+on the TensorFlow, JAX and PyTorch Keras backends (:data:`FIT_SCRIPT`, which
+``tests/test_keras_training.py`` runs in its subprocess of each backend)."""
 
 from __future__ import annotations
 
 import inspect
-import os
-import subprocess
-import sys
 import textwrap
 import warnings
 from pathlib import Path
@@ -22,7 +20,6 @@ import wxent.keras as wk
 from adapter_cases import CASES, COSTS, C, data, snake
 from conftest import assert_close
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 LOSSES = [n for n in wk.__all__ if n in CASES]
 METRICS = ("Recall", "Precision", "FBetaScore", "ExpectedCost")
 
@@ -664,6 +661,8 @@ def test_saved_model_with_wxent_loss_and_metric_loads(tmp_path: Path) -> None:
     )
 
 
+# Models fit, save and load on each Keras backend: run by tests/test_keras_training.py in
+# its process of each backend (a process per backend and file took seconds of imports).
 FIT_SCRIPT = textwrap.dedent(
     """
     import warnings
@@ -794,18 +793,5 @@ FIT_SCRIPT = textwrap.dedent(
         assert "argument `y_true`. Expected class indices in [0, 3)" in str(error), error
     else:
         raise AssertionError("class index 4 of 3 was taken")
-    print("OK", BACKEND)
     """
 )
-
-
-@pytest.mark.parametrize("keras_backend", ["tensorflow", "jax", "torch"])
-def test_fit_on_each_keras_backend(keras_backend: str) -> None:
-    env = dict(os.environ, KERAS_BACKEND=keras_backend, TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    script = f"BACKEND = {keras_backend!r}\n" + FIT_SCRIPT
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"OK {keras_backend}" in proc.stdout

@@ -28,17 +28,29 @@ import wxent.keras as wk
 from adapter_cases import CASES, COSTS
 from conftest import assert_close
 from test_adversarial_36_keras_metric_attributes import ATTRIBUTES
+from test_keras_adapter import FIT_SCRIPT
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 TESTS = str(Path(__file__).resolve().parent)
 
 
-def _run(backend: str, script: str) -> None:
+def _run(backend: str, scripts: dict[str, str]) -> None:
+    """Run each of ``scripts`` (by name) in one process of the Keras ``backend``.
+
+    Each script runs in a namespace of its own, ``BACKEND`` set; the process prints ``OK``.
+    """
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # JAX: two CPU devices
     env["PYTHONPATH"] = os.pathsep.join([SRC, TESTS, env.get("PYTHONPATH", "")])
+    sources = {name: textwrap.dedent(script) for name, script in scripts.items()}
+    program = (
+        f"BACKEND = {backend!r}\n"
+        f"for name, source in {sources!r}.items():\n"
+        "    exec(compile(source, name, 'exec'), {'BACKEND': BACKEND, '__name__': '__main__'})\n"
+        "print('OK', BACKEND)\n"
+    )
     proc = subprocess.run(
-        [sys.executable, "-c", f"BACKEND = {backend!r}\n" + textwrap.dedent(script)],
+        [sys.executable, "-c", program],
         env=env,
         capture_output=True,
         text=True,
@@ -312,7 +324,8 @@ for make_loss, make_metrics, y in cases:
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_training_on_each_backend(backend: str) -> None:
-    script = TRAINING + (DATA_PARALLEL if backend == "jax" else "")
+    scripts = {"training": TRAINING + (DATA_PARALLEL if backend == "jax" else "")}
     if backend != "tensorflow":  # (TensorFlow: in-process, with fit, in that file)
-        script += ATTRIBUTES  # the metrics' misspelt options, in a process of this backend
-    _run(backend, script + '\nprint("OK", BACKEND)')
+        scripts["attributes"] = ATTRIBUTES  # the metrics' misspelt options on this backend
+    scripts["fit"] = FIT_SCRIPT  # (tests/test_keras_adapter.py's models, in this process)
+    _run(backend, scripts)
