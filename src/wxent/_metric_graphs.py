@@ -3,7 +3,8 @@
 A metric call run eagerly dispatches every small operation of its decisions, counts
 and checks on its own; a repeated call (the same shapes, dtypes and static options)
 runs instead as one traced program of the same code path: a ``tf.function`` graph
-(:mod:`wxent._tf_metric_graphs`). Shared here:
+(:mod:`wxent._tf_metric_graphs`) or a ``jax.jit`` executable
+(:mod:`wxent._jax_metric_graphs`). Shared here:
 
 * :func:`run`, the metrics' entry point, which hands a call to its framework's runner;
 * the call signature's static options (:func:`static_option`): numbers, strings, small
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -55,6 +57,11 @@ def run(function: Any, logits: Any, labels: Any, **options: Any) -> Any:
         from wxent import _tf_metric_graphs
 
         return _tf_metric_graphs.run(function, logits, labels, **options)
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(logits, jax.Array):
+        from wxent import _jax_metric_graphs
+
+        return _jax_metric_graphs.run(function, logits, labels, **options)
     return function(logits, labels, **options)
 
 
