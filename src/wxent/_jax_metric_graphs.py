@@ -29,6 +29,11 @@ cast to the compute dtype, as eagerly). Other options (``beta``, ``average``, a 
 matrix, ignore markers, a Python number as ``sample_weight``) are baked in by value and
 keyed by it: a new value is a new program (after its eager first call).
 
+Values: integer counts and the scores made from them are the eager call's bit for bit.
+Sums of float weights are those of the same call under a caller's ``jax.jit``: XLA fuses
+a product into its reduction, which may round the last bit otherwise than the eager
+reduction of the materialised product (1 ulp, measured).
+
 What stays eager: a signature's first call; calls with tracers (inside a caller's
 ``jax.jit``, ``grad`` or ``vmap`` the metric traces inline, as before); arrays on
 several devices or on different devices (the eager call moves them); other kinds of
