@@ -277,7 +277,8 @@ def test_an_eager_metric_counts_in_compiled_scatters(name):
     """The class counts' scatter-adds are one compiled call each, not ~8 eager operations."""
     d = _data()
     call, budget = METRICS[name]
-    jax.block_until_ready(call(d, d["x"]))
+    for _ in range(2):  # (the second call compiles the whole metric: _jax_metric_graphs)
+        jax.block_until_ready(call(d, d["x"]))
     with _binds() as seen:
         got = jax.block_until_ready(call(d, d["x"]))
     assert len(seen) <= budget, seen

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import sys
 from typing import Any
 
 import array_api_compat
@@ -111,7 +113,7 @@ class MetricAccumulator:
             ("sample_weight", sample_weight),
         ):
             _check_eager(name, value)
-        counts = mc.count(
+        counts = _count(
             logits,
             labels,
             sample_weight=sample_weight,
@@ -148,24 +150,18 @@ class MetricAccumulator:
                 f"{counts.kind} batches with {counts.tp.shape[0]}",
             )
         self._first = first or counts
-        sums, kept = self._sums[weighted], self._errors[weighted]
         xp, anchor = self._first.xp, self._first.tp
-        for name, value in parts.items():
-            value, error = _to(value, anchor), _to(errors.get(name), anchor)
-            if name not in sums:
-                sums[name] = value
-            elif _compensated(xp, value):
-                sums[name], rounding = two_sum(sums[name], value)
-                error = rounding if error is None else error + rounding
-            else:
-                sums[name] = sums[name] + value
-            if error is not None:  # running rounding errors: small, so float32 holds them
-                kept[name] = error if name not in kept else kept[name] + error
-            if _narrow(sums[name]):
-                # Counts are non-negative: an int32 sum past 2**31 - 1 wraps below 0. The
-                # flag stays on the device (no host read per batch); compute() reads it.
-                wrapped = self._first.xp.any(sums[name] < 0)
-                self._wrapped = wrapped if self._wrapped is None else self._wrapped | wrapped
+        parts = {name: _to(value, anchor) for name, value in parts.items()}
+        errors = {name: _to(error, anchor) for name, error in errors.items() if name in parts}
+        sums, kept = self._sums[weighted], self._errors[weighted]
+        state = (dict(sums), dict(kept), self._wrapped)
+        if ns.is_jax_namespace(xp) and parts.keys() <= sums.keys():  # one compiled call
+            state = _jax_accumulate()(*state, parts, errors)
+        else:
+            state = _accumulate(xp, *state, parts, errors)
+        sums.update(state[0])
+        kept.update(state[1])
+        self._wrapped = state[2]
 
     def merge(self, other: MetricAccumulator) -> MetricAccumulator:
         """Add the counts of another accumulator (a shard) into this one; ``self``."""
@@ -275,6 +271,57 @@ class MetricAccumulator:
             result = mc.safe_divide(first.xp, total["cost"], total["weight"])
             out["expected_cost"] = float(result) if first.numpy else result
         return out
+
+
+def _count(logits: Any, labels: Any, **options: Any) -> mc.Counts:
+    """The counts of a batch; of JAX logits, a repeated call as one compiled program."""
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(logits, jax.Array):
+        from wxent import _jax_metric_graphs
+
+        return _jax_metric_graphs.run(mc.count, logits, labels, **options)
+    return mc.count(logits, labels, **options)
+
+
+def _accumulate(
+    xp: Any,
+    sums: dict[str, Any],
+    kept: dict[str, Any],
+    wrapped: Any,
+    parts: dict[str, Any],
+    errors: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """The running ``sums``, their rounding errors ``kept`` and ``wrapped`` flag, updated."""
+    for name, value in parts.items():
+        error = errors.get(name)
+        if name not in sums:
+            sums[name] = value
+        elif _compensated(xp, value):
+            sums[name], rounding = two_sum(sums[name], value)
+            error = rounding if error is None else error + rounding
+        else:
+            sums[name] = sums[name] + value
+        if error is not None:  # running rounding errors: small, so float32 holds them
+            kept[name] = error if name not in kept else kept[name] + error
+        if _narrow(sums[name]):
+            # Counts are non-negative: an int32 sum past 2**31 - 1 wraps below 0. The
+            # flag stays on the device (no host read per batch); compute() reads it.
+            flag = xp.any(sums[name] < 0)
+            wrapped = flag if wrapped is None else wrapped | flag
+    return sums, kept, wrapped
+
+
+@functools.cache
+def _jax_accumulate() -> Any:
+    """:func:`_accumulate` of JAX sums as one compiled call (the same operations).
+
+    Eagerly each batch's additions, two-sums and wrap flags were some twenty dispatches;
+    compiled once per parts' shapes and dtypes (XLA does not reassociate the two-sum).
+    """
+    import jax
+
+    xp = array_api_compat.array_namespace(jax.numpy.zeros(()))
+    return jax.jit(functools.partial(_accumulate, xp))
 
 
 def _to(value: Any, anchor: Any) -> Any:

@@ -327,8 +327,9 @@ def torch_is_compiling() -> bool:
 
 
 #: The graph of an eager TensorFlow metric call while :mod:`wxent._tf_metric_graphs` traces
-#: it (this thread only): its tensors stand for the call's eager values and are checked
-#: as they are (see :func:`reading_eagerly`).
+#: it, or the ``jax.jit`` trace of an eager JAX metric call (:mod:`wxent._jax_metric_graphs`)
+#: (this thread only): its tensors stand for the call's eager values and are checked as
+#: they are (see :func:`reading_eagerly`).
 _EAGER_GRAPH = threading.local()
 
 
@@ -336,9 +337,10 @@ _EAGER_GRAPH = threading.local()
 def reading_eagerly(graph: Any) -> Any:
     """Trace ``graph`` as an eager call: its tensors count as concrete (:func:`is_concrete`).
 
-    For the graph of an eager metric call (:mod:`wxent._tf_metric_graphs`), whose inputs
-    are the call's eager tensors: the trace takes the eager path of the checks (their
-    flags computed, not NaN), and the checks' status word is read once after the call.
+    For the graph of an eager metric call (:mod:`wxent._tf_metric_graphs`; a JAX trace,
+    :mod:`wxent._jax_metric_graphs`), whose inputs are the call's eager arrays: the trace
+    takes the eager path of the checks (their flags computed, not NaN), and the checks'
+    status word is read once after the call.
     """
     previous = getattr(_EAGER_GRAPH, "graph", None)
     _EAGER_GRAPH.graph = graph
@@ -385,7 +387,10 @@ def is_concrete(x: Array) -> bool:
         return graph is not None and getattr(x, "graph", None) is graph
     if array_api_compat.is_jax_array(x):
         jax = sys.modules["jax"]
-        return not isinstance(x, jax.core.Tracer)
+        if not isinstance(x, jax.core.Tracer):
+            return True
+        graph = getattr(_EAGER_GRAPH, "graph", None)  # an eager call's own trace
+        return graph is not None and getattr(x, "_trace", None) is graph
     return not array_api_compat.is_lazy_array(x)
 
 

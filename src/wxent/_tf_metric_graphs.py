@@ -27,48 +27,24 @@ of a watched ``sample_weight``); ``tf.config.run_functions_eagerly(True)``; opti
 other kinds (arrays of other frameworks, large NumPy arrays or lists, which would be
 graph constants); past :data:`MAX_SHAPES` traced shapes of one set of options (a loop
 over ever new batch sizes) or :data:`MAX_GRAPHS` graphs in all; and a graph whose trace
-fails. Calls inside ``tf.function`` trace the metric inline, as before.
+fails. Calls inside ``tf.function`` trace the metric inline, as before. The signature's
+static options, the bounded cache and what a trace collects are shared with JAX
+(:mod:`wxent._metric_graphs`).
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import sys
-import threading
-from collections import Counter
 from typing import Any
 
-import numpy as np
-
+from wxent import _metric_graphs as mg
 from wxent import _namespace as ns
+from wxent._metric_graphs import MAX_GRAPHS as MAX_GRAPHS
+from wxent._metric_graphs import MAX_SHAPES as MAX_SHAPES
 
-#: The most graphs traced per set of static options and dtypes (new batch shapes).
-MAX_SHAPES = 8
-#: The most graphs traced in all.
-MAX_GRAPHS = 256
-#: The most call signatures remembered as seen once (then forgotten, all of them).
-MAX_SEEN = 4096
-#: The largest NumPy option baked into a graph by value (bytes).
-MAX_BAKED = 1 << 16
-
-_NUMBERS = (int, float, bool)  # the leaves of a list option baked by its repr
-_EAGER = object()  # a signature whose graph could not be traced: eager calls
-_GRAPHS: dict[Any, Any] = {}  # signature -> (function, checked, warnings) or _EAGER
-_SEEN: dict[Any, int] = {}  # signatures called once eagerly, with success
-_SHAPES: Counter[Any] = Counter()  # graphs per signature without shapes
-_LOCK = threading.Lock()
-_TRACE = threading.local()  # what the trace of this thread collects
-
-
-def deliver_status(flag: Any) -> None:
-    """The checks' status word of the call being traced (an output of its graph)."""
-    _TRACE.status = flag
-
-
-def defer_warning(name: str, costs: np.ndarray) -> None:
-    """A dominated-columns warning met while tracing: issued by each call of the graph."""
-    _TRACE.warnings.append((name, np.array(costs, copy=True)))
+_PROGRAMS = mg.Programs()
+_GRAPHS, _SHAPES = _PROGRAMS.graphs, _PROGRAMS.shapes  # (read by the tests)
 
 
 def _signature(logits: Any, labels: Any, options: dict[str, Any]) -> Any:
@@ -87,25 +63,10 @@ def _signature(logits: Any, labels: Any, options: dict[str, Any]) -> Any:
     static: list[Any] = []
     baked: dict[str, Any] = {}
     for name, value in options.items():
-        if value is None or isinstance(value, (str, int, float, np.integer, np.floating)):
-            static.append((name, type(value).__name__, repr(value)))
-            baked[name] = value
-        elif isinstance(value, np.ndarray):
-            if type(value) is not np.ndarray or value.dtype.kind not in "biuf":
-                return None
-            if value.nbytes > MAX_BAKED:
-                return None
-            static.append((name, value.dtype.str, value.shape, _digest(value.tobytes())))
-            baked[name] = value
-        elif type(value) in (list, tuple):  # numbers only (a tensor's repr is cut short)
-            try:
-                leaves = np.array(value, dtype=object).ravel()
-            except ValueError:
-                return None
-            if leaves.size * 8 > MAX_BAKED or not all(type(e) in _NUMBERS for e in leaves):
-                return None
-            static.append((name, "list", _digest(repr(value).encode())))
-            baked[name] = copy.deepcopy(value)
+        option = mg.static_option(name, value)
+        if option is not None:
+            static.append(option[0])
+            baked[name] = option[1]
         elif type(value) is eager:
             tensors[name] = value
         elif isinstance(value, tf.Variable):
@@ -117,13 +78,8 @@ def _signature(logits: Any, labels: Any, options: dict[str, Any]) -> Any:
     return (base, shapes), base, tensors, baked
 
 
-def _digest(data: bytes) -> bytes:
-    """A baked option's content in a signature (128 bits: no two contents share one)."""
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
 def _trace(function: Any, names: tuple[str, ...], baked: dict[str, Any], tensors: Any) -> Any:
-    """The concrete function of ``function`` over ``tensors``, or ``_EAGER``."""
+    """``(concrete function, checked, warnings)`` of ``function`` over ``tensors``, or EAGER."""
     import tensorflow as tf
 
     kept = {k: copy.deepcopy(v) for k, v in baked.items()}  # (as they were when traced)
@@ -134,19 +90,16 @@ def _trace(function: Any, names: tuple[str, ...], baked: dict[str, Any], tensors
         kwargs = {**kept, **{k: inputs[k] for k in names[2:]}}
         with ns.reading_eagerly(graph):
             out = function(inputs["logits"], inputs["labels"], **kwargs)
-        return out, _TRACE.status
+        return out, collected.status
 
     signature = [tf.TensorSpec(t.shape, t.dtype) for t in tensors]
-    _TRACE.status, _TRACE.warnings = None, []
-    try:
-        concrete = tf.function(traced, input_signature=signature, autograph=False)
-        graph = concrete.get_concrete_function()
-    except Exception:  # whatever fails in a trace runs eagerly instead
-        return _EAGER
-    finally:
-        checked, warnings = _TRACE.status is not None, _TRACE.warnings
-        _TRACE.status, _TRACE.warnings = None, []
-    return graph, checked, warnings
+    with mg.collecting() as collected:
+        try:
+            concrete = tf.function(traced, input_signature=signature, autograph=False)
+            graph = concrete.get_concrete_function()
+        except Exception:  # whatever fails in a trace runs eagerly instead
+            return mg.EAGER
+    return graph, collected.status is not None, collected.warnings
 
 
 def run(function: Any, logits: Any, labels: Any, **options: Any) -> Any:
@@ -158,40 +111,24 @@ def run(function: Any, logits: Any, labels: Any, **options: Any) -> Any:
     if signature is None:
         return function(logits, labels, **options)
     key, base, tensors, baked = signature
-    entry = _GRAPHS.get(key)
+    names = tuple(tensors)
+    entry = _PROGRAMS.entry(
+        key, base, lambda: _trace(function, names, baked, tuple(tensors.values()))
+    )
     if entry is None:
-        with _LOCK:
-            entry = _GRAPHS.get(key)
-            fresh = entry is None and key not in _SEEN
-            if entry is None and not fresh:
-                if _SHAPES[base] >= MAX_SHAPES or len(_GRAPHS) >= MAX_GRAPHS:
-                    entry = _EAGER
-                else:
-                    _SHAPES[base] += 1
-                    names = tuple(tensors)
-                    entry = _trace(function, names, baked, tuple(tensors.values()))
-                    _GRAPHS[key] = entry
-        if fresh:
-            out = function(logits, labels, **options)  # errors in wxent's words
-            with _LOCK:
-                if len(_SEEN) >= MAX_SEEN:
-                    _SEEN.clear()
-                _SEEN[key] = 1
-            return out
-    if entry is _EAGER:
+        out = function(logits, labels, **options)  # errors in wxent's words
+        _PROGRAMS.remember(key)
+        return out
+    if entry is mg.EAGER:
         return function(logits, labels, **options)
-    graph, checked, warnings = entry  # type: ignore[misc]
+    graph, checked, warnings = entry
     try:
         out, status = graph(*tensors.values())
     except tf.errors.OpError:  # whatever the eager call does instead (its own error)
         return function(logits, labels, **options)
     if checked and int(status):  # a check failed: the eager call raises its message
         return function(logits, labels, **options)
-    if warnings:
-        from wxent.cost_matrix import _warn_dominated
-
-        for name, costs in warnings:
-            _warn_dominated(name, costs, stacklevel=3)
+    mg.reissue(warnings)
     return out
 
 

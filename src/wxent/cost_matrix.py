@@ -166,7 +166,7 @@ def _content_key(c: np.ndarray) -> tuple[Any, ...]:
 
 def _warn_dominated(name: str, costs: np.ndarray, stacklevel: int = 3) -> None:
     if ns.tracing_eager_call():  # warned by each call of the traced graph
-        from wxent._tf_metric_graphs import defer_warning
+        from wxent._metric_graphs import defer_warning
 
         defer_warning(name, costs)
         return

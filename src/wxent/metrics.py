@@ -54,8 +54,8 @@ import numpy as np
 
 from wxent import _fx
 from wxent import _metric_counts as mc
+from wxent import _metric_graphs as graphs
 from wxent import _namespace as ns
-from wxent import _tf_metric_graphs as graphs
 from wxent import _validation as v
 from wxent._accumulator import MetricAccumulator
 
