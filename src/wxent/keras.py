@@ -114,7 +114,8 @@ devices, a Keras requirement).
 after construction is checked as in the constructor, used by the next call and saved by
 ``get_config`` (a train step already compiled keeps the values it was traced with until
 ``model.compile`` runs again); a metric's ``num_classes`` and the size of its ``costs``
-cannot change. Another loss's option (``loss.weight``, ``loss.from_logits``) is an
+cannot change. Another loss's option (``loss.weight``, ``loss.from_logits``), or another
+metric's on a metric that lacks it (``ExpectedCost(costs).threshold``), is an
 ``AttributeError`` naming the option to use, and so is a new attribute whose name is close
 to an option of the loss or metric (``metric.treshold = 1.2``: "did you mean
 ``threshold``?"); other new attributes are stored.
