@@ -42,8 +42,9 @@ read. Under tracing nothing is read: elements with out-of-range labels count now
 a traced weight, cost matrix or threshold that a check would refuse (negative or
 non-finite weights and costs, a NaN threshold) makes the scores, the expected cost and
 weighted counts NaN, as it makes the losses NaN. Integer counts (no ``sample_weight``)
-and :func:`~wxent.bayes_decision`'s classes cannot hold NaN: they count the decisions
-such a matrix gives, and the scores computed from them in the same call are NaN.
+cannot hold NaN: they count the decisions such a matrix gives, and the scores computed
+from them in the same call are NaN (:func:`~wxent.bayes_decision` decides ``-1``, no
+class, there).
 """
 
 from __future__ import annotations
