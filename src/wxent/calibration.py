@@ -21,7 +21,6 @@ points of a reliability diagram.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,7 +118,7 @@ class Calibration:
                 f"a float or one per label, shape {scale.shape} like `scale`",
                 f"bias of shape {bias.shape}",
             )
-        if isinstance(self.class_axis, bool) or not isinstance(self.class_axis, numbers.Integral):
+        if v.integer_value(self.class_axis) is None:
             raise v.type_error(
                 "class_axis", "an integer axis of `logits`", f"class_axis={self.class_axis!r}"
             )
