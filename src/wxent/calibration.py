@@ -231,10 +231,10 @@ def _host_inputs(
     """Host float64 ``(x, y, w, sigmoid, axis)``; sigmoid arrays as ``(L, n)`` rows."""
     v.check_logits(logits)
     labels = held_out_labels(labels, logits)
-    shape = tuple(int(d) for d in v.static_shape(logits))  # type: ignore[arg-type]
-    axis = v.check_class_axis(class_axis, len(shape))
     why = "calibration is fitted and measured on the host, on held-out logits"
-    x = host_array("logits", logits, why).astype(np.float64)
+    x = host_array("logits", logits, why).astype(np.float64)  # (traced: refused here, also
+    shape = x.shape  # with unknown dimensions, before the shape is read)
+    axis = v.check_class_axis(class_axis, len(shape))
     y = host_array("labels", labels, why)
     v.check_no_nan("logits", x)
     sigmoid = y.shape == x.shape
