@@ -475,7 +475,7 @@ def _generic_losses(
     xp: Any, x: Array, w: Array, b: Array | None, y: Array, eps: float, chunk: int
 ) -> Array:
     """Chunked forward over the Array API (autodiff, where any, goes through it)."""
-    n = x.shape[0]
+    n = v.static_shape(x)[0]  # None: unknown or symbolic (jax.export), one chunk
     wt = xp.matrix_transpose(w)
     starts = [0] if n is None else (list(range(0, int(n), chunk)) or [0])
     parts = []
