@@ -168,6 +168,22 @@ def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any, class_axis: Any
     return ops.broadcast_to(ops.expand_dims(w, axis), dynamic)
 
 
+def _check_known_rank(**tensors: Any) -> None:
+    """``y_true``, ``y_pred`` and ``sample_weight`` of known rank, else wxent's error.
+
+    A traced TensorFlow tensor of unknown rank has no axes to count along; reading its
+    shape failed inside TensorFlow ("Cannot iterate over a shape with unknown rank").
+    """
+    for name, tensor in tensors.items():
+        if getattr(getattr(tensor, "shape", None), "rank", 0) is None:
+            raise v.value_error(
+                name,
+                "an array of known rank (number of dimensions), e.g. a TensorSpec of shape "
+                "[None, None]",
+                f"{name} of unknown rank",
+            )
+
+
 def _masked_weight(
     sample_weight: Any, mask: Any, like: Any, dtype: Any, class_axis: Any = None
 ) -> Any:
@@ -468,6 +484,7 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the counts of a batch: :func:`wxent.confusion_matrix` in Keras variables."""
+        _check_known_rank(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         mask = keras_mask(y_pred)
         logits = ops.convert_to_tensor(y_pred, dtype=self._counts)
         self._check_labels_axis(logits)
@@ -702,6 +719,7 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the costs of a batch's Bayes decisions."""
+        _check_known_rank(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         num_classes = self.costs.shape[0]
         mask = keras_mask(y_pred)
         y_pred = ops.convert_to_tensor(y_pred, dtype=self._counts)
