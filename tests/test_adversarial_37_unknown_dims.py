@@ -7,9 +7,10 @@
 * ``predict`` with a threshold or offsets per class, under ``jax.export`` with a symbolic
   number of classes, failed inside JAX's broadcasting; it now refuses them in wxent's
   words, as the losses' per-class weights are refused there.
-* ``wxent.keras`` metrics updated in a ``tf.function`` whose signature has an unknown
-  rank failed inside TensorFlow ("Cannot iterate over a shape with unknown rank"); they
-  now refuse it in wxent's words, naming ``y_true`` or ``y_pred``.
+* ``wxent.keras`` metrics and losses called in a ``tf.function`` whose signature has an
+  unknown rank failed inside TensorFlow ("Cannot iterate over a shape with unknown
+  rank"); they now refuse it in wxent's words, naming ``y_true``, ``y_pred`` or
+  ``sample_weight``.
 * ``linear_cross_entropy`` exported with a symbolic batch failed inside JAX
   (``InconclusiveDimensionOperation`` while chunking the rows); it now runs, equal to the
   eager call (``sampled_softmax_cross_entropy`` ran already).
@@ -92,17 +93,22 @@ def test_linear_cross_entropy_exports_with_a_symbolic_batch() -> None:
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5)
 
 
-def test_keras_metrics_refuse_tensors_of_unknown_rank() -> None:
+def test_keras_metrics_and_losses_refuse_tensors_of_unknown_rank() -> None:
     import tensorflow as tf
 
     import wxent.keras as wk
 
-    for metric, labels in ((wk.FBetaScore(beta=2.0), Z), (wk.ExpectedCost(1.0 - np.eye(3)), Y)):
+    for metric, labels in (
+        (wk.FBetaScore(beta=2.0), Z),
+        (wk.ExpectedCost(1.0 - np.eye(3)), Y),
+        (wk.SoftmaxCrossEntropy(), Y),
+    ):
         for unknown in ("y_true", "y_pred"):
             signature = [
                 tf.TensorSpec(None if unknown == "y_true" else labels.shape, labels.dtype),
                 tf.TensorSpec(None if unknown == "y_pred" else X.shape, tf.float32),
             ]
-            update = tf.function(metric.update_state, input_signature=signature, autograph=False)
+            method = getattr(metric, "update_state", metric.__call__)
+            update = tf.function(method, input_signature=signature, autograph=False)
             with pytest.raises(ValueError, match=f"argument `{unknown}`.*of unknown rank"):
                 update(tf.constant(labels), tf.constant(X))

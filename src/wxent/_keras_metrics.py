@@ -168,7 +168,7 @@ def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any, class_axis: Any
     return ops.broadcast_to(ops.expand_dims(w, axis), dynamic)
 
 
-def _check_known_rank(**tensors: Any) -> None:
+def check_known_rank(**tensors: Any) -> None:
     """``y_true``, ``y_pred`` and ``sample_weight`` of known rank, else wxent's error.
 
     A traced TensorFlow tensor of unknown rank has no axes to count along; reading its
@@ -484,7 +484,7 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the counts of a batch: :func:`wxent.confusion_matrix` in Keras variables."""
-        _check_known_rank(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
+        check_known_rank(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         mask = keras_mask(y_pred)
         logits = ops.convert_to_tensor(y_pred, dtype=self._counts)
         self._check_labels_axis(logits)
@@ -719,7 +719,7 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the costs of a batch's Bayes decisions."""
-        _check_known_rank(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
+        check_known_rank(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         num_classes = self.costs.shape[0]
         mask = keras_mask(y_pred)
         y_pred = ops.convert_to_tensor(y_pred, dtype=self._counts)

@@ -141,6 +141,7 @@ from wxent._keras_metrics import (
     Recall,
     broadcast_weight,
     check_indices,
+    check_known_rank,
     host_config,
     keras_mask,
     plain_config,
@@ -438,6 +439,7 @@ class WxentLoss(keras.losses.Loss):
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         """The loss of a batch, reduced by wxent (see the module docstring)."""
+        check_known_rank(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         mask = keras_mask(y_pred)
         self._warn_probabilities(y_pred)
         with keras.name_scope(self.name):
@@ -463,6 +465,7 @@ class WxentLoss(keras.losses.Loss):
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """Unreduced losses (``reduction="none"``), per Keras' ``Loss.call`` contract."""
+        check_known_rank(y_true=y_true, y_pred=y_pred)
         logits, labels, _ = self._prepare(y_true, y_pred)
         return self._wxent(logits, labels, None, "none", y_pred)
 
