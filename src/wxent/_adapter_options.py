@@ -113,13 +113,65 @@ def _wxent() -> Any:
     return wxent
 
 
+# Options of the wxent metric functions and of Keras' own metric classes: a metric of
+# wxent.keras that lacks one of them refuses it (it would be stored and never read).
+METRIC_FUNCTIONS = ("confusion_matrix", "precision", "recall", "fbeta_score", "expected_cost")
+_KERAS_METRIC_NAMES = (
+    "thresholds",
+    "top_k",
+    "class_id",
+    "num_thresholds",
+    "curve",
+    "summation_method",
+    "multi_label",
+    "num_labels",
+    "label_weights",
+    "axis",
+    "ignore_class",
+)
+
+_METRIC_HINTS = {
+    ("ignore_index", "sigmoid"): "these metrics leave out a label value: `ignore_label`",
+    ("ignore_index", "softmax"): "a sample of weight 0 counts nowhere: `sample_weight`",
+    ("ignore_label", "softmax"): "a sample of weight 0 counts nowhere: `sample_weight`",
+    ("costs", "sigmoid"): (
+        "cost-optimal decisions of softmax outputs: `wxent.keras.ExpectedCost`; for "
+        "sigmoid outputs `wxent.cost_threshold` gives the `threshold`"
+    ),
+    ("threshold", "softmax"): "the decisions are the Bayes decisions under `costs`",
+    ("thresholds", "sigmoid"): "the decision threshold is `threshold`, a logit or one per label",
+    ("sample_weight", None): "sample weights are an argument of `update_state`",
+    ("axis", None): "the class axis is `class_axis`",
+}
+
+
+def foreign_metric_options() -> frozenset[str]:
+    """Names the Keras metrics refuse when they lack them (never read if stored)."""
+    names = {
+        name
+        for function in METRIC_FUNCTIONS
+        for name in inspect.signature(getattr(_wxent(), function)).parameters
+        if name not in ("logits", "labels")
+    }
+    return frozenset(names.union(_KERAS_METRIC_NAMES))
+
+
 def foreign_error(
-    owner: str, name: str, value: Any, family: str, options: tuple[str, ...]
+    owner: str,
+    name: str,
+    value: Any,
+    family: str,
+    options: tuple[str, ...],
+    what: str = "loss",
 ) -> AttributeError:
-    """The error for assigning ``name``, an option elsewhere but not of ``owner``."""
-    hint = _HINTS.get((name, family)) or _HINTS.get((name, None))
+    """The error for assigning ``name``, an option elsewhere but not of ``owner``.
+
+    ``what``: ``"loss"``, or ``"metric"`` (the hints of the Keras metrics).
+    """
+    hints = _METRIC_HINTS if what == "metric" else _HINTS
+    hint = hints.get((name, family)) or hints.get((name, None))
     return AttributeError(
-        f"Invalid attribute `{name}` of {owner}: it is no option of this loss and would "
+        f"Invalid attribute `{name}` of {owner}: it is no option of this {what} and would "
         f"never be read{f' ({hint})' if hint else ''}. Expected one of its options: "
         f"{', '.join(options)}. Received: {name}={v._short(value)}"
     )

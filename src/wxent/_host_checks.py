@@ -10,7 +10,6 @@ Re-exported as ``v.<name>``.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -276,11 +275,12 @@ def as_float(name: str, value: Any, expected: str) -> float:
 
 def check_positive_int(name: str, value: Any) -> int:
     """A positive integer (Python or NumPy): ``max_iter``, ``bins``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    number = v.integer_value(value)
+    if number is None:
         raise v.type_error(name, "a positive integer", f"{name}={value!r}")
-    if int(value) < 1:
+    if number < 1:
         raise v.value_error(name, "a positive integer", f"{name}={value!r}")
-    return int(value)
+    return number
 
 
 def check_optional_positive_float(name: str, value: Any) -> float | None:

@@ -10,6 +10,7 @@ wxent functions give for all the batches together.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import sys
 import weakref
@@ -167,6 +168,22 @@ def _broadcast_weight(sample_weight: Any, like: Any, dtype: Any, class_axis: Any
     return ops.broadcast_to(ops.expand_dims(w, axis), dynamic)
 
 
+def check_known_rank(**tensors: Any) -> None:
+    """``y_true``, ``y_pred`` and ``sample_weight`` of known rank, else wxent's error.
+
+    A traced TensorFlow tensor of unknown rank has no axes to count along; reading its
+    shape failed inside TensorFlow ("Cannot iterate over a shape with unknown rank").
+    """
+    for name, tensor in tensors.items():
+        if getattr(getattr(tensor, "shape", None), "rank", 0) is None:
+            raise v.value_error(
+                name,
+                "an array of known rank (number of dimensions), e.g. a TensorSpec of shape "
+                "[None, None]",
+                f"{name} of unknown rank",
+            )
+
+
 def _masked_weight(
     sample_weight: Any, mask: Any, like: Any, dtype: Any, class_axis: Any = None
 ) -> Any:
@@ -293,6 +310,17 @@ def compensated(total: Any, error: Any) -> Any:
     return fold_error(ops.copy(total), ops.copy(error), xp=ops)
 
 
+@functools.cache
+def _foreign_options() -> frozenset[str]:
+    """The options of every metric here, of the metric functions and of Keras' metrics.
+
+    (:func:`wxent._adapter_options.foreign_metric_options`); a metric refuses those it lacks.
+    """
+    classes = (_ConfusionMetric, FBetaScore, ExpectedCost)
+    own = {name for cls in classes for name in cls._options}
+    return table.foreign_metric_options().union(own)
+
+
 class _Reconfigured:
     """Options assigned after construction are checked as in the constructor, then used.
 
@@ -302,13 +330,17 @@ class _Reconfigured:
     that size the counts (``num_classes``, the number of classes of ``costs``) cannot
     change: assigning other sizes is an error. A new public attribute whose name is close
     to an option (``metric.treshold = 1.5``, which would be stored and never read) is an
-    ``AttributeError`` suggesting the option; other new attributes are stored, and what
+    ``AttributeError`` suggesting the option, and so is one that is an option of another
+    metric (of wxent's metric functions, or of Keras' metrics) but not of this one
+    (``ExpectedCost(costs).threshold = 0.5``, ``Recall().ignore_index = -1``); other new
+    attributes are stored, and what
     Keras sets itself (variables, tracking, names) is never checked: it is private or
     already an attribute, and assignments during construction are not checked.
     """
 
     _options: ClassVar[tuple[str, ...]]
     _derived: ClassVar[tuple[str, ...]]
+    _family: ClassVar[str] = "sigmoid"
 
     def _shape(self) -> tuple[int, ...]:
         """The shape of what the counts are sized by."""
@@ -321,6 +353,15 @@ class _Reconfigured:
         if name not in self._options:
             if name not in self.__dict__ and not hasattr(type(self), name):
                 options = (*self._options, *self.__dict__.get("_score_options", {}))
+                if name in _foreign_options():
+                    raise table.foreign_error(
+                        f"wxent.keras.{type(self).__name__}",
+                        name,
+                        value,
+                        self._family,
+                        tuple(dict.fromkeys(options)),
+                        "metric",
+                    )
                 error = table.misspelt_error(
                     f"wxent.keras.{type(self).__name__}",
                     name,
@@ -443,6 +484,7 @@ class _ConfusionMetric(_Reconfigured, keras.metrics.Metric):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the counts of a batch: :func:`wxent.confusion_matrix` in Keras variables."""
+        check_known_rank(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         mask = keras_mask(y_pred)
         logits = ops.convert_to_tensor(y_pred, dtype=self._counts)
         self._check_labels_axis(logits)
@@ -670,12 +712,14 @@ class ExpectedCost(_Reconfigured, keras.metrics.Metric):
 
     _options = ("costs", "from_logits", "class_axis")
     _derived = _options
+    _family = "softmax"
 
     def _shape(self) -> tuple[int, ...]:
         return tuple(self.costs.shape)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add the costs of a batch's Bayes decisions."""
+        check_known_rank(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         num_classes = self.costs.shape[0]
         mask = keras_mask(y_pred)
         y_pred = ops.convert_to_tensor(y_pred, dtype=self._counts)

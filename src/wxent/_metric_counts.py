@@ -116,11 +116,12 @@ def count(
 
 
 def _poison(out: Counts, bad: Array) -> None:
-    """NaN in every floating result when ``bad`` (0-d) is set: traced costs or thresholds.
+    """NaN in every floating result when ``bad`` (0-d) is set (see below).
 
-    What a check would refuse gives NaN while tracing, as in the losses: the scores, the
-    expected cost and summed weights. Integer counts cannot hold NaN; they carry the flag
-    to the scores computed from them (:attr:`Counts.poison`).
+    Traced costs or thresholds, and NaN logits where no check reads them: what a check
+    would refuse gives NaN while tracing, as in the losses: the scores, the expected cost
+    and summed weights. Integer counts cannot hold NaN; they carry the flag to the scores
+    computed from them (:attr:`Counts.poison`).
     """
     xp = out.xp
     flag = xp.astype(bad, out.dtype)
@@ -198,6 +199,10 @@ def _sigmoid(c: mi.Call) -> Counts:
 
     x, z = flat(c.x), flat(z)
     pos, neg = z == 1, z == 0
+    if not c.concrete:  # (no check reads it) a NaN logit counts nowhere; the scores are NaN
+        nan = xp.isnan(x)
+        pos, neg = pos & ~nan, neg & ~nan
+        c.traced_bad.append(xp.any(nan))
     if c.concrete:
         bad = ~(pos | neg) if ignore is None else ~(pos | neg) & (z != held)
         c.checks.add(bad, lambda: _bad_binary_labels(c.given, ignore, held))
@@ -332,6 +337,11 @@ def _softmax(c: mi.Call) -> Counts:
         ignore = xp.asarray(ignore, dtype=y.dtype)  # JAX takes no Python int beyond int64
     in_range = (y >= 0) & (y < n)
     keep = in_range if ignore is None else in_range & (y != ignore)
+    if not c.concrete:  # (no check reads it) a row holding a NaN logit has no decision (the
+        # framework's argmax of NaN differs): it counts nowhere, and the scores are NaN
+        nan_row = xp.reshape(xp.any(xp.isnan(c.x), axis=c.axis), (-1,))
+        keep = keep & ~nan_row
+        c.traced_bad.append(xp.any(nan_row))
     if c.concrete:
         bad = ~in_range if ignore is None else ~in_range & (y != ignore)
         c.checks.add(

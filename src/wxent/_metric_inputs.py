@@ -8,7 +8,6 @@ accepted. Value checks on framework arrays are collected as device-side booleans
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -215,7 +214,7 @@ def check_options(
             "sigmoid logits)",
             f"ignore_label={ignore_label!r}",
         )
-    if isinstance(class_axis, bool) or not isinstance(class_axis, numbers.Integral):
+    if v.integer_value(class_axis) is None:
         raise v.type_error(
             "class_axis", "an integer axis of `logits`", f"class_axis={class_axis!r}"
         )

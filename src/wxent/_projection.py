@@ -13,7 +13,6 @@ differentiates it with its own autodiff).
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -464,18 +463,19 @@ def _check_chunk_size(chunk_size: Any) -> int | None:
     if chunk_size is None:
         return None
     expected, received = "a positive integer or None", f"chunk_size={chunk_size!r}"
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
+    number = v.integer_value(chunk_size)
+    if number is None:
         raise v.type_error("chunk_size", expected, received)
-    if int(chunk_size) < 1:
+    if number < 1:
         raise v.value_error("chunk_size", expected, received)
-    return int(chunk_size)
+    return number
 
 
 def _generic_losses(
     xp: Any, x: Array, w: Array, b: Array | None, y: Array, eps: float, chunk: int
 ) -> Array:
     """Chunked forward over the Array API (autodiff, where any, goes through it)."""
-    n = x.shape[0]
+    n = v.static_shape(x)[0]  # None: unknown or symbolic (jax.export), one chunk
     wt = xp.matrix_transpose(w)
     starts = [0] if n is None else (list(range(0, int(n), chunk)) or [0])
     parts = []
@@ -588,13 +588,10 @@ def sampled_softmax_cross_entropy(
     if seed is not None and seed < 0:  # NumPy's generators take none
         raise v.value_error("seed", "a non-negative integer or None", f"seed={seed}")
     num_classes = int(p.num_classes or 0)
-    if (
-        isinstance(num_sampled, bool)
-        or not isinstance(num_sampled, numbers.Integral)
-        or not 1 <= int(num_sampled) <= num_classes
-    ):
+    sampled_count = v.integer_value(num_sampled)
+    if sampled_count is None or not 1 <= sampled_count <= num_classes:
         expected = f"an integer in [1, {num_classes}] (the number of classes)"
-        if isinstance(num_sampled, numbers.Integral) and not isinstance(num_sampled, bool):
+        if sampled_count is not None:
             raise v.value_error("num_sampled", expected, f"num_sampled={num_sampled!r}")
         raise v.type_error("num_sampled", expected, f"num_sampled={num_sampled!r}")
     inp, xp = p.inp, p.inp.xp
@@ -602,7 +599,7 @@ def sampled_softmax_cross_entropy(
     p = p._replace(x=prep.zero_rows(inp, weights, p.x))  # NaN where nothing counts: 0
     x, w, b, idx = prep._cast(xp, p.x, inp.dtype), prep._cast(xp, p.w, inp.dtype), p.b, inp.labels
     sampled, log_q_true, log_q_sampled = candidates(
-        inp, sampled_values, int(num_sampled), num_classes, seed, p.n
+        inp, sampled_values, sampled_count, num_classes, seed, p.n
     )
     w_true, w_sampled = xp.take(w, idx, axis=0), xp.take(w, sampled, axis=0)
     true_logits = prep.quietly(inp, lambda: xp.sum(x * w_true, axis=1))

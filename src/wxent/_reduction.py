@@ -337,6 +337,8 @@ def reduce(
     """
     name = reduction
     if name == "none":
+        if ns.torch_of(xp) is not None:  # torch's -log p of a sure class is -0.0 (and so
+            return values + 0.0  # its weighted loss): +0.0, as on the other frameworks
         return values
     numerator = xp.sum(values)
     if isinstance(numerator, np.generic):  # NumPy sums give scalars: a 0-d array, as the others

@@ -136,6 +136,28 @@ def is_real_number(value: Any) -> bool:
     return isinstance(value, np.generic) and ns.is_extension_dtype(value.dtype)
 
 
+def integer_value(value: Any) -> int | None:
+    """The Python ``int`` of an integer option, or ``None`` where ``value`` is none.
+
+    Python and NumPy integers of every width, and ml_dtypes' integer scalars
+    (``ml_dtypes.int4(3)``, ``uint4``, ``int2``), which are no ``numbers.Integral`` and
+    have no ``__index__``; never a boolean. Every integer option (``ignore_index``,
+    ``class_axis``, ``num_classes``, ``chunk_size``, ``seed``, ...) reads its value here:
+    an ml_dtypes integer was a ``TypeError`` showing the integer as what was received.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(plain_number(value))
+    if (
+        isinstance(value, np.generic)
+        and ns.is_extension_dtype(value.dtype)
+        and value.dtype.name.startswith(("int", "uint"))
+    ):
+        return int(value)
+    return None
+
+
 def plain_number(value: Any) -> Any:
     """A Python ``int`` or ``float`` as a plain number; anything else unchanged.
 
@@ -203,9 +225,10 @@ def check_optional_int(name: str, value: Any) -> int | None:
     """``None`` or a Python integer."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    number = integer_value(value)
+    if number is None:
         raise type_error(name, "an integer or None", f"{name}={value!r}")
-    return int(plain_number(value))
+    return number
 
 
 def check_optional_label_value(name: str, value: Any) -> float | None:
@@ -274,9 +297,10 @@ def _round_to(value: float, fmt: tuple[int, int, float]) -> float:
 
 def check_class_axis(class_axis: Any, ndim: int) -> int:
     """A valid axis of the logits, returned non-negative."""
-    if isinstance(class_axis, bool) or not isinstance(class_axis, numbers.Integral):
+    number = integer_value(class_axis)
+    if number is None:
         raise type_error("class_axis", "an integer axis of `logits`", f"class_axis={class_axis!r}")
-    class_axis = int(plain_number(class_axis))
+    class_axis = number
     if not -ndim <= class_axis < ndim:
         raise value_error(
             "class_axis",
@@ -558,11 +582,12 @@ def check_num_classes(value: Any, name: str = "num_classes") -> int | None:
     """``None`` or a positive Python integer."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    number = integer_value(value)
+    if number is None:
         raise type_error(name, "a positive integer or None", f"{name}={value!r}")
-    if int(value) < 1:
+    if number < 1:
         raise value_error(name, "a positive integer or None", f"{name}={value!r}")
-    return int(value)
+    return number
 
 
 def check_positive_values(name: str, values: np.ndarray) -> None:

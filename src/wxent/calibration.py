@@ -21,7 +21,6 @@ points of a reliability diagram.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,7 +118,7 @@ class Calibration:
                 f"a float or one per label, shape {scale.shape} like `scale`",
                 f"bias of shape {bias.shape}",
             )
-        if isinstance(self.class_axis, bool) or not isinstance(self.class_axis, numbers.Integral):
+        if v.integer_value(self.class_axis) is None:
             raise v.type_error(
                 "class_axis", "an integer axis of `logits`", f"class_axis={self.class_axis!r}"
             )
@@ -232,10 +231,10 @@ def _host_inputs(
     """Host float64 ``(x, y, w, sigmoid, axis)``; sigmoid arrays as ``(L, n)`` rows."""
     v.check_logits(logits)
     labels = held_out_labels(labels, logits)
-    shape = tuple(int(d) for d in v.static_shape(logits))  # type: ignore[arg-type]
-    axis = v.check_class_axis(class_axis, len(shape))
     why = "calibration is fitted and measured on the host, on held-out logits"
-    x = host_array("logits", logits, why).astype(np.float64)
+    x = host_array("logits", logits, why).astype(np.float64)  # (traced: refused here, also
+    shape = x.shape  # with unknown dimensions, before the shape is read)
+    axis = v.check_class_axis(class_axis, len(shape))
     y = host_array("labels", labels, why)
     v.check_no_nan("logits", x)
     sigmoid = y.shape == x.shape

@@ -322,8 +322,9 @@ def cost_matrix(
         [[0.0, 1.0], [10.0, 0.0]]
     """
     names: list[Hashable] | None
-    if isinstance(classes, numbers.Integral) and not isinstance(classes, bool):
-        n = int(classes)
+    count = v.integer_value(classes)
+    if count is not None:
+        n = count
         if n < 1:
             raise v.value_error("classes", "a number of classes >= 1", f"classes={n}")
         names = None
@@ -387,6 +388,7 @@ def _class_index(key: Any, names: list[Hashable] | None, n: int) -> int:
         except TypeError:  # pragma: no cover - unhashable keys cannot be in a tuple key
             pass
         raise v.value_error("costs", f"class names from {names!r}", f"unknown class {key!r}")
-    if isinstance(key, numbers.Integral) and not isinstance(key, bool) and 0 <= int(key) < n:
-        return int(key)
+    index = v.integer_value(key)
+    if index is not None and 0 <= index < n:
+        return index
     raise v.value_error("costs", f"class indices in [0, {n})", f"class {key!r}")

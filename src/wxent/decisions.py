@@ -58,7 +58,11 @@ def bayes_decision(
 
     ``decision = argmin_k sum_j softmax(x)_j * costs[j, k]``, with ``costs[true, predicted]``.
     With ``costs = 1 - I`` it is the argmax of the logits. On an exact tie of expected
-    costs the smallest class index wins.
+    costs the smallest class index wins. A row without expected costs (a NaN logit, a
+    row of only ``-inf``: no probabilities) is an error (``ValueError``) where it can be
+    read; traced (``jax.jit``, ``tf.function``, ``torch.compile``) or with
+    ``validate=False`` it decides ``-1``, no class, as :func:`~wxent.predict` does, and
+    so does every row when a traced cost matrix holds NaN (a check would refuse it).
 
     **Precision (a deliberate limit).** The expected costs are computed as one matrix
     product in the logits' compute dtype (float32 for float32 and 16-bit logits, float64
@@ -97,7 +101,8 @@ def bayes_decision(
 
     Returns:
         Integer class indices in the logits' framework (on its device), shape of
-        ``logits`` without ``class_axis``. Works under ``jax.jit``, ``tf.function`` and
+        ``logits`` without ``class_axis`` (``-1`` where a call that reads no check met
+        a row without expected costs). Works under ``jax.jit``, ``tf.function`` and
         ``torch.compile``. With ``classes``: a NumPy array of the names (on the host, so
         only for concrete logits).
 
@@ -124,7 +129,8 @@ def bayes_decision(
     names = None if classes is None else _names(classes, inp.num_classes)
     c = matrix_for("costs", costs, inp)
     xp = inp.xp
-    if validate and ns.is_concrete(logits) and ns.is_concrete(c):  # one scalar read
+    checked = validate and ns.is_concrete(logits) and ns.is_concrete(c)
+    if checked:  # one scalar read
         x = inp.logits  # NaN, or a row of only -inf (no probabilities: no decision)
         bad = xp.any(xp.isnan(x)) | xp.any(xp.max(x, axis=axis) == -math.inf)
         on_device = ns.is_array(costs) and not isinstance(costs, np.ndarray)
@@ -136,7 +142,10 @@ def bayes_decision(
             dtype = ns.float_dtype_name(xp, inp.dtype)
             check_cost_matrix(ns.to_numpy(costs), warn=False, dtype=dtype)
     decision = prep.quietly(  # NumPy's warnings at -inf rows: the check above says it
-        inp, lambda: core_cost.bayes_decision(inp.logits, c, axis=axis, xp=xp)
+        inp,
+        lambda: core_cost.bayes_decision(
+            inp.logits, c, axis=axis, xp=xp, mark_nan=not checked or ns.torch_is_compiling()
+        ),
     )
     if isinstance(decision, np.generic):  # NumPy's argmin of unbatched (C,) logits
         decision = np.asarray(decision)
@@ -148,7 +157,12 @@ def bayes_decision(
             "None while tracing (jax.jit, tf.function, torch.compile): names live on the host",
             "class names with traced logits",
         )
-    picked = names[ns.to_numpy(decision)]
+    indices = ns.to_numpy(decision)
+    if (indices < 0).any():  # (validate=False) no class to name: index -1 is no name
+        v.check_no_nan("logits", ns.to_numpy(logits))
+        v.check_no_infinite_rows(ns.to_numpy(logits), axis)
+        raise v.value_error("costs", "finite costs (a row decided no class)", "costs with NaN")
+    picked = names[indices]
     return picked if isinstance(picked, np.ndarray) else np.asarray(picked, dtype=names.dtype)
 
 

@@ -114,7 +114,8 @@ devices, a Keras requirement).
 after construction is checked as in the constructor, used by the next call and saved by
 ``get_config`` (a train step already compiled keeps the values it was traced with until
 ``model.compile`` runs again); a metric's ``num_classes`` and the size of its ``costs``
-cannot change. Another loss's option (``loss.weight``, ``loss.from_logits``) is an
+cannot change. Another loss's option (``loss.weight``, ``loss.from_logits``), or another
+metric's on a metric that lacks it (``ExpectedCost(costs).threshold``), is an
 ``AttributeError`` naming the option to use, and so is a new attribute whose name is close
 to an option of the loss or metric (``metric.treshold = 1.2``: "did you mean
 ``threshold``?"); other new attributes are stored.
@@ -140,6 +141,7 @@ from wxent._keras_metrics import (
     Recall,
     broadcast_weight,
     check_indices,
+    check_known_rank,
     host_config,
     keras_mask,
     plain_config,
@@ -437,6 +439,7 @@ class WxentLoss(keras.losses.Loss):
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         """The loss of a batch, reduced by wxent (see the module docstring)."""
+        check_known_rank(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         mask = keras_mask(y_pred)
         self._warn_probabilities(y_pred)
         with keras.name_scope(self.name):
@@ -462,6 +465,7 @@ class WxentLoss(keras.losses.Loss):
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """Unreduced losses (``reduction="none"``), per Keras' ``Loss.call`` contract."""
+        check_known_rank(y_true=y_true, y_pred=y_pred)
         logits, labels, _ = self._prepare(y_true, y_pred)
         return self._wxent(logits, labels, None, "none", y_pred)
 

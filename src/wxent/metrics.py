@@ -39,11 +39,15 @@ score (scikit-learn's ``average="binary"``).
 ``[0, C)`` nor ``ignore_index``; not 0/1 nor ``ignore_label``), NaN logits, negative or
 non-finite weights and costs, and NaN thresholds raise ``ValueError`` after one scalar
 read. Under tracing nothing is read: elements with out-of-range labels count nowhere;
-a traced weight, cost matrix or threshold that a check would refuse (negative or
+so do elements with a NaN logit (softmax: rows holding one), whose decision would be the
+framework's own (the argmax of NaN differs between frameworks), and the scores and the
+expected cost of such a call are NaN, as its loss is (also with ``validate=False``); a
+traced weight, cost matrix or threshold that a check would refuse (negative or
 non-finite weights and costs, a NaN threshold) makes the scores, the expected cost and
 weighted counts NaN, as it makes the losses NaN. Integer counts (no ``sample_weight``)
-and :func:`~wxent.bayes_decision`'s classes cannot hold NaN: they count the decisions
-such a matrix gives, and the scores computed from them in the same call are NaN.
+cannot hold NaN: they count the decisions such a matrix gives, and the scores computed
+from them in the same call are NaN (:func:`~wxent.bayes_decision` decides ``-1``, no
+class, there).
 """
 
 from __future__ import annotations

@@ -276,9 +276,9 @@ def tune_thresholds(
         raise v.value_error("beta", 'the default 1.0 for "f1" (use "fbeta")', f"beta={beta!r}")
     params["precision"] = _fraction("precision", precision, objective, "recall_at_precision")
     params["recall"] = _fraction("recall", recall, objective, "precision_at_recall")
-    shape = tuple(int(d) for d in v.static_shape(logits))  # type: ignore[arg-type]
+    x = host_array("logits", logits)  # (traced: refused here, also with unknown dimensions,
+    shape = x.shape  # before the shape is read)
     axis = v.check_class_axis(class_axis, len(shape))
-    x = host_array("logits", logits)
     if x.dtype.kind != "f" or x.size == 0 or np.isnan(x.min()):  # min propagates NaN
         v.check_no_nan("logits", x)
     y = host_array("labels", labels)
@@ -575,6 +575,8 @@ def _decision_vector(name: str, value: Any, inp: Any) -> Any:
         if below:
             value = mi.below(value, "float32")
     shape = tuple(v.static_shape(value))
+    if len(shape) == 1:  # (jax.export's symbolic classes never meet a fixed length)
+        v.check_known_classes(name, shape, inp.xp, inp.num_classes)
     known = inp.num_classes is not None  # unknown (tf.function with None): the vector's
     if len(shape) > 1 or (len(shape) == 1 and known and shape[0] != inp.num_classes):
         raise v.value_error(name, expected, f"{name} of shape {v.shape_str(shape)}")

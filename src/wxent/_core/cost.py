@@ -97,14 +97,23 @@ def prediction_risk(logits: Array, costs: Array, *, axis: int, xp: Any) -> Array
     return _rows_matmul(p, costs, xp=xp)
 
 
-def bayes_decision(logits: Array, costs: Array, *, axis: int, xp: Any) -> Array:
+def bayes_decision(
+    logits: Array, costs: Array, *, axis: int, xp: Any, mark_nan: bool = False
+) -> Array:
     """``argmin_k sum_j softmax(x)_j * costs[j, k]`` along ``axis`` (first index on ties).
 
     The argmin of the computed risks: columns whose computed risks are equal tie (also
     when the exact risks differ below their rounding or through probabilities that
-    underflow to 0); see :func:`wxent.bayes_decision` for the limits.
+    underflow to 0); see :func:`wxent.bayes_decision` for the limits. ``mark_nan``: a
+    row whose risks hold NaN (a NaN logit, a row of only ``-inf``, a NaN cost) decides
+    ``-1``, no class, where the framework's argmin would pick one of its own (calls that
+    read no check: traced, or ``validate=False``), as :func:`wxent.predict` decides.
     """
-    return xp.argmin(prediction_risk(logits, costs, axis=axis, xp=xp), axis=-1)
+    risk = prediction_risk(logits, costs, axis=axis, xp=xp)
+    decision = xp.argmin(risk, axis=-1)
+    if mark_nan:
+        decision = xp.where(xp.any(xp.isnan(risk), axis=-1), -1, decision)
+    return decision
 
 
 def confusion_weight(
