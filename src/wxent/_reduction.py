@@ -197,7 +197,9 @@ def _safe_divide(xp: Any, numerator: Array, denominator: Array) -> Array:
     zero = denominator == 0
     torch = ns.torch_of(xp)
     if torch is not None and numerator.dtype == denominator.dtype:  # (see ns.torch_of)
-        return torch.where(zero, 0.0, numerator / torch.where(zero, 1.0, denominator))
+        # (masked_fill: the values and gradients of a where with a number, without the
+        # number's 0-d tensor made on every call)
+        return (numerator / denominator.masked_fill(zero, 1.0)).masked_fill(zero, 0.0)
     safe = xp.where(zero, xp.ones_like(denominator), denominator)
     if isinstance(numerator, (np.ndarray, np.generic)):  # a quotient beyond the range: inf,
         with np.errstate(over="ignore"):  # as on every framework (NumPy alone warns)
@@ -342,12 +344,12 @@ def reduce(
     name = reduction
     if name == "none":
         return values
-    numerator = xp.sum(values)
+    torch = ns.torch_of(xp)  # (direct torch sums: array-api-compat's wrappers cost host time)
+    numerator = xp.sum(values) if torch is None else torch.sum(values)
     if isinstance(numerator, np.generic):  # NumPy sums give scalars: a 0-d array, as the others
         numerator = np.asarray(numerator)
     if (name == "mean" or (name == "weighted_mean" and weights is None)) and not terms:
         n = _static_count(values) if valid is None else None
-        torch = ns.torch_of(xp)
         if n and torch is not None:  # a known count: a division by a number
             if torch._C._are_functorch_transforms_active():
                 # torch.func.jvp gives a 0-d tensor divided by a Python number a float64
@@ -374,12 +376,11 @@ def reduce(
                 else weights
             )
             if valid is not None:
-                torch = ns.torch_of(xp)
                 if torch is not None:
                     w = torch.where(valid, w, 0.0)
                 else:
                     w = xp.where(valid, w, xp.zeros_like(w))
-            denominator = xp.sum(w)
+            denominator = xp.sum(w) if torch is None else torch.sum(w)
             if numerators is not None:
                 numerators.append(numerator)
     if terms:
