@@ -14,6 +14,7 @@ read by :func:`status`, and :func:`warn_probabilities` emits :class:`LogitsWarni
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -249,6 +250,43 @@ class RangeCheck(Judged):
         if not (self.below and self.above):  # integers: one bound cannot be passed
             return bool((self.below and lo < self.low) or (self.above and hi > self.high))
         return not (lo >= self.low and hi <= self.high)  # NaN: wrong
+
+
+class NotFinite(Judged):
+    """A 0-d float32 or float64 PyTorch result holds a NaN (``nan_only``) or an infinity.
+
+    The result itself joins the call's one read and is judged on the host: no ``isnan``
+    or ``isfinite`` (five ATen operations) on the device first. ``torch.stack`` promotes
+    the read's other numbers into its dtype exactly (integers within
+    :data:`_EXACT_BOUND`, 0-d flags, float32 numbers); called, it gives the device flag.
+    """
+
+    def __init__(self, x: Any, *, nan_only: bool) -> None:
+        self.x, self.nan_only = x, nan_only
+
+    @staticmethod
+    def takes(x: Any) -> bool:
+        """Whether ``x`` is a PyTorch result this check can carry to the host as it is."""
+        torch = sys.modules.get("torch")
+        return (
+            torch is not None
+            and isinstance(x, torch.Tensor)
+            and x.ndim == 0
+            and x.dtype in (torch.float32, torch.float64)
+        )
+
+    def __call__(self) -> Any:
+        torch = sys.modules["torch"]
+        if self.nan_only:
+            return torch.isnan(self.x)
+        return torch.logical_not(torch.isfinite(self.x))
+
+    def stats(self) -> tuple[Any, ...] | None:
+        return (self.x,)
+
+    def wrong(self, values: list[Any]) -> bool:
+        value = float(values[0])
+        return math.isnan(value) if self.nan_only else not math.isfinite(value)
 
 
 class ConfigCheck(Judged):
