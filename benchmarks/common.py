@@ -251,18 +251,19 @@ def binary_focal_reference(kind: str, x: np.ndarray, z: np.ndarray) -> float:
 
 #: Worker-script source of ``best_us(run, calls, repeats)``: microseconds per call of
 #: ``run``, the best of ``repeats`` loops of ``calls`` calls after 20 warm-up calls (for
-#: the scripts :func:`alternate_trees` runs).
+#: the scripts :func:`alternate_trees` runs; ``warmup`` calls other than 20 where given,
+#: and another ``clock`` than wall time, such as ``time.process_time``, where given).
 BEST_US = """
 import time
-def best_us(run, calls, repeats):
-    for _ in range(20):
+def best_us(run, calls, repeats, warmup=20, clock=time.perf_counter):
+    for _ in range(warmup):
         run()
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(calls):
             run()
-        best = min(best, (time.perf_counter() - start) / calls * 1e6)
+        best = min(best, (clock() - start) / calls * 1e6)
     return best
 """
 

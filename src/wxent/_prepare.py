@@ -404,7 +404,9 @@ def settle(inp: Inputs, result: Array) -> Array:
     if not inp.validate:
         return result
     flags = []
-    if inp.word is None:  # a fused kernel's word holds the result's NaN flag
+    if inp.word is None and ns.torch_of(inp.xp) is not None:  # read by _read_torch
+        flags = [_result_flag(inp.xp, result, nan_only=True)]
+    elif inp.word is None:  # a fused kernel's word holds the result's NaN flag
         flags = [v.nan_flag(inp.xp, result)]
     if _read(inp, flags, inp.checks is not None) & 1:
         _logits_errors(inp)
@@ -646,6 +648,11 @@ def finish(
     if ns.is_tf_namespace(xp) and inp.word is None:  # computed by the read (_read_tf)
         parts = result if isinstance(result, _reduction.LossTerms) else (result,)
         flags = [NanOf(part) for part in (*parts, *(numerators or ()))]
+    elif ns.torch_of(xp) is not None and inp.word is None and not numerators:
+        # read by _read_torch: 0-d float results join the read as numbers, judged on the
+        # host (NotFinite; with numerators, their NaN flag OR-ed into the result's below)
+        parts = result if isinstance(result, _reduction.LossTerms) else (result,)
+        flags = [_result_flag(xp, part, nan_only=True) for part in parts]
     else:
         flags = _nan_flags(xp, result)
         for numerator in numerators or ():  # a weighted mean of zero weights hides its NaN
@@ -654,7 +661,10 @@ def finish(
         flags.append(inp.inexact_flag)
     overflows = inp.unit_neg or inp.overflows  # see sigmoid_losses
     if fall_back and overflows and not isinstance(result, _reduction.LossTerms):
-        flags.append(_infinite_flag(xp, result))
+        if ns.torch_of(xp) is not None and inp.word is None:
+            flags.append(_result_flag(xp, result, nan_only=False))
+        else:
+            flags.append(_infinite_flag(xp, result))
     if guarded:  # NaN where nothing counts (Inputs.watch_excluded)
         flags.append(inp.excluded_flag)
     if not _read(inp, flags, inp.validate) & 1:  # the one host read of the call
@@ -671,6 +681,17 @@ def finish(
     if inp.validate:  # a NaN in the result: NaN logits, or a row of only -inf
         _logits_errors(inp)
     return result
+
+
+def _result_flag(xp: Any, result: Array, *, nan_only: bool) -> Any:
+    """A PyTorch call's flag "``result`` holds a NaN" (or, not ``nan_only``, "is not finite").
+
+    A 0-d float32/float64 result is read itself and judged on the host
+    (:class:`~wxent._value_checks.NotFinite`); other results get the device flag.
+    """
+    if checks.NotFinite.takes(result):
+        return checks.NotFinite(result, nan_only=nan_only)
+    return v.nan_flag(xp, result) if nan_only else _infinite_flag(xp, result)
 
 
 def _infinite_flag(xp: Any, result: Array) -> Array:

@@ -14,6 +14,7 @@ read by :func:`status`, and :func:`warn_probabilities` emits :class:`LogitsWarni
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -251,6 +252,43 @@ class RangeCheck(Judged):
         return not (lo >= self.low and hi <= self.high)  # NaN: wrong
 
 
+class NotFinite(Judged):
+    """A 0-d float32 or float64 PyTorch result holds a NaN (``nan_only``) or an infinity.
+
+    The result itself joins the call's one read and is judged on the host: no ``isnan``
+    or ``isfinite`` (five ATen operations) on the device first. ``torch.stack`` promotes
+    the read's other numbers into its dtype exactly (integers within
+    :data:`_EXACT_BOUND`, 0-d flags, float32 numbers); called, it gives the device flag.
+    """
+
+    def __init__(self, x: Any, *, nan_only: bool) -> None:
+        self.x, self.nan_only = x, nan_only
+
+    @staticmethod
+    def takes(x: Any) -> bool:
+        """Whether ``x`` is a PyTorch result this check can carry to the host as it is."""
+        torch = sys.modules.get("torch")
+        return (
+            torch is not None
+            and isinstance(x, torch.Tensor)
+            and x.ndim == 0
+            and x.dtype in (torch.float32, torch.float64)
+        )
+
+    def __call__(self) -> Any:
+        torch = sys.modules["torch"]
+        if self.nan_only:
+            return torch.isnan(self.x)
+        return torch.logical_not(torch.isfinite(self.x))
+
+    def stats(self) -> tuple[Any, ...] | None:
+        return (self.x,)
+
+    def wrong(self, values: list[Any]) -> bool:
+        value = float(values[0])
+        return math.isnan(value) if self.nan_only else not math.isfinite(value)
+
+
 class ConfigCheck(Judged):
     """:func:`config_flag` of a weight, cost or prior ``x`` (its compute dtype)."""
 
@@ -477,8 +515,12 @@ def probability_stats(
     lo, hi = _min_max(xp, sample)
     if not softmax:
         return lo, hi
-    with np.errstate(over="ignore"):  # NumPy: a sum of logits near -3.4e38 overflows
-        sums = xp.sum(sample, axis=axis)
+    torch = ns.torch_of(xp)
+    if torch is not None:  # (array-api-compat's sum and NumPy's errstate: host time)
+        sums = torch.sum(sample, dim=axis)
+    else:
+        with np.errstate(over="ignore"):  # NumPy: a sum of logits near -3.4e38 overflows
+            sums = xp.sum(sample, axis=axis)
     low, high = _min_max(xp, sums)  # the row sums
     return lo, hi, low, high
 
