@@ -17,9 +17,7 @@ reports the fastest repeat. The table gives the median over the rounds.
 
 from __future__ import annotations
 
-import statistics
-
-from common import before_after_runs
+from common import before_after_runs, print_ratio_table
 
 #: name -> (framework, expression); ``x`` logits, ``y`` class indices, ``z`` 0/1 labels,
 #: ``c`` a NumPy cost matrix, ``ct`` the same as a tensor, ``w`` one weight per sample.
@@ -105,11 +103,7 @@ print(json.dumps(out))
 
 def main() -> None:
     trees, results = before_after_runs(__doc__.splitlines()[0], "/tmp/tfm_old/src", WORKER, CASES)
-    print("| call | before us | after us | after/before |")
-    print("|---|---:|---:|---:|")
-    for case in CASES:
-        before, after = (statistics.median(r[case] for r in results[t]) for t in trees)
-        print(f"| {case} | {before:.0f} | {after:.0f} | {after / before:.2f} |")
+    print_ratio_table(trees, results, CASES)
 
 
 if __name__ == "__main__":

@@ -323,3 +323,12 @@ def alternate_trees(
                 )  # fmt: skip
                 results[name].append(dict(json.loads(done.stdout.strip().splitlines()[-1])))
     return results
+
+
+def print_ratio_table(trees: Any, results: Any, cases: Any) -> None:
+    """The Markdown table of :func:`before_after_runs`' medians: before, after, their ratio."""
+    print("| call | before us | after us | after/before |")
+    print("|---|---:|---:|---:|")
+    for case in cases:
+        before, after = (statistics.median(r[case] for r in results[t]) for t in trees)
+        print(f"| {case} | {before:.0f} | {after:.0f} | {after / before:.2f} |")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -245,3 +245,22 @@ def assert_close(actual: Any, expected: Any, *, rtol: float = 2e-5, atol: float 
         rtol=rtol,
         atol=atol,
     )
+
+
+@contextlib.contextmanager
+def jax_binds() -> Iterator[list[str]]:
+    """The JAX primitives bound inside the block (eager operations, or compiled calls)."""
+    from jax.extend.core import Primitive
+
+    seen: list[str] = []
+    original = Primitive.bind
+
+    def bind(self: Any, *args: Any, **params: Any) -> Any:
+        seen.append(self.name)
+        return original(self, *args, **params)
+
+    Primitive.bind = bind  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        Primitive.bind = original  # type: ignore[method-assign]

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import wxent
+from conftest import jax_binds
 
 N, C, D = 12, 5, 4
 _COMPILE = "/jax/core/compile/backend_compile_duration"
@@ -246,25 +247,6 @@ def test_a_label_smoothing_schedule_compiles_once(name):
         assert np.all(np.isfinite(np.asarray(g)))
 
 
-@contextlib.contextmanager
-def _binds() -> Iterator[list[str]]:
-    """The JAX primitives bound inside the block (eager operations, or compiled calls)."""
-    from jax.extend.core import Primitive
-
-    seen: list[str] = []
-    original = Primitive.bind
-
-    def bind(self: Any, *args: Any, **params: Any) -> Any:
-        seen.append(self.name)
-        return original(self, *args, **params)
-
-    Primitive.bind = bind  # type: ignore[method-assign]
-    try:
-        yield seen
-    finally:
-        Primitive.bind = original  # type: ignore[method-assign]
-
-
 METRICS = {  # name: (call, the most primitives an eager call binds)
     "confusion_matrix": (lambda d, a: wxent.confusion_matrix(a, d["y"]), 12),
     "precision": (lambda d, a: wxent.precision(a, d["y"], average="macro"), 20),
@@ -279,7 +261,7 @@ def test_an_eager_metric_counts_in_compiled_scatters(name):
     call, budget = METRICS[name]
     for _ in range(2):  # (the second call compiles the whole metric: _jax_metric_graphs)
         jax.block_until_ready(call(d, d["x"]))
-    with _binds() as seen:
+    with jax_binds() as seen:
         got = jax.block_until_ready(call(d, d["x"]))
     assert len(seen) <= budget, seen
     host = {k: np.asarray(v) for k, v in d.items()}

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import wxent
+from conftest import jax_binds
 from wxent import _jax_metric_graphs as graphs
 from wxent import _metric_graphs as mg
 
@@ -49,25 +50,6 @@ CALLS: dict[str, Callable[[Any, Any, Any, Any], Any]] = {  # (logits, labels, 0/
     "expected_cost, weights": lambda x, y, z, w: wxent.expected_cost(x, y, C, sample_weight=w),
 }
 WEIGHTED = ("fbeta_score, sigmoid, NumPy weights", "expected_cost, weights")  # float sums
-
-
-@contextlib.contextmanager
-def _binds() -> Iterator[list[str]]:
-    """The JAX primitives bound inside the block (eager operations, or compiled calls)."""
-    from jax.extend.core import Primitive
-
-    seen: list[str] = []
-    original = Primitive.bind
-
-    def bind(self: Any, *args: Any, **params: Any) -> Any:
-        seen.append(self.name)
-        return original(self, *args, **params)
-
-    Primitive.bind = bind  # type: ignore[method-assign]
-    try:
-        yield seen
-    finally:
-        Primitive.bind = original  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager
@@ -105,7 +87,7 @@ def test_a_repeated_metric_call_binds_no_eager_primitives():
     for name, call in CALLS.items():
         for _ in range(2):  # eagerly, then compiled
             call(X, Y, Z, W)
-        with _binds() as seen:
+        with jax_binds() as seen:
             jax.block_until_ready(call(X, Y, Z, W))
         assert len(seen) <= 2, (name, seen)  # (eagerly 7-18 primitives)
 
@@ -203,7 +185,7 @@ def test_the_cache_is_bounded(monkeypatch):
         for _ in range(2):
             call(x, y)
     assert len(graphs._GRAPHS) == before + 1  # one program; the other size runs eagerly
-    with _binds() as seen:
+    with jax_binds() as seen:
         call(X[: N // 2], Y[: N // 2])
     assert len(seen) > 2
 
@@ -212,7 +194,7 @@ def test_an_accumulator_update_is_two_compiled_calls():
     acc = wxent.MetricAccumulator(costs=C)
     for _ in range(3):
         acc.update(X, Y, sample_weight=W)
-    with _binds() as seen:
+    with jax_binds() as seen:
         acc.update(X, Y, sample_weight=W)
     assert len(seen) <= 2, seen  # (eagerly about 40 primitives)
     reference = wxent.MetricAccumulator(costs=C)

@@ -215,15 +215,14 @@ def run(function: Any, logits: Any, labels: Any, **options: Any) -> Any:
         return function(logits, labels, **options)
     key, base, arrays, baked = signature
     names = tuple(arrays)
-    entry = _PROGRAMS.entry(
-        key, base, lambda: _compile(function, names, baked, tuple(arrays.values()))
+    entry, out = _PROGRAMS.call(
+        key,
+        base,
+        lambda: _compile(function, names, baked, tuple(arrays.values())),
+        lambda: function(logits, labels, **options),
     )
     if entry is None:
-        out = function(logits, labels, **options)  # errors in wxent's words
-        _PROGRAMS.remember(key)
         return out
-    if entry is mg.EAGER:
-        return function(logits, labels, **options)
     program, warnings = entry
     try:
         out, status = program(*arrays.values())

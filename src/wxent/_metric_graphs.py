@@ -133,6 +133,23 @@ class Programs:
             self.graphs[key] = entry
             return entry
 
+    def call(
+        self, key: Any, base: Any, build: Callable[[], Any], eager: Callable[[], Any]
+    ) -> tuple[Any, Any]:
+        """``(entry, None)`` where the call of ``key`` runs its program, else ``(None, eager())``.
+
+        The eager call runs for a signature's first call (then :meth:`remember` ed: errors
+        are wxent's, and a one-off call traces nothing) and past the bounds.
+        """
+        entry = self.entry(key, base, build)
+        if entry is None:
+            out = eager()
+            self.remember(key)
+            return None, out
+        if entry is EAGER:
+            return None, eager()
+        return entry, None
+
     def remember(self, key: Any) -> None:
         """A signature whose first call ran eagerly (and passed): the next one traces."""
         with self.lock:

@@ -112,15 +112,14 @@ def run(function: Any, logits: Any, labels: Any, **options: Any) -> Any:
         return function(logits, labels, **options)
     key, base, tensors, baked = signature
     names = tuple(tensors)
-    entry = _PROGRAMS.entry(
-        key, base, lambda: _trace(function, names, baked, tuple(tensors.values()))
+    entry, out = _PROGRAMS.call(
+        key,
+        base,
+        lambda: _trace(function, names, baked, tuple(tensors.values())),
+        lambda: function(logits, labels, **options),
     )
     if entry is None:
-        out = function(logits, labels, **options)  # errors in wxent's words
-        _PROGRAMS.remember(key)
         return out
-    if entry is mg.EAGER:
-        return function(logits, labels, **options)
     graph, checked, warnings = entry
     try:
         out, status = graph(*tensors.values())
