@@ -105,3 +105,27 @@ def test_decisions_read_a_tensor_that_requires_grad_as_values(fw):
     threshold = _requires_grad([0.0, 0.5, -0.5])
     got = wxent.predict(conv(X), threshold=threshold)
     np.testing.assert_array_equal(np.asarray(got), np.array([0.0, 0.5, -0.5]) < X)
+
+
+def test_metrics_read_sample_weight_of_another_framework_as_values():
+    # The losses read such weights as values; the metrics refused them as data of another
+    # framework (a TypeError), although they carry no gradient either.
+    weight = np.linspace(0.5, 2.0, 6).astype(np.float32)
+    costs = 1.0 - np.eye(3)
+    for fw, conv in FRAMEWORKS.items():
+        x, y = conv(X), conv(Y)
+        for other in ("torch", "jax", "tf", "numpy"):
+            if other == fw:
+                continue
+            w = _requires_grad(weight) if other == "torch" else FRAMEWORKS[other](weight)
+            got = wxent.precision(x, y, sample_weight=w, average="macro")
+            want = wxent.precision(X, Y, sample_weight=weight, average="macro")
+            assert float(got) == pytest.approx(float(want), rel=1e-6), (fw, other)
+            got = wxent.expected_cost(x, y, costs, sample_weight=w)
+            want = wxent.expected_cost(X, Y, costs, sample_weight=weight)
+            assert float(got) == pytest.approx(float(want), rel=1e-6), (fw, other)
+            acc = wxent.MetricAccumulator(costs=costs).update(x, y, w)
+            assert float(acc.compute()["expected_cost"]) == pytest.approx(float(want), rel=1e-6)
+    bad = torch.tensor([1.0, -1.0, 1.0, 1.0, 1.0, 1.0])  # checked as the logits' own weights
+    with pytest.raises(ValueError, match="sample_weight"):
+        wxent.recall(jnp.asarray(X), jnp.asarray(Y), sample_weight=bad, average="macro")

@@ -34,9 +34,9 @@ def same_framework_error(name: str, value: Any, logits: Any) -> TypeError:
 def own_framework(name: str, value: Any, logits: Any) -> Any:
     """``value``, or a concrete array of another framework as NumPy.
 
-    Configuration (``threshold``, ``costs``) moves onto the logits as in the losses and
-    decisions; a traced array of another framework cannot be read: an error. Labels and
-    ``sample_weight`` are data: of the logits' framework.
+    Configuration (``threshold``, ``costs``) and ``sample_weight`` move onto the logits as
+    the losses' weights do; a traced array of another framework cannot be read: an error.
+    Labels are data: of the logits' framework.
     """
     foreign = ns.is_array(value) and not isinstance(value, np.ndarray)
     if foreign and framework(value) != framework(logits):
@@ -303,9 +303,8 @@ def weights(c: Call, allowed: list[tuple[tuple[Any, ...], Any]]) -> Array | None
     if value is None:
         return None
     v.check_not_flag("sample_weight", value)
+    value = own_framework("sample_weight", value, c.logits)  # read as values, as the losses'
     foreign = ns.is_array(value) and not isinstance(value, np.ndarray)
-    if foreign and framework(value) != framework(c.logits):  # data, like the labels
-        raise same_framework_error("sample_weight", value, c.logits)
     shape = v.config_shape("sample_weight", value)
     for allowed_shape, reshape in allowed:
         if len(shape) == len(allowed_shape) and v.shapes_match(shape, allowed_shape):
