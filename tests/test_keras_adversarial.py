@@ -2,17 +2,11 @@
 
 Keras keeps the mask of a JAX array in a table (JAX arrays take no attributes), divides a
 batch mean by the number of ``tf.distribute`` replicas, and its masks mark padding that
-metrics leave out. Backends other than TensorFlow run in a subprocess each, as in
-tests/test_keras_adapter.py.
+metrics leave out. The scripts of the JAX mask and the replicas run in
+``tests/test_keras_training.py``'s process of their backend.
 """
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -23,22 +17,7 @@ import wxent
 import wxent.keras as wk
 from conftest import assert_close
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 COSTS = [[0.0, 1.0, 1.0], [1.0, 0.0, 4.0], [1.0, 1.0, 0.0]]
-
-
-def _run(backend: str, script: str) -> None:
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "OK" in proc.stdout, proc.stdout[-3000:]
 
 
 def test_metrics_leave_masked_elements_out() -> None:
@@ -145,6 +124,8 @@ def test_loss_config_keeps_dtype() -> None:
     assert got.dtype == tf.float64
 
 
+# Keras keeps the masks of JAX arrays in a table: the loss and metrics read it there (run by
+# tests/test_keras_training.py in its process of the JAX backend).
 JAX_MASK = """
 import keras, numpy as np, wxent, wxent.keras as wk
 assert keras.backend.backend() == "jax"
@@ -168,11 +149,10 @@ print("OK")
 """
 
 
-def test_keras_mask_on_the_jax_backend() -> None:
-    """Keras keeps the masks of JAX arrays in a table: the loss and metrics read it there."""
-    _run("jax", JAX_MASK)
-
-
+# Two replicas: the loss, its gradients and the reported value are Keras' own; the weighted
+# mean is the whole batch's, as on one device (Keras' own loss averages the replicas'
+# weighted means there). Run first by tests/test_keras_training.py in its process of the
+# TensorFlow backend (the logical devices are set before TensorFlow starts).
 TF_REPLICAS = """
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
@@ -206,16 +186,6 @@ for reduction in ("sum_over_batch_size", "mean_with_sample_weight", "sum"):
     assert np.allclose(bias, keras_bias, rtol=1e-5, atol=1e-7), (reduction, bias, keras_bias)
 print("OK")
 """
-
-
-@pytest.mark.filterwarnings("ignore")
-def test_mean_is_divided_by_the_replicas_under_tf_distribute() -> None:
-    """Two replicas: the loss, its gradients and the reported value are Keras' own.
-
-    The weighted mean is the whole batch's, as on one device (Keras' own loss averages the
-    replicas' weighted means there).
-    """
-    _run("tensorflow", TF_REPLICAS)
 
 
 def _batch3() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -2,22 +2,14 @@
 
 The counts of ``Recall``/``Precision``/``FBetaScore`` and the cost and weight sums of
 ``ExpectedCost`` are float32 variables: a plain ``assign_add`` onto ``2**24`` drops
-weight-1 samples. Each backend runs in a subprocess (as in tests/test_keras_adapter.py),
-eagerly and compiled (``tf.function`` with XLA on TensorFlow, ``jax.jit`` of the stateless
-update on JAX); results are compared with float64 references.
+weight-1 samples. :data:`SCRIPT` runs in ``tests/test_keras_training.py``'s process of
+each backend, eagerly and compiled (``tf.function`` with XLA on TensorFlow, ``jax.jit`` of
+the stateless update on JAX); results are compared with float64 references.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
-
-import pytest
-
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 SCRIPT = textwrap.dedent(
     """
@@ -76,14 +68,3 @@ SCRIPT = textwrap.dedent(
     print("OK", BACKEND)
     """
 )
-
-
-@pytest.mark.parametrize("keras_backend", ["tensorflow", "jax", "torch"])
-def test_metric_sums_past_two_to_the_24(keras_backend: str) -> None:
-    env = dict(os.environ, KERAS_BACKEND=keras_backend, TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"OK {keras_backend}" in proc.stdout, proc.stdout[-3000:]

@@ -29,6 +29,8 @@ from adapter_cases import CASES, COSTS
 from conftest import assert_close
 from test_adversarial_36_keras_metric_attributes import ATTRIBUTES
 from test_keras_adapter import FIT_SCRIPT
+from test_keras_adversarial import JAX_MASK, TF_REPLICAS
+from test_keras_precision import SCRIPT as PAST_2_24
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 TESTS = str(Path(__file__).resolve().parent)
@@ -324,8 +326,14 @@ for make_loss, make_metrics, y in cases:
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_training_on_each_backend(backend: str) -> None:
-    scripts = {"training": TRAINING + (DATA_PARALLEL if backend == "jax" else "")}
+    # (scripts of other files, run in this process of each backend: each start of an
+    # interpreter importing Keras and the frameworks took seconds)
+    scripts = {"replicas": TF_REPLICAS} if backend == "tensorflow" else {}  # (devices first)
+    scripts["training"] = TRAINING + (DATA_PARALLEL if backend == "jax" else "")
     if backend != "tensorflow":  # (TensorFlow: in-process, with fit, in that file)
         scripts["attributes"] = ATTRIBUTES  # the metrics' misspelt options on this backend
-    scripts["fit"] = FIT_SCRIPT  # (tests/test_keras_adapter.py's models, in this process)
+    if backend == "jax":
+        scripts["mask"] = JAX_MASK  # tests/test_keras_adversarial.py
+    scripts["fit"] = FIT_SCRIPT  # tests/test_keras_adapter.py's models
+    scripts["past 2**24"] = PAST_2_24  # tests/test_keras_precision.py
     _run(backend, scripts)
