@@ -29,9 +29,7 @@ def _locations(logits, labels, function, calls=3):
     return found
 
 
-@pytest.mark.parametrize(
-    "function", [wxent.expected_cost, wxent.precision, wxent.confusion_matrix]
-)
+@pytest.mark.parametrize("function", [wxent.expected_cost, wxent.precision, wxent.confusion_matrix])
 def test_numpy_metric_warns_at_caller(function):
     logits = np.zeros((4, 3), np.float32)
     found = _locations(logits, LABELS, function)
