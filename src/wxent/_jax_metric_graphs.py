@@ -132,7 +132,7 @@ def _signature(logits: Any, labels: Any, options: dict[str, Any]) -> Any:
     if device is None:
         return None
     if type(labels) is np.ndarray and labels.dtype.kind in "biuf":
-        labels = jax.numpy.asarray(labels)  # as the eager call converts them
+        labels = jax.numpy.asarray(ns.jax_host(labels, "labels"))  # as the eager call does
     elif _device(jax, labels) != device:
         return None
     sigmoid = tuple(labels.shape) == tuple(logits.shape)

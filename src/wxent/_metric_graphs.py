@@ -193,4 +193,4 @@ def reissue(warnings: list[tuple[str, np.ndarray]]) -> None:
         from wxent.cost_matrix import _warn_dominated
 
         for name, costs in warnings:
-            _warn_dominated(name, costs, stacklevel=5)  # (the metric function's line)
+            _warn_dominated(name, costs)  # (at the caller's line, as eagerly)

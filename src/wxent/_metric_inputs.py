@@ -79,7 +79,7 @@ def as_labels(labels: Any, logits: Array, xp: Any) -> Array:
         )
     if framework(labels) != framework(logits):
         if isinstance(labels, np.ndarray) and ns.is_jax_namespace(xp):
-            return xp.asarray(labels)  # JAX takes NumPy inputs as its own
+            return xp.asarray(ns.jax_host(labels, "labels"))  # JAX takes NumPy inputs
         raise same_framework_error("labels", labels, logits)
     if ns.is_torch(labels) and labels.device != logits.device:
         labels = labels.to(logits.device)

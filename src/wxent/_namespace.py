@@ -267,8 +267,40 @@ def to_device(xp: Any, host: Any, like: Array, dtype: Any = None, *, name: str =
     if is_torch(like) and not compiling and isinstance(host, np.ndarray):
         host = host if host.flags.writeable else np.array(host)
     if dtype is None:
+        if is_jax_namespace(xp):
+            host = jax_host(host, name)
         return xp.asarray(host, device=device(like))
     return xp.asarray(host, dtype=dtype, device=device(like))
+
+
+def jax_host(host: Any, name: str) -> Any:
+    """Host values in the dtype JAX gives them (``int32`` for ``int64`` without x64), unwrapped.
+
+    ``jax.numpy.asarray`` narrows 64-bit host numbers when ``jax_enable_x64`` is off, and
+    integers then wrap: a label ``2**32 + 1`` became class ``1``, ``2**32 - 1`` the ignore
+    marker ``-1``. An integer outside the narrower dtype raises ``ValueError`` naming
+    ``name``; a float beyond it becomes infinite (no overflow warning), as a cast does.
+    """
+    if not isinstance(host, np.ndarray) or host.dtype.kind not in "iuf" or host.itemsize < 8:
+        return host
+    jax = sys.modules["jax"]
+    target = np.dtype(jax.dtypes.canonicalize_dtype(host.dtype))
+    if target == host.dtype:
+        return host
+    if host.dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            return host.astype(target)
+    info = np.iinfo(target)
+    if host.size and (host.min() < info.min or host.max() > info.max):
+        from wxent import _validation as v
+
+        wrapped = host[(host < info.min) | (host > info.max)]
+        raise v.value_error(
+            name,
+            f"integers that {target} holds (JAX computes in 32 bits without jax_enable_x64)",
+            f"value {wrapped.flat[0]} in `{name}`",
+        )
+    return host  # (JAX narrows it, now without a wrap)
 
 
 def moveaxis(xp: Namespace, x: Array, source: int, destination: int) -> Array:

@@ -27,6 +27,7 @@ from wxent import _namespace as ns
 from wxent import _prepare as prep
 from wxent import _validation as v
 from wxent._types import Array
+from wxent._value_checks import _caller_level
 
 __all__ = ["CostMatrixWarning", "check_cost_matrix", "cost_matrix", "dominated_columns"]
 
@@ -164,7 +165,13 @@ def _content_key(c: np.ndarray) -> tuple[Any, ...]:
     return (c.shape, c.dtype.str, float(probe[: c.shape[0]] @ right.astype(np.float64)))
 
 
-def _warn_dominated(name: str, costs: np.ndarray, stacklevel: int = 3) -> None:
+def _warn_dominated(name: str, costs: np.ndarray) -> None:
+    """Warn that ``costs`` has dominated columns, at the caller's line (outside wxent).
+
+    The first frame outside wxent, whatever the path (a loss, a metric run eagerly or as a
+    traced program, a module): a warning filter by module or line, and Python's "once per
+    location" default, see the user's call, not a line of wxent.
+    """
     if ns.tracing_eager_call():  # warned by each call of the traced graph
         from wxent._metric_graphs import defer_warning
 
@@ -184,7 +191,7 @@ def _warn_dominated(name: str, costs: np.ndarray, stacklevel: int = 3) -> None:
             f"never predicts {never}. Check the orientation: "
             f"wxent reads {name}[true, predicted].",
             CostMatrixWarning,
-            stacklevel=stacklevel,
+            stacklevel=_caller_level(),
         )
 
 
@@ -277,7 +284,7 @@ def matrix_for(
     if warn and host_config and inp.check_config and not ns.torch_is_compiling():
         # a float NumPy matrix is searched as it is: no float64 copy of every call's matrix
         host = value if isinstance(value, np.ndarray) and value.dtype.kind == "f" else None
-        _warn_dominated(name, _to_host(name, value) if host is None else host, stacklevel=4)
+        _warn_dominated(name, _to_host(name, value) if host is None else host)
     return arr
 
 

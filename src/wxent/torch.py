@@ -268,10 +268,9 @@ def _warn_costs(module: torch.nn.Module) -> None:
     given = module.__dict__.get("_given", {}).get("costs")
     if given is None:
         return
-    from wxent._value_checks import _caller_level
     from wxent.cost_matrix import _warn_dominated
 
-    _warn_dominated("costs", given.numpy(), stacklevel=_caller_level() + 1)
+    _warn_dominated("costs", given.numpy())
 
 
 def _one(weight: torch.Tensor | None) -> torch.Tensor | None:
