@@ -264,3 +264,21 @@ def jax_binds() -> Iterator[list[str]]:
         yield seen
     finally:
         Primitive.bind = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def jax_compiles() -> Iterator[list[str]]:
+    """The XLA compilations that run inside the block (JAX's compile-duration events)."""
+    import jax.monitoring
+
+    seen: list[str] = []
+
+    def listen(name: str, secs: float, **kwargs: Any) -> None:
+        if name == "/jax/core/compile/backend_compile_duration":
+            seen.append(name)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield seen
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)

@@ -10,8 +10,7 @@ probability labels its forward pass too. Counted here with JAX's own compile eve
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -21,26 +20,9 @@ import numpy as np
 import pytest
 
 import wxent
-from conftest import jax_binds
+from conftest import jax_binds, jax_compiles
 
 N, C, D = 12, 5, 4
-_COMPILE = "/jax/core/compile/backend_compile_duration"
-
-
-@contextlib.contextmanager
-def _compiles() -> Iterator[list[str]]:
-    """The XLA compilations that run inside the block."""
-    seen: list[str] = []
-
-    def listen(name: str, secs: float, **kwargs: Any) -> None:
-        if name == _COMPILE:
-            seen.append(name)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        yield seen
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
 
 
 def _data() -> dict[str, Any]:
@@ -125,9 +107,9 @@ def test_a_repeated_eager_call_and_its_gradient_compile_nothing(name):
     grad = jax.value_and_grad(f)
     for _ in range(2):  # the first calls compile (and fill the caches)
         jax.block_until_ready((f(arg), grad(arg)))
-    with _compiles() as forward:
+    with jax_compiles() as forward:
         value = jax.block_until_ready(f(arg))
-    with _compiles() as backward:
+    with jax_compiles() as backward:
         again, g = jax.block_until_ready(grad(arg))
     assert (len(forward), len(backward)) == (0, 0), (
         f"{name}: an eager call compiled {len(forward)} program(s), its value_and_grad "
@@ -205,7 +187,7 @@ def test_a_focal_option_schedule_compiles_once(name, monkeypatch):
     grad = jax.value_and_grad(lambda a, v: loss(d, a, v))
     jax.block_until_ready((loss(d, x, values[0]), grad(x, values[0])))
     for v in values[1:]:
-        with _compiles() as seen:
+        with jax_compiles() as seen:
             value, g = jax.block_until_ready(grad(x, v))
             plain = jax.block_until_ready(loss(d, x, v))
         assert len(seen) == 0, f"{name}={v} compiled {len(seen)} program(s)"
@@ -237,7 +219,7 @@ def test_a_label_smoothing_schedule_compiles_once(name):
     grad = jax.value_and_grad(lambda a, eps: loss(d, a, eps))
     jax.block_until_ready((loss(d, d["x"], 0.05), grad(d["x"], 0.05)))
     for eps in (0.1, 0.35, 0.8):
-        with _compiles() as seen:
+        with jax_compiles() as seen:
             value, g = jax.block_until_ready(grad(d["x"], eps))
             plain = jax.block_until_ready(loss(d, d["x"], eps))
         assert len(seen) == 0, f"{name}: label_smoothing={eps} compiled {len(seen)} program(s)"

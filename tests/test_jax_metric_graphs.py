@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import wxent
-from conftest import jax_binds
+from conftest import jax_binds, jax_compiles
 from wxent import _jax_metric_graphs as graphs
 from wxent import _metric_graphs as mg
 
@@ -50,21 +50,6 @@ CALLS: dict[str, Callable[[Any, Any, Any, Any], Any]] = {  # (logits, labels, 0/
     "expected_cost, weights": lambda x, y, z, w: wxent.expected_cost(x, y, C, sample_weight=w),
 }
 WEIGHTED = ("fbeta_score, sigmoid, NumPy weights", "expected_cost, weights")  # float sums
-
-
-@contextlib.contextmanager
-def _compiles() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def listen(name: str, secs: float, **kwargs: Any) -> None:
-        if name == "/jax/core/compile/backend_compile_duration":
-            seen.append(name)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        yield seen
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
 
 
 @contextlib.contextmanager
@@ -129,7 +114,7 @@ def test_a_threshold_sweep_compiles_once():
     values = (-0.3, 0.1, 0.7, 1.0 + 2.0**-30)
     call(0.25)
     call(0.25)  # compiled, the thresholds an argument of the program
-    with _compiles() as seen:
+    with jax_compiles() as seen:
         got = [call(t) for t in values]
     assert not seen
     with _eagerly():
