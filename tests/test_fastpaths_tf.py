@@ -3,6 +3,8 @@ second derivatives and limits, eagerly and in ``tf.function`` (XLA included)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -63,18 +65,22 @@ def _fast_and_generic(monkeypatch, run):
     return fast, generic
 
 
-# Under XLA (seconds of compilation each) the cases that together take every option and
-# reduction but the plain mean; every case runs eagerly and traced on both layouts.
-XLA_CASES = (1, 3, 4)
-RUNS = [
-    pytest.param(case, shape, mode, id=f"case{i}-{len(shape)}d-{mode}")
-    for i, case in enumerate(CASES)
-    for shape, mode in SHAPE_MODES
-    if mode != "xla" or i in XLA_CASES
-]
+def runs(cases: list, xla_cases: tuple[int, ...], name: Any) -> list:
+    """``(case, shape, mode)`` params: every case eagerly and traced on both layouts.
+
+    Under XLA (seconds of compilation each) only the cases ``xla_cases`` (by index), chosen
+    to take every option and reduction together. ``name(case)``: the case's id.
+    """
+    return [
+        pytest.param(case, shape, mode, id=f"{name(case)}-{len(shape)}d-{mode}-{i}")
+        for i, case in enumerate(cases)
+        for shape, mode in SHAPE_MODES
+        if mode != "xla" or i in xla_cases
+    ]
 
 
-@pytest.mark.parametrize(("case", "shape", "mode"), RUNS)
+# (XLA: every option and reduction but the plain mean)
+@pytest.mark.parametrize(("case", "shape", "mode"), runs(CASES, (1, 3, 4), lambda c: "case"))
 def test_tf_rule_matches_generic_path_and_float64(monkeypatch, used, case, shape, mode):
     x, y, cw, sw = _data(shape, seed=1)
     y = y if "ignore_index" in case else np.where(y < 0, 0, y)

@@ -13,12 +13,12 @@ from conftest import assert_close
 from reference import sigmoid_ce
 from test_fastpaths_tf import (
     MODES,
-    SHAPE_MODES,
     _fast_and_generic,
     _taped,
     _traced,
     _value_grad_hvp,
     differentiated_later_matches_generic,
+    runs,
 )
 from wxent import _fastpaths
 
@@ -75,18 +75,10 @@ def _labels(z, case):
     return z if "ignore_label" in case else np.where(z < 0, 0.0, z).astype(np.float32)
 
 
-# Under XLA (seconds of compilation each) the cases that together take every option but
-# sample_weight and every reduction; every case runs eagerly and traced on both layouts.
-XLA_CASES = (1, 3, 4, 5)
-RUNS = [
-    pytest.param(case, shape, mode, id=f"{'-'.join(case) or 'plain'}-{len(shape)}d-{mode}-{i}")
-    for i, case in enumerate(CASES)
-    for shape, mode in SHAPE_MODES
-    if mode != "xla" or i in XLA_CASES
-]
-
-
-@pytest.mark.parametrize(("case", "shape", "mode"), RUNS)
+# (XLA: cases 1, 3, 4 and 5 take every option and reduction together)
+@pytest.mark.parametrize(
+    ("case", "shape", "mode"), runs(CASES, (1, 3, 4, 5), lambda c: "-".join(c) or "plain")
+)
 def test_tf_sigmoid_rule_matches_generic_path_and_float64(monkeypatch, used, case, shape, mode):
     x, z, weights = _data(shape, seed=1)
     z = _labels(z, case)
